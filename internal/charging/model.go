@@ -1,0 +1,191 @@
+package charging
+
+import (
+	"math"
+	"time"
+)
+
+// Charger is a charge point as the central system knows it.
+type Charger struct {
+	ID string `json:"id"`
+	// Registered is true for chargers an operator added; false for chargers
+	// admitted by auto-registration.
+	Registered      bool   `json:"registered"`
+	Vendor          string `json:"vendor,omitempty"`
+	Model           string `json:"model,omitempty"`
+	SerialNumber    string `json:"serial_number,omitempty"`
+	FirmwareVersion string `json:"firmware_version,omitempty"`
+	ICCID           string `json:"iccid,omitempty"`
+	IMSI            string `json:"imsi,omitempty"`
+	MeterType       string `json:"meter_type,omitempty"`
+	MeterSerial     string `json:"meter_serial_number,omitempty"`
+	// BootStatus is the answer given to the last BootNotification.
+	BootStatus BootStatus `json:"boot_status,omitempty"`
+	// StrictTimestamps rejects timestamps without a time zone instead of
+	// reading them as UTC.
+	StrictTimestamps bool       `json:"strict_timestamps"`
+	LastBootAt       *time.Time `json:"last_boot_at,omitempty"`
+	// LastSeenAt is the last heartbeat (or other message) from the charger.
+	LastSeenAt *time.Time  `json:"last_seen_at,omitempty"`
+	CreatedAt  time.Time   `json:"created_at"`
+	Connectors []Connector `json:"connectors"`
+}
+
+// BootStatus is the registration status a BootNotification is answered with.
+type BootStatus string
+
+// Boot statuses.
+const (
+	BootAccepted BootStatus = "Accepted"
+	BootPending  BootStatus = "Pending"
+	BootRejected BootStatus = "Rejected"
+)
+
+// ConnectorStatus is a connector's canonical status. The values are those of
+// OCPP 1.6 ChargePointStatus, plus Unknown for a connector never heard from.
+type ConnectorStatus string
+
+// Connector statuses.
+const (
+	StatusAvailable     ConnectorStatus = "Available"
+	StatusPreparing     ConnectorStatus = "Preparing"
+	StatusCharging      ConnectorStatus = "Charging"
+	StatusSuspendedEV   ConnectorStatus = "SuspendedEV"
+	StatusSuspendedEVSE ConnectorStatus = "SuspendedEVSE"
+	StatusFinishing     ConnectorStatus = "Finishing"
+	StatusReserved      ConnectorStatus = "Reserved"
+	StatusUnavailable   ConnectorStatus = "Unavailable"
+	StatusFaulted       ConnectorStatus = "Faulted"
+	StatusUnknown       ConnectorStatus = "Unknown"
+)
+
+// Connector is one connector of a charger; connector 0 is the charger as a
+// whole.
+type Connector struct {
+	ChargerID       string          `json:"-"`
+	ConnectorID     int             `json:"connector_id"`
+	Status          ConnectorStatus `json:"status"`
+	ErrorCode       string          `json:"error_code,omitempty"`
+	Info            string          `json:"info,omitempty"`
+	VendorID        string          `json:"vendor_id,omitempty"`
+	VendorErrorCode string          `json:"vendor_error_code,omitempty"`
+	// StatusAt is the charger's own timestamp of the status (or the time it
+	// was received when the charger sent none). An older StatusAt never
+	// overwrites a newer one.
+	StatusAt  time.Time `json:"status_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// AuthStatus is the outcome of authorizing an id tag (OCPP AuthorizationStatus).
+type AuthStatus string
+
+// Authorization statuses.
+const (
+	AuthAccepted     AuthStatus = "Accepted"
+	AuthBlocked      AuthStatus = "Blocked"
+	AuthExpired      AuthStatus = "Expired"
+	AuthInvalid      AuthStatus = "Invalid"
+	AuthConcurrentTx AuthStatus = "ConcurrentTx"
+)
+
+// IDTag is an identifier a driver presents (RFID card, app token).
+type IDTag struct {
+	ID        string     `json:"id_tag"`
+	Status    AuthStatus `json:"status"`
+	ExpiresAt *time.Time `json:"expiry_date,omitempty"`
+	ParentID  string     `json:"parent_id_tag,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+}
+
+// IDTagInfo is the answer to an authorization: OCPP's idTagInfo.
+type IDTagInfo struct {
+	Status    AuthStatus
+	ExpiresAt *time.Time
+	ParentID  string
+}
+
+// SessionStatus is the canonical session status (DESIGN.md's table).
+type SessionStatus string
+
+// Session statuses.
+const (
+	SessionReserved    SessionStatus = "reserved"
+	SessionPending     SessionStatus = "pending"
+	SessionActive      SessionStatus = "active"
+	SessionStopping    SessionStatus = "stopping"
+	SessionCompleted   SessionStatus = "completed"
+	SessionInterrupted SessionStatus = "interrupted"
+	SessionInvalid     SessionStatus = "invalid"
+)
+
+// Final reports whether no further transition leaves the status.
+func (s SessionStatus) Final() bool {
+	return s == SessionCompleted || s == SessionInterrupted || s == SessionInvalid
+}
+
+// Valid reports whether s is one of the canonical statuses.
+func (s SessionStatus) Valid() bool {
+	switch s {
+	case SessionReserved, SessionPending, SessionActive, SessionStopping,
+		SessionCompleted, SessionInterrupted, SessionInvalid:
+		return true
+	}
+	return false
+}
+
+// Session is the canonical charging session.
+type Session struct {
+	ID            string        `json:"id"`
+	ChargerID     string        `json:"charger_id"`
+	ConnectorID   int           `json:"connector_id"`
+	TransactionID int64         `json:"transaction_id"`
+	IDTag         string        `json:"id_tag"`
+	Status        SessionStatus `json:"status"`
+	ReservationID *int64        `json:"reservation_id,omitempty"`
+	MeterStartWh  int64         `json:"meter_start_wh"`
+	MeterStopWh   *int64        `json:"meter_stop_wh,omitempty"`
+	// LastRegisterWh is the highest energy register reading seen: meterStart,
+	// then Energy.Active.Import.Register samples, then meterStop.
+	LastRegisterWh float64 `json:"-"`
+	MaxPowerKW     float64 `json:"max_power_kw"`
+	// LastPowerKW and SoC are the latest observed values, when reported.
+	LastPowerKW *float64   `json:"last_power_kw,omitempty"`
+	SoC         *float64   `json:"soc_percent,omitempty"`
+	StartedAt   time.Time  `json:"started_at"`
+	EndedAt     *time.Time `json:"ended_at,omitempty"`
+	StopReason  string     `json:"stop_reason,omitempty"`
+	LastUpdated time.Time  `json:"last_updated"`
+}
+
+// KWh is the energy delivered so far: (last register − meterStart) / 1000,
+// never negative.
+func (s *Session) KWh() float64 {
+	wh := s.LastRegisterWh - float64(s.MeterStartWh)
+	if wh < 0 || math.IsNaN(wh) {
+		return 0
+	}
+	return wh / 1000
+}
+
+// Duration is the session's length: until it ended, or until now.
+func (s *Session) Duration(now time.Time) time.Duration {
+	end := now
+	if s.EndedAt != nil {
+		end = *s.EndedAt
+	}
+	if end.Before(s.StartedAt) {
+		return 0
+	}
+	return end.Sub(s.StartedAt)
+}
+
+// StopReasonStatus returns the final status a StopTransaction with the given
+// OCPP 1.6 reason leads to: completed for Local (also when absent), Remote
+// and EVDisconnected; interrupted for everything else.
+func StopReasonStatus(reason string) SessionStatus {
+	switch reason {
+	case "", "Local", "Remote", "EVDisconnected":
+		return SessionCompleted
+	}
+	return SessionInterrupted
+}

@@ -1,0 +1,410 @@
+package charging
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Config is the core's policy.
+type Config struct {
+	// HeartbeatInterval is given to chargers in the BootNotification answer.
+	HeartbeatInterval time.Duration
+	// AutoRegister admits unknown chargers, registering them on first boot.
+	AutoRegister bool
+	// AutoRegisterBootStatus answers the first boot of an auto-registered
+	// charger (Accepted by default; Pending keeps it waiting for an operator).
+	AutoRegisterBootStatus BootStatus
+	// AcceptUnknownTags authorizes id tags that are not registered (demo and
+	// free-vend sites). Blocked, expired and invalid tags are still refused.
+	AcceptUnknownTags bool
+}
+
+// Service is the session core: the OCPP handlers, the operator API and the
+// roaming adapters call it; it keeps the canonical state in a Store and tells
+// listeners what changed.
+type Service struct {
+	store Store
+	clock Clock
+	log   *slog.Logger
+	cfg   Config
+
+	// mu guards listeners.
+	mu        sync.RWMutex
+	listeners []Listener
+}
+
+// NewService returns a Service on store.
+func NewService(store Store, clock Clock, log *slog.Logger, cfg Config) *Service {
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = 5 * time.Minute
+	}
+	if cfg.AutoRegisterBootStatus == "" {
+		cfg.AutoRegisterBootStatus = BootAccepted
+	}
+	return &Service{store: store, clock: clock, log: log, cfg: cfg}
+}
+
+// Store returns the store the service keeps its state in, for read-side
+// adapters (the operator API, OCPI pulls).
+func (s *Service) Store() Store { return s.store }
+
+// Clock returns the service's clock.
+func (s *Service) Clock() Clock { return s.clock }
+
+// Subscribe adds a listener for committed changes.
+func (s *Service) Subscribe(l Listener) {
+	s.mu.Lock()
+	s.listeners = append(s.listeners, l)
+	s.mu.Unlock()
+}
+
+func (s *Service) publish(e Event) {
+	s.mu.RLock()
+	ls := s.listeners
+	s.mu.RUnlock()
+	for _, l := range ls {
+		l(e)
+	}
+}
+
+// Admit decides whether a charger may connect. Registered chargers may;
+// unknown ones only with auto-registration, which creates them.
+func (s *Service) Admit(ctx context.Context, chargerID string) (Charger, error) {
+	c, err := s.store.GetCharger(ctx, chargerID)
+	if err == nil {
+		return c, nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return Charger{}, fmt.Errorf("admit %s: %w", chargerID, err)
+	}
+	if !s.cfg.AutoRegister {
+		return Charger{}, fmt.Errorf("admit %s: %w", chargerID, ErrNotFound)
+	}
+	c = Charger{ID: chargerID, CreatedAt: s.clock.Now()}
+	if err := s.store.CreateCharger(ctx, c); err != nil && !errors.Is(err, ErrExists) {
+		return Charger{}, fmt.Errorf("auto-register %s: %w", chargerID, err)
+	}
+	s.log.Info("charger auto-registered", "charger", chargerID)
+	return s.store.GetCharger(ctx, chargerID)
+}
+
+// RegisterCharger adds a charger on an operator's request.
+func (s *Service) RegisterCharger(ctx context.Context, c Charger) (Charger, error) {
+	if err := ValidateChargerID(c.ID); err != nil {
+		return Charger{}, err
+	}
+	c.Registered = true
+	c.CreatedAt = s.clock.Now()
+	if err := s.store.CreateCharger(ctx, c); err != nil {
+		return Charger{}, fmt.Errorf("register charger %s: %w", c.ID, err)
+	}
+	return s.store.GetCharger(ctx, c.ID)
+}
+
+// ValidateChargerID checks a charge point identity: 1 to 48 characters
+// (OCPP's identity string), letters, digits and - _ . : only, so it is safe
+// in a URL path, a log line and an OCPI uid.
+func ValidateChargerID(id string) error {
+	if len(id) == 0 || len(id) > 48 {
+		return fmt.Errorf("%w: charger id must be 1 to 48 characters, got %d", ErrInvalidInput, len(id))
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return fmt.Errorf("%w: charger id %q has character %q; use letters, digits and - _ . :", ErrInvalidInput, id, c)
+		}
+	}
+	return nil
+}
+
+// RegisterTag creates or replaces an id tag on an operator's request.
+func (s *Service) RegisterTag(ctx context.Context, t IDTag) (IDTag, error) {
+	if t.ID == "" || len(t.ID) > 20 {
+		return IDTag{}, fmt.Errorf("%w: id tag must be 1 to 20 characters", ErrInvalidInput)
+	}
+	if t.Status == "" {
+		t.Status = AuthAccepted
+	}
+	switch t.Status {
+	case AuthAccepted, AuthBlocked, AuthExpired, AuthInvalid:
+	default:
+		return IDTag{}, fmt.Errorf("%w: id tag status %q; use Accepted, Blocked, Expired or Invalid", ErrInvalidInput, t.Status)
+	}
+	t.CreatedAt = s.clock.Now()
+	if err := s.store.PutIDTag(ctx, t); err != nil {
+		return IDTag{}, fmt.Errorf("register tag %s: %w", t.ID, err)
+	}
+	return t, nil
+}
+
+// BootResult answers a BootNotification.
+type BootResult struct {
+	Status      BootStatus
+	Interval    time.Duration
+	CurrentTime time.Time
+}
+
+// Boot handles a BootNotification.
+func (s *Service) Boot(ctx context.Context, b Boot) (BootResult, error) {
+	now := s.clock.Now()
+	c, err := s.store.GetCharger(ctx, b.ChargerID)
+	if err != nil {
+		return BootResult{}, fmt.Errorf("boot %s: %w", b.ChargerID, err)
+	}
+	status := BootAccepted
+	if !c.Registered && c.BootStatus != BootAccepted {
+		status = s.cfg.AutoRegisterBootStatus
+	}
+	if c.BootStatus == BootRejected {
+		status = BootRejected
+	}
+	b.Status, b.At = status, now
+	if err := s.store.RecordBoot(ctx, b); err != nil {
+		return BootResult{}, fmt.Errorf("boot %s: %w", b.ChargerID, err)
+	}
+	s.publish(Event{Kind: ChargerChanged, At: now, ChargerID: b.ChargerID})
+	return BootResult{Status: status, Interval: s.cfg.HeartbeatInterval, CurrentTime: now}, nil
+}
+
+// Heartbeat records that a charger is alive and returns the current time.
+func (s *Service) Heartbeat(ctx context.Context, chargerID string) (time.Time, error) {
+	now := s.clock.Now()
+	if err := s.store.TouchCharger(ctx, chargerID, now); err != nil {
+		return time.Time{}, fmt.Errorf("heartbeat %s: %w", chargerID, err)
+	}
+	return now, nil
+}
+
+// StatusNotification stores a connector's status; a report older than the
+// stored one is recorded as seen but does not overwrite it.
+func (s *Service) StatusNotification(ctx context.Context, c Connector) (applied bool, err error) {
+	now := s.clock.Now()
+	c.UpdatedAt = now
+	if c.StatusAt.IsZero() {
+		c.StatusAt = now
+	}
+	applied, err = s.store.SetConnectorStatus(ctx, c)
+	if err != nil {
+		return false, fmt.Errorf("status of %s/%d: %w", c.ChargerID, c.ConnectorID, err)
+	}
+	if applied {
+		s.publish(Event{Kind: ConnectorChanged, At: now, ChargerID: c.ChargerID, Connector: &c})
+	} else {
+		s.log.Info("older status notification ignored", "charger", c.ChargerID, "connector", c.ConnectorID, "status", c.Status, "status_at", c.StatusAt)
+	}
+	return applied, nil
+}
+
+// Authorize decides whether an id tag may charge.
+func (s *Service) Authorize(ctx context.Context, chargerID, idTag string) (IDTagInfo, error) {
+	info, err := s.authorize(ctx, idTag)
+	if err != nil {
+		return IDTagInfo{}, fmt.Errorf("authorize %s at %s: %w", idTag, chargerID, err)
+	}
+	if info.Status == AuthAccepted {
+		if _, err := s.store.ActiveSessionForTag(ctx, idTag); err == nil {
+			info.Status = AuthConcurrentTx
+		} else if !errors.Is(err, ErrNotFound) {
+			return IDTagInfo{}, fmt.Errorf("authorize %s: %w", idTag, err)
+		}
+	}
+	return info, nil
+}
+
+func (s *Service) authorize(ctx context.Context, idTag string) (IDTagInfo, error) {
+	t, err := s.store.GetIDTag(ctx, idTag)
+	if errors.Is(err, ErrNotFound) {
+		if s.cfg.AcceptUnknownTags {
+			return IDTagInfo{Status: AuthAccepted}, nil
+		}
+		return IDTagInfo{Status: AuthInvalid}, nil
+	}
+	if err != nil {
+		return IDTagInfo{}, err
+	}
+	info := IDTagInfo{Status: t.Status, ExpiresAt: t.ExpiresAt, ParentID: t.ParentID}
+	if info.Status == AuthAccepted && t.ExpiresAt != nil && !t.ExpiresAt.After(s.clock.Now()) {
+		info.Status = AuthExpired
+	}
+	return info, nil
+}
+
+// StartRequest is a StartTransaction.
+type StartRequest struct {
+	ChargerID     string
+	ConnectorID   int
+	IDTag         string
+	MeterStartWh  int64
+	ReservationID *int64
+	Timestamp     time.Time
+}
+
+// StartResult answers a StartTransaction.
+type StartResult struct {
+	Session   Session
+	IDTagInfo IDTagInfo
+	// Retry is true when this was a repeat of an already stored start.
+	Retry bool
+}
+
+// StartTransaction opens a session. A retry of the same StartTransaction
+// returns the same transaction id. The charger has already started, so a
+// refused id tag still gets a session, marked invalid, and the refusal in
+// IDTagInfo.
+func (s *Service) StartTransaction(ctx context.Context, r StartRequest) (StartResult, error) {
+	if r.ConnectorID < 1 {
+		return StartResult{}, fmt.Errorf("%w: start transaction on connector %d; connectors are numbered from 1", ErrInvalidInput, r.ConnectorID)
+	}
+	info, err := s.authorize(ctx, r.IDTag)
+	if err != nil {
+		return StartResult{}, fmt.Errorf("start transaction at %s/%d: %w", r.ChargerID, r.ConnectorID, err)
+	}
+	status := SessionActive
+	if info.Status != AuthAccepted {
+		status = SessionInvalid
+	}
+	now := s.clock.Now()
+	sess, created, err := s.store.StartSession(ctx, StartSession{
+		ID:            NewID(),
+		StartKey:      startKey(r),
+		ChargerID:     r.ChargerID,
+		ConnectorID:   r.ConnectorID,
+		IDTag:         r.IDTag,
+		Status:        status,
+		MeterStartWh:  r.MeterStartWh,
+		ReservationID: r.ReservationID,
+		StartedAt:     r.Timestamp,
+		ReceivedAt:    now,
+	})
+	if err != nil {
+		return StartResult{}, fmt.Errorf("start transaction at %s/%d: %w", r.ChargerID, r.ConnectorID, err)
+	}
+	if created {
+		s.publish(Event{Kind: SessionChanged, At: now, ChargerID: r.ChargerID, Session: &sess})
+	} else {
+		s.log.Info("repeated StartTransaction answered with its transaction id", "charger", r.ChargerID, "tx", sess.TransactionID)
+	}
+	return StartResult{Session: sess, IDTagInfo: info, Retry: !created}, nil
+}
+
+func startKey(r StartRequest) string {
+	return r.ChargerID + "|" + strconv.Itoa(r.ConnectorID) + "|" + r.IDTag + "|" +
+		r.Timestamp.UTC().Format(time.RFC3339Nano) + "|" + strconv.FormatInt(r.MeterStartWh, 10)
+}
+
+// MeterValues stores samples. Samples for an unknown transaction are kept
+// and the charger is still answered.
+func (s *Service) MeterValues(ctx context.Context, m MeterValues) error {
+	m.ReceivedAt = s.clock.Now()
+	found, err := s.store.AppendMeterValues(ctx, m)
+	if err != nil {
+		return fmt.Errorf("meter values from %s/%d: %w", m.ChargerID, m.ConnectorID, err)
+	}
+	if m.TransactionID != nil && !found {
+		s.log.Warn("meter values for unknown transaction stored unattached", "charger", m.ChargerID, "tx", *m.TransactionID)
+	}
+	if found && m.TransactionID != nil {
+		if sess, err := s.store.SessionByTransaction(ctx, *m.TransactionID); err == nil {
+			s.publish(Event{Kind: SessionChanged, At: m.ReceivedAt, ChargerID: m.ChargerID, Session: &sess})
+		}
+	}
+	return nil
+}
+
+// StopRequest is a StopTransaction.
+type StopRequest struct {
+	ChargerID     string
+	TransactionID int64
+	IDTag         string
+	MeterStopWh   int64
+	Timestamp     time.Time
+	// Reason is the OCPP stop reason; empty means Local.
+	Reason          string
+	TransactionData []MeterSample
+	// Payload is the request as received, kept when the transaction is unknown.
+	Payload []byte
+}
+
+// StopResult answers a StopTransaction.
+type StopResult struct {
+	Session *Session
+	// IDTagInfo is set when the stop carried an id tag.
+	IDTagInfo *IDTagInfo
+}
+
+// StopTransaction ends a session. Its transactionData is stored as
+// telemetry first. A stop for an unknown transaction is recorded and
+// answered, never lost.
+func (s *Service) StopTransaction(ctx context.Context, r StopRequest) (StopResult, error) {
+	now := s.clock.Now()
+	tx := r.TransactionID
+	var res StopResult
+	if r.IDTag != "" {
+		info, err := s.authorize(ctx, r.IDTag)
+		if err != nil {
+			return res, fmt.Errorf("stop transaction %d: %w", tx, err)
+		}
+		res.IDTagInfo = &info
+	}
+	if len(r.TransactionData) > 0 {
+		if _, err := s.store.AppendMeterValues(ctx, MeterValues{ChargerID: r.ChargerID, TransactionID: &tx, Samples: r.TransactionData, ReceivedAt: now}); err != nil {
+			return res, fmt.Errorf("stop transaction %d: %w", tx, err)
+		}
+	}
+	reason := r.Reason
+	if reason == "" {
+		reason = "Local"
+	}
+	sess, err := s.store.StopSession(ctx, StopSession{
+		ChargerID:     r.ChargerID,
+		TransactionID: tx,
+		MeterStopWh:   r.MeterStopWh,
+		EndedAt:       r.Timestamp,
+		Reason:        reason,
+		Status:        StopReasonStatus(reason),
+		IDTag:         r.IDTag,
+		ReceivedAt:    now,
+	})
+	if errors.Is(err, ErrNotFound) {
+		s.log.Warn("StopTransaction for unknown transaction recorded", "charger", r.ChargerID, "tx", tx)
+		if err := s.store.RecordEvent(ctx, ChargerEvent{ChargerID: r.ChargerID, Kind: EventUnmatchedStop, Payload: r.Payload, At: now}); err != nil {
+			return res, fmt.Errorf("record unmatched stop %d: %w", tx, err)
+		}
+		return res, nil
+	}
+	if err != nil {
+		return res, fmt.Errorf("stop transaction %d: %w", tx, err)
+	}
+	res.Session = &sess
+	s.publish(Event{Kind: SessionChanged, At: now, ChargerID: r.ChargerID, Session: &sess})
+	return res, nil
+}
+
+// RecordEvent keeps a charger report (status notifications of firmware,
+// diagnostics, logs; security events; data transfers).
+func (s *Service) RecordEvent(ctx context.Context, chargerID, kind string, payload []byte) error {
+	e := ChargerEvent{ChargerID: chargerID, Kind: kind, Payload: payload, At: s.clock.Now()}
+	if err := s.store.RecordEvent(ctx, e); err != nil {
+		return fmt.Errorf("record %s from %s: %w", kind, chargerID, err)
+	}
+	return nil
+}
+
+// NewID returns a random session id (a UUID v4 string).
+func NewID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}

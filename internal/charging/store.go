@@ -1,0 +1,175 @@
+package charging
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors the core and its stores return. Each edge maps them to its own wire
+// codes in one table.
+var (
+	ErrNotFound       = errors.New("not found")
+	ErrExists         = errors.New("already exists")
+	ErrInvalidInput   = errors.New("invalid input")
+	ErrChargerBlocked = errors.New("charger is blocked")
+)
+
+// ChargerStore keeps chargers and their connectors.
+type ChargerStore interface {
+	// GetCharger returns the charger with its connectors, or ErrNotFound.
+	GetCharger(ctx context.Context, id string) (Charger, error)
+	// ListChargers returns every charger with its connectors, ordered by id.
+	ListChargers(ctx context.Context) ([]Charger, error)
+	// CreateCharger adds a charger; ErrExists when the id is taken.
+	CreateCharger(ctx context.Context, c Charger) error
+	// RecordBoot stores what a BootNotification said and how it was answered.
+	RecordBoot(ctx context.Context, b Boot) error
+	// TouchCharger records that the charger was heard from at t.
+	TouchCharger(ctx context.Context, id string, t time.Time) error
+	// SetConnectorStatus stores a connector's status unless the stored one
+	// has a newer StatusAt; it reports whether the status was applied.
+	SetConnectorStatus(ctx context.Context, c Connector) (applied bool, err error)
+}
+
+// TagStore keeps id tags.
+type TagStore interface {
+	// GetIDTag returns the tag, or ErrNotFound.
+	GetIDTag(ctx context.Context, id string) (IDTag, error)
+	// PutIDTag creates or replaces a tag.
+	PutIDTag(ctx context.Context, t IDTag) error
+	ListIDTags(ctx context.Context) ([]IDTag, error)
+}
+
+// SessionStore keeps sessions and their meter samples.
+type SessionStore interface {
+	// StartSession stores a session for a StartTransaction. It is
+	// idempotent on s.StartKey: a retry returns the stored session with
+	// created false. Otherwise it allocates a transaction id that no other
+	// session (on any server sharing the store) ever had, closes any
+	// session still active on the same connector as interrupted (the
+	// charger lost it), and returns the new session with created true.
+	StartSession(ctx context.Context, s StartSession) (sess Session, created bool, err error)
+	// AppendMeterValues stores samples for a transaction and folds them into
+	// its session. When the transaction is unknown (or nil) the samples are
+	// still stored, attached to no session, and found is false.
+	AppendMeterValues(ctx context.Context, m MeterValues) (found bool, err error)
+	// StopSession ends the transaction's session. A repeated stop of an
+	// ended session changes nothing and returns it. ErrNotFound when no
+	// session has the transaction id; the caller records the stop elsewhere.
+	StopSession(ctx context.Context, s StopSession) (Session, error)
+	// GetSession returns a session by id, or ErrNotFound.
+	GetSession(ctx context.Context, id string) (Session, error)
+	// SessionByTransaction returns a session by transaction id, or ErrNotFound.
+	SessionByTransaction(ctx context.Context, transactionID int64) (Session, error)
+	// ListSessions returns a page of sessions, newest first, and the cursor
+	// of the next page ("" on the last page).
+	ListSessions(ctx context.Context, f SessionFilter) ([]Session, string, error)
+	// SessionSamples returns a session's meter samples in time order.
+	SessionSamples(ctx context.Context, sessionID string) ([]MeterSample, error)
+	// ActiveSessionForTag returns the open (pending, active or stopping)
+	// session of an id tag, or ErrNotFound.
+	ActiveSessionForTag(ctx context.Context, idTag string) (Session, error)
+}
+
+// EventStore keeps what chargers report that is not a session: data
+// transfers, firmware and diagnostics status, security events, messages that
+// matched nothing.
+type EventStore interface {
+	RecordEvent(ctx context.Context, e ChargerEvent) error
+	ListEvents(ctx context.Context, chargerID string, limit int) ([]ChargerEvent, error)
+}
+
+// Store is everything the Service needs of storage.
+type Store interface {
+	ChargerStore
+	TagStore
+	SessionStore
+	EventStore
+}
+
+// Boot is what a BootNotification said, and the answer it got.
+type Boot struct {
+	ChargerID       string
+	Vendor          string
+	Model           string
+	SerialNumber    string
+	FirmwareVersion string
+	ICCID           string
+	IMSI            string
+	MeterType       string
+	MeterSerial     string
+	Status          BootStatus
+	At              time.Time
+}
+
+// StartSession is a StartTransaction as the store needs it.
+type StartSession struct {
+	// ID is the new session's id, chosen by the caller.
+	ID string
+	// StartKey identifies a retry of the same StartTransaction: charger,
+	// connector, id tag, timestamp and meterStart.
+	StartKey      string
+	ChargerID     string
+	ConnectorID   int
+	IDTag         string
+	Status        SessionStatus
+	MeterStartWh  int64
+	ReservationID *int64
+	StartedAt     time.Time
+	// ReceivedAt is when the central system received it: the session's
+	// last_updated and the end time of a session it closes.
+	ReceivedAt time.Time
+}
+
+// MeterValues is a MeterValues (or a StopTransaction's transactionData).
+type MeterValues struct {
+	ChargerID     string
+	ConnectorID   int
+	TransactionID *int64
+	Samples       []MeterSample
+	ReceivedAt    time.Time
+}
+
+// StopSession is a StopTransaction as the store needs it.
+type StopSession struct {
+	ChargerID     string
+	TransactionID int64
+	MeterStopWh   int64
+	EndedAt       time.Time
+	Reason        string
+	Status        SessionStatus
+	IDTag         string
+	ReceivedAt    time.Time
+}
+
+// SessionFilter selects sessions for a list.
+type SessionFilter struct {
+	Status    SessionStatus
+	ChargerID string
+	Limit     int
+	Cursor    string
+}
+
+// ChargerEvent is something a charger reported that is kept as a record.
+type ChargerEvent struct {
+	ID        int64     `json:"id"`
+	ChargerID string    `json:"charger_id"`
+	Kind      string    `json:"kind"`
+	Payload   []byte    `json:"payload"`
+	At        time.Time `json:"at"`
+}
+
+// Event kinds recorded by the Service.
+const (
+	EventDataTransfer        = "DataTransfer"
+	EventDiagnosticsStatus   = "DiagnosticsStatusNotification"
+	EventFirmwareStatus      = "FirmwareStatusNotification"
+	EventSecurityEvent       = "SecurityEventNotification"
+	EventSignedFirmware      = "SignedFirmwareStatusNotification"
+	EventLogStatus           = "LogStatusNotification"
+	EventSignCertificate     = "SignCertificate"
+	EventUnmatchedStop       = "UnmatchedStopTransaction"
+	EventUnmatchedMeterValue = "UnmatchedMeterValues"
+	EventToleratedInput      = "ToleratedInput"
+)

@@ -1,0 +1,192 @@
+package ocpp
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+)
+
+// MessageType is the first element of an OCPP-J frame.
+type MessageType int
+
+// The OCPP-J message types.
+const (
+	Call       MessageType = 2
+	CallResult MessageType = 3
+	CallError  MessageType = 4
+)
+
+// MaxMessageIDLength is the longest unique id OCPP-J allows (36 characters).
+const MaxMessageIDLength = 36
+
+// Frame is one decoded OCPP-J message.
+type Frame struct {
+	Type MessageType
+	ID   string
+	// Action is set for a CALL.
+	Action string
+	// Payload is the CALL's or CALLRESULT's payload, verbatim.
+	Payload json.RawMessage
+	// ErrorCode, ErrorDescription and ErrorDetails are set for a CALLERROR.
+	ErrorCode        ErrorCode
+	ErrorDescription string
+	ErrorDetails     json.RawMessage
+}
+
+// FrameError is returned by ParseFrame for input that is not a valid OCPP-J
+// frame. ID holds the message id when it could still be read, so the caller
+// can answer with a CALLERROR; it is empty otherwise.
+type FrameError struct {
+	ID     string
+	Code   ErrorCode
+	Reason string
+}
+
+func (e *FrameError) Error() string { return "invalid ocpp-j frame: " + e.Reason }
+
+// callIDPattern reads a CALL's message id out of a frame that is not valid
+// JSON, so that even a mangled frame can be answered.
+var callIDPattern = regexp.MustCompile(`^\s*\[\s*2\s*,\s*"([^"\\]{1,36})"`)
+
+// ParseFrame decodes one OCPP-J frame. It never panics; on failure it returns
+// a *FrameError.
+func ParseFrame(data []byte) (Frame, error) {
+	var f Frame
+	var elems []json.RawMessage
+	if err := json.Unmarshal(data, &elems); err != nil {
+		fe := &FrameError{Code: FormationViolation, Reason: "not a JSON array: " + shortErr(err)}
+		if m := callIDPattern.FindSubmatch(data); m != nil {
+			fe.ID = string(m[1])
+		}
+		return f, fe
+	}
+	if len(elems) < 3 {
+		return f, &FrameError{Code: ProtocolError, Reason: fmt.Sprintf("frame has %d elements, want at least 3", len(elems))}
+	}
+	var typ int
+	if err := json.Unmarshal(elems[0], &typ); err != nil {
+		return f, &FrameError{Code: FormationViolation, Reason: "message type is not an integer"}
+	}
+	f.Type = MessageType(typ)
+	if err := json.Unmarshal(elems[1], &f.ID); err != nil {
+		return f, &FrameError{Code: FormationViolation, Reason: "message id is not a string"}
+	}
+	idErr := func(reason string) error {
+		return &FrameError{ID: f.ID, Code: FormationViolation, Reason: reason}
+	}
+	if f.ID == "" || len(f.ID) > MaxMessageIDLength {
+		// An over-long id is still echoed: the peer needs it to match the error.
+		return f, idErr(fmt.Sprintf("message id must be 1 to %d characters, got %d", MaxMessageIDLength, len(f.ID)))
+	}
+	switch f.Type {
+	case Call:
+		if len(elems) != 4 {
+			return f, &FrameError{ID: f.ID, Code: ProtocolError, Reason: fmt.Sprintf("CALL has %d elements, want 4", len(elems))}
+		}
+		if err := json.Unmarshal(elems[2], &f.Action); err != nil || f.Action == "" {
+			return f, idErr("action is not a non-empty string")
+		}
+		f.Payload = elems[3]
+		if !isObject(f.Payload) {
+			return f, idErr("payload is not a JSON object")
+		}
+	case CallResult:
+		if len(elems) != 3 {
+			return f, &FrameError{ID: f.ID, Code: ProtocolError, Reason: fmt.Sprintf("CALLRESULT has %d elements, want 3", len(elems))}
+		}
+		f.Payload = elems[2]
+		if !isObject(f.Payload) {
+			return f, idErr("payload is not a JSON object")
+		}
+	case CallError:
+		if len(elems) != 5 {
+			return f, &FrameError{ID: f.ID, Code: ProtocolError, Reason: fmt.Sprintf("CALLERROR has %d elements, want 5", len(elems))}
+		}
+		var code string
+		if err := json.Unmarshal(elems[2], &code); err != nil {
+			return f, idErr("error code is not a string")
+		}
+		f.ErrorCode = ErrorCode(code)
+		if err := json.Unmarshal(elems[3], &f.ErrorDescription); err != nil {
+			return f, idErr("error description is not a string")
+		}
+		f.ErrorDetails = elems[4]
+		if !isObject(f.ErrorDetails) {
+			return f, idErr("error details is not a JSON object")
+		}
+	default:
+		return f, &FrameError{ID: f.ID, Code: ProtocolError, Reason: fmt.Sprintf("unknown message type %d", typ)}
+	}
+	return f, nil
+}
+
+func isObject(raw json.RawMessage) bool {
+	raw = bytes.TrimLeft(raw, " \t\r\n")
+	return len(raw) > 0 && raw[0] == '{'
+}
+
+func shortErr(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("syntax error at offset %d", se.Offset)
+	}
+	return err.Error()
+}
+
+// AppendCall appends the CALL frame [2,id,action,payload] to dst.
+// payload must be a JSON object.
+func AppendCall(dst []byte, id, action string, payload []byte) []byte {
+	dst = append(dst, "[2,"...)
+	dst = appendJSONString(dst, id)
+	dst = append(dst, ',')
+	dst = appendJSONString(dst, action)
+	dst = append(dst, ',')
+	dst = append(dst, payload...)
+	return append(dst, ']')
+}
+
+// AppendCallResult appends the CALLRESULT frame [3,id,payload] to dst.
+func AppendCallResult(dst []byte, id string, payload []byte) []byte {
+	dst = append(dst, "[3,"...)
+	dst = appendJSONString(dst, id)
+	dst = append(dst, ',')
+	dst = append(dst, payload...)
+	return append(dst, ']')
+}
+
+// AppendCallError appends the CALLERROR frame [4,id,code,description,details] to dst.
+func AppendCallError(dst []byte, id string, e *Error) []byte {
+	dst = append(dst, "[4,"...)
+	dst = appendJSONString(dst, id)
+	dst = append(dst, ',')
+	dst = appendJSONString(dst, string(e.Code))
+	dst = append(dst, ',')
+	dst = appendJSONString(dst, e.Description)
+	dst = append(dst, ',')
+	if len(e.Details) == 0 {
+		dst = append(dst, "{}"...)
+	} else if b, err := json.Marshal(e.Details); err == nil {
+		dst = append(dst, b...)
+	} else {
+		dst = append(dst, "{}"...)
+	}
+	return append(dst, ']')
+}
+
+// appendJSONString appends s as a JSON string. Plain ASCII ids take the fast
+// path; anything else goes through encoding/json, so the output is always
+// valid JSON.
+func appendJSONString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s)
+			return append(dst, b...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
