@@ -1,0 +1,123 @@
+// Command chargebridge is a charging-station management system: an OCPP
+// central system whose sessions are also published over OCPI and Beckn.
+//
+// Run `chargebridge help` for its subcommands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"sort"
+	"syscall"
+
+	"github.com/chargebridge/chargebridge/internal/server"
+)
+
+// command is one subcommand.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"serve":    {"run the central system", runServe},
+		"migrate":  {"apply database migrations and exit", runMigrate},
+		"version":  {"print the version", runVersion},
+		"chargers": {"register and list chargers (add ID | list)", runChargers},
+		"tags":     {"register and list id tags (add TAG | list)", runTags},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "chargebridge:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cmds := commands()
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout, cmds)
+		return nil
+	}
+	c, ok := cmds[args[0]]
+	if !ok {
+		usage(stderr, cmds)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+	return c.run(ctx, args[1:], stdout, stderr)
+}
+
+func usage(w io.Writer, cmds map[string]command) {
+	fmt.Fprintln(w, "usage: chargebridge COMMAND [flags]\n\ncommands:")
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun `chargebridge COMMAND -h` for a command's flags.")
+}
+
+// configFlags makes a flag set with the shared configuration flags.
+func configFlags(name string, stderr io.Writer) (*flag.FlagSet, *server.Config, *string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := &server.Config{}
+	cfg.Bind(fs)
+	configFile := fs.String("config", "", "configuration file: a JSON object keyed by flag name")
+	return fs, cfg, configFile
+}
+
+// parseConfig parses args and fills the rest from environment and file.
+func parseConfig(fs *flag.FlagSet, configFile *string, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *configFile == "" {
+		*configFile = os.Getenv("CHARGEBRIDGE_CONFIG")
+	}
+	return server.Load(fs, *configFile)
+}
+
+func newLogger(cfg *server.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func runVersion(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	v := "devel"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " " + s.Value[:12]
+			}
+		}
+	}
+	fmt.Fprintln(stdout, "chargebridge", v)
+	return nil
+}

@@ -1,0 +1,314 @@
+// Package api is the operator REST API under /api/v1: chargers, connectors,
+// id tags and sessions, as JSON. The dashboard and the CLI use it; its
+// OpenAPI document is served at /api/v1/openapi.json.
+package api
+
+import (
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+)
+
+// Presence tells whether a charger has an open connection.
+type Presence interface {
+	Connected(chargerID string) bool
+}
+
+// API serves the operator API.
+type API struct {
+	svc      *charging.Service
+	presence Presence
+	log      *slog.Logger
+}
+
+// New returns the API on svc.
+func New(svc *charging.Service, presence Presence, log *slog.Logger) *API {
+	return &API{svc: svc, presence: presence, log: log}
+}
+
+//go:embed openapi.json
+var openapiDoc []byte
+
+// Register adds the API's routes to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openapiDoc)
+	})
+	mux.HandleFunc("GET /api/v1/chargers", a.listChargers)
+	mux.HandleFunc("POST /api/v1/chargers", a.addCharger)
+	mux.HandleFunc("GET /api/v1/chargers/{id}", a.getCharger)
+	mux.HandleFunc("GET /api/v1/chargers/{id}/events", a.chargerEvents)
+	mux.HandleFunc("GET /api/v1/tags", a.listTags)
+	mux.HandleFunc("POST /api/v1/tags", a.addTag)
+	mux.HandleFunc("GET /api/v1/sessions", a.listSessions)
+	mux.HandleFunc("GET /api/v1/sessions/{id}", a.getSession)
+}
+
+// errorStatus maps the core's errors to HTTP statuses, in one table.
+var errorStatus = []struct {
+	err    error
+	status int
+}{
+	{charging.ErrNotFound, http.StatusNotFound},
+	{charging.ErrExists, http.StatusConflict},
+	{charging.ErrInvalidInput, http.StatusBadRequest},
+	{charging.ErrChargerBlocked, http.StatusForbidden},
+}
+
+// StatusFor returns the HTTP status for an error from the core.
+func StatusFor(err error) int {
+	for _, m := range errorStatus {
+		if errors.Is(err, m.err) {
+			return m.status
+		}
+	}
+	return http.StatusInternalServerError
+}
+
+func (a *API) fail(w http.ResponseWriter, err error) {
+	st := StatusFor(err)
+	msg := err.Error()
+	if st == http.StatusInternalServerError {
+		a.log.Error("api request failed", "err", err)
+		msg = "internal error; see the server log"
+	}
+	writeJSON(w, st, map[string]string{"error": msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errors.Join(charging.ErrInvalidInput, err)
+	}
+	return nil
+}
+
+// Charger is a charger as the API shows it.
+type Charger struct {
+	charging.Charger
+	Connected bool `json:"connected"`
+}
+
+func (a *API) charger(c charging.Charger) Charger {
+	if c.Connectors == nil {
+		c.Connectors = []charging.Connector{}
+	}
+	return Charger{Charger: c, Connected: a.presence != nil && a.presence.Connected(c.ID)}
+}
+
+func (a *API) listChargers(w http.ResponseWriter, r *http.Request) {
+	cs, err := a.svc.Store().ListChargers(r.Context())
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	out := make([]Charger, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, a.charger(c))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": out})
+}
+
+func (a *API) getCharger(w http.ResponseWriter, r *http.Request) {
+	c, err := a.svc.Store().GetCharger(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a.charger(c))
+}
+
+// NewCharger is the body of POST /api/v1/chargers.
+type NewCharger struct {
+	ID               string `json:"id"`
+	StrictTimestamps bool   `json:"strict_timestamps"`
+}
+
+func (a *API) addCharger(w http.ResponseWriter, r *http.Request) {
+	var in NewCharger
+	if err := decodeBody(r, &in); err != nil {
+		a.fail(w, err)
+		return
+	}
+	c, err := a.svc.RegisterCharger(r.Context(), charging.Charger{ID: in.ID, StrictTimestamps: in.StrictTimestamps})
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, a.charger(c))
+}
+
+func (a *API) chargerEvents(w http.ResponseWriter, r *http.Request) {
+	limit, err := intParam(r, "limit", 100)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	evs, err := a.svc.Store().ListEvents(r.Context(), r.PathValue("id"), limit)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	out := make([]map[string]any, 0, len(evs))
+	for _, e := range evs {
+		var payload any = string(e.Payload)
+		if json.Valid(e.Payload) {
+			payload = json.RawMessage(e.Payload)
+		}
+		out = append(out, map[string]any{"id": e.ID, "kind": e.Kind, "at": e.At, "payload": payload})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": out})
+}
+
+func (a *API) listTags(w http.ResponseWriter, r *http.Request) {
+	ts, err := a.svc.Store().ListIDTags(r.Context())
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	if ts == nil {
+		ts = []charging.IDTag{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": ts})
+}
+
+func (a *API) addTag(w http.ResponseWriter, r *http.Request) {
+	var in charging.IDTag
+	if err := decodeBody(r, &in); err != nil {
+		a.fail(w, err)
+		return
+	}
+	t, err := a.svc.RegisterTag(r.Context(), in)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, t)
+}
+
+func intParam(r *http.Request, name string, def int) (int, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, errors.Join(charging.ErrInvalidInput, errors.New(name+" must be a positive integer"))
+	}
+	return n, nil
+}
+
+// Session is the operator API's session JSON (DESIGN.md).
+type Session struct {
+	ID              string                 `json:"id"`
+	ChargerID       string                 `json:"charger_id"`
+	ConnectorID     int                    `json:"connector_id"`
+	TransactionID   int64                  `json:"transaction_id"`
+	IDTag           string                 `json:"id_tag"`
+	Status          charging.SessionStatus `json:"status"`
+	KWh             float64                `json:"kwh"`
+	DurationMinutes float64                `json:"duration_minutes"`
+	MaxPowerKW      float64                `json:"max_power_kw"`
+	StartedAt       time.Time              `json:"started_at"`
+	EndedAt         *time.Time             `json:"ended_at,omitempty"`
+	StopReason      string                 `json:"stop_reason,omitempty"`
+	MeterStartWh    int64                  `json:"meter_start_wh"`
+	MeterStopWh     *int64                 `json:"meter_stop_wh,omitempty"`
+	TotalCost       *Cost                  `json:"total_cost,omitempty"`
+	LastUpdated     time.Time              `json:"last_updated"`
+	// Samples is the telemetry, on the single-session endpoint only.
+	Samples []charging.MeterSample `json:"samples,omitempty"`
+}
+
+// Cost is a priced total.
+type Cost struct {
+	Currency string `json:"currency"`
+	ExclVat  string `json:"excl_vat"`
+	InclVat  string `json:"incl_vat"`
+}
+
+// SessionView is the API view of a canonical session at time now.
+func SessionView(s charging.Session, now time.Time) Session {
+	return Session{
+		ID: s.ID, ChargerID: s.ChargerID, ConnectorID: s.ConnectorID, TransactionID: s.TransactionID,
+		IDTag: s.IDTag, Status: s.Status, KWh: round(s.KWh(), 3),
+		DurationMinutes: round(s.Duration(now).Minutes(), 2), MaxPowerKW: round(s.MaxPowerKW, 3),
+		StartedAt: s.StartedAt, EndedAt: s.EndedAt, StopReason: s.StopReason,
+		MeterStartWh: s.MeterStartWh, MeterStopWh: s.MeterStopWh, LastUpdated: s.LastUpdated,
+	}
+}
+
+func round(v float64, places int) float64 {
+	p := 1.0
+	for i := 0; i < places; i++ {
+		p *= 10
+	}
+	if v < 0 {
+		return -float64(int64(-v*p+0.5)) / p
+	}
+	return float64(int64(v*p+0.5)) / p
+}
+
+func (a *API) listSessions(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, err := intParam(r, "limit", 50)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	f := charging.SessionFilter{
+		Status: charging.SessionStatus(q.Get("status")), ChargerID: q.Get("charger_id"),
+		Limit: min(limit, 500), Cursor: q.Get("cursor"),
+	}
+	if f.Status != "" && !f.Status.Valid() {
+		a.fail(w, errors.Join(charging.ErrInvalidInput, errors.New("status must be one of reserved, pending, active, stopping, completed, interrupted, invalid")))
+		return
+	}
+	ss, next, err := a.svc.Store().ListSessions(r.Context(), f)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	now := a.svc.Clock().Now()
+	items := make([]Session, 0, len(ss))
+	for _, s := range ss {
+		items = append(items, SessionView(s, now))
+	}
+	resp := map[string]any{"items": items}
+	if next != "" {
+		resp["next_cursor"] = next
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (a *API) getSession(w http.ResponseWriter, r *http.Request) {
+	s, err := a.svc.Store().GetSession(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	samples, err := a.svc.Store().SessionSamples(r.Context(), s.ID)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	v := SessionView(s, a.svc.Clock().Now())
+	v.Samples = samples
+	writeJSON(w, http.StatusOK, v)
+}

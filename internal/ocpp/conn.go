@@ -1,0 +1,330 @@
+package ocpp
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// ErrClosed is returned by calls on a connection that has gone.
+var ErrClosed = errors.New("charger connection closed")
+
+// ErrCallTimeout is returned when a charger does not answer a call in time.
+var ErrCallTimeout = errors.New("charger did not answer in time")
+
+// Conn is one charger's WebSocket connection.
+//
+// Memory per connection is kept small on purpose (the server holds tens of
+// thousands): the reading goroutine blocks with no buffer of its own, takes a
+// pooled bufio.Reader only while a frame is arriving, and hands every message
+// to a short-lived goroutine, so its own stack never grows with handler work.
+type Conn struct {
+	id       string
+	protocol string
+	remote   string
+	srv      *Server
+	nc       net.Conn
+	handler  Handler
+	// Data is the handler's per-connection state, set in Handler.Connected.
+	Data any
+
+	// br is a pooled reader held only while a frame is being read, or an
+	// upgrade left bytes buffered; nil when idle.
+	br *bufio.Reader
+	// hdr receives the first two bytes of each frame without a buffer.
+	hdr [2]byte
+	// handled signals the reading goroutine that a message was handled.
+	handled chan struct{}
+
+	// wmu serializes writes.
+	wmu sync.Mutex
+	// callSlot holds the one outbound call allowed in flight.
+	callSlot chan struct{}
+	// pmu guards pending.
+	pmu     sync.Mutex
+	pending *pendingCall
+
+	closeOnce sync.Once
+	done      chan struct{}
+	replaced  atomic.Bool
+}
+
+type pendingCall struct {
+	id     string
+	action string
+	ch     chan Frame
+}
+
+// ID returns the charge point identity from the URL.
+func (c *Conn) ID() string { return c.id }
+
+// Protocol returns the negotiated OCPP subprotocol, e.g. "ocpp1.6".
+func (c *Conn) Protocol() string { return c.protocol }
+
+// RemoteAddr returns the charger's network address.
+func (c *Conn) RemoteAddr() string { return c.remote }
+
+// Done is closed when the connection has ended.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Call sends a CALL to the charger and waits for its answer. Only one call is
+// in flight per charger; others wait their turn (or ctx). A CALLERROR comes
+// back as an *Error. The server's call timeout applies on top of ctx.
+func (c *Conn) Call(ctx context.Context, action string, payload []byte) (json.RawMessage, error) {
+	timeout := time.NewTimer(c.srv.cfg.CallTimeout)
+	defer timeout.Stop()
+	select {
+	case c.callSlot <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-c.done:
+		return nil, ErrClosed
+	case <-timeout.C:
+		return nil, fmt.Errorf("%s: waiting for the previous call: %w", action, ErrCallTimeout)
+	}
+	defer func() { <-c.callSlot }()
+
+	p := &pendingCall{id: c.srv.newMessageID(), action: action, ch: make(chan Frame, 1)}
+	c.pmu.Lock()
+	c.pending = p
+	c.pmu.Unlock()
+	defer func() {
+		c.pmu.Lock()
+		c.pending = nil
+		c.pmu.Unlock()
+	}()
+	if err := c.writeText(AppendCall(nil, p.id, action, payload)); err != nil {
+		return nil, fmt.Errorf("send %s: %w", action, err)
+	}
+	select {
+	case f := <-p.ch:
+		if f.Type == CallError {
+			e := &Error{Code: f.ErrorCode, Description: f.ErrorDescription}
+			_ = json.Unmarshal(f.ErrorDetails, &e.Details)
+			return nil, e
+		}
+		return f.Payload, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-c.done:
+		return nil, ErrClosed
+	case <-timeout.C:
+		return nil, fmt.Errorf("%s: %w", action, ErrCallTimeout)
+	}
+}
+
+// Close ends the connection with a WebSocket close frame.
+func (c *Conn) Close(code ws.StatusCode, reason string) {
+	c.closeOnce.Do(func() {
+		c.wmu.Lock()
+		_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+		_ = ws.WriteFrame(c.nc, ws.NewCloseFrame(ws.NewCloseFrameBody(code, reason)))
+		c.wmu.Unlock()
+		_ = c.nc.Close()
+		close(c.done)
+	})
+}
+
+func (c *Conn) writeText(b []byte) error { return c.writeFrame(ws.OpText, b) }
+
+// writeFrame writes one unmasked frame with a single writev.
+func (c *Conn) writeFrame(op ws.OpCode, payload []byte) error {
+	var hb [10]byte
+	hb[0] = 0x80 | byte(op)
+	n := 2
+	switch l := len(payload); {
+	case l < 126:
+		hb[1] = byte(l)
+	case l <= 0xffff:
+		hb[1] = 126
+		binary.BigEndian.PutUint16(hb[2:], uint16(l))
+		n = 4
+	default:
+		hb[1] = 127
+		binary.BigEndian.PutUint64(hb[2:], uint64(l))
+		n = 10
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	select {
+	case <-c.done:
+		return ErrClosed
+	default:
+	}
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	bufs := net.Buffers{hb[:n], payload}
+	_, err := bufs.WriteTo(c.nc)
+	return err
+}
+
+// readLoop reads messages until the connection ends. It owns the connection:
+// when it returns, the connection is closed and unregistered.
+func (c *Conn) readLoop() {
+	defer c.srv.connWG.Done()
+	defer c.srv.forget(c)
+	var msg []byte
+	for {
+		op, fin, payload, err := c.readFrame()
+		if err != nil {
+			var ce closeError
+			switch {
+			case errors.As(err, &ce):
+				c.Close(ce.code, ce.reason)
+			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+				c.Close(ws.StatusNormalClosure, "")
+			default:
+				c.srv.log.Info("charger connection ended", "charger", c.id, "reason", err.Error())
+				c.Close(ws.StatusGoingAway, "")
+			}
+			return
+		}
+		switch op {
+		case ws.OpPing:
+			_ = c.writeFrame(ws.OpPong, payload)
+			continue
+		case ws.OpPong:
+			continue
+		case ws.OpClose:
+			code, _ := ws.ParseCloseFrameData(payload)
+			if code == 0 {
+				code = ws.StatusNormalClosure
+			}
+			c.Close(code, "")
+			return
+		case ws.OpBinary:
+			c.srv.log.Warn("binary frame ignored: OCPP-J uses text frames", "charger", c.id)
+			continue
+		case ws.OpText:
+			msg = payload
+		case ws.OpContinuation:
+			if msg == nil {
+				c.Close(ws.StatusProtocolError, "continuation without a first frame")
+				return
+			}
+			if len(msg)+len(payload) > c.srv.cfg.MaxMessageSize {
+				c.Close(ws.StatusMessageTooBig, "message too big")
+				return
+			}
+			msg = append(msg, payload...)
+		}
+		if !fin {
+			continue
+		}
+		if c.srv.closing.Load() {
+			// Shutting down: take no new calls.
+			return
+		}
+		m := msg
+		msg = nil
+		// The handler runs on its own goroutine so this one's stack stays
+		// small; waiting for it keeps a charger's calls in order.
+		c.srv.inflight.Add(1)
+		go c.handle(m)
+		<-c.handled
+	}
+}
+
+func (c *Conn) handle(msg []byte) {
+	defer func() { c.handled <- struct{}{} }()
+	defer c.srv.inflight.Done()
+	c.srv.dispatch(c, msg)
+}
+
+type closeError struct {
+	code   ws.StatusCode
+	reason string
+}
+
+func (e closeError) Error() string { return "close " + strconv.Itoa(int(e.code)) + ": " + e.reason }
+
+// readFrame reads one WebSocket frame and returns its unmasked payload.
+func (c *Conn) readFrame() (op ws.OpCode, fin bool, payload []byte, err error) {
+	if c.br == nil {
+		// Idle: block on the first two bytes with no buffer held.
+		if d := c.srv.idleTimeout(); d > 0 {
+			_ = c.nc.SetReadDeadline(time.Now().Add(d))
+		}
+		if _, err = io.ReadFull(c.nc, c.hdr[:]); err != nil {
+			return 0, false, nil, err
+		}
+		c.br = c.srv.getReader(c.nc)
+	} else {
+		if _, err = io.ReadFull(c.br, c.hdr[:]); err != nil {
+			return 0, false, nil, err
+		}
+	}
+	defer func() {
+		if c.br != nil && (err != nil || c.br.Buffered() == 0) {
+			c.srv.putReader(c.br)
+			c.br = nil
+		}
+	}()
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.FrameTimeout))
+	b0, b1 := c.hdr[0], c.hdr[1]
+	fin = b0&0x80 != 0
+	if b0&0x70 != 0 {
+		return 0, false, nil, closeError{ws.StatusProtocolError, "reserved bits set"}
+	}
+	op = ws.OpCode(b0 & 0x0f)
+	if b1&0x80 == 0 {
+		return 0, false, nil, closeError{ws.StatusProtocolError, "client frames must be masked"}
+	}
+	length := uint64(b1 & 0x7f)
+	var ext [8]byte
+	switch length {
+	case 126:
+		if _, err = io.ReadFull(c.br, ext[:2]); err != nil {
+			return 0, false, nil, err
+		}
+		length = uint64(binary.BigEndian.Uint16(ext[:2]))
+	case 127:
+		if _, err = io.ReadFull(c.br, ext[:8]); err != nil {
+			return 0, false, nil, err
+		}
+		length = binary.BigEndian.Uint64(ext[:8])
+	}
+	if op.IsControl() && (length > 125 || !fin) {
+		return 0, false, nil, closeError{ws.StatusProtocolError, "invalid control frame"}
+	}
+	if length > uint64(c.srv.cfg.MaxMessageSize) {
+		return 0, false, nil, closeError{ws.StatusMessageTooBig, "message too big"}
+	}
+	var mask [4]byte
+	if _, err = io.ReadFull(c.br, mask[:]); err != nil {
+		return 0, false, nil, err
+	}
+	payload = make([]byte, length)
+	if _, err = io.ReadFull(c.br, payload); err != nil {
+		return 0, false, nil, err
+	}
+	ws.Cipher(payload, mask, 0)
+	return op, fin, payload, nil
+}
+
+// deliver hands a CALLRESULT or CALLERROR to the call waiting for it.
+func (c *Conn) deliver(f Frame) bool {
+	c.pmu.Lock()
+	p := c.pending
+	if p != nil && p.id == f.ID {
+		c.pending = nil
+	} else {
+		p = nil
+	}
+	c.pmu.Unlock()
+	if p == nil {
+		return false
+	}
+	p.ch <- f
+	return true
+}

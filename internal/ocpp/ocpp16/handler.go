@@ -1,0 +1,373 @@
+// Package ocpp16 is the OCPP 1.6J central system: the messages a charge
+// point sends, validated against the official schemas (embedded from
+// schemas/, © Open Charge Alliance), and the handlers that turn them into
+// calls on the session core.
+package ocpp16
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/ocpp"
+)
+
+// Subprotocol is the WebSocket subprotocol of OCPP 1.6J.
+const Subprotocol = "ocpp1.6"
+
+//go:embed schemas/*.json
+var schemaFiles embed.FS
+
+// Schemas returns the embedded official OCPP 1.6 JSON schemas.
+func Schemas() fs.FS {
+	sub, err := fs.Sub(schemaFiles, "schemas")
+	if err != nil {
+		panic(err) // the embedded tree is fixed at build time
+	}
+	return sub
+}
+
+// NewValidator compiles the OCPP 1.6 schemas.
+func NewValidator() (*ocpp.Validator, error) { return ocpp.NewValidator(Schemas()) }
+
+// DataTransferFunc answers a vendor's DataTransfer.
+type DataTransferFunc func(ctx context.Context, chargerID string, req DataTransferReq) (DataTransferConf, error)
+
+// Options configure a Handler.
+type Options struct {
+	// DataTransfer maps a vendorId to its handler; other vendors are
+	// answered UnknownVendorId.
+	DataTransfer map[string]DataTransferFunc
+	// SignCertificate, when set, takes a charger's CSR; without it the
+	// request is recorded and answered Rejected.
+	SignCertificate func(ctx context.Context, chargerID, csr string) error
+}
+
+// Handler serves OCPP 1.6J for the ocpp.Server.
+type Handler struct {
+	svc  *charging.Service
+	v    *ocpp.Validator
+	log  *slog.Logger
+	opts Options
+}
+
+// NewHandler returns a Handler on svc, validating with v.
+func NewHandler(svc *charging.Service, v *ocpp.Validator, log *slog.Logger, opts Options) *Handler {
+	return &Handler{svc: svc, v: v, log: log, opts: opts}
+}
+
+var _ ocpp.Handler = (*Handler)(nil)
+
+// connState is what the handler keeps per connection.
+type connState struct {
+	strictTimestamps bool
+}
+
+// Connected loads the charger's tolerance settings.
+func (h *Handler) Connected(ctx context.Context, c *ocpp.Conn) {
+	st := &connState{}
+	if ch, err := h.svc.Store().GetCharger(ctx, c.ID()); err == nil {
+		st.strictTimestamps = ch.StrictTimestamps
+	}
+	c.Data = st
+	h.log.Info("charger connected", "charger", c.ID(), "remote", c.RemoteAddr(), "protocol", c.Protocol())
+}
+
+// Disconnected logs the end of a connection.
+func (h *Handler) Disconnected(c *ocpp.Conn) {
+	h.log.Info("charger disconnected", "charger", c.ID())
+}
+
+// HandleResult logs an answer that came after its call gave up.
+func (h *Handler) HandleResult(c *ocpp.Conn, f ocpp.Frame) {
+	h.log.Info("late answer from charger ignored", "charger", c.ID(), "id", f.ID)
+}
+
+// HandleCall validates and handles one CALL from a charge point.
+func (h *Handler) HandleCall(ctx context.Context, c *ocpp.Conn, action string, payload json.RawMessage) (json.RawMessage, *ocpp.Error) {
+	if !chargerActions[action] {
+		if h.v.Has(action) {
+			return nil, ocpp.Errorf(ocpp.NotSupported, "%s is sent by the central system, not by a charge point", action)
+		}
+		return nil, ocpp.Errorf(ocpp.NotImplemented, "unknown action %q", action)
+	}
+	if e := h.v.Validate(action, payload); e != nil {
+		h.log.Info("payload rejected by schema", "charger", c.ID(), "action", action, "code", e.Code, "reason", e.Description)
+		return nil, e
+	}
+	st, _ := c.Data.(*connState)
+	if st == nil {
+		st = &connState{}
+	}
+	r := request{h: h, ctx: ctx, id: c.ID(), strict: st.strictTimestamps, action: action}
+	res, err := r.handle(payload)
+	if err != nil {
+		var oe *ocpp.Error
+		if errors.As(err, &oe) {
+			return nil, oe
+		}
+		code := ErrorCode(err)
+		h.log.Error("call failed", "charger", c.ID(), "action", action, "err", err)
+		return nil, &ocpp.Error{Code: code, Description: err.Error()}
+	}
+	out, merr := json.Marshal(res)
+	if merr != nil {
+		return nil, ocpp.Errorf(ocpp.InternalError, "encode answer: %v", merr)
+	}
+	return out, nil
+}
+
+// coreErrors maps the core's errors to CALLERROR codes, in one table.
+var coreErrors = []struct {
+	err  error
+	code ocpp.ErrorCode
+}{
+	{charging.ErrInvalidInput, ocpp.PropertyConstraintViolation},
+	{charging.ErrNotFound, ocpp.GenericError},
+	{charging.ErrExists, ocpp.GenericError},
+	{charging.ErrChargerBlocked, ocpp.SecurityError},
+}
+
+// ErrorCode returns the CALLERROR code for an error from the core;
+// InternalError for anything unmapped (a store failure).
+func ErrorCode(err error) ocpp.ErrorCode {
+	for _, m := range coreErrors {
+		if errors.Is(err, m.err) {
+			return m.code
+		}
+	}
+	return ocpp.InternalError
+}
+
+// request is one call being handled.
+type request struct {
+	h      *Handler
+	ctx    context.Context
+	id     string
+	strict bool
+	action string
+}
+
+func (r *request) handle(payload json.RawMessage) (any, error) {
+	svc := r.h.svc
+	switch r.action {
+	case "BootNotification":
+		var m BootNotificationReq
+		if err := decode(payload, &m); err != nil {
+			return nil, err
+		}
+		serial := m.ChargePointSerialNumber
+		if serial == "" {
+			serial = m.ChargeBoxSerialNumber
+		}
+		res, err := svc.Boot(r.ctx, charging.Boot{
+			ChargerID: r.id, Vendor: m.ChargePointVendor, Model: m.ChargePointModel,
+			SerialNumber: serial, FirmwareVersion: m.FirmwareVersion, ICCID: m.Iccid,
+			IMSI: m.Imsi, MeterType: m.MeterType, MeterSerial: m.MeterSerialNumber,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return BootNotificationConf{Status: string(res.Status), CurrentTime: formatTime(res.CurrentTime), Interval: int(res.Interval / time.Second)}, nil
+
+	case "Heartbeat":
+		now, err := svc.Heartbeat(r.ctx, r.id)
+		if err != nil {
+			return nil, err
+		}
+		return HeartbeatConf{CurrentTime: formatTime(now)}, nil
+
+	case "StatusNotification":
+		var m StatusNotificationReq
+		if err := decode(payload, &m); err != nil {
+			return nil, err
+		}
+		var at time.Time
+		if m.Timestamp != "" {
+			t, err := r.timestamp("timestamp", m.Timestamp)
+			if err != nil {
+				return nil, err
+			}
+			at = t
+		}
+		_, err := svc.StatusNotification(r.ctx, charging.Connector{
+			ChargerID: r.id, ConnectorID: m.ConnectorID, Status: charging.ConnectorStatus(m.Status),
+			ErrorCode: m.ErrorCode, Info: m.Info, VendorID: m.VendorID, VendorErrorCode: m.VendorErrorCode,
+			StatusAt: at,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return struct{}{}, nil
+
+	case "Authorize":
+		var m AuthorizeReq
+		if err := decode(payload, &m); err != nil {
+			return nil, err
+		}
+		info, err := svc.Authorize(r.ctx, r.id, m.IDTag)
+		if err != nil {
+			return nil, err
+		}
+		return AuthorizeConf{IDTagInfo: tagInfo(info)}, nil
+
+	case "StartTransaction":
+		var m StartTransactionReq
+		if err := decode(payload, &m); err != nil {
+			return nil, err
+		}
+		ts, err := r.timestamp("timestamp", m.Timestamp)
+		if err != nil {
+			return nil, err
+		}
+		res, err := svc.StartTransaction(r.ctx, charging.StartRequest{
+			ChargerID: r.id, ConnectorID: m.ConnectorID, IDTag: m.IDTag,
+			MeterStartWh: m.MeterStart, ReservationID: m.ReservationID, Timestamp: ts,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return StartTransactionConf{IDTagInfo: tagInfo(res.IDTagInfo), TransactionID: res.Session.TransactionID}, nil
+
+	case "MeterValues":
+		var m MeterValuesReq
+		if err := decode(payload, &m); err != nil {
+			return nil, err
+		}
+		samples, err := r.samples(m.MeterValue)
+		if err != nil {
+			return nil, err
+		}
+		if err := svc.MeterValues(r.ctx, charging.MeterValues{
+			ChargerID: r.id, ConnectorID: m.ConnectorID, TransactionID: m.TransactionID, Samples: samples,
+		}); err != nil {
+			return nil, err
+		}
+		return struct{}{}, nil
+
+	case "StopTransaction":
+		var m StopTransactionReq
+		if err := decode(payload, &m); err != nil {
+			return nil, err
+		}
+		ts, err := r.timestamp("timestamp", m.Timestamp)
+		if err != nil {
+			return nil, err
+		}
+		samples, err := r.samples(m.TransactionData)
+		if err != nil {
+			return nil, err
+		}
+		res, err := svc.StopTransaction(r.ctx, charging.StopRequest{
+			ChargerID: r.id, TransactionID: m.TransactionID, IDTag: m.IDTag, MeterStopWh: m.MeterStop,
+			Timestamp: ts, Reason: m.Reason, TransactionData: samples, Payload: payload,
+		})
+		if err != nil {
+			return nil, err
+		}
+		var conf StopTransactionConf
+		if res.IDTagInfo != nil {
+			info := tagInfo(*res.IDTagInfo)
+			conf.IDTagInfo = &info
+		}
+		return conf, nil
+
+	case "DataTransfer":
+		var m DataTransferReq
+		if err := decode(payload, &m); err != nil {
+			return nil, err
+		}
+		if err := svc.RecordEvent(r.ctx, r.id, charging.EventDataTransfer, payload); err != nil {
+			return nil, err
+		}
+		if fn, ok := r.h.opts.DataTransfer[m.VendorID]; ok {
+			return fn(r.ctx, r.id, m)
+		}
+		return DataTransferConf{Status: "UnknownVendorId"}, nil
+
+	case "DiagnosticsStatusNotification", "FirmwareStatusNotification", "SecurityEventNotification",
+		"SignedFirmwareStatusNotification", "LogStatusNotification":
+		if err := svc.RecordEvent(r.ctx, r.id, r.action, payload); err != nil {
+			return nil, err
+		}
+		return struct{}{}, nil
+
+	case "SignCertificate":
+		if err := svc.RecordEvent(r.ctx, r.id, charging.EventSignCertificate, payload); err != nil {
+			return nil, err
+		}
+		if r.h.opts.SignCertificate == nil {
+			r.h.log.Warn("SignCertificate rejected: no certificate authority is configured", "charger", r.id)
+			return SignCertificateConf{Status: "Rejected"}, nil
+		}
+		var m struct {
+			CSR string `json:"csr"`
+		}
+		if err := decode(payload, &m); err != nil {
+			return nil, err
+		}
+		if err := r.h.opts.SignCertificate(r.ctx, r.id, m.CSR); err != nil {
+			r.h.log.Warn("SignCertificate rejected", "charger", r.id, "err", err)
+			return SignCertificateConf{Status: "Rejected"}, nil
+		}
+		return SignCertificateConf{Status: "Accepted"}, nil
+	}
+	return nil, ocpp.Errorf(ocpp.NotSupported, "%s is not supported", r.action)
+}
+
+// decode reads a payload the schema has already accepted.
+func decode(payload []byte, v any) error {
+	if err := json.Unmarshal(payload, v); err != nil {
+		return ocpp.Errorf(ocpp.TypeConstraintViolation, "%v", err)
+	}
+	return nil
+}
+
+// timestamp parses an OCPP timestamp under the charger's tolerance: a
+// timestamp without a zone is read as UTC and logged, or refused for a
+// charger in strict mode.
+func (r *request) timestamp(field, s string) (time.Time, error) {
+	t, zoned, err := ocpp.ParseTimestamp(s)
+	if err != nil {
+		return time.Time{}, ocpp.Errorf(ocpp.PropertyConstraintViolation, "%s: %v", field, err)
+	}
+	if !zoned {
+		if r.strict {
+			return time.Time{}, ocpp.Errorf(ocpp.PropertyConstraintViolation, "%s %q has no time zone (this charger is in strict mode)", field, s)
+		}
+		r.h.log.Info("timestamp without time zone read as UTC", "charger", r.id, "action", r.action, "field", field, "value", s)
+	}
+	return t, nil
+}
+
+func (r *request) samples(mvs []MeterValue) ([]charging.MeterSample, error) {
+	out := make([]charging.MeterSample, 0, len(mvs))
+	for i, mv := range mvs {
+		ts, err := r.timestamp(fmt.Sprintf("meterValue[%d].timestamp", i), mv.Timestamp)
+		if err != nil {
+			return nil, err
+		}
+		s := charging.MeterSample{Timestamp: ts, Values: make([]charging.SampledValue, len(mv.SampledValue))}
+		for j, sv := range mv.SampledValue {
+			s.Values[j] = ConvertSampledValue(sv)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func tagInfo(i charging.IDTagInfo) IDTagInfo {
+	out := IDTagInfo{Status: string(i.Status), ParentIDTag: i.ParentID}
+	if i.ExpiresAt != nil {
+		out.ExpiryDate = formatTime(*i.ExpiresAt)
+	}
+	return out
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }

@@ -1,0 +1,467 @@
+package ocpp
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+)
+
+// Handler serves one OCPP version's messages.
+type Handler interface {
+	// Connected is called once a charger's connection is registered, before
+	// its first message is read.
+	Connected(ctx context.Context, c *Conn)
+	// Disconnected is called when the connection has ended.
+	Disconnected(c *Conn)
+	// HandleCall answers one CALL with a response payload (a JSON object) or
+	// an *Error that is sent as a CALLERROR.
+	HandleCall(ctx context.Context, c *Conn, action string, payload json.RawMessage) (json.RawMessage, *Error)
+	// HandleResult is told of a CALLRESULT or CALLERROR that matched no
+	// outstanding call (late, after its timeout).
+	HandleResult(c *Conn, f Frame)
+}
+
+// DuplicatePolicy says what happens when a charger connects while a
+// connection with the same id is open.
+type DuplicatePolicy int
+
+const (
+	// ReplaceExisting closes the old connection and keeps the new one: the
+	// usual case is a charger that reconnected before the old TCP connection
+	// timed out.
+	ReplaceExisting DuplicatePolicy = iota
+	// RefuseNew keeps the old connection and refuses the new one.
+	RefuseNew
+)
+
+// ErrNotConnected is returned for a call to a charger that has no connection.
+var ErrNotConnected = errors.New("charger is not connected")
+
+// ErrUnknownCharger is what Config.Admit returns for a charger that may not
+// connect.
+var ErrUnknownCharger = errors.New("unknown charger")
+
+// Config configures a Server.
+type Config struct {
+	// Protocols maps a WebSocket subprotocol ("ocpp1.6") to its handler, in
+	// order of preference.
+	Protocols []Protocol
+	// Admit decides whether a charger may connect; an error wrapping
+	// ErrUnknownCharger refuses it with 404. Nil admits everyone.
+	Admit func(ctx context.Context, chargerID string) error
+	// Duplicates is the policy for a second connection with the same id.
+	Duplicates DuplicatePolicy
+	// PingInterval is how often the server pings an idle charger; a charger
+	// silent for PingInterval+PongWait is disconnected. Zero disables pings.
+	PingInterval time.Duration
+	PongWait     time.Duration
+	// CallTimeout bounds a call to a charger, including waiting for the
+	// previous one.
+	CallTimeout time.Duration
+	// HandlerTimeout bounds the handling of one incoming call.
+	HandlerTimeout time.Duration
+	// WriteTimeout bounds one frame write; FrameTimeout bounds the arrival
+	// of the rest of a frame once its first bytes came.
+	WriteTimeout time.Duration
+	FrameTimeout time.Duration
+	// MaxMessageSize is the largest message accepted; larger ones close the
+	// connection with 1009.
+	MaxMessageSize int
+	Log            *slog.Logger
+}
+
+// Protocol pairs a subprotocol name with its handler.
+type Protocol struct {
+	Name    string
+	Handler Handler
+}
+
+// Server accepts charger WebSocket connections at /ocpp/{chargePointId}.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+
+	// mu guards conns.
+	mu    sync.RWMutex
+	conns map[string]*Conn
+
+	readers  sync.Pool
+	msgID    atomic.Uint64
+	idPrefix string
+	closing  atomic.Bool
+	inflight sync.WaitGroup
+	connWG   sync.WaitGroup
+	stop     chan struct{}
+	bgWG     sync.WaitGroup
+
+	stats Stats
+}
+
+// Stats are the server's counters.
+type Stats struct {
+	Connected     atomic.Int64
+	Accepted      atomic.Int64
+	Refused       atomic.Int64
+	CallsHandled  atomic.Int64
+	CallErrors    atomic.Int64
+	BadFrames     atomic.Int64
+	CallsSent     atomic.Int64
+	CallsTimedOut atomic.Int64
+}
+
+// NewServer returns a Server; Close stops it.
+func NewServer(cfg Config) *Server {
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = 30 * time.Second
+	}
+	if cfg.HandlerTimeout <= 0 {
+		cfg.HandlerTimeout = 30 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.FrameTimeout <= 0 {
+		cfg.FrameTimeout = 10 * time.Second
+	}
+	if cfg.PongWait <= 0 {
+		cfg.PongWait = 30 * time.Second
+	}
+	if cfg.MaxMessageSize <= 0 {
+		cfg.MaxMessageSize = 256 << 10
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      cfg.Log,
+		conns:    make(map[string]*Conn),
+		stop:     make(chan struct{}),
+		idPrefix: strconv.FormatInt(time.Now().UnixNano()%1e6, 36) + "-",
+	}
+	if cfg.PingInterval > 0 {
+		s.bgWG.Add(1)
+		go s.pingLoop()
+	}
+	return s
+}
+
+// Stats returns the server's live counters.
+func (s *Server) Stats() *Stats { return &s.stats }
+
+func (s *Server) idleTimeout() time.Duration {
+	if s.cfg.PingInterval <= 0 {
+		return 0
+	}
+	return s.cfg.PingInterval + s.cfg.PongWait
+}
+
+func (s *Server) newMessageID() string {
+	return s.idPrefix + strconv.FormatUint(s.msgID.Add(1), 36)
+}
+
+func (s *Server) getReader(r io.Reader) *bufio.Reader {
+	if br, ok := s.readers.Get().(*bufio.Reader); ok {
+		br.Reset(r)
+		return br
+	}
+	return bufio.NewReaderSize(r, 4096)
+}
+
+func (s *Server) putReader(br *bufio.Reader) {
+	br.Reset(nil)
+	s.readers.Put(br)
+}
+
+// Conn returns the open connection of a charger.
+func (s *Server) Conn(chargerID string) (*Conn, bool) {
+	s.mu.RLock()
+	c, ok := s.conns[chargerID]
+	s.mu.RUnlock()
+	return c, ok
+}
+
+// Connected reports whether a charger has an open connection.
+func (s *Server) Connected(chargerID string) bool {
+	_, ok := s.Conn(chargerID)
+	return ok
+}
+
+// Call sends a CALL to a connected charger and returns its answer.
+// ErrNotConnected comes back at once for a charger that is not connected.
+func (s *Server) Call(ctx context.Context, chargerID, action string, payload []byte) (json.RawMessage, error) {
+	c, ok := s.Conn(chargerID)
+	if !ok {
+		return nil, fmt.Errorf("%s to %s: %w", action, chargerID, ErrNotConnected)
+	}
+	s.stats.CallsSent.Add(1)
+	res, err := c.Call(ctx, action, payload)
+	if errors.Is(err, ErrCallTimeout) {
+		s.stats.CallsTimedOut.Add(1)
+	}
+	return res, err
+}
+
+// ServeHTTP upgrades /ocpp/{chargePointId} to an OCPP WebSocket.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.closing.Load() {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	raw := r.PathValue("id")
+	if raw == "" {
+		raw = strings.TrimPrefix(r.URL.EscapedPath(), "/ocpp/")
+	}
+	id, err := url.PathUnescape(raw)
+	if err == nil {
+		err = charging.ValidateChargerID(id)
+	}
+	if err != nil {
+		s.stats.Refused.Add(1)
+		s.log.Warn("charger connection refused: bad charge point id", "id", raw, "remote", r.RemoteAddr, "reason", err.Error())
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if s.cfg.Admit != nil {
+		if err := s.cfg.Admit(r.Context(), id); err != nil {
+			s.stats.Refused.Add(1)
+			if errors.Is(err, ErrUnknownCharger) {
+				s.log.Warn("unknown charger refused; register it with `chargebridge chargers add "+id+"` (or POST /api/v1/chargers), or start the server with --auto-register",
+					"charger", id, "remote", r.RemoteAddr)
+				http.Error(w, "unknown charge point", http.StatusNotFound)
+				return
+			}
+			s.log.Error("charger admission failed", "charger", id, "err", err)
+			http.Error(w, "admission failed", http.StatusInternalServerError)
+			return
+		}
+	}
+	if s.cfg.Duplicates == RefuseNew && s.Connected(id) {
+		s.stats.Refused.Add(1)
+		s.log.Warn("second connection refused: charger already connected", "charger", id, "remote", r.RemoteAddr)
+		http.Error(w, "charge point already connected", http.StatusConflict)
+		return
+	}
+	offered := r.Header.Get("Sec-WebSocket-Protocol") != ""
+	var handler Handler
+	var proto string
+	up := ws.HTTPUpgrader{
+		Timeout: 10 * time.Second,
+		Protocol: func(p string) bool {
+			for _, pr := range s.cfg.Protocols {
+				if pr.Name == p {
+					handler, proto = pr.Handler, p
+					return true
+				}
+			}
+			return false
+		},
+	}
+	nc, rw, _, err := up.Upgrade(r, w)
+	if err != nil {
+		s.stats.Refused.Add(1)
+		s.log.Warn("websocket upgrade failed", "charger", id, "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	if handler == nil {
+		if offered {
+			// OCPP-J: complete the handshake without a subprotocol, then close.
+			s.stats.Refused.Add(1)
+			s.log.Warn("charger offered no supported OCPP subprotocol; connection closed", "charger", id,
+				"offered", r.Header.Get("Sec-WebSocket-Protocol"), "supported", s.protocolNames())
+			_ = ws.WriteFrame(nc, ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusProtocolError, "unsupported subprotocol")))
+			_ = nc.Close()
+			return
+		}
+		// Tolerated: some chargers send no Sec-WebSocket-Protocol at all.
+		handler, proto = s.cfg.Protocols[0].Handler, s.cfg.Protocols[0].Name
+		s.log.Info("charger sent no subprotocol; tolerated as "+proto, "charger", id)
+	}
+	c := &Conn{
+		id: id, protocol: proto, remote: r.RemoteAddr, srv: s, nc: nc, handler: handler,
+		handled:  make(chan struct{}, 1),
+		callSlot: make(chan struct{}, 1),
+		done:     make(chan struct{}),
+	}
+	if rw != nil && rw.Reader.Buffered() > 0 {
+		c.br = rw.Reader
+	}
+	if !s.register(c) {
+		s.stats.Refused.Add(1)
+		c.Close(ws.StatusPolicyViolation, "already connected")
+		return
+	}
+	s.stats.Accepted.Add(1)
+	s.stats.Connected.Add(1)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandlerTimeout)
+	handler.Connected(ctx, c)
+	cancel()
+	s.connWG.Add(1)
+	go c.readLoop()
+}
+
+func (s *Server) protocolNames() string {
+	var names []string
+	for _, p := range s.cfg.Protocols {
+		names = append(names, p.Name)
+	}
+	return strings.Join(names, ",")
+}
+
+// register adds c, replacing or refusing a connection with the same id.
+func (s *Server) register(c *Conn) bool {
+	s.mu.Lock()
+	old, dup := s.conns[c.id]
+	if dup && s.cfg.Duplicates == RefuseNew {
+		s.mu.Unlock()
+		return false
+	}
+	s.conns[c.id] = c
+	s.mu.Unlock()
+	if dup {
+		old.replaced.Store(true)
+		s.log.Info("charger reconnected; old connection replaced", "charger", c.id, "old", old.remote, "new", c.remote)
+		old.Close(ws.StatusPolicyViolation, "replaced by a new connection")
+	}
+	return true
+}
+
+// forget unregisters c once its read loop has ended.
+func (s *Server) forget(c *Conn) {
+	s.mu.Lock()
+	if s.conns[c.id] == c {
+		delete(s.conns, c.id)
+	}
+	s.mu.Unlock()
+	if c.br != nil {
+		s.putReader(c.br)
+		c.br = nil
+	}
+	s.stats.Connected.Add(-1)
+	c.handler.Disconnected(c)
+}
+
+// dispatch handles one complete text message from a charger.
+func (s *Server) dispatch(c *Conn, msg []byte) {
+	f, err := ParseFrame(msg)
+	if err != nil {
+		s.stats.BadFrames.Add(1)
+		var fe *FrameError
+		errors.As(err, &fe)
+		s.log.Warn("bad OCPP-J frame", "charger", c.id, "reason", fe.Reason, "frame", clip(msg, 200))
+		if fe.ID != "" {
+			_ = c.writeText(AppendCallError(nil, fe.ID, &Error{Code: fe.Code, Description: fe.Reason}))
+		}
+		return
+	}
+	switch f.Type {
+	case Call:
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandlerTimeout)
+		res, rerr := c.handler.HandleCall(ctx, c, f.Action, f.Payload)
+		cancel()
+		var out []byte
+		if rerr != nil {
+			s.stats.CallErrors.Add(1)
+			out = AppendCallError(make([]byte, 0, 128), f.ID, rerr)
+		} else {
+			s.stats.CallsHandled.Add(1)
+			out = AppendCallResult(make([]byte, 0, len(res)+48), f.ID, res)
+		}
+		if err := c.writeText(out); err != nil {
+			s.log.Info("answer not delivered", "charger", c.id, "action", f.Action, "err", err)
+		}
+	case CallResult, CallError:
+		if !c.deliver(f) {
+			c.handler.HandleResult(c, f)
+		}
+	}
+}
+
+func clip(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
+}
+
+// pingLoop pings every connection once per PingInterval, spread over the
+// interval so a large fleet does not get its pings in one burst.
+func (s *Server) pingLoop() {
+	defer s.bgWG.Done()
+	const slices = 10
+	t := time.NewTicker(s.cfg.PingInterval / slices)
+	defer t.Stop()
+	var tick uint64
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		tick++
+		s.mu.RLock()
+		batch := make([]*Conn, 0, len(s.conns)/slices+1)
+		i := uint64(0)
+		for _, c := range s.conns {
+			if i%slices == tick%slices {
+				batch = append(batch, c)
+			}
+			i++
+		}
+		s.mu.RUnlock()
+		for _, c := range batch {
+			if c.wmu.TryLock() {
+				// Skip a charger busy writing: it is alive, and the pinger
+				// must never wait on one slow socket.
+				_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+				_ = ws.WriteFrame(c.nc, ws.NewPingFrame(nil))
+				c.wmu.Unlock()
+			}
+		}
+	}
+}
+
+// Shutdown stops taking connections and calls, lets in-flight calls finish
+// (until ctx is done), then closes every charger socket with 1001.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if !s.closing.CompareAndSwap(false, true) {
+		return nil
+	}
+	close(s.stop)
+	s.bgWG.Wait()
+	done := make(chan struct{})
+	go func() { s.inflight.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("in-flight calls not finished: %w", ctx.Err())
+	}
+	s.mu.RLock()
+	conns := make([]*Conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.RUnlock()
+	for _, c := range conns {
+		c.Close(ws.StatusGoingAway, "server shutting down")
+	}
+	s.connWG.Wait()
+	<-done
+	return err
+}

@@ -1,0 +1,113 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+)
+
+// Config is chargebridge's one configuration: every field is a flag, an
+// environment variable CHARGEBRIDGE_<FLAG> and a key of the --config file,
+// in that order of precedence.
+type Config struct {
+	HTTP              string
+	DB                string
+	PublicURL         string
+	AutoRegister      bool
+	AcceptUnknownTags bool
+	HeartbeatInterval time.Duration
+	PingInterval      time.Duration
+	CallTimeout       time.Duration
+	RefuseDuplicates  bool
+	LogLevel          string
+	LogFormat         string
+}
+
+// DefaultDB is the embedded database a server creates on first start.
+const DefaultDB = "sqlite:chargebridge.db"
+
+// Bind registers the configuration flags on fs.
+func (c *Config) Bind(fs *flag.FlagSet) {
+	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "address of the HTTP listener (OCPP, OCPI, Beckn, API, dashboard)")
+	fs.StringVar(&c.DB, "db", DefaultDB, "database: sqlite:PATH (embedded, created on first start) or postgres://…")
+	fs.StringVar(&c.PublicURL, "public-url", "", "base URL peers reach this server at (default http://<--http>)")
+	fs.BoolVar(&c.AutoRegister, "auto-register", false, "admit unknown chargers, registering them on first connection")
+	fs.BoolVar(&c.AcceptUnknownTags, "accept-unknown-tags", false, "authorize id tags that are not registered (free vend)")
+	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", 5*time.Minute, "heartbeat interval given to chargers at boot")
+	fs.DurationVar(&c.PingInterval, "ping-interval", 60*time.Second, "WebSocket ping interval; a charger silent for twice this is disconnected (0 disables)")
+	fs.DurationVar(&c.CallTimeout, "call-timeout", 30*time.Second, "how long a command to a charger waits for its answer")
+	fs.BoolVar(&c.RefuseDuplicates, "refuse-duplicates", false, "refuse a second connection with a connected charger's id instead of replacing the first")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+}
+
+// Load fills the flags not given on the command line from the environment
+// and then from the config file (a JSON object keyed by flag name).
+func Load(fs *flag.FlagSet, configFile string) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var file map[string]any
+	if configFile != "" {
+		b, err := os.ReadFile(configFile)
+		if err != nil {
+			return fmt.Errorf("config file: %w", err)
+		}
+		if err := json.Unmarshal(b, &file); err != nil {
+			return fmt.Errorf("config file %s is not a JSON object of flag names to values: %w", configFile, err)
+		}
+		for k := range file {
+			if fs.Lookup(k) == nil {
+				return fmt.Errorf("config file %s: unknown key %q (keys are flag names, e.g. \"http\", \"db\")", configFile, k)
+			}
+		}
+	}
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || f.Name == "config" {
+			return
+		}
+		env := "CHARGEBRIDGE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", env, v, err))
+			}
+			return
+		}
+		if v, ok := file[f.Name]; ok {
+			s := fmt.Sprint(v)
+			if err := f.Value.Set(s); err != nil {
+				errs = append(errs, fmt.Errorf("config key %q=%q: %w", f.Name, s, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// Validate checks the configuration and says how to fix what is wrong.
+func (c *Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
+		return fmt.Errorf("--http %q is not HOST:PORT (e.g. 127.0.0.1:8080)", c.HTTP)
+	}
+	if c.HeartbeatInterval < time.Second {
+		return fmt.Errorf("--heartbeat-interval %s is too short; use at least 1s", c.HeartbeatInterval)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("--log-level %q: use debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("--log-format %q: use text or json", c.LogFormat)
+	}
+	if !strings.HasPrefix(c.DB, "sqlite:") && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") {
+		return fmt.Errorf("--db %q: use sqlite:PATH or postgres://USER@HOST/DB", c.DB)
+	}
+	return nil
+}

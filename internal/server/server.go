@@ -1,0 +1,233 @@
+// Package server wires chargebridge together: the store, the session core,
+// the OCPP server and the HTTP routes of every interface, and shuts them down
+// in order. serve, demo and the end-to-end tests all run this one wiring.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/chargebridge/chargebridge/internal/api"
+	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/ocpp"
+	"github.com/chargebridge/chargebridge/internal/ocpp/ocpp16"
+)
+
+// Store is a charging.Store that can be closed.
+type Store interface {
+	charging.Store
+	Close() error
+}
+
+// Server is a running chargebridge.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	store Store
+	svc   *charging.Service
+	ocpp  *ocpp.Server
+	http  *http.Server
+	mux   *http.ServeMux
+
+	mu    sync.Mutex
+	ln    net.Listener
+	ready bool
+	done  chan error
+}
+
+// Options are the parts a caller may supply instead of the defaults.
+type Options struct {
+	// Clock defaults to the system clock.
+	Clock charging.Clock
+	// Store, when set, is used instead of opening cfg.DB.
+	Store Store
+}
+
+// New opens the store (applying migrations) and builds every part.
+func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	clock := opts.Clock
+	if clock == nil {
+		clock = charging.SystemClock{}
+	}
+	st := opts.Store
+	if st == nil {
+		var err error
+		if st, err = OpenStore(ctx, cfg.DB, log); err != nil {
+			return nil, err
+		}
+	}
+	svc := charging.NewService(st, clock, log, charging.Config{
+		HeartbeatInterval: cfg.HeartbeatInterval,
+		AutoRegister:      cfg.AutoRegister,
+		AcceptUnknownTags: cfg.AcceptUnknownTags,
+	})
+	v, err := ocpp16.NewValidator()
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("compile OCPP 1.6 schemas: %w", err)
+	}
+	dup := ocpp.ReplaceExisting
+	if cfg.RefuseDuplicates {
+		dup = ocpp.RefuseNew
+	}
+	os := ocpp.NewServer(ocpp.Config{
+		Protocols: []ocpp.Protocol{{Name: ocpp16.Subprotocol, Handler: ocpp16.NewHandler(svc, v, log, ocpp16.Options{})}},
+		Admit: func(ctx context.Context, id string) error {
+			_, err := svc.Admit(ctx, id)
+			if errors.Is(err, charging.ErrNotFound) {
+				return fmt.Errorf("%w: %v", ocpp.ErrUnknownCharger, err)
+			}
+			return err
+		},
+		Duplicates:   dup,
+		PingInterval: cfg.PingInterval,
+		PongWait:     cfg.PingInterval,
+		CallTimeout:  cfg.CallTimeout,
+		Log:          log,
+	})
+	s := &Server{cfg: cfg, log: log, store: st, svc: svc, ocpp: os, mux: http.NewServeMux(), done: make(chan error, 1)}
+	s.routes()
+	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	return s, nil
+}
+
+// OpenStore opens the database a --db value names.
+func OpenStore(ctx context.Context, dsn string, log *slog.Logger) (Store, error) {
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		return openSQLite(ctx, strings.TrimPrefix(dsn, "sqlite:"))
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return nil, fmt.Errorf("--db %s: PostgreSQL support is not built yet; use sqlite:PATH", redact(dsn))
+	}
+	return nil, fmt.Errorf("--db %q: use sqlite:PATH or postgres://USER@HOST/DB", dsn)
+}
+
+// redact hides a password in a database URL.
+func redact(dsn string) string {
+	if i := strings.Index(dsn, "://"); i >= 0 {
+		rest := dsn[i+3:]
+		if at := strings.Index(rest, "@"); at >= 0 {
+			if colon := strings.Index(rest[:at], ":"); colon >= 0 {
+				return dsn[:i+3] + rest[:colon] + ":***" + rest[at:]
+			}
+		}
+	}
+	return dsn
+}
+
+func (s *Server) routes() {
+	s.mux.Handle("GET /ocpp/{id}", s.ocpp)
+	api.New(s.svc, s.ocpp, s.log).Register(s.mux)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		s.mu.Lock()
+		ready := s.ready
+		s.mu.Unlock()
+		if !ready {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		if _, err := s.store.GetCharger(ctx, "readyz-probe"); err != nil && !errors.Is(err, charging.ErrNotFound) {
+			http.Error(w, "store unavailable: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics(), promhttp.HandlerOpts{}))
+}
+
+func (s *Server) metrics() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	st := s.ocpp.Stats()
+	gauge := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "chargebridge", Name: name, Help: help}, f))
+	}
+	counter := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "chargebridge", Name: name, Help: help}, f))
+	}
+	gauge("chargers_connected", "Chargers with an open OCPP connection.", func() float64 { return float64(st.Connected.Load()) })
+	counter("ocpp_connections_accepted_total", "OCPP connections accepted.", func() float64 { return float64(st.Accepted.Load()) })
+	counter("ocpp_connections_refused_total", "OCPP connections refused (unknown charger, bad id, duplicate, subprotocol).", func() float64 { return float64(st.Refused.Load()) })
+	counter("ocpp_calls_handled_total", "Calls from chargers answered with a CALLRESULT.", func() float64 { return float64(st.CallsHandled.Load()) })
+	counter("ocpp_call_errors_total", "Calls from chargers answered with a CALLERROR.", func() float64 { return float64(st.CallErrors.Load()) })
+	counter("ocpp_bad_frames_total", "Frames from chargers that were not OCPP-J.", func() float64 { return float64(st.BadFrames.Load()) })
+	counter("ocpp_calls_sent_total", "Calls sent to chargers.", func() float64 { return float64(st.CallsSent.Load()) })
+	counter("ocpp_calls_timed_out_total", "Calls to chargers that got no answer in time.", func() float64 { return float64(st.CallsTimedOut.Load()) })
+	return reg
+}
+
+// Service returns the session core.
+func (s *Server) Service() *charging.Service { return s.svc }
+
+// OCPP returns the OCPP server (to send commands, or check connections).
+func (s *Server) OCPP() *ocpp.Server { return s.ocpp }
+
+// Mux returns the HTTP routes, so later parts can add theirs.
+func (s *Server) Mux() *http.ServeMux { return s.mux }
+
+// Start listens on the configured address and serves in the background.
+func (s *Server) Start() (net.Addr, error) {
+	ln, err := net.Listen("tcp", s.cfg.HTTP)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w (is another server running? choose another address with --http)", s.cfg.HTTP, err)
+	}
+	s.mu.Lock()
+	s.ln = ln
+	s.ready = true
+	s.mu.Unlock()
+	go func() {
+		err := s.http.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.done <- err
+	}()
+	return ln.Addr(), nil
+}
+
+// Shutdown stops in order: charger sockets closed with 1001 once their
+// in-flight calls finished, then HTTP drained, then the store flushed and
+// closed.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.ready = false
+	started := s.ln != nil
+	s.mu.Unlock()
+	var errs []error
+	if err := s.ocpp.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if started {
+		if err := s.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
+		if err := <-s.done; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := s.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close store: %w", err))
+	}
+	return errors.Join(errs...)
+}
