@@ -27,7 +27,7 @@ type Tariff struct {
 }
 
 // ParseTariff decodes one Tariff object. It does not validate it: call
-// Validate for that (Price and PriceCDR do).
+// Validate for that. (PriceSession and PriceCDR check what pricing needs.)
 func ParseTariff(data []byte) (*Tariff, error) {
 	var t Tariff
 	if err := json.Unmarshal(data, &t); err != nil {
