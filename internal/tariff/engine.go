@@ -310,14 +310,12 @@ func (c *compiled) price(segs []segment) Result {
 			if r == noRef {
 				continue
 			}
-			b := bucketOf(d, s.reservation())
-			ex.has[b] = true
+			ex.has[bucketOf(d, s.reservation())] = true
 			if s.qty[d].IsZero() && d != dFlat {
 				continue
 			}
 			pc := c.component(r)
 			m := cost(pc, d, s.qty[d])
-			ex.buckets[b] = ex.buckets[b].add(m)
 			k := lineKey{s.period, d, r}
 			li, ok := index[k]
 			if !ok {
@@ -335,7 +333,11 @@ func (c *compiled) price(segs []segment) Result {
 		}
 	}
 	for i := range res.Lines {
-		res.Lines[i].Cost = res.Lines[i].cost.price(WirePlaces)
+		l := &res.Lines[i]
+		l.Cost = l.cost.price(WirePlaces)
+		d, _ := dimOf(l.Type)
+		b := bucketOf(d, l.Reservation)
+		ex.buckets[b] = ex.buckets[b].add(l.cost)
 	}
 	total := zeroAmt
 	for _, m := range ex.buckets {
@@ -449,6 +451,9 @@ func (c *compiled) applyTimeStep(segs []segment, reservation bool) {
 		if s := &segs[i]; s.reservation() == reservation && s.active[lastDim] != noRef {
 			total = total.Add(s.qty[lastDim])
 		}
+	}
+	if !total.IsPositive() {
+		return
 	}
 	extra := ceilTo(total, decimal.NewFromInt(int64(step))).Sub(total)
 	segs[last].qty[lastDim] = segs[last].qty[lastDim].Add(extra)

@@ -116,19 +116,15 @@ func compile(t *Tariff) (*compiled, error) {
 					c.kwh = append(c.kwh, *k)
 				}
 			}
-			for _, s := range []*int{r.MinDuration, r.MaxDuration} {
-				if s != nil {
-					d := time.Duration(*s) * time.Second
-					c.durations = append(c.durations, d)
-				}
-			}
 			if r.MinDuration != nil {
-				d := time.Duration(*r.MinDuration) * time.Second
+				d := durationOf(*r.MinDuration)
 				ce.minDur = &d
+				c.durations = append(c.durations, d)
 			}
 			if r.MaxDuration != nil {
-				d := time.Duration(*r.MaxDuration) * time.Second
+				d := durationOf(*r.MaxDuration)
 				ce.maxDur = &d
+				c.durations = append(c.durations, d)
 			}
 			for _, day := range r.DayOfWeek {
 				wd, _ := day.weekday()
@@ -149,6 +145,16 @@ func decPtr(n *Number) *decimal.Decimal {
 	}
 	d := n.Decimal
 	return &d
+}
+
+// durationOf converts a restriction's seconds to a Duration. Anything
+// longer than a session can last is cut to just past that, which keeps the
+// meaning and avoids overflowing a Duration.
+func durationOf(sec int) time.Duration {
+	if int64(sec) > int64(maxSpan/time.Second) {
+		return maxSpan + time.Second
+	}
+	return time.Duration(sec) * time.Second
 }
 
 // secondsOfDay parses a validated "HH:MM".

@@ -197,17 +197,6 @@ func (m meter) crossing(target decimal.Decimal, from, to time.Time) (time.Time, 
 	return time.Time{}, false
 }
 
-func statusAt(changes []StatusChange, t time.Time) Status {
-	st := Charging
-	var latest time.Time
-	for _, c := range changes {
-		if !c.At.After(t) && !c.At.Before(latest) {
-			st, latest = c.Status, c.At
-		}
-	}
-	return st
-}
-
 // sessionSegments cuts the reservation and the session into segments
 // within which no restriction can change, and measures each.
 func sessionSegments(c *compiled, loc *time.Location, s Session, now time.Time) ([]segment, error) {
@@ -245,11 +234,12 @@ func sessionSegments(c *compiled, loc *time.Location, s Session, now time.Time) 
 			ph = phaseExpiredReservation
 		}
 		cuts := append(localBoundaries(loc, r.Start, end, c.wallTimes), durationCuts(c, r.Start, end)...)
-		for _, sg := range cut(r.Start, end, cuts) {
+		segs = cut(r.Start, end, cuts)
+		for i := range segs {
+			sg := &segs[i]
 			sg.phase = ph
 			sg.reservedSec = seconds(sg.end.Sub(sg.start))
 			sg.pt = point{local: sg.mid().In(loc), since: sg.mid().Sub(r.Start)}
-			segs = append(segs, sg)
 		}
 	}
 	if s.Start.IsZero() {
@@ -279,30 +269,38 @@ func sessionSegments(c *compiled, loc *time.Location, s Session, now time.Time) 
 			cuts = append(cuts, at)
 		}
 	}
-	for _, sg := range cut(s.Start, end, cuts) {
+	statuses := slices.Clone(s.Statuses)
+	slices.SortStableFunc(statuses, func(a, b StatusChange) int { return a.At.Compare(b.At) })
+	status, next := Charging, 0
+	eStart := e0
+	out := cut(s.Start, end, cuts)
+	for i := range out {
+		sg := &out[i]
 		sg.phase = phaseSession
-		mid := sg.mid()
-		if statusAt(s.Statuses, sg.start) == Parking {
+		for next < len(statuses) && !statuses[next].At.After(sg.start) {
+			status = statuses[next].Status
+			next++
+		}
+		if status == Parking {
 			sg.parking, sg.parkingSec = true, seconds(sg.end.Sub(sg.start))
 		} else {
 			sg.charging, sg.chargingSec = true, seconds(sg.end.Sub(sg.start))
 		}
-		sg.energy = m.energyAt(sg.end).Sub(m.energyAt(sg.start))
+		eEnd := m.energyAt(sg.end)
+		sg.energy, eStart = eEnd.Sub(eStart), eEnd
+		mid := sg.mid()
 		if sg.parking {
 			// Parking means the EV requests no power.
 			sg.power, sg.current = decimal.NewNullDecimal(decimal.Zero), decimal.NewNullDecimal(decimal.Zero)
 		} else {
 			sg.power, sg.current = m.powerAt(mid), m.currentAt(mid)
 		}
-		sg.pt = point{
-			local:   mid.In(loc),
-			since:   mid.Sub(s.Start),
-			kwh:     m.energyAt(mid).Sub(e0),
-			power:   sg.power,
-			current: sg.current,
+		sg.pt = point{local: mid.In(loc), since: mid.Sub(s.Start), power: sg.power, current: sg.current}
+		if len(c.kwh) > 0 {
+			sg.pt.kwh = m.energyAt(mid).Sub(e0)
 		}
-		segs = append(segs, sg)
 	}
+	segs = append(segs, out...)
 	return segs, nil
 }
 
