@@ -375,7 +375,7 @@ func TestRunningSessionEstimate(t *testing.T) {
 		{"between-samples", t0.Add(45 * minute), "2.375"},                        // 7.5 kWh interpolated
 		{"parking-for-5-minutes", t0.Add(65 * minute), "3.5"},                    // 10 kWh + 15 min parking
 		{"parking-for-16-minutes", t0.Add(76 * minute), "4"},                     // 10 kWh + 30 min parking
-		{"samples-after-now-ignored", t0.Add(30*minute + time.Second), "1.7508"}, // 5.00278 kWh, billed per Wh as 5.003
+		{"one-second-after-a-sample", t0.Add(30*minute + time.Second), "1.7508"}, // 5.00278 kWh, billed per Wh as 5.003
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -505,4 +505,60 @@ func TestExactRounding(t *testing.T) {
 	}
 	checkExcl(t, "line", res.Lines[0].Cost, "0.0001") // 0.00005 rounded half away from zero
 	checkExcl(t, "total_cost", res.Totals.TotalCost, "0.0002")
+}
+
+// TestRestrictionsAreEvaluatedAtTheInstant checks that each restriction is
+// judged on its own at the instant: a 22:00–06:00 window on FRIDAY does not
+// reach into Saturday morning.
+func TestRestrictionsAreEvaluatedAtTheInstant(t *testing.T) {
+	utc := time.UTC
+	fri := time.Date(2025, 6, 6, 21, 0, 0, 0, utc)
+	tf := mk(
+		el(&TariffRestrictions{StartTime: "22:00", EndTime: "06:00", DayOfWeek: []DayOfWeek{Friday}}, pc(DimTime, "0.5", 1)),
+		el(nil, pc(DimTime, "1", 1)),
+	)
+	// Fri 21–22 at 1, Fri 22–24 at 0.5, Sat 00–02 at 1.
+	res := mustPrice(t, tf, utc, plug(fri, 5*hour, 0, "10"), fri.Add(5*hour))
+	checkExcl(t, "total_cost", res.Totals.TotalCost, "4")
+}
+
+func TestStepWhenChargingResumesAfterParking(t *testing.T) {
+	utc := time.UTC
+	t0 := time.Date(2025, 6, 2, 10, 0, 0, 0, utc)
+	tf := mk(el(nil, pc(DimTime, "6", 600), pc(DimParkingTime, "6", 600)))
+	// Charge 7 min, park 3, charge 4 more: the last time-based component is
+	// TIME, so the 11 charging minutes round to 20 and the 3 parking
+	// minutes stay 3.
+	s := Session{Start: t0, End: t0.Add(14 * minute),
+		Samples: []Sample{{At: t0, EnergyKWh: dec("0")}, {At: t0.Add(14 * minute), EnergyKWh: dec("2")}},
+		Statuses: []StatusChange{
+			{At: t0.Add(7 * minute), Status: Parking},
+			{At: t0.Add(10 * minute), Status: Charging},
+		}}
+	res := mustPrice(t, tf, utc, s, s.End)
+	checkExcl(t, "total_time_cost", *res.Totals.TotalTimeCost, "2")
+	checkExcl(t, "total_parking_cost", *res.Totals.TotalParkingCost, "0.3")
+}
+
+func TestReservationDurationCountsFromReservationStart(t *testing.T) {
+	utc := time.UTC
+	r0 := time.Date(2025, 6, 2, 10, 0, 0, 0, utc)
+	tf := mk(
+		el(&TariffRestrictions{Reservation: Reservation, MaxDuration: ptr(600)}, pc(DimTime, "0", 1)),
+		el(&TariffRestrictions{Reservation: Reservation}, pc(DimTime, "6", 1)),
+		el(nil, pc(DimEnergy, "0.25", 1)),
+	)
+	// First 10 minutes of the reservation free, the next 10 at 6/h.
+	s := reserved(plug(r0.Add(20*minute), hour, 0, "4"), r0)
+	res := mustPrice(t, tf, utc, s, s.End)
+	checkExcl(t, "total_reservation_cost", *res.Totals.TotalReservationCost, "1")
+	checkExcl(t, "total_cost", res.Totals.TotalCost, "2")
+	// A reservation still running is priced up to now, by RESERVATION
+	// elements only.
+	running := Session{Reservation: &ReservationSpan{Start: r0}}
+	res = mustPrice(t, tf, utc, running, r0.Add(15*minute))
+	checkExcl(t, "running reservation", res.Totals.TotalCost, "0.5")
+	if got := res.ChargingPeriods[len(res.ChargingPeriods)-1].Dimensions; !cmp.Equal(got, []CdrDimension{{CdrReservationTime, N("0.0833")}}) {
+		t.Errorf("last period: got %v; want RESERVATION_TIME 0.0833", got)
+	}
 }
