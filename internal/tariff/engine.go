@@ -46,7 +46,6 @@ type Line struct {
 	Price    decimal.Decimal     // per kWh, per hour, or per session; excl. VAT
 	VAT      decimal.NullDecimal // percentage; not Valid when no VAT applies
 	Cost     Price               // rounded to WirePlaces
-	cost     money
 }
 
 // Result is what PriceSession computes for a session.
@@ -170,15 +169,11 @@ func PriceSession(t *Tariff, loc *time.Location, s Session, now time.Time) (Resu
 	if loc == nil {
 		return Result{}, errors.New("price session: nil location (use time.UTC for none)")
 	}
-	begin := s.Start
-	if s.Reservation != nil {
-		begin = s.Reservation.Start
-	}
-	if err := c.checkActive(begin); err != nil {
-		return Result{}, err
-	}
 	segs, err := sessionSegments(c, loc, s, now)
 	if err != nil {
+		return Result{}, err
+	}
+	if err := c.checkActive(segs[0].start); err != nil {
 		return Result{}, err
 	}
 	c.selectComponents(segs)
@@ -245,19 +240,18 @@ func (c *compiled) component(r ref) *PriceComponent {
 func (c *compiled) price(segs []segment) Result {
 	// FLAT is due once per phase: the session's, and the reservation's.
 	// It is the FLAT component active in the first segment that has one.
-	var flatSeen [2]bool
+	var flatSeen [2]bool // session, reservation
 	for i := range segs {
 		s := &segs[i]
+		if s.active[dFlat] == noRef {
+			continue
+		}
 		g := 0
 		if s.reservation() {
 			g = 1
 		}
-		if s.active[dFlat] == noRef {
-			continue
-		}
 		if flatSeen[g] {
 			s.active[dFlat] = noRef
-			continue
 		}
 		flatSeen[g] = true
 	}
@@ -314,30 +308,31 @@ func (c *compiled) price(segs []segment) Result {
 			if s.qty[d].IsZero() && d != dFlat {
 				continue
 			}
-			pc := c.component(r)
-			m := cost(pc, d, s.qty[d])
 			k := lineKey{s.period, d, r}
 			li, ok := index[k]
 			if !ok {
+				pc := c.component(r)
 				li = len(res.Lines)
 				index[k] = li
 				l := Line{Period: s.period, Element: r.elem, Type: pc.Type, Reservation: s.reservation(),
-					Quantity: decimal.Zero, Price: pc.Price.Decimal, cost: zeroAmt}
+					Quantity: decimal.Zero, Price: pc.Price.Decimal}
 				if pc.VAT != nil {
 					l.VAT = decimal.NewNullDecimal(pc.VAT.Decimal)
 				}
 				res.Lines = append(res.Lines, l)
 			}
 			res.Lines[li].Quantity = res.Lines[li].Quantity.Add(s.qty[d])
-			res.Lines[li].cost = res.Lines[li].cost.add(m)
 		}
 	}
+	// Cost is linear in quantity and kept exact, so pricing each line's
+	// summed quantity equals summing the segments' costs.
 	for i := range res.Lines {
 		l := &res.Lines[i]
-		l.Cost = l.cost.price(WirePlaces)
 		d, _ := dimOf(l.Type)
+		m := cost(c.component(ref{l.Element, c.elems[l.Element].comp[d]}), d, l.Quantity)
+		l.Cost = m.price(WirePlaces)
 		b := bucketOf(d, l.Reservation)
-		ex.buckets[b] = ex.buckets[b].add(l.cost)
+		ex.buckets[b] = ex.buckets[b].add(m)
 	}
 	total := zeroAmt
 	for _, m := range ex.buckets {

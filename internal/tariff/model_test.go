@@ -207,8 +207,13 @@ func TestNumberJSON(t *testing.T) {
 		{"quoted-garbage", `"abc"`, "", "not a number"},
 		{"quoted-hex", `"0x10"`, "", "not a number"},
 		{"too-large", `1e15`, "", "too large"},
-		{"too-small", `1e-65`, "", "too small"},
-		{"too-long", `0.` + strings.Repeat("1", 70), "", "longer than"},
+		{"too-many-decimals", `1e-33`, "", "more than 32 decimals"},
+		{"largest", `999999999999999.5`, `999999999999999.5`, ""},
+		{"huge-exponent", `1e9999`, "", "too large"},
+		{"tiny-exponent", `1e-9999`, "", "more than 32 decimals"},
+		{"zero-with-exponent", `0e-9999`, `0`, ""},
+		{"trailing-zeros-do-not-count", `0.5` + strings.Repeat("0", 100), `0.5`, ""},
+		{"too-long", `0.` + strings.Repeat("0", 300), "", "longer than"},
 		{"bool", `true`, "", "not a number"},
 	}
 	for _, tt := range tests {

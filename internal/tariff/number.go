@@ -18,13 +18,14 @@ type Number struct {
 }
 
 // Limits on numbers read from JSON. They keep a hostile document from
-// making us allocate or print huge values; no OCPI quantity comes near them.
+// making us parse, compute with or print huge values, and they make sure
+// that whatever we accept, we write in a form we accept again. No OCPI
+// quantity comes near them.
 const (
-	maxNumberLen = 64 // characters of the JSON literal
-	minExponent  = -64
+	maxNumberLen    = 256 // characters of the JSON literal
+	maxFractionDigs = 32  // significant digits after the decimal point
+	maxIntDigits    = 15  // digits before it: |n| < 1e15
 )
-
-var maxMagnitude = decimal.New(1, 15)
 
 // N returns a Number; it panics if s is not a decimal. It is meant for
 // constants in code and tests.
@@ -76,14 +77,17 @@ func parseNumber(lit []byte) (decimal.Decimal, error) {
 	if err != nil {
 		return decimal.Decimal{}, fmt.Errorf("number: %w", err)
 	}
-	if d.Exponent() < minExponent && !d.IsZero() {
-		return decimal.Decimal{}, fmt.Errorf("number: %s is too small", lit)
-	}
-	if d.Abs().GreaterThanOrEqual(maxMagnitude) {
-		return decimal.Decimal{}, fmt.Errorf("number: %s is too large", lit)
-	}
+	// Judge the size by exponent and digit count: comparing 1e999999999
+	// with anything would build that number.
+	d = d.Normalize() // 0.50 → 0.5, 0e-999 → 0
 	if d.IsZero() {
-		d = decimal.Zero // 0e-999 has a silly exponent; normalize it
+		return decimal.Zero, nil
+	}
+	if d.Exponent() < -maxFractionDigs {
+		return decimal.Decimal{}, fmt.Errorf("number: %s has more than %d decimals", lit, maxFractionDigs)
+	}
+	if int64(d.Exponent())+int64(d.NumDigits()) > maxIntDigits {
+		return decimal.Decimal{}, fmt.Errorf("number: %s is too large", lit)
 	}
 	return d, nil
 }
