@@ -817,10 +817,10 @@ func (c *Charger) onUpdateFirmware(payload json.RawMessage) (any, func(), *ocpp.
 					return
 				}
 				c.sendFirmwareStatus("Downloaded")
-				c.installWhenIdle(gen, func() { c.sendFirmwareStatus("Installing") }, func() {
-					c.firmware = nextFirmware(c.firmware)
-					c.sendFirmwareStatus("Installed")
-				})
+				c.installWhenIdle(gen, func() {
+					c.sendFirmwareStatus("Installing")
+					c.firmware = nextFirmware(c.firmware) // the charger boots it
+				}, func() { c.sendFirmwareStatus("Installed") })
 			})
 		})
 	}, nil
@@ -888,10 +888,8 @@ func (c *Charger) onSignedUpdateFirmware(payload json.RawMessage) (any, func(), 
 					c.installWhenIdle(gen, func() {
 						c.sendSignedFirmwareStatus("Installing", reqID)
 						c.sendSignedFirmwareStatus("InstallRebooting", reqID)
-					}, func() {
 						c.firmware = nextFirmware(c.firmware)
-						c.sendSignedFirmwareStatus("Installed", reqID)
-					})
+					}, func() { c.sendSignedFirmwareStatus("Installed", reqID) })
 				})
 			})
 		})

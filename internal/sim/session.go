@@ -279,7 +279,10 @@ func (c *Charger) startTransaction(cn *connector, s *session) {
 		return
 	}
 	if s.fault != "" {
-		s.faultAt = mono.Add(time.Duration((0.2 + 0.6*c.rng.Float64()) * float64(length)))
+		// Strike while charging: before the planned end, and before the
+		// energy is likely in.
+		full := time.Duration(s.targetWh / min(c.cfg.MaxPowerKW*1000, s.evMaxW) * 3600 / c.cfg.TimeScale * float64(time.Second))
+		s.faultAt = mono.Add(time.Duration((0.2 + 0.6*c.rng.Float64()) * float64(min(length, full))))
 		c.at(s.faultAt, func() { c.strike(cn, s) })
 	}
 	if every := c.keys.meterEvery; every > 0 {
@@ -360,6 +363,13 @@ func (c *Charger) tick(cn *connector, s *session) {
 	}
 	now := time.Now()
 	c.advance(cn, s, now)
+	if s.fault != "" && !now.Before(s.faultAt) {
+		// The fault was due while this tick waited: it comes first.
+		c.strike(cn, s)
+		if cn.sess != s || s.ended {
+			return
+		}
+	}
 	if every := c.keys.meterEvery; every > 0 && !s.nextMeter.IsZero() && !now.Before(s.nextMeter) {
 		for !now.Before(s.nextMeter) {
 			s.nextMeter = s.nextMeter.Add(every)
@@ -497,10 +507,12 @@ func (c *Charger) applyPendingAvailability(cn *connector) {
 
 // strike carries out a session's planned fault.
 func (c *Charger) strike(cn *connector, s *session) {
-	if cn.sess != s || s.ended {
+	if cn.sess != s || s.ended || s.fault == "" {
 		return
 	}
-	switch s.fault {
+	fault := s.fault
+	s.fault = ""
+	switch fault {
 	case "drop":
 		c.log.Info("fault: dropping the connection mid-transaction", "connector", cn.id)
 		c.backoff = 0
