@@ -1,0 +1,319 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+)
+
+const chargerCols = `c.id, c.registered, c.vendor, c.model, c.serial_number, c.firmware_version, c.iccid, c.imsi,
+	c.meter_type, c.meter_serial, c.boot_status, c.strict_timestamps, c.last_boot_at, c.last_seen_at, c.created_at,
+	k.connector_id, k.status, k.error_code, k.info, k.vendor_id, k.vendor_error_code, k.status_at, k.updated_at`
+
+const (
+	sqlGetCharger = `SELECT ` + chargerCols + `
+	FROM chargers c LEFT JOIN connectors k ON k.charger_id = c.id
+	WHERE c.id = ? ORDER BY k.connector_id`
+	sqlListChargers = `SELECT ` + chargerCols + `
+	FROM chargers c LEFT JOIN connectors k ON k.charger_id = c.id
+	ORDER BY c.id, k.connector_id`
+	sqlInsertCharger = `INSERT INTO chargers (id, registered, vendor, model, serial_number, firmware_version, iccid, imsi,
+	meter_type, meter_serial, boot_status, strict_timestamps, last_boot_at, last_seen_at, created_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
+	sqlInsertConnector = `INSERT INTO connectors (charger_id, connector_id, status, error_code, info, vendor_id,
+	vendor_error_code, status_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlRecordBoot = `UPDATE chargers SET vendor = ?, model = ?, serial_number = ?, firmware_version = ?, iccid = ?,
+	imsi = ?, meter_type = ?, meter_serial = ?, boot_status = ?, last_boot_at = ?, last_seen_at = ? WHERE id = ?`
+	sqlTouchCharger  = `UPDATE chargers SET last_seen_at = ? WHERE id = ?`
+	sqlChargerExists = `SELECT 1 FROM chargers WHERE id = ?`
+	// sqlSetConnector keeps a stored status with a newer status_at.
+	sqlSetConnector = `INSERT INTO connectors (charger_id, connector_id, status, error_code, info, vendor_id,
+	vendor_error_code, status_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+	ON CONFLICT (charger_id, connector_id) DO UPDATE SET status = excluded.status, error_code = excluded.error_code,
+		info = excluded.info, vendor_id = excluded.vendor_id, vendor_error_code = excluded.vendor_error_code,
+		status_at = excluded.status_at, updated_at = excluded.updated_at
+	WHERE connectors.status_at IS NULL OR excluded.status_at >= connectors.status_at`
+
+	sqlGetTag   = `SELECT id, status, expires_at, parent_id, created_at FROM id_tags WHERE id = ?`
+	sqlListTags = `SELECT id, status, expires_at, parent_id, created_at FROM id_tags ORDER BY id`
+	sqlPutTag   = `INSERT INTO id_tags (id, status, expires_at, parent_id, created_at) VALUES (?, ?, ?, ?, ?)
+	ON CONFLICT (id) DO UPDATE SET status = excluded.status, expires_at = excluded.expires_at,
+		parent_id = excluded.parent_id, created_at = excluded.created_at`
+
+	sqlInsertEvent = `INSERT INTO events (charger_id, kind, payload, at) VALUES (?, ?, ?, ?)`
+	sqlListEvents  = `SELECT id, charger_id, kind, payload, at FROM events WHERE charger_id = ? ORDER BY id DESC LIMIT ?`
+)
+
+// GetCharger returns the charger with its connectors (connector 0, the
+// charger as a whole, included), or ErrNotFound.
+func (s *Store) GetCharger(ctx context.Context, id string) (charging.Charger, error) {
+	cs, err := s.queryChargers(ctx, s.r.getCharger, id)
+	if err != nil {
+		return charging.Charger{}, fmt.Errorf("get charger %s: %w", id, err)
+	}
+	if len(cs) == 0 {
+		return charging.Charger{}, fmt.Errorf("get charger %s: %w", id, charging.ErrNotFound)
+	}
+	return cs[0], nil
+}
+
+// ListChargers returns every charger with its connectors, ordered by id.
+func (s *Store) ListChargers(ctx context.Context) ([]charging.Charger, error) {
+	cs, err := s.queryChargers(ctx, s.r.listChargers)
+	if err != nil {
+		return nil, fmt.Errorf("list chargers: %w", err)
+	}
+	return cs, nil
+}
+
+// queryChargers reads chargers joined with their connectors, one row per
+// connector, ordered by charger.
+func (s *Store) queryChargers(ctx context.Context, st *sql.Stmt, args ...any) ([]charging.Charger, error) {
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []charging.Charger
+	for rows.Next() {
+		var (
+			c                           charging.Charger
+			lastBoot, lastSeen, created sql.NullInt64
+			connID, statusAt, updatedAt sql.NullInt64
+			status, errCode, info, vid  sql.NullString
+			vendorErr                   sql.NullString
+		)
+		if err := rows.Scan(&c.ID, &c.Registered, &c.Vendor, &c.Model, &c.SerialNumber, &c.FirmwareVersion, &c.ICCID, &c.IMSI,
+			&c.MeterType, &c.MeterSerial, &c.BootStatus, &c.StrictTimestamps, &lastBoot, &lastSeen, &created,
+			&connID, &status, &errCode, &info, &vid, &vendorErr, &statusAt, &updatedAt); err != nil {
+			return nil, err
+		}
+		if len(out) == 0 || out[len(out)-1].ID != c.ID {
+			c.LastBootAt, c.LastSeenAt, c.CreatedAt = decTimePtr(lastBoot), decTimePtr(lastSeen), decTime(created)
+			c.Connectors = []charging.Connector{}
+			out = append(out, c)
+		}
+		if connID.Valid {
+			last := &out[len(out)-1]
+			last.Connectors = append(last.Connectors, charging.Connector{
+				ChargerID: c.ID, ConnectorID: int(connID.Int64), Status: charging.ConnectorStatus(status.String),
+				ErrorCode: errCode.String, Info: info.String, VendorID: vid.String, VendorErrorCode: vendorErr.String,
+				StatusAt: decTime(statusAt), UpdatedAt: decTime(updatedAt),
+			})
+		}
+	}
+	return out, rows.Err()
+}
+
+// CreateCharger adds a charger with its connectors; ErrExists when the id is
+// taken.
+func (s *Store) CreateCharger(ctx context.Context, c charging.Charger) error {
+	var te timeEnc
+	args := []any{c.ID, c.Registered, c.Vendor, c.Model, c.SerialNumber, c.FirmwareVersion, c.ICCID, c.IMSI,
+		c.MeterType, c.MeterSerial, string(c.BootStatus), c.StrictTimestamps, te.p(c.LastBootAt), te.p(c.LastSeenAt), te.t(c.CreatedAt)}
+	conns := make([][]any, len(c.Connectors))
+	for i, k := range c.Connectors {
+		conns[i] = []any{c.ID, k.ConnectorID, string(k.Status), k.ErrorCode, k.Info, k.VendorID, k.VendorErrorCode, te.t(k.StatusAt), te.t(k.UpdatedAt)}
+	}
+	if te.err != nil {
+		return fmt.Errorf("create charger %s: %w", c.ID, te.err)
+	}
+	err := s.write(ctx, func(w *writer) error {
+		res, err := w.insertCharger.ExecContext(w.ctx, args...)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return charging.ErrExists
+		}
+		for _, a := range conns {
+			if err := w.exec(w.insertConnector, a...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("create charger %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// RecordBoot stores what a BootNotification said and how it was answered;
+// the boot also counts as the charger being seen. ErrNotFound for an unknown
+// charger.
+func (s *Store) RecordBoot(ctx context.Context, b charging.Boot) error {
+	at, err := encTime(b.At)
+	if err != nil {
+		return fmt.Errorf("record boot of %s: %w", b.ChargerID, err)
+	}
+	args := []any{b.Vendor, b.Model, b.SerialNumber, b.FirmwareVersion, b.ICCID, b.IMSI, b.MeterType, b.MeterSerial,
+		string(b.Status), at, at, b.ChargerID}
+	if err := s.write(ctx, func(w *writer) error { return updateOne(w, w.recordBoot, args...) }); err != nil {
+		return fmt.Errorf("record boot of %s: %w", b.ChargerID, err)
+	}
+	return nil
+}
+
+// TouchCharger records that the charger was heard from at t; ErrNotFound for
+// an unknown charger.
+func (s *Store) TouchCharger(ctx context.Context, id string, t time.Time) error {
+	at, err := encTime(t)
+	if err != nil {
+		return fmt.Errorf("touch charger %s: %w", id, err)
+	}
+	if err := s.write(ctx, func(w *writer) error { return updateOne(w, w.touchCharger, at, id) }); err != nil {
+		return fmt.Errorf("touch charger %s: %w", id, err)
+	}
+	return nil
+}
+
+// updateOne runs an UPDATE of one row, ErrNotFound when it matched none.
+func updateOne(w *writer, st *sql.Stmt, args ...any) error {
+	res, err := st.ExecContext(w.ctx, args...)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return charging.ErrNotFound
+	}
+	return nil
+}
+
+// SetConnectorStatus stores a connector's status unless the stored one has
+// a newer StatusAt, and reports whether it did. ErrNotFound for an unknown
+// charger.
+func (s *Store) SetConnectorStatus(ctx context.Context, c charging.Connector) (applied bool, err error) {
+	var te timeEnc
+	args := []any{c.ChargerID, c.ConnectorID, string(c.Status), c.ErrorCode, c.Info, c.VendorID, c.VendorErrorCode, te.t(c.StatusAt), te.t(c.UpdatedAt)}
+	if te.err != nil {
+		return false, fmt.Errorf("set status of %s/%d: %w", c.ChargerID, c.ConnectorID, te.err)
+	}
+	err = s.write(ctx, func(w *writer) error {
+		var one int
+		if err := w.chargerExists.QueryRowContext(w.ctx, c.ChargerID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+			return charging.ErrNotFound
+		} else if err != nil {
+			return err
+		}
+		res, err := w.setConnector.ExecContext(w.ctx, args...)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		applied = n > 0
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("set status of %s/%d: %w", c.ChargerID, c.ConnectorID, err)
+	}
+	return applied, nil
+}
+
+// GetIDTag returns the tag, or ErrNotFound.
+func (s *Store) GetIDTag(ctx context.Context, id string) (charging.IDTag, error) {
+	t, err := scanTag(s.r.getTag.QueryRowContext(ctx, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = charging.ErrNotFound
+	}
+	if err != nil {
+		return charging.IDTag{}, fmt.Errorf("get id tag %s: %w", id, err)
+	}
+	return t, nil
+}
+
+// PutIDTag creates or replaces a tag.
+func (s *Store) PutIDTag(ctx context.Context, t charging.IDTag) error {
+	var te timeEnc
+	args := []any{t.ID, string(t.Status), te.p(t.ExpiresAt), t.ParentID, te.t(t.CreatedAt)}
+	if te.err != nil {
+		return fmt.Errorf("put id tag %s: %w", t.ID, te.err)
+	}
+	if err := s.write(ctx, func(w *writer) error { return w.exec(w.putTag, args...) }); err != nil {
+		return fmt.Errorf("put id tag %s: %w", t.ID, err)
+	}
+	return nil
+}
+
+// ListIDTags returns every tag, ordered by id.
+func (s *Store) ListIDTags(ctx context.Context) ([]charging.IDTag, error) {
+	rows, err := s.r.listTags.QueryContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list id tags: %w", err)
+	}
+	defer rows.Close()
+	var out []charging.IDTag
+	for rows.Next() {
+		t, err := scanTag(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list id tags: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list id tags: %w", err)
+	}
+	return out, nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanTag(sc scanner) (charging.IDTag, error) {
+	var t charging.IDTag
+	var expires, created sql.NullInt64
+	if err := sc.Scan(&t.ID, &t.Status, &expires, &t.ParentID, &created); err != nil {
+		return charging.IDTag{}, err
+	}
+	t.ExpiresAt, t.CreatedAt = decTimePtr(expires), decTime(created)
+	return t, nil
+}
+
+// RecordEvent keeps a charger report. The charger need not exist.
+func (s *Store) RecordEvent(ctx context.Context, e charging.ChargerEvent) error {
+	at, err := encTime(e.At)
+	if err != nil {
+		return fmt.Errorf("record %s event of %s: %w", e.Kind, e.ChargerID, err)
+	}
+	if err := s.write(ctx, func(w *writer) error { return w.exec(w.insertEvent, e.ChargerID, e.Kind, e.Payload, at) }); err != nil {
+		return fmt.Errorf("record %s event of %s: %w", e.Kind, e.ChargerID, err)
+	}
+	return nil
+}
+
+// ListEvents returns a charger's latest events, newest first: at most limit
+// (100 when limit ≤ 0, never more than 1000).
+func (s *Store) ListEvents(ctx context.Context, chargerID string, limit int) ([]charging.ChargerEvent, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, 1000)
+	rows, err := s.r.listEvents.QueryContext(ctx, chargerID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list events of %s: %w", chargerID, err)
+	}
+	defer rows.Close()
+	var out []charging.ChargerEvent
+	for rows.Next() {
+		var e charging.ChargerEvent
+		var at sql.NullInt64
+		if err := rows.Scan(&e.ID, &e.ChargerID, &e.Kind, &e.Payload, &at); err != nil {
+			return nil, fmt.Errorf("list events of %s: %w", chargerID, err)
+		}
+		e.At = decTime(at)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list events of %s: %w", chargerID, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,24 @@
+// Package sqlite is the SQLite implementation of charging.Store, for one
+// chargebridge process with its database in a local file.
+//
+// It uses modernc.org/sqlite, SQLite translated to pure Go: no cgo and no C
+// toolchain, so `go build` and `go run` work on any machine.
+//
+// Writes go through one writer goroutine that owns the only write
+// connection. It takes the write operations waiting for it (up to a cap) into
+// one transaction, with a SAVEPOINT each so a failing operation fails alone,
+// commits once, and only then answers each caller. So an acknowledged write
+// is committed, and chargers sending at the same time share one fsync instead
+// of paying one each. Reads use a separate pool of connections, which WAL mode
+// lets run beside the writer.
+//
+// Durability: by default the database runs with synchronous=FULL, so every
+// commit is fsynced before any of its operations is acknowledged and
+// survives power loss. WithSynchronousNormal is faster but only survives a
+// crash of the process: after power loss the last commits may be gone.
+//
+// Times are stored as UTC unix nanoseconds and read back exactly (in UTC);
+// they must lie between the years 1678 and 2262, and the zero time is stored
+// as NULL. Meter samples are stored one row per MeterSample, the sampled
+// values as a compact JSON array.
+package sqlite

@@ -1,0 +1,63 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// reader holds the statements of the read pool, each prepared once and
+// reused on every read connection.
+type reader struct {
+	all []*sql.Stmt
+
+	getCharger, listChargers, getTag, listTags *sql.Stmt
+
+	getSession, sessionByTx, activeForTag, sessionSeq, samples *sql.Stmt
+	// listSessions is indexed by filter: bit 0 status, bit 1 charger.
+	listSessions [4]*sql.Stmt
+
+	listEvents *sql.Stmt
+}
+
+func newReader(ctx context.Context, db *sql.DB) (*reader, error) {
+	r := &reader{}
+	var err error
+	p := func(q string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var st *sql.Stmt
+		st, err = db.PrepareContext(ctx, q)
+		if err != nil {
+			err = fmt.Errorf("prepare %q: %w", q, err)
+			return nil
+		}
+		r.all = append(r.all, st)
+		return st
+	}
+	r.getCharger = p(sqlGetCharger)
+	r.listChargers = p(sqlListChargers)
+	r.getTag = p(sqlGetTag)
+	r.listTags = p(sqlListTags)
+	r.getSession = p(sqlGetSession)
+	r.sessionByTx = p(sqlSessionByTx)
+	r.activeForTag = p(sqlActiveForTag)
+	r.sessionSeq = p(sqlSessionSeq)
+	r.samples = p(sqlSessionSamples)
+	for i := range r.listSessions {
+		r.listSessions[i] = p(sqlListSessions(i&1 != 0, i&2 != 0))
+	}
+	r.listEvents = p(sqlListEvents)
+	if err != nil {
+		r.close()
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *reader) close() {
+	for _, st := range r.all {
+		st.Close()
+	}
+}

@@ -1,0 +1,402 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+)
+
+const sessionCols = `seq, id, charger_id, connector_id, transaction_id, id_tag, status, reservation_id,
+	meter_start_wh, meter_stop_wh, last_register_wh, max_power_kw, last_power_kw, soc,
+	started_at, ended_at, stop_reason, last_updated`
+
+// openStatuses are the statuses of a session that has not ended.
+const openStatuses = `('pending', 'active', 'stopping')`
+
+const (
+	sqlGetSession         = `SELECT ` + sessionCols + ` FROM sessions WHERE id = ?`
+	sqlSessionByTx        = `SELECT ` + sessionCols + ` FROM sessions WHERE transaction_id = ?`
+	sqlSessionByKey       = `SELECT ` + sessionCols + ` FROM sessions WHERE start_key = ?`
+	sqlSessionByTxCharger = `SELECT ` + sessionCols + ` FROM sessions WHERE transaction_id = ?1 AND (?2 = '' OR charger_id = ?2)`
+	sqlActiveForTag       = `SELECT ` + sessionCols + ` FROM sessions
+	WHERE id_tag = ? AND status IN ` + openStatuses + ` ORDER BY seq DESC LIMIT 1`
+	sqlSessionSeq = `SELECT seq FROM sessions WHERE id = ?`
+
+	sqlCloseOpen = `UPDATE sessions SET status = 'interrupted', ended_at = coalesce(ended_at, ?1), last_updated = ?1
+	WHERE charger_id = ?2 AND connector_id = ?3 AND status IN ` + openStatuses
+	sqlNextTx        = `UPDATE tx_sequence SET last = last + 1 WHERE id = 1 RETURNING last`
+	sqlInsertSession = `INSERT INTO sessions (id, start_key, charger_id, connector_id, transaction_id, id_tag, status,
+	reservation_id, meter_start_wh, last_register_wh, started_at, last_updated)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`
+	sqlStopSession = `UPDATE sessions SET status = ?, meter_stop_wh = ?, last_register_wh = ?, stop_reason = ?,
+	ended_at = ?, last_updated = ? WHERE seq = ?`
+
+	// sqlFoldMeter folds what a MeterValues observed into its session: the
+	// register and peak power only go up; power and SoC are replaced by
+	// readings no older than the stored ones. (SET expressions see the row
+	// as it was before the update.)
+	sqlFoldMeter = `UPDATE sessions SET
+	last_register_wh = CASE WHEN ?1 > last_register_wh THEN ?1 ELSE last_register_wh END,
+	max_power_kw = CASE WHEN ?2 > max_power_kw THEN ?2 ELSE max_power_kw END,
+	last_power_kw = CASE WHEN ?3 IS NOT NULL AND (last_power_at IS NULL OR ?4 >= last_power_at) THEN ?3 ELSE last_power_kw END,
+	last_power_at = CASE WHEN ?3 IS NOT NULL AND (last_power_at IS NULL OR ?4 >= last_power_at) THEN ?4 ELSE last_power_at END,
+	soc = CASE WHEN ?5 IS NOT NULL AND (soc_at IS NULL OR ?6 >= soc_at) THEN ?5 ELSE soc END,
+	soc_at = CASE WHEN ?5 IS NOT NULL AND (soc_at IS NULL OR ?6 >= soc_at) THEN ?6 ELSE soc_at END,
+	last_updated = ?7
+	WHERE transaction_id = ?8 AND (?9 = '' OR charger_id = ?9)
+	RETURNING seq`
+	sqlInsertSample = `INSERT INTO meter_samples (session_seq, charger_id, connector_id, transaction_id, ts, received_at, vals)
+	VALUES (?, ?, ?, ?, ?, ?, ?)`
+	sqlSessionSamples = `SELECT ts, vals FROM meter_samples WHERE session_seq = ? ORDER BY ts, id`
+)
+
+func sqlListSessions(byStatus, byCharger bool) string {
+	q := `SELECT ` + sessionCols + ` FROM sessions WHERE seq < ?1`
+	if byStatus {
+		q += ` AND status = ?2`
+	}
+	if byCharger {
+		q += ` AND charger_id = ?3`
+	}
+	return q + ` ORDER BY seq DESC LIMIT ?4`
+}
+
+// scanSession reads a row of sessionCols.
+func scanSession(sc scanner) (charging.Session, int64, error) {
+	var (
+		s                           charging.Session
+		seq                         int64
+		reservation, meterStop      sql.NullInt64
+		lastPower, soc              sql.NullFloat64
+		started, ended, lastUpdated sql.NullInt64
+	)
+	err := sc.Scan(&seq, &s.ID, &s.ChargerID, &s.ConnectorID, &s.TransactionID, &s.IDTag, &s.Status, &reservation,
+		&s.MeterStartWh, &meterStop, &s.LastRegisterWh, &s.MaxPowerKW, &lastPower, &soc,
+		&started, &ended, &s.StopReason, &lastUpdated)
+	if err != nil {
+		return charging.Session{}, 0, err
+	}
+	s.ReservationID, s.MeterStopWh = decInt(reservation), decInt(meterStop)
+	s.LastPowerKW, s.SoC = decFloat(lastPower), decFloat(soc)
+	s.StartedAt, s.EndedAt, s.LastUpdated = decTime(started), decTimePtr(ended), decTime(lastUpdated)
+	return s, seq, nil
+}
+
+// oneSession reads one session, ErrNotFound when there is none.
+func oneSession(row *sql.Row) (charging.Session, int64, error) {
+	s, seq, err := scanSession(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = charging.ErrNotFound
+	}
+	return s, seq, err
+}
+
+// StartSession stores a session for a StartTransaction; see
+// charging.SessionStore. The transaction id comes from a sequence bumped in
+// the same transaction, so it is never handed out twice, also across
+// restarts.
+func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess charging.Session, created bool, err error) {
+	var te timeEnc
+	started, received := te.t(r.StartedAt), te.t(r.ReceivedAt)
+	if te.err != nil {
+		return charging.Session{}, false, fmt.Errorf("start session at %s/%d: %w", r.ChargerID, r.ConnectorID, te.err)
+	}
+	if !r.Status.Valid() {
+		return charging.Session{}, false, fmt.Errorf("start session at %s/%d: %w: status %q", r.ChargerID, r.ConnectorID, charging.ErrInvalidInput, r.Status)
+	}
+	err = s.write(ctx, func(w *writer) error {
+		if r.StartKey != "" {
+			prev, _, err := oneSession(w.sessionByKey.QueryRowContext(w.ctx, r.StartKey))
+			if err == nil {
+				sess = prev
+				return nil
+			}
+			if !errors.Is(err, charging.ErrNotFound) {
+				return err
+			}
+		}
+		if err := w.exec(w.closeOpen, received, r.ChargerID, r.ConnectorID); err != nil {
+			return err
+		}
+		var tx, seq int64
+		if err := w.nextTx.QueryRowContext(w.ctx).Scan(&tx); err != nil {
+			return fmt.Errorf("next transaction id: %w", err)
+		}
+		err := w.insertSession.QueryRowContext(w.ctx, r.ID, nullString(r.StartKey), r.ChargerID, r.ConnectorID, tx, r.IDTag,
+			string(r.Status), nullInt(r.ReservationID), r.MeterStartWh, float64(r.MeterStartWh), started, received).Scan(&seq)
+		if err != nil {
+			return err
+		}
+		sess = charging.Session{
+			ID: r.ID, ChargerID: r.ChargerID, ConnectorID: r.ConnectorID, TransactionID: tx, IDTag: r.IDTag,
+			Status: r.Status, ReservationID: r.ReservationID, MeterStartWh: r.MeterStartWh,
+			LastRegisterWh: float64(r.MeterStartWh), StartedAt: r.StartedAt, LastUpdated: r.ReceivedAt,
+		}
+		created = true
+		return nil
+	})
+	if err != nil {
+		return charging.Session{}, false, fmt.Errorf("start session at %s/%d: %w", r.ChargerID, r.ConnectorID, err)
+	}
+	return sess, created, nil
+}
+
+// sampleRow is a MeterSample ready to insert.
+type sampleRow struct {
+	ts   any
+	vals string
+}
+
+// AppendMeterValues stores one row per sample and folds the samples into the
+// session of m.TransactionID, if m.ChargerID has a session with that
+// transaction id; otherwise the samples are kept unattached and found is
+// false.
+func (s *Store) AppendMeterValues(ctx context.Context, m charging.MeterValues) (found bool, err error) {
+	received, err := encTime(m.ReceivedAt)
+	if err != nil {
+		return false, fmt.Errorf("meter values of %s: %w", m.ChargerID, err)
+	}
+	// Encode and fold here, in the caller's goroutine, so the writer only
+	// runs SQL.
+	rows := make([]sampleRow, len(m.Samples))
+	var (
+		buf                []byte
+		register, maxPower any
+		power, soc         any
+		powerAt, socAt     any
+		powerTS, socTS     time.Time
+		havePower, haveSoC bool
+	)
+	for i := range m.Samples {
+		smp := &m.Samples[i]
+		ts, err := encTime(smp.Timestamp)
+		if err != nil {
+			return false, fmt.Errorf("meter values of %s: %w", m.ChargerID, err)
+		}
+		buf, err = appendValuesJSON(buf[:0], smp.Values)
+		if err != nil {
+			return false, fmt.Errorf("meter values of %s: %w", m.ChargerID, err)
+		}
+		rows[i] = sampleRow{ts: ts, vals: string(buf)}
+
+		o := charging.Observe(m.Samples[i : i+1])
+		if o.RegisterWh != nil && (register == nil || *o.RegisterWh > register.(float64)) {
+			register = *o.RegisterWh
+		}
+		if o.PowerKW != nil {
+			if maxPower == nil || o.MaxPowerKW > maxPower.(float64) {
+				maxPower = o.MaxPowerKW
+			}
+			if !havePower || !smp.Timestamp.Before(powerTS) {
+				havePower, powerTS, power, powerAt = true, smp.Timestamp, *o.PowerKW, ts
+			}
+		}
+		if o.SoC != nil && (!haveSoC || !smp.Timestamp.Before(socTS)) {
+			haveSoC, socTS, soc, socAt = true, smp.Timestamp, *o.SoC, ts
+		}
+	}
+	var tx any
+	if m.TransactionID != nil {
+		tx = *m.TransactionID
+	}
+	err = s.write(ctx, func(w *writer) error {
+		var seq any
+		if m.TransactionID != nil {
+			var n int64
+			err := w.foldMeter.QueryRowContext(w.ctx, register, maxPower, power, powerAt, soc, socAt, received, tx, m.ChargerID).Scan(&n)
+			switch {
+			case err == nil:
+				seq, found = n, true
+			case !errors.Is(err, sql.ErrNoRows):
+				return err
+			}
+		}
+		for _, r := range rows {
+			if err := w.exec(w.insertSample, seq, m.ChargerID, m.ConnectorID, tx, r.ts, received, r.vals); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("meter values of %s: %w", m.ChargerID, err)
+	}
+	return found, nil
+}
+
+// StopSession ends the session of r.TransactionID on r.ChargerID: it sets
+// meter stop, reason, end time and the final status, and raises the last
+// register to meterStop. A session that was already stopped is returned
+// unchanged. A session that ended without a stop (closed as interrupted by
+// a later start, or invalid) keeps its status but takes the stop's readings.
+// ErrNotFound when the charger has no session with that transaction id.
+func (s *Store) StopSession(ctx context.Context, r charging.StopSession) (charging.Session, error) {
+	if r.EndedAt.IsZero() {
+		r.EndedAt = r.ReceivedAt
+	}
+	var te timeEnc
+	ended, received := te.t(r.EndedAt), te.t(r.ReceivedAt)
+	if te.err != nil {
+		return charging.Session{}, fmt.Errorf("stop transaction %d: %w", r.TransactionID, te.err)
+	}
+	status := r.Status
+	if !status.Final() {
+		status = charging.StopReasonStatus(r.Reason)
+	}
+	var sess charging.Session
+	err := s.write(ctx, func(w *writer) error {
+		cur, seq, err := oneSession(w.sessionByTx.QueryRowContext(w.ctx, r.TransactionID, r.ChargerID))
+		if err != nil {
+			return err
+		}
+		if cur.MeterStopWh != nil {
+			sess = cur
+			return nil
+		}
+		if !cur.Status.Final() {
+			cur.Status = status
+		}
+		cur.MeterStopWh = &r.MeterStopWh
+		cur.LastRegisterWh = max(cur.LastRegisterWh, float64(r.MeterStopWh))
+		cur.StopReason = r.Reason
+		cur.EndedAt = nil
+		if !r.EndedAt.IsZero() {
+			cur.EndedAt = &r.EndedAt
+		}
+		cur.LastUpdated = r.ReceivedAt
+		if err := w.exec(w.stopSession, string(cur.Status), r.MeterStopWh, cur.LastRegisterWh, r.Reason, ended, received, seq); err != nil {
+			return err
+		}
+		sess = cur
+		return nil
+	})
+	if err != nil {
+		return charging.Session{}, fmt.Errorf("stop transaction %d: %w", r.TransactionID, err)
+	}
+	return sess, nil
+}
+
+// GetSession returns a session by id, or ErrNotFound.
+func (s *Store) GetSession(ctx context.Context, id string) (charging.Session, error) {
+	sess, _, err := oneSession(s.r.getSession.QueryRowContext(ctx, id))
+	if err != nil {
+		return charging.Session{}, fmt.Errorf("get session %s: %w", id, err)
+	}
+	return sess, nil
+}
+
+// SessionByTransaction returns a session by transaction id, or ErrNotFound.
+func (s *Store) SessionByTransaction(ctx context.Context, transactionID int64) (charging.Session, error) {
+	sess, _, err := oneSession(s.r.sessionByTx.QueryRowContext(ctx, transactionID))
+	if err != nil {
+		return charging.Session{}, fmt.Errorf("session of transaction %d: %w", transactionID, err)
+	}
+	return sess, nil
+}
+
+// ActiveSessionForTag returns the newest open (pending, active or stopping)
+// session of an id tag, or ErrNotFound.
+func (s *Store) ActiveSessionForTag(ctx context.Context, idTag string) (charging.Session, error) {
+	sess, _, err := oneSession(s.r.activeForTag.QueryRowContext(ctx, idTag))
+	if err != nil {
+		return charging.Session{}, fmt.Errorf("active session of %s: %w", idTag, err)
+	}
+	return sess, nil
+}
+
+// Page sizes of ListSessions.
+const (
+	DefaultListLimit = 50
+	MaxListLimit     = 1000
+)
+
+// ListSessions returns a page of sessions, newest first, and the cursor of
+// the next page ("" on the last page). Limit defaults to DefaultListLimit
+// and is capped at MaxListLimit. Pages follow an internal sequence, so
+// sessions started while paging never shift later pages. A cursor this store
+// did not hand out is ErrInvalidInput.
+func (s *Store) ListSessions(ctx context.Context, f charging.SessionFilter) ([]charging.Session, string, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
+	limit = min(limit, MaxListLimit)
+	before := int64(1<<63 - 1)
+	if f.Cursor != "" {
+		n, err := strconv.ParseInt(f.Cursor, 36, 64)
+		if err != nil || n <= 0 {
+			return nil, "", fmt.Errorf("list sessions: %w: bad cursor %q", charging.ErrInvalidInput, f.Cursor)
+		}
+		before = n
+	}
+	i := 0
+	if f.Status != "" {
+		i |= 1
+	}
+	if f.ChargerID != "" {
+		i |= 2
+	}
+	rows, err := s.r.listSessions[i].QueryContext(ctx, before, string(f.Status), f.ChargerID, limit+1)
+	if err != nil {
+		return nil, "", fmt.Errorf("list sessions: %w", err)
+	}
+	defer rows.Close()
+	out := make([]charging.Session, 0, min(limit, 64))
+	var next string
+	var lastSeq int64
+	for rows.Next() {
+		sess, seq, err := scanSession(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("list sessions: %w", err)
+		}
+		if len(out) == limit {
+			next = strconv.FormatInt(lastSeq, 36)
+			break
+		}
+		out = append(out, sess)
+		lastSeq = seq
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list sessions: %w", err)
+	}
+	return out, next, nil
+}
+
+// SessionSamples returns a session's meter samples in time order (samples
+// with the same timestamp in the order they were stored), or ErrNotFound
+// for an unknown session.
+func (s *Store) SessionSamples(ctx context.Context, sessionID string) ([]charging.MeterSample, error) {
+	var seq int64
+	if err := s.r.sessionSeq.QueryRowContext(ctx, sessionID).Scan(&seq); errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("samples of session %s: %w", sessionID, charging.ErrNotFound)
+	} else if err != nil {
+		return nil, fmt.Errorf("samples of session %s: %w", sessionID, err)
+	}
+	rows, err := s.r.samples.QueryContext(ctx, seq)
+	if err != nil {
+		return nil, fmt.Errorf("samples of session %s: %w", sessionID, err)
+	}
+	defer rows.Close()
+	var out []charging.MeterSample
+	for rows.Next() {
+		var ts sql.NullInt64
+		var vals []byte
+		if err := rows.Scan(&ts, &vals); err != nil {
+			return nil, fmt.Errorf("samples of session %s: %w", sessionID, err)
+		}
+		vs, err := decodeValues(vals)
+		if err != nil {
+			return nil, fmt.Errorf("samples of session %s: %w", sessionID, err)
+		}
+		out = append(out, charging.MeterSample{Timestamp: decTime(ts), Values: vs})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("samples of session %s: %w", sessionID, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,382 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+func testChargers(t *testing.T, open func(t *testing.T) charging.Store) {
+	full := charging.Charger{
+		ID:               "cp-full",
+		Registered:       true,
+		Vendor:           "Acme",
+		Model:            "Wallbox 22",
+		SerialNumber:     "SN-1",
+		FirmwareVersion:  "1.2.3",
+		ICCID:            "8931",
+		IMSI:             "2620",
+		MeterType:        "EEM-350",
+		MeterSerial:      "M-9",
+		BootStatus:       charging.BootPending,
+		StrictTimestamps: true,
+		LastBootAt:       ptr(at(time.Hour).In(cet)),
+		LastSeenAt:       ptr(at(2 * time.Hour)),
+		CreatedAt:        at(-time.Hour),
+		Connectors: []charging.Connector{
+			{ChargerID: "cp-full", ConnectorID: 0, Status: charging.StatusAvailable, StatusAt: at(time.Minute), UpdatedAt: at(2 * time.Minute)},
+			{ChargerID: "cp-full", ConnectorID: 1, Status: charging.StatusFaulted, ErrorCode: "GroundFailure", Info: "tripped", VendorID: "acme", VendorErrorCode: "E42", StatusAt: at(time.Minute), UpdatedAt: at(2 * time.Minute)},
+			{ChargerID: "cp-full", ConnectorID: 2, Status: charging.StatusCharging, StatusAt: at(3 * time.Minute).In(cet), UpdatedAt: at(3 * time.Minute)},
+		},
+	}
+	bare := charging.Charger{ID: "cp-bare", CreatedAt: t0}
+
+	t.Run("create-get", func(t *testing.T) {
+		for _, c := range []charging.Charger{full, bare} {
+			t.Run(c.ID, func(t *testing.T) {
+				st := open(t)
+				if err := st.CreateCharger(ctx(t), c); err != nil {
+					t.Fatalf("CreateCharger: %v", err)
+				}
+				got, err := st.GetCharger(ctx(t), c.ID)
+				if err != nil {
+					t.Fatalf("GetCharger: %v", err)
+				}
+				if d := diff(c, got); d != "" {
+					t.Errorf("GetCharger(%s) mismatch (-want +got):\n%s", c.ID, d)
+				}
+			})
+		}
+	})
+
+	t.Run("create-existing", func(t *testing.T) {
+		st := open(t)
+		if err := st.CreateCharger(ctx(t), full); err != nil {
+			t.Fatalf("CreateCharger: %v", err)
+		}
+		again := bare
+		again.ID = full.ID
+		wantErr(t, "CreateCharger of a taken id", st.CreateCharger(ctx(t), again), charging.ErrExists)
+		got, err := st.GetCharger(ctx(t), full.ID)
+		if err != nil {
+			t.Fatalf("GetCharger: %v", err)
+		}
+		if d := diff(full, got); d != "" {
+			t.Errorf("charger changed by a refused create (-want +got):\n%s", d)
+		}
+	})
+
+	t.Run("get-unknown", func(t *testing.T) {
+		st := open(t)
+		_, err := st.GetCharger(ctx(t), "cp-nobody")
+		wantErr(t, "GetCharger(cp-nobody)", err, charging.ErrNotFound)
+	})
+
+	t.Run("list", func(t *testing.T) {
+		st := open(t)
+		got, err := st.ListChargers(ctx(t))
+		if err != nil {
+			t.Fatalf("ListChargers on empty store: %v", err)
+		}
+		if len(got) != 0 {
+			t.Errorf("ListChargers on empty store: got %d chargers; want 0", len(got))
+		}
+		z := bare
+		z.ID = "cp-zzz"
+		for _, c := range []charging.Charger{z, full, bare} {
+			if err := st.CreateCharger(ctx(t), c); err != nil {
+				t.Fatalf("CreateCharger(%s): %v", c.ID, err)
+			}
+		}
+		got, err = st.ListChargers(ctx(t))
+		if err != nil {
+			t.Fatalf("ListChargers: %v", err)
+		}
+		want := []charging.Charger{bare, full, z} // ordered by id
+		if d := diff(want, got); d != "" {
+			t.Errorf("ListChargers mismatch (-want +got):\n%s", d)
+		}
+	})
+}
+
+func testRecordBoot(t *testing.T, open func(t *testing.T) charging.Store) {
+	boot := func(n int, status charging.BootStatus, at time.Time) charging.Boot {
+		return charging.Boot{
+			ChargerID: "cp-1", Vendor: "Acme", Model: "M" + string(rune('0'+n)),
+			SerialNumber: "SN", FirmwareVersion: "fw" + string(rune('0'+n)), ICCID: "iccid",
+			IMSI: "imsi", MeterType: "meter", MeterSerial: "ms", Status: status, At: at,
+		}
+	}
+	tests := []struct {
+		name  string
+		boots []charging.Boot
+	}{
+		{"first-boot", []charging.Boot{boot(1, charging.BootAccepted, at(time.Hour))}},
+		{"pending", []charging.Boot{boot(1, charging.BootPending, at(time.Hour))}},
+		{"later-boot-replaces", []charging.Boot{
+			boot(1, charging.BootPending, at(time.Hour)),
+			boot(2, charging.BootAccepted, at(2*time.Hour).In(cet)),
+		}},
+		{"empty-fields-replace", []charging.Boot{
+			boot(1, charging.BootAccepted, at(time.Hour)),
+			{ChargerID: "cp-1", Vendor: "Acme", Model: "M1", Status: charging.BootAccepted, At: at(3 * time.Hour)},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := open(t)
+			c := createCharger(t, st, "cp-1")
+			for _, b := range tt.boots {
+				if err := st.RecordBoot(ctx(t), b); err != nil {
+					t.Fatalf("RecordBoot: %v", err)
+				}
+			}
+			b := tt.boots[len(tt.boots)-1]
+			want := c
+			want.Vendor, want.Model, want.SerialNumber = b.Vendor, b.Model, b.SerialNumber
+			want.FirmwareVersion, want.ICCID, want.IMSI = b.FirmwareVersion, b.ICCID, b.IMSI
+			want.MeterType, want.MeterSerial = b.MeterType, b.MeterSerial
+			want.BootStatus = b.Status
+			want.LastBootAt = ptr(b.At)
+			// A boot is a message from the charger: it was seen then.
+			want.LastSeenAt = ptr(b.At)
+			got, err := st.GetCharger(ctx(t), "cp-1")
+			if err != nil {
+				t.Fatalf("GetCharger: %v", err)
+			}
+			if d := diff(want, got); d != "" {
+				t.Errorf("charger after RecordBoot mismatch (-want +got):\n%s", d)
+			}
+		})
+	}
+	t.Run("unknown-charger", func(t *testing.T) {
+		st := open(t)
+		b := boot(1, charging.BootAccepted, t0)
+		b.ChargerID = "cp-nobody"
+		wantErr(t, "RecordBoot(cp-nobody)", st.RecordBoot(ctx(t), b), charging.ErrNotFound)
+	})
+}
+
+func testTouchCharger(t *testing.T, open func(t *testing.T) charging.Store) {
+	st := open(t)
+	c := createCharger(t, st, "cp-1")
+	other := createCharger(t, st, "cp-2")
+	for _, seen := range []time.Time{at(time.Minute), at(5 * time.Minute).In(cet)} {
+		if err := st.TouchCharger(ctx(t), "cp-1", seen); err != nil {
+			t.Fatalf("TouchCharger: %v", err)
+		}
+		got, err := st.GetCharger(ctx(t), "cp-1")
+		if err != nil {
+			t.Fatalf("GetCharger: %v", err)
+		}
+		want := c
+		want.LastSeenAt = ptr(seen)
+		if d := diff(want, got); d != "" {
+			t.Errorf("charger after TouchCharger(%v) mismatch (-want +got):\n%s", seen, d)
+		}
+	}
+	got, err := st.GetCharger(ctx(t), "cp-2")
+	if err != nil {
+		t.Fatalf("GetCharger: %v", err)
+	}
+	if d := diff(other, got); d != "" {
+		t.Errorf("TouchCharger(cp-1) changed cp-2 (-want +got):\n%s", d)
+	}
+	wantErr(t, "TouchCharger(cp-nobody)", st.TouchCharger(ctx(t), "cp-nobody", t0), charging.ErrNotFound)
+}
+
+func testConnectorStatus(t *testing.T, open func(t *testing.T) charging.Store) {
+	conn := func(id int, status charging.ConnectorStatus, statusAt time.Time) charging.Connector {
+		return charging.Connector{
+			ChargerID: "cp-1", ConnectorID: id, Status: status,
+			ErrorCode: "NoError", Info: string(status), VendorID: "v", VendorErrorCode: "ve",
+			StatusAt: statusAt, UpdatedAt: statusAt.Add(time.Second),
+		}
+	}
+	type step struct {
+		c           charging.Connector
+		wantApplied bool
+	}
+	tests := []struct {
+		name  string
+		steps []step
+		// want is the stored connectors after the steps, by connector id.
+		want []charging.Connector
+	}{
+		{
+			name:  "new-connector",
+			steps: []step{{conn(1, charging.StatusAvailable, at(time.Minute)), true}},
+			want:  []charging.Connector{conn(1, charging.StatusAvailable, at(time.Minute))},
+		},
+		{
+			name: "newer-replaces",
+			steps: []step{
+				{conn(1, charging.StatusAvailable, at(time.Minute)), true},
+				{conn(1, charging.StatusCharging, at(2*time.Minute).In(cet)), true},
+			},
+			want: []charging.Connector{conn(1, charging.StatusCharging, at(2*time.Minute))},
+		},
+		{
+			name: "same-time-replaces",
+			steps: []step{
+				{conn(1, charging.StatusAvailable, at(time.Minute)), true},
+				{conn(1, charging.StatusPreparing, at(time.Minute)), true},
+			},
+			want: []charging.Connector{conn(1, charging.StatusPreparing, at(time.Minute))},
+		},
+		{
+			name: "older-ignored",
+			steps: []step{
+				{conn(1, charging.StatusFaulted, at(2*time.Minute)), true},
+				{conn(1, charging.StatusAvailable, at(2*time.Minute-time.Nanosecond)), false},
+			},
+			want: []charging.Connector{conn(1, charging.StatusFaulted, at(2*time.Minute))},
+		},
+		{
+			name: "connector-zero",
+			steps: []step{
+				{conn(0, charging.StatusUnavailable, at(2*time.Minute)), true},
+				{conn(0, charging.StatusAvailable, at(time.Minute)), false},
+				{conn(2, charging.StatusAvailable, at(time.Minute)), true},
+			},
+			want: []charging.Connector{
+				conn(0, charging.StatusUnavailable, at(2*time.Minute)),
+				conn(2, charging.StatusAvailable, at(time.Minute)),
+			},
+		},
+		{
+			name: "connectors-independent",
+			steps: []step{
+				{conn(1, charging.StatusCharging, at(5*time.Minute)), true},
+				{conn(2, charging.StatusAvailable, at(time.Minute)), true},
+				{conn(2, charging.StatusFinishing, at(2*time.Minute)), true},
+			},
+			want: []charging.Connector{
+				conn(1, charging.StatusCharging, at(5*time.Minute)),
+				conn(2, charging.StatusFinishing, at(2*time.Minute)),
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := open(t)
+			c := createCharger(t, st, "cp-1")
+			for i, s := range tt.steps {
+				applied, err := st.SetConnectorStatus(ctx(t), s.c)
+				if err != nil {
+					t.Fatalf("step %d: SetConnectorStatus: %v", i, err)
+				}
+				if applied != s.wantApplied {
+					t.Errorf("step %d: SetConnectorStatus(%d, %s, %v): got applied %v; want %v",
+						i, s.c.ConnectorID, s.c.Status, s.c.StatusAt, applied, s.wantApplied)
+				}
+			}
+			got, err := st.GetCharger(ctx(t), "cp-1")
+			if err != nil {
+				t.Fatalf("GetCharger: %v", err)
+			}
+			want := c
+			want.Connectors = tt.want
+			if d := diff(want, got); d != "" {
+				t.Errorf("charger mismatch (-want +got):\n%s", d)
+			}
+		})
+	}
+	t.Run("unknown-charger", func(t *testing.T) {
+		st := open(t)
+		c := conn(1, charging.StatusAvailable, t0)
+		c.ChargerID = "cp-nobody"
+		_, err := st.SetConnectorStatus(ctx(t), c)
+		wantErr(t, "SetConnectorStatus(cp-nobody)", err, charging.ErrNotFound)
+	})
+}
+
+func testIDTags(t *testing.T, open func(t *testing.T) charging.Store) {
+	tags := []charging.IDTag{
+		{ID: "TAG-B", Status: charging.AuthAccepted, CreatedAt: t0},
+		{ID: "TAG-A", Status: charging.AuthBlocked, ExpiresAt: ptr(at(24 * time.Hour).In(cet)), ParentID: "FLEET-1", CreatedAt: at(time.Second)},
+		{ID: "TAG-C", Status: charging.AuthExpired, ExpiresAt: ptr(at(-time.Hour)), CreatedAt: at(2 * time.Second)},
+	}
+	t.Run("put-get", func(t *testing.T) {
+		st := open(t)
+		for _, tag := range tags {
+			if err := st.PutIDTag(ctx(t), tag); err != nil {
+				t.Fatalf("PutIDTag(%s): %v", tag.ID, err)
+			}
+		}
+		for _, tag := range tags {
+			got, err := st.GetIDTag(ctx(t), tag.ID)
+			if err != nil {
+				t.Fatalf("GetIDTag(%s): %v", tag.ID, err)
+			}
+			if d := diff(tag, got); d != "" {
+				t.Errorf("GetIDTag(%s) mismatch (-want +got):\n%s", tag.ID, d)
+			}
+		}
+	})
+	t.Run("get-unknown", func(t *testing.T) {
+		st := open(t)
+		_, err := st.GetIDTag(ctx(t), "TAG-NOBODY")
+		wantErr(t, "GetIDTag(TAG-NOBODY)", err, charging.ErrNotFound)
+	})
+	t.Run("replace", func(t *testing.T) {
+		tests := []struct {
+			name        string
+			first, then charging.IDTag
+		}{
+			{"drop-expiry-and-parent", tags[1], charging.IDTag{ID: "TAG-A", Status: charging.AuthAccepted, CreatedAt: at(time.Hour)}},
+			{"add-expiry-and-parent", tags[0], charging.IDTag{ID: "TAG-B", Status: charging.AuthInvalid, ExpiresAt: ptr(at(time.Hour)), ParentID: "P", CreatedAt: t0}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				st := open(t)
+				for _, tag := range []charging.IDTag{tt.first, tt.then} {
+					if err := st.PutIDTag(ctx(t), tag); err != nil {
+						t.Fatalf("PutIDTag(%s): %v", tag.ID, err)
+					}
+				}
+				got, err := st.GetIDTag(ctx(t), tt.then.ID)
+				if err != nil {
+					t.Fatalf("GetIDTag: %v", err)
+				}
+				if d := diff(tt.then, got); d != "" {
+					t.Errorf("GetIDTag after replace mismatch (-want +got):\n%s", d)
+				}
+				list, err := st.ListIDTags(ctx(t))
+				if err != nil {
+					t.Fatalf("ListIDTags: %v", err)
+				}
+				if d := diff([]charging.IDTag{tt.then}, list); d != "" {
+					t.Errorf("ListIDTags after replace mismatch (-want +got):\n%s", d)
+				}
+			})
+		}
+	})
+	t.Run("list", func(t *testing.T) {
+		st := open(t)
+		got, err := st.ListIDTags(ctx(t))
+		if err != nil {
+			t.Fatalf("ListIDTags on empty store: %v", err)
+		}
+		if len(got) != 0 {
+			t.Errorf("ListIDTags on empty store: got %d; want 0", len(got))
+		}
+		for _, tag := range tags {
+			if err := st.PutIDTag(ctx(t), tag); err != nil {
+				t.Fatalf("PutIDTag(%s): %v", tag.ID, err)
+			}
+		}
+		got, err = st.ListIDTags(ctx(t))
+		if err != nil {
+			t.Fatalf("ListIDTags: %v", err)
+		}
+		// The contract states no order.
+		byID := cmpopts.SortSlices(func(a, b charging.IDTag) bool { return a.ID < b.ID })
+		if d := cmp.Diff(tags, got, byID, cmpopts.EquateEmpty()); d != "" {
+			t.Errorf("ListIDTags mismatch (-want +got):\n%s", d)
+		}
+	})
+}
