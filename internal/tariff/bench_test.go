@@ -13,7 +13,7 @@ import (
 func BenchmarkPriceSession(b *testing.B) {
 	ams := amsterdam(b)
 	tf := loadTariff(b, "tariff_4_complex.json")
-	start := time.Date(2025, 6, 6, 14, 0, 0, 0, ams) // Friday into Saturday
+	start := time.Date(2025, 6, 6, 18, 0, 0, 0, ams) // Friday evening into Saturday
 	s := Session{Start: start, End: start.Add(9 * time.Hour)}
 	for i := 0; i <= 8*60; i++ {
 		amps := int64(16)

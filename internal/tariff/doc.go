@@ -134,5 +134,5 @@
 // only what pricing needs, so that the spec's own PUT example (which lacks
 // the required last_updated) can be priced. Numbers given as JSON strings
 // and DateTimes with an explicit offset are accepted and written back in
-// canonical form.
+// canonical form; numbers must be below 10^15 with at most 32 decimals.
 package tariff

@@ -37,6 +37,7 @@ func FuzzTariffJSON(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte(`{"currency":"EUR","elements":[{"price_components":[{"type":"TIME","price":"1e-3","step_size":60}],"restrictions":{"start_time":"23:00","end_time":"01:00","min_duration":99999999999}}]}`))
+	f.Add([]byte(`{"currency":"EUR","min_price":{"excl_vat":1e-32,"incl_vat":999999999999999.9},"elements":[{"price_components":[{"type":"ENERGY","price":0e-9999,"vat":1e2,"step_size":1}],"restrictions":{"min_kwh":1e-32,"max_power":1e14}}]}`))
 	t0 := time.Date(2025, 10, 25, 22, 0, 0, 0, time.UTC)
 	s := Session{Start: t0, End: t0.Add(30 * time.Hour), Samples: []Sample{
 		{At: t0, EnergyKWh: decimal.Zero},

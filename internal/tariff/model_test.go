@@ -239,17 +239,17 @@ func TestNumberJSON(t *testing.T) {
 
 func TestDateTimeJSON(t *testing.T) {
 	tests := []struct {
-		in, want string
+		name, in, want string
 	}{
-		{`"2015-06-29T20:39:09Z"`, `"2015-06-29T20:39:09Z"`},
-		{`"2015-06-29T20:39:09"`, `"2015-06-29T20:39:09Z"`},
-		{`"2016-12-29T17:45:09.2Z"`, `"2016-12-29T17:45:09.2Z"`},
-		{`"2016-12-29T17:45:09.2"`, `"2016-12-29T17:45:09.2Z"`},
-		{`"2018-01-01T01:08:01.123Z"`, `"2018-01-01T01:08:01.123Z"`},
-		{`"2018-01-01T02:08:01+01:00"`, `"2018-01-01T01:08:01Z"`},
+		{"utc", `"2015-06-29T20:39:09Z"`, `"2015-06-29T20:39:09Z"`},
+		{"no-zone-means-utc", `"2015-06-29T20:39:09"`, `"2015-06-29T20:39:09Z"`},
+		{"fraction", `"2016-12-29T17:45:09.2Z"`, `"2016-12-29T17:45:09.2Z"`},
+		{"fraction-no-zone", `"2016-12-29T17:45:09.2"`, `"2016-12-29T17:45:09.2Z"`},
+		{"milliseconds", `"2018-01-01T01:08:01.123Z"`, `"2018-01-01T01:08:01.123Z"`},
+		{"offset-tolerated", `"2018-01-01T02:08:01+01:00"`, `"2018-01-01T01:08:01Z"`},
 	}
 	for _, tt := range tests {
-		t.Run(kebab(strings.Trim(tt.in, `"`)), func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			var d DateTime
 			if err := json.Unmarshal([]byte(tt.in), &d); err != nil {
 				t.Fatalf("got %v; want nil", err)
