@@ -293,7 +293,7 @@ func (c *Charger) at(t time.Time, fn func()) {
 // firing holds one count of wg, released by the callback or by a Stop or
 // Reset that cancels it.
 func (c *Charger) arm() {
-	if c.stopped {
+	if c.stopped || !c.started {
 		return
 	}
 	var next time.Time

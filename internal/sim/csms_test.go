@@ -321,7 +321,11 @@ func (s *testCSMS) answer(id string, f ocpp.Frame) ([]byte, *ocpp.Error) {
 			tx = s.nextTx
 			s.txByKey[key] = tx
 		}
-		return marshal(startTransactionConf{IDTagInfo: idTagInfo{Status: "Accepted"}, TransactionID: &tx}), nil
+		st := "Accepted"
+		if strings.HasPrefix(r.IDTag, "BLOCKED") {
+			st = "Invalid"
+		}
+		return marshal(startTransactionConf{IDTagInfo: idTagInfo{Status: st}, TransactionID: &tx}), nil
 	case "StopTransaction":
 		return marshal(authorizeConf{IDTagInfo: idTagInfo{Status: "Accepted"}}), nil
 	case "SignCertificate":

@@ -554,6 +554,31 @@ func TestCommands(t *testing.T) {
 		waitAction(t, "StatusNotification", statusIs(1, "Available"))
 	})
 
+	t.Run("blocked-tags", func(t *testing.T) {
+		reset()
+		if err := c.StartSession(1, "BLOCKED1"); err != nil {
+			t.Fatal(err)
+		}
+		waitAction(t, "Authorize", nil)
+		waitAction(t, "StatusNotification", statusIs(1, "Available"))
+		if slices.ContainsFunc(since(), func(g gotCall) bool { return g.Action == "StartTransaction" }) {
+			t.Errorf("StartTransaction sent for a tag the central system blocked")
+		}
+		// A remote start skips Authorize; the central system refuses the
+		// tag in its StartTransaction answer, and the charger stops.
+		reset()
+		if got := cs.status(t, id, "RemoteStartTransaction", map[string]any{"connectorId": 1, "idTag": "BLOCKED2"}); got != "Accepted" {
+			t.Fatalf("RemoteStartTransaction: got %s", got)
+		}
+		stop := waitAction(t, "StopTransaction", nil)
+		var s stopTransactionReq
+		stop.decode(t, &s)
+		if s.Reason != "DeAuthorized" {
+			t.Errorf("StopTransaction reason: got %s; want DeAuthorized", s.Reason)
+		}
+		waitAction(t, "StatusNotification", statusIs(1, "Available"))
+	})
+
 	t.Run("reservation", func(t *testing.T) {
 		reset()
 		expiry := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
