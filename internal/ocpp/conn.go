@@ -221,7 +221,7 @@ func (c *Conn) readLoop() {
 		if !fin {
 			continue
 		}
-		if c.srv.closing.Load() {
+		if !c.srv.enter(&c.srv.inflight) {
 			// Shutting down: take no new calls.
 			return
 		}
@@ -229,7 +229,6 @@ func (c *Conn) readLoop() {
 		msg = nil
 		// The handler runs on its own goroutine so this one's stack stays
 		// small; waiting for it keeps a charger's calls in order.
-		c.srv.inflight.Add(1)
 		go c.handle(m)
 		<-c.handled
 	}

@@ -103,6 +103,9 @@ type Server struct {
 	readers  sync.Pool
 	msgID    atomic.Uint64
 	idPrefix string
+	// gate orders WaitGroup.Add against Shutdown's Wait: Adds happen
+	// under the read lock and only while closing is false.
+	gate     sync.RWMutex
 	closing  atomic.Bool
 	inflight sync.WaitGroup
 	connWG   sync.WaitGroup
@@ -311,7 +314,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandlerTimeout)
 	handler.Connected(ctx, c)
 	cancel()
-	s.connWG.Add(1)
+	if !s.enter(&s.connWG) {
+		s.forgetEarly(c)
+		return
+	}
 	go c.readLoop()
 }
 
@@ -339,6 +345,29 @@ func (s *Server) register(c *Conn) bool {
 		old.Close(ws.StatusPolicyViolation, "replaced by a new connection")
 	}
 	return true
+}
+
+// enter adds one to wg unless the server is shutting down.
+func (s *Server) enter(wg *sync.WaitGroup) bool {
+	s.gate.RLock()
+	defer s.gate.RUnlock()
+	if s.closing.Load() {
+		return false
+	}
+	wg.Add(1)
+	return true
+}
+
+// forgetEarly undoes a registration whose read loop never started.
+func (s *Server) forgetEarly(c *Conn) {
+	c.Close(ws.StatusGoingAway, "server shutting down")
+	s.mu.Lock()
+	if s.conns[c.id] == c {
+		delete(s.conns, c.id)
+	}
+	s.mu.Unlock()
+	s.stats.Connected.Add(-1)
+	c.handler.Disconnected(c)
 }
 
 // forget unregisters c once its read loop has ended.
@@ -439,7 +468,10 @@ func (s *Server) pingLoop() {
 // Shutdown stops taking connections and calls, lets in-flight calls finish
 // (until ctx is done), then closes every charger socket with 1001.
 func (s *Server) Shutdown(ctx context.Context) error {
-	if !s.closing.CompareAndSwap(false, true) {
+	s.gate.Lock()
+	already := s.closing.Swap(true)
+	s.gate.Unlock()
+	if already {
 		return nil
 	}
 	close(s.stop)

@@ -3,8 +3,8 @@ package ocpp16
 import (
 	"encoding/json"
 	"math"
-	"unicode/utf8"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 

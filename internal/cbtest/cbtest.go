@@ -1,0 +1,261 @@
+// Package cbtest starts a real chargebridge inside a test: a server on
+// 127.0.0.1:0 with a SQLite file in the test's temporary directory, and a
+// small raw OCPP-J client to talk to it.
+package cbtest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
+	"github.com/chargebridge/chargebridge/internal/server"
+)
+
+// Server is a running test server.
+type Server struct {
+	*server.Server
+	Addr   string
+	DBPath string
+	Config server.Config
+	Logs   *LogBuffer
+	t      testing.TB
+	closed bool
+}
+
+// Option adjusts the server's configuration before it starts.
+type Option func(*server.Config)
+
+// AutoRegister turns auto-registration on.
+func AutoRegister(c *server.Config) { c.AutoRegister = true }
+
+// Start runs a server until the test ends.
+func Start(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	return StartWithDB(t, filepath.Join(t.TempDir(), "chargebridge.db"), opts...)
+}
+
+// StartWithDB runs a server on the SQLite file at path (to restart one on
+// the same database).
+func StartWithDB(t testing.TB, path string, opts ...Option) *Server {
+	t.Helper()
+	cfg := server.Config{
+		HTTP:              "127.0.0.1:0",
+		DB:                "sqlite:" + path,
+		HeartbeatInterval: 5 * time.Minute,
+		PingInterval:      30 * time.Second,
+		CallTimeout:       5 * time.Second,
+		LogLevel:          "info",
+		LogFormat:         "text",
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	logs := &LogBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv, err := server.New(context.Background(), cfg, log, server.Options{})
+	if err != nil {
+		t.Fatalf("start server: %v", err)
+	}
+	addr, err := srv.Start()
+	if err != nil {
+		t.Fatalf("start server: %v", err)
+	}
+	s := &Server{Server: srv, Addr: addr.String(), DBPath: path, Config: cfg, Logs: logs, t: t}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Stop shuts the server down (once).
+func (s *Server) Stop() {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		s.t.Errorf("shutdown: %v", err)
+	}
+}
+
+// URL returns the server's base URL.
+func (s *Server) URL() string { return "http://" + s.Addr }
+
+// GetJSON fetches path and decodes its JSON body into v, returning the status.
+func (s *Server) GetJSON(path string, v any) int {
+	s.t.Helper()
+	resp, err := http.Get(s.URL() + path)
+	if err != nil {
+		s.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	if v != nil {
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			s.t.Fatalf("GET %s: decode: %v", path, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// PostJSON posts body to path and decodes the answer into v.
+func (s *Server) PostJSON(path string, body any, v any) int {
+	s.t.Helper()
+	b, _ := json.Marshal(body)
+	resp, err := http.Post(s.URL()+path, "application/json", strings.NewReader(string(b)))
+	if err != nil {
+		s.t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	if v != nil {
+		_ = json.NewDecoder(resp.Body).Decode(v)
+	}
+	return resp.StatusCode
+}
+
+// LogBuffer collects log output safely.
+type LogBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns everything logged so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Client is a raw OCPP-J client for tests: it sends exactly the frames a
+// test writes and returns exactly what the server answers.
+type Client struct {
+	t    testing.TB
+	conn net.Conn
+	n    int
+	// Proto is the subprotocol the server chose.
+	Proto string
+}
+
+// Dial connects a charger with the given id using subprotocol ocpp1.6.
+func (s *Server) Dial(id string) (*Client, error) {
+	return DialURL(s.t, "ws://"+s.Addr+"/ocpp/"+id, "ocpp1.6")
+}
+
+// MustDial is Dial that fails the test on error.
+func (s *Server) MustDial(id string) *Client {
+	s.t.Helper()
+	c, err := s.Dial(id)
+	if err != nil {
+		s.t.Fatalf("dial %s: %v", id, err)
+	}
+	return c
+}
+
+// DialURL connects to url offering the given subprotocols.
+func DialURL(t testing.TB, url string, protocols ...string) (*Client, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d := ws.Dialer{Protocols: protocols}
+	conn, _, hs, err := d.Dial(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{t: t, conn: conn, Proto: hs.Protocol}
+	t.Cleanup(func() { conn.Close() })
+	return c, nil
+}
+
+// Close closes the connection.
+func (c *Client) Close() { c.conn.Close() }
+
+// SendRaw writes one text frame.
+func (c *Client) SendRaw(msg string) {
+	c.t.Helper()
+	if err := wsutil.WriteClientText(c.conn, []byte(msg)); err != nil {
+		c.t.Fatalf("send %s: %v", msg, err)
+	}
+}
+
+// Read reads the next text message, answering pings on the way.
+func (c *Client) Read(timeout time.Duration) ([]byte, error) {
+	_ = c.conn.SetReadDeadline(time.Now().Add(timeout))
+	for {
+		msgs, err := wsutil.ReadServerMessage(c.conn, nil)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range msgs {
+			switch m.OpCode {
+			case ws.OpText:
+				return m.Payload, nil
+			case ws.OpClose:
+				return nil, io.EOF
+			}
+		}
+	}
+}
+
+// MustRead reads the next message or fails the test.
+func (c *Client) MustRead() []byte {
+	c.t.Helper()
+	b, err := c.Read(5 * time.Second)
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	return b
+}
+
+// Call sends a CALL and returns the raw answer frame.
+func (c *Client) Call(action string, payload any) []byte {
+	c.t.Helper()
+	c.n++
+	b, err := json.Marshal(payload)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.SendRaw(fmt.Sprintf(`[2,"t%d",%q,%s]`, c.n, action, b))
+	return c.MustRead()
+}
+
+// MustCall sends a CALL, requires a CALLRESULT and decodes its payload into v.
+func (c *Client) MustCall(action string, payload any, v any) {
+	c.t.Helper()
+	res := c.Call(action, payload)
+	var frame []json.RawMessage
+	if err := json.Unmarshal(res, &frame); err != nil || len(frame) != 3 || string(frame[0]) != "3" {
+		c.t.Fatalf("%s: got %s; want a CALLRESULT", action, res)
+	}
+	if v != nil {
+		if err := json.Unmarshal(frame[2], v); err != nil {
+			c.t.Fatalf("%s: decode %s: %v", action, frame[2], err)
+		}
+	}
+}
+
+// ErrorCode returns the code of a CALLERROR frame, or "" for anything else.
+func ErrorCode(frame []byte) string {
+	var f []json.RawMessage
+	if json.Unmarshal(frame, &f) != nil || len(f) != 5 || string(f[0]) != "4" {
+		return ""
+	}
+	var code string
+	_ = json.Unmarshal(f[2], &code)
+	return code
+}
