@@ -351,6 +351,10 @@ func (c *Charger) fire() {
 		c.jobs = slices.Delete(c.jobs, i, i+1)
 		fn()
 	}
+	if c.wantDial && now.Before(c.holdUntil) { // an outage or reboot began meanwhile
+		c.wantDial = false
+		c.at(c.holdUntil, func() { c.wantDial = true })
+	}
 	var ctx context.Context
 	if c.wantDial && !c.dialing && c.conn == nil && !c.stopped {
 		c.wantDial = false
@@ -415,6 +419,12 @@ func (c *Charger) connectAndServe(ctx context.Context) {
 		c.ctr.dialErrors.Add(1)
 		c.log.Debug("connect failed", "url", c.url, "err", err)
 		c.scheduleReconnect()
+		c.settle()
+		return
+	}
+	if time.Now().Before(c.holdUntil) { // an outage or reboot began while dialing
+		cc.nc.Close()
+		c.at(c.holdUntil, func() { c.wantDial = true })
 		c.settle()
 		return
 	}

@@ -153,14 +153,17 @@ type Config struct {
 
 	// Saturate makes each charger, once booted, start one transaction on
 	// connector 1 and send MeterValues back to back with one outstanding
-	// call, for the load benchmark. Intervals, sessions and faults other than
-	// timestamps are then not used.
+	// call, for the load benchmark. Sessions are then not planned: the
+	// session settings, MeterInterval and the per-session faults go unused;
+	// heartbeats go on.
 	Saturate bool
 	// Latency, when set, receives the CALL→CALLRESULT latency of every call
 	// every charger sends.
 	Latency *Histogram
 
-	// Faults switches on misbehaviour; off by default.
+	// Faults switches on misbehaviour; off by default. DropConnection,
+	// GoOffline and RebootMidTransaction are exclusive per session, so
+	// their sum must not exceed 1.
 	Faults Faults
 
 	// IntervalUnit is the length of one "second" in the intervals the
@@ -264,9 +267,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MeterInterval < 0 {
 		bad("MeterInterval must not be negative, got %v", c.MeterInterval)
 	}
-	for name, r := range map[string]DurationRange{"SessionLength": c.SessionLength, "IdleTime": c.IdleTime,
-		"FinishingTime": c.FinishingTime, "Faults.OfflineTime": c.Faults.OfflineTime} {
-		if err := r.check(name); err != nil {
+	for _, r := range []struct {
+		name string
+		r    DurationRange
+	}{{"SessionLength", c.SessionLength}, {"IdleTime", c.IdleTime}, {"FinishingTime", c.FinishingTime},
+		{"Faults.OfflineTime", c.Faults.OfflineTime}} {
+		if err := r.r.check(r.name); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -298,18 +304,27 @@ func (c Config) withDefaults() (Config, error) {
 		bad("StopReasons: the weights must add up to more than 0")
 	}
 	f := c.Faults
-	for name, p := range map[string]float64{"DropConnection": f.DropConnection, "GoOffline": f.GoOffline,
-		"RetryStart": f.RetryStart, "NaiveTimestamps": f.NaiveTimestamps, "MalformedFrame": f.MalformedFrame,
-		"RebootMidTransaction": f.RebootMidTransaction} {
-		if p < 0 || p > 1 {
-			bad("Faults.%s is a probability and must be 0 to 1, got %v", name, p)
+	for _, p := range []struct {
+		name string
+		p    float64
+	}{{"DropConnection", f.DropConnection}, {"GoOffline", f.GoOffline}, {"RetryStart", f.RetryStart},
+		{"NaiveTimestamps", f.NaiveTimestamps}, {"MalformedFrame", f.MalformedFrame},
+		{"RebootMidTransaction", f.RebootMidTransaction}} {
+		if p.p < 0 || p.p > 1 {
+			bad("Faults.%s is a probability and must be 0 to 1, got %v", p.name, p.p)
 		}
 	}
-	for name, d := range map[string]time.Duration{"IntervalUnit": c.IntervalUnit, "StepTime": c.StepTime,
-		"RebootTime": c.RebootTime, "DialTimeout": c.DialTimeout, "CallTimeout": c.CallTimeout,
-		"WriteTimeout": c.WriteTimeout, "ReconnectMin": c.ReconnectMin} {
-		if d <= 0 {
-			bad("%s must be positive, got %v", name, d)
+	if f.DropConnection+f.GoOffline+f.RebootMidTransaction > 1 {
+		bad("Faults: DropConnection, GoOffline and RebootMidTransaction strike at most one per session and must add up to at most 1")
+	}
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{{"IntervalUnit", c.IntervalUnit}, {"StepTime", c.StepTime}, {"RebootTime", c.RebootTime},
+		{"DialTimeout", c.DialTimeout}, {"CallTimeout", c.CallTimeout}, {"WriteTimeout", c.WriteTimeout},
+		{"ReconnectMin", c.ReconnectMin}} {
+		if d.d <= 0 {
+			bad("%s must be positive, got %v", d.name, d.d)
 		}
 	}
 	if c.ReconnectMax < c.ReconnectMin {

@@ -893,6 +893,25 @@ func TestFaults(t *testing.T) {
 	})
 }
 
+// fixedClock always tells the same time.
+type fixedClock struct{ t time.Time }
+
+func (c fixedClock) Now() time.Time { return c.t }
+
+func TestClockStampsMessages(t *testing.T) {
+	cs := startCSMS(t)
+	cfg := testConfig(t, cs.URL)
+	cfg.NoAutoStart = true
+	cfg.Clock = fixedClock{time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	c := runCharger(t, cfg, "CP-CLOCK")
+	cs.waitFor(t, "a status", func() bool { return len(cs.gotAction(c.ID(), "StatusNotification")) > 0 })
+	var r statusNotificationReq
+	cs.gotAction(c.ID(), "StatusNotification")[0].decode(t, &r)
+	if r.Timestamp != "2030-01-02T03:04:05.000Z" {
+		t.Errorf("timestamp: got %s; want the clock's 2030-01-02T03:04:05.000Z", r.Timestamp)
+	}
+}
+
 func TestPayloadsMatchSchemas(t *testing.T) {
 	if loadSchemas(t) == nil {
 		t.Skipf("OCPP 1.6 schemas not found at %s (relative to internal/sim); check out the shared specs beside the repository to run this test", schemaDir)
