@@ -20,6 +20,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
+	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/server"
 )
 
@@ -34,11 +35,23 @@ type Server struct {
 	closed bool
 }
 
-// Option adjusts the server's configuration before it starts.
-type Option func(*server.Config)
+// Setup is what a test may change before the server starts.
+type Setup struct {
+	Config  server.Config
+	Options server.Options
+}
+
+// Option adjusts the setup before the server starts.
+type Option func(*Setup)
+
+// Configure returns an Option that edits the configuration.
+func Configure(f func(*server.Config)) Option { return func(s *Setup) { f(&s.Config) } }
+
+// WithClock runs the server on clock.
+func WithClock(c charging.Clock) Option { return func(s *Setup) { s.Options.Clock = c } }
 
 // AutoRegister turns auto-registration on.
-func AutoRegister(c *server.Config) { c.AutoRegister = true }
+func AutoRegister(s *Setup) { s.Config.AutoRegister = true }
 
 // Start runs a server until the test ends.
 func Start(t testing.TB, opts ...Option) *Server {
@@ -59,12 +72,14 @@ func StartWithDB(t testing.TB, path string, opts ...Option) *Server {
 		LogLevel:          "info",
 		LogFormat:         "text",
 	}
+	setup := Setup{Config: cfg}
 	for _, o := range opts {
-		o(&cfg)
+		o(&setup)
 	}
+	cfg = setup.Config
 	logs := &LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := server.New(context.Background(), cfg, log, server.Options{})
+	srv, err := server.New(context.Background(), cfg, log, setup.Options)
 	if err != nil {
 		t.Fatalf("start server: %v", err)
 	}

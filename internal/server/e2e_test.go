@@ -176,7 +176,7 @@ func TestCallErrors(t *testing.T) {
 }
 
 func TestRetriedStartTransaction(t *testing.T) {
-	s := cbtest.Start(t, cbtest.AutoRegister, func(c *server.Config) { c.AcceptUnknownTags = true })
+	s := cbtest.Start(t, cbtest.AutoRegister, cbtest.Configure(func(c *server.Config) { c.AcceptUnknownTags = true }))
 	c := s.MustDial("CP-R")
 	boot(t, c)
 	req := map[string]any{"connectorId": 2, "idTag": "T", "meterStart": 500, "timestamp": "2026-11-21T09:00:00Z"}
@@ -220,7 +220,7 @@ func TestStopForUnknownTransaction(t *testing.T) {
 }
 
 func TestRestartMidSession(t *testing.T) {
-	s := cbtest.Start(t, cbtest.AutoRegister, func(c *server.Config) { c.AcceptUnknownTags = true })
+	s := cbtest.Start(t, cbtest.AutoRegister, cbtest.Configure(func(c *server.Config) { c.AcceptUnknownTags = true }))
 	c := s.MustDial("CP-RS")
 	boot(t, c)
 	var start startConf
@@ -229,7 +229,7 @@ func TestRestartMidSession(t *testing.T) {
 	c.Close()
 	s.Stop()
 
-	s2 := cbtest.StartWithDB(t, s.DBPath, cbtest.AutoRegister, func(c *server.Config) { c.AcceptUnknownTags = true })
+	s2 := cbtest.StartWithDB(t, s.DBPath, cbtest.AutoRegister, cbtest.Configure(func(c *server.Config) { c.AcceptUnknownTags = true }))
 	c2 := s2.MustDial("CP-RS")
 	boot(t, c2)
 	mid := getSession(t, s2, start.TransactionID)
@@ -322,7 +322,7 @@ func TestDuplicateConnection(t *testing.T) {
 		t.Fatal("first connection still open after the second replaced it")
 	}
 
-	r := cbtest.Start(t, cbtest.AutoRegister, func(c *server.Config) { c.RefuseDuplicates = true })
+	r := cbtest.Start(t, cbtest.AutoRegister, cbtest.Configure(func(c *server.Config) { c.RefuseDuplicates = true }))
 	keep := r.MustDial("CP-D")
 	boot(t, keep)
 	if _, err := r.Dial("CP-D"); err == nil {
@@ -332,7 +332,7 @@ func TestDuplicateConnection(t *testing.T) {
 }
 
 func TestTimestampWithoutZone(t *testing.T) {
-	s := cbtest.Start(t, cbtest.AutoRegister, func(c *server.Config) { c.AcceptUnknownTags = true })
+	s := cbtest.Start(t, cbtest.AutoRegister, cbtest.Configure(func(c *server.Config) { c.AcceptUnknownTags = true }))
 	c := s.MustDial("CP-Z")
 	boot(t, c)
 	var start startConf
@@ -399,7 +399,7 @@ func TestAuthorizeStatuses(t *testing.T) {
 }
 
 func TestOutboundCall(t *testing.T) {
-	s := cbtest.Start(t, cbtest.AutoRegister, func(c *server.Config) { c.CallTimeout = 300 * time.Millisecond })
+	s := cbtest.Start(t, cbtest.AutoRegister, cbtest.Configure(func(c *server.Config) { c.CallTimeout = 300 * time.Millisecond }))
 	ctx := context.Background()
 	if _, err := s.OCPP().Call(ctx, "NOBODY", "Reset", []byte(`{"type":"Soft"}`)); !errors.Is(err, ocpp.ErrNotConnected) {
 		t.Fatalf("call to absent charger: %v; want ErrNotConnected", err)
