@@ -220,7 +220,10 @@ func (c *Charger) planSession(idTag string, remote bool) *session {
 		targetWh:   c.cfg.Energy.draw(r) * 1000,
 	}
 	if c.cfg.Saturate {
+		// A session that never ends: a battery too big to fill keeps the
+		// power (and the register) going for the whole benchmark.
 		s.targetWh = math.Inf(1)
+		s.capacityWh = 1e12
 		s.reason = "Local"
 		return s
 	}
