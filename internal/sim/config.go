@@ -60,17 +60,17 @@ type StopReasonWeight struct {
 var stopReasons = []string{"EmergencyStop", "EVDisconnected", "HardReset", "Local", "Other", "PowerLoss",
 	"Reboot", "Remote", "SoftReset", "UnlockCommand", "DeAuthorized"}
 
-// DefaultStopReasons is the stop-reason mix used when Config.StopReasons is
-// empty: mostly the driver ending the session at the charger or unplugging,
+// defaultStopReasons is the stop-reason mix used when Config.StopReasons is
+// empty (never modified): mostly the driver ending the session at the charger or unplugging,
 // some stops from an app, and the occasional odd one.
-var DefaultStopReasons = []StopReasonWeight{
+var defaultStopReasons = []StopReasonWeight{
 	{"Local", 50}, {"EVDisconnected", 35}, {"Remote", 9},
 	{"Other", 2}, {"PowerLoss", 2}, {"EmergencyStop", 1}, {"Reboot", 1},
 }
 
-// DefaultIDTags are the id tags drawn from when Config.IDTags is empty: RFID
-// card UIDs as real readers report them.
-var DefaultIDTags = []string{"04A2B3C4D5E680", "04B7F21A3C5D80", "0411AA22BB33CC", "04C0FFEE123456", "04DEADBEEF0042", "04E1E2E3E4E5E6"}
+// defaultIDTags are the id tags drawn from when Config.IDTags is empty: RFID
+// card UIDs as real readers report them (never modified).
+var defaultIDTags = []string{"04A2B3C4D5E680", "04B7F21A3C5D80", "0411AA22BB33CC", "04C0FFEE123456", "04DEADBEEF0042", "04E1E2E3E4E5E6"}
 
 // Faults switches on behaviour real chargers show and a central system must
 // survive. The zero value switches everything off. Probabilities are from 0
@@ -143,9 +143,10 @@ type Config struct {
 	// sessions deliver realistic energy at realistic power; timestamps stay
 	// wall-clock.
 	TimeScale float64
-	// IDTags are the id tags drivers present (default DefaultIDTags).
+	// IDTags are the id tags drivers present (default: six RFID card UIDs).
 	IDTags []string
-	// StopReasons is the stop-reason mix (default DefaultStopReasons).
+	// StopReasons is the stop-reason mix (default: Local 50, EVDisconnected
+	// 35, Remote 9, Other 2, PowerLoss 2, EmergencyStop 1, Reboot 1).
 	StopReasons []StopReasonWeight
 	// NoAutoStart keeps chargers from starting sessions by themselves; they
 	// still start them on RemoteStartTransaction or StartSession.
@@ -228,10 +229,10 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.FinishingTime, DurationRange{10 * time.Second, 60 * time.Second})
 	setDefault(&c.TimeScale, 1)
 	if len(c.IDTags) == 0 {
-		c.IDTags = DefaultIDTags
+		c.IDTags = defaultIDTags
 	}
 	if len(c.StopReasons) == 0 {
-		c.StopReasons = DefaultStopReasons
+		c.StopReasons = defaultStopReasons
 	}
 	setDefault(&c.Faults.OfflineTime, DurationRange{time.Minute, 5 * time.Minute})
 	setDefault(&c.IntervalUnit, time.Second)

@@ -165,7 +165,7 @@ func TestSessionArrivesInOrder(t *testing.T) {
 		}
 	}
 	tx := cs.txOf(c.ID(), start)
-	if !slices.Contains(cfg.IDTags, start.IDTag) && !slices.Contains(DefaultIDTags, start.IDTag) {
+	if !slices.Contains(cfg.IDTags, start.IDTag) && !slices.Contains(defaultIDTags, start.IDTag) {
 		t.Errorf("StartTransaction idTag %q is none of the configured tags", start.IDTag)
 	}
 
