@@ -29,6 +29,8 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"serve":    {"run the central system", runServe},
+		"demo":     {"run the central system with a simulated fleet on a temporary database", runDemo},
+		"sim":      {"run simulated OCPP 1.6J chargers against a central system", runSim},
 		"migrate":  {"apply database migrations and exit", runMigrate},
 		"version":  {"print the version", runVersion},
 		"chargers": {"register and list chargers (add ID | list)", runChargers},

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/server"
+	"github.com/chargebridge/chargebridge/internal/sim"
+)
+
+// demoCounters follow the sessions the server sees, for the progress line.
+type demoCounters struct {
+	started, completed atomic.Int64
+	mu                 sync.Mutex
+	kwh                float64 // energy of finished sessions
+	open               map[string]float64
+}
+
+func (d *demoCounters) observe(e charging.Event) {
+	if e.Kind != charging.SessionChanged || e.Session == nil {
+		return
+	}
+	s := e.Session
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, known := d.open[s.ID]
+	switch {
+	case s.Status.Final():
+		if known {
+			delete(d.open, s.ID)
+		} else {
+			d.started.Add(1)
+		}
+		d.completed.Add(1)
+		d.kwh += s.KWh()
+	default:
+		if !known {
+			d.started.Add(1)
+		}
+		d.open[s.ID] = s.KWh()
+	}
+}
+
+func (d *demoCounters) delivered() float64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	total := d.kwh
+	for _, k := range d.open {
+		total += k
+	}
+	return total
+}
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, cfg, configFile := configFlags("demo", stderr)
+	chargers := fs.Int("chargers", 10, "number of simulated chargers")
+	connectors := fs.Int("connectors", 2, "connectors per simulated charger")
+	faults := fs.Bool("faults", false, "let the simulated chargers misbehave now and then (dropped connections, reboots, zone-less timestamps, …)")
+	// The demo's database is temporary unless --db is given.
+	fs.Lookup("db").DefValue = "a temporary sqlite file"
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dbGiven := false
+	fs.Visit(func(f *flag.Flag) { dbGiven = dbGiven || f.Name == "db" })
+	if *configFile == "" {
+		*configFile = os.Getenv("CHARGEBRIDGE_CONFIG")
+	}
+	if err := server.Load(fs, *configFile); err != nil {
+		return err
+	}
+	if _, ok := os.LookupEnv("CHARGEBRIDGE_DB"); ok {
+		dbGiven = true
+	}
+	if !dbGiven {
+		dir, err := os.MkdirTemp("", "chargebridge-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		cfg.DB = "sqlite:" + filepath.Join(dir, "demo.db")
+	}
+	if *chargers < 1 || *chargers > 10000 {
+		return fmt.Errorf("--chargers %d: use 1 to 10000 (for more, run `chargebridge bench`)", *chargers)
+	}
+	cfg.AutoRegister = true
+	cfg.AcceptUnknownTags = true
+	if cfg.LogLevel == "info" {
+		cfg.LogLevel = "warn" // the progress line is the demo's output
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	srv, err := server.New(ctx, *cfg, log, server.Options{})
+	if err != nil {
+		return err
+	}
+	counters := &demoCounters{open: map[string]float64{}}
+	srv.Service().Subscribe(counters.observe)
+	addr, err := srv.Start()
+	if err != nil {
+		_ = srv.Shutdown(context.Background())
+		return err
+	}
+	base := "http://" + addr.String()
+	fmt.Fprintf(stdout, `chargebridge demo: %d simulated chargers with %d connectors each, database %s
+
+  OCPP (chargers)  ws://%s/ocpp/{chargePointId}
+  operator API     %s/api/v1/sessions   (%s/api/v1/chargers, OpenAPI at %s/api/v1/openapi.json)
+  metrics          %s/metrics
+
+Sessions are sped up: one second of demo charges like one minute. Ctrl-C stops.
+`, *chargers, *connectors, cfg.DB, addr, base, base, base, base)
+
+	simCfg := sim.Config{
+		URL:           "ws://" + addr.String() + "/ocpp",
+		IDPrefix:      "DEMO-",
+		Connectors:    *connectors,
+		MaxPowerKW:    50,
+		MeterInterval: 2 * time.Second,
+		SessionLength: sim.DurationRange{Min: 15 * time.Second, Max: 60 * time.Second},
+		IdleTime:      sim.DurationRange{Min: time.Second, Max: 10 * time.Second},
+		FinishingTime: sim.DurationRange{Min: time.Second, Max: 3 * time.Second},
+		TimeScale:     60,
+		IDTags:        demoTags(4 * *chargers * *connectors),
+		Logger:        log,
+	}
+	if *faults {
+		simCfg.Faults = sim.Faults{DropConnection: 0.05, GoOffline: 0.03, OfflineTime: sim.DurationRange{Min: 5 * time.Second, Max: 20 * time.Second},
+			RetryStart: 0.05, NaiveTimestamps: 0.02, MalformedFrame: 0.01, RebootMidTransaction: 0.02}
+	}
+	fleet, err := sim.NewFleet(simCfg, *chargers)
+	if err != nil {
+		_ = srv.Shutdown(context.Background())
+		return err
+	}
+	fctx, stopFleet := context.WithCancel(ctx)
+	fleetDone := make(chan error, 1)
+	go func() { fleetDone <- fleet.Run(fctx) }()
+
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	start := time.Now()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-tick.C:
+			fmt.Fprintf(stdout, "[%4ds] chargers online %d/%d · sessions started %d, completed %d · %.1f kWh delivered\n",
+				int(time.Since(start).Seconds()), srv.OCPP().Stats().Connected.Load(), *chargers,
+				counters.started.Load(), counters.completed.Load(), counters.delivered())
+		}
+	}
+	fmt.Fprintln(stdout, "stopping: chargers first, then the server")
+	stopFleet()
+	ferr := <-fleetDone
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "done: %d sessions started, %d completed, %.1f kWh delivered\n",
+		counters.started.Load(), counters.completed.Load(), counters.delivered())
+	return ferr
+}
+
+// demoTags makes enough driver cards that no two drivers share one: a tag in
+// use is refused with ConcurrentTx, as it should be.
+func demoTags(n int) []string {
+	tags := make([]string, n)
+	for i := range tags {
+		tags[i] = fmt.Sprintf("DEMO%06X", 0xA00000+i)
+	}
+	return tags
+}
