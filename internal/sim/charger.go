@@ -60,6 +60,9 @@ type Charger struct {
 	// pumpAt, when set, is when the head of the queue (or the next Boot)
 	// may go out.
 	pumpAt time.Time
+	// nextSaturate is when a paced saturation charger sends its next
+	// MeterValues (Config.SaturateInterval).
+	nextSaturate time.Time
 
 	conn       *wsConn
 	wantDial   bool

@@ -158,6 +158,10 @@ type Config struct {
 	// session settings, MeterInterval and the per-session faults go unused;
 	// heartbeats go on.
 	Saturate bool
+	// SaturateInterval paces saturation mode: each charger sends one
+	// MeterValues per interval instead of back to back, so a fleet offers a
+	// known rate (chargers / interval) for latency measurements.
+	SaturateInterval time.Duration
 	// Latency, when set, receives the CALL→CALLRESULT latency of every call
 	// every charger sends.
 	Latency *Histogram

@@ -91,6 +91,17 @@ func (h *Histogram) Merge(o *Histogram) {
 	}
 }
 
+// Reset empties the histogram, to start a measurement window. Values
+// recorded while it runs may land on either side of the reset.
+func (h *Histogram) Reset() {
+	for i := range h.buckets {
+		h.buckets[i].Store(0)
+	}
+	h.count.Store(0)
+	h.sumNs.Store(0)
+	h.maxNs.Store(0)
+}
+
 // Count returns how many values were recorded.
 func (h *Histogram) Count() uint64 { return h.count.Load() }
 

@@ -413,10 +413,16 @@ func (c *Charger) saturationCall() *outCall {
 	cn := c.connectors[1]
 	s := cn.sess
 	if s == nil {
-		if !c.free(cn, c.cfg.IDTags[0]) {
+		// Each charger presents its own card: one card charging at two
+		// chargers at once is refused (ConcurrentTx) by a strict system.
+		tag := c.cfg.IDTags[0]
+		if len(c.id) <= 20 {
+			tag = c.id
+		}
+		if !c.free(cn, tag) {
 			return nil
 		}
-		c.beginSession(cn, c.cfg.IDTags[0], true)
+		c.beginSession(cn, tag, true)
 		if len(c.queue) == 0 {
 			return nil
 		}
@@ -424,6 +430,23 @@ func (c *Charger) saturationCall() *outCall {
 	}
 	if !s.txKnown || s.ended {
 		return nil
+	}
+	if every := c.cfg.SaturateInterval; every > 0 {
+		now := time.Now()
+		if c.nextSaturate.After(now) {
+			c.wakeAt(c.nextSaturate)
+			return nil
+		}
+		if c.nextSaturate.IsZero() {
+			// Spread the fleet's first calls over one interval.
+			c.nextSaturate = now.Add(time.Duration(c.rng.Int64N(int64(every))))
+			c.wakeAt(c.nextSaturate)
+			return nil
+		}
+		c.nextSaturate = c.nextSaturate.Add(every)
+		if c.nextSaturate.Before(now) {
+			c.nextSaturate = now // fell behind: no burst to catch up
+		}
 	}
 	c.advance(cn, s, time.Now())
 	return c.meterValuesCall(cn, s, c.sample(cn, s, "Sample.Periodic", c.keys.sampledMask), false)
