@@ -28,13 +28,17 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":    {"run the central system", runServe},
-		"demo":     {"run the central system with a simulated fleet on a temporary database", runDemo},
-		"sim":      {"run simulated OCPP 1.6J chargers against a central system", runSim},
-		"migrate":  {"apply database migrations and exit", runMigrate},
-		"version":  {"print the version", runVersion},
-		"chargers": {"register and list chargers (add ID | list)", runChargers},
-		"tags":     {"register and list id tags (add TAG | list)", runTags},
+		"serve": {"run the central system", runServe},
+		"demo":  {"run the central system with a simulated fleet on a temporary database", runDemo},
+		"sim":   {"run simulated OCPP 1.6J chargers against a central system", runSim},
+		"bench": {"measure a server under simulated load (chargers held, calls/s, latency, memory)", runBench},
+		// Internal: the processes bench starts.
+		"bench-worker": {"", runBenchWorker},
+		"bench-echo":   {"", runBenchEcho},
+		"migrate":      {"apply database migrations and exit", runMigrate},
+		"version":      {"print the version", runVersion},
+		"chargers":     {"register and list chargers (add ID | list)", runChargers},
+		"tags":         {"register and list id tags (add TAG | list)", runTags},
 	}
 }
 
@@ -72,6 +76,9 @@ func usage(w io.Writer, cmds map[string]command) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
+		if cmds[n].summary == "" {
+			continue
+		}
 		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun `chargebridge COMMAND -h` for a command's flags.")

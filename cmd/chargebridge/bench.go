@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/bench"
+)
+
+// defaultScenarios measure each target of BENCHMARKS.md in one run.
+const defaultScenarios = "idle:1000,idle:5000,idle:19000,charging:5000,saturation:1000,paced:5000@1s"
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	scenarios := fs.String("scenarios", defaultScenarios,
+		"comma-separated NAME:CHARGERS[@INTERVAL]; NAME is idle, charging, saturation or paced (one MeterValues per charger per INTERVAL)")
+	window := fs.Duration("window", 10*time.Second, "measurement window per scenario, once the fleet is connected")
+	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
+	ceiling := fs.Bool("ceiling", true, "also run every scenario against a minimal WebSocket server that stores nothing")
+	db := fs.String("db", "", "server database (default: a fresh SQLite file per scenario)")
+	perWorker := fs.Int("per-worker", 15000, "chargers per load process (a process may hold 20 000 open files)")
+	meter := fs.Duration("meter-interval", 15*time.Second, "charging scenario: MeterValues interval per charging connector")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	scs, err := parseScenarios(*scenarios, *meter)
+	if err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	rep, err := bench.Run(ctx, bench.Options{Exe: exe, Scenarios: scs, DB: *db, Window: *window,
+		PerWorker: *perWorker, Ceiling: *ceiling, Progress: stderr})
+	if rep != nil {
+		fmt.Fprintln(stdout)
+		rep.WriteTable(stdout)
+		if *jsonOut != "" {
+			b, _ := json.MarshalIndent(rep, "", "  ")
+			if werr := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); werr != nil && err == nil {
+				err = werr
+			}
+		}
+	}
+	return err
+}
+
+func parseScenarios(s string, meter time.Duration) ([]bench.Scenario, error) {
+	var out []bench.Scenario
+	for _, part := range strings.Split(s, ",") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(part), ":")
+		if !ok {
+			return nil, fmt.Errorf("--scenarios: %q is not NAME:CHARGERS", part)
+		}
+		count, interval, _ := strings.Cut(rest, "@")
+		n, err := strconv.Atoi(count)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("--scenarios: %q: chargers must be a positive number", part)
+		}
+		sc := bench.Scenario{Name: name, Chargers: n}
+		switch name {
+		case "idle", "saturation":
+		case "charging":
+			sc.MeterInterval = meter
+		case "paced":
+			sc.Interval = time.Second
+			if interval != "" {
+				if sc.Interval, err = time.ParseDuration(interval); err != nil {
+					return nil, fmt.Errorf("--scenarios: %q: %w", part, err)
+				}
+			}
+		default:
+			return nil, fmt.Errorf("--scenarios: unknown scenario %q; use idle, charging, saturation or paced", name)
+		}
+		out = append(out, sc)
+	}
+	return out, nil
+}
+
+func runBenchWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return bench.Worker(ctx, args, os.Stdin, stdout, stderr)
+}
+
+func runBenchEcho(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return bench.Echo(ctx, args, stdout, stderr)
+}

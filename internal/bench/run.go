@@ -1,0 +1,392 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/sim"
+)
+
+// Scenario is one measurement: a load shape at a fleet size.
+type Scenario struct {
+	// Name is idle (boot + heartbeats), charging (sessions with MeterValues
+	// every MeterInterval), saturation (back-to-back MeterValues, one call
+	// outstanding per charger) or paced (one MeterValues per charger per
+	// Interval: a known offered rate).
+	Name          string        `json:"name"`
+	Chargers      int           `json:"chargers"`
+	Interval      time.Duration `json:"interval,omitempty"`
+	MeterInterval time.Duration `json:"meter_interval,omitempty"`
+}
+
+// Options configure a benchmark run.
+type Options struct {
+	// Exe is the chargebridge binary to run as server, worker and ceiling.
+	Exe       string
+	Scenarios []Scenario
+	// DB is the server's --db; empty means a fresh SQLite file per scenario.
+	DB string
+	// Window is how long each scenario is measured once its fleet is up.
+	Window time.Duration
+	// PerWorker caps the chargers of one worker process (open-file limit).
+	PerWorker int
+	// Ceiling also runs each scenario against the minimal echo server.
+	Ceiling bool
+	// Progress receives one line per step.
+	Progress io.Writer
+}
+
+// Result is one scenario's figures against one target.
+type Result struct {
+	Scenario      Scenario `json:"scenario"`
+	Target        string   `json:"target"` // "chargebridge" or "ceiling"
+	Workers       int      `json:"workers"`
+	Connected     int64    `json:"connected"`
+	CallsPerSec   float64  `json:"calls_per_sec"`
+	P50ms         float64  `json:"p50_ms"`
+	P99ms         float64  `json:"p99_ms"`
+	P999ms        float64  `json:"p999_ms"`
+	CallErrors    int64    `json:"call_errors"`
+	DialErrors    int64    `json:"dial_errors"`
+	RSSBaseMB     float64  `json:"server_rss_base_mb"`
+	RSSConnMB     float64  `json:"server_rss_connected_mb"`
+	RSSEndMB      float64  `json:"server_rss_end_mb"`
+	RSSPerCharger float64  `json:"server_rss_per_charger_kb"`
+	ServerFDs     int      `json:"server_fds"`
+	ServerFDLimit int      `json:"server_fd_limit"`
+	Limit         string   `json:"limit,omitempty"`
+}
+
+// Report is a whole run.
+type Report struct {
+	Machine string    `json:"machine"`
+	Started time.Time `json:"started"`
+	Results []Result  `json:"results"`
+}
+
+// Run runs every scenario and returns the report.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	if o.Window <= 0 {
+		o.Window = 10 * time.Second
+	}
+	if o.PerWorker <= 0 {
+		o.PerWorker = 15000
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	rep := &Report{Machine: machine(), Started: time.Now().UTC()}
+	for _, sc := range o.Scenarios {
+		targets := []string{"chargebridge"}
+		if o.Ceiling {
+			targets = append(targets, "ceiling")
+		}
+		for _, target := range targets {
+			fmt.Fprintf(o.Progress, "== %s, %d chargers, against %s\n", sc.Name, sc.Chargers, target)
+			r, err := runOne(ctx, o, sc, target)
+			if err != nil {
+				return rep, fmt.Errorf("%s/%d/%s: %w", sc.Name, sc.Chargers, target, err)
+			}
+			fmt.Fprintf(o.Progress, "   connected %d, %.0f calls/s, p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, %.2f KB RSS per charger %s\n",
+				r.Connected, r.CallsPerSec, r.P50ms, r.P99ms, r.P999ms, r.RSSPerCharger, r.Limit)
+			rep.Results = append(rep.Results, r)
+		}
+	}
+	return rep, nil
+}
+
+func runOne(ctx context.Context, o Options, sc Scenario, target string) (Result, error) {
+	res := Result{Scenario: sc, Target: target}
+	port, err := freePort()
+	if err != nil {
+		return res, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	var args []string
+	if target == "ceiling" {
+		args = []string{"bench-echo", "--http", addr}
+	} else {
+		db := o.DB
+		if db == "" {
+			dir, err := os.MkdirTemp("", "chargebridge-bench-")
+			if err != nil {
+				return res, err
+			}
+			defer os.RemoveAll(dir)
+			db = "sqlite:" + filepath.Join(dir, "bench.db")
+		}
+		args = []string{"serve", "--http", addr, "--db", db, "--auto-register", "--accept-unknown-tags",
+			"--log-level", "error", "--heartbeat-interval", "30s", "--ping-interval", "60s"}
+	}
+	sctx, stopServer := context.WithCancel(ctx)
+	defer stopServer()
+	srv := exec.CommandContext(sctx, o.Exe, args...)
+	srv.Cancel = func() error { return srv.Process.Signal(os.Interrupt) }
+	srv.WaitDelay = 20 * time.Second
+	srv.Stderr = os.Stderr
+	if err := srv.Start(); err != nil {
+		return res, fmt.Errorf("start server: %w", err)
+	}
+	defer func() { stopServer(); _ = srv.Wait() }()
+	if err := waitHealthy(ctx, "http://"+addr+"/healthz"); err != nil {
+		return res, err
+	}
+	time.Sleep(time.Second)
+	pid := srv.Process.Pid
+	res.RSSBaseMB = rssMB(pid)
+
+	nw := (sc.Chargers + o.PerWorker - 1) / o.PerWorker
+	res.Workers = nw
+	workers := make([]*worker, nw)
+	for i := range workers {
+		n := sc.Chargers / nw
+		if i < sc.Chargers%nw {
+			n++
+		}
+		wargs := []string{"bench-worker", "--url", "ws://" + addr + "/ocpp", "--chargers", strconv.Itoa(n),
+			"--prefix", fmt.Sprintf("B%d-", i), "--source", fmt.Sprintf("127.0.0.%d", 2+i),
+			"--scenario", sc.Name, "--window", o.Window.String()}
+		if sc.Interval > 0 {
+			wargs = append(wargs, "--interval", sc.Interval.String())
+		}
+		if sc.MeterInterval > 0 {
+			wargs = append(wargs, "--meter-interval", sc.MeterInterval.String())
+		}
+		w, err := startWorker(ctx, o.Exe, wargs)
+		if err != nil {
+			return res, err
+		}
+		defer w.stop()
+		workers[i] = w
+	}
+	var wanted int
+	var ready []workerReport
+	for _, w := range workers {
+		r, err := w.next("ready")
+		if err != nil {
+			return res, err
+		}
+		ready = append(ready, r)
+		res.Connected += r.Connected
+		wanted += r.Wanted
+	}
+	res.RSSConnMB = rssMB(pid)
+	res.ServerFDs, res.ServerFDLimit = fds(pid)
+	if res.Connected > 0 {
+		res.RSSPerCharger = (res.RSSConnMB - res.RSSBaseMB) * 1024 / float64(res.Connected)
+	}
+	if res.Connected < int64(wanted) {
+		res.Limit = limitHit(res, ready)
+	}
+	for _, w := range workers {
+		if _, err := io.WriteString(w.stdin, "go\n"); err != nil {
+			return res, err
+		}
+	}
+	lat := &sim.Histogram{}
+	var secs float64
+	for _, w := range workers {
+		r, err := w.next("result")
+		if err != nil {
+			return res, err
+		}
+		if r.Latency != nil {
+			lat.Merge(r.Latency)
+		}
+		secs = max(secs, r.Seconds)
+		res.CallErrors += r.CallErrors
+		res.DialErrors += r.DialErrors
+	}
+	res.RSSEndMB = rssMB(pid)
+	if secs > 0 {
+		res.CallsPerSec = float64(lat.Count()) / secs
+	}
+	ms := func(q float64) float64 { return float64(lat.Quantile(q).Microseconds()) / 1000 }
+	res.P50ms, res.P99ms, res.P999ms = ms(0.5), ms(0.99), ms(0.999)
+	return res, nil
+}
+
+// limitHit says which limit kept the fleet from connecting in full.
+func limitHit(r Result, ready []workerReport) string {
+	if r.ServerFDLimit > 0 && r.ServerFDs >= r.ServerFDLimit-64 {
+		return fmt.Sprintf("server open-file limit: %d of %d file descriptors in use", r.ServerFDs, r.ServerFDLimit)
+	}
+	var dial int64
+	for _, w := range ready {
+		dial += w.DialErrors
+	}
+	if dial > 0 {
+		return fmt.Sprintf("%d failed connection attempts (server fds %d of %d)", dial, r.ServerFDs, r.ServerFDLimit)
+	}
+	return fmt.Sprintf("ramp timed out (server fds %d of %d)", r.ServerFDs, r.ServerFDLimit)
+}
+
+type worker struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	lines  *bufio.Scanner
+	cancel context.CancelFunc
+	mu     sync.Mutex
+}
+
+func startWorker(ctx context.Context, exe string, args []string) (*worker, error) {
+	wctx, cancel := context.WithCancel(ctx)
+	cmd := exec.CommandContext(wctx, exe, args...)
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 20 * time.Second
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		cancel()
+		return nil, fmt.Errorf("start worker: %w", err)
+	}
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	return &worker{cmd: cmd, stdin: stdin, lines: sc, cancel: cancel}, nil
+}
+
+func (w *worker) next(event string) (workerReport, error) {
+	for w.lines.Scan() {
+		var r workerReport
+		if err := json.Unmarshal(w.lines.Bytes(), &r); err != nil {
+			continue
+		}
+		if r.Event == event {
+			return r, nil
+		}
+	}
+	if err := w.lines.Err(); err != nil {
+		return workerReport{}, err
+	}
+	return workerReport{}, errors.New("worker ended before reporting " + event)
+}
+
+func (w *worker) stop() {
+	w.cancel()
+	_ = w.stdin.Close()
+	_ = w.cmd.Wait()
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func waitHealthy(ctx context.Context, url string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return errors.New("server did not become healthy in 30s")
+}
+
+// rssMB reads a process's resident set size.
+func rssMB(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				kb, _ := strconv.ParseFloat(f[1], 64)
+				return kb / 1024
+			}
+		}
+	}
+	return 0
+}
+
+// fds returns a process's open file descriptors and its limit.
+func fds(pid int) (open, limit int) {
+	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	open = len(ents)
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "Max open files") {
+			f := strings.Fields(line)
+			if len(f) >= 5 {
+				limit, _ = strconv.Atoi(f[3])
+			}
+		}
+	}
+	return open, limit
+}
+
+func machine() string {
+	s := fmt.Sprintf("%s/%s, %d CPUs, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		line := strings.SplitN(string(b), "\n", 2)[0]
+		s += ", " + strings.Join(strings.Fields(line), " ")
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "model name") {
+				s += ", " + strings.TrimSpace(strings.SplitN(l, ":", 2)[1])
+				break
+			}
+		}
+	}
+	return s
+}
+
+// WriteTable prints the report as a table.
+func (r *Report) WriteTable(w io.Writer) {
+	fmt.Fprintf(w, "machine: %s\n\n", r.Machine)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tchargers\ttarget\tworkers\tconnected\tcalls/s\tp50 ms\tp99 ms\tp99.9 ms\terrors\tRSS base MB\tRSS conn MB\tKB/charger\tserver fds\t")
+	for _, x := range r.Results {
+		name := x.Scenario.Name
+		if x.Scenario.Interval > 0 {
+			name += " " + x.Scenario.Interval.String()
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%d\t%.1f\t%.1f\t%.2f\t%d/%d\t\n",
+			name, x.Scenario.Chargers, x.Target, x.Workers, x.Connected, x.CallsPerSec, x.P50ms, x.P99ms, x.P999ms,
+			x.CallErrors, x.RSSBaseMB, x.RSSConnMB, x.RSSPerCharger, x.ServerFDs, x.ServerFDLimit)
+	}
+	tw.Flush()
+	for _, x := range r.Results {
+		if x.Limit != "" {
+			fmt.Fprintf(w, "%s %d %s: limit hit: %s\n", x.Scenario.Name, x.Scenario.Chargers, x.Target, x.Limit)
+		}
+	}
+}

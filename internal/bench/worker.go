@@ -1,0 +1,139 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/sim"
+)
+
+// workerReport is what a worker prints, one JSON object per line.
+type workerReport struct {
+	Event      string          `json:"event"` // "ready" or "result"
+	Connected  int64           `json:"connected"`
+	Wanted     int             `json:"wanted"`
+	DialErrors int64           `json:"dial_errors"`
+	Errors     int64           `json:"errors"`
+	CallErrors int64           `json:"call_errors"`
+	Calls      uint64          `json:"calls"`
+	Seconds    float64         `json:"seconds"`
+	Latency    *sim.Histogram  `json:"latency,omitempty"`
+	Sessions   int64           `json:"sessions_started"`
+	Note       string          `json:"note,omitempty"`
+	Raw        json.RawMessage `json:"-"`
+}
+
+// Worker runs one load process: a fleet of simulated chargers. It prints
+// "ready" once its chargers are connected (or the ramp timed out), waits for
+// a line on stdin, measures for the window and prints "result".
+func Worker(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench-worker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("url", "", "OCPP base URL")
+	n := fs.Int("chargers", 100, "chargers")
+	prefix := fs.String("prefix", "B0-", "id prefix")
+	src := fs.String("source", "", "source address to dial from (127.0.0.x)")
+	scenario := fs.String("scenario", "idle", "idle, charging, saturation or paced")
+	interval := fs.Duration("interval", time.Second, "paced: one MeterValues per charger per interval")
+	meter := fs.Duration("meter-interval", 15*time.Second, "charging: MeterValues interval")
+	ramp := fs.Duration("ramp-timeout", 2*time.Minute, "give up waiting for connections after this")
+	window := fs.Duration("window", 10*time.Second, "measurement window")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	lat := &sim.Histogram{}
+	cfg := sim.Config{
+		URL: *url, IDPrefix: *prefix, Connectors: 1, Latency: lat,
+		Logger: slog.New(slog.DiscardHandler), MaxDialing: 128,
+		CallTimeout: 60 * time.Second, ReconnectMin: 2 * time.Second, ReconnectMax: 30 * time.Second,
+		NoAutoStart: true,
+	}
+	if *src != "" {
+		a, err := netip.ParseAddr(*src)
+		if err != nil {
+			return fmt.Errorf("--source: %w", err)
+		}
+		cfg.LocalAddrs = []netip.Addr{a}
+	}
+	switch *scenario {
+	case "idle":
+	case "charging":
+		cfg.NoAutoStart = false
+		cfg.Connectors = 2
+		cfg.MeterInterval = *meter
+		cfg.IdleTime = sim.DurationRange{Min: time.Second, Max: 5 * time.Second}
+		cfg.FinishingTime = sim.DurationRange{Min: time.Second, Max: 2 * time.Second}
+		tags := make([]string, 4**n)
+		for i := range tags {
+			tags[i] = fmt.Sprintf("%sT%d", *prefix, i)
+		}
+		cfg.IDTags = tags
+	case "saturation":
+		cfg.Saturate = true
+	case "paced":
+		cfg.Saturate = true
+		cfg.SaturateInterval = *interval
+	default:
+		return fmt.Errorf("unknown scenario %q", *scenario)
+	}
+	fleet, err := sim.NewFleet(cfg, *n)
+	if err != nil {
+		return err
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- fleet.Run(fctx) }()
+	defer func() { cancel(); <-done }()
+
+	enc := json.NewEncoder(stdout)
+	deadline := time.Now().Add(*ramp)
+	last, stalled := int64(-1), time.Now()
+	for {
+		st := fleet.Stats()
+		if st.Connected >= int64(*n) || time.Now().After(deadline) || time.Since(stalled) > 20*time.Second {
+			break
+		}
+		if st.Connected != last {
+			last, stalled = st.Connected, time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	// Let boots, first statuses and session starts settle.
+	time.Sleep(2 * time.Second)
+	st := fleet.Stats()
+	if err := enc.Encode(workerReport{Event: "ready", Connected: st.Connected, Wanted: *n, DialErrors: st.DialErrors, Errors: st.Errors}); err != nil {
+		return err
+	}
+	line := bufio.NewReader(stdin)
+	if _, err := line.ReadString('\n'); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	before := fleet.Stats()
+	lat.Reset()
+	start := time.Now()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(*window):
+	}
+	secs := time.Since(start).Seconds()
+	after := fleet.Stats()
+	return enc.Encode(workerReport{
+		Event: "result", Connected: after.Connected, Wanted: *n,
+		DialErrors: after.DialErrors - before.DialErrors, Errors: after.Errors - before.Errors,
+		CallErrors: after.CallErrors - before.CallErrors,
+		Calls:      lat.Count(), Seconds: secs, Latency: lat, Sessions: after.SessionsStarted,
+	})
+}
