@@ -21,7 +21,7 @@ type demoCounters struct {
 	started, completed atomic.Int64
 	mu                 sync.Mutex
 	kwh                float64 // energy of finished sessions
-	open               map[string]float64
+	open               map[string]bool
 }
 
 func (d *demoCounters) observe(e charging.Event) {
@@ -45,18 +45,15 @@ func (d *demoCounters) observe(e charging.Event) {
 		if !known {
 			d.started.Add(1)
 		}
-		d.open[s.ID] = s.KWh()
+		d.open[s.ID] = true
 	}
 }
 
-func (d *demoCounters) delivered() float64 {
+// billed is the energy of the sessions the server has closed.
+func (d *demoCounters) billed() float64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	total := d.kwh
-	for _, k := range d.open {
-		total += k
-	}
-	return total
+	return d.kwh
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -104,7 +101,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	counters := &demoCounters{open: map[string]float64{}}
+	counters := &demoCounters{open: map[string]bool{}}
 	srv.Service().Subscribe(counters.observe)
 	addr, err := srv.Start()
 	if err != nil {
@@ -156,9 +153,9 @@ loop:
 		case <-ctx.Done():
 			break loop
 		case <-tick.C:
-			fmt.Fprintf(stdout, "[%4ds] chargers online %d/%d · sessions started %d, completed %d · %.1f kWh delivered\n",
+			fmt.Fprintf(stdout, "[%4ds] chargers online %d/%d · sessions started %d, completed %d · %.1f kWh delivered (%.1f kWh in completed sessions)\n",
 				int(time.Since(start).Seconds()), srv.OCPP().Stats().Connected.Load(), *chargers,
-				counters.started.Load(), counters.completed.Load(), counters.delivered())
+				counters.started.Load(), counters.completed.Load(), fleet.Stats().EnergyKWh, counters.billed())
 		}
 	}
 	fmt.Fprintln(stdout, "stopping: chargers first, then the server")
@@ -170,7 +167,7 @@ loop:
 		return err
 	}
 	fmt.Fprintf(stdout, "done: %d sessions started, %d completed, %.1f kWh delivered\n",
-		counters.started.Load(), counters.completed.Load(), counters.delivered())
+		counters.started.Load(), counters.completed.Load(), fleet.Stats().EnergyKWh)
 	return ferr
 }
 

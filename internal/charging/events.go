@@ -21,8 +21,13 @@ type Event struct {
 	Kind      EventKind
 	At        time.Time
 	ChargerID string
-	Session   *Session
-	Connector *Connector
+	// Session is the session as committed. For telemetry (MeterValues) it
+	// is nil and TransactionID names the session instead: fetching it on
+	// every sample would cost a query per message on the hottest path, and
+	// listeners that need it fetch it at their own pace.
+	Session       *Session
+	TransactionID int64
+	Connector     *Connector
 }
 
 // Listener receives events.

@@ -287,7 +287,7 @@ func (s *Service) StartTransaction(ctx context.Context, r StartRequest) (StartRe
 		return StartResult{}, fmt.Errorf("start transaction at %s/%d: %w", r.ChargerID, r.ConnectorID, err)
 	}
 	if created {
-		s.publish(Event{Kind: SessionChanged, At: now, ChargerID: r.ChargerID, Session: &sess})
+		s.publish(Event{Kind: SessionChanged, At: now, ChargerID: r.ChargerID, Session: &sess, TransactionID: sess.TransactionID})
 	} else {
 		s.log.Info("repeated StartTransaction answered with its transaction id", "charger", r.ChargerID, "tx", sess.TransactionID)
 	}
@@ -311,9 +311,7 @@ func (s *Service) MeterValues(ctx context.Context, m MeterValues) error {
 		s.log.Warn("meter values for unknown transaction stored unattached", "charger", m.ChargerID, "tx", *m.TransactionID)
 	}
 	if found && m.TransactionID != nil {
-		if sess, err := s.store.SessionByTransaction(ctx, *m.TransactionID); err == nil {
-			s.publish(Event{Kind: SessionChanged, At: m.ReceivedAt, ChargerID: m.ChargerID, Session: &sess})
-		}
+		s.publish(Event{Kind: SessionChanged, At: m.ReceivedAt, ChargerID: m.ChargerID, TransactionID: *m.TransactionID})
 	}
 	return nil
 }
@@ -383,7 +381,7 @@ func (s *Service) StopTransaction(ctx context.Context, r StopRequest) (StopResul
 		return res, fmt.Errorf("stop transaction %d: %w", tx, err)
 	}
 	res.Session = &sess
-	s.publish(Event{Kind: SessionChanged, At: now, ChargerID: r.ChargerID, Session: &sess})
+	s.publish(Event{Kind: SessionChanged, At: now, ChargerID: r.ChargerID, Session: &sess, TransactionID: sess.TransactionID})
 	return res, nil
 }
 

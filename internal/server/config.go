@@ -26,6 +26,11 @@ type Config struct {
 	RefuseDuplicates  bool
 	LogLevel          string
 	LogFormat         string
+	// APIToken protects the dashboard and the operator API; empty leaves
+	// them open, which Validate allows on a loopback address only.
+	APIToken string
+	// Pprof serves the Go profiler at /debug/pprof/ (for profiling only).
+	Pprof bool
 }
 
 // DefaultDB is the embedded database a server creates on first start.
@@ -44,6 +49,8 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.BoolVar(&c.RefuseDuplicates, "refuse-duplicates", false, "refuse a second connection with a connected charger's id instead of replacing the first")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.BoolVar(&c.Pprof, "pprof", false, "serve the Go profiler at /debug/pprof/ (profiling only; never on a public address)")
+	fs.StringVar(&c.APIToken, "api-token", "", "token that protects the dashboard (login form) and the operator API (Authorization: Bearer TOKEN); required unless --http is a loopback address (prefer CHARGEBRIDGE_API_TOKEN: flags show in ps)")
 }
 
 // Load fills the flags not given on the command line from the environment
@@ -109,5 +116,28 @@ func (c *Config) Validate() error {
 	if !strings.HasPrefix(c.DB, "sqlite:") && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") {
 		return fmt.Errorf("--db %q: use sqlite:PATH or postgres://USER@HOST/DB", c.DB)
 	}
+	if c.APIToken == "" && !isLoopback(c.HTTP) {
+		return fmt.Errorf("--http %s is reachable from other machines, so the dashboard and operator API need a login: set --api-token TOKEN or CHARGEBRIDGE_API_TOKEN (e.g. $(openssl rand -hex 16)), or listen on 127.0.0.1", c.HTTP)
+	}
+	if c.APIToken != "" && (len(c.APIToken) < MinAPITokenLen || strings.ContainsAny(c.APIToken, " \t\r\n")) {
+		return fmt.Errorf("--api-token must be at least %d characters without spaces (e.g. $(openssl rand -hex 16))", MinAPITokenLen)
+	}
 	return nil
+}
+
+// MinAPITokenLen is the shortest --api-token accepted.
+const MinAPITokenLen = 16
+
+// isLoopback reports whether a HOST:PORT listens on this machine only: an
+// IP loopback address or "localhost". An empty host listens everywhere.
+func isLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

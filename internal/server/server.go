@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -154,6 +155,10 @@ func (s *Server) routes() {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics(), promhttp.HandlerOpts{}))
+	if s.cfg.Pprof {
+		s.mux.HandleFunc("/debug/pprof/", pprof.Index)
+		s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	}
 }
 
 func (s *Server) metrics() *prometheus.Registry {
