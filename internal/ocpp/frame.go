@@ -3,9 +3,9 @@ package ocpp
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 )
 
 // MessageType is the first element of an OCPP-J frame.
@@ -51,26 +51,47 @@ func (e *FrameError) Error() string { return "invalid ocpp-j frame: " + e.Reason
 var callIDPattern = regexp.MustCompile(`^\s*\[\s*2\s*,\s*"([^"\\]{1,36})"`)
 
 // ParseFrame decodes one OCPP-J frame. It never panics; on failure it returns
-// a *FrameError.
+// a *FrameError. Payloads are returned as slices of data, not copies.
 func ParseFrame(data []byte) (Frame, error) {
 	var f Frame
-	var elems []json.RawMessage
-	if err := json.Unmarshal(data, &elems); err != nil {
-		fe := &FrameError{Code: FormationViolation, Reason: "not a JSON array: " + shortErr(err)}
+	s := &scanner{b: data}
+	if err := s.skip(0); err != nil || !s.end() {
+		fe := &FrameError{Code: FormationViolation, Reason: "not valid JSON"}
 		if m := callIDPattern.FindSubmatch(data); m != nil {
 			fe.ID = string(m[1])
 		}
 		return f, fe
 	}
-	if len(elems) < 3 {
-		return f, &FrameError{Code: ProtocolError, Reason: fmt.Sprintf("frame has %d elements, want at least 3", len(elems))}
+	s.i = 0
+	if !s.expect('[') {
+		return f, &FrameError{Code: FormationViolation, Reason: "not a JSON array"}
 	}
-	var typ int
-	if err := json.Unmarshal(elems[0], &typ); err != nil {
+	var spans [6][]byte
+	n := 0
+	if !s.expect(']') {
+		for {
+			s.ws()
+			start := s.i
+			_ = s.skip(0) // syntax was checked above
+			if n < len(spans) {
+				spans[n] = data[start:s.i]
+			}
+			n++
+			if s.expect(']') {
+				break
+			}
+			s.expect(',')
+		}
+	}
+	if n < 3 {
+		return f, &FrameError{Code: ProtocolError, Reason: fmt.Sprintf("frame has %d elements, want at least 3", n)}
+	}
+	typ, err := strconv.Atoi(string(spans[0]))
+	if err != nil {
 		return f, &FrameError{Code: FormationViolation, Reason: "message type is not an integer"}
 	}
 	f.Type = MessageType(typ)
-	if err := json.Unmarshal(elems[1], &f.ID); err != nil {
+	if f.ID, err = jsonString(spans[1]); err != nil {
 		return f, &FrameError{Code: FormationViolation, Reason: "message id is not a string"}
 	}
 	idErr := func(reason string) error {
@@ -80,59 +101,77 @@ func ParseFrame(data []byte) (Frame, error) {
 		// An over-long id is still echoed: the peer needs it to match the error.
 		return f, idErr(fmt.Sprintf("message id must be 1 to %d characters, got %d", MaxMessageIDLength, len(f.ID)))
 	}
+	var want int
 	switch f.Type {
 	case Call:
-		if len(elems) != 4 {
-			return f, &FrameError{ID: f.ID, Code: ProtocolError, Reason: fmt.Sprintf("CALL has %d elements, want 4", len(elems))}
-		}
-		if err := json.Unmarshal(elems[2], &f.Action); err != nil || f.Action == "" {
+		want = 4
+	case CallResult:
+		want = 3
+	case CallError:
+		want = 5
+	default:
+		return f, &FrameError{ID: f.ID, Code: ProtocolError, Reason: fmt.Sprintf("unknown message type %d", typ)}
+	}
+	if n != want {
+		return f, &FrameError{ID: f.ID, Code: ProtocolError, Reason: fmt.Sprintf("%s has %d elements, want %d", f.Type, n, want)}
+	}
+	switch f.Type {
+	case Call:
+		if f.Action, err = jsonString(spans[2]); err != nil || f.Action == "" {
 			return f, idErr("action is not a non-empty string")
 		}
-		f.Payload = elems[3]
+		f.Payload = spans[3]
 		if !isObject(f.Payload) {
 			return f, idErr("payload is not a JSON object")
 		}
 	case CallResult:
-		if len(elems) != 3 {
-			return f, &FrameError{ID: f.ID, Code: ProtocolError, Reason: fmt.Sprintf("CALLRESULT has %d elements, want 3", len(elems))}
-		}
-		f.Payload = elems[2]
+		f.Payload = spans[2]
 		if !isObject(f.Payload) {
 			return f, idErr("payload is not a JSON object")
 		}
 	case CallError:
-		if len(elems) != 5 {
-			return f, &FrameError{ID: f.ID, Code: ProtocolError, Reason: fmt.Sprintf("CALLERROR has %d elements, want 5", len(elems))}
-		}
-		var code string
-		if err := json.Unmarshal(elems[2], &code); err != nil {
+		code, err := jsonString(spans[2])
+		if err != nil {
 			return f, idErr("error code is not a string")
 		}
 		f.ErrorCode = ErrorCode(code)
-		if err := json.Unmarshal(elems[3], &f.ErrorDescription); err != nil {
+		if f.ErrorDescription, err = jsonString(spans[3]); err != nil {
 			return f, idErr("error description is not a string")
 		}
-		f.ErrorDetails = elems[4]
+		f.ErrorDetails = spans[4]
 		if !isObject(f.ErrorDetails) {
 			return f, idErr("error details is not a JSON object")
 		}
-	default:
-		return f, &FrameError{ID: f.ID, Code: ProtocolError, Reason: fmt.Sprintf("unknown message type %d", typ)}
 	}
 	return f, nil
+}
+
+// String names a message type as the spec does.
+func (t MessageType) String() string {
+	switch t {
+	case Call:
+		return "CALL"
+	case CallResult:
+		return "CALLRESULT"
+	case CallError:
+		return "CALLERROR"
+	}
+	return "message type " + strconv.Itoa(int(t))
+}
+
+// jsonString decodes a JSON string token.
+func jsonString(tok []byte) (string, error) {
+	s := &scanner{b: tok}
+	b, err := s.str()
+	if err != nil || !s.end() {
+		return "", errSyntax
+	}
+	return string(b), nil
 }
 
 func isObject(raw json.RawMessage) bool {
 	raw = bytes.TrimLeft(raw, " \t\r\n")
 	return len(raw) > 0 && raw[0] == '{'
-}
-
-func shortErr(err error) string {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return fmt.Sprintf("syntax error at offset %d", se.Offset)
-	}
-	return err.Error()
 }
 
 // AppendCall appends the CALL frame [2,id,action,payload] to dst.

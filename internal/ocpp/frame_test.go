@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -147,4 +148,98 @@ func BenchmarkParseFrame(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// parseFrameStdlib is the straightforward decoder on encoding/json that
+// ParseFrame replaced for speed; it stays as the oracle for FuzzFrameOracle.
+func parseFrameStdlib(data []byte) (Frame, error) {
+	var f Frame
+	var elems []json.RawMessage
+	if err := json.Unmarshal(data, &elems); err != nil {
+		var probe any
+		if json.Unmarshal(data, &probe) == nil {
+			return f, &FrameError{Code: FormationViolation, Reason: "not a JSON array"}
+		}
+		fe := &FrameError{Code: FormationViolation}
+		if m := callIDPattern.FindSubmatch(data); m != nil {
+			fe.ID = string(m[1])
+		}
+		return f, fe
+	}
+	if len(elems) < 3 {
+		return f, &FrameError{Code: ProtocolError}
+	}
+	var typ int
+	if err := json.Unmarshal(elems[0], &typ); err != nil {
+		return f, &FrameError{Code: FormationViolation}
+	}
+	f.Type = MessageType(typ)
+	if err := json.Unmarshal(elems[1], &f.ID); err != nil {
+		return f, &FrameError{Code: FormationViolation}
+	}
+	if f.ID == "" || len(f.ID) > MaxMessageIDLength {
+		return f, &FrameError{ID: f.ID, Code: FormationViolation}
+	}
+	want := map[MessageType]int{Call: 4, CallResult: 3, CallError: 5}[f.Type]
+	if want == 0 || len(elems) != want {
+		return f, &FrameError{ID: f.ID, Code: ProtocolError}
+	}
+	bad := &FrameError{ID: f.ID, Code: FormationViolation}
+	switch f.Type {
+	case Call:
+		if json.Unmarshal(elems[2], &f.Action) != nil || f.Action == "" {
+			return f, bad
+		}
+		f.Payload = elems[3]
+		if !isObject(f.Payload) {
+			return f, bad
+		}
+	case CallResult:
+		f.Payload = elems[2]
+		if !isObject(f.Payload) {
+			return f, bad
+		}
+	case CallError:
+		var code string
+		if json.Unmarshal(elems[2], &code) != nil || json.Unmarshal(elems[3], &f.ErrorDescription) != nil {
+			return f, bad
+		}
+		f.ErrorCode = ErrorCode(code)
+		f.ErrorDetails = elems[4]
+		if !isObject(f.ErrorDetails) {
+			return f, bad
+		}
+	}
+	return f, nil
+}
+
+// FuzzFrameOracle checks ParseFrame against the encoding/json decoder: the
+// same frames, the same error codes and readable ids.
+func FuzzFrameOracle(f *testing.F) {
+	f.Add([]byte(`[2,"1","Heartbeat",{}]`))
+	f.Add([]byte(`[3,"1",{"a":[1,2]}]`))
+	f.Add([]byte(`[4,"1","GenericError","x",{}]`))
+	f.Add([]byte(`[2,"1","Heartbeat",{]`))
+	f.Add([]byte(`[2.0,"1","Heartbeat",{}]`))
+	f.Add([]byte(` [ 2 , "\u0041" , "A" , { } ] `))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !utf8.Valid(data) {
+			return // encoding/json rewrites invalid UTF-8 in strings; ids are compared as text
+		}
+		got, gerr := ParseFrame(data)
+		want, werr := parseFrameStdlib(data)
+		if (gerr == nil) != (werr == nil) {
+			t.Fatalf("%q: ParseFrame err %v; encoding/json err %v", data, gerr, werr)
+		}
+		if gerr != nil {
+			g, w := gerr.(*FrameError), werr.(*FrameError)
+			if g.Code != w.Code || g.ID != w.ID {
+				t.Fatalf("%q: ParseFrame %s/%q; encoding/json %s/%q", data, g.Code, g.ID, w.Code, w.ID)
+			}
+			return
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("%q: frames differ (-stdlib +ours):\n%s", data, diff)
+		}
+	})
 }
