@@ -23,6 +23,7 @@ import (
 	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/ocpp"
 	"github.com/chargebridge/chargebridge/internal/ocpp/ocpp16"
+	"github.com/chargebridge/chargebridge/internal/web"
 )
 
 // Store is a charging.Store that can be closed.
@@ -40,6 +41,8 @@ type Server struct {
 	ocpp  *ocpp.Server
 	http  *http.Server
 	mux   *http.ServeMux
+	auth  *web.Auth
+	web   *web.Dashboard
 
 	mu    sync.Mutex
 	ln    net.Listener
@@ -101,8 +104,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 		Log:          log,
 	})
 	s := &Server{cfg: cfg, log: log, store: st, svc: svc, ocpp: os, mux: http.NewServeMux(), done: make(chan error, 1)}
-	s.routes()
-	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	if err := s.routes(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.http = &http.Server{Handler: s.withAuth(s.mux), ReadHeaderTimeout: 10 * time.Second}
+	// The dashboard's event streams end when shutdown starts, so that
+	// draining HTTP does not wait for them.
+	s.http.RegisterOnShutdown(s.web.Close)
 	return s, nil
 }
 
@@ -130,7 +139,7 @@ func redact(dsn string) string {
 	return dsn
 }
 
-func (s *Server) routes() {
+func (s *Server) routes() error {
 	s.mux.Handle("GET /ocpp/{id}", s.ocpp)
 	api.New(s.svc, s.ocpp, s.log).Register(s.mux)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -159,6 +168,7 @@ func (s *Server) routes() {
 		s.mux.HandleFunc("/debug/pprof/", pprof.Index)
 		s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	}
+	return s.webRoutes()
 }
 
 func (s *Server) metrics() *prometheus.Registry {

@@ -1,0 +1,36 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/chargebridge/chargebridge/internal/web"
+)
+
+// webRoutes adds the dashboard at / (and its two API endpoints, the event
+// stream and a session's views) and builds the operator login that guards
+// the dashboard and the operator API.
+func (s *Server) webRoutes() error {
+	s.auth = web.NewAuth(s.cfg.APIToken, nil)
+	d, err := web.New(web.Config{
+		Service:  s.svc,
+		Presence: s.ocpp,
+		Online:   func() int64 { return s.ocpp.Stats().Connected.Load() },
+		Auth:     s.auth,
+		Log:      s.log,
+	})
+	if err != nil {
+		return err
+	}
+	s.web = d
+	d.Register(s.mux)
+	return nil
+}
+
+// withAuth guards h with the operator token, and says at start when there
+// is none.
+func (s *Server) withAuth(h http.Handler) http.Handler {
+	if s.auth.Open() {
+		s.log.Warn("no --api-token: the dashboard and the operator API are open to anyone on this machine (allowed on a loopback address only); set --api-token or CHARGEBRIDGE_API_TOKEN to require a login", "http", s.cfg.HTTP)
+	}
+	return s.auth.Wrap(h)
+}

@@ -1,0 +1,199 @@
+// chargebridge dashboard: keeps the server-rendered page live.
+//
+// Elements with data-live (and an id) are live regions. When an event from
+// /api/v1/stream concerns one (data-live-on lists the event kinds; optional
+// data-live-charger / data-live-session narrow it), the page is fetched
+// again and those regions are swapped for their fresh copies, at most once a
+// second. Forms with data-command send an operator command; forms with
+// data-filter re-filter the page as you type.
+(function () {
+  'use strict';
+
+  var MIN_REFRESH_MS = 1000;
+
+  // Relative times: <time data-ago datetime="…">.
+  function ago(iso) {
+    var s = Math.round((Date.now() - Date.parse(iso)) / 1000);
+    if (isNaN(s)) return '';
+    var future = s < 0; s = Math.abs(s);
+    var t = s < 5 ? 'just now' : s < 60 ? s + ' s' : s < 3600 ? Math.floor(s / 60) + ' min' :
+      s < 86400 ? Math.floor(s / 3600) + ' h ' + Math.floor(s % 3600 / 60) + ' min' : Math.floor(s / 86400) + ' d';
+    if (t === 'just now') return t;
+    return future ? 'in ' + t : t + ' ago';
+  }
+  function tickTimes() {
+    document.querySelectorAll('time[data-ago]').forEach(function (el) {
+      if (!el.title) el.title = el.textContent;
+      el.textContent = ago(el.getAttribute('datetime'));
+    });
+  }
+  tickTimes();
+  setInterval(tickTimes, 5000);
+
+  // Live regions.
+  function regions() { return Array.prototype.slice.call(document.querySelectorAll('[data-live][id]')); }
+  function wants(el, kind, data) {
+    var on = (el.getAttribute('data-live-on') || '').split(/\s+/);
+    if (kind !== 'resync' && on.indexOf(kind) < 0) return false;
+    var ch = el.getAttribute('data-live-charger'), se = el.getAttribute('data-live-session');
+    if (kind === 'session' && se) return data.id === se || (data.telemetry && String(data.transaction_id) === el.getAttribute('data-live-tx'));
+    if (ch && data && data.charger_id && data.charger_id !== ch) return false;
+    return true;
+  }
+  var last = 0, timer = null, inflight = false, again = false;
+  function schedule() {
+    if (timer) return;
+    var wait = Math.max(0, last + MIN_REFRESH_MS - Date.now());
+    timer = setTimeout(function () { timer = null; refresh(); }, wait);
+  }
+  function refresh() {
+    if (inflight) { again = true; return; }
+    inflight = true; last = Date.now();
+    fetch(location.href, { headers: { Accept: 'text/html' }, credentials: 'same-origin' }).then(function (r) {
+      if (r.redirected && /\/login/.test(r.url)) { location.href = r.url; return null; }
+      return r.ok ? r.text() : null;
+    }).then(function (html) {
+      if (!html) return;
+      var doc = new DOMParser().parseFromString(html, 'text/html');
+      regions().forEach(function (el) {
+        var fresh = doc.getElementById(el.id);
+        if (fresh) el.replaceWith(document.importNode(fresh, true));
+      });
+      tickTimes();
+      document.dispatchEvent(new CustomEvent('cb:refreshed'));
+    }).catch(function () {}).then(function () {
+      inflight = false;
+      if (again) { again = false; schedule(); }
+    });
+  }
+  window.cbRefresh = schedule;
+
+  // The event stream.
+  var live = document.getElementById('live');
+  function setLive(on, text) { if (live) { live.className = 'live ' + (on ? 'on' : 'off'); live.textContent = text; } }
+  if (window.EventSource) {
+    var es = new EventSource('/api/v1/stream'), broken = false, online = null;
+    es.onopen = function () { setLive(true, 'live'); if (broken) { broken = false; schedule(); } };
+    es.onerror = function () { broken = true; setLive(false, 'reconnecting…'); };
+    ['session', 'connector', 'charger', 'presence', 'resync'].forEach(function (kind) {
+      es.addEventListener(kind, function (e) {
+        var data = {};
+        try { data = JSON.parse(e.data); } catch (err) {}
+        if (kind === 'presence') {
+          var first = online === null; online = data.online;
+          if (first) return;
+        }
+        document.dispatchEvent(new CustomEvent('cb:' + kind, { detail: data }));
+        if (regions().some(function (el) { return wants(el, kind, data); })) schedule();
+      });
+    });
+  } else {
+    setLive(false, 'no live updates in this browser');
+  }
+
+  // Filters: re-filter as you type, keeping the URL shareable.
+  document.querySelectorAll('form[data-filter]').forEach(function (form) {
+    var t = null;
+    function apply() {
+      var q = new URLSearchParams();
+      new FormData(form).forEach(function (v, k) { if (v) q.set(k, v); });
+      var qs = q.toString();
+      history.replaceState(null, '', form.getAttribute('action') + (qs ? '?' + qs : ''));
+      last = 0; schedule();
+    }
+    form.addEventListener('input', function () { clearTimeout(t); t = setTimeout(apply, 250); });
+    form.addEventListener('change', function () { clearTimeout(t); apply(); });
+    form.addEventListener('submit', function (e) { e.preventDefault(); apply(); });
+  });
+
+  // Commands: POST /api/v1/chargers/{id}/commands/{Action} with the OCPP payload.
+  document.addEventListener('submit', function (e) {
+    var form = e.target;
+    if (!form.matches || !form.matches('form[data-command]')) return;
+    e.preventDefault();
+    var action = form.getAttribute('data-command'), charger = form.getAttribute('data-charger');
+    var confirmText = form.getAttribute('data-confirm');
+    if (confirmText && !window.confirm(confirmText)) return;
+    var payload = {};
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!el.name) return;
+      payload[el.name] = el.hasAttribute('data-int') ? parseInt(el.value, 10) : el.value;
+    });
+    var out = document.getElementById('command-result');
+    var button = form.querySelector('button');
+    if (button) button.disabled = true;
+    function show(cls, text, status, answer) {
+      if (!out) return;
+      out.className = 'result ' + cls; out.textContent = text;
+      out.setAttribute('data-http-status', String(status));
+      out.setAttribute('data-answer', answer || '');
+    }
+    show('', action + ': sending…', 0);
+    fetch('/api/v1/chargers/' + encodeURIComponent(charger) + '/commands/' + encodeURIComponent(action), {
+      method: 'POST', credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: JSON.stringify(payload)
+    }).then(function (r) {
+      return r.text().then(function (text) {
+        var body = {};
+        try { body = JSON.parse(text); } catch (err) {}
+        if (r.status === 404 && !body.error || r.status === 405) {
+          show('na', action + ': the command endpoint is not available in this build (HTTP ' + r.status + ').', r.status);
+        } else if (!r.ok || body.error) {
+          show('bad', action + ' failed: ' + (body.error || ('HTTP ' + r.status)), r.status);
+        } else {
+          var st = body.status || 'sent';
+          show(st === 'Accepted' || st === 'Unlocked' || st === 'Scheduled' ? 'ok' : 'bad', action + ' → ' + st, r.status, st);
+        }
+      });
+    }).catch(function (err) {
+      show('bad', action + ' failed: ' + err, -1);
+    }).then(function () {
+      if (button) button.disabled = false;
+      document.dispatchEvent(new CustomEvent('cb:command'));
+      schedule();
+    });
+  });
+
+  // Command log (charger page).
+  var log = document.getElementById('command-log');
+  function loadLog() {
+    if (!log) return;
+    var id = log.getAttribute('data-charger');
+    fetch('/api/v1/chargers/' + encodeURIComponent(id) + '/commands', { credentials: 'same-origin', headers: { Accept: 'application/json' } }).then(function (r) {
+      if (r.status === 404 || r.status === 405) return r.json().catch(function () { return {}; }).then(function (b) {
+        if (b && b.error && r.status === 404) throw new Error(b.error);
+        log.innerHTML = '<p class="muted">The command log is not available in this build.</p>';
+      });
+      if (!r.ok) throw new Error('HTTP ' + r.status);
+      return r.json().then(renderLog);
+    }).catch(function (err) {
+      log.innerHTML = ''; var p = document.createElement('p'); p.className = 'error';
+      p.textContent = 'Could not load the command log: ' + err.message; log.appendChild(p);
+    });
+  }
+  function cell(tr, text, cls) { var td = document.createElement('td'); td.textContent = text == null ? '' : String(text); if (cls) td.className = cls; tr.appendChild(td); return td; }
+  function renderLog(body) {
+    var items = (body && body.items) || [];
+    log.innerHTML = '';
+    if (!items.length) { log.innerHTML = '<p class="muted">No commands sent yet.</p>'; return; }
+    var table = document.createElement('table');
+    table.innerHTML = '<thead><tr><th>when</th><th>command</th><th>answer</th><th>details</th></tr></thead>';
+    var tb = document.createElement('tbody');
+    items.forEach(function (it) {
+      var tr = document.createElement('tr');
+      var at = it.at || it.sent_at || it.created_at || it.requested_at || '';
+      var td = cell(tr, '');
+      if (at) { var t = document.createElement('time'); t.setAttribute('data-ago', ''); t.setAttribute('datetime', at); t.textContent = at; td.appendChild(t); }
+      cell(tr, it.action || it.command || '');
+      var ans = it.status || (it.response && it.response.status) || it.error || '';
+      cell(tr, ans, it.error ? 'error' : '');
+      var det = cell(tr, ''), pre = document.createElement('code'); pre.className = 'payload';
+      pre.textContent = JSON.stringify(it.payload || it.request || it); det.appendChild(pre);
+      tb.appendChild(tr);
+    });
+    table.appendChild(tb); log.appendChild(table); tickTimes();
+  }
+  loadLog();
+  document.addEventListener('cb:command', loadLog);
+})();

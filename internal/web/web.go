@@ -1,0 +1,272 @@
+// Package web is the operator dashboard: server-rendered pages for the
+// overview, chargers and sessions, a little JavaScript that keeps them live
+// from a server-sent event stream of the core's changes, session charts
+// (uPlot, vendored under static/uplot) and command buttons that call the
+// operator API. Its assets are embedded, so the one binary serves it at /.
+//
+// It also adds two read endpoints to the operator API that exist for the
+// dashboard: GET /api/v1/stream (the event stream) and
+// GET /api/v1/sessions/{id}/views (a session's OCPI and Beckn views), and
+// the login form that Auth's session cookie comes from.
+package web
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/api"
+	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/ocpi"
+)
+
+//go:embed templates static
+var assets embed.FS
+
+// Presence tells whether a charger has an open connection.
+type Presence interface {
+	Connected(chargerID string) bool
+}
+
+// Config is what the dashboard is built from.
+type Config struct {
+	// Service is the session core: its store is read, its events streamed.
+	Service *charging.Service
+	// Presence tells which chargers are connected.
+	Presence Presence
+	// Online returns the number of connected chargers (polled for the
+	// stream's presence events).
+	Online func() int64
+	// Auth guards the dashboard; the login form uses it.
+	Auth *Auth
+	// CPO is who we are in OCPI, for the session's OCPI view.
+	CPO ocpi.Party
+	// Log receives page errors.
+	Log *slog.Logger
+}
+
+// Dashboard serves the operator dashboard.
+type Dashboard struct {
+	svc      *charging.Service
+	presence Presence
+	auth     *Auth
+	cpo      ocpi.Party
+	log      *slog.Logger
+	stream   *stream
+	pages    map[string]*template.Template
+	static   http.Handler
+	version  string // changes with the assets, for cache busting
+
+	// ovMu guards the cached overview below: it is computed at most once
+	// per overviewTTL however many browsers look.
+	ovMu sync.Mutex
+	ov   *overview
+}
+
+// New builds the dashboard and subscribes it to the core's events.
+func New(cfg Config) (*Dashboard, error) {
+	if cfg.Service == nil {
+		return nil, errors.New("web: Config.Service is required")
+	}
+	if cfg.Auth == nil {
+		cfg.Auth = NewAuth("", nil)
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	online := cfg.Online
+	if online == nil {
+		online = func() int64 { return 0 }
+	}
+	static, err := fs.Sub(assets, "static")
+	if err != nil {
+		return nil, err
+	}
+	d := &Dashboard{
+		svc: cfg.Service, presence: cfg.Presence, auth: cfg.Auth, cpo: cfg.CPO, log: cfg.Log,
+		stream: newStream(cfg.Service.Clock().Now, online),
+		pages:  map[string]*template.Template{},
+	}
+	if d.version, err = hashFS(static); err != nil {
+		return nil, err
+	}
+	d.static = http.StripPrefix("/static/", http.FileServerFS(static))
+	for _, p := range []string{"login", "overview", "chargers", "charger", "sessions", "session", "notfound"} {
+		t, err := template.New(p).Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+p+".html")
+		if err != nil {
+			return nil, fmt.Errorf("web: parse template %s: %w", p, err)
+		}
+		d.pages[p] = t
+	}
+	cfg.Service.Subscribe(d.stream.publish)
+	return d, nil
+}
+
+// Register adds the dashboard's routes to mux.
+func (d *Dashboard) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /{$}", d.overviewPage)
+	mux.HandleFunc("GET /chargers", d.chargersPage)
+	mux.HandleFunc("GET /chargers/{id}", d.chargerPage)
+	mux.HandleFunc("GET /sessions", d.sessionsPage)
+	mux.HandleFunc("GET /sessions/{id}", d.sessionPage)
+	mux.HandleFunc("GET /login", d.loginPage)
+	mux.HandleFunc("POST /login", d.loginSubmit)
+	mux.HandleFunc("POST /logout", d.logoutSubmit)
+	mux.HandleFunc("GET /static/", d.serveStatic)
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/static/favicon.svg", http.StatusMovedPermanently)
+	})
+	mux.Handle("GET /api/v1/stream", d.stream)
+	mux.HandleFunc("GET /api/v1/sessions/{id}/views", d.sessionViews)
+}
+
+// Close ends the event streams so that the HTTP server can drain; call it
+// when the server starts shutting down (http.Server.RegisterOnShutdown).
+func (d *Dashboard) Close() { d.stream.close() }
+
+// hashFS returns a short hash of every file in fsys.
+func hashFS(fsys fs.FS) (string, error) {
+	h := sha256.New()
+	err := fs.WalkDir(fsys, ".", func(path string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(fsys, path)
+		if err != nil {
+			return err
+		}
+		h.Write([]byte(path))
+		h.Write(b)
+		return nil
+	})
+	return hex.EncodeToString(h.Sum(nil))[:12], err
+}
+
+func (d *Dashboard) serveStatic(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Get("v") == d.version {
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		w.Header().Set("Cache-Control", "no-cache")
+	}
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	d.static.ServeHTTP(w, r)
+}
+
+// pageData is what every page template gets.
+type pageData struct {
+	Title    string
+	Nav      string
+	Open     bool
+	LoggedIn bool
+	V        string
+	Now      time.Time
+	Data     any
+}
+
+// securityHeaders are set on every page: scripts and styles from this
+// server only, no framing.
+func securityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Cache-Control", "no-store")
+}
+
+func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, status int, name, title, nav string, data any) {
+	var buf bytes.Buffer
+	pd := pageData{Title: title, Nav: nav, Open: d.auth.Open(), LoggedIn: d.auth.LoggedIn(r), V: d.version, Now: d.svc.Clock().Now(), Data: data}
+	if err := d.pages[name].ExecuteTemplate(&buf, "layout", pd); err != nil {
+		d.log.Error("dashboard page failed", "page", name, "err", err)
+		http.Error(w, "dashboard page failed; see the server log", http.StatusInternalServerError)
+		return
+	}
+	securityHeaders(w.Header())
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// fail answers a page request whose data could not be read.
+func (d *Dashboard) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, charging.ErrNotFound) {
+		d.render(w, r, http.StatusNotFound, "notfound", "Not found", "", err.Error())
+		return
+	}
+	if errors.Is(err, charging.ErrInvalidInput) {
+		d.render(w, r, http.StatusBadRequest, "notfound", "Bad request", "", err.Error())
+		return
+	}
+	d.log.Error("dashboard page failed", "path", r.URL.Path, "err", err)
+	http.Error(w, "dashboard page failed; see the server log", http.StatusInternalServerError)
+}
+
+// writeError answers with the operator API's error JSON.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+type loginData struct {
+	Next  string
+	Error string
+}
+
+func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
+	next := safeNext(r.URL.Query().Get("next"))
+	if d.auth.Open() || d.auth.LoggedIn(r) {
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
+	d.render(w, r, http.StatusOK, "login", "Log in", "", loginData{Next: next})
+}
+
+func (d *Dashboard) loginSubmit(w http.ResponseWriter, r *http.Request) {
+	if err := d.auth.cop.Check(r); err != nil {
+		writeError(w, http.StatusForbidden, "cross-origin request refused")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	next := safeNext(r.PostFormValue("next"))
+	if d.auth.Open() {
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
+	if !d.auth.login(w, r, strings.TrimSpace(r.PostFormValue("token"))) {
+		d.log.Warn("dashboard login failed: wrong token", "remote", r.RemoteAddr)
+		d.render(w, r, http.StatusUnauthorized, "login", "Log in", "", loginData{Next: next, Error: "That is not the server's --api-token."})
+		return
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (d *Dashboard) logoutSubmit(w http.ResponseWriter, r *http.Request) {
+	d.auth.logout(w, r)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// charger is the API view of a charger.
+func (d *Dashboard) charger(c charging.Charger) api.Charger {
+	if c.Connectors == nil {
+		c.Connectors = []charging.Connector{}
+	}
+	return api.Charger{Charger: c, Connected: d.presence != nil && d.presence.Connected(c.ID)}
+}
