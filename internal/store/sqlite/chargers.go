@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"time"
@@ -123,17 +124,15 @@ func (s *Store) CreateCharger(ctx context.Context, c charging.Charger) error {
 		return fmt.Errorf("create charger %s: %w", c.ID, te.err)
 	}
 	err := s.write(ctx, func(w *writer) error {
-		res, err := w.insertCharger.ExecContext(w.ctx, args...)
+		n, err := w.exec(w.insertCharger, args...)
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
+		if n == 0 {
 			return charging.ErrExists
 		}
 		for _, a := range conns {
-			if err := w.exec(w.insertConnector, a...); err != nil {
+			if err := w.run(w.insertConnector, a...); err != nil {
 				return err
 			}
 		}
@@ -175,12 +174,8 @@ func (s *Store) TouchCharger(ctx context.Context, id string, t time.Time) error 
 }
 
 // updateOne runs an UPDATE of one row, ErrNotFound when it matched none.
-func updateOne(w *writer, st *sql.Stmt, args ...any) error {
-	res, err := st.ExecContext(w.ctx, args...)
-	if err != nil {
-		return err
-	}
-	n, err := res.RowsAffected()
+func updateOne(w *writer, st driver.Stmt, args ...any) error {
+	n, err := w.exec(st, args...)
 	if err != nil {
 		return err
 	}
@@ -201,16 +196,12 @@ func (s *Store) SetConnectorStatus(ctx context.Context, c charging.Connector) (a
 	}
 	err = s.write(ctx, func(w *writer) error {
 		var one int
-		if err := w.chargerExists.QueryRowContext(w.ctx, c.ChargerID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+		if err := w.queryRow(w.chargerExists, c.ChargerID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
 			return charging.ErrNotFound
 		} else if err != nil {
 			return err
 		}
-		res, err := w.setConnector.ExecContext(w.ctx, args...)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
+		n, err := w.exec(w.setConnector, args...)
 		applied = n > 0
 		return err
 	})
@@ -239,7 +230,7 @@ func (s *Store) PutIDTag(ctx context.Context, t charging.IDTag) error {
 	if te.err != nil {
 		return fmt.Errorf("put id tag %s: %w", t.ID, te.err)
 	}
-	if err := s.write(ctx, func(w *writer) error { return w.exec(w.putTag, args...) }); err != nil {
+	if err := s.write(ctx, func(w *writer) error { return w.run(w.putTag, args...) }); err != nil {
 		return fmt.Errorf("put id tag %s: %w", t.ID, err)
 	}
 	return nil
@@ -284,7 +275,7 @@ func (s *Store) RecordEvent(ctx context.Context, e charging.ChargerEvent) error 
 	if err != nil {
 		return fmt.Errorf("record %s event of %s: %w", e.Kind, e.ChargerID, err)
 	}
-	if err := s.write(ctx, func(w *writer) error { return w.exec(w.insertEvent, e.ChargerID, e.Kind, e.Payload, at) }); err != nil {
+	if err := s.write(ctx, func(w *writer) error { return w.run(w.insertEvent, e.ChargerID, e.Kind, e.Payload, at) }); err != nil {
 		return fmt.Errorf("record %s event of %s: %w", e.Kind, e.ChargerID, err)
 	}
 	return nil

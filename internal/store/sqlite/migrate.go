@@ -1,8 +1,6 @@
 package sqlite
 
 import (
-	"context"
-	"database/sql"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -52,68 +50,60 @@ func migrations() ([]migration, error) {
 	return ms, nil
 }
 
-// migrateConn applies pending migrations in one transaction of its own.
-func migrateConn(ctx context.Context, conn *sql.Conn, log *slog.Logger) error {
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	if err := migrateTx(ctx, conn, log); err != nil {
-		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-		return err
-	}
-	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
-		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-		return fmt.Errorf("migrate: commit: %w", err)
-	}
-	return nil
-}
-
 // migrateTx applies the migrations not yet recorded in schema_migrations,
-// in order, inside the caller's transaction, and records each. A database migrated by a newer version
-// of the program is refused rather than guessed at.
-func migrateTx(ctx context.Context, conn *sql.Conn, log *slog.Logger) error {
+// in order, inside the caller's transaction, and records each. A database
+// migrated by a newer version of the program is refused rather than guessed
+// at.
+func migrateTx(w *writer, log *slog.Logger) error {
 	ms, err := migrations()
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	if err := w.execScript(`CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	applied := map[int]bool{}
-	rows, err := conn.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	versions, err := w.queryInts(`SELECT version FROM schema_migrations`)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	latest := ms[len(ms)-1].version
-	for rows.Next() {
-		var v int
-		if err := rows.Scan(&v); err != nil {
-			rows.Close()
-			return fmt.Errorf("migrate: %w", err)
-		}
-		if v > latest {
-			rows.Close()
+	applied := map[int]bool{}
+	for _, v := range versions {
+		if v > int64(latest) {
 			return fmt.Errorf("migrate: the database has schema version %d, newer than this program's %d; run a newer chargebridge", v, latest)
 		}
-		applied[v] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		applied[int(v)] = true
 	}
 	for _, m := range ms {
 		if applied[m.version] {
 			continue
 		}
-		if _, err := conn.ExecContext(ctx, m.sql); err != nil {
+		if err := w.execScript(m.sql); err != nil {
 			return fmt.Errorf("migrate: apply %s: %w", m.name, err)
 		}
-		if _, err := conn.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-			m.version, m.name, time.Now().UnixNano()); err != nil {
+		q := fmt.Sprintf(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (%d, '%s', %d)`,
+			m.version, strings.ReplaceAll(m.name, "'", "''"), time.Now().UnixNano())
+		if err := w.execScript(q); err != nil {
 			return fmt.Errorf("migrate: record %s: %w", m.name, err)
 		}
 		log.Info("database migration applied", "migration", m.name)
+	}
+	return nil
+}
+
+// migrateOwnTx applies pending migrations in a transaction of its own.
+func migrateOwnTx(w *writer, log *slog.Logger) error {
+	if err := w.execScript("BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if err := migrateTx(w, log); err != nil {
+		_ = w.execScript("ROLLBACK")
+		return err
+	}
+	if err := w.execScript("COMMIT"); err != nil {
+		_ = w.execScript("ROLLBACK")
+		return fmt.Errorf("migrate: commit: %w", err)
 	}
 	return nil
 }

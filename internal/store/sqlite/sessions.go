@@ -29,17 +29,19 @@ const (
 
 	sqlCloseOpen = `UPDATE sessions SET status = 'interrupted', ended_at = coalesce(ended_at, ?1), last_updated = ?1
 	WHERE charger_id = ?2 AND connector_id = ?3 AND status IN ` + openStatuses
-	sqlNextTx        = `UPDATE tx_sequence SET last = last + 1 WHERE id = 1 RETURNING last`
+	sqlBumpTx        = `UPDATE tx_sequence SET last = last + 1 WHERE id = 1`
+	sqlLastTx        = `SELECT last FROM tx_sequence WHERE id = 1`
 	sqlInsertSession = `INSERT INTO sessions (id, start_key, charger_id, connector_id, transaction_id, id_tag, status,
 	reservation_id, meter_start_wh, last_register_wh, started_at, last_updated)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlStopSession = `UPDATE sessions SET status = ?, meter_stop_wh = ?, last_register_wh = ?, stop_reason = ?,
 	ended_at = ?, last_updated = ? WHERE seq = ?`
 
 	// sqlFoldMeter folds what a MeterValues observed into its session: the
 	// register and peak power only go up; power and SoC are replaced by
 	// readings no older than the stored ones. (SET expressions see the row
-	// as it was before the update.)
+	// as it was before the update.) No RETURNING: SQLite would build a
+	// temporary table for it on every call.
 	sqlFoldMeter = `UPDATE sessions SET
 	last_register_wh = CASE WHEN ?1 > last_register_wh THEN ?1 ELSE last_register_wh END,
 	max_power_kw = CASE WHEN ?2 > max_power_kw THEN ?2 ELSE max_power_kw END,
@@ -48,10 +50,11 @@ const (
 	soc = CASE WHEN ?5 IS NOT NULL AND (soc_at IS NULL OR ?6 >= soc_at) THEN ?5 ELSE soc END,
 	soc_at = CASE WHEN ?5 IS NOT NULL AND (soc_at IS NULL OR ?6 >= soc_at) THEN ?6 ELSE soc_at END,
 	last_updated = ?7
-	WHERE transaction_id = ?8 AND (?9 = '' OR charger_id = ?9)
-	RETURNING seq`
+	WHERE transaction_id = ?8 AND (?9 = '' OR charger_id = ?9)`
+	// sqlInsertSample attaches the sample to the session sqlFoldMeter
+	// updated, if any.
 	sqlInsertSample = `INSERT INTO meter_samples (session_seq, charger_id, connector_id, transaction_id, ts, received_at, vals)
-	VALUES (?, ?, ?, ?, ?, ?, ?)`
+	VALUES ((SELECT seq FROM sessions WHERE transaction_id = ?3 AND (?1 = '' OR charger_id = ?1)), ?1, ?2, ?3, ?4, ?5, ?6)`
 	sqlSessionSamples = `SELECT ts, vals FROM meter_samples WHERE session_seq = ? ORDER BY ts, id`
 )
 
@@ -75,12 +78,14 @@ func scanSession(sc scanner) (charging.Session, int64, error) {
 		lastPower, soc              sql.NullFloat64
 		started, ended, lastUpdated sql.NullInt64
 	)
-	err := sc.Scan(&seq, &s.ID, &s.ChargerID, &s.ConnectorID, &s.TransactionID, &s.IDTag, &s.Status, &reservation,
+	var status string
+	err := sc.Scan(&seq, &s.ID, &s.ChargerID, &s.ConnectorID, &s.TransactionID, &s.IDTag, &status, &reservation,
 		&s.MeterStartWh, &meterStop, &s.LastRegisterWh, &s.MaxPowerKW, &lastPower, &soc,
 		&started, &ended, &s.StopReason, &lastUpdated)
 	if err != nil {
 		return charging.Session{}, 0, err
 	}
+	s.Status = charging.SessionStatus(status)
 	s.ReservationID, s.MeterStopWh = decInt(reservation), decInt(meterStop)
 	s.LastPowerKW, s.SoC = decFloat(lastPower), decFloat(soc)
 	s.StartedAt, s.EndedAt, s.LastUpdated = decTime(started), decTimePtr(ended), decTime(lastUpdated)
@@ -88,7 +93,7 @@ func scanSession(sc scanner) (charging.Session, int64, error) {
 }
 
 // oneSession reads one session, ErrNotFound when there is none.
-func oneSession(row *sql.Row) (charging.Session, int64, error) {
+func oneSession(row scanner) (charging.Session, int64, error) {
 	s, seq, err := scanSession(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = charging.ErrNotFound
@@ -111,7 +116,7 @@ func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess
 	}
 	err = s.write(ctx, func(w *writer) error {
 		if r.StartKey != "" {
-			prev, _, err := oneSession(w.sessionByKey.QueryRowContext(w.ctx, r.StartKey))
+			prev, _, err := oneSession(w.queryRow(w.sessionByKey, r.StartKey))
 			if err == nil {
 				sess = prev
 				return nil
@@ -120,15 +125,18 @@ func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess
 				return err
 			}
 		}
-		if err := w.exec(w.closeOpen, received, r.ChargerID, r.ConnectorID); err != nil {
+		if err := w.run(w.closeOpen, received, r.ChargerID, r.ConnectorID); err != nil {
 			return err
 		}
-		var tx, seq int64
-		if err := w.nextTx.QueryRowContext(w.ctx).Scan(&tx); err != nil {
+		var tx int64
+		if err := w.run(w.bumpTx); err != nil {
 			return fmt.Errorf("next transaction id: %w", err)
 		}
-		err := w.insertSession.QueryRowContext(w.ctx, r.ID, nullString(r.StartKey), r.ChargerID, r.ConnectorID, tx, r.IDTag,
-			string(r.Status), nullInt(r.ReservationID), r.MeterStartWh, float64(r.MeterStartWh), started, received).Scan(&seq)
+		if err := w.queryRow(w.lastTx).Scan(&tx); err != nil {
+			return fmt.Errorf("next transaction id: %w", err)
+		}
+		err := w.run(w.insertSession, r.ID, nullString(r.StartKey), r.ChargerID, r.ConnectorID, tx, r.IDTag,
+			string(r.Status), nullInt(r.ReservationID), r.MeterStartWh, float64(r.MeterStartWh), started, received)
 		if err != nil {
 			return err
 		}
@@ -205,19 +213,16 @@ func (s *Store) AppendMeterValues(ctx context.Context, m charging.MeterValues) (
 		tx = *m.TransactionID
 	}
 	err = s.write(ctx, func(w *writer) error {
-		var seq any
+		found = false
 		if m.TransactionID != nil {
-			var n int64
-			err := w.foldMeter.QueryRowContext(w.ctx, register, maxPower, power, powerAt, soc, socAt, received, tx, m.ChargerID).Scan(&n)
-			switch {
-			case err == nil:
-				seq, found = n, true
-			case !errors.Is(err, sql.ErrNoRows):
+			n, err := w.exec(w.foldMeter, register, maxPower, power, powerAt, soc, socAt, received, tx, m.ChargerID)
+			if err != nil {
 				return err
 			}
+			found = n > 0
 		}
 		for _, r := range rows {
-			if err := w.exec(w.insertSample, seq, m.ChargerID, m.ConnectorID, tx, r.ts, received, r.vals); err != nil {
+			if err := w.run(w.insertSample, m.ChargerID, m.ConnectorID, tx, r.ts, received, r.vals); err != nil {
 				return err
 			}
 		}
@@ -250,7 +255,7 @@ func (s *Store) StopSession(ctx context.Context, r charging.StopSession) (chargi
 	}
 	var sess charging.Session
 	err := s.write(ctx, func(w *writer) error {
-		cur, seq, err := oneSession(w.sessionByTx.QueryRowContext(w.ctx, r.TransactionID, r.ChargerID))
+		cur, seq, err := oneSession(w.queryRow(w.sessionByTx, r.TransactionID, r.ChargerID))
 		if err != nil {
 			return err
 		}
@@ -269,7 +274,7 @@ func (s *Store) StopSession(ctx context.Context, r charging.StopSession) (chargi
 			cur.EndedAt = &r.EndedAt
 		}
 		cur.LastUpdated = r.ReceivedAt
-		if err := w.exec(w.stopSession, string(cur.Status), r.MeterStopWh, cur.LastRegisterWh, r.Reason, ended, received, seq); err != nil {
+		if err := w.run(w.stopSession, string(cur.Status), r.MeterStopWh, cur.LastRegisterWh, r.Reason, ended, received, seq); err != nil {
 			return err
 		}
 		sess = cur

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,13 +28,14 @@ type Store struct {
 	cfg config
 
 	wdb *sql.DB
-	w   *writer
+	w   *writer // owned by the writer goroutine
 	// ops hands write operations to the writer goroutine. It is unbuffered:
 	// an operation is queued once the writer has taken it, so none can be
 	// stranded in a buffer at Close.
 	ops     chan *writeOp
 	closing chan struct{} // closed by Close: the writer drains ops and exits
-	stopped chan struct{} // closed by the writer when it has exited
+	kick    chan struct{} // the writer's note to the checkpointer that it committed
+	wg      sync.WaitGroup
 
 	rdb *sql.DB
 	r   *reader
@@ -42,8 +44,8 @@ type Store struct {
 	closeErr  error
 
 	stats struct {
-		ops, failed, commits, failedCommits atomic.Uint64
-		maxBatch                            atomic.Int64
+		ops, failed, commits, failedCommits, checkpoints atomic.Uint64
+		maxBatch                                         atomic.Int64
 	}
 }
 
@@ -51,15 +53,16 @@ type Store struct {
 type Option func(*config)
 
 type config struct {
-	log         *slog.Logger
-	synchronous string
-	maxBatch    int
-	maxBatchDur time.Duration
-	readConns   int
-	busyTimeout time.Duration
+	log                *slog.Logger
+	synchronous        string
+	maxBatch           int
+	maxBatchDur        time.Duration
+	readConns          int
+	busyTimeout        time.Duration
+	checkpointInterval time.Duration
 }
 
-// WithLogger sets the logger for migrations and write failures; the default
+// WithLogger sets the logger for migrations and failures; the default
 // discards.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 
@@ -79,15 +82,17 @@ func WithMaxBatch(ops int, d time.Duration) Option {
 func WithReadConns(n int) Option { return func(c *config) { c.readConns = n } }
 
 // Open opens (creating if needed) the database file at path, applies any
-// pending migrations and starts the writer. Close stops it.
+// pending migrations and starts the writer and the checkpointer. Close
+// stops them.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	cfg := config{
-		log:         slog.New(slog.DiscardHandler),
-		synchronous: "FULL",
-		maxBatch:    256,
-		maxBatchDur: 5 * time.Millisecond,
-		readConns:   max(4, 2*runtime.NumCPU()),
-		busyTimeout: 10 * time.Second,
+		log:                slog.New(slog.DiscardHandler),
+		synchronous:        "FULL",
+		maxBatch:           256,
+		maxBatchDur:        5 * time.Millisecond,
+		readConns:          max(4, 2*runtime.NumCPU()),
+		busyTimeout:        10 * time.Second,
+		checkpointInterval: 100 * time.Millisecond,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -101,85 +106,147 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	case strings.ContainsAny(path, "?#"):
 		return nil, fmt.Errorf("open sqlite store %s: the path may not contain ? or #; rename the file or its directory", path)
 	}
-	pragmas := "?_pragma=busy_timeout(" + fmt.Sprint(cfg.busyTimeout.Milliseconds()) + ")&_pragma=foreign_keys(1)"
-
 	s := &Store{
 		cfg:     cfg,
 		ops:     make(chan *writeOp),
 		closing: make(chan struct{}),
-		stopped: make(chan struct{}),
+		kick:    make(chan struct{}, 1),
 	}
-	var err error
-	// The write connection is opened first: it puts the file in WAL mode.
-	s.wdb, err = sql.Open("sqlite", path+pragmas+"&_pragma=journal_mode(WAL)&_pragma=synchronous("+cfg.synchronous+")")
-	if err != nil {
+	if err := s.open(ctx, path); err != nil {
+		s.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
-	s.wdb.SetMaxOpenConns(1)
+	return s, nil
+}
+
+func (s *Store) open(ctx context.Context, path string) error {
+	pragmas := fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)", s.cfg.busyTimeout.Milliseconds())
+	// Two write-side connections: the writer's and the checkpointer's. The
+	// writer checkpoints never itself (wal_autocheckpoint 0), so a
+	// checkpoint's I/O does not hold up commits.
+	var err error
+	s.wdb, err = sql.Open("sqlite", path+pragmas+"&_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)"+
+		"&_pragma=journal_size_limit(67108864)&_pragma=cache_size(-65536)&_pragma=synchronous("+s.cfg.synchronous+")")
+	if err != nil {
+		return err
+	}
+	s.wdb.SetMaxOpenConns(2)
+	s.wdb.SetMaxIdleConns(2)
 	s.wdb.SetConnMaxIdleTime(0)
 	s.wdb.SetConnMaxLifetime(0)
-	fail := func(err error) (*Store, error) {
-		if s.w != nil {
-			s.w.close()
-		}
-		if s.r != nil {
-			s.r.close()
-		}
-		if s.rdb != nil {
-			s.rdb.Close()
-		}
-		s.wdb.Close()
-		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
-	}
-	conn, err := s.wdb.Conn(ctx)
+	wconn, err := s.wdb.Conn(ctx)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	var mode string
-	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		conn.Close()
-		return fail(err)
+	if err := wconn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		wconn.Close()
+		return err
 	}
 	if !strings.EqualFold(mode, "wal") {
-		conn.Close()
-		return fail(fmt.Errorf("journal mode is %s, not WAL; is the file on a file system without shared memory support?", mode))
+		wconn.Close()
+		return fmt.Errorf("journal mode is %s, not WAL; is the file on a file system without shared memory support?", mode)
 	}
-	if err := migrateConn(ctx, conn, cfg.log); err != nil {
-		conn.Close()
-		return fail(err)
+	cconn, err := s.wdb.Conn(ctx)
+	if err != nil {
+		wconn.Close()
+		return err
 	}
-	if s.w, err = newWriter(ctx, conn); err != nil {
-		conn.Close()
-		return fail(err)
+	ready := make(chan error, 1)
+	s.wg.Add(2)
+	go s.runWriter(wconn, ready)
+	go s.runCheckpointer(cconn)
+	if err := <-ready; err != nil {
+		return err
 	}
 
 	s.rdb, err = sql.Open("sqlite", path+pragmas+"&_pragma=query_only(1)")
 	if err != nil {
-		return fail(err)
+		return err
 	}
-	s.rdb.SetMaxOpenConns(cfg.readConns)
-	s.rdb.SetMaxIdleConns(cfg.readConns)
+	s.rdb.SetMaxOpenConns(s.cfg.readConns)
+	s.rdb.SetMaxIdleConns(s.cfg.readConns)
 	s.rdb.SetConnMaxIdleTime(0)
 	s.rdb.SetConnMaxLifetime(0)
-	if s.r, err = newReader(ctx, s.rdb); err != nil {
-		return fail(err)
-	}
-
-	go s.writeLoop()
-	return s, nil
+	s.r, err = newReader(ctx, s.rdb)
+	return err
 }
 
 // Close stops taking writes, lets the writer finish the operations already
-// queued, and closes the database. Closing again does nothing.
+// queued, stops the checkpointer and closes the database. Closing again
+// does nothing.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closing)
-		<-s.stopped
-		s.r.close()
-		s.w.close()
-		s.closeErr = errors.Join(s.rdb.Close(), s.wdb.Close())
+		s.wg.Wait()
+		var errs []error
+		if s.r != nil {
+			s.r.close()
+		}
+		if s.rdb != nil {
+			errs = append(errs, s.rdb.Close())
+		}
+		if s.wdb != nil {
+			errs = append(errs, s.wdb.Close())
+		}
+		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
+}
+
+// runWriter is the writer goroutine. It holds the write connection for its
+// whole life: it migrates, prepares the statements, reports on ready, then
+// runs write operations until Close.
+func (s *Store) runWriter(conn *sql.Conn, ready chan<- error) {
+	defer s.wg.Done()
+	defer conn.Close()
+	err := conn.Raw(func(dc any) error {
+		w := newWriter(dc.(driver.Conn))
+		defer w.close()
+		if err := migrateOwnTx(w, s.cfg.log); err != nil {
+			return err
+		}
+		if err := w.prepare(); err != nil {
+			return err
+		}
+		s.w = w
+		ready <- nil
+		s.writeLoop()
+		return nil
+	})
+	if err != nil {
+		ready <- err
+	}
+}
+
+// runCheckpointer is the checkpointer goroutine: after commits, at most
+// every checkpointInterval, it copies committed pages from the WAL into the
+// database file (a PASSIVE checkpoint, which never blocks the writer) so the
+// WAL can start over.
+func (s *Store) runCheckpointer(conn *sql.Conn) {
+	defer s.wg.Done()
+	defer conn.Close()
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closing:
+			return
+		case <-s.kick:
+		}
+		var busy, log, done int
+		if err := conn.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done); err != nil {
+			s.cfg.log.Error("checkpoint failed", "err", err)
+		} else {
+			s.stats.checkpoints.Add(1)
+		}
+		t.Reset(s.cfg.checkpointInterval)
+		select {
+		case <-s.closing:
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // Stats counts the writer's work since Open.
@@ -193,6 +260,8 @@ type Stats struct {
 	Commits, FailedCommits uint64
 	// MaxBatch is the largest number of operations in one transaction.
 	MaxBatch int
+	// Checkpoints counts WAL checkpoints run.
+	Checkpoints uint64
 }
 
 // Stats returns the writer's counters.
@@ -203,6 +272,7 @@ func (s *Store) Stats() Stats {
 		Commits:       s.stats.commits.Load(),
 		FailedCommits: s.stats.failedCommits.Load(),
 		MaxBatch:      int(s.stats.maxBatch.Load()),
+		Checkpoints:   s.stats.checkpoints.Load(),
 	}
 }
 
@@ -210,7 +280,7 @@ func (s *Store) Stats() Stats {
 // already done so; Migrate is for a command that only migrates, and is a
 // no-op when the schema is current.
 func (s *Store) Migrate(ctx context.Context) error {
-	return s.write(ctx, func(w *writer) error { return migrateTx(w.ctx, w.conn, s.cfg.log) })
+	return s.write(ctx, func(w *writer) error { return migrateTx(w, s.cfg.log) })
 }
 
 // writeOp is one write operation for the writer goroutine.
@@ -249,9 +319,8 @@ func (s *Store) write(ctx context.Context, fn func(w *writer) error) error {
 	return err
 }
 
-// writeLoop is the writer goroutine: Open starts it, Close stops it.
+// writeLoop runs batches of write operations until Close, then drains.
 func (s *Store) writeLoop() {
-	defer close(s.stopped)
 	batch := make([]*writeOp, 0, s.cfg.maxBatch)
 	for {
 		select {
@@ -277,7 +346,7 @@ func (s *Store) writeLoop() {
 func (s *Store) runBatch(batch []*writeOp, first *writeOp) []*writeOp {
 	w := s.w
 	batch = append(batch, first)
-	if err := w.exec(w.begin); err != nil {
+	if err := w.run(w.begin); err != nil {
 		s.stats.failedCommits.Add(1)
 		s.finish(batch, fmt.Errorf("begin write transaction: %w", err))
 		return batch
@@ -297,7 +366,7 @@ func (s *Store) runBatch(batch []*writeOp, first *writeOp) []*writeOp {
 		fatal = s.runOp(op)
 	}
 	if fatal == nil {
-		if err := w.exec(w.commit); err != nil {
+		if err := w.run(w.commit); err != nil {
 			fatal = fmt.Errorf("commit: %w", err)
 		}
 	}
@@ -305,12 +374,16 @@ func (s *Store) runBatch(batch []*writeOp, first *writeOp) []*writeOp {
 		s.stats.failedCommits.Add(1)
 		// The transaction may already be gone (SQLite rolls back on some
 		// errors); a failing ROLLBACK then says nothing new.
-		_ = w.exec(w.rollback)
+		_ = w.run(w.rollback)
 		s.cfg.log.Error("write transaction failed", "ops", len(batch), "err", fatal)
 		s.finish(batch, fatal)
 		return batch
 	}
 	s.stats.commits.Add(1)
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
 	if n := int64(len(batch)); n > s.stats.maxBatch.Load() {
 		s.stats.maxBatch.Store(n)
 	}
@@ -323,16 +396,16 @@ func (s *Store) runBatch(batch []*writeOp, first *writeOp) []*writeOp {
 // transaction and is returned.
 func (s *Store) runOp(op *writeOp) (fatal error) {
 	w := s.w
-	if err := w.exec(w.savepoint); err != nil {
+	if err := w.run(w.savepoint); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}
 	op.err = op.fn(w)
 	if op.err != nil {
-		if err := w.exec(w.rollbackTo); err != nil {
+		if err := w.run(w.rollbackTo); err != nil {
 			return fmt.Errorf("roll back to savepoint after %v: %w", op.err, err)
 		}
 	}
-	if err := w.exec(w.release); err != nil {
+	if err := w.run(w.release); err != nil {
 		return fmt.Errorf("release savepoint: %w", err)
 	}
 	return nil

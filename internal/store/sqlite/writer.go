@@ -3,37 +3,49 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
+	"io"
 )
 
 // writer holds the write connection and its prepared statements. Only the
-// writer goroutine uses it (and Open, before that goroutine starts).
+// writer goroutine uses it. It talks to the driver directly rather than
+// through database/sql: it runs every write, so its overhead per statement
+// is the store's throughput.
 type writer struct {
 	// ctx is the context of every write statement. It is never cancelled:
 	// an operation shares its transaction with others, so one caller's
 	// cancellation must not interrupt it.
 	ctx  context.Context
-	conn *sql.Conn
-	all  []*sql.Stmt
+	dc   driver.Conn
+	all  []driver.Stmt
+	args []driver.NamedValue
+	row  wrow
 
-	begin, commit, rollback, savepoint, release, rollbackTo *sql.Stmt
+	begin, commit, rollback, savepoint, release, rollbackTo driver.Stmt
 
-	insertCharger, insertConnector, recordBoot, touchCharger, chargerExists *sql.Stmt
-	setConnector, putTag, insertEvent                                       *sql.Stmt
+	insertCharger, insertConnector, recordBoot, touchCharger, chargerExists driver.Stmt
+	setConnector, putTag, insertEvent                                       driver.Stmt
 
-	sessionByKey, sessionByTx, closeOpen, nextTx, insertSession *sql.Stmt
-	foldMeter, insertSample, stopSession                        *sql.Stmt
+	sessionByKey, sessionByTx, closeOpen, bumpTx, lastTx, insertSession driver.Stmt
+	foldMeter, insertSample, stopSession                                driver.Stmt
 }
 
-func newWriter(ctx context.Context, conn *sql.Conn) (*writer, error) {
-	w := &writer{ctx: context.Background(), conn: conn}
+func newWriter(dc driver.Conn) *writer {
+	return &writer{ctx: context.Background(), dc: dc}
+}
+
+// prepare prepares the statements. Migrations must have run: the
+// statements name the tables.
+func (w *writer) prepare() error {
 	var err error
-	p := func(q string) *sql.Stmt {
+	p := func(q string) driver.Stmt {
 		if err != nil {
 			return nil
 		}
-		var st *sql.Stmt
-		st, err = conn.PrepareContext(ctx, q)
+		var st driver.Stmt
+		st, err = w.dc.(driver.ConnPrepareContext).PrepareContext(w.ctx, q)
 		if err != nil {
 			err = fmt.Errorf("prepare %q: %w", q, err)
 			return nil
@@ -60,28 +72,181 @@ func newWriter(ctx context.Context, conn *sql.Conn) (*writer, error) {
 	w.sessionByKey = p(sqlSessionByKey)
 	w.sessionByTx = p(sqlSessionByTxCharger)
 	w.closeOpen = p(sqlCloseOpen)
-	w.nextTx = p(sqlNextTx)
+	w.bumpTx = p(sqlBumpTx)
+	w.lastTx = p(sqlLastTx)
 	w.insertSession = p(sqlInsertSession)
 	w.foldMeter = p(sqlFoldMeter)
 	w.insertSample = p(sqlInsertSample)
 	w.stopSession = p(sqlStopSession)
-	if err != nil {
-		w.close()
-		return nil, err
-	}
-	return w, nil
-}
-
-func (w *writer) exec(st *sql.Stmt, args ...any) error {
-	_, err := st.ExecContext(w.ctx, args...)
 	return err
 }
 
-// close closes the statements and gives the connection back to its pool;
-// closing the pool then closes it. Nothing is lost when these fail.
 func (w *writer) close() {
 	for _, st := range w.all {
 		st.Close()
 	}
-	w.conn.Close()
+	w.all = nil
+}
+
+// bind turns args into driver values in a buffer the writer reuses.
+func (w *writer) bind(args []any) ([]driver.NamedValue, error) {
+	w.args = w.args[:0]
+	for i, a := range args {
+		switch v := a.(type) {
+		case int:
+			a = int64(v)
+		case nil, int64, float64, bool, string, []byte:
+		default:
+			return nil, fmt.Errorf("argument %d: unsupported type %T", i+1, a)
+		}
+		w.args = append(w.args, driver.NamedValue{Ordinal: i + 1, Value: a})
+	}
+	return w.args, nil
+}
+
+// run runs a statement.
+func (w *writer) run(st driver.Stmt, args ...any) error {
+	_, err := w.exec(st, args...)
+	return err
+}
+
+// exec runs a statement and returns the number of rows it changed.
+func (w *writer) exec(st driver.Stmt, args ...any) (int64, error) {
+	nv, err := w.bind(args)
+	if err != nil {
+		return 0, err
+	}
+	res, err := st.(driver.StmtExecContext).ExecContext(w.ctx, nv)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// queryRow runs a statement returning at most one row and keeps that row
+// for Scan, which reports sql.ErrNoRows when there was none.
+func (w *writer) queryRow(st driver.Stmt, args ...any) *wrow {
+	r := &w.row
+	r.vals, r.err = r.vals[:0], nil
+	nv, err := w.bind(args)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	rows, err := st.(driver.StmtQueryContext).QueryContext(w.ctx, nv)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	n := len(rows.Columns())
+	if cap(r.vals) < n {
+		r.vals = make([]driver.Value, n)
+	}
+	r.vals = r.vals[:n]
+	err = rows.Next(r.vals)
+	if errors.Is(err, io.EOF) {
+		err = sql.ErrNoRows
+	}
+	r.err = errors.Join(err, rows.Close())
+	return r
+}
+
+// execScript runs SQL text of one or more statements without arguments.
+func (w *writer) execScript(q string) error {
+	_, err := w.dc.(driver.ExecerContext).ExecContext(w.ctx, q, nil)
+	return err
+}
+
+// queryInts runs a query of one integer column and returns its values.
+func (w *writer) queryInts(q string) ([]int64, error) {
+	rows, err := w.dc.(driver.QueryerContext).QueryContext(w.ctx, q, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int64
+	dest := make([]driver.Value, 1)
+	for {
+		err := rows.Next(dest)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		n, ok := dest[0].(int64)
+		if !ok {
+			return nil, fmt.Errorf("got %T; want an integer", dest[0])
+		}
+		out = append(out, n)
+	}
+}
+
+// wrow is a row read by the writer, scanned like a *sql.Row.
+type wrow struct {
+	vals []driver.Value
+	err  error
+}
+
+// Scan copies the row into dest, which may hold *int64, *int, *float64,
+// *string, *bool, *[]byte or an sql.Scanner.
+func (r *wrow) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	if len(dest) != len(r.vals) {
+		return fmt.Errorf("scan: %d destinations for %d columns", len(dest), len(r.vals))
+	}
+	for i, v := range r.vals {
+		ok := true
+		switch d := dest[i].(type) {
+		case sql.Scanner:
+			if err := d.Scan(v); err != nil {
+				return fmt.Errorf("scan column %d: %w", i, err)
+			}
+		case *int64:
+			*d, ok = v.(int64)
+		case *int:
+			var n int64
+			n, ok = v.(int64)
+			*d = int(n)
+		case *float64:
+			switch x := v.(type) {
+			case float64:
+				*d = x
+			case int64:
+				*d = float64(x)
+			default:
+				ok = false
+			}
+		case *string:
+			switch x := v.(type) {
+			case string:
+				*d = x
+			case []byte:
+				*d = string(x)
+			default:
+				ok = false
+			}
+		case *bool:
+			var n int64
+			n, ok = v.(int64)
+			*d = n != 0
+		case *[]byte:
+			switch x := v.(type) {
+			case []byte:
+				*d = append([]byte(nil), x...)
+			case nil:
+				*d = nil
+			default:
+				ok = false
+			}
+		default:
+			return fmt.Errorf("scan column %d: unsupported destination %T", i, dest[i])
+		}
+		if !ok {
+			return fmt.Errorf("scan column %d: cannot store %T in %T", i, v, dest[i])
+		}
+	}
+	return nil
 }

@@ -1,0 +1,150 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+)
+
+// benchParallelism is goroutines per GOMAXPROCS: many chargers talking at
+// once, as on a real central system.
+const benchParallelism = 64
+
+func openBench(b *testing.B, opts ...Option) *Store {
+	b.Helper()
+	s, err := Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), opts...)
+	if err != nil {
+		b.Fatalf("Open: %v", err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
+// benchSessions creates n chargers with an active session each and returns
+// their transaction ids.
+func benchSessions(b *testing.B, s *Store, n int) []int64 {
+	b.Helper()
+	ctx := context.Background()
+	t0 := time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC)
+	txs := make([]int64, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			id := fmt.Sprintf("cp-%04d", i)
+			if err := s.CreateCharger(ctx, charging.Charger{ID: id, Registered: true, CreatedAt: t0}); err != nil {
+				b.Error(err)
+				return
+			}
+			sess, _, err := s.StartSession(ctx, charging.StartSession{ID: charging.NewID(), StartKey: id, ChargerID: id, ConnectorID: 1,
+				IDTag: "TAG", Status: charging.SessionActive, MeterStartWh: 1000, StartedAt: t0, ReceivedAt: t0})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			txs[i] = sess.TransactionID
+		})
+	}
+	wg.Wait()
+	if b.Failed() {
+		b.FailNow()
+	}
+	return txs
+}
+
+// meterSample is a typical periodic sample of an AC charger: register,
+// power, three phase currents and state of charge.
+func meterSample(ts time.Time, n int) charging.MeterSample {
+	kwh := 1 + float64(n)/1000
+	v := func(m, phase, unit string, val float64, raw, rawUnit string) charging.SampledValue {
+		return charging.SampledValue{Measurand: m, Phase: phase, Location: "Outlet", Context: "Sample.Periodic",
+			Unit: unit, Value: val, Numeric: true, Raw: raw, RawUnit: rawUnit}
+	}
+	return charging.MeterSample{Timestamp: ts, Values: []charging.SampledValue{
+		v(charging.MeasurandEnergyImportRegister, "", "kWh", kwh, strconv.FormatFloat(kwh*1000, 'f', -1, 64), "Wh"),
+		v(charging.MeasurandPowerImport, "", "kW", 10.95, "10950", "W"),
+		v(charging.MeasurandCurrentImport, "L1", "A", 15.9, "15.9", "A"),
+		v(charging.MeasurandCurrentImport, "L2", "A", 15.8, "15.8", "A"),
+		v(charging.MeasurandCurrentImport, "L3", "A", 16.0, "16.0", "A"),
+		v(charging.MeasurandSoC, "", "Percent", 42, "42", "Percent"),
+	}}
+}
+
+func reportWriter(b *testing.B, s *Store, before Stats, cpu0 time.Duration) {
+	reportCPU(b, cpu0)
+	after := s.Stats()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+	if c := after.Commits - before.Commits; c > 0 {
+		b.ReportMetric(float64(after.Ops-before.Ops)/float64(c), "ops/commit")
+	}
+}
+
+// BenchmarkAppendMeterValues stores MeterValues of one 6-value sample from
+// many concurrent chargers, durably (synchronous=FULL).
+func BenchmarkAppendMeterValues(b *testing.B) {
+	s := openBench(b)
+	txs := benchSessions(b, s, 1000)
+	t0 := time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)
+	var next atomic.Int64
+	before, cpu0 := s.Stats(), cpuTime()
+	b.SetParallelism(benchParallelism)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := int(next.Add(1)) % len(txs)
+		tx := txs[i]
+		charger := fmt.Sprintf("cp-%04d", i)
+		ctx := context.Background()
+		for n := 0; pb.Next(); n++ {
+			m := charging.MeterValues{ChargerID: charger, ConnectorID: 1, TransactionID: &tx,
+				Samples: []charging.MeterSample{meterSample(t0.Add(time.Duration(n)*time.Second), n)}, ReceivedAt: t0}
+			found, err := s.AppendMeterValues(ctx, m)
+			if err != nil || !found {
+				b.Errorf("AppendMeterValues: %v, %v", found, err)
+				return
+			}
+		}
+	})
+	reportWriter(b, s, before, cpu0)
+}
+
+// BenchmarkStartStop starts and stops sessions from many concurrent
+// chargers; one op is a start and its stop.
+func BenchmarkStartStop(b *testing.B) {
+	s := openBench(b)
+	const chargers = 1000
+	benchSessions(b, s, chargers)
+	t0 := time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)
+	var next, seq atomic.Int64
+	before, cpu0 := s.Stats(), cpuTime()
+	b.SetParallelism(benchParallelism)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		charger := fmt.Sprintf("cp-%04d", int(next.Add(1))%chargers)
+		ctx := context.Background()
+		for pb.Next() {
+			n := seq.Add(1)
+			sess, _, err := s.StartSession(ctx, charging.StartSession{ID: charging.NewID(), StartKey: strconv.FormatInt(n, 10),
+				ChargerID: charger, ConnectorID: 2, IDTag: "TAG", Status: charging.SessionActive, MeterStartWh: 1000,
+				StartedAt: t0, ReceivedAt: t0})
+			if err != nil {
+				b.Errorf("StartSession: %v", err)
+				return
+			}
+			if _, err := s.StopSession(ctx, charging.StopSession{ChargerID: charger, TransactionID: sess.TransactionID,
+				MeterStopWh: 5000, EndedAt: t0.Add(time.Hour), Reason: "Local", Status: charging.SessionCompleted,
+				ReceivedAt: t0.Add(time.Hour)}); err != nil {
+				b.Errorf("StopSession: %v", err)
+				return
+			}
+		}
+	})
+	reportWriter(b, s, before, cpu0)
+}
