@@ -66,8 +66,9 @@ type Config struct {
 	Admit func(ctx context.Context, chargerID string) error
 	// Duplicates is the policy for a second connection with the same id.
 	Duplicates DuplicatePolicy
-	// PingInterval is how often the server pings an idle charger; a charger
-	// silent for PingInterval+PongWait is disconnected. Zero disables pings.
+	// PingInterval is how often the server pings a quiet charger; a charger
+	// silent for PingInterval+PongWait is disconnected. Zero disables pings
+	// and the idle timeout.
 	PingInterval time.Duration
 	PongWait     time.Duration
 	// CallTimeout bounds a call to a charger, including waiting for the
@@ -157,10 +158,8 @@ func NewServer(cfg Config) *Server {
 		stop:     make(chan struct{}),
 		idPrefix: strconv.FormatInt(time.Now().UnixNano()%1e6, 36) + "-",
 	}
-	if cfg.PingInterval > 0 {
-		s.bgWG.Add(1)
-		go s.pingLoop()
-	}
+	s.bgWG.Add(1)
+	go s.maintain()
 	return s
 }
 
@@ -297,10 +296,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c := &Conn{
 		id: id, protocol: proto, remote: r.RemoteAddr, srv: s, nc: nc, handler: handler,
-		handled:  make(chan struct{}, 1),
 		callSlot: make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
+	c.lastSeen.Store(s.now())
 	if rw != nil && rw.Reader.Buffered() > 0 {
 		c.br = rw.Reader
 	}
@@ -318,7 +317,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.forgetEarly(c)
 		return
 	}
-	go c.readLoop()
+	go c.waitFrame()
 }
 
 func (s *Server) protocolNames() string {
@@ -428,40 +427,57 @@ func clip(b []byte, n int) string {
 	return string(b)
 }
 
-// pingLoop pings every connection once per PingInterval, spread over the
-// interval so a large fleet does not get its pings in one burst.
-func (s *Server) pingLoop() {
+// now is the server's time in Unix nanoseconds, for connection bookkeeping.
+func (s *Server) now() int64 { return time.Now().UnixNano() }
+
+// maintain runs once a second: it pings each connection once per
+// PingInterval, closes a connection silent for longer than PingInterval +
+// PongWait, and one whose frame has been arriving for longer than
+// FrameTimeout. Doing this here rather than with read deadlines keeps the
+// reading goroutines small.
+func (s *Server) maintain() {
 	defer s.bgWG.Done()
-	const slices = 10
-	t := time.NewTicker(s.cfg.PingInterval / slices)
+	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	var tick uint64
+	var conns []*Conn
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-t.C:
 		}
-		tick++
+		conns = conns[:0]
 		s.mu.RLock()
-		batch := make([]*Conn, 0, len(s.conns)/slices+1)
-		i := uint64(0)
 		for _, c := range s.conns {
-			if i%slices == tick%slices {
-				batch = append(batch, c)
-			}
-			i++
+			conns = append(conns, c)
 		}
 		s.mu.RUnlock()
-		for _, c := range batch {
-			if c.wmu.TryLock() {
-				// Skip a charger busy writing: it is alive, and the pinger
+		now := s.now()
+		idle := int64(s.idleTimeout())
+		ping := int64(s.cfg.PingInterval)
+		frame := int64(s.cfg.FrameTimeout)
+		for _, c := range conns {
+			switch {
+			case idle > 0 && now-c.lastSeen.Load() > idle:
+				s.log.Info("charger silent too long; connection closed", "charger", c.id)
+				c.Close(ws.StatusGoingAway, "no traffic")
+			case frame > 0 && c.frameStart.Load() != 0 && now-c.frameStart.Load() > frame:
+				s.log.Info("frame not completed in time; connection closed", "charger", c.id)
+				c.Close(ws.StatusPolicyViolation, "frame timeout")
+			case ping > 0 && now-max(c.lastPing.Load(), c.lastSeen.Load()) >= ping:
+				// Skip a charger busy writing: it is alive, and this loop
 				// must never wait on one slow socket.
-				_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
-				_ = ws.WriteFrame(c.nc, ws.NewPingFrame(nil))
-				c.wmu.Unlock()
+				if c.wmu.TryLock() {
+					c.lastPing.Store(now)
+					_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+					_ = ws.WriteFrame(c.nc, ws.NewPingFrame(nil))
+					c.wmu.Unlock()
+				}
 			}
 		}
+		conns = conns[:cap(conns)]
+		clear(conns)
+		conns = conns[:0]
 	}
 }
 
