@@ -31,6 +31,7 @@ const (
 var funcs = template.FuncMap{
 	"kwh":   func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) },
 	"kw":    func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
+	"pct":   func(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) },
 	"iso":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 	"clock": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"lower": strings.ToLower,

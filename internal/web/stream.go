@@ -168,13 +168,18 @@ func (s *stream) clientCount() int {
 // connector, charger, presence ({"online": N} whenever the number of
 // connected chargers changes) and resync (some events were dropped: reload).
 func (s *stream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rc := http.NewResponseController(w)
 	c := s.add()
 	if c == nil {
 		writeError(w, http.StatusServiceUnavailable, "too many dashboard streams open, or the server is stopping; retry later")
 		return
 	}
 	defer s.remove(c)
+	s.serve(w, r, c)
+}
+
+// serve writes c's events to w.
+func (s *stream) serve(w http.ResponseWriter, r *http.Request, c *client) {
+	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
