@@ -310,4 +310,3 @@ func TestLoginWithToken(t *testing.T) {
 }
 
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
-
