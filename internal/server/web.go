@@ -30,7 +30,7 @@ func (s *Server) webRoutes() error {
 // is none.
 func (s *Server) withAuth(h http.Handler) http.Handler {
 	if s.auth.Open() {
-		s.log.Warn("no --api-token: the dashboard and the operator API are open to anyone on this machine (allowed on a loopback address only); set --api-token or CHARGEBRIDGE_API_TOKEN to require a login", "http", s.cfg.HTTP)
+		s.log.Info("no --api-token: the dashboard and the operator API are open to anyone on this machine (allowed on a loopback address only); set --api-token or CHARGEBRIDGE_API_TOKEN to require a login", "http", s.cfg.HTTP)
 	}
 	return s.auth.Wrap(h)
 }

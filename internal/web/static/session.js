@@ -54,7 +54,7 @@
           points: { size: 4 },
           value: function (u, v) { return v == null ? '–' : v.toFixed(d.digits) + ' ' + d.unit; }
         }],
-        axes: [{}, { size: 50, values: function (u, vals) { return vals.map(function (v) { return v.toFixed(d.digits > 1 ? 1 : 0); }); } }],
+        axes: [{}, { size: 50 }],
         legend: { show: true }
       }, cols, el);
     });
