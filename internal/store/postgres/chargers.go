@@ -1,0 +1,317 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+)
+
+const chargerCols = `c.id, c.registered, c.vendor, c.model, c.serial_number, c.firmware_version, c.iccid, c.imsi,
+	c.meter_type, c.meter_serial, c.boot_status, c.strict_timestamps, c.last_boot_at, c.last_seen_at, c.created_at,
+	k.connector_id, k.status, k.error_code, k.info, k.vendor_id, k.vendor_error_code, k.status_at, k.updated_at`
+
+const (
+	sqlGetCharger = `SELECT ` + chargerCols + `
+	FROM chargers c LEFT JOIN connectors k ON k.charger_id = c.id
+	WHERE c.id = $1 ORDER BY k.connector_id`
+	sqlListChargers = `SELECT ` + chargerCols + `
+	FROM chargers c LEFT JOIN connectors k ON k.charger_id = c.id
+	ORDER BY c.id, k.connector_id`
+	// sqlCreateCharger inserts the charger and, only when it was new, its
+	// connectors (given as parallel arrays), in one statement.
+	sqlCreateCharger = `WITH c AS (
+		INSERT INTO chargers (id, registered, vendor, model, serial_number, firmware_version, iccid, imsi,
+			meter_type, meter_serial, boot_status, strict_timestamps, last_boot_at, last_seen_at, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+		ON CONFLICT (id) DO NOTHING RETURNING id
+	), k AS (
+		INSERT INTO connectors (charger_id, connector_id, status, error_code, info, vendor_id, vendor_error_code, status_at, updated_at)
+		SELECT c.id, u.* FROM c, unnest($16::integer[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::bigint[], $23::bigint[]) AS u
+	)
+	SELECT count(*) FROM c`
+	sqlRecordBoot = `UPDATE chargers SET vendor = $1, model = $2, serial_number = $3, firmware_version = $4, iccid = $5,
+	imsi = $6, meter_type = $7, meter_serial = $8, boot_status = $9, last_boot_at = $10, last_seen_at = $10 WHERE id = $11`
+	sqlTouchCharger = `UPDATE chargers SET last_seen_at = $1 WHERE id = $2`
+	// sqlSetConnector keeps a stored status with a newer status_at. The
+	// foreign key refuses a connector of an unknown charger.
+	sqlSetConnector = `INSERT INTO connectors AS k (charger_id, connector_id, status, error_code, info, vendor_id,
+	vendor_error_code, status_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+	ON CONFLICT (charger_id, connector_id) DO UPDATE SET status = excluded.status, error_code = excluded.error_code,
+		info = excluded.info, vendor_id = excluded.vendor_id, vendor_error_code = excluded.vendor_error_code,
+		status_at = excluded.status_at, updated_at = excluded.updated_at
+	WHERE k.status_at IS NULL OR excluded.status_at >= k.status_at`
+
+	sqlGetTag   = `SELECT id, status, expires_at, parent_id, created_at FROM id_tags WHERE id = $1`
+	sqlListTags = `SELECT id, status, expires_at, parent_id, created_at FROM id_tags ORDER BY id`
+	sqlPutTag   = `INSERT INTO id_tags (id, status, expires_at, parent_id, created_at) VALUES ($1, $2, $3, $4, $5)
+	ON CONFLICT (id) DO UPDATE SET status = excluded.status, expires_at = excluded.expires_at,
+		parent_id = excluded.parent_id, created_at = excluded.created_at`
+
+	sqlInsertEvent = `INSERT INTO events (charger_id, kind, payload, at) VALUES ($1, $2, $3, $4)`
+	sqlListEvents  = `SELECT id, charger_id, kind, payload, at FROM events WHERE charger_id = $1 ORDER BY id DESC LIMIT $2`
+)
+
+// GetCharger returns the charger with its connectors (connector 0, the
+// charger as a whole, included), or ErrNotFound.
+func (s *Store) GetCharger(ctx context.Context, id string) (charging.Charger, error) {
+	cs, err := s.queryChargers(ctx, sqlGetCharger, id)
+	if err != nil {
+		return charging.Charger{}, fmt.Errorf("get charger %s: %w", id, err)
+	}
+	if len(cs) == 0 {
+		return charging.Charger{}, fmt.Errorf("get charger %s: %w", id, charging.ErrNotFound)
+	}
+	return cs[0], nil
+}
+
+// ListChargers returns every charger with its connectors, ordered by id.
+func (s *Store) ListChargers(ctx context.Context) ([]charging.Charger, error) {
+	cs, err := s.queryChargers(ctx, sqlListChargers)
+	if err != nil {
+		return nil, fmt.Errorf("list chargers: %w", err)
+	}
+	return cs, nil
+}
+
+// queryChargers reads chargers joined with their connectors, one row per
+// connector, ordered by charger.
+func (s *Store) queryChargers(ctx context.Context, q string, args ...any) ([]charging.Charger, error) {
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []charging.Charger
+	for rows.Next() {
+		var (
+			c                           charging.Charger
+			lastBoot, lastSeen, created *int64
+			connID                      *int32
+			statusAt, updatedAt         *int64
+			status, errCode, info, vid  *string
+			vendorErr                   *string
+		)
+		if err := rows.Scan(&c.ID, &c.Registered, &c.Vendor, &c.Model, &c.SerialNumber, &c.FirmwareVersion, &c.ICCID, &c.IMSI,
+			&c.MeterType, &c.MeterSerial, &c.BootStatus, &c.StrictTimestamps, &lastBoot, &lastSeen, &created,
+			&connID, &status, &errCode, &info, &vid, &vendorErr, &statusAt, &updatedAt); err != nil {
+			return nil, err
+		}
+		if len(out) == 0 || out[len(out)-1].ID != c.ID {
+			c.LastBootAt, c.LastSeenAt, c.CreatedAt = decTimePtr(lastBoot), decTimePtr(lastSeen), decTime(created)
+			c.Connectors = []charging.Connector{}
+			out = append(out, c)
+		}
+		if connID != nil {
+			last := &out[len(out)-1]
+			last.Connectors = append(last.Connectors, charging.Connector{
+				ChargerID: c.ID, ConnectorID: int(*connID), Status: charging.ConnectorStatus(deref(status)),
+				ErrorCode: deref(errCode), Info: deref(info), VendorID: deref(vid), VendorErrorCode: deref(vendorErr),
+				StatusAt: decTime(statusAt), UpdatedAt: decTime(updatedAt),
+			})
+		}
+	}
+	return out, rows.Err()
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// CreateCharger adds a charger with its connectors; ErrExists when the id is
+// taken.
+func (s *Store) CreateCharger(ctx context.Context, c charging.Charger) error {
+	var te timeEnc
+	n := len(c.Connectors)
+	var (
+		ids                                       = make([]int32, n)
+		statuses, codes, infos, vendors, vendErrs = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		statusAt, updatedAt                       = make([]*int64, n), make([]*int64, n)
+	)
+	for i, k := range c.Connectors {
+		ids[i], statuses[i], codes[i], infos[i] = int32(k.ConnectorID), string(k.Status), k.ErrorCode, k.Info
+		vendors[i], vendErrs[i], statusAt[i], updatedAt[i] = k.VendorID, k.VendorErrorCode, te.t(k.StatusAt), te.t(k.UpdatedAt)
+	}
+	args := []any{c.ID, c.Registered, c.Vendor, c.Model, c.SerialNumber, c.FirmwareVersion, c.ICCID, c.IMSI,
+		c.MeterType, c.MeterSerial, string(c.BootStatus), c.StrictTimestamps, te.p(c.LastBootAt), te.p(c.LastSeenAt), te.t(c.CreatedAt),
+		ids, statuses, codes, infos, vendors, vendErrs, statusAt, updatedAt}
+	if te.err != nil {
+		return fmt.Errorf("create charger %s: %w", c.ID, te.err)
+	}
+	var created int64
+	if err := s.pool.QueryRow(ctx, sqlCreateCharger, args...).Scan(&created); err != nil {
+		return fmt.Errorf("create charger %s: %w", c.ID, err)
+	}
+	if created == 0 {
+		return fmt.Errorf("create charger %s: %w", c.ID, charging.ErrExists)
+	}
+	return nil
+}
+
+// RecordBoot stores what a BootNotification said and how it was answered;
+// the boot also counts as the charger being seen. ErrNotFound for an unknown
+// charger.
+func (s *Store) RecordBoot(ctx context.Context, b charging.Boot) error {
+	at, err := encTime(b.At)
+	if err != nil {
+		return fmt.Errorf("record boot of %s: %w", b.ChargerID, err)
+	}
+	if err := s.updateOne(ctx, sqlRecordBoot, b.Vendor, b.Model, b.SerialNumber, b.FirmwareVersion, b.ICCID, b.IMSI,
+		b.MeterType, b.MeterSerial, string(b.Status), at, b.ChargerID); err != nil {
+		return fmt.Errorf("record boot of %s: %w", b.ChargerID, err)
+	}
+	return nil
+}
+
+// TouchCharger records that the charger was heard from at t; ErrNotFound for
+// an unknown charger.
+func (s *Store) TouchCharger(ctx context.Context, id string, t time.Time) error {
+	at, err := encTime(t)
+	if err != nil {
+		return fmt.Errorf("touch charger %s: %w", id, err)
+	}
+	if err := s.updateOne(ctx, sqlTouchCharger, at, id); err != nil {
+		return fmt.Errorf("touch charger %s: %w", id, err)
+	}
+	return nil
+}
+
+// updateOne runs an UPDATE of one row, ErrNotFound when it matched none.
+func (s *Store) updateOne(ctx context.Context, q string, args ...any) error {
+	tag, err := s.pool.Exec(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return charging.ErrNotFound
+	}
+	return nil
+}
+
+// SetConnectorStatus stores a connector's status unless the stored one has
+// a newer StatusAt, and reports whether it did. ErrNotFound for an unknown
+// charger.
+func (s *Store) SetConnectorStatus(ctx context.Context, c charging.Connector) (applied bool, err error) {
+	var te timeEnc
+	args := []any{c.ChargerID, c.ConnectorID, string(c.Status), c.ErrorCode, c.Info, c.VendorID, c.VendorErrorCode, te.t(c.StatusAt), te.t(c.UpdatedAt)}
+	if te.err != nil {
+		return false, fmt.Errorf("set status of %s/%d: %w", c.ChargerID, c.ConnectorID, te.err)
+	}
+	tag, err := s.pool.Exec(ctx, sqlSetConnector, args...)
+	if isForeignKeyViolation(err) {
+		err = charging.ErrNotFound
+	}
+	if err != nil {
+		return false, fmt.Errorf("set status of %s/%d: %w", c.ChargerID, c.ConnectorID, err)
+	}
+	return tag.RowsAffected() > 0, nil
+}
+
+func isForeignKeyViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23503"
+}
+
+// GetIDTag returns the tag, or ErrNotFound.
+func (s *Store) GetIDTag(ctx context.Context, id string) (charging.IDTag, error) {
+	t, err := scanTag(s.pool.QueryRow(ctx, sqlGetTag, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = charging.ErrNotFound
+	}
+	if err != nil {
+		return charging.IDTag{}, fmt.Errorf("get id tag %s: %w", id, err)
+	}
+	return t, nil
+}
+
+// PutIDTag creates or replaces a tag.
+func (s *Store) PutIDTag(ctx context.Context, t charging.IDTag) error {
+	var te timeEnc
+	args := []any{t.ID, string(t.Status), te.p(t.ExpiresAt), t.ParentID, te.t(t.CreatedAt)}
+	if te.err != nil {
+		return fmt.Errorf("put id tag %s: %w", t.ID, te.err)
+	}
+	if _, err := s.pool.Exec(ctx, sqlPutTag, args...); err != nil {
+		return fmt.Errorf("put id tag %s: %w", t.ID, err)
+	}
+	return nil
+}
+
+// ListIDTags returns every tag, ordered by id.
+func (s *Store) ListIDTags(ctx context.Context) ([]charging.IDTag, error) {
+	rows, err := s.pool.Query(ctx, sqlListTags)
+	if err != nil {
+		return nil, fmt.Errorf("list id tags: %w", err)
+	}
+	defer rows.Close()
+	var out []charging.IDTag
+	for rows.Next() {
+		t, err := scanTag(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list id tags: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list id tags: %w", err)
+	}
+	return out, nil
+}
+
+func scanTag(row pgx.Row) (charging.IDTag, error) {
+	var t charging.IDTag
+	var expires, created *int64
+	if err := row.Scan(&t.ID, &t.Status, &expires, &t.ParentID, &created); err != nil {
+		return charging.IDTag{}, err
+	}
+	t.ExpiresAt, t.CreatedAt = decTimePtr(expires), decTime(created)
+	return t, nil
+}
+
+// RecordEvent keeps a charger report. The charger need not exist.
+func (s *Store) RecordEvent(ctx context.Context, e charging.ChargerEvent) error {
+	at, err := encTime(e.At)
+	if err != nil {
+		return fmt.Errorf("record %s event of %s: %w", e.Kind, e.ChargerID, err)
+	}
+	if _, err := s.pool.Exec(ctx, sqlInsertEvent, e.ChargerID, e.Kind, e.Payload, at); err != nil {
+		return fmt.Errorf("record %s event of %s: %w", e.Kind, e.ChargerID, err)
+	}
+	return nil
+}
+
+// ListEvents returns a charger's latest events, newest first: at most limit
+// (100 when limit ≤ 0, never more than 1000).
+func (s *Store) ListEvents(ctx context.Context, chargerID string, limit int) ([]charging.ChargerEvent, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, 1000)
+	rows, err := s.pool.Query(ctx, sqlListEvents, chargerID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list events of %s: %w", chargerID, err)
+	}
+	defer rows.Close()
+	var out []charging.ChargerEvent
+	for rows.Next() {
+		var e charging.ChargerEvent
+		var at *int64
+		if err := rows.Scan(&e.ID, &e.ChargerID, &e.Kind, &e.Payload, &at); err != nil {
+			return nil, fmt.Errorf("list events of %s: %w", chargerID, err)
+		}
+		e.At = decTime(at)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list events of %s: %w", chargerID, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,189 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+)
+
+var _ charging.Store = (*Store)(nil)
+
+// Defaults for what the URL does not set.
+const (
+	// DefaultConnectTimeout bounds dialing the server (connect_timeout).
+	DefaultConnectTimeout = 10 * time.Second
+	// DefaultStatementTimeout is the server's statement_timeout for every
+	// statement: a stuck database fails a charger's call, which the charger
+	// retries, instead of holding it forever.
+	DefaultStatementTimeout = 10 * time.Second
+)
+
+// DefaultMaxConns is the pool size when the URL has no pool_max_conns: every
+// write is one short round trip, so a few connections per CPU keep the
+// server busy without queueing behind one another.
+func DefaultMaxConns() int32 { return int32(max(8, 4*runtime.NumCPU())) }
+
+// Store is a charging.Store in a PostgreSQL database. It is safe for
+// concurrent use, also by several processes on one database.
+type Store struct {
+	pool *pgxpool.Pool
+	cfg  config
+	// lockNS scopes the advisory locks of this store to its schema, so
+	// stores in other schemas of the same database do not contend.
+	lockNS string
+
+	closeOnce sync.Once
+}
+
+// Option configures Open.
+type Option func(*config)
+
+type config struct {
+	log *slog.Logger
+}
+
+// WithLogger sets the logger for migrations; the default discards.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+
+// Open connects to the database dsn names (a postgres:// URL or a libpq
+// keyword/value string), applies any pending migrations and returns the
+// store. Settings the URL leaves out get defaults: connect_timeout
+// DefaultConnectTimeout, statement_timeout DefaultStatementTimeout,
+// pool_max_conns DefaultMaxConns, application_name chargebridge. Errors
+// are one line that says what to do, and never contain the password.
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	cfg := config{log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	pc, err := parseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	where := describeTarget(pc)
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, startupError(where, err)
+	}
+	s := &Store{pool: pool, cfg: cfg}
+	if err := s.setUp(ctx, pc.ConnConfig.ConnectTimeout+5*time.Second); err != nil {
+		pool.Close()
+		return nil, startupError(where, err)
+	}
+	return s, nil
+}
+
+// setUp connects, finds the schema and migrates it.
+func (s *Store) setUp(ctx context.Context, connectTimeout time.Duration) error {
+	// Connecting may hang on a server that accepts TCP but never answers;
+	// the dial timeout does not cover that part.
+	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	conn, err := s.pool.Acquire(cctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	var schema *string
+	if err := conn.QueryRow(cctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		return err
+	}
+	if schema == nil {
+		return errNoSchema
+	}
+	s.lockNS = *schema
+	return migrate(ctx, conn.Conn(), *schema, s.cfg.log)
+}
+
+// parseConfig reads dsn and fills in the defaults.
+func parseConfig(dsn string) (*pgxpool.Config, error) {
+	pc, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, &openError{msg: "--db: " + parseErrorText(err) + "; use postgres://USER:PASSWORD@HOST:PORT/DATABASE?sslmode=…", err: err}
+	}
+	cc := pc.ConnConfig
+	if cc.ConnectTimeout == 0 {
+		cc.ConnectTimeout = DefaultConnectTimeout
+		d := &net.Dialer{Timeout: DefaultConnectTimeout, KeepAlive: 5 * time.Minute}
+		cc.DialFunc = d.DialContext
+	}
+	if _, ok := cc.RuntimeParams["statement_timeout"]; !ok {
+		cc.RuntimeParams["statement_timeout"] = strconv.FormatInt(DefaultStatementTimeout.Milliseconds(), 10)
+	}
+	if _, ok := cc.RuntimeParams["application_name"]; !ok {
+		cc.RuntimeParams["application_name"] = "chargebridge"
+	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		pc.MaxConns = DefaultMaxConns()
+	}
+	return pc, nil
+}
+
+// Close closes the pool, waiting for connections in use to be given back.
+// Every acknowledged write is already committed, so nothing is flushed.
+// Closing again does nothing.
+func (s *Store) Close() error {
+	s.closeOnce.Do(s.pool.Close)
+	return nil
+}
+
+// Migrate applies the migrations the database does not have yet. Open has
+// already done so; Migrate is for a command that only migrates, and is a
+// no-op when the schema is current.
+func (s *Store) Migrate(ctx context.Context) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer conn.Release()
+	return migrate(ctx, conn.Conn(), s.lockNS, s.cfg.log)
+}
+
+// Pool returns the connection pool, for statistics (Pool().Stat()).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// connectorLock is the advisory lock key of a charger's connector in this
+// store's schema.
+func (s *Store) connectorLock(charger string, connector int) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("chargebridge connector\x00"))
+	h.Write([]byte(s.lockNS))
+	h.Write([]byte{0})
+	h.Write([]byte(charger))
+	h.Write([]byte{0})
+	h.Write(strconv.AppendInt(nil, int64(connector), 10))
+	return int64(h.Sum64())
+}
+
+// migrationLock is the advisory lock key that serializes migrations of one
+// schema.
+func migrationLock(schema string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("chargebridge migrate\x00"))
+	h.Write([]byte(schema))
+	return int64(h.Sum64())
+}
+
+// openError is an error of Open: one line for the operator, with the cause
+// kept for errors.Is and errors.As.
+type openError struct {
+	msg string
+	err error
+}
+
+func (e *openError) Error() string { return e.msg }
+func (e *openError) Unwrap() error { return e.err }
+
+var errNoSchema = errors.New("no schema of the search_path exists")

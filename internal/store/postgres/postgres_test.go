@@ -1,0 +1,201 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/store/storetest"
+)
+
+// EnvTestDB names the environment variable with the URL of the PostgreSQL
+// database the tests may use, e.g.
+// postgres://postgres@127.0.0.1:5432/test?sslmode=disable. Every test works
+// in a schema of its own, created for it and dropped after it.
+const EnvTestDB = "CHARGEBRIDGE_TEST_POSTGRES"
+
+// testDB returns the test database URL, or skips the test.
+func testDB(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv(EnvTestDB)
+	if dsn == "" {
+		t.Skipf("%s is not set; set it to a PostgreSQL URL (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run the PostgreSQL tests", EnvTestDB)
+	}
+	return dsn
+}
+
+// newSchema creates a schema of its own for t and returns dsn with its
+// search_path set to it. The schema is dropped when t ends.
+func newSchema(t testing.TB, dsn string) string {
+	t.Helper()
+	ctx := context.Background()
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "cbtest_" + hex.EncodeToString(b)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", EnvTestDB, err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("create schema %s: %v", schema, err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return withParam(t, dsn, "search_path", schema)
+}
+
+// withParam sets a query parameter of a postgres:// URL.
+func withParam(t testing.TB, dsn, key, value string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		t.Fatalf("%s must be a postgres:// URL", EnvTestDB)
+	}
+	q := u.Query()
+	q.Set(key, value)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// schemas gives each test one schema, so that a second open in the same
+// test is a restart on the same database.
+var schemas sync.Map // *testing.T → dsn
+
+func openTest(t *testing.T) charging.Store {
+	t.Helper()
+	dsn, ok := schemas.Load(t)
+	if !ok {
+		dsn, _ = schemas.LoadOrStore(t, newSchema(t, testDB(t)))
+		t.Cleanup(func() { schemas.Delete(t) })
+	}
+	s, err := Open(t.Context(), dsn.(string))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+func TestStore(t *testing.T) {
+	testDB(t)
+	storetest.Run(t, openTest)
+}
+
+func TestMigrateTwice(t *testing.T) {
+	dsn := newSchema(t, testDB(t))
+	ctx := t.Context()
+	// Processes starting together: each migrates or finds it done.
+	var wg sync.WaitGroup
+	stores := make([]*Store, 4)
+	errs := make([]error, len(stores))
+	for i := range stores {
+		wg.Go(func() { stores[i], errs[i] = Open(ctx, dsn) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("Open %d: %v", i, err)
+		}
+		defer stores[i].Close()
+	}
+	if err := stores[0].Migrate(ctx); err != nil {
+		t.Fatalf("Migrate on a current schema: %v", err)
+	}
+	var n int
+	if err := stores[0].pool.QueryRow(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	ms, _ := migrations()
+	if n != len(ms) {
+		t.Errorf("schema_migrations: got %d rows; want %d", n, len(ms))
+	}
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	dsn := newSchema(t, testDB(t))
+	s, err := Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if _, err := s.pool.Exec(t.Context(), `INSERT INTO schema_migrations VALUES (9999, '9999_future', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err = Open(t.Context(), dsn)
+	if err == nil || !strings.Contains(err.Error(), "run a newer chargebridge") {
+		t.Errorf("Open of a newer schema: got %v; want an error saying to run a newer chargebridge", err)
+	}
+}
+
+func TestPoolSettings(t *testing.T) {
+	dsn := newSchema(t, testDB(t))
+	tests := []struct {
+		name         string
+		params       map[string]string
+		wantTimeout  string
+		wantMaxConns int32
+	}{
+		{"defaults", nil, "10s", DefaultMaxConns()},
+		{"from-url", map[string]string{"statement_timeout": "2500", "pool_max_conns": "3"}, "2500ms", 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u := dsn
+			for k, v := range tt.params {
+				u = withParam(t, u, k, v)
+			}
+			s, err := Open(t.Context(), u)
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer s.Close()
+			var timeout, app string
+			if err := s.pool.QueryRow(t.Context(), `SELECT current_setting('statement_timeout'), current_setting('application_name')`).Scan(&timeout, &app); err != nil {
+				t.Fatal(err)
+			}
+			if timeout != tt.wantTimeout || app != "chargebridge" {
+				t.Errorf("settings: got statement_timeout %s, application_name %s; want %s, chargebridge", timeout, app, tt.wantTimeout)
+			}
+			if got := s.pool.Config().MaxConns; got != tt.wantMaxConns {
+				t.Errorf("max conns: got %d; want %d", got, tt.wantMaxConns)
+			}
+		})
+	}
+}
+
+func TestStatementTimeout(t *testing.T) {
+	dsn := withParam(t, newSchema(t, testDB(t)), "statement_timeout", "100")
+	s, err := Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	start := time.Now()
+	_, err = s.pool.Exec(t.Context(), `SELECT pg_sleep(5)`)
+	if err == nil || !strings.Contains(err.Error(), "statement timeout") || time.Since(start) > 3*time.Second {
+		t.Errorf("a 5s statement with statement_timeout=100ms: got %v after %v; want a statement timeout", err, time.Since(start))
+	}
+}

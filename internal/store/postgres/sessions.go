@@ -1,0 +1,396 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+)
+
+const sessionCols = `seq, id, charger_id, connector_id, transaction_id, id_tag, status, reservation_id,
+	meter_start_wh, meter_stop_wh, last_register_wh, max_power_kw, last_power_kw, soc,
+	started_at, ended_at, stop_reason, last_updated`
+
+// openStatuses are the statuses of a session that has not ended.
+const openStatuses = `('pending', 'active', 'stopping')`
+
+const (
+	sqlGetSession   = `SELECT ` + sessionCols + ` FROM sessions WHERE id = $1`
+	sqlSessionByTx  = `SELECT ` + sessionCols + ` FROM sessions WHERE transaction_id = $1`
+	sqlSessionByKey = `SELECT ` + sessionCols + ` FROM sessions WHERE start_key = $1`
+	sqlActiveForTag = `SELECT ` + sessionCols + ` FROM sessions
+	WHERE id_tag = $1 AND status IN ` + openStatuses + ` ORDER BY seq DESC LIMIT 1`
+	// sqlSessionByTxCharger matches any charger when $2 is empty.
+	sqlSessionByTxCharger = `SELECT ` + sessionCols + ` FROM sessions
+	WHERE transaction_id = $1 AND ($2::text = '' OR charger_id = $2)`
+
+	// A start is three statements sent as one pipelined batch, which the
+	// server runs as one implicit transaction: lock the connector, close
+	// what is still open on it, insert the new session. Both writes do
+	// nothing when the start key is already stored (a retry).
+	sqlLockConnector = `SELECT pg_advisory_xact_lock($1)`
+	sqlCloseOpen     = `UPDATE sessions SET status = 'interrupted', ended_at = coalesce(ended_at, $1), last_updated = $1
+	WHERE charger_id = $2 AND connector_id = $3 AND status IN ` + openStatuses + `
+	AND NOT EXISTS (SELECT 1 FROM sessions WHERE start_key = $4)`
+	sqlInsertSession = `WITH ins AS (
+		INSERT INTO sessions (id, start_key, charger_id, connector_id, transaction_id, id_tag, status,
+			reservation_id, meter_start_wh, last_register_wh, started_at, last_updated)
+		SELECT $1::text, $2::text, $3::text, $4::integer, nextval('transaction_ids'), $5::text, $6::text,
+			$7::bigint, $8::bigint, $8::double precision, $9::bigint, $10::bigint
+		WHERE NOT EXISTS (SELECT 1 FROM sessions WHERE start_key = $2)
+		ON CONFLICT (start_key) DO NOTHING
+		RETURNING true AS created, ` + sessionCols + `
+	)
+	SELECT * FROM ins
+	UNION ALL SELECT false, ` + sessionCols + ` FROM sessions WHERE start_key = $2`
+
+	// sqlFoldMeter folds what a MeterValues observed into its session (the
+	// register and peak power only go up; power and SoC are replaced by
+	// readings no older than the stored ones) and inserts its samples, one
+	// row each, attached to the session when there is one. One statement:
+	// one round trip, one commit.
+	sqlAppendMeter = `WITH f AS (
+		UPDATE sessions SET
+		last_register_wh = GREATEST(last_register_wh, $1::double precision),
+		max_power_kw = GREATEST(max_power_kw, $2::double precision),
+		last_power_kw = CASE WHEN $3::double precision IS NOT NULL AND (last_power_at IS NULL OR $4::bigint >= last_power_at) THEN $3 ELSE last_power_kw END,
+		last_power_at = CASE WHEN $3::double precision IS NOT NULL AND (last_power_at IS NULL OR $4::bigint >= last_power_at) THEN $4 ELSE last_power_at END,
+		soc = CASE WHEN $5::double precision IS NOT NULL AND (soc_at IS NULL OR $6::bigint >= soc_at) THEN $5 ELSE soc END,
+		soc_at = CASE WHEN $5::double precision IS NOT NULL AND (soc_at IS NULL OR $6::bigint >= soc_at) THEN $6 ELSE soc_at END,
+		last_updated = $7::bigint
+		WHERE transaction_id = $8::bigint AND ($9::text = '' OR charger_id = $9)
+		RETURNING seq
+	), ins AS (
+		INSERT INTO meter_samples (session_seq, charger_id, connector_id, transaction_id, ts, received_at, vals)
+		SELECT (SELECT seq FROM f), $9, $10::integer, $8, u.ts, $7, u.vals::json
+		FROM unnest($11::bigint[], $12::text[]) WITH ORDINALITY AS u (ts, vals, n)
+		ORDER BY u.n
+	)
+	SELECT count(*) FROM f`
+
+	// sqlStopSession applies a stop to a session not stopped before; a
+	// session that ended without a stop keeps its final status.
+	sqlStopSession = `UPDATE sessions SET
+	status = CASE WHEN status IN ('completed', 'interrupted', 'invalid') THEN status ELSE $1 END,
+	meter_stop_wh = $2::bigint, last_register_wh = GREATEST(last_register_wh, $2::bigint::double precision), stop_reason = $3,
+	ended_at = $4, last_updated = $5
+	WHERE transaction_id = $6 AND ($7::text = '' OR charger_id = $7) AND meter_stop_wh IS NULL`
+
+	sqlSessionSamples = `SELECT s.seq, m.id, m.ts, m.vals::text FROM sessions s
+	LEFT JOIN meter_samples m ON m.session_seq = s.seq
+	WHERE s.id = $1 ORDER BY m.ts ASC NULLS FIRST, m.id`
+)
+
+// sqlListSessions is indexed by filter: bit 0 status, bit 1 charger.
+var sqlListSessions = func() (q [4]string) {
+	for i := range q {
+		s := `SELECT ` + sessionCols + ` FROM sessions WHERE seq < $1`
+		if i&1 != 0 {
+			s += ` AND status = $2`
+		} else {
+			s += ` AND $2::text IS NOT NULL`
+		}
+		if i&2 != 0 {
+			s += ` AND charger_id = $3`
+		} else {
+			s += ` AND $3::text IS NOT NULL`
+		}
+		q[i] = s + ` ORDER BY seq DESC LIMIT $4`
+	}
+	return q
+}()
+
+// scanSession reads a row of sessionCols (after any columns in pre).
+func scanSession(row pgx.Row, pre ...any) (charging.Session, int64, error) {
+	var (
+		s                           charging.Session
+		seq                         int64
+		connector                   int32
+		reservation, meterStop      *int64
+		lastPower, soc              *float64
+		started, ended, lastUpdated *int64
+	)
+	dest := append(pre, &seq, &s.ID, &s.ChargerID, &connector, &s.TransactionID, &s.IDTag, &s.Status, &reservation,
+		&s.MeterStartWh, &meterStop, &s.LastRegisterWh, &s.MaxPowerKW, &lastPower, &soc,
+		&started, &ended, &s.StopReason, &lastUpdated)
+	if err := row.Scan(dest...); err != nil {
+		return charging.Session{}, 0, err
+	}
+	s.ConnectorID = int(connector)
+	s.ReservationID, s.MeterStopWh = reservation, meterStop
+	s.LastPowerKW, s.SoC = lastPower, soc
+	s.StartedAt, s.EndedAt, s.LastUpdated = decTime(started), decTimePtr(ended), decTime(lastUpdated)
+	return s, seq, nil
+}
+
+// oneSession reads one session, ErrNotFound when there is none.
+func oneSession(row pgx.Row, pre ...any) (charging.Session, error) {
+	s, _, err := scanSession(row, pre...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = charging.ErrNotFound
+	}
+	return s, err
+}
+
+// StartSession stores a session for a StartTransaction; see
+// charging.SessionStore. The transaction id comes from the transaction_ids
+// sequence, so it is never handed out twice, by any process, also across
+// restarts. Starts on one connector take turns on an advisory lock.
+func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess charging.Session, created bool, err error) {
+	var te timeEnc
+	started, received := te.t(r.StartedAt), te.t(r.ReceivedAt)
+	if te.err != nil {
+		return charging.Session{}, false, fmt.Errorf("start session at %s/%d: %w", r.ChargerID, r.ConnectorID, te.err)
+	}
+	if !r.Status.Valid() {
+		return charging.Session{}, false, fmt.Errorf("start session at %s/%d: %w: status %q", r.ChargerID, r.ConnectorID, charging.ErrInvalidInput, r.Status)
+	}
+	key := nullString(r.StartKey)
+	b := &pgx.Batch{}
+	b.Queue(sqlLockConnector, s.connectorLock(r.ChargerID, r.ConnectorID))
+	b.Queue(sqlCloseOpen, received, r.ChargerID, r.ConnectorID, key)
+	b.Queue(sqlInsertSession, r.ID, key, r.ChargerID, r.ConnectorID, r.IDTag, string(r.Status),
+		r.ReservationID, r.MeterStartWh, started, received)
+	br := s.pool.SendBatch(ctx, b)
+	_, err = br.Exec()
+	if err == nil {
+		_, err = br.Exec()
+	}
+	if err == nil {
+		sess, err = oneSession(br.QueryRow(), &created)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, charging.ErrNotFound) && key != nil {
+		// The key was stored by a start that committed after this
+		// statement began (one with the same key on another connector).
+		sess, err = oneSession(s.pool.QueryRow(ctx, sqlSessionByKey, key))
+		created = false
+	}
+	if err != nil {
+		return charging.Session{}, false, fmt.Errorf("start session at %s/%d: %w", r.ChargerID, r.ConnectorID, err)
+	}
+	return sess, created, nil
+}
+
+// AppendMeterValues stores one row per sample and folds the samples into the
+// session of m.TransactionID, if m.ChargerID has a session with that
+// transaction id; otherwise the samples are kept unattached and found is
+// false.
+func (s *Store) AppendMeterValues(ctx context.Context, m charging.MeterValues) (found bool, err error) {
+	received, err := encTime(m.ReceivedAt)
+	if err != nil {
+		return false, fmt.Errorf("meter values of %s: %w", m.ChargerID, err)
+	}
+	var (
+		ts                 = make([]*int64, len(m.Samples))
+		vals               = make([]string, len(m.Samples))
+		register, maxPower *float64
+		power, soc         *float64
+		powerAt, socAt     *int64
+		powerTS, socTS     time.Time
+	)
+	for i := range m.Samples {
+		smp := &m.Samples[i]
+		if ts[i], err = encTime(smp.Timestamp); err != nil {
+			return false, fmt.Errorf("meter values of %s: %w", m.ChargerID, err)
+		}
+		if vals[i], err = encodeValues(smp.Values); err != nil {
+			return false, fmt.Errorf("meter values of %s: %w", m.ChargerID, err)
+		}
+		o := charging.Observe(m.Samples[i : i+1])
+		if o.RegisterWh != nil && (register == nil || *o.RegisterWh > *register) {
+			register = o.RegisterWh
+		}
+		if o.PowerKW != nil {
+			if maxPower == nil || o.MaxPowerKW > *maxPower {
+				maxPower = &o.MaxPowerKW
+			}
+			if power == nil || !smp.Timestamp.Before(powerTS) {
+				power, powerTS, powerAt = o.PowerKW, smp.Timestamp, ts[i]
+			}
+		}
+		if o.SoC != nil && (soc == nil || !smp.Timestamp.Before(socTS)) {
+			soc, socTS, socAt = o.SoC, smp.Timestamp, ts[i]
+		}
+	}
+	var n int64
+	err = s.pool.QueryRow(ctx, sqlAppendMeter, register, maxPower, power, powerAt, soc, socAt, received,
+		m.TransactionID, m.ChargerID, m.ConnectorID, ts, vals).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("meter values of %s: %w", m.ChargerID, err)
+	}
+	return n > 0, nil
+}
+
+// StopSession ends the session of r.TransactionID on r.ChargerID: it sets
+// meter stop, reason, end time and the final status, and raises the last
+// register to meterStop. A session that was already stopped is returned
+// unchanged. A session that ended without a stop (closed as interrupted by
+// a later start, or invalid) keeps its status but takes the stop's readings.
+// ErrNotFound when the charger has no session with that transaction id.
+func (s *Store) StopSession(ctx context.Context, r charging.StopSession) (charging.Session, error) {
+	if r.EndedAt.IsZero() {
+		r.EndedAt = r.ReceivedAt
+	}
+	var te timeEnc
+	ended, received := te.t(r.EndedAt), te.t(r.ReceivedAt)
+	if te.err != nil {
+		return charging.Session{}, fmt.Errorf("stop transaction %d: %w", r.TransactionID, te.err)
+	}
+	status := r.Status
+	if !status.Final() {
+		status = charging.StopReasonStatus(r.Reason)
+	}
+	// The update and the read go in one round trip; the read is a statement
+	// of its own, so it sees the session as this stop or a concurrent one
+	// left it.
+	b := &pgx.Batch{}
+	b.Queue(sqlStopSession, string(status), r.MeterStopWh, r.Reason, ended, received, r.TransactionID, r.ChargerID)
+	b.Queue(sqlSessionByTxCharger, r.TransactionID, r.ChargerID)
+	br := s.pool.SendBatch(ctx, b)
+	_, err := br.Exec()
+	var sess charging.Session
+	if err == nil {
+		sess, err = oneSession(br.QueryRow())
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return charging.Session{}, fmt.Errorf("stop transaction %d: %w", r.TransactionID, err)
+	}
+	return sess, nil
+}
+
+// GetSession returns a session by id, or ErrNotFound.
+func (s *Store) GetSession(ctx context.Context, id string) (charging.Session, error) {
+	sess, err := oneSession(s.pool.QueryRow(ctx, sqlGetSession, id))
+	if err != nil {
+		return charging.Session{}, fmt.Errorf("get session %s: %w", id, err)
+	}
+	return sess, nil
+}
+
+// SessionByTransaction returns a session by transaction id, or ErrNotFound.
+func (s *Store) SessionByTransaction(ctx context.Context, transactionID int64) (charging.Session, error) {
+	sess, err := oneSession(s.pool.QueryRow(ctx, sqlSessionByTx, transactionID))
+	if err != nil {
+		return charging.Session{}, fmt.Errorf("session of transaction %d: %w", transactionID, err)
+	}
+	return sess, nil
+}
+
+// ActiveSessionForTag returns the newest open (pending, active or stopping)
+// session of an id tag, or ErrNotFound.
+func (s *Store) ActiveSessionForTag(ctx context.Context, idTag string) (charging.Session, error) {
+	sess, err := oneSession(s.pool.QueryRow(ctx, sqlActiveForTag, idTag))
+	if err != nil {
+		return charging.Session{}, fmt.Errorf("active session of %s: %w", idTag, err)
+	}
+	return sess, nil
+}
+
+// Page sizes of ListSessions.
+const (
+	DefaultListLimit = 50
+	MaxListLimit     = 1000
+)
+
+// ListSessions returns a page of sessions, newest first, and the cursor of
+// the next page ("" on the last page). Limit defaults to DefaultListLimit
+// and is capped at MaxListLimit. Pages follow an internal sequence, so
+// sessions started while paging never shift later pages. A cursor this store
+// did not hand out is ErrInvalidInput.
+func (s *Store) ListSessions(ctx context.Context, f charging.SessionFilter) ([]charging.Session, string, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
+	limit = min(limit, MaxListLimit)
+	before := int64(1<<63 - 1)
+	if f.Cursor != "" {
+		n, err := strconv.ParseInt(f.Cursor, 36, 64)
+		if err != nil || n <= 0 {
+			return nil, "", fmt.Errorf("list sessions: %w: bad cursor %q", charging.ErrInvalidInput, f.Cursor)
+		}
+		before = n
+	}
+	i := 0
+	if f.Status != "" {
+		i |= 1
+	}
+	if f.ChargerID != "" {
+		i |= 2
+	}
+	rows, err := s.pool.Query(ctx, sqlListSessions[i], before, string(f.Status), f.ChargerID, limit+1)
+	if err != nil {
+		return nil, "", fmt.Errorf("list sessions: %w", err)
+	}
+	defer rows.Close()
+	out := make([]charging.Session, 0, min(limit, 64))
+	var next string
+	var lastSeq int64
+	for rows.Next() {
+		sess, seq, err := scanSession(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("list sessions: %w", err)
+		}
+		if len(out) == limit {
+			next = strconv.FormatInt(lastSeq, 36)
+			break
+		}
+		out = append(out, sess)
+		lastSeq = seq
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list sessions: %w", err)
+	}
+	return out, next, nil
+}
+
+// SessionSamples returns a session's meter samples in time order (samples
+// with the same timestamp in the order they were stored), or ErrNotFound
+// for an unknown session.
+func (s *Store) SessionSamples(ctx context.Context, sessionID string) ([]charging.MeterSample, error) {
+	rows, err := s.pool.Query(ctx, sqlSessionSamples, sessionID)
+	if err != nil {
+		return nil, fmt.Errorf("samples of session %s: %w", sessionID, err)
+	}
+	defer rows.Close()
+	var out []charging.MeterSample
+	found := false
+	for rows.Next() {
+		var (
+			seq  int64
+			id   *int64
+			ts   *int64
+			vals []byte
+		)
+		if err := rows.Scan(&seq, &id, &ts, &vals); err != nil {
+			return nil, fmt.Errorf("samples of session %s: %w", sessionID, err)
+		}
+		found = true
+		if id == nil {
+			continue // the session has no samples
+		}
+		vs, err := decodeValues(vals)
+		if err != nil {
+			return nil, fmt.Errorf("samples of session %s: %w", sessionID, err)
+		}
+		out = append(out, charging.MeterSample{Timestamp: decTime(ts), Values: vs})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("samples of session %s: %w", sessionID, err)
+	}
+	if !found {
+		return nil, fmt.Errorf("samples of session %s: %w", sessionID, charging.ErrNotFound)
+	}
+	return out, nil
+}
