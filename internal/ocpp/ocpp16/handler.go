@@ -237,7 +237,7 @@ func (r *request) handle(payload json.RawMessage) (any, error) {
 
 	case "MeterValues":
 		var m MeterValuesReq
-		if err := decode(payload, &m); err != nil {
+		if err := decodeMeterValues(payload, &m); err != nil {
 			return nil, err
 		}
 		samples, err := r.samples(m.MeterValue)
