@@ -39,6 +39,7 @@ func commands() map[string]command {
 		"version":      {"print the version", runVersion},
 		"chargers":     {"register and list chargers (add ID | list)", runChargers},
 		"tags":         {"register and list id tags (add TAG | list)", runTags},
+		"tariffs":      {"price an OCPI CDR with an OCPI tariff (price --tariff T.json --cdr C.json)", runTariffs},
 	}
 }
 
@@ -94,9 +95,32 @@ func configFlags(name string, stderr io.Writer) (*flag.FlagSet, *server.Config, 
 	return fs, cfg, configFile
 }
 
-// parseConfig parses args and fills the rest from environment and file.
+// parseInterspersed parses flags that may come before or after the
+// positional arguments (`chargers add CP-1 --db …`), which the flag package
+// alone stops at; the positionals are returned in order.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// parseConfig parses args (flags before or after positionals, which are
+// left in fs.Args()) and fills the rest from environment and file.
 func parseConfig(fs *flag.FlagSet, configFile *string, args []string) error {
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	// Re-parse so fs.Args() holds just the positionals for the caller.
+	if err := fs.Parse(append([]string{"--"}, pos...)); err != nil {
 		return err
 	}
 	if *configFile == "" {
