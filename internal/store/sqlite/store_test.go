@@ -1,0 +1,479 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/google/go-cmp/cmp"
+)
+
+var t0 = time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC)
+
+func openAt(t *testing.T, path string, opts ...Option) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), path, opts...)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func openTemp(t *testing.T, opts ...Option) *Store {
+	t.Helper()
+	return openAt(t, filepath.Join(t.TempDir(), "cb.db"), opts...)
+}
+
+// blockWriter occupies the writer goroutine until release is called (at
+// the latest when the test ends), so that operations queue up behind it and
+// share the next transaction.
+func blockWriter(t *testing.T, s *Store) (release func()) {
+	t.Helper()
+	started, unblock := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.write(context.Background(), func(w *writer) error {
+			close(started)
+			<-unblock
+			return nil
+		})
+	}()
+	<-started
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			close(unblock)
+			if err := <-done; err != nil {
+				t.Errorf("blocking op: %v", err)
+			}
+		})
+	}
+	t.Cleanup(release)
+	return release
+}
+
+// waitQueued waits until n operations are waiting for the writer. Senders
+// on the unbuffered ops channel are not observable, so it polls the
+// goroutines blocked in Store.write.
+func waitQueued(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		buf := make([]byte, 1<<22)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		if strings.Count(stacks, "sqlite.(*Store).write(") >= n {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %d queued writes", n)
+}
+
+func TestGroupCommit(t *testing.T) {
+	s := openTemp(t)
+	ctx := t.Context()
+	if err := s.CreateCharger(ctx, charging.Charger{ID: "cp-1", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	const writers, each = 200, 10
+	before := s.Stats()
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				m := charging.MeterValues{ChargerID: "cp-1", ConnectorID: 1, ReceivedAt: t0,
+					Samples: []charging.MeterSample{{Timestamp: t0.Add(time.Duration(w*each+i) * time.Second),
+						Values: []charging.SampledValue{{Measurand: charging.MeasurandPowerImport, Value: 1, Numeric: true, Raw: "1"}}}}}
+				if _, err := s.AppendMeterValues(ctx, m); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	after := s.Stats()
+	ops, commits := after.Ops-before.Ops, after.Commits-before.Commits
+	if ops != writers*each {
+		t.Errorf("got %d ops; want %d", ops, writers*each)
+	}
+	if commits == 0 || commits*10 > ops {
+		t.Errorf("%d concurrent writers: got %d commits for %d ops; want at most one commit per 10 ops", writers, commits, ops)
+	}
+	t.Logf("%d ops in %d commits, largest batch %d", ops, commits, after.MaxBatch)
+}
+
+// TestFailingOpFailsAlone puts a failing StartSession (a session id that is
+// taken, found only after it closed the open session and bumped the
+// transaction sequence) into one transaction with good operations.
+func TestFailingOpFailsAlone(t *testing.T) {
+	// No time limit on a batch, so the operations queued behind the blocker
+	// are sure to share its transaction.
+	s := openTemp(t, WithMaxBatch(256, time.Hour))
+	ctx := t.Context()
+	if err := s.CreateCharger(ctx, charging.Charger{ID: "cp-1", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	start := func(id, key string, connector int) charging.StartSession {
+		return charging.StartSession{ID: id, StartKey: key, ChargerID: "cp-1", ConnectorID: connector, IDTag: "T",
+			Status: charging.SessionActive, StartedAt: t0, ReceivedAt: t0.Add(time.Hour)}
+	}
+	open, _, err := s.StartSession(ctx, start("s-open", "k-open", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	release := blockWriter(t, s)
+	before := s.Stats()
+	errs := make(chan error, 3)
+	go func() { _, _, err := s.StartSession(ctx, start("s-open", "k-dup", 1)); errs <- err }()
+	go func() { errs <- s.TouchCharger(ctx, "cp-1", t0.Add(time.Minute)) }()
+	go func() { _, _, err := s.StartSession(ctx, start("s-good", "k-good", 2)); errs <- err }()
+	waitQueued(t, 4) // the blocker and three more
+	release()
+	var failed int
+	for range 3 {
+		if err := <-errs; err != nil {
+			failed++
+			t.Logf("failed as it should: %v", err)
+		}
+	}
+	if failed != 1 {
+		t.Errorf("got %d failed operations; want 1", failed)
+	}
+	// The writer takes what is waiting when the blocker returns into the
+	// blocker's transaction.
+	if got := s.Stats().Commits - before.Commits; got != 1 {
+		t.Errorf("got %d commits; want 1 shared by all four operations", got)
+	}
+	got, err := s.GetSession(ctx, open.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != charging.SessionActive || got.EndedAt != nil {
+		t.Errorf("the failed start's close of the open session was not rolled back: got %s ended %v", got.Status, got.EndedAt)
+	}
+	good, err := s.GetSession(ctx, "s-good")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if good.TransactionID != open.TransactionID+1 {
+		t.Errorf("transaction id after a failed start: got %d; want %d (the failed start's id rolled back)", good.TransactionID, open.TransactionID+1)
+	}
+	c, err := s.GetCharger(ctx, "cp-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LastSeenAt == nil || !c.LastSeenAt.Equal(t0.Add(time.Minute)) {
+		t.Errorf("touch in the same transaction: got last seen %v; want %v", c.LastSeenAt, t0.Add(time.Minute))
+	}
+}
+
+func TestCancelWhileQueued(t *testing.T) {
+	s := openTemp(t)
+	release := blockWriter(t, s)
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	err := s.CreateCharger(ctx, charging.Charger{ID: "cp-late", CreatedAt: t0})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("CreateCharger while the writer is busy past the deadline: got %v; want %v", err, context.DeadlineExceeded)
+	}
+	release()
+	if _, err := s.GetCharger(t.Context(), "cp-late"); !errors.Is(err, charging.ErrNotFound) {
+		t.Errorf("charger of a cancelled create: got %v; want ErrNotFound", err)
+	}
+	cancelled, cancel2 := context.WithCancel(t.Context())
+	cancel2()
+	if err := s.TouchCharger(cancelled, "cp-1", t0); !errors.Is(err, context.Canceled) {
+		t.Errorf("TouchCharger with a cancelled context: got %v; want %v", err, context.Canceled)
+	}
+}
+
+// TestCloseDrains closes the store while writers are busy: each write
+// either succeeded, and is there after a reopen, or got ErrClosed.
+func TestCloseDrains(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cb.db")
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg sync.WaitGroup
+		mu sync.Mutex
+		ok []string
+	)
+	for w := range 50 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				id := fmt.Sprintf("cp-%d-%d", w, i)
+				err := s.CreateCharger(context.Background(), charging.Charger{ID: id, CreatedAt: t0})
+				if errors.Is(err, ErrClosed) {
+					return
+				}
+				if err != nil {
+					t.Errorf("CreateCharger: %v", err)
+					return
+				}
+				mu.Lock()
+				ok = append(ok, id)
+				mu.Unlock()
+			}
+		})
+	}
+	time.Sleep(100 * time.Millisecond)
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	wg.Wait()
+	if err := s.TouchCharger(t.Context(), "cp-0-0", t0); !errors.Is(err, ErrClosed) {
+		t.Errorf("write after Close: got %v; want ErrClosed", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	s = openAt(t, path)
+	list, err := s.ListChargers(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != len(ok) || len(ok) == 0 {
+		t.Fatalf("after reopen: got %d chargers; want the %d acknowledged", len(list), len(ok))
+	}
+	have := map[string]bool{}
+	for _, c := range list {
+		have[c.ID] = true
+	}
+	for _, id := range ok {
+		if !have[id] {
+			t.Errorf("acknowledged charger %s lost", id)
+		}
+	}
+}
+
+func TestNoGoroutineLeak(t *testing.T) {
+	before := runtime.NumGoroutine()
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "cb.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			id := fmt.Sprintf("cp-%d", i)
+			if err := s.CreateCharger(ctx, charging.Charger{ID: id, CreatedAt: t0}); err != nil {
+				t.Error(err)
+			}
+			if _, err := s.GetCharger(ctx, id); err != nil {
+				t.Error(err)
+			}
+			if _, _, err := s.ListSessions(ctx, charging.SessionFilter{}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var after int
+	for range 200 {
+		if after = runtime.NumGoroutine(); after <= before {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	buf := make([]byte, 1<<20)
+	t.Errorf("goroutines: got %d after Close; want %d as before Open\n%s", after, before, buf[:runtime.Stack(buf, true)])
+}
+
+func TestPragmas(t *testing.T) {
+	tests := []struct {
+		name        string
+		opts        []Option
+		synchronous int64
+	}{
+		{"default-full", nil, 2},
+		{"normal", []Option{WithSynchronousNormal()}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := openTemp(t, tt.opts...)
+			want := map[string]int64{"synchronous": tt.synchronous, "foreign_keys": 1, "wal_autocheckpoint": 0}
+			got := map[string]int64{}
+			err := s.write(t.Context(), func(w *writer) error {
+				for p := range want {
+					v, err := w.queryInts("PRAGMA " + p)
+					if err != nil || len(v) != 1 {
+						return fmt.Errorf("PRAGMA %s: got %v, %v", p, v, err)
+					}
+					got[p] = v[0]
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(want, got); d != "" {
+				t.Errorf("writer pragmas (-want +got):\n%s", d)
+			}
+			var mode string
+			if err := s.rdb.QueryRowContext(t.Context(), "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+				t.Errorf("journal mode: got %q, %v; want wal", mode, err)
+			}
+		})
+	}
+}
+
+func TestMigrate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cb.db")
+	s := openAt(t, path)
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatalf("Migrate on a current schema: %v", err)
+	}
+	var versions []int64
+	if err := s.write(t.Context(), func(w *writer) (err error) {
+		versions, err = w.queryInts("SELECT version FROM schema_migrations ORDER BY version")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []int64
+	for _, m := range ms {
+		want = append(want, int64(m.version))
+	}
+	if d := cmp.Diff(want, versions); d != "" {
+		t.Errorf("schema_migrations (-want +got):\n%s", d)
+	}
+
+	// A database from a newer program is refused, with a message that says so.
+	if err := s.write(t.Context(), func(w *writer) error {
+		return w.execScript("INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, '9999_future', 0)")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err = Open(t.Context(), path)
+	if err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Errorf("Open of a database with a newer schema: got %v; want an error saying it is newer", err)
+	}
+}
+
+func TestOpenBadPath(t *testing.T) {
+	for _, p := range []string{"", ":memory:", "file:x.db", filepath.Join(t.TempDir(), "a?b.db")} {
+		if s, err := Open(t.Context(), p); err == nil {
+			s.Close()
+			t.Errorf("Open(%q): got no error", p)
+		}
+	}
+}
+
+func TestInvalidInput(t *testing.T) {
+	s := openTemp(t)
+	ctx := t.Context()
+	if err := s.CreateCharger(ctx, charging.Charger{ID: "cp-1", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	tx := int64(1)
+	tests := []struct {
+		name string
+		err  error
+	}{
+		{"time-out-of-range", s.TouchCharger(ctx, "cp-1", time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC))},
+		{"nan-value", func() error {
+			_, err := s.AppendMeterValues(ctx, charging.MeterValues{ChargerID: "cp-1", TransactionID: &tx, ReceivedAt: t0,
+				Samples: []charging.MeterSample{{Timestamp: t0, Values: []charging.SampledValue{{Value: math.NaN(), Numeric: true}}}}})
+			return err
+		}()},
+		{"unknown-status", func() error {
+			_, _, err := s.StartSession(ctx, charging.StartSession{ID: "s", ChargerID: "cp-1", ConnectorID: 1, Status: "running", StartedAt: t0, ReceivedAt: t0})
+			return err
+		}()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !errors.Is(tt.err, charging.ErrInvalidInput) {
+				t.Errorf("got %v; want ErrInvalidInput", tt.err)
+			}
+		})
+	}
+}
+
+// TestValuesJSON checks the hand-written encoder against encoding/json.
+func TestValuesJSON(t *testing.T) {
+	vs := []charging.SampledValue{
+		{},
+		{Measurand: "Energy.Active.Import.Register", Phase: "L1-N", Location: "Outlet", Context: "Sample.Periodic",
+			Unit: "kWh", Value: 12.345, Numeric: true, Raw: "12345", RawUnit: "Wh", Signed: true},
+		{Measurand: "x", Value: -1e-300, Raw: "\"quoted\" \\ \n\r\t \x00\x1f \x7f ünï <&> \u2028 \xff\xfe"},
+		{Value: math.MaxFloat64}, {Value: math.SmallestNonzeroFloat64}, {Value: math.Copysign(0, -1)}, {Value: 1e21}, {Value: 123456789},
+	}
+	for i, v := range vs {
+		want, err := json.Marshal([]charging.SampledValue{v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := appendValuesJSON(nil, []charging.SampledValue{v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a, b []charging.SampledValue
+		if err := json.Unmarshal(got, &a); err != nil {
+			t.Fatalf("value %d: our encoding %s does not decode: %v", i, got, err)
+		}
+		if err := json.Unmarshal(want, &b); err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(b, a); d != "" {
+			t.Errorf("value %d: decoded from ours %s vs encoding/json %s (-json +ours):\n%s", i, got, want, d)
+		}
+		if math.Signbit(a[0].Value) != math.Signbit(v.Value) {
+			t.Errorf("value %d: sign of %v lost", i, v.Value)
+		}
+	}
+}
+
+func FuzzValuesJSON(f *testing.F) {
+	f.Add("Energy.Active.Import.Register", "L1", "Outlet", "Sample.Periodic", "kWh", 1.5, true, "1500", "Wh", false)
+	f.Add("", "", "", "", "", 0.0, false, "\x00\"\\\xff", "", true)
+	f.Fuzz(func(t *testing.T, m, ph, loc, ctx, unit string, v float64, num bool, raw, rawUnit string, signed bool) {
+		in := []charging.SampledValue{{Measurand: m, Phase: ph, Location: loc, Context: ctx, Unit: unit, Value: v,
+			Numeric: num, Raw: raw, RawUnit: rawUnit, Signed: signed}}
+		got, err := appendValuesJSON(nil, in)
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			if !errors.Is(err, charging.ErrInvalidInput) {
+				t.Fatalf("non-finite value: got %v; want ErrInvalidInput", err)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := decodeValues(got)
+		if err != nil {
+			t.Fatalf("decode %s: %v", got, err)
+		}
+		want, _ := json.Marshal(in) // the reference: invalid UTF-8 becomes U+FFFD in both
+		var ref []charging.SampledValue
+		if err := json.Unmarshal(want, &ref); err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(ref, out); d != "" {
+			t.Errorf("round trip (-want +got):\n%s", d)
+		}
+	})
+}
