@@ -121,7 +121,7 @@ func OpenStore(ctx context.Context, dsn string, log *slog.Logger) (Store, error)
 	case strings.HasPrefix(dsn, "sqlite:"):
 		return openSQLite(ctx, strings.TrimPrefix(dsn, "sqlite:"))
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		return nil, fmt.Errorf("--db %s: PostgreSQL support is not built yet; use sqlite:PATH", redact(dsn))
+		return openPostgres(ctx, dsn, log)
 	}
 	return nil, fmt.Errorf("--db %q: use sqlite:PATH or postgres://USER@HOST/DB", dsn)
 }
