@@ -78,7 +78,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, startupError(where, err)
 	}
 	s := &Store{pool: pool, cfg: cfg}
-	if err := s.setUp(ctx, pc.ConnConfig.ConnectTimeout+5*time.Second); err != nil {
+	if err := s.setUp(ctx, pc.ConnConfig.ConnectTimeout); err != nil {
 		pool.Close()
 		return nil, startupError(where, err)
 	}
