@@ -22,9 +22,11 @@ type Presence interface {
 
 // API serves the operator API.
 type API struct {
-	svc      *charging.Service
-	presence Presence
-	log      *slog.Logger
+	svc       *charging.Service
+	presence  Presence
+	log       *slog.Logger
+	commander Commander
+	history   CommandHistory
 }
 
 // New returns the API on svc.
@@ -45,6 +47,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/chargers", a.addCharger)
 	mux.HandleFunc("GET /api/v1/chargers/{id}", a.getCharger)
 	mux.HandleFunc("GET /api/v1/chargers/{id}/events", a.chargerEvents)
+	mux.HandleFunc("POST /api/v1/chargers/{id}/commands/{action}", a.sendCommand)
+	mux.HandleFunc("GET /api/v1/chargers/{id}/commands", a.listCommands)
 	mux.HandleFunc("GET /api/v1/tags", a.listTags)
 	mux.HandleFunc("POST /api/v1/tags", a.addTag)
 	mux.HandleFunc("GET /api/v1/sessions", a.listSessions)
