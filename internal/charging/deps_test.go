@@ -14,7 +14,7 @@ func TestCoreImportsNoAdapter(t *testing.T) {
 		t.Fatal(err)
 	}
 	forbidden := []string{
-		"net/http", "database/sql", "net/", "encoding/json",
+		"net/http", "database/sql", "net/",
 		"github.com/chargebridge/chargebridge/internal/ocpp",
 		"github.com/chargebridge/chargebridge/internal/ocpi",
 		"github.com/chargebridge/chargebridge/internal/beckn",

@@ -153,6 +153,9 @@ type Session struct {
 	SoC         *float64   `json:"soc_percent,omitempty"`
 	StartedAt   time.Time  `json:"started_at"`
 	EndedAt     *time.Time `json:"ended_at,omitempty"`
+	// ExpiresAt ends a reserved or pending session that no StartTransaction
+	// took over: the reservation's expiry, or the remote start's deadline.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	StopReason  string     `json:"stop_reason,omitempty"`
 	LastUpdated time.Time  `json:"last_updated"`
 }

@@ -48,7 +48,13 @@ type SessionStore interface {
 	// created false. Otherwise it allocates a transaction id that no other
 	// session (on any server sharing the store) ever had, closes any
 	// session still active on the same connector as interrupted (the
-	// charger lost it), and returns the new session with created true.
+	// charger lost it), and returns the session with created true. When
+	// the connector has a reserved session with s.ReservationID, or a
+	// pending one (a remote start) on that connector or on connector 0
+	// with the same id tag, that session becomes the active one:
+	// it keeps its id, takes the transaction id, meter start, start time
+	// and id tag, and loses its ExpiresAt. (LifecycleStore implementations
+	// only; a plain Store always creates a new session.)
 	StartSession(ctx context.Context, s StartSession) (sess Session, created bool, err error)
 	// AppendMeterValues stores samples for a transaction and folds them into
 	// its session. When the transaction is unknown (or nil) the samples are
@@ -72,6 +78,22 @@ type SessionStore interface {
 	ActiveSessionForTag(ctx context.Context, idTag string) (Session, error)
 }
 
+// LifecycleStore keeps the sessions that exist before a transaction does
+// (reserved, pending) and moves sessions between statuses.
+type LifecycleStore interface {
+	// CreateSession stores a session that has no transaction yet
+	// (TransactionID 0): a reservation or a pending remote start.
+	CreateSession(ctx context.Context, s Session) error
+	// UpdateSessionStatus moves a session to status `to` if its status is
+	// one of from; a final status sets EndedAt to at and StopReason to
+	// reason. ErrNotFound when no session has the id; ErrConflict when its
+	// status is not one of from. It returns the updated session.
+	UpdateSessionStatus(ctx context.Context, id string, from []SessionStatus, to SessionStatus, at time.Time, reason string) (Session, error)
+}
+
+// ErrConflict says a change does not apply to the object's current state.
+var ErrConflict = errors.New("conflicts with the current state")
+
 // EventStore keeps what chargers report that is not a session: data
 // transfers, firmware and diagnostics status, security events, messages that
 // matched nothing.
@@ -86,6 +108,15 @@ type Store interface {
 	TagStore
 	SessionStore
 	EventStore
+}
+
+// FullStore is a Store with the lifecycle and document parts the command
+// path, tariffs and roaming adapters need. Both stores will implement it;
+// until then the Service works without it (see Service.full).
+type FullStore interface {
+	Store
+	LifecycleStore
+	DocStore
 }
 
 // Boot is what a BootNotification said, and the answer it got.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/ocpp"
 )
 
@@ -34,24 +35,10 @@ var (
 	ErrInvalidAnswer = errors.New("charger answered with an invalid payload")
 )
 
-// CommandRecord is one entry of a charger's command log: who asked, what
-// was sent, what came back and when.
-type CommandRecord struct {
-	ID          string          `json:"id"`
-	ChargerID   string          `json:"charger_id"`
-	Action      string          `json:"action"`
-	RequestedBy string          `json:"requested_by"`
-	Request     json.RawMessage `json:"request"`
-	Response    json.RawMessage `json:"response,omitempty"`
-	// Outcome is "answered", "call_error", "timeout", "not_connected",
-	// "invalid_request", "invalid_answer" or "failed".
-	Outcome    string    `json:"outcome"`
-	Error      string    `json:"error,omitempty"`
-	ErrorCode  string    `json:"error_code,omitempty"`
-	SentAt     time.Time `json:"sent_at"`
-	AnsweredAt time.Time `json:"answered_at,omitzero"`
-	DurationMS float64   `json:"duration_ms"`
-}
+// CommandRecord is one entry of a charger's command log. Outcome is
+// "answered", "call_error", "timeout", "not_connected", "invalid_request",
+// "invalid_answer" or "failed".
+type CommandRecord = charging.CommandRecord
 
 // CommandLog keeps command records.
 type CommandLog interface {
@@ -99,7 +86,7 @@ func (c *Commander) Send(ctx context.Context, chargerID, action string, payload 
 	if !c.known[action] {
 		return nil, fmt.Errorf("%w %q; use one of %v", ErrUnknownCommand, action, CentralSystemActions)
 	}
-	rec := CommandRecord{ID: c.newID(), ChargerID: chargerID, Action: action, RequestedBy: requestedBy, Request: payload, SentAt: c.now()}
+	rec := CommandRecord{ID: c.newID(), ChargerID: chargerID, Action: action, RequestedBy: requestedBy, Request: charging.RawJSON(payload), SentAt: c.now()}
 	res, err := c.send(ctx, chargerID, action, payload, &rec)
 	if !rec.AnsweredAt.IsZero() {
 		rec.DurationMS = float64(rec.AnsweredAt.Sub(rec.SentAt).Microseconds()) / 1000
@@ -139,7 +126,7 @@ func (c *Commander) send(ctx context.Context, chargerID, action string, payload 
 		return nil, err
 	}
 	rec.AnsweredAt = c.now()
-	rec.Response = res
+	rec.Response = charging.RawJSON(res)
 	if e := c.v.Validate(action+"Response", res); e != nil {
 		rec.Outcome, rec.Error = "invalid_answer", e.Description
 		c.log.Warn("charger answered a command with an invalid payload", "charger", chargerID, "action", action, "reason", e.Description)

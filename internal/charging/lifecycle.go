@@ -1,0 +1,236 @@
+package charging
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrNotSupported is returned by features the configured store lacks.
+var ErrNotSupported = errors.New("not supported by this store")
+
+func (s *Service) full() (FullStore, error) {
+	f, ok := s.store.(FullStore)
+	if !ok {
+		return nil, ErrNotSupported
+	}
+	return f, nil
+}
+
+// Reservation is a connector held for an id tag (OCPP ReserveNow).
+type Reservation struct {
+	ChargerID     string
+	ConnectorID   int
+	ReservationID int64
+	IDTag         string
+	ExpiresAt     time.Time
+}
+
+// ReservationAccepted records a reservation the charger accepted: a
+// reserved session, ended when a StartTransaction carries its id, when it
+// is cancelled, or when it expires.
+func (s *Service) ReservationAccepted(ctx context.Context, r Reservation) (Session, error) {
+	f, err := s.full()
+	if err != nil {
+		return Session{}, err
+	}
+	now := s.clock.Now()
+	exp := r.ExpiresAt
+	rid := r.ReservationID
+	sess := Session{ID: NewID(), ChargerID: r.ChargerID, ConnectorID: r.ConnectorID, IDTag: r.IDTag,
+		Status: SessionReserved, ReservationID: &rid, StartedAt: now, ExpiresAt: &exp, LastUpdated: now}
+	if err := f.CreateSession(ctx, sess); err != nil {
+		return Session{}, fmt.Errorf("reservation %d at %s: %w", rid, r.ChargerID, err)
+	}
+	s.publish(Event{Kind: SessionChanged, At: now, ChargerID: r.ChargerID, Session: &sess})
+	return sess, nil
+}
+
+// ReservationCancelled ends the reserved session of a reservation the
+// charger cancelled. OCPI has a reservation that led to no charging end
+// COMPLETED, so the canonical status is completed.
+func (s *Service) ReservationCancelled(ctx context.Context, chargerID string, reservationID int64) error {
+	sess, err := s.findSession(ctx, chargerID, SessionReserved, func(x Session) bool {
+		return x.ReservationID != nil && *x.ReservationID == reservationID
+	})
+	if err != nil {
+		return fmt.Errorf("cancel reservation %d at %s: %w", reservationID, chargerID, err)
+	}
+	return s.endOpen(ctx, sess, []SessionStatus{SessionReserved}, "ReservationCancelled")
+}
+
+// RemoteStartAccepted records a remote start the charger accepted: a
+// pending session, taken over by the StartTransaction that follows or
+// closed (invalid) if none comes before timeout.
+func (s *Service) RemoteStartAccepted(ctx context.Context, chargerID string, connectorID int, idTag string, timeout time.Duration) (Session, error) {
+	f, err := s.full()
+	if err != nil {
+		return Session{}, err
+	}
+	now := s.clock.Now()
+	exp := now.Add(timeout)
+	sess := Session{ID: NewID(), ChargerID: chargerID, ConnectorID: connectorID, IDTag: idTag,
+		Status: SessionPending, StartedAt: now, ExpiresAt: &exp, LastUpdated: now}
+	if err := f.CreateSession(ctx, sess); err != nil {
+		return Session{}, fmt.Errorf("remote start at %s: %w", chargerID, err)
+	}
+	s.publish(Event{Kind: SessionChanged, At: now, ChargerID: chargerID, Session: &sess})
+	return sess, nil
+}
+
+// RemoteStopAccepted marks the transaction's session stopping until its
+// StopTransaction arrives.
+func (s *Service) RemoteStopAccepted(ctx context.Context, transactionID int64) error {
+	f, err := s.full()
+	if err != nil {
+		return err
+	}
+	sess, err := s.store.SessionByTransaction(ctx, transactionID)
+	if err != nil {
+		return fmt.Errorf("remote stop of transaction %d: %w", transactionID, err)
+	}
+	now := s.clock.Now()
+	up, err := f.UpdateSessionStatus(ctx, sess.ID, []SessionStatus{SessionActive}, SessionStopping, now, "")
+	if errors.Is(err, ErrConflict) {
+		return nil // already stopping or ended: nothing to show
+	}
+	if err != nil {
+		return fmt.Errorf("remote stop of transaction %d: %w", transactionID, err)
+	}
+	s.publish(Event{Kind: SessionChanged, At: now, ChargerID: up.ChargerID, Session: &up, TransactionID: transactionID})
+	return nil
+}
+
+// ExpireSessions ends reserved and pending sessions whose ExpiresAt has
+// passed; it returns how many it ended. The server runs it periodically.
+func (s *Service) ExpireSessions(ctx context.Context) (int, error) {
+	if _, err := s.full(); err != nil {
+		return 0, nil
+	}
+	now := s.clock.Now()
+	n := 0
+	for _, st := range []SessionStatus{SessionReserved, SessionPending} {
+		cursor := ""
+		for {
+			page, next, err := s.store.ListSessions(ctx, SessionFilter{Status: st, Limit: 500, Cursor: cursor})
+			if err != nil {
+				return n, err
+			}
+			for _, sess := range page {
+				if sess.ExpiresAt == nil || sess.ExpiresAt.After(now) {
+					continue
+				}
+				reason := "ReservationExpired"
+				if st == SessionPending {
+					reason = "RemoteStartTimeout"
+				}
+				if err := s.endOpen(ctx, sess, []SessionStatus{st}, reason); err != nil && !errors.Is(err, ErrConflict) {
+					return n, err
+				}
+				s.log.Info("session expired", "session", sess.ID, "charger", sess.ChargerID, "status", st, "reason", reason)
+				n++
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+	}
+	return n, nil
+}
+
+// RunExpiry calls ExpireSessions every interval until ctx is done.
+func (s *Service) RunExpiry(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.ExpireSessions(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("expiring sessions failed", "err", err)
+			}
+		}
+	}
+}
+
+// endOpen ends a reserved or pending session: completed for a reservation
+// (OCPI: a reservation without charging ends COMPLETED), invalid for a
+// remote start the charger never followed.
+func (s *Service) endOpen(ctx context.Context, sess Session, from []SessionStatus, reason string) error {
+	f, err := s.full()
+	if err != nil {
+		return err
+	}
+	to := SessionCompleted
+	if sess.Status == SessionPending {
+		to = SessionInvalid
+	}
+	now := s.clock.Now()
+	up, err := f.UpdateSessionStatus(ctx, sess.ID, from, to, now, reason)
+	if err != nil {
+		return err
+	}
+	s.publish(Event{Kind: SessionChanged, At: now, ChargerID: up.ChargerID, Session: &up})
+	return nil
+}
+
+// findSession finds a charger's session in a status that matches.
+func (s *Service) findSession(ctx context.Context, chargerID string, st SessionStatus, match func(Session) bool) (Session, error) {
+	cursor := ""
+	for {
+		page, next, err := s.store.ListSessions(ctx, SessionFilter{Status: st, ChargerID: chargerID, Limit: 200, Cursor: cursor})
+		if err != nil {
+			return Session{}, err
+		}
+		for _, x := range page {
+			if match(x) {
+				return x, nil
+			}
+		}
+		if next == "" {
+			return Session{}, ErrNotFound
+		}
+		cursor = next
+	}
+}
+
+// RecordCommand keeps a command log entry.
+func (s *Service) RecordCommand(ctx context.Context, r CommandRecord) error {
+	f, err := s.full()
+	if err != nil {
+		return err
+	}
+	body, err := marshalDoc(r)
+	if err != nil {
+		return err
+	}
+	return f.PutDoc(ctx, Doc{Kind: DocCommand, ID: r.ID, Owner: r.ChargerID, Body: body, Updated: r.SentAt})
+}
+
+// ListCommands returns a charger's command log, newest first.
+func (s *Service) ListCommands(ctx context.Context, chargerID string, limit int) ([]CommandRecord, error) {
+	f, err := s.full()
+	if err != nil {
+		return nil, err
+	}
+	docs, _, err := f.ListDocs(ctx, DocQuery{Kind: DocCommand, Owner: chargerID, Limit: limit, Newest: true})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]CommandRecord, 0, len(docs))
+	for _, d := range docs {
+		var r CommandRecord
+		if err := unmarshalDoc(d.Body, &r); err != nil {
+			return nil, fmt.Errorf("command %s: %w", d.ID, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// Docs returns the document store, for adapters that keep their own
+// records (local lists, charging profiles, OCPI parties, Beckn orders).
+func (s *Service) Docs() (DocStore, error) { return s.full() }

@@ -1,0 +1,241 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+)
+
+// RunFull runs the contract of the lifecycle and document parts
+// (charging.FullStore). open works as for Run.
+func RunFull(t *testing.T, open func(t *testing.T) charging.FullStore) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s charging.FullStore)
+	}{
+		{"create-session-without-transaction", testCreateSession},
+		{"update-session-status", testUpdateSessionStatus},
+		{"start-takes-over-reservation", testStartTakesOverReservation},
+		{"start-takes-over-pending", testStartTakesOverPending},
+		{"start-leaves-other-reservations", testStartLeavesOtherReservation},
+		{"docs", testDocs},
+		{"docs-list-window-and-paging", testDocsPaging},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
+	}
+}
+
+var lt0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+
+func lmustCharger(t *testing.T, s charging.FullStore, id string) {
+	t.Helper()
+	if err := s.CreateCharger(context.Background(), charging.Charger{ID: id, CreatedAt: lt0}); err != nil {
+		t.Fatalf("create charger %s: %v", id, err)
+	}
+}
+
+func lreserved(id, charger string, connector int, rid int64, tag string) charging.Session {
+	exp := lt0.Add(15 * time.Minute)
+	return charging.Session{ID: id, ChargerID: charger, ConnectorID: connector, IDTag: tag, Status: charging.SessionReserved,
+		ReservationID: &rid, StartedAt: lt0, ExpiresAt: &exp, LastUpdated: lt0}
+}
+
+func testCreateSession(t *testing.T, s charging.FullStore) {
+	ctx := context.Background()
+	lmustCharger(t, s, "CP-L1")
+	a := lreserved("res-a", "CP-L1", 1, 7, "TAG-A")
+	b := lreserved("res-b", "CP-L1", 2, 8, "TAG-B")
+	for _, x := range []charging.Session{a, b} {
+		if err := s.CreateSession(ctx, x); err != nil {
+			t.Fatalf("create %s: %v", x.ID, err)
+		}
+	}
+	if err := s.CreateSession(ctx, a); err == nil {
+		t.Fatal("creating a session with a taken id succeeded")
+	}
+	got, err := s.GetSession(ctx, "res-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != charging.SessionReserved || got.TransactionID != 0 || got.ReservationID == nil || *got.ReservationID != 7 ||
+		got.ExpiresAt == nil || !got.ExpiresAt.Equal(*a.ExpiresAt) || got.IDTag != "TAG-A" || got.ConnectorID != 1 {
+		t.Fatalf("got %+v; want the reserved session back", got)
+	}
+	page, _, err := s.ListSessions(ctx, charging.SessionFilter{Status: charging.SessionReserved, ChargerID: "CP-L1", Limit: 10})
+	if err != nil || len(page) != 2 {
+		t.Fatalf("list reserved = %d sessions, %v; want 2", len(page), err)
+	}
+}
+
+func testUpdateSessionStatus(t *testing.T, s charging.FullStore) {
+	ctx := context.Background()
+	lmustCharger(t, s, "CP-L2")
+	if err := s.CreateSession(ctx, lreserved("res-u", "CP-L2", 1, 9, "T")); err != nil {
+		t.Fatal(err)
+	}
+	at := lt0.Add(5 * time.Minute)
+	if _, err := s.UpdateSessionStatus(ctx, "res-u", []charging.SessionStatus{charging.SessionActive}, charging.SessionStopping, at, ""); !errors.Is(err, charging.ErrConflict) {
+		t.Fatalf("update from the wrong status: %v; want ErrConflict", err)
+	}
+	if _, err := s.UpdateSessionStatus(ctx, "nope", []charging.SessionStatus{charging.SessionReserved}, charging.SessionCompleted, at, "x"); !errors.Is(err, charging.ErrNotFound) {
+		t.Fatalf("update of an unknown session: %v; want ErrNotFound", err)
+	}
+	got, err := s.UpdateSessionStatus(ctx, "res-u", []charging.SessionStatus{charging.SessionPending, charging.SessionReserved}, charging.SessionCompleted, at, "ReservationExpired")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != charging.SessionCompleted || got.EndedAt == nil || !got.EndedAt.Equal(at) || got.StopReason != "ReservationExpired" || !got.LastUpdated.Equal(at) {
+		t.Fatalf("got %+v; want completed at %v with the reason", got, at)
+	}
+	again, err := s.GetSession(ctx, "res-u")
+	if err != nil || again.Status != charging.SessionCompleted || again.StopReason != "ReservationExpired" {
+		t.Fatalf("stored = %+v, %v; want the update kept", again, err)
+	}
+}
+
+func lstart(charger string, connector int, tag string, rid *int64, meter int64, at time.Time) charging.StartSession {
+	return charging.StartSession{ID: fmt.Sprintf("new-%s-%d-%d", charger, connector, at.Unix()), StartKey: fmt.Sprintf("%s|%d|%s|%d", charger, connector, tag, at.Unix()),
+		ChargerID: charger, ConnectorID: connector, IDTag: tag, Status: charging.SessionActive, MeterStartWh: meter,
+		ReservationID: rid, StartedAt: at, ReceivedAt: at}
+}
+
+func testStartTakesOverReservation(t *testing.T, s charging.FullStore) {
+	ctx := context.Background()
+	lmustCharger(t, s, "CP-L3")
+	if err := s.CreateSession(ctx, lreserved("res-t", "CP-L3", 1, 11, "TAG-R")); err != nil {
+		t.Fatal(err)
+	}
+	rid := int64(11)
+	at := lt0.Add(3 * time.Minute)
+	got, created, err := s.StartSession(ctx, lstart("CP-L3", 1, "TAG-R", &rid, 500, at))
+	if err != nil || !created {
+		t.Fatalf("start = %v, created %v", err, created)
+	}
+	if got.ID != "res-t" || got.Status != charging.SessionActive || got.TransactionID == 0 || got.MeterStartWh != 500 ||
+		!got.StartedAt.Equal(at) || got.ExpiresAt != nil {
+		t.Fatalf("got %+v; want the reserved session res-t active with a transaction, no expiry", got)
+	}
+	byTx, err := s.SessionByTransaction(ctx, got.TransactionID)
+	if err != nil || byTx.ID != "res-t" {
+		t.Fatalf("by transaction = %+v, %v", byTx, err)
+	}
+	page, _, _ := s.ListSessions(ctx, charging.SessionFilter{ChargerID: "CP-L3", Limit: 10})
+	if len(page) != 1 {
+		t.Fatalf("charger has %d sessions; want the one, taken over", len(page))
+	}
+}
+
+func testStartTakesOverPending(t *testing.T, s charging.FullStore) {
+	ctx := context.Background()
+	lmustCharger(t, s, "CP-L4")
+	exp := lt0.Add(time.Minute)
+	pend := charging.Session{ID: "pend-1", ChargerID: "CP-L4", ConnectorID: 0, IDTag: "APP-1", Status: charging.SessionPending, StartedAt: lt0, ExpiresAt: &exp, LastUpdated: lt0}
+	if err := s.CreateSession(ctx, pend); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := s.StartSession(ctx, lstart("CP-L4", 2, "APP-1", nil, 0, lt0.Add(10*time.Second)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != "pend-1" || got.ConnectorID != 2 || got.Status != charging.SessionActive || got.TransactionID == 0 {
+		t.Fatalf("got %+v; want pend-1 active on connector 2", got)
+	}
+	if _, err := s.ActiveSessionForTag(ctx, "APP-1"); err != nil {
+		t.Fatalf("active session for the tag: %v", err)
+	}
+}
+
+func testStartLeavesOtherReservation(t *testing.T, s charging.FullStore) {
+	ctx := context.Background()
+	lmustCharger(t, s, "CP-L5")
+	if err := s.CreateSession(ctx, lreserved("res-o", "CP-L5", 1, 21, "TAG-O")); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := s.StartSession(ctx, lstart("CP-L5", 2, "SOMEONE", nil, 0, lt0.Add(time.Minute)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID == "res-o" {
+		t.Fatal("a start on another connector without the reservation took the reservation over")
+	}
+	res, err := s.GetSession(ctx, "res-o")
+	if err != nil || res.Status != charging.SessionReserved {
+		t.Fatalf("reservation = %+v, %v; want still reserved", res, err)
+	}
+}
+
+func testDocs(t *testing.T, s charging.FullStore) {
+	ctx := context.Background()
+	d := charging.Doc{Kind: "command", ID: "c1", Owner: "CP-D", Body: []byte(`{"a":1}`), Updated: lt0}
+	if err := s.PutDoc(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetDoc(ctx, "command", "c1")
+	if err != nil || string(got.Body) != `{"a":1}` || got.Owner != "CP-D" || !got.Updated.Equal(lt0) {
+		t.Fatalf("get = %+v, %v", got, err)
+	}
+	d.Body, d.Updated = []byte(`{"a":2}`), lt0.Add(time.Second)
+	if err := s.PutDoc(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.GetDoc(ctx, "command", "c1"); string(got.Body) != `{"a":2}` {
+		t.Fatalf("after replace body = %s; want {\"a\":2}", got.Body)
+	}
+	if _, err := s.GetDoc(ctx, "other-kind", "c1"); !errors.Is(err, charging.ErrNotFound) {
+		t.Fatalf("same id, other kind: %v; want ErrNotFound", err)
+	}
+	if err := s.DeleteDoc(ctx, "command", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteDoc(ctx, "command", "c1"); !errors.Is(err, charging.ErrNotFound) {
+		t.Fatalf("second delete: %v; want ErrNotFound", err)
+	}
+	if _, err := s.GetDoc(ctx, "command", "c1"); !errors.Is(err, charging.ErrNotFound) {
+		t.Fatalf("get after delete: %v; want ErrNotFound", err)
+	}
+}
+
+func testDocsPaging(t *testing.T, s charging.FullStore) {
+	ctx := context.Background()
+	for i := 0; i < 10; i++ {
+		owner := "A"
+		if i%2 == 1 {
+			owner = "B"
+		}
+		d := charging.Doc{Kind: "k", ID: fmt.Sprintf("d%02d", i), Owner: owner, Body: []byte(fmt.Sprintf(`{"i":%d}`, i)), Updated: lt0.Add(time.Duration(i) * time.Minute)}
+		if err := s.PutDoc(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.PutDoc(ctx, charging.Doc{Kind: "other", ID: "x", Body: []byte(`{}`), Updated: lt0}); err != nil {
+		t.Fatal(err)
+	}
+	ids := func(ds []charging.Doc) string {
+		out := ""
+		for _, d := range ds {
+			out += d.ID + " "
+		}
+		return out
+	}
+	all, total, err := s.ListDocs(ctx, charging.DocQuery{Kind: "k", Limit: 100})
+	if err != nil || total != 10 || ids(all) != "d00 d01 d02 d03 d04 d05 d06 d07 d08 d09 " {
+		t.Fatalf("all = %s (total %d, %v); want d00..d09 oldest first", ids(all), total, err)
+	}
+	newest, _, _ := s.ListDocs(ctx, charging.DocQuery{Kind: "k", Owner: "B", Limit: 2, Newest: true})
+	if ids(newest) != "d09 d07 " {
+		t.Fatalf("newest of B = %s; want d09 d07", ids(newest))
+	}
+	window, total, _ := s.ListDocs(ctx, charging.DocQuery{Kind: "k", From: lt0.Add(2 * time.Minute), To: lt0.Add(6 * time.Minute), Offset: 1, Limit: 2})
+	if total != 4 || ids(window) != "d03 d04 " {
+		t.Fatalf("window [2m,6m) offset 1 limit 2 = %s (total %d); want d03 d04 of 4", ids(window), total)
+	}
+	empty, total, _ := s.ListDocs(ctx, charging.DocQuery{Kind: "k", Offset: 50, Limit: 5})
+	if len(empty) != 0 || total != 10 {
+		t.Fatalf("past the end = %d docs, total %d; want none of 10", len(empty), total)
+	}
+}
