@@ -131,14 +131,14 @@
     show('', action + ': sending…', 0);
     fetch('/api/v1/chargers/' + encodeURIComponent(charger) + '/commands/' + encodeURIComponent(action), {
       method: 'POST', credentials: 'same-origin',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-Requested-By': 'dashboard' },
       body: JSON.stringify(payload)
     }).then(function (r) {
       return r.text().then(function (text) {
         var body = {};
         try { body = JSON.parse(text); } catch (err) {}
-        if (r.status === 404 && !body.error || r.status === 405) {
-          show('na', action + ': the command endpoint is not available in this build (HTTP ' + r.status + ').', r.status);
+        if ((r.status === 404 && !body.error) || r.status === 405 || r.status === 501) {
+          show('na', action + ': ' + (body.error || 'the command endpoint is not available in this build') + ' (HTTP ' + r.status + ').', r.status);
         } else if (!r.ok || body.error) {
           show('bad', action + ' failed: ' + (body.error || ('HTTP ' + r.status)), r.status);
         } else {
@@ -161,9 +161,9 @@
     if (!log) return;
     var id = log.getAttribute('data-charger');
     fetch('/api/v1/chargers/' + encodeURIComponent(id) + '/commands', { credentials: 'same-origin', headers: { Accept: 'application/json' } }).then(function (r) {
-      if (r.status === 404 || r.status === 405) return r.json().catch(function () { return {}; }).then(function (b) {
+      if (r.status === 404 || r.status === 405 || r.status === 501) return r.json().catch(function () { return {}; }).then(function (b) {
         if (b && b.error && r.status === 404) throw new Error(b.error);
-        log.innerHTML = '<p class="muted">The command log is not available in this build.</p>';
+        log.innerHTML = '<p class="muted">The command log is not available on this server.</p>';
       });
       if (!r.ok) throw new Error('HTTP ' + r.status);
       return r.json().then(renderLog);
@@ -178,18 +178,20 @@
     log.innerHTML = '';
     if (!items.length) { log.innerHTML = '<p class="muted">No commands sent yet.</p>'; return; }
     var table = document.createElement('table');
-    table.innerHTML = '<thead><tr><th>when</th><th>command</th><th>answer</th><th>details</th></tr></thead>';
+    table.innerHTML = '<thead><tr><th>sent</th><th>command</th><th>by</th><th>answer</th><th>request</th></tr></thead>';
     var tb = document.createElement('tbody');
     items.forEach(function (it) {
       var tr = document.createElement('tr');
-      var at = it.at || it.sent_at || it.created_at || it.requested_at || '';
+      var at = it.sent_at || '';
       var td = cell(tr, '');
       if (at) { var t = document.createElement('time'); t.setAttribute('data-ago', ''); t.setAttribute('datetime', at); t.textContent = at; td.appendChild(t); }
-      cell(tr, it.action || it.command || '');
-      var ans = it.status || (it.response && it.response.status) || it.error || '';
+      cell(tr, it.action || '');
+      cell(tr, it.requested_by || '');
+      var ans = (it.response && it.response.status) || it.outcome || '';
+      if (it.error) ans = (ans ? ans + ': ' : '') + it.error;
       cell(tr, ans, it.error ? 'error' : '');
       var det = cell(tr, ''), pre = document.createElement('code'); pre.className = 'payload';
-      pre.textContent = JSON.stringify(it.payload || it.request || it); det.appendChild(pre);
+      pre.textContent = JSON.stringify(it.request); det.appendChild(pre);
       tb.appendChild(tr);
     });
     table.appendChild(tb); log.appendChild(table); tickTimes();
