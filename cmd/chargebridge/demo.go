@@ -109,14 +109,19 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	base := "http://" + addr.String()
+	login := "no login: open on this machine only"
+	if cfg.APIToken != "" {
+		login = "log in with your --api-token"
+	}
 	fmt.Fprintf(stdout, `chargebridge demo: %d simulated chargers with %d connectors each, database %s
 
+  dashboard        %s/   (%s)
   OCPP (chargers)  ws://%s/ocpp/{chargePointId}
   operator API     %s/api/v1/sessions   (%s/api/v1/chargers, OpenAPI at %s/api/v1/openapi.json)
   metrics          %s/metrics
 
 Sessions are sped up: one second of demo charges like one minute. Ctrl-C stops.
-`, *chargers, *connectors, cfg.DB, addr, base, base, base, base)
+`, *chargers, *connectors, cfg.DB, base, login, addr, base, base, base, base)
 
 	simCfg := sim.Config{
 		URL:           "ws://" + addr.String() + "/ocpp",

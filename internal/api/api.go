@@ -64,6 +64,8 @@ var errorStatus = []struct {
 	{charging.ErrExists, http.StatusConflict},
 	{charging.ErrInvalidInput, http.StatusBadRequest},
 	{charging.ErrChargerBlocked, http.StatusForbidden},
+	{charging.ErrConflict, http.StatusConflict},
+	{charging.ErrNotSupported, http.StatusNotImplemented},
 }
 
 // StatusFor returns the HTTP status for an error from the core.

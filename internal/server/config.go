@@ -29,6 +29,9 @@ type Config struct {
 	// APIToken protects the dashboard and the operator API; empty leaves
 	// them open, which Validate allows on a loopback address only.
 	APIToken string
+	// RemoteStartTimeout closes a pending session whose remote start the
+	// charger accepted but never followed with a StartTransaction.
+	RemoteStartTimeout time.Duration
 	// Pprof serves the Go profiler at /debug/pprof/ (for profiling only).
 	Pprof bool
 }
@@ -49,6 +52,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.BoolVar(&c.RefuseDuplicates, "refuse-duplicates", false, "refuse a second connection with a connected charger's id instead of replacing the first")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.DurationVar(&c.RemoteStartTimeout, "remote-start-timeout", 2*time.Minute, "close a remote start the charger accepted but never followed with a StartTransaction after this long")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve the Go profiler at /debug/pprof/ (profiling only; never on a public address)")
 	fs.StringVar(&c.APIToken, "api-token", "", "token that protects the dashboard (login form) and the operator API (Authorization: Bearer TOKEN); required unless --http is a loopback address (prefer CHARGEBRIDGE_API_TOKEN: flags show in ps)")
 }

@@ -43,6 +43,11 @@ type Server struct {
 	mux   *http.ServeMux
 	auth  *web.Auth
 	web   *web.Dashboard
+	cmd   *ocpp16.Commander
+
+	// bg owns the background loops (session expiry); stopBG stops them.
+	bg     sync.WaitGroup
+	stopBG context.CancelFunc
 
 	mu    sync.Mutex
 	ln    net.Listener
@@ -62,6 +67,9 @@ type Options struct {
 func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.RemoteStartTimeout <= 0 {
+		cfg.RemoteStartTimeout = 2 * time.Minute
 	}
 	clock := opts.Clock
 	if clock == nil {
@@ -104,6 +112,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 		Log:          log,
 	})
 	s := &Server{cfg: cfg, log: log, store: st, svc: svc, ocpp: os, mux: http.NewServeMux(), done: make(chan error, 1)}
+	var cmdLog ocpp16.CommandLog
+	if _, ok := st.(charging.FullStore); ok {
+		cmdLog = svc
+	}
+	s.cmd = ocpp16.NewCommander(os, v, log, cmdLog,
+		ocpp16.CoreEffects{Svc: svc, PendingTimeout: cfg.RemoteStartTimeout}, clock.Now, charging.NewID)
 	if err := s.routes(); err != nil {
 		st.Close()
 		return nil, err
@@ -141,7 +155,7 @@ func redact(dsn string) string {
 
 func (s *Server) routes() error {
 	s.mux.Handle("GET /ocpp/{id}", s.ocpp)
-	api.New(s.svc, s.ocpp, s.log).Register(s.mux)
+	api.New(s.svc, s.ocpp, s.log).WithCommands(s.cmd, s.svc).Register(s.mux)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
@@ -195,6 +209,9 @@ func (s *Server) metrics() *prometheus.Registry {
 // Service returns the session core.
 func (s *Server) Service() *charging.Service { return s.svc }
 
+// Commander returns the one path commands take to chargers.
+func (s *Server) Commander() *ocpp16.Commander { return s.cmd }
+
 // OCPP returns the OCPP server (to send commands, or check connections).
 func (s *Server) OCPP() *ocpp.Server { return s.ocpp }
 
@@ -211,6 +228,13 @@ func (s *Server) Start() (net.Addr, error) {
 	s.ln = ln
 	s.ready = true
 	s.mu.Unlock()
+	bgCtx, stopBG := context.WithCancel(context.Background())
+	s.stopBG = stopBG
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		s.svc.RunExpiry(bgCtx, time.Second)
+	}()
 	go func() {
 		err := s.http.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -230,6 +254,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	started := s.ln != nil
 	s.mu.Unlock()
 	var errs []error
+	if s.stopBG != nil {
+		s.stopBG()
+		s.bg.Wait()
+	}
 	if err := s.ocpp.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
 	}
