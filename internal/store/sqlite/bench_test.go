@@ -78,6 +78,7 @@ func meterSample(ts time.Time, n int) charging.MeterSample {
 
 func reportWriter(b *testing.B, s *Store, before Stats, cpu0 time.Duration) {
 	reportCPU(b, cpu0)
+
 	after := s.Stats()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 	if c := after.Commits - before.Commits; c > 0 {

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strconv"
@@ -11,38 +12,47 @@ import (
 	"github.com/chargebridge/chargebridge/internal/charging"
 )
 
-const sessionCols = `seq, id, charger_id, connector_id, transaction_id, id_tag, status, reservation_id,
-	meter_start_wh, meter_stop_wh, last_register_wh, max_power_kw, last_power_kw, soc,
-	started_at, ended_at, stop_reason, last_updated`
+// A session is a row of sessions joined with its row of session_meter,
+// which holds what MeterValues change (see migration 0002).
+const (
+	sessionCols = `s.seq, s.id, s.charger_id, s.connector_id, s.transaction_id, s.id_tag, s.status, s.reservation_id,
+	s.meter_start_wh, s.meter_stop_wh, m.last_register_wh, m.max_power_kw, m.last_power_kw, m.soc,
+	s.started_at, s.ended_at, s.stop_reason, m.last_updated`
+	sessionFrom = ` FROM sessions s JOIN session_meter m ON m.seq = s.seq`
+)
 
 // openStatuses are the statuses of a session that has not ended.
 const openStatuses = `('pending', 'active', 'stopping')`
 
 const (
-	sqlGetSession         = `SELECT ` + sessionCols + ` FROM sessions WHERE id = ?`
-	sqlSessionByTx        = `SELECT ` + sessionCols + ` FROM sessions WHERE transaction_id = ?`
-	sqlSessionByKey       = `SELECT ` + sessionCols + ` FROM sessions WHERE start_key = ?`
-	sqlSessionByTxCharger = `SELECT ` + sessionCols + ` FROM sessions WHERE transaction_id = ?1 AND (?2 = '' OR charger_id = ?2)`
-	sqlActiveForTag       = `SELECT ` + sessionCols + ` FROM sessions
-	WHERE id_tag = ? AND status IN ` + openStatuses + ` ORDER BY seq DESC LIMIT 1`
+	sqlGetSession         = `SELECT ` + sessionCols + sessionFrom + ` WHERE s.id = ?`
+	sqlSessionByTx        = `SELECT ` + sessionCols + sessionFrom + ` WHERE s.transaction_id = ?`
+	sqlSessionByKey       = `SELECT ` + sessionCols + sessionFrom + ` WHERE s.start_key = ?`
+	sqlSessionByTxCharger = `SELECT ` + sessionCols + sessionFrom + ` WHERE s.transaction_id = ?1 AND (?2 = '' OR s.charger_id = ?2)`
+	sqlActiveForTag       = `SELECT ` + sessionCols + sessionFrom + `
+	WHERE s.id_tag = ? AND s.status IN ` + openStatuses + ` ORDER BY s.seq DESC LIMIT 1`
 	sqlSessionSeq = `SELECT seq FROM sessions WHERE id = ?`
 
-	sqlCloseOpen = `UPDATE sessions SET status = 'interrupted', ended_at = coalesce(ended_at, ?1), last_updated = ?1
+	// sqlCloseOpenMeter and then sqlCloseOpen close the sessions still open
+	// on a connector.
+	sqlCloseOpenMeter = `UPDATE session_meter SET last_updated = ?1 WHERE seq IN (
+	SELECT seq FROM sessions WHERE charger_id = ?2 AND connector_id = ?3 AND status IN ` + openStatuses + `)`
+	sqlCloseOpen = `UPDATE sessions SET status = 'interrupted', ended_at = coalesce(ended_at, ?1)
 	WHERE charger_id = ?2 AND connector_id = ?3 AND status IN ` + openStatuses
 	sqlBumpTx        = `UPDATE tx_sequence SET last = last + 1 WHERE id = 1`
 	sqlLastTx        = `SELECT last FROM tx_sequence WHERE id = 1`
 	sqlInsertSession = `INSERT INTO sessions (id, start_key, charger_id, connector_id, transaction_id, id_tag, status,
-	reservation_id, meter_start_wh, last_register_wh, started_at, last_updated)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	sqlStopSession = `UPDATE sessions SET status = ?, meter_stop_wh = ?, last_register_wh = ?, stop_reason = ?,
-	ended_at = ?, last_updated = ? WHERE seq = ?`
+	reservation_id, meter_start_wh, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlInsertMeter = `INSERT INTO session_meter (seq, last_register_wh, last_updated) VALUES (last_insert_rowid(), ?, ?)`
+	sqlStopSession = `UPDATE sessions SET status = ?, meter_stop_wh = ?, stop_reason = ?, ended_at = ? WHERE seq = ?`
+	sqlStopMeter   = `UPDATE session_meter SET last_register_wh = ?, last_updated = ? WHERE seq = ?`
 
 	// sqlFoldMeter folds what a MeterValues observed into its session: the
 	// register and peak power only go up; power and SoC are replaced by
 	// readings no older than the stored ones. (SET expressions see the row
 	// as it was before the update.) No RETURNING: SQLite would build a
 	// temporary table for it on every call.
-	sqlFoldMeter = `UPDATE sessions SET
+	sqlFoldMeter = `UPDATE session_meter SET
 	last_register_wh = CASE WHEN ?1 > last_register_wh THEN ?1 ELSE last_register_wh END,
 	max_power_kw = CASE WHEN ?2 > max_power_kw THEN ?2 ELSE max_power_kw END,
 	last_power_kw = CASE WHEN ?3 IS NOT NULL AND (last_power_at IS NULL OR ?4 >= last_power_at) THEN ?3 ELSE last_power_kw END,
@@ -50,7 +60,7 @@ const (
 	soc = CASE WHEN ?5 IS NOT NULL AND (soc_at IS NULL OR ?6 >= soc_at) THEN ?5 ELSE soc END,
 	soc_at = CASE WHEN ?5 IS NOT NULL AND (soc_at IS NULL OR ?6 >= soc_at) THEN ?6 ELSE soc_at END,
 	last_updated = ?7
-	WHERE transaction_id = ?8 AND (?9 = '' OR charger_id = ?9)`
+	WHERE seq = (SELECT seq FROM sessions WHERE transaction_id = ?8 AND (?9 = '' OR charger_id = ?9))`
 	// sqlInsertSample attaches the sample to the session sqlFoldMeter
 	// updated, if any.
 	sqlInsertSample = `INSERT INTO meter_samples (session_seq, charger_id, connector_id, transaction_id, ts, received_at, vals)
@@ -59,14 +69,18 @@ const (
 )
 
 func sqlListSessions(byStatus, byCharger bool) string {
-	q := `SELECT ` + sessionCols + ` FROM sessions WHERE seq < ?1`
-	if byStatus {
-		q += ` AND status = ?2`
+	q := `SELECT ` + sessionCols + sessionFrom + ` WHERE s.seq < ?1`
+	switch {
+	case byStatus && byCharger:
+		// A charger has few sessions next to the number with a status:
+		// the unary + keeps the planner on the charger's index.
+		q += ` AND s.charger_id = ?3 AND +s.status = ?2`
+	case byStatus:
+		q += ` AND s.status = ?2`
+	case byCharger:
+		q += ` AND s.charger_id = ?3`
 	}
-	if byCharger {
-		q += ` AND charger_id = ?3`
-	}
-	return q + ` ORDER BY seq DESC LIMIT ?4`
+	return q + ` ORDER BY s.seq DESC LIMIT ?4`
 }
 
 // scanSession reads a row of sessionCols.
@@ -125,6 +139,9 @@ func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess
 				return err
 			}
 		}
+		if err := w.run(w.closeOpenMeter, received, r.ChargerID, r.ConnectorID); err != nil {
+			return err
+		}
 		if err := w.run(w.closeOpen, received, r.ChargerID, r.ConnectorID); err != nil {
 			return err
 		}
@@ -136,8 +153,11 @@ func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess
 			return fmt.Errorf("next transaction id: %w", err)
 		}
 		err := w.run(w.insertSession, r.ID, nullString(r.StartKey), r.ChargerID, r.ConnectorID, tx, r.IDTag,
-			string(r.Status), nullInt(r.ReservationID), r.MeterStartWh, float64(r.MeterStartWh), started, received)
+			string(r.Status), nullInt(r.ReservationID), r.MeterStartWh, started)
 		if err != nil {
+			return err
+		}
+		if err := w.run(w.insertMeter, float64(r.MeterStartWh), received); err != nil {
 			return err
 		}
 		sess = charging.Session{
@@ -154,12 +174,6 @@ func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess
 	return sess, created, nil
 }
 
-// sampleRow is a MeterSample ready to insert.
-type sampleRow struct {
-	ts   any
-	vals string
-}
-
 // AppendMeterValues stores one row per sample and folds the samples into the
 // session of m.TransactionID, if m.ChargerID has a session with that
 // transaction id; otherwise the samples are kept unattached and found is
@@ -169,10 +183,14 @@ func (s *Store) AppendMeterValues(ctx context.Context, m charging.MeterValues) (
 	if err != nil {
 		return false, fmt.Errorf("meter values of %s: %w", m.ChargerID, err)
 	}
-	// Encode and fold here, in the caller's goroutine, so the writer only
-	// runs SQL.
-	rows := make([]sampleRow, len(m.Samples))
+	// Encode, fold and prepare the statements' arguments here, in the
+	// caller's goroutine, so the writer only runs SQL.
+	var tx any
+	if m.TransactionID != nil {
+		tx = *m.TransactionID
+	}
 	var (
+		inserts            = make([][]driver.NamedValue, len(m.Samples))
 		buf                []byte
 		register, maxPower any
 		power, soc         any
@@ -190,7 +208,10 @@ func (s *Store) AppendMeterValues(ctx context.Context, m charging.MeterValues) (
 		if err != nil {
 			return false, fmt.Errorf("meter values of %s: %w", m.ChargerID, err)
 		}
-		rows[i] = sampleRow{ts: ts, vals: string(buf)}
+		inserts[i], err = appendArgs(make([]driver.NamedValue, 0, 6), []any{m.ChargerID, m.ConnectorID, tx, ts, received, string(buf)})
+		if err != nil {
+			return false, fmt.Errorf("meter values of %s: %w", m.ChargerID, err)
+		}
 
 		o := charging.Observe(m.Samples[i : i+1])
 		if o.RegisterWh != nil && (register == nil || *o.RegisterWh > register.(float64)) {
@@ -208,21 +229,24 @@ func (s *Store) AppendMeterValues(ctx context.Context, m charging.MeterValues) (
 			haveSoC, socTS, soc, socAt = true, smp.Timestamp, *o.SoC, ts
 		}
 	}
-	var tx any
+	var fold []driver.NamedValue
 	if m.TransactionID != nil {
-		tx = *m.TransactionID
+		fold, err = appendArgs(make([]driver.NamedValue, 0, 9), []any{register, maxPower, power, powerAt, soc, socAt, received, tx, m.ChargerID})
+		if err != nil {
+			return false, fmt.Errorf("meter values of %s: %w", m.ChargerID, err)
+		}
 	}
 	err = s.write(ctx, func(w *writer) error {
 		found = false
-		if m.TransactionID != nil {
-			n, err := w.exec(w.foldMeter, register, maxPower, power, powerAt, soc, socAt, received, tx, m.ChargerID)
+		if fold != nil {
+			n, err := w.execArgs(w.foldMeter, fold)
 			if err != nil {
 				return err
 			}
 			found = n > 0
 		}
-		for _, r := range rows {
-			if err := w.run(w.insertSample, m.ChargerID, m.ConnectorID, tx, r.ts, received, r.vals); err != nil {
+		for _, nv := range inserts {
+			if _, err := w.execArgs(w.insertSample, nv); err != nil {
 				return err
 			}
 		}
@@ -274,7 +298,10 @@ func (s *Store) StopSession(ctx context.Context, r charging.StopSession) (chargi
 			cur.EndedAt = &r.EndedAt
 		}
 		cur.LastUpdated = r.ReceivedAt
-		if err := w.run(w.stopSession, string(cur.Status), r.MeterStopWh, cur.LastRegisterWh, r.Reason, ended, received, seq); err != nil {
+		if err := w.run(w.stopSession, string(cur.Status), r.MeterStopWh, r.Reason, ended, seq); err != nil {
+			return err
+		}
+		if err := w.run(w.stopMeter, cur.LastRegisterWh, received, seq); err != nil {
 			return err
 		}
 		sess = cur

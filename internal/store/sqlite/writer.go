@@ -28,8 +28,8 @@ type writer struct {
 	insertCharger, insertConnector, recordBoot, touchCharger, chargerExists driver.Stmt
 	setConnector, putTag, insertEvent                                       driver.Stmt
 
-	sessionByKey, sessionByTx, closeOpen, bumpTx, lastTx, insertSession driver.Stmt
-	foldMeter, insertSample, stopSession                                driver.Stmt
+	sessionByKey, sessionByTx, closeOpenMeter, closeOpen, bumpTx, lastTx        driver.Stmt
+	insertSession, insertMeter, foldMeter, insertSample, stopSession, stopMeter driver.Stmt
 }
 
 func newWriter(dc driver.Conn) *writer {
@@ -71,13 +71,16 @@ func (w *writer) prepare() error {
 
 	w.sessionByKey = p(sqlSessionByKey)
 	w.sessionByTx = p(sqlSessionByTxCharger)
+	w.closeOpenMeter = p(sqlCloseOpenMeter)
 	w.closeOpen = p(sqlCloseOpen)
 	w.bumpTx = p(sqlBumpTx)
 	w.lastTx = p(sqlLastTx)
 	w.insertSession = p(sqlInsertSession)
+	w.insertMeter = p(sqlInsertMeter)
 	w.foldMeter = p(sqlFoldMeter)
 	w.insertSample = p(sqlInsertSample)
 	w.stopSession = p(sqlStopSession)
+	w.stopMeter = p(sqlStopMeter)
 	return err
 }
 
@@ -90,7 +93,14 @@ func (w *writer) close() {
 
 // bind turns args into driver values in a buffer the writer reuses.
 func (w *writer) bind(args []any) ([]driver.NamedValue, error) {
-	w.args = w.args[:0]
+	var err error
+	w.args, err = appendArgs(w.args[:0], args)
+	return w.args, err
+}
+
+// appendArgs appends args as driver values. Callers of the hot paths use it
+// to prepare arguments in their own goroutine, off the writer's.
+func appendArgs(nv []driver.NamedValue, args []any) ([]driver.NamedValue, error) {
 	for i, a := range args {
 		switch v := a.(type) {
 		case int:
@@ -99,9 +109,9 @@ func (w *writer) bind(args []any) ([]driver.NamedValue, error) {
 		default:
 			return nil, fmt.Errorf("argument %d: unsupported type %T", i+1, a)
 		}
-		w.args = append(w.args, driver.NamedValue{Ordinal: i + 1, Value: a})
+		nv = append(nv, driver.NamedValue{Ordinal: len(nv) + 1, Value: a})
 	}
-	return w.args, nil
+	return nv, nil
 }
 
 // run runs a statement.
@@ -116,6 +126,12 @@ func (w *writer) exec(st driver.Stmt, args ...any) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return w.execArgs(st, nv)
+}
+
+// execArgs runs a statement with prepared arguments and returns the number
+// of rows it changed.
+func (w *writer) execArgs(st driver.Stmt, nv []driver.NamedValue) (int64, error) {
 	res, err := st.(driver.StmtExecContext).ExecContext(w.ctx, nv)
 	if err != nil {
 		return 0, err
