@@ -1,0 +1,199 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+)
+
+// The benchmarks mirror those of the SQLite store (same scenarios, same
+// parallelism, same samples) so their figures compare. They need
+// CHARGEBRIDGE_TEST_POSTGRES; each run works in a schema of its own.
+
+// benchParallelism is goroutines per GOMAXPROCS: many chargers talking at
+// once, as on a real central system.
+const benchParallelism = 64
+
+func openBench(b *testing.B, params ...string) *Store {
+	b.Helper()
+	dsn := newSchema(b, testDB(b))
+	for i := 0; i+1 < len(params); i += 2 {
+		dsn = withParam(b, dsn, params[i], params[i+1])
+	}
+	s, err := Open(context.Background(), dsn)
+	if err != nil {
+		b.Fatalf("Open: %v", err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
+// benchSessions creates n chargers with an active session each and returns
+// their transaction ids.
+func benchSessions(b *testing.B, s *Store, n int) []int64 {
+	b.Helper()
+	ctx := context.Background()
+	t0 := time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC)
+	txs := make([]int64, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	for i := range n {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			id := fmt.Sprintf("cp-%04d", i)
+			if err := s.CreateCharger(ctx, charging.Charger{ID: id, Registered: true, CreatedAt: t0}); err != nil {
+				b.Error(err)
+				return
+			}
+			sess, _, err := s.StartSession(ctx, charging.StartSession{ID: charging.NewID(), StartKey: id, ChargerID: id, ConnectorID: 1,
+				IDTag: "TAG", Status: charging.SessionActive, MeterStartWh: 1000, StartedAt: t0, ReceivedAt: t0})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			txs[i] = sess.TransactionID
+		})
+	}
+	wg.Wait()
+	if b.Failed() {
+		b.FailNow()
+	}
+	return txs
+}
+
+// meterSample is a typical periodic sample of an AC charger: register,
+// power, three phase currents and state of charge.
+func meterSample(ts time.Time, n int) charging.MeterSample {
+	kwh := 1 + float64(n)/1000
+	v := func(m, phase, unit string, val float64, raw, rawUnit string) charging.SampledValue {
+		return charging.SampledValue{Measurand: m, Phase: phase, Location: "Outlet", Context: "Sample.Periodic",
+			Unit: unit, Value: val, Numeric: true, Raw: raw, RawUnit: rawUnit}
+	}
+	return charging.MeterSample{Timestamp: ts, Values: []charging.SampledValue{
+		v(charging.MeasurandEnergyImportRegister, "", "kWh", kwh, strconv.FormatFloat(kwh*1000, 'f', -1, 64), "Wh"),
+		v(charging.MeasurandPowerImport, "", "kW", 10.95, "10950", "W"),
+		v(charging.MeasurandCurrentImport, "L1", "A", 15.9, "15.9", "A"),
+		v(charging.MeasurandCurrentImport, "L2", "A", 15.8, "15.8", "A"),
+		v(charging.MeasurandCurrentImport, "L3", "A", 16.0, "16.0", "A"),
+		v(charging.MeasurandSoC, "", "Percent", 42, "42", "Percent"),
+	}}
+}
+
+// counters is what the benchmarks measure besides time.
+type counters struct {
+	cpu, serverCPU time.Duration
+	walSyncs       int64
+}
+
+func (s *Store) readCounters(b *testing.B) counters {
+	c := counters{cpu: cpuTime(), serverCPU: serverCPUTime()}
+	// WAL flushes of the whole server (PostgreSQL 14 and later): with
+	// group commit, concurrent commits share one.
+	if err := s.pool.QueryRow(context.Background(), `SELECT wal_sync FROM pg_stat_wal`).Scan(&c.walSyncs); err != nil {
+		c.walSyncs = -1
+	}
+	return c
+}
+
+// report adds ops/s, CPU per op of this process and of the server, and
+// operations per WAL flush.
+func report(b *testing.B, s *Store, before counters) {
+	after := s.readCounters(b)
+	n := float64(b.N)
+	b.ReportMetric(n/b.Elapsed().Seconds(), "ops/s")
+	b.ReportMetric(float64(after.cpu-before.cpu)/n/1e3, "cpu-µs/op")
+	if d := after.serverCPU - before.serverCPU; d > 0 {
+		b.ReportMetric(float64(d)/n/1e3, "pg-cpu-µs/op")
+	}
+	if d := after.walSyncs - before.walSyncs; before.walSyncs >= 0 && d > 0 {
+		b.ReportMetric(n/float64(d), "ops/walsync")
+	}
+}
+
+// BenchmarkAppendMeterValues stores MeterValues of one 6-value sample each
+// from many concurrent callers, spread over 1000 charging sessions, with the
+// default synchronous_commit=on (acknowledged writes are flushed) and with
+// off (a crash of the database server may lose the last ones).
+func BenchmarkAppendMeterValues(b *testing.B) {
+	for _, bc := range []struct {
+		name   string
+		params []string
+	}{
+		{"sync=on", nil},
+		{"sync=off", []string{"synchronous_commit", "off"}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			s := openBench(b, bc.params...)
+			const sessions = 1000
+			txs := benchSessions(b, s, sessions)
+			chargers := make([]string, sessions)
+			for i := range chargers {
+				chargers[i] = fmt.Sprintf("cp-%04d", i)
+			}
+			t0 := time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)
+			var next atomic.Int64
+			before := s.readCounters(b)
+			b.SetParallelism(benchParallelism)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				for pb.Next() {
+					// Every session in turn, as when all chargers send.
+					n := int(next.Add(1))
+					i := n % sessions
+					m := charging.MeterValues{ChargerID: chargers[i], ConnectorID: 1, TransactionID: &txs[i],
+						Samples: []charging.MeterSample{meterSample(t0.Add(time.Duration(n)*time.Millisecond), n/sessions)}, ReceivedAt: t0}
+					found, err := s.AppendMeterValues(ctx, m)
+					if err != nil || !found {
+						b.Errorf("AppendMeterValues: %v, %v", found, err)
+						return
+					}
+				}
+			})
+			report(b, s, before)
+		})
+	}
+}
+
+// BenchmarkStartStop starts and stops sessions from many concurrent
+// chargers; one op is a start and its stop.
+func BenchmarkStartStop(b *testing.B) {
+	s := openBench(b)
+	const chargers = 1000
+	benchSessions(b, s, chargers)
+	t0 := time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)
+	var next, seq atomic.Int64
+	before := s.readCounters(b)
+	b.SetParallelism(benchParallelism)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		charger := fmt.Sprintf("cp-%04d", int(next.Add(1))%chargers)
+		ctx := context.Background()
+		for pb.Next() {
+			n := seq.Add(1)
+			sess, _, err := s.StartSession(ctx, charging.StartSession{ID: charging.NewID(), StartKey: strconv.FormatInt(n, 10),
+				ChargerID: charger, ConnectorID: 2, IDTag: "TAG", Status: charging.SessionActive, MeterStartWh: 1000,
+				StartedAt: t0, ReceivedAt: t0})
+			if err != nil {
+				b.Errorf("StartSession: %v", err)
+				return
+			}
+			if _, err := s.StopSession(ctx, charging.StopSession{ChargerID: charger, TransactionID: sess.TransactionID,
+				MeterStopWh: 5000, EndedAt: t0.Add(time.Hour), Reason: "Local", Status: charging.SessionCompleted,
+				ReceivedAt: t0.Add(time.Hour)}); err != nil {
+				b.Errorf("StopSession: %v", err)
+				return
+			}
+		}
+	})
+	report(b, s, before)
+}
