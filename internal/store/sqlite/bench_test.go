@@ -78,7 +78,6 @@ func meterSample(ts time.Time, n int) charging.MeterSample {
 
 func reportWriter(b *testing.B, s *Store, before Stats, cpu0 time.Duration) {
 	reportCPU(b, cpu0)
-
 	after := s.Stats()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 	if c := after.Commits - before.Commits; c > 0 {
@@ -86,33 +85,49 @@ func reportWriter(b *testing.B, s *Store, before Stats, cpu0 time.Duration) {
 	}
 }
 
-// BenchmarkAppendMeterValues stores MeterValues of one 6-value sample from
-// many concurrent chargers, durably (synchronous=FULL).
+// BenchmarkAppendMeterValues stores MeterValues of one 6-value sample each
+// from many concurrent callers, spread over 1000 charging sessions, with the
+// default synchronous=FULL and with NORMAL.
 func BenchmarkAppendMeterValues(b *testing.B) {
-	s := openBench(b)
-	txs := benchSessions(b, s, 1000)
-	t0 := time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)
-	var next atomic.Int64
-	before, cpu0 := s.Stats(), cpuTime()
-	b.SetParallelism(benchParallelism)
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		i := int(next.Add(1)) % len(txs)
-		tx := txs[i]
-		charger := fmt.Sprintf("cp-%04d", i)
-		ctx := context.Background()
-		for n := 0; pb.Next(); n++ {
-			m := charging.MeterValues{ChargerID: charger, ConnectorID: 1, TransactionID: &tx,
-				Samples: []charging.MeterSample{meterSample(t0.Add(time.Duration(n)*time.Second), n)}, ReceivedAt: t0}
-			found, err := s.AppendMeterValues(ctx, m)
-			if err != nil || !found {
-				b.Errorf("AppendMeterValues: %v, %v", found, err)
-				return
+	for _, bc := range []struct {
+		name string
+		opts []Option
+	}{
+		{"sync=full", nil},
+		{"sync=normal", []Option{WithSynchronousNormal()}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			s := openBench(b, bc.opts...)
+			const sessions = 1000
+			txs := benchSessions(b, s, sessions)
+			chargers := make([]string, sessions)
+			for i := range chargers {
+				chargers[i] = fmt.Sprintf("cp-%04d", i)
 			}
-		}
-	})
-	reportWriter(b, s, before, cpu0)
+			t0 := time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)
+			var next atomic.Int64
+			before, cpu0 := s.Stats(), cpuTime()
+			b.SetParallelism(benchParallelism)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				for pb.Next() {
+					// Every session in turn, as when all chargers send.
+					n := int(next.Add(1))
+					i := n % sessions
+					m := charging.MeterValues{ChargerID: chargers[i], ConnectorID: 1, TransactionID: &txs[i],
+						Samples: []charging.MeterSample{meterSample(t0.Add(time.Duration(n)*time.Millisecond), n/sessions)}, ReceivedAt: t0}
+					found, err := s.AppendMeterValues(ctx, m)
+					if err != nil || !found {
+						b.Errorf("AppendMeterValues: %v, %v", found, err)
+						return
+					}
+				}
+			})
+			reportWriter(b, s, before, cpu0)
+		})
+	}
 }
 
 // BenchmarkStartStop starts and stops sessions from many concurrent

