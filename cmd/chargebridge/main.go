@@ -38,6 +38,7 @@ func commands() map[string]command {
 		"migrate":      {"apply database migrations and exit", runMigrate},
 		"version":      {"print the version", runVersion},
 		"chargers":     {"register and list chargers (add ID | list)", runChargers},
+		"cmd":          {"send a command to a charger (cmd CP-1 remote-start --tag ABC; cmd CP-1 reset --hard; …)", runCmd},
 		"tags":         {"register and list id tags (add TAG | list)", runTags},
 		"tariffs":      {"price an OCPI CDR with an OCPI tariff (price --tariff T.json --cdr C.json)", runTariffs},
 	}
