@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/api"
+	"github.com/chargebridge/chargebridge/internal/cbtest"
+	"github.com/chargebridge/chargebridge/internal/sim"
+)
+
+func TestCmdAgainstSimulator(t *testing.T) {
+	s := cbtest.Start(t, cbtest.AutoRegister)
+	ch, err := sim.NewCharger(sim.Config{URL: "ws://" + s.Addr + "/ocpp", NoAutoStart: true, StepTime: time.Minute}, "SIM-CLI")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = ch.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var c api.Charger
+		if s.GetJSON("/api/v1/chargers/SIM-CLI", &c) == http.StatusOK && c.Connected && c.BootStatus == "Accepted" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("simulated charger did not boot")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"SIM-CLI", "get-config", "--key", "HeartbeatInterval"}, "HeartbeatInterval"},
+		{[]string{"SIM-CLI", "unlock", "--connector", "1"}, "Unlocked"},
+		{[]string{"SIM-CLI", "raw", "ClearCache", "{}"}, "Accepted"},
+		{[]string{"SIM-CLI", "availability", "--connector", "0", "--inoperative"}, "Accepted"},
+	}
+	for _, tt := range tests {
+		out, err := runCLI(t, append([]string{"cmd"}, append(tt.args, "--server", s.URL())...)...)
+		if err != nil || !strings.Contains(out, tt.want) {
+			t.Fatalf("cmd %v: %v\n%s; want %q in the answer", tt.args, err, out, tt.want)
+		}
+		var v map[string]any
+		if json.Unmarshal([]byte(out), &v) != nil {
+			t.Fatalf("cmd %v printed no JSON:\n%s", tt.args, out)
+		}
+	}
+	if _, err := runCLI(t, "cmd", "SIM-CLI", "reset", "--server", s.URL(), "--bogus"); err == nil {
+		t.Fatal("an unknown flag was accepted")
+	}
+	if out, err := runCLI(t, "cmd", "GHOST", "reset", "--server", s.URL()); err == nil || !strings.Contains(out+err.Error(), "409") {
+		t.Fatalf("command to an absent charger: %v %s; want a 409 error", err, out)
+	}
+}
