@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/store/postgres/pgtest"
 )
 
 // The benchmarks mirror those of the SQLite store (same scenarios, same
@@ -20,13 +22,17 @@ import (
 // once, as on a real central system.
 const benchParallelism = 64
 
-func openBench(b *testing.B, params ...string) *Store {
+func openBench(b *testing.B, opts []Option, params ...string) *Store {
 	b.Helper()
-	dsn := newSchema(b, testDB(b))
+	dsn := pgtest.Schema(b)
 	for i := 0; i+1 < len(params); i += 2 {
-		dsn = withParam(b, dsn, params[i], params[i+1])
+		dsn = pgtest.WithParam(b, dsn, params[i], params[i+1])
 	}
-	s, err := Open(context.Background(), dsn)
+	if w := os.Getenv("BENCH_WRITERS"); w != "" {
+		n, _ := strconv.Atoi(w)
+		opts = append(opts, WithMeterBatching(n, 256))
+	}
+	s, err := Open(context.Background(), dsn, opts...)
 	if err != nil {
 		b.Fatalf("Open: %v", err)
 	}
@@ -130,7 +136,7 @@ func BenchmarkAppendMeterValues(b *testing.B) {
 		{"sync=off", []string{"synchronous_commit", "off"}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			s := openBench(b, bc.params...)
+			s := openBench(b, nil, bc.params...)
 			const sessions = 1000
 			txs := benchSessions(b, s, sessions)
 			chargers := make([]string, sessions)
@@ -166,7 +172,7 @@ func BenchmarkAppendMeterValues(b *testing.B) {
 // BenchmarkStartStop starts and stops sessions from many concurrent
 // chargers; one op is a start and its stop.
 func BenchmarkStartStop(b *testing.B) {
-	s := openBench(b)
+	s := openBench(b, nil)
 	const chargers = 1000
 	benchSessions(b, s, chargers)
 	t0 := time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)

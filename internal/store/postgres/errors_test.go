@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/chargebridge/chargebridge/internal/store/postgres/pgtest"
 )
 
 const secret = "s3cret-pw"
@@ -91,7 +93,7 @@ func TestOpenErrors(t *testing.T) {
 }
 
 func TestOpenErrorsFromServer(t *testing.T) {
-	dsn := testDB(t)
+	dsn := pgtest.URL(t)
 	tests := []struct {
 		name  string
 		param string
@@ -109,7 +111,7 @@ func TestOpenErrorsFromServer(t *testing.T) {
 			}
 			u := fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=disable", pc.User, secret, net.JoinHostPort(pc.Host, fmt.Sprint(pc.Port)), pc.Database)
 			if tt.param != "" {
-				u = withParam(t, u, tt.param, tt.value)
+				u = pgtest.WithParam(t, u, tt.param, tt.value)
 			} else {
 				u = strings.Replace(u, "/"+pc.Database+"?", "/chargebridge_no_such_db?", 1)
 			}

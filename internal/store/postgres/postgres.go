@@ -38,8 +38,9 @@ func DefaultMaxConns() int32 { return int32(max(8, 4*runtime.NumCPU())) }
 // Store is a charging.Store in a PostgreSQL database. It is safe for
 // concurrent use, also by several processes on one database.
 type Store struct {
-	pool *pgxpool.Pool
-	cfg  config
+	pool  *pgxpool.Pool
+	cfg   config
+	meter *meterWriters
 	// lockNS scopes the advisory locks of this store to its schema, so
 	// stores in other schemas of the same database do not contend.
 	lockNS string
@@ -51,11 +52,21 @@ type Store struct {
 type Option func(*config)
 
 type config struct {
-	log *slog.Logger
+	log                    *slog.Logger
+	meterWriters, maxBatch int
 }
 
-// WithLogger sets the logger for migrations; the default discards.
+// WithLogger sets the logger for migrations and write failures; the
+// default discards.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+
+// WithMeterBatching sets how many goroutines write meter values (2 by
+// default) and how many MeterValues one of them may put in one statement
+// (256). With writers 0, every MeterValues is its own statement, run in the
+// caller's goroutine.
+func WithMeterBatching(writers, maxBatch int) Option {
+	return func(c *config) { c.meterWriters, c.maxBatch = writers, maxBatch }
+}
 
 // Open connects to the database dsn names (a postgres:// URL or a libpq
 // keyword/value string), applies any pending migrations and returns the
@@ -64,9 +75,12 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 // pool_max_conns DefaultMaxConns, application_name chargebridge. Errors
 // are one line that says what to do, and never contain the password.
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
-	cfg := config{log: slog.New(slog.DiscardHandler)}
+	cfg := config{log: slog.New(slog.DiscardHandler), meterWriters: 2, maxBatch: 256}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.meterWriters < 0 || cfg.maxBatch < 1 {
+		return nil, fmt.Errorf("open PostgreSQL store: meter writers must be at least 0 and the batch at least 1")
 	}
 	pc, err := parseConfig(dsn)
 	if err != nil {
@@ -81,6 +95,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if err := s.setUp(ctx, pc.ConnConfig.ConnectTimeout); err != nil {
 		pool.Close()
 		return nil, startupError(where, err)
+	}
+	if cfg.meterWriters > 0 {
+		s.meter = startMeterWriters(s, cfg.meterWriters, cfg.maxBatch)
 	}
 	return s, nil
 }
@@ -131,11 +148,17 @@ func parseConfig(dsn string) (*pgxpool.Config, error) {
 	return pc, nil
 }
 
-// Close closes the pool, waiting for connections in use to be given back.
-// Every acknowledged write is already committed, so nothing is flushed.
-// Closing again does nothing.
+// Close stops taking meter values, lets the meter writers finish what they
+// took, and closes the pool, waiting for connections in use to be given
+// back. Every acknowledged write is already committed. Closing again does
+// nothing.
 func (s *Store) Close() error {
-	s.closeOnce.Do(s.pool.Close)
+	s.closeOnce.Do(func() {
+		if s.meter != nil {
+			s.meter.close()
+		}
+		s.pool.Close()
+	})
 	return nil
 }
 

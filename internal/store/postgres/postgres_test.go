@@ -1,80 +1,15 @@
 package postgres
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/store/postgres/pgtest"
 	"github.com/chargebridge/chargebridge/internal/store/storetest"
 )
-
-// EnvTestDB names the environment variable with the URL of the PostgreSQL
-// database the tests may use, e.g.
-// postgres://postgres@127.0.0.1:5432/test?sslmode=disable. Every test works
-// in a schema of its own, created for it and dropped after it.
-const EnvTestDB = "CHARGEBRIDGE_TEST_POSTGRES"
-
-// testDB returns the test database URL, or skips the test.
-func testDB(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv(EnvTestDB)
-	if dsn == "" {
-		t.Skipf("%s is not set; set it to a PostgreSQL URL (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run the PostgreSQL tests", EnvTestDB)
-	}
-	return dsn
-}
-
-// newSchema creates a schema of its own for t and returns dsn with its
-// search_path set to it. The schema is dropped when t ends.
-func newSchema(t testing.TB, dsn string) string {
-	t.Helper()
-	ctx := context.Background()
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "cbtest_" + hex.EncodeToString(b)
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", EnvTestDB, err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema %s: %v", schema, err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return withParam(t, dsn, "search_path", schema)
-}
-
-// withParam sets a query parameter of a postgres:// URL.
-func withParam(t testing.TB, dsn, key, value string) string {
-	t.Helper()
-	u, err := url.Parse(dsn)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Fatalf("%s must be a postgres:// URL", EnvTestDB)
-	}
-	q := u.Query()
-	q.Set(key, value)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 // schemas gives each test one schema, so that a second open in the same
 // test is a restart on the same database.
@@ -84,7 +19,7 @@ func openTest(t *testing.T) charging.Store {
 	t.Helper()
 	dsn, ok := schemas.Load(t)
 	if !ok {
-		dsn, _ = schemas.LoadOrStore(t, newSchema(t, testDB(t)))
+		dsn, _ = schemas.LoadOrStore(t, pgtest.Schema(t))
 		t.Cleanup(func() { schemas.Delete(t) })
 	}
 	s, err := Open(t.Context(), dsn.(string))
@@ -100,12 +35,12 @@ func openTest(t *testing.T) charging.Store {
 }
 
 func TestStore(t *testing.T) {
-	testDB(t)
+	pgtest.URL(t)
 	storetest.Run(t, openTest)
 }
 
 func TestMigrateTwice(t *testing.T) {
-	dsn := newSchema(t, testDB(t))
+	dsn := pgtest.Schema(t)
 	ctx := t.Context()
 	// Processes starting together: each migrates or finds it done.
 	var wg sync.WaitGroup
@@ -135,7 +70,7 @@ func TestMigrateTwice(t *testing.T) {
 }
 
 func TestNewerSchemaRefused(t *testing.T) {
-	dsn := newSchema(t, testDB(t))
+	dsn := pgtest.Schema(t)
 	s, err := Open(t.Context(), dsn)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -151,7 +86,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 }
 
 func TestPoolSettings(t *testing.T) {
-	dsn := newSchema(t, testDB(t))
+	dsn := pgtest.Schema(t)
 	tests := []struct {
 		name         string
 		params       map[string]string
@@ -165,7 +100,7 @@ func TestPoolSettings(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			u := dsn
 			for k, v := range tt.params {
-				u = withParam(t, u, k, v)
+				u = pgtest.WithParam(t, u, k, v)
 			}
 			s, err := Open(t.Context(), u)
 			if err != nil {
@@ -187,7 +122,7 @@ func TestPoolSettings(t *testing.T) {
 }
 
 func TestStatementTimeout(t *testing.T) {
-	dsn := withParam(t, newSchema(t, testDB(t)), "statement_timeout", "100")
+	dsn := pgtest.WithParam(t, pgtest.Schema(t), "statement_timeout", "100")
 	s, err := Open(t.Context(), dsn)
 	if err != nil {
 		t.Fatalf("Open: %v", err)

@@ -182,51 +182,65 @@ func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess
 // AppendMeterValues stores one row per sample and folds the samples into the
 // session of m.TransactionID, if m.ChargerID has a session with that
 // transaction id; otherwise the samples are kept unattached and found is
-// false.
+// false. Concurrent calls share statements and commits (see meter.go); each
+// returns once its own samples are committed.
 func (s *Store) AppendMeterValues(ctx context.Context, m charging.MeterValues) (found bool, err error) {
-	received, err := encTime(m.ReceivedAt)
+	op := meterOpPool.Get().(*meterOp)
+	defer func() {
+		*op = meterOp{done: op.done}
+		meterOpPool.Put(op)
+	}()
+	if err := op.encode(m); err != nil {
+		return false, fmt.Errorf("meter values of %s: %w", m.ChargerID, err)
+	}
+	if s.meter != nil {
+		err = s.meter.do(ctx, op)
+		found = op.found
+	} else {
+		found, err = s.appendOne(ctx, op)
+	}
 	if err != nil {
 		return false, fmt.Errorf("meter values of %s: %w", m.ChargerID, err)
 	}
-	var (
-		ts                 = make([]*int64, len(m.Samples))
-		vals               = make([]string, len(m.Samples))
-		register, maxPower *float64
-		power, soc         *float64
-		powerAt, socAt     *int64
-		powerTS, socTS     time.Time
-	)
+	return found, nil
+}
+
+// encode fills op from m: the samples' rows, and what they change in the
+// session. This runs in the caller's goroutine, so writers only run SQL.
+func (op *meterOp) encode(m charging.MeterValues) error {
+	var err error
+	op.tx, op.charger, op.connector = m.TransactionID, m.ChargerID, int32(m.ConnectorID)
+	if op.fold.received, err = encTime(m.ReceivedAt); err != nil {
+		return err
+	}
+	op.ts, op.vals = make([]*int64, len(m.Samples)), make([]string, len(m.Samples))
+	var powerTS, socTS time.Time
+	f := &op.fold
 	for i := range m.Samples {
 		smp := &m.Samples[i]
-		if ts[i], err = encTime(smp.Timestamp); err != nil {
-			return false, fmt.Errorf("meter values of %s: %w", m.ChargerID, err)
+		if op.ts[i], err = encTime(smp.Timestamp); err != nil {
+			return err
 		}
-		if vals[i], err = encodeValues(smp.Values); err != nil {
-			return false, fmt.Errorf("meter values of %s: %w", m.ChargerID, err)
+		if op.vals[i], err = encodeValues(smp.Values); err != nil {
+			return err
 		}
 		o := charging.Observe(m.Samples[i : i+1])
-		if o.RegisterWh != nil && (register == nil || *o.RegisterWh > *register) {
-			register = o.RegisterWh
+		if o.RegisterWh != nil && (f.register == nil || *o.RegisterWh > *f.register) {
+			f.register = o.RegisterWh
 		}
 		if o.PowerKW != nil {
-			if maxPower == nil || o.MaxPowerKW > *maxPower {
-				maxPower = &o.MaxPowerKW
+			if f.maxPower == nil || o.MaxPowerKW > *f.maxPower {
+				f.maxPower = &o.MaxPowerKW
 			}
-			if power == nil || !smp.Timestamp.Before(powerTS) {
-				power, powerTS, powerAt = o.PowerKW, smp.Timestamp, ts[i]
+			if f.power == nil || !smp.Timestamp.Before(powerTS) {
+				f.power, powerTS, f.powerAt = o.PowerKW, smp.Timestamp, op.ts[i]
 			}
 		}
-		if o.SoC != nil && (soc == nil || !smp.Timestamp.Before(socTS)) {
-			soc, socTS, socAt = o.SoC, smp.Timestamp, ts[i]
+		if o.SoC != nil && (f.soc == nil || !smp.Timestamp.Before(socTS)) {
+			f.soc, socTS, f.socAt = o.SoC, smp.Timestamp, op.ts[i]
 		}
 	}
-	var n int64
-	err = s.pool.QueryRow(ctx, sqlAppendMeter, register, maxPower, power, powerAt, soc, socAt, received,
-		m.TransactionID, m.ChargerID, m.ConnectorID, ts, vals).Scan(&n)
-	if err != nil {
-		return false, fmt.Errorf("meter values of %s: %w", m.ChargerID, err)
-	}
-	return n > 0, nil
+	return nil
 }
 
 // StopSession ends the session of r.TransactionID on r.ChargerID: it sets

@@ -1,4 +1,4 @@
-package postgres_test
+package clustertest
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ import (
 	"github.com/chargebridge/chargebridge/internal/api"
 	"github.com/chargebridge/chargebridge/internal/cbtest"
 	"github.com/chargebridge/chargebridge/internal/charging"
-	"github.com/chargebridge/chargebridge/internal/store/postgres"
+	"github.com/chargebridge/chargebridge/internal/store/postgres/pgtest"
 )
 
 // syncBuffer collects a process's output while it runs.
@@ -200,7 +200,7 @@ func TestTwoProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the chargebridge binary; skipped with -short")
 	}
-	dsn := postgres.SchemaForTest(t)
+	dsn := pgtest.Schema(t)
 	bin := buildBinary(t)
 
 	// Both start at once, so both race to migrate the empty schema.
