@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -106,6 +107,30 @@ type meterWriters struct {
 	ops     chan *meterOp
 	closing chan struct{}
 	wg      sync.WaitGroup
+
+	stats struct {
+		ops, batches, retried atomic.Uint64
+		maxBatch              atomic.Int64
+	}
+}
+
+// MeterStats counts the meter writers' work since Open.
+type MeterStats struct {
+	// Ops is the number of MeterValues written; Batches the number of
+	// statements (each its own transaction) that wrote them, far below Ops
+	// under concurrent load. Retried counts MeterValues written one by one
+	// after their batch failed. MaxBatch is the largest batch.
+	Ops, Batches, Retried uint64
+	MaxBatch              int
+}
+
+// MeterStats returns the meter writers' counters (zero without writers).
+func (s *Store) MeterStats() MeterStats {
+	if s.meter == nil {
+		return MeterStats{}
+	}
+	st := &s.meter.stats
+	return MeterStats{Ops: st.ops.Load(), Batches: st.batches.Load(), Retried: st.retried.Load(), MaxBatch: int(st.maxBatch.Load())}
 }
 
 func startMeterWriters(s *Store, writers, maxBatch int) *meterWriters {
@@ -188,7 +213,12 @@ func (w *meterWriters) loop() {
 // by op, so one failing operation fails alone.
 func (w *meterWriters) run(batch []*meterOp, b *meterBatch) {
 	ctx := context.Background()
+	w.stats.ops.Add(uint64(len(batch)))
+	if n := int64(len(batch)); n > w.stats.maxBatch.Load() {
+		w.stats.maxBatch.Store(n)
+	}
 	if len(batch) > 1 {
+		w.stats.batches.Add(1)
 		found, err := w.s.appendBatch(ctx, b)
 		if err == nil {
 			for _, op := range batch {
@@ -199,6 +229,9 @@ func (w *meterWriters) run(batch []*meterOp, b *meterBatch) {
 			return
 		}
 		w.s.cfg.log.Warn("batched meter values failed; writing them one by one", "ops", len(batch), "err", err)
+		w.stats.retried.Add(uint64(len(batch)))
+	} else {
+		w.stats.batches.Add(1)
 	}
 	for _, op := range batch {
 		op.found, op.err = w.s.appendOne(ctx, op)
