@@ -14,7 +14,7 @@ import (
 
 const sessionCols = `seq, id, charger_id, connector_id, transaction_id, id_tag, status, reservation_id,
 	meter_start_wh, meter_stop_wh, last_register_wh, max_power_kw, last_power_kw, soc,
-	started_at, ended_at, stop_reason, last_updated`
+	started_at, ended_at, stop_reason, last_updated, expires_at`
 
 // openStatuses are the statuses of a session that has not ended.
 const openStatuses = `('pending', 'active', 'stopping')`
@@ -31,23 +31,13 @@ const (
 
 	// A start is three statements sent as one pipelined batch, which the
 	// server runs as one implicit transaction: lock the connector, close
-	// what is still open on it, insert the new session. Both writes do
-	// nothing when the start key is already stored (a retry).
+	// the sessions with a transaction still open on it, then take over a
+	// waiting session or insert a new one (sqlStartSession, lifecycle.go).
+	// Both writes do nothing when the start key is already stored (a retry).
 	sqlLockConnector = `SELECT pg_advisory_xact_lock($1)`
 	sqlCloseOpen     = `UPDATE sessions SET status = 'interrupted', ended_at = coalesce(ended_at, $1), last_updated = $1
-	WHERE charger_id = $2 AND connector_id = $3 AND status IN ` + openStatuses + `
+	WHERE charger_id = $2 AND connector_id = $3 AND status IN ` + openStatuses + ` AND transaction_id IS NOT NULL
 	AND NOT EXISTS (SELECT 1 FROM sessions WHERE start_key = $4)`
-	sqlInsertSession = `WITH ins AS (
-		INSERT INTO sessions (id, start_key, charger_id, connector_id, transaction_id, id_tag, status,
-			reservation_id, meter_start_wh, last_register_wh, started_at, last_updated)
-		SELECT $1::text, $2::text, $3::text, $4::integer, nextval('transaction_ids'), $5::text, $6::text,
-			$7::bigint, $8::bigint, $8::double precision, $9::bigint, $10::bigint
-		WHERE NOT EXISTS (SELECT 1 FROM sessions WHERE start_key = $2)
-		ON CONFLICT (start_key) DO NOTHING
-		RETURNING true AS created, ` + sessionCols + `
-	)
-	SELECT * FROM ins
-	UNION ALL SELECT false, ` + sessionCols + ` FROM sessions WHERE start_key = $2`
 
 	// sqlFoldMeter folds what a MeterValues observed into its session (the
 	// register and peak power only go up; power and SoC are replaced by
@@ -108,19 +98,23 @@ var sqlListSessions = func() (q [4]string) {
 // scanSession reads a row of sessionCols (after any columns in pre).
 func scanSession(row pgx.Row, pre ...any) (charging.Session, int64, error) {
 	var (
-		s                           charging.Session
-		seq                         int64
-		connector                   int32
-		reservation, meterStop      *int64
-		lastPower, soc              *float64
-		started, ended, lastUpdated *int64
+		s                                    charging.Session
+		seq                                  int64
+		connector                            int32
+		tx, reservation, meterStop           *int64
+		lastPower, soc                       *float64
+		started, ended, lastUpdated, expires *int64
 	)
-	dest := append(pre, &seq, &s.ID, &s.ChargerID, &connector, &s.TransactionID, &s.IDTag, &s.Status, &reservation,
+	dest := append(pre, &seq, &s.ID, &s.ChargerID, &connector, &tx, &s.IDTag, &s.Status, &reservation,
 		&s.MeterStartWh, &meterStop, &s.LastRegisterWh, &s.MaxPowerKW, &lastPower, &soc,
-		&started, &ended, &s.StopReason, &lastUpdated)
+		&started, &ended, &s.StopReason, &lastUpdated, &expires)
 	if err := row.Scan(dest...); err != nil {
 		return charging.Session{}, 0, err
 	}
+	if tx != nil { // NULL: no transaction yet
+		s.TransactionID = *tx
+	}
+	s.ExpiresAt = decTimePtr(expires)
 	s.ConnectorID = int(connector)
 	s.ReservationID, s.MeterStopWh = reservation, meterStop
 	s.LastPowerKW, s.SoC = lastPower, soc
@@ -140,7 +134,9 @@ func oneSession(row pgx.Row, pre ...any) (charging.Session, error) {
 // StartSession stores a session for a StartTransaction; see
 // charging.SessionStore. The transaction id comes from the transaction_ids
 // sequence, so it is never handed out twice, by any process, also across
-// restarts. Starts on one connector take turns on an advisory lock.
+// restarts. Starts on one connector take turns on an advisory lock. A
+// reserved or pending session the start matches is taken over (see
+// sqlStartSession).
 func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess charging.Session, created bool, err error) {
 	var te timeEnc
 	started, received := te.t(r.StartedAt), te.t(r.ReceivedAt)
@@ -154,7 +150,7 @@ func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess
 	b := &pgx.Batch{}
 	b.Queue(sqlLockConnector, s.connectorLock(r.ChargerID, r.ConnectorID))
 	b.Queue(sqlCloseOpen, received, r.ChargerID, r.ConnectorID, key)
-	b.Queue(sqlInsertSession, r.ID, key, r.ChargerID, r.ConnectorID, r.IDTag, string(r.Status),
+	b.Queue(sqlStartSession, r.ID, key, r.ChargerID, r.ConnectorID, r.IDTag, string(r.Status),
 		r.ReservationID, r.MeterStartWh, started, received)
 	br := s.pool.SendBatch(ctx, b)
 	_, err = br.Exec()
@@ -167,7 +163,7 @@ func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
-	if errors.Is(err, charging.ErrNotFound) && key != nil {
+	if key != nil && (errors.Is(err, charging.ErrNotFound) || isUniqueViolation(err, "sessions_start_key_key")) {
 		// The key was stored by a start that committed after this
 		// statement began (one with the same key on another connector).
 		sess, err = oneSession(s.pool.QueryRow(ctx, sqlSessionByKey, key))
