@@ -17,7 +17,7 @@ import (
 const (
 	sessionCols = `s.seq, s.id, s.charger_id, s.connector_id, s.transaction_id, s.id_tag, s.status, s.reservation_id,
 	s.meter_start_wh, s.meter_stop_wh, m.last_register_wh, m.max_power_kw, m.last_power_kw, m.soc,
-	s.started_at, s.ended_at, s.stop_reason, m.last_updated`
+	s.started_at, s.ended_at, s.stop_reason, m.last_updated, s.expires_at`
 	sessionFrom = ` FROM sessions s JOIN session_meter m ON m.seq = s.seq`
 )
 
@@ -36,9 +36,9 @@ const (
 	// sqlCloseOpenMeter and then sqlCloseOpen close the sessions still open
 	// on a connector.
 	sqlCloseOpenMeter = `UPDATE session_meter SET last_updated = ?1 WHERE seq IN (
-	SELECT seq FROM sessions WHERE charger_id = ?2 AND connector_id = ?3 AND status IN ` + openStatuses + `)`
+	SELECT seq FROM sessions WHERE charger_id = ?2 AND connector_id = ?3 AND status IN ` + openStatuses + ` AND seq <> ?4)`
 	sqlCloseOpen = `UPDATE sessions SET status = 'interrupted', ended_at = coalesce(ended_at, ?1)
-	WHERE charger_id = ?2 AND connector_id = ?3 AND status IN ` + openStatuses
+	WHERE charger_id = ?2 AND connector_id = ?3 AND status IN ` + openStatuses + ` AND seq <> ?4`
 	sqlBumpTx        = `UPDATE tx_sequence SET last = last + 1 WHERE id = 1`
 	sqlLastTx        = `SELECT last FROM tx_sequence WHERE id = 1`
 	sqlInsertSession = `INSERT INTO sessions (id, start_key, charger_id, connector_id, transaction_id, id_tag, status,
@@ -91,11 +91,12 @@ func scanSession(sc scanner) (charging.Session, int64, error) {
 		reservation, meterStop      sql.NullInt64
 		lastPower, soc              sql.NullFloat64
 		started, ended, lastUpdated sql.NullInt64
+		tx, expires                 sql.NullInt64
 	)
 	var status string
-	err := sc.Scan(&seq, &s.ID, &s.ChargerID, &s.ConnectorID, &s.TransactionID, &s.IDTag, &status, &reservation,
+	err := sc.Scan(&seq, &s.ID, &s.ChargerID, &s.ConnectorID, &tx, &s.IDTag, &status, &reservation,
 		&s.MeterStartWh, &meterStop, &s.LastRegisterWh, &s.MaxPowerKW, &lastPower, &soc,
-		&started, &ended, &s.StopReason, &lastUpdated)
+		&started, &ended, &s.StopReason, &lastUpdated, &expires)
 	if err != nil {
 		return charging.Session{}, 0, err
 	}
@@ -103,6 +104,7 @@ func scanSession(sc scanner) (charging.Session, int64, error) {
 	s.ReservationID, s.MeterStopWh = decInt(reservation), decInt(meterStop)
 	s.LastPowerKW, s.SoC = decFloat(lastPower), decFloat(soc)
 	s.StartedAt, s.EndedAt, s.LastUpdated = decTime(started), decTimePtr(ended), decTime(lastUpdated)
+	s.TransactionID, s.ExpiresAt = tx.Int64, decTimePtr(expires) // no transaction yet: NULL, read as 0
 	return s, seq, nil
 }
 
@@ -115,10 +117,11 @@ func oneSession(row scanner) (charging.Session, int64, error) {
 	return s, seq, err
 }
 
-// StartSession stores a session for a StartTransaction; see
-// charging.SessionStore. The transaction id comes from a sequence bumped in
-// the same transaction, so it is never handed out twice, also across
-// restarts.
+// StartSession stores a session for a StartTransaction, or gives the
+// transaction to the reserved or pending session it continues (see
+// sqlWaitingFor); see charging.SessionStore. The transaction id comes from a
+// sequence bumped in the same transaction as the take-over, so it is never
+// handed out twice, also across restarts.
 func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess charging.Session, created bool, err error) {
 	var te timeEnc
 	started, received := te.t(r.StartedAt), te.t(r.ReceivedAt)
@@ -139,10 +142,15 @@ func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess
 				return err
 			}
 		}
-		if err := w.run(w.closeOpenMeter, received, r.ChargerID, r.ConnectorID); err != nil {
+		keep, takeOver, err := w.waitingFor(&r)
+		if err != nil {
 			return err
 		}
-		if err := w.run(w.closeOpen, received, r.ChargerID, r.ConnectorID); err != nil {
+		// keep, a pending session taken over, stays open; seq 0 is none.
+		if err := w.run(w.closeOpenMeter, received, r.ChargerID, r.ConnectorID, keep); err != nil {
+			return err
+		}
+		if err := w.run(w.closeOpen, received, r.ChargerID, r.ConnectorID, keep); err != nil {
 			return err
 		}
 		var tx int64
@@ -152,7 +160,12 @@ func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess
 		if err := w.queryRow(w.lastTx).Scan(&tx); err != nil {
 			return fmt.Errorf("next transaction id: %w", err)
 		}
-		err := w.run(w.insertSession, r.ID, nullString(r.StartKey), r.ChargerID, r.ConnectorID, tx, r.IDTag,
+		if takeOver {
+			sess, err = w.takeOver(keep, &r, tx, started, received)
+			created = err == nil
+			return err
+		}
+		err = w.run(w.insertSession, r.ID, nullString(r.StartKey), r.ChargerID, r.ConnectorID, tx, r.IDTag,
 			string(r.Status), nullInt(r.ReservationID), r.MeterStartWh, started)
 		if err != nil {
 			return err

@@ -30,6 +30,8 @@ type writer struct {
 
 	sessionByKey, sessionByTx, closeOpenMeter, closeOpen, bumpTx, lastTx        driver.Stmt
 	insertSession, insertMeter, foldMeter, insertSample, stopSession, stopMeter driver.Stmt
+
+	lc lifecycleStmts // reserved and pending sessions, documents (lifecycle.go)
 }
 
 func newWriter(dc driver.Conn) *writer {
@@ -81,6 +83,7 @@ func (w *writer) prepare() error {
 	w.insertSample = p(sqlInsertSample)
 	w.stopSession = p(sqlStopSession)
 	w.stopMeter = p(sqlStopMeter)
+	w.lc.prepare(p)
 	return err
 }
 

@@ -1,0 +1,157 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+)
+
+const (
+	sqlPutDoc = `INSERT INTO docs (kind, id, owner, body, updated) VALUES (?, ?, ?, ?, ?)
+	ON CONFLICT (kind, id) DO UPDATE SET owner = excluded.owner, body = excluded.body, updated = excluded.updated`
+	sqlDeleteDoc = `DELETE FROM docs WHERE kind = ? AND id = ?`
+	sqlGetDoc    = `SELECT kind, id, owner, body, updated FROM docs WHERE kind = ? AND id = ?`
+)
+
+// sqlListDocs returns the query of a page of q and the query of the count
+// of all documents that match it, with their arguments. Only the terms q
+// uses are in the text, so that the planner can use docs_owner or
+// docs_updated.
+func sqlListDocs(q charging.DocQuery) (page, count string, args []any, err error) {
+	var where strings.Builder
+	var te timeEnc
+	where.WriteString(` FROM docs WHERE kind = ?`)
+	args = []any{q.Kind}
+	if q.Owner != "" {
+		where.WriteString(` AND owner = ?`)
+		args = append(args, q.Owner)
+	}
+	if !q.From.IsZero() {
+		where.WriteString(` AND updated >= ?`)
+		args = append(args, te.t(q.From))
+	}
+	if !q.To.IsZero() {
+		where.WriteString(` AND updated < ?`)
+		args = append(args, te.t(q.To))
+	}
+	if te.err != nil {
+		return "", "", nil, te.err
+	}
+	order := ` ORDER BY updated, id`
+	if q.Newest {
+		order = ` ORDER BY updated DESC, id DESC`
+	}
+	// LIMIT -1 is no limit.
+	page = `SELECT kind, id, owner, body, updated` + where.String() + order + ` LIMIT ? OFFSET ?`
+	count = `SELECT count(*)` + where.String()
+	return page, count, args, nil
+}
+
+// PutDoc creates or replaces a document. Kind and ID must be set.
+func (s *Store) PutDoc(ctx context.Context, d charging.Doc) error {
+	if d.Kind == "" || d.ID == "" {
+		return fmt.Errorf("put doc %s/%s: %w: kind and id must be set", d.Kind, d.ID, charging.ErrInvalidInput)
+	}
+	updated, err := encTime(d.Updated)
+	if err != nil {
+		return fmt.Errorf("put doc %s/%s: %w", d.Kind, d.ID, err)
+	}
+	var body any // NULL for a nil body
+	if d.Body != nil {
+		body = d.Body
+	}
+	err = s.write(ctx, func(w *writer) error {
+		return w.run(w.lc.putDoc, d.Kind, d.ID, d.Owner, body, updated)
+	})
+	if err != nil {
+		return fmt.Errorf("put doc %s/%s: %w", d.Kind, d.ID, err)
+	}
+	return nil
+}
+
+// GetDoc returns a document, or ErrNotFound.
+func (s *Store) GetDoc(ctx context.Context, kind, id string) (charging.Doc, error) {
+	d, err := scanDoc(s.rdb.QueryRowContext(ctx, sqlGetDoc, kind, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = charging.ErrNotFound
+	}
+	if err != nil {
+		return charging.Doc{}, fmt.Errorf("get doc %s/%s: %w", kind, id, err)
+	}
+	return d, nil
+}
+
+// ListDocs returns the documents of q.Kind ordered by Updated then ID
+// (newest first when q.Newest), skipping q.Offset and at most q.Limit of
+// them (all when Limit is 0 or less), and how many match in all. The page
+// and the count are read in one transaction, so they agree.
+func (s *Store) ListDocs(ctx context.Context, q charging.DocQuery) ([]charging.Doc, int, error) {
+	page, count, args, err := sqlListDocs(q)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list docs %s: %w", q.Kind, err)
+	}
+	limit := int64(q.Limit)
+	if limit <= 0 {
+		limit = -1
+	}
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, 0, fmt.Errorf("list docs %s: %w", q.Kind, err)
+	}
+	defer tx.Rollback()
+	var total int
+	if err := tx.QueryRowContext(ctx, count, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("list docs %s: %w", q.Kind, err)
+	}
+	var out []charging.Doc
+	if total > q.Offset {
+		rows, err := tx.QueryContext(ctx, page, append(args, limit, max(q.Offset, 0))...)
+		if err != nil {
+			return nil, 0, fmt.Errorf("list docs %s: %w", q.Kind, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			d, err := scanDoc(rows)
+			if err != nil {
+				return nil, 0, fmt.Errorf("list docs %s: %w", q.Kind, err)
+			}
+			out = append(out, d)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, 0, fmt.Errorf("list docs %s: %w", q.Kind, err)
+		}
+	}
+	return out, total, nil
+}
+
+// DeleteDoc removes a document; ErrNotFound when there is none.
+func (s *Store) DeleteDoc(ctx context.Context, kind, id string) error {
+	err := s.write(ctx, func(w *writer) error {
+		n, err := w.exec(w.lc.deleteDoc, kind, id)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return charging.ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete doc %s/%s: %w", kind, id, err)
+	}
+	return nil
+}
+
+func scanDoc(sc scanner) (charging.Doc, error) {
+	var d charging.Doc
+	var updated sql.NullInt64
+	if err := sc.Scan(&d.Kind, &d.ID, &d.Owner, &d.Body, &updated); err != nil {
+		return charging.Doc{}, err
+	}
+	d.Updated = decTime(updated)
+	return d, nil
+}
