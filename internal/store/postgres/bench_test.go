@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -27,10 +26,6 @@ func openBench(b *testing.B, opts []Option, params ...string) *Store {
 	dsn := pgtest.Schema(b)
 	for i := 0; i+1 < len(params); i += 2 {
 		dsn = pgtest.WithParam(b, dsn, params[i], params[i+1])
-	}
-	if w := os.Getenv("BENCH_WRITERS"); w != "" {
-		n, _ := strconv.Atoi(w)
-		opts = append(opts, WithMeterBatching(n, 256))
 	}
 	s, err := Open(context.Background(), dsn, opts...)
 	if err != nil {
@@ -96,10 +91,11 @@ func meterSample(ts time.Time, n int) charging.MeterSample {
 type counters struct {
 	cpu, serverCPU time.Duration
 	walSyncs       int64
+	meter          MeterStats
 }
 
 func (s *Store) readCounters(b *testing.B) counters {
-	c := counters{cpu: cpuTime(), serverCPU: serverCPUTime()}
+	c := counters{cpu: cpuTime(), serverCPU: serverCPUTime(), meter: s.MeterStats()}
 	// WAL flushes of the whole server (PostgreSQL 14 and later): with
 	// group commit, concurrent commits share one.
 	if err := s.pool.QueryRow(context.Background(), `SELECT wal_sync FROM pg_stat_wal`).Scan(&c.walSyncs); err != nil {
@@ -108,8 +104,8 @@ func (s *Store) readCounters(b *testing.B) counters {
 	return c
 }
 
-// report adds ops/s, CPU per op of this process and of the server, and
-// operations per WAL flush.
+// report adds ops/s, CPU per op of this process and of the server,
+// operations per WAL flush and, for meter values, per commit.
 func report(b *testing.B, s *Store, before counters) {
 	after := s.readCounters(b)
 	n := float64(b.N)
@@ -121,52 +117,69 @@ func report(b *testing.B, s *Store, before counters) {
 	if d := after.walSyncs - before.walSyncs; before.walSyncs >= 0 && d > 0 {
 		b.ReportMetric(n/float64(d), "ops/walsync")
 	}
+	if d := after.meter.Batches - before.meter.Batches; d > 0 {
+		b.ReportMetric(float64(after.meter.Ops-before.meter.Ops)/float64(d), "ops/commit")
+	}
 }
 
 // BenchmarkAppendMeterValues stores MeterValues of one 6-value sample each
-// from many concurrent callers, spread over 1000 charging sessions, with the
-// default synchronous_commit=on (acknowledged writes are flushed) and with
-// off (a crash of the database server may lose the last ones).
+// from many concurrent callers, spread over 1000 charging sessions: with the
+// default synchronous_commit=on (acknowledged writes are flushed), with off
+// (a crash of the database server may lose the last ones), and on without
+// the meter writers (one statement and commit per MeterValues).
 func BenchmarkAppendMeterValues(b *testing.B) {
 	for _, bc := range []struct {
 		name   string
+		opts   []Option
 		params []string
 	}{
-		{"sync=on", nil},
-		{"sync=off", []string{"synchronous_commit", "off"}},
+		{"sync=on", nil, nil},
+		{"sync=off", nil, []string{"synchronous_commit", "off"}},
+		{"sync=on/unbatched", []Option{WithMeterBatching(0, 1)}, nil},
 	} {
-		b.Run(bc.name, func(b *testing.B) {
-			s := openBench(b, nil, bc.params...)
-			const sessions = 1000
-			txs := benchSessions(b, s, sessions)
-			chargers := make([]string, sessions)
-			for i := range chargers {
-				chargers[i] = fmt.Sprintf("cp-%04d", i)
-			}
-			t0 := time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)
-			var next atomic.Int64
-			before := s.readCounters(b)
-			b.SetParallelism(benchParallelism)
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				ctx := context.Background()
-				for pb.Next() {
-					// Every session in turn, as when all chargers send.
-					n := int(next.Add(1))
-					i := n % sessions
-					m := charging.MeterValues{ChargerID: chargers[i], ConnectorID: 1, TransactionID: &txs[i],
-						Samples: []charging.MeterSample{meterSample(t0.Add(time.Duration(n)*time.Millisecond), n/sessions)}, ReceivedAt: t0}
-					found, err := s.AppendMeterValues(ctx, m)
-					if err != nil || !found {
-						b.Errorf("AppendMeterValues: %v, %v", found, err)
-						return
-					}
-				}
-			})
-			report(b, s, before)
+		b.Run(bc.name, func(b *testing.B) { benchAppend(b, openBench(b, bc.opts, bc.params...)) })
+	}
+}
+
+// BenchmarkMeterWriters is BenchmarkAppendMeterValues/sync=on with 1 to 8
+// meter writers, to choose the default.
+func BenchmarkMeterWriters(b *testing.B) {
+	for _, n := range []int{1, 2, 4, 8} {
+		b.Run(fmt.Sprintf("writers=%d", n), func(b *testing.B) {
+			benchAppend(b, openBench(b, []Option{WithMeterBatching(n, 256)}))
 		})
 	}
+}
+
+func benchAppend(b *testing.B, s *Store) {
+	const sessions = 1000
+	txs := benchSessions(b, s, sessions)
+	chargers := make([]string, sessions)
+	for i := range chargers {
+		chargers[i] = fmt.Sprintf("cp-%04d", i)
+	}
+	t0 := time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)
+	var next atomic.Int64
+	before := s.readCounters(b)
+	b.SetParallelism(benchParallelism)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			// Every session in turn, as when all chargers send.
+			n := int(next.Add(1))
+			i := n % sessions
+			m := charging.MeterValues{ChargerID: chargers[i], ConnectorID: 1, TransactionID: &txs[i],
+				Samples: []charging.MeterSample{meterSample(t0.Add(time.Duration(n)*time.Millisecond), n/sessions)}, ReceivedAt: t0}
+			found, err := s.AppendMeterValues(ctx, m)
+			if err != nil || !found {
+				b.Errorf("AppendMeterValues: %v, %v", found, err)
+				return
+			}
+		}
+	})
+	report(b, s, before)
 }
 
 // BenchmarkStartStop starts and stops sessions from many concurrent
