@@ -1,0 +1,86 @@
+// Package ocpprpc tests chargebridge against a third-party OCPP client: the
+// npm package ocpp-rpc runs a charging session against a real server.
+package ocpprpc
+
+import (
+	"encoding/json"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/api"
+	"github.com/chargebridge/chargebridge/internal/cbtest"
+	"github.com/chargebridge/chargebridge/internal/server"
+)
+
+// nodeModules makes sure ocpp-rpc is installed beside session.js, or skips.
+func nodeModules(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node is not installed: skipping the ocpp-rpc interoperability test (install Node.js 18+ and npm)")
+	}
+	if _, err := os.Stat(filepath.Join("node_modules", "ocpp-rpc")); err == nil {
+		return
+	}
+	if _, err := exec.LookPath("npm"); err != nil {
+		t.Skip("npm is not installed: skipping the ocpp-rpc interoperability test")
+	}
+	cmd := exec.Command("npm", "install", "--no-audit", "--no-fund", "--loglevel=error")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Skipf("npm install ocpp-rpc failed (no registry?): skipping: %v\n%s", err, out)
+	}
+}
+
+func TestOcppRpcSession(t *testing.T) {
+	nodeModules(t)
+	s := cbtest.Start(t, cbtest.AutoRegister, cbtest.Configure(func(c *server.Config) { c.AcceptUnknownTags = true }))
+	cmd := exec.Command("node", "session.js", "ws://"+s.Addr+"/ocpp", "RPC-CP-1")
+	done := make(chan struct{})
+	var out []byte
+	var err error
+	go func() { out, err = cmd.CombinedOutput(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatal("ocpp-rpc session did not finish in 60s")
+	}
+	if err != nil {
+		t.Fatalf("ocpp-rpc session failed: %v\n%s", err, out)
+	}
+	line := strings.TrimSpace(string(out))
+	if i := strings.LastIndex(line, "\n"); i >= 0 {
+		line = line[i+1:]
+	}
+	var got struct {
+		Boot  struct{ Status string }
+		Start struct {
+			TransactionID int64 `json:"transactionId"`
+			IDTagInfo     struct{ Status string } `json:"idTagInfo"`
+		}
+		Unknown string
+	}
+	if err := json.Unmarshal([]byte(line), &got); err != nil {
+		t.Fatalf("ocpp-rpc printed %q: %v", out, err)
+	}
+	if got.Boot.Status != "Accepted" || got.Start.TransactionID <= 0 || got.Start.IDTagInfo.Status != "Accepted" {
+		t.Fatalf("ocpp-rpc saw %+v; want Boot Accepted and a transaction", got)
+	}
+	if got.Unknown != "NotImplemented" {
+		t.Fatalf("unknown action answered %q; want CALLERROR NotImplemented", got.Unknown)
+	}
+	var page struct{ Items []api.Session }
+	if st := s.GetJSON("/api/v1/sessions?charger_id=RPC-CP-1", &page); st != http.StatusOK || len(page.Items) != 1 {
+		t.Fatalf("sessions: HTTP %d, %d sessions; want the one", st, len(page.Items))
+	}
+	sess := page.Items[0]
+	if sess.Status != "completed" || math.Abs(sess.KWh-7) > 1e-9 || sess.TransactionID != got.Start.TransactionID {
+		t.Fatalf("session = %+v; want completed, 7 kWh, transaction %d", sess, got.Start.TransactionID)
+	}
+}
