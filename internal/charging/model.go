@@ -155,7 +155,7 @@ type Session struct {
 	EndedAt     *time.Time `json:"ended_at,omitempty"`
 	// ExpiresAt ends a reserved or pending session that no StartTransaction
 	// took over: the reservation's expiry, or the remote start's deadline.
-	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
 	StopReason  string     `json:"stop_reason,omitempty"`
 	LastUpdated time.Time  `json:"last_updated"`
 }

@@ -61,7 +61,7 @@ func TestOcppRpcSession(t *testing.T) {
 	var got struct {
 		Boot  struct{ Status string }
 		Start struct {
-			TransactionID int64 `json:"transactionId"`
+			TransactionID int64                   `json:"transactionId"`
 			IDTagInfo     struct{ Status string } `json:"idTagInfo"`
 		}
 		Unknown string
