@@ -12,9 +12,13 @@
 // a pipelined batch that PostgreSQL runs as one implicit transaction), and a
 // call returns only after its transaction committed: an acknowledged write is
 // as durable as the server's synchronous_commit makes it (on by default:
-// flushed to the WAL). Concurrent writes from many chargers share WAL
-// flushes through PostgreSQL's own group commit, and the samples of one
-// MeterValues go in as one multi-row insert.
+// flushed to the WAL). MeterValues, the bulk of what chargers send, go
+// through a few meter writers that put all the MeterValues waiting at once
+// into one statement (folds merged per session, samples as one multi-row
+// insert from arrays) and one commit, never waiting for more to come; a
+// failed batch is retried one MeterValues at a time, so one bad write fails
+// alone. Other concurrent writes share WAL flushes through PostgreSQL's own
+// group commit.
 //
 // Several processes may share the database. Transaction ids come from a
 // SEQUENCE, so no two sessions anywhere ever get the same one. A start
