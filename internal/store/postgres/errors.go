@@ -113,3 +113,19 @@ func parseErrorText(err error) string {
 	}
 	return "not a valid PostgreSQL URL"
 }
+
+// Redact returns a PostgreSQL URL fit for logs: a password in the user
+// part or in a password parameter is replaced by "xxxxx". A string that is
+// not a URL is replaced whole, since it may be a keyword/value string with
+// a password in it.
+func Redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" {
+		return "(PostgreSQL connection string)"
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}

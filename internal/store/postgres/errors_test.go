@@ -149,3 +149,18 @@ func TestStartupErrorMessages(t *testing.T) {
 		checkOneLine(t, startupError(tg, context.DeadlineExceeded), "did not answer in time")
 	})
 }
+
+func TestRedact(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"postgres://cb:" + secret + "@db:5432/cb?sslmode=disable", "postgres://cb:xxxxx@db:5432/cb?sslmode=disable"},
+		{"postgres://cb@db/cb?password=" + secret, "postgres://cb@db/cb?password=xxxxx"},
+		{"postgres://cb@db/cb", "postgres://cb@db/cb"},
+		{"host=db password=" + secret, "(PostgreSQL connection string)"},
+		{"postgres://cb:" + secret + "@db:port/cb", "(PostgreSQL connection string)"},
+	}
+	for _, tt := range tests {
+		if got := Redact(tt.in); got != tt.want || strings.Contains(got, secret) {
+			t.Errorf("Redact(%q) = %q; want %q", tt.in, got, tt.want)
+		}
+	}
+}
