@@ -24,6 +24,19 @@ type Config struct {
 	// AcceptUnknownTags authorizes id tags that are not registered (demo and
 	// free-vend sites). Blocked, expired and invalid tags are still refused.
 	AcceptUnknownTags bool
+	// TokenAuthorizer, when set, decides on id tags the core's own list
+	// does not have (roaming partners' tokens), before AcceptUnknownTags.
+	TokenAuthorizer TokenAuthorizer
+}
+
+// TokenAuthorizer decides on id tags that are not in the core's own list,
+// such as the tokens of roaming partners (OCPI eMSPs). It may ask the
+// partner and must answer within its own timeout.
+type TokenAuthorizer interface {
+	// AuthorizeToken returns the decision on idTag at a charger's
+	// connector (0 when not known yet), and known false when it does not
+	// know the tag either.
+	AuthorizeToken(ctx context.Context, chargerID string, connectorID int, idTag string) (info IDTagInfo, known bool, err error)
 }
 
 // Service is the session core: the OCPP handlers, the operator API and the
@@ -204,7 +217,7 @@ func (s *Service) StatusNotification(ctx context.Context, c Connector) (applied 
 
 // Authorize decides whether an id tag may charge.
 func (s *Service) Authorize(ctx context.Context, chargerID, idTag string) (IDTagInfo, error) {
-	info, err := s.authorize(ctx, idTag)
+	info, err := s.authorize(ctx, chargerID, 0, idTag)
 	if err != nil {
 		return IDTagInfo{}, fmt.Errorf("authorize %s at %s: %w", idTag, chargerID, err)
 	}
@@ -218,9 +231,17 @@ func (s *Service) Authorize(ctx context.Context, chargerID, idTag string) (IDTag
 	return info, nil
 }
 
-func (s *Service) authorize(ctx context.Context, idTag string) (IDTagInfo, error) {
+func (s *Service) authorize(ctx context.Context, chargerID string, connectorID int, idTag string) (IDTagInfo, error) {
 	t, err := s.store.GetIDTag(ctx, idTag)
 	if errors.Is(err, ErrNotFound) {
+		if a := s.cfg.TokenAuthorizer; a != nil {
+			info, known, err := a.AuthorizeToken(ctx, chargerID, connectorID, idTag)
+			if err != nil {
+				s.log.Warn("token authorizer failed; treating the id tag as unknown", "charger", chargerID, "id_tag", idTag, "err", err)
+			} else if known {
+				return info, nil
+			}
+		}
 		if s.cfg.AcceptUnknownTags {
 			return IDTagInfo{Status: AuthAccepted}, nil
 		}
@@ -262,7 +283,7 @@ func (s *Service) StartTransaction(ctx context.Context, r StartRequest) (StartRe
 	if r.ConnectorID < 1 {
 		return StartResult{}, fmt.Errorf("%w: start transaction on connector %d; connectors are numbered from 1", ErrInvalidInput, r.ConnectorID)
 	}
-	info, err := s.authorize(ctx, r.IDTag)
+	info, err := s.authorize(ctx, r.ChargerID, r.ConnectorID, r.IDTag)
 	if err != nil {
 		return StartResult{}, fmt.Errorf("start transaction at %s/%d: %w", r.ChargerID, r.ConnectorID, err)
 	}
@@ -345,7 +366,7 @@ func (s *Service) StopTransaction(ctx context.Context, r StopRequest) (StopResul
 	tx := r.TransactionID
 	var res StopResult
 	if r.IDTag != "" {
-		info, err := s.authorize(ctx, r.IDTag)
+		info, err := s.authorize(ctx, r.ChargerID, 0, r.IDTag)
 		if err != nil {
 			return res, fmt.Errorf("stop transaction %d: %w", tx, err)
 		}

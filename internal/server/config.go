@@ -34,6 +34,10 @@ type Config struct {
 	RemoteStartTimeout time.Duration
 	// Pprof serves the Go profiler at /debug/pprof/ (for profiling only).
 	Pprof bool
+	// OCPICountry and OCPIParty are our OCPI identity (ISO 3166 alpha-2
+	// country code, 3-character party id).
+	OCPICountry string
+	OCPIParty   string
 }
 
 // DefaultDB is the embedded database a server creates on first start.
@@ -53,6 +57,8 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&c.RemoteStartTimeout, "remote-start-timeout", 2*time.Minute, "close a remote start the charger accepted but never followed with a StartTransaction after this long")
+	fs.StringVar(&c.OCPICountry, "ocpi-country", "NL", "our OCPI country code (ISO 3166 alpha-2); set it to your own")
+	fs.StringVar(&c.OCPIParty, "ocpi-party", "CBR", "our OCPI party id (3 characters); set it to your own")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve the Go profiler at /debug/pprof/ (profiling only; never on a public address)")
 	fs.StringVar(&c.APIToken, "api-token", "", "token that protects the dashboard (login form) and the operator API (Authorization: Bearer TOKEN); required unless --http is a loopback address (prefer CHARGEBRIDGE_API_TOKEN: flags show in ps)")
 }
@@ -119,6 +125,9 @@ func (c *Config) Validate() error {
 	}
 	if !strings.HasPrefix(c.DB, "sqlite:") && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") {
 		return fmt.Errorf("--db %q: use sqlite:PATH or postgres://USER@HOST/DB", c.DB)
+	}
+	if (c.OCPICountry != "" && len(c.OCPICountry) != 2) || (c.OCPIParty != "" && len(c.OCPIParty) != 3) {
+		return fmt.Errorf("--ocpi-country %q / --ocpi-party %q: use a two-letter country code and a three-character party id, e.g. --ocpi-country NL --ocpi-party ABC", c.OCPICountry, c.OCPIParty)
 	}
 	if c.APIToken == "" && !isLoopback(c.HTTP) {
 		return fmt.Errorf("--http %s is reachable from other machines, so the dashboard and operator API need a login: set --api-token TOKEN or CHARGEBRIDGE_API_TOKEN (e.g. $(openssl rand -hex 16)), or listen on 127.0.0.1", c.HTTP)

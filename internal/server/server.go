@@ -21,6 +21,7 @@ import (
 
 	"github.com/chargebridge/chargebridge/internal/api"
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/ocpi"
 	"github.com/chargebridge/chargebridge/internal/ocpp"
 	"github.com/chargebridge/chargebridge/internal/ocpp/ocpp16"
 	"github.com/chargebridge/chargebridge/internal/web"
@@ -44,6 +45,8 @@ type Server struct {
 	auth  *web.Auth
 	web   *web.Dashboard
 	cmd   *ocpp16.Commander
+	// ocpi is the OCPI CPO role; nil when the store keeps no documents.
+	ocpi *ocpi.CPO
 
 	// bg owns the background loops (session expiry); stopBG stops them.
 	bg     sync.WaitGroup
@@ -61,6 +64,9 @@ type Options struct {
 	Clock charging.Clock
 	// Store, when set, is used instead of opening cfg.DB.
 	Store Store
+	// OCPI, when set, adjusts the OCPI configuration (tests shorten
+	// retries and intervals).
+	OCPI func(*ocpi.Config)
 }
 
 // New opens the store (applying migrations) and builds every part.
@@ -82,11 +88,18 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 			return nil, err
 		}
 	}
-	svc := charging.NewService(st, clock, log, charging.Config{
+	ccfg := charging.Config{
 		HeartbeatInterval: cfg.HeartbeatInterval,
 		AutoRegister:      cfg.AutoRegister,
 		AcceptUnknownTags: cfg.AcceptUnknownTags,
-	})
+	}
+	// eMSP tokens (OCPI) authorize id tags the core does not know.
+	var tokens *ocpi.TokenAuthorizer
+	if full, ok := st.(charging.FullStore); ok {
+		tokens = ocpi.NewTokenAuthorizer(full, log)
+		ccfg.TokenAuthorizer = tokens
+	}
+	svc := charging.NewService(st, clock, log, ccfg)
 	v, err := ocpp16.NewValidator()
 	if err != nil {
 		st.Close()
@@ -118,6 +131,22 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 	}
 	s.cmd = ocpp16.NewCommander(os, v, log, cmdLog,
 		ocpp16.CoreEffects{Svc: svc, PendingTimeout: cfg.RemoteStartTimeout}, clock.Now, charging.NewID)
+	if tokens != nil {
+		ocfg := ocpi.Config{Party: ocpi.Party{CountryCode: cfg.OCPICountry, PartyID: cfg.OCPIParty}, PublicURL: cfg.PublicURL}
+		if ocfg.Party.CountryCode == "" {
+			ocfg.Party.CountryCode = "NL"
+		}
+		if ocfg.Party.PartyID == "" {
+			ocfg.Party.PartyID = "CBR"
+		}
+		if opts.OCPI != nil {
+			opts.OCPI(&ocfg)
+		}
+		if s.ocpi, err = ocpi.New(svc, s.cmd, tokens, log, ocfg); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
 	if err := s.routes(); err != nil {
 		st.Close()
 		return nil, err
@@ -155,6 +184,9 @@ func redact(dsn string) string {
 
 func (s *Server) routes() error {
 	s.mux.Handle("GET /ocpp/{id}", s.ocpp)
+	if s.ocpi != nil {
+		s.mux.Handle("/ocpi/", s.ocpi)
+	}
 	api.New(s.svc, s.ocpp, s.log).WithCommands(s.cmd, s.svc).Register(s.mux)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -215,6 +247,9 @@ func (s *Server) Commander() *ocpp16.Commander { return s.cmd }
 // OCPP returns the OCPP server (to send commands, or check connections).
 func (s *Server) OCPP() *ocpp.Server { return s.ocpp }
 
+// OCPI returns the OCPI CPO role, or nil when the store keeps no documents.
+func (s *Server) OCPI() *ocpi.CPO { return s.ocpi }
+
 // Mux returns the HTTP routes, so later parts can add theirs.
 func (s *Server) Mux() *http.ServeMux { return s.mux }
 
@@ -228,6 +263,15 @@ func (s *Server) Start() (net.Addr, error) {
 	s.ln = ln
 	s.ready = true
 	s.mu.Unlock()
+	if s.ocpi != nil {
+		if s.cfg.PublicURL == "" {
+			s.ocpi.SetPublicURL("http://" + ln.Addr().String())
+		}
+		if err := s.ocpi.Start(); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
 	bgCtx, stopBG := context.WithCancel(context.Background())
 	s.stopBG = stopBG
 	s.bg.Add(1)
@@ -257,6 +301,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.stopBG != nil {
 		s.stopBG()
 		s.bg.Wait()
+	}
+	if s.ocpi != nil {
+		s.ocpi.Stop()
 	}
 	if err := s.ocpp.Shutdown(ctx); err != nil {
 		errs = append(errs, err)

@@ -1,0 +1,280 @@
+package ocpi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+)
+
+// Config is the CPO role's configuration.
+type Config struct {
+	// Party is who we are (--ocpi-country, --ocpi-party).
+	Party Party
+	// PublicURL is the base URL peers reach us at, without a trailing
+	// slash (--public-url). SetPublicURL may set it once the listener is
+	// up.
+	PublicURL string
+	// BusinessName is our credentials' business_details.name.
+	BusinessName string
+	// HTTPClient calls peers; its Timeout bounds every call (default 30s).
+	HTTPClient *http.Client
+	// RetryMin and RetryMax bound the outbox's exponential backoff
+	// (default 1s and 5m).
+	RetryMin, RetryMax time.Duration
+	// SessionPatchInterval is the shortest time between two PATCHes of one
+	// session caused by meter values (default 1m); status changes are
+	// pushed at once.
+	SessionPatchInterval time.Duration
+	// AuthTimeout bounds a real-time authorization at the eMSP (default 5s).
+	AuthTimeout time.Duration
+	// CommandTimeout is how long a command waits for the charger before
+	// its result is TIMEOUT (default 30s).
+	CommandTimeout time.Duration
+}
+
+// Commander sends an OCPP command to a charger: the server's one command
+// path (ocpp16.Commander).
+type Commander interface {
+	Send(ctx context.Context, chargerID, action string, payload json.RawMessage, requestedBy string) (json.RawMessage, error)
+}
+
+// CPO is chargebridge's OCPI 2.2.1 CPO role: the HTTP interfaces peers
+// call (versions, credentials, Locations, Sessions, CDRs and Tariffs as
+// Sender, Tokens and Commands as Receiver) and the pushes to every
+// registered eMSP. It keeps its state in the core's DocStore.
+type CPO struct {
+	cfg    Config
+	svc    *charging.Service
+	store  charging.Store
+	docs   charging.DocStore
+	peers  peers
+	cmd    Commander
+	tokens *TokenAuthorizer
+	log    *slog.Logger
+	client *http.Client
+	mux    *http.ServeMux
+	out    *outbox
+
+	// mu guards baseURL.
+	mu      sync.Mutex
+	baseURL string
+
+	// bg owns the background goroutines (event worker, outbox, commands).
+	bg     sync.WaitGroup
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// New returns the CPO role over the service's store. cmd may be nil (no
+// Commands module); tokens may be nil (eMSP tokens are still stored).
+func New(svc *charging.Service, cmd Commander, tokens *TokenAuthorizer, log *slog.Logger, cfg Config) (*CPO, error) {
+	docs, err := svc.Docs()
+	if err != nil {
+		return nil, fmt.Errorf("ocpi needs a store with documents: %w", err)
+	}
+	if err := validParty(cfg.Party.CountryCode, cfg.Party.PartyID); err != nil {
+		return nil, fmt.Errorf("ocpi identity (--ocpi-country, --ocpi-party): %w", err)
+	}
+	cfg.Party.CountryCode = strings.ToUpper(cfg.Party.CountryCode)
+	cfg.Party.PartyID = strings.ToUpper(cfg.Party.PartyID)
+	if cfg.BusinessName == "" {
+		cfg.BusinessName = "chargebridge"
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = time.Second
+	}
+	if cfg.RetryMax < cfg.RetryMin {
+		cfg.RetryMax = max(5*time.Minute, cfg.RetryMin)
+	}
+	if cfg.SessionPatchInterval <= 0 {
+		cfg.SessionPatchInterval = time.Minute
+	}
+	if cfg.AuthTimeout <= 0 {
+		cfg.AuthTimeout = 5 * time.Second
+	}
+	if cfg.CommandTimeout <= 0 {
+		cfg.CommandTimeout = 30 * time.Second
+	}
+	c := &CPO{cfg: cfg, svc: svc, store: svc.Store(), docs: docs, peers: peers{docs}, cmd: cmd, tokens: tokens,
+		log: log.With("component", "ocpi"), client: cfg.HTTPClient, baseURL: strings.TrimRight(cfg.PublicURL, "/")}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	if tokens != nil {
+		tokens.cpo.Store(c)
+	}
+	c.out = newOutbox(c)
+	c.routes()
+	return c, nil
+}
+
+// SetPublicURL sets the base URL peers reach us at, when it is known only
+// once the listener is up.
+func (c *CPO) SetPublicURL(u string) {
+	c.mu.Lock()
+	c.baseURL = strings.TrimRight(u, "/")
+	c.mu.Unlock()
+}
+
+func (c *CPO) publicURL() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.baseURL
+}
+
+func (c *CPO) now() time.Time { return c.svc.Clock().Now() }
+
+// VersionsURL is our versions endpoint.
+func (c *CPO) VersionsURL() string { return c.publicURL() + "/ocpi/versions" }
+
+func (c *CPO) moduleURL(module string) string {
+	return c.publicURL() + "/ocpi/" + Version + "/" + module
+}
+
+// ServeHTTP serves /ocpi/.
+func (c *CPO) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.mux.ServeHTTP(w, r) }
+
+// access is what a route lets a credentials token do.
+type access int
+
+const (
+	// registration routes accept token A (versions, credentials).
+	registration access = iota
+	// registered routes need a registered peer's token.
+	registered
+)
+
+type peerKey struct{}
+
+func peerFrom(ctx context.Context) *Peer {
+	p, _ := ctx.Value(peerKey{}).(*Peer)
+	return p
+}
+
+// handle registers an OCPI route: it checks the credentials token, echoes
+// the request and correlation ids, sets the routing headers and turns
+// returned errors into the envelope.
+func (c *CPO) handle(pattern string, a access, h func(w http.ResponseWriter, r *http.Request) error) {
+	c.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		reqID := r.Header.Get(hRequestID)
+		if reqID == "" {
+			reqID = newUUID()
+		}
+		corrID := r.Header.Get(hCorrelationID)
+		if corrID == "" {
+			corrID = reqID
+		}
+		w.Header().Set(hRequestID, reqID)
+		w.Header().Set(hCorrelationID, corrID)
+		w.Header().Set(hFromCountryCode, c.cfg.Party.CountryCode)
+		w.Header().Set(hFromPartyID, c.cfg.Party.PartyID)
+		p, err := c.authenticate(r, a)
+		if err != nil {
+			c.writeError(w, err)
+			return
+		}
+		w.Header().Set(hToCountryCode, p.CountryCode)
+		w.Header().Set(hToPartyID, p.PartyID)
+		r = r.WithContext(context.WithValue(r.Context(), peerKey{}, p))
+		if err := h(w, r); err != nil {
+			c.writeError(w, err)
+		}
+	})
+}
+
+func (c *CPO) authenticate(r *http.Request, a access) (*Peer, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return nil, errorf(http.StatusUnauthorized, StatusClientError, "missing Authorization header; send Authorization: Token <base64 credentials token>")
+	}
+	for _, tok := range DecodeTokenHeader(h) {
+		p, err := c.peers.byToken(r.Context(), tok)
+		if errors.Is(err, charging.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if p.Status == PeerUnregistered {
+			break
+		}
+		if a == registered && (p.OurTokenIsA || p.Status != PeerRegistered) {
+			// Token A opens versions and credentials only.
+			return nil, errorf(http.StatusUnauthorized, StatusClientError, "this credentials token is for registration only; register through credentials first")
+		}
+		return &p, nil
+	}
+	return nil, errorf(http.StatusUnauthorized, StatusClientError, "unknown credentials token")
+}
+
+func (c *CPO) routes() {
+	c.mux = http.NewServeMux()
+	base := "/ocpi/" + Version
+	c.handle("GET /ocpi/versions", registration, c.getVersions)
+	c.handle("GET "+base, registration, c.getVersionDetails)
+	c.handle("GET "+base+"/{$}", registration, c.getVersionDetails)
+	c.handle("GET "+base+"/credentials", registration, c.getCredentials)
+	c.handle("POST "+base+"/credentials", registration, c.postCredentials)
+	c.handle("PUT "+base+"/credentials", registration, c.putCredentials)
+	c.handle("DELETE "+base+"/credentials", registration, c.deleteCredentials)
+	c.moduleRoutes(base)
+	c.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		c.writeError(w, errorf(http.StatusNotFound, StatusClientError, "no OCPI endpoint %s %s", r.Method, r.URL.Path))
+	})
+}
+
+// decodeBody reads a JSON request body into v; a body that is not JSON is
+// HTTP 400 (status_codes: the transport layer), one that does not fit v is
+// 2001.
+func decodeBody(r *http.Request, v any) error {
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return errorf(http.StatusBadRequest, StatusClientError, "read body: %v", err)
+	}
+	if len(b) > maxBody {
+		return errorf(http.StatusRequestEntityTooLarge, StatusClientError, "body larger than %d bytes", maxBody)
+	}
+	if !json.Valid(b) {
+		return errorf(http.StatusBadRequest, StatusClientError, "body is not JSON")
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return errorf(http.StatusBadRequest, StatusInvalidParams, "body: %v", err)
+	}
+	return nil
+}
+
+// Start runs the background work: the event worker that turns core events
+// into pushes and the outbox that delivers them (resuming what a previous
+// run left). Stop ends it.
+func (c *CPO) Start() error {
+	if err := c.out.start(c.ctx); err != nil {
+		return err
+	}
+	c.startEvents()
+	return nil
+}
+
+// Stop ends the background work and waits for it.
+func (c *CPO) Stop() {
+	c.cancel()
+	c.bg.Wait()
+}
+
+// goBG runs f as a background goroutine owned by the CPO.
+func (c *CPO) goBG(f func(ctx context.Context)) {
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		f(c.ctx)
+	}()
+}

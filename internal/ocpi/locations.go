@@ -1,0 +1,350 @@
+package ocpi
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+)
+
+// Location is the OCPI 2.2.1 Location object. One charger is one Location
+// (id the charger id); each of its OCPP connectors is one EVSE.
+type Location struct {
+	CountryCode string           `json:"country_code"`
+	PartyID     string           `json:"party_id"`
+	ID          string           `json:"id"`
+	Publish     bool             `json:"publish"`
+	Name        string           `json:"name,omitempty"`
+	Address     string           `json:"address"`
+	City        string           `json:"city"`
+	PostalCode  string           `json:"postal_code,omitempty"`
+	State       string           `json:"state,omitempty"`
+	Country     string           `json:"country"`
+	Coordinates GeoLocation      `json:"coordinates"`
+	ParkingType string           `json:"parking_type,omitempty"`
+	EVSEs       []EVSE           `json:"evses,omitempty"`
+	Operator    *BusinessDetails `json:"operator,omitempty"`
+	TimeZone    string           `json:"time_zone"`
+	LastUpdated DateTime         `json:"last_updated"`
+}
+
+// GeoLocation is a point: decimal degrees as strings.
+type GeoLocation struct {
+	Latitude  string `json:"latitude"`
+	Longitude string `json:"longitude"`
+}
+
+// EVSE is the OCPI 2.2.1 EVSE object.
+type EVSE struct {
+	UID          string      `json:"uid"`
+	EVSEID       string      `json:"evse_id,omitempty"`
+	Status       EVSEStatus  `json:"status"`
+	Capabilities []string    `json:"capabilities,omitempty"`
+	Connectors   []Connector `json:"connectors"`
+	// PhysicalReference is the OCPP connector id, as printed on most
+	// chargers.
+	PhysicalReference string   `json:"physical_reference,omitempty"`
+	LastUpdated       DateTime `json:"last_updated"`
+}
+
+// Connector is the OCPI 2.2.1 Connector object.
+type Connector struct {
+	ID               string   `json:"id"`
+	Standard         string   `json:"standard"`
+	Format           string   `json:"format"`
+	PowerType        string   `json:"power_type"`
+	MaxVoltage       int      `json:"max_voltage"`
+	MaxAmperage      int      `json:"max_amperage"`
+	MaxElectricPower int      `json:"max_electric_power,omitempty"`
+	TariffIDs        []string `json:"tariff_ids,omitempty"`
+	LastUpdated      DateTime `json:"last_updated"`
+}
+
+// LocationInfo is what an operator tells about a charger's site; the
+// charger itself reports none of it. Zero fields take the defaults in
+// locationDefaults.
+type LocationInfo struct {
+	Name        string      `json:"name,omitempty"`
+	Address     string      `json:"address,omitempty"`
+	City        string      `json:"city,omitempty"`
+	PostalCode  string      `json:"postal_code,omitempty"`
+	Country     string      `json:"country,omitempty"`
+	Coordinates GeoLocation `json:"coordinates,omitzero"`
+	TimeZone    string      `json:"time_zone,omitempty"`
+	ParkingType string      `json:"parking_type,omitempty"`
+	// Unpublished keeps the location out of apps (publish false).
+	Unpublished bool `json:"unpublished,omitempty"`
+	// Connector describes every connector of the charger.
+	Standard    string    `json:"standard,omitempty"`
+	Format      string    `json:"format,omitempty"`
+	PowerType   string    `json:"power_type,omitempty"`
+	MaxVoltage  int       `json:"max_voltage,omitempty"`
+	MaxAmperage int       `json:"max_amperage,omitempty"`
+	MaxPowerW   int       `json:"max_electric_power,omitempty"`
+	Updated     time.Time `json:"updated"`
+}
+
+// alpha3 maps ISO 3166 alpha-2 codes of the countries where OCPI is used
+// most to alpha-3, for a location's default country.
+var alpha3 = map[string]string{
+	"AT": "AUT", "BE": "BEL", "CH": "CHE", "CZ": "CZE", "DE": "DEU", "DK": "DNK", "ES": "ESP", "FI": "FIN",
+	"FR": "FRA", "GB": "GBR", "IE": "IRL", "IT": "ITA", "LU": "LUX", "NL": "NLD", "NO": "NOR", "PL": "POL",
+	"PT": "PRT", "SE": "SWE", "US": "USA", "IN": "IND", "AU": "AUS", "CA": "CAN",
+}
+
+func (c *CPO) locationDefaults(li *LocationInfo, chargerID string) {
+	li.Name = cmp.Or(li.Name, chargerID)
+	li.Address = cmp.Or(li.Address, "Unknown")
+	li.City = cmp.Or(li.City, "Unknown")
+	li.Country = cmp.Or(li.Country, alpha3[c.cfg.Party.CountryCode], "ZZZ")
+	li.Coordinates.Latitude = cmp.Or(li.Coordinates.Latitude, "0.000000")
+	li.Coordinates.Longitude = cmp.Or(li.Coordinates.Longitude, "0.000000")
+	li.TimeZone = cmp.Or(li.TimeZone, "UTC")
+	li.Standard = cmp.Or(li.Standard, "IEC_62196_T2")
+	li.Format = cmp.Or(li.Format, "SOCKET")
+	li.PowerType = cmp.Or(li.PowerType, "AC_3_PHASE")
+	li.MaxVoltage = cmp.Or(li.MaxVoltage, 230)
+	li.MaxAmperage = cmp.Or(li.MaxAmperage, 32)
+	li.MaxPowerW = cmp.Or(li.MaxPowerW, 22000)
+}
+
+// SetLocationInfo stores what an operator tells about a charger's site
+// and pushes the changed Location to every eMSP.
+func (c *CPO) SetLocationInfo(ctx context.Context, chargerID string, li LocationInfo) error {
+	li.Updated = c.now()
+	b, err := json.Marshal(li)
+	if err != nil {
+		return err
+	}
+	if err := c.docs.PutDoc(ctx, charging.Doc{Kind: docLoc, ID: chargerID, Owner: chargerID, Body: b, Updated: li.Updated}); err != nil {
+		return err
+	}
+	loc, err := c.location(ctx, chargerID)
+	if err != nil {
+		return err
+	}
+	return c.pushAll(ctx, "locations", "location "+chargerID, http.MethodPut, "/"+c.cfg.Party.CountryCode+"/"+c.cfg.Party.PartyID+"/"+chargerID, loc)
+}
+
+func (c *CPO) locationInfo(ctx context.Context, chargerID string) (LocationInfo, error) {
+	var li LocationInfo
+	d, err := c.docs.GetDoc(ctx, docLoc, chargerID)
+	if err == nil {
+		err = json.Unmarshal(d.Body, &li)
+	} else if errors.Is(err, charging.ErrNotFound) {
+		err = nil
+	}
+	return li, err
+}
+
+// evseID is an eMI3 EVSE ID: country*party*E then the charger id and
+// connector in the letters and digits eMI3 allows.
+func (c *CPO) evseID(chargerID string, connectorID int) string {
+	var b strings.Builder
+	for _, r := range strings.ToUpper(chargerID) {
+		if r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	id := c.cfg.Party.CountryCode + "*" + c.cfg.Party.PartyID + "*E" + b.String() + "*" + strconv.Itoa(connectorID)
+	if len(id) > 48 {
+		return ""
+	}
+	return id
+}
+
+// LocationView is the OCPI Location of a charger.
+func (c *CPO) LocationView(ch charging.Charger, li LocationInfo, tariffIDs []string) Location {
+	c.locationDefaults(&li, ch.ID)
+	loc := Location{
+		CountryCode: c.cfg.Party.CountryCode, PartyID: c.cfg.Party.PartyID, ID: ch.ID, Publish: !li.Unpublished,
+		Name: li.Name, Address: li.Address, City: li.City, PostalCode: li.PostalCode, Country: li.Country,
+		Coordinates: li.Coordinates, ParkingType: li.ParkingType, TimeZone: li.TimeZone,
+		Operator: &BusinessDetails{Name: c.cfg.BusinessName},
+	}
+	last := ch.CreatedAt
+	if li.Updated.After(last) {
+		last = li.Updated
+	}
+	for _, cn := range ch.Connectors {
+		if cn.ConnectorID < 1 {
+			continue
+		}
+		at := cn.UpdatedAt
+		for _, t := range []time.Time{li.Updated, ch.CreatedAt} {
+			if t.After(at) {
+				at = t
+			}
+		}
+		if at.After(last) {
+			last = at
+		}
+		loc.EVSEs = append(loc.EVSEs, EVSE{
+			UID: EVSEUID(ch.ID, cn.ConnectorID), EVSEID: c.evseID(ch.ID, cn.ConnectorID),
+			Status:       EVSEStatusOf(cn.Status),
+			Capabilities: []string{"REMOTE_START_STOP_CAPABLE", "RESERVABLE", "RFID_READER", "UNLOCK_CAPABLE"},
+			Connectors: []Connector{{ID: "1", Standard: li.Standard, Format: li.Format, PowerType: li.PowerType,
+				MaxVoltage: li.MaxVoltage, MaxAmperage: li.MaxAmperage, MaxElectricPower: li.MaxPowerW,
+				TariffIDs: tariffIDs, LastUpdated: DateTime(at)}},
+			PhysicalReference: strconv.Itoa(cn.ConnectorID),
+			LastUpdated:       DateTime(at),
+		})
+	}
+	loc.LastUpdated = DateTime(last)
+	return loc
+}
+
+func (c *CPO) location(ctx context.Context, chargerID string) (Location, error) {
+	ch, err := c.store.GetCharger(ctx, chargerID)
+	if err != nil {
+		return Location{}, err
+	}
+	li, err := c.locationInfo(ctx, chargerID)
+	if err != nil {
+		return Location{}, err
+	}
+	tids, err := c.tariffIDs(ctx)
+	if err != nil {
+		return Location{}, err
+	}
+	return c.LocationView(ch, li, tids), nil
+}
+
+// locations returns every charger's Location, ordered by last_updated
+// then id. Chargers are few enough per node (< 20 000) to build them all.
+func (c *CPO) locations(ctx context.Context) ([]Location, error) {
+	chs, err := c.store.ListChargers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	infos := map[string]LocationInfo{}
+	for off := 0; ; {
+		docs, total, err := c.docs.ListDocs(ctx, charging.DocQuery{Kind: docLoc, Offset: off, Limit: 1000})
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range docs {
+			var li LocationInfo
+			if json.Unmarshal(d.Body, &li) == nil {
+				infos[d.ID] = li
+			}
+		}
+		off += len(docs)
+		if len(docs) == 0 || off >= total {
+			break
+		}
+	}
+	tids, err := c.tariffIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Location, 0, len(chs))
+	for _, ch := range chs {
+		out = append(out, c.LocationView(ch, infos[ch.ID], tids))
+	}
+	slices.SortFunc(out, func(a, b Location) int {
+		return cmp.Or(time.Time(a.LastUpdated).Compare(time.Time(b.LastUpdated)), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// inWindow reports whether t is in the page's [date_from, date_to).
+func (p Page) inWindow(t time.Time) bool {
+	return (p.From.IsZero() || !t.Before(p.From)) && (p.To.IsZero() || t.Before(p.To))
+}
+
+func (c *CPO) getLocations(w http.ResponseWriter, r *http.Request) error {
+	p, err := parsePage(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	all, err := c.locations(r.Context())
+	if err != nil {
+		return err
+	}
+	var match []Location
+	for _, l := range all {
+		if p.inWindow(time.Time(l.LastUpdated)) {
+			match = append(match, l)
+		}
+	}
+	c.writePage(w, r, p, len(match), pageOf(match, p))
+	return nil
+}
+
+// pageOf returns the page's slice of items (never nil).
+func pageOf[T any](items []T, p Page) []T {
+	if p.Offset >= len(items) {
+		return []T{}
+	}
+	end := min(len(items), p.Offset+p.Limit)
+	return items[p.Offset:end]
+}
+
+func (c *CPO) getLocation(w http.ResponseWriter, r *http.Request) error {
+	loc, err := c.location(r.Context(), r.PathValue("location_id"))
+	if errors.Is(err, charging.ErrNotFound) {
+		return errorf(http.StatusNotFound, StatusUnknownLocation, "unknown location %q", r.PathValue("location_id"))
+	}
+	if err != nil {
+		return err
+	}
+	evseUID := r.PathValue("evse_uid")
+	if evseUID == "" {
+		c.writeResponse(w, http.StatusOK, loc)
+		return nil
+	}
+	for _, e := range loc.EVSEs {
+		if e.UID != evseUID {
+			continue
+		}
+		cid := r.PathValue("connector_id")
+		if cid == "" {
+			c.writeResponse(w, http.StatusOK, e)
+			return nil
+		}
+		for _, cn := range e.Connectors {
+			if cn.ID == cid {
+				c.writeResponse(w, http.StatusOK, cn)
+				return nil
+			}
+		}
+		return errorf(http.StatusNotFound, StatusUnknownLocation, "unknown connector %q of EVSE %q", cid, evseUID)
+	}
+	return errorf(http.StatusNotFound, StatusUnknownLocation, "unknown EVSE %q at location %q", evseUID, loc.ID)
+}
+
+// pushAll queues a push of a module object to every registered peer that
+// has a receiver endpoint for the module.
+func (c *CPO) pushAll(ctx context.Context, module, object, method, path string, body any) error {
+	ps, err := c.peers.list(ctx)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	var pushes []push
+	for _, p := range ps {
+		if p.Status != PeerRegistered || p.EndpointURL(module, RoleReceiver) == "" {
+			continue
+		}
+		pushes = append(pushes, push{Peer: p.Key, Object: object, Module: module, Path: path, Method: method, Body: b})
+	}
+	if len(pushes) == 0 {
+		return nil
+	}
+	if err := c.out.add(ctx, pushes...); err != nil {
+		return fmt.Errorf("queue %s %s: %w", method, object, err)
+	}
+	return nil
+}
