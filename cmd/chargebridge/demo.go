@@ -121,7 +121,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
   metrics          %s/metrics
 
 Sessions are sped up: one second of demo charges like one minute. Ctrl-C stops.
-`, *chargers, *connectors, cfg.DB, base, login, addr, base, base, base, base)
+`, *chargers, *connectors, server.RedactDB(cfg.DB), base, login, addr, base, base, base, base)
 
 	simCfg := sim.Config{
 		URL:           "ws://" + addr.String() + "/ocpp",

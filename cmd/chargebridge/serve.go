@@ -27,7 +27,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		_ = srv.Shutdown(context.Background())
 		return err
 	}
-	log.Info("chargebridge is running", "http", addr.String(), "db", cfg.DB, "auto_register", cfg.AutoRegister)
+	log.Info("chargebridge is running", "http", addr.String(), "db", server.RedactDB(cfg.DB), "auto_register", cfg.AutoRegister)
 	fmt.Fprintf(stdout, "chargebridge listening on http://%s\n  chargers connect to ws://%s/ocpp/{chargePointId} (subprotocol ocpp1.6)\n  operator API http://%s/api/v1/chargers\n", addr, addr, addr)
 	<-ctx.Done()
 	log.Info("shutting down")
@@ -48,6 +48,6 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, "database is up to date:", cfg.DB)
+	fmt.Fprintln(stdout, "database is up to date:", server.RedactDB(cfg.DB))
 	return st.Close()
 }

@@ -121,6 +121,25 @@ func TestEveryCommandReachesTheSimulator(t *testing.T) {
 			t.Fatalf("listVersion = %v; want 3", out["listVersion"])
 		}
 	})
+	t.Run("local-list-and-profiles-are-kept", func(t *testing.T) {
+		var list struct {
+			Version int                        `json:"version"`
+			Entries map[string]json.RawMessage `json:"entries"`
+		}
+		s.GetJSON("/api/v1/chargers/SIM-CMD/local-list", &list)
+		if list.Version != 3 || len(list.Entries) != 1 || list.Entries["LOCAL-1"] == nil {
+			t.Fatalf("local list = %+v; want version 3 with LOCAL-1", list)
+		}
+		var profiles, avail struct{ Items []json.RawMessage }
+		s.GetJSON("/api/v1/chargers/SIM-CMD/charging-profiles", &profiles)
+		if len(profiles.Items) != 0 {
+			t.Fatalf("profiles = %s; want none after ClearChargingProfile", profiles.Items)
+		}
+		s.GetJSON("/api/v1/chargers/SIM-CMD/availability", &avail)
+		if len(avail.Items) != 1 || !strings.Contains(string(avail.Items[0]), `"Operative"`) {
+			t.Fatalf("availability = %s; want connector 2 back to Operative", avail.Items)
+		}
+	})
 	t.Run("invalid-request-is-refused-before-sending", func(t *testing.T) {
 		st, out := command(t, s, "SIM-CMD", "Reset", `{"type":"Gentle"}`)
 		if st != http.StatusBadRequest {

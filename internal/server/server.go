@@ -24,6 +24,7 @@ import (
 	"github.com/chargebridge/chargebridge/internal/ocpi"
 	"github.com/chargebridge/chargebridge/internal/ocpp"
 	"github.com/chargebridge/chargebridge/internal/ocpp/ocpp16"
+	"github.com/chargebridge/chargebridge/internal/store/postgres"
 	"github.com/chargebridge/chargebridge/internal/web"
 )
 
@@ -169,15 +170,11 @@ func OpenStore(ctx context.Context, dsn string, log *slog.Logger) (Store, error)
 	return nil, fmt.Errorf("--db %q: use sqlite:PATH or postgres://USER@HOST/DB", dsn)
 }
 
-// redact hides a password in a database URL.
-func redact(dsn string) string {
-	if i := strings.Index(dsn, "://"); i >= 0 {
-		rest := dsn[i+3:]
-		if at := strings.Index(rest, "@"); at >= 0 {
-			if colon := strings.Index(rest[:at], ":"); colon >= 0 {
-				return dsn[:i+3] + rest[:colon] + ":***" + rest[at:]
-			}
-		}
+// RedactDB returns a --db value safe to print: a PostgreSQL URL's password
+// is hidden, in the user part and in a password= parameter.
+func RedactDB(dsn string) string {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		return postgres.Redact(dsn)
 	}
 	return dsn
 }
