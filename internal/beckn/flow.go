@@ -1,0 +1,355 @@
+package beckn
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/beckn/evsession"
+	"github.com/chargebridge/chargebridge/internal/charging"
+)
+
+// status answers status and track: the order with its live session.
+func (b *BPP) status(ctx context.Context, c Context, o *Order) (any, *Error) {
+	r, e := b.loadFor(ctx, o.ID, c.BapID)
+	if e != nil {
+		return nil, e
+	}
+	return b.orderAnswer(ctx, r)
+}
+
+// update starts or stops charging: a fulfillment whose sessionStatus is
+// STOP (or COMPLETED) stops, anything else starts.
+func (b *BPP) update(ctx context.Context, c Context, o *Order, j job, log *slog.Logger) (any, *Error) {
+	want := ""
+	if o.Fulfillment != nil && o.Fulfillment.DeliveryAttributes != nil {
+		want = strings.ToUpper(o.Fulfillment.DeliveryAttributes.in.SessionStatus)
+	}
+	switch want {
+	case "STOP", "COMPLETED":
+		return b.stopCharging(ctx, c, o, log)
+	case "", "PENDING", "ACTIVE", "START":
+		return b.startCharging(ctx, c, o, j, log)
+	}
+	return nil, &Error{Code: CodeInvalidUpdate, Message: fmt.Sprintf("sessionStatus %q: send PENDING or ACTIVE to start charging, STOP to stop", want),
+		Paths: "message.order.beckn:fulfillment.beckn:deliveryAttributes.sessionStatus"}
+}
+
+// startCharging sends RemoteStartTransaction for the reservation's id tag and
+// waits a little for the charger to start, so the answer says ACTIVE.
+func (b *BPP) startCharging(ctx context.Context, c Context, o *Order, j job, log *slog.Logger) (any, *Error) {
+	mu := b.lock(o.ID)
+	r, e := b.loadFor(ctx, o.ID, c.BapID)
+	if e != nil {
+		mu.Unlock()
+		return nil, e
+	}
+	sess, e := b.session(ctx, r)
+	if e != nil {
+		mu.Unlock()
+		return nil, e
+	}
+	switch sess.Status {
+	case charging.SessionActive, charging.SessionStopping:
+		mu.Unlock()
+		return b.orderAnswer(ctx, r) // already charging
+	case charging.SessionReserved:
+	default:
+		mu.Unlock()
+		return nil, errorf(CodeUpdateNotPossible, "the reservation has ended (%s); make a new order", sess.Status)
+	}
+	r.Starting = true
+	err := b.save(ctx, r)
+	mu.Unlock()
+	if err != nil {
+		return nil, errorf(CodeBusinessError, "the order could not be stored; retry later")
+	}
+	payload, _ := json.Marshal(map[string]any{"connectorId": r.ConnectorID, "idTag": r.IDTag})
+	res, err := b.cmd.Send(ctx, r.ChargerID, "RemoteStartTransaction", payload, requestedBy)
+	var fail *Error
+	switch {
+	case err != nil:
+		log.Warn("beckn: RemoteStartTransaction failed", "charger", r.ChargerID, "err", err)
+		fail = errorf(CodeAgentUnavailable, "the charger %s cannot start now", r.ChargerID)
+	case answerStatus(res) != "Accepted":
+		fail = errorf(CodeUpdateNotPossible, "the charger refused to start (%s); is the vehicle plugged in?", answerStatus(res))
+	default:
+		// Wait for the StartTransaction, within the request's ttl.
+		wait := min(b.cfg.StartWait, time.Until(j.deadline)/2)
+		deadline := time.Now().Add(wait)
+		for time.Now().Before(deadline) && ctx.Err() == nil {
+			s, err := b.core.Store().GetSession(ctx, r.SessionID)
+			if err == nil && s.Status != charging.SessionReserved && s.Status != charging.SessionPending {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	mu = b.lock(o.ID)
+	defer mu.Unlock()
+	if r, err = b.load(ctx, o.ID); err != nil {
+		return nil, errorf(CodeBusinessError, "the order is unavailable; retry later")
+	}
+	r.Starting = false
+	if fail == nil {
+		if s, err := b.core.Store().GetSession(ctx, r.SessionID); err == nil {
+			r.Notified = SessionStatusOf(s.Status)
+			r.Status = orderStatusOf(r, s)
+		}
+	}
+	if err := b.save(ctx, r); err != nil {
+		return nil, errorf(CodeBusinessError, "the order could not be stored; retry later")
+	}
+	if fail != nil {
+		return nil, fail
+	}
+	return b.orderAnswer(ctx, r)
+}
+
+// stopCharging sends RemoteStopTransaction; the answer says STOP, and the
+// COMPLETED with totals follows unsolicited when the charger reports the
+// end.
+func (b *BPP) stopCharging(ctx context.Context, c Context, o *Order, log *slog.Logger) (any, *Error) {
+	mu := b.lock(o.ID)
+	defer mu.Unlock()
+	r, e := b.loadFor(ctx, o.ID, c.BapID)
+	if e != nil {
+		return nil, e
+	}
+	sess, e := b.session(ctx, r)
+	if e != nil {
+		return nil, e
+	}
+	switch {
+	case sess.Status == charging.SessionStopping || sess.Status.Final():
+		return b.orderAnswer(ctx, r) // already stopping or ended
+	case sess.Status != charging.SessionActive || sess.TransactionID == 0:
+		return nil, errorf(CodeUpdateNotPossible, "the session is not charging (%s); to give up a reservation, cancel the order", sess.Status)
+	}
+	payload, _ := json.Marshal(map[string]any{"transactionId": sess.TransactionID})
+	res, err := b.cmd.Send(ctx, r.ChargerID, "RemoteStopTransaction", payload, requestedBy)
+	if err != nil {
+		log.Warn("beckn: RemoteStopTransaction failed", "charger", r.ChargerID, "err", err)
+		return nil, errorf(CodeAgentUnavailable, "the charger %s cannot be reached to stop; stop at the charger", r.ChargerID)
+	}
+	if st := answerStatus(res); st != "Accepted" {
+		return nil, errorf(CodeUpdateNotPossible, "the charger refused to stop (%s)", st)
+	}
+	if s, err := b.core.Store().GetSession(ctx, r.SessionID); err == nil {
+		r.Notified = SessionStatusOf(s.Status)
+		r.Status = orderStatusOf(r, s)
+	}
+	if err := b.save(ctx, r); err != nil {
+		return nil, errorf(CodeBusinessError, "the order could not be stored; retry later")
+	}
+	return b.orderAnswer(ctx, r)
+}
+
+// cancel gives up a reservation: CancelReservation through the command
+// path. A session that has started is stopped with update, not cancelled.
+func (b *BPP) cancel(ctx context.Context, c Context, o *Order, log *slog.Logger) (any, *Error) {
+	mu := b.lock(o.ID)
+	defer mu.Unlock()
+	r, e := b.loadFor(ctx, o.ID, c.BapID)
+	if e != nil {
+		return nil, e
+	}
+	if r.Status == OrderCancelled {
+		return b.cancelled(ctx, r)
+	}
+	if r.SessionID == "" { // initialized, never confirmed
+		r.Status = OrderCancelled
+		if err := b.save(ctx, r); err != nil {
+			return nil, errorf(CodeBusinessError, "the order could not be stored; retry later")
+		}
+		return b.cancelled(ctx, r)
+	}
+	sess, e := b.session(ctx, r)
+	if e != nil {
+		return nil, e
+	}
+	if sess.Status != charging.SessionReserved {
+		return nil, errorf(CodeCancelNotPossible, "the session is %s; a started session is stopped with update (sessionStatus STOP)", sess.Status)
+	}
+	payload, _ := json.Marshal(map[string]any{"reservationId": r.ReservationID})
+	res, err := b.cmd.Send(ctx, r.ChargerID, "CancelReservation", payload, requestedBy)
+	if err != nil {
+		log.Warn("beckn: CancelReservation failed", "charger", r.ChargerID, "err", err)
+		return nil, errorf(CodeAgentUnavailable, "the charger %s cannot be reached to cancel; retry later", r.ChargerID)
+	}
+	if st := answerStatus(res); st != "Accepted" {
+		return nil, errorf(CodeCancelNotPossible, "the charger refused to cancel the reservation (%s)", st)
+	}
+	r.Status = OrderCancelled
+	if err := b.save(ctx, r); err != nil {
+		return nil, errorf(CodeBusinessError, "the order could not be stored; retry later")
+	}
+	log.Info("beckn order cancelled", "order", r.ID, "charger", r.ChargerID, "reservation", r.ReservationID)
+	return b.cancelled(ctx, r)
+}
+
+// cancelled answers a cancel: the order CANCELLED, and a completed payment
+// marked refunded (nothing was charged).
+func (b *BPP) cancelled(ctx context.Context, r *record) (any, *Error) {
+	m, e := b.orderAnswer(ctx, r)
+	if e != nil {
+		return nil, e
+	}
+	om := m.(orderMessage)
+	om.Order.Status = OrderCancelled
+	if len(om.Order.Payment) > 0 {
+		var p map[string]any
+		if json.Unmarshal(om.Order.Payment, &p) == nil && p["beckn:paymentStatus"] == "COMPLETED" {
+			p["beckn:paymentStatus"] = "REFUNDED"
+			om.Order.Payment, _ = json.Marshal(p)
+		}
+	}
+	return om, nil
+}
+
+// session returns an order's session.
+func (b *BPP) session(ctx context.Context, r *record) (charging.Session, *Error) {
+	if r.SessionID == "" {
+		return charging.Session{}, errorf(CodeUpdateNotPossible, "order %s is not confirmed", r.ID)
+	}
+	s, err := b.core.Store().GetSession(ctx, r.SessionID)
+	if err != nil {
+		return charging.Session{}, errorf(CodeBusinessError, "the session is unavailable; retry later")
+	}
+	return s, nil
+}
+
+// rating keeps the ratings a BAP submits.
+func (b *BPP) rating(ctx context.Context, c Context, m *ratingMessage) (any, *Error) {
+	for i, in := range m.Ratings {
+		best, worst := 5.0, 1.0
+		if in.BestRating != nil {
+			best = in.BestRating.InexactFloat64()
+		}
+		if in.WorstRating != nil {
+			worst = in.WorstRating.InexactFloat64()
+		}
+		v := in.RatingValue.InexactFloat64()
+		if v < min(best, worst) || v > max(best, worst) {
+			return nil, &Error{Code: CodeInvalidRating, Message: fmt.Sprintf("ratingValue %s is outside %g to %g", in.RatingValue.String(), worst, best),
+				Paths: fmt.Sprintf("message.ratings[%d].ratingValue", i)}
+		}
+	}
+	for i, in := range m.Ratings {
+		body, _ := json.Marshal(map[string]any{"bap_id": c.BapID, "transaction_id": c.TransactionID, "rating": in})
+		id := c.MessageID + "/" + strconv.Itoa(i)
+		if err := b.docs.PutDoc(ctx, charging.Doc{Kind: DocRating, ID: id, Owner: c.BapID, Body: body, Updated: b.clock.Now()}); err != nil {
+			return nil, errorf(CodeBusinessError, "the rating could not be stored; retry later")
+		}
+	}
+	return onRatingMessage{Received: true}, nil
+}
+
+// support tells the BAP how to reach the operator.
+func (b *BPP) support(ctx context.Context, c Context, m *supportMessage) (any, *Error) {
+	if m.RefID != "" && strings.EqualFold(m.RefType, "ORDER") {
+		if _, e := b.loadFor(ctx, m.RefID, c.BapID); e != nil {
+			e.Paths = "message.refId"
+			return nil, e
+		}
+	}
+	s := b.cfg.Support
+	s.Context, s.Type = CoreContext, "beckn:SupportInfo"
+	if s.Name == "" {
+		s.Name = b.cfg.Catalog.ProviderName + " support"
+	}
+	if len(s.Channels) == 0 {
+		for _, ch := range []struct {
+			set  bool
+			name string
+		}{{s.Phone != "", "PHONE"}, {s.Email != "", "EMAIL"}, {s.URL != "", "WEB"}} {
+			if ch.set {
+				s.Channels = append(s.Channels, ch.name)
+			}
+		}
+	}
+	return onSupportMessage{Support: s}, nil
+}
+
+// onEvent is the core listener: it must not block, so it queues the
+// session changes that may concern an order and drops (counting) when the
+// queue is full.
+func (b *BPP) onEvent(e charging.Event) {
+	if e.Kind != charging.SessionChanged || e.Session == nil || !b.running.Load() {
+		return
+	}
+	switch e.Session.Status {
+	case charging.SessionActive, charging.SessionStopping, charging.SessionCompleted, charging.SessionInterrupted, charging.SessionInvalid:
+	default:
+		return
+	}
+	select {
+	case b.events <- e:
+	default:
+		b.Stats.EventsDropped.Add(1)
+	}
+}
+
+// notify tells a BAP, unsolicited and with a new message id, that its
+// session changed state: on_status when it started, stopped from elsewhere
+// or was interrupted, on_update when it completed (with totals).
+func (b *BPP) notify(ctx context.Context, e charging.Event) {
+	s := *e.Session
+	d, err := b.docs.GetDoc(ctx, DocOrderSession, s.ID)
+	if err != nil {
+		if !errors.Is(err, charging.ErrNotFound) {
+			b.log.Error("beckn: order of session not looked up", "session", s.ID, "err", err)
+		}
+		return
+	}
+	var idx struct {
+		OrderID string `json:"order_id"`
+	}
+	if json.Unmarshal(d.Body, &idx) != nil {
+		return
+	}
+	mu := b.lock(idx.OrderID)
+	defer mu.Unlock()
+	r, err := b.load(ctx, idx.OrderID)
+	if err != nil {
+		b.log.Error("beckn: order not loaded", "order", idx.OrderID, "err", err)
+		return
+	}
+	// The event's session may be older than the stored one; tell the
+	// current state.
+	if cur, err := b.core.Store().GetSession(ctx, s.ID); err == nil {
+		s = cur
+	}
+	st := SessionStatusOf(s.Status)
+	if r.Status == OrderCancelled || st == r.Notified || (r.Starting && st == evsession.StatusActive) || st == evsession.StatusPending {
+		return
+	}
+	action := "on_status"
+	if s.Status == charging.SessionCompleted {
+		action = "on_update"
+	}
+	r.Notified = st
+	r.Status = orderStatusOf(r, s)
+	if err := b.save(ctx, r); err != nil {
+		b.log.Error("beckn: order not stored", "order", r.ID, "err", err)
+		return
+	}
+	o, err := b.liveOrder(ctx, r)
+	if err != nil {
+		b.log.Error("beckn: order not rendered", "order", r.ID, "err", err)
+		return
+	}
+	reply := Context{Domain: r.Domain, Action: strings.TrimPrefix(action, "on_"), Version: r.Version, BapID: r.BapID, BapURI: r.BapURI,
+		TransactionID: r.TransactionID, TTL: "PT30S"}
+	if reply.Domain == "" {
+		reply.Domain = "beckn.one:deg:ev-charging:*"
+	}
+	log := b.log.With("action", action, "order", r.ID, "session", s.ID, "transaction_id", r.TransactionID)
+	log.Info("beckn: telling the BAP the session changed", "session_status", st)
+	b.callback(reply, action, charging.NewID(), orderMessage{Order: o}, nil, time.Now().Add(unsolicitedTTL), log)
+}
