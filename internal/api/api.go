@@ -1,5 +1,6 @@
 // Package api is the operator REST API under /api/v1: chargers, connectors,
-// id tags and sessions, as JSON. The dashboard and the CLI use it; its
+// id tags, sessions, tariffs and their assignment to connectors, and the
+// chargers' locations, as JSON. The dashboard and the CLI use it; its
 // OpenAPI document is served at /api/v1/openapi.json.
 package api
 
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/pricing"
+	"github.com/chargebridge/chargebridge/internal/tariff"
 )
 
 // Presence tells whether a charger has an open connection.
@@ -27,6 +30,8 @@ type API struct {
 	log       *slog.Logger
 	commander Commander
 	history   CommandHistory
+	catalog   *pricing.Catalog
+	pricer    Pricer
 }
 
 // New returns the API on svc.
@@ -56,6 +61,14 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/tags", a.addTag)
 	mux.HandleFunc("GET /api/v1/sessions", a.listSessions)
 	mux.HandleFunc("GET /api/v1/sessions/{id}", a.getSession)
+	mux.HandleFunc("GET /api/v1/tariffs", a.listTariffs)
+	mux.HandleFunc("GET /api/v1/tariffs/{id}", a.getTariff)
+	mux.HandleFunc("PUT /api/v1/tariffs/{id}", a.putTariff)
+	mux.HandleFunc("DELETE /api/v1/tariffs/{id}", a.deleteTariff)
+	mux.HandleFunc("GET /api/v1/tariffs/assignments", a.listAssignments)
+	mux.HandleFunc("PUT /api/v1/tariffs/assignments", a.putAssignment)
+	mux.HandleFunc("GET /api/v1/chargers/{id}/location", a.getLocation)
+	mux.HandleFunc("PUT /api/v1/chargers/{id}/location", a.putLocation)
 }
 
 // errorStatus maps the core's errors to HTTP statuses, in one table.
@@ -69,6 +82,7 @@ var errorStatus = []struct {
 	{charging.ErrChargerBlocked, http.StatusForbidden},
 	{charging.ErrConflict, http.StatusConflict},
 	{charging.ErrNotSupported, http.StatusNotImplemented},
+	{tariff.ErrInvalidTariff, http.StatusBadRequest},
 }
 
 // StatusFor returns the HTTP status for an error from the core.
@@ -245,11 +259,12 @@ type Session struct {
 	Samples []charging.MeterSample `json:"samples,omitempty"`
 }
 
-// Cost is a priced total.
+// Cost is a priced total: decimal amounts written as JSON numbers, to
+// tariff.WirePlaces decimals.
 type Cost struct {
-	Currency string `json:"currency"`
-	ExclVat  string `json:"excl_vat"`
-	InclVat  string `json:"incl_vat"`
+	Currency string        `json:"currency"`
+	ExclVat  tariff.Number `json:"excl_vat"`
+	InclVat  tariff.Number `json:"incl_vat"`
 }
 
 // SessionView is the API view of a canonical session at time now.
@@ -318,6 +333,7 @@ func (a *API) getSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := SessionView(s, a.svc.Clock().Now())
+	a.price(r.Context(), &v, s, samples)
 	v.Samples = samples
 	writeJSON(w, http.StatusOK, v)
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/chargebridge/chargebridge/internal/pricing"
 )
 
 // Config is chargebridge's one configuration: every field is a flag, an
@@ -38,6 +40,9 @@ type Config struct {
 	// country code, 3-character party id).
 	OCPICountry string
 	OCPIParty   string
+	// TimeZone is the IANA zone of chargers whose location names none:
+	// tariff restrictions on time of day, date and weekday use it.
+	TimeZone string
 }
 
 // DefaultDB is the embedded database a server creates on first start.
@@ -59,6 +64,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RemoteStartTimeout, "remote-start-timeout", 2*time.Minute, "close a remote start the charger accepted but never followed with a StartTransaction after this long")
 	fs.StringVar(&c.OCPICountry, "ocpi-country", "NL", "our OCPI country code (ISO 3166 alpha-2); set it to your own")
 	fs.StringVar(&c.OCPIParty, "ocpi-party", "CBR", "our OCPI party id (3 characters); set it to your own")
+	fs.StringVar(&c.TimeZone, "time-zone", "UTC", "time zone (IANA, e.g. Europe/Amsterdam) of chargers whose location sets none; tariffs' time-of-day restrictions use it")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve the Go profiler at /debug/pprof/ (profiling only; never on a public address)")
 	fs.StringVar(&c.APIToken, "api-token", "", "token that protects the dashboard (login form) and the operator API (Authorization: Bearer TOKEN); required unless --http is a loopback address (prefer CHARGEBRIDGE_API_TOKEN: flags show in ps)")
 }
@@ -128,6 +134,11 @@ func (c *Config) Validate() error {
 	}
 	if (c.OCPICountry != "" && len(c.OCPICountry) != 2) || (c.OCPIParty != "" && len(c.OCPIParty) != 3) {
 		return fmt.Errorf("--ocpi-country %q / --ocpi-party %q: use a two-letter country code and a three-character party id, e.g. --ocpi-country NL --ocpi-party ABC", c.OCPICountry, c.OCPIParty)
+	}
+	if c.TimeZone != "" {
+		if _, err := pricing.LoadZone(c.TimeZone); err != nil {
+			return fmt.Errorf("--time-zone: %w", err)
+		}
 	}
 	if c.APIToken == "" && !isLoopback(c.HTTP) {
 		return fmt.Errorf("--http %s is reachable from other machines, so the dashboard and operator API need a login: set --api-token TOKEN or CHARGEBRIDGE_API_TOKEN (e.g. $(openssl rand -hex 16)), or listen on 127.0.0.1", c.HTTP)

@@ -24,6 +24,7 @@ import (
 	"github.com/chargebridge/chargebridge/internal/ocpi"
 	"github.com/chargebridge/chargebridge/internal/ocpp"
 	"github.com/chargebridge/chargebridge/internal/ocpp/ocpp16"
+	"github.com/chargebridge/chargebridge/internal/pricing"
 	"github.com/chargebridge/chargebridge/internal/store/postgres"
 	"github.com/chargebridge/chargebridge/internal/web"
 )
@@ -48,6 +49,10 @@ type Server struct {
 	cmd   *ocpp16.Commander
 	// ocpi is the OCPI CPO role; nil when the store keeps no documents.
 	ocpi *ocpi.CPO
+	// catalog and pricer price sessions (pricing.go); nil when the store
+	// keeps no documents.
+	catalog *pricing.Catalog
+	pricer  *pricing.Pricer
 
 	// bg owns the background loops (session expiry); stopBG stops them.
 	bg     sync.WaitGroup
@@ -132,6 +137,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 	}
 	s.cmd = ocpp16.NewCommander(os, v, log, cmdLog,
 		ocpp16.CoreEffects{Svc: svc, PendingTimeout: cfg.RemoteStartTimeout}, clock.Now, charging.NewID)
+	s.setupPricing(clock)
 	if tokens != nil {
 		ocfg := ocpi.Config{Party: ocpi.Party{CountryCode: cfg.OCPICountry, PartyID: cfg.OCPIParty}, PublicURL: cfg.PublicURL}
 		if ocfg.Party.CountryCode == "" {
@@ -184,7 +190,7 @@ func (s *Server) routes() error {
 	if s.ocpi != nil {
 		s.mux.Handle("/ocpi/", s.ocpi)
 	}
-	api.New(s.svc, s.ocpp, s.log).WithCommands(s.cmd, s.svc).Register(s.mux)
+	s.withPricing(api.New(s.svc, s.ocpp, s.log).WithCommands(s.cmd, s.svc)).Register(s.mux)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
@@ -276,6 +282,7 @@ func (s *Server) Start() (net.Addr, error) {
 		defer s.bg.Done()
 		s.svc.RunExpiry(bgCtx, time.Second)
 	}()
+	s.runPricing(bgCtx)
 	go func() {
 		err := s.http.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {

@@ -16,6 +16,7 @@ func (s *Server) webRoutes() error {
 		Presence: s.ocpp,
 		Online:   func() int64 { return s.ocpp.Stats().Connected.Load() },
 		Auth:     s.auth,
+		Pricer:   s.webPricer(),
 		Log:      s.log,
 	})
 	if err != nil {

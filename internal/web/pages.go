@@ -17,6 +17,7 @@ import (
 	"github.com/chargebridge/chargebridge/internal/beckn"
 	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/ocpi"
+	"github.com/chargebridge/chargebridge/internal/pricing"
 )
 
 // Page limits.
@@ -391,6 +392,7 @@ func (d *Dashboard) sessionPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data := sessionData{Session: api.SessionView(s, d.svc.Clock().Now()), LastPower: s.LastPowerKW, SoC: s.SoC}
+	data.Session.TotalCost = api.CostOf(d.price(ctx, s, nil))
 	if c, err := d.svc.Store().GetCharger(ctx, s.ChargerID); err == nil {
 		data.Connected = d.presence != nil && d.presence.Connected(c.ID)
 		for i := range c.Connectors {
@@ -423,7 +425,14 @@ func (d *Dashboard) sessionViews(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "internal error; see the server log")
 		return
 	}
+	p := d.price(ctx, s, samples)
 	bc := beckn.SessionContext{Now: d.svc.Clock().Now()}
+	oc := ocpi.SessionContext{CPO: d.cpo}
+	if p != nil {
+		total := p.TotalCost()
+		bc.TotalCost, oc.TotalCost = &total, &total
+		oc.Currency, oc.Periods = p.Currency, p.ChargingPeriods
+	}
 	if c, err := st.GetCharger(ctx, s.ChargerID); err == nil {
 		for i := range c.Connectors {
 			if c.Connectors[i].ConnectorID == s.ConnectorID {
@@ -437,5 +446,19 @@ func (d *Dashboard) sessionViews(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "internal error; see the server log")
 		return
 	}
-	writeJSON(w, http.StatusOK, SessionViews{OCPI: ocpi.SessionView(s, ocpi.SessionContext{CPO: d.cpo}), Beckn: b})
+	writeJSON(w, http.StatusOK, SessionViews{OCPI: ocpi.SessionView(s, oc), Beckn: b})
+}
+
+// price prices a session for its page or views; a failure is logged and
+// the session shown without a price.
+func (d *Dashboard) price(ctx context.Context, s charging.Session, samples []charging.MeterSample) *pricing.Priced {
+	if d.pricer == nil {
+		return nil
+	}
+	p, err := d.pricer.Price(ctx, s, samples)
+	if err != nil {
+		d.log.Warn("session shown without a price: pricing failed", "session", s.ID, "err", err)
+		return nil
+	}
+	return p
 }

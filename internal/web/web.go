@@ -12,6 +12,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -29,6 +30,7 @@ import (
 	"github.com/chargebridge/chargebridge/internal/api"
 	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/ocpi"
+	"github.com/chargebridge/chargebridge/internal/pricing"
 )
 
 //go:embed templates static
@@ -52,14 +54,22 @@ type Config struct {
 	Auth *Auth
 	// CPO is who we are in OCPI, for the session's OCPI view.
 	CPO ocpi.Party
+	// Pricer, when set, prices the session shown on its page and views.
+	Pricer Pricer
 	// Log receives page errors.
 	Log *slog.Logger
+}
+
+// Pricer prices one session; nil means it has no price.
+type Pricer interface {
+	Price(ctx context.Context, s charging.Session, samples []charging.MeterSample) (*pricing.Priced, error)
 }
 
 // Dashboard serves the operator dashboard.
 type Dashboard struct {
 	svc      *charging.Service
 	presence Presence
+	pricer   Pricer
 	auth     *Auth
 	cpo      ocpi.Party
 	log      *slog.Logger
@@ -94,7 +104,7 @@ func New(cfg Config) (*Dashboard, error) {
 		return nil, err
 	}
 	d := &Dashboard{
-		svc: cfg.Service, presence: cfg.Presence, auth: cfg.Auth, cpo: cfg.CPO, log: cfg.Log,
+		svc: cfg.Service, presence: cfg.Presence, pricer: cfg.Pricer, auth: cfg.Auth, cpo: cfg.CPO, log: cfg.Log,
 		stream: newStream(cfg.Service.Clock().Now, online),
 		pages:  map[string]*template.Template{},
 	}

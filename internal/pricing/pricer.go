@@ -1,0 +1,220 @@
+package pricing
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/tariff"
+)
+
+// Sessions is what the pricer reads of sessions.
+type Sessions interface {
+	GetSession(ctx context.Context, id string) (charging.Session, error)
+	SessionSamples(ctx context.Context, sessionID string) ([]charging.MeterSample, error)
+}
+
+// Priced is a session's price: its totals and OCPI charging periods under
+// one tariff.
+type Priced struct {
+	SessionID string `json:"session_id"`
+	TariffID  string `json:"tariff_id"`
+	Currency  string `json:"currency"`
+	// Final says the session had ended: the price no longer changes. A
+	// running session's price is the estimate had it stopped at Until.
+	Final           bool                    `json:"final"`
+	Until           time.Time               `json:"until"`
+	Totals          tariff.Totals           `json:"totals"`
+	ChargingPeriods []tariff.ChargingPeriod `json:"charging_periods"`
+	// SessionUpdated is the session's last_updated when it was priced.
+	SessionUpdated time.Time `json:"session_last_updated"`
+	PricedAt       time.Time `json:"priced_at"`
+}
+
+// TotalCost is the session's total cost, incl_vat always set.
+func (p *Priced) TotalCost() tariff.Price {
+	c := p.Totals.TotalCost
+	if c.InclVAT == nil {
+		incl := c.ExclVAT
+		c.InclVAT = &incl
+	}
+	return c
+}
+
+// storedPrice is the session_price document of a finished session.
+type storedPrice struct {
+	SessionUpdated time.Time `json:"session_last_updated"`
+	Priced         *Priced   `json:"priced,omitempty"`
+	// NotPriced says why a finished session has no price.
+	NotPriced string `json:"not_priced,omitempty"`
+}
+
+// finalQueue bounds the finished sessions waiting to be priced; beyond it
+// a session is priced at its first view instead.
+const finalQueue = 1024
+
+// Pricer prices sessions: running ones on demand, finished ones once.
+type Pricer struct {
+	cat      *Catalog
+	docs     charging.DocStore
+	sessions Sessions
+	clock    charging.Clock
+	log      *slog.Logger
+	queue    chan string
+	dropped  atomic.Int64
+}
+
+// NewPricer returns a pricer that takes tariffs and zones from cat and
+// stores final prices in docs.
+func NewPricer(cat *Catalog, docs charging.DocStore, sessions Sessions, clock charging.Clock, log *slog.Logger) *Pricer {
+	return &Pricer{cat: cat, docs: docs, sessions: sessions, clock: clock, log: log, queue: make(chan string, finalQueue)}
+}
+
+// Priceable says whether a session has a price: it started a transaction
+// and was not refused (active, stopping, completed, interrupted).
+func Priceable(s charging.Session) bool {
+	if s.StartedAt.IsZero() {
+		return false
+	}
+	switch s.Status {
+	case charging.SessionActive, charging.SessionStopping, charging.SessionCompleted, charging.SessionInterrupted:
+		return true
+	}
+	return false
+}
+
+// Price returns a session's price, or nil when it has none (not priceable,
+// no tariff assigned, or the tariff cannot price it: see the log at debug
+// level). samples may be nil: they are read when needed. A finished
+// session's price is computed once and then read back.
+func (p *Pricer) Price(ctx context.Context, s charging.Session, samples []charging.MeterSample) (*Priced, error) {
+	if !Priceable(s) {
+		return nil, nil
+	}
+	final := s.Status.Final()
+	if final {
+		d, err := p.docs.GetDoc(ctx, DocSessionPrice, s.ID)
+		switch {
+		case err == nil:
+			var sp storedPrice
+			if err := json.Unmarshal(d.Body, &sp); err == nil && sp.SessionUpdated.Equal(s.LastUpdated) {
+				return sp.Priced, nil
+			}
+		case !errors.Is(err, charging.ErrNotFound):
+			return nil, fmt.Errorf("price of session %s: %w", s.ID, err)
+		}
+	}
+	pr, why, err := p.compute(ctx, s, samples)
+	if err != nil {
+		return nil, err
+	}
+	if !final {
+		if pr == nil {
+			p.log.Debug("session not priced", "session", s.ID, "charger", s.ChargerID, "why", why)
+		}
+		return pr, nil
+	}
+	if pr == nil && why != noTariff {
+		p.log.Warn("finished session not priced", "session", s.ID, "charger", s.ChargerID, "why", why)
+	}
+	body, err := json.Marshal(storedPrice{SessionUpdated: s.LastUpdated, Priced: pr, NotPriced: why})
+	if err != nil {
+		return nil, err
+	}
+	if err := p.docs.PutDoc(ctx, charging.Doc{Kind: DocSessionPrice, ID: s.ID, Owner: s.ChargerID, Body: body, Updated: p.clock.Now().UTC()}); err != nil {
+		return nil, fmt.Errorf("store price of session %s: %w", s.ID, err)
+	}
+	return pr, nil
+}
+
+const noTariff = "no tariff assigned to the connector, the charger or as default"
+
+// compute prices a session now; a nil price comes with the reason.
+func (p *Pricer) compute(ctx context.Context, s charging.Session, samples []charging.MeterSample) (*Priced, string, error) {
+	t, _, err := p.cat.TariffFor(ctx, s.ChargerID, s.ConnectorID)
+	if err != nil {
+		return nil, "", fmt.Errorf("price session %s: %w", s.ID, err)
+	}
+	if t == nil {
+		return nil, noTariff, nil
+	}
+	zone, err := p.cat.Zone(ctx, s.ChargerID)
+	if err != nil {
+		return nil, "", fmt.Errorf("price session %s: %w", s.ID, err)
+	}
+	if samples == nil {
+		if samples, err = p.sessions.SessionSamples(ctx, s.ID); err != nil {
+			return nil, "", fmt.Errorf("price session %s: %w", s.ID, err)
+		}
+	}
+	in, last := SessionInput(s, samples)
+	until := in.End
+	if until.IsZero() {
+		// A charger whose clock runs ahead reported energy "after" now;
+		// count it rather than cut the estimate short.
+		until = p.clock.Now()
+		if until.Before(last) {
+			until = last
+		}
+	}
+	res, err := tariff.PriceSession(t, zone, in, until)
+	if errors.Is(err, tariff.ErrInvalidSession) || errors.Is(err, tariff.ErrTariffNotActive) || errors.Is(err, tariff.ErrInvalidTariff) {
+		return nil, fmt.Sprintf("tariff %s: %v", t.ID, err), nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("price session %s with tariff %s: %w", s.ID, t.ID, err)
+	}
+	return &Priced{
+		SessionID: s.ID, TariffID: t.ID, Currency: res.Currency, Final: s.Status.Final(), Until: until.UTC(),
+		Totals: res.Totals, ChargingPeriods: res.ChargingPeriods,
+		SessionUpdated: s.LastUpdated, PricedAt: p.clock.Now().UTC(),
+	}, "", nil
+}
+
+// Listen is a charging.Listener: it queues sessions that just ended, to be
+// priced by Run. It never blocks: when the queue is full the session is
+// priced at its first view instead.
+func (p *Pricer) Listen(e charging.Event) {
+	if e.Kind != charging.SessionChanged || e.Session == nil || !e.Session.Status.Final() || !Priceable(*e.Session) {
+		return
+	}
+	select {
+	case p.queue <- e.Session.ID:
+	default:
+		p.dropped.Add(1)
+	}
+}
+
+// Run prices the sessions Listen queued until ctx ends.
+func (p *Pricer) Run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case id := <-p.queue:
+			s, err := p.sessions.GetSession(ctx, id)
+			if err == nil {
+				_, err = p.Price(ctx, s, nil)
+			}
+			if err != nil && ctx.Err() == nil {
+				p.log.Error("pricing a finished session failed; it is priced at its first view instead", "session", id, "err", err)
+			}
+		}
+	}
+}
+
+// SessionCost is a session's total cost (nil when not priced), for views
+// that show only that (the Beckn EvChargingSession's totalCost).
+func (p *Pricer) SessionCost(ctx context.Context, s charging.Session, samples []charging.MeterSample) (*tariff.Price, error) {
+	pr, err := p.Price(ctx, s, samples)
+	if err != nil || pr == nil {
+		return nil, err
+	}
+	c := pr.TotalCost()
+	return &c, nil
+}
