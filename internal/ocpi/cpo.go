@@ -39,6 +39,9 @@ type Config struct {
 	// CommandTimeout is how long a command waits for the charger before
 	// its result is TIMEOUT (default 30s).
 	CommandTimeout time.Duration
+	// Pricer, when set, prices sessions for their views and CDRs; without
+	// it CDRs carry a zero total_cost and a remark.
+	Pricer Pricer
 }
 
 // Commander sends an OCPP command to a charger: the server's one command
@@ -63,6 +66,7 @@ type CPO struct {
 	client *http.Client
 	mux    *http.ServeMux
 	out    *outbox
+	evq    *evQueue
 
 	// mu guards baseURL.
 	mu      sync.Mutex

@@ -1,5 +1,357 @@
 package ocpi
 
-// startEvents subscribes to the core's events and runs the worker that
-// turns them into pushes.
-func (c *CPO) startEvents() {}
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+)
+
+// The event worker turns the core's events into pushes. The listener only
+// queues (it must not block the core): status, connector and charger
+// events in order, and meter-value events folded into one "dirty" mark per
+// transaction. The worker then, per event:
+//   - connector status changed: PATCH the EVSE's status at every eMSP (or
+//     PUT the whole Location if the EVSE was never pushed);
+//   - charger booted: PUT its Location if it was never pushed;
+//   - session created: PUT the Session; changed: PATCH what changed; meter
+//     values: PATCH kwh (and new charging periods) at most once per
+//     SessionPatchInterval;
+//   - session ended: also issue its CDR and POST it.
+//
+// Every push goes through the outbox, which makes it durable before it is
+// sent. What the worker had queued in memory when the process stopped is
+// recovered at start by reconcile, which compares the stored Session views
+// with the core's sessions.
+
+// evQueue is the listener's queue.
+type evQueue struct {
+	// mu guards the fields below.
+	mu        sync.Mutex
+	items     []charging.Event
+	telemetry map[int64]bool
+	signal    chan struct{}
+}
+
+// locPushed is the set of a charger's EVSEs (connector ids) eMSPs were
+// sent, kind ocpi_locpushed.
+type locPushed struct {
+	Connectors []int `json:"connectors"`
+}
+
+const docLocPushed = "ocpi_locpushed"
+
+// worker state, owned by the worker goroutine.
+type evState struct {
+	lastPatch map[int64]time.Time // transaction → last telemetry PATCH (wall clock)
+	evse      map[string]EVSEStatus
+	locs      map[string]map[int]bool
+}
+
+func (c *CPO) startEvents() {
+	c.evq = &evQueue{telemetry: map[int64]bool{}, signal: make(chan struct{}, 1)}
+	c.svc.Subscribe(c.onEvent)
+	c.goBG(c.runEvents)
+}
+
+// onEvent is the core's listener: it queues and returns.
+func (c *CPO) onEvent(e charging.Event) {
+	if c.ctx.Err() != nil {
+		return
+	}
+	q := c.evq
+	q.mu.Lock()
+	if e.Kind == charging.SessionChanged && e.Session == nil {
+		if e.TransactionID != 0 {
+			q.telemetry[e.TransactionID] = true
+		}
+	} else {
+		q.items = append(q.items, e)
+	}
+	q.mu.Unlock()
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (c *CPO) runEvents(ctx context.Context) {
+	st := &evState{lastPatch: map[int64]time.Time{}, evse: map[string]EVSEStatus{}, locs: map[string]map[int]bool{}}
+	if err := c.reconcile(ctx, st); err != nil && ctx.Err() == nil {
+		c.log.Error("ocpi: reconciling sessions at start failed", "err", err)
+	}
+	tick := time.NewTicker(max(c.cfg.SessionPatchInterval/4, 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.evq.signal:
+		case <-tick.C:
+		}
+		c.evq.mu.Lock()
+		items := c.evq.items
+		c.evq.items = nil
+		c.evq.mu.Unlock()
+		for _, e := range items {
+			if ctx.Err() != nil {
+				return
+			}
+			c.handleEvent(ctx, st, e)
+		}
+		c.flushTelemetry(ctx, st)
+	}
+}
+
+func (c *CPO) handleEvent(ctx context.Context, st *evState, e charging.Event) {
+	var err error
+	switch e.Kind {
+	case charging.ConnectorChanged:
+		if e.Connector != nil {
+			err = c.connectorChanged(ctx, st, e.ChargerID, *e.Connector, e.At)
+		}
+	case charging.ChargerChanged:
+		err = c.ensureLocation(ctx, st, e.ChargerID, 0)
+	case charging.SessionChanged:
+		s := *e.Session
+		// The event's copy may be older than what a telemetry flush read
+		// meanwhile: take the session as it is now.
+		if cur, gerr := c.store.GetSession(ctx, s.ID); gerr == nil {
+			s = cur
+		}
+		err = c.sessionChanged(ctx, st, s, false)
+	}
+	if err != nil && ctx.Err() == nil {
+		c.log.Error("ocpi: event not pushed", "kind", e.Kind, "charger", e.ChargerID, "err", err)
+	}
+}
+
+// flushTelemetry pushes the meter values of sessions whose last PATCH is
+// at least SessionPatchInterval old; the others stay marked.
+func (c *CPO) flushTelemetry(ctx context.Context, st *evState) {
+	now := time.Now()
+	c.evq.mu.Lock()
+	var due []int64
+	for tx := range c.evq.telemetry {
+		if now.Sub(st.lastPatch[tx]) >= c.cfg.SessionPatchInterval {
+			due = append(due, tx)
+			delete(c.evq.telemetry, tx)
+		}
+	}
+	c.evq.mu.Unlock()
+	slices.Sort(due)
+	for _, tx := range due {
+		s, err := c.store.SessionByTransaction(ctx, tx)
+		if err == nil {
+			err = c.sessionChanged(ctx, st, s, true)
+		}
+		if err != nil && ctx.Err() == nil {
+			c.log.Error("ocpi: meter values not pushed", "tx", tx, "err", err)
+		}
+	}
+}
+
+// sessionChanged brings eMSPs and the stored view up to date with s.
+func (c *CPO) sessionChanged(ctx context.Context, st *evState, s charging.Session, telemetry bool) error {
+	prev, found, err := c.storedSession(ctx, s.ID)
+	if err != nil {
+		return err
+	}
+	var pp *Session
+	if found {
+		pp = &prev
+	}
+	view, err := c.sessionView(ctx, s, pp)
+	if err != nil {
+		return err
+	}
+	path := c.objectPath(s.ID)
+	if !found {
+		if err := c.pushAll(ctx, "sessions", "session "+s.ID, http.MethodPut, path, view); err != nil {
+			return err
+		}
+	} else {
+		patch := sessionPatch(prev, view)
+		if len(patch) == 1 && time.Time(prev.LastUpdated).Equal(time.Time(view.LastUpdated)) {
+			return c.finishSession(ctx, s, view) // nothing new
+		}
+		if err := c.pushAll(ctx, "sessions", "session "+s.ID, http.MethodPatch, path, patch); err != nil {
+			return err
+		}
+	}
+	if s.TransactionID != 0 {
+		if s.Status.Final() {
+			delete(st.lastPatch, s.TransactionID)
+		} else if telemetry || !found {
+			st.lastPatch[s.TransactionID] = time.Now()
+		}
+	}
+	return c.finishSession(ctx, s, view)
+}
+
+// finishSession issues the CDR of an ended session (before its view is
+// stored as final, so a crash in between is caught by reconcile) and
+// stores the view.
+func (c *CPO) finishSession(ctx context.Context, s charging.Session, view Session) error {
+	if s.Status.Final() && cdrDue(s) {
+		if err := c.issueCDR(ctx, s, view); err != nil {
+			return err
+		}
+	}
+	return c.storeSession(ctx, view, s.Status.Final())
+}
+
+// connectorChanged PATCHes an EVSE's status when its OCPI status changed.
+func (c *CPO) connectorChanged(ctx context.Context, st *evState, chargerID string, cn charging.Connector, at time.Time) error {
+	if cn.ConnectorID < 1 {
+		return nil // the charger as a whole: its EVSEs report their own
+	}
+	uid := EVSEUID(chargerID, cn.ConnectorID)
+	status := EVSEStatusOf(cn.Status)
+	if st.evse[uid] == status {
+		return nil
+	}
+	pushedWhole, err := c.ensureLocationFor(ctx, st, chargerID, cn.ConnectorID)
+	if err != nil {
+		return err
+	}
+	st.evse[uid] = status
+	if pushedWhole {
+		return nil
+	}
+	body := map[string]any{"status": status, "last_updated": DateTime(cn.UpdatedAt)}
+	return c.pushAll(ctx, "locations", "evse "+uid, http.MethodPatch, c.objectPath(chargerID)+"/"+uid, body)
+}
+
+func (c *CPO) ensureLocation(ctx context.Context, st *evState, chargerID string, connectorID int) error {
+	_, err := c.ensureLocationFor(ctx, st, chargerID, connectorID)
+	return err
+}
+
+// ensureLocationFor PUTs a charger's whole Location when eMSPs were never
+// sent it, or not this connector's EVSE; it reports whether it did.
+func (c *CPO) ensureLocationFor(ctx context.Context, st *evState, chargerID string, connectorID int) (bool, error) {
+	known, ok := st.locs[chargerID]
+	if !ok {
+		known = map[int]bool{}
+		d, err := c.docs.GetDoc(ctx, docLocPushed, chargerID)
+		switch {
+		case err == nil:
+			var lp locPushed
+			_ = json.Unmarshal(d.Body, &lp)
+			for _, id := range lp.Connectors {
+				known[id] = true
+			}
+		case errors.Is(err, charging.ErrNotFound):
+		default:
+			return false, err
+		}
+		st.locs[chargerID] = known
+	}
+	if len(known) > 0 && (connectorID == 0 || known[connectorID]) {
+		return false, nil
+	}
+	loc, err := c.location(ctx, chargerID)
+	if err != nil {
+		return false, err
+	}
+	if err := c.pushAll(ctx, "locations", "location "+chargerID, http.MethodPut, c.objectPath(chargerID), loc); err != nil {
+		return false, err
+	}
+	var lp locPushed
+	for _, e := range loc.EVSEs {
+		n := connectorOf(e.UID, chargerID)
+		known[n] = true
+		st.evse[e.UID] = e.Status
+		lp.Connectors = append(lp.Connectors, n)
+	}
+	known[connectorID] = true
+	b, _ := json.Marshal(lp)
+	return true, c.docs.PutDoc(ctx, charging.Doc{Kind: docLocPushed, ID: chargerID, Owner: chargerID, Body: b, Updated: c.now()})
+}
+
+// connectorOf is the connector id of one of a charger's EVSE uids.
+func connectorOf(uid, chargerID string) int {
+	n := 0
+	for _, ch := range uid[len(chargerID)+1:] {
+		n = n*10 + int(ch-'0')
+	}
+	return n
+}
+
+// reconcile recovers what the worker had not pushed when the process
+// stopped: sessions whose stored view is open and behind the core, and
+// the newest sessions that have no stored view at all.
+func (c *CPO) reconcile(ctx context.Context, st *evState) error {
+	var open []string
+	for off := 0; ; {
+		docs, total, err := c.docs.ListDocs(ctx, charging.DocQuery{Kind: docSession, Owner: sessionOpen, Offset: off, Limit: 500})
+		if err != nil {
+			return err
+		}
+		for _, d := range docs {
+			open = append(open, d.ID)
+		}
+		off += len(docs)
+		if len(docs) == 0 || off >= total {
+			break
+		}
+	}
+	for _, id := range open {
+		s, err := c.store.GetSession(ctx, id)
+		if err != nil {
+			if errors.Is(err, charging.ErrNotFound) {
+				continue
+			}
+			return err
+		}
+		prev, _, err := c.storedSession(ctx, id)
+		if err != nil {
+			return err
+		}
+		if SessionStatusOf(s.Status) != prev.Status || s.LastUpdated.After(time.Time(prev.LastUpdated)) || s.Status.Final() {
+			if err := c.sessionChanged(ctx, st, s, false); err != nil {
+				return err
+			}
+		}
+	}
+	// Newest first, until a run of sessions that all have views: events
+	// are handled in commit order, so older ones were handled.
+	const enough = 20
+	seen, cursor := 0, ""
+	for seen < enough {
+		page, next, err := c.store.ListSessions(ctx, charging.SessionFilter{Limit: 100, Cursor: cursor})
+		if err != nil {
+			return err
+		}
+		var missing []charging.Session
+		for _, s := range page {
+			if _, found, err := c.storedSession(ctx, s.ID); err != nil {
+				return err
+			} else if found {
+				if seen++; seen >= enough {
+					break
+				}
+				continue
+			}
+			seen = 0
+			missing = append(missing, s)
+		}
+		// Oldest first, as they happened.
+		for i := len(missing) - 1; i >= 0; i-- {
+			if err := c.sessionChanged(ctx, st, missing[i], false); err != nil {
+				return err
+			}
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	return nil
+}

@@ -127,10 +127,13 @@ type SessionContext struct {
 	// tag, type RFID, issued by the CPO itself).
 	Token      CdrToken
 	AuthMethod string
-	MeterID    string
-	Currency   string
-	Periods    []tariff.ChargingPeriod
-	TotalCost  *tariff.Price
+	// AuthorizationReference is the eMSP's reference of a real-time
+	// authorization or a START_SESSION command.
+	AuthorizationReference string
+	MeterID                string
+	Currency               string
+	Periods                []tariff.ChargingPeriod
+	TotalCost              *tariff.Price
 }
 
 // EVSEUID is the OCPI EVSE uid of an OCPP connector: one connector is one
@@ -158,22 +161,23 @@ func SessionView(s charging.Session, c SessionContext) Session {
 		loc = s.ChargerID
 	}
 	out := Session{
-		CountryCode:     c.CPO.CountryCode,
-		PartyID:         c.CPO.PartyID,
-		ID:              s.ID,
-		StartDateTime:   DateTime(s.StartedAt),
-		KWh:             math.Round(s.KWh()*1000) / 1000,
-		CdrToken:        tok,
-		AuthMethod:      auth,
-		LocationID:      loc,
-		EVSEUID:         EVSEUID(s.ChargerID, s.ConnectorID),
-		ConnectorID:     "1",
-		MeterID:         c.MeterID,
-		Currency:        cur,
-		ChargingPeriods: c.Periods,
-		TotalCost:       c.TotalCost,
-		Status:          SessionStatusOf(s.Status),
-		LastUpdated:     DateTime(s.LastUpdated),
+		CountryCode:            c.CPO.CountryCode,
+		PartyID:                c.CPO.PartyID,
+		ID:                     s.ID,
+		StartDateTime:          DateTime(s.StartedAt),
+		KWh:                    math.Round(s.KWh()*1000) / 1000,
+		CdrToken:               tok,
+		AuthMethod:             auth,
+		AuthorizationReference: c.AuthorizationReference,
+		LocationID:             loc,
+		EVSEUID:                EVSEUID(s.ChargerID, s.ConnectorID),
+		ConnectorID:            "1",
+		MeterID:                c.MeterID,
+		Currency:               cur,
+		ChargingPeriods:        c.Periods,
+		TotalCost:              c.TotalCost,
+		Status:                 SessionStatusOf(s.Status),
+		LastUpdated:            DateTime(s.LastUpdated),
 	}
 	if s.EndedAt != nil {
 		end := DateTime(*s.EndedAt)
