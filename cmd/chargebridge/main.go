@@ -40,6 +40,7 @@ func commands() map[string]command {
 		"chargers":     {"register and list chargers (add ID | list)", runChargers},
 		"cmd":          {"send a command to a charger (cmd CP-1 remote-start --tag ABC; cmd CP-1 reset --hard; …)", runCmd},
 		"tags":         {"register and list id tags (add TAG | list)", runTags},
+		"beckn":        {"Beckn BPP signing keys (beckn keys --out FILE prints signing_public_key)", runBeckn},
 		"ocpi":         {"OCPI parties: issue token A, register with a party, list, unregister (ocpi parties add --country NL --party ABC)", runOCPI},
 		"tariffs":      {"price an OCPI CDR with an OCPI tariff (price --tariff T.json --cdr C.json)", runTariffs},
 	}

@@ -184,6 +184,16 @@ func New(cfg Config, core Core, cmd Commander) (*BPP, error) {
 	return b, nil
 }
 
+// SetURI changes our bpp_uri; call it before Start (the server knows its
+// address only once it listens).
+func (b *BPP) SetURI(uri string) error {
+	if err := checkCallbackURI(uri); err != nil {
+		return fmt.Errorf("beckn: bpp_uri: %w", err)
+	}
+	b.cfg.URI = uri
+	return nil
+}
+
 // SubscriberID returns our bpp_id.
 func (b *BPP) SubscriberID() string { return b.id }
 
@@ -395,10 +405,23 @@ func (b *BPP) process(ctx context.Context, j job) {
 		}()
 		msg, e = b.handle(ctx, j, log)
 	}()
+	if _, ok := msg.(answered); ok && e == nil {
+		return
+	}
 	if e != nil {
 		log.Info("beckn request answered with an error", "code", e.Code, "error", e.Message)
 		msg = nil
 	}
+	b.answer(j, msg, e, log)
+}
+
+// answered is returned by a handler that queued its answer itself (under
+// its order's lock, so that it goes before any later notification).
+type answered struct{}
+
+// answer queues the on_{action} answer to a request.
+func (b *BPP) answer(j job, msg any, e *Error, log *slog.Logger) {
+	c := j.req.Context
 	b.callback(c, "on_"+c.Action, c.MessageID, msg, e, j.deadline, log)
 }
 

@@ -32,7 +32,7 @@ func (b *BPP) update(ctx context.Context, c Context, o *Order, j job, log *slog.
 	}
 	switch want {
 	case "STOP", "COMPLETED":
-		return b.stopCharging(ctx, c, o, log)
+		return b.stopCharging(ctx, c, o, j, log)
 	case "", "PENDING", "ACTIVE", "START":
 		return b.startCharging(ctx, c, o, j, log)
 	}
@@ -108,13 +108,18 @@ func (b *BPP) startCharging(ctx context.Context, c Context, o *Order, j job, log
 	if fail != nil {
 		return nil, fail
 	}
-	return b.orderAnswer(ctx, r)
+	m, e := b.orderAnswer(ctx, r)
+	if e != nil {
+		return nil, e
+	}
+	b.answer(j, m, nil, log)
+	return answered{}, nil
 }
 
 // stopCharging sends RemoteStopTransaction; the answer says STOP, and the
 // COMPLETED with totals follows unsolicited when the charger reports the
 // end.
-func (b *BPP) stopCharging(ctx context.Context, c Context, o *Order, log *slog.Logger) (any, *Error) {
+func (b *BPP) stopCharging(ctx context.Context, c Context, o *Order, j job, log *slog.Logger) (any, *Error) {
 	mu := b.lock(o.ID)
 	defer mu.Unlock()
 	r, e := b.loadFor(ctx, o.ID, c.BapID)
@@ -140,14 +145,23 @@ func (b *BPP) stopCharging(ctx context.Context, c Context, o *Order, log *slog.L
 	if st := answerStatus(res); st != "Accepted" {
 		return nil, errorf(CodeUpdateNotPossible, "the charger refused to stop (%s)", st)
 	}
-	if s, err := b.core.Store().GetSession(ctx, r.SessionID); err == nil {
-		r.Notified = SessionStatusOf(s.Status)
-		r.Status = orderStatusOf(r, s)
-	}
+	// The answer says STOP even when the charger has already reported the
+	// end: the COMPLETED with totals follows as its own message.
+	r.Notified, r.Status = evsession.StatusStop, OrderInProgress
 	if err := b.save(ctx, r); err != nil {
 		return nil, errorf(CodeBusinessError, "the order could not be stored; retry later")
 	}
-	return b.orderAnswer(ctx, r)
+	m, e := b.orderAnswer(ctx, r)
+	if e != nil {
+		return nil, e
+	}
+	om := m.(orderMessage)
+	if f := om.Order.Fulfillment; f != nil && f.DeliveryAttributes != nil && f.DeliveryAttributes.Session != nil {
+		f.DeliveryAttributes.Session.SessionStatus = evsession.StatusStop
+	}
+	om.Order.Status = OrderInProgress
+	b.answer(j, om, nil, log)
+	return answered{}, nil
 }
 
 // cancel gives up a reservation: CancelReservation through the command

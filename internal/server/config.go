@@ -43,6 +43,8 @@ type Config struct {
 	// TimeZone is the IANA zone of chargers whose location names none:
 	// tariff restrictions on time of day, date and weekday use it.
 	TimeZone string
+	// Beckn configures the Beckn BPP (beckn.go); off without a key file.
+	Beckn BecknConfig
 }
 
 // DefaultDB is the embedded database a server creates on first start.
@@ -66,6 +68,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.OCPIParty, "ocpi-party", "CBR", "our OCPI party id (3 characters); set it to your own")
 	fs.StringVar(&c.TimeZone, "time-zone", "UTC", "time zone (IANA, e.g. Europe/Amsterdam) of chargers whose location sets none; tariffs' time-of-day restrictions use it")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve the Go profiler at /debug/pprof/ (profiling only; never on a public address)")
+	c.Beckn.bind(fs)
 	fs.StringVar(&c.APIToken, "api-token", "", "token that protects the dashboard (login form) and the operator API (Authorization: Bearer TOKEN); required unless --http is a loopback address (prefer CHARGEBRIDGE_API_TOKEN: flags show in ps)")
 }
 
@@ -139,6 +142,9 @@ func (c *Config) Validate() error {
 		if _, err := pricing.LoadZone(c.TimeZone); err != nil {
 			return fmt.Errorf("--time-zone: %w", err)
 		}
+	}
+	if err := c.Beckn.validate(); err != nil {
+		return err
 	}
 	if c.APIToken == "" && !isLoopback(c.HTTP) {
 		return fmt.Errorf("--http %s is reachable from other machines, so the dashboard and operator API need a login: set --api-token TOKEN or CHARGEBRIDGE_API_TOKEN (e.g. $(openssl rand -hex 16)), or listen on 127.0.0.1", c.HTTP)

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/chargebridge/chargebridge/internal/api"
+	"github.com/chargebridge/chargebridge/internal/beckn"
 	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/ocpi"
 	"github.com/chargebridge/chargebridge/internal/ocpp"
@@ -49,6 +50,8 @@ type Server struct {
 	cmd   *ocpp16.Commander
 	// ocpi is the OCPI CPO role; nil when the store keeps no documents.
 	ocpi *ocpi.CPO
+	// beckn is the Beckn BPP (beckn.go); nil when it is off.
+	beckn *beckn.BPP
 	// catalog and pricer price sessions (pricing.go); nil when the store
 	// keeps no documents.
 	catalog *pricing.Catalog
@@ -73,6 +76,8 @@ type Options struct {
 	// OCPI, when set, adjusts the OCPI configuration (tests shorten
 	// retries and intervals).
 	OCPI func(*ocpi.Config)
+	// Beckn, when set, adjusts the Beckn BPP's configuration (tests).
+	Beckn func(*beckn.Config)
 }
 
 // New opens the store (applying migrations) and builds every part.
@@ -154,6 +159,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 			return nil, err
 		}
 	}
+	if s.beckn, err = s.newBPP(clock, opts.Beckn); err != nil {
+		st.Close()
+		return nil, err
+	}
 	if err := s.routes(); err != nil {
 		st.Close()
 		return nil, err
@@ -191,6 +200,7 @@ func (s *Server) routes() error {
 		s.mux.Handle("/ocpi/", s.ocpi)
 	}
 	s.withPricing(api.New(s.svc, s.ocpp, s.log).WithCommands(s.cmd, s.svc)).Register(s.mux)
+	s.becknRoutes()
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
@@ -283,6 +293,12 @@ func (s *Server) Start() (net.Addr, error) {
 		s.svc.RunExpiry(bgCtx, time.Second)
 	}()
 	s.runPricing(bgCtx)
+	if s.beckn != nil {
+		if s.cfg.PublicURL == "" { // peers reach us where we listen
+			_ = s.beckn.SetURI("http://" + ln.Addr().String() + "/beckn")
+		}
+		s.beckn.Start()
+	}
 	go func() {
 		err := s.http.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -319,6 +335,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if err := <-s.done; err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if s.beckn != nil {
+		s.beckn.Stop() // after HTTP: no request is left to acknowledge
 	}
 	if err := s.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close store: %w", err))
