@@ -320,7 +320,11 @@ func (e *emsp) register(s *cbtest.Server) {
 // startCPO runs chargebridge with short OCPI retries and intervals.
 func startCPO(t testing.TB, opts ...cbtest.Option) *cbtest.Server {
 	t.Helper()
-	base := []cbtest.Option{cbtest.AutoRegister, cbtest.Configure(func(c *server.Config) {
+	return cbtest.Start(t, append(cpoOptions(), opts...)...)
+}
+
+func cpoOptions() []cbtest.Option {
+	return []cbtest.Option{cbtest.AutoRegister, cbtest.Configure(func(c *server.Config) {
 		c.AcceptUnknownTags = true
 		c.OCPICountry, c.OCPIParty = "NL", "CBR"
 	}), withOCPI(func(c *ocpi.Config) {
@@ -329,7 +333,6 @@ func startCPO(t testing.TB, opts ...cbtest.Option) *cbtest.Server {
 		c.AuthTimeout = time.Second
 		c.CommandTimeout = 3 * time.Second
 	})}
-	return cbtest.Start(t, append(base, opts...)...)
 }
 
 func withOCPI(f func(*ocpi.Config)) cbtest.Option {

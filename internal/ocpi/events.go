@@ -177,8 +177,13 @@ func (c *CPO) sessionChanged(ctx context.Context, st *evState, s charging.Sessio
 		}
 	} else {
 		patch := sessionPatch(prev, view)
-		if len(patch) == 1 && time.Time(prev.LastUpdated).Equal(time.Time(view.LastUpdated)) {
-			return c.finishSession(ctx, s, view) // nothing new
+		if len(patch) == 1 {
+			// Only last_updated moved (or not even that): nothing an eMSP
+			// would see. The stored view stays as pushed.
+			if s.Status.Final() && cdrDue(s) {
+				return c.issueCDR(ctx, s, prev)
+			}
+			return nil
 		}
 		if err := c.pushAll(ctx, "sessions", "session "+s.ID, http.MethodPatch, path, patch); err != nil {
 			return err
