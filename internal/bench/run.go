@@ -131,7 +131,7 @@ func runOne(ctx context.Context, o Options, sc Scenario, target string) (Result,
 			db = "sqlite:" + filepath.Join(dir, "bench.db")
 		}
 		args = []string{"serve", "--http", addr, "--db", db, "--auto-register", "--accept-unknown-tags",
-			"--log-level", "error", "--heartbeat-interval", "30s", "--ping-interval", "60s"}
+			"--log-level", "error", "--heartbeat-interval", "10s", "--ping-interval", "60s"}
 	}
 	sctx, stopServer := context.WithCancel(ctx)
 	defer stopServer()
@@ -237,11 +237,11 @@ func limitHit(r Result, ready []workerReport) string {
 }
 
 type worker struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	lines  *bufio.Scanner
-	cancel context.CancelFunc
-	mu     sync.Mutex
+	cmd      *exec.Cmd
+	stdin    io.WriteCloser
+	lines    *bufio.Scanner
+	cancel   context.CancelFunc
+	waitOnce sync.Once
 }
 
 func startWorker(ctx context.Context, exe string, args []string) (*worker, error) {
@@ -270,9 +270,11 @@ func startWorker(ctx context.Context, exe string, args []string) (*worker, error
 }
 
 func (w *worker) next(event string) (workerReport, error) {
+	var junk string
 	for w.lines.Scan() {
 		var r workerReport
 		if err := json.Unmarshal(w.lines.Bytes(), &r); err != nil {
+			junk = fmt.Sprintf("%.200s (%v)", w.lines.Text(), err)
 			continue
 		}
 		if r.Event == event {
@@ -282,13 +284,15 @@ func (w *worker) next(event string) (workerReport, error) {
 	if err := w.lines.Err(); err != nil {
 		return workerReport{}, err
 	}
-	return workerReport{}, errors.New("worker ended before reporting " + event)
+	var werr error
+	w.waitOnce.Do(func() { werr = w.cmd.Wait() })
+	return workerReport{}, fmt.Errorf("worker ended before reporting %s (exit: %v; last unreadable line: %q)", event, werr, junk)
 }
 
 func (w *worker) stop() {
 	w.cancel()
 	_ = w.stdin.Close()
-	_ = w.cmd.Wait()
+	w.waitOnce.Do(func() { _ = w.cmd.Wait() })
 }
 
 func freePort() (int, error) {
