@@ -3,8 +3,10 @@ package beckn
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -189,4 +191,38 @@ func checkRoundTrip(t *testing.T, action string, m any) {
 	if reflect.TypeOf(m) != reflect.TypeOf(m2) {
 		t.Fatalf("type %T became %T", m, m2)
 	}
+}
+
+// TestStopEndsEveryGoroutine holds the BPP to its owner: after Stop no
+// worker, notifier or sender is left, even with a callback still retrying.
+func TestStopEndsEveryGoroutine(t *testing.T) {
+	b, _ := testBPP(t)
+	// A callback to a closed port keeps a sender busy retrying.
+	b.callback(Context{Action: "status", BapURI: "http://127.0.0.1:1/bap", TransactionID: "t", Version: "2.0.0"}, "on_status", "m",
+		onRatingMessage{Received: true}, nil, time.Now().Add(time.Minute), slog.New(slog.DiscardHandler))
+	if n := becknGoroutines(); n == 0 {
+		t.Fatal("no BPP goroutines while running")
+	}
+	b.Stop()
+	b.Stop() // twice is fine
+	deadline := time.Now().Add(5 * time.Second)
+	for becknGoroutines() > 0 {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("BPP goroutines left after Stop:\n%s", buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// becknGoroutines counts the goroutines running this package's code.
+func becknGoroutines() int {
+	buf := make([]byte, 1<<20)
+	n := 0
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if strings.Contains(g, "internal/beckn.(*") && !strings.Contains(g, "TestStopEndsEveryGoroutine") {
+			n++
+		}
+	}
+	return n
 }
