@@ -39,6 +39,9 @@ type Config struct {
 	// CommandTimeout is how long a command waits for the charger before
 	// its result is TIMEOUT (default 30s).
 	CommandTimeout time.Duration
+	// Presence, when set, lets commands to an offline charger be
+	// rejected at once.
+	Presence Presence
 	// Pricer, when set, prices sessions for their views and CDRs; without
 	// it CDRs carry a zero total_cost and a remark.
 	Pricer Pricer
@@ -263,6 +266,11 @@ func decodeBody(r *http.Request, v any) error {
 func (c *CPO) Start() error {
 	if err := c.out.start(c.ctx); err != nil {
 		return err
+	}
+	if c.cmd != nil {
+		if err := c.answerStaleCommands(c.ctx); err != nil {
+			return fmt.Errorf("ocpi commands: %w", err)
+		}
 	}
 	c.startEvents()
 	return nil

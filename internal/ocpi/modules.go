@@ -13,4 +13,7 @@ func (c *CPO) moduleRoutes(base string) {
 	c.handle("GET "+tok, registered, c.getToken)
 	c.handle("PUT "+tok, registered, c.putToken)
 	c.handle("PATCH "+tok, registered, c.patchToken)
+	if c.cmd != nil {
+		c.handle("POST "+base+"/commands/{command}", registered, c.postCommand)
+	}
 }

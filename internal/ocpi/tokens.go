@@ -330,6 +330,14 @@ type LocationReferences struct {
 
 // AuthorizeToken implements charging.TokenAuthorizer.
 func (a *TokenAuthorizer) AuthorizeToken(ctx context.Context, chargerID string, connectorID int, idTag string) (charging.IDTagInfo, bool, error) {
+	if c := a.cpo.Load(); c != nil {
+		// A START_SESSION or RESERVE_NOW is the eMSP's authorization.
+		if rec, ok, err := c.authorization(ctx, chargerID, idTag); err != nil {
+			return charging.IDTagInfo{}, false, err
+		} else if ok && rec.Method == "COMMAND" {
+			return charging.IDTagInfo{Status: charging.AuthAccepted}, true, nil
+		}
+	}
 	st, ok, err := a.tokens.byUID(ctx, idTag)
 	if err != nil || !ok {
 		return charging.IDTagInfo{}, false, err

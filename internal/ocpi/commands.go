@@ -1,0 +1,374 @@
+package ocpi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/ocpp"
+)
+
+// Commands (Receiver): an eMSP POSTs START_SESSION, STOP_SESSION,
+// RESERVE_NOW, CANCEL_RESERVATION or UNLOCK_CONNECTOR; we check it,
+// answer a CommandResponse at once, send the OCPP command through the
+// server's one command path (the Commander, which logs it and applies its
+// effect to the core) and POST the CommandResult to the eMSP's
+// response_url through the outbox when the charger answers, or TIMEOUT
+// when it does not within CommandTimeout. A command still waiting when
+// the server stops gets its TIMEOUT at the next start.
+
+// CommandResponse is the synchronous answer to a command.
+type CommandResponse struct {
+	Result  string          `json:"result"`
+	Timeout int             `json:"timeout"`
+	Message json.RawMessage `json:"message,omitempty"`
+}
+
+// CommandResult is what the charger did, POSTed to response_url.
+type CommandResult struct {
+	Result  string          `json:"result"`
+	Message json.RawMessage `json:"message,omitempty"`
+}
+
+// commandRequest holds the fields of every command's request.
+type commandRequest struct {
+	ResponseURL            string   `json:"response_url"`
+	Token                  *Token   `json:"token,omitempty"`
+	LocationID             string   `json:"location_id,omitempty"`
+	EVSEUID                string   `json:"evse_uid,omitempty"`
+	ConnectorID            string   `json:"connector_id,omitempty"`
+	AuthorizationReference string   `json:"authorization_reference,omitempty"`
+	SessionID              string   `json:"session_id,omitempty"`
+	ReservationID          string   `json:"reservation_id,omitempty"`
+	ExpiryDate             DateTime `json:"expiry_date,omitzero"`
+}
+
+// Presence says whether a charger is connected.
+type Presence interface {
+	Connected(chargerID string) bool
+}
+
+// pendingCommand is a command waiting for its charger (kind ocpi_cmd),
+// kept so a restart can still answer it.
+type pendingCommand struct {
+	Peer        string    `json:"peer"`
+	Command     string    `json:"command"`
+	ResponseURL string    `json:"response_url"`
+	At          time.Time `json:"at"`
+}
+
+const (
+	docCommand     = "ocpi_cmd"
+	docReservation = "ocpi_reservation" // peer/reservation_id → OCPP reservation id
+)
+
+func displayText(s string) json.RawMessage {
+	b, _ := json.Marshal([]map[string]string{{"language": "en", "text": s}})
+	return b
+}
+
+// plan is a command mapped to OCPP: the action, its payload, what to do
+// with the answer, and an immediate answer instead when there is one.
+type plan struct {
+	chargerID string
+	action    string
+	payload   any
+	result    func(status string) string
+	// after runs when the charger accepted (e.g. remember a reservation).
+	after func(ctx context.Context) error
+	// now, when set, is the CommandResponse without sending anything;
+	// nowResult, when set with it, is also POSTed as the CommandResult.
+	now       *CommandResponse
+	nowResult string
+}
+
+func (c *CPO) postCommand(w http.ResponseWriter, r *http.Request) error {
+	command := r.PathValue("command")
+	var req commandRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	u, err := url.Parse(req.ResponseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errorf(http.StatusBadRequest, StatusInvalidParams, "response_url %q is not an http(s) URL", req.ResponseURL)
+	}
+	p := peerFrom(r.Context())
+	pl, err := c.planCommand(r.Context(), p, command, req)
+	if err != nil {
+		return err
+	}
+	timeout := int(c.cfg.CommandTimeout.Round(time.Second) / time.Second)
+	if pl.now != nil {
+		pl.now.Timeout = timeout
+		c.writeResponse(w, http.StatusOK, pl.now)
+		if pl.nowResult != "" {
+			c.queueResult(r.Context(), p.Key, req.ResponseURL, CommandResult{Result: pl.nowResult})
+		}
+		return nil
+	}
+	if c.cfg.Presence != nil && !c.cfg.Presence.Connected(pl.chargerID) {
+		c.writeResponse(w, http.StatusOK, CommandResponse{Result: "REJECTED", Timeout: timeout, Message: displayText("the charger is offline")})
+		return nil
+	}
+	payload, err := json.Marshal(pl.payload)
+	if err != nil {
+		return err
+	}
+	id := newUUID()
+	pc := pendingCommand{Peer: p.Key, Command: command, ResponseURL: req.ResponseURL, At: c.now()}
+	b, _ := json.Marshal(pc)
+	if err := c.docs.PutDoc(r.Context(), charging.Doc{Kind: docCommand, ID: id, Owner: p.Key, Body: b, Updated: pc.At}); err != nil {
+		return err
+	}
+	c.writeResponse(w, http.StatusOK, CommandResponse{Result: "ACCEPTED", Timeout: timeout})
+	c.goBG(func(ctx context.Context) { c.runCommand(ctx, id, pc, pl, payload) })
+	return nil
+}
+
+// runCommand sends the OCPP command and queues the CommandResult.
+func (c *CPO) runCommand(ctx context.Context, id string, pc pendingCommand, pl plan, payload []byte) {
+	cctx, cancel := context.WithTimeout(ctx, c.cfg.CommandTimeout)
+	defer cancel()
+	res, err := c.cmd.Send(cctx, pl.chargerID, pl.action, payload, "ocpi:"+pc.Peer)
+	if ctx.Err() != nil {
+		return // stopping: the next start answers TIMEOUT
+	}
+	result := CommandResult{}
+	var oe *ocpp.Error
+	switch {
+	case err == nil:
+		var conf struct {
+			Status string `json:"status"`
+		}
+		_ = json.Unmarshal(res, &conf)
+		result.Result = pl.result(conf.Status)
+		if result.Result == "ACCEPTED" && pl.after != nil {
+			if err := pl.after(ctx); err != nil {
+				c.log.Error("ocpi command accepted but not recorded", "command", pc.Command, "err", err)
+			}
+		}
+	case errors.Is(err, ocpp.ErrCallTimeout), errors.Is(err, context.DeadlineExceeded):
+		result.Result = "TIMEOUT"
+	case errors.As(err, &oe) && (oe.Code == "NotSupported" || oe.Code == "NotImplemented"):
+		result.Result, result.Message = "NOT_SUPPORTED", displayText(oe.Description)
+	default:
+		result.Result, result.Message = "FAILED", displayText(err.Error())
+	}
+	c.queueResult(ctx, pc.Peer, pc.ResponseURL, result)
+	_ = c.docs.DeleteDoc(context.WithoutCancel(ctx), docCommand, id)
+}
+
+func (c *CPO) queueResult(ctx context.Context, peer, responseURL string, r CommandResult) {
+	b, _ := json.Marshal(r)
+	if err := c.out.add(context.WithoutCancel(ctx), push{Peer: peer, Object: "command result " + r.Result, URL: responseURL, Method: http.MethodPost, Body: b}); err != nil {
+		c.log.Error("ocpi command result not queued", "peer", peer, "err", err)
+	}
+}
+
+// answerStaleCommands sends TIMEOUT for commands a previous run left
+// waiting.
+func (c *CPO) answerStaleCommands(ctx context.Context) error {
+	docs, _, err := c.docs.ListDocs(ctx, charging.DocQuery{Kind: docCommand, Limit: 1000})
+	if err != nil {
+		return err
+	}
+	for _, d := range docs {
+		var pc pendingCommand
+		if json.Unmarshal(d.Body, &pc) == nil {
+			c.queueResult(ctx, pc.Peer, pc.ResponseURL, CommandResult{Result: "TIMEOUT", Message: displayText("the server restarted while the charger was asked")})
+		}
+		_ = c.docs.DeleteDoc(ctx, docCommand, d.ID)
+	}
+	return nil
+}
+
+// evseConnector returns the OCPP connector of one of a charger's EVSEs.
+func evseConnector(chargerID, evseUID string) (int, bool) {
+	rest, ok := strings.CutPrefix(evseUID, chargerID+"-")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(rest)
+	return n, err == nil && n > 0 && strconv.Itoa(n) == rest
+}
+
+// target checks a command's location, EVSE and connector; it returns the
+// charger and the OCPP connector (0 when no EVSE is named).
+func (c *CPO) target(ctx context.Context, req commandRequest, needEVSE bool) (string, int, error) {
+	if req.LocationID == "" {
+		return "", 0, errorf(http.StatusBadRequest, StatusInvalidParams, "location_id is required")
+	}
+	ch, err := c.store.GetCharger(ctx, req.LocationID)
+	if errors.Is(err, charging.ErrNotFound) {
+		return "", 0, errorf(http.StatusNotFound, StatusUnknownLocation, "unknown location %q", req.LocationID)
+	}
+	if err != nil {
+		return "", 0, err
+	}
+	if req.EVSEUID == "" {
+		if needEVSE {
+			return "", 0, errorf(http.StatusBadRequest, StatusInvalidParams, "evse_uid is required")
+		}
+		return ch.ID, 0, nil
+	}
+	n, ok := evseConnector(ch.ID, req.EVSEUID)
+	found := false
+	for _, cn := range ch.Connectors {
+		found = found || (ok && cn.ConnectorID == n)
+	}
+	if !found {
+		return "", 0, errorf(http.StatusNotFound, StatusUnknownLocation, "unknown EVSE %q at location %q", req.EVSEUID, req.LocationID)
+	}
+	if req.ConnectorID != "" && req.ConnectorID != "1" {
+		return "", 0, errorf(http.StatusNotFound, StatusUnknownLocation, "unknown connector %q of EVSE %q", req.ConnectorID, req.EVSEUID)
+	}
+	return ch.ID, n, nil
+}
+
+func accepted(status string) string {
+	switch status {
+	case "Accepted", "Unlocked":
+		return "ACCEPTED"
+	case "Occupied":
+		return "EVSE_OCCUPIED"
+	case "Faulted", "Unavailable":
+		return "EVSE_INOPERATIVE"
+	case "NotSupported":
+		return "NOT_SUPPORTED"
+	case "UnlockFailed":
+		return "FAILED"
+	}
+	return "REJECTED"
+}
+
+func (c *CPO) planCommand(ctx context.Context, p *Peer, command string, req commandRequest) (plan, error) {
+	switch command {
+	case "START_SESSION":
+		if req.Token == nil || req.Token.UID == "" {
+			return plan{}, errorf(http.StatusBadRequest, StatusInvalidParams, "START_SESSION needs a token")
+		}
+		ch, conn, err := c.target(ctx, req, false)
+		if err != nil {
+			return plan{}, err
+		}
+		if len(req.Token.UID) > 20 {
+			return plan{now: &CommandResponse{Result: "REJECTED", Message: displayText("token uid longer than the 20 characters of an OCPP 1.6 idTag")}}, nil
+		}
+		// The eMSP authorized the token by sending the command: record it
+		// so the StartTransaction that follows is accepted and its
+		// session says COMMAND with the eMSP's reference.
+		tok := *req.Token
+		rec := authRecord{Method: "COMMAND", Reference: req.AuthorizationReference, Token: tok.cdrToken(), At: c.now()}
+		if err := putAuthRecord(ctx, c.docs, ch, tok.UID, rec); err != nil {
+			return plan{}, err
+		}
+		pl := map[string]any{"idTag": tok.UID}
+		if conn > 0 {
+			pl["connectorId"] = conn
+		}
+		return plan{chargerID: ch, action: "RemoteStartTransaction", payload: pl, result: accepted}, nil
+	case "STOP_SESSION":
+		if req.SessionID == "" {
+			return plan{}, errorf(http.StatusBadRequest, StatusInvalidParams, "STOP_SESSION needs session_id")
+		}
+		s, err := c.store.GetSession(ctx, req.SessionID)
+		if errors.Is(err, charging.ErrNotFound) || (err == nil && (s.TransactionID == 0 || s.Status.Final())) {
+			return plan{now: &CommandResponse{Result: "UNKNOWN_SESSION"}}, nil
+		}
+		if err != nil {
+			return plan{}, err
+		}
+		return plan{chargerID: s.ChargerID, action: "RemoteStopTransaction", payload: map[string]any{"transactionId": s.TransactionID}, result: accepted}, nil
+	case "RESERVE_NOW":
+		if req.Token == nil || req.Token.UID == "" || req.ReservationID == "" || time.Time(req.ExpiryDate).IsZero() {
+			return plan{}, errorf(http.StatusBadRequest, StatusInvalidParams, "RESERVE_NOW needs token, reservation_id and expiry_date")
+		}
+		ch, conn, err := c.target(ctx, req, false)
+		if err != nil {
+			return plan{}, err
+		}
+		if len(req.Token.UID) > 20 {
+			return plan{now: &CommandResponse{Result: "REJECTED", Message: displayText("token uid longer than the 20 characters of an OCPP 1.6 idTag")}}, nil
+		}
+		rid, err := c.reservationID(ctx, p.Key, req.ReservationID, ch, true)
+		if err != nil {
+			return plan{}, err
+		}
+		tok := *req.Token
+		rec := authRecord{Method: "COMMAND", Reference: req.AuthorizationReference, Token: tok.cdrToken(), At: c.now()}
+		if err := putAuthRecord(ctx, c.docs, ch, tok.UID, rec); err != nil {
+			return plan{}, err
+		}
+		payload := map[string]any{"connectorId": conn, "expiryDate": time.Time(req.ExpiryDate).UTC().Format(time.RFC3339), "idTag": tok.UID, "reservationId": rid}
+		return plan{chargerID: ch, action: "ReserveNow", payload: payload, result: accepted}, nil
+	case "CANCEL_RESERVATION":
+		if req.ReservationID == "" {
+			return plan{}, errorf(http.StatusBadRequest, StatusInvalidParams, "CANCEL_RESERVATION needs reservation_id")
+		}
+		r, err := c.reservation(ctx, p.Key, req.ReservationID)
+		if errors.Is(err, charging.ErrNotFound) {
+			return plan{now: &CommandResponse{Result: "ACCEPTED"}, nowResult: "UNKNOWN_RESERVATION"}, nil
+		}
+		if err != nil {
+			return plan{}, err
+		}
+		return plan{chargerID: r.ChargerID, action: "CancelReservation", payload: map[string]any{"reservationId": r.OCPPID}, result: func(s string) string {
+			if s == "Accepted" {
+				return "ACCEPTED"
+			}
+			return "UNKNOWN_RESERVATION"
+		}}, nil
+	case "UNLOCK_CONNECTOR":
+		ch, conn, err := c.target(ctx, req, true)
+		if err != nil {
+			return plan{}, err
+		}
+		return plan{chargerID: ch, action: "UnlockConnector", payload: map[string]any{"connectorId": conn}, result: accepted}, nil
+	}
+	return plan{now: &CommandResponse{Result: "NOT_SUPPORTED", Message: displayText(fmt.Sprintf("command %q is not supported", command))}}, nil
+}
+
+// reservationRef maps an eMSP's reservation id to the OCPP one.
+type reservationRef struct {
+	ChargerID string `json:"charger_id"`
+	OCPPID    int64  `json:"ocpp_id"`
+}
+
+func (c *CPO) reservation(ctx context.Context, peer, id string) (reservationRef, error) {
+	d, err := c.docs.GetDoc(ctx, docReservation, peer+"/"+id)
+	if err != nil {
+		return reservationRef{}, err
+	}
+	var r reservationRef
+	err = json.Unmarshal(d.Body, &r)
+	return r, err
+}
+
+// reservationID returns the OCPP reservation id of an eMSP's reservation
+// (a RESERVE_NOW with a known id updates that reservation).
+func (c *CPO) reservationID(ctx context.Context, peer, id, chargerID string, create bool) (int64, error) {
+	r, err := c.reservation(ctx, peer, id)
+	if err == nil {
+		return r.OCPPID, nil
+	}
+	if !errors.Is(err, charging.ErrNotFound) || !create {
+		return 0, err
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	r = reservationRef{ChargerID: chargerID, OCPPID: int64(binary.BigEndian.Uint32(b[:]) & 0x7fffffff)}
+	body, _ := json.Marshal(r)
+	if err := c.docs.PutDoc(ctx, charging.Doc{Kind: docReservation, ID: peer + "/" + id, Owner: chargerID, Body: body, Updated: c.now()}); err != nil {
+		return 0, err
+	}
+	return r.OCPPID, nil
+}
