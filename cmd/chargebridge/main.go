@@ -42,7 +42,7 @@ func commands() map[string]command {
 		"tags":         {"register and list id tags (add TAG | list)", runTags},
 		"beckn":        {"Beckn BPP signing keys (beckn keys --out FILE prints signing_public_key)", runBeckn},
 		"ocpi":         {"OCPI parties: issue token A, register with a party, list, unregister (ocpi parties add --country NL --party ABC)", runOCPI},
-		"tariffs":      {"price an OCPI CDR with an OCPI tariff (price --tariff T.json --cdr C.json)", runTariffs},
+		"tariffs":      {"OCPI tariffs: add FILE.json | list | assign --charger ID [--connector N] --tariff T | delete ID | price --tariff T.json --cdr C.json", runTariffs},
 	}
 }
 
