@@ -112,6 +112,23 @@ type Stats struct {
 	Acked, Nacked, EventsDropped atomic.Int64
 }
 
+// Counters is a snapshot of what the BPP did, for metrics.
+type Counters struct {
+	Acked, Nacked                                int64
+	CallbacksDelivered, CallbacksFailed, Dropped int64
+}
+
+// Counters returns the BPP's counters: requests acknowledged and refused,
+// callbacks delivered, given up, and dropped (a full queue, including
+// session changes not told).
+func (b *BPP) Counters() Counters {
+	return Counters{
+		Acked: b.Stats.Acked.Load(), Nacked: b.Stats.Nacked.Load(),
+		CallbacksDelivered: b.send.delivered.Load(), CallbacksFailed: b.send.failed.Load(),
+		Dropped: b.send.dropped.Load() + b.Stats.EventsDropped.Load(),
+	}
+}
+
 type job struct {
 	req      Request
 	msg      any

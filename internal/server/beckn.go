@@ -244,3 +244,18 @@ func (p tariffPricer) SessionCost(ctx context.Context, sess charging.Session, sa
 	}
 	return p.flat.SessionCost(ctx, sess, samples)
 }
+
+// becknMetrics adds the BPP's counters to /metrics.
+func (s *Server) becknMetrics(counter func(name, help string, f func() float64)) {
+	if s.beckn == nil {
+		return
+	}
+	c := func(f func(beckn.Counters) int64) func() float64 {
+		return func() float64 { return float64(f(s.beckn.Counters())) }
+	}
+	counter("beckn_requests_acked_total", "Beckn requests acknowledged.", c(func(x beckn.Counters) int64 { return x.Acked }))
+	counter("beckn_requests_nacked_total", "Beckn requests refused with a NACK (signature, envelope, replay, overload).", c(func(x beckn.Counters) int64 { return x.Nacked }))
+	counter("beckn_callbacks_delivered_total", "Signed on_* callbacks a BAP acknowledged.", c(func(x beckn.Counters) int64 { return x.CallbacksDelivered }))
+	counter("beckn_callbacks_failed_total", "On_* callbacks given up after their ttl or refused by the BAP.", c(func(x beckn.Counters) int64 { return x.CallbacksFailed }))
+	counter("beckn_dropped_total", "Callbacks and session changes dropped because a queue was full.", c(func(x beckn.Counters) int64 { return x.Dropped }))
+}

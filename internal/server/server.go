@@ -248,6 +248,7 @@ func (s *Server) metrics() *prometheus.Registry {
 	counter("ocpp_bad_frames_total", "Frames from chargers that were not OCPP-J.", func() float64 { return float64(st.BadFrames.Load()) })
 	counter("ocpp_calls_sent_total", "Calls sent to chargers.", func() float64 { return float64(st.CallsSent.Load()) })
 	counter("ocpp_calls_timed_out_total", "Calls to chargers that got no answer in time.", func() float64 { return float64(st.CallsTimedOut.Load()) })
+	s.becknMetrics(counter)
 	return reg
 }
 
