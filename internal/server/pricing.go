@@ -6,6 +6,7 @@ import (
 
 	"github.com/chargebridge/chargebridge/internal/api"
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/ocpi"
 	"github.com/chargebridge/chargebridge/internal/pricing"
 	"github.com/chargebridge/chargebridge/internal/web"
 )
@@ -42,6 +43,25 @@ func (s *Server) webPricer() web.Pricer {
 		return nil
 	}
 	return s.pricer
+}
+
+// ocpiPricer is the OCPI module's pricer (a nil interface when none).
+func (s *Server) ocpiPricer() ocpi.Pricer {
+	if s.pricer == nil {
+		return nil
+	}
+	return ocpiPricer{s.pricer}
+}
+
+// ocpiPricer adapts the pricer to the OCPI Session and CDR views.
+type ocpiPricer struct{ p *pricing.Pricer }
+
+func (o ocpiPricer) PriceSession(ctx context.Context, sess charging.Session) (*ocpi.Price, error) {
+	pr, err := o.p.Price(ctx, sess, nil)
+	if err != nil || pr == nil {
+		return nil, err
+	}
+	return &ocpi.Price{TariffID: pr.TariffID, Currency: pr.Currency, Periods: pr.ChargingPeriods, Totals: pr.Totals}, nil
 }
 
 // runPricing prices finished sessions in the background until ctx ends.
