@@ -667,17 +667,21 @@ func TestCallbackRetried(t *testing.T) {
 	if n := len(get(in.Msg, "catalogs", "0", "beckn:items").([]any)); n != 1 {
 		t.Errorf("%d items; want 1", n)
 	}
-	resp, err := http.Get(x.s.URL() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	m, _ := io.ReadAll(resp.Body)
-	for _, line := range []string{"chargebridge_beckn_requests_acked_total 1", "chargebridge_beckn_callbacks_delivered_total 1", "chargebridge_beckn_callbacks_failed_total 0"} {
-		if !strings.Contains(string(m), line+"\n") {
-			t.Errorf("/metrics lacks %q", line)
+	// The BAP has the message before the sender has its answer: wait.
+	waitFor(t, "the metrics to count the delivery", func() bool {
+		resp, err := http.Get(x.s.URL() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		defer resp.Body.Close()
+		m, _ := io.ReadAll(resp.Body)
+		for _, line := range []string{"chargebridge_beckn_requests_acked_total 1", "chargebridge_beckn_callbacks_delivered_total 1", "chargebridge_beckn_callbacks_failed_total 0"} {
+			if !strings.Contains(string(m), line+"\n") {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 func TestBusinessErrorsComeAsCallbacks(t *testing.T) {
