@@ -70,7 +70,7 @@ type setup struct {
 	cp  *sim.Charger
 }
 
-func start(t *testing.T, opts ...func(*server.BecknConfig)) *setup {
+func start(t *testing.T, opts ...func(*server.BecknConfig, *signing.KeyPair)) *setup {
 	t.Helper()
 	dir := t.TempDir()
 	bppKeys, err := signing.GenerateKeyFile(filepath.Join(dir, "bpp.json"), bppID, "bpp-key-1")
@@ -90,7 +90,7 @@ func start(t *testing.T, opts ...func(*server.BecknConfig)) *setup {
 		SupportEmail: "support@cpo.example", SupportPhone: "18001080",
 	}
 	for _, o := range opts {
-		o(&bc)
+		o(&bc, bapKeys)
 	}
 	s := cbtest.Start(t, cbtest.AutoRegister, cbtest.Configure(func(c *server.Config) { c.Beckn = bc }))
 
@@ -697,7 +697,7 @@ func TestBusinessErrorsComeAsCallbacks(t *testing.T) {
 }
 
 func TestUnitStyleSwapped(t *testing.T) {
-	x := start(t, func(c *server.BecknConfig) { c.Units = "swapped" })
+	x := start(t, func(c *server.BecknConfig, _ *signing.KeyPair) { c.Units = "swapped" })
 	b := x.bap
 	orderID, tx, _ := confirmOrder(t, b, "EVSE-1-1")
 	b.answer(b.send("update", tx, updateMsg(orderID, "PENDING")))
@@ -721,4 +721,39 @@ func TestUnitStyleSwapped(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// TestKeysFromRegistry looks the BAP's key up in a registry (a real HTTP
+// server speaking the registry lookup API) instead of a subscribers file.
+func TestKeysFromRegistry(t *testing.T) {
+	var lookups atomic.Int32
+	x := start(t, func(c *server.BecknConfig, bap *signing.KeyPair) {
+		reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			lookups.Add(1)
+			var q struct {
+				SubscriberID string `json:"subscriber_id"`
+				KeyID        string `json:"key_id"`
+			}
+			_ = json.NewDecoder(r.Body).Decode(&q)
+			if q.SubscriberID != bap.ID.SubscriberID || q.KeyID != bap.ID.UniqueKeyID {
+				http.NotFound(w, r)
+				return
+			}
+			_ = json.NewEncoder(w).Encode([]map[string]any{{"subscriber_id": q.SubscriberID, "key_id": q.KeyID,
+				"signing_public_key": bap.PublicKeyBase64(), "status": "SUBSCRIBED",
+				"valid_until": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}})
+		}))
+		t.Cleanup(reg.Close)
+		c.Subscribers, c.Registry = "", reg.URL+"/lookup"
+	})
+	b := x.bap
+	for range 2 {
+		in := b.answer(b.send("discover", charging.NewID(), map[string]any{"text_search": "charger"}))
+		if n := len(get(in.Msg, "catalogs", "0", "beckn:items").([]any)); n != 2 {
+			t.Errorf("%d items; want 2", n)
+		}
+	}
+	if n := lookups.Load(); n != 1 {
+		t.Errorf("%d registry lookups; want 1 (the key is cached)", n)
+	}
 }
