@@ -1,45 +1,23 @@
 package sim
 
-// OCPP 1.6 payloads the simulator sends and receives. Only the fields it uses
-// are declared; optional ones are pointers or omitempty.
+import "github.com/chargebridge/chargebridge/internal/ocpp/ocpp16"
 
-type idTagInfo struct {
-	Status      string `json:"status"`
-	ExpiryDate  string `json:"expiryDate,omitempty"`
-	ParentIDTag string `json:"parentIdTag,omitempty"`
-}
+// OCPP 1.6 payloads the simulator sends and receives. The ones the central
+// system's handlers already declare are shared with package ocpp16; the
+// others declare only the fields the simulator uses (optional ones are
+// pointers or omitempty, so a missing transactionId can be told from 0).
 
-type bootNotificationReq struct {
-	ChargePointVendor       string `json:"chargePointVendor"`
-	ChargePointModel        string `json:"chargePointModel"`
-	ChargePointSerialNumber string `json:"chargePointSerialNumber,omitempty"`
-	ChargeBoxSerialNumber   string `json:"chargeBoxSerialNumber,omitempty"`
-	FirmwareVersion         string `json:"firmwareVersion,omitempty"`
-	MeterType               string `json:"meterType,omitempty"`
-	MeterSerialNumber       string `json:"meterSerialNumber,omitempty"`
-}
+type idTagInfo = ocpp16.IDTagInfo
 
-type bootNotificationConf struct {
-	Status      string `json:"status"`
-	CurrentTime string `json:"currentTime"`
-	Interval    int    `json:"interval"`
-}
+type bootNotificationReq = ocpp16.BootNotificationReq
 
-type statusNotificationReq struct {
-	ConnectorID int    `json:"connectorId"`
-	ErrorCode   string `json:"errorCode"`
-	Status      string `json:"status"`
-	Timestamp   string `json:"timestamp,omitempty"`
-	Info        string `json:"info,omitempty"`
-}
+type bootNotificationConf = ocpp16.BootNotificationConf
 
-type authorizeReq struct {
-	IDTag string `json:"idTag"`
-}
+type statusNotificationReq = ocpp16.StatusNotificationReq
 
-type authorizeConf struct {
-	IDTagInfo idTagInfo `json:"idTagInfo"`
-}
+type authorizeReq = ocpp16.AuthorizeReq
+
+type authorizeConf = ocpp16.AuthorizeConf
 
 type startTransactionReq struct {
 	ConnectorID   int    `json:"connectorId"`
@@ -54,20 +32,9 @@ type startTransactionConf struct {
 	TransactionID *int      `json:"transactionId"`
 }
 
-type sampledValue struct {
-	Value     string `json:"value"`
-	Context   string `json:"context,omitempty"`
-	Format    string `json:"format,omitempty"`
-	Measurand string `json:"measurand,omitempty"`
-	Phase     string `json:"phase,omitempty"`
-	Location  string `json:"location,omitempty"`
-	Unit      string `json:"unit,omitempty"`
-}
+type sampledValue = ocpp16.SampledValue
 
-type meterValue struct {
-	Timestamp    string         `json:"timestamp"`
-	SampledValue []sampledValue `json:"sampledValue"`
-}
+type meterValue = ocpp16.MeterValue
 
 type meterValuesReq struct {
 	ConnectorID   int          `json:"connectorId"`
@@ -84,9 +51,7 @@ type stopTransactionReq struct {
 	TransactionData []meterValue `json:"transactionData,omitempty"`
 }
 
-type heartbeatConf struct {
-	CurrentTime string `json:"currentTime"`
-}
+type heartbeatConf = ocpp16.HeartbeatConf
 
 type statusOnly struct {
 	Status string `json:"status"`
@@ -152,11 +117,7 @@ type changeConfigurationReq struct {
 	Value *string `json:"value"`
 }
 
-type dataTransferReq struct {
-	VendorID  string `json:"vendorId"`
-	MessageID string `json:"messageId"`
-	Data      string `json:"data"`
-}
+type dataTransferReq = ocpp16.DataTransferReq
 
 type triggerMessageReq struct {
 	RequestedMessage string `json:"requestedMessage"`
