@@ -13,14 +13,16 @@ import (
 // same test is a restart of the same database.
 var dbPaths sync.Map // *testing.T → string
 
-func openTest(t *testing.T) charging.Store {
+func openTest(t *testing.T) charging.Store { return openTestWith(t) }
+
+func openTestWith(t *testing.T, opts ...Option) charging.Store {
 	t.Helper()
 	p, ok := dbPaths.Load(t)
 	if !ok {
 		p, _ = dbPaths.LoadOrStore(t, filepath.Join(t.TempDir(), "chargebridge.db"))
 		t.Cleanup(func() { dbPaths.Delete(t) })
 	}
-	s, err := Open(t.Context(), p.(string))
+	s, err := Open(t.Context(), p.(string), opts...)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -34,4 +36,8 @@ func openTest(t *testing.T) charging.Store {
 
 func TestStore(t *testing.T) {
 	storetest.Run(t, openTest)
+}
+
+func TestStorePipelinedSync(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) charging.Store { return openTestWith(t, WithPipelinedSync()) })
 }

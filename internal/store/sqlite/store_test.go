@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -19,6 +20,16 @@ import (
 )
 
 var t0 = time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC)
+
+// modes are the durability modes, for tests of the writer.
+var modes = []struct {
+	name string
+	opts []Option
+}{
+	{"full", nil},
+	{"pipelined", []Option{WithPipelinedSync()}},
+	{"normal", []Option{WithSynchronousNormal()}},
+}
 
 func openAt(t *testing.T, path string, opts ...Option) *Store {
 	t.Helper()
@@ -81,7 +92,15 @@ func waitQueued(t *testing.T, n int) {
 }
 
 func TestGroupCommit(t *testing.T) {
-	s := openTemp(t)
+	// With synchronous=NORMAL a commit is quick and there is no fsync to
+	// share, so how many operations share one depends on timing.
+	for _, m := range modes[:2] {
+		t.Run(m.name, func(t *testing.T) { testGroupCommit(t, m.opts...) })
+	}
+}
+
+func testGroupCommit(t *testing.T, opts ...Option) {
+	s := openTemp(t, opts...)
 	ctx := t.Context()
 	if err := s.CreateCharger(ctx, charging.Charger{ID: "cp-1", CreatedAt: t0}); err != nil {
 		t.Fatal(err)
@@ -111,7 +130,10 @@ func TestGroupCommit(t *testing.T) {
 	if commits == 0 || commits*10 > ops {
 		t.Errorf("%d concurrent writers: got %d commits for %d ops; want at most one commit per 10 ops", writers, commits, ops)
 	}
-	t.Logf("%d ops in %d commits, largest batch %d", ops, commits, after.MaxBatch)
+	if syncs := after.Syncs - before.Syncs; syncs > commits {
+		t.Errorf("got %d fsyncs of the syncer for %d commits; want at most one each", syncs, commits)
+	}
+	t.Logf("%d ops in %d commits (%d syncs), largest batch %d", ops, commits, after.Syncs-before.Syncs, after.MaxBatch)
 }
 
 // TestFailingOpFailsAlone puts a failing StartSession (a session id that is
@@ -203,8 +225,14 @@ func TestCancelWhileQueued(t *testing.T) {
 // TestCloseDrains closes the store while writers are busy: each write
 // either succeeded, and is there after a reopen, or got ErrClosed.
 func TestCloseDrains(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) { testCloseDrains(t, m.opts...) })
+	}
+}
+
+func testCloseDrains(t *testing.T, opts ...Option) {
 	path := filepath.Join(t.TempDir(), "cb.db")
-	s, err := Open(t.Context(), path)
+	s, err := Open(t.Context(), path, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +270,7 @@ func TestCloseDrains(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	s = openAt(t, path)
+	s = openAt(t, path, opts...)
 	list, err := s.ListChargers(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -262,8 +290,14 @@ func TestCloseDrains(t *testing.T) {
 }
 
 func TestNoGoroutineLeak(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) { testNoGoroutineLeak(t, m.opts...) })
+	}
+}
+
+func testNoGoroutineLeak(t *testing.T, opts ...Option) {
 	before := runtime.NumGoroutine()
-	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "cb.db"))
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "cb.db"), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,6 +339,7 @@ func TestPragmas(t *testing.T) {
 		synchronous int64
 	}{
 		{"default-full", nil, 2},
+		{"pipelined", []Option{WithPipelinedSync()}, 1},
 		{"normal", []Option{WithSynchronousNormal()}, 1},
 	}
 	for _, tt := range tests {
@@ -533,3 +568,28 @@ func TestMigrateFrom0001(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestSyncFailure makes the syncer's fsync fail: the writes waiting for it
+// fail, and so does every write after, even if a later fsync would succeed.
+func TestSyncFailure(t *testing.T) {
+	s := openTemp(t, WithPipelinedSync())
+	ctx := t.Context()
+	if err := s.CreateCharger(ctx, charging.Charger{ID: "cp-1", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	good := s.wal.f
+	closed, err := os.Create(filepath.Join(t.TempDir(), "closed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	s.wal.f = closed // Sync fails on it
+	err = s.TouchCharger(ctx, "cp-1", t0)
+	if err == nil || !strings.Contains(err.Error(), "fsync") {
+		t.Errorf("write whose fsync failed: got %v; want an fsync error", err)
+	}
+	s.wal.f = good
+	if err := s.TouchCharger(ctx, "cp-1", t0); err == nil || !strings.Contains(err.Error(), "no more writes") {
+		t.Errorf("write after a failed fsync: got %v; want the store to refuse", err)
+	}
+}
