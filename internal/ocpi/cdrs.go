@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/pricing"
 	"github.com/chargebridge/chargebridge/internal/tariff"
 )
 
@@ -100,16 +101,16 @@ func (c *CPO) cdrOf(ctx context.Context, s charging.Session, view Session) (CDR,
 	if cdr.CdrLocation.EVSEID == "" {
 		cdr.CdrLocation.EVSEID = cdr.CdrLocation.EVSEUID
 	}
-	var price *Price
+	var price *pricing.Priced
 	if c.cfg.Pricer != nil {
-		if price, err = c.cfg.Pricer.PriceSession(ctx, s); err != nil {
+		if price, err = c.cfg.Pricer.Price(ctx, s, nil); err != nil {
 			c.log.Warn("CDR issued without a price: pricing failed", "session", s.ID, "err", err)
 			price = nil
 		}
 	}
 	if price != nil {
 		t := price.Totals
-		cdr.Currency, cdr.ChargingPeriods = price.Currency, price.Periods
+		cdr.Currency, cdr.ChargingPeriods = price.Currency, price.ChargingPeriods
 		cdr.TotalCost, cdr.TotalFixedCost, cdr.TotalEnergyCost, cdr.TotalTimeCost = t.TotalCost, t.TotalFixedCost, t.TotalEnergyCost, t.TotalTimeCost
 		cdr.TotalParkingCost, cdr.TotalReservationCost = t.TotalParkingCost, t.TotalReservationCost
 		cdr.TotalEnergy, cdr.TotalTime = t.TotalEnergy, t.TotalTime
@@ -117,9 +118,8 @@ func (c *CPO) cdrOf(ctx context.Context, s charging.Session, view Session) (CDR,
 			pt := t.TotalParkingTime
 			cdr.TotalParkingTime = &pt
 		}
-		if tr, err := c.Tariff(ctx, price.TariffID); err == nil {
-			b, _ := json.Marshal(tr)
-			cdr.Tariffs = []json.RawMessage{b}
+		if d, err := c.docs.GetDoc(ctx, docTariff, price.TariffID); err == nil {
+			cdr.Tariffs = []json.RawMessage{d.Body}
 		}
 	}
 	if cdr.Currency == "" {

@@ -45,6 +45,12 @@ type Config struct {
 	// Pricer, when set, prices sessions for their views and CDRs; without
 	// it CDRs carry a zero total_cost and a remark.
 	Pricer Pricer
+	// Catalog, when set, gives the tariffs to publish (Tariffs module) and
+	// each connector's tariff and charger's site (Locations).
+	Catalog Catalog
+	// SyncInterval is how often published tariffs and Locations are
+	// compared with the catalog, and changes pushed (default 30s).
+	SyncInterval time.Duration
 }
 
 // Commander sends an OCPP command to a charger: the server's one command
@@ -113,6 +119,9 @@ func New(svc *charging.Service, cmd Commander, tokens *TokenAuthorizer, log *slo
 	}
 	if cfg.CommandTimeout <= 0 {
 		cfg.CommandTimeout = 30 * time.Second
+	}
+	if cfg.SyncInterval <= 0 {
+		cfg.SyncInterval = 30 * time.Second
 	}
 	c := &CPO{cfg: cfg, svc: svc, store: svc.Store(), docs: docs, peers: peers{docs}, cmd: cmd, tokens: tokens,
 		log: log.With("component", "ocpi"), client: cfg.HTTPClient, baseURL: strings.TrimRight(cfg.PublicURL, "/")}
@@ -273,6 +282,9 @@ func (c *CPO) Start() error {
 		}
 	}
 	c.startEvents()
+	if c.cfg.Catalog != nil {
+		c.goBG(c.runSync)
+	}
 	return nil
 }
 

@@ -332,6 +332,7 @@ func cpoOptions() []cbtest.Option {
 		c.SessionPatchInterval = 200 * time.Millisecond
 		c.AuthTimeout = time.Second
 		c.CommandTimeout = 3 * time.Second
+		c.SyncInterval = time.Hour // tests call Sync
 	})}
 }
 

@@ -116,33 +116,43 @@ func (c *CPO) locationDefaults(li *LocationInfo, chargerID string) {
 	li.MaxPowerW = cmp.Or(li.MaxPowerW, 22000)
 }
 
-// SetLocationInfo stores what an operator tells about a charger's site
-// and pushes the changed Location to every eMSP.
-func (c *CPO) SetLocationInfo(ctx context.Context, chargerID string, li LocationInfo) error {
-	li.Updated = c.now()
-	b, err := json.Marshal(li)
+// locationInfo is what the catalog knows of a charger's site.
+func (c *CPO) locationInfo(ctx context.Context, chargerID string) (LocationInfo, error) {
+	if c.cfg.Catalog == nil {
+		return LocationInfo{}, nil
+	}
+	l, err := c.cfg.Catalog.Location(ctx, chargerID)
 	if err != nil {
-		return err
+		return LocationInfo{}, err
 	}
-	if err := c.docs.PutDoc(ctx, charging.Doc{Kind: docLoc, ID: chargerID, Owner: chargerID, Body: b, Updated: li.Updated}); err != nil {
-		return err
+	li := LocationInfo{Name: l.Name, Address: l.Address, City: l.City, PostalCode: l.PostalCode, Country: l.Country,
+		TimeZone: l.TimeZone, Updated: l.UpdatedAt}
+	if l.Coordinates != nil {
+		li.Coordinates = GeoLocation{Latitude: l.Coordinates.Latitude, Longitude: l.Coordinates.Longitude}
 	}
-	loc, err := c.location(ctx, chargerID)
-	if err != nil {
-		return err
-	}
-	return c.pushAll(ctx, "locations", "location "+chargerID, http.MethodPut, "/"+c.cfg.Party.CountryCode+"/"+c.cfg.Party.PartyID+"/"+chargerID, loc)
+	return li, nil
 }
 
-func (c *CPO) locationInfo(ctx context.Context, chargerID string) (LocationInfo, error) {
-	var li LocationInfo
-	d, err := c.docs.GetDoc(ctx, docLoc, chargerID)
-	if err == nil {
-		err = json.Unmarshal(d.Body, &li)
-	} else if errors.Is(err, charging.ErrNotFound) {
-		err = nil
+// connectorTariffs returns the id of the tariff of each of a charger's
+// connectors that has one.
+func (c *CPO) connectorTariffs(ctx context.Context, ch charging.Charger) (map[int][]string, error) {
+	out := map[int][]string{}
+	if c.cfg.Catalog == nil {
+		return out, nil
 	}
-	return li, err
+	for _, cn := range ch.Connectors {
+		if cn.ConnectorID < 1 {
+			continue
+		}
+		t, _, err := c.cfg.Catalog.TariffFor(ctx, ch.ID, cn.ConnectorID)
+		if err != nil {
+			return nil, err
+		}
+		if t != nil {
+			out[cn.ConnectorID] = []string{t.ID}
+		}
+	}
+	return out, nil
 }
 
 // evseID is an eMI3 EVSE ID: country*party*E then the charger id and
@@ -162,7 +172,7 @@ func (c *CPO) evseID(chargerID string, connectorID int) string {
 }
 
 // LocationView is the OCPI Location of a charger.
-func (c *CPO) LocationView(ch charging.Charger, li LocationInfo, tariffIDs []string) Location {
+func (c *CPO) LocationView(ch charging.Charger, li LocationInfo, tariffIDs map[int][]string) Location {
 	c.locationDefaults(&li, ch.ID)
 	loc := Location{
 		CountryCode: c.cfg.Party.CountryCode, PartyID: c.cfg.Party.PartyID, ID: ch.ID, Publish: !li.Unpublished,
@@ -193,7 +203,7 @@ func (c *CPO) LocationView(ch charging.Charger, li LocationInfo, tariffIDs []str
 			Capabilities: []string{"REMOTE_START_STOP_CAPABLE", "RESERVABLE", "RFID_READER", "UNLOCK_CAPABLE"},
 			Connectors: []Connector{{ID: "1", Standard: li.Standard, Format: li.Format, PowerType: li.PowerType,
 				MaxVoltage: li.MaxVoltage, MaxAmperage: li.MaxAmperage, MaxElectricPower: li.MaxPowerW,
-				TariffIDs: tariffIDs, LastUpdated: DateTime(at)}},
+				TariffIDs: tariffIDs[cn.ConnectorID], LastUpdated: DateTime(at)}},
 			PhysicalReference: strconv.Itoa(cn.ConnectorID),
 			LastUpdated:       DateTime(at),
 		})
@@ -207,11 +217,15 @@ func (c *CPO) location(ctx context.Context, chargerID string) (Location, error) 
 	if err != nil {
 		return Location{}, err
 	}
-	li, err := c.locationInfo(ctx, chargerID)
+	return c.locationOf(ctx, ch)
+}
+
+func (c *CPO) locationOf(ctx context.Context, ch charging.Charger) (Location, error) {
+	li, err := c.locationInfo(ctx, ch.ID)
 	if err != nil {
 		return Location{}, err
 	}
-	tids, err := c.tariffIDs(ctx)
+	tids, err := c.connectorTariffs(ctx, ch)
 	if err != nil {
 		return Location{}, err
 	}
@@ -225,30 +239,13 @@ func (c *CPO) locations(ctx context.Context) ([]Location, error) {
 	if err != nil {
 		return nil, err
 	}
-	infos := map[string]LocationInfo{}
-	for off := 0; ; {
-		docs, total, err := c.docs.ListDocs(ctx, charging.DocQuery{Kind: docLoc, Offset: off, Limit: 1000})
+	out := make([]Location, 0, len(chs))
+	for _, ch := range chs {
+		loc, err := c.locationOf(ctx, ch)
 		if err != nil {
 			return nil, err
 		}
-		for _, d := range docs {
-			var li LocationInfo
-			if json.Unmarshal(d.Body, &li) == nil {
-				infos[d.ID] = li
-			}
-		}
-		off += len(docs)
-		if len(docs) == 0 || off >= total {
-			break
-		}
-	}
-	tids, err := c.tariffIDs(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Location, 0, len(chs))
-	for _, ch := range chs {
-		out = append(out, c.LocationView(ch, infos[ch.ID], tids))
+		out = append(out, loc)
 	}
 	slices.SortFunc(out, func(a, b Location) int {
 		return cmp.Or(time.Time(a.LastUpdated).Compare(time.Time(b.LastUpdated)), cmp.Compare(a.ID, b.ID))

@@ -35,7 +35,7 @@ func chargeOnce(t testing.TB, s *cbtest.Server, charger string) {
 		TransactionID int64 `json:"transactionId"`
 	}
 	now := time.Now().UTC()
-	c.MustCall("StartTransaction", map[string]any{"connectorId": 1, "idTag": "TAG1", "meterStart": 1000, "timestamp": now.Format(time.RFC3339)}, &start)
+	c.MustCall("StartTransaction", map[string]any{"connectorId": 1, "idTag": "TAG1", "meterStart": 1000, "timestamp": now.Format(time.RFC3339Nano)}, &start)
 	c.MustCall("MeterValues", map[string]any{"connectorId": 1, "transactionId": start.TransactionID, "meterValue": []any{
 		map[string]any{"timestamp": now.Add(time.Minute).Format(time.RFC3339), "sampledValue": []any{map[string]any{"value": "5000"}}}}}, nil)
 	c.MustCall("StopTransaction", map[string]any{"transactionId": start.TransactionID, "meterStop": 9000, "timestamp": now.Add(2 * time.Minute).Format(time.RFC3339), "reason": "Local"}, nil)
@@ -71,12 +71,8 @@ func TestOutboxSurvivesOutageAndRestart(t *testing.T) {
 
 	e.setDown(true)
 	for _, p := range []string{"0.1", "0.2", "0.3"} {
-		if _, err := s.OCPI().PutTariff(ctx, flatTariff(t, "T1", p)); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.OCPI().PutTariff(ctx, flatTariff(t, "T2", p)); err != nil {
-			t.Fatal(err)
-		}
+		putTariff(t, s, flatTariff(t, "T1", p))
+		putTariff(t, s, flatTariff(t, "T2", p))
 	}
 	chargeOnce(t, s, "CP-OUT")
 	waitFor(t, "pushes to queue up", func() bool {
@@ -91,10 +87,11 @@ func TestOutboxSurvivesOutageAndRestart(t *testing.T) {
 	// Restart while the eMSP is still down; more changes meanwhile.
 	s.Stop()
 	s = startCPOWithDB(t, db, opts...)
-	if _, err := s.OCPI().PutTariff(ctx, flatTariff(t, "T1", "0.4")); err != nil {
+	putTariff(t, s, flatTariff(t, "T1", "0.4"))
+	if err := s.Catalog().DeleteTariff(ctx, "T2"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.OCPI().DeleteTariff(ctx, "T2"); err != nil {
+	if err := s.OCPI().Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond)
@@ -137,18 +134,27 @@ func TestRefusedPushIsDroppedAndQueueGoesOn(t *testing.T) {
 	}
 	e.mu.Unlock()
 	ctx := context.Background()
-	if _, err := s.OCPI().PutTariff(ctx, flatTariff(t, "BAD", "1")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.OCPI().PutTariff(ctx, flatTariff(t, "GOOD", "1")); err != nil {
-		t.Fatal(err)
-	}
+	putTariff(t, s, flatTariff(t, "BAD", "1"))
+	putTariff(t, s, flatTariff(t, "GOOD", "1"))
 	waitFor(t, "GOOD after BAD was given up", func() bool { return len(pushesTo(e, http.MethodPut, "/tariffs/NL/CBR/GOOD")) == 1 })
 	if n, _ := s.OCPI().Pending(ctx, ""); n != 0 {
 		t.Fatalf("%d pushes still pending", n)
 	}
 	if !strings.Contains(s.Logs.String(), "push refused by the party; dropped") {
 		t.Fatal("no log line for the dropped push")
+	}
+}
+
+// putTariff stores a tariff the operator's way (the catalog) and
+// publishes it at once (instead of at the next periodic sync).
+func putTariff(t testing.TB, s *cbtest.Server, tr tariff.Tariff) {
+	t.Helper()
+	tr.LastUpdated = tariff.DateTime{}
+	if _, err := s.Catalog().PutTariff(context.Background(), &tr); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.OCPI().Sync(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -21,8 +21,7 @@ const (
 	docCDR    = "ocpi_cdr"    // a CDR we issued (immutable)
 	docTariff = "ocpi_tariff" // a Tariff we publish
 	docOutbox = "ocpi_outbox" // a push waiting to be delivered, owner the peer
-	docPushed = "ocpi_pushed" // a session's last pushed state
-	docLoc    = "ocpi_location"
+	docSite   = "ocpi_site"   // a charger's site and tariffs as last pushed
 )
 
 // PeerStatus is where a peer is in the credentials handshake.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/pricing"
 	"github.com/chargebridge/chargebridge/internal/tariff"
 )
 
@@ -26,19 +27,18 @@ const (
 	sessionFinal = "final"
 )
 
-// Price is a session's price under one tariff, for the Session and CDR
-// views.
-type Price struct {
-	TariffID string
-	Currency string
-	Periods  []tariff.ChargingPeriod
-	Totals   tariff.Totals
+// Pricer prices a session (pricing.Pricer): nil when it has no price (no
+// tariff). samples may be nil (the pricer reads them).
+type Pricer interface {
+	Price(ctx context.Context, s charging.Session, samples []charging.MeterSample) (*pricing.Priced, error)
 }
 
-// Pricer prices a session (the server adapts the pricing package); it
-// returns nil when the session has no price (no tariff).
-type Pricer interface {
-	PriceSession(ctx context.Context, s charging.Session) (*Price, error)
+// Catalog is what the OCPI role reads of the operator's tariffs and
+// sites (pricing.Catalog).
+type Catalog interface {
+	Tariffs(ctx context.Context) ([]*tariff.Tariff, error)
+	TariffFor(ctx context.Context, chargerID string, connectorID int) (*tariff.Tariff, pricing.Assignment, error)
+	Location(ctx context.Context, chargerID string) (pricing.Location, error)
 }
 
 // storedSession reads a session's document; ok false when there is none.
@@ -79,12 +79,12 @@ func (c *CPO) sessionView(ctx context.Context, s charging.Session, prev *Session
 		return Session{}, err
 	}
 	if c.cfg.Pricer != nil && s.TransactionID != 0 {
-		p, err := c.cfg.Pricer.PriceSession(ctx, s)
+		p, err := c.cfg.Pricer.Price(ctx, s, nil)
 		if err != nil {
 			c.log.Warn("session not priced for OCPI", "session", s.ID, "err", err)
 		} else if p != nil {
-			sc.Currency, sc.Periods = p.Currency, p.Periods
-			tc := p.Totals.TotalCost
+			sc.Currency, sc.Periods = p.Currency, p.ChargingPeriods
+			tc := p.TotalCost()
 			sc.TotalCost = &tc
 		}
 	}

@@ -5,22 +5,25 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
+	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/tariff"
 )
 
 // Tariffs are published as documents (kind ocpi_tariff, id the tariff
-// id, Updated its last_updated). Every connector lists every published
-// tariff in tariff_ids.
+// id, Updated its last_updated): the operator's tariffs (the catalog) as
+// we last PUT them to eMSPs. A connector lists the tariff assigned to it
+// in tariff_ids.
 
-// PutTariff publishes a tariff (new or changed): it is validated, takes
+// putTariff publishes a tariff (new or changed): it is validated, takes
 // our country code and party id and last_updated now, and is PUT to every
 // eMSP.
-func (c *CPO) PutTariff(ctx context.Context, t tariff.Tariff) (tariff.Tariff, error) {
+func (c *CPO) putTariff(ctx context.Context, t tariff.Tariff) (tariff.Tariff, error) {
 	t.CountryCode, t.PartyID = c.cfg.Party.CountryCode, c.cfg.Party.PartyID
-	t.LastUpdated = tariff.DateTime{Time: c.now().Truncate(1e9)}
+	if t.LastUpdated.IsZero() {
+		t.LastUpdated = tariff.DateTime{Time: c.now().Truncate(time.Second)}
+	}
 	if err := t.Validate(); err != nil {
 		return tariff.Tariff{}, fmt.Errorf("%w: %v", charging.ErrInvalidInput, err)
 	}
@@ -34,8 +37,8 @@ func (c *CPO) PutTariff(ctx context.Context, t tariff.Tariff) (tariff.Tariff, er
 	return t, c.pushAll(ctx, "tariffs", "tariff "+t.ID, http.MethodPut, c.objectPath(t.ID), json.RawMessage(b))
 }
 
-// DeleteTariff withdraws a tariff and DELETEs it at every eMSP.
-func (c *CPO) DeleteTariff(ctx context.Context, id string) error {
+// deleteTariff withdraws a tariff and DELETEs it at every eMSP.
+func (c *CPO) deleteTariff(ctx context.Context, id string) error {
 	if err := c.docs.DeleteDoc(ctx, docTariff, id); err != nil {
 		return fmt.Errorf("delete tariff %s: %w", id, err)
 	}
@@ -45,23 +48,6 @@ func (c *CPO) DeleteTariff(ctx context.Context, id string) error {
 // objectPath is the receiver path of one of our objects: /{country_code}/{party_id}/{id}.
 func (c *CPO) objectPath(id string) string {
 	return "/" + c.cfg.Party.CountryCode + "/" + c.cfg.Party.PartyID + "/" + id
-}
-
-// tariffIDs lists the published tariffs' ids, sorted.
-func (c *CPO) tariffIDs(ctx context.Context) ([]string, error) {
-	docs, _, err := c.docs.ListDocs(ctx, charging.DocQuery{Kind: docTariff, Limit: 1000})
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]string, 0, len(docs))
-	for _, d := range docs {
-		ids = append(ids, d.ID)
-	}
-	slices.Sort(ids)
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	return ids, nil
 }
 
 // Tariff returns a published tariff.

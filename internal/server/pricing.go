@@ -50,18 +50,16 @@ func (s *Server) ocpiPricer() ocpi.Pricer {
 	if s.pricer == nil {
 		return nil
 	}
-	return ocpiPricer{s.pricer}
+	return s.pricer
 }
 
-// ocpiPricer adapts the pricer to the OCPI Session and CDR views.
-type ocpiPricer struct{ p *pricing.Pricer }
-
-func (o ocpiPricer) PriceSession(ctx context.Context, sess charging.Session) (*ocpi.Price, error) {
-	pr, err := o.p.Price(ctx, sess, nil)
-	if err != nil || pr == nil {
-		return nil, err
+// ocpiCatalog gives the OCPI module the tariffs to publish and the
+// chargers' sites (a nil interface when none).
+func (s *Server) ocpiCatalog() ocpi.Catalog {
+	if s.catalog == nil {
+		return nil
 	}
-	return &ocpi.Price{TariffID: pr.TariffID, Currency: pr.Currency, Periods: pr.ChargingPeriods, Totals: pr.Totals}, nil
+	return s.catalog
 }
 
 // runPricing prices finished sessions in the background until ctx ends.

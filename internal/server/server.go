@@ -144,7 +144,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 		ocpp16.CoreEffects{Svc: svc, PendingTimeout: cfg.RemoteStartTimeout}, clock.Now, charging.NewID)
 	s.setupPricing(clock)
 	if tokens != nil {
-		ocfg := ocpi.Config{Party: ocpi.Party{CountryCode: cfg.OCPICountry, PartyID: cfg.OCPIParty}, PublicURL: cfg.PublicURL, Presence: os, Pricer: s.ocpiPricer()}
+		ocfg := ocpi.Config{Party: ocpi.Party{CountryCode: cfg.OCPICountry, PartyID: cfg.OCPIParty}, PublicURL: cfg.PublicURL, Presence: os, Pricer: s.ocpiPricer(), Catalog: s.ocpiCatalog()}
 		if ocfg.Party.CountryCode == "" {
 			ocfg.Party.CountryCode = "NL"
 		}
