@@ -46,6 +46,10 @@ type locPushed struct {
 
 const docLocPushed = "ocpi_locpushed"
 
+// reconcileWindow bounds how far back reconcile looks for sessions
+// without a stored view.
+const reconcileWindow = 24 * time.Hour
+
 // worker state, owned by the worker goroutine.
 type evState struct {
 	lastPatch map[int64]time.Time // transaction → last telemetry PATCH (wall clock)
@@ -325,9 +329,12 @@ func (c *CPO) reconcile(ctx context.Context, st *evState) error {
 			}
 		}
 	}
-	// Newest first, until a run of sessions that all have views: events
-	// are handled in commit order, so older ones were handled.
+	// Newest first, until a run of sessions that all have views (events
+	// are handled in commit order, so older ones were handled) or
+	// sessions older than reconcileWindow (a database that had sessions
+	// before OCPI was set up does not send eMSPs its history).
 	const enough = 20
+	cutoff := c.now().Add(-reconcileWindow)
 	seen, cursor := 0, ""
 	for seen < enough {
 		page, next, err := c.store.ListSessions(ctx, charging.SessionFilter{Limit: 100, Cursor: cursor})
@@ -336,6 +343,10 @@ func (c *CPO) reconcile(ctx context.Context, st *evState) error {
 		}
 		var missing []charging.Session
 		for _, s := range page {
+			if s.StartedAt.Before(cutoff) && s.LastUpdated.Before(cutoff) {
+				seen = enough
+				break
+			}
 			if _, found, err := c.storedSession(ctx, s.ID); err != nil {
 				return err
 			} else if found {
