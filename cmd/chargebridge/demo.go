@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/chargebridge/chargebridge/internal/beckn/signing"
 	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/server"
 	"github.com/chargebridge/chargebridge/internal/sim"
@@ -88,6 +89,29 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *chargers < 1 || *chargers > 10000 {
 		return fmt.Errorf("--chargers %d: use 1 to 10000 (for more, run `chargebridge bench`)", *chargers)
 	}
+	// The demo turns the Beckn BPP on with a key of its own, so /beckn/
+	// answers (BAPs are unknown to it: their requests are refused as
+	// unsigned by a known key, which is the right answer).
+	becknNote := "off (set --beckn-key-file)"
+	if cfg.Beckn.KeyFile == "" {
+		kdir, err := os.MkdirTemp("", "chargebridge-demo-keys-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(kdir)
+		kp, err := signing.GenerateKeyFile(filepath.Join(kdir, "bpp.key"), "demo.bpp.chargebridge.local", "")
+		if err != nil {
+			return err
+		}
+		subs := filepath.Join(kdir, "subscribers.json")
+		if err := os.WriteFile(subs, []byte("[]\n"), 0o600); err != nil {
+			return err
+		}
+		cfg.Beckn.KeyFile, cfg.Beckn.Subscribers = filepath.Join(kdir, "bpp.key"), subs
+		becknNote = "on, signing with a demo key " + kp.PublicKeyBase64()[:12] + "…; add BAP keys with --beckn-subscribers"
+	} else {
+		becknNote = "on"
+	}
 	cfg.AutoRegister = true
 	cfg.AcceptUnknownTags = true
 	if cfg.LogLevel == "info" {
@@ -117,11 +141,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
   dashboard        %s/   (%s)
   OCPP (chargers)  ws://%s/ocpp/{chargePointId}
+  OCPI 2.2.1       %s/ocpi/versions   (register an eMSP: chargebridge ocpi parties add --country NL --party ABC --db …)
+  Beckn BPP        POST %s/beckn/{action}   (%s)
   operator API     %s/api/v1/sessions   (%s/api/v1/chargers, OpenAPI at %s/api/v1/openapi.json)
   metrics          %s/metrics
 
 Sessions are sped up: one second of demo charges like one minute. Ctrl-C stops.
-`, *chargers, *connectors, server.RedactDB(cfg.DB), base, login, addr, base, base, base, base)
+`, *chargers, *connectors, server.RedactDB(cfg.DB), base, login, addr, base, base, becknNote, base, base, base, base)
 
 	simCfg := sim.Config{
 		URL:           "ws://" + addr.String() + "/ocpp",

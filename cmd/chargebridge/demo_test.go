@@ -1,0 +1,34 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// TestDemo runs the demo as a newcomer would, for a few seconds: it prints
+// where to look, sessions start, and Ctrl-C (here: the context) stops it
+// cleanly.
+func TestDemo(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Second)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	if err := run(ctx, []string{"demo", "--http", "127.0.0.1:0", "--chargers", "4"}, &out, &errOut); err != nil {
+		t.Fatalf("demo: %v\n%s\n%s", err, out.String(), errOut.String())
+	}
+	for _, want := range []string{"dashboard        http://127.0.0.1:", "/ocpi/versions", "/beckn/{action}", "/api/v1/sessions", "done:"} {
+		if !bytes.Contains(out.Bytes(), []byte(want)) {
+			t.Fatalf("demo output lacks %q:\n%s", want, out.String())
+		}
+	}
+	m := regexp.MustCompile(`done: (\d+) sessions started`).FindSubmatch(out.Bytes())
+	if m == nil {
+		t.Fatalf("no summary line:\n%s", out.String())
+	}
+	if n, _ := strconv.Atoi(string(m[1])); n == 0 {
+		t.Fatalf("no session started in the demo's first seconds:\n%s", out.String())
+	}
+}
