@@ -58,7 +58,7 @@ func TestChargerReportsAreRecorded(t *testing.T) {
 
 // The server pings a quiet charger and drops one that stays silent.
 func TestKeepalive(t *testing.T) {
-	s := cbtest.Start(t, cbtest.AutoRegister, cbtest.Configure(func(c *server.Config) { c.PingInterval = time.Second }))
+	s := cbtest.Start(t, cbtest.AutoRegister, cbtest.Configure(func(c *server.Config) { c.PingInterval = 2 * time.Second }))
 	d := ws.Dialer{Protocols: []string{"ocpp1.6"}}
 	conn, _, _, err := d.Dial(t.Context(), "ws://"+s.Addr+"/ocpp/CP-QUIET")
 	if err != nil {
@@ -67,7 +67,7 @@ func TestKeepalive(t *testing.T) {
 	defer conn.Close()
 	// Read without answering pings: the first frame must be a ping, and
 	// then the server must give up on us.
-	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
 	gotPing := false
 	for {
 		h, err := ws.ReadHeader(conn)
@@ -96,7 +96,7 @@ func TestKeepalive(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer live.Close()
-	deadline := time.Now().Add(4 * time.Second)
+	deadline := time.Now().Add(6 * time.Second)
 	for time.Now().Before(deadline) {
 		_ = live.SetReadDeadline(deadline)
 		if _, _, err := wsutil.ReadServerData(live); err != nil { // answers pings itself
