@@ -86,15 +86,14 @@ func reportWriter(b *testing.B, s *Store, before Stats, cpu0 time.Duration) {
 }
 
 // BenchmarkAppendMeterValues stores MeterValues of one 6-value sample each
-// from many concurrent callers, spread over 1000 charging sessions, in each
-// durability mode.
+// from many concurrent callers, spread over 1000 charging sessions, with the
+// default synchronous=FULL and with NORMAL.
 func BenchmarkAppendMeterValues(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		opts []Option
 	}{
 		{"sync=full", nil},
-		{"sync=pipelined", []Option{WithPipelinedSync()}},
 		{"sync=normal", []Option{WithSynchronousNormal()}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

@@ -18,12 +18,9 @@
 //
 // Durability: by default the database runs with synchronous=FULL, so every
 // commit is fsynced before any of its operations is acknowledged (or
-// visible to readers), and survives power loss. WithPipelinedSync keeps
-// that guarantee but lets the writer run the next transaction while a
-// syncer goroutine fsyncs the last ones; a write may then be visible to
-// readers a moment before it is acknowledged. WithSynchronousNormal does
-// not fsync before acknowledging: writes survive a crash of the process,
-// but after power loss the last acknowledged ones may be gone.
+// visible to readers), and survives power loss. WithSynchronousNormal is
+// faster but only survives a crash of the process: after power loss the
+// last acknowledged writes may be gone.
 //
 // Times are stored as UTC unix nanoseconds and read back exactly (in UTC);
 // they must lie between the years 1678 and 2262, and the zero time is stored

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,20 +37,6 @@ type Store struct {
 	kick    chan struct{} // the writer's note to the checkpointer that it committed
 	wg      sync.WaitGroup
 
-	// With pipelined sync, the writer hands committed batches to the syncer
-	// goroutine on synced, which fsyncs wal before answering them.
-	synced chan []*writeOp
-	wal    *walFile
-	// idle holds a token while the syncer has nothing to do; the writer
-	// takes it when it hands the syncer a batch. The syncer's check and the
-	// writer's handover can cross, leaving a token while the syncer is busy:
-	// that costs one early commit, nothing else.
-	idle        chan struct{}
-	idleClaimed bool // the writer took the token for the open transaction
-	// broken is set when an fsync failed: what was written since may not
-	// be on disk, and no write is acknowledged any more.
-	broken atomic.Pointer[error]
-
 	rdb *sql.DB
 	r   *reader
 
@@ -59,8 +44,8 @@ type Store struct {
 	closeErr  error
 
 	stats struct {
-		ops, failed, commits, failedCommits, checkpoints, syncs atomic.Uint64
-		maxBatch                                                atomic.Int64
+		ops, failed, commits, failedCommits, checkpoints atomic.Uint64
+		maxBatch                                         atomic.Int64
 	}
 }
 
@@ -70,7 +55,6 @@ type Option func(*config)
 type config struct {
 	log                *slog.Logger
 	synchronous        string
-	pipelined          bool
 	maxBatch           int
 	maxBatchDur        time.Duration
 	readConns          int
@@ -85,20 +69,7 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 // WithSynchronousNormal runs with synchronous=NORMAL instead of FULL: commits
 // are not fsynced one by one, so they survive a crash of the process but the
 // last ones may be lost on power loss.
-func WithSynchronousNormal() Option {
-	return func(c *config) { c.synchronous, c.pipelined = "NORMAL", false }
-}
-
-// WithPipelinedSync keeps the guarantee of synchronous=FULL, that a write is
-// on disk before it is acknowledged, but moves the fsync out of the writer:
-// SQLite commits with synchronous=NORMAL and a syncer goroutine fsyncs the
-// WAL file, then answers the operations of every transaction committed
-// before that fsync, while the writer goes on with the next transaction. A
-// write can be visible to readers a moment before it is acknowledged (and,
-// after power loss, gone, as it was never acknowledged).
-func WithPipelinedSync() Option {
-	return func(c *config) { c.synchronous, c.pipelined = "NORMAL", true }
-}
+func WithSynchronousNormal() Option { return func(c *config) { c.synchronous = "NORMAL" } }
 
 // WithMaxBatch caps how many write operations share one transaction (256 by
 // default) and how long the writer keeps adding operations to it (5ms).
@@ -140,8 +111,6 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		ops:     make(chan *writeOp),
 		closing: make(chan struct{}),
 		kick:    make(chan struct{}, 1),
-		synced:  make(chan []*writeOp, 1024),
-		idle:    make(chan struct{}, 1),
 	}
 	if err := s.open(ctx, path); err != nil {
 		s.Close()
@@ -195,16 +164,6 @@ func (s *Store) open(ctx context.Context, path string) error {
 	if err := <-ready; err != nil {
 		return err
 	}
-	if s.cfg.pipelined {
-		// The writer has committed the migrations, so the WAL exists; it
-		// stays (the same file) while the writer's connection is open.
-		if s.wal, err = openWAL(path); err != nil {
-			return err
-		}
-		s.idle <- struct{}{}
-		s.wg.Add(1)
-		go s.runSyncer()
-	}
 
 	s.rdb, err = sql.Open("sqlite", path+pragmas+"&_pragma=query_only(1)")
 	if err != nil {
@@ -235,9 +194,6 @@ func (s *Store) Close() error {
 		if s.wdb != nil {
 			errs = append(errs, s.wdb.Close())
 		}
-		if s.wal != nil {
-			errs = append(errs, s.wal.close())
-		}
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
@@ -249,7 +205,6 @@ func (s *Store) Close() error {
 func (s *Store) runWriter(conn *sql.Conn, ready chan<- error) {
 	defer s.wg.Done()
 	defer conn.Close()
-	defer close(s.synced) // after the last batch: the syncer drains and exits
 	err := conn.Raw(func(dc any) error {
 		w := newWriter(dc.(driver.Conn))
 		defer w.close()
@@ -312,8 +267,6 @@ type Stats struct {
 	MaxBatch int
 	// Checkpoints counts WAL checkpoints run.
 	Checkpoints uint64
-	// Syncs counts the syncer's fsyncs (WithPipelinedSync).
-	Syncs uint64
 }
 
 // Stats returns the writer's counters.
@@ -325,7 +278,6 @@ func (s *Store) Stats() Stats {
 		FailedCommits: s.stats.failedCommits.Load(),
 		MaxBatch:      int(s.stats.maxBatch.Load()),
 		Checkpoints:   s.stats.checkpoints.Load(),
-		Syncs:         s.stats.syncs.Load(),
 	}
 }
 
@@ -399,10 +351,6 @@ func (s *Store) writeLoop() {
 func (s *Store) runBatch(batch []*writeOp, first *writeOp) []*writeOp {
 	w := s.w
 	batch = append(batch, first)
-	if err := s.broken.Load(); err != nil {
-		s.finish(batch, *err)
-		return batch
-	}
 	if err := w.run(w.begin); err != nil {
 		s.stats.failedCommits.Add(1)
 		s.finish(batch, fmt.Errorf("begin write transaction: %w", err))
@@ -411,7 +359,11 @@ func (s *Store) runBatch(batch []*writeOp, first *writeOp) []*writeOp {
 	deadline := time.Now().Add(s.cfg.maxBatchDur)
 	fatal := s.runOp(first)
 	for fatal == nil && len(batch) < s.cfg.maxBatch && time.Now().Before(deadline) {
-		op := s.nextOp(deadline)
+		var op *writeOp
+		select {
+		case op = <-s.ops:
+		default:
+		}
 		if op == nil {
 			break
 		}
@@ -440,50 +392,8 @@ func (s *Store) runBatch(batch []*writeOp, first *writeOp) []*writeOp {
 	if n := int64(len(batch)); n > s.stats.maxBatch.Load() {
 		s.stats.maxBatch.Store(n)
 	}
-	if s.cfg.pipelined {
-		// The syncer answers them once they are on disk; the writer reuses
-		// its slice. The syncer is busy from now on, if it was not.
-		if !s.idleClaimed {
-			select {
-			case <-s.idle:
-			default:
-			}
-		}
-		s.idleClaimed = false
-		s.synced <- slices.Clone(batch)
-		return batch
-	}
 	s.finish(batch, nil)
 	return batch
-}
-
-// nextOp returns the next operation for the open transaction, or nil when
-// it is time to commit. That is as soon as none is waiting, except with
-// pipelined sync while the syncer is busy: then nothing committed now could
-// be acknowledged before the syncer's next fsync anyway, so the writer waits
-// for more operations until the syncer is idle or the deadline passes. That
-// keeps transactions large, which matters: a commit writes every page it
-// changed, and many small ones write the same pages over and over.
-func (s *Store) nextOp(deadline time.Time) *writeOp {
-	select {
-	case op := <-s.ops:
-		return op
-	default:
-	}
-	if !s.cfg.pipelined || s.idleClaimed {
-		return nil
-	}
-	t := time.NewTimer(time.Until(deadline))
-	defer t.Stop()
-	select {
-	case op := <-s.ops:
-		return op
-	case <-s.idle:
-		s.idleClaimed = true
-		return nil
-	case <-t.C:
-		return nil
-	}
 }
 
 // runOp runs one operation inside a savepoint. The operation's own error is

@@ -13,16 +13,14 @@ import (
 // same test is a restart of the same database.
 var dbPaths sync.Map // *testing.T → string
 
-func openTest(t *testing.T) charging.Store { return openTestWith(t) }
-
-func openTestWith(t *testing.T, opts ...Option) charging.Store {
+func openTest(t *testing.T) charging.Store {
 	t.Helper()
 	p, ok := dbPaths.Load(t)
 	if !ok {
 		p, _ = dbPaths.LoadOrStore(t, filepath.Join(t.TempDir(), "chargebridge.db"))
 		t.Cleanup(func() { dbPaths.Delete(t) })
 	}
-	s, err := Open(t.Context(), p.(string), opts...)
+	s, err := Open(t.Context(), p.(string))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -36,8 +34,4 @@ func openTestWith(t *testing.T, opts ...Option) charging.Store {
 
 func TestStore(t *testing.T) {
 	storetest.Run(t, openTest)
-}
-
-func TestStorePipelinedSync(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) charging.Store { return openTestWith(t, WithPipelinedSync()) })
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -21,13 +20,12 @@ import (
 
 var t0 = time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC)
 
-// modes are the durability modes, for tests of the writer.
+// modes are the durability modes, for tests of the writer's life cycle.
 var modes = []struct {
 	name string
 	opts []Option
 }{
 	{"full", nil},
-	{"pipelined", []Option{WithPipelinedSync()}},
 	{"normal", []Option{WithSynchronousNormal()}},
 }
 
@@ -92,15 +90,7 @@ func waitQueued(t *testing.T, n int) {
 }
 
 func TestGroupCommit(t *testing.T) {
-	// With synchronous=NORMAL a commit is quick and there is no fsync to
-	// share, so how many operations share one depends on timing.
-	for _, m := range modes[:2] {
-		t.Run(m.name, func(t *testing.T) { testGroupCommit(t, m.opts...) })
-	}
-}
-
-func testGroupCommit(t *testing.T, opts ...Option) {
-	s := openTemp(t, opts...)
+	s := openTemp(t)
 	ctx := t.Context()
 	if err := s.CreateCharger(ctx, charging.Charger{ID: "cp-1", CreatedAt: t0}); err != nil {
 		t.Fatal(err)
@@ -130,10 +120,7 @@ func testGroupCommit(t *testing.T, opts ...Option) {
 	if commits == 0 || commits*10 > ops {
 		t.Errorf("%d concurrent writers: got %d commits for %d ops; want at most one commit per 10 ops", writers, commits, ops)
 	}
-	if syncs := after.Syncs - before.Syncs; syncs > commits {
-		t.Errorf("got %d fsyncs of the syncer for %d commits; want at most one each", syncs, commits)
-	}
-	t.Logf("%d ops in %d commits (%d syncs), largest batch %d", ops, commits, after.Syncs-before.Syncs, after.MaxBatch)
+	t.Logf("%d ops in %d commits, largest batch %d", ops, commits, after.MaxBatch)
 }
 
 // TestFailingOpFailsAlone puts a failing StartSession (a session id that is
@@ -339,7 +326,6 @@ func TestPragmas(t *testing.T) {
 		synchronous int64
 	}{
 		{"default-full", nil, 2},
-		{"pipelined", []Option{WithPipelinedSync()}, 1},
 		{"normal", []Option{WithSynchronousNormal()}, 1},
 	}
 	for _, tt := range tests {
@@ -568,28 +554,3 @@ func TestMigrateFrom0001(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-// TestSyncFailure makes the syncer's fsync fail: the writes waiting for it
-// fail, and so does every write after, even if a later fsync would succeed.
-func TestSyncFailure(t *testing.T) {
-	s := openTemp(t, WithPipelinedSync())
-	ctx := t.Context()
-	if err := s.CreateCharger(ctx, charging.Charger{ID: "cp-1", CreatedAt: t0}); err != nil {
-		t.Fatal(err)
-	}
-	good := s.wal.f
-	closed, err := os.Create(filepath.Join(t.TempDir(), "closed"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed.Close()
-	s.wal.f = closed // Sync fails on it
-	err = s.TouchCharger(ctx, "cp-1", t0)
-	if err == nil || !strings.Contains(err.Error(), "fsync") {
-		t.Errorf("write whose fsync failed: got %v; want an fsync error", err)
-	}
-	s.wal.f = good
-	if err := s.TouchCharger(ctx, "cp-1", t0); err == nil || !strings.Contains(err.Error(), "no more writes") {
-		t.Errorf("write after a failed fsync: got %v; want the store to refuse", err)
-	}
-}
