@@ -129,9 +129,13 @@ func (s *Store) open(ctx context.Context, path string) error {
 	// about a fifth less writer CPU per MeterValues than with 4 KiB).
 	// page_size comes before journal_mode, which the driver applies after
 	// the _pragma list and which fixes the page size of a new file.
+	// temp_store=MEMORY keeps the savepoints' sub-journal in memory: by
+	// default SQLite moves it to a temporary file once an operation has
+	// changed 64 KiB of pages, and then writes every page it saves there.
 	var err error
 	s.wdb, err = sql.Open("sqlite", path+pragmas+"&_pragma=page_size(8192)&_journal_mode=WAL&_pragma=wal_autocheckpoint(0)"+
-		"&_pragma=journal_size_limit(67108864)&_pragma=cache_size(-65536)&_pragma=synchronous("+s.cfg.synchronous+")")
+		"&_pragma=journal_size_limit(67108864)&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)"+
+		"&_pragma=synchronous("+s.cfg.synchronous+")")
 	if err != nil {
 		return err
 	}

@@ -331,7 +331,7 @@ func TestPragmas(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := openTemp(t, tt.opts...)
-			want := map[string]int64{"synchronous": tt.synchronous, "foreign_keys": 1, "wal_autocheckpoint": 0, "page_size": 8192}
+			want := map[string]int64{"synchronous": tt.synchronous, "foreign_keys": 1, "wal_autocheckpoint": 0, "page_size": 8192, "temp_store": 2}
 			got := map[string]int64{}
 			err := s.write(t.Context(), func(w *writer) error {
 				for p := range want {
