@@ -158,10 +158,13 @@ type histogramJSON struct {
 // MarshalJSON encodes the histogram so that UnmarshalJSON, possibly in
 // another process, can merge it.
 func (h *Histogram) MarshalJSON() ([]byte, error) {
-	out := histogramJSON{Count: h.count.Load(), SumNs: h.sumNs.Load(), MaxNs: h.maxNs.Load(), Buckets: [][2]uint64{}}
+	// Values may be recorded while this runs: the count written is the sum
+	// of the buckets written, so the encoding is always consistent.
+	out := histogramJSON{SumNs: h.sumNs.Load(), MaxNs: h.maxNs.Load(), Buckets: [][2]uint64{}}
 	for i := range h.buckets {
 		if n := h.buckets[i].Load(); n != 0 {
 			out.Buckets = append(out.Buckets, [2]uint64{uint64(i), n})
+			out.Count += n
 		}
 	}
 	return json.Marshal(out)
