@@ -372,7 +372,9 @@ func (s *Service) StopTransaction(ctx context.Context, r StopRequest) (StopResul
 		}
 		res.IDTagInfo = &info
 	}
-	if len(r.TransactionData) > 0 {
+	if len(r.TransactionData) > 0 && !s.alreadyStopped(ctx, r.ChargerID, tx) {
+		// A retried StopTransaction (the charger missed our answer) must
+		// not store its transactionData twice.
 		if _, err := s.store.AppendMeterValues(ctx, MeterValues{ChargerID: r.ChargerID, TransactionID: &tx, Samples: r.TransactionData, ReceivedAt: now}); err != nil {
 			return res, fmt.Errorf("stop transaction %d: %w", tx, err)
 		}
@@ -404,6 +406,13 @@ func (s *Service) StopTransaction(ctx context.Context, r StopRequest) (StopResul
 	res.Session = &sess
 	s.publish(Event{Kind: SessionChanged, At: now, ChargerID: r.ChargerID, Session: &sess, TransactionID: sess.TransactionID})
 	return res, nil
+}
+
+// alreadyStopped reports whether the charger's transaction has had its
+// StopTransaction applied.
+func (s *Service) alreadyStopped(ctx context.Context, chargerID string, tx int64) bool {
+	sess, err := s.store.SessionByTransaction(ctx, tx)
+	return err == nil && sess.ChargerID == chargerID && sess.MeterStopWh != nil
 }
 
 // RecordEvent keeps a charger report (status notifications of firmware,

@@ -57,12 +57,19 @@ type SessionStore interface {
 	// only; a plain Store always creates a new session.)
 	StartSession(ctx context.Context, s StartSession) (sess Session, created bool, err error)
 	// AppendMeterValues stores samples for a transaction and folds them into
-	// its session. When the transaction is unknown (or nil) the samples are
-	// still stored, attached to no session, and found is false.
+	// its session. Only a session of m.ChargerID matches: transaction ids
+	// are sequential and easy to guess, and one charger must never write
+	// into another's session. The latest power and SoC are those of the
+	// newest sample timestamp, not of arrival order. When the transaction
+	// is unknown (or nil, or another charger's) the samples are still
+	// stored, attached to no session, and found is false.
 	AppendMeterValues(ctx context.Context, m MeterValues) (found bool, err error)
-	// StopSession ends the transaction's session. A repeated stop of an
-	// ended session changes nothing and returns it. ErrNotFound when no
-	// session has the transaction id; the caller records the stop elsewhere.
+	// StopSession ends the transaction's session (of s.ChargerID only). A
+	// repeated stop (meter stop already set) changes nothing and returns
+	// it; a session that ended otherwise (invalid, or interrupted by a later
+	// start) still takes the stop's meter stop, reason and end time but
+	// keeps its status. ErrNotFound when no session has the transaction
+	// id; the caller records the stop elsewhere.
 	StopSession(ctx context.Context, s StopSession) (Session, error)
 	// GetSession returns a session by id, or ErrNotFound.
 	GetSession(ctx context.Context, id string) (Session, error)

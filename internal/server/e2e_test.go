@@ -450,3 +450,19 @@ func TestOutboundCall(t *testing.T) {
 		t.Fatalf("call answered with CALLERROR: %v; want *ocpp.Error NotSupported", r.err)
 	}
 }
+
+func TestRetriedStopStoresTransactionDataOnce(t *testing.T) {
+	s := cbtest.Start(t, cbtest.AutoRegister, cbtest.Configure(func(c *server.Config) { c.AcceptUnknownTags = true }))
+	c := s.MustDial("CP-RSTOP")
+	boot(t, c)
+	var start startConf
+	c.MustCall("StartTransaction", map[string]any{"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": "2026-11-21T08:00:00Z"}, &start)
+	stop := map[string]any{"transactionId": start.TransactionID, "meterStop": 3000, "timestamp": "2026-11-21T08:30:00Z",
+		"transactionData": []any{meter("2026-11-21T08:30:00Z", "3000", "0", "50")}}
+	c.MustCall("StopTransaction", stop, nil)
+	c.MustCall("StopTransaction", stop, nil) // the charger missed our answer
+	got := getSession(t, s, start.TransactionID)
+	if got.Status != charging.SessionCompleted || got.KWh != 3 || len(got.Samples) != 1 {
+		t.Fatalf("session = %s, %v kWh, %d samples; want completed, 3 kWh, the transactionData once", got.Status, got.KWh, len(got.Samples))
+	}
+}
