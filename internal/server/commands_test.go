@@ -101,7 +101,11 @@ func TestEveryCommandReachesTheSimulator(t *testing.T) {
 		{"GetDiagnostics", `{"location":"ftp://diag.example.com/"}`, ""},
 		{"UpdateFirmware", `{"location":"https://fw.example.com/fw.bin","retrieveDate":"` + soon + `"}`, ""},
 		{"GetLog", `{"logType":"DiagnosticsLog","requestId":1,"log":{"remoteLocation":"https://logs.example.com/"}}`, "Accepted"},
+		{"InstallCertificate", `{"certificateType":"CentralSystemRootCertificate","certificate":"-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----"}`, ""},
 		{"GetInstalledCertificateIds", `{"certificateType":"CentralSystemRootCertificate"}`, ""},
+		{"DeleteCertificate", `{"certificateHashData":{"hashAlgorithm":"SHA256","issuerNameHash":"aa","issuerKeyHash":"bb","serialNumber":"01"}}`, ""},
+		{"CertificateSigned", `{"certificateChain":"-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----"}`, ""},
+		{"SignedUpdateFirmware", `{"requestId":9,"firmware":{"location":"https://fw.example.com/fw.bin","retrieveDateTime":"` + soon + `","signingCertificate":"-----BEGIN CERTIFICATE-----","signature":"c2ln"}}`, ""},
 		{"RemoteStopTransaction", `{"transactionId":999999}`, "Rejected"},
 	}
 	for _, tt := range tests {
