@@ -4,12 +4,10 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/chargebridge/chargebridge/internal/store/migrations"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -17,41 +15,10 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// migration is one file of migrations/, named NNNN_description.sql and
-// applied in the order of NNNN.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
+// migration is one file of migrations/ (see package migrations).
+type migration = migrations.Migration
 
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, path := range names {
-		name := strings.TrimSuffix(strings.TrimPrefix(path, "migrations/"), ".sql")
-		num, _, ok := strings.Cut(name, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration file %s: name must be NNNN_description.sql", path)
-		}
-		body, err := migrationFiles.ReadFile(path)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: name, sql: string(body)})
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
-	for i := 1; i < len(ms); i++ {
-		if ms[i].version == ms[i-1].version {
-			return nil, fmt.Errorf("migrations %s and %s have the same version", ms[i-1].name, ms[i].name)
-		}
-	}
-	return ms, nil
-}
+func loadMigrations() ([]migration, error) { return migrations.Load(migrationFiles, "migrations") }
 
 // migrate applies the migrations not yet recorded in schema_migrations, in
 // order, in one transaction. An advisory lock on the schema makes processes
@@ -59,7 +26,7 @@ func migrations() ([]migration, error) {
 // nothing to do. A database migrated by a newer version of the program is
 // refused rather than guessed at.
 func migrate(ctx context.Context, conn *pgx.Conn, schema string, log *slog.Logger) (err error) {
-	ms, err := migrations()
+	ms, err := loadMigrations()
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -92,7 +59,7 @@ func migrate(ctx context.Context, conn *pgx.Conn, schema string, log *slog.Logge
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	latest := ms[len(ms)-1].version
+	latest := ms[len(ms)-1].Version
 	applied := map[int]bool{}
 	for _, v := range versions {
 		if v > latest {
@@ -102,17 +69,17 @@ func migrate(ctx context.Context, conn *pgx.Conn, schema string, log *slog.Logge
 	}
 	var done []string
 	for _, m := range ms {
-		if applied[m.version] {
+		if applied[m.Version] {
 			continue
 		}
-		if _, err := tx.Exec(ctx, m.sql); err != nil {
-			return fmt.Errorf("migrate: apply %s: %w", m.name, err)
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
+			return fmt.Errorf("migrate: apply %s: %w", m.Name, err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-			m.version, m.name, time.Now().UnixNano()); err != nil {
-			return fmt.Errorf("migrate: record %s: %w", m.name, err)
+			m.Version, m.Name, time.Now().UnixNano()); err != nil {
+			return fmt.Errorf("migrate: record %s: %w", m.Name, err)
 		}
-		done = append(done, m.name)
+		done = append(done, m.Name)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("migrate: commit: %w", err)

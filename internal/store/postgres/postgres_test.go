@@ -63,7 +63,7 @@ func TestMigrateTwice(t *testing.T) {
 	if err := stores[0].pool.QueryRow(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	ms, _ := migrations()
+	ms, _ := loadMigrations()
 	if n != len(ms) {
 		t.Errorf("schema_migrations: got %d rows; want %d", n, len(ms))
 	}

@@ -293,7 +293,7 @@ func TestLifecyclePlans(t *testing.T) {
 // session sequence.
 func TestMigrateFrom0002(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "old.db")
-	ms, err := migrations()
+	ms, err := loadMigrations()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,8 +303,8 @@ func TestMigrateFrom0002(t *testing.T) {
 	}
 	for _, q := range []string{
 		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`,
-		ms[0].sql,
-		ms[1].sql,
+		ms[0].SQL,
+		ms[1].SQL,
 		`INSERT INTO schema_migrations VALUES (1, '0001_init', 0), (2, '0002_session_meter', 0)`,
 		`INSERT INTO sessions (seq, id, start_key, charger_id, connector_id, transaction_id, id_tag, status, meter_start_wh, started_at)
 			VALUES (1, 's-1', 'k1', 'cp-1', 1, 7, 'TAG', 'active', 1000, 1), (5, 's-5', 'k5', 'cp-1', 2, 8, 'TAG', 'active', 0, 2),

@@ -370,13 +370,13 @@ func TestMigrate(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	ms, err := migrations()
+	ms, err := loadMigrations()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var want []int64
 	for _, m := range ms {
-		want = append(want, int64(m.version))
+		want = append(want, int64(m.Version))
 	}
 	if d := cmp.Diff(want, versions); d != "" {
 		t.Errorf("schema_migrations (-want +got):\n%s", d)
@@ -504,7 +504,7 @@ func FuzzValuesJSON(f *testing.F) {
 // session in it, and checks that the later migrations keep its data.
 func TestMigrateFrom0001(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "old.db")
-	ms, err := migrations()
+	ms, err := loadMigrations()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -514,7 +514,7 @@ func TestMigrateFrom0001(t *testing.T) {
 	}
 	for _, q := range []string{
 		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`,
-		ms[0].sql,
+		ms[0].SQL,
 		`INSERT INTO schema_migrations VALUES (1, '0001_init', 0)`,
 		`INSERT INTO chargers (id, registered) VALUES ('cp-1', 1)`,
 		`INSERT INTO sessions (id, start_key, charger_id, connector_id, transaction_id, id_tag, status, meter_start_wh,
