@@ -23,6 +23,7 @@ type demoCounters struct {
 	mu                 sync.Mutex
 	kwh                float64 // energy of finished sessions
 	open               map[string]bool
+	ended              map[string]bool
 }
 
 func (d *demoCounters) observe(e charging.Event) {
@@ -34,12 +35,15 @@ func (d *demoCounters) observe(e charging.Event) {
 	defer d.mu.Unlock()
 	_, known := d.open[s.ID]
 	switch {
+	case d.ended[s.ID]:
+		// A repeated final event (a retried StopTransaction) counts once.
 	case s.Status.Final():
 		if known {
 			delete(d.open, s.ID)
 		} else {
 			d.started.Add(1)
 		}
+		d.ended[s.ID] = true
 		d.completed.Add(1)
 		d.kwh += s.KWh()
 	default:
@@ -125,7 +129,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	counters := &demoCounters{open: map[string]bool{}}
+	counters := &demoCounters{open: map[string]bool{}, ended: map[string]bool{}}
 	srv.Service().Subscribe(counters.observe)
 	addr, err := srv.Start()
 	if err != nil {

@@ -85,6 +85,23 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 }
 
+// Commands that only open the database listen nowhere, so the listener's
+// rule (a login when --http is not loopback) must not stop them.
+func TestStoreCommandsIgnoreListenerRules(t *testing.T) {
+	t.Setenv("CHARGEBRIDGE_HTTP", "0.0.0.0:8080")
+	t.Setenv("CHARGEBRIDGE_API_TOKEN", "")
+	db := "sqlite:" + filepath.Join(t.TempDir(), "store-only.db")
+	if out, err := runCLI(t, "chargers", "add", "CP-OPEN", "--db", db); err != nil {
+		t.Fatalf("chargers add with a public --http and no token: %v\n%s", err, out)
+	}
+	if out, err := runCLI(t, "migrate", "--db", db); err != nil {
+		t.Fatalf("migrate with a public --http and no token: %v\n%s", err, out)
+	}
+	if _, err := runCLI(t, "serve", "--db", db); err == nil || !strings.Contains(err.Error(), "api-token") {
+		t.Fatalf("serve on a public address without a token: %v; want the login refusal", err)
+	}
+}
+
 func TestUnknownCommand(t *testing.T) {
 	if _, err := runCLI(t, "frobnicate"); err == nil {
 		t.Fatal("unknown command succeeded")

@@ -15,7 +15,7 @@ import (
 // over it: registration commands write to the database directly, so they
 // work whether or not a server is running.
 func withService(ctx context.Context, cfg *server.Config, stderr io.Writer, fn func(*charging.Service) error) error {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.ValidateStore(); err != nil {
 		return err
 	}
 	log := newLogger(cfg, stderr)

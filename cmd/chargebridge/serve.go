@@ -41,7 +41,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := parseConfig(fs, configFile, args); err != nil {
 		return err
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.ValidateStore(); err != nil {
 		return err
 	}
 	st, err := server.OpenStore(ctx, cfg.DB, newLogger(cfg, stderr))

@@ -114,14 +114,11 @@ func Load(fs *flag.FlagSet, configFile string) error {
 	return errors.Join(errs...)
 }
 
-// Validate checks the configuration and says how to fix what is wrong.
-func (c *Config) Validate() error {
-	if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
-		return fmt.Errorf("--http %q is not HOST:PORT (e.g. 127.0.0.1:8080)", c.HTTP)
-	}
-	if c.HeartbeatInterval < time.Second {
-		return fmt.Errorf("--heartbeat-interval %s is too short; use at least 1s", c.HeartbeatInterval)
-	}
+// ValidateStore checks what a command that only opens the database needs
+// (chargers add, migrate, tariffs add, …): the database and the logging.
+// The listener's rules (a login off loopback, Beckn keys) are Validate's:
+// such a command listens nowhere.
+func (c *Config) ValidateStore() error {
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -134,6 +131,20 @@ func (c *Config) Validate() error {
 	}
 	if !strings.HasPrefix(c.DB, "sqlite:") && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") {
 		return fmt.Errorf("--db %q: use sqlite:PATH or postgres://USER@HOST/DB", c.DB)
+	}
+	return nil
+}
+
+// Validate checks the configuration and says how to fix what is wrong.
+func (c *Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
+		return fmt.Errorf("--http %q is not HOST:PORT (e.g. 127.0.0.1:8080)", c.HTTP)
+	}
+	if c.HeartbeatInterval < time.Second {
+		return fmt.Errorf("--heartbeat-interval %s is too short; use at least 1s", c.HeartbeatInterval)
+	}
+	if err := c.ValidateStore(); err != nil {
+		return err
 	}
 	if (c.OCPICountry != "" && len(c.OCPICountry) != 2) || (c.OCPIParty != "" && len(c.OCPIParty) != 3) {
 		return fmt.Errorf("--ocpi-country %q / --ocpi-party %q: use a two-letter country code and a three-character party id, e.g. --ocpi-country NL --ocpi-party ABC", c.OCPICountry, c.OCPIParty)
