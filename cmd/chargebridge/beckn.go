@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -11,23 +9,20 @@ import (
 	"github.com/chargebridge/chargebridge/internal/beckn/signing"
 )
 
-// runBeckn is `chargebridge beckn keys --out FILE`: it creates the BPP's
-// signing key pair and prints what the registry needs.
-func runBeckn(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "keys" {
-		fmt.Fprintln(stderr, "usage: chargebridge beckn keys --out FILE [--subscriber-id ID] [--key-id ID]")
-		return errors.New("beckn: want the keys subcommand")
-	}
-	fs := flag.NewFlagSet("beckn keys", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	out := fs.String("out", "", "key file to create (mode 0600; an existing file is never overwritten)")
-	sub := fs.String("subscriber-id", "", "our Beckn subscriber id, normally the BPP's domain name (default: this host's name)")
-	keyID := fs.String("key-id", "", "the key's unique_key_id in the registry (default: a random UUID)")
-	if _, err := parseInterspersed(fs, args[1:]); err != nil {
+// runBecknKeys is `chargebridge beckn keys --out FILE`: it creates the
+// BPP's signing key pair and prints what the registry needs.
+func runBecknKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("beckn keys", "--out FILE [flags]", "Creates the Beckn BPP's ed25519 signing key file and prints subscriber_id, unique_key_id and "+
+		"signing_public_key for the registry; serve then signs with it (--beckn-key-file FILE).", stdout)
+	out := f.String("out", "", "key file to create (mode 0600; an existing file is never overwritten)")
+	sub := f.String("subscriber-id", "", "our Beckn subscriber id, normally the BPP's domain name (default: this host's name)")
+	keyID := f.String("key-id", "", "the key's unique_key_id in the registry (default: a random UUID)")
+	pos, err := f.parse(args)
+	if err != nil {
 		return err
 	}
-	if *out == "" {
-		return errors.New("beckn keys: --out FILE is required")
+	if *out == "" || len(pos) != 0 {
+		return usagef("beckn keys: --out FILE is required")
 	}
 	if *sub == "" {
 		h, err := os.Hostname()

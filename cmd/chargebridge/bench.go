@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,8 +17,8 @@ import (
 const defaultScenarios = "idle:1000,idle:5000,idle:19000,charging:5000,saturation:1000,paced:5000@1s"
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("bench", "[flags]", "Measures a server under simulated load: chargers held, calls/s, latency and memory (see BENCHMARKS.md). "+
+		"It starts its own server and load processes; run it on a quiet machine.", stdout)
 	scenarios := fs.String("scenarios", defaultScenarios,
 		"comma-separated NAME:CHARGERS[@INTERVAL]; NAME is idle, charging, saturation or paced (one MeterValues per charger per INTERVAL)")
 	window := fs.Duration("window", 10*time.Second, "measurement window per scenario, once the fleet is connected")
@@ -28,8 +27,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	db := fs.String("db", "", "server database (default: a fresh SQLite file per scenario)")
 	perWorker := fs.Int("per-worker", 15000, "chargers per load process (a process may hold 20 000 open files)")
 	meter := fs.Duration("meter-interval", 15*time.Second, "charging scenario: MeterValues interval per charging connector")
-	if err := fs.Parse(args); err != nil {
+	pos, err := fs.parse(args)
+	if err != nil {
 		return err
+	}
+	if len(pos) != 0 {
+		return usagef("bench: unexpected argument %q (chargebridge bench -h lists the flags)", pos[0])
 	}
 	scs, err := parseScenarios(*scenarios, *meter)
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"os"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -63,8 +63,13 @@ func commandSpecs() map[string]cmdSpec {
 			}
 		}},
 		"unlock": {"UnlockConnector", "--connector N", func(fs *flag.FlagSet) func() (any, error) {
-			conn := fs.Int("connector", 1, "connector")
-			return func() (any, error) { return map[string]any{"connectorId": *conn}, nil }
+			conn := fs.Int("connector", 0, "connector to unlock (required; 1 is the first)")
+			return func() (any, error) {
+				if *conn < 1 {
+					return nil, errors.New("--connector N is required (1 is the first connector)")
+				}
+				return map[string]any{"connectorId": *conn}, nil
+			}
 		}},
 		"availability": {"ChangeAvailability", "--connector N (--inoperative | --operative)", func(fs *flag.FlagSet) func() (any, error) {
 			conn := fs.Int("connector", 0, "connector (0: the whole charger)")
@@ -181,89 +186,86 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
+// cmdUsage is cmd's help: its commands and what each sends.
+func cmdUsage(specs map[string]cmdSpec) string {
+	var b strings.Builder
+	b.WriteString("usage: chargebridge cmd CHARGER COMMAND [flags] [--server URL] [--api-token TOKEN]\n\n")
+	b.WriteString("Sends an OCPP command to a connected charger through the running server's operator API and prints the\n")
+	b.WriteString("charger's answer as JSON. A server started with --api-token wants the same token: pass --api-token or set\n")
+	b.WriteString("CHARGEBRIDGE_API_TOKEN.\n\ncommands:\n")
+	for _, name := range sortedKeys(specs) {
+		fmt.Fprintln(&b, strings.TrimRight(fmt.Sprintf("  %-19s %s %s", name, specs[name].action, specs[name].help), " "))
+	}
+	b.WriteString("  raw ACTION JSON     any OCPP 1.6 central-system message (also the security extension's), e.g.\n")
+	b.WriteString("                      raw SendLocalList '{\"listVersion\":2,\"updateType\":\"Full\",\"localAuthorizationList\":[]}'\n")
+	b.WriteString("\nRun `chargebridge cmd CHARGER COMMAND -h` for a command's flags.\n")
+	return b.String()
+}
+
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help" || arg == "help"
+}
+
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	specs := commandSpecs()
-	usage := func() error {
-		var b strings.Builder
-		b.WriteString("usage: chargebridge cmd CHARGER COMMAND [flags] [--server URL] [--api-token T]\n\ncommands:\n")
-		for _, name := range sortedKeys(specs) {
-			fmt.Fprintf(&b, "  %-19s %s %s\n", name, specs[name].action, specs[name].help)
+	for i, a := range args {
+		if i < 2 && isHelp(a) {
+			fmt.Fprint(stdout, cmdUsage(specs))
+			return flag.ErrHelp
 		}
-		b.WriteString("  raw ACTION JSON     any OCPP 1.6 central-system message (also the security extension's), e.g.\n")
-		b.WriteString("                      raw SendLocalList '{\"listVersion\":2,\"updateType\":\"Full\",\"localAuthorizationList\":[]}'\n")
-		return errors.New(b.String())
 	}
 	if len(args) < 2 {
-		return usage()
+		fmt.Fprint(stderr, cmdUsage(specs))
+		return usagef("cmd: give a charger and a command, e.g. chargebridge cmd CP-1 reset")
 	}
 	charger, name := args[0], args[1]
-	fs := flag.NewFlagSet("cmd "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	server := fs.String("server", "", "chargebridge server URL (default http://<CHARGEBRIDGE_HTTP or 127.0.0.1:8080>)")
-	token := fs.String("api-token", os.Getenv("CHARGEBRIDGE_API_TOKEN"), "operator API token (default $CHARGEBRIDGE_API_TOKEN)")
+	var f *flags
 	var action string
 	var build func() (any, error)
 	if name == "raw" {
-		pos, err := parseInterspersed(fs, args[2:])
-		if err != nil {
-			return err
-		}
-		if len(pos) != 2 {
-			return errors.New("usage: chargebridge cmd CHARGER raw ACTION JSON")
-		}
-		action = pos[0]
-		build = func() (any, error) {
-			if !json.Valid([]byte(pos[1])) {
-				return nil, fmt.Errorf("payload %q is not JSON", pos[1])
-			}
-			return json.RawMessage(pos[1]), nil
-		}
+		f = newFlags("cmd CHARGER raw", "ACTION JSON [flags]", "Sends any OCPP 1.6 central-system message with the payload given as JSON.", stdout)
 	} else {
 		spec, ok := specs[name]
 		if !ok {
-			return usage()
+			return usagef("cmd: unknown command %q; use %s or raw (chargebridge cmd -h)", name, strings.Join(sortedKeys(specs), ", "))
 		}
+		f = newFlags("cmd CHARGER "+name, spec.help+" [flags]", "Sends "+spec.action+" to the charger and prints its answer.", stdout)
 		action = spec.action
-		build = spec.build(fs)
-		if _, err := parseInterspersed(fs, args[2:]); err != nil {
-			return err
-		}
+		build = spec.build(f.FlagSet)
 	}
-	payload, err := build()
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	body, _ := json.Marshal(payload)
-	base := *server
-	if base == "" {
-		addr := os.Getenv("CHARGEBRIDGE_HTTP")
-		if addr == "" {
-			addr = "127.0.0.1:8080"
-		}
-		base = "http://" + addr
-	}
-	url := strings.TrimRight(base, "/") + "/api/v1/chargers/" + charger + "/commands/" + action
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	client := apiFlags(f)
+	pos, err := f.parse(args[2:])
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Requested-By", "cli")
-	if *token != "" {
-		req.Header.Set("Authorization", "Bearer "+*token)
+	if name == "raw" {
+		if len(pos) != 2 {
+			return usagef("usage: chargebridge cmd CHARGER raw ACTION JSON")
+		}
+		action = pos[0]
+		if !json.Valid([]byte(pos[1])) {
+			return usagef("cmd raw: payload %q is not JSON", pos[1])
+		}
+		build = func() (any, error) { return json.RawMessage(pos[1]), nil }
+	} else if len(pos) != 0 {
+		return usagef("cmd %s: unexpected argument %q (chargebridge cmd CHARGER %s -h lists the flags)", name, pos[0], name)
 	}
-	resp, err := (&http.Client{Timeout: 90 * time.Second}).Do(req)
+	payload, err := build()
 	if err != nil {
-		return fmt.Errorf("%w (is the server running at %s? set --server)", err, base)
+		return usagef("cmd %s: %v", name, err)
 	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
+	var out json.RawMessage
+	err = client().do(ctx, http.MethodPost, "/api/v1/chargers/"+url.PathEscape(charger)+"/commands/"+action, payload, &out)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Status == http.StatusConflict {
+		return fmt.Errorf("%s to %s: %s; it must be connected to this server to take commands (chargebridge chargers list)", action, charger, ae.Msg)
+	}
+	if err != nil {
+		return fmt.Errorf("%s to %s: %w", action, charger, err)
+	}
 	var pretty bytes.Buffer
 	if json.Indent(&pretty, out, "", "  ") == nil {
 		out = pretty.Bytes()
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s %s: %s\n%s", action, resp.Status, charger, out)
 	}
 	_, err = fmt.Fprintln(stdout, string(out))
 	return err

@@ -56,7 +56,10 @@ func TestCmdAgainstSimulator(t *testing.T) {
 	if _, err := runCLI(t, "cmd", "SIM-CLI", "reset", "--server", s.URL(), "--bogus"); err == nil {
 		t.Fatal("an unknown flag was accepted")
 	}
-	if out, err := runCLI(t, "cmd", "GHOST", "reset", "--server", s.URL()); err == nil || !strings.Contains(out+err.Error(), "409") {
-		t.Fatalf("command to an absent charger: %v %s; want a 409 error", err, out)
+	if out, err := runCLI(t, "cmd", "GHOST", "reset", "--server", s.URL()); err == nil || !strings.Contains(err.Error(), "not registered (chargebridge chargers add GHOST)") {
+		t.Fatalf("command to an unregistered charger: %v %s; want it called not registered", err, out)
+	}
+	if _, err := runCLI(t, "cmd", "SIM-CLI", "unlock", "--server", s.URL()); err == nil || !strings.Contains(err.Error(), "--connector") {
+		t.Fatalf("unlock without --connector: %v; want --connector required", err)
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,8 +12,10 @@ import (
 
 	"github.com/chargebridge/chargebridge/internal/beckn/signing"
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/pricing"
 	"github.com/chargebridge/chargebridge/internal/server"
 	"github.com/chargebridge/chargebridge/internal/sim"
+	"github.com/chargebridge/chargebridge/internal/tariff"
 )
 
 // demoCounters follow the sessions the server sees, for the progress line.
@@ -62,27 +63,23 @@ func (d *demoCounters) billed() float64 {
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, cfg, configFile := configFlags("demo", stderr)
-	chargers := fs.Int("chargers", 10, "number of simulated chargers")
-	connectors := fs.Int("connectors", 2, "connectors per simulated charger")
-	faults := fs.Bool("faults", false, "let the simulated chargers misbehave now and then (dropped connections, reboots, zone-less timestamps, …)")
+	f := newFlags("demo", "[flags]", "Runs the whole system with a simulated fleet on a temporary database (unless --db is given) and prints where to look. "+
+		"It registers a demo tariff (0.35 EUR/kWh, parking 0.05 EUR/min after 2 h, VAT 21 %) as the default, so sessions are priced.", stdout)
+	cfg := f.serverConfig()
+	chargers := f.Int("chargers", 10, "number of simulated chargers")
+	connectors := f.Int("connectors", 2, "connectors per simulated charger")
+	faults := f.Bool("faults", false, "let the simulated chargers misbehave now and then (dropped connections, reboots, zone-less timestamps, …)")
 	// The demo's database is temporary unless --db is given.
-	fs.Lookup("db").DefValue = "a temporary sqlite file"
-	if err := fs.Parse(args); err != nil {
+	cfg.DB = ""
+	f.Lookup("db").DefValue = "a temporary sqlite file"
+	pos, err := f.parse(args)
+	if err != nil {
 		return err
 	}
-	dbGiven := false
-	fs.Visit(func(f *flag.Flag) { dbGiven = dbGiven || f.Name == "db" })
-	if *configFile == "" {
-		*configFile = os.Getenv("CHARGEBRIDGE_CONFIG")
+	if len(pos) != 0 {
+		return usagef("demo: unexpected argument %q (chargebridge demo -h lists the flags)", pos[0])
 	}
-	if err := server.Load(fs, *configFile); err != nil {
-		return err
-	}
-	if _, ok := os.LookupEnv("CHARGEBRIDGE_DB"); ok {
-		dbGiven = true
-	}
-	if !dbGiven {
+	if cfg.DB == "" {
 		dir, err := os.MkdirTemp("", "chargebridge-demo-")
 		if err != nil {
 			return err
@@ -125,8 +122,18 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	log := newLogger(cfg, stderr)
-	srv, err := server.New(ctx, *cfg, log, server.Options{})
+	ln, err := server.Listen(cfg.HTTP)
 	if err != nil {
+		return err
+	}
+	srv, err := server.New(ctx, *cfg, log, server.Options{Listener: ln})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	tariffNote, err := demoTariff(ctx, srv, cfg)
+	if err != nil {
+		_ = srv.Shutdown(context.Background())
 		return err
 	}
 	counters := &demoCounters{open: map[string]bool{}, ended: map[string]bool{}}
@@ -149,9 +156,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
   Beckn BPP        POST %s/beckn/{action}   (%s)
   operator API     %s/api/v1/sessions   (%s/api/v1/chargers, OpenAPI at %s/api/v1/openapi.json)
   metrics          %s/metrics
+  tariff           %s
 
 Sessions are sped up: one second of demo charges like one minute. Ctrl-C stops.
-`, *chargers, *connectors, server.RedactDB(cfg.DB), base, login, addr, base, base, becknNote, base, base, base, base)
+`, *chargers, *connectors, server.RedactDB(cfg.DB), base, login, addr, base, base, becknNote, base, base, base, base, tariffNote)
 
 	simCfg := sim.Config{
 		URL:           "ws://" + addr.String() + "/ocpp",
@@ -214,4 +222,46 @@ func demoTags(n int) []string {
 		tags[i] = fmt.Sprintf("DEMO%06X", 0xA00000+i)
 	}
 	return tags
+}
+
+// demoTariffJSON is the demo's default tariff: 0.35 EUR/kWh, and parking
+// (connected, not charging) at 0.05 EUR/min once the session has lasted
+// 2 h, VAT 21 %. OCPI prices PARKING_TIME per hour: 0.05/min is 3.00/h.
+const demoTariffJSON = `{
+  "country_code": %q, "party_id": %q, "id": "DEMO", "currency": "EUR",
+  "tariff_alt_text": [{"language": "en", "text": "0.35 EUR/kWh; parking 0.05 EUR/min after 2 hours; prices include 21%% VAT"}],
+  "elements": [
+    {"price_components": [{"type": "ENERGY", "price": 0.35, "vat": 21.0, "step_size": 1}]},
+    {"price_components": [{"type": "PARKING_TIME", "price": 3.00, "vat": 21.0, "step_size": 60}],
+     "restrictions": {"min_duration": 7200}}
+  ]
+}`
+
+// demoTariff stores the demo tariff and makes it the default (unless the
+// database already has a default), so every session shows a price.
+func demoTariff(ctx context.Context, srv *server.Server, cfg *server.Config) (string, error) {
+	cat := srv.Catalog()
+	if cat == nil {
+		return "none (the database keeps no tariffs)", nil
+	}
+	as, err := cat.Assignments(ctx)
+	if err != nil {
+		return "", fmt.Errorf("demo tariff: %w", err)
+	}
+	for _, a := range as {
+		if a.Default {
+			return "the database's default tariff " + a.TariffID, nil
+		}
+	}
+	t, err := tariff.ParseTariff([]byte(fmt.Sprintf(demoTariffJSON, cfg.OCPICountry, cfg.OCPIParty)))
+	if err != nil {
+		return "", fmt.Errorf("demo tariff: %w", err)
+	}
+	if _, err := cat.PutTariff(ctx, t); err != nil {
+		return "", fmt.Errorf("demo tariff: %w", err)
+	}
+	if _, err := cat.Assign(ctx, pricing.Assignment{Default: true, TariffID: t.ID}); err != nil {
+		return "", fmt.Errorf("demo tariff: %w", err)
+	}
+	return "DEMO (default): 0.35 EUR/kWh + 0.05 EUR/min parking after 2 h, VAT 21 %", nil
 }

@@ -54,7 +54,7 @@ func TestRegistrationCommands(t *testing.T) {
 	if _, err := runCLI(t, "chargers", "add", "bad id", "--db", db); err == nil {
 		t.Fatal("a charger id with a space was accepted")
 	}
-	out, err := runCLI(t, "chargers", "list", "--db", db)
+	out, err := runCLI(t, "chargers", "list", "--json", "--db", db)
 	if err != nil || !strings.Contains(out, `"id": "CP-CLI"`) {
 		t.Fatalf("chargers list: %v\n%s", err, out)
 	}

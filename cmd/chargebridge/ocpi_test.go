@@ -22,7 +22,7 @@ func TestOCPIPartiesAdd(t *testing.T) {
 		lines[1] != "versions_url: https://cpo.example.com/ocpi/versions" {
 		t.Fatalf("output %q; want the two lines token_a: … and versions_url: …", out.String())
 	}
-	got, err := runCLI(t, "ocpi", "parties", "list", "--db", db)
+	got, err := runCLI(t, "ocpi", "parties", "list", "--json", "--db", db)
 	if err != nil || !strings.Contains(got, `"party": "NL-ABC"`) || !strings.Contains(got, `"status": "PENDING"`) {
 		t.Fatalf("parties list: %v\n%s", err, got)
 	}

@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
@@ -30,92 +33,304 @@ func withService(ctx context.Context, cfg *server.Config, stderr io.Writer, fn f
 	return err
 }
 
-func runChargers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return fmt.Errorf("usage: chargebridge chargers add ID [--strict-timestamps] | chargebridge chargers list")
+// storeNote is the help's line on where store commands write.
+const storeNote = "It works on the database (--db) directly, whether or not a server is running."
+
+func chargersCommands() map[string]command {
+	return map[string]command{
+		"add":    {summary: "register a charger so it may connect", run: runChargersAdd},
+		"list":   {summary: "list chargers: connected, last seen, boot status, connectors", run: runChargersList},
+		"delete": {summary: "delete a charger (its sessions and CDRs are kept)", run: runChargersDelete},
 	}
-	fs, cfg, configFile := configFlags("chargers "+args[0], stderr)
-	strict := fs.Bool("strict-timestamps", false, "refuse timestamps without a time zone from this charger")
-	switch args[0] {
-	case "add":
-		if err := parseConfig(fs, configFile, args[1:]); err != nil {
-			return err
-		}
-		if fs.NArg() != 1 {
-			return fmt.Errorf("usage: chargebridge chargers add ID")
-		}
-		return withService(ctx, cfg, stderr, func(svc *charging.Service) error {
-			c, err := svc.RegisterCharger(ctx, charging.Charger{ID: fs.Arg(0), StrictTimestamps: *strict})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "charger %s registered; it connects to ws://HOST:PORT/ocpp/%s\n", c.ID, c.ID)
-			return nil
-		})
-	case "list":
-		if err := parseConfig(fs, configFile, args[1:]); err != nil {
-			return err
-		}
-		return withService(ctx, cfg, stderr, func(svc *charging.Service) error {
-			cs, err := svc.Store().ListChargers(ctx)
-			if err != nil {
-				return err
-			}
-			return printJSON(stdout, cs)
-		})
-	}
-	return fmt.Errorf("chargers: unknown subcommand %q; use add or list", args[0])
 }
 
-func runTags(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return fmt.Errorf("usage: chargebridge tags add TAG [--status Accepted] [--expires RFC3339] [--parent TAG] | chargebridge tags list")
+func runChargersAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("chargers add", "ID [flags]", "Registers a charger; it then connects to ws://HOST:PORT/ocpp/ID. "+storeNote, stdout)
+	cfg := f.storeConfig()
+	strict := f.Bool("strict-timestamps", false, "refuse timestamps without a time zone from this charger")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
 	}
-	fs, cfg, configFile := configFlags("tags "+args[0], stderr)
-	status := fs.String("status", "Accepted", "Accepted, Blocked, Expired or Invalid")
-	expires := fs.String("expires", "", "expiry date (RFC 3339)")
-	parent := fs.String("parent", "", "parent id tag")
-	switch args[0] {
-	case "add":
-		if err := parseConfig(fs, configFile, args[1:]); err != nil {
+	if len(pos) != 1 {
+		return usagef("usage: chargebridge chargers add ID [flags]")
+	}
+	return withService(ctx, cfg, stderr, func(svc *charging.Service) error {
+		c, err := svc.RegisterCharger(ctx, charging.Charger{ID: pos[0], StrictTimestamps: *strict})
+		if errors.Is(err, charging.ErrExists) {
+			return fmt.Errorf("charger %s is already registered (chargebridge chargers list shows it)", pos[0])
+		}
+		if err != nil {
 			return err
 		}
-		if fs.NArg() != 1 {
-			return fmt.Errorf("usage: chargebridge tags add TAG")
+		fmt.Fprintf(stdout, "charger %s registered; it connects to ws://HOST:PORT/ocpp/%s\n", c.ID, c.ID)
+		return nil
+	})
+}
+
+// chargerRow is a charger in chargers list: the stored charger and, when
+// a server answered, whether it is connected.
+type chargerRow struct {
+	charging.Charger
+	// Connected is nil when no server answered.
+	Connected *bool `json:"connected,omitempty"`
+}
+
+func runChargersList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("chargers list", "[flags]", "Lists the registered chargers with their last contact, boot status and connectors. "+
+		"Whether a charger is connected now is asked of the running server (--server); without one that column reads ?. "+storeNote, stdout)
+	cfg := f.storeConfig()
+	asJSON := f.Bool("json", false, "print JSON (for scripts) instead of a table")
+	client := apiFlags(f)
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("usage: chargebridge chargers list [flags]")
+	}
+	var cs []charging.Charger
+	if err := withService(ctx, cfg, stderr, func(svc *charging.Service) error {
+		cs, err = svc.Store().ListChargers(ctx)
+		return err
+	}); err != nil {
+		return err
+	}
+	// Connected is the server's knowledge; ask it briefly.
+	connected := map[string]bool{}
+	live := false
+	c := client()
+	c.http.Timeout = 2 * time.Second
+	var resp struct {
+		Items []struct {
+			ID        string `json:"id"`
+			Connected bool   `json:"connected"`
+		} `json:"items"`
+	}
+	if err := c.do(ctx, "GET", "/api/v1/chargers", nil, &resp); err == nil {
+		live = true
+		for _, it := range resp.Items {
+			connected[it.ID] = it.Connected
 		}
-		t := charging.IDTag{ID: fs.Arg(0), Status: charging.AuthStatus(*status), ParentID: *parent}
-		if *expires != "" {
-			e, err := time.Parse(time.RFC3339, *expires)
-			if err != nil {
-				return fmt.Errorf("--expires %q: use RFC 3339, e.g. 2027-01-01T00:00:00Z", *expires)
-			}
-			t.ExpiresAt = &e
+	} else if !*asJSON {
+		fmt.Fprintf(stderr, "connected: unknown (%v)\n", err)
+	}
+	rows := make([]chargerRow, 0, len(cs))
+	for _, ch := range cs {
+		r := chargerRow{Charger: ch}
+		if live {
+			v := connected[ch.ID]
+			r.Connected = &v
 		}
-		return withService(ctx, cfg, stderr, func(svc *charging.Service) error {
-			t, err := svc.RegisterTag(ctx, t)
-			if err != nil {
-				return err
+		if r.Connectors == nil {
+			r.Connectors = []charging.Connector{}
+		}
+		rows = append(rows, r)
+	}
+	if *asJSON {
+		return printJSON(stdout, rows)
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(stdout, "no chargers (register one with chargebridge chargers add ID, or run serve with --auto-register)")
+		return nil
+	}
+	now := time.Now()
+	tw := table(stdout, "ID", "CONNECTED", "LAST SEEN", "BOOT", "VENDOR/MODEL", "CONNECTORS")
+	for _, r := range rows {
+		conn := "?"
+		if r.Connected != nil {
+			conn = yesNo(*r.Connected)
+		}
+		var statuses []string
+		for _, k := range r.Connectors {
+			if k.ConnectorID > 0 {
+				statuses = append(statuses, fmt.Sprintf("%d:%s", k.ConnectorID, k.Status))
 			}
-			fmt.Fprintf(stdout, "id tag %s stored with status %s\n", t.ID, t.Status)
-			return nil
-		})
-	case "list":
-		if err := parseConfig(fs, configFile, args[1:]); err != nil {
+		}
+		model := strings.Trim(r.Vendor+"/"+r.Model, "/")
+		tw.row(r.ID, conn, ago(r.LastSeenAt, now), orDash(string(r.BootStatus)), orDash(model), orDash(strings.Join(statuses, " ")))
+	}
+	return tw.flush()
+}
+
+func runChargersDelete(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("chargers delete", "ID [flags]", "Deletes a charger: it can no longer connect (unless the server auto-registers), "+
+		"and its sessions, CDRs and command log are kept. "+storeNote, stdout)
+	cfg := f.storeConfig()
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("usage: chargebridge chargers delete ID [flags]")
+	}
+	return withService(ctx, cfg, stderr, func(svc *charging.Service) error {
+		if err := deleteCharger(ctx, svc, pos[0]); err != nil {
+			if errors.Is(err, charging.ErrNotFound) {
+				return fmt.Errorf("charger %s is not registered (chargebridge chargers list shows the chargers)", pos[0])
+			}
 			return err
 		}
-		return withService(ctx, cfg, stderr, func(svc *charging.Service) error {
-			ts, err := svc.Store().ListIDTags(ctx)
-			if err != nil {
-				return err
-			}
+		fmt.Fprintf(stdout, "charger %s deleted; its sessions are kept\n", pos[0])
+		return nil
+	})
+}
+
+func tagsCommands() map[string]command {
+	return map[string]command{
+		"add":    {summary: "add or replace an id tag (Accepted, Blocked, Expired, Invalid)", run: runTagsAdd},
+		"list":   {summary: "list id tags", run: runTagsList},
+		"delete": {summary: "delete an id tag", run: runTagsDelete},
+	}
+}
+
+func runTagsAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("tags add", "TAG [flags]", "Adds an id tag that Authorize accepts (or refuses, with --status), replacing one with the same id. "+storeNote, stdout)
+	cfg := f.storeConfig()
+	status := f.String("status", "Accepted", "Accepted, Blocked, Expired or Invalid")
+	expires := f.String("expires", "", "expiry date (RFC 3339, e.g. 2027-01-01T00:00:00Z)")
+	parent := f.String("parent", "", "parent id tag")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("usage: chargebridge tags add TAG [flags]")
+	}
+	t := charging.IDTag{ID: pos[0], Status: charging.AuthStatus(*status), ParentID: *parent}
+	if *expires != "" {
+		e, err := time.Parse(time.RFC3339, *expires)
+		if err != nil {
+			return usagef("--expires %q: use RFC 3339, e.g. 2027-01-01T00:00:00Z", *expires)
+		}
+		t.ExpiresAt = &e
+	}
+	return withService(ctx, cfg, stderr, func(svc *charging.Service) error {
+		t, err := svc.RegisterTag(ctx, t)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "id tag %s stored with status %s\n", t.ID, t.Status)
+		if t.ExpiresAt != nil && !t.ExpiresAt.After(svc.Clock().Now()) && t.Status == charging.AuthAccepted {
+			fmt.Fprintf(stderr, "warning: id tag %s expired at %s, so Authorize answers Expired for it; give a later --expires to make it usable\n",
+				t.ID, t.ExpiresAt.Format(time.RFC3339))
+		}
+		return nil
+	})
+}
+
+func runTagsList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("tags list", "[flags]", "Lists the id tags. "+storeNote, stdout)
+	cfg := f.storeConfig()
+	asJSON := f.Bool("json", false, "print JSON (for scripts) instead of a table")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("usage: chargebridge tags list [flags]")
+	}
+	return withService(ctx, cfg, stderr, func(svc *charging.Service) error {
+		ts, err := svc.Store().ListIDTags(ctx)
+		if err != nil {
+			return err
+		}
+		if ts == nil {
+			ts = []charging.IDTag{}
+		}
+		if *asJSON {
 			return printJSON(stdout, ts)
-		})
+		}
+		if len(ts) == 0 {
+			fmt.Fprintln(stdout, "no id tags (add one with chargebridge tags add TAG)")
+			return nil
+		}
+		now := svc.Clock().Now()
+		tw := table(stdout, "TAG", "STATUS", "EXPIRES", "PARENT")
+		for _, t := range ts {
+			exp := "-"
+			if t.ExpiresAt != nil {
+				exp = t.ExpiresAt.UTC().Format(time.RFC3339)
+				if !t.ExpiresAt.After(now) {
+					exp += " (expired)"
+				}
+			}
+			tw.row(t.ID, string(t.Status), exp, orDash(t.ParentID))
+		}
+		return tw.flush()
+	})
+}
+
+func runTagsDelete(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("tags delete", "TAG [flags]", "Deletes an id tag; Authorize then treats it as unknown. "+storeNote, stdout)
+	cfg := f.storeConfig()
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("tags: unknown subcommand %q; use add or list", args[0])
+	if len(pos) != 1 {
+		return usagef("usage: chargebridge tags delete TAG [flags]")
+	}
+	return withService(ctx, cfg, stderr, func(svc *charging.Service) error {
+		if err := deleteTag(ctx, svc, pos[0]); err != nil {
+			if errors.Is(err, charging.ErrNotFound) {
+				return fmt.Errorf("id tag %s does not exist (chargebridge tags list shows the tags)", pos[0])
+			}
+			return err
+		}
+		fmt.Fprintf(stdout, "id tag %s deleted\n", pos[0])
+		return nil
+	})
 }
 
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// tableWriter prints aligned columns for people; --json is for scripts.
+type tableWriter struct{ tw *tabwriter.Writer }
+
+func table(w io.Writer, header ...string) *tableWriter {
+	t := &tableWriter{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)}
+	t.row(header...)
+	return t
+}
+
+func (t *tableWriter) row(cols ...string) { fmt.Fprintln(t.tw, strings.Join(cols, "\t")) }
+
+func (t *tableWriter) flush() error { return t.tw.Flush() }
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// ago says how long ago t was, for people: "never", "12s ago", "3h ago".
+func ago(t *time.Time, now time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	d := now.Sub(*t)
+	switch {
+	case d < 0:
+		return t.UTC().Format(time.RFC3339)
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d.Hours()))
+	}
+	return t.UTC().Format("2006-01-02")
 }

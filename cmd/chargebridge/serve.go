@@ -10,16 +10,28 @@ import (
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, cfg, configFile := configFlags("serve", stderr)
-	if err := parseConfig(fs, configFile, args); err != nil {
+	f := newFlags("serve", "[flags]", "Runs the central system: OCPP for chargers, OCPI, Beckn, the operator API, the dashboard and /metrics on one HTTP listener.", stdout)
+	cfg := f.serverConfig()
+	pos, err := f.parse(args)
+	if err != nil {
 		return err
+	}
+	if len(pos) != 0 {
+		return usagef("serve: unexpected argument %q (chargebridge serve -h lists the flags)", pos[0])
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	log := newLogger(cfg, stderr)
-	srv, err := server.New(ctx, *cfg, log, server.Options{})
+	// Bind first: a port in use fails before the database is opened (or
+	// created).
+	ln, err := server.Listen(cfg.HTTP)
 	if err != nil {
+		return err
+	}
+	srv, err := server.New(ctx, *cfg, log, server.Options{Listener: ln})
+	if err != nil {
+		ln.Close()
 		return err
 	}
 	addr, err := srv.Start()
@@ -37,9 +49,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, cfg, configFile := configFlags("migrate", stderr)
-	if err := parseConfig(fs, configFile, args); err != nil {
+	f := newFlags("migrate", "[flags]", "Applies the database migrations and exits (serve does this at start too).", stdout)
+	cfg := f.storeConfig()
+	pos, err := f.parse(args)
+	if err != nil {
 		return err
+	}
+	if len(pos) != 0 {
+		return usagef("migrate: unexpected argument %q", pos[0])
 	}
 	if err := cfg.ValidateStore(); err != nil {
 		return err

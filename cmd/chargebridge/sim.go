@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,8 +12,7 @@ import (
 )
 
 func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("sim", "[flags]", "Runs simulated OCPP 1.6J chargers against a central system (chargebridge or another) and prints progress every 5 s.", stdout)
 	url := fs.String("url", "ws://127.0.0.1:8080/ocpp", "central system's OCPP base URL; chargers connect to URL/{id}")
 	n := fs.Int("chargers", 1, "number of simulated chargers")
 	k := fs.Int("connectors", 2, "connectors per charger")
@@ -29,7 +27,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	malformed := fs.Float64("fault-malformed", 0, "probability a heartbeat is sent as a malformed frame")
 	reboot := fs.Float64("fault-reboot", 0, "probability a charger reboots mid-transaction without StopTransaction")
 	verbose := fs.Bool("v", false, "log every charger's activity")
-	if err := fs.Parse(args); err != nil {
+	if _, err := fs.parse(args); err != nil {
 		return err
 	}
 	log := slog.New(slog.DiscardHandler)

@@ -49,7 +49,7 @@ func TestTariffCommands(t *testing.T) {
 			t.Errorf("tariffs assign %v = %v\n%s; want %q", tc.args, err, out, tc.wantOut)
 		}
 	}
-	out, err := runCLI(t, "tariffs", "list", "--db", db)
+	out, err := runCLI(t, "tariffs", "list", "--json", "--db", db)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 
+	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/ocpp"
 	"github.com/chargebridge/chargebridge/internal/ocpp/ocpp16"
 )
@@ -76,6 +78,13 @@ func (a *API) sendCommand(w http.ResponseWriter, r *http.Request) {
 		who = "api"
 	}
 	res, err := a.commander.Send(r.Context(), r.PathValue("id"), r.PathValue("action"), body, who)
+	if errors.Is(err, ocpp.ErrNotConnected) {
+		// Not connected may mean never registered: say which.
+		if _, gerr := a.svc.Store().GetCharger(r.Context(), r.PathValue("id")); errors.Is(gerr, charging.ErrNotFound) {
+			writeJSON(w, http.StatusNotFound, map[string]any{"error": fmt.Sprintf("charger %s is not registered (chargebridge chargers add %s)", r.PathValue("id"), r.PathValue("id"))})
+			return
+		}
+	}
 	if err != nil {
 		out := map[string]any{"error": err.Error()}
 		var oe *ocpp.Error

@@ -72,8 +72,67 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.APIToken, "api-token", "", "token that protects the dashboard (login form) and the operator API (Authorization: Bearer TOKEN); required unless --http is a loopback address (prefer CHARGEBRIDGE_API_TOKEN: flags show in ps)")
 }
 
+// StoreFlags are the flags of a command that only opens the database
+// (chargers add, tags list, migrate, …): the database and the logging.
+var StoreFlags = []string{"db", "log-level", "log-format"}
+
+// BindFlags registers the named configuration flags on fs, or all of them
+// when none are named; every field of c gets its default either way. A
+// duration flag given a bare number says how to write a duration.
+func (c *Config) BindFlags(fs *flag.FlagSet, names ...string) {
+	all := flag.NewFlagSet("config", flag.ContinueOnError)
+	c.Bind(all)
+	add := func(f *flag.Flag) {
+		v := f.Value
+		if IsDuration(f) {
+			v = durationValue{v}
+		}
+		fs.Var(v, f.Name, f.Usage)
+		fs.Lookup(f.Name).DefValue = f.DefValue
+	}
+	if len(names) == 0 {
+		all.VisitAll(add)
+		return
+	}
+	for _, n := range names {
+		f := all.Lookup(n)
+		if f == nil {
+			panic("server: BindFlags: no configuration flag " + n)
+		}
+		add(f)
+	}
+}
+
+// IsDuration reports whether f takes a time.Duration.
+func IsDuration(f *flag.Flag) bool {
+	if _, ok := f.Value.(durationValue); ok {
+		return true
+	}
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return false
+	}
+	_, ok = g.Get().(time.Duration)
+	return ok
+}
+
+// durationValue is a duration flag whose error says how to write one.
+type durationValue struct{ flag.Value }
+
+func (d durationValue) Set(s string) error {
+	if err := d.Value.Set(s); err != nil {
+		return errors.New("use a duration such as 5m or 300s")
+	}
+	return nil
+}
+
+func (d durationValue) Get() any { return d.Value.(flag.Getter).Get() }
+
 // Load fills the flags not given on the command line from the environment
-// and then from the config file (a JSON object keyed by flag name).
+// and then from the config file (a JSON object keyed by flag name, where a
+// number given for a duration is seconds). Keys of flags that fs lacks but
+// the configuration has are ignored, so one file serves serve and the
+// commands that only open the database.
 func Load(fs *flag.FlagSet, configFile string) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -86,8 +145,10 @@ func Load(fs *flag.FlagSet, configFile string) error {
 		if err := json.Unmarshal(b, &file); err != nil {
 			return fmt.Errorf("config file %s is not a JSON object of flag names to values: %w", configFile, err)
 		}
+		known := flag.NewFlagSet("config", flag.ContinueOnError)
+		new(Config).Bind(known)
 		for k := range file {
-			if fs.Lookup(k) == nil {
+			if fs.Lookup(k) == nil && known.Lookup(k) == nil && k != "config" {
 				return fmt.Errorf("config file %s: unknown key %q (keys are flag names, e.g. \"http\", \"db\")", configFile, k)
 			}
 		}
@@ -106,6 +167,9 @@ func Load(fs *flag.FlagSet, configFile string) error {
 		}
 		if v, ok := file[f.Name]; ok {
 			s := fmt.Sprint(v)
+			if n, isNum := v.(float64); isNum && IsDuration(f) {
+				s = time.Duration(n * float64(time.Second)).String()
+			}
 			if err := f.Value.Set(s); err != nil {
 				errs = append(errs, fmt.Errorf("config key %q=%q: %w", f.Name, s, err))
 			}

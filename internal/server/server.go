@@ -61,6 +61,9 @@ type Server struct {
 	bg     sync.WaitGroup
 	stopBG context.CancelFunc
 
+	// preLn is Options.Listener, taken by Start.
+	preLn net.Listener
+
 	mu    sync.Mutex
 	ln    net.Listener
 	ready bool
@@ -78,6 +81,10 @@ type Options struct {
 	OCPI func(*ocpi.Config)
 	// Beckn, when set, adjusts the Beckn BPP's configuration (tests).
 	Beckn func(*beckn.Config)
+	// Listener, when set, is the listener Start serves on instead of
+	// listening on cfg.HTTP: serve binds it (Listen) before the database is
+	// opened, so a port in use fails before anything is created.
+	Listener net.Listener
 }
 
 // New opens the store (applying migrations) and builds every part.
@@ -135,7 +142,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 		CallTimeout:  cfg.CallTimeout,
 		Log:          log,
 	})
-	s := &Server{cfg: cfg, log: log, store: st, svc: svc, ocpp: os, mux: http.NewServeMux(), done: make(chan error, 1)}
+	s := &Server{cfg: cfg, log: log, store: st, svc: svc, ocpp: os, mux: http.NewServeMux(), done: make(chan error, 1), preLn: opts.Listener}
 	var cmdLog ocpp16.CommandLog
 	if _, ok := st.(charging.FullStore); ok {
 		cmdLog = svc
@@ -267,11 +274,25 @@ func (s *Server) OCPI() *ocpi.CPO { return s.ocpi }
 // Mux returns the HTTP routes, so later parts can add theirs.
 func (s *Server) Mux() *http.ServeMux { return s.mux }
 
-// Start listens on the configured address and serves in the background.
-func (s *Server) Start() (net.Addr, error) {
-	ln, err := net.Listen("tcp", s.cfg.HTTP)
+// Listen binds the HTTP listener at addr (--http), with an error that
+// says what to do.
+func Listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w (is another server running? choose another address with --http)", s.cfg.HTTP, err)
+		return nil, fmt.Errorf("listen on %s: %w (is another server running? choose another address with --http)", addr, err)
+	}
+	return ln, nil
+}
+
+// Start listens on the configured address (or takes Options.Listener) and
+// serves in the background.
+func (s *Server) Start() (net.Addr, error) {
+	ln := s.preLn
+	if ln == nil {
+		var err error
+		if ln, err = Listen(s.cfg.HTTP); err != nil {
+			return nil, err
+		}
 	}
 	s.mu.Lock()
 	s.ln = ln
@@ -318,6 +339,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready = false
 	started := s.ln != nil
 	s.mu.Unlock()
+	if !started && s.preLn != nil {
+		_ = s.preLn.Close()
+	}
 	var errs []error
 	if s.stopBG != nil {
 		s.stopBG()
