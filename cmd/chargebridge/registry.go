@@ -40,7 +40,7 @@ func chargersCommands() map[string]command {
 	return map[string]command{
 		"add":    {summary: "register a charger so it may connect", run: runChargersAdd},
 		"list":   {summary: "list chargers: connected, last seen, boot status, connectors", run: runChargersList},
-		"delete": {summary: "delete a charger (its sessions and CDRs are kept)", run: runChargersDelete},
+		// "delete" comes with the stores' delete method (#19).
 	}
 }
 
@@ -180,7 +180,7 @@ func tagsCommands() map[string]command {
 	return map[string]command{
 		"add":    {summary: "add or replace an id tag (Accepted, Blocked, Expired, Invalid)", run: runTagsAdd},
 		"list":   {summary: "list id tags", run: runTagsList},
-		"delete": {summary: "delete an id tag", run: runTagsDelete},
+		// "delete" comes with the stores' delete method (#19).
 	}
 }
 
