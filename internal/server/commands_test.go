@@ -156,10 +156,19 @@ func TestEveryCommandReachesTheSimulator(t *testing.T) {
 		}
 	})
 	t.Run("not-connected-fails-at-once", func(t *testing.T) {
+		if _, err := s.Server.Service().RegisterCharger(context.Background(), charging.Charger{ID: "AWAY"}); err != nil {
+			t.Fatal(err)
+		}
 		start := time.Now()
-		st, _ := command(t, s, "NOBODY", "Reset", `{"type":"Soft"}`)
+		st, _ := command(t, s, "AWAY", "Reset", `{"type":"Soft"}`)
 		if st != http.StatusConflict || time.Since(start) > 2*time.Second {
 			t.Fatalf("command to an absent charger: HTTP %d after %v; want 409 at once", st, time.Since(start))
+		}
+	})
+	t.Run("unregistered-charger-is-named", func(t *testing.T) {
+		st, out := command(t, s, "NOBODY", "Reset", `{"type":"Soft"}`)
+		if st != http.StatusNotFound || out["error"] != "charger NOBODY is not registered (chargebridge chargers add NOBODY)" {
+			t.Fatalf("command to an unregistered charger: HTTP %d %v; want 404 not registered", st, out)
 		}
 	})
 	t.Run("command-log", func(t *testing.T) {
