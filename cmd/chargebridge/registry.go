@@ -38,8 +38,8 @@ const storeNote = "It works on the database (--db) directly, whether or not a se
 
 func chargersCommands() map[string]command {
 	return map[string]command{
-		"add":    {summary: "register a charger so it may connect", run: runChargersAdd},
-		"list":   {summary: "list chargers: connected, last seen, boot status, connectors", run: runChargersList},
+		"add":  {summary: "register a charger so it may connect", run: runChargersAdd},
+		"list": {summary: "list chargers: connected, last seen, boot status, connectors", run: runChargersList},
 		// "delete" comes with the stores' delete method (#19).
 	}
 }
@@ -178,8 +178,8 @@ func runChargersDelete(ctx context.Context, args []string, stdout, stderr io.Wri
 
 func tagsCommands() map[string]command {
 	return map[string]command{
-		"add":    {summary: "add or replace an id tag (Accepted, Blocked, Expired, Invalid)", run: runTagsAdd},
-		"list":   {summary: "list id tags", run: runTagsList},
+		"add":  {summary: "add or replace an id tag (Accepted, Blocked, Expired, Invalid)", run: runTagsAdd},
+		"list": {summary: "list id tags", run: runTagsList},
 		// "delete" comes with the stores' delete method (#19).
 	}
 }

@@ -259,8 +259,13 @@ func (b *BPP) Stop() {
 	b.wg.Wait()
 }
 
+// Mux is where Register adds its route (an *http.ServeMux).
+type Mux interface {
+	Handle(pattern string, handler http.Handler)
+}
+
 // Register adds POST /beckn/{action} to mux.
-func (b *BPP) Register(mux *http.ServeMux) {
+func (b *BPP) Register(mux Mux) {
 	mux.Handle("POST /beckn/{action}", b)
 }
 

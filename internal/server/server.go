@@ -44,7 +44,7 @@ type Server struct {
 	svc   *charging.Service
 	ocpp  *ocpp.Server
 	http  *http.Server
-	mux   *http.ServeMux
+	mux   *routeMux
 	auth  *web.Auth
 	web   *web.Dashboard
 	cmd   *ocpp16.Commander
@@ -142,7 +142,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 		CallTimeout:  cfg.CallTimeout,
 		Log:          log,
 	})
-	s := &Server{cfg: cfg, log: log, store: st, svc: svc, ocpp: os, mux: http.NewServeMux(), done: make(chan error, 1), preLn: opts.Listener}
+	s := &Server{cfg: cfg, log: log, store: st, svc: svc, ocpp: os, mux: &routeMux{ServeMux: http.NewServeMux()}, done: make(chan error, 1), preLn: opts.Listener}
 	var cmdLog ocpp16.CommandLog
 	if _, ok := st.(charging.FullStore); ok {
 		cmdLog = svc
@@ -271,8 +271,49 @@ func (s *Server) OCPP() *ocpp.Server { return s.ocpp }
 // OCPI returns the OCPI CPO role, or nil when the store keeps no documents.
 func (s *Server) OCPI() *ocpi.CPO { return s.ocpi }
 
+// Mux is the server's router: an http.ServeMux that remembers its
+// patterns.
+type Mux interface {
+	Handle(pattern string, handler http.Handler)
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}
+
 // Mux returns the HTTP routes, so later parts can add theirs.
-func (s *Server) Mux() *http.ServeMux { return s.mux }
+func (s *Server) Mux() Mux { return s.mux }
+
+// Routes returns the pattern of every route added, in order ("GET
+// /api/v1/chargers", "/ocpi/", …).
+func (s *Server) Routes() []string { return s.mux.routes() }
+
+// routeMux is an http.ServeMux that remembers its patterns, so a test can
+// check that every operator API route is in the OpenAPI document.
+type routeMux struct {
+	*http.ServeMux
+	mu       sync.Mutex
+	patterns []string
+}
+
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.remember(pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
+func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.remember(pattern)
+	m.ServeMux.HandleFunc(pattern, h)
+}
+
+func (m *routeMux) remember(pattern string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.patterns = append(m.patterns, pattern)
+}
+
+func (m *routeMux) routes() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.patterns...)
+}
 
 // Listen binds the HTTP listener at addr (--http), with an error that
 // says what to do.

@@ -123,8 +123,15 @@ func New(cfg Config) (*Dashboard, error) {
 	return d, nil
 }
 
+// Mux is where Register adds the routes (an *http.ServeMux, or the
+// server's, which remembers them).
+type Mux interface {
+	Handle(pattern string, handler http.Handler)
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}
+
 // Register adds the dashboard's routes to mux.
-func (d *Dashboard) Register(mux *http.ServeMux) {
+func (d *Dashboard) Register(mux Mux) {
 	mux.HandleFunc("GET /{$}", d.overviewPage)
 	mux.HandleFunc("GET /chargers", d.chargersPage)
 	mux.HandleFunc("GET /chargers/{id}", d.chargerPage)
