@@ -38,6 +38,7 @@ func commands() map[string]command {
 		"tags":         {summary: "register and list id tags", sub: tagsCommands()},
 		"beckn":        {summary: "Beckn BPP signing keys", sub: map[string]command{"keys": {summary: "create the BPP's signing key file and print signing_public_key", run: runBecknKeys}}},
 		"ocpi":         {summary: "OCPI parties: issue token A, register with a party, list, unregister", sub: ocpiCommands()},
+		"ca":           {summary: "operator certificate authority for TLS and chargers' client certificates", sub: caCommands()},
 		"tariffs":      {summary: "OCPI tariffs: add, list, assign to chargers, delete, price a CDR", sub: tariffsCommands()},
 	}
 }

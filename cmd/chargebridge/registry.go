@@ -38,8 +38,9 @@ const storeNote = "It works on the database (--db) directly, whether or not a se
 
 func chargersCommands() map[string]command {
 	return map[string]command{
-		"add":  {summary: "register a charger so it may connect", run: runChargersAdd},
-		"list": {summary: "list chargers: connected, last seen, boot status, connectors", run: runChargersList},
+		"add":      {summary: "register a charger so it may connect", run: runChargersAdd},
+		"list":     {summary: "list chargers: connected, last seen, boot status, connectors", run: runChargersList},
+		"security": {summary: "show or set a charger's OCPP security profile and password, or rotate it", run: runChargerSecurity},
 		// "delete" comes with the stores' delete method (#19).
 	}
 }

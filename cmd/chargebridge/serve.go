@@ -39,8 +39,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		_ = srv.Shutdown(context.Background())
 		return err
 	}
+	stopHUP := reloadOnSIGHUP(srv, log)
+	defer stopHUP()
 	log.Info("chargebridge is running", "http", addr.String(), "db", server.RedactDB(cfg.DB), "auto_register", cfg.AutoRegister)
-	fmt.Fprintf(stdout, "chargebridge listening on http://%s\n  chargers connect to ws://%s/ocpp/{chargePointId} (subprotocol ocpp1.6)\n  operator API http://%s/api/v1/chargers\n", addr, addr, addr)
+	web, ws := "http", "ws"
+	if cfg.Security.TLSCert != "" {
+		web, ws = "https", "wss"
+	}
+	fmt.Fprintf(stdout, "chargebridge listening on %s://%s\n  chargers connect to %s://%s/ocpp/{chargePointId} (subprotocol ocpp1.6)\n  operator API %s://%s/api/v1/chargers\n", web, addr, ws, addr, web, addr)
 	<-ctx.Done()
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)

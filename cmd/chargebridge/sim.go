@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/sim"
@@ -27,7 +28,18 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	malformed := fs.Float64("fault-malformed", 0, "probability a heartbeat is sent as a malformed frame")
 	reboot := fs.Float64("fault-reboot", 0, "probability a charger reboots mid-transaction without StopTransaction")
 	verbose := fs.Bool("v", false, "log every charger's activity")
+	password := fs.String("password", "", "Basic-auth password of every charger (security profiles 1 and 2; default $CHARGEBRIDGE_SIM_PASSWORD)")
+	caFile := fs.String("ca", "", "CA certificate (PEM) that signs the central system's TLS certificate, for wss:// URLs")
+	certFile := fs.String("cert", "", "client certificate (PEM) for security profile 3")
+	keyFile := fs.String("key", "", "private key (PEM) of --cert")
 	if _, err := fs.parse(args); err != nil {
+		return err
+	}
+	if *password == "" {
+		*password = os.Getenv("CHARGEBRIDGE_SIM_PASSWORD")
+	}
+	tlsCfg, err := sim.LoadTLS(*caFile, *certFile, *keyFile)
+	if err != nil {
 		return err
 	}
 	log := slog.New(slog.DiscardHandler)
@@ -35,7 +47,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		log = slog.New(slog.NewTextHandler(stderr, nil))
 	}
 	fleet, err := sim.NewFleet(sim.Config{
-		URL: *url, IDPrefix: *prefix, Connectors: *k, MeterInterval: *meter, TimeScale: *scale, Logger: log,
+		URL: *url, Password: *password, TLS: tlsCfg, IDPrefix: *prefix, Connectors: *k, MeterInterval: *meter, TimeScale: *scale, Logger: log,
 		Faults: sim.Faults{DropConnection: *drop, GoOffline: *offline, RetryStart: *retry, NaiveTimestamps: *naive,
 			MalformedFrame: *malformed, RebootMidTransaction: *reboot},
 	}, *n)

@@ -31,6 +31,10 @@ type Server struct {
 	DBPath string
 	Config server.Config
 	Logs   *LogBuffer
+	// PKI is the test's certificates when the server serves TLS.
+	PKI *PKI
+	// HTTP is a client for the server (trusting PKI's CA).
+	HTTP   *http.Client
 	t      testing.TB
 	closed bool
 }
@@ -39,6 +43,7 @@ type Server struct {
 type Setup struct {
 	Config  server.Config
 	Options server.Options
+	pki     *PKI
 }
 
 // Option adjusts the setup before the server starts.
@@ -87,7 +92,7 @@ func StartWithDB(t testing.TB, path string, opts ...Option) *Server {
 	if err != nil {
 		t.Fatalf("start server: %v", err)
 	}
-	s := &Server{Server: srv, Addr: addr.String(), DBPath: path, Config: cfg, Logs: logs, t: t}
+	s := &Server{Server: srv, Addr: addr.String(), DBPath: path, Config: cfg, Logs: logs, PKI: setup.pki, HTTP: httpClient(setup.pki), t: t}
 	t.Cleanup(s.Stop)
 	return s
 }
@@ -106,12 +111,25 @@ func (s *Server) Stop() {
 }
 
 // URL returns the server's base URL.
-func (s *Server) URL() string { return "http://" + s.Addr }
+func (s *Server) URL() string {
+	if s.PKI != nil {
+		return "https://" + s.Addr
+	}
+	return "http://" + s.Addr
+}
+
+// WSURL returns the chargers' base URL (ws:// or wss://…/ocpp).
+func (s *Server) WSURL() string {
+	if s.PKI != nil {
+		return "wss://" + s.Addr + "/ocpp"
+	}
+	return "ws://" + s.Addr + "/ocpp"
+}
 
 // GetJSON fetches path and decodes its JSON body into v, returning the status.
 func (s *Server) GetJSON(path string, v any) int {
 	s.t.Helper()
-	resp, err := http.Get(s.URL() + path)
+	resp, err := s.HTTP.Get(s.URL() + path)
 	if err != nil {
 		s.t.Fatalf("GET %s: %v", path, err)
 	}
@@ -128,7 +146,7 @@ func (s *Server) GetJSON(path string, v any) int {
 func (s *Server) PostJSON(path string, body any, v any) int {
 	s.t.Helper()
 	b, _ := json.Marshal(body)
-	resp, err := http.Post(s.URL()+path, "application/json", strings.NewReader(string(b)))
+	resp, err := s.HTTP.Post(s.URL()+path, "application/json", strings.NewReader(string(b)))
 	if err != nil {
 		s.t.Fatalf("POST %s: %v", path, err)
 	}

@@ -64,6 +64,10 @@ type Config struct {
 	// Admit decides whether a charger may connect; an error wrapping
 	// ErrUnknownCharger refuses it with 404. Nil admits everyone.
 	Admit func(ctx context.Context, chargerID string) error
+	// Authenticate checks a connection attempt's credentials (security
+	// profiles) before anything else looks at it; a *Refusal answers with
+	// its status, any other error with 500. Nil accepts everyone.
+	Authenticate func(r *http.Request, chargerID string) error
 	// Duplicates is the policy for a second connection with the same id.
 	Duplicates DuplicatePolicy
 	// PingInterval is how often the server pings a quiet charger; a charger
@@ -126,6 +130,7 @@ type Stats struct {
 	BadFrames     atomic.Int64
 	CallsSent     atomic.Int64
 	CallsTimedOut atomic.Int64
+	AuthFailures  atomic.Int64
 }
 
 // NewServer returns a Server; Close stops it.
@@ -237,6 +242,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.stats.Refused.Add(1)
 		s.log.Warn("charger connection refused: bad charge point id", "id", raw, "remote", r.RemoteAddr, "reason", err.Error())
 		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if !s.authenticate(w, r, id) {
 		return
 	}
 	if s.cfg.Admit != nil {

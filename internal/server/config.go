@@ -45,6 +45,8 @@ type Config struct {
 	TimeZone string
 	// Beckn configures the Beckn BPP (beckn.go); off without a key file.
 	Beckn BecknConfig
+	// Security is TLS and the chargers' security profiles (security.go).
+	Security SecurityConfig
 }
 
 // DefaultDB is the embedded database a server creates on first start.
@@ -69,6 +71,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.TimeZone, "time-zone", "UTC", "time zone (IANA, e.g. Europe/Amsterdam) of chargers whose location sets none; tariffs' time-of-day restrictions use it")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve the Go profiler at /debug/pprof/ (profiling only; never on a public address)")
 	c.Beckn.bind(fs)
+	c.Security.bind(fs)
 	fs.StringVar(&c.APIToken, "api-token", "", "token that protects the dashboard (login form) and the operator API (Authorization: Bearer TOKEN); required unless --http is a loopback address (prefer CHARGEBRIDGE_API_TOKEN: flags show in ps)")
 }
 
@@ -219,6 +222,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := c.Beckn.validate(); err != nil {
+		return err
+	}
+	if err := c.Security.validate(); err != nil {
 		return err
 	}
 	if c.APIToken == "" && !isLoopback(c.HTTP) {

@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +27,7 @@ import (
 	"github.com/chargebridge/chargebridge/internal/ocpp"
 	"github.com/chargebridge/chargebridge/internal/ocpp/ocpp16"
 	"github.com/chargebridge/chargebridge/internal/pricing"
+	"github.com/chargebridge/chargebridge/internal/security"
 	"github.com/chargebridge/chargebridge/internal/store/postgres"
 	"github.com/chargebridge/chargebridge/internal/web"
 )
@@ -52,6 +54,12 @@ type Server struct {
 	ocpi *ocpi.CPO
 	// beckn is the Beckn BPP (beckn.go); nil when it is off.
 	beckn *beckn.BPP
+	// guard enforces the chargers' security profiles (security.go); tls
+	// is the listener's TLS configuration (nil: plain), certs its
+	// reloading certificate.
+	guard *security.Guard
+	tls   *tls.Config
+	certs *security.CertReloader
 	// catalog and pricer price sessions (pricing.go); nil when the store
 	// keeps no documents.
 	catalog *pricing.Catalog
@@ -123,6 +131,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 		st.Close()
 		return nil, fmt.Errorf("compile OCPP 1.6 schemas: %w", err)
 	}
+	s := &Server{cfg: cfg, log: log, store: st, svc: svc, mux: &routeMux{ServeMux: http.NewServeMux()}, done: make(chan error, 1), preLn: opts.Listener}
+	if err := s.setupSecurity(clock); err != nil {
+		st.Close()
+		return nil, err
+	}
 	dup := ocpp.ReplaceExisting
 	if cfg.RefuseDuplicates {
 		dup = ocpp.RefuseNew
@@ -136,13 +149,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 			}
 			return err
 		},
+		Authenticate: s.guard.Authenticate,
 		Duplicates:   dup,
 		PingInterval: cfg.PingInterval,
 		PongWait:     cfg.PingInterval,
 		CallTimeout:  cfg.CallTimeout,
 		Log:          log,
 	})
-	s := &Server{cfg: cfg, log: log, store: st, svc: svc, ocpp: os, mux: &routeMux{ServeMux: http.NewServeMux()}, done: make(chan error, 1), preLn: opts.Listener}
+	s.ocpp = os
 	var cmdLog ocpp16.CommandLog
 	if _, ok := st.(charging.FullStore); ok {
 		cmdLog = svc
@@ -174,7 +188,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 		st.Close()
 		return nil, err
 	}
-	s.http = &http.Server{Handler: s.withAuth(s.mux), ReadHeaderTimeout: 10 * time.Second}
+	s.http = s.newHTTPServer(s.withAuth(s.mux))
 	// The dashboard's event streams end when shutdown starts, so that
 	// draining HTTP does not wait for them.
 	s.http.RegisterOnShutdown(s.web.Close)
@@ -208,6 +222,7 @@ func (s *Server) routes() error {
 	}
 	s.withPricing(api.New(s.svc, s.ocpp, s.log).WithCommands(s.cmd, s.svc)).Register(s.mux)
 	s.becknRoutes()
+	s.securityRoutes()
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
@@ -335,13 +350,14 @@ func (s *Server) Start() (net.Addr, error) {
 			return nil, err
 		}
 	}
+	ln = s.wrapListener(ln)
 	s.mu.Lock()
 	s.ln = ln
 	s.ready = true
 	s.mu.Unlock()
 	if s.ocpi != nil {
 		if s.cfg.PublicURL == "" {
-			s.ocpi.SetPublicURL("http://" + ln.Addr().String())
+			s.ocpi.SetPublicURL(s.scheme() + "://" + ln.Addr().String())
 		}
 		if err := s.ocpi.Start(); err != nil {
 			ln.Close()
@@ -358,7 +374,7 @@ func (s *Server) Start() (net.Addr, error) {
 	s.runPricing(bgCtx)
 	if s.beckn != nil {
 		if s.cfg.PublicURL == "" { // peers reach us where we listen
-			_ = s.beckn.SetURI("http://" + ln.Addr().String() + "/beckn")
+			_ = s.beckn.SetURI(s.scheme() + "://" + ln.Addr().String() + "/beckn")
 		}
 		s.beckn.Start()
 	}

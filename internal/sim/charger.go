@@ -103,6 +103,7 @@ type Charger struct {
 	listVersion  int
 	certs        []installedCert
 	chargerCert  string
+	sec          chargerSecurity
 }
 
 // job is an action the timer runs at a time.
@@ -181,6 +182,7 @@ func newCharger(cfg *Config, id string, ctr *counters, sem chan struct{}, la net
 		}
 	}
 	c.keys.init(c)
+	c.sec.password = cfg.Password
 	return c, nil
 }
 

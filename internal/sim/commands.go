@@ -365,6 +365,9 @@ func (c *Charger) onChangeConfiguration(payload json.RawMessage) (any, func(), *
 	if len(*r.Value) > 500 {
 		return nil, nil, tooLong("value", 500)
 	}
+	if *r.Key == "AuthorizationKey" {
+		return c.onAuthorizationKey(*r.Value)
+	}
 	return statusOnly{c.keys.set(*r.Key, *r.Value)}, nil, nil
 }
 
@@ -1033,6 +1036,7 @@ func (c *Charger) onCertificateSigned(payload json.RawMessage) (any, func(), *oc
 		}, nil
 	}
 	c.chargerCert = r.CertificateChain
+	c.takeSignedCertificate(r.CertificateChain)
 	return accepted, nil, nil
 }
 
@@ -1128,5 +1132,6 @@ func (c *Charger) sendSignCertificate() {
 		return
 	}
 	csr := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
+	c.sec.csrKey = key
 	c.enqueue(&outCall{action: "SignCertificate", triggered: true, payload: marshal(signCertificateReq{CSR: csr})})
 }

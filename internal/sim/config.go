@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -112,6 +113,15 @@ type Config struct {
 	// ws://127.0.0.1:8080/ocpp; a charger connects to URL/{chargePointId}
 	// with subprotocol ocpp1.6. Required.
 	URL string
+	// Password is the Basic-auth password (OCPP security profiles 1 and 2)
+	// every charger starts with; the central system may change a charger's
+	// with ChangeConfiguration AuthorizationKey.
+	Password string
+	// TLS configures wss:// URLs: RootCAs that sign the central system's
+	// certificate and, for security profile 3, the client certificate
+	// (LoadTLS builds it from files). A CertificateSigned for the
+	// charger's own CSR replaces the client certificate.
+	TLS *tls.Config
 	// IDPrefix starts the id of every charger of a Fleet, which appends a
 	// five-digit number from 1 ("SIM-00001"). The default is "SIM-".
 	IDPrefix string

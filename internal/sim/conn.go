@@ -64,6 +64,9 @@ func (c *Charger) dial(ctx context.Context) (*wsConn, error) {
 		Timeout:   c.cfg.DialTimeout,
 		NetDial:   nd.DialContext,
 	}
+	c.mu.Lock()
+	c.dialSecurity(&d)
+	c.mu.Unlock()
 	nc, br, hs, err := d.Dial(ctx, c.url)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", c.url, err)

@@ -1,0 +1,258 @@
+package security
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/ocpp"
+)
+
+// EventAuthFailure is the kind of the charger event recorded for refused
+// connection attempts with a charger's id (shown on its page).
+const EventAuthFailure = "SecurityAuthFailure"
+
+// Events records charger events (charging.Service does).
+type Events interface {
+	RecordEvent(ctx context.Context, chargerID, kind string, payload []byte) error
+}
+
+// GuardConfig configures a Guard.
+type GuardConfig struct {
+	// MinProfile is the lowest profile any charger may connect with
+	// (--min-security-profile); a charger's own profile can only raise it.
+	MinProfile int
+	// Docs keeps the security records; nil keeps none (then only
+	// MinProfile 0, or profile 3 with a certificate, lets chargers in).
+	Docs Docs
+	// Events receives a security event per logged refusal; may be nil.
+	Events Events
+	// Known reports whether a charger is registered; refusals of unknown
+	// ids are logged but never stored. Nil treats every id as unknown.
+	Known func(ctx context.Context, id string) bool
+	Log   *slog.Logger
+	Now   func() time.Time
+}
+
+// Guard decides, before the WebSocket upgrade, whether a connection attempt
+// may speak for a charger: it is the ocpp.Config.Authenticate hook.
+type Guard struct {
+	cfg  GuardConfig
+	recs records
+	ver  *verifier
+	// perCharger backs off a charger id from one address; perAddr an
+	// address whatever ids it tries.
+	perCharger *Backoff
+	perAddr    *Backoff
+	logs       *LogLimiter
+
+	// mu guards pending (failures not yet written to a record).
+	mu      sync.Mutex
+	pending map[string]int64
+
+	// Failures counts refused attempts (all of them, logged or not).
+	Failures atomic.Int64
+}
+
+// NewGuard returns a Guard.
+func NewGuard(cfg GuardConfig) *Guard {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Guard{
+		cfg: cfg, recs: records{cfg.Docs}, ver: newVerifier(),
+		perCharger: NewBackoff(3, time.Second, 5*time.Minute),
+		perAddr:    NewBackoff(30, time.Second, 5*time.Minute),
+		logs:       NewLogLimiter(10*time.Second, 20),
+		pending:    make(map[string]int64),
+	}
+}
+
+// MinProfile is the configured minimum profile.
+func (g *Guard) MinProfile() int { return g.cfg.MinProfile }
+
+// Record returns a charger's security record.
+func (g *Guard) Record(ctx context.Context, id string) (Record, error) { return g.recs.get(ctx, id) }
+
+// Records returns every stored security record.
+func (g *Guard) Records(ctx context.Context) ([]Record, error) { return g.recs.list(ctx) }
+
+// Authenticate checks a connection attempt by charger id. It returns nil
+// to let it upgrade, or an *ocpp.Refusal.
+func (g *Guard) Authenticate(r *http.Request, id string) error {
+	ctx := r.Context()
+	now := g.cfg.Now()
+	addr := hostOf(r.RemoteAddr)
+	if w := max(g.perCharger.Wait(id+"\x00"+addr, now), g.perAddr.Wait(addr, now)); w > 0 {
+		g.Failures.Add(1)
+		return &ocpp.Refusal{Status: http.StatusTooManyRequests, Reason: "too many failed attempts; retry later", RetryAfter: w}
+	}
+	rec, err := g.recs.get(ctx, id)
+	if err != nil {
+		return err
+	}
+	need := max(rec.Profile, g.cfg.MinProfile)
+	var ok auth
+	var why string
+	var status int
+	switch need {
+	case 0:
+		ok = auth{profile: 0}
+	case 1, 2:
+		if need == 2 && r.TLS == nil {
+			status, why = http.StatusForbidden, fmt.Sprintf("security profile %d needs TLS (wss://)", need)
+			break
+		}
+		ok, status, why = g.basic(r, id, rec)
+		ok.profile = need
+	case 3:
+		ok, status, why = clientCert(r, id)
+		ok.profile = 3
+	}
+	if why != "" {
+		return g.refuse(ctx, id, addr, now, rec, status, why)
+	}
+	g.perCharger.Succeed(id + "\x00" + addr)
+	if err := g.succeed(ctx, rec, ok, r.RemoteAddr, now); err != nil {
+		g.cfg.Log.Error("security record not updated", "charger", id, "err", err)
+	}
+	return nil
+}
+
+// auth is what a successful check found.
+type auth struct {
+	profile  int
+	pending  bool // the pending (rotated) password was used
+	cert     *x509.Certificate
+	password bool
+}
+
+func (g *Guard) basic(r *http.Request, id string, rec Record) (auth, int, string) {
+	user, pw, err := ParseBasic(r.Header.Get("Authorization"))
+	switch {
+	case errors.Is(err, ErrNoCredentials):
+		return auth{}, http.StatusUnauthorized, "basic authorization required"
+	case err != nil:
+		return auth{}, http.StatusUnauthorized, err.Error()
+	case user != id:
+		return auth{}, http.StatusUnauthorized, "basic authorization user is not the charge point id"
+	case !rec.HasPassword() && rec.PendingHash == "":
+		return auth{}, http.StatusUnauthorized, "no password is set for this charger (chargebridge chargers security " + id + " --profile N --generate)"
+	}
+	if g.ver.verify(id, rec.PasswordHash, pw) {
+		return auth{password: true}, 0, ""
+	}
+	if rec.PendingHash != "" && g.ver.verify(id+"\x00pending", rec.PendingHash, pw) {
+		return auth{password: true, pending: true}, 0, ""
+	}
+	return auth{}, http.StatusUnauthorized, "wrong password"
+}
+
+// clientCert checks a profile-3 connection: TLS with a client certificate
+// the listener verified against the operator's CA, whose CN is the id.
+func clientCert(r *http.Request, id string) (auth, int, string) {
+	switch {
+	case r.TLS == nil:
+		return auth{}, http.StatusForbidden, "security profile 3 needs TLS with a client certificate"
+	case len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0:
+		if len(r.TLS.PeerCertificates) > 0 {
+			return auth{}, http.StatusForbidden, "client certificate not signed by the operator CA"
+		}
+		return auth{}, http.StatusForbidden, "security profile 3 needs a client certificate"
+	}
+	leaf := r.TLS.VerifiedChains[0][0]
+	if leaf.Subject.CommonName != id {
+		return auth{}, http.StatusForbidden, fmt.Sprintf("client certificate is for %q, not this charge point", leaf.Subject.CommonName)
+	}
+	return auth{cert: leaf}, 0, ""
+}
+
+func (g *Guard) refuse(ctx context.Context, id, addr string, now time.Time, rec Record, status int, why string) error {
+	g.Failures.Add(1)
+	n, wait := g.perCharger.Fail(id+"\x00"+addr, now)
+	_, wa := g.perAddr.Fail(addr, now)
+	wait = max(wait, wa)
+	g.mu.Lock()
+	if len(g.pending) < 100_000 || g.pending[id] > 0 {
+		g.pending[id]++
+	}
+	g.mu.Unlock()
+	if ok, held := g.logs.Allow(id, now); ok {
+		g.cfg.Log.Warn("charger connection refused", "charger", id, "remote", addr, "reason", why,
+			"failures", n, "held_back_lines", held, "backoff", wait.String())
+		g.flushFailures(ctx, id, addr, now, why)
+	}
+	return &ocpp.Refusal{Status: status, Reason: why, RetryAfter: wait}
+}
+
+// flushFailures writes the failures counted since the last flush into the
+// charger's record and its events (registered chargers only: a spray of
+// made-up ids must not fill the store).
+func (g *Guard) flushFailures(ctx context.Context, id, addr string, now time.Time, why string) {
+	g.mu.Lock()
+	n := g.pending[id]
+	delete(g.pending, id)
+	g.mu.Unlock()
+	if g.cfg.Known == nil || !g.cfg.Known(ctx, id) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if g.cfg.Events != nil {
+		p, _ := json.Marshal(map[string]any{"remote": addr, "reason": why, "attempts": n})
+		if err := g.cfg.Events.RecordEvent(ctx, id, EventAuthFailure, p); err != nil {
+			g.cfg.Log.Debug("security event not recorded", "charger", id, "err", err)
+		}
+	}
+	if g.cfg.Docs == nil {
+		return
+	}
+	rec, err := g.recs.get(ctx, id)
+	if err != nil {
+		return
+	}
+	rec.FailedAttempts += n
+	t := now
+	rec.LastFailureAt, rec.LastFailureRemote = &t, addr
+	rec.UpdatedAt = now
+	if err := g.recs.put(ctx, rec); err != nil {
+		g.cfg.Log.Debug("security record not updated", "charger", id, "err", err)
+	}
+}
+
+func (g *Guard) succeed(ctx context.Context, rec Record, a auth, remote string, now time.Time) error {
+	if g.cfg.Docs == nil || (g.cfg.Known != nil && !g.cfg.Known(ctx, rec.ChargerID) && rec.UpdatedAt.IsZero()) {
+		return nil
+	}
+	t := now
+	rec.LastAuthAt, rec.LastAuthRemote, rec.LastAuthProfile = &t, remote, a.profile
+	if a.pending {
+		// The charger took the rotated password: the old one is void.
+		rec.PasswordHash, rec.PendingHash, rec.PendingSince = rec.PendingHash, "", nil
+		g.cfg.Log.Info("charger reconnected with its new password; the old one is no longer accepted", "charger", rec.ChargerID)
+	}
+	if a.cert != nil {
+		na := a.cert.NotAfter.UTC()
+		rec.CertSerial, rec.CertNotAfter = a.cert.SerialNumber.Text(16), &na
+	}
+	rec.UpdatedAt = now
+	return g.recs.put(ctx, rec)
+}
+
+func hostOf(remote string) string {
+	if h, _, err := net.SplitHostPort(remote); err == nil {
+		return h
+	}
+	return remote
+}
