@@ -104,15 +104,23 @@ func StatusFor(err error) int {
 	return http.StatusInternalServerError
 }
 
-func (a *API) fail(w http.ResponseWriter, err error) {
+func (a *API) fail(w http.ResponseWriter, err error) { WriteError(w, a.log, err) }
+
+// WriteError answers err as every operator API route does: the status
+// StatusFor gives and {"error": message}; an internal error is logged and
+// its details kept from the client.
+func WriteError(w http.ResponseWriter, log *slog.Logger, err error) {
 	st := StatusFor(err)
 	msg := err.Error()
 	if st == http.StatusInternalServerError {
-		a.log.Error("api request failed", "err", err)
+		log.Error("api request failed", "err", err)
 		msg = "internal error; see the server log"
 	}
 	writeJSON(w, st, map[string]string{"error": msg})
 }
+
+// WriteJSON writes v as the operator API's indented JSON.
+func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

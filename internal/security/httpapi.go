@@ -116,20 +116,6 @@ func (rt *Routes) rotate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, v)
 }
 
-func (rt *Routes) fail(w http.ResponseWriter, err error) {
-	st := api.StatusFor(err)
-	msg := err.Error()
-	if st == http.StatusInternalServerError {
-		rt.Guard.cfg.Log.Error("security api request failed", "err", err)
-		msg = "internal error; see the server log"
-	}
-	writeJSON(w, st, map[string]string{"error": msg})
-}
+func (rt *Routes) fail(w http.ResponseWriter, err error) { api.WriteError(w, rt.Guard.cfg.Log, err) }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { api.WriteJSON(w, status, v) }

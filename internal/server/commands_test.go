@@ -14,7 +14,6 @@ import (
 	"github.com/chargebridge/chargebridge/internal/cbtest"
 	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/server"
-	"github.com/chargebridge/chargebridge/internal/sim"
 )
 
 // command posts an OCPP payload to the command endpoint and returns the
@@ -35,22 +34,7 @@ func command(t *testing.T, s *cbtest.Server, charger, action, payload string) (i
 // runSim starts one simulated charger that only charges when told to.
 func runSim(t *testing.T, s *cbtest.Server, id string) {
 	t.Helper()
-	ch, err := sim.NewCharger(sim.Config{
-		URL: "ws://" + s.Addr + "/ocpp", Connectors: 2, NoAutoStart: true, TimeScale: 60,
-		MeterInterval: 200 * time.Millisecond, StepTime: time.Minute, RebootTime: 300 * time.Millisecond,
-		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,
-	}, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = ch.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, "charger "+id+" to boot", func() bool {
-		var c api.Charger
-		return s.GetJSON("/api/v1/chargers/"+id, &c) == http.StatusOK && c.Connected && c.BootStatus == charging.BootAccepted
-	})
+	startSim(t, s, id, "", nil)
 }
 
 func waitFor(t *testing.T, what string, ok func() bool) {
