@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
@@ -44,6 +45,9 @@ type outbox struct {
 	running map[string]bool
 	dirty   map[string]bool
 	started bool
+
+	// Delivery counts since start, for /metrics.
+	delivered, failed, dropped atomic.Int64
 }
 
 // maxRefusals is how often a push the peer refuses is tried.
@@ -228,6 +232,7 @@ func (o *outbox) deliverDoc(ctx context.Context, p *Peer, d charging.Doc) (retry
 	}
 	_, _, err := o.c.call(ctx, p, p.TheirToken, e.Method, url, body)
 	if err == nil {
+		o.delivered.Add(1)
 		o.c.log.Debug("pushed", "peer", e.Peer, "method", e.Method, "object", e.Object, "attempts", e.Attempts+1)
 		o.remove(ctx, d.ID)
 		return false
@@ -235,11 +240,13 @@ func (o *outbox) deliverDoc(ctx context.Context, p *Peer, d charging.Doc) (retry
 	if ctx.Err() != nil {
 		return true
 	}
+	o.failed.Add(1)
 	e.Attempts++
 	e.LastError = err.Error()
 	if !retryable(err) {
 		e.Refusals++
 		if e.Refusals >= maxRefusals {
+			o.dropped.Add(1)
 			o.c.log.Error("push refused by the party; dropped", "peer", e.Peer, "method", e.Method, "object", e.Object, "attempts", e.Attempts, "err", err)
 			o.remove(ctx, d.ID)
 			return false
@@ -267,6 +274,45 @@ func (o *outbox) remove(ctx context.Context, id string) {
 func (c *CPO) Pending(ctx context.Context, peer string) (int, error) {
 	_, n, err := c.docs.ListDocs(ctx, charging.DocQuery{Kind: docOutbox, Owner: peer, Limit: 1})
 	return n, err
+}
+
+// PushCounts says how pushes went since start: delivered (the party took
+// them), failed (an attempt that will be retried, or was refused) and
+// dropped (refused too often, given up).
+func (c *CPO) PushCounts() (delivered, failed, dropped int64) {
+	return c.out.delivered.Load(), c.out.failed.Load(), c.out.dropped.Load()
+}
+
+// OutboxStat is one party's queue of pushes waiting to be delivered.
+type OutboxStat struct {
+	Peer string
+	// Depth is how many pushes wait; Oldest is when the oldest was made
+	// (zero when none waits).
+	Depth  int
+	Oldest time.Time
+}
+
+// OutboxStats returns the outbox of every party we know, registered or
+// not (an unregistered party's pushes are dropped when next looked at).
+// It costs one query per party.
+func (c *CPO) OutboxStats(ctx context.Context) ([]OutboxStat, error) {
+	ps, err := c.peers.list(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]OutboxStat, 0, len(ps))
+	for _, p := range ps {
+		docs, n, err := c.docs.ListDocs(ctx, charging.DocQuery{Kind: docOutbox, Owner: p.Key, Limit: 1})
+		if err != nil {
+			return nil, err
+		}
+		st := OutboxStat{Peer: p.Key, Depth: n}
+		if len(docs) == 1 {
+			st.Oldest = docs[0].Updated
+		}
+		out = append(out, st)
+	}
+	return out, nil
 }
 
 // sleep waits d or until ctx is done; it reports whether it slept.

@@ -16,8 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/chargebridge/chargebridge/internal/api"
@@ -71,6 +69,8 @@ type Server struct {
 
 	// preLn is Options.Listener, taken by Start.
 	preLn net.Listener
+	// met counts for /metrics (metrics.go).
+	met *metrics
 
 	mu    sync.Mutex
 	ln    net.Listener
@@ -107,12 +107,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 	if clock == nil {
 		clock = charging.SystemClock{}
 	}
+	met := newMetrics()
 	st := opts.Store
 	if st == nil {
 		var err error
-		if st, err = OpenStore(ctx, cfg.DB, log); err != nil {
+		if st, err = openStore(ctx, cfg.DB, log, met.observeCommit); err != nil {
 			return nil, err
 		}
+	}
+	if err := met.load(ctx, st); err != nil {
+		st.Close()
+		return nil, err
 	}
 	ccfg := charging.Config{
 		HeartbeatInterval: cfg.HeartbeatInterval,
@@ -126,12 +131,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 		ccfg.TokenAuthorizer = tokens
 	}
 	svc := charging.NewService(st, clock, log, ccfg)
+	svc.Subscribe(met.observe)
 	v, err := ocpp16.NewValidator()
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("compile OCPP 1.6 schemas: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, store: st, svc: svc, mux: &routeMux{ServeMux: http.NewServeMux()}, done: make(chan error, 1), preLn: opts.Listener}
+	s := &Server{cfg: cfg, log: log, store: st, svc: svc, mux: &routeMux{ServeMux: http.NewServeMux()}, done: make(chan error, 1), preLn: opts.Listener, met: met}
 	if err := s.setupSecurity(clock); err != nil {
 		st.Close()
 		return nil, err
@@ -197,11 +203,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 
 // OpenStore opens the database a --db value names.
 func OpenStore(ctx context.Context, dsn string, log *slog.Logger) (Store, error) {
+	return openStore(ctx, dsn, log, nil)
+}
+
+// openStore opens the database; observe, when set, hears each commit's
+// duration.
+func openStore(ctx context.Context, dsn string, log *slog.Logger, observe func(time.Duration)) (Store, error) {
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
-		return openSQLite(ctx, strings.TrimPrefix(dsn, "sqlite:"))
+		return openSQLite(ctx, strings.TrimPrefix(dsn, "sqlite:"), observe)
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		return openPostgres(ctx, dsn, log)
+		return openPostgres(ctx, dsn, log, observe)
 	}
 	return nil, fmt.Errorf("--db %q: use sqlite:PATH or postgres://USER@HOST/DB", dsn)
 }
@@ -244,34 +256,12 @@ func (s *Server) routes() error {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ready\n"))
 	})
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics(), promhttp.HandlerOpts{}))
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry(), promhttp.HandlerOpts{}))
 	if s.cfg.Pprof {
 		s.mux.HandleFunc("/debug/pprof/", pprof.Index)
 		s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	}
 	return s.webRoutes()
-}
-
-func (s *Server) metrics() *prometheus.Registry {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	st := s.ocpp.Stats()
-	gauge := func(name, help string, f func() float64) {
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "chargebridge", Name: name, Help: help}, f))
-	}
-	counter := func(name, help string, f func() float64) {
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "chargebridge", Name: name, Help: help}, f))
-	}
-	gauge("chargers_connected", "Chargers with an open OCPP connection.", func() float64 { return float64(st.Connected.Load()) })
-	counter("ocpp_connections_accepted_total", "OCPP connections accepted.", func() float64 { return float64(st.Accepted.Load()) })
-	counter("ocpp_connections_refused_total", "OCPP connections refused (unknown charger, bad id, duplicate, subprotocol).", func() float64 { return float64(st.Refused.Load()) })
-	counter("ocpp_calls_handled_total", "Calls from chargers answered with a CALLRESULT.", func() float64 { return float64(st.CallsHandled.Load()) })
-	counter("ocpp_call_errors_total", "Calls from chargers answered with a CALLERROR.", func() float64 { return float64(st.CallErrors.Load()) })
-	counter("ocpp_bad_frames_total", "Frames from chargers that were not OCPP-J.", func() float64 { return float64(st.BadFrames.Load()) })
-	counter("ocpp_calls_sent_total", "Calls sent to chargers.", func() float64 { return float64(st.CallsSent.Load()) })
-	counter("ocpp_calls_timed_out_total", "Calls to chargers that got no answer in time.", func() float64 { return float64(st.CallsTimedOut.Load()) })
-	s.becknMetrics(counter)
-	return reg
 }
 
 // Service returns the session core.

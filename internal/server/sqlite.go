@@ -7,11 +7,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/chargebridge/chargebridge/internal/store/sqlite"
 )
 
-func openSQLite(ctx context.Context, path string) (Store, error) {
+func openSQLite(ctx context.Context, path string, observe func(time.Duration)) (Store, error) {
 	if path == "" {
 		return nil, errors.New("--db sqlite: names no file; use sqlite:PATH, e.g. sqlite:chargebridge.db")
 	}
@@ -23,5 +24,9 @@ func openSQLite(ctx context.Context, path string) (Store, error) {
 	} else if err == nil && !st.IsDir() {
 		return nil, fmt.Errorf("--db sqlite:%s: %s is not a folder; choose another path", path, dir)
 	}
-	return sqlite.Open(ctx, path)
+	var opts []sqlite.Option
+	if observe != nil {
+		opts = append(opts, sqlite.WithCommitObserver(observe))
+	}
+	return sqlite.Open(ctx, path, opts...)
 }

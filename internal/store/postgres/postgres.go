@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
@@ -54,11 +55,20 @@ type Option func(*config)
 type config struct {
 	log                    *slog.Logger
 	meterWriters, maxBatch int
+	// commitObserver hears how long each write statement took.
+	commitObserver func(time.Duration)
 }
 
 // WithLogger sets the logger for migrations and write failures; the
 // default discards.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+
+// WithCommitObserver has f told how long each statement that writes took
+// (every write is its own transaction, committed when it returns), for
+// /metrics. Reads are not observed.
+func WithCommitObserver(f func(time.Duration)) Option {
+	return func(c *config) { c.commitObserver = f }
+}
 
 // WithMeterBatching sets how many goroutines write meter values (2 by
 // default) and how many MeterValues one of them may put in one statement
@@ -87,6 +97,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	where := describeTarget(pc)
+	if cfg.commitObserver != nil {
+		pc.ConnConfig.Tracer = commitTracer{cfg.commitObserver}
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, startupError(where, err)
@@ -210,3 +223,46 @@ func (e *openError) Error() string { return e.msg }
 func (e *openError) Unwrap() error { return e.err }
 
 var errNoSchema = errors.New("no schema of the search_path exists")
+
+// commitTracer times the statements that write (everything but SELECT and
+// SHOW) for WithCommitObserver.
+type commitTracer struct{ observe func(time.Duration) }
+
+type traceStart struct{}
+
+func (t commitTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	if isRead(d.SQL) {
+		return ctx
+	}
+	return context.WithValue(ctx, traceStart{}, time.Now())
+}
+
+func (t commitTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryEndData) {
+	if start, ok := ctx.Value(traceStart{}).(time.Time); ok && d.Err == nil {
+		t.observe(time.Since(start))
+	}
+}
+
+// isRead reports whether a statement only reads.
+func isRead(sql string) bool {
+	sql = strings.TrimLeft(sql, " \t\r\n(")
+	return len(sql) >= 6 && (strings.EqualFold(sql[:6], "SELECT") || strings.EqualFold(sql[:4], "SHOW"))
+}
+
+// A batch (start and stop of a session) runs as one implicit transaction.
+func (t commitTracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return context.WithValue(ctx, traceStart{}, time.Now())
+}
+
+func (t commitTracer) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+func (t commitTracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, d pgx.TraceBatchEndData) {
+	if start, ok := ctx.Value(traceStart{}).(time.Time); ok && d.Err == nil {
+		t.observe(time.Since(start))
+	}
+}
+
+var (
+	_ pgx.QueryTracer = commitTracer{}
+	_ pgx.BatchTracer = commitTracer{}
+)

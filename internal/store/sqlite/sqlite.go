@@ -60,11 +60,20 @@ type config struct {
 	readConns          int
 	busyTimeout        time.Duration
 	checkpointInterval time.Duration
+	// commitObserver hears how long each write transaction took.
+	commitObserver func(time.Duration)
 }
 
 // WithLogger sets the logger for migrations and failures; the default
 // discards.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+
+// WithCommitObserver has f told how long each write transaction took, from
+// BEGIN to a durable COMMIT (for /metrics). f runs on the writer
+// goroutine and must be quick.
+func WithCommitObserver(f func(time.Duration)) Option {
+	return func(c *config) { c.commitObserver = f }
+}
 
 // WithSynchronousNormal runs with synchronous=NORMAL instead of FULL: commits
 // are not fsynced one by one, so they survive a crash of the process but the
@@ -355,6 +364,7 @@ func (s *Store) writeLoop() {
 func (s *Store) runBatch(batch []*writeOp, first *writeOp) []*writeOp {
 	w := s.w
 	batch = append(batch, first)
+	began := time.Now()
 	if err := w.run(w.begin); err != nil {
 		s.stats.failedCommits.Add(1)
 		s.finish(batch, fmt.Errorf("begin write transaction: %w", err))
@@ -389,6 +399,9 @@ func (s *Store) runBatch(batch []*writeOp, first *writeOp) []*writeOp {
 		return batch
 	}
 	s.stats.commits.Add(1)
+	if f := s.cfg.commitObserver; f != nil {
+		f(time.Since(began))
+	}
 	select {
 	case s.kick <- struct{}{}:
 	default:

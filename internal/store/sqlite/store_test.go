@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -554,3 +555,28 @@ func TestMigrateFrom0001(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// WithCommitObserver hears every write transaction, not reads.
+func TestCommitObserver(t *testing.T) {
+	var n atomic.Int64
+	s := openTemp(t, WithCommitObserver(func(d time.Duration) {
+		if d <= 0 {
+			t.Errorf("commit observed with duration %v", d)
+		}
+		n.Add(1)
+	}))
+	ctx := context.Background()
+	n.Store(0)
+	if err := s.CreateCharger(ctx, charging.Charger{ID: "CP-OBS", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.Load(); got != 1 {
+		t.Fatalf("after one write: %d commits observed; want 1", got)
+	}
+	if _, err := s.ListChargers(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.Load(); got != 1 {
+		t.Fatalf("a read was observed as a commit: %d; want 1", got)
+	}
+}
