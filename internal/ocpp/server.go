@@ -19,6 +19,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/ratelog"
 )
 
 // Handler serves one OCPP version's messages.
@@ -118,6 +119,9 @@ type Server struct {
 	bgWG     sync.WaitGroup
 
 	stats Stats
+	// badLogs samples the log lines about bad input (per charger or
+	// address); Stats counts all of it.
+	badLogs *ratelog.Limiter
 }
 
 // Stats are the server's counters.
@@ -162,6 +166,7 @@ func NewServer(cfg Config) *Server {
 		conns:    make(map[string]*Conn),
 		stop:     make(chan struct{}),
 		idPrefix: strconv.FormatInt(time.Now().UnixNano()%1e6, 36) + "-",
+		badLogs:  ratelog.New(10*time.Second, 50),
 	}
 	s.bgWG.Add(1)
 	go s.maintain()
@@ -240,7 +245,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.stats.Refused.Add(1)
-		s.log.Warn("charger connection refused: bad charge point id", "id", raw, "remote", r.RemoteAddr, "reason", err.Error())
+		if ok, held := s.badLogs.Allow(r.RemoteAddr, time.Now()); ok {
+			s.log.Warn("charger connection refused: bad charge point id", "id", clip([]byte(raw), 64), "remote", r.RemoteAddr, "reason", err.Error(), "held_back", held)
+		}
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
@@ -251,8 +258,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err := s.cfg.Admit(r.Context(), id); err != nil {
 			s.stats.Refused.Add(1)
 			if errors.Is(err, ErrUnknownCharger) {
-				s.log.Warn("unknown charger refused; register it with `chargebridge chargers add "+id+"` (or POST /api/v1/chargers), or start the server with --auto-register",
-					"charger", id, "remote", r.RemoteAddr)
+				if ok, held := s.badLogs.Allow(id, time.Now()); ok {
+					s.log.Warn("unknown charger refused; register it with `chargebridge chargers add "+id+"` (or POST /api/v1/chargers), or start the server with --auto-register",
+						"charger", id, "remote", r.RemoteAddr, "held_back", held)
+				}
 				http.Error(w, "unknown charge point", http.StatusNotFound)
 				return
 			}
@@ -399,7 +408,9 @@ func (s *Server) dispatch(c *Conn, msg []byte) {
 		s.stats.BadFrames.Add(1)
 		var fe *FrameError
 		errors.As(err, &fe)
-		s.log.Warn("bad OCPP-J frame", "charger", c.id, "reason", fe.Reason, "frame", clip(msg, 200))
+		if ok, held := s.badLogs.Allow(c.id, time.Now()); ok {
+			s.log.Warn("bad OCPP-J frame", "charger", c.id, "reason", fe.Reason, "frame", clip(msg, 200), "size", len(msg), "held_back", held)
+		}
 		if fe.ID != "" {
 			_ = c.writeText(AppendCallError(nil, fe.ID, &Error{Code: fe.Code, Description: fe.Reason}))
 		}

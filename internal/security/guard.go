@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/ocpp"
+	"github.com/chargebridge/chargebridge/internal/ratelog"
 )
 
 // EventAuthFailure is the kind of the charger event recorded for refused
@@ -52,7 +53,7 @@ type Guard struct {
 	// address whatever ids it tries.
 	perCharger *Backoff
 	perAddr    *Backoff
-	logs       *LogLimiter
+	logs       *ratelog.Limiter
 
 	// mu guards pending (failures not yet written to a record).
 	mu      sync.Mutex
@@ -74,7 +75,7 @@ func NewGuard(cfg GuardConfig) *Guard {
 		cfg: cfg, recs: records{cfg.Docs}, ver: newVerifier(),
 		perCharger: NewBackoff(3, time.Second, 5*time.Minute),
 		perAddr:    NewBackoff(30, time.Second, 5*time.Minute),
-		logs:       NewLogLimiter(10*time.Second, 20),
+		logs:       ratelog.New(10*time.Second, 20),
 		pending:    make(map[string]int64),
 	}
 }

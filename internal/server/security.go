@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"crypto/tls"
@@ -26,12 +27,19 @@ type SecurityConfig struct {
 	TLSClientCA string
 	// MinProfile is the lowest security profile any charger may use.
 	MinProfile int
+	// Limits bound the listener's connections.
+	Limits security.Limits
 }
 
 func (c *SecurityConfig) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate (PEM, with its chain) that makes the listener wss:// and https://; reloaded on SIGHUP or when the file changes")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "private key (PEM) of --tls-cert")
 	fs.StringVar(&c.TLSClientCA, "tls-client-ca", "", "CA certificates (PEM) that sign chargers' client certificates; asks for and verifies them (security profile 3)")
+	d := security.DefaultLimits()
+	fs.IntVar(&c.Limits.MaxConns, "max-connections", 0, "most open connections (chargers included); 0: the open-file limit less 128")
+	fs.IntVar(&c.Limits.Reserve, "operator-reserve", d.Reserve, "connections of --max-connections kept for the operator API, dashboard and /metrics; past the rest, chargers and peers get 503 with Retry-After")
+	fs.IntVar(&c.Limits.MaxPending, "max-pending-connections", d.MaxPending, "most connections not (yet) a charger's WebSocket: HTTP requests, idle keep-alives, handshakes; at the cap the oldest idle one is closed")
+	fs.IntVar(&c.Limits.PerAddr, "max-connections-per-address", d.PerAddr, "most such pending connections from one source address")
 	fs.IntVar(&c.MinProfile, "min-security-profile", 0, "lowest OCPP security profile any charger may connect with: 0 none, 1 Basic auth, 2 Basic auth over TLS, 3 TLS client certificate (production: 2)")
 }
 
@@ -41,6 +49,9 @@ func (c *SecurityConfig) validate() error {
 	}
 	if c.TLSClientCA != "" && c.TLSCert == "" {
 		return fmt.Errorf("--tls-client-ca needs TLS: give --tls-cert and --tls-key too")
+	}
+	if c.Limits.MaxConns < 0 || c.Limits.Reserve < 0 || c.Limits.MaxPending < 0 || c.Limits.PerAddr < 0 {
+		return fmt.Errorf("--max-connections, --operator-reserve, --max-pending-connections and --max-connections-per-address cannot be negative")
 	}
 	if c.MinProfile < 0 || c.MinProfile > security.MaxProfile {
 		return fmt.Errorf("--min-security-profile %d: use 0 (none), 1 (Basic auth), 2 (Basic auth over TLS) or 3 (client certificates)", c.MinProfile)
@@ -74,6 +85,7 @@ func (s *Server) setupSecurity(clock charging.Clock) error {
 		Now: clock.Now,
 	})
 	if sc.TLSCert == "" {
+		s.limiter = security.NewLimiter(sc.Limits, false)
 		return nil
 	}
 	certs, err := security.NewCertReloader(sc.TLSCert, sc.TLSKey, s.log)
@@ -88,6 +100,7 @@ func (s *Server) setupSecurity(clock charging.Clock) error {
 	}
 	s.certs = certs
 	s.tls = security.ServerTLS(certs, pool)
+	s.limiter = security.NewLimiter(sc.Limits, true)
 	return nil
 }
 
@@ -139,8 +152,10 @@ func (s *Server) scheme() string {
 	return "http"
 }
 
-// wrapListener makes the listener TLS when configured.
+// wrapListener bounds the listener's connections and makes it TLS when
+// configured.
 func (s *Server) wrapListener(ln net.Listener) net.Listener {
+	ln = s.limiter.Listener(ln)
 	if s.tls != nil {
 		ln = tls.NewListener(ln, s.tls)
 	}
@@ -148,18 +163,45 @@ func (s *Server) wrapListener(ln net.Listener) net.Listener {
 }
 
 // newHTTPServer bounds what a client may hold: the request head must come
-// within ReadHeaderTimeout and the body within ReadTimeout (slow clients are
-// cut off instead of holding a file descriptor), and an idle keep-alive
-// connection is closed after IdleTimeout. No WriteTimeout: the dashboard's
-// event streams are long answers. The server's own error log (TLS
+// within ReadHeaderTimeout and a body within 30 s (Limiter.Wrap; not
+// ReadTimeout, which would also end the dashboard's long event streams),
+// so slow clients are cut off instead of holding a file descriptor; an
+// idle keep-alive connection is closed after IdleTimeout; the Limiter caps
+// connections per address and keeps a reserve for the operator. The server's own error log (TLS
 // handshake failures of scanners, mostly) goes to debug.
 func (s *Server) newHTTPServer(h http.Handler) *http.Server {
 	return &http.Server{
-		Handler:           h,
+		Handler:           s.limiter.Wrap(h, operatorPath, 30*time.Second),
+		ConnState:         s.limiter.ConnState,
+		ConnContext:       s.limiter.ConnContext,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+}
+
+// operatorPath reports whether a request is the operator's (API,
+// dashboard, metrics, probes), which may use the connection reserve;
+// chargers and partners may not.
+func operatorPath(p string) bool {
+	for _, pre := range []string{"/ocpp/", "/ocpi", "/beckn/"} {
+		if strings.HasPrefix(p, pre) {
+			return false
+		}
+	}
+	return true
+}
+
+// securityMetrics adds the charger authentication and listener counters.
+func (s *Server) securityMetrics(gauge, counter func(name, help string, f func() float64)) {
+	ls := &s.limiter.Stats
+	counter("ocpp_auth_failures_total", "Charger connection attempts refused by the security profile checks (wrong, missing credentials; backoff).", func() float64 { return float64(s.guard.Failures.Load()) })
+	gauge("http_connections_open", "Open connections on the listener (chargers included).", func() float64 { return float64(ls.Open.Load()) })
+	gauge("http_connections_pending", "Open connections that are not a charger's WebSocket.", func() float64 { return float64(ls.Pending.Load()) })
+	counter("http_connections_refused_full_total", "Connections closed at accept: --max-connections reached.", func() float64 { return float64(ls.RejectedFull.Load()) })
+	counter("http_connections_refused_address_total", "Connections refused at accept: --max-connections-per-address reached.", func() float64 { return float64(ls.RejectedAddr.Load()) })
+	counter("http_connections_refused_pending_total", "Connections refused at accept: --max-pending-connections reached and none idle to close.", func() float64 { return float64(ls.RejectedPen.Load()) })
+	counter("http_connections_evicted_total", "Idle or slow pending connections closed to make room.", func() float64 { return float64(ls.Evicted.Load()) })
+	counter("http_reserve_refusals_total", "Non-operator requests answered 503 inside the operator reserve.", func() float64 { return float64(ls.Reserved503.Load()) })
 }

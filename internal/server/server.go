@@ -58,6 +58,8 @@ type Server struct {
 	guard *security.Guard
 	tls   *tls.Config
 	certs *security.CertReloader
+	// limiter bounds the listener's connections.
+	limiter *security.Limiter
 	// catalog and pricer price sessions (pricing.go); nil when the store
 	// keeps no documents.
 	catalog *pricing.Catalog
