@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/chargebridge/chargebridge/internal/security"
 )
 
 // SessionCookie is the name of the dashboard's login cookie.
@@ -38,6 +40,10 @@ type Auth struct {
 	key   []byte
 	now   func() time.Time
 	cop   *http.CrossOriginProtection
+	// fails backs off an address after wrong tokens (form or bearer): 5
+	// free, then 1 s doubling to 5 min, answered 429 without looking at
+	// the token, so guessing it is slow.
+	fails *security.Backoff
 }
 
 // NewAuth returns the guard for token ("" for an open server). now is the
@@ -46,7 +52,7 @@ func NewAuth(token string, now func() time.Time) *Auth {
 	if now == nil {
 		now = time.Now
 	}
-	a := &Auth{now: now, cop: http.NewCrossOriginProtection()}
+	a := &Auth{now: now, cop: http.NewCrossOriginProtection(), fails: security.NewBackoff(5, time.Second, 5*time.Minute)}
 	if token != "" {
 		a.token = []byte(token)
 		m := hmac.New(sha256.New, a.token)
@@ -115,10 +121,15 @@ func (a *Auth) Wrap(h http.Handler) http.Handler {
 		}
 		if authz := r.Header.Get("Authorization"); authz != "" {
 			// A request that names credentials is judged by them alone.
+			if wait := a.throttled(r); wait > 0 {
+				tooMany(w, wait)
+				return
+			}
 			if a.bearerOK(authz) {
 				h.ServeHTTP(w, r)
 				return
 			}
+			a.failed(r)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="chargebridge", error="invalid_token"`)
 			writeError(w, http.StatusUnauthorized, "bad token: send Authorization: Bearer TOKEN with the server's --api-token")
 			return
@@ -196,18 +207,47 @@ func (a *Auth) cookieOK(r *http.Request) bool {
 // an open server).
 func (a *Auth) LoggedIn(r *http.Request) bool { return a.cookieOK(r) }
 
-// login checks a token from the form and, when right, sets the cookie.
-func (a *Auth) login(w http.ResponseWriter, r *http.Request, token string) bool {
-	if a.Open() || !a.tokenOK(token) {
-		return false
+// throttled returns how long r's address must wait after failed logins.
+func (a *Auth) throttled(r *http.Request) time.Duration {
+	return a.fails.Wait(remoteHost(r), a.now())
+}
+
+func (a *Auth) failed(r *http.Request) { a.fails.Fail(remoteHost(r), a.now()) }
+
+func remoteHost(r *http.Request) string {
+	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return h
 	}
+	return r.RemoteAddr
+}
+
+// tooMany answers a throttled login attempt.
+func tooMany(w http.ResponseWriter, wait time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+	writeError(w, http.StatusTooManyRequests, "too many wrong tokens from this address; wait and retry")
+}
+
+// login checks a token from the form and, when right, sets the cookie.
+// A throttled address gets retry > 0 and its token is not looked at.
+func (a *Auth) login(w http.ResponseWriter, r *http.Request, token string) (ok bool, retry time.Duration) {
+	if a.Open() {
+		return false, 0
+	}
+	if wait := a.throttled(r); wait > 0 {
+		return false, wait
+	}
+	if !a.tokenOK(token) {
+		a.failed(r)
+		return false, 0
+	}
+	a.fails.Succeed(remoteHost(r))
 	exp := a.now().Add(SessionLifetime)
 	http.SetCookie(w, &http.Cookie{
 		Name: SessionCookie, Value: a.cookieValue(exp), Path: "/",
 		Expires: exp, MaxAge: int(SessionLifetime.Seconds()),
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: secure(r),
 	})
-	return true
+	return true, 0
 }
 
 func (a *Auth) logout(w http.ResponseWriter, r *http.Request) {

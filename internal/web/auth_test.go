@@ -142,3 +142,47 @@ func TestSafeNext(t *testing.T) {
 		}
 	}
 }
+
+// TestLoginBackoff: after five wrong tokens an address is answered 429
+// with Retry-After and its tokens are not even looked at (the right one
+// included) until the wait is over; another address is not affected.
+func TestLoginBackoff(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	a := NewAuth("the-right-token-1234", func() time.Time { return now })
+	h := a.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }))
+	call := func(addr, token string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodGet, "/api/v1/chargers", nil)
+		r.RemoteAddr = addr + ":5555"
+		r.Header.Set("Authorization", "Bearer "+token)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	for i := range 5 {
+		if w := call("192.0.2.1", "wrong-token"); w.Code != http.StatusUnauthorized {
+			t.Fatalf("wrong token %d: %d; want 401", i, w.Code)
+		}
+	}
+	var codes []int
+	for range 500 {
+		codes = append(codes, call("192.0.2.1", "wrong-token").Code)
+	}
+	if codes[0] != http.StatusUnauthorized {
+		t.Fatalf("6th wrong token: %d; want 401 (it sets the first wait)", codes[0])
+	}
+	for i, c := range codes[1:] {
+		if c != http.StatusTooManyRequests {
+			t.Fatalf("wrong token %d after the backoff began: %d; want 429", i+7, c)
+		}
+	}
+	if w := call("192.0.2.1", "the-right-token-1234"); w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("right token while throttled: %d; want 429 with Retry-After", w.Code)
+	}
+	if w := call("192.0.2.2", "the-right-token-1234"); w.Code != http.StatusOK {
+		t.Fatalf("another address: %d; want 200", w.Code)
+	}
+	now = now.Add(10 * time.Minute)
+	if w := call("192.0.2.1", "the-right-token-1234"); w.Code != http.StatusOK {
+		t.Fatalf("right token after the wait: %d; want 200", w.Code)
+	}
+}

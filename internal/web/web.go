@@ -23,6 +23,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -267,7 +268,13 @@ func (d *Dashboard) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
-	if !d.auth.login(w, r, strings.TrimSpace(r.PostFormValue("token"))) {
+	ok, retry := d.auth.login(w, r, strings.TrimSpace(r.PostFormValue("token")))
+	if retry > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
+		d.render(w, r, http.StatusTooManyRequests, "login", "Log in", "", loginData{Next: next, Error: "Too many wrong tokens from this address; wait a little and try again."})
+		return
+	}
+	if !ok {
 		d.log.Warn("dashboard login failed: wrong token", "remote", r.RemoteAddr)
 		d.render(w, r, http.StatusUnauthorized, "login", "Log in", "", loginData{Next: next, Error: "That is not the server's --api-token."})
 		return
