@@ -64,6 +64,10 @@ type Config struct {
 	// bounds how long message ids are remembered against replays (1 hour
 	// when zero).
 	MaxSignatureLifetime time.Duration
+	// Replays, when set, remembers received message ids durably and for
+	// every node sharing it (the store), for as long as the in-memory
+	// guard does; a message id it already holds is a replay.
+	Replays ReplayStore
 	// SignatureTTL is the lifetime of our own signatures (60 s when zero).
 	SignatureTTL time.Duration
 	// StartWait is how long an update (start) waits for the charger to
@@ -186,7 +190,7 @@ func New(cfg Config, core Core, cmd Commander) (*BPP, error) {
 	if err != nil {
 		return nil, err
 	}
-	replay, err := signing.NewReplayGuard(cfg.Clock, cfg.MaxSignatureLifetime+2*cfg.Skew, 200_000)
+	replay, err := signing.NewReplayGuard(cfg.Clock, replayWindow(cfg), 200_000)
 	if err != nil {
 		return nil, err
 	}
@@ -338,6 +342,20 @@ func (b *BPP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.log.Warn("beckn request refused: replay", "action", action, "bap", key.SubscriberID, "message_id", req.Context.MessageID)
 		b.unauthorized(w, txID, errorf(CodeAuthentication, "message_id %s was already received", req.Context.MessageID))
 		return
+	}
+	if b.cfg.Replays != nil {
+		now := b.clock.Now()
+		fresh, err := b.cfg.Replays.ClaimMessage(r.Context(), key.SubscriberID, req.Context.MessageID, now, now.Add(b.replayWindow()))
+		if err != nil {
+			b.log.Error("beckn request refused: replay store unavailable", "action", action, "err", err)
+			b.nack(w, txID, http.StatusServiceUnavailable, errorf(CodeBusinessError, "cannot check the message id now; retry later"))
+			return
+		}
+		if !fresh {
+			b.log.Warn("beckn request refused: replay (seen before a restart or by another node)", "action", action, "bap", key.SubscriberID, "message_id", req.Context.MessageID)
+			b.unauthorized(w, txID, errorf(CodeAuthentication, "message_id %s was already received", req.Context.MessageID))
+			return
+		}
 	}
 	ttl, _ := ParseTTL(req.Context.TTL)
 	ttl = min(ttl, MaxTTL)
@@ -492,3 +510,16 @@ func (b *BPP) checkSessions(body []byte, log *slog.Logger) {
 		log.Error("emitted EvChargingSession does not validate against our schema (a bug)", "err", err)
 	}
 }
+
+// ReplayStore remembers received message ids beyond this process: a
+// claim is refused (fresh false) while an unexpired one exists. Both
+// stores implement it (a beckn_replay table).
+type ReplayStore interface {
+	ClaimMessage(ctx context.Context, bapID, messageID string, now, expires time.Time) (fresh bool, err error)
+}
+
+// replayWindow is how long a message id is remembered: the longest
+// signature lifetime accepted, plus the skew on both ends.
+func replayWindow(cfg Config) time.Duration { return cfg.MaxSignatureLifetime + 2*cfg.Skew }
+
+func (b *BPP) replayWindow() time.Duration { return replayWindow(b.cfg) }

@@ -10,7 +10,9 @@ import (
 
 	"github.com/chargebridge/chargebridge/internal/beckn"
 	"github.com/chargebridge/chargebridge/internal/beckn/signing"
+	"github.com/chargebridge/chargebridge/internal/cbtest"
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/server"
 )
 
 func TestRequestsAreVerified(t *testing.T) {
@@ -121,4 +123,31 @@ func mustJSON(v any) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// TestReplayRefusedAfterRestart: a signed request accepted before a
+// restart is refused after it while its signature is still valid (the
+// message id is kept in the database, shared by every node).
+func TestReplayRefusedAfterRestart(t *testing.T) {
+	var bc server.BecknConfig
+	x := start(t, func(c *server.BecknConfig, _ *signing.KeyPair) { bc = *c })
+	b := x.bap
+	body, _ := json.Marshal(map[string]any{"context": b.ctx("status", charging.NewID()), "message": orderRef("order-x")})
+	header := b.sign(body)
+	sameSignature := func([]byte) string { return header }
+	if st, ack, _ := b.post("status", body, sameSignature); st != http.StatusOK || ack.AckStatus != beckn.ACK {
+		t.Fatalf("first delivery: HTTP %d %+v; want ACK", st, ack)
+	}
+	x.s.Stop()
+	s2 := cbtest.StartWithDB(t, x.s.DBPath, cbtest.AutoRegister, cbtest.Configure(func(c *server.Config) { c.Beckn = bc }))
+	b.bppURL = s2.URL() + "/beckn"
+	st, ack, _ := b.post("status", body, sameSignature)
+	if st != http.StatusUnauthorized || ack.AckStatus != beckn.NACK || ack.Error == nil || ack.Error.Code != beckn.CodeAuthentication {
+		t.Fatalf("replay after a restart: HTTP %d %+v; want 401 NACK %s", st, ack, beckn.CodeAuthentication)
+	}
+	// A new message id with the same signature key is accepted.
+	fresh, _ := json.Marshal(map[string]any{"context": b.ctx("status", charging.NewID()), "message": orderRef("order-x")})
+	if st, ack, _ := b.post("status", fresh, b.sign); st != http.StatusOK || ack.AckStatus != beckn.ACK {
+		t.Fatalf("a new message after the restart: HTTP %d %+v; want ACK", st, ack)
+	}
 }

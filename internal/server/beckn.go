@@ -166,6 +166,9 @@ func (s *Server) newBPP(clock charging.Clock, adjust func(*beckn.Config)) (*beck
 	if bc.Location != "" {
 		bcfg.Catalog.Location, _ = beckn.ParsePoint(bc.Location)
 	}
+	if rs, ok := s.store.(beckn.ReplayStore); ok {
+		bcfg.Replays = rs // replays are refused across restarts and nodes
+	}
 	if adjust != nil {
 		adjust(&bcfg)
 	}

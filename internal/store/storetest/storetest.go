@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) charging.Store) {
 		{"events", testEvents},
 		{"restart", testRestart},
 		{"durability", testDurability},
+		{"beckn-replay", testReplay},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })

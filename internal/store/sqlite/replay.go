@@ -1,0 +1,51 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql/driver"
+	"fmt"
+	"time"
+)
+
+// A message id is claimed unless an unexpired claim exists; an expired one
+// is taken over. The changed-row count says which.
+const (
+	sqlClaimMessage = `INSERT INTO beckn_replay (bap_id, message_id, expires_at) VALUES (?, ?, ?)
+	ON CONFLICT (bap_id, message_id) DO UPDATE SET expires_at = excluded.expires_at WHERE beckn_replay.expires_at <= ?`
+	sqlPurgeMessages = `DELETE FROM beckn_replay WHERE expires_at <= ?`
+)
+
+// ClaimMessage remembers a Beckn (bap id, message id) until expires and
+// reports whether it was new: false when an unexpired claim exists, so the
+// message is a replay. Expired claims are purged on the way.
+func (s *Store) ClaimMessage(ctx context.Context, bapID, messageID string, now, expires time.Time) (bool, error) {
+	n, err := encTime(now)
+	if err != nil {
+		return false, err
+	}
+	e, err := encTime(expires)
+	if err != nil {
+		return false, err
+	}
+	var fresh bool
+	err = s.write(ctx, func(w *writer) error {
+		run := func(q string, args ...any) (int64, error) {
+			st, err := w.dc.(driver.ConnPrepareContext).PrepareContext(w.ctx, q)
+			if err != nil {
+				return 0, err
+			}
+			defer st.Close()
+			return w.exec(st, args...)
+		}
+		if _, err := run(sqlPurgeMessages, n); err != nil {
+			return err
+		}
+		changed, err := run(sqlClaimMessage, bapID, messageID, e, n)
+		fresh = changed == 1
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("claim beckn message %s/%s: %w", bapID, messageID, err)
+	}
+	return fresh, nil
+}
