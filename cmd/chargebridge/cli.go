@@ -211,6 +211,9 @@ func typeName(fl *flag.Flag) string {
 	if server.IsDuration(fl) {
 		return "duration"
 	}
+	if n, ok := fl.Value.(interface{ TypeName() string }); ok {
+		return n.TypeName()
+	}
 	if g, ok := fl.Value.(flag.Getter); ok {
 		switch g.Get().(type) {
 		case string:

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/chargebridge/chargebridge/internal/beckn/signing"
 	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/pricing"
@@ -204,13 +206,14 @@ loop:
 	fmt.Fprintln(stdout, "stopping: chargers first, then the server")
 	stopFleet()
 	ferr := <-fleetDone
+	billed := demoBilled(srv)
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "done: %d sessions started, %d completed, %.1f kWh delivered\n",
-		counters.started.Load(), counters.completed.Load(), fleet.Stats().EnergyKWh)
+	fmt.Fprintf(stdout, "done: %d sessions started, %d completed, %.1f kWh delivered%s\n",
+		counters.started.Load(), counters.completed.Load(), fleet.Stats().EnergyKWh, billed)
 	return ferr
 }
 
@@ -264,4 +267,40 @@ func demoTariff(ctx context.Context, srv *server.Server, cfg *server.Config) (st
 		return "", fmt.Errorf("demo tariff: %w", err)
 	}
 	return "DEMO (default): 0.35 EUR/kWh + 0.05 EUR/min parking after 2 h, VAT 21 %", nil
+}
+
+// demoBilled is ", priced EUR 12.34 incl. VAT (N sessions)": what the
+// sessions cost under their tariffs (the running ones as estimated at
+// stop), as the dashboard, the API and the OCPI and Beckn views show it;
+// "" when nothing was priced.
+func demoBilled(srv *server.Server) string {
+	p := srv.Pricer()
+	if p == nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st := srv.Service().Store()
+	ss, _, err := st.ListSessions(ctx, charging.SessionFilter{Limit: 500})
+	if err != nil {
+		return ""
+	}
+	var total decimal.Decimal
+	currency, n := "", 0
+	for _, s := range ss {
+		samples, err := st.SessionSamples(ctx, s.ID)
+		if err != nil {
+			continue
+		}
+		pr, err := p.Price(ctx, s, samples)
+		if err != nil || pr == nil {
+			continue
+		}
+		total = total.Add(pr.TotalCost().InclVAT.Decimal)
+		currency, n = pr.Currency, n+1
+	}
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", priced %s %s incl. VAT (%d sessions)", currency, total.StringFixed(2), n)
 }

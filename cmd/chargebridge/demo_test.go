@@ -24,6 +24,12 @@ func TestDemo(t *testing.T) {
 			t.Fatalf("demo output lacks %q:\n%s", want, out.String())
 		}
 	}
+	if !bytes.Contains(out.Bytes(), []byte("tariff           DEMO (default): 0.35 EUR/kWh + 0.05 EUR/min parking after 2 h, VAT 21 %")) {
+		t.Fatalf("the demo set up no tariff:\n%s", out.String())
+	}
+	if !regexp.MustCompile(`done: .*, priced EUR \d+\.\d\d incl\. VAT \([1-9]\d* sessions\)`).Match(out.Bytes()) {
+		t.Fatalf("the demo's sessions were not priced:\n%s", out.String())
+	}
 	m := regexp.MustCompile(`done: (\d+) sessions started`).FindSubmatch(out.Bytes())
 	if m == nil {
 		t.Fatalf("no summary line:\n%s", out.String())

@@ -423,6 +423,10 @@ func (c *Charger) connectAndServe(ctx context.Context) {
 		c.ctr.errors.Add(1)
 		c.ctr.dialErrors.Add(1)
 		c.log.Debug("connect failed", "url", c.url, "err", err)
+		var re *refusalError
+		if errors.As(err, &re) {
+			c.refused("connect", re.reason)
+		}
 		c.scheduleReconnect()
 		c.settle()
 		return
@@ -699,6 +703,7 @@ func (c *Charger) callFailed(call *outCall, e *ocpp.Error) {
 		}
 	}
 	c.log.Warn("central system refused a call", "action", call.action, "code", e.Code, "desc", e.Description)
+	c.refused("call", fmt.Sprintf("%s answered with CALLERROR %s: %s", call.action, e.Code, e.Description))
 	if call.onError != nil {
 		call.onError(e)
 	}
@@ -792,6 +797,7 @@ func (c *Charger) onBootResult(raw json.RawMessage) {
 		}
 		c.bootAt = time.Now().Add(time.Duration(wait) * c.cfg.IntervalUnit)
 		c.log.Info("boot not accepted", "status", conf.Status, "retry_in", time.Duration(wait)*c.cfg.IntervalUnit)
+		c.refused("boot", "BootNotification answered "+string(conf.Status))
 	}
 }
 
@@ -898,4 +904,11 @@ func (c *Charger) maybeReset(force bool) {
 		}
 	}
 	c.reboot(true)
+}
+
+// refused tells Config.OnRefusal of a refusal by the central system.
+func (c *Charger) refused(kind, reason string) {
+	if f := c.cfg.OnRefusal; f != nil {
+		f(kind, reason)
+	}
 }

@@ -218,6 +218,11 @@ type Config struct {
 	Clock Clock
 	// Logger receives the chargers' logs (default: discarded).
 	Logger *slog.Logger
+	// OnRefusal, when set, hears each refusal by the central system: kind
+	// is "connect", "boot", "authorize", "start" or "call", reason says
+	// why without naming the charger (so a fleet's refusals repeat the
+	// same text). It runs on the charger's goroutine and must not block.
+	OnRefusal func(kind, reason string)
 }
 
 // withDefaults returns a copy of c with defaults filled in, or an error that

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -67,9 +69,22 @@ func (c *Charger) dial(ctx context.Context) (*wsConn, error) {
 	c.mu.Lock()
 	c.dialSecurity(&d)
 	c.mu.Unlock()
+	var refusal string
+	d.OnStatusError = func(status int, reason []byte, resp io.Reader) {
+		refusal = fmt.Sprintf("the central system answered the WebSocket upgrade with HTTP %d %s", status, reason)
+		if r, err := http.ReadResponse(bufio.NewReader(io.LimitReader(resp, 4096)), nil); err == nil {
+			body, _ := io.ReadAll(io.LimitReader(r.Body, 300))
+			if b := strings.TrimSpace(string(body)); b != "" {
+				refusal += ": " + b
+			}
+		}
+	}
 	nc, br, hs, err := d.Dial(ctx, c.url)
 	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", c.url, err)
+		if refusal == "" {
+			refusal = "cannot connect: " + err.Error()
+		}
+		return nil, &refusalError{reason: refusal, err: fmt.Errorf("dial %s: %w", c.url, err)}
 	}
 	if hs.Protocol != Subprotocol {
 		nc.Close()
@@ -190,3 +205,13 @@ func (c *Charger) readLoop(cc *wsConn) error {
 		putBuf(bp)
 	}
 }
+
+// refusalError is a failed connection attempt with its reason, which names
+// no charger (an HTTP answer other than 101, or a network error).
+type refusalError struct {
+	reason string
+	err    error
+}
+
+func (e *refusalError) Error() string { return e.err.Error() }
+func (e *refusalError) Unwrap() error { return e.err }

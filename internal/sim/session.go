@@ -65,6 +65,7 @@ type session struct {
 	faultAt    time.Time
 	retryStart bool
 	retried    bool
+	refused    bool // the central system refused the id tag at start
 }
 
 func (s *session) txIDPtr() *int {
@@ -165,6 +166,7 @@ func (c *Charger) beginSession(cn *connector, idTag string, remote bool) {
 			var conf authorizeConf
 			if err := json.Unmarshal(raw, &conf); err != nil || conf.IDTagInfo.Status != "Accepted" {
 				c.log.Info("id tag not accepted", "connector", cn.id, "id_tag", idTag, "status", conf.IDTagInfo.Status)
+				c.refused("authorize", "Authorize answered "+string(conf.IDTagInfo.Status))
 				c.abandon(cn, s)
 				return
 			}
@@ -319,6 +321,10 @@ func (c *Charger) startCall(cn *connector, s *session, retry bool) *outCall {
 			if s.retryStart && !s.retried {
 				s.retried = true
 				c.pushFront(c.startCall(cn, s, true))
+			}
+			if conf.IDTagInfo.Status != "Accepted" {
+				s.refused = true
+				c.refused("start", "StartTransaction answered idTagInfo "+string(conf.IDTagInfo.Status))
 			}
 			if conf.IDTagInfo.Status != "Accepted" && cn.sess == s && !s.ended && c.keys.bool("StopTransactionOnInvalidId") {
 				c.log.Info("transaction not authorized; stopping", "connector", cn.id, "tx", s.txID, "status", conf.IDTagInfo.Status)
@@ -485,7 +491,13 @@ func (c *Charger) endSession(cn *connector, s *session, reason string) {
 			req.TransactionID = s.txID
 			return marshal(req), true
 		},
-		onResult: func(json.RawMessage) { c.ctr.sessionsCompleted.Add(1) },
+		onResult: func(json.RawMessage) {
+			// Completed means charged: a session refused at start, or
+			// one that delivered nothing, is not.
+			if !s.refused && s.deliveredWh >= 1 {
+				c.ctr.sessionsCompleted.Add(1)
+			}
+		},
 	})
 	c.log.Debug("transaction stopped", "connector", cn.id, "tx", s.txID, "reason", reason,
 		"kwh", math.Round(s.deliveredWh)/1000)
