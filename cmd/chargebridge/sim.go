@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -139,7 +141,18 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	malformed := fs.Float64("fault-malformed", 0, "probability a heartbeat is sent as a malformed frame")
 	reboot := fs.Float64("fault-reboot", 0, "probability a charger reboots mid-transaction without StopTransaction")
 	verbose := fs.Bool("v", false, "log every charger's activity")
+	password := fs.String("password", "", "Basic-auth password of every charger (security profiles 1 and 2; default $CHARGEBRIDGE_SIM_PASSWORD)")
+	caFile := fs.String("ca", "", "CA certificate (PEM) that signs the central system's TLS certificate, for wss:// URLs")
+	certFile := fs.String("cert", "", "client certificate (PEM) for security profile 3")
+	keyFile := fs.String("key", "", "private key (PEM) of --cert")
 	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if *password == "" {
+		*password = os.Getenv("CHARGEBRIDGE_SIM_PASSWORD")
+	}
+	tlsCfg, err := sim.LoadTLS(*caFile, *certFile, *keyFile)
 	if err != nil {
 		return err
 	}
@@ -164,7 +177,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	refused := &refusals{w: stderr, seen: map[string]bool{}, reasons: map[string]int{}, count: map[string]int64{}}
 	fleet, err := sim.NewFleet(sim.Config{
-		URL: *wsURL, IDPrefix: *prefix, Connectors: *k, MeterInterval: *meter, TimeScale: *scale, Logger: log,
+		URL: *wsURL, Password: *password, TLS: tlsCfg, IDPrefix: *prefix, Connectors: *k, MeterInterval: *meter, TimeScale: *scale, Logger: log,
 		IDTags: idTags, IdleTime: idle, SessionLength: session, OnRefusal: refused.add,
 		Faults: sim.Faults{DropConnection: *drop, GoOffline: *offline, RetryStart: *retry, NaiveTimestamps: *naive,
 			MalformedFrame: *malformed, RebootMidTransaction: *reboot},
@@ -180,6 +193,9 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 				return err
 			}
 			c.base = base
+		}
+		if tlsCfg != nil { // trust the CA that signs the server's certificate
+			c.http.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tlsCfg.RootCAs, MinVersion: tls.VersionTLS12}}
 		}
 		if err := registerFleet(ctx, c, fleet, idTags, stdout); err != nil {
 			return err
