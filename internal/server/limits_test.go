@@ -161,3 +161,47 @@ func TestBadFramesLogSampled(t *testing.T) {
 		t.Fatalf("%d bytes of log; want the frames truncated", len(logs))
 	}
 }
+
+// TestDataTransferBounded: a DataTransfer over the size cap or past the
+// charger's rate is answered Rejected, not stored, and counted.
+func TestDataTransferBounded(t *testing.T) {
+	s := cbtest.Start(t, cbtest.AutoRegister, cbtest.Configure(func(c *server.Config) {
+		c.Security.Payloads = security.PayloadLimits{MaxBytes: 200, PerMinute: 3}
+	}))
+	c := s.MustDial("CP-DT")
+	send := func(data string) string {
+		var conf struct{ Status string }
+		c.MustCall("DataTransfer", map[string]any{"vendorId": "com.example", "data": data}, &conf)
+		return conf.Status
+	}
+	if st := send(strings.Repeat("x", 1000)); st != "Rejected" {
+		t.Fatalf("oversized DataTransfer: %s; want Rejected", st)
+	}
+	for i := range 3 {
+		if st := send("small"); st != "UnknownVendorId" {
+			t.Fatalf("DataTransfer %d within the rate: %s; want it stored (UnknownVendorId)", i, st)
+		}
+	}
+	if st := send("small"); st != "Rejected" {
+		t.Fatalf("4th DataTransfer in a minute: %s; want Rejected", st)
+	}
+	evs, err := s.Service().Store().ListEvents(context.Background(), "CP-DT", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := 0
+	for _, e := range evs {
+		if e.Kind == "DataTransfer" {
+			stored++
+		}
+	}
+	if stored != 3 {
+		t.Fatalf("%d DataTransfers stored; want 3", stored)
+	}
+	_, metrics := apiGet(t, s.URL()+"/metrics", "127.0.0.1")
+	for _, want := range []string{"chargebridge_datatransfer_dropped_size_total 1\n", "chargebridge_datatransfer_dropped_rate_total 1\n"} {
+		if !strings.Contains(metrics, want) {
+			t.Fatalf("metrics lack %q:\n%s", want, grepLines(metrics, "datatransfer"))
+		}
+	}
+}

@@ -29,6 +29,10 @@ type SecurityConfig struct {
 	MinProfile int
 	// Limits bound the listener's connections.
 	Limits security.Limits
+	// Payloads bound the DataTransfer payloads stored per charger;
+	// Retention is how long they are kept (0: forever).
+	Payloads  security.PayloadLimits
+	Retention time.Duration
 }
 
 func (c *SecurityConfig) bind(fs *flag.FlagSet) {
@@ -40,6 +44,9 @@ func (c *SecurityConfig) bind(fs *flag.FlagSet) {
 	fs.IntVar(&c.Limits.Reserve, "operator-reserve", d.Reserve, "connections of --max-connections kept for the operator API, dashboard and /metrics; past the rest, chargers and peers get 503 with Retry-After")
 	fs.IntVar(&c.Limits.MaxPending, "max-pending-connections", d.MaxPending, "most connections not (yet) a charger's WebSocket: HTTP requests, idle keep-alives, handshakes; at the cap the oldest idle one is closed")
 	fs.IntVar(&c.Limits.PerAddr, "max-connections-per-address", d.PerAddr, "most such pending connections from one source address")
+	fs.IntVar(&c.Payloads.MaxBytes, "datatransfer-max-bytes", 16<<10, "largest DataTransfer stored; larger ones are answered Rejected and counted in /metrics (0: no limit)")
+	fs.IntVar(&c.Payloads.PerMinute, "datatransfer-per-minute", 60, "DataTransfers stored per charger per minute (a minute's worth may come at once); more are answered Rejected and counted (0: no limit)")
+	fs.DurationVar(&c.Retention, "datatransfer-retention", 30*24*time.Hour, "how long DataTransfer payloads are kept (0: forever)")
 	fs.IntVar(&c.MinProfile, "min-security-profile", 0, "lowest OCPP security profile any charger may connect with: 0 none, 1 Basic auth, 2 Basic auth over TLS, 3 TLS client certificate (production: 2)")
 }
 
@@ -52,6 +59,9 @@ func (c *SecurityConfig) validate() error {
 	}
 	if c.Limits.MaxConns < 0 || c.Limits.Reserve < 0 || c.Limits.MaxPending < 0 || c.Limits.PerAddr < 0 {
 		return fmt.Errorf("--max-connections, --operator-reserve, --max-pending-connections and --max-connections-per-address cannot be negative")
+	}
+	if c.Payloads.MaxBytes < 0 || c.Payloads.PerMinute < 0 || c.Retention < 0 {
+		return fmt.Errorf("--datatransfer-max-bytes, --datatransfer-per-minute and --datatransfer-retention cannot be negative (0 means no limit)")
 	}
 	if c.MinProfile < 0 || c.MinProfile > security.MaxProfile {
 		return fmt.Errorf("--min-security-profile %d: use 0 (none), 1 (Basic auth), 2 (Basic auth over TLS) or 3 (client certificates)", c.MinProfile)
@@ -73,6 +83,7 @@ func (s *Server) setupSecurity(clock charging.Clock) error {
 	if full, ok := s.store.(charging.FullStore); ok {
 		docs = full
 	}
+	s.payloads = security.NewBudget(sc.Payloads)
 	s.guard = security.NewGuard(security.GuardConfig{
 		MinProfile: sc.MinProfile,
 		Docs:       docs,
@@ -203,5 +214,60 @@ func (s *Server) securityMetrics(gauge, counter func(name, help string, f func()
 	counter("http_connections_refused_address_total", "Connections refused at accept: --max-connections-per-address reached.", func() float64 { return float64(ls.RejectedAddr.Load()) })
 	counter("http_connections_refused_pending_total", "Connections refused at accept: --max-pending-connections reached and none idle to close.", func() float64 { return float64(ls.RejectedPen.Load()) })
 	counter("http_connections_evicted_total", "Idle or slow pending connections closed to make room.", func() float64 { return float64(ls.Evicted.Load()) })
+	counter("datatransfer_dropped_size_total", "DataTransfers answered Rejected and not stored: over --datatransfer-max-bytes.", func() float64 { return float64(s.payloads.DroppedSize.Load()) })
+	counter("datatransfer_dropped_rate_total", "DataTransfers answered Rejected and not stored: over --datatransfer-per-minute for the charger.", func() float64 { return float64(s.payloads.DroppedRate.Load()) })
+	counter("datatransfer_pruned_total", "DataTransfer events deleted after --datatransfer-retention.", func() float64 { return float64(s.pruned.Load()) })
 	counter("http_reserve_refusals_total", "Non-operator requests answered 503 inside the operator reserve.", func() float64 { return float64(ls.Reserved503.Load()) })
+}
+
+// allowPayload is the OCPP handler's check of a free-form payload.
+func (s *Server) allowPayload(chargerID string, size int) error {
+	return s.payloads.Allow(chargerID, size, time.Now())
+}
+
+// pruner is a store that deletes old events.
+type pruner interface {
+	PruneEvents(ctx context.Context, kind string, before time.Time, limit int) (int64, error)
+}
+
+// runRetention deletes DataTransfer events older than --datatransfer-retention
+// once a minute after start and then every hour, in batches, until ctx ends.
+func (s *Server) runRetention(ctx context.Context) {
+	p, ok := s.store.(pruner)
+	if !ok || s.cfg.Security.Retention <= 0 {
+		return
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		t := time.NewTimer(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			s.pruneOnce(ctx, p)
+			t.Reset(time.Hour)
+		}
+	}()
+}
+
+// pruneOnce deletes the expired DataTransfer events, 10 000 at a time.
+func (s *Server) pruneOnce(ctx context.Context, p pruner) {
+	before := time.Now().Add(-s.cfg.Security.Retention)
+	for range 1000 {
+		n, err := p.PruneEvents(ctx, charging.EventDataTransfer, before, 10_000)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Error("DataTransfer retention failed; retrying in an hour", "err", err)
+			}
+			return
+		}
+		s.pruned.Add(n)
+		if n < 10_000 {
+			return
+		}
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"net/http/pprof"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -58,8 +59,12 @@ type Server struct {
 	guard *security.Guard
 	tls   *tls.Config
 	certs *security.CertReloader
-	// limiter bounds the listener's connections.
-	limiter *security.Limiter
+	// limiter bounds the listener's connections; payloads bounds the
+	// free-form payloads chargers make us store; pruned counts the
+	// events retention deleted.
+	limiter  *security.Limiter
+	payloads *security.Budget
+	pruned   atomic.Int64
 	// catalog and pricer price sessions (pricing.go); nil when the store
 	// keeps no documents.
 	catalog *pricing.Catalog
@@ -149,7 +154,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 		dup = ocpp.RefuseNew
 	}
 	os := ocpp.NewServer(ocpp.Config{
-		Protocols: []ocpp.Protocol{{Name: ocpp16.Subprotocol, Handler: ocpp16.NewHandler(svc, v, log, ocpp16.Options{})}},
+		Protocols: []ocpp.Protocol{{Name: ocpp16.Subprotocol, Handler: ocpp16.NewHandler(svc, v, log, ocpp16.Options{AllowPayload: s.allowPayload})}},
 		Admit: func(ctx context.Context, id string) error {
 			_, err := svc.Admit(ctx, id)
 			if errors.Is(err, charging.ErrNotFound) {
@@ -364,6 +369,7 @@ func (s *Server) Start() (net.Addr, error) {
 		s.svc.RunExpiry(bgCtx, time.Second)
 	}()
 	s.runPricing(bgCtx)
+	s.runRetention(bgCtx)
 	if s.beckn != nil {
 		if s.cfg.PublicURL == "" { // peers reach us where we listen
 			_ = s.beckn.SetURI(s.scheme() + "://" + ln.Addr().String() + "/beckn")

@@ -47,6 +47,10 @@ type Options struct {
 	// SignCertificate, when set, takes a charger's CSR; without it the
 	// request is recorded and answered Rejected.
 	SignCertificate func(ctx context.Context, chargerID, csr string) error
+	// AllowPayload, when set, decides whether a free-form payload
+	// (DataTransfer) of size bytes is stored; one it refuses is answered
+	// Rejected and not stored.
+	AllowPayload func(chargerID string, size int) error
 }
 
 // Handler serves OCPP 1.6J for the ocpp.Server.
@@ -282,6 +286,12 @@ func (r *request) handle(payload json.RawMessage) (any, error) {
 		var m DataTransferReq
 		if err := decode(payload, &m); err != nil {
 			return nil, err
+		}
+		if allow := r.h.opts.AllowPayload; allow != nil {
+			if err := allow(r.id, len(payload)); err != nil {
+				r.h.log.Debug("DataTransfer dropped", "charger", r.id, "vendor", m.VendorID, "reason", err)
+				return DataTransferConf{Status: "Rejected"}, nil
+			}
 		}
 		if err := svc.RecordEvent(r.ctx, r.id, charging.EventDataTransfer, payload); err != nil {
 			return nil, err

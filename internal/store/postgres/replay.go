@@ -36,3 +36,19 @@ func (s *Store) ClaimMessage(ctx context.Context, bapID, messageID string, now, 
 	}
 	return tag.RowsAffected() == 1, nil
 }
+
+const sqlPruneEvents = `DELETE FROM events WHERE id IN (SELECT id FROM events WHERE kind = $1 AND at < $2 LIMIT $3)`
+
+// PruneEvents deletes up to limit events of kind recorded before before
+// (retention of free-form payloads) and returns how many it deleted.
+func (s *Store) PruneEvents(ctx context.Context, kind string, before time.Time, limit int) (int64, error) {
+	b, err := encTime(before)
+	if err != nil {
+		return 0, err
+	}
+	tag, err := s.pool.Exec(ctx, sqlPruneEvents, kind, b, limit)
+	if err != nil {
+		return 0, fmt.Errorf("prune %s events: %w", kind, err)
+	}
+	return tag.RowsAffected(), nil
+}

@@ -29,18 +29,10 @@ func (s *Store) ClaimMessage(ctx context.Context, bapID, messageID string, now, 
 	}
 	var fresh bool
 	err = s.write(ctx, func(w *writer) error {
-		run := func(q string, args ...any) (int64, error) {
-			st, err := w.dc.(driver.ConnPrepareContext).PrepareContext(w.ctx, q)
-			if err != nil {
-				return 0, err
-			}
-			defer st.Close()
-			return w.exec(st, args...)
-		}
-		if _, err := run(sqlPurgeMessages, n); err != nil {
+		if _, err := w.adhoc(sqlPurgeMessages, n); err != nil {
 			return err
 		}
-		changed, err := run(sqlClaimMessage, bapID, messageID, e, n)
+		changed, err := w.adhoc(sqlClaimMessage, bapID, messageID, e, n)
 		fresh = changed == 1
 		return err
 	})
@@ -48,4 +40,35 @@ func (s *Store) ClaimMessage(ctx context.Context, bapID, messageID string, now, 
 		return false, fmt.Errorf("claim beckn message %s/%s: %w", bapID, messageID, err)
 	}
 	return fresh, nil
+}
+
+// adhoc runs a statement that is too rare to keep prepared, and returns
+// the number of rows it changed.
+func (w *writer) adhoc(q string, args ...any) (int64, error) {
+	st, err := w.dc.(driver.ConnPrepareContext).PrepareContext(w.ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	return w.exec(st, args...)
+}
+
+const sqlPruneEvents = `DELETE FROM events WHERE id IN (SELECT id FROM events WHERE kind = ? AND at < ? LIMIT ?)`
+
+// PruneEvents deletes up to limit events of kind recorded before before
+// (retention of free-form payloads) and returns how many it deleted.
+func (s *Store) PruneEvents(ctx context.Context, kind string, before time.Time, limit int) (int64, error) {
+	b, err := encTime(before)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	err = s.write(ctx, func(w *writer) error {
+		n, err = w.adhoc(sqlPruneEvents, kind, b, limit)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune %s events: %w", kind, err)
+	}
+	return n, nil
 }

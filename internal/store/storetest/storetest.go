@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) charging.Store) {
 		{"restart", testRestart},
 		{"durability", testDurability},
 		{"beckn-replay", testReplay},
+		{"prune-events", testPruneEvents},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
