@@ -4,6 +4,7 @@ package ocpprpc
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
 	"os"
@@ -16,23 +17,24 @@ import (
 	"github.com/chargebridge/chargebridge/internal/api"
 	"github.com/chargebridge/chargebridge/internal/cbtest"
 	"github.com/chargebridge/chargebridge/internal/server"
+	"github.com/chargebridge/chargebridge/internal/testenv"
 )
 
 // nodeModules makes sure ocpp-rpc is installed beside session.js, or skips.
 func nodeModules(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("node is not installed: skipping the ocpp-rpc interoperability test (install Node.js 18+ and npm)")
+		testenv.Missing(t, "the ocpp-rpc interoperability test needs Node.js 18+ and npm, and node is not installed")
 	}
 	if _, err := os.Stat(filepath.Join("node_modules", "ocpp-rpc")); err == nil {
 		return
 	}
 	if _, err := exec.LookPath("npm"); err != nil {
-		t.Skip("npm is not installed: skipping the ocpp-rpc interoperability test")
+		testenv.Missing(t, "the ocpp-rpc interoperability test needs npm to install ocpp-rpc, and npm is not installed")
 	}
 	cmd := exec.Command("npm", "install", "--no-audit", "--no-fund", "--loglevel=error")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Skipf("npm install ocpp-rpc failed (no registry?): skipping: %v\n%s", err, out)
+		testenv.Missing(t, fmt.Sprintf("npm install ocpp-rpc failed (no registry?): %v\n%s", err, out))
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/chargebridge/chargebridge/internal/testenv"
 )
 
 // EnvVar names the environment variable with the test database's URL.
@@ -23,7 +25,7 @@ func URL(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv(EnvVar)
 	if dsn == "" {
-		t.Skipf("%s is not set; set it to a PostgreSQL URL (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run the PostgreSQL tests", EnvVar)
+		testenv.Missing(t, EnvVar+" is not set: the PostgreSQL tests need a PostgreSQL URL, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
 	}
 	return dsn
 }
