@@ -3,14 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/chargebridge/chargebridge/internal/security"
 )
 
 // apiClient calls a running chargebridge's operator API, for the commands
@@ -20,14 +24,28 @@ type apiClient struct {
 	base  string // http://HOST:PORT
 	token string
 	http  *http.Client
+	// err is a setup error (an unreadable --ca), returned by every call.
+	err error
 }
 
-// apiFlags adds --server and --api-token to f; the returned function
+// apiFlags adds --server, --api-token and --ca to f; the returned function
 // gives the client once f is parsed.
 func apiFlags(f *flags) func() *apiClient {
 	server := f.String("server", "", "chargebridge server URL (default http://$CHARGEBRIDGE_HTTP, else http://127.0.0.1:8080)")
 	token := f.String("api-token", "", "the server's operator API token (default $CHARGEBRIDGE_API_TOKEN)")
-	return func() *apiClient { return newAPIClient(*server, *token) }
+	caFile := f.String("ca", "", "CA certificate (PEM) that signs the server's TLS certificate, when it is not publicly trusted")
+	return func() *apiClient {
+		c := newAPIClient(*server, *token)
+		if *caFile != "" {
+			pool, err := security.LoadCertPool(*caFile)
+			if err != nil {
+				c.err = fmt.Errorf("--ca: %w", err)
+			} else {
+				c.http.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+			}
+		}
+		return c
+	}
 }
 
 func newAPIClient(server, token string) *apiClient {
@@ -57,6 +75,9 @@ func (e *apiError) Error() string { return e.Msg }
 // answer into out (unless nil). Every error is one line that says what to
 // do.
 func (c *apiClient) do(ctx context.Context, method, path string, in, out any) error {
+	if c.err != nil {
+		return c.err
+	}
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -79,7 +100,11 @@ func (c *apiClient) do(ctx context.Context, method, path string, in, out any) er
 		if errors.Is(err, context.Canceled) {
 			return err
 		}
-		return fmt.Errorf("no chargebridge server answers at %s (start one with chargebridge serve, or point at yours with --server URL)", c.base)
+		var ue *url.Error
+		if errors.As(err, &ue) && strings.Contains(ue.Err.Error(), "certificate") {
+			return fmt.Errorf("the server at %s has a TLS certificate this machine does not trust (%v): give its CA with --ca FILE", c.base, ue.Err)
+		}
+		return fmt.Errorf("no chargebridge server answers at %s (start one with chargebridge serve, or point at yours with --server URL): %v", c.base, unwrapURL(err))
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
@@ -113,4 +138,13 @@ func (c *apiClient) do(ctx context.Context, method, path string, in, out any) er
 		return fmt.Errorf("the answer from %s%s is not what chargebridge sends (is --server a chargebridge?): %w", c.base, path, err)
 	}
 	return nil
+}
+
+// unwrapURL drops the method and URL the http client puts before an error.
+func unwrapURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }

@@ -163,3 +163,20 @@ func TestChargersListConnected(t *testing.T) {
 		t.Fatalf("chargers list without a server: %v\n%s", err, out)
 	}
 }
+
+// Commands that talk to the server reach one with a private CA's
+// certificate through --ca, and say what to do without it.
+func TestAPICommandsOverTLS(t *testing.T) {
+	clearEnv(t)
+	pki := cbtest.NewPKI(t)
+	s := cbtest.Start(t, cbtest.WithTLS(pki, false))
+	base := "https://" + s.Addr
+	_, err := runCLI(t, "cmd", "GHOST", "reset", "--server", base)
+	if err == nil || !strings.Contains(err.Error(), "give its CA with --ca FILE") {
+		t.Fatalf("cmd over TLS without --ca = %v; want the --ca hint", err)
+	}
+	_, err = runCLI(t, "cmd", "GHOST", "reset", "--server", base, "--ca", pki.CAFile)
+	if err == nil || !strings.Contains(err.Error(), "not registered (chargebridge chargers add GHOST)") {
+		t.Fatalf("cmd over TLS with --ca = %v; want the server's answer", err)
+	}
+}

@@ -108,13 +108,16 @@ func runChargersList(ctx context.Context, args []string, stdout, stderr io.Write
 			Connected bool   `json:"connected"`
 		} `json:"items"`
 	}
-	if err := c.do(ctx, "GET", "/api/v1/chargers", nil, &resp); err == nil {
-		live = true
-		for _, it := range resp.Items {
-			connected[it.ID] = it.Connected
+	if len(cs) > 0 {
+		err := c.do(ctx, "GET", "/api/v1/chargers", nil, &resp)
+		if err == nil {
+			live = true
+			for _, it := range resp.Items {
+				connected[it.ID] = it.Connected
+			}
+		} else if !*asJSON {
+			fmt.Fprintf(stderr, "connected: unknown (%v)\n", err)
 		}
-	} else if !*asJSON {
-		fmt.Fprintf(stderr, "connected: unknown (%v)\n", err)
 	}
 	rows := make([]chargerRow, 0, len(cs))
 	for _, ch := range cs {

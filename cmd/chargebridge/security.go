@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -36,7 +35,6 @@ func chargerSecurity(ctx context.Context, args []string, stdin io.Reader, stdout
 	generate := f.Bool("generate", false, "generate a new password and print it once")
 	rotate := f.Bool("rotate", false, "give the connected charger a new password; the old one stays valid until it reconnects with the new one")
 	downgrade := f.Bool("allow-downgrade", false, "allow a lower profile than the charger's")
-	caFile := f.String("ca", "", "CA certificate (PEM) that signs the server's TLS certificate, when it is not publicly trusted")
 	client := apiFlags(f)
 	pos, err := f.parse(args)
 	if err != nil {
@@ -46,13 +44,6 @@ func chargerSecurity(ctx context.Context, args []string, stdin io.Reader, stdout
 		return usagef("usage: chargebridge chargers security ID [--profile N [--password-stdin | --generate]] [--rotate] [flags]")
 	}
 	c := client()
-	if *caFile != "" {
-		pool, err := security.LoadCertPool(*caFile)
-		if err != nil {
-			return fmt.Errorf("--ca: %w", err)
-		}
-		c.http.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
-	}
 	id := pos[0]
 	path := "/api/v1/chargers/" + id + "/security"
 	var v security.View

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -134,6 +133,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	register := fs.Bool("register", false, "first register the chargers and the id tags with the chargebridge at --url through its operator API (--api-token when it has a login)")
 	client := apiFlags(fs)
 	fs.Lookup("server").Usage = "with --register: the chargebridge server URL (default: --url's host over http)"
+	fs.Lookup("ca").Usage = "CA certificate (PEM) that signs the central system's TLS certificate, for wss:// URLs (and --register over https)"
 	drop := fs.Float64("fault-drop", 0, "probability a session's connection drops mid-transaction")
 	offline := fs.Float64("fault-offline", 0, "probability a charger goes offline during a session")
 	retry := fs.Float64("fault-retry-start", 0, "probability a StartTransaction is sent twice")
@@ -142,7 +142,6 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	reboot := fs.Float64("fault-reboot", 0, "probability a charger reboots mid-transaction without StopTransaction")
 	verbose := fs.Bool("v", false, "log every charger's activity")
 	password := fs.String("password", "", "Basic-auth password of every charger (security profiles 1 and 2; default $CHARGEBRIDGE_SIM_PASSWORD)")
-	caFile := fs.String("ca", "", "CA certificate (PEM) that signs the central system's TLS certificate, for wss:// URLs")
 	certFile := fs.String("cert", "", "client certificate (PEM) for security profile 3")
 	keyFile := fs.String("key", "", "private key (PEM) of --cert")
 	pos, err := fs.parse(args)
@@ -152,7 +151,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *password == "" {
 		*password = os.Getenv("CHARGEBRIDGE_SIM_PASSWORD")
 	}
-	tlsCfg, err := sim.LoadTLS(*caFile, *certFile, *keyFile)
+	tlsCfg, err := sim.LoadTLS(fs.Lookup("ca").Value.String(), *certFile, *keyFile)
 	if err != nil {
 		return err
 	}
@@ -193,9 +192,6 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 				return err
 			}
 			c.base = base
-		}
-		if tlsCfg != nil { // trust the CA that signs the server's certificate
-			c.http.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tlsCfg.RootCAs, MinVersion: tls.VersionTLS12}}
 		}
 		if err := registerFleet(ctx, c, fleet, idTags, stdout); err != nil {
 			return err
