@@ -257,3 +257,15 @@ func hostOf(remote string) string {
 	}
 	return remote
 }
+
+// NoteCertificate records the client certificate signed for a charger (its
+// serial and expiry), before it ever connects with it.
+func (g *Guard) NoteCertificate(ctx context.Context, id string, cert *x509.Certificate) error {
+	rec, err := g.recs.get(ctx, id)
+	if err != nil {
+		return err
+	}
+	na := cert.NotAfter.UTC()
+	rec.CertSerial, rec.CertNotAfter, rec.UpdatedAt = cert.SerialNumber.Text(16), &na, g.cfg.Now()
+	return g.recs.put(ctx, rec)
+}

@@ -20,7 +20,7 @@ import (
 // HTTP status and the decoded answer.
 func command(t *testing.T, s *cbtest.Server, charger, action, payload string) (int, map[string]any) {
 	t.Helper()
-	resp, err := http.Post(s.URL()+"/api/v1/chargers/"+charger+"/commands/"+action, "application/json", strings.NewReader(payload))
+	resp, err := s.HTTP.Post(s.URL()+"/api/v1/chargers/"+charger+"/commands/"+action, "application/json", strings.NewReader(payload))
 	if err != nil {
 		t.Fatalf("%s: %v", action, err)
 	}

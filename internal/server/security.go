@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -25,6 +26,10 @@ type SecurityConfig struct {
 	// TLSClientCA asks chargers for client certificates and verifies them
 	// against these CA certificates (security profile 3).
 	TLSClientCA string
+	// CACert and CAKey are the built-in CA (chargebridge ca init): it
+	// signs chargers' CSRs (SignCertificate → CertificateSigned) and its
+	// certificate verifies client certificates like --tls-client-ca.
+	CACert, CAKey string
 	// MinProfile is the lowest security profile any charger may use.
 	MinProfile int
 	// Limits bound the listener's connections.
@@ -39,6 +44,8 @@ func (c *SecurityConfig) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate (PEM, with its chain) that makes the listener wss:// and https://; reloaded on SIGHUP or when the file changes")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "private key (PEM) of --tls-cert")
 	fs.StringVar(&c.TLSClientCA, "tls-client-ca", "", "CA certificates (PEM) that sign chargers' client certificates; asks for and verifies them (security profile 3)")
+	fs.StringVar(&c.CACert, "ca-cert", "", "built-in CA certificate (chargebridge ca init): signs chargers' certificate requests (SignCertificate) and verifies their client certificates")
+	fs.StringVar(&c.CAKey, "ca-key", "", "private key of --ca-cert")
 	d := security.DefaultLimits()
 	fs.IntVar(&c.Limits.MaxConns, "max-connections", 0, "most open connections (chargers included); 0: the open-file limit less 128")
 	fs.IntVar(&c.Limits.Reserve, "operator-reserve", d.Reserve, "connections of --max-connections kept for the operator API, dashboard and /metrics; past the rest, chargers and peers get 503 with Retry-After")
@@ -53,6 +60,9 @@ func (c *SecurityConfig) bind(fs *flag.FlagSet) {
 func (c *SecurityConfig) validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return fmt.Errorf("--tls-cert and --tls-key go together: give both (certificate and its private key, PEM)")
+	}
+	if (c.CACert == "") != (c.CAKey == "") {
+		return fmt.Errorf("--ca-cert and --ca-key go together (make them with chargebridge ca init)")
 	}
 	if c.TLSClientCA != "" && c.TLSCert == "" {
 		return fmt.Errorf("--tls-client-ca needs TLS: give --tls-cert and --tls-key too")
@@ -69,8 +79,8 @@ func (c *SecurityConfig) validate() error {
 	if c.MinProfile >= 2 && c.TLSCert == "" {
 		return fmt.Errorf("--min-security-profile %d needs TLS: give --tls-cert and --tls-key", c.MinProfile)
 	}
-	if c.MinProfile == 3 && c.TLSClientCA == "" {
-		return fmt.Errorf("--min-security-profile 3 needs client certificates: give --tls-client-ca")
+	if c.MinProfile == 3 && c.TLSClientCA == "" && c.CACert == "" {
+		return fmt.Errorf("--min-security-profile 3 needs client certificates: give --tls-client-ca or --ca-cert")
 	}
 	return nil
 }
@@ -95,6 +105,14 @@ func (s *Server) setupSecurity(clock charging.Clock) error {
 		Log: s.log,
 		Now: clock.Now,
 	})
+	if sc.CACert != "" {
+		ca, err := security.LoadCA(sc.CACert, sc.CAKey)
+		if err != nil {
+			return fmt.Errorf("--ca-cert/--ca-key: %w", err)
+		}
+		s.ca = ca
+		s.signDone = make(chan struct{})
+	}
 	if sc.TLSCert == "" {
 		s.limiter = security.NewLimiter(sc.Limits, false)
 		return nil
@@ -108,6 +126,12 @@ func (s *Server) setupSecurity(clock charging.Clock) error {
 		if pool, err = security.LoadCertPool(sc.TLSClientCA); err != nil {
 			return fmt.Errorf("--tls-client-ca: %w", err)
 		}
+	}
+	if s.ca != nil {
+		if pool == nil {
+			pool = x509.NewCertPool()
+		}
+		pool.AddCert(s.ca.Cert)
 	}
 	s.certs = certs
 	s.tls = security.ServerTLS(certs, pool)
@@ -270,4 +294,78 @@ func (s *Server) pruneOnce(ctx context.Context, p pruner) {
 			return
 		}
 	}
+}
+
+// ChargerCertValidity is how long a certificate the built-in CA signs for
+// a charger is valid.
+const ChargerCertValidity = 2 * 365 * 24 * time.Hour
+
+// signCertificate is the OCPP handler's SignCertificate: it checks and
+// signs the CSR at once (so a bad one is answered Rejected), then sends
+// CertificateSigned once the answer is out.
+func (s *Server) signCertificate(ctx context.Context, chargerID, csr string) error {
+	if s.ca == nil {
+		return errors.New("no certificate authority is configured (serve --ca-cert/--ca-key)")
+	}
+	chain, leaf, err := s.ca.SignCSR(csr, chargerID, ChargerCertValidity)
+	if err != nil {
+		return err
+	}
+	s.signMu.Lock()
+	if s.signClosed {
+		s.signMu.Unlock()
+		return errors.New("shutting down")
+	}
+	s.signWG.Add(1)
+	s.signMu.Unlock()
+	go func() {
+		defer s.signWG.Done()
+		// Let the SignCertificate answer go first, as the charger expects.
+		select {
+		case <-time.After(200 * time.Millisecond):
+		case <-s.signDone:
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CallTimeout+5*time.Second)
+		defer cancel()
+		go func() { // shutdown cancels the send
+			select {
+			case <-s.signDone:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		p, _ := json.Marshal(map[string]string{"certificateChain": chain})
+		res, err := s.cmd.Send(ctx, chargerID, "CertificateSigned", p, "certificate authority")
+		var ans struct{ Status string }
+		if err == nil {
+			err = json.Unmarshal(res, &ans)
+		}
+		if err == nil && ans.Status != "Accepted" {
+			err = fmt.Errorf("charger answered %s", ans.Status)
+		}
+		if err != nil {
+			s.log.Warn("signed certificate not installed by the charger", "charger", chargerID, "serial", leaf.SerialNumber.Text(16), "err", err)
+			return
+		}
+		if err := s.guard.NoteCertificate(ctx, chargerID, leaf); err != nil {
+			s.log.Error("certificate expiry not recorded", "charger", chargerID, "err", err)
+		}
+		s.log.Info("charger certificate signed and installed", "charger", chargerID, "serial", leaf.SerialNumber.Text(16), "not_after", leaf.NotAfter.UTC())
+	}()
+	return nil
+}
+
+// stopSigning cancels pending CertificateSigned sends and waits for them.
+func (s *Server) stopSigning() {
+	if s.signDone == nil {
+		return
+	}
+	s.signMu.Lock()
+	if !s.signClosed {
+		s.signClosed = true
+		close(s.signDone)
+	}
+	s.signMu.Unlock()
+	s.signWG.Wait()
 }

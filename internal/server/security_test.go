@@ -337,3 +337,40 @@ func TestRotationWithoutLockout(t *testing.T) {
 }
 
 func bufioReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }
+
+// TestCSRSigningWithTheSimulator: the built-in CA signs the simulator's
+// CSR (SignCertificate → CertificateSigned), the simulator installs the
+// certificate, and after moving to profile 3 it reconnects with it.
+func TestCSRSigningWithTheSimulator(t *testing.T) {
+	pki := cbtest.NewPKI(t)
+	s := cbtest.Start(t, cbtest.WithTLS(pki, false), cbtest.Configure(func(c *server.Config) {
+		c.Security.CACert, c.Security.CAKey = pki.CAFile, pki.CAKeyFile
+	}))
+	const id = "CP-CSR"
+	registerCharger(t, s, id)
+	_, v := putSecurity(t, s, id, `{"security_profile":2}`)
+	ch := startSim(t, s, id, v.Password, pki.ClientTLS())
+	if code, out := command(t, s, id, "ExtendedTriggerMessage", `{"requestedMessage":"SignChargePointCertificate"}`); code != http.StatusOK || out["status"] != "Accepted" {
+		t.Fatalf("trigger: %d %v", code, out)
+	}
+	waitFor(t, "the simulator to install a certificate signed by the CA, and its expiry in the API", func() bool {
+		c := ch.Certificate()
+		if c == nil || c.Subject.CommonName != id || c.CheckSignatureFrom(pki.CA.Cert) != nil {
+			return false
+		}
+		var view security.View
+		s.GetJSON("/api/v1/chargers/"+id+"/security", &view)
+		return view.CertNotAfter != nil && view.CertSerial == c.SerialNumber.Text(16) && view.CertWarning == ""
+	})
+	if st, _ := putSecurity(t, s, id, `{"security_profile":3}`); st != http.StatusOK {
+		t.Fatalf("profile 3: %d", st)
+	}
+	if code, out := command(t, s, id, "Reset", `{"type":"Soft"}`); code != http.StatusOK || out["status"] != "Accepted" {
+		t.Fatalf("reset: %d %v", code, out)
+	}
+	waitFor(t, "the simulator to reconnect at profile 3", func() bool {
+		var v security.View
+		s.GetJSON("/api/v1/chargers/"+id+"/security", &v)
+		return v.LastAuthProfile == 3 && s.OCPP().Connected(id)
+	})
+}

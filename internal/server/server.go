@@ -65,6 +65,14 @@ type Server struct {
 	limiter  *security.Limiter
 	payloads *security.Budget
 	pruned   atomic.Int64
+	// ca is the built-in CA (nil without --ca-cert); signWG counts the
+	// CertificateSigned sends, which end when signDone is closed;
+	// signMu orders signWG.Add against that close (signClosed).
+	ca         *security.CA
+	signDone   chan struct{}
+	signWG     sync.WaitGroup
+	signMu     sync.Mutex
+	signClosed bool
 	// catalog and pricer price sessions (pricing.go); nil when the store
 	// keeps no documents.
 	catalog *pricing.Catalog
@@ -154,7 +162,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 		dup = ocpp.RefuseNew
 	}
 	os := ocpp.NewServer(ocpp.Config{
-		Protocols: []ocpp.Protocol{{Name: ocpp16.Subprotocol, Handler: ocpp16.NewHandler(svc, v, log, ocpp16.Options{AllowPayload: s.allowPayload})}},
+		Protocols: []ocpp.Protocol{{Name: ocpp16.Subprotocol, Handler: ocpp16.NewHandler(svc, v, log, ocpp16.Options{AllowPayload: s.allowPayload, SignCertificate: s.signCertificate})}},
 		Admit: func(ctx context.Context, id string) error {
 			_, err := svc.Admit(ctx, id)
 			if errors.Is(err, charging.ErrNotFound) {
@@ -398,6 +406,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = s.preLn.Close()
 	}
 	var errs []error
+	s.stopSigning()
 	if s.stopBG != nil {
 		s.stopBG()
 		s.bg.Wait()
