@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -189,6 +190,12 @@ func TestImpostorCannotDisturbTheRealCharger(t *testing.T) {
 			}
 			if !found {
 				t.Fatalf("events %v; want a %s event", evs, security.EventAuthFailure)
+			}
+			page := getPage(t, s, "/chargers/"+id)
+			for _, want := range []string{`id="security"`, "Basic auth", `<span class="error">` + strconv.FormatInt(view.FailedAttempts, 10) + `</span>`, "last authenticated connection"} {
+				if !strings.Contains(page, want) {
+					t.Fatalf("charger page lacks %q", want)
+				}
 			}
 			if !strings.Contains(s.Logs.String(), "charger connection refused") {
 				t.Fatal("no log line for the refused attempts")
@@ -373,4 +380,18 @@ func TestCSRSigningWithTheSimulator(t *testing.T) {
 		s.GetJSON("/api/v1/chargers/"+id+"/security", &v)
 		return v.LastAuthProfile == 3 && s.OCPP().Connected(id)
 	})
+}
+
+func getPage(t *testing.T, s *cbtest.Server, path string) string {
+	t.Helper()
+	resp, err := s.HTTP.Get(s.URL() + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d", path, resp.StatusCode)
+	}
+	return string(b)
 }

@@ -1,8 +1,10 @@
 package server
 
 import (
+	"context"
 	"net/http"
 
+	"github.com/chargebridge/chargebridge/internal/security"
 	"github.com/chargebridge/chargebridge/internal/web"
 )
 
@@ -18,6 +20,10 @@ func (s *Server) webRoutes() error {
 		Auth:     s.auth,
 		Pricer:   s.webPricer(),
 		Log:      s.log,
+		Security: func(ctx context.Context, id string) (security.View, error) {
+			rec, err := s.guard.Record(ctx, id)
+			return s.guard.View(rec), err
+		},
 	})
 	if err != nil {
 		return err

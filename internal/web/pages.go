@@ -18,6 +18,7 @@ import (
 	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/ocpi"
 	"github.com/chargebridge/chargebridge/internal/pricing"
+	"github.com/chargebridge/chargebridge/internal/security"
 )
 
 // Page limits.
@@ -297,6 +298,8 @@ type chargerData struct {
 	Connectors []charging.Connector // connectors 1…n
 	Sessions   []api.Session
 	Events     []eventRow
+	// Security is the charger's OCPP security, when the server keeps it.
+	Security *security.View
 }
 
 // eventRow is a recorded charger event.
@@ -341,6 +344,14 @@ func (d *Dashboard) chargerPage(w http.ResponseWriter, r *http.Request) {
 			p = p[:300] + "…"
 		}
 		data.Events = append(data.Events, eventRow{ID: e.ID, Kind: e.Kind, At: e.At, Payload: p})
+	}
+	if d.security != nil {
+		v, err := d.security(ctx, c.ID)
+		if err != nil {
+			d.fail(w, r, err)
+			return
+		}
+		data.Security = &v
 	}
 	d.render(w, r, http.StatusOK, "charger", c.ID, "chargers", data)
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/ocpi"
 	"github.com/chargebridge/chargebridge/internal/pricing"
+	"github.com/chargebridge/chargebridge/internal/security"
 )
 
 //go:embed templates static
@@ -57,6 +58,10 @@ type Config struct {
 	CPO ocpi.Party
 	// Pricer, when set, prices the session shown on its page and views.
 	Pricer Pricer
+	// Security, when set, gives a charger's security (profile, last
+	// authenticated connection, failed attempts, certificate expiry) for
+	// its page.
+	Security func(ctx context.Context, chargerID string) (security.View, error)
 	// Log receives page errors.
 	Log *slog.Logger
 }
@@ -68,6 +73,7 @@ type Pricer interface {
 
 // Dashboard serves the operator dashboard.
 type Dashboard struct {
+	security func(ctx context.Context, chargerID string) (security.View, error)
 	svc      *charging.Service
 	presence Presence
 	pricer   Pricer
@@ -105,7 +111,7 @@ func New(cfg Config) (*Dashboard, error) {
 		return nil, err
 	}
 	d := &Dashboard{
-		svc: cfg.Service, presence: cfg.Presence, pricer: cfg.Pricer, auth: cfg.Auth, cpo: cfg.CPO, log: cfg.Log,
+		svc: cfg.Service, presence: cfg.Presence, pricer: cfg.Pricer, auth: cfg.Auth, cpo: cfg.CPO, log: cfg.Log, security: cfg.Security,
 		stream: newStream(cfg.Service.Clock().Now, online),
 		pages:  map[string]*template.Template{},
 	}
