@@ -1,0 +1,55 @@
+package sim
+
+import (
+	"slices"
+	"sync"
+	"testing"
+)
+
+// A session the central system refuses at StartTransaction is reported
+// through OnRefusal and is not counted as completed; one that charged is.
+func TestRefusalsAndCompletedSessions(t *testing.T) {
+	cs := startCSMS(t)
+	cfg := testConfig(t, cs.URL)
+	cfg.NoAutoStart = true
+	var mu sync.Mutex
+	refusals := map[string][]string{}
+	cfg.OnRefusal = func(kind, reason string) {
+		mu.Lock()
+		defer mu.Unlock()
+		refusals[kind] = append(refusals[kind], reason)
+	}
+	c := runCharger(t, cfg, "CP-REFUSE")
+	cs.waitFor(t, "boot", func() bool { return len(cs.gotAction(c.ID(), "BootNotification")) > 0 && cs.connected(c.ID()) })
+
+	// The test central system answers StartTransaction of a BLOCKED tag
+	// with Invalid; a remote start skips Authorize.
+	if got := cs.status(t, c.ID(), "RemoteStartTransaction", map[string]any{"connectorId": 1, "idTag": "BLOCKED-1"}); got != "Accepted" {
+		t.Fatalf("RemoteStartTransaction: got %s", got)
+	}
+	cs.waitFor(t, "the refused session's StopTransaction", func() bool { return len(cs.gotAction(c.ID(), "StopTransaction")) == 1 })
+	mu.Lock()
+	got := slices.Clone(refusals["start"])
+	mu.Unlock()
+	if len(got) != 1 || got[0] != "StartTransaction answered idTagInfo Invalid" {
+		t.Fatalf("start refusals: got %q; want one, saying Invalid", got)
+	}
+
+	cs.waitFor(t, "the connector to be free", func() bool {
+		st := statusesOf(cs.got(c.ID()), 1)
+		return len(st) > 0 && st[len(st)-1] == "Available" && slices.Contains(st, "Finishing")
+	})
+	if got := cs.status(t, c.ID(), "RemoteStartTransaction", map[string]any{"connectorId": 1, "idTag": "DRIVER-1"}); got != "Accepted" {
+		t.Fatalf("RemoteStartTransaction: got %s", got)
+	}
+	cs.waitFor(t, "the second session to complete", func() bool { return c.Stats().SessionsCompleted > 0 })
+	st := c.Stats()
+	if st.SessionsStarted != 2 || st.SessionsCompleted != 1 {
+		t.Fatalf("started %d, completed %d; want 2 started, 1 completed (the refused one is not)", st.SessionsStarted, st.SessionsCompleted)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(refusals["start"]) != 1 {
+		t.Fatalf("start refusals: got %q; want still one", refusals["start"])
+	}
+}
