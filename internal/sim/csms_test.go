@@ -122,6 +122,7 @@ type testCSMS struct {
 	noDedupe    bool // give every StartTransaction a new id
 	pending     map[string]int
 	hbInterval  int
+	answered    map[string]int // charger/action → CALLRESULTs written
 }
 
 type csConn struct {
@@ -163,6 +164,7 @@ func startCSMS(t testing.TB) *testCSMS {
 		calls:       map[string][]gotCall{},
 		remoteAddrs: map[string]string{},
 		txByKey:     map[string]int{},
+		answered:    map[string]int{},
 		nextTx:      1000,
 		pending:     map[string]int{},
 		hbInterval:  3600,
@@ -287,6 +289,17 @@ func (s *testCSMS) handle(cc *csConn, data []byte) {
 		return
 	}
 	cc.send(ocpp.AppendCallResult(nil, f.ID, resp))
+	s.mu.Lock()
+	s.answered[cc.id+"/"+f.Action]++
+	s.mu.Unlock()
+}
+
+// answeredCount is how many calls of an action from a charger were
+// answered with a CALLRESULT (written to the connection).
+func (s *testCSMS) answeredCount(id, action string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.answered[id+"/"+action]
 }
 
 // answer is the central system's side of each charge point call.

@@ -27,7 +27,13 @@ func TestRefusalsAndCompletedSessions(t *testing.T) {
 	if got := cs.status(t, c.ID(), "RemoteStartTransaction", map[string]any{"connectorId": 1, "idTag": "BLOCKED-1"}); got != "Accepted" {
 		t.Fatalf("RemoteStartTransaction: got %s", got)
 	}
-	cs.waitFor(t, "the refused session's StopTransaction", func() bool { return len(cs.gotAction(c.ID(), "StopTransaction")) == 1 })
+	cs.waitFor(t, "the refused session's StopTransaction answered", func() bool { return cs.answeredCount(c.ID(), "StopTransaction") == 1 })
+	// The charger reads its connection in order: once it answered a call
+	// sent after the StopTransaction's answer, it has taken that answer.
+	cs.status(t, c.ID(), "GetLocalListVersion", map[string]any{})
+	if st := c.Stats(); st.SessionsStarted != 1 || st.SessionsCompleted != 0 {
+		t.Fatalf("after the refused session: started %d, completed %d; want 1, 0", st.SessionsStarted, st.SessionsCompleted)
+	}
 	mu.Lock()
 	got := slices.Clone(refusals["start"])
 	mu.Unlock()
@@ -42,7 +48,8 @@ func TestRefusalsAndCompletedSessions(t *testing.T) {
 	if got := cs.status(t, c.ID(), "RemoteStartTransaction", map[string]any{"connectorId": 1, "idTag": "DRIVER-1"}); got != "Accepted" {
 		t.Fatalf("RemoteStartTransaction: got %s", got)
 	}
-	cs.waitFor(t, "the second session to complete", func() bool { return c.Stats().SessionsCompleted > 0 })
+	cs.waitFor(t, "the second session's StopTransaction answered", func() bool { return cs.answeredCount(c.ID(), "StopTransaction") == 2 })
+	cs.status(t, c.ID(), "GetLocalListVersion", map[string]any{})
 	st := c.Stats()
 	if st.SessionsStarted != 2 || st.SessionsCompleted != 1 {
 		t.Fatalf("started %d, completed %d; want 2 started, 1 completed (the refused one is not)", st.SessionsStarted, st.SessionsCompleted)
