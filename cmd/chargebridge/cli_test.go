@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net"
 	"os"
@@ -116,14 +115,7 @@ func TestChargersListConnected(t *testing.T) {
 	clearEnv(t)
 	s := cbtest.Start(t, cbtest.AutoRegister)
 	db := "sqlite:" + s.DBPath
-	ch, err := sim.NewCharger(sim.Config{URL: "ws://" + s.Addr + "/ocpp", NoAutoStart: true}, "SIM-LIST")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = ch.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	runSimCharger(t, sim.Config{URL: "ws://" + s.Addr + "/ocpp", NoAutoStart: true}, "SIM-LIST")
 	if _, err := runCLI(t, "chargers", "add", "CP-AWAY", "--db", db); err != nil {
 		t.Fatal(err)
 	}

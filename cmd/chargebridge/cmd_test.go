@@ -15,14 +15,7 @@ import (
 
 func TestCmdAgainstSimulator(t *testing.T) {
 	s := cbtest.Start(t, cbtest.AutoRegister)
-	ch, err := sim.NewCharger(sim.Config{URL: "ws://" + s.Addr + "/ocpp", NoAutoStart: true, StepTime: time.Minute}, "SIM-CLI")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = ch.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	runSimCharger(t, sim.Config{URL: "ws://" + s.Addr + "/ocpp", NoAutoStart: true, StepTime: time.Minute}, "SIM-CLI")
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var c api.Charger
@@ -62,4 +55,17 @@ func TestCmdAgainstSimulator(t *testing.T) {
 	if _, err := runCLI(t, "cmd", "SIM-CLI", "unlock", "--server", s.URL()); err == nil || !strings.Contains(err.Error(), "--connector") {
 		t.Fatalf("unlock without --connector: %v; want --connector required", err)
 	}
+}
+
+// runSimCharger runs a simulated charger until the test ends.
+func runSimCharger(t *testing.T, cfg sim.Config, id string) {
+	t.Helper()
+	ch, err := sim.NewCharger(cfg, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = ch.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
 }

@@ -124,13 +124,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	log := newLogger(cfg, stderr)
-	ln, err := server.Listen(cfg.HTTP)
+	srv, err := newServer(ctx, cfg, log)
 	if err != nil {
-		return err
-	}
-	srv, err := server.New(ctx, *cfg, log, server.Options{Listener: ln})
-	if err != nil {
-		ln.Close()
 		return err
 	}
 	tariffNote, err := demoTariff(ctx, srv, cfg)

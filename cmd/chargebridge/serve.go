@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/server"
@@ -23,15 +24,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	log := newLogger(cfg, stderr)
-	// Bind first: a port in use fails before the database is opened (or
-	// created).
-	ln, err := server.Listen(cfg.HTTP)
+	srv, err := newServer(ctx, cfg, log)
 	if err != nil {
-		return err
-	}
-	srv, err := server.New(ctx, *cfg, log, server.Options{Listener: ln})
-	if err != nil {
-		ln.Close()
 		return err
 	}
 	addr, err := srv.Start()
@@ -52,6 +46,21 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	return srv.Shutdown(sctx)
+}
+
+// newServer binds the listener, then opens the database and builds the
+// server: a port in use fails before the database is opened (or created).
+func newServer(ctx context.Context, cfg *server.Config, log *slog.Logger) (*server.Server, error) {
+	ln, err := server.Listen(cfg.HTTP)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := server.New(ctx, *cfg, log, server.Options{Listener: ln})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return srv, nil
 }
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
