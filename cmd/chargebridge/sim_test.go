@@ -42,8 +42,10 @@ func TestSimStandalone(t *testing.T) {
 	}
 	started, _ := strconv.Atoi(m[1])
 	completed, _ := strconv.Atoi(m[2])
-	if completed < 1 || completed > started || strings.Contains(out, "refused") {
-		t.Fatalf("started %d, completed %d; want sessions that charged and no refusal:\n%s", started, completed, out)
+	// A driver may pick a card that is in use on the other charger
+	// (ConcurrentTx, rightly refused); nothing else may be refused.
+	if completed < 1 || completed > started || strings.Contains(out, "refused (connect)") || strings.Contains(out, "Invalid") {
+		t.Fatalf("started %d, completed %d; want sessions that charged and the chargers and tags registered:\n%s", started, completed, out)
 	}
 
 	// Unknown id tags are refused at Authorize, once per reason.
