@@ -27,6 +27,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	db := fs.String("db", "", "server database (default: a fresh SQLite file per scenario)")
 	perWorker := fs.Int("per-worker", 15000, "chargers per load process (a process may hold 20 000 open files)")
 	meter := fs.Duration("meter-interval", 15*time.Second, "charging scenario: MeterValues interval per charging connector")
+	useTLS := fs.Bool("tls", false, "serve chargebridge over TLS (wss://, a certificate made for the run): the RSS per charger then includes its TLS state; the ceiling stays plain")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -43,7 +44,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	rep, err := bench.Run(ctx, bench.Options{Exe: exe, Scenarios: scs, DB: *db, Window: *window,
-		PerWorker: *perWorker, Ceiling: *ceiling, Progress: stderr})
+		PerWorker: *perWorker, Ceiling: *ceiling, TLS: *useTLS, Progress: stderr})
 	if rep != nil {
 		fmt.Fprintln(stdout)
 		rep.WriteTable(stdout)

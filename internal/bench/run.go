@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/chargebridge/chargebridge/internal/security"
 	"github.com/chargebridge/chargebridge/internal/sim"
 )
 
@@ -47,6 +49,10 @@ type Options struct {
 	PerWorker int
 	// Ceiling also runs each scenario against the minimal echo server.
 	Ceiling bool
+	// TLS serves chargebridge over TLS (wss://) with a certificate made
+	// for the run, so the RSS per charger includes its TLS state. The
+	// ceiling stays plain.
+	TLS bool
 	// Progress receives one line per step.
 	Progress io.Writer
 }
@@ -133,6 +139,21 @@ func runOne(ctx context.Context, o Options, sc Scenario, target string) (Result,
 		args = []string{"serve", "--http", addr, "--db", db, "--auto-register", "--accept-unknown-tags",
 			"--log-level", "error", "--heartbeat-interval", "10s", "--ping-interval", "60s"}
 	}
+	scheme, wsScheme, caFile := "http", "ws", ""
+	if o.TLS && target != "ceiling" {
+		dir, err := os.MkdirTemp("", "chargebridge-bench-tls-")
+		if err != nil {
+			return res, err
+		}
+		defer os.RemoveAll(dir)
+		cert, key, ca, err := benchCerts(dir)
+		if err != nil {
+			return res, err
+		}
+		args = append(args, "--tls-cert", cert, "--tls-key", key)
+		scheme, wsScheme, caFile = "https", "wss", ca
+		res.Target = "chargebridge-tls"
+	}
 	sctx, stopServer := context.WithCancel(ctx)
 	defer stopServer()
 	srv := exec.CommandContext(sctx, o.Exe, args...)
@@ -143,7 +164,7 @@ func runOne(ctx context.Context, o Options, sc Scenario, target string) (Result,
 		return res, fmt.Errorf("start server: %w", err)
 	}
 	defer func() { stopServer(); _ = srv.Wait() }()
-	if err := waitHealthy(ctx, "http://"+addr+"/healthz"); err != nil {
+	if err := waitHealthy(ctx, scheme+"://"+addr+"/healthz", caFile); err != nil {
 		return res, err
 	}
 	time.Sleep(time.Second)
@@ -158,7 +179,7 @@ func runOne(ctx context.Context, o Options, sc Scenario, target string) (Result,
 		if i < sc.Chargers%nw {
 			n++
 		}
-		wargs := []string{"bench-worker", "--url", "ws://" + addr + "/ocpp", "--chargers", strconv.Itoa(n),
+		wargs := []string{"bench-worker", "--url", wsScheme + "://" + addr + "/ocpp", "--ca", caFile, "--chargers", strconv.Itoa(n),
 			"--prefix", fmt.Sprintf("B%d-", i), "--source", fmt.Sprintf("127.0.0.%d", 2+i),
 			"--scenario", sc.Name, "--window", o.Window.String()}
 		if sc.Interval > 0 {
@@ -304,10 +325,18 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-func waitHealthy(ctx context.Context, url string) error {
+func waitHealthy(ctx context.Context, url, caFile string) error {
+	client := http.DefaultClient
+	if caFile != "" {
+		pool, err := security.LoadCertPool(caFile)
+		if err != nil {
+			return err
+		}
+		client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if resp, err := http.Get(url); err == nil {
+		if resp, err := client.Get(url); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
@@ -393,4 +422,22 @@ func (r *Report) WriteTable(w io.Writer) {
 			fmt.Fprintf(w, "%s %d %s: limit hit: %s\n", x.Scenario.Name, x.Scenario.Chargers, x.Target, x.Limit)
 		}
 	}
+}
+
+// benchCerts makes a CA and a server certificate for 127.0.0.1 in dir and
+// returns the certificate, key and CA files.
+func benchCerts(dir string) (cert, key, caFile string, err error) {
+	caFile, cert, key = filepath.Join(dir, "ca.pem"), filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem")
+	ca, err := security.InitCA(caFile, filepath.Join(dir, "ca-key.pem"), "chargebridge bench CA", 24*time.Hour)
+	if err != nil {
+		return "", "", "", err
+	}
+	c, k, err := ca.Issue([]string{"127.0.0.1"}, false, 24*time.Hour)
+	if err != nil {
+		return "", "", "", err
+	}
+	if err := os.WriteFile(key, k, 0o600); err != nil {
+		return "", "", "", err
+	}
+	return cert, key, caFile, os.WriteFile(cert, c, 0o600)
 }

@@ -46,6 +46,7 @@ func Worker(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	meter := fs.Duration("meter-interval", 15*time.Second, "charging: MeterValues interval")
 	ramp := fs.Duration("ramp-timeout", 2*time.Minute, "give up waiting for connections after this")
 	window := fs.Duration("window", 10*time.Second, "measurement window")
+	caFile := fs.String("ca", "", "CA certificate of a wss:// server")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,6 +56,13 @@ func Worker(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		Logger: slog.New(slog.DiscardHandler), MaxDialing: 128,
 		CallTimeout: 60 * time.Second, ReconnectMin: 2 * time.Second, ReconnectMax: 30 * time.Second,
 		NoAutoStart: true,
+	}
+	if *caFile != "" {
+		t, err := sim.LoadTLS(*caFile, "", "")
+		if err != nil {
+			return err
+		}
+		cfg.TLS = t
 	}
 	if *src != "" {
 		a, err := netip.ParseAddr(*src)
