@@ -115,4 +115,3 @@ func BenchmarkBasicAuth(b *testing.B) {
 		}
 	})
 }
-

@@ -236,6 +236,12 @@ func (g *Guard) succeed(ctx context.Context, rec Record, a auth, remote string, 
 	if g.cfg.Docs == nil || (g.cfg.Known != nil && !g.cfg.Known(ctx, rec.ChargerID) && rec.UpdatedAt.IsZero()) {
 		return nil
 	}
+	// A charger that reconnects often from the same place at the same
+	// profile is written at most once a minute.
+	if !a.pending && a.cert == nil && rec.LastAuthAt != nil && now.Sub(*rec.LastAuthAt) < time.Minute &&
+		hostOf(rec.LastAuthRemote) == hostOf(remote) && rec.LastAuthProfile == a.profile {
+		return nil
+	}
 	t := now
 	rec.LastAuthAt, rec.LastAuthRemote, rec.LastAuthProfile = &t, remote, a.profile
 	if a.pending {

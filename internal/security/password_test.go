@@ -2,6 +2,8 @@ package security
 
 import (
 	"encoding/base64"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -116,5 +118,56 @@ func TestBackoff(t *testing.T) {
 	}
 	if n := len(b.keys); n > 100 {
 		t.Fatalf("%d keys kept; want at most 100", n)
+	}
+}
+
+// TestCertReloader: a renewed certificate is served without a restart,
+// once its files change (or on Reload), and a broken renewal keeps the
+// certificate in use.
+func TestCertReloader(t *testing.T) {
+	dir := t.TempDir()
+	ca, _, err := NewCA("reload CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	issue := func() {
+		c, k, err := ca.Issue([]string{"127.0.0.1"}, false, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(keyFile, k, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(certFile, c, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	serial := func(r *CertReloader) string {
+		c, _ := r.GetCertificate(nil)
+		return c.Leaf.SerialNumber.String()
+	}
+	issue()
+	r, err := NewCertReloader(certFile, keyFile, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.CheckEvery = 0
+	first := serial(r)
+	issue()
+	later := time.Now().Add(time.Minute) // a distinct modification time
+	_ = os.Chtimes(certFile, later, later)
+	if s := serial(r); s == first {
+		t.Fatal("the renewed certificate was not picked up")
+	}
+	renewed := serial(r)
+	if err := os.WriteFile(certFile, []byte("garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Reload(); err == nil {
+		t.Fatal("Reload of a broken file succeeded")
+	}
+	if s := serial(r); s != renewed {
+		t.Fatal("a broken renewal replaced the certificate in use")
 	}
 }

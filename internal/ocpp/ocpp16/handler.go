@@ -16,6 +16,7 @@ import (
 
 	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/ocpp"
+	"github.com/chargebridge/chargebridge/internal/ratelog"
 )
 
 // Subprotocol is the WebSocket subprotocol of OCPP 1.6J.
@@ -59,11 +60,14 @@ type Handler struct {
 	v    *ocpp.Validator
 	log  *slog.Logger
 	opts Options
+	// badLogs samples the log lines about a charger's bad or tolerated
+	// input (one per charger per 10 s); the CALLERRORs are all counted.
+	badLogs *ratelog.Limiter
 }
 
 // NewHandler returns a Handler on svc, validating with v.
 func NewHandler(svc *charging.Service, v *ocpp.Validator, log *slog.Logger, opts Options) *Handler {
-	return &Handler{svc: svc, v: v, log: log, opts: opts}
+	return &Handler{svc: svc, v: v, log: log, opts: opts, badLogs: ratelog.New(10*time.Second, 50)}
 }
 
 var _ ocpp.Handler = (*Handler)(nil)
@@ -102,7 +106,9 @@ func (h *Handler) HandleCall(ctx context.Context, c *ocpp.Conn, action string, p
 		return nil, ocpp.Errorf(ocpp.NotImplemented, "unknown action %q", action)
 	}
 	if e := h.v.Validate(action, payload); e != nil {
-		h.log.Info("payload rejected by schema", "charger", c.ID(), "action", action, "code", e.Code, "reason", e.Description)
+		if ok, held := h.badLogs.Allow(c.ID(), time.Now()); ok {
+			h.log.Info("payload rejected by schema", "charger", c.ID(), "action", action, "code", e.Code, "reason", clipString(e.Description, 300), "held_back", held)
+		}
 		return nil, e
 	}
 	st, _ := c.Data.(*connState)
@@ -351,7 +357,9 @@ func (r *request) timestamp(field, s string) (time.Time, error) {
 		if r.strict {
 			return time.Time{}, ocpp.Errorf(ocpp.PropertyConstraintViolation, "%s %q has no time zone (this charger is in strict mode)", field, s)
 		}
-		r.h.log.Info("timestamp without time zone read as UTC", "charger", r.id, "action", r.action, "field", field, "value", s)
+		if ok, held := r.h.badLogs.Allow(r.id+"\x00tz", time.Now()); ok {
+			r.h.log.Info("timestamp without time zone read as UTC", "charger", r.id, "action", r.action, "field", field, "value", clipString(s, 64), "held_back", held)
+		}
 	}
 	return t, nil
 }
@@ -381,3 +389,11 @@ func tagInfo(i charging.IDTagInfo) IDTagInfo {
 }
 
 func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// clipString shortens s for a log line.
+func clipString(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
