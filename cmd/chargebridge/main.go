@@ -34,7 +34,7 @@ func commands() map[string]command {
 		"migrate":      {summary: "apply database migrations and exit", run: runMigrate},
 		"version":      {summary: "print the version", run: runVersion},
 		"chargers":     {summary: "register and list chargers", sub: chargersCommands()},
-		"cmd":          {summary: "send a command to a charger (cmd CP-1 remote-start --tag ABC; cmd CP-1 reset --hard; …)", run: runCmd},
+		"cmd":          {summary: "send a command to a charger through the running server (cmd CP-1 reset --hard; --api-token T when it has a login)", run: runCmd},
 		"tags":         {summary: "register and list id tags", sub: tagsCommands()},
 		"beckn":        {summary: "Beckn BPP signing keys", sub: map[string]command{"keys": {summary: "create the BPP's signing key file and print signing_public_key", run: runBecknKeys}}},
 		"ocpi":         {summary: "OCPI parties: issue token A, register with a party, list, unregister", sub: ocpiCommands()},
