@@ -53,7 +53,7 @@ func (c *SecurityConfig) bind(fs *flag.FlagSet) {
 	fs.IntVar(&c.Limits.PerAddr, "max-connections-per-address", d.PerAddr, "most such pending connections from one source address")
 	fs.IntVar(&c.Payloads.MaxBytes, "datatransfer-max-bytes", 16<<10, "largest DataTransfer stored; larger ones are answered Rejected and counted in /metrics (0: no limit)")
 	fs.IntVar(&c.Payloads.PerMinute, "datatransfer-per-minute", 60, "DataTransfers stored per charger per minute (a minute's worth may come at once); more are answered Rejected and counted (0: no limit)")
-	fs.DurationVar(&c.Retention, "datatransfer-retention", 30*24*time.Hour, "how long DataTransfer payloads are kept (0: forever)")
+	fs.DurationVar(&c.Retention, "datatransfer-retention", 30*24*time.Hour, "how long DataTransfer payloads (and refused-connection events) are kept (0: forever)")
 	fs.IntVar(&c.MinProfile, "min-security-profile", 0, "lowest OCPP security profile any charger may connect with: 0 none, 1 Basic auth, 2 Basic auth over TLS, 3 TLS client certificate (production: 2)")
 }
 
@@ -254,7 +254,8 @@ type pruner interface {
 	PruneEvents(ctx context.Context, kind string, before time.Time, limit int) (int64, error)
 }
 
-// runRetention deletes DataTransfer events older than --datatransfer-retention
+// runRetention deletes DataTransfer and SecurityAuthFailure events older
+// than --datatransfer-retention
 // once a minute after start and then every hour, in batches, until ctx ends.
 func (s *Server) runRetention(ctx context.Context) {
 	p, ok := s.store.(pruner)
@@ -278,20 +279,28 @@ func (s *Server) runRetention(ctx context.Context) {
 	}()
 }
 
-// pruneOnce deletes the expired DataTransfer events, 10 000 at a time.
+// prunedKinds are the events retention deletes: the free-form payloads
+// and the refused-connection events an attacker can cause.
+var prunedKinds = []string{charging.EventDataTransfer, security.EventAuthFailure}
+
+// pruneOnce deletes the expired events, 10 000 at a time.
 func (s *Server) pruneOnce(ctx context.Context, p pruner) {
 	before := time.Now().Add(-s.cfg.Security.Retention)
-	for range 1000 {
-		n, err := p.PruneEvents(ctx, charging.EventDataTransfer, before, 10_000)
-		if err != nil {
-			if ctx.Err() == nil {
-				s.log.Error("DataTransfer retention failed; retrying in an hour", "err", err)
+	for _, kind := range prunedKinds {
+		for range 1000 {
+			n, err := p.PruneEvents(ctx, kind, before, 10_000)
+			if err != nil {
+				if ctx.Err() == nil {
+					s.log.Error("event retention failed; retrying in an hour", "kind", kind, "err", err)
+				}
+				return
 			}
-			return
-		}
-		s.pruned.Add(n)
-		if n < 10_000 {
-			return
+			if kind == charging.EventDataTransfer {
+				s.pruned.Add(n)
+			}
+			if n < 10_000 {
+				break
+			}
 		}
 	}
 }
