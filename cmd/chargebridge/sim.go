@@ -262,7 +262,7 @@ func registerFleet(ctx context.Context, c *apiClient, fleet *sim.Fleet, tags []s
 			return fmt.Errorf("--register: id tag %s: %w", t, err)
 		}
 	}
-	fmt.Fprintf(stdout, "registered at %s: %d chargers (%d were already), %d id tags\n", c.base, added, had, len(tags))
+	fmt.Fprintf(stdout, "registered at %s: chargers %d new, %d already registered; id tags %d\n", c.base, added, had, len(tags))
 	return nil
 }
 

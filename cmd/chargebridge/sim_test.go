@@ -28,12 +28,14 @@ func TestSimStandalone(t *testing.T) {
 		t.Fatalf("no hint or no count of refusals:\n%s", out)
 	}
 
-	out, err = runCLI(t, "sim", "--url", ws, "--chargers", "2", "--connectors", "1", "--duration", "3s", "--register",
+	// One charger with one connector: no driver finds a card in use
+	// elsewhere (ConcurrentTx, rightly refused, would make this flaky).
+	out, err = runCLI(t, "sim", "--url", ws, "--chargers", "1", "--connectors", "1", "--duration", "3s", "--register",
 		"--idle", "0s-200ms", "--session", "1s", "--time-scale", "600", "--meter-interval", "500ms")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if !strings.Contains(out, "registered at http://"+s.Addr+": 2 chargers (0 were already), 4 id tags") {
+	if !strings.Contains(out, "registered at http://"+s.Addr+": chargers 1 new, 0 already registered; id tags 2") {
 		t.Fatalf("--register did not say what it registered:\n%s", out)
 	}
 	m := regexp.MustCompile(`done: (\d+) sessions started, (\d+) completed \(charged\)`).FindStringSubmatch(out)
@@ -42,14 +44,12 @@ func TestSimStandalone(t *testing.T) {
 	}
 	started, _ := strconv.Atoi(m[1])
 	completed, _ := strconv.Atoi(m[2])
-	// A driver may pick a card that is in use on the other charger
-	// (ConcurrentTx, rightly refused); nothing else may be refused.
-	if completed < 1 || completed > started || strings.Contains(out, "refused (connect)") || strings.Contains(out, "Invalid") {
+	if completed < 1 || completed > started || strings.Contains(out, "refused") {
 		t.Fatalf("started %d, completed %d; want sessions that charged and the chargers and tags registered:\n%s", started, completed, out)
 	}
 
 	// Unknown id tags are refused at Authorize, once per reason.
-	out, err = runCLI(t, "sim", "--url", ws, "--chargers", "2", "--connectors", "1", "--duration", "1s", "--tags", "NOBODY-1,NOBODY-2",
+	out, err = runCLI(t, "sim", "--url", ws, "--chargers", "2", "--connectors", "1", "--duration", "2s", "--tags", "NOBODY-1,NOBODY-2",
 		"--idle", "0s-100ms", "--prefix", "SIM-")
 	if err != nil {
 		t.Fatal(err)
