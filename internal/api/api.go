@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/loadmgmt"
 	"github.com/chargebridge/chargebridge/internal/pricing"
 	"github.com/chargebridge/chargebridge/internal/tariff"
 )
@@ -33,6 +34,7 @@ type API struct {
 	history   CommandHistory
 	catalog   *pricing.Catalog
 	pricer    Pricer
+	sites     SiteManager
 }
 
 // New returns the API on svc.
@@ -78,6 +80,7 @@ func (a *API) Register(mux Mux) {
 	mux.HandleFunc("PUT /api/v1/tariffs/assignments", a.putAssignment)
 	mux.HandleFunc("GET /api/v1/chargers/{id}/location", a.getLocation)
 	mux.HandleFunc("PUT /api/v1/chargers/{id}/location", a.putLocation)
+	a.registerSites(mux)
 }
 
 // errorStatus maps the core's errors to HTTP statuses, in one table.
@@ -92,6 +95,8 @@ var errorStatus = []struct {
 	{charging.ErrConflict, http.StatusConflict},
 	{charging.ErrNotSupported, http.StatusNotImplemented},
 	{tariff.ErrInvalidTariff, http.StatusBadRequest},
+	{loadmgmt.ErrInvalidSite, http.StatusBadRequest},
+	{loadmgmt.ErrChargerInOtherSite, http.StatusConflict},
 }
 
 // StatusFor returns the HTTP status for an error from the core.

@@ -26,8 +26,8 @@ const (
 	DefaultMarginW = 1000.0
 )
 
-// Site is the grid connection the connectors share.
-type Site struct {
+// Grid is the grid connection the connectors share.
+type Grid struct {
 	// LimitW is the maximum import power in W.
 	LimitW float64
 	// PhaseLimitA, when > 0, is the maximum current per phase in A. The
@@ -116,7 +116,7 @@ func MinW(phases int, v, maxW float64) float64 {
 
 // EffectiveLimitW is the site's usable power: its power limit, capped by the
 // per-phase current limit.
-func (s Site) EffectiveLimitW() float64 {
+func (s Grid) EffectiveLimitW() float64 {
 	l := s.LimitW
 	if s.PhaseLimitA > 0 {
 		l = min(l, s.PhaseLimitA*s.voltage()*3)
@@ -124,7 +124,7 @@ func (s Site) EffectiveLimitW() float64 {
 	return math.Max(0, math.Floor(l))
 }
 
-func (s Site) voltage() float64 {
+func (s Grid) voltage() float64 {
 	if s.Voltage > 0 {
 		return s.Voltage
 	}
@@ -156,7 +156,7 @@ type work struct {
 //     exceeds the site's limit.
 //
 // The result depends only on the input's values, not on its order.
-func Allocate(site Site, conns []Connector) Result {
+func Allocate(site Grid, conns []Connector) Result {
 	v := site.voltage()
 	margin := site.MarginW
 	if margin <= 0 {

@@ -34,51 +34,51 @@ func limits(r Result) map[string]string {
 func TestAllocate(t *testing.T) {
 	tests := []struct {
 		name  string
-		site  Site
+		site  Grid
 		conns []Connector
 		want  map[string]string
 	}{
 		{
 			name:  "three-11kW-on-22kW-share-equally",
-			site:  Site{LimitW: 22000},
+			site:  Grid{LimitW: 22000},
 			conns: []Connector{{Key: "A", MaxW: 11000, Since: at(0)}, {Key: "B", MaxW: 11000, Since: at(1)}, {Key: "C", MaxW: 11000, Since: at(2)}},
 			want:  map[string]string{"A": "7333", "B": "7333", "C": "7333"},
 		},
 		{
 			name:  "two-11kW-on-22kW-get-their-maximum",
-			site:  Site{LimitW: 22000},
+			site:  Grid{LimitW: 22000},
 			conns: []Connector{{Key: "A", MaxW: 11000}, {Key: "B", MaxW: 11000}},
 			want:  map[string]string{"A": "11000", "B": "11000"},
 		},
 		{
 			name:  "a-small-connector-leaves-the-rest-to-others",
-			site:  Site{LimitW: 22000},
+			site:  Grid{LimitW: 22000},
 			conns: []Connector{{Key: "A", MaxW: 3680, Phases: 1}, {Key: "B", MaxW: 22000}, {Key: "C", MaxW: 22000}},
 			want:  map[string]string{"A": "3680", "B": "9160", "C": "9160"},
 		},
 		{
 			name: "newest-paused-first-when-minimum-does-not-fit",
 			// 6 A × 230 V × 3 = 4140 W each; 10 kW fits two.
-			site:  Site{LimitW: 10000},
+			site:  Grid{LimitW: 10000},
 			conns: []Connector{{Key: "new", MaxW: 11000, Since: at(5)}, {Key: "old", MaxW: 11000, Since: at(0)}, {Key: "mid", MaxW: 11000, Since: at(2)}},
 			want:  map[string]string{"old": "5000", "mid": "5000", "new": "P"},
 		},
 		{
 			name:  "priority-served-first",
-			site:  Site{LimitW: 20000},
+			site:  Grid{LimitW: 20000},
 			conns: []Connector{{Key: "visitor", MaxW: 11000, Since: at(0)}, {Key: "fleet", MaxW: 11000, Priority: 1, Since: at(9)}},
 			want:  map[string]string{"fleet": "11000", "visitor": "9000"},
 		},
 		{
 			name: "priority-paused-last",
-			site: Site{LimitW: 9000},
+			site: Grid{LimitW: 9000},
 			conns: []Connector{{Key: "visitor1", MaxW: 11000, Since: at(0)}, {Key: "visitor2", MaxW: 11000, Since: at(1)},
 				{Key: "fleet", MaxW: 11000, Priority: 1, Since: at(9)}},
 			want: map[string]string{"fleet": "4860", "visitor1": "4140", "visitor2": "P"},
 		},
 		{
 			name: "under-drawing-connector-gives-headroom-away",
-			site: Site{LimitW: 22000},
+			site: Grid{LimitW: 22000},
 			conns: []Connector{
 				{Key: "full-battery", MaxW: 11000, PrevLimitW: 7333, DrawW: 2000, Measured: true},
 				{Key: "B", MaxW: 11000, PrevLimitW: 7333, DrawW: 7300, Measured: true},
@@ -89,7 +89,7 @@ func TestAllocate(t *testing.T) {
 		},
 		{
 			name: "connector-drawing-its-limit-is-not-capped",
-			site: Site{LimitW: 22000},
+			site: Grid{LimitW: 22000},
 			conns: []Connector{
 				{Key: "A", MaxW: 11000, PrevLimitW: 4140, DrawW: 4100, Measured: true},
 				{Key: "B", MaxW: 11000, PrevLimitW: 8930, DrawW: 8900, Measured: true},
@@ -98,38 +98,38 @@ func TestAllocate(t *testing.T) {
 		},
 		{
 			name:  "fixed-connector-counted-at-its-maximum",
-			site:  Site{LimitW: 22000},
+			site:  Grid{LimitW: 22000},
 			conns: []Connector{{Key: "offline", MaxW: 11000, Fixed: true}, {Key: "B", MaxW: 11000}, {Key: "C", MaxW: 11000}},
 			want:  map[string]string{"offline": "fixed", "B": "5500", "C": "5500"},
 		},
 		{
 			name:  "fixed-connectors-exhaust-the-site",
-			site:  Site{LimitW: 22000},
+			site:  Grid{LimitW: 22000},
 			conns: []Connector{{Key: "X", MaxW: 11000, Fixed: true}, {Key: "Y", MaxW: 11000, Fixed: true}, {Key: "C", MaxW: 11000}},
 			want:  map[string]string{"X": "fixed", "Y": "fixed", "C": "P"},
 		},
 		{
 			name:  "per-phase-limit-caps-the-site",
-			site:  Site{LimitW: 50000, PhaseLimitA: 32},
+			site:  Grid{LimitW: 50000, PhaseLimitA: 32},
 			conns: []Connector{{Key: "A", MaxW: 22000}, {Key: "B", MaxW: 22000}},
 			want:  map[string]string{"A": "11040", "B": "11040"},
 		},
 		{
 			name:  "single-phase-floor-is-lower",
-			site:  Site{LimitW: 5600},
+			site:  Grid{LimitW: 5600},
 			conns: []Connector{{Key: "3ph", MaxW: 11000, Since: at(0)}, {Key: "1ph", MaxW: 7400, Phases: 1, Since: at(1)}},
 			// floors 4140 and 1380 fit; 80 W left goes to both equally-level: 3ph at 4140 already above λ.
 			want: map[string]string{"3ph": "4140", "1ph": "1460"},
 		},
 		{
 			name:  "zero-maximum-is-paused",
-			site:  Site{LimitW: 22000},
+			site:  Grid{LimitW: 22000},
 			conns: []Connector{{Key: "A", MaxW: 0}, {Key: "B", MaxW: 11000}},
 			want:  map[string]string{"A": "P", "B": "11000"},
 		},
 		{
 			name:  "empty-site",
-			site:  Site{LimitW: 22000},
+			site:  Grid{LimitW: 22000},
 			conns: nil,
 			want:  map[string]string{},
 		},
@@ -145,8 +145,8 @@ func TestAllocate(t *testing.T) {
 }
 
 // randomSite draws a site and its connectors from r.
-func randomSite(r *rand.Rand) (Site, []Connector) {
-	site := Site{LimitW: float64(r.IntN(200000))}
+func randomSite(r *rand.Rand) (Grid, []Connector) {
+	site := Grid{LimitW: float64(r.IntN(200000))}
 	if r.IntN(4) == 0 {
 		site.PhaseLimitA = float64(r.IntN(400))
 	}
@@ -299,7 +299,7 @@ func BenchmarkAllocate1000(b *testing.B) {
 		conns[i] = Connector{Key: fmt.Sprintf("CP-%04d/1", i), MaxW: []float64{7400, 11000, 22000}[r.IntN(3)],
 			Priority: r.IntN(3), Since: at(r.IntN(600)), DrawW: float64(r.IntN(22000)), PrevLimitW: 7000, Measured: i%2 == 0}
 	}
-	site := Site{LimitW: 2_000_000, PhaseLimitA: 3000}
+	site := Grid{LimitW: 2_000_000, PhaseLimitA: 3000}
 	b.ReportAllocs()
 	for b.Loop() {
 		Allocate(site, conns)

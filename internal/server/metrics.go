@@ -277,6 +277,7 @@ func (s *Server) registry() *prometheus.Registry {
 	counter("ocpp_calls_timed_out_total", "Calls to chargers that got no answer in time.", func() float64 { return float64(st.CallsTimedOut.Load()) })
 	reg.MustRegister(s.met.commit, &collector{m: s.met, s: s})
 	s.becknMetrics(counter)
+	s.loadMetrics(reg)
 	s.securityMetrics(gauge, counter)
 	return reg
 }

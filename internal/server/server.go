@@ -22,6 +22,7 @@ import (
 	"github.com/chargebridge/chargebridge/internal/api"
 	"github.com/chargebridge/chargebridge/internal/beckn"
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/loadmgmt"
 	"github.com/chargebridge/chargebridge/internal/ocpi"
 	"github.com/chargebridge/chargebridge/internal/ocpp"
 	"github.com/chargebridge/chargebridge/internal/ocpp/ocpp16"
@@ -77,6 +78,10 @@ type Server struct {
 	// keeps no documents.
 	catalog *pricing.Catalog
 	pricer  *pricing.Pricer
+	// load manages the sites' power (sites.go); nil when the store keeps
+	// no documents.
+	load      *loadmgmt.Manager
+	limiter16 *ocpp16.ChargingLimiter
 
 	// bg owns the background loops (session expiry); stopBG stops them.
 	bg     sync.WaitGroup
@@ -104,6 +109,9 @@ type Options struct {
 	OCPI func(*ocpi.Config)
 	// Beckn, when set, adjusts the Beckn BPP's configuration (tests).
 	Beckn func(*beckn.Config)
+	// LoadMgmt, when set, adjusts the load manager's configuration
+	// (tests shorten its intervals and watch its changes).
+	LoadMgmt func(*loadmgmt.Config)
 	// Listener, when set, is the listener Start serves on instead of
 	// listening on cfg.HTTP: serve binds it (Listen) before the database is
 	// opened, so a port in use fails before anything is created.
@@ -162,7 +170,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 		dup = ocpp.RefuseNew
 	}
 	os := ocpp.NewServer(ocpp.Config{
-		Protocols: []ocpp.Protocol{{Name: ocpp16.Subprotocol, Handler: ocpp16.NewHandler(svc, v, log, ocpp16.Options{AllowPayload: s.allowPayload, SignCertificate: s.signCertificate})}},
+		Protocols: []ocpp.Protocol{{Name: ocpp16.Subprotocol, Handler: presenceHandler{ocpp16.NewHandler(svc, v, log, ocpp16.Options{AllowPayload: s.allowPayload, SignCertificate: s.signCertificate}), s}}},
 		Admit: func(ctx context.Context, id string) error {
 			_, err := svc.Admit(ctx, id)
 			if errors.Is(err, charging.ErrNotFound) {
@@ -185,6 +193,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 	s.cmd = ocpp16.NewCommander(os, v, log, cmdLog,
 		ocpp16.CoreEffects{Svc: svc, PendingTimeout: cfg.RemoteStartTimeout}, clock.Now, charging.NewID)
 	s.setupPricing(clock)
+	s.setupLoad(clock, opts.LoadMgmt)
 	if tokens != nil {
 		ocfg := ocpi.Config{Party: ocpi.Party{CountryCode: cfg.OCPICountry, PartyID: cfg.OCPIParty}, PublicURL: cfg.PublicURL, Presence: os, Pricer: s.ocpiPricer(), Catalog: s.ocpiCatalog()}
 		if ocfg.Party.CountryCode == "" {
@@ -247,7 +256,7 @@ func (s *Server) routes() error {
 	if s.ocpi != nil {
 		s.mux.Handle("/ocpi/", s.ocpi)
 	}
-	s.withPricing(api.New(s.svc, s.ocpp, s.log).WithCommands(s.cmd, s.svc)).Register(s.mux)
+	s.withPricing(api.New(s.svc, s.ocpp, s.log).WithCommands(s.cmd, s.svc).WithSites(s.sites())).Register(s.mux)
 	s.becknRoutes()
 	s.securityRoutes()
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -378,6 +387,7 @@ func (s *Server) Start() (net.Addr, error) {
 	}()
 	s.runPricing(bgCtx)
 	s.runRetention(bgCtx)
+	s.runLoad(bgCtx)
 	if s.beckn != nil {
 		if s.cfg.PublicURL == "" { // peers reach us where we listen
 			_ = s.beckn.SetURI(s.scheme() + "://" + ln.Addr().String() + "/beckn")

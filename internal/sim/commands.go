@@ -606,6 +606,9 @@ func (c *Charger) onSetChargingProfile(payload json.RawMessage) (any, func(), *o
 	if e := checkProfile(p); e != nil {
 		return nil, nil, e
 	}
+	if c.cfg.RejectChargingProfiles {
+		return rejected, nil, nil
+	}
 	cn := c.connectorAt(*r.ConnectorID, true)
 	if cn == nil || p.StackLevel > maxStackLevel || len(p.ChargingSchedule.ChargingSchedulePeriod) > maxPeriods {
 		return rejected, nil, nil

@@ -158,6 +158,10 @@ type Config struct {
 	// StopReasons is the stop-reason mix (default: Local 50, EVDisconnected
 	// 35, Remote 9, Other 2, PowerLoss 2, EmergencyStop 1, Reboot 1).
 	StopReasons []StopReasonWeight
+	// RejectChargingProfiles answers every SetChargingProfile with
+	// Rejected, as a charger without smart charging (or with it switched
+	// off) does.
+	RejectChargingProfiles bool
 	// NoAutoStart keeps chargers from starting sessions by themselves; they
 	// still start them on RemoteStartTransaction or StartSession.
 	NoAutoStart bool

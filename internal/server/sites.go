@@ -1,0 +1,139 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/chargebridge/chargebridge/internal/api"
+	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/loadmgmt"
+	"github.com/chargebridge/chargebridge/internal/ocpp"
+	"github.com/chargebridge/chargebridge/internal/ocpp/ocpp16"
+)
+
+// setupLoad builds site load management: sites kept as documents, limits
+// sent as 1.6 charging profiles through the Commander.
+func (s *Server) setupLoad(clock charging.Clock, adjust func(*loadmgmt.Config)) {
+	docs, err := s.svc.Docs()
+	if err != nil {
+		s.log.Warn("no site load management: the store keeps no documents", "err", err)
+		return
+	}
+	s.limiter16 = ocpp16.NewChargingLimiter(s.cmd, clock.Now)
+	cfg := loadmgmt.Config{Clock: clock, Log: s.log.With("part", "loadmgmt")}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	extra := cfg.OnChange
+	cfg.OnChange = func(st loadmgmt.SiteStatus) {
+		if extra != nil {
+			extra(st)
+		}
+	}
+	s.load = loadmgmt.NewManager(s.svc, docs, limiter16{s.limiter16}, cfg)
+}
+
+// runLoad runs the load manager until ctx ends.
+func (s *Server) runLoad(ctx context.Context) {
+	if s.load == nil {
+		return
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		if err := s.load.Run(ctx); err != nil {
+			s.log.Error("site load management stopped", "err", err)
+		}
+	}()
+}
+
+// Load returns the site load manager (nil when the store keeps no
+// documents).
+func (s *Server) Load() *loadmgmt.Manager { return s.load }
+
+// limiter16 is the 1.6 adapter of the load manager's Limiter.
+type limiter16 struct{ l *ocpp16.ChargingLimiter }
+
+func (a limiter16) SetChargingLimit(ctx context.Context, l loadmgmt.ChargingLimit) error {
+	return a.l.SetLimit(ctx, l.ChargerID, l.ConnectorID, l.TransactionID, l.LimitW, l.Phases)
+}
+
+// presenceHandler tells the load manager when a charger connects and
+// disconnects.
+type presenceHandler struct {
+	ocpp.Handler
+	s *Server
+}
+
+func (h presenceHandler) Connected(ctx context.Context, c *ocpp.Conn) {
+	h.Handler.Connected(ctx, c)
+	if h.s.load != nil {
+		h.s.limiter16.Forget(c.ID())
+		h.s.load.ChargerOnline(c.ID())
+	}
+}
+
+func (h presenceHandler) Disconnected(c *ocpp.Conn) {
+	h.Handler.Disconnected(c)
+	if h.s.load != nil {
+		h.s.load.ChargerOffline(c.ID())
+	}
+}
+
+// sites is the API's view of the load manager (nil when there is none, so
+// the API answers 501).
+func (s *Server) sites() api.SiteManager {
+	if s.load == nil {
+		return nil
+	}
+	return s.load
+}
+
+var (
+	descSitePower     = prometheus.NewDesc("chargebridge_site_power_kw", "A site's measured power: the sum of its charging connectors' latest draws, kW.", []string{"site"}, nil)
+	descSiteLimit     = prometheus.NewDesc("chargebridge_site_limit_kw", "A site's effective import limit, kW.", []string{"site"}, nil)
+	descSiteAllocated = prometheus.NewDesc("chargebridge_site_allocated_kw", "The sum of the limits allocated to a site's connectors, kW (uncontrolled connectors not included).", []string{"site"}, nil)
+	descSitePaused    = prometheus.NewDesc("chargebridge_site_paused_connectors", "Connectors of a site paused because even the 6 A minimum did not fit.", []string{"site"}, nil)
+	descSiteFixed     = prometheus.NewDesc("chargebridge_site_uncontrolled_connectors", "Connectors of a site counted at their maximum: offline, or their charger rejected the limit.", []string{"site"}, nil)
+)
+
+// siteCollector samples the sites' allocations when Prometheus scrapes.
+type siteCollector struct{ s *Server }
+
+func (c siteCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descSitePower, descSiteLimit, descSiteAllocated, descSitePaused, descSiteFixed} {
+		ch <- d
+	}
+}
+
+func (c siteCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	list, err := c.s.load.Statuses(ctx)
+	if err != nil {
+		c.s.log.Warn("metrics: sites not sampled", "err", err)
+		return
+	}
+	for _, st := range list {
+		fixed := 0
+		for _, cn := range st.Connectors {
+			if cn.State == "uncontrolled" {
+				fixed++
+			}
+		}
+		ch <- prometheus.MustNewConstMetric(descSitePower, prometheus.GaugeValue, st.MeasuredKW, st.ID)
+		ch <- prometheus.MustNewConstMetric(descSiteLimit, prometheus.GaugeValue, st.LimitKW, st.ID)
+		ch <- prometheus.MustNewConstMetric(descSiteAllocated, prometheus.GaugeValue, st.AllocatedKW, st.ID)
+		ch <- prometheus.MustNewConstMetric(descSitePaused, prometheus.GaugeValue, float64(st.Paused), st.ID)
+		ch <- prometheus.MustNewConstMetric(descSiteFixed, prometheus.GaugeValue, float64(fixed), st.ID)
+	}
+}
+
+// loadMetrics registers the site gauges.
+func (s *Server) loadMetrics(reg prometheus.Registerer) {
+	if s.load != nil {
+		reg.MustRegister(siteCollector{s})
+	}
+}
