@@ -40,6 +40,7 @@ func commands() map[string]command {
 		"ocpi":         {summary: "OCPI parties: issue token A, register with a party, list, unregister", sub: ocpiCommands()},
 		"ca":           {summary: "operator certificate authority for TLS and chargers' client certificates", sub: caCommands()},
 		"tariffs":      {summary: "OCPI tariffs: add, list, assign to chargers, delete, price a CDR", sub: tariffsCommands()},
+		"sites":        {summary: "sites: chargers behind one grid connection, kept under its limit (set, list, show, delete)", sub: sitesCommands()},
 	}
 }
 
