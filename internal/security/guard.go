@@ -95,13 +95,21 @@ func (g *Guard) Authenticate(r *http.Request, id string) error {
 	ctx := r.Context()
 	now := g.cfg.Now()
 	addr := hostOf(r.RemoteAddr)
-	if w := max(g.perCharger.Wait(id+"\x00"+addr, now), g.perAddr.Wait(addr, now)); w > 0 {
+	if w := g.perCharger.Wait(id+"\x00"+addr, now); w > 0 {
 		g.Failures.Add(1)
 		return &ocpp.Refusal{Status: http.StatusTooManyRequests, Reason: "too many failed attempts; retry later", RetryAfter: w}
 	}
 	rec, err := g.recs.get(ctx, id)
 	if err != nil {
 		return err
+	}
+	// An address that failed for many ids is slowed down, except for a
+	// charger that last authenticated from it: many chargers share one
+	// address behind a mobile operator's NAT, and one misconfigured
+	// neighbour must not lock them out.
+	if w := g.perAddr.Wait(addr, now); w > 0 && hostOf(rec.LastAuthRemote) != addr {
+		g.Failures.Add(1)
+		return &ocpp.Refusal{Status: http.StatusTooManyRequests, Reason: "too many failed attempts from this address; retry later", RetryAfter: w}
 	}
 	need := max(rec.Profile, g.cfg.MinProfile)
 	var ok auth

@@ -395,3 +395,25 @@ func getPage(t *testing.T, s *cbtest.Server, path string) string {
 	}
 	return string(b)
 }
+
+// TestAddressBackoffSparesKnownChargers: an address that fails for many
+// ids is answered 429, but a charger that last authenticated from it
+// still gets in (chargers behind one NAT).
+func TestAddressBackoffSparesKnownChargers(t *testing.T) {
+	s := cbtest.Start(t, cbtest.Configure(func(c *server.Config) { c.Security.MinProfile = 1 }))
+	registerCharger(t, s, "CP-NAT")
+	_, v := putSecurity(t, s, "CP-NAT", `{"security_profile":1}`)
+	if a := tryDial(t, s.WSURL()+"/CP-NAT", "CP-NAT", v.Password, nil); a.err != nil || a.status != 0 {
+		t.Fatalf("first connection: %+v", a)
+	}
+	for i := range 40 {
+		id := "CP-GUESS-" + strconv.Itoa(i)
+		tryDial(t, s.WSURL()+"/"+id, id, "guessed-password-0000", nil)
+	}
+	if a := tryDial(t, s.WSURL()+"/CP-GUESS-99", "CP-GUESS-99", "guessed-password-0000", nil); a.status != http.StatusTooManyRequests {
+		t.Fatalf("another guess from the address: %+v; want 429", a)
+	}
+	if a := tryDial(t, s.WSURL()+"/CP-NAT", "CP-NAT", v.Password, nil); a.err != nil || a.status != 0 {
+		t.Fatalf("the charger that authenticated from this address before: %+v; want an upgrade", a)
+	}
+}
