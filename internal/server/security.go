@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -238,6 +239,21 @@ func (s *Server) securityMetrics(gauge, counter func(name, help string, f func()
 	counter("http_connections_refused_address_total", "Connections refused at accept: --max-connections-per-address reached.", func() float64 { return float64(ls.RejectedAddr.Load()) })
 	counter("http_connections_refused_pending_total", "Connections refused at accept: --max-pending-connections reached and none idle to close.", func() float64 { return float64(ls.RejectedPen.Load()) })
 	counter("http_connections_evicted_total", "Idle or slow pending connections closed to make room.", func() float64 { return float64(ls.Evicted.Load()) })
+	gauge("charger_certificates_expiring", "Chargers whose client certificate expires within 30 days or has expired (alert on > 0).", func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		recs, err := s.guard.Records(ctx)
+		if err != nil {
+			return math.NaN()
+		}
+		n := 0
+		for _, r := range recs {
+			if s.guard.View(r).CertWarning != "" {
+				n++
+			}
+		}
+		return float64(n)
+	})
 	counter("datatransfer_dropped_size_total", "DataTransfers answered Rejected and not stored: over --datatransfer-max-bytes.", func() float64 { return float64(s.payloads.DroppedSize.Load()) })
 	counter("datatransfer_dropped_rate_total", "DataTransfers answered Rejected and not stored: over --datatransfer-per-minute for the charger.", func() float64 { return float64(s.payloads.DroppedRate.Load()) })
 	counter("datatransfer_pruned_total", "DataTransfer events deleted after --datatransfer-retention.", func() float64 { return float64(s.pruned.Load()) })

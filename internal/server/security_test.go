@@ -191,6 +191,9 @@ func TestImpostorCannotDisturbTheRealCharger(t *testing.T) {
 			if !found {
 				t.Fatalf("events %v; want a %s event", evs, security.EventAuthFailure)
 			}
+			if list := getPage(t, s, "/chargers"); !strings.Contains(list, `id="security-alerts"`) || !strings.Contains(list, "refused connection attempts") {
+				t.Fatal("the chargers page shows no security alert for the refused attempts")
+			}
 			page := getPage(t, s, "/chargers/"+id)
 			for _, want := range []string{`id="security"`, "Basic auth", `<span class="error">` + strconv.FormatInt(view.FailedAttempts, 10) + `</span>`, "last authenticated connection"} {
 				if !strings.Contains(page, want) {
@@ -261,6 +264,10 @@ func TestSecurityProfiles(t *testing.T) {
 	s.GetJSON("/api/v1/chargers/CP-P3/security", &view)
 	if view.CertNotAfter == nil || view.CertSerial == "" || view.LastAuthProfile != 3 || view.CertWarning != "expires in 0 days" {
 		t.Fatalf("CP-P3 view %+v; want its certificate's expiry (a day: warned) and serial, last auth at profile 3", view)
+	}
+
+	if st, metrics := getMetrics(t, s); st != http.StatusOK || !strings.Contains(metrics, "chargebridge_charger_certificates_expiring 1\n") {
+		t.Fatalf("/metrics: %d; want 1 expiring certificate (CP-P3's, valid a day)", st)
 	}
 
 	// Restarted without TLS, the chargers keep their profiles: profile 2
@@ -416,4 +423,15 @@ func TestAddressBackoffSparesKnownChargers(t *testing.T) {
 	if a := tryDial(t, s.WSURL()+"/CP-NAT", "CP-NAT", v.Password, nil); a.err != nil || a.status != 0 {
 		t.Fatalf("the charger that authenticated from this address before: %+v; want an upgrade", a)
 	}
+}
+
+func getMetrics(t *testing.T, s *cbtest.Server) (int, string) {
+	t.Helper()
+	resp, err := s.HTTP.Get(s.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

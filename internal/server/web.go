@@ -24,6 +24,14 @@ func (s *Server) webRoutes() error {
 			rec, err := s.guard.Record(ctx, id)
 			return s.guard.View(rec), err
 		},
+		SecurityAll: func(ctx context.Context) ([]security.View, error) {
+			recs, err := s.guard.Records(ctx)
+			vs := make([]security.View, len(recs))
+			for i, r := range recs {
+				vs[i] = s.guard.View(r)
+			}
+			return vs, err
+		},
 	})
 	if err != nil {
 		return err

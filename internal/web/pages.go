@@ -232,6 +232,10 @@ type chargersData struct {
 	Rows             []api.Charger
 	Matched, Total   int
 	Online           int
+	// Alerts are the chargers whose security needs a look: a client
+	// certificate expiring within 30 days or expired, refused connection
+	// attempts.
+	Alerts []security.View
 }
 
 func (d *Dashboard) chargersPage(w http.ResponseWriter, r *http.Request) {
@@ -255,6 +259,18 @@ func (d *Dashboard) chargersPage(w http.ResponseWriter, r *http.Request) {
 		data.Matched++
 		if len(data.Rows) < maxChargerRows {
 			data.Rows = append(data.Rows, ac)
+		}
+	}
+	if d.securityAll != nil {
+		vs, err := d.securityAll(r.Context())
+		if err != nil {
+			d.fail(w, r, err)
+			return
+		}
+		for _, v := range vs {
+			if v.CertWarning != "" || v.FailedAttempts > 0 {
+				data.Alerts = append(data.Alerts, v)
+			}
 		}
 	}
 	d.render(w, r, http.StatusOK, "chargers", "Chargers", "chargers", data)

@@ -62,6 +62,9 @@ type Config struct {
 	// authenticated connection, failed attempts, certificate expiry) for
 	// its page.
 	Security func(ctx context.Context, chargerID string) (security.View, error)
+	// SecurityAll, when set, gives every charger's security for the
+	// chargers page's alerts.
+	SecurityAll func(ctx context.Context) ([]security.View, error)
 	// Log receives page errors.
 	Log *slog.Logger
 }
@@ -73,17 +76,18 @@ type Pricer interface {
 
 // Dashboard serves the operator dashboard.
 type Dashboard struct {
-	security func(ctx context.Context, chargerID string) (security.View, error)
-	svc      *charging.Service
-	presence Presence
-	pricer   Pricer
-	auth     *Auth
-	cpo      ocpi.Party
-	log      *slog.Logger
-	stream   *stream
-	pages    map[string]*template.Template
-	static   http.Handler
-	version  string // changes with the assets, for cache busting
+	security    func(ctx context.Context, chargerID string) (security.View, error)
+	securityAll func(ctx context.Context) ([]security.View, error)
+	svc         *charging.Service
+	presence    Presence
+	pricer      Pricer
+	auth        *Auth
+	cpo         ocpi.Party
+	log         *slog.Logger
+	stream      *stream
+	pages       map[string]*template.Template
+	static      http.Handler
+	version     string // changes with the assets, for cache busting
 
 	// ovMu guards the cached overview below: it is computed at most once
 	// per overviewTTL however many browsers look.
@@ -111,7 +115,7 @@ func New(cfg Config) (*Dashboard, error) {
 		return nil, err
 	}
 	d := &Dashboard{
-		svc: cfg.Service, presence: cfg.Presence, pricer: cfg.Pricer, auth: cfg.Auth, cpo: cfg.CPO, log: cfg.Log, security: cfg.Security,
+		svc: cfg.Service, presence: cfg.Presence, pricer: cfg.Pricer, auth: cfg.Auth, cpo: cfg.CPO, log: cfg.Log, security: cfg.Security, securityAll: cfg.SecurityAll,
 		stream: newStream(cfg.Service.Clock().Now, online),
 		pages:  map[string]*template.Template{},
 	}
