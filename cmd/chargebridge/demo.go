@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/chargebridge/chargebridge/internal/beckn/signing"
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/loadmgmt"
 	"github.com/chargebridge/chargebridge/internal/pricing"
 	"github.com/chargebridge/chargebridge/internal/server"
 	"github.com/chargebridge/chargebridge/internal/sim"
@@ -133,6 +135,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		_ = srv.Shutdown(context.Background())
 		return err
 	}
+	siteNote, err := demoSite(ctx, srv, *chargers, *connectors)
+	if err != nil {
+		_ = srv.Shutdown(context.Background())
+		return err
+	}
 	counters := &demoCounters{open: map[string]bool{}, ended: map[string]bool{}}
 	srv.Service().Subscribe(counters.observe)
 	addr, err := srv.Start()
@@ -154,9 +161,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
   operator API     %s/api/v1/sessions   (%s/api/v1/chargers, OpenAPI at %s/api/v1/openapi.json)
   metrics          %s/metrics
   tariff           %s
+  site             %s
 
 Sessions are sped up: one second of demo charges like one minute. Ctrl-C stops.
-`, *chargers, *connectors, server.RedactDB(cfg.DB), base, login, addr, base, base, becknNote, base, base, base, base, tariffNote)
+`, *chargers, *connectors, server.RedactDB(cfg.DB), base, login, addr, base, base, becknNote, base, base, base, base, tariffNote, siteNote)
 
 	simCfg := sim.Config{
 		URL:           "ws://" + addr.String() + "/ocpp",
@@ -298,4 +306,27 @@ func demoBilled(srv *server.Server) string {
 		return ""
 	}
 	return fmt.Sprintf(", priced %s %s incl. VAT (%d sessions)", currency, total.StringFixed(2), n)
+}
+
+// demoSite puts the first (up to) three simulated chargers on one site
+// whose grid limit is half of what they could draw together, so load
+// management shows: sessions share the site's power.
+func demoSite(ctx context.Context, srv *server.Server, chargers, connectors int) (string, error) {
+	lm := srv.Load()
+	if lm == nil {
+		return "none (the database keeps no documents)", nil
+	}
+	n := min(chargers, 3)
+	site := loadmgmt.Site{ID: "DEMO-SITE", Name: "Demo car park", ChargerMaxKW: map[string]float64{}}
+	for i := 1; i <= n; i++ {
+		id := fmt.Sprintf("DEMO-%05d", i)
+		site.Chargers = append(site.Chargers, id)
+		site.ChargerMaxKW[id] = 50
+	}
+	site.MaxPowerKW = float64(n*connectors) * 50 / 2
+	if _, err := lm.PutSite(ctx, site); err != nil {
+		return "", fmt.Errorf("demo site: %w", err)
+	}
+	return fmt.Sprintf("DEMO-SITE: %s share %g kW, half of what their %d connectors could draw (chargebridge sites show DEMO-SITE)",
+		strings.Join(site.Chargers, ", "), site.MaxPowerKW, n*connectors), nil
 }

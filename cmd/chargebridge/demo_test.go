@@ -27,6 +27,9 @@ func TestDemo(t *testing.T) {
 	if !bytes.Contains(out.Bytes(), []byte("tariff           DEMO (default): 0.35 EUR/kWh + 0.05 EUR/min parking after 2 h, VAT 21 %")) {
 		t.Fatalf("the demo set up no tariff:\n%s", out.String())
 	}
+	if !bytes.Contains(out.Bytes(), []byte("site             DEMO-SITE: DEMO-00001, DEMO-00002, DEMO-00003 share 150 kW")) {
+		t.Fatalf("the demo set up no site:\n%s", out.String())
+	}
 	if !regexp.MustCompile(`done: .*, priced EUR \d+\.\d\d incl\. VAT \([1-9]\d* sessions\)`).Match(out.Bytes()) {
 		t.Fatalf("the demo's sessions were not priced:\n%s", out.String())
 	}

@@ -182,9 +182,9 @@ func TestSiteSharesPowerAmongSimulatedChargers(t *testing.T) {
 		}
 		return n == 3
 	})
-	// The simulated meters add ±0.5 % noise to the power they follow.
-	if err := s.GetJSON("/api/v1/sites/HQ", &got); err != http.StatusOK || got.MeasuredKW > 22*1.005 || got.MeasuredKW < 21 {
-		t.Errorf("measured site power %v kW; want about 22 and not above (meter noise aside)", got.MeasuredKW)
+	// The simulated meters add ±0.5 % noise, but never above the limit.
+	if err := s.GetJSON("/api/v1/sites/HQ", &got); err != http.StatusOK || got.MeasuredKW > 22 || got.MeasuredKW < 21 {
+		t.Errorf("measured site power %v kW; want about 22 and not above", got.MeasuredKW)
 	}
 
 	if err := sims["CP-2"].StopSession(1, "Local"); err != nil {

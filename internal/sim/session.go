@@ -649,7 +649,9 @@ func (c *Charger) sample(cn *connector, s *session, context string, mask measura
 		powerW, soc = s.powerW, s.soc
 	}
 	if powerW > 0 {
-		powerW *= 1 + 0.01*(c.rng.Float64()-0.5)
+		// Meter noise, but never above the limit in force: a charger
+		// regulates its output to the profile.
+		powerW = min(powerW*(1+0.01*(c.rng.Float64()-0.5)), c.limitW(cn, c.now()))
 	}
 	voltage = 360 + 0.6*soc + 2*(c.rng.Float64()-0.5)
 	current := 0.0
