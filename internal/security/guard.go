@@ -118,6 +118,17 @@ func (g *Guard) Authenticate(r *http.Request, id string) error {
 	switch need {
 	case 0:
 		ok = auth{profile: 0}
+		// A charger that already sends its password (on its way up to
+		// profile 1 or 2) is recorded at the profile it could pass.
+		if r.Header.Get("Authorization") != "" && (rec.HasPassword() || rec.PendingHash != "") {
+			if a, _, why := g.basic(r, id, rec); why == "" {
+				ok = a
+				ok.profile = 1
+				if r.TLS != nil {
+					ok.profile = 2
+				}
+			}
+		}
 	case 1, 2:
 		if need == 2 && r.TLS == nil {
 			status, why = http.StatusForbidden, fmt.Sprintf("security profile %d needs TLS (wss://)", need)

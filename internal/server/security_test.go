@@ -435,3 +435,22 @@ func getMetrics(t *testing.T, s *cbtest.Server) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+// TestMovingUp: a charger at profile 0 whose password is stored already
+// sends it; the view says it could pass profile 1, so raising it is safe.
+func TestMovingUp(t *testing.T) {
+	s := cbtest.Start(t)
+	registerCharger(t, s, "CP-UP")
+	_, up := putSecurity(t, s, "CP-UP", `{"security_profile":0,"generate":true}`)
+	if a := tryDial(t, s.WSURL()+"/CP-UP", "CP-UP", up.Password, nil); a.status != 0 || a.err != nil {
+		t.Fatalf("profile 0 charger with its password: %+v", a)
+	}
+	var upView security.View
+	s.GetJSON("/api/v1/chargers/CP-UP/security", &upView)
+	if upView.Profile != 0 || upView.LastAuthProfile != 1 {
+		t.Fatalf("view %+v; want profile 0, last authenticated at profile 1", upView)
+	}
+	if a := tryDial(t, s.WSURL()+"/CP-UP", "CP-UP", "wrong-password-00000", nil); a.status != 0 || a.err != nil {
+		t.Fatalf("profile 0 with a wrong password: %+v; want let in (profile 0 asks nothing)", a)
+	}
+}
