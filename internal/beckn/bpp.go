@@ -30,12 +30,9 @@ type Core interface {
 	Subscribe(l charging.Listener)
 }
 
-// Commander sends a command to a charger: the one command path
-// (*ocpp16.Commander), which validates, logs and applies its effect in the
-// core before it returns.
-type Commander interface {
-	Send(ctx context.Context, chargerID, action string, payload json.RawMessage, requestedBy string) (json.RawMessage, error)
-}
+// Commander is the core's command port, which validates, logs and applies
+// a command's effect in the core before it returns.
+type Commander = charging.Commands
 
 // Config configures a BPP.
 type Config struct {

@@ -40,7 +40,7 @@ func (b *BPP) update(ctx context.Context, c Context, o *Order, j job, log *slog.
 		Paths: "message.order.beckn:fulfillment.beckn:deliveryAttributes.sessionStatus"}
 }
 
-// startCharging sends RemoteStartTransaction for the reservation's id tag and
+// startCharging asks the charger to start charging for the reservation's id tag and
 // waits a little for the charger to start, so the answer says ACTIVE.
 func (b *BPP) startCharging(ctx context.Context, c Context, o *Order, j job, log *slog.Logger) (any, *Error) {
 	mu := b.lock(o.ID)
@@ -69,15 +69,14 @@ func (b *BPP) startCharging(ctx context.Context, c Context, o *Order, j job, log
 	if err != nil {
 		return nil, errorf(CodeBusinessError, "the order could not be stored; retry later")
 	}
-	payload, _ := json.Marshal(map[string]any{"connectorId": r.ConnectorID, "idTag": r.IDTag})
-	res, err := b.cmd.Send(ctx, r.ChargerID, "RemoteStartTransaction", payload, requestedBy)
+	_, err = b.cmd.StartCharging(ctx, charging.StartCharging{ChargerID: r.ChargerID, ConnectorID: r.ConnectorID, IDTag: r.IDTag, RequestedBy: requestedBy})
 	var fail *Error
 	switch {
+	case errors.Is(err, charging.ErrRejected):
+		fail = errorf(CodeUpdateNotPossible, "the charger refused to start (%s); is the vehicle plugged in?", rejection(err))
 	case err != nil:
-		log.Warn("beckn: RemoteStartTransaction failed", "charger", r.ChargerID, "err", err)
-		fail = errorf(CodeAgentUnavailable, "the charger %s cannot start now", r.ChargerID)
-	case answerStatus(res) != "Accepted":
-		fail = errorf(CodeUpdateNotPossible, "the charger refused to start (%s); is the vehicle plugged in?", answerStatus(res))
+		log.Warn("beckn: start charging failed", "charger", r.ChargerID, "err", err)
+		fail = commandError(err, "the charger %s cannot start now", r.ChargerID)
 	default:
 		// Wait for the StartTransaction, within the request's ttl.
 		wait := min(b.cfg.StartWait, time.Until(j.deadline)/2)
@@ -116,7 +115,7 @@ func (b *BPP) startCharging(ctx context.Context, c Context, o *Order, j job, log
 	return answered{}, nil
 }
 
-// stopCharging sends RemoteStopTransaction; the answer says STOP, and the
+// stopCharging asks the charger to stop charging; the answer says STOP, and the
 // COMPLETED with totals follows unsolicited when the charger reports the
 // end.
 func (b *BPP) stopCharging(ctx context.Context, c Context, o *Order, j job, log *slog.Logger) (any, *Error) {
@@ -136,14 +135,13 @@ func (b *BPP) stopCharging(ctx context.Context, c Context, o *Order, j job, log 
 	case sess.Status != charging.SessionActive || sess.TransactionID == 0:
 		return nil, errorf(CodeUpdateNotPossible, "the session is not charging (%s); to give up a reservation, cancel the order", sess.Status)
 	}
-	payload, _ := json.Marshal(map[string]any{"transactionId": sess.TransactionID})
-	res, err := b.cmd.Send(ctx, r.ChargerID, "RemoteStopTransaction", payload, requestedBy)
-	if err != nil {
-		log.Warn("beckn: RemoteStopTransaction failed", "charger", r.ChargerID, "err", err)
-		return nil, errorf(CodeAgentUnavailable, "the charger %s cannot be reached to stop; stop at the charger", r.ChargerID)
+	_, err := b.cmd.StopCharging(ctx, charging.StopCharging{SessionID: sess.ID, RequestedBy: requestedBy})
+	if errors.Is(err, charging.ErrRejected) {
+		return nil, errorf(CodeUpdateNotPossible, "the charger refused to stop (%s)", rejection(err))
 	}
-	if st := answerStatus(res); st != "Accepted" {
-		return nil, errorf(CodeUpdateNotPossible, "the charger refused to stop (%s)", st)
+	if err != nil {
+		log.Warn("beckn: stop charging failed", "charger", r.ChargerID, "err", err)
+		return nil, commandError(err, "the charger %s cannot be reached to stop; stop at the charger", r.ChargerID)
 	}
 	// The answer says STOP even when the charger has already reported the
 	// end: the COMPLETED with totals follows as its own message.
@@ -164,8 +162,7 @@ func (b *BPP) stopCharging(ctx context.Context, c Context, o *Order, j job, log 
 	return answered{}, nil
 }
 
-// cancel gives up a reservation: CancelReservation through the command
-// path. A session that has started is stopped with update, not cancelled.
+// cancel gives up a reservation through the command port. A session that has started is stopped with update, not cancelled.
 func (b *BPP) cancel(ctx context.Context, c Context, o *Order, log *slog.Logger) (any, *Error) {
 	mu := b.lock(o.ID)
 	defer mu.Unlock()
@@ -190,14 +187,13 @@ func (b *BPP) cancel(ctx context.Context, c Context, o *Order, log *slog.Logger)
 	if sess.Status != charging.SessionReserved {
 		return nil, errorf(CodeCancelNotPossible, "the session is %s; a started session is stopped with update (sessionStatus STOP)", sess.Status)
 	}
-	payload, _ := json.Marshal(map[string]any{"reservationId": r.ReservationID})
-	res, err := b.cmd.Send(ctx, r.ChargerID, "CancelReservation", payload, requestedBy)
-	if err != nil {
-		log.Warn("beckn: CancelReservation failed", "charger", r.ChargerID, "err", err)
-		return nil, errorf(CodeAgentUnavailable, "the charger %s cannot be reached to cancel; retry later", r.ChargerID)
+	_, err := b.cmd.CancelReservation(ctx, charging.CancelReservation{ChargerID: r.ChargerID, ReservationID: r.ReservationID, RequestedBy: requestedBy})
+	if errors.Is(err, charging.ErrRejected) {
+		return nil, errorf(CodeCancelNotPossible, "the charger refused to cancel the reservation (%s)", rejection(err))
 	}
-	if st := answerStatus(res); st != "Accepted" {
-		return nil, errorf(CodeCancelNotPossible, "the charger refused to cancel the reservation (%s)", st)
+	if err != nil {
+		log.Warn("beckn: cancel reservation failed", "charger", r.ChargerID, "err", err)
+		return nil, commandError(err, "the charger %s cannot be reached to cancel; retry later", r.ChargerID)
 	}
 	r.Status = OrderCancelled
 	if err := b.save(ctx, r); err != nil {

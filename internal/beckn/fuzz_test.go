@@ -111,13 +111,6 @@ func FuzzRequest(f *testing.F) {
 	})
 }
 
-// nopCommander answers every command as a charger that refuses it.
-type nopCommander struct{}
-
-func (nopCommander) Send(context.Context, string, string, json.RawMessage, string) (json.RawMessage, error) {
-	return json.RawMessage(`{"status":"Rejected"}`), nil
-}
-
 // testBPP runs a BPP on a SQLite store in the test's directory, with one
 // known BAP whose key pair it returns.
 func testBPP(tb testing.TB) (*BPP, *signing.KeyPair) {
@@ -146,7 +139,7 @@ func testBPP(tb testing.TB) (*BPP, *signing.KeyPair) {
 		tb.Fatal(err)
 	}
 	b, err := New(Config{Keys: keys, URI: "http://127.0.0.1:1/beckn", Resolver: res, Pricer: pricer,
-		HTTPClient: &http.Client{Timeout: 100 * time.Millisecond}}, svc, nopCommander{})
+		HTTPClient: &http.Client{Timeout: 100 * time.Millisecond}}, svc, charging.Offline{})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -319,8 +319,8 @@ func (r *record) takeVehicle(o *Order) {
 	}
 }
 
-// confirm reserves the connector: ReserveNow through the command path,
-// which makes the core hold a reserved session.
+// confirm reserves the connector through the command port, which makes
+// the core hold a reserved session.
 func (b *BPP) confirm(ctx context.Context, c Context, o *Order, log *slog.Logger) (any, *Error) {
 	id := o.ID
 	if id == "" {
@@ -367,21 +367,16 @@ func (b *BPP) confirm(ctx context.Context, c Context, o *Order, log *slog.Logger
 		return nil, errorf(CodeBusinessError, "the reservation could not be made; retry later")
 	}
 	resID := newReservationID()
-	payload, _ := json.Marshal(map[string]any{"connectorId": r.ConnectorID, "expiryDate": expiry.Format(time.RFC3339),
-		"idTag": tag, "reservationId": resID})
-	res, err := b.cmd.Send(ctx, r.ChargerID, "ReserveNow", payload, requestedBy)
+	res, err := b.cmd.Reserve(ctx, charging.Reserve{ChargerID: r.ChargerID, ConnectorID: r.ConnectorID, IDTag: tag,
+		ReservationID: resID, ExpiresAt: expiry, RequestedBy: requestedBy})
+	if errors.Is(err, charging.ErrRejected) {
+		return nil, errorf(CodeQuantityUnavailable, "the connector cannot be reserved: the charger answered %s", rejection(err))
+	}
 	if err != nil {
-		log.Warn("beckn: ReserveNow failed", "charger", r.ChargerID, "err", err)
-		return nil, errorf(CodeAgentUnavailable, "the charger %s cannot take a reservation now", r.ChargerID)
+		log.Warn("beckn: reserve failed", "charger", r.ChargerID, "err", err)
+		return nil, commandError(err, "the charger %s cannot take a reservation now", r.ChargerID)
 	}
-	if st := answerStatus(res); st != "Accepted" {
-		return nil, errorf(CodeQuantityUnavailable, "the connector cannot be reserved: the charger answered %s", st)
-	}
-	sess, err := b.reservedSession(ctx, r.ChargerID, resID)
-	if err != nil {
-		log.Error("beckn: reserved session not found after ReserveNow", "charger", r.ChargerID, "reservation", resID, "err", err)
-		return nil, errorf(CodeBusinessError, "the reservation could not be recorded")
-	}
+	sess := charging.Session{ID: res.SessionID}
 	r.SessionID, r.ReservationID, r.IDTag = sess.ID, resID, tag
 	r.GraceMinutes = b.cfg.GracePeriod.Minutes()
 	r.Status, r.Notified = OrderConfirmed, evsession.StatusPending
@@ -396,32 +391,42 @@ func (b *BPP) confirm(ctx context.Context, c Context, o *Order, log *slog.Logger
 	return b.orderAnswer(ctx, r)
 }
 
-// reservedSession finds the session the core holds for a reservation.
-func (b *BPP) reservedSession(ctx context.Context, chargerID string, resID int64) (charging.Session, error) {
-	cursor := ""
-	for {
-		page, next, err := b.core.Store().ListSessions(ctx, charging.SessionFilter{Status: charging.SessionReserved, ChargerID: chargerID, Limit: 200, Cursor: cursor})
-		if err != nil {
-			return charging.Session{}, err
-		}
-		for _, s := range page {
-			if s.ReservationID != nil && *s.ReservationID == resID {
-				return s, nil
-			}
-		}
-		if next == "" {
-			return charging.Session{}, charging.ErrNotFound
-		}
-		cursor = next
-	}
+// commandErrorCodes maps the core's command errors onto Beckn error codes,
+// tried in order. Every error of charging.CommandErrors is here (a test
+// says so); the actions give a rejection a code of their own first.
+var commandErrorCodes = []struct {
+	err  error
+	code string
+}{
+	{charging.ErrNotConnected, CodeAgentUnavailable},
+	{charging.ErrTimeout, CodeAgentUnavailable},
+	{charging.ErrChargerError, CodeAgentUnavailable},
+	{charging.ErrInvalidAnswer, CodeAgentUnavailable},
+	{charging.ErrNotSupported, CodeActionNotApplicable},
+	{charging.ErrRejected, CodeUpdateNotPossible},
+	{charging.ErrConflict, CodeUpdateNotPossible},
+	{charging.ErrNotFound, CodeOrderNotFound},
+	{charging.ErrInvalidInput, CodeBusinessError},
 }
 
-func answerStatus(res json.RawMessage) string {
-	var a struct {
-		Status string `json:"status"`
+// commandError is the Beckn error for a command that failed: the code from
+// the table, and the message given.
+func commandError(err error, format string, args ...any) *Error {
+	for _, m := range commandErrorCodes {
+		if errors.Is(err, m.err) {
+			return errorf(m.code, format, args...)
+		}
 	}
-	_ = json.Unmarshal(res, &a)
-	return a.Status
+	return errorf(CodeBusinessError, format, args...)
+}
+
+// rejection is the charger's own word for a command it did not accept.
+func rejection(err error) string {
+	var r *charging.Rejection
+	if errors.As(err, &r) && r.Result.Answer != "" {
+		return r.Result.Answer
+	}
+	return "Rejected"
 }
 
 // newIDTag returns a fresh OCPP id tag (at most 20 characters) for an

@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// ErrNotSupported is returned by features the configured store lacks.
-var ErrNotSupported = errors.New("not supported by this store")
+// ErrNotSupported is returned for a feature the configured store lacks, or
+// a command the charger (or its protocol) does not support.
+var ErrNotSupported = errors.New("not supported")
 
 func (s *Service) full() (FullStore, error) {
 	f, ok := s.store.(FullStore)

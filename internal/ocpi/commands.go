@@ -14,14 +14,12 @@ import (
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
-	"github.com/chargebridge/chargebridge/internal/ocpp"
 )
 
 // Commands (Receiver): an eMSP POSTs START_SESSION, STOP_SESSION,
 // RESERVE_NOW, CANCEL_RESERVATION or UNLOCK_CONNECTOR; we check it,
 // answer a CommandResponse at once, send the OCPP command through the
-// server's one command path (the Commander, which logs it and applies its
-// effect to the core) and POST the CommandResult to the eMSP's
+// core's command port (which logs it and applies its effect to the core) and POST the CommandResult to the eMSP's
 // response_url through the outbox when the charger answers, or TIMEOUT
 // when it does not within CommandTimeout. A command still waiting when
 // the server stops gets its TIMEOUT at the next start.
@@ -76,13 +74,15 @@ func displayText(s string) json.RawMessage {
 	return b
 }
 
-// plan is a command mapped to OCPP: the action, its payload, what to do
-// with the answer, and an immediate answer instead when there is one.
+// plan is a command mapped onto the core's command port: the charger, the
+// call to make, what to do with the answer, and an immediate answer
+// instead when there is one.
 type plan struct {
 	chargerID string
-	action    string
-	payload   any
-	result    func(status string) string
+	run       func(ctx context.Context, requestedBy string) (charging.CommandResult, error)
+	// unknown is the result for a charger that answers "unknown" (a
+	// cancel of a reservation it does not hold).
+	unknown string
 	// after runs when the charger accepted (e.g. remember a reservation).
 	after func(ctx context.Context) error
 	// now, when set, is the CommandResponse without sending anything;
@@ -119,10 +119,6 @@ func (c *CPO) postCommand(w http.ResponseWriter, r *http.Request) error {
 		c.writeResponse(w, http.StatusOK, CommandResponse{Result: "REJECTED", Timeout: timeout, Message: displayText("the charger is offline")})
 		return nil
 	}
-	payload, err := json.Marshal(pl.payload)
-	if err != nil {
-		return err
-	}
 	id := newUUID()
 	pc := pendingCommand{Peer: p.Key, Command: command, ResponseURL: req.ResponseURL, At: c.now()}
 	b, _ := json.Marshal(pc)
@@ -130,41 +126,83 @@ func (c *CPO) postCommand(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	c.writeResponse(w, http.StatusOK, CommandResponse{Result: "ACCEPTED", Timeout: timeout})
-	c.goBG(func(ctx context.Context) { c.runCommand(ctx, id, pc, pl, payload) })
+	c.goBG(func(ctx context.Context) { c.runCommand(ctx, id, pc, pl) })
 	return nil
 }
 
-// runCommand sends the OCPP command and queues the CommandResult.
-func (c *CPO) runCommand(ctx context.Context, id string, pc pendingCommand, pl plan, payload []byte) {
+// runCommand sends the command through the port and queues the
+// CommandResult.
+func (c *CPO) runCommand(ctx context.Context, id string, pc pendingCommand, pl plan) {
 	cctx, cancel := context.WithTimeout(ctx, c.cfg.CommandTimeout)
 	defer cancel()
-	res, err := c.cmd.Send(cctx, pl.chargerID, pl.action, payload, "ocpi:"+pc.Peer)
+	res, err := pl.run(cctx, "ocpi:"+pc.Peer)
 	if ctx.Err() != nil {
 		return // stopping: the next start answers TIMEOUT
 	}
-	result := CommandResult{}
-	var oe *ocpp.Error
-	switch {
-	case err == nil:
-		var conf struct {
-			Status string `json:"status"`
+	result := commandResult(res, err, pl.unknown)
+	if result.Result == "ACCEPTED" && pl.after != nil {
+		if err := pl.after(ctx); err != nil {
+			c.log.Error("ocpi command accepted but not recorded", "command", pc.Command, "err", err)
 		}
-		_ = json.Unmarshal(res, &conf)
-		result.Result = pl.result(conf.Status)
-		if result.Result == "ACCEPTED" && pl.after != nil {
-			if err := pl.after(ctx); err != nil {
-				c.log.Error("ocpi command accepted but not recorded", "command", pc.Command, "err", err)
-			}
-		}
-	case errors.Is(err, ocpp.ErrCallTimeout), errors.Is(err, context.DeadlineExceeded):
-		result.Result = "TIMEOUT"
-	case errors.As(err, &oe) && (oe.Code == "NotSupported" || oe.Code == "NotImplemented"):
-		result.Result, result.Message = "NOT_SUPPORTED", displayText(oe.Description)
-	default:
-		result.Result, result.Message = "FAILED", displayText(err.Error())
 	}
 	c.queueResult(ctx, pc.Peer, pc.ResponseURL, result)
 	_ = c.docs.DeleteDoc(context.WithoutCancel(ctx), docCommand, id)
+}
+
+// commandStatusResults maps the core's command statuses onto OCPI
+// CommandResultType.
+var commandStatusResults = map[charging.CommandStatus]string{
+	charging.CommandAccepted:    "ACCEPTED",
+	charging.CommandScheduled:   "ACCEPTED",
+	charging.CommandRejected:    "REJECTED",
+	charging.CommandOccupied:    "EVSE_OCCUPIED",
+	charging.CommandInoperative: "EVSE_INOPERATIVE",
+	charging.CommandFailed:      "FAILED",
+	charging.CommandUnsupported: "NOT_SUPPORTED",
+	charging.CommandUnknown:     "REJECTED",
+}
+
+// commandErrorResults maps the core's command errors onto OCPI
+// CommandResultType, in the order they are tried (a Rejection is read
+// from its status first). Every error of charging.CommandErrors is here.
+var commandErrorResults = []struct {
+	err    error
+	result string
+}{
+	{charging.ErrTimeout, "TIMEOUT"},
+	{context.DeadlineExceeded, "TIMEOUT"},
+	{charging.ErrNotSupported, "NOT_SUPPORTED"},
+	{charging.ErrNotConnected, "EVSE_INOPERATIVE"},
+	{charging.ErrRejected, "REJECTED"},
+	{charging.ErrInvalidInput, "REJECTED"},
+	{charging.ErrConflict, "REJECTED"},
+	{charging.ErrNotFound, "FAILED"},
+	{charging.ErrChargerError, "FAILED"},
+	{charging.ErrInvalidAnswer, "FAILED"},
+}
+
+// commandResult is the CommandResult for a port call's outcome.
+func commandResult(res charging.CommandResult, err error, unknown string) CommandResult {
+	var rej *charging.Rejection
+	if errors.As(err, &rej) {
+		res = rej.Result
+		err = nil
+	}
+	if err == nil {
+		if res.Status == charging.CommandUnknown && unknown != "" {
+			return CommandResult{Result: unknown}
+		}
+		if r, ok := commandStatusResults[res.Status]; ok {
+			return CommandResult{Result: r}
+		}
+		return CommandResult{Result: "REJECTED"}
+	}
+	for _, m := range commandErrorResults {
+		if errors.Is(err, m.err) {
+			return CommandResult{Result: m.result, Message: displayText(err.Error())}
+		}
+	}
+	return CommandResult{Result: "FAILED", Message: displayText(err.Error())}
 }
 
 func (c *CPO) queueResult(ctx context.Context, peer, responseURL string, r CommandResult) {
@@ -234,22 +272,6 @@ func (c *CPO) target(ctx context.Context, req commandRequest, needEVSE bool) (st
 	return ch.ID, n, nil
 }
 
-func accepted(status string) string {
-	switch status {
-	case "Accepted", "Unlocked":
-		return "ACCEPTED"
-	case "Occupied":
-		return "EVSE_OCCUPIED"
-	case "Faulted", "Unavailable":
-		return "EVSE_INOPERATIVE"
-	case "NotSupported":
-		return "NOT_SUPPORTED"
-	case "UnlockFailed":
-		return "FAILED"
-	}
-	return "REJECTED"
-}
-
 func (c *CPO) planCommand(ctx context.Context, p *Peer, command string, req commandRequest) (plan, error) {
 	switch command {
 	case "START_SESSION":
@@ -261,7 +283,7 @@ func (c *CPO) planCommand(ctx context.Context, p *Peer, command string, req comm
 			return plan{}, err
 		}
 		if len(req.Token.UID) > 20 {
-			return plan{now: &CommandResponse{Result: "REJECTED", Message: displayText("token uid longer than the 20 characters of an OCPP 1.6 idTag")}}, nil
+			return plan{now: &CommandResponse{Result: "REJECTED", Message: displayText("token uid longer than the 20 characters an id tag may have")}}, nil
 		}
 		// The eMSP authorized the token by sending the command: record it
 		// so the StartTransaction that follows is accepted and its
@@ -271,11 +293,9 @@ func (c *CPO) planCommand(ctx context.Context, p *Peer, command string, req comm
 		if err := putAuthRecord(ctx, c.docs, ch, tok.UID, rec); err != nil {
 			return plan{}, err
 		}
-		pl := map[string]any{"idTag": tok.UID}
-		if conn > 0 {
-			pl["connectorId"] = conn
-		}
-		return plan{chargerID: ch, action: "RemoteStartTransaction", payload: pl, result: accepted}, nil
+		return plan{chargerID: ch, run: func(ctx context.Context, by string) (charging.CommandResult, error) {
+			return c.cmd.StartCharging(ctx, charging.StartCharging{ChargerID: ch, ConnectorID: conn, IDTag: tok.UID, RequestedBy: by})
+		}}, nil
 	case "STOP_SESSION":
 		if req.SessionID == "" {
 			return plan{}, errorf(http.StatusBadRequest, StatusInvalidParams, "STOP_SESSION needs session_id")
@@ -287,7 +307,9 @@ func (c *CPO) planCommand(ctx context.Context, p *Peer, command string, req comm
 		if err != nil {
 			return plan{}, err
 		}
-		return plan{chargerID: s.ChargerID, action: "RemoteStopTransaction", payload: map[string]any{"transactionId": s.TransactionID}, result: accepted}, nil
+		return plan{chargerID: s.ChargerID, run: func(ctx context.Context, by string) (charging.CommandResult, error) {
+			return c.cmd.StopCharging(ctx, charging.StopCharging{SessionID: s.ID, RequestedBy: by})
+		}}, nil
 	case "RESERVE_NOW":
 		if req.Token == nil || req.Token.UID == "" || req.ReservationID == "" || time.Time(req.ExpiryDate).IsZero() {
 			return plan{}, errorf(http.StatusBadRequest, StatusInvalidParams, "RESERVE_NOW needs token, reservation_id and expiry_date")
@@ -297,7 +319,7 @@ func (c *CPO) planCommand(ctx context.Context, p *Peer, command string, req comm
 			return plan{}, err
 		}
 		if len(req.Token.UID) > 20 {
-			return plan{now: &CommandResponse{Result: "REJECTED", Message: displayText("token uid longer than the 20 characters of an OCPP 1.6 idTag")}}, nil
+			return plan{now: &CommandResponse{Result: "REJECTED", Message: displayText("token uid longer than the 20 characters an id tag may have")}}, nil
 		}
 		rid, err := c.reservationID(ctx, p.Key, req.ReservationID, ch, true)
 		if err != nil {
@@ -308,8 +330,10 @@ func (c *CPO) planCommand(ctx context.Context, p *Peer, command string, req comm
 		if err := putAuthRecord(ctx, c.docs, ch, tok.UID, rec); err != nil {
 			return plan{}, err
 		}
-		payload := map[string]any{"connectorId": conn, "expiryDate": time.Time(req.ExpiryDate).UTC().Format(time.RFC3339), "idTag": tok.UID, "reservationId": rid}
-		return plan{chargerID: ch, action: "ReserveNow", payload: payload, result: accepted}, nil
+		exp := time.Time(req.ExpiryDate)
+		return plan{chargerID: ch, run: func(ctx context.Context, by string) (charging.CommandResult, error) {
+			return c.cmd.Reserve(ctx, charging.Reserve{ChargerID: ch, ConnectorID: conn, IDTag: tok.UID, ReservationID: rid, ExpiresAt: exp, RequestedBy: by})
+		}}, nil
 	case "CANCEL_RESERVATION":
 		if req.ReservationID == "" {
 			return plan{}, errorf(http.StatusBadRequest, StatusInvalidParams, "CANCEL_RESERVATION needs reservation_id")
@@ -321,18 +345,17 @@ func (c *CPO) planCommand(ctx context.Context, p *Peer, command string, req comm
 		if err != nil {
 			return plan{}, err
 		}
-		return plan{chargerID: r.ChargerID, action: "CancelReservation", payload: map[string]any{"reservationId": r.OCPPID}, result: func(s string) string {
-			if s == "Accepted" {
-				return "ACCEPTED"
-			}
-			return "UNKNOWN_RESERVATION"
+		return plan{chargerID: r.ChargerID, unknown: "UNKNOWN_RESERVATION", run: func(ctx context.Context, by string) (charging.CommandResult, error) {
+			return c.cmd.CancelReservation(ctx, charging.CancelReservation{ChargerID: r.ChargerID, ReservationID: r.OCPPID, RequestedBy: by})
 		}}, nil
 	case "UNLOCK_CONNECTOR":
 		ch, conn, err := c.target(ctx, req, true)
 		if err != nil {
 			return plan{}, err
 		}
-		return plan{chargerID: ch, action: "UnlockConnector", payload: map[string]any{"connectorId": conn}, result: accepted}, nil
+		return plan{chargerID: ch, run: func(ctx context.Context, by string) (charging.CommandResult, error) {
+			return c.cmd.Unlock(ctx, charging.Unlock{ChargerID: ch, ConnectorID: conn, RequestedBy: by})
+		}}, nil
 	}
 	return plan{now: &CommandResponse{Result: "NOT_SUPPORTED", Message: displayText(fmt.Sprintf("command %q is not supported", command))}}, nil
 }

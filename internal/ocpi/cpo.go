@@ -53,11 +53,9 @@ type Config struct {
 	SyncInterval time.Duration
 }
 
-// Commander sends an OCPP command to a charger: the server's one command
-// path (ocpp16.Commander).
-type Commander interface {
-	Send(ctx context.Context, chargerID, action string, payload json.RawMessage, requestedBy string) (json.RawMessage, error)
-}
+// Commander is the core's command port, the one path commands take to
+// chargers.
+type Commander = charging.Commands
 
 // CPO is chargebridge's OCPI 2.2.1 CPO role: the HTTP interfaces peers
 // call (versions, credentials, Locations, Sessions, CDRs and Tariffs as

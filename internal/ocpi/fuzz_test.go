@@ -123,10 +123,35 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
+// acceptAll is a command port whose chargers accept everything: the fuzz
+// test exercises the HTTP side, not the chargers.
 type acceptAll struct{}
 
-func (acceptAll) Send(ctx context.Context, chargerID, action string, payload json.RawMessage, requestedBy string) (json.RawMessage, error) {
-	return json.RawMessage(`{"status":"Accepted"}`), nil
+var ok = charging.CommandResult{Status: charging.CommandAccepted, Answer: "Accepted"}
+
+func (acceptAll) StartCharging(context.Context, charging.StartCharging) (charging.CommandResult, error) {
+	return ok, nil
+}
+func (acceptAll) StopCharging(context.Context, charging.StopCharging) (charging.CommandResult, error) {
+	return ok, nil
+}
+func (acceptAll) Reserve(context.Context, charging.Reserve) (charging.CommandResult, error) {
+	return ok, nil
+}
+func (acceptAll) CancelReservation(context.Context, charging.CancelReservation) (charging.CommandResult, error) {
+	return ok, nil
+}
+func (acceptAll) Unlock(context.Context, charging.Unlock) (charging.CommandResult, error) {
+	return ok, nil
+}
+func (acceptAll) Reset(context.Context, charging.Reset) (charging.CommandResult, error) {
+	return ok, nil
+}
+func (acceptAll) ChangeAvailability(context.Context, charging.ChangeAvailability) (charging.CommandResult, error) {
+	return ok, nil
+}
+func (acceptAll) SetChargingLimit(context.Context, charging.ChargingLimit) (charging.CommandResult, error) {
+	return ok, nil
 }
 
 // serve sends one request to the CPO and checks the answer is an OCPI

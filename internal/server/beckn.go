@@ -172,7 +172,7 @@ func (s *Server) newBPP(clock charging.Clock, adjust func(*beckn.Config)) (*beck
 	if adjust != nil {
 		adjust(&bcfg)
 	}
-	b, err := beckn.New(bcfg, s.svc, s.cmd)
+	b, err := beckn.New(bcfg, s.svc, s.commands)
 	if err != nil {
 		return nil, err
 	}

@@ -50,6 +50,8 @@ type Server struct {
 	auth  *web.Auth
 	web   *web.Dashboard
 	cmd   *ocpp16.Commander
+	// commands is the core's command port (routed by protocol).
+	commands *charging.CommandRouter
 	// ocpi is the OCPI CPO role; nil when the store keeps no documents.
 	ocpi *ocpi.CPO
 	// beckn is the Beckn BPP (beckn.go); nil when it is off.
@@ -192,6 +194,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 	}
 	s.cmd = ocpp16.NewCommander(os, v, log, cmdLog,
 		ocpp16.CoreEffects{Svc: svc, PendingTimeout: cfg.RemoteStartTimeout}, clock.Now, charging.NewID)
+	// The command port: every protocol-neutral command goes through the
+	// router to the adapter of the charger's protocol (1.6 only, today).
+	port16 := ocpp16.NewPort(s.cmd, svc)
+	s.commands = charging.NewCommandRouter(nil, map[string]charging.Commands{ocpp16.Subprotocol: port16}, port16, svc.Store())
 	s.setupPricing(clock)
 	s.setupLoad(clock, opts.LoadMgmt)
 	if tokens != nil {
@@ -205,7 +211,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 		if opts.OCPI != nil {
 			opts.OCPI(&ocfg)
 		}
-		if s.ocpi, err = ocpi.New(svc, s.cmd, tokens, log, ocfg); err != nil {
+		if s.ocpi, err = ocpi.New(svc, s.commands, tokens, log, ocfg); err != nil {
 			st.Close()
 			return nil, err
 		}
@@ -291,8 +297,13 @@ func (s *Server) routes() error {
 // Service returns the session core.
 func (s *Server) Service() *charging.Service { return s.svc }
 
-// Commander returns the one path commands take to chargers.
+// Commander returns the 1.6 command path: raw OCPP 1.6 messages, for the
+// expert endpoint and 1.6-only features.
 func (s *Server) Commander() *ocpp16.Commander { return s.cmd }
+
+// Commands returns the core's command port, the one path protocol-neutral
+// commands take to chargers.
+func (s *Server) Commands() charging.Commands { return s.commands }
 
 // OCPP returns the OCPP server (to send commands, or check connections).
 func (s *Server) OCPP() *ocpp.Server { return s.ocpp }

@@ -1,0 +1,99 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/api"
+	"github.com/chargebridge/chargebridge/internal/cbtest"
+	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/server"
+)
+
+// TestCommandPortDrivesTheSimulator sends every protocol-neutral command
+// through the server's command port to a simulated 1.6 charger and checks
+// both the answer in core terms and what the core then holds.
+func TestCommandPortDrivesTheSimulator(t *testing.T) {
+	s := cbtest.Start(t, cbtest.AutoRegister, cbtest.Configure(func(c *server.Config) { c.AcceptUnknownTags = true }))
+	runSim(t, s, "SIM-PORT")
+	cmds := s.Commands()
+	ctx := context.Background()
+	session := func(id string) api.Session {
+		t.Helper()
+		var out api.Session
+		if code := s.GetJSON("/api/v1/sessions/"+id, &out); code != http.StatusOK {
+			t.Fatalf("GET session %s: HTTP %d", id, code)
+		}
+		return out
+	}
+
+	res, err := cmds.Reserve(ctx, charging.Reserve{ChargerID: "SIM-PORT", ConnectorID: 2, IDTag: "RES-1", ReservationID: 77, ExpiresAt: time.Now().Add(time.Hour), RequestedBy: "test"})
+	if err != nil || res.Status != charging.CommandAccepted || res.SessionID == "" {
+		t.Fatalf("Reserve = %+v, %v; want accepted with a session", res, err)
+	}
+	if got := session(res.SessionID).Status; got != charging.SessionReserved {
+		t.Errorf("reserved session status = %s; want reserved", got)
+	}
+	if _, err := cmds.CancelReservation(ctx, charging.CancelReservation{ChargerID: "SIM-PORT", ReservationID: 77}); err != nil {
+		t.Errorf("CancelReservation(77) = %v; want accepted", err)
+	}
+	_, err = cmds.CancelReservation(ctx, charging.CancelReservation{ChargerID: "SIM-PORT", ReservationID: 7777})
+	var rej *charging.Rejection
+	if !errors.Is(err, charging.ErrRejected) || !errors.As(err, &rej) || rej.Result.Status != charging.CommandUnknown {
+		t.Errorf("CancelReservation(7777) = %v; want a rejection with status unknown", err)
+	}
+
+	res, err = cmds.StartCharging(ctx, charging.StartCharging{ChargerID: "SIM-PORT", ConnectorID: 1, IDTag: "T-1", RequestedBy: "test"})
+	if err != nil || res.SessionID == "" {
+		t.Fatalf("StartCharging = %+v, %v; want accepted with the pending session", res, err)
+	}
+	sid := res.SessionID
+	waitFor(t, "the remote start to become active", func() bool { return session(sid).Status == charging.SessionActive })
+
+	res, err = cmds.SetChargingLimit(ctx, charging.ChargingLimit{ChargerID: "SIM-PORT", ConnectorID: 1, Purpose: charging.LimitTransaction, Limit: 7400, Unit: charging.LimitWatts})
+	if err != nil || res.SessionID != sid {
+		t.Errorf("SetChargingLimit(transaction) = %+v, %v; want accepted for session %s", res, err, sid)
+	}
+	if _, err := cmds.SetChargingLimit(ctx, charging.ChargingLimit{ChargerID: "SIM-PORT", Purpose: charging.LimitDefault, Limit: 16, Unit: charging.LimitAmps}); err != nil {
+		t.Errorf("SetChargingLimit(default) = %v; want accepted", err)
+	}
+	if _, err := cmds.SetChargingLimit(ctx, charging.ChargingLimit{ChargerID: "SIM-PORT", ConnectorID: 2, Purpose: charging.LimitTransaction, Limit: 16, Unit: charging.LimitAmps}); !errors.Is(err, charging.ErrConflict) {
+		t.Errorf("SetChargingLimit on a connector without a transaction = %v; want ErrConflict", err)
+	}
+	if _, err := cmds.SetChargingLimit(ctx, charging.ChargingLimit{ChargerID: "SIM-PORT", Purpose: charging.LimitDefault, Limit: 16, Unit: "kW"}); !errors.Is(err, charging.ErrInvalidInput) {
+		t.Errorf("SetChargingLimit in kW = %v; want ErrInvalidInput", err)
+	}
+
+	if _, err := cmds.StopCharging(ctx, charging.StopCharging{SessionID: sid, RequestedBy: "test"}); err != nil {
+		t.Fatalf("StopCharging = %v; want accepted", err)
+	}
+	waitFor(t, "the session to complete", func() bool { return session(sid).Status == charging.SessionCompleted })
+	if _, err := cmds.StopCharging(ctx, charging.StopCharging{SessionID: sid}); !errors.Is(err, charging.ErrConflict) {
+		t.Errorf("StopCharging of a completed session = %v; want ErrConflict", err)
+	}
+	if _, err := cmds.StopCharging(ctx, charging.StopCharging{SessionID: "no-such-session"}); !errors.Is(err, charging.ErrNotFound) {
+		t.Errorf("StopCharging of an unknown session = %v; want ErrNotFound", err)
+	}
+
+	if _, err := cmds.Unlock(ctx, charging.Unlock{ChargerID: "SIM-PORT", ConnectorID: 2}); err != nil {
+		t.Errorf("Unlock(2) = %v; want accepted", err)
+	}
+	if _, err := cmds.Unlock(ctx, charging.Unlock{ChargerID: "SIM-PORT"}); !errors.Is(err, charging.ErrInvalidInput) {
+		t.Errorf("Unlock without a connector = %v; want ErrInvalidInput", err)
+	}
+	if _, err := cmds.ChangeAvailability(ctx, charging.ChangeAvailability{ChargerID: "SIM-PORT", ConnectorID: 2, Operative: false}); err != nil {
+		t.Errorf("ChangeAvailability(2, inoperative) = %v; want accepted", err)
+	}
+	if _, err := cmds.ChangeAvailability(ctx, charging.ChangeAvailability{ChargerID: "SIM-PORT", ConnectorID: 2, Operative: true}); err != nil {
+		t.Errorf("ChangeAvailability(2, operative) = %v; want accepted", err)
+	}
+	if _, err := cmds.Reset(ctx, charging.Reset{ChargerID: "SIM-PORT"}); err != nil {
+		t.Errorf("Reset(soft) = %v; want accepted", err)
+	}
+	if _, err := cmds.StartCharging(ctx, charging.StartCharging{ChargerID: "NOPE", IDTag: "T"}); !errors.Is(err, charging.ErrNotConnected) {
+		t.Errorf("StartCharging at a charger that is not connected = %v; want ErrNotConnected", err)
+	}
+}
