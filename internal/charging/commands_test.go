@@ -69,7 +69,9 @@ func TestChargingLimitValidate(t *testing.T) {
 		bad  bool
 	}{
 		{"valid-watts", func(*charging.ChargingLimit) {}, false},
-		{"valid-amps-default", func(l *charging.ChargingLimit) { l.Unit, l.Purpose, l.ConnectorID = charging.LimitAmps, charging.LimitDefault, 0 }, false},
+		{"valid-amps-default", func(l *charging.ChargingLimit) {
+			l.Unit, l.Purpose, l.ConnectorID = charging.LimitAmps, charging.LimitDefault, 0
+		}, false},
 		{"zero-limit-pauses", func(l *charging.ChargingLimit) { l.Limit = 0 }, false},
 		{"no-charger", func(l *charging.ChargingLimit) { l.ChargerID = "" }, true},
 		{"bad-purpose", func(l *charging.ChargingLimit) { l.Purpose = "always" }, true},
