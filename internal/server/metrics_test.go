@@ -111,6 +111,10 @@ func TestDeployFilesUseServedMetrics(t *testing.T) {
 	if _, err := ocpi.AddPeer(context.Background(), docs, "NL", "ABC", time.Now()); err != nil {
 		t.Fatal(err)
 	}
+	// A site, so the per-site gauges have a sample.
+	if st, body := call(t, s, http.MethodPut, "/api/v1/sites/S1", `{"max_power_kw":22,"chargers":["CP-1"]}`); st != http.StatusOK {
+		t.Fatalf("PUT site: %d %s", st, body)
+	}
 	served := map[string]bool{}
 	for name := range scrape(t, s) {
 		name, _, _ = strings.Cut(name, "{")
