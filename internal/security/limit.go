@@ -166,9 +166,10 @@ func (l *Limiter) admit(nc net.Conn) *limConn {
 		reserved: open >= int64(l.cfg.MaxConns-l.cfg.Reserve)}
 	l.pending[c] = struct{}{}
 	l.perAddr[addr]++
+	n := len(l.pending)
 	l.mu.Unlock()
 	l.Stats.Open.Add(1)
-	l.Stats.Pending.Store(int64(len(l.pending)))
+	l.Stats.Pending.Store(int64(n))
 	if victim != nil {
 		l.Stats.Evicted.Add(1)
 		victim.Close()
