@@ -62,6 +62,7 @@ func (a *API) Register(mux Mux) {
 	mux.HandleFunc("GET /api/v1/chargers", a.listChargers)
 	mux.HandleFunc("POST /api/v1/chargers", a.addCharger)
 	mux.HandleFunc("GET /api/v1/chargers/{id}", a.getCharger)
+	mux.HandleFunc("DELETE /api/v1/chargers/{id}", a.deleteCharger)
 	mux.HandleFunc("GET /api/v1/chargers/{id}/events", a.chargerEvents)
 	mux.HandleFunc("POST /api/v1/chargers/{id}/commands/{action}", a.sendCommand)
 	mux.HandleFunc("GET /api/v1/chargers/{id}/commands", a.listCommands)
@@ -70,6 +71,7 @@ func (a *API) Register(mux Mux) {
 	mux.HandleFunc("GET /api/v1/chargers/{id}/local-list", a.localList)
 	mux.HandleFunc("GET /api/v1/tags", a.listTags)
 	mux.HandleFunc("POST /api/v1/tags", a.addTag)
+	mux.HandleFunc("DELETE /api/v1/tags/{id}", a.deleteTag)
 	mux.HandleFunc("GET /api/v1/sessions", a.listSessions)
 	mux.HandleFunc("GET /api/v1/sessions/{id}", a.getSession)
 	mux.HandleFunc("GET /api/v1/tariffs", a.listTariffs)
@@ -179,6 +181,22 @@ func (a *API) getCharger(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, a.charger(c))
 }
 
+// deleteCharger removes a charger; its sessions and CDRs stay. A connected
+// charger is refused (409) unless force=true: it would otherwise keep
+// talking, and with auto-registration come back at once.
+func (a *API) deleteCharger(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if a.presence != nil && a.presence.Connected(id) && r.URL.Query().Get("force") != "true" {
+		writeJSON(w, http.StatusConflict, map[string]string{"error": "charger " + id + " is connected; it would keep talking (and come back if chargers register automatically): disconnect it first, or delete with force=true"})
+		return
+	}
+	if err := a.svc.DeleteCharger(r.Context(), id); err != nil {
+		a.fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 // NewCharger is the body of POST /api/v1/chargers.
 type NewCharger struct {
 	ID               string `json:"id"`
@@ -245,6 +263,14 @@ func (a *API) addTag(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, t)
+}
+
+func (a *API) deleteTag(w http.ResponseWriter, r *http.Request) {
+	if err := a.svc.DeleteTag(r.Context(), r.PathValue("id")); err != nil {
+		a.fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func intParam(r *http.Request, name string, def int) (int, error) {

@@ -4,6 +4,7 @@
 package cbtest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -149,6 +150,33 @@ func (s *Server) PostJSON(path string, body any, v any) int {
 	resp, err := s.HTTP.Post(s.URL()+path, "application/json", strings.NewReader(string(b)))
 	if err != nil {
 		s.t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	if v != nil {
+		_ = json.NewDecoder(resp.Body).Decode(v)
+	}
+	return resp.StatusCode
+}
+
+// Do sends a request with a JSON body (none when body is nil) and decodes
+// the answer into v (when not nil), returning the status.
+func (s *Server) Do(method, path string, body any, v any) int {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, s.URL()+path, rd)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := s.HTTP.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
 	if v != nil {

@@ -121,6 +121,27 @@ func (s *Service) RegisterCharger(ctx context.Context, c Charger) (Charger, erro
 	return s.store.GetCharger(ctx, c.ID)
 }
 
+// DeleteCharger removes a charger and its connectors on an operator's
+// request; its sessions (and their CDRs), meter samples and reports stay.
+// ErrNotFound for an unknown charger.
+func (s *Service) DeleteCharger(ctx context.Context, id string) error {
+	if err := s.store.DeleteCharger(ctx, id); err != nil {
+		return err
+	}
+	s.log.Info("charger deleted", "charger", id)
+	return nil
+}
+
+// DeleteTag removes an id tag on an operator's request; sessions keep its
+// id. ErrNotFound for an unknown tag.
+func (s *Service) DeleteTag(ctx context.Context, id string) error {
+	if err := s.store.DeleteIDTag(ctx, id); err != nil {
+		return err
+	}
+	s.log.Info("id tag deleted", "id_tag", id)
+	return nil
+}
+
 // ValidateChargerID checks a charge point identity: 1 to 48 characters
 // (OCPP's identity string), letters, digits and - _ . : only, so it is safe
 // in a URL path, a log line and an OCPI uid.

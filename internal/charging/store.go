@@ -30,6 +30,9 @@ type ChargerStore interface {
 	// SetConnectorStatus stores a connector's status unless the stored one
 	// has a newer StatusAt; it reports whether the status was applied.
 	SetConnectorStatus(ctx context.Context, c Connector) (applied bool, err error)
+	// DeleteCharger removes a charger and its connectors, or ErrNotFound.
+	// Its sessions (and so its CDRs), meter samples and events stay.
+	DeleteCharger(ctx context.Context, id string) error
 }
 
 // TagStore keeps id tags.
@@ -39,6 +42,8 @@ type TagStore interface {
 	// PutIDTag creates or replaces a tag.
 	PutIDTag(ctx context.Context, t IDTag) error
 	ListIDTags(ctx context.Context) ([]IDTag, error)
+	// DeleteIDTag removes a tag, or ErrNotFound; sessions keep its id.
+	DeleteIDTag(ctx context.Context, id string) error
 }
 
 // SessionStore keeps sessions and their meter samples.

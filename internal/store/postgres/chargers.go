@@ -245,6 +245,33 @@ func (s *Store) PutIDTag(ctx context.Context, t charging.IDTag) error {
 	return nil
 }
 
+// DeleteIDTag removes a tag; sessions that used it keep its id.
+// ErrNotFound for an unknown tag.
+func (s *Store) DeleteIDTag(ctx context.Context, id string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM id_tags WHERE id = $1`, id)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = charging.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("delete id tag %s: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteCharger removes a charger and its connectors; its sessions, meter
+// samples, events and documents stay (they are history: CDRs were sent for
+// them). ErrNotFound for an unknown charger.
+func (s *Store) DeleteCharger(ctx context.Context, id string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM chargers WHERE id = $1` /* connectors cascade */, id)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = charging.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("delete charger %s: %w", id, err)
+	}
+	return nil
+}
+
 // ListIDTags returns every tag, ordered by id.
 func (s *Store) ListIDTags(ctx context.Context) ([]charging.IDTag, error) {
 	rows, err := s.pool.Query(ctx, sqlListTags)

@@ -45,6 +45,10 @@ const (
 	ON CONFLICT (id) DO UPDATE SET status = excluded.status, expires_at = excluded.expires_at,
 		parent_id = excluded.parent_id, created_at = excluded.created_at`
 
+	sqlDeleteConnectors = `DELETE FROM connectors WHERE charger_id = ?`
+	sqlDeleteCharger    = `DELETE FROM chargers WHERE id = ?`
+	sqlDeleteTag        = `DELETE FROM id_tags WHERE id = ?`
+
 	sqlInsertEvent = `INSERT INTO events (charger_id, kind, payload, at) VALUES (?, ?, ?, ?)`
 	sqlListEvents  = `SELECT id, charger_id, kind, payload, at FROM events WHERE charger_id = ? ORDER BY id DESC LIMIT ?`
 )
@@ -173,6 +177,22 @@ func (s *Store) TouchCharger(ctx context.Context, id string, t time.Time) error 
 	return nil
 }
 
+// DeleteCharger removes a charger and its connectors; its sessions, meter
+// samples, events and documents stay (they are history: CDRs were sent for
+// them). ErrNotFound for an unknown charger.
+func (s *Store) DeleteCharger(ctx context.Context, id string) error {
+	err := s.write(ctx, func(w *writer) error {
+		if err := w.run(w.deleteConnectors, id); err != nil {
+			return err
+		}
+		return updateOne(w, w.deleteCharger, id)
+	})
+	if err != nil {
+		return fmt.Errorf("delete charger %s: %w", id, err)
+	}
+	return nil
+}
+
 // updateOne runs an UPDATE of one row, ErrNotFound when it matched none.
 func updateOne(w *writer, st driver.Stmt, args ...any) error {
 	n, err := w.exec(st, args...)
@@ -232,6 +252,15 @@ func (s *Store) PutIDTag(ctx context.Context, t charging.IDTag) error {
 	}
 	if err := s.write(ctx, func(w *writer) error { return w.run(w.putTag, args...) }); err != nil {
 		return fmt.Errorf("put id tag %s: %w", t.ID, err)
+	}
+	return nil
+}
+
+// DeleteIDTag removes a tag; sessions that used it keep its id.
+// ErrNotFound for an unknown tag.
+func (s *Store) DeleteIDTag(ctx context.Context, id string) error {
+	if err := s.write(ctx, func(w *writer) error { return updateOne(w, w.deleteTag, id) }); err != nil {
+		return fmt.Errorf("delete id tag %s: %w", id, err)
 	}
 	return nil
 }

@@ -27,6 +27,7 @@ type writer struct {
 
 	insertCharger, insertConnector, recordBoot, touchCharger, chargerExists driver.Stmt
 	setConnector, putTag, insertEvent                                       driver.Stmt
+	deleteConnectors, deleteCharger, deleteTag                              driver.Stmt
 
 	sessionByKey, sessionByTx, closeOpenMeter, closeOpen, bumpTx, lastTx        driver.Stmt
 	insertSession, insertMeter, foldMeter, insertSample, stopSession, stopMeter driver.Stmt
@@ -69,6 +70,9 @@ func (w *writer) prepare() error {
 	w.chargerExists = p(sqlChargerExists)
 	w.setConnector = p(sqlSetConnector)
 	w.putTag = p(sqlPutTag)
+	w.deleteConnectors = p(sqlDeleteConnectors)
+	w.deleteCharger = p(sqlDeleteCharger)
+	w.deleteTag = p(sqlDeleteTag)
 	w.insertEvent = p(sqlInsertEvent)
 
 	w.sessionByKey = p(sqlSessionByKey)

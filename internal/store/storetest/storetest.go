@@ -35,6 +35,8 @@ func Run(t *testing.T, open func(t *testing.T) charging.Store) {
 		{"touch-charger", testTouchCharger},
 		{"connector-status", testConnectorStatus},
 		{"id-tags", testIDTags},
+		{"delete-charger", testDeleteCharger},
+		{"delete-id-tag", testDeleteIDTag},
 		{"start-session", testStartSession},
 		{"start-session-idempotent", testStartIdempotent},
 		{"start-session-closes-open-session", testStartClosesOpen},
