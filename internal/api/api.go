@@ -30,7 +30,8 @@ type API struct {
 	svc       *charging.Service
 	presence  Presence
 	log       *slog.Logger
-	commander Commander
+	port      charging.Commands
+	commander RawCommander
 	history   CommandHistory
 	catalog   *pricing.Catalog
 	pricer    Pricer
@@ -66,6 +67,8 @@ func (a *API) Register(mux Mux) {
 	mux.HandleFunc("GET /api/v1/chargers/{id}/events", a.chargerEvents)
 	mux.HandleFunc("POST /api/v1/chargers/{id}/commands/{action}", a.sendCommand)
 	mux.HandleFunc("GET /api/v1/chargers/{id}/commands", a.listCommands)
+	mux.HandleFunc("POST /api/v1/chargers/{id}/actions/{name}", a.chargerAction)
+	mux.HandleFunc("POST /api/v1/sessions/{id}/stop", a.stopSession)
 	mux.HandleFunc("GET /api/v1/chargers/{id}/charging-profiles", a.chargerDocs(charging.DocChargingProfile))
 	mux.HandleFunc("GET /api/v1/chargers/{id}/availability", a.chargerDocs(charging.DocAvailability))
 	mux.HandleFunc("GET /api/v1/chargers/{id}/local-list", a.localList)

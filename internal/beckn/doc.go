@@ -13,10 +13,10 @@
 // transaction are delivered in order.
 //
 // Every OCPP connector is one catalog item, "{chargerId}-{connectorId}".
-// An order reserves it through the one command path (confirm: ReserveNow,
+// An order reserves it through the core's command port (confirm: Reserve,
 // which makes the core hold a reserved session), starts and stops charging
-// (update: RemoteStartTransaction, RemoteStopTransaction) and gives the
-// reservation up (cancel: CancelReservation). Orders are documents in the
+// (update: StartCharging, StopCharging) and gives the reservation up
+// (cancel: CancelReservation), whatever protocol the charger speaks. Orders are documents in the
 // core's DocStore. The fulfillment's delivery attributes are the live
 // EvChargingSession of the canonical session (SessionView); when the
 // session starts, is interrupted or completes on its own, the BAP is told

@@ -97,3 +97,44 @@ func TestCommandPortDrivesTheSimulator(t *testing.T) {
 		t.Errorf("StartCharging at a charger that is not connected = %v; want ErrNotConnected", err)
 	}
 }
+
+// TestActionEndpoints drives the operator API's protocol-neutral actions
+// (what the CLI and dashboard use) against a simulated charger.
+func TestActionEndpoints(t *testing.T) {
+	s := cbtest.Start(t, cbtest.AutoRegister, cbtest.Configure(func(c *server.Config) { c.AcceptUnknownTags = true }))
+	runSim(t, s, "SIM-ACT")
+	var res charging.CommandResult
+	if code := s.PostJSON("/api/v1/chargers/SIM-ACT/actions/start", map[string]any{"connector_id": 1, "id_tag": "ACT-1"}, &res); code != http.StatusOK || res.SessionID == "" {
+		t.Fatalf("start: HTTP %d %+v; want 200 with a session", code, res)
+	}
+	sid := res.SessionID
+	waitFor(t, "the session to be active", func() bool {
+		var x api.Session
+		s.GetJSON("/api/v1/sessions/"+sid, &x)
+		return x.Status == charging.SessionActive
+	})
+	tests := []struct {
+		name, path string
+		body       any
+		want       int
+	}{
+		{"limit", "/api/v1/chargers/SIM-ACT/actions/set-charging-limit", map[string]any{"connector_id": 1, "purpose": "transaction", "limit": 16, "unit": "A"}, http.StatusOK},
+		{"limit-in-kw", "/api/v1/chargers/SIM-ACT/actions/set-charging-limit", map[string]any{"purpose": "default", "limit": 16, "unit": "kW"}, http.StatusBadRequest},
+		{"unlock-without-connector", "/api/v1/chargers/SIM-ACT/actions/unlock", map[string]any{}, http.StatusBadRequest},
+		{"unknown-action", "/api/v1/chargers/SIM-ACT/actions/explode", map[string]any{}, http.StatusNotFound},
+		{"unregistered-charger", "/api/v1/chargers/NOPE/actions/reset", map[string]any{}, http.StatusNotFound},
+		{"cancel-unknown-reservation", "/api/v1/chargers/SIM-ACT/actions/cancel-reservation", map[string]any{"reservation_id": 9}, http.StatusConflict},
+		{"stop", "/api/v1/sessions/" + sid + "/stop", map[string]any{}, http.StatusOK},
+		{"stop-unknown-session", "/api/v1/sessions/nope/stop", map[string]any{}, http.StatusNotFound},
+		{"availability", "/api/v1/chargers/SIM-ACT/actions/change-availability", map[string]any{"connector_id": 2, "operative": true}, http.StatusOK},
+		{"reset", "/api/v1/chargers/SIM-ACT/actions/reset", map[string]any{"hard": false}, http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out map[string]any
+			if code := s.PostJSON(tt.path, tt.body, &out); code != tt.want {
+				t.Errorf("POST %s: HTTP %d %v; want %d", tt.path, code, out, tt.want)
+			}
+		})
+	}
+}

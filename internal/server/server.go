@@ -262,7 +262,7 @@ func (s *Server) routes() error {
 	if s.ocpi != nil {
 		s.mux.Handle("/ocpi/", s.ocpi)
 	}
-	s.withPricing(api.New(s.svc, s.ocpp, s.log).WithCommands(s.cmd, s.svc).WithSites(s.sites())).Register(s.mux)
+	s.withPricing(api.New(s.svc, s.ocpp, s.log).WithCommands(s.commands, ocpp16.CoreErrors{Commander: s.cmd}, s.svc).WithSites(s.sites())).Register(s.mux)
 	s.becknRoutes()
 	s.securityRoutes()
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

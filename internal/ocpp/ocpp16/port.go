@@ -50,9 +50,9 @@ func statusOf(action, answer string) charging.CommandStatus {
 	return charging.CommandRejected
 }
 
-// coreError wraps a command path error with the core sentinel it means,
+// CoreError wraps a command path error with the core sentinel it means,
 // keeping the original for logs.
-func coreError(err error) error {
+func CoreError(err error) error {
 	var oe *ocpp.Error
 	switch {
 	case err == nil:
@@ -68,7 +68,7 @@ func coreError(err error) error {
 	case errors.Is(err, ErrInvalidAnswer):
 		return fmt.Errorf("%w: %w", charging.ErrInvalidAnswer, err)
 	case errors.Is(err, ErrUnknownCommand):
-		return fmt.Errorf("%w: %w", charging.ErrNotSupported, err)
+		return fmt.Errorf("%w: %w", charging.ErrNotFound, err)
 	}
 	return err
 }
@@ -81,7 +81,7 @@ func (p *Port) send(ctx context.Context, chargerID, action string, payload any, 
 	}
 	res, err := p.cmd.Send(ctx, chargerID, action, body, requestedBy)
 	if err != nil {
-		return charging.CommandResult{}, coreError(err)
+		return charging.CommandResult{}, CoreError(err)
 	}
 	var conf statusConf
 	_ = json.Unmarshal(res, &conf)
@@ -230,4 +230,14 @@ func (p *Port) SetChargingLimit(ctx context.Context, r charging.ChargingLimit) (
 	res, err := p.send(ctx, r.ChargerID, "SetChargingProfile", map[string]any{"connectorId": r.ConnectorID, "csChargingProfiles": profile}, r.RequestedBy)
 	res.SessionID = sessionID
 	return res, err
+}
+
+// CoreErrors is the Commander seen from the edges: raw OCPP 1.6 messages
+// for experts, with errors in core terms (see CoreError).
+type CoreErrors struct{ *Commander }
+
+// Send sends a raw message; see Commander.Send.
+func (c CoreErrors) Send(ctx context.Context, chargerID, action string, payload json.RawMessage, requestedBy string) (json.RawMessage, error) {
+	res, err := c.Commander.Send(ctx, chargerID, action, payload, requestedBy)
+	return res, CoreError(err)
 }
