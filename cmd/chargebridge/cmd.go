@@ -16,12 +16,29 @@ import (
 	"time"
 )
 
-// cmdSpec is a friendly CLI form of one OCPP central-system message.
+// cmdSpec is a friendly CLI form of one command: a protocol-neutral action
+// of the core's command port (neutral set: POST
+// /api/v1/chargers/{id}/actions/NAME, any protocol), or an OCPP 1.6
+// central-system message (action set: the raw command endpoint).
 type cmdSpec struct {
-	action string
-	help   string
-	build  func(fs *flag.FlagSet) func() (any, error)
+	action  string
+	neutral string
+	help    string
+	build   func(fs *flag.FlagSet) func() (any, error)
 }
+
+// rawSpec is an OCPP 1.6 message.
+func rawSpec(action, help string, build func(fs *flag.FlagSet) func() (any, error)) cmdSpec {
+	return cmdSpec{action: action, help: help, build: build}
+}
+
+// neutralSpec is a command of the core's command port.
+func neutralSpec(name, help string, build func(fs *flag.FlagSet) func() (any, error)) cmdSpec {
+	return cmdSpec{neutral: name, help: help, build: build}
+}
+
+// sessionStop is remote-stop's body: it goes to /api/v1/sessions/{id}/stop.
+type sessionStop struct{ id string }
 
 func intFlag(fs *flag.FlagSet, name string, def int, usage string) *int {
 	return fs.Int(name, def, usage)
@@ -29,49 +46,39 @@ func intFlag(fs *flag.FlagSet, name string, def int, usage string) *int {
 
 func commandSpecs() map[string]cmdSpec {
 	return map[string]cmdSpec{
-		"remote-start": {"RemoteStartTransaction", "--tag TAG [--connector N]", func(fs *flag.FlagSet) func() (any, error) {
+		"remote-start": neutralSpec("start", "--tag TAG [--connector N]", func(fs *flag.FlagSet) func() (any, error) {
 			tag := fs.String("tag", "", "id tag to start with (required)")
 			conn := fs.Int("connector", 0, "connector (0: the charger chooses)")
 			return func() (any, error) {
 				if *tag == "" {
 					return nil, errors.New("--tag is required")
 				}
-				p := map[string]any{"idTag": *tag}
-				if *conn > 0 {
-					p["connectorId"] = *conn
-				}
-				return p, nil
+				return map[string]any{"id_tag": *tag, "connector_id": *conn}, nil
 			}
-		}},
-		"remote-stop": {"RemoteStopTransaction", "--tx ID", func(fs *flag.FlagSet) func() (any, error) {
-			tx := fs.Int64("tx", 0, "transaction id (required)")
+		}),
+		"remote-stop": neutralSpec("stop", "--session ID", func(fs *flag.FlagSet) func() (any, error) {
+			id := fs.String("session", "", "the session to stop (required; chargebridge lists them at /api/v1/sessions)")
 			return func() (any, error) {
-				if *tx == 0 {
-					return nil, errors.New("--tx is required")
+				if *id == "" {
+					return nil, errors.New("--session ID is required")
 				}
-				return map[string]any{"transactionId": *tx}, nil
+				return sessionStop{*id}, nil
 			}
-		}},
-		"reset": {"Reset", "[--hard]", func(fs *flag.FlagSet) func() (any, error) {
+		}),
+		"reset": neutralSpec("reset", "[--hard]", func(fs *flag.FlagSet) func() (any, error) {
 			hard := fs.Bool("hard", false, "hard reset (default soft)")
-			return func() (any, error) {
-				t := "Soft"
-				if *hard {
-					t = "Hard"
-				}
-				return map[string]any{"type": t}, nil
-			}
-		}},
-		"unlock": {"UnlockConnector", "--connector N", func(fs *flag.FlagSet) func() (any, error) {
+			return func() (any, error) { return map[string]any{"hard": *hard}, nil }
+		}),
+		"unlock": neutralSpec("unlock", "--connector N", func(fs *flag.FlagSet) func() (any, error) {
 			conn := fs.Int("connector", 0, "connector to unlock (required; 1 is the first)")
 			return func() (any, error) {
 				if *conn < 1 {
 					return nil, errors.New("--connector N is required (1 is the first connector)")
 				}
-				return map[string]any{"connectorId": *conn}, nil
+				return map[string]any{"connector_id": *conn}, nil
 			}
-		}},
-		"availability": {"ChangeAvailability", "--connector N (--inoperative | --operative)", func(fs *flag.FlagSet) func() (any, error) {
+		}),
+		"availability": neutralSpec("change-availability", "--connector N (--inoperative | --operative)", func(fs *flag.FlagSet) func() (any, error) {
 			conn := fs.Int("connector", 0, "connector (0: the whole charger)")
 			inop := fs.Bool("inoperative", false, "make it Inoperative")
 			op := fs.Bool("operative", false, "make it Operative")
@@ -79,14 +86,31 @@ func commandSpecs() map[string]cmdSpec {
 				if *inop == *op {
 					return nil, errors.New("give exactly one of --inoperative and --operative")
 				}
-				t := "Operative"
-				if *inop {
-					t = "Inoperative"
-				}
-				return map[string]any{"connectorId": *conn, "type": t}, nil
+				return map[string]any{"connector_id": *conn, "operative": *op}, nil
 			}
-		}},
-		"get-config": {"GetConfiguration", "[--key K ...]", func(fs *flag.FlagSet) func() (any, error) {
+		}),
+		"limit": neutralSpec("set-charging-limit", "--connector N --limit X --unit W|A [--default] [--for 1h]", func(fs *flag.FlagSet) func() (any, error) {
+			conn := fs.Int("connector", 0, "connector (0 with --default: every connector)")
+			limit := fs.Float64("limit", -1, "the limit, in --unit (required; 0 pauses charging)")
+			unit := fs.String("unit", "W", "W or A")
+			def := fs.Bool("default", false, "limit sessions that start later (default: the running session)")
+			dur := fs.Duration("for", 0, "how long the limit holds (default: until replaced)")
+			return func() (any, error) {
+				if *limit < 0 {
+					return nil, errors.New("--limit is required (0 or more)")
+				}
+				purpose := "transaction"
+				if *def {
+					purpose = "default"
+				}
+				p := map[string]any{"connector_id": *conn, "limit": *limit, "unit": *unit, "purpose": purpose}
+				if *dur > 0 {
+					p["until"] = time.Now().Add(*dur).UTC().Format(time.RFC3339)
+				}
+				return p, nil
+			}
+		}),
+		"get-config": rawSpec("GetConfiguration", "[--key K ...]", func(fs *flag.FlagSet) func() (any, error) {
 			var keys multiFlag
 			fs.Var(&keys, "key", "configuration key (repeatable; none: all)")
 			return func() (any, error) {
@@ -96,16 +120,16 @@ func commandSpecs() map[string]cmdSpec {
 				}
 				return p, nil
 			}
-		}},
-		"change-config": {"ChangeConfiguration", "--key K --value V", func(fs *flag.FlagSet) func() (any, error) {
+		}),
+		"change-config": rawSpec("ChangeConfiguration", "--key K --value V", func(fs *flag.FlagSet) func() (any, error) {
 			key := fs.String("key", "", "configuration key")
 			val := fs.String("value", "", "new value")
 			return func() (any, error) { return map[string]any{"key": *key, "value": *val}, nil }
-		}},
-		"clear-cache": {"ClearCache", "", func(fs *flag.FlagSet) func() (any, error) {
+		}),
+		"clear-cache": rawSpec("ClearCache", "", func(fs *flag.FlagSet) func() (any, error) {
 			return func() (any, error) { return map[string]any{}, nil }
-		}},
-		"trigger": {"TriggerMessage", "--message StatusNotification [--connector N]", func(fs *flag.FlagSet) func() (any, error) {
+		}),
+		"trigger": rawSpec("TriggerMessage", "--message StatusNotification [--connector N]", func(fs *flag.FlagSet) func() (any, error) {
 			msg := fs.String("message", "", "BootNotification, DiagnosticsStatusNotification, FirmwareStatusNotification, Heartbeat, MeterValues or StatusNotification")
 			conn := fs.Int("connector", 0, "connector")
 			return func() (any, error) {
@@ -115,8 +139,8 @@ func commandSpecs() map[string]cmdSpec {
 				}
 				return p, nil
 			}
-		}},
-		"reserve": {"ReserveNow", "--connector N --tag TAG --reservation ID [--for 15m]", func(fs *flag.FlagSet) func() (any, error) {
+		}),
+		"reserve": neutralSpec("reserve", "--connector N --tag TAG --reservation ID [--for 15m]", func(fs *flag.FlagSet) func() (any, error) {
 			conn := fs.Int("connector", 1, "connector (0: any)")
 			tag := fs.String("tag", "", "id tag")
 			rid := fs.Int64("reservation", 0, "reservation id (required)")
@@ -125,15 +149,15 @@ func commandSpecs() map[string]cmdSpec {
 				if *rid == 0 || *tag == "" {
 					return nil, errors.New("--reservation and --tag are required")
 				}
-				return map[string]any{"connectorId": *conn, "idTag": *tag, "reservationId": *rid,
-					"expiryDate": time.Now().Add(*dur).UTC().Format(time.RFC3339)}, nil
+				return map[string]any{"connector_id": *conn, "id_tag": *tag, "reservation_id": *rid,
+					"expires_at": time.Now().Add(*dur).UTC().Format(time.RFC3339)}, nil
 			}
-		}},
-		"cancel-reservation": {"CancelReservation", "--reservation ID", func(fs *flag.FlagSet) func() (any, error) {
+		}),
+		"cancel-reservation": neutralSpec("cancel-reservation", "--reservation ID", func(fs *flag.FlagSet) func() (any, error) {
 			rid := fs.Int64("reservation", 0, "reservation id")
-			return func() (any, error) { return map[string]any{"reservationId": *rid}, nil }
-		}},
-		"data-transfer": {"DataTransfer", "--vendor V [--message-id M] [--data D]", func(fs *flag.FlagSet) func() (any, error) {
+			return func() (any, error) { return map[string]any{"reservation_id": *rid}, nil }
+		}),
+		"data-transfer": rawSpec("DataTransfer", "--vendor V [--message-id M] [--data D]", func(fs *flag.FlagSet) func() (any, error) {
 			vendor := fs.String("vendor", "", "vendor id")
 			mid := fs.String("message-id", "", "message id")
 			data := fs.String("data", "", "data")
@@ -147,11 +171,11 @@ func commandSpecs() map[string]cmdSpec {
 				}
 				return p, nil
 			}
-		}},
-		"local-list-version": {"GetLocalListVersion", "", func(fs *flag.FlagSet) func() (any, error) {
+		}),
+		"local-list-version": rawSpec("GetLocalListVersion", "", func(fs *flag.FlagSet) func() (any, error) {
 			return func() (any, error) { return map[string]any{}, nil }
-		}},
-		"composite-schedule": {"GetCompositeSchedule", "--connector N --duration 3600 [--unit A|W]", func(fs *flag.FlagSet) func() (any, error) {
+		}),
+		"composite-schedule": rawSpec("GetCompositeSchedule", "--connector N --duration 3600 [--unit A|W]", func(fs *flag.FlagSet) func() (any, error) {
 			conn := fs.Int("connector", 0, "connector")
 			d := fs.Int("duration", 3600, "seconds")
 			unit := fs.String("unit", "", "A or W")
@@ -162,12 +186,12 @@ func commandSpecs() map[string]cmdSpec {
 				}
 				return p, nil
 			}
-		}},
-		"get-diagnostics": {"GetDiagnostics", "--location URL", func(fs *flag.FlagSet) func() (any, error) {
+		}),
+		"get-diagnostics": rawSpec("GetDiagnostics", "--location URL", func(fs *flag.FlagSet) func() (any, error) {
 			loc := fs.String("location", "", "upload URL")
 			return func() (any, error) { return map[string]any{"location": *loc}, nil }
-		}},
-		"update-firmware": {"UpdateFirmware", "--location URL [--at RFC3339]", func(fs *flag.FlagSet) func() (any, error) {
+		}),
+		"update-firmware": rawSpec("UpdateFirmware", "--location URL [--at RFC3339]", func(fs *flag.FlagSet) func() (any, error) {
 			loc := fs.String("location", "", "firmware URL")
 			at := fs.String("at", "", "when to retrieve it (default now)")
 			return func() (any, error) {
@@ -177,7 +201,7 @@ func commandSpecs() map[string]cmdSpec {
 				}
 				return map[string]any{"location": *loc, "retrieveDate": when}, nil
 			}
-		}},
+		}),
 	}
 }
 
@@ -190,11 +214,19 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 func cmdUsage(specs map[string]cmdSpec) string {
 	var b strings.Builder
 	b.WriteString("usage: chargebridge cmd CHARGER COMMAND [flags] [--server URL] [--api-token TOKEN]\n\n")
-	b.WriteString("Sends an OCPP command to a connected charger through the running server's operator API and prints the\n")
+	b.WriteString("Sends a command to a connected charger through the running server's operator API and prints the\n")
 	b.WriteString("charger's answer as JSON. A server started with --api-token wants the same token: pass --api-token or set\n")
-	b.WriteString("CHARGEBRIDGE_API_TOKEN.\n\ncommands:\n")
+	b.WriteString("CHARGEBRIDGE_API_TOKEN.\n\ncommands (any protocol; the server picks the charger's own message):\n")
 	for _, name := range sortedKeys(specs) {
-		fmt.Fprintln(&b, strings.TrimRight(fmt.Sprintf("  %-19s %s %s", name, specs[name].action, specs[name].help), " "))
+		if sp := specs[name]; sp.neutral != "" {
+			fmt.Fprintln(&b, strings.TrimRight(fmt.Sprintf("  %-19s %s", name, sp.help), " "))
+		}
+	}
+	b.WriteString("\nOCPP 1.6 messages:\n")
+	for _, name := range sortedKeys(specs) {
+		if sp := specs[name]; sp.neutral == "" {
+			fmt.Fprintln(&b, strings.TrimRight(fmt.Sprintf("  %-19s %s %s", name, sp.action, sp.help), " "))
+		}
 	}
 	b.WriteString("  raw ACTION JSON     any OCPP 1.6 central-system message (also the security extension's), e.g.\n")
 	b.WriteString("                      raw SendLocalList '{\"listVersion\":2,\"updateType\":\"Full\",\"localAuthorizationList\":[]}'\n")
@@ -229,8 +261,15 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if !ok {
 			return usagef("cmd: unknown command %q; use %s or raw (chargebridge cmd -h)", name, strings.Join(sortedKeys(specs), ", "))
 		}
-		f = newFlags("cmd CHARGER "+name, spec.help+" [flags]", "Sends "+spec.action+" to the charger and prints its answer.", stdout)
+		what := spec.action
+		if spec.neutral != "" {
+			what = "the " + spec.neutral + " command (in the charger's own protocol)"
+		}
+		f = newFlags("cmd CHARGER "+name, spec.help+" [flags]", "Sends "+what+" to the charger and prints its answer.", stdout)
 		action = spec.action
+		if spec.neutral != "" {
+			action = name
+		}
 		build = spec.build(f.FlagSet)
 	}
 	client := apiFlags(f)
@@ -254,10 +293,17 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return usagef("cmd %s: %v", name, err)
 	}
+	path := "/api/v1/chargers/" + url.PathEscape(charger) + "/commands/" + action
+	if sp, ok := specs[name]; ok && sp.neutral != "" {
+		path = "/api/v1/chargers/" + url.PathEscape(charger) + "/actions/" + sp.neutral
+		if st, ok := payload.(sessionStop); ok {
+			path, payload = "/api/v1/sessions/"+url.PathEscape(st.id)+"/stop", map[string]any{}
+		}
+	}
 	var out json.RawMessage
-	err = client().do(ctx, http.MethodPost, "/api/v1/chargers/"+url.PathEscape(charger)+"/commands/"+action, payload, &out)
+	err = client().do(ctx, http.MethodPost, path, payload, &out)
 	var ae *apiError
-	if errors.As(err, &ae) && ae.Status == http.StatusConflict {
+	if errors.As(err, &ae) && ae.Status == http.StatusConflict && strings.Contains(ae.Msg, "not connected") {
 		return fmt.Errorf("%s to %s: %s; it must be connected to this server to take commands (chargebridge chargers list)", action, charger, ae.Msg)
 	}
 	if err != nil {

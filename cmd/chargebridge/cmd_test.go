@@ -46,6 +46,37 @@ func TestCmdAgainstSimulator(t *testing.T) {
 			t.Fatalf("cmd %v printed no JSON:\n%s", tt.args, out)
 		}
 	}
+	// remote-start answers with the session, which remote-stop takes (on
+	// a charger made operative again).
+	if _, err := runCLI(t, "cmd", "SIM-CLI", "availability", "--connector", "0", "--operative", "--server", s.URL()); err != nil {
+		t.Fatal(err)
+	}
+	if code := s.PostJSON("/api/v1/tags", map[string]any{"id_tag": "CLI-TAG", "status": "Accepted"}, nil); code != http.StatusCreated {
+		t.Fatalf("add tag: HTTP %d", code)
+	}
+	out, err := runCLI(t, "cmd", "SIM-CLI", "remote-start", "--tag", "CLI-TAG", "--connector", "1", "--server", s.URL())
+	var started struct {
+		Status    string `json:"status"`
+		SessionID string `json:"session_id"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &started) != nil || started.Status != "accepted" || started.SessionID == "" {
+		t.Fatalf("cmd remote-start: %v\n%s; want accepted with a session_id", err, out)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var x api.Session
+		if s.GetJSON("/api/v1/sessions/"+started.SessionID, &x) == http.StatusOK && x.Status == "active" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the remote start never became an active session")
+		}
+	}
+	if out, err := runCLI(t, "cmd", "SIM-CLI", "remote-stop", "--session", started.SessionID, "--server", s.URL()); err != nil || !strings.Contains(out, `"accepted"`) {
+		t.Fatalf("cmd remote-stop --session: %v\n%s; want accepted", err, out)
+	}
+	if out, err := runCLI(t, "cmd", "SIM-CLI", "limit", "--limit", "16", "--unit", "A", "--default", "--server", s.URL()); err != nil || !strings.Contains(out, `"accepted"`) {
+		t.Fatalf("cmd limit --default: %v\n%s; want accepted", err, out)
+	}
 	if _, err := runCLI(t, "cmd", "SIM-CLI", "reset", "--server", s.URL(), "--bogus"); err == nil {
 		t.Fatal("an unknown flag was accepted")
 	}

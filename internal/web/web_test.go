@@ -79,7 +79,7 @@ func TestPages(t *testing.T) {
 		{"chargers-offline", "/chargers?state=offline", 200, nil, []string{`data-charger="CP-WEB"`}},
 		{"chargers-faulted", "/chargers?status=Faulted", 200, []string{`data-charger="CP-WEB"`}, nil},
 		{"chargers-reserved", "/chargers?status=Reserved", 200, nil, []string{`data-charger="CP-WEB"`}},
-		{"charger", "/chargers/CP-WEB", 200, []string{`data-command="RemoteStopTransaction"`, `data-command="Reset"`, `data-command="UnlockConnector"`, `data-command="ChangeAvailability"`, `data-command="RemoteStartTransaction"`, "OUTOFORDER", "04WEBTAG"}, nil},
+		{"charger", "/chargers/CP-WEB", 200, []string{`data-command="stop"`, `data-command="reset"`, `data-command="unlock"`, `data-command="change-availability"`, `data-command="start"`, `/stop"`, "OUTOFORDER", "04WEBTAG"}, nil},
 		{"charger-unknown", "/chargers/NOPE", 404, []string{"not found"}, nil},
 		{"sessions", "/sessions", 200, []string{`data-session="` + id + `" data-status="active"`, "2.50"}, nil},
 		{"sessions-completed", "/sessions?status=completed", 200, []string{"No sessions match"}, nil},

@@ -106,7 +106,8 @@
     form.addEventListener('submit', function (e) { e.preventDefault(); apply(); });
   });
 
-  // Commands: POST /api/v1/chargers/{id}/commands/{Action} with the OCPP payload.
+  // Commands: protocol-neutral actions through the core's command port,
+  // POST /api/v1/chargers/{id}/actions/{name} (or the form's data-url).
   document.addEventListener('submit', function (e) {
     var form = e.target;
     if (!form.matches || !form.matches('form[data-command]')) return;
@@ -117,7 +118,8 @@
     var payload = {};
     Array.prototype.forEach.call(form.elements, function (el) {
       if (!el.name) return;
-      payload[el.name] = el.hasAttribute('data-int') ? parseInt(el.value, 10) : el.value;
+      payload[el.name] = el.hasAttribute('data-int') ? parseInt(el.value, 10) :
+        el.hasAttribute('data-bool') ? el.value === 'true' : el.value;
     });
     var out = document.getElementById('command-result');
     var button = form.querySelector('button');
@@ -129,7 +131,9 @@
       out.setAttribute('data-answer', answer || '');
     }
     show('', action + ': sending…', 0);
-    fetch('/api/v1/chargers/' + encodeURIComponent(charger) + '/commands/' + encodeURIComponent(action), {
+    var url = form.getAttribute('data-url') ||
+      '/api/v1/chargers/' + encodeURIComponent(charger) + '/actions/' + encodeURIComponent(action);
+    fetch(url, {
       method: 'POST', credentials: 'same-origin',
       headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-Requested-By': 'dashboard' },
       body: JSON.stringify(payload)
@@ -140,10 +144,10 @@
         if ((r.status === 404 && !body.error) || r.status === 405 || r.status === 501) {
           show('na', action + ': ' + (body.error || 'the command endpoint is not available in this build') + ' (HTTP ' + r.status + ').', r.status);
         } else if (!r.ok || body.error) {
-          show('bad', action + ' failed: ' + (body.error || ('HTTP ' + r.status)), r.status);
+          show('bad', action + ' failed: ' + (body.error || ('HTTP ' + r.status)), r.status, body.answer);
         } else {
-          var st = body.status || 'sent';
-          show(st === 'Accepted' || st === 'Unlocked' || st === 'Scheduled' ? 'ok' : 'bad', action + ' → ' + st, r.status, st);
+          var st = body.answer || body.status || 'sent';
+          show(body.status === 'accepted' || body.status === 'scheduled' ? 'ok' : 'bad', action + ' → ' + st, r.status, st);
         }
       });
     }).catch(function (err) {
