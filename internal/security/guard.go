@@ -39,8 +39,11 @@ type GuardConfig struct {
 	// Known reports whether a charger is registered; refusals of unknown
 	// ids are logged but never stored. Nil treats every id as unknown.
 	Known func(ctx context.Context, id string) bool
-	Log   *slog.Logger
-	Now   func() time.Time
+	// ClientCAs verify profile-3 chargers' client certificates
+	// (--tls-client-ca, --ca-cert); nil refuses every certificate.
+	ClientCAs *x509.CertPool
+	Log       *slog.Logger
+	Now       func() time.Time
 }
 
 // Guard decides, before the WebSocket upgrade, whether a connection attempt
@@ -137,7 +140,7 @@ func (g *Guard) Authenticate(r *http.Request, id string) error {
 		ok, status, why = g.basic(r, id, rec)
 		ok.profile = need
 	case 3:
-		ok, status, why = clientCert(r, id)
+		ok, status, why = g.clientCert(r, id, now)
 		ok.profile = 3
 	}
 	if why != "" {
@@ -180,18 +183,28 @@ func (g *Guard) basic(r *http.Request, id string, rec Record) (auth, int, string
 }
 
 // clientCert checks a profile-3 connection: TLS with a client certificate
-// the listener verified against the operator's CA, whose CN is the id.
-func clientCert(r *http.Request, id string) (auth, int, string) {
-	switch {
-	case r.TLS == nil:
+// that chains to the operator's CA, for client authentication, whose CN is
+// the charger id.
+func (g *Guard) clientCert(r *http.Request, id string, now time.Time) (auth, int, string) {
+	if r.TLS == nil {
 		return auth{}, http.StatusForbidden, "security profile 3 needs TLS with a client certificate"
-	case len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0:
-		if len(r.TLS.PeerCertificates) > 0 {
-			return auth{}, http.StatusForbidden, "client certificate not signed by the operator CA"
-		}
+	}
+	peers := r.TLS.PeerCertificates
+	if len(peers) == 0 {
 		return auth{}, http.StatusForbidden, "security profile 3 needs a client certificate"
 	}
-	leaf := r.TLS.VerifiedChains[0][0]
+	leaf := peers[0]
+	if g.cfg.ClientCAs == nil {
+		return auth{}, http.StatusForbidden, "no client CA is configured (--tls-client-ca or --ca-cert)"
+	}
+	inter := x509.NewCertPool()
+	for _, c := range peers[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: g.cfg.ClientCAs, Intermediates: inter, CurrentTime: now,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return auth{}, http.StatusForbidden, "client certificate not accepted: " + err.Error()
+	}
 	if leaf.Subject.CommonName != id {
 		return auth{}, http.StatusForbidden, fmt.Sprintf("client certificate is for %q, not this charge point", leaf.Subject.CommonName)
 	}
@@ -294,3 +307,7 @@ func (g *Guard) NoteCertificate(ctx context.Context, id string, cert *x509.Certi
 	rec.CertSerial, rec.CertNotAfter, rec.UpdatedAt = cert.SerialNumber.Text(16), &na, g.cfg.Now()
 	return g.recs.put(ctx, rec)
 }
+
+// SetClientCAs sets the CAs that verify profile-3 client certificates; it
+// is called once, before the listener starts.
+func (g *Guard) SetClientCAs(pool *x509.CertPool) { g.cfg.ClientCAs = pool }

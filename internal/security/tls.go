@@ -88,8 +88,11 @@ func modTime(path string) time.Time {
 
 // ServerTLS returns the listener's TLS configuration: TLS 1.2 or newer
 // (OCPP security profile 2 and 3), the reloading certificate, and, when
-// clientCAs is set, client certificates asked for and verified against it
-// when given (profile-3 chargers must give one; the Guard checks).
+// clientCAs is set, client certificates asked for (naming those CAs) but
+// not verified in the handshake: the Guard verifies them for profile-3
+// chargers (GuardConfig.ClientCAs), so that a profile-2 charger that
+// presents some other certificate (a manufacturer's) is not cut off in
+// the handshake, and a wrong certificate gets a clear 403.
 func ServerTLS(certs *CertReloader, clientCAs *x509.CertPool) *tls.Config {
 	c := &tls.Config{
 		MinVersion:     tls.VersionTLS12,
@@ -98,7 +101,7 @@ func ServerTLS(certs *CertReloader, clientCAs *x509.CertPool) *tls.Config {
 	}
 	if clientCAs != nil {
 		c.ClientCAs = clientCAs
-		c.ClientAuth = tls.VerifyClientCertIfGiven
+		c.ClientAuth = tls.RequestClientCert
 	}
 	return c
 }

@@ -136,6 +136,7 @@ func (s *Server) setupSecurity(clock charging.Clock) error {
 	}
 	s.certs = certs
 	s.tls = security.ServerTLS(certs, pool)
+	s.guard.SetClientCAs(pool)
 	s.limiter = security.NewLimiter(sc.Limits, true)
 	return nil
 }

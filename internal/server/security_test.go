@@ -246,7 +246,8 @@ func TestSecurityProfiles(t *testing.T) {
 		{"p3-cert-of-another-charger", secure + "CP-P3", "", "", pki.ClientTLS(otherCert), 403},
 		{"p3-no-cert", secure + "CP-P3", "", "", noCert, 403},
 		{"p3-password-instead", secure + "CP-P3", "CP-P3", pw[2], noCert, 403},
-		{"p3-cert-of-a-foreign-ca", secure + "CP-P3", "", "", pki.ClientTLS(foreignCert), -1},
+		{"p3-cert-of-a-foreign-ca", secure + "CP-P3", "", "", pki.ClientTLS(foreignCert), 403},
+		{"p2-with-a-foreign-cert", secure + "CP-P2", "CP-P2", pw[2], pki.ClientTLS(foreignCert), 0},
 		{"untrusted-server", secure + "CP-P1", "CP-P1", pw[1], foreign.ClientTLS(), -1},
 	}
 	for _, tt := range tests {
