@@ -384,6 +384,7 @@ func (m *Manager) reloadSite(ctx context.Context, id string) error {
 	if errors.Is(err, charging.ErrNotFound) {
 		m.mu.Lock()
 		delete(m.site, id)
+		m.unindex(id)
 		m.mu.Unlock()
 		return nil
 	}
@@ -426,6 +427,9 @@ func (m *Manager) reloadSite(ctx context.Context, id string) error {
 	}
 	st.cfg = cfg
 	st.at = m.cfg.Clock.Now()
+	// The stored site is the truth: a reload that raced with a PutSite
+	// (listed before it was stored) is put right here.
+	m.index(cfg)
 	for k, c := range found {
 		if old := st.conns[k]; old != nil && old.charging == c.charging && old.txID == c.txID {
 			continue

@@ -11,6 +11,7 @@ import (
 	"github.com/chargebridge/chargebridge/internal/loadmgmt"
 	"github.com/chargebridge/chargebridge/internal/ocpp"
 	"github.com/chargebridge/chargebridge/internal/ocpp/ocpp16"
+	"github.com/chargebridge/chargebridge/internal/web"
 )
 
 // setupLoad builds site load management: sites kept as documents, limits
@@ -136,4 +137,12 @@ func (s *Server) loadMetrics(reg prometheus.Registerer) {
 	if s.load != nil {
 		reg.MustRegister(siteCollector{s})
 	}
+}
+
+// webSites is the dashboard's view of the load manager (nil without one).
+func (s *Server) webSites() web.Sites {
+	if s.load == nil {
+		return nil
+	}
+	return s.load
 }

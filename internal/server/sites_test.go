@@ -203,6 +203,20 @@ func TestSiteSharesPowerAmongSimulatedChargers(t *testing.T) {
 		}
 		return n == 2
 	})
+	// Dashboard: the sites list, the site page with its chart, and the
+	// charger page with the profile in force.
+	for _, pg := range []struct{ path, want string }{
+		{"/sites", `href="/sites/HQ"`},
+		{"/sites/HQ", `id="chart-site"`},
+		{"/sites/HQ", `<a href="/chargers/CP-1">CP-1</a>/1</td><td>charging</td><td>11.0</td>`},
+		{"/chargers/CP-1", `TxProfile (Relative)</td><td>11000 W from 0s`},
+		{"/chargers/CP-1", `Load managed as part of site <a href="/sites/HQ">HQ</a>`},
+	} {
+		st, body := call(t, s, http.MethodGet, pg.path, "")
+		if st != http.StatusOK || !strings.Contains(string(body), pg.want) {
+			t.Errorf("GET %s = %d; want 200 containing %q:\n%s", pg.path, st, pg.want, body)
+		}
+	}
 	// Metrics.
 	m := scrape(t, s)
 	if m[`chargebridge_site_limit_kw{site="HQ"}`] != 22 || m[`chargebridge_site_paused_connectors{site="HQ"}`] != 0 ||

@@ -19,6 +19,7 @@ func (s *Server) webRoutes() error {
 		Online:   func() int64 { return s.ocpp.Stats().Connected.Load() },
 		Auth:     s.auth,
 		Pricer:   s.webPricer(),
+		Sites:    s.webSites(),
 		Log:      s.log,
 		Security: func(ctx context.Context, id string) (security.View, error) {
 			rec, err := s.guard.Record(ctx, id)

@@ -316,6 +316,10 @@ type chargerData struct {
 	Events     []eventRow
 	// Security is the charger's OCPP security, when the server keeps it.
 	Security *security.View
+	// Site is the charger's site, if it has one; Profiles the charging
+	// profiles it accepted (those in force unless cleared or expired).
+	Site     string
+	Profiles []profileRow
 }
 
 // eventRow is a recorded charger event.
@@ -368,6 +372,13 @@ func (d *Dashboard) chargerPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		data.Security = &v
+	}
+	if d.sites != nil {
+		data.Site, _ = d.sites.SiteOf(c.ID)
+	}
+	if data.Profiles, err = d.profiles(ctx, c.ID); err != nil {
+		d.fail(w, r, err)
+		return
 	}
 	d.render(w, r, http.StatusOK, "charger", c.ID, "chargers", data)
 }

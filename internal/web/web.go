@@ -65,6 +65,9 @@ type Config struct {
 	// SecurityAll, when set, gives every charger's security for the
 	// chargers page's alerts.
 	SecurityAll func(ctx context.Context) ([]security.View, error)
+	// Sites, when set, gives the sites for their pages and the charger
+	// page's site.
+	Sites Sites
 	// Log receives page errors.
 	Log *slog.Logger
 }
@@ -79,6 +82,7 @@ type Dashboard struct {
 	security    func(ctx context.Context, chargerID string) (security.View, error)
 	securityAll func(ctx context.Context) ([]security.View, error)
 	svc         *charging.Service
+	sites       Sites
 	presence    Presence
 	pricer      Pricer
 	auth        *Auth
@@ -115,7 +119,7 @@ func New(cfg Config) (*Dashboard, error) {
 		return nil, err
 	}
 	d := &Dashboard{
-		svc: cfg.Service, presence: cfg.Presence, pricer: cfg.Pricer, auth: cfg.Auth, cpo: cfg.CPO, log: cfg.Log, security: cfg.Security, securityAll: cfg.SecurityAll,
+		svc: cfg.Service, presence: cfg.Presence, pricer: cfg.Pricer, auth: cfg.Auth, cpo: cfg.CPO, log: cfg.Log, security: cfg.Security, securityAll: cfg.SecurityAll, sites: cfg.Sites,
 		stream: newStream(cfg.Service.Clock().Now, online),
 		pages:  map[string]*template.Template{},
 	}
@@ -123,7 +127,7 @@ func New(cfg Config) (*Dashboard, error) {
 		return nil, err
 	}
 	d.static = http.StripPrefix("/static/", http.FileServerFS(static))
-	for _, p := range []string{"login", "overview", "chargers", "charger", "sessions", "session", "notfound"} {
+	for _, p := range []string{"login", "overview", "chargers", "charger", "sessions", "session", "notfound", "sites", "site"} {
 		t, err := template.New(p).Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+p+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: parse template %s: %w", p, err)
@@ -148,6 +152,8 @@ func (d *Dashboard) Register(mux Mux) {
 	mux.HandleFunc("GET /chargers/{id}", d.chargerPage)
 	mux.HandleFunc("GET /sessions", d.sessionsPage)
 	mux.HandleFunc("GET /sessions/{id}", d.sessionPage)
+	mux.HandleFunc("GET /sites", d.sitesPage)
+	mux.HandleFunc("GET /sites/{id}", d.sitePage)
 	mux.HandleFunc("GET /login", d.loginPage)
 	mux.HandleFunc("POST /login", d.loginSubmit)
 	mux.HandleFunc("POST /logout", d.logoutSubmit)
