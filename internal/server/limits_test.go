@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -202,6 +203,57 @@ func TestDataTransferBounded(t *testing.T) {
 	for _, want := range []string{"chargebridge_datatransfer_dropped_size_total 1\n", "chargebridge_datatransfer_dropped_rate_total 1\n"} {
 		if !strings.Contains(metrics, want) {
 			t.Fatalf("metrics lack %q:\n%s", want, grepLines(metrics, "datatransfer"))
+		}
+	}
+}
+
+// TestSlowTLSClientsAreHeldOff: connections that never finish the TLS
+// handshake are evicted like slow HTTP clients; a TLS operator request
+// and a wss:// charger still get through.
+func TestSlowTLSClientsAreHeldOff(t *testing.T) {
+	pki := cbtest.NewPKI(t)
+	s := cbtest.Start(t, cbtest.WithTLS(pki, false), cbtest.AutoRegister, cbtest.Configure(func(c *server.Config) {
+		c.Security.Limits = security.Limits{MaxPending: 8, PerAddr: 1000, Reserve: 4, Evictable: time.Nanosecond}
+	}))
+	// Chargers connected first are WebSockets, not pending: never evicted.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var held []net.Conn
+	for i := range 10 {
+		conn, _, _, err := ws.Dialer{Protocols: []string{"ocpp1.6"}, TLSConfig: pki.ClientTLS()}.Dial(ctx, s.WSURL()+"/CP-HELD-"+strconv.Itoa(i))
+		if err != nil {
+			t.Fatalf("charger %d: %v", i, err)
+		}
+		defer conn.Close()
+		held = append(held, conn)
+	}
+	for range 20 {
+		c, err := net.Dial("tcp", s.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		_, _ = c.Write([]byte{0x16, 0x03, 0x01}) // the start of a ClientHello, then nothing
+	}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, TLSClientConfig: pki.ClientTLS()}}
+	resp, err := client.Get(s.URL() + "/api/v1/chargers")
+	if err != nil {
+		t.Fatalf("API over TLS while slow handshakes hold the listener: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("API: %d", resp.StatusCode)
+	}
+	if a := tryDial(t, s.WSURL()+"/CP-TLS", "", "", pki.ClientTLS()); a.err != nil || a.status != 0 {
+		t.Fatalf("wss charger: %+v; want an upgrade", a)
+	}
+	for i, c := range held {
+		// A closed connection reads EOF at once; a live one has nothing to say.
+		_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		_, err := c.Read(make([]byte, 1))
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() || !s.OCPP().Connected("CP-HELD-"+strconv.Itoa(i)) {
+			t.Fatalf("charger CP-HELD-%d lost its connection to the eviction of slow clients: %v", i, err)
 		}
 	}
 }
