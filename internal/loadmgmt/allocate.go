@@ -274,3 +274,32 @@ func fill(tier []work, avail float64) float64 {
 	}
 	return avail - used
 }
+
+// ProfileBase starts the charging profile ids load management uses: a
+// connector's limit for its running transaction is ProfileBase +
+// 2×connector, its default for the next ones one more, so each new limit
+// replaces the previous one on the charger.
+const ProfileBase = 1_700_000_000
+
+// ProfileID is the id of a connector's load-management profile.
+func ProfileID(connectorID int, transaction bool) int {
+	id := ProfileBase + 2*connectorID
+	if !transaction {
+		id++
+	}
+	return id
+}
+
+// InUnit converts a limit in W to what a charger takes: whole watts, or
+// amperes per phase at the default voltage to 0.1 A, rounded down so the
+// charger never gets more than allocated.
+func InUnit(limitW float64, amps bool, phases int) float64 {
+	if phases <= 0 {
+		phases = 3
+	}
+	if !amps {
+		return math.Max(0, math.Floor(limitW))
+	}
+	// The small epsilon keeps an exact 6.0 A (4140 W) from becoming 5.9.
+	return math.Max(0, math.Floor(limitW/(DefaultVoltage*float64(phases))*10+1e-9)/10)
+}

@@ -305,3 +305,23 @@ func BenchmarkAllocate1000(b *testing.B) {
 		Allocate(site, conns)
 	}
 }
+
+func TestInUnit(t *testing.T) {
+	for _, tc := range []struct {
+		w      float64
+		amps   bool
+		phases int
+		want   float64
+	}{
+		{7333.4, false, 3, 7333},
+		{7333, true, 3, 10.6},
+		{4140, true, 3, 6},
+		{1380, true, 1, 6},
+		{0, true, 3, 0},
+		{-5, false, 3, 0},
+	} {
+		if got := InUnit(tc.w, tc.amps, tc.phases); got != tc.want {
+			t.Errorf("InUnit(%v, amps %v, %d phases) = %v; want %v", tc.w, tc.amps, tc.phases, got, tc.want)
+		}
+	}
+}

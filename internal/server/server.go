@@ -83,7 +83,7 @@ type Server struct {
 	// load manages the sites' power (sites.go); nil when the store keeps
 	// no documents.
 	load      *loadmgmt.Manager
-	limiter16 *ocpp16.ChargingLimiter
+	limitCaps *ocpp16.LimitCaps
 
 	// bg owns the background loops (session expiry); stopBG stops them.
 	bg     sync.WaitGroup

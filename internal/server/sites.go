@@ -22,7 +22,7 @@ func (s *Server) setupLoad(clock charging.Clock, adjust func(*loadmgmt.Config)) 
 		s.log.Warn("no site load management: the store keeps no documents", "err", err)
 		return
 	}
-	s.limiter16 = ocpp16.NewChargingLimiter(s.cmd, clock.Now)
+	s.limitCaps = ocpp16.NewLimitCaps(s.cmd, clock.Now)
 	cfg := loadmgmt.Config{Clock: clock, Log: s.log.With("part", "loadmgmt")}
 	if adjust != nil {
 		adjust(&cfg)
@@ -33,7 +33,7 @@ func (s *Server) setupLoad(clock charging.Clock, adjust func(*loadmgmt.Config)) 
 			extra(st)
 		}
 	}
-	s.load = loadmgmt.NewManager(s.svc, docs, limiter16{s.limiter16}, cfg)
+	s.load = loadmgmt.NewManager(s.svc, docs, limiterPort{cmds: s.commands, caps: s.limitCaps}, cfg)
 }
 
 // runLoad runs the load manager until ctx ends.
@@ -54,11 +54,28 @@ func (s *Server) runLoad(ctx context.Context) {
 // documents).
 func (s *Server) Load() *loadmgmt.Manager { return s.load }
 
-// limiter16 is the 1.6 adapter of the load manager's Limiter.
-type limiter16 struct{ l *ocpp16.ChargingLimiter }
+// limiterPort sends the load manager's limits through the command port,
+// in the unit and at the stack level the charger takes.
+type limiterPort struct {
+	cmds charging.Commands
+	caps *ocpp16.LimitCaps
+}
 
-func (a limiter16) SetChargingLimit(ctx context.Context, l loadmgmt.ChargingLimit) error {
-	return a.l.SetLimit(ctx, l.ChargerID, l.ConnectorID, l.TransactionID, l.LimitW, l.Phases)
+func (a limiterPort) SetChargingLimit(ctx context.Context, l loadmgmt.ChargingLimit) error {
+	unit, stack, err := a.caps.Get(ctx, l.ChargerID)
+	if err != nil {
+		return err
+	}
+	purpose := charging.LimitTransaction
+	if l.TransactionID == 0 {
+		purpose = charging.LimitDefault
+	}
+	_, err = a.cmds.SetChargingLimit(ctx, charging.ChargingLimit{
+		ChargerID: l.ChargerID, ConnectorID: l.ConnectorID, Purpose: purpose,
+		Limit: loadmgmt.InUnit(l.LimitW, unit == charging.LimitAmps, l.Phases), Unit: unit, Phases: l.Phases,
+		ProfileID: loadmgmt.ProfileID(l.ConnectorID, l.TransactionID != 0), StackLevel: stack, RequestedBy: "loadmgmt",
+	})
+	return err
 }
 
 // presenceHandler tells the load manager when a charger connects and
@@ -71,7 +88,7 @@ type presenceHandler struct {
 func (h presenceHandler) Connected(ctx context.Context, c *ocpp.Conn) {
 	h.Handler.Connected(ctx, c)
 	if h.s.load != nil {
-		h.s.limiter16.Forget(c.ID())
+		h.s.limitCaps.Forget(c.ID())
 		h.s.load.ChargerOnline(c.ID())
 	}
 }

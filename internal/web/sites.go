@@ -101,7 +101,7 @@ func (d *Dashboard) profiles(ctx context.Context, chargerID string) ([]profileRo
 			limits = append(limits, fmt.Sprintf("%g %s from %ds", p.Limit, req.P.Schedule.Unit, p.Start))
 		}
 		out = append(out, profileRow{ConnectorID: req.ConnectorID, ID: req.P.ID, Purpose: req.P.Purpose, Kind: req.P.Kind,
-			StackLevel: req.P.StackLevel, Transaction: req.P.Tx, Limits: strings.Join(limits, ", "), LoadMgmt: req.P.ID >= 1_700_000_000})
+			StackLevel: req.P.StackLevel, Transaction: req.P.Tx, Limits: strings.Join(limits, ", "), LoadMgmt: req.P.ID >= loadmgmt.ProfileBase})
 	}
 	slices.SortStableFunc(out, func(a, b profileRow) int { return a.ConnectorID - b.ConnectorID })
 	return out, nil
