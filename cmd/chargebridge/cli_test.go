@@ -172,3 +172,50 @@ func TestAPICommandsOverTLS(t *testing.T) {
 		t.Fatalf("cmd over TLS with --ca = %v; want the server's answer", err)
 	}
 }
+
+func TestDeleteCommands(t *testing.T) {
+	clearEnv(t)
+	db := "sqlite:" + filepath.Join(t.TempDir(), "cb.db")
+	for _, args := range [][]string{{"chargers", "add", "CP-DEL"}, {"tags", "add", "CARD-DEL"}} {
+		if out, err := runCLI(t, append(args, "--db", db)...); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	noServer := "http://127.0.0.1:1"
+	if out, err := runCLI(t, "chargers", "delete", "CP-DEL", "--db", db, "--server", noServer); err != nil || !strings.Contains(out, "charger CP-DEL deleted; its sessions are kept") {
+		t.Fatalf("chargers delete: %v\n%s", err, out)
+	}
+	if _, err := runCLI(t, "chargers", "delete", "CP-DEL", "--db", db, "--server", noServer); err == nil || !strings.Contains(err.Error(), "CP-DEL is not registered") {
+		t.Fatalf("chargers delete again = %v; want not registered", err)
+	}
+	if out, err := runCLI(t, "chargers", "list", "--json", "--db", db, "--server", noServer); err != nil || strings.TrimSpace(out) != "[]" {
+		t.Fatalf("chargers list after delete: %v\n%s", err, out)
+	}
+	if out, err := runCLI(t, "tags", "delete", "CARD-DEL", "--db", db); err != nil || !strings.Contains(out, "id tag CARD-DEL deleted") {
+		t.Fatalf("tags delete: %v\n%s", err, out)
+	}
+	if _, err := runCLI(t, "tags", "delete", "CARD-DEL", "--db", db); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("tags delete again = %v; want does not exist", err)
+	}
+}
+
+// A connected charger is not deleted without --force.
+func TestDeleteConnectedCharger(t *testing.T) {
+	clearEnv(t)
+	s := cbtest.Start(t, cbtest.AutoRegister)
+	db := "sqlite:" + s.DBPath
+	runSimCharger(t, sim.Config{URL: "ws://" + s.Addr + "/ocpp", NoAutoStart: true}, "SIM-DEL")
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.OCPP().Connected("SIM-DEL") {
+		if time.Now().After(deadline) {
+			t.Fatal("the simulated charger did not connect")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := runCLI(t, "chargers", "delete", "SIM-DEL", "--db", db, "--server", s.URL()); err == nil || !strings.Contains(err.Error(), "is connected") {
+		t.Fatalf("deleting a connected charger = %v; want refused", err)
+	}
+	if out, err := runCLI(t, "chargers", "delete", "SIM-DEL", "--force", "--db", db, "--server", s.URL()); err != nil || !strings.Contains(out, "deleted") {
+		t.Fatalf("chargers delete --force: %v\n%s", err, out)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -41,7 +43,7 @@ func chargersCommands() map[string]command {
 		"add":      {summary: "register a charger so it may connect", run: runChargersAdd},
 		"list":     {summary: "list chargers: connected, last seen, boot status, connectors", run: runChargersList},
 		"security": {summary: "show or set a charger's OCPP security profile and password, or rotate it", run: runChargerSecurity},
-		// "delete" comes with the stores' delete method (#19).
+		"delete":   {summary: "delete a charger (its sessions and CDRs are kept)", run: runChargersDelete},
 	}
 }
 
@@ -158,9 +160,11 @@ func runChargersList(ctx context.Context, args []string, stdout, stderr io.Write
 }
 
 func runChargersDelete(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newFlags("chargers delete", "ID [flags]", "Deletes a charger: it can no longer connect (unless the server auto-registers), "+
-		"and its sessions, CDRs and command log are kept. "+storeNote, stdout)
+	f := newFlags("chargers delete", "ID [flags]", "Deletes a charger and its connectors: it can no longer connect (unless the server auto-registers); "+
+		"its sessions, CDRs and reports are kept. A charger the running server (--server) says is connected is refused unless --force. "+storeNote, stdout)
 	cfg := f.storeConfig()
+	force := f.Bool("force", false, "delete it even when it is connected (it stays connected until it disconnects, and cannot come back)")
+	client := apiFlags(f)
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -168,8 +172,18 @@ func runChargersDelete(ctx context.Context, args []string, stdout, stderr io.Wri
 	if len(pos) != 1 {
 		return usagef("usage: chargebridge chargers delete ID [flags]")
 	}
+	if !*force {
+		c := client()
+		c.http.Timeout = 2 * time.Second
+		var ch struct {
+			Connected bool `json:"connected"`
+		}
+		if c.do(ctx, http.MethodGet, "/api/v1/chargers/"+url.PathEscape(pos[0]), nil, &ch) == nil && ch.Connected {
+			return fmt.Errorf("charger %s is connected to the server at %s; stop it first, or give --force", pos[0], c.base)
+		}
+	}
 	return withService(ctx, cfg, stderr, func(svc *charging.Service) error {
-		if err := deleteCharger(ctx, svc, pos[0]); err != nil {
+		if err := svc.DeleteCharger(ctx, pos[0]); err != nil {
 			if errors.Is(err, charging.ErrNotFound) {
 				return fmt.Errorf("charger %s is not registered (chargebridge chargers list shows the chargers)", pos[0])
 			}
@@ -182,9 +196,9 @@ func runChargersDelete(ctx context.Context, args []string, stdout, stderr io.Wri
 
 func tagsCommands() map[string]command {
 	return map[string]command{
-		"add":  {summary: "add or replace an id tag (Accepted, Blocked, Expired, Invalid)", run: runTagsAdd},
-		"list": {summary: "list id tags", run: runTagsList},
-		// "delete" comes with the stores' delete method (#19).
+		"add":    {summary: "add or replace an id tag (Accepted, Blocked, Expired, Invalid)", run: runTagsAdd},
+		"list":   {summary: "list id tags", run: runTagsList},
+		"delete": {summary: "delete an id tag", run: runTagsDelete},
 	}
 }
 
@@ -276,7 +290,7 @@ func runTagsDelete(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return usagef("usage: chargebridge tags delete TAG [flags]")
 	}
 	return withService(ctx, cfg, stderr, func(svc *charging.Service) error {
-		if err := deleteTag(ctx, svc, pos[0]); err != nil {
+		if err := svc.DeleteTag(ctx, pos[0]); err != nil {
 			if errors.Is(err, charging.ErrNotFound) {
 				return fmt.Errorf("id tag %s does not exist (chargebridge tags list shows the tags)", pos[0])
 			}
