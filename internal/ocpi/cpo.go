@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/security"
 )
 
 // Config is the CPO role's configuration.
@@ -62,6 +64,9 @@ type Commander = charging.Commands
 // Sender, Tokens and Commands as Receiver) and the pushes to every
 // registered eMSP. It keeps its state in the core's DocStore.
 type CPO struct {
+	// fails backs off an address after unknown credentials tokens (5
+	// free, then 1 s doubling to 5 min, answered 429 without a lookup).
+	fails  *security.Backoff
 	cfg    Config
 	svc    *charging.Service
 	store  charging.Store
@@ -121,7 +126,7 @@ func New(svc *charging.Service, cmd Commander, tokens *TokenAuthorizer, log *slo
 	if cfg.SyncInterval <= 0 {
 		cfg.SyncInterval = 30 * time.Second
 	}
-	c := &CPO{cfg: cfg, svc: svc, store: svc.Store(), docs: docs, peers: peers{docs}, cmd: cmd, tokens: tokens,
+	c := &CPO{fails: security.NewBackoff(5, time.Second, 5*time.Minute), cfg: cfg, svc: svc, store: svc.Store(), docs: docs, peers: peers{docs}, cmd: cmd, tokens: tokens,
 		log: log.With("component", "ocpi"), client: cfg.HTTPClient, baseURL: strings.TrimRight(cfg.PublicURL, "/")}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if tokens != nil {
@@ -211,6 +216,13 @@ func (c *CPO) authenticate(r *http.Request, a access) (*Peer, error) {
 	if h == "" {
 		return nil, errorf(http.StatusUnauthorized, StatusClientError, "missing Authorization header; send Authorization: Token <base64 credentials token>")
 	}
+	addr := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		addr = host
+	}
+	if wait := c.fails.Wait(addr, time.Now()); wait > 0 {
+		return nil, errorf(http.StatusTooManyRequests, StatusClientError, "too many unknown credentials tokens from this address; retry in %d s", int(wait.Seconds())+1)
+	}
 	for _, tok := range DecodeTokenHeader(h) {
 		p, err := c.peers.byToken(r.Context(), tok)
 		if errors.Is(err, charging.ErrNotFound) {
@@ -228,6 +240,7 @@ func (c *CPO) authenticate(r *http.Request, a access) (*Peer, error) {
 		}
 		return &p, nil
 	}
+	c.fails.Fail(addr, time.Now())
 	return nil, errorf(http.StatusUnauthorized, StatusClientError, "unknown credentials token")
 }
 

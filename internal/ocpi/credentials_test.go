@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -250,5 +251,23 @@ func TestRegistrationFailsWhenPeerUnreachable(t *testing.T) {
 	// Token A still works for a second try.
 	if st, env, _ := e.call(http.MethodPost, s.URL()+"/ocpi/2.2.1/credentials", e.credentials()); st != 200 || env.StatusCode != 1000 {
 		t.Fatalf("retry: HTTP %d %+v", st, env)
+	}
+}
+
+// TestUnknownTokensBackoff: after five unknown credentials tokens from one
+// address, it is answered 429 without a lookup until the wait is over.
+func TestUnknownTokensBackoff(t *testing.T) {
+	s := startCPO(t)
+	u := s.URL() + "/ocpi/2.2.1/locations"
+	var codes []int
+	for i := range 8 {
+		st, _, _ := callWith(t, ocpi.EncodeToken("guess-"+strconv.Itoa(i)), http.MethodGet, u, nil)
+		codes = append(codes, st)
+	}
+	want := []int{401, 401, 401, 401, 401, 401, 429, 429}
+	for i := range want {
+		if codes[i] != want[i] {
+			t.Fatalf("answers %v; want %v", codes, want)
+		}
 	}
 }
