@@ -167,12 +167,15 @@ type connState struct {
 	applied   float64 // the limit in force, when known
 	known     bool
 	changedAt time.Time
-	sending   bool
-	sendingW  float64
-	sendTx    int64
-	fixed     bool
-	reason    string
-	retryAt   time.Time
+	// lowered: the last limit confirmed was lower than the one before, so
+	// a draw below it is the vehicle's own and need not wait to settle.
+	lowered  bool
+	sending  bool
+	sendingW float64
+	sendTx   int64
+	fixed    bool
+	reason   string
+	retryAt  time.Time
 }
 
 // Loop messages besides charging.Event.
@@ -591,15 +594,16 @@ func (m *Manager) telemetry(ctx context.Context, e charging.Event) {
 	}
 }
 
-// measured says whether the connector's draw can be trusted: measured
-// after its limit (and its start) had time to take effect.
+// measured says whether the connector's draw can be trusted: measured once
+// the vehicle had time to ramp up after it started, and after its limit was
+// last raised (a draw below a lowered limit is the vehicle's own).
 func (m *Manager) measured(c *connState) bool {
 	if !c.hasDraw || !c.known {
 		return false
 	}
-	settled := c.changedAt
-	if c.since.After(settled) {
-		settled = c.since
+	settled := c.since
+	if !c.lowered && c.changedAt.After(settled) {
+		settled = c.changedAt
 	}
 	return !c.drawAt.Before(settled.Add(m.cfg.Settle))
 }
@@ -800,6 +804,7 @@ func (m *Manager) sent(d sendDone) {
 				// started meanwhile gets its own.
 				c.known = false
 			default:
+				c.lowered = !c.known || d.limitW < c.applied
 				c.applied, c.known, c.changedAt = d.limitW, true, now
 			}
 			changed = append(changed, m.status(st, now))
