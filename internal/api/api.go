@@ -81,6 +81,7 @@ func (a *API) Register(mux Mux) {
 	mux.HandleFunc("GET /api/v1/tariffs/{id}", a.getTariff)
 	mux.HandleFunc("PUT /api/v1/tariffs/{id}", a.putTariff)
 	mux.HandleFunc("DELETE /api/v1/tariffs/{id}", a.deleteTariff)
+	mux.HandleFunc("POST /api/v1/tariffs/{id}/preview", a.previewTariff)
 	mux.HandleFunc("GET /api/v1/tariffs/assignments", a.listAssignments)
 	mux.HandleFunc("PUT /api/v1/tariffs/assignments", a.putAssignment)
 	mux.HandleFunc("GET /api/v1/chargers/{id}/location", a.getLocation)

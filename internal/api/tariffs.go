@@ -17,6 +17,8 @@ import (
 // Pricer prices one session; nil means it has no price.
 type Pricer interface {
 	Price(ctx context.Context, s charging.Session, samples []charging.MeterSample) (*pricing.Priced, error)
+	// Preview prices a session with the given tariff instead of its own.
+	Preview(ctx context.Context, t *tariff.Tariff, s charging.Session) (*pricing.Priced, error)
 }
 
 // WithPricing enables the tariff, assignment and location endpoints and
@@ -157,6 +159,44 @@ func (a *API) putTariff(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusCreated
 	}
 	writeJSON(w, status, t)
+}
+
+// PreviewRequest is the body of POST /api/v1/tariffs/{id}/preview.
+type PreviewRequest struct {
+	SessionID string `json:"session_id"`
+}
+
+// previewTariff prices a stored session with this tariff, whatever tariff
+// the session's connector has: what the session would have cost.
+func (a *API) previewTariff(w http.ResponseWriter, r *http.Request) {
+	if a.pricingOff(w) {
+		return
+	}
+	var in PreviewRequest
+	if err := decodeBody(r, &in); err != nil {
+		a.fail(w, err)
+		return
+	}
+	if in.SessionID == "" {
+		a.fail(w, fmt.Errorf("%w: session_id is required", charging.ErrInvalidInput))
+		return
+	}
+	t, err := a.catalog.Tariff(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	s, err := a.svc.Store().GetSession(r.Context(), in.SessionID)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	p, err := a.pricer.Preview(r.Context(), t, s)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
 }
 
 func (a *API) deleteTariff(w http.ResponseWriter, r *http.Request) {

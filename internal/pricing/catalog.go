@@ -361,6 +361,25 @@ func (c *Catalog) Location(ctx context.Context, chargerID string) (Location, err
 	return c.withDefault(l), nil
 }
 
+// Locations returns every location an operator set, ordered by charger id
+// (at most limit; how many there are in all is the second result).
+func (c *Catalog) Locations(ctx context.Context, limit int) ([]Location, int, error) {
+	docs, total, err := c.docs.ListDocs(ctx, charging.DocQuery{Kind: DocLocation, Limit: limit})
+	if err != nil {
+		return nil, 0, fmt.Errorf("list locations: %w", err)
+	}
+	out := make([]Location, 0, len(docs))
+	for _, d := range docs {
+		var l Location
+		if err := json.Unmarshal(d.Body, &l); err != nil {
+			return nil, 0, fmt.Errorf("stored location of charger %s: %w", d.ID, err)
+		}
+		out = append(out, c.withDefault(l))
+	}
+	slices.SortFunc(out, func(a, b Location) int { return strings.Compare(a.ChargerID, b.ChargerID) })
+	return out, total, nil
+}
+
 func (c *Catalog) withDefault(l Location) Location {
 	if l.TimeZone == "" {
 		l.TimeZone, l.DefaultTimeZone = c.defaultZone.String(), true

@@ -143,6 +143,26 @@ func (p *Pricer) compute(ctx context.Context, s charging.Session, samples []char
 	if t == nil {
 		return nil, noTariff, nil
 	}
+	return p.priceWith(ctx, t, s, samples)
+}
+
+// Preview prices a session with tariff t instead of its assigned one (an
+// operator's what-if); nothing is stored. A session the tariff cannot
+// price is an error matching charging.ErrInvalidInput.
+func (p *Pricer) Preview(ctx context.Context, t *tariff.Tariff, s charging.Session) (*Priced, error) {
+	pr, why, err := p.priceWith(ctx, t, s, nil)
+	if err != nil {
+		return nil, err
+	}
+	if pr == nil {
+		return nil, fmt.Errorf("%w: %s", charging.ErrInvalidInput, why)
+	}
+	return pr, nil
+}
+
+// priceWith prices a session with tariff t now; a nil price comes with
+// the reason.
+func (p *Pricer) priceWith(ctx context.Context, t *tariff.Tariff, s charging.Session, samples []charging.MeterSample) (*Priced, string, error) {
 	zone, err := p.cat.Zone(ctx, s.ChargerID)
 	if err != nil {
 		return nil, "", fmt.Errorf("price session %s: %w", s.ID, err)

@@ -21,6 +21,8 @@ func (s *Server) webRoutes() error {
 		Pricer:   s.webPricer(),
 		Sites:    s.webSites(),
 		Log:      s.log,
+		Catalog:  s.catalog,
+		Outbox:   s.webOutbox(),
 		Security: func(ctx context.Context, id string) (security.View, error) {
 			rec, err := s.guard.Record(ctx, id)
 			return s.guard.View(rec), err
@@ -49,4 +51,12 @@ func (s *Server) withAuth(h http.Handler) http.Handler {
 		s.log.Info("no --api-token: the dashboard and the operator API are open to anyone on this machine (allowed on a loopback address only); set --api-token or CHARGEBRIDGE_API_TOKEN to require a login", "http", s.cfg.HTTP)
 	}
 	return s.auth.Wrap(h)
+}
+
+// webOutbox gives the alerts page the OCPI outboxes, when OCPI is on.
+func (s *Server) webOutbox() web.OutboxStats {
+	if s.ocpi == nil {
+		return nil
+	}
+	return s.ocpi.OutboxStats
 }

@@ -68,6 +68,10 @@ type Config struct {
 	// Sites, when set, gives the sites for their pages and the charger
 	// page's site.
 	Sites Sites
+	// Catalog, when set, gives the tariffs page and the map their data.
+	Catalog *pricing.Catalog
+	// Outbox, when set, gives the OCPI outboxes for the alerts page.
+	Outbox OutboxStats
 	// Log receives page errors.
 	Log *slog.Logger
 }
@@ -85,6 +89,8 @@ type Dashboard struct {
 	sites       Sites
 	presence    Presence
 	pricer      Pricer
+	catalog     *pricing.Catalog
+	outbox      OutboxStats
 	auth        *Auth
 	cpo         ocpi.Party
 	log         *slog.Logger
@@ -120,6 +126,7 @@ func New(cfg Config) (*Dashboard, error) {
 	}
 	d := &Dashboard{
 		svc: cfg.Service, presence: cfg.Presence, pricer: cfg.Pricer, auth: cfg.Auth, cpo: cfg.CPO, log: cfg.Log, security: cfg.Security, securityAll: cfg.SecurityAll, sites: cfg.Sites,
+		catalog: cfg.Catalog, outbox: cfg.Outbox,
 		stream: newStream(cfg.Service.Clock().Now, online),
 		pages:  map[string]*template.Template{},
 	}
@@ -127,7 +134,7 @@ func New(cfg Config) (*Dashboard, error) {
 		return nil, err
 	}
 	d.static = http.StripPrefix("/static/", http.FileServerFS(static))
-	for _, p := range []string{"login", "overview", "chargers", "charger", "sessions", "session", "notfound", "sites", "site"} {
+	for _, p := range []string{"login", "overview", "chargers", "charger", "sessions", "session", "notfound", "sites", "site", "tags", "tariffs", "map", "alerts"} {
 		t, err := template.New(p).Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+p+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: parse template %s: %w", p, err)
@@ -154,6 +161,12 @@ func (d *Dashboard) Register(mux Mux) {
 	mux.HandleFunc("GET /sessions/{id}", d.sessionPage)
 	mux.HandleFunc("GET /sites", d.sitesPage)
 	mux.HandleFunc("GET /sites/{id}", d.sitePage)
+	mux.HandleFunc("GET /tags", d.tagsPage)
+	mux.HandleFunc("GET /tariffs", d.tariffsPage)
+	mux.HandleFunc("GET /map", d.mapPage)
+	mux.HandleFunc("GET /alerts", d.alertsPage)
+	mux.HandleFunc("GET /api/v1/alerts", d.listAlerts)
+	mux.HandleFunc("POST /api/v1/alerts/ack", d.ackAlert)
 	mux.HandleFunc("GET /login", d.loginPage)
 	mux.HandleFunc("POST /login", d.loginSubmit)
 	mux.HandleFunc("POST /logout", d.logoutSubmit)

@@ -202,4 +202,74 @@
   }
   loadLog();
   document.addEventListener('cb:command', loadLog);
+  // API forms: <form data-api="METHOD /api/v1/path/{field}"> sends its
+  // fields as JSON (a textarea with data-body is sent as the body itself;
+  // data-int fields as numbers; data-now fields as the current time;
+  // data-datetime fields, from datetime-local inputs, as RFC 3339; empty
+  // fields are left out) and shows the answer in the form's [data-result]
+  // or #api-result. On success the page reloads (or goes to data-redirect),
+  // unless the form has data-show (a selector) to put the answer's JSON in
+  // instead. data-query fields go in the query string, not the body.
+  document.addEventListener('submit', function (e) {
+    var form = e.target;
+    if (!form.matches || !form.matches('form[data-api]')) return;
+    e.preventDefault();
+    var spec = form.getAttribute('data-api').split(' '), method = spec[0], path = spec[1];
+    var confirmText = form.getAttribute('data-confirm');
+    if (confirmText && !window.confirm(confirmText)) return;
+    var payload = {}, raw = null, query = [];
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!el.name) return;
+      if (el.hasAttribute('data-body')) { raw = el.value; return; }
+      if (el.hasAttribute('data-query')) { if (el.type !== 'checkbox' || el.checked) query.push(encodeURIComponent(el.name) + '=' + encodeURIComponent(el.type === 'checkbox' ? 'true' : el.value)); return; }
+      var v = el.value;
+      if (el.hasAttribute('data-now')) v = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+      if (el.type === 'checkbox') { payload[el.name] = el.checked; return; }
+      if (v === '') return;
+      if (el.hasAttribute('data-int')) v = parseInt(v, 10);
+      else if (el.hasAttribute('data-number')) v = parseFloat(v);
+      else if (el.hasAttribute('data-datetime')) v = new Date(v).toISOString().replace(/\.\d+Z$/, 'Z');
+      if (path.indexOf('{' + el.name + '}') >= 0) { path = path.replace('{' + el.name + '}', encodeURIComponent(v)); if (el.hasAttribute('data-path-only')) return; }
+      payload[el.name] = v;
+    });
+    var out = form.querySelector('[data-result]') || document.getElementById('api-result');
+    var button = form.querySelector('button');
+    if (button) button.disabled = true;
+    function show(cls, text, status) {
+      if (!out) return;
+      out.className = 'result ' + cls; out.textContent = text;
+      out.setAttribute('data-http-status', String(status));
+    }
+    show('', 'sending…', 0);
+    var init = { method: method, credentials: 'same-origin', headers: { Accept: 'application/json', 'X-Requested-By': 'dashboard' } };
+    if (method !== 'GET' && method !== 'DELETE') {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = raw !== null ? raw : JSON.stringify(payload);
+    }
+    if (query.length) path += '?' + query.join('&');
+    fetch(path, init).then(function (r) {
+      return r.text().then(function (text) {
+        var body = null;
+        try { body = JSON.parse(text); } catch (err) {}
+        if (!r.ok) {
+          var msg = (body && body.error) || ('HTTP ' + r.status);
+          if (body && body.problems) msg += ':\n' + body.problems.map(function (p) { return (p.field ? p.field + ': ' : '') + p.problem; }).join('\n');
+          show('bad', msg, r.status);
+          return;
+        }
+        var target = form.getAttribute('data-show');
+        if (target) {
+          var el = document.querySelector(target);
+          if (el) { el.textContent = JSON.stringify(body, null, 2); el.setAttribute('data-http-status', String(r.status)); }
+          show('ok', form.getAttribute('data-done') || 'done', r.status);
+          return;
+        }
+        show('ok', form.getAttribute('data-done') || 'done', r.status);
+        if (form.getAttribute('data-redirect')) location.href = form.getAttribute('data-redirect');
+        else location.reload();
+      });
+    }).catch(function (err) {
+      show('bad', 'failed: ' + err, -1);
+    }).then(function () { if (button) button.disabled = false; });
+  });
 })();

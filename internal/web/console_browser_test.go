@@ -1,0 +1,149 @@
+package web_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	cb "github.com/chargebridge/chargebridge/internal/charging"
+)
+
+// TestBrowserConsole drives the console pages (tags, tariffs, map, alerts,
+// deleting a charger) in one headless Chromium against one server with a
+// raw charger CP-WEB: each page loads, shows the server's data, and one of
+// its actions works.
+func TestBrowserConsole(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test skipped in -short mode")
+	}
+	ctx := browser(t, 2*time.Minute)
+	srv, cp, _, sessionID := charging(t)
+	base := srv.URL()
+	st := srv.Service().Store()
+	if code := srv.Do(http.MethodPut, "/api/v1/chargers/CP-WEB/location", map[string]any{"name": "Depot", "coordinates": map[string]any{"latitude": "52.3702", "longitude": "4.8952"}}, nil); code != http.StatusOK {
+		t.Fatalf("put location: %d", code)
+	}
+	for _, tag := range []map[string]any{{"id_tag": "KEEP-1"}, {"id_tag": "GONE-1", "parent_id_tag": "FLEET"}} {
+		if code := srv.PostJSON("/api/v1/tags", tag, nil); code != http.StatusCreated {
+			t.Fatalf("add tag: %d", code)
+		}
+	}
+	open := func(t *testing.T, path, wait string) {
+		t.Helper()
+		if err := chromedp.Do(ctx, chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS(wait))); err != nil {
+			t.Fatalf("open %s: %v", path, err)
+		}
+	}
+	click := func(t *testing.T, sel string) {
+		t.Helper()
+		// Dialogs would block the page (a reload brings back the real
+		// confirm): confirm everything.
+		evalString(ctx, t, `(window.confirm = function () { return true; }, 'ok')`)
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel))); err != nil {
+			t.Fatalf("click %s: %v", sel, err)
+		}
+	}
+
+	t.Run("tags", func(t *testing.T) {
+		open(t, "/tags", "table.tags")
+		waitJS(ctx, t, "tags listed", `!!document.querySelector('tr[data-tag="KEEP-1"][data-status="Accepted"]') && !!document.querySelector('tr[data-tag="GONE-1"]')`, 5*time.Second)
+		if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#new-tag"), "WEB-NEW")); err != nil {
+			t.Fatal(err)
+		}
+		click(t, "#tag-add button")
+		waitJS(ctx, t, "added tag listed", `!!document.querySelector('tr[data-tag="WEB-NEW"][data-status="Accepted"]')`, 10*time.Second)
+		click(t, `tr[data-tag="KEEP-1"] button[data-action="block"]`)
+		waitJS(ctx, t, "tag blocked", `!!document.querySelector('tr[data-tag="KEEP-1"][data-status="Blocked"]')`, 10*time.Second)
+		click(t, `tr[data-tag="WEB-NEW"] button[data-action="expire"]`)
+		waitJS(ctx, t, "tag expired", `!!document.querySelector('tr[data-tag="WEB-NEW"][data-status="Expired"]')`, 10*time.Second)
+		click(t, `tr[data-tag="GONE-1"] button[data-action="delete"]`)
+		waitJS(ctx, t, "tag deleted", `!document.querySelector('tr[data-tag="GONE-1"]')`, 10*time.Second)
+		if tag, err := st.GetIDTag(context.Background(), "KEEP-1"); err != nil || tag.Status != cb.AuthBlocked {
+			t.Errorf("KEEP-1 in the store: %+v, %v; want Blocked", tag, err)
+		}
+		if _, err := st.GetIDTag(context.Background(), "GONE-1"); !errors.Is(err, cb.ErrNotFound) {
+			t.Errorf("GONE-1 in the store: %v; want not found", err)
+		}
+		// Search narrows the list as one types.
+		if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#q"), "fleet")); err != nil {
+			t.Fatal(err)
+		}
+		waitJS(ctx, t, "search hides others", `!document.querySelector('tr[data-tag="KEEP-1"]')`, 5*time.Second)
+	})
+
+	t.Run("tariffs", func(t *testing.T) {
+		open(t, "/tariffs", "#tariff-add")
+		// An invalid tariff is refused with its problems listed.
+		evalString(ctx, t, `(document.getElementById('tariff-json').value = '{"country_code":"NL","party_id":"CBR","currency":"EURO","elements":[{"price_components":[{"type":"ENERGY","price":-1,"step_size":1}]}]}', 'ok')`)
+		click(t, "#tariff-add button")
+		waitJS(ctx, t, "problems listed", `document.getElementById('tariff-result').dataset.httpStatus === '400'`, 10*time.Second)
+		if msg := evalString(ctx, t, `document.getElementById('tariff-result').textContent`); !strings.Contains(msg, "price") || !strings.Contains(msg, "currency") {
+			t.Errorf("problems shown: %q; want the price and currency problems", msg)
+		}
+		// The example is valid: saved, listed.
+		evalString(ctx, t, `(document.getElementById('tariff-json').value = document.getElementById('tariff-json').defaultValue, 'ok')`)
+		click(t, "#tariff-add button")
+		waitJS(ctx, t, "tariff listed", `!!document.querySelector('tr[data-tariff="AC-STANDARD"]')`, 10*time.Second)
+		// Assign it to CP-WEB and preview the session's price with it.
+		evalString(ctx, t, `(document.querySelector('#tariff-assign select[name=charger_id]').value = 'CP-WEB', 'ok')`)
+		click(t, "#tariff-assign button")
+		waitJS(ctx, t, "assignment shown", `document.querySelector('tr[data-tariff="AC-STANDARD"]').textContent.includes('CP-WEB')`, 10*time.Second)
+		evalString(ctx, t, `(document.querySelector('#tariff-preview select[name=session_id]').value = '`+sessionID+`', 'ok')`)
+		click(t, "#tariff-preview button")
+		waitJS(ctx, t, "preview shown", `(document.getElementById('preview-out').textContent || '').includes('"total_cost"')`, 10*time.Second)
+		out := evalString(ctx, t, `document.getElementById('preview-out').textContent`)
+		if !strings.Contains(out, `"tariff_id": "AC-STANDARD"`) || !strings.Contains(out, `"session_id": "`+sessionID+`"`) {
+			t.Errorf("preview: %s; want the session priced with AC-STANDARD", out)
+		}
+	})
+
+	t.Run("map", func(t *testing.T) {
+		open(t, "/map", "#map-svg")
+		waitJS(ctx, t, "charger drawn online", `!!document.querySelector('#map-svg a[data-charger="CP-WEB"][data-online="true"] circle')`, 5*time.Second)
+		if s := evalString(ctx, t, `document.querySelector('#map-svg a[data-charger="CP-WEB"]').dataset.status`); s != "faulted" {
+			t.Errorf("map dot status %q; want faulted (connector 2 is)", s)
+		}
+		click(t, `#map-svg a[data-charger="CP-WEB"]`)
+		waitJS(ctx, t, "dot links to the charger", `location.pathname === '/chargers/CP-WEB'`, 5*time.Second)
+	})
+
+	t.Run("alerts", func(t *testing.T) {
+		open(t, "/alerts", "table.alerts")
+		fault := `tr[data-kind="fault"]`
+		waitJS(ctx, t, "fault listed", `!!document.querySelector('`+fault+`') && document.querySelector('`+fault+`').textContent.includes('GroundFailure')`, 5*time.Second)
+		click(t, fault+" button")
+		waitJS(ctx, t, "fault acknowledged", `!document.querySelector('`+fault+`')`, 10*time.Second)
+		waitJS(ctx, t, "event stream connected", `document.getElementById('live').classList.contains('on')`, 10*time.Second)
+		// A new fault shows up live.
+		evalString(ctx, t, `String(window.__noReload = 1)`)
+		cp.MustCall("StatusNotification", map[string]any{"connectorId": 1, "errorCode": "HighTemperature", "status": "Faulted", "timestamp": time.Now().UTC().Format(time.RFC3339)}, nil)
+		waitJS(ctx, t, "new fault live", `!!document.querySelector('`+fault+`') && document.querySelector('`+fault+`').textContent.includes('HighTemperature')`, 15*time.Second)
+		if s := evalString(ctx, t, `String(window.__noReload)`); s != "1" {
+			t.Errorf("the alerts page reloaded; want a live update")
+		}
+	})
+
+	t.Run("delete-charger", func(t *testing.T) {
+		if code := srv.PostJSON("/api/v1/chargers", map[string]any{"id": "CP-OLD"}, nil); code != http.StatusCreated {
+			t.Fatalf("add charger: %d", code)
+		}
+		open(t, "/chargers/CP-OLD", "#delete-charger-button")
+		click(t, "#delete-charger-button")
+		waitJS(ctx, t, "back on the chargers list", `location.pathname === '/chargers' && !!document.querySelector('table.chargers')`, 10*time.Second)
+		if n := evalString(ctx, t, `String(document.querySelectorAll('tr[data-charger="CP-OLD"]').length)`); n != "0" {
+			t.Errorf("CP-OLD still listed")
+		}
+		// A connected charger is refused without force, with the reason shown.
+		open(t, "/chargers/CP-WEB", "#delete-charger-button")
+		click(t, "#delete-charger-button")
+		waitJS(ctx, t, "refusal shown", `(document.querySelector('#delete-charger [data-result]').dataset.httpStatus || '') === '409'`, 10*time.Second)
+		if _, err := st.GetCharger(context.Background(), "CP-WEB"); err != nil {
+			t.Errorf("CP-WEB after a refused delete: %v", err)
+		}
+	})
+}
