@@ -99,9 +99,11 @@ func waitJS(ctx context.Context, t *testing.T, what, expr string, timeout time.D
 	deadline := time.Now().Add(timeout)
 	for {
 		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
-		if err != nil {
+		if err != nil && (ctx.Err() != nil || time.Now().After(deadline)) {
 			t.Fatalf("%s: %v", what, err)
 		}
+		// An error otherwise is the page navigating (a reload after an
+		// action): look again.
 		if ok {
 			return
 		}
