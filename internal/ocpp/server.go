@@ -135,6 +135,9 @@ type Stats struct {
 	CallsSent     atomic.Int64
 	CallsTimedOut atomic.Int64
 	AuthFailures  atomic.Int64
+	// NoSubprotocol counts connections that offered no subprotocol,
+	// tolerated as the first one.
+	NoSubprotocol atomic.Int64
 }
 
 // NewServer returns a Server; Close stops it.
@@ -309,6 +312,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		// Tolerated: some chargers send no Sec-WebSocket-Protocol at all.
 		handler, proto = s.cfg.Protocols[0].Handler, s.cfg.Protocols[0].Name
+		s.stats.NoSubprotocol.Add(1)
 		s.log.Info("charger sent no subprotocol; tolerated as "+proto, "charger", id)
 	}
 	c := &Conn{

@@ -188,6 +188,7 @@ var (
 	descOutboxDepth  = prometheus.NewDesc("chargebridge_ocpi_outbox_depth", "OCPI pushes waiting to be delivered, per party.", []string{"party"}, nil)
 	descOutboxAge    = prometheus.NewDesc("chargebridge_ocpi_outbox_oldest_seconds", "Age of the oldest OCPI push waiting, per party (0 when none waits).", []string{"party"}, nil)
 	descPushes       = prometheus.NewDesc("chargebridge_ocpi_pushes_total", "OCPI push attempts since start by result: delivered, failed (to be retried or refused), dropped (refused three times, given up).", []string{"result"}, nil)
+	descViolations   = prometheus.NewDesc("chargebridge_violations_total", "What chargers sent against the OCPP specification since start, by kind and outcome: tolerated (read leniently and logged, sampled) or refused (answered with a CALLERROR).", []string{"kind", "outcome"}, nil)
 	descScrapeErrors = prometheus.NewDesc("chargebridge_metrics_sample_errors_total", "Scrapes whose sampling of the store failed (the OCPI outbox gauges are then missing).", nil, nil)
 )
 
@@ -201,7 +202,7 @@ type collector struct {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSessions, descSessionsEnd, descEnergy, descConnectors, descOutboxDepth, descOutboxAge, descPushes, descScrapeErrors} {
+	for _, d := range []*prometheus.Desc{descSessions, descSessionsEnd, descEnergy, descConnectors, descOutboxDepth, descOutboxAge, descPushes, descViolations, descScrapeErrors} {
 		ch <- d
 	}
 }
@@ -216,6 +217,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descSessionsEnd, prometheus.CounterValue, m.endedTotal[st], string(st))
 	}
 	ch <- prometheus.MustNewConstMetric(descEnergy, prometheus.CounterValue, m.energyKWh)
+	c.violations(ch)
 	for _, st := range connectorStatuses {
 		ch <- prometheus.MustNewConstMetric(descConnectors, prometheus.GaugeValue, float64(m.connByStatus[st]), string(st))
 	}
@@ -251,6 +253,22 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			age = max(0, now.Sub(st.Oldest).Seconds())
 		}
 		ch <- prometheus.MustNewConstMetric(descOutboxAge, prometheus.GaugeValue, age, st.Peer)
+	}
+}
+
+// violations reports the OCPP handler's and server's violation counts.
+func (c *collector) violations(ch chan<- prometheus.Metric) {
+	v := c.s.h16.Violations()
+	for _, x := range []struct {
+		kind, outcome string
+		n             int64
+	}{
+		{"timestamp_without_zone", "tolerated", v.NaiveTimestamps.Load()},
+		{"timestamp_without_zone", "refused", v.StrictTimestamps.Load()},
+		{"schema", "refused", v.SchemaRejected.Load()},
+		{"no_subprotocol", "tolerated", c.s.ocpp.Stats().NoSubprotocol.Load()},
+	} {
+		ch <- prometheus.MustNewConstMetric(descViolations, prometheus.CounterValue, float64(x.n), x.kind, x.outcome)
 	}
 }
 

@@ -93,6 +93,8 @@ type Server struct {
 	preLn net.Listener
 	// met counts for /metrics (metrics.go).
 	met *metrics
+	// h16 is the OCPP 1.6 handler (its violation counts go to /metrics).
+	h16 *ocpp16.Handler
 
 	mu    sync.Mutex
 	ln    net.Listener
@@ -167,12 +169,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 		st.Close()
 		return nil, err
 	}
+	s.h16 = ocpp16.NewHandler(svc, v, log, ocpp16.Options{AllowPayload: s.allowPayload, SignCertificate: s.signCertificate})
 	dup := ocpp.ReplaceExisting
 	if cfg.RefuseDuplicates {
 		dup = ocpp.RefuseNew
 	}
 	os := ocpp.NewServer(ocpp.Config{
-		Protocols: []ocpp.Protocol{{Name: ocpp16.Subprotocol, Handler: presenceHandler{ocpp16.NewHandler(svc, v, log, ocpp16.Options{AllowPayload: s.allowPayload, SignCertificate: s.signCertificate}), s}}},
+		Protocols: []ocpp.Protocol{{Name: ocpp16.Subprotocol, Handler: presenceHandler{s.h16, s}}},
 		Admit: func(ctx context.Context, id string) error {
 			_, err := svc.Admit(ctx, id)
 			if errors.Is(err, charging.ErrNotFound) {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
@@ -63,7 +64,23 @@ type Handler struct {
 	// badLogs samples the log lines about a charger's bad or tolerated
 	// input (one per charger per 10 s); the CALLERRORs are all counted.
 	badLogs *ratelog.Limiter
+	viol    Violations
 }
+
+// Violations counts what chargers sent against the specification since
+// start, for /metrics (the log samples them).
+type Violations struct {
+	// NaiveTimestamps are timestamps without a time zone read as UTC
+	// (tolerated); StrictTimestamps those refused from a charger in
+	// strict mode.
+	NaiveTimestamps, StrictTimestamps atomic.Int64
+	// SchemaRejected are payloads the schema refused (answered with a
+	// CALLERROR).
+	SchemaRejected atomic.Int64
+}
+
+// Violations returns the handler's counts.
+func (h *Handler) Violations() *Violations { return &h.viol }
 
 // NewHandler returns a Handler on svc, validating with v.
 func NewHandler(svc *charging.Service, v *ocpp.Validator, log *slog.Logger, opts Options) *Handler {
@@ -106,6 +123,7 @@ func (h *Handler) HandleCall(ctx context.Context, c *ocpp.Conn, action string, p
 		return nil, ocpp.Errorf(ocpp.NotImplemented, "unknown action %q", action)
 	}
 	if e := h.v.Validate(action, payload); e != nil {
+		h.viol.SchemaRejected.Add(1)
 		if ok, held := h.badLogs.Allow(c.ID(), time.Now()); ok {
 			h.log.Info("payload rejected by schema", "charger", c.ID(), "action", action, "code", e.Code, "reason", clipString(e.Description, 300), "held_back", held)
 		}
@@ -355,8 +373,10 @@ func (r *request) timestamp(field, s string) (time.Time, error) {
 	}
 	if !zoned {
 		if r.strict {
+			r.h.viol.StrictTimestamps.Add(1)
 			return time.Time{}, ocpp.Errorf(ocpp.PropertyConstraintViolation, "%s %q has no time zone (this charger is in strict mode)", field, s)
 		}
+		r.h.viol.NaiveTimestamps.Add(1)
 		if ok, held := r.h.badLogs.Allow(r.id+"\x00tz", time.Now()); ok {
 			r.h.log.Info("timestamp without time zone read as UTC", "charger", r.id, "action", r.action, "field", field, "value", clipString(s, 64), "held_back", held)
 		}
