@@ -1,8 +1,11 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
@@ -79,18 +82,17 @@ func (a *API) putSite(w http.ResponseWriter, r *http.Request) {
 	if a.sitesOff(w) {
 		return
 	}
-	var b siteBody
-	if err := decodeBody(r, &b); err != nil {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err != nil {
+		a.fail(w, fmt.Errorf("%w: read body: %v", charging.ErrInvalidInput, err))
+		return
+	}
+	site, err := decodeSite(body, r.PathValue("id"))
+	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	id := r.PathValue("id")
-	if b.ID != "" && b.ID != id {
-		a.fail(w, fmt.Errorf("%w: body id %q differs from the path's %q", charging.ErrInvalidInput, b.ID, id))
-		return
-	}
-	s, err := a.sites.PutSite(r.Context(), loadmgmt.Site{ID: id, Name: b.Name, MaxPowerKW: b.MaxPowerKW, MaxCurrentA: b.MaxCurrentA,
-		Chargers: b.Chargers, ChargerMaxKW: b.ChargerMaxKW, Priorities: b.Priorities})
+	s, err := a.sites.PutSite(r.Context(), site)
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -107,4 +109,23 @@ func (a *API) deleteSite(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// decodeSite reads the body of PUT /api/v1/sites/{id}: one JSON object
+// without unknown fields, whose id (when given) is the path's.
+func decodeSite(body []byte, id string) (loadmgmt.Site, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var b siteBody
+	if err := dec.Decode(&b); err != nil {
+		return loadmgmt.Site{}, fmt.Errorf("%w: %v", charging.ErrInvalidInput, err)
+	}
+	if dec.More() {
+		return loadmgmt.Site{}, fmt.Errorf("%w: more than one JSON value in the body", charging.ErrInvalidInput)
+	}
+	if b.ID != "" && b.ID != id {
+		return loadmgmt.Site{}, fmt.Errorf("%w: body id %q differs from the path's %q", charging.ErrInvalidInput, b.ID, id)
+	}
+	return loadmgmt.Site{ID: id, Name: b.Name, MaxPowerKW: b.MaxPowerKW, MaxCurrentA: b.MaxCurrentA,
+		Chargers: b.Chargers, ChargerMaxKW: b.ChargerMaxKW, Priorities: b.Priorities}, nil
 }
