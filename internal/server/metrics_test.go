@@ -95,7 +95,6 @@ func TestMetrics(t *testing.T) {
 	want(t, m, `chargebridge_sessions_ended_total{status="completed"}`, 0)
 }
 
-
 // TestDeployFilesUseServedMetrics fails when the Grafana dashboard or the
 // alert rules in deploy/ name a chargebridge_ metric that /metrics does not
 // serve (a typo, or a renamed metric).
