@@ -148,6 +148,10 @@ type siteState struct {
 	at time.Time
 	// dirty: something the status shows (a draw) changed.
 	dirty bool
+	// stale: the site must be allocated again (something it depends on
+	// changed, or a limit it wants to send had to wait). Only stale sites
+	// are allocated, so a MeterValues costs its own site at most.
+	stale bool
 }
 
 // connState is one connector that charges or is about to.
@@ -169,13 +173,15 @@ type connState struct {
 	changedAt time.Time
 	// lowered: the last limit confirmed was lower than the one before, so
 	// a draw below it is the vehicle's own and need not wait to settle.
-	lowered  bool
-	sending  bool
-	sendingW float64
-	sendTx   int64
-	fixed    bool
-	reason   string
-	retryAt  time.Time
+	lowered bool
+	// wasMeasured is whether the last allocation trusted the draw.
+	wasMeasured bool
+	sending     bool
+	sendingW    float64
+	sendTx      int64
+	fixed       bool
+	reason      string
+	retryAt     time.Time
 }
 
 // Loop messages besides charging.Event.
@@ -309,6 +315,7 @@ func (m *Manager) Run(ctx context.Context) error {
 				}
 			}
 		case <-timer.C:
+			m.markStale()
 		}
 		if m.overflow.Swap(false) {
 			m.cfg.Log.Warn("load management fell behind the events; reloading every site")
@@ -430,6 +437,7 @@ func (m *Manager) reloadSite(ctx context.Context, id string) error {
 	}
 	st.cfg = cfg
 	st.at = m.cfg.Clock.Now()
+	st.stale = true
 	// The stored site is the truth: a reload that raced with a PutSite
 	// (listed before it was stored) is put right here.
 	m.index(cfg)
@@ -466,6 +474,7 @@ func (m *Manager) handle(ctx context.Context, v any) {
 			cs.offline = !v.online
 		}
 		if st := m.siteOf(v.charger); st != nil {
+			st.stale = true
 			for _, c := range st.conns {
 				if c.key.charger != v.charger {
 					continue
@@ -510,6 +519,7 @@ func (m *Manager) event(ctx context.Context, e charging.Event) {
 		if st == nil {
 			return
 		}
+		st.stale = true
 		c := st.conns[k]
 		switch e.Connector.Status {
 		case charging.StatusPreparing:
@@ -534,6 +544,7 @@ func (m *Manager) event(ctx context.Context, e charging.Event) {
 		if st == nil || s.ConnectorID == 0 {
 			return
 		}
+		st.stale = true
 		c := st.conns[k]
 		switch {
 		case s.Status == charging.SessionActive || s.Status == charging.SessionStopping:
@@ -590,7 +601,10 @@ func (m *Manager) telemetry(ctx context.Context, e charging.Event) {
 	c.drawAt, c.hasDraw = e.At, true
 	if moved {
 		c.drawW = draw
-		st.dirty = true
+		st.dirty, st.stale = true, true
+	}
+	if m.measured(c) != c.wasMeasured {
+		st.stale = true
 	}
 }
 
@@ -653,13 +667,19 @@ func (m *Manager) reconcile(ctx context.Context) {
 		for _, c := range st.conns {
 			if c.fixed && !c.retryAt.IsZero() && !now.Before(c.retryAt) {
 				c.fixed, c.reason, c.retryAt, c.known = false, "", time.Time{}, false
+				st.stale = true
 			}
+		}
+		if !st.stale {
+			continue
 		}
 		if m.allocate(st) || st.dirty {
 			st.dirty = false
 			changed = append(changed, m.status(st, now))
 		}
-		sends = append(sends, m.dispatch(st, now)...)
+		out, waiting := m.dispatch(st, now)
+		sends = append(sends, out...)
+		st.stale = waiting
 	}
 	m.mu.Unlock()
 	for _, l := range sends {
@@ -682,6 +702,7 @@ func (m *Manager) allocate(st *siteState) bool {
 		in[i] = Connector{Key: k.String(), MaxW: st.cfg.ConnectorMaxW(k.charger), Phases: 3,
 			Priority: st.cfg.Priority(k.charger, k.conn, c.idTag), Since: c.since,
 			DrawW: c.drawW, Measured: m.measured(c), Fixed: c.fixed}
+		c.wasMeasured = in[i].Measured
 		if c.known {
 			in[i].PrevLimitW = c.applied
 		}
@@ -715,15 +736,15 @@ func (st *siteState) sortedKeys() []connKey {
 }
 
 // dispatch picks the limits to send now: every lowering, and a raise only
-// when the others' worst case leaves room for it (m.mu held).
-func (m *Manager) dispatch(st *siteState, now time.Time) []ChargingLimit {
+// when the others' worst case leaves room for it (m.mu held). waiting says
+// some limit had to wait (rate limit, a raise behind a lowering).
+func (m *Manager) dispatch(st *siteState, now time.Time) (out []ChargingLimit, waiting bool) {
 	limit := st.res.LimitW
 	keys := st.sortedKeys()
 	total := 0.0
 	for _, k := range keys {
 		total += st.conns[k].worst(st.cfg.ConnectorMaxW(k.charger))
 	}
-	var out []ChargingLimit
 	// Lowerings first, then raises.
 	for pass := 0; pass < 2; pass++ {
 		for _, k := range keys {
@@ -738,7 +759,8 @@ func (m *Manager) dispatch(st *siteState, now time.Time) []ChargingLimit {
 				continue
 			}
 			if !lowering && total-cur+c.target > limit+1e-6 {
-				continue // wait for the lowerings to be confirmed
+				waiting = true // for the lowerings to be confirmed
+				continue
 			}
 			cs := m.charger[k.charger]
 			if cs == nil {
@@ -746,6 +768,7 @@ func (m *Manager) dispatch(st *siteState, now time.Time) []ChargingLimit {
 				m.charger[k.charger] = cs
 			}
 			if cs.busy || now.Before(cs.next) || cs.offline {
+				waiting = true
 				continue
 			}
 			cs.busy, cs.next = true, now.Add(m.cfg.RateInterval)
@@ -759,7 +782,7 @@ func (m *Manager) dispatch(st *siteState, now time.Time) []ChargingLimit {
 			out = append(out, ChargingLimit{ChargerID: k.charger, ConnectorID: k.conn, TransactionID: c.sendTx, LimitW: c.target, Phases: 3})
 		}
 	}
-	return out
+	return out, waiting
 }
 
 // send calls the Limiter in the background and posts the result to the
@@ -794,6 +817,7 @@ func (m *Manager) sent(d sendDone) {
 		cs.busy = false
 	}
 	if st := m.siteOf(d.key.charger); st != nil {
+		st.stale = true
 		if c := st.conns[d.key]; c != nil && c.sending {
 			c.sending = false
 			switch {
@@ -816,4 +840,14 @@ func (m *Manager) sent(d sendDone) {
 			m.cfg.OnChange(s)
 		}
 	}
+}
+
+// markStale makes every site be allocated again (a timer fired: a rate
+// limit or a retry may have run out).
+func (m *Manager) markStale() {
+	m.mu.Lock()
+	for _, st := range m.site {
+		st.stale = true
+	}
+	m.mu.Unlock()
 }
