@@ -126,3 +126,40 @@ func TestCLIGolden(t *testing.T) {
 		})
 	}
 }
+
+// TestEveryCommandHelp walks the whole command tree, commands added later
+// included: every -h exits 0 with a usage line for that command, and only
+// serve and demo show the server's flags.
+func TestEveryCommandHelp(t *testing.T) {
+	clearEnv(t)
+	var walk func(path []string, c command)
+	n := 0
+	walk = func(path []string, c command) {
+		for name, sub := range c.sub {
+			if sub.summary == "" {
+				continue // internal (bench-worker, bench-echo)
+			}
+			p := append(append([]string{}, path...), name)
+			if sub.sub != nil {
+				walk(p, sub)
+			}
+			args := append(append([]string{}, p...), "-h")
+			if name == "cmd" && len(path) == 0 {
+				args = []string{"cmd", "-h"}
+			}
+			out, code := runMain(t, args...)
+			n++
+			if code != 0 || !strings.HasPrefix(out, "usage: chargebridge "+strings.Join(p, " ")) {
+				t.Errorf("chargebridge %s: exit %d, printed\n%s\nwant exit 0 and its usage line first", strings.Join(args, " "), code, out)
+			}
+			server := name == "serve" || name == "demo"
+			if !server && (strings.Contains(out, "--heartbeat-interval") || strings.Contains(out, "--auto-register")) {
+				t.Errorf("chargebridge %s lists the server's flags:\n%s", strings.Join(args, " "), out)
+			}
+		}
+	}
+	walk(nil, command{sub: commands()})
+	if n < 20 {
+		t.Fatalf("walked %d commands; want the whole tree", n)
+	}
+}
