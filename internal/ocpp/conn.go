@@ -147,7 +147,10 @@ func (c *Conn) Close(code ws.StatusCode, reason string) {
 	})
 }
 
-func (c *Conn) writeText(b []byte) error { return c.writeFrame(ws.OpText, b) }
+func (c *Conn) writeText(b []byte) error {
+	c.srv.cfg.Frames.record(c.id, "out", b)
+	return c.writeFrame(ws.OpText, b)
+}
 
 // writeFrame writes one unmasked frame with a single writev.
 func (c *Conn) writeFrame(op ws.OpCode, payload []byte) error {
@@ -285,6 +288,7 @@ func (c *Conn) frame(op ws.OpCode, fin bool, payload []byte) (stop bool) {
 	}
 	msg := c.partial
 	c.partial = nil
+	c.srv.cfg.Frames.record(c.id, "in", msg)
 	c.srv.dispatch(c, msg)
 	return false
 }

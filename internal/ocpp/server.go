@@ -88,7 +88,9 @@ type Config struct {
 	// MaxMessageSize is the largest message accepted; larger ones close the
 	// connection with 1009.
 	MaxMessageSize int
-	Log            *slog.Logger
+	// Frames, when set, records the messages of the chargers it watches.
+	Frames *FrameLog
+	Log    *slog.Logger
 }
 
 // Protocol pairs a subprotocol name with its handler.

@@ -46,10 +46,12 @@ type Server struct {
 	svc   *charging.Service
 	ocpp  *ocpp.Server
 	http  *http.Server
-	mux   *routeMux
-	auth  *web.Auth
-	web   *web.Dashboard
-	cmd   *ocpp16.Commander
+	// frames is the per-charger OCPP message log the dashboard switches.
+	frames *ocpp.FrameLog
+	mux    *routeMux
+	auth   *web.Auth
+	web    *web.Dashboard
+	cmd    *ocpp16.Commander
 	// commands is the core's command port (routed by protocol).
 	commands *charging.CommandRouter
 	// ocpi is the OCPI CPO role; nil when the store keeps no documents.
@@ -174,7 +176,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 	if cfg.RefuseDuplicates {
 		dup = ocpp.RefuseNew
 	}
+	s.frames = ocpp.NewFrameLog(frameLogSize, clock.Now)
 	os := ocpp.NewServer(ocpp.Config{
+		Frames:    s.frames,
 		Protocols: []ocpp.Protocol{{Name: ocpp16.Subprotocol, Handler: presenceHandler{s.h16, s}}},
 		Admit: func(ctx context.Context, id string) error {
 			_, err := svc.Admit(ctx, id)
@@ -233,6 +237,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 	s.http.RegisterOnShutdown(s.web.Close)
 	return s, nil
 }
+
+// frameLogSize is how many messages the OCPP message log keeps per
+// watched charger.
+const frameLogSize = 200
 
 // OpenStore opens the database a --db value names.
 func OpenStore(ctx context.Context, dsn string, log *slog.Logger) (Store, error) {

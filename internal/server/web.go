@@ -23,6 +23,7 @@ func (s *Server) webRoutes() error {
 		Log:      s.log,
 		Catalog:  s.catalog,
 		Outbox:   s.webOutbox(),
+		Frames:   s.frames,
 		Security: func(ctx context.Context, id string) (security.View, error) {
 			rec, err := s.guard.Record(ctx, id)
 			return s.guard.View(rec), err

@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	cb "github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/sim"
 )
 
 // TestBrowserConsole drives the console pages (tags, tariffs, map, alerts,
@@ -126,6 +127,64 @@ func TestBrowserConsole(t *testing.T) {
 		if s := evalString(ctx, t, `String(window.__noReload)`); s != "1" {
 			t.Errorf("the alerts page reloaded; want a live update")
 		}
+	})
+
+	t.Run("charger-config", func(t *testing.T) {
+		fleet := runFleet(t, srv, sim.Config{IDPrefix: "CFG-", Connectors: 1, NoAutoStart: true, StepTime: 50 * time.Millisecond, Seed: 5}, 1)
+		id := fleet.Chargers()[0].ID()
+		waitFor := func(what string, ok func() bool) {
+			t.Helper()
+			for i := 0; i < 100 && !ok(); i++ {
+				time.Sleep(100 * time.Millisecond)
+			}
+			if !ok() {
+				t.Fatalf("%s: not within 10s", what)
+			}
+		}
+		waitFor("sim charger connected", func() bool {
+			c, err := st.GetCharger(context.Background(), id)
+			return err == nil && c.LastBootAt != nil
+		})
+		open(t, "/chargers/"+id, "#frames-switch")
+		// The message log is off by default; switching it on records from now.
+		if s := evalString(ctx, t, `document.getElementById('frames-state').dataset.on`); s != "false" {
+			t.Fatalf("message log state %q; want off by default", s)
+		}
+		click(t, "#frames-switch button")
+		waitJS(ctx, t, "message log on", `!!document.getElementById('frames-state') && document.getElementById('frames-state').dataset.on === 'true'`, 10*time.Second)
+
+		// Read the configuration, then change a key from its row.
+		click(t, "#get-config button")
+		waitJS(ctx, t, "configuration shown", `!!document.querySelector('#config-out tr[data-key="HeartbeatInterval"]')`, 15*time.Second)
+		click(t, `#config-out tr[data-key="HeartbeatInterval"] button`)
+		evalString(ctx, t, `(document.querySelector('#change-config [name=value]').value = '120', 'ok')`)
+		click(t, "#change-config button[type=submit]")
+		waitJS(ctx, t, "change answered", `(document.getElementById('change-out').textContent || '').includes('Accepted')`, 15*time.Second)
+		click(t, "#get-config button")
+		waitJS(ctx, t, "changed value read back", `!!document.querySelector('#config-out tr[data-key="HeartbeatInterval"]') && document.querySelector('#config-out tr[data-key="HeartbeatInterval"] td.mono').textContent === '120'`, 15*time.Second)
+
+		// Diagnostics: the request is answered with a file name, and the
+		// charger's status notifications show on the page.
+		evalString(ctx, t, `(document.querySelector('#get-diagnostics [name=location]').value = 'ftp://diag.example.com/upload', 'ok')`)
+		click(t, "#get-diagnostics button")
+		waitJS(ctx, t, "diagnostics answered", `(document.getElementById('firmware-out').textContent || '').includes('fileName')`, 15*time.Second)
+		waitFor("DiagnosticsStatusNotification Uploaded recorded", func() bool {
+			evs, _ := st.ListEvents(context.Background(), id, 10)
+			for _, e := range evs {
+				if e.Kind == "DiagnosticsStatusNotification" && strings.Contains(string(e.Payload), "Uploaded") {
+					return true
+				}
+			}
+			return false
+		})
+		open(t, "/chargers/"+id, "#frames")
+		if s := evalString(ctx, t, `document.getElementById('diagnostics-status').textContent`); !strings.Contains(s, "Uploaded") {
+			t.Errorf("diagnostics status %q; want Uploaded", s)
+		}
+		// The message log shows both directions, the commands included.
+		waitJS(ctx, t, "messages logged", `!!document.querySelector('table.frames tr[data-dir="out"]') && !!document.querySelector('table.frames tr[data-dir="in"]') && document.querySelector('table.frames').textContent.includes('"ChangeConfiguration"')`, 5*time.Second)
+		click(t, "#frames-switch button")
+		waitJS(ctx, t, "message log off", `!!document.getElementById('frames-state') && document.getElementById('frames-state').dataset.on === 'false' && !document.querySelector('table.frames')`, 10*time.Second)
 	})
 
 	t.Run("delete-charger", func(t *testing.T) {

@@ -316,6 +316,9 @@ type chargerData struct {
 	Events     []eventRow
 	// Security is the charger's OCPP security, when the server keeps it.
 	Security *security.View
+	// Console is the configuration part: firmware, diagnostics, profiles,
+	// local list, message log.
+	Console *chargerConsole
 	// Site is the charger's site, if it has one; Profiles the charging
 	// profiles it accepted (those in force unless cleared or expired).
 	Site     string
@@ -355,6 +358,10 @@ func (d *Dashboard) chargerPage(w http.ResponseWriter, r *http.Request) {
 	}
 	evs, err := st.ListEvents(ctx, c.ID, 30)
 	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	if data.Console, err = d.chargerConsole(ctx, c.ID, evs); err != nil {
 		d.fail(w, r, err)
 		return
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/chargebridge/chargebridge/internal/api"
 	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/ocpi"
+	"github.com/chargebridge/chargebridge/internal/ocpp"
 	"github.com/chargebridge/chargebridge/internal/pricing"
 	"github.com/chargebridge/chargebridge/internal/security"
 )
@@ -72,6 +73,9 @@ type Config struct {
 	Catalog *pricing.Catalog
 	// Outbox, when set, gives the OCPI outboxes for the alerts page.
 	Outbox OutboxStats
+	// Frames, when set, is the OCPP message log the charger page shows
+	// and switches.
+	Frames *ocpp.FrameLog
 	// Log receives page errors.
 	Log *slog.Logger
 }
@@ -91,6 +95,7 @@ type Dashboard struct {
 	pricer      Pricer
 	catalog     *pricing.Catalog
 	outbox      OutboxStats
+	frames      *ocpp.FrameLog
 	auth        *Auth
 	cpo         ocpi.Party
 	log         *slog.Logger
@@ -126,7 +131,7 @@ func New(cfg Config) (*Dashboard, error) {
 	}
 	d := &Dashboard{
 		svc: cfg.Service, presence: cfg.Presence, pricer: cfg.Pricer, auth: cfg.Auth, cpo: cfg.CPO, log: cfg.Log, security: cfg.Security, securityAll: cfg.SecurityAll, sites: cfg.Sites,
-		catalog: cfg.Catalog, outbox: cfg.Outbox,
+		catalog: cfg.Catalog, outbox: cfg.Outbox, frames: cfg.Frames,
 		stream: newStream(cfg.Service.Clock().Now, online),
 		pages:  map[string]*template.Template{},
 	}
@@ -166,6 +171,8 @@ func (d *Dashboard) Register(mux Mux) {
 	mux.HandleFunc("GET /map", d.mapPage)
 	mux.HandleFunc("GET /alerts", d.alertsPage)
 	mux.HandleFunc("GET /api/v1/alerts", d.listAlerts)
+	mux.HandleFunc("GET /api/v1/chargers/{id}/frames", d.getFrames)
+	mux.HandleFunc("PUT /api/v1/chargers/{id}/frames", d.putFrames)
 	mux.HandleFunc("POST /api/v1/alerts/ack", d.ackAlert)
 	mux.HandleFunc("GET /login", d.loginPage)
 	mux.HandleFunc("POST /login", d.loginSubmit)

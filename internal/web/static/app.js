@@ -202,6 +202,39 @@
   }
   loadLog();
   document.addEventListener('cb:command', loadLog);
+  // renderConfig shows a GetConfiguration answer as a table of keys, each
+  // writable one with a field that fills the ChangeConfiguration form.
+  function renderConfig(el, body, form) {
+    el.innerHTML = '';
+    var keys = (body && body.configurationKey) || [];
+    var table = document.createElement('table');
+    table.className = 'config';
+    table.innerHTML = '<thead><tr><th>key</th><th>value</th><th></th></tr></thead>';
+    var tb = document.createElement('tbody');
+    keys.forEach(function (k) {
+      var tr = document.createElement('tr');
+      tr.setAttribute('data-key', k.key);
+      cell(tr, k.key);
+      cell(tr, k.value == null ? '' : k.value, 'mono');
+      var td = cell(tr, k.readonly ? 'read-only' : '', 'muted');
+      if (!k.readonly) {
+        var b = document.createElement('button'); b.type = 'button'; b.textContent = 'Change…';
+        b.addEventListener('click', function () {
+          var f = document.getElementById('change-config');
+          if (!f) return;
+          f.elements.key.value = k.key; f.elements.value.value = k.value || ''; f.elements.value.focus();
+        });
+        td.appendChild(b);
+      }
+      tb.appendChild(tr);
+    });
+    table.appendChild(tb); el.appendChild(table);
+    if (body && body.unknownKey && body.unknownKey.length) {
+      var p = document.createElement('p'); p.className = 'muted';
+      p.textContent = 'Unknown keys: ' + body.unknownKey.join(', '); el.appendChild(p);
+    }
+  }
+
   // API forms: <form data-api="METHOD /api/v1/path/{field}"> sends its
   // fields as JSON (a textarea with data-body is sent as the body itself;
   // data-int fields as numbers; data-now fields as the current time;
@@ -226,7 +259,9 @@
       if (el.hasAttribute('data-now')) v = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
       if (el.type === 'checkbox') { payload[el.name] = el.checked; return; }
       if (v === '') return;
-      if (el.hasAttribute('data-int')) v = parseInt(v, 10);
+      if (el.hasAttribute('data-bool')) { payload[el.name] = v === 'true'; return; }
+      if (el.hasAttribute('data-list')) v = v.split(/[\s,]+/).filter(function (x) { return x; });
+      else if (el.hasAttribute('data-int')) v = parseInt(v, 10);
       else if (el.hasAttribute('data-number')) v = parseFloat(v);
       else if (el.hasAttribute('data-datetime')) v = new Date(v).toISOString().replace(/\.\d+Z$/, 'Z');
       if (path.indexOf('{' + el.name + '}') >= 0) { path = path.replace('{' + el.name + '}', encodeURIComponent(v)); if (el.hasAttribute('data-path-only')) return; }
@@ -260,7 +295,11 @@
         var target = form.getAttribute('data-show');
         if (target) {
           var el = document.querySelector(target);
-          if (el) { el.textContent = JSON.stringify(body, null, 2); el.setAttribute('data-http-status', String(r.status)); }
+          if (el) {
+            if (el.getAttribute('data-render') === 'config') renderConfig(el, body, form);
+            else el.textContent = JSON.stringify(body, null, 2);
+            el.setAttribute('data-http-status', String(r.status));
+          }
           show('ok', form.getAttribute('data-done') || 'done', r.status);
           return;
         }
