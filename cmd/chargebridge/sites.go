@@ -204,7 +204,7 @@ func runSitesShow(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 func runSitesDelete(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newFlags("sites delete", "ID [flags]", "Deletes a site; its chargers are no longer managed (the limits they were sent stay until their transactions end). "+sitesNote, stdout)
+	f := newFlags("sites delete", "ID [flags]", "Deletes a site; its chargers are no longer managed (the limits of their running transactions are lifted to their maximum). "+sitesNote, stdout)
 	client := apiFlags(f)
 	pos, err := f.parse(args)
 	if err != nil {

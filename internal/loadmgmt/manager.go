@@ -393,9 +393,11 @@ func (m *Manager) reloadSite(ctx context.Context, id string) error {
 	cfg, err := m.sites.Get(ctx, id)
 	if errors.Is(err, charging.ErrNotFound) {
 		m.mu.Lock()
+		lifts := m.released(m.site[id], nil)
 		delete(m.site, id)
 		m.unindex(id)
 		m.mu.Unlock()
+		m.lift(ctx, lifts)
 		return nil
 	}
 	if err != nil {
@@ -429,12 +431,14 @@ func (m *Manager) reloadSite(ctx context.Context, id string) error {
 		}
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	st := m.site[id]
 	if st == nil {
 		st = &siteState{conns: map[connKey]*connState{}}
 		m.site[id] = st
 	}
+	lifts := m.released(st, cfg.Chargers)
+	defer m.lift(ctx, lifts)
+	defer m.mu.Unlock()
 	st.cfg = cfg
 	st.at = m.cfg.Clock.Now()
 	st.stale = true
@@ -850,4 +854,33 @@ func (m *Manager) markStale() {
 		st.stale = true
 	}
 	m.mu.Unlock()
+}
+
+// released returns, for the charging connectors of st whose charger is
+// not in keep (the site was deleted, or the charger left it), a limit at
+// their maximum: the limit load management had put on them would otherwise
+// stay in force until their transaction ends (m.mu held).
+func (m *Manager) released(st *siteState, keep []string) []ChargingLimit {
+	if st == nil {
+		return nil
+	}
+	var out []ChargingLimit
+	for _, k := range st.sortedKeys() {
+		c := st.conns[k]
+		maxW := st.cfg.ConnectorMaxW(k.charger)
+		if slices.Contains(keep, k.charger) || !c.charging || !c.known || c.applied >= maxW {
+			continue
+		}
+		out = append(out, ChargingLimit{ChargerID: k.charger, ConnectorID: k.conn, TransactionID: c.txID, LimitW: maxW, Phases: 3})
+		delete(st.conns, k)
+	}
+	return out
+}
+
+// lift sends the limits released returned; their outcome only matters to
+// the log, as the connectors are no longer managed.
+func (m *Manager) lift(ctx context.Context, ls []ChargingLimit) {
+	for _, l := range ls {
+		m.send(ctx, l)
+	}
 }

@@ -282,3 +282,35 @@ func TestManagerPausesTheNewestAndHonoursTagPriority(t *testing.T) {
 		t.Errorf("paused = %d; want 1", st.Paused)
 	}
 }
+
+func TestManagerLiftsTheLimitOfAChargerThatLeaves(t *testing.T) {
+	site := Site{ID: "S", MaxPowerKW: 22, Chargers: []string{"A", "B"}}
+	h := newHarness(t, site)
+	h.start("A", 1, "T1")
+	h.clock.Add(time.Second)
+	h.start("B", 1, "T2")
+	h.lim.taken()
+	// A leaves the site: its 11 kW cap is lifted to its maximum, and B
+	// gets the whole site.
+	h.clock.Add(time.Second)
+	site.Chargers = []string{"B"}
+	if _, err := h.m.PutSite(h.ctx, site); err != nil {
+		t.Fatal(err)
+	}
+	h.step()
+	h.want("A left", "A/1 tx 22000", "B/1 tx 22000")
+	if id, ok := h.m.SiteOf("A"); ok {
+		t.Errorf("A is still in site %s", id)
+	}
+
+	h2 := newHarness(t, Site{ID: "S", MaxPowerKW: 22, Chargers: []string{"A", "B"}})
+	h2.start("A", 1, "T1")
+	h2.clock.Add(time.Second)
+	h2.start("B", 1, "T2")
+	h2.lim.taken()
+	if err := h2.m.DeleteSite(h2.ctx, "S"); err != nil {
+		t.Fatal(err)
+	}
+	h2.step()
+	h2.want("site deleted", "A/1 tx 22000", "B/1 tx 22000")
+}
