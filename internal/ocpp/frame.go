@@ -110,7 +110,7 @@ func ParseFrame(data []byte) (Frame, error) {
 	case CallError:
 		want = 5
 	default:
-		return f, &FrameError{ID: f.ID, Code: ProtocolError, Reason: fmt.Sprintf("unknown message type %d", typ)}
+		return f, &FrameError{ID: f.ID, Code: MessageTypeNotSupported, Reason: fmt.Sprintf("unknown message type %d", typ)}
 	}
 	if n != want {
 		return f, &FrameError{ID: f.ID, Code: ProtocolError, Reason: fmt.Sprintf("%s has %d elements, want %d", f.Type, n, want)}
@@ -134,7 +134,7 @@ func ParseFrame(data []byte) (Frame, error) {
 		if err != nil {
 			return f, idErr("error code is not a string")
 		}
-		f.ErrorCode = ErrorCode(code)
+		f.ErrorCode = CanonicalCode(ErrorCode(code))
 		if f.ErrorDescription, err = jsonString(spans[3]); err != nil {
 			return f, idErr("error description is not a string")
 		}

@@ -31,7 +31,7 @@ func TestParseFrame(t *testing.T) {
 		{name: "not-an-array", in: `{"a":1}`, wantErr: &FrameError{Code: FormationViolation}},
 		{name: "too-short", in: `[2,"x"]`, wantErr: &FrameError{Code: ProtocolError}},
 		{name: "call-with-three-elements", in: `[2,"x","Heartbeat"]`, wantErr: &FrameError{ID: "x", Code: ProtocolError}},
-		{name: "unknown-type", in: `[7,"x",{}]`, wantErr: &FrameError{ID: "x", Code: ProtocolError}},
+		{name: "unknown-type", in: `[7,"x",{}]`, wantErr: &FrameError{ID: "x", Code: MessageTypeNotSupported}},
 		{name: "type-not-number", in: `["2","x","Heartbeat",{}]`, wantErr: &FrameError{Code: FormationViolation}},
 		{name: "id-not-string", in: `[2,5,"Heartbeat",{}]`, wantErr: &FrameError{Code: FormationViolation}},
 		{name: "id-too-long", in: `[2,"0123456789012345678901234567890123456","Heartbeat",{}]`,
@@ -181,7 +181,10 @@ func parseFrameStdlib(data []byte) (Frame, error) {
 		return f, &FrameError{ID: f.ID, Code: FormationViolation}
 	}
 	want := map[MessageType]int{Call: 4, CallResult: 3, CallError: 5}[f.Type]
-	if want == 0 || len(elems) != want {
+	if want == 0 {
+		return f, &FrameError{ID: f.ID, Code: MessageTypeNotSupported}
+	}
+	if len(elems) != want {
 		return f, &FrameError{ID: f.ID, Code: ProtocolError}
 	}
 	bad := &FrameError{ID: f.ID, Code: FormationViolation}
@@ -204,7 +207,7 @@ func parseFrameStdlib(data []byte) (Frame, error) {
 		if json.Unmarshal(elems[2], &code) != nil || json.Unmarshal(elems[3], &f.ErrorDescription) != nil {
 			return f, bad
 		}
-		f.ErrorCode = ErrorCode(code)
+		f.ErrorCode = CanonicalCode(ErrorCode(code))
 		f.ErrorDetails = elems[4]
 		if !isObject(f.ErrorDetails) {
 			return f, bad

@@ -71,6 +71,12 @@ var annotations = map[string]bool{
 // passes the schema, so the handler can apply its per-charger tolerance and
 // log what it tolerated. Everything else the schemas say is enforced.
 func NewValidator(fsys fs.FS) (*Validator, error) {
+	return NewValidatorNamed(fsys, func(file string) string { return strings.TrimSuffix(file, ".json") })
+}
+
+// NewValidatorNamed is NewValidator with the schema names chosen by name,
+// which is given each file's base name ("TransactionEventRequest.json").
+func NewValidatorNamed(fsys fs.FS, name func(file string) string) (*Validator, error) {
 	names, err := fs.Glob(fsys, "*.json")
 	if err != nil {
 		return nil, err
@@ -93,7 +99,7 @@ func NewValidator(fsys fs.FS) (*Validator, error) {
 		if err != nil {
 			return nil, fmt.Errorf("schema %s: %w", n, err)
 		}
-		v.schemas[strings.TrimSuffix(path.Base(n), ".json")] = nd
+		v.schemas[name(path.Base(n))] = nd
 	}
 	return v, nil
 }

@@ -418,7 +418,7 @@ func (s *Server) dispatch(c *Conn, msg []byte) {
 			s.log.Warn("bad OCPP-J frame", "charger", c.id, "reason", fe.Reason, "frame", clip(msg, 200), "size", len(msg), "held_back", held)
 		}
 		if fe.ID != "" {
-			_ = c.writeText(AppendCallError(nil, fe.ID, &Error{Code: fe.Code, Description: fe.Reason}))
+			_ = c.writeText(c.appendCallError(nil, fe.ID, &Error{Code: fe.Code, Description: fe.Reason}))
 		}
 		return
 	}
@@ -430,7 +430,7 @@ func (s *Server) dispatch(c *Conn, msg []byte) {
 		var out []byte
 		if rerr != nil {
 			s.stats.CallErrors.Add(1)
-			out = AppendCallError(make([]byte, 0, 128), f.ID, rerr)
+			out = c.appendCallError(make([]byte, 0, 128), f.ID, rerr)
 		} else {
 			s.stats.CallsHandled.Add(1)
 			out = AppendCallResult(make([]byte, 0, len(res)+48), f.ID, res)

@@ -1,52 +1,11 @@
 package ocpp16
 
 import (
-	"bytes"
-	"io/fs"
-	"sort"
 	"strings"
 	"testing"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
-
-	"github.com/chargebridge/chargebridge/internal/ocpp"
+	"github.com/chargebridge/chargebridge/internal/ocpp/schematest"
 )
-
-// oracle compiles the same schemas with a general JSON Schema
-// implementation, to hold our compiled validator to its verdicts.
-func oracle(t testing.TB) map[string]*jsonschema.Schema {
-	t.Helper()
-	c := jsonschema.NewCompiler()
-	c.RegisterFormat(&jsonschema.Format{Name: "date-time", Validate: func(v any) error {
-		s, ok := v.(string)
-		if !ok {
-			return nil
-		}
-		_, _, err := ocpp.ParseTimestamp(s)
-		return err
-	}})
-	names, _ := fs.Glob(Schemas(), "*.json")
-	out := map[string]*jsonschema.Schema{}
-	for _, n := range names {
-		b, _ := fs.ReadFile(Schemas(), n)
-		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := doc.(map[string]any)
-		delete(m, "id")
-		delete(m, "$id")
-		if err := c.AddResource("file:///"+n, doc); err != nil {
-			t.Fatal(err)
-		}
-		s, err := c.Compile("file:///" + n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[strings.TrimSuffix(n, ".json")] = s
-	}
-	return out
-}
 
 var seedPayloads = map[string]string{
 	"BootNotification":                   `{"chargePointVendor":"V","chargePointModel":"M","firmwareVersion":"1.0"}`,
@@ -60,39 +19,13 @@ var seedPayloads = map[string]string{
 }
 
 // FuzzValidatorMatchesOracle feeds the same payload to our validator and to
-// the general implementation; they must agree on valid versus invalid.
+// a general JSON Schema implementation; they must agree on valid versus
+// invalid.
 func FuzzValidatorMatchesOracle(f *testing.F) {
 	v, err := NewValidator()
 	if err != nil {
 		f.Fatal(err)
 	}
-	or := oracle(f)
-	actions := make([]string, 0, len(or))
-	for a := range or {
-		actions = append(actions, a)
-	}
-	sort.Strings(actions)
-	for a, p := range seedPayloads {
-		f.Add(uint16(sort.SearchStrings(actions, a)), []byte(p))
-	}
-	f.Add(uint16(0), []byte(`{"connectorId":1.0}`))
-	f.Add(uint16(0), []byte(`{"a":1} x`))
-	f.Fuzz(func(t *testing.T, which uint16, payload []byte) {
-		action := actions[int(which)%len(actions)]
-		ours := v.Validate(action, payload)
-		if ours != nil && strings.Contains(ours.Description, "appears twice") {
-			return // we refuse repeated properties; a general decoder keeps the last
-		}
-		if bytes.Count(payload, []byte("["))+bytes.Count(payload, []byte("{")) > 60 {
-			return // we bound nesting depth
-		}
-		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(payload))
-		theirs := err
-		if err == nil {
-			theirs = or[action].Validate(doc)
-		}
-		if (ours == nil) != (theirs == nil) {
-			t.Fatalf("%s %s: ours %v; oracle %v", action, payload, ours, theirs)
-		}
-	})
+	or := schematest.Oracle(f, Schemas(), func(file string) string { return strings.TrimSuffix(file, ".json") })
+	schematest.Fuzz(f, v, or, seedPayloads)
 }
