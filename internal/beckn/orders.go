@@ -549,3 +549,45 @@ func (b *BPP) view(ctx context.Context, r *record, s charging.Session) (*evsessi
 	}
 	return SessionView(s, samples, sc)
 }
+
+// OrderView is an order as the operator's dashboard lists it.
+type OrderView struct {
+	ID            string    `json:"id"`
+	TransactionID string    `json:"transaction_id"`
+	BapID         string    `json:"bap_id"`
+	BapURI        string    `json:"bap_uri"`
+	Status        string    `json:"status"`
+	ChargerID     string    `json:"charger_id"`
+	ConnectorID   int       `json:"connector_id"`
+	SessionID     string    `json:"session_id,omitempty"`
+	Currency      string    `json:"currency"`
+	PerKWh        string    `json:"per_kwh"`
+	QuantityKWh   string    `json:"quantity_kwh,omitempty"`
+	Notified      string    `json:"notified,omitempty"`
+	Created       time.Time `json:"created"`
+	Updated       time.Time `json:"updated"`
+}
+
+// Orders returns the latest orders, newest first (at most limit), and how
+// many there are in all.
+func (b *BPP) Orders(ctx context.Context, limit int) ([]OrderView, int, error) {
+	docs, total, err := b.docs.ListDocs(ctx, charging.DocQuery{Kind: DocOrder, Limit: limit, Newest: true})
+	if err != nil {
+		return nil, 0, fmt.Errorf("list orders: %w", err)
+	}
+	out := make([]OrderView, 0, len(docs))
+	for _, d := range docs {
+		var r record
+		if err := json.Unmarshal(d.Body, &r); err != nil {
+			return nil, 0, fmt.Errorf("order %s: %w", d.ID, err)
+		}
+		v := OrderView{ID: r.ID, TransactionID: r.TransactionID, BapID: r.BapID, BapURI: r.BapURI, Status: r.Status,
+			ChargerID: r.ChargerID, ConnectorID: r.ConnectorID, SessionID: r.SessionID, Currency: r.Currency,
+			PerKWh: r.PerKWh.String(), Notified: string(r.Notified), Created: r.Created, Updated: r.Updated}
+		if r.QuantityKWh != nil {
+			v.QuantityKWh = r.QuantityKWh.String()
+		}
+		out = append(out, v)
+	}
+	return out, total, nil
+}

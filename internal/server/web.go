@@ -24,6 +24,7 @@ func (s *Server) webRoutes() error {
 		Catalog:  s.catalog,
 		Outbox:   s.webOutbox(),
 		Frames:   s.frames,
+		Orders:   s.webOrders(),
 		Security: func(ctx context.Context, id string) (security.View, error) {
 			rec, err := s.guard.Record(ctx, id)
 			return s.guard.View(rec), err
@@ -60,4 +61,12 @@ func (s *Server) webOutbox() web.OutboxStats {
 		return nil
 	}
 	return s.ocpi.OutboxStats
+}
+
+// webOrders gives the orders page the Beckn orders, when Beckn is on.
+func (s *Server) webOrders() *web.Orders {
+	if s.beckn == nil {
+		return nil
+	}
+	return &web.Orders{List: s.beckn.Orders, Counters: s.beckn.Counters}
 }

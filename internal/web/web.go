@@ -76,6 +76,8 @@ type Config struct {
 	// Frames, when set, is the OCPP message log the charger page shows
 	// and switches.
 	Frames *ocpp.FrameLog
+	// Orders, when set, gives the Beckn orders page its data.
+	Orders *Orders
 	// Log receives page errors.
 	Log *slog.Logger
 }
@@ -96,6 +98,7 @@ type Dashboard struct {
 	catalog     *pricing.Catalog
 	outbox      OutboxStats
 	frames      *ocpp.FrameLog
+	orders      *Orders
 	auth        *Auth
 	cpo         ocpi.Party
 	log         *slog.Logger
@@ -131,7 +134,7 @@ func New(cfg Config) (*Dashboard, error) {
 	}
 	d := &Dashboard{
 		svc: cfg.Service, presence: cfg.Presence, pricer: cfg.Pricer, auth: cfg.Auth, cpo: cfg.CPO, log: cfg.Log, security: cfg.Security, securityAll: cfg.SecurityAll, sites: cfg.Sites,
-		catalog: cfg.Catalog, outbox: cfg.Outbox, frames: cfg.Frames,
+		catalog: cfg.Catalog, outbox: cfg.Outbox, frames: cfg.Frames, orders: cfg.Orders,
 		stream: newStream(cfg.Service.Clock().Now, online),
 		pages:  map[string]*template.Template{},
 	}
@@ -139,7 +142,7 @@ func New(cfg Config) (*Dashboard, error) {
 		return nil, err
 	}
 	d.static = http.StripPrefix("/static/", http.FileServerFS(static))
-	for _, p := range []string{"login", "overview", "chargers", "charger", "sessions", "session", "notfound", "sites", "site", "tags", "tariffs", "map", "alerts"} {
+	for _, p := range []string{"login", "overview", "chargers", "charger", "sessions", "session", "notfound", "sites", "site", "tags", "tariffs", "map", "alerts", "orders"} {
 		t, err := template.New(p).Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+p+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: parse template %s: %w", p, err)
@@ -170,6 +173,8 @@ func (d *Dashboard) Register(mux Mux) {
 	mux.HandleFunc("GET /tariffs", d.tariffsPage)
 	mux.HandleFunc("GET /map", d.mapPage)
 	mux.HandleFunc("GET /alerts", d.alertsPage)
+	mux.HandleFunc("GET /orders", d.ordersPage)
+	mux.HandleFunc("GET /api/v1/beckn/orders", d.listOrders)
 	mux.HandleFunc("GET /api/v1/alerts", d.listAlerts)
 	mux.HandleFunc("GET /api/v1/chargers/{id}/frames", d.getFrames)
 	mux.HandleFunc("PUT /api/v1/chargers/{id}/frames", d.putFrames)
