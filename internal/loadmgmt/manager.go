@@ -289,11 +289,22 @@ func (m *Manager) unindex(id string) {
 }
 
 // Run loads the sites and manages them until ctx ends, then waits for the
-// limits being sent.
+// limits being sent. It returns nil when ctx ends.
 func (m *Manager) Run(ctx context.Context) error {
 	defer m.sends.Wait()
-	if err := m.reloadAll(ctx); err != nil {
-		return err
+	// A store that fails at start (a database restarting) is retried: the
+	// sites must not go unmanaged until the next restart.
+	for {
+		err := m.reloadAll(ctx)
+		if err == nil {
+			break
+		}
+		m.cfg.Log.Error("load management could not load the sites; retrying in 5 s", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(5 * time.Second):
+		}
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
