@@ -45,6 +45,8 @@ type outbox struct {
 	running map[string]bool
 	dirty   map[string]bool
 	started bool
+	// kicks end a peer's backoff pause early (an operator's retry).
+	kicks map[string]chan struct{}
 
 	// Delivery counts since start, for /metrics.
 	delivered, failed, dropped atomic.Int64
@@ -76,7 +78,7 @@ type push struct {
 }
 
 func newOutbox(c *CPO) *outbox {
-	return &outbox{c: c, running: map[string]bool{}, dirty: map[string]bool{}}
+	return &outbox{c: c, running: map[string]bool{}, dirty: map[string]bool{}, kicks: map[string]chan struct{}{}}
 }
 
 func outboxID(peer string, seq int64) string {
@@ -158,7 +160,7 @@ func (o *outbox) run(ctx context.Context, peer string) {
 			if ctx.Err() == nil {
 				o.c.log.Error("ocpi outbox unreadable", "peer", peer, "err", err)
 			}
-			if !sleep(ctx, backoff) {
+			if !o.pause(ctx, peer, backoff) {
 				break
 			}
 			backoff = min(2*backoff, o.c.cfg.RetryMax)
@@ -176,7 +178,7 @@ func (o *outbox) run(ctx context.Context, peer string) {
 		}
 		p, err := o.c.peers.get(ctx, peer)
 		if err != nil && !errors.Is(err, charging.ErrNotFound) {
-			if !sleep(ctx, backoff) {
+			if !o.pause(ctx, peer, backoff) {
 				break
 			}
 			continue
@@ -187,7 +189,7 @@ func (o *outbox) run(ctx context.Context, peer string) {
 			}
 			failed := o.deliverDoc(ctx, &p, d)
 			if failed {
-				if !sleep(ctx, backoff) {
+				if !o.pause(ctx, peer, backoff) {
 					break
 				}
 				backoff = min(2*backoff, o.c.cfg.RetryMax)
@@ -199,6 +201,45 @@ func (o *outbox) run(ctx context.Context, peer string) {
 	o.mu.Lock()
 	delete(o.running, peer)
 	o.mu.Unlock()
+}
+
+// kick makes the peer's worker try again now instead of finishing its
+// backoff pause.
+func (o *outbox) kick(peer string) {
+	o.mu.Lock()
+	ch := o.kicks[peer]
+	if ch == nil {
+		ch = make(chan struct{}, 1)
+		o.kicks[peer] = ch
+	}
+	o.mu.Unlock()
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+	o.wake(peer)
+}
+
+// pause waits d, or less when the peer is kicked; it reports whether the
+// worker should go on (false when ctx ended).
+func (o *outbox) pause(ctx context.Context, peer string, d time.Duration) bool {
+	o.mu.Lock()
+	ch := o.kicks[peer]
+	if ch == nil {
+		ch = make(chan struct{}, 1)
+		o.kicks[peer] = ch
+	}
+	o.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	case <-ch:
+		return true
+	}
 }
 
 // deliverDoc sends one push; it reports whether it is still due (to be

@@ -25,6 +25,7 @@ func (s *Server) webRoutes() error {
 		Outbox:   s.webOutbox(),
 		Frames:   s.frames,
 		Orders:   s.webOrders(),
+		OCPI:     s.ocpi,
 		Security: func(ctx context.Context, id string) (security.View, error) {
 			rec, err := s.guard.Record(ctx, id)
 			return s.guard.View(rec), err

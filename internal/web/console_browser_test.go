@@ -2,9 +2,13 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -187,6 +191,62 @@ func TestBrowserConsole(t *testing.T) {
 		waitJS(ctx, t, "message log off", `!!document.getElementById('frames-state') && document.getElementById('frames-state').dataset.on === 'false' && !document.querySelector('table.frames')`, 10*time.Second)
 	})
 
+	t.Run("partners", func(t *testing.T) {
+		emsp := newTestEMSP(t)
+		open(t, "/partners", "#party-register")
+		if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#party-url"), emsp.URL+"/versions"), chromedp.SendKeys(chromedp.CSS("#party-token"), "TOKEN-A-1")); err != nil {
+			t.Fatal(err)
+		}
+		click(t, "#party-register button")
+		party := `section[data-party="NL-EMP"]`
+		waitJS(ctx, t, "party registered", `!!document.querySelector('`+party+`[data-status="REGISTERED"]') && document.querySelector('`+party+`').textContent.includes('locations')`, 15*time.Second)
+
+		// The party is down: a status change is pushed and fails; the page
+		// shows the waiting push with its error.
+		emsp.down.Store(true)
+		cp.MustCall("StatusNotification", map[string]any{"connectorId": 1, "errorCode": "NoError", "status": "Available", "timestamp": time.Now().UTC().Format(time.RFC3339)}, nil)
+		for i := 0; i < 100 && emsp.failed.Load() == 0; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if emsp.failed.Load() == 0 {
+			t.Fatal("no push reached the party")
+		}
+		open(t, "/partners", party)
+		waitJS(ctx, t, "failed push shown", `!!document.querySelector('`+party+` tr[data-push]:not([data-attempts="0"])') && document.querySelector('`+party+` .pushes').textContent.includes('503')`, 10*time.Second)
+
+		// Back up: retry now delivers at once (the backoff would wait).
+		emsp.down.Store(false)
+		before := emsp.ok.Load()
+		click(t, party+` button[data-action="retry"]`)
+		for i := 0; i < 100 && emsp.ok.Load() == before; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if emsp.ok.Load() == before {
+			t.Fatal("retry now: the party got nothing")
+		}
+		open(t, "/partners", party)
+		waitJS(ctx, t, "outbox drained", `document.querySelector('`+party+`').dataset.outbox === '0'`, 10*time.Second)
+
+		// Down again: a failing push can be dropped.
+		emsp.down.Store(true)
+		failed := emsp.failed.Load()
+		cp.MustCall("StatusNotification", map[string]any{"connectorId": 1, "errorCode": "NoError", "status": "Unavailable", "timestamp": time.Now().UTC().Format(time.RFC3339)}, nil)
+		for i := 0; i < 100 && emsp.failed.Load() == failed; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+		open(t, "/partners", party+` button[data-action="drop"]`)
+		n := evalString(ctx, t, `document.querySelector('`+party+`').dataset.outbox`)
+		click(t, party+` button[data-action="drop"]`)
+		waitJS(ctx, t, "push dropped", `!!document.querySelector('`+party+`') && document.querySelector('`+party+`').dataset.outbox !== '`+n+`'`, 10*time.Second)
+
+		// Unregister: the party's status says so and its token is refused.
+		click(t, party+` button[data-action="unregister"]`)
+		waitJS(ctx, t, "party unregistered", `!!document.querySelector('`+party+`[data-status="UNREGISTERED"]')`, 10*time.Second)
+		if !emsp.deleted.Load() {
+			t.Errorf("the party was not told (no DELETE of our credentials)")
+		}
+	})
+
 	t.Run("delete-charger", func(t *testing.T) {
 		if code := srv.PostJSON("/api/v1/chargers", map[string]any{"id": "CP-OLD"}, nil); code != http.StatusCreated {
 			t.Fatalf("add charger: %d", code)
@@ -205,4 +265,57 @@ func TestBrowserConsole(t *testing.T) {
 			t.Errorf("CP-WEB after a refused delete: %v", err)
 		}
 	})
+}
+
+// testEMSP is a real HTTP OCPI 2.2.1 eMSP: versions, credentials and a
+// locations receiver that answers 503 while down.
+type testEMSP struct {
+	*httptest.Server
+	down       atomic.Bool
+	ok, failed atomic.Int64
+	deleted    atomic.Bool
+}
+
+func newTestEMSP(t *testing.T) *testEMSP {
+	e := &testEMSP{}
+	reply := func(w http.ResponseWriter, status int, data any) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		code := 1000
+		if status >= 500 {
+			code = 3000
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"status_code": code, "data": data, "timestamp": time.Now().UTC().Format(time.RFC3339)})
+	}
+	e.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		base := e.URL
+		switch {
+		case r.URL.Path == "/versions":
+			reply(w, 200, []any{map[string]any{"version": "2.2.1", "url": base + "/2.2.1"}})
+		case r.URL.Path == "/2.2.1":
+			reply(w, 200, map[string]any{"version": "2.2.1", "endpoints": []any{
+				map[string]any{"identifier": "credentials", "role": "RECEIVER", "url": base + "/credentials"},
+				map[string]any{"identifier": "locations", "role": "RECEIVER", "url": base + "/locations"},
+			}})
+		case r.URL.Path == "/credentials" && r.Method == http.MethodPost:
+			reply(w, 200, map[string]any{"token": "TOKEN-C-EMP", "url": base + "/versions", "roles": []any{
+				map[string]any{"role": "EMSP", "party_id": "EMP", "country_code": "NL", "business_details": map[string]any{"name": "Test eMSP"}}}})
+		case r.URL.Path == "/credentials" && r.Method == http.MethodDelete:
+			e.deleted.Store(true)
+			reply(w, 200, nil)
+		case strings.HasPrefix(r.URL.Path, "/locations"):
+			_, _ = io.Copy(io.Discard, r.Body)
+			if e.down.Load() {
+				e.failed.Add(1)
+				reply(w, http.StatusServiceUnavailable, nil)
+				return
+			}
+			e.ok.Add(1)
+			reply(w, 200, nil)
+		default:
+			reply(w, 404, nil)
+		}
+	}))
+	t.Cleanup(e.Close)
+	return e
 }

@@ -78,6 +78,8 @@ type Config struct {
 	Frames *ocpp.FrameLog
 	// Orders, when set, gives the Beckn orders page its data.
 	Orders *Orders
+	// OCPI, when set, is the CPO whose parties the partners page shows.
+	OCPI *ocpi.CPO
 	// Log receives page errors.
 	Log *slog.Logger
 }
@@ -99,6 +101,7 @@ type Dashboard struct {
 	outbox      OutboxStats
 	frames      *ocpp.FrameLog
 	orders      *Orders
+	ocpi        *ocpi.CPO
 	auth        *Auth
 	cpo         ocpi.Party
 	log         *slog.Logger
@@ -134,7 +137,7 @@ func New(cfg Config) (*Dashboard, error) {
 	}
 	d := &Dashboard{
 		svc: cfg.Service, presence: cfg.Presence, pricer: cfg.Pricer, auth: cfg.Auth, cpo: cfg.CPO, log: cfg.Log, security: cfg.Security, securityAll: cfg.SecurityAll, sites: cfg.Sites,
-		catalog: cfg.Catalog, outbox: cfg.Outbox, frames: cfg.Frames, orders: cfg.Orders,
+		catalog: cfg.Catalog, outbox: cfg.Outbox, frames: cfg.Frames, orders: cfg.Orders, ocpi: cfg.OCPI,
 		stream: newStream(cfg.Service.Clock().Now, online),
 		pages:  map[string]*template.Template{},
 	}
@@ -142,7 +145,7 @@ func New(cfg Config) (*Dashboard, error) {
 		return nil, err
 	}
 	d.static = http.StripPrefix("/static/", http.FileServerFS(static))
-	for _, p := range []string{"login", "overview", "chargers", "charger", "sessions", "session", "notfound", "sites", "site", "tags", "tariffs", "map", "alerts", "orders"} {
+	for _, p := range []string{"login", "overview", "chargers", "charger", "sessions", "session", "notfound", "sites", "site", "tags", "tariffs", "map", "alerts", "orders", "partners"} {
 		t, err := template.New(p).Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+p+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: parse template %s: %w", p, err)
@@ -174,6 +177,12 @@ func (d *Dashboard) Register(mux Mux) {
 	mux.HandleFunc("GET /map", d.mapPage)
 	mux.HandleFunc("GET /alerts", d.alertsPage)
 	mux.HandleFunc("GET /orders", d.ordersPage)
+	mux.HandleFunc("GET /partners", d.partnersPage)
+	mux.HandleFunc("GET /api/v1/ocpi/parties", d.listParties)
+	mux.HandleFunc("POST /api/v1/ocpi/parties", d.registerParty)
+	mux.HandleFunc("DELETE /api/v1/ocpi/parties/{key}", d.unregisterParty)
+	mux.HandleFunc("POST /api/v1/ocpi/parties/{key}/retry", d.retryParty)
+	mux.HandleFunc("DELETE /api/v1/ocpi/parties/{key}/pushes/{id}", d.dropPush)
 	mux.HandleFunc("GET /api/v1/beckn/orders", d.listOrders)
 	mux.HandleFunc("GET /api/v1/alerts", d.listAlerts)
 	mux.HandleFunc("GET /api/v1/chargers/{id}/frames", d.getFrames)
