@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
+	"github.com/chargebridge/chargebridge/internal/browsertest"
 	"github.com/chargebridge/chargebridge/internal/web"
 )
 
@@ -15,7 +18,7 @@ import (
 // state, BAP, linked session and the callbacks delivered.
 func TestOrdersForTheOperator(t *testing.T) {
 	x := start(t)
-	orderID, _, _ := confirmOrder(t, x.bap, "EVSE-1-2")
+	orderID, tx, _ := confirmOrder(t, x.bap, "EVSE-1-2")
 	var out web.OrdersJSON
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -50,6 +53,26 @@ func TestOrdersForTheOperator(t *testing.T) {
 			t.Errorf("/orders page lacks %q", want)
 		}
 	}
+	t.Run("browser", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("browser test skipped in -short mode")
+		}
+		ctx := browsertest.Start(t, time.Minute)
+		if err := chromedp.Do(ctx, chromedp.Navigate(x.s.URL()+"/orders"), chromedp.WaitVisible(chromedp.CSS("table.orders"))); err != nil {
+			t.Fatalf("open /orders: %v", err)
+		}
+		row := `tr[data-order="` + orderID + `"][data-status="CONFIRMED"]`
+		browsertest.WaitJS(ctx, t, "order listed", `!!document.querySelector('`+row+`')`, 5*time.Second)
+		// The live page follows the order's session: the BAP starts it.
+		browsertest.WaitJS(ctx, t, "event stream connected", `document.getElementById('live').classList.contains('on')`, 10*time.Second)
+		x.bap.answer(x.bap.send("update", tx, updateMsg(orderID, "ACTIVE")))
+		browsertest.WaitJS(ctx, t, "order in progress, live", `!!document.querySelector('tr[data-order="`+orderID+`"][data-status="INPROGRESS"]')`, 20*time.Second)
+		// Its session link leads to the session.
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`tr[data-order="`+orderID+`"] a[href^="/sessions/"]`))); err != nil {
+			t.Fatal(err)
+		}
+		browsertest.WaitJS(ctx, t, "session page", `location.pathname === '/sessions/`+o.SessionID+`'`, 5*time.Second)
+	})
 	resp, err = x.s.HTTP.Get(x.s.URL() + "/orders?status=COMPLETED")
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,61 +14,18 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/chargebridge/chargebridge/internal/browsertest"
 	"github.com/chargebridge/chargebridge/internal/cbtest"
 	"github.com/chargebridge/chargebridge/internal/server"
 	"github.com/chargebridge/chargebridge/internal/sim"
-	"github.com/chargebridge/chargebridge/internal/testenv"
 )
-
-// The browser tests drive the real dashboard in headless Chromium through
-// the DevTools protocol (chromedp). They need a Chromium binary: Debian's
-// `apt-get install chromium chromium-driver`, or any Chrome named by
-// CHARGEBRIDGE_CHROMIUM. Without one they skip (fail in the full test run,
-// CHARGEBRIDGE_TEST_ALL=1).
 
 const browserToken = "browser-test-token-0123456789"
 
-// chromium finds the browser or skips the test.
-func chromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("CHARGEBRIDGE_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless-shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	testenv.Missing(t, "the dashboard's browser tests need Chromium, which is not installed: apt-get install -y chromium (or set CHARGEBRIDGE_CHROMIUM=/path/to/chrome)")
-	return ""
-}
-
-// browser starts headless Chromium for the test and returns its context.
+// browser starts headless Chromium for the test (internal/browsertest).
 func browser(t *testing.T, timeout time.Duration) context.Context {
 	t.Helper()
-	path := chromium(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1400, 1000),
-	)
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	t.Cleanup(cancel)
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(acancel)
-	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf))
-	t.Cleanup(bcancel)
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start Chromium %s: %v", path, err)
-	}
-	return bctx
+	return browsertest.Start(t, timeout)
 }
 
 // runFleet runs simulated chargers against srv until the test ends.
@@ -96,32 +52,12 @@ func runFleet(t *testing.T, srv *cbtest.Server, cfg sim.Config, n int) *sim.Flee
 // waitJS polls a JavaScript boolean expression until it is true.
 func waitJS(ctx context.Context, t *testing.T, what, expr string, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
-		if err != nil && (ctx.Err() != nil || time.Now().After(deadline)) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		// An error otherwise is the page navigating (a reload after an
-		// action): look again.
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			html, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector('main') || document.body).innerText.slice(0, 3000)`))
-			t.Fatalf("%s: not seen within %s; the page shows:\n%s", what, timeout, html)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	browsertest.WaitJS(ctx, t, what, expr, timeout)
 }
 
 func evalString(ctx context.Context, t *testing.T, expr string) string {
 	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
-	if err != nil {
-		t.Fatalf("evaluate %s: %v", expr, err)
-	}
-	return s
+	return browsertest.EvalString(ctx, t, expr)
 }
 
 func screenshot(ctx context.Context, t *testing.T, name string) {
