@@ -124,6 +124,15 @@ type Manager struct {
 	site        map[string]*siteState
 	chargerSite map[string]string
 	charger     map[string]*chargerState
+	// wake is when a rate limit or a retry runs out next (zero: none).
+	wake time.Time
+}
+
+// wakeAt asks the loop to wake at t (m.mu held).
+func (m *Manager) wakeAt(t time.Time) {
+	if m.wake.IsZero() || t.Before(m.wake) {
+		m.wake = t
+	}
 }
 
 type connKey struct {
@@ -340,27 +349,12 @@ func (m *Manager) Run(ctx context.Context) error {
 // arm sets the timer to the next rate-limited send or retry.
 func (m *Manager) arm(t *time.Timer) {
 	now := m.cfg.Clock.Now()
-	next := time.Time{}
-	consider := func(at time.Time) {
-		if at.After(now) && (next.IsZero() || at.Before(next)) {
-			next = at
-		}
-	}
 	m.mu.Lock()
-	for _, st := range m.site {
-		for _, c := range st.conns {
-			if c.fixed && !c.retryAt.IsZero() {
-				consider(c.retryAt)
-			}
-			if cs := m.charger[c.key.charger]; cs != nil && c.wantsSend(m.cfg.MinChangeW) {
-				consider(cs.next)
-			}
-		}
-	}
+	next := m.wake
 	m.mu.Unlock()
 	d := time.Hour
 	if !next.IsZero() {
-		d = next.Sub(now) + time.Millisecond
+		d = max(0, next.Sub(now)+time.Millisecond)
 	}
 	if !t.Stop() {
 		select {
@@ -678,15 +672,18 @@ func (m *Manager) reconcile(ctx context.Context) {
 	slices.Sort(ids)
 	for _, id := range ids {
 		st := m.site[id]
-		// Retries that are due.
-		for _, c := range st.conns {
-			if c.fixed && !c.retryAt.IsZero() && !now.Before(c.retryAt) {
-				c.fixed, c.reason, c.retryAt, c.known = false, "", time.Time{}, false
-				st.stale = true
-			}
-		}
 		if !st.stale {
 			continue
+		}
+		// Retries that are due.
+		for _, c := range st.conns {
+			if c.fixed && !c.retryAt.IsZero() {
+				if now.Before(c.retryAt) {
+					m.wakeAt(c.retryAt)
+				} else {
+					c.fixed, c.reason, c.retryAt, c.known = false, "", time.Time{}, false
+				}
+			}
 		}
 		if m.allocate(st) || st.dirty {
 			st.dirty = false
@@ -783,6 +780,9 @@ func (m *Manager) dispatch(st *siteState, now time.Time) (out []ChargingLimit, w
 				m.charger[k.charger] = cs
 			}
 			if cs.busy || now.Before(cs.next) || cs.offline {
+				if !cs.busy && !cs.offline {
+					m.wakeAt(cs.next)
+				}
 				waiting = true
 				continue
 			}
@@ -838,6 +838,7 @@ func (m *Manager) sent(d sendDone) {
 			switch {
 			case d.err != nil:
 				c.fixed, c.reason, c.retryAt, c.known = true, d.err.Error(), now.Add(m.cfg.RetryInterval), false
+				m.wakeAt(c.retryAt)
 			case d.tx == 0 && c.charging:
 				// A default sent while Preparing; the transaction that
 				// started meanwhile gets its own.
@@ -857,10 +858,11 @@ func (m *Manager) sent(d sendDone) {
 	}
 }
 
-// markStale makes every site be allocated again (a timer fired: a rate
-// limit or a retry may have run out).
+// markStale makes every site be allocated again (the wake timer fired: a
+// rate limit or a retry ran out).
 func (m *Manager) markStale() {
 	m.mu.Lock()
+	m.wake = time.Time{}
 	for _, st := range m.site {
 		st.stale = true
 	}

@@ -130,6 +130,13 @@ func newHarness(t *testing.T, site Site) *harness {
 func (h *harness) step() {
 	h.t.Helper()
 	for range 100 {
+		// What Run's wake timer does.
+		h.m.mu.Lock()
+		due := !h.m.wake.IsZero() && !h.clock.Now().Before(h.m.wake)
+		h.m.mu.Unlock()
+		if due {
+			h.m.markStale()
+		}
 		h.lim.nextRound()
 		h.m.reconcile(h.ctx)
 		h.m.sends.Wait()
