@@ -138,7 +138,7 @@ func (c *CPO) handleEvent(ctx context.Context, st *evState, e charging.Event) {
 // flushTelemetry pushes the meter values of sessions whose last PATCH is
 // at least SessionPatchInterval old; the others stay marked.
 func (c *CPO) flushTelemetry(ctx context.Context, st *evState) {
-	now := time.Now()
+	now := c.now()
 	c.evq.mu.Lock()
 	var due []int64
 	for tx := range c.evq.telemetry {
@@ -197,7 +197,7 @@ func (c *CPO) sessionChanged(ctx context.Context, st *evState, s charging.Sessio
 		if s.Status.Final() {
 			delete(st.lastPatch, s.TransactionID)
 		} else if telemetry || !found {
-			st.lastPatch[s.TransactionID] = time.Now()
+			st.lastPatch[s.TransactionID] = c.now()
 		}
 	}
 	return c.finishSession(ctx, s, view)

@@ -138,3 +138,26 @@ func TestActionEndpoints(t *testing.T) {
 		})
 	}
 }
+
+// TestCommandEffectsUseTheServersClock: what an answered command records
+// (here an availability request) is stamped by the injected clock, not the
+// machine's.
+func TestCommandEffectsUseTheServersClock(t *testing.T) {
+	at := time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
+	s := cbtest.Start(t, cbtest.AutoRegister, cbtest.WithClock(cbtest.NewClock(at)))
+	runSim(t, s, "SIM-CLOCK")
+	if _, err := s.Commands().ChangeAvailability(context.Background(), charging.ChangeAvailability{ChargerID: "SIM-CLOCK", ConnectorID: 1, Operative: false}); err != nil {
+		t.Fatalf("ChangeAvailability: %v", err)
+	}
+	var out struct {
+		Items []struct {
+			RequestedAt time.Time `json:"requested_at"`
+		} `json:"items"`
+	}
+	if code := s.GetJSON("/api/v1/chargers/SIM-CLOCK/availability", &out); code != http.StatusOK || len(out.Items) != 1 {
+		t.Fatalf("availability requests: HTTP %d, %d items; want one", code, len(out.Items))
+	}
+	if got := out.Items[0].RequestedAt; !got.Equal(at) {
+		t.Errorf("requested_at = %s; want the server clock's %s", got, at)
+	}
+}

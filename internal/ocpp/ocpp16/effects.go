@@ -100,7 +100,7 @@ func (e CoreEffects) CommandAnswered(ctx context.Context, chargerID, action stri
 		if err := json.Unmarshal(request, &r); err != nil {
 			return err
 		}
-		body, _ := json.Marshal(map[string]any{"connector_id": r.ConnectorID, "type": r.Type, "status": conf.Status, "requested_at": time.Now().UTC()})
+		body, _ := json.Marshal(map[string]any{"connector_id": r.ConnectorID, "type": r.Type, "status": conf.Status, "requested_at": e.Svc.Clock().Now().UTC()})
 		return e.putDoc(ctx, charging.DocAvailability, chargerID+"/"+strconv.Itoa(r.ConnectorID), chargerID, body)
 	case "SendLocalList":
 		if conf.Status != "Accepted" {
@@ -135,7 +135,7 @@ func (e CoreEffects) putDoc(ctx context.Context, kind, id, owner string, body []
 	if err != nil {
 		return err
 	}
-	return docs.PutDoc(ctx, charging.Doc{Kind: kind, ID: id, Owner: owner, Body: body, Updated: time.Now().UTC()})
+	return docs.PutDoc(ctx, charging.Doc{Kind: kind, ID: id, Owner: owner, Body: body, Updated: e.Svc.Clock().Now().UTC()})
 }
 
 // LocalList is a charger's local authorization list as last sent.
