@@ -203,16 +203,22 @@ func (o *outbox) run(ctx context.Context, peer string) {
 	o.mu.Unlock()
 }
 
-// kick makes the peer's worker try again now instead of finishing its
-// backoff pause.
-func (o *outbox) kick(peer string) {
+// kickChan is the peer's kick channel.
+func (o *outbox) kickChan(peer string) chan struct{} {
 	o.mu.Lock()
+	defer o.mu.Unlock()
 	ch := o.kicks[peer]
 	if ch == nil {
 		ch = make(chan struct{}, 1)
 		o.kicks[peer] = ch
 	}
-	o.mu.Unlock()
+	return ch
+}
+
+// kick makes the peer's worker try again now instead of finishing its
+// backoff pause.
+func (o *outbox) kick(peer string) {
+	ch := o.kickChan(peer)
 	select {
 	case ch <- struct{}{}:
 	default:
@@ -223,13 +229,7 @@ func (o *outbox) kick(peer string) {
 // pause waits d, or less when the peer is kicked; it reports whether the
 // worker should go on (false when ctx ended).
 func (o *outbox) pause(ctx context.Context, peer string, d time.Duration) bool {
-	o.mu.Lock()
-	ch := o.kicks[peer]
-	if ch == nil {
-		ch = make(chan struct{}, 1)
-		o.kicks[peer] = ch
-	}
-	o.mu.Unlock()
+	ch := o.kickChan(peer)
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -135,16 +135,25 @@ func (d *Dashboard) tariffsPage(w http.ResponseWriter, r *http.Request) {
 	for _, c := range cs {
 		data.Chargers = append(data.Chargers, c.ID)
 	}
-	ss, _, err := d.svc.Store().ListSessions(ctx, charging.SessionFilter{Limit: 30})
-	if err != nil {
+	if data.Sessions, err = d.sessionList(ctx, charging.SessionFilter{Limit: 30}); err != nil {
 		d.fail(w, r, err)
 		return
 	}
-	now := d.svc.Clock().Now()
-	for _, s := range ss {
-		data.Sessions = append(data.Sessions, api.SessionView(s, now))
-	}
 	d.render(w, r, http.StatusOK, "tariffs", "Tariffs", "tariffs", data)
+}
+
+// sessionList reads one page of sessions as the API shows them.
+func (d *Dashboard) sessionList(ctx context.Context, f charging.SessionFilter) ([]api.Session, error) {
+	ss, _, err := d.svc.Store().ListSessions(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	now := d.svc.Clock().Now()
+	out := make([]api.Session, 0, len(ss))
+	for _, s := range ss {
+		out = append(out, api.SessionView(s, now))
+	}
+	return out, nil
 }
 
 // mapPoint is a charger drawn on the map.

@@ -347,14 +347,9 @@ func (d *Dashboard) chargerPage(w http.ResponseWriter, r *http.Request) {
 			data.Connectors = append(data.Connectors, k)
 		}
 	}
-	ss, _, err := st.ListSessions(ctx, charging.SessionFilter{ChargerID: c.ID, Limit: 20})
-	if err != nil {
+	if data.Sessions, err = d.sessionList(ctx, charging.SessionFilter{ChargerID: c.ID, Limit: 20}); err != nil {
 		d.fail(w, r, err)
 		return
-	}
-	now := d.svc.Clock().Now()
-	for _, s := range ss {
-		data.Sessions = append(data.Sessions, api.SessionView(s, now))
 	}
 	evs, err := st.ListEvents(ctx, c.ID, 30)
 	if err != nil {
