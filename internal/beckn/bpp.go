@@ -104,6 +104,11 @@ type BPP struct {
 	// locks serialize changes to one order (striped by order id).
 	locks [64]sync.Mutex
 
+	// watchMu guards watchers: per session, the requests waiting for it
+	// to change (a start waiting for its StartTransaction).
+	watchMu  sync.Mutex
+	watchers map[string]map[chan struct{}]bool
+
 	// Stats count what happened, for metrics and tests.
 	Stats Stats
 }

@@ -69,6 +69,9 @@ func (b *BPP) startCharging(ctx context.Context, c Context, o *Order, j job, log
 	if err != nil {
 		return nil, errorf(CodeBusinessError, "the order could not be stored; retry later")
 	}
+	// Watch the session before asking, so its start cannot slip by.
+	changed, unwatch := b.watch(r.SessionID)
+	defer unwatch()
 	_, err = b.cmd.StartCharging(ctx, charging.StartCharging{ChargerID: r.ChargerID, ConnectorID: r.ConnectorID, IDTag: r.IDTag, RequestedBy: requestedBy})
 	var fail *Error
 	switch {
@@ -78,15 +81,23 @@ func (b *BPP) startCharging(ctx context.Context, c Context, o *Order, j job, log
 		log.Warn("beckn: start charging failed", "charger", r.ChargerID, "err", err)
 		fail = commandError(err, "the charger %s cannot start now", r.ChargerID)
 	default:
-		// Wait for the StartTransaction, within the request's ttl.
-		wait := min(b.cfg.StartWait, time.Until(j.deadline)/2)
-		deadline := time.Now().Add(wait)
-		for time.Now().Before(deadline) && ctx.Err() == nil {
+		// Wait for the StartTransaction, within the request's ttl: each
+		// change of the session wakes us to look at it again.
+		timeout := time.NewTimer(min(b.cfg.StartWait, time.Until(j.deadline)/2))
+		defer timeout.Stop()
+	wait:
+		for {
 			s, err := b.core.Store().GetSession(ctx, r.SessionID)
 			if err == nil && s.Status != charging.SessionReserved && s.Status != charging.SessionPending {
 				break
 			}
-			time.Sleep(50 * time.Millisecond)
+			select {
+			case <-changed:
+			case <-timeout.C:
+				break wait
+			case <-ctx.Done():
+				break wait
+			}
 		}
 	}
 	mu = b.lock(o.ID)
@@ -293,6 +304,7 @@ func (b *BPP) onEvent(e charging.Event) {
 	if e.Kind != charging.SessionChanged || e.Session == nil || !b.running.Load() {
 		return
 	}
+	b.wake(e.Session.ID)
 	switch e.Session.Status {
 	case charging.SessionActive, charging.SessionStopping, charging.SessionCompleted, charging.SessionInterrupted, charging.SessionInvalid:
 	default:
@@ -362,4 +374,40 @@ func (b *BPP) notify(ctx context.Context, e charging.Event) {
 	log := b.log.With("action", action, "order", r.ID, "session", s.ID, "transaction_id", r.TransactionID)
 	log.Info("beckn: telling the BAP the session changed", "session_status", st)
 	b.callback(reply, action, charging.NewID(), orderMessage{Order: o}, nil, time.Now().Add(unsolicitedTTL), log)
+}
+
+// watch returns a channel that receives when the session changes, until
+// stop is called. Several watchers of one session each get their own.
+func (b *BPP) watch(sessionID string) (changed <-chan struct{}, stop func()) {
+	ch := make(chan struct{}, 1)
+	b.watchMu.Lock()
+	if b.watchers == nil {
+		b.watchers = map[string]map[chan struct{}]bool{}
+	}
+	if b.watchers[sessionID] == nil {
+		b.watchers[sessionID] = map[chan struct{}]bool{}
+	}
+	b.watchers[sessionID][ch] = true
+	b.watchMu.Unlock()
+	return ch, func() {
+		b.watchMu.Lock()
+		delete(b.watchers[sessionID], ch)
+		if len(b.watchers[sessionID]) == 0 {
+			delete(b.watchers, sessionID)
+		}
+		b.watchMu.Unlock()
+	}
+}
+
+// wake tells the session's watchers it changed; it never blocks the
+// charger path (a watcher with a wake-up pending needs no second one).
+func (b *BPP) wake(sessionID string) {
+	b.watchMu.Lock()
+	for ch := range b.watchers[sessionID] {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	b.watchMu.Unlock()
 }
