@@ -552,20 +552,23 @@ func (b *BPP) view(ctx context.Context, r *record, s charging.Session) (*evsessi
 
 // OrderView is an order as the operator's dashboard lists it.
 type OrderView struct {
-	ID            string    `json:"id"`
-	TransactionID string    `json:"transaction_id"`
-	BapID         string    `json:"bap_id"`
-	BapURI        string    `json:"bap_uri"`
-	Status        string    `json:"status"`
-	ChargerID     string    `json:"charger_id"`
-	ConnectorID   int       `json:"connector_id"`
-	SessionID     string    `json:"session_id,omitempty"`
-	Currency      string    `json:"currency"`
-	PerKWh        string    `json:"per_kwh"`
-	QuantityKWh   string    `json:"quantity_kwh,omitempty"`
-	Notified      string    `json:"notified,omitempty"`
-	Created       time.Time `json:"created"`
-	Updated       time.Time `json:"updated"`
+	ID            string `json:"id"`
+	TransactionID string `json:"transaction_id"`
+	BapID         string `json:"bap_id"`
+	BapURI        string `json:"bap_uri"`
+	Status        string `json:"status"`
+	ChargerID     string `json:"charger_id"`
+	ConnectorID   int    `json:"connector_id"`
+	SessionID     string `json:"session_id,omitempty"`
+	Currency      string `json:"currency"`
+	PerKWh        string `json:"per_kwh"`
+	QuantityKWh   string `json:"quantity_kwh,omitempty"`
+	Notified      string `json:"notified,omitempty"`
+	// Callbacks counts the on_* callbacks of the order's transaction sent
+	// to the BAP since the server started.
+	Callbacks Tally     `json:"callbacks"`
+	Created   time.Time `json:"created"`
+	Updated   time.Time `json:"updated"`
 }
 
 // Orders returns the latest orders, newest first (at most limit), and how
@@ -583,7 +586,7 @@ func (b *BPP) Orders(ctx context.Context, limit int) ([]OrderView, int, error) {
 		}
 		v := OrderView{ID: r.ID, TransactionID: r.TransactionID, BapID: r.BapID, BapURI: r.BapURI, Status: r.Status,
 			ChargerID: r.ChargerID, ConnectorID: r.ConnectorID, SessionID: r.SessionID, Currency: r.Currency,
-			PerKWh: r.PerKWh.String(), Notified: string(r.Notified), Created: r.Created, Updated: r.Updated}
+			PerKWh: r.PerKWh.String(), Notified: string(r.Notified), Callbacks: b.send.tallyOf(r.TransactionID), Created: r.Created, Updated: r.Updated}
 		if r.QuantityKWh != nil {
 			v.QuantityKWh = r.QuantityKWh.String()
 		}

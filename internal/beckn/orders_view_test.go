@@ -38,6 +38,9 @@ func TestOrdersForTheOperator(t *testing.T) {
 	if o.ID != orderID || o.Status != "CONFIRMED" || o.BapID != x.bap.id || o.ChargerID != "EVSE-1" || o.ConnectorID != 2 || o.SessionID == "" {
 		t.Errorf("order: %+v; want %s CONFIRMED by %s on EVSE-1 #2 with its session", o, orderID, x.bap.id)
 	}
+	if o.Callbacks.Delivered < 2 || o.Callbacks.Failed != 0 {
+		t.Errorf("the order's callbacks: %+v; want on_init and on_confirm delivered, none failed", o.Callbacks)
+	}
 	if out.Callbacks.Delivered < 2 || out.Callbacks.Failed != 0 {
 		t.Errorf("callbacks: %+v; want on_init and on_confirm delivered, none failed", out.Callbacks)
 	}

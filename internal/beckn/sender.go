@@ -48,6 +48,52 @@ type sender struct {
 	shards [senderShards]chan *delivery
 
 	delivered, failed, dropped atomic.Int64
+
+	// tallies counts callbacks per transaction for the operator's orders
+	// page, since start, for at most maxTallies transactions.
+	tallyMu sync.Mutex
+	tallies map[string]Tally
+}
+
+// Tally is how a transaction's callbacks went: delivered, given up
+// (failed), and the last failure.
+type Tally struct {
+	Delivered int64  `json:"delivered"`
+	Failed    int64  `json:"failed"`
+	LastError string `json:"last_error,omitempty"`
+}
+
+// maxTallies bounds the transactions whose callbacks are counted; beyond
+// it an arbitrary one is forgotten.
+const maxTallies = 10000
+
+func (s *sender) tally(txID string, err error) {
+	s.tallyMu.Lock()
+	defer s.tallyMu.Unlock()
+	if s.tallies == nil {
+		s.tallies = map[string]Tally{}
+	}
+	t, ok := s.tallies[txID]
+	if !ok && len(s.tallies) >= maxTallies {
+		for k := range s.tallies {
+			delete(s.tallies, k)
+			break
+		}
+	}
+	if err == nil {
+		t.Delivered++
+	} else {
+		t.Failed++
+		t.LastError = err.Error()
+	}
+	s.tallies[txID] = t
+}
+
+// tallyOf returns the callbacks of a transaction (zero when none counted).
+func (s *sender) tallyOf(txID string) Tally {
+	s.tallyMu.Lock()
+	defer s.tallyMu.Unlock()
+	return s.tallies[txID]
 }
 
 func newSender(client *http.Client, keys *signing.KeyPair, clock charging.Clock, sigTTL time.Duration, log *slog.Logger) *sender {
@@ -97,11 +143,13 @@ func (s *sender) deliver(ctx context.Context, d *delivery) {
 	for attempt := 1; ; attempt++ {
 		retry, err := s.post(ctx, d)
 		if err == nil {
+			s.tally(d.txID, nil)
 			s.delivered.Add(1)
 			s.log.Debug("beckn callback delivered", "action", d.action, "transaction_id", d.txID, "attempt", attempt)
 			return
 		}
 		if !retry || time.Now().Add(wait).After(d.deadline) || ctx.Err() != nil {
+			s.tally(d.txID, err)
 			s.failed.Add(1)
 			s.log.Warn("beckn callback not delivered", "action", d.action, "transaction_id", d.txID, "message_id", d.msgID,
 				"url", d.url, "attempts", attempt, "err", err)
