@@ -187,7 +187,9 @@ func (s *Session) Duration(now time.Time) time.Duration {
 // and EVDisconnected; interrupted for everything else.
 func StopReasonStatus(reason string) SessionStatus {
 	switch reason {
-	case "", "Local", "Remote", "EVDisconnected":
+	case "", "Local", "Remote", "EVDisconnected",
+		// OCPP 2.0.1's ends of a normal session.
+		"StoppedByEV", "SOCLimitReached", "EnergyLimitReached", "TimeLimitReached":
 		return SessionCompleted
 	}
 	return SessionInterrupted

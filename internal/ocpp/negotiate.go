@@ -10,3 +10,12 @@ func (c *Conn) appendCallError(dst []byte, id string, e *Error) []byte {
 	}
 	return AppendCallError(dst, id, e)
 }
+
+// Protocol returns the subprotocol a connected charger negotiated, or ""
+// when it is not connected.
+func (s *Server) Protocol(chargerID string) string {
+	if c, ok := s.Conn(chargerID); ok {
+		return c.protocol
+	}
+	return ""
+}

@@ -26,6 +26,7 @@ import (
 	"github.com/chargebridge/chargebridge/internal/ocpi"
 	"github.com/chargebridge/chargebridge/internal/ocpp"
 	"github.com/chargebridge/chargebridge/internal/ocpp/ocpp16"
+	"github.com/chargebridge/chargebridge/internal/ocpp/ocpp201"
 	"github.com/chargebridge/chargebridge/internal/pricing"
 	"github.com/chargebridge/chargebridge/internal/security"
 	"github.com/chargebridge/chargebridge/internal/store/postgres"
@@ -172,6 +173,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 		return nil, err
 	}
 	s.h16 = ocpp16.NewHandler(svc, v, log, ocpp16.Options{AllowPayload: s.allowPayload, SignCertificate: s.signCertificate})
+	v201, err := ocpp201.NewValidator()
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("compile OCPP 2.0.1 schemas: %w", err)
+	}
+	h201 := ocpp201.NewHandler(svc, v201, log)
 	dup := ocpp.ReplaceExisting
 	if cfg.RefuseDuplicates {
 		dup = ocpp.RefuseNew
@@ -179,7 +186,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 	s.frames = ocpp.NewFrameLog(frameLogSize, clock.Now)
 	os := ocpp.NewServer(ocpp.Config{
 		Frames:    s.frames,
-		Protocols: []ocpp.Protocol{{Name: ocpp16.Subprotocol, Handler: presenceHandler{s.h16, s}}},
+		// The charger's order of preference decides; 1.6 is assumed for a
+		// charger that offers no subprotocol.
+		Protocols: []ocpp.Protocol{
+			{Name: ocpp16.Subprotocol, Handler: presenceHandler{s.h16, s}},
+			{Name: ocpp201.Subprotocol, Handler: h201},
+		},
 		Admit: func(ctx context.Context, id string) error {
 			_, err := svc.Admit(ctx, id)
 			if errors.Is(err, charging.ErrNotFound) {
@@ -204,7 +216,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 	// The command port: every protocol-neutral command goes through the
 	// router to the adapter of the charger's protocol (1.6 only, today).
 	port16 := ocpp16.NewPort(s.cmd, svc)
-	s.commands = charging.NewCommandRouter(nil, map[string]charging.Commands{ocpp16.Subprotocol: port16}, port16, svc.Store())
+	s.commands = charging.NewCommandRouter(os.Protocol, map[string]charging.Commands{ocpp16.Subprotocol: port16, ocpp201.Subprotocol: ocpp201.Port{}}, port16, svc.Store())
 	s.setupPricing(clock)
 	s.setupLoad(clock, opts.LoadMgmt)
 	if tokens != nil {

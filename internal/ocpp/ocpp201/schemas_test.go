@@ -1,6 +1,7 @@
 package ocpp201
 
 import (
+	"encoding/json"
 	"io/fs"
 	"testing"
 
@@ -89,4 +90,41 @@ func FuzzValidatorMatchesOracle(f *testing.F) {
 		f.Fatal(err)
 	}
 	schematest.Fuzz(f, v, schematest.Oracle(f, Schemas(), SchemaName), validPayloads)
+}
+
+// TestFixedAnswersValidate checks the handler's fixed answers against the
+// response schemas, and that every station action has a schema.
+func TestFixedAnswersValidate(t *testing.T) {
+	v, err := NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for a := range stationActions {
+		if !v.Has(a) || !v.Has(a+"Response") {
+			t.Errorf("%s: no schema", a)
+		}
+		ans, ok := recordedAnswers[a]
+		if !ok {
+			ans = struct{}{}
+		}
+		switch a {
+		case "BootNotification", "Heartbeat", "Authorize", "TransactionEvent", "DataTransfer", "Get15118EVCertificate", "GetCertificateStatus":
+			continue // built per call, below or in the server test
+		}
+		b, _ := json.Marshal(ans)
+		if e := v.Validate(a+"Response", b); e != nil {
+			t.Errorf("%s answered %s: %v", a, b, e)
+		}
+	}
+	for a, ans := range map[string]any{
+		"Get15118EVCertificate": noCertificateProvider("Get15118EVCertificate"),
+		"GetCertificateStatus":  noCertificateProvider("GetCertificateStatus"),
+		"DataTransfer":          DataTransferConf{Status: "UnknownVendorId"},
+		"TransactionEvent":      TransactionEventConf{IDTokenInfo: &IDTokenInfo{Status: "Accepted", GroupIDToken: &IDToken{IDToken: "P", Type: "Central"}}},
+	} {
+		b, _ := json.Marshal(ans)
+		if e := v.Validate(a+"Response", b); e != nil {
+			t.Errorf("%s answered %s: %v", a, b, e)
+		}
+	}
 }

@@ -1,0 +1,255 @@
+package ocpp201
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/ocpp"
+	"github.com/chargebridge/chargebridge/internal/ratelog"
+)
+
+// Handler serves OCPP 2.0.1 for the ocpp.Server: every message a charging
+// station sends is validated against its official schema, then handled or
+// recorded as a charger event.
+type Handler struct {
+	svc     *charging.Service
+	v       *ocpp.Validator
+	log     *slog.Logger
+	badLogs *ratelog.Limiter
+}
+
+// NewHandler returns a Handler on svc, validating with v (NewValidator).
+func NewHandler(svc *charging.Service, v *ocpp.Validator, log *slog.Logger) *Handler {
+	return &Handler{svc: svc, v: v, log: log, badLogs: ratelog.New(10*time.Second, 50)}
+}
+
+var _ ocpp.Handler = (*Handler)(nil)
+
+// stationActions are the messages a charging station sends in 2.0.1, each
+// with what it does here. Recorded ones are kept as charger events (kind =
+// action) and answered with the empty or fixed response below.
+var stationActions = map[string]bool{
+	"BootNotification": true, "Heartbeat": true, "StatusNotification": true, "Authorize": true,
+	"TransactionEvent": true, "MeterValues": true, "DataTransfer": true,
+	"Get15118EVCertificate": true, "GetCertificateStatus": true,
+	"NotifyReport": true, "NotifyEvent": true, "NotifyMonitoringReport": true, "NotifyChargingLimit": true,
+	"NotifyEVChargingNeeds": true, "NotifyEVChargingSchedule": true, "ReportChargingProfiles": true,
+	"ReservationStatusUpdate": true, "SecurityEventNotification": true, "SignCertificate": true,
+	"FirmwareStatusNotification": true, "LogStatusNotification": true, "PublishFirmwareStatusNotification": true,
+	"NotifyCustomerInformation": true, "NotifyDisplayMessages": true, "ClearedChargingLimit": true,
+}
+
+// recordedAnswers are the fixed answers of the messages that are recorded
+// as events; those not listed are answered {}.
+var recordedAnswers = map[string]any{
+	// chargebridge computes no schedule from the EV's needs yet.
+	"NotifyEVChargingNeeds":    map[string]string{"status": "Rejected"},
+	"NotifyEVChargingSchedule": map[string]string{"status": "Accepted"},
+	// No certificate authority signs 2.0.1 CSRs yet.
+	"SignCertificate": map[string]string{"status": "Rejected"},
+}
+
+// Connected logs the connection.
+func (h *Handler) Connected(ctx context.Context, c *ocpp.Conn) {
+	h.log.Info("charger connected", "charger", c.ID(), "remote", c.RemoteAddr(), "protocol", c.Protocol())
+}
+
+// Disconnected logs the end of a connection.
+func (h *Handler) Disconnected(c *ocpp.Conn) {
+	h.log.Info("charger disconnected", "charger", c.ID())
+}
+
+// HandleResult logs an answer that came after its call gave up.
+func (h *Handler) HandleResult(c *ocpp.Conn, f ocpp.Frame) {
+	h.log.Info("late answer from charger ignored", "charger", c.ID(), "id", f.ID)
+}
+
+// HandleCall validates and handles one CALL from a charging station.
+func (h *Handler) HandleCall(ctx context.Context, c *ocpp.Conn, action string, payload json.RawMessage) (json.RawMessage, *ocpp.Error) {
+	if !stationActions[action] {
+		if h.v.Has(action) {
+			return nil, ocpp.Errorf(ocpp.NotSupported, "%s is sent by the CSMS, not by a charging station", action)
+		}
+		return nil, ocpp.Errorf(ocpp.NotImplemented, "unknown action %q", action)
+	}
+	if e := h.v.Validate(action, payload); e != nil {
+		if ok, held := h.badLogs.Allow(c.ID(), time.Now()); ok {
+			h.log.Info("payload rejected by schema", "charger", c.ID(), "action", action, "code", e.Code, "reason", e.Description, "held_back", held)
+		}
+		return nil, e
+	}
+	res, err := h.handle(ctx, c.ID(), action, payload)
+	if err != nil {
+		var oe *ocpp.Error
+		if errors.As(err, &oe) {
+			return nil, oe
+		}
+		h.log.Error("call failed", "charger", c.ID(), "action", action, "err", err)
+		return nil, &ocpp.Error{Code: errorCode(err), Description: err.Error()}
+	}
+	out, merr := json.Marshal(res)
+	if merr != nil {
+		return nil, ocpp.Errorf(ocpp.InternalError, "encode answer: %v", merr)
+	}
+	return out, nil
+}
+
+// errorCode maps the core's errors to CALLERROR codes.
+func errorCode(err error) ocpp.ErrorCode {
+	switch {
+	case errors.Is(err, charging.ErrInvalidInput):
+		return ocpp.PropertyConstraintViolation
+	case errors.Is(err, charging.ErrNotFound), errors.Is(err, charging.ErrExists):
+		return ocpp.GenericError
+	case errors.Is(err, charging.ErrChargerBlocked):
+		return ocpp.SecurityError
+	}
+	return ocpp.InternalError
+}
+
+// Decode reads a payload already validated against action's schema into
+// v. A value the schema allows but Go cannot hold (a timestamp without a
+// zone, a number beyond int64) is a PropertyConstraintViolation.
+func Decode(payload []byte, v any) error {
+	if err := json.Unmarshal(payload, v); err != nil {
+		return ocpp.Errorf(ocpp.PropertyConstraintViolation, "%v", err)
+	}
+	return nil
+}
+
+func (h *Handler) handle(ctx context.Context, id, action string, payload []byte) (any, error) {
+	svc := h.svc
+	switch action {
+	case "BootNotification":
+		var m BootNotificationReq
+		if err := Decode(payload, &m); err != nil {
+			return nil, err
+		}
+		b := charging.Boot{ChargerID: id, Vendor: m.ChargingStation.VendorName, Model: m.ChargingStation.Model,
+			SerialNumber: m.ChargingStation.SerialNumber, FirmwareVersion: m.ChargingStation.FirmwareVersion}
+		if md := m.ChargingStation.Modem; md != nil {
+			b.ICCID, b.IMSI = md.ICCID, md.IMSI
+		}
+		res, err := svc.Boot(ctx, b)
+		if err != nil {
+			return nil, err
+		}
+		return BootNotificationConf{Status: string(res.Status), CurrentTime: res.CurrentTime.UTC(), Interval: int(res.Interval / time.Second)}, nil
+
+	case "Heartbeat":
+		now, err := svc.Heartbeat(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return HeartbeatConf{CurrentTime: now.UTC()}, nil
+
+	case "StatusNotification":
+		var m StatusNotificationReq
+		if err := Decode(payload, &m); err != nil {
+			return nil, err
+		}
+		if _, err := svc.StatusNotification(ctx, charging.Connector{
+			ChargerID: id, ConnectorID: m.EVSEID, Status: ConnectorStatus(m.ConnectorStatus), StatusAt: m.Timestamp,
+		}); err != nil {
+			return nil, err
+		}
+		return struct{}{}, nil
+
+	case "Authorize":
+		var m AuthorizeReq
+		if err := Decode(payload, &m); err != nil {
+			return nil, err
+		}
+		info, err := svc.Authorize(ctx, id, m.IDToken.IDToken)
+		if err != nil {
+			return nil, err
+		}
+		return AuthorizeConf{IDTokenInfo: tokenInfo(info)}, nil
+
+	case "TransactionEvent":
+		var m TransactionEventReq
+		if err := Decode(payload, &m); err != nil {
+			return nil, err
+		}
+		return h.transactionEvent(ctx, id, m, payload)
+
+	case "MeterValues":
+		var m MeterValuesReq
+		if err := Decode(payload, &m); err != nil {
+			return nil, err
+		}
+		if err := svc.MeterValues(ctx, charging.MeterValues{ChargerID: id, ConnectorID: m.EVSEID, Samples: Samples(m.MeterValue)}); err != nil {
+			return nil, err
+		}
+		return struct{}{}, nil
+
+	case "DataTransfer":
+		if err := svc.RecordEvent(ctx, id, charging.EventDataTransfer, payload); err != nil {
+			return nil, err
+		}
+		return DataTransferConf{Status: "UnknownVendorId"}, nil
+
+	case "Get15118EVCertificate", "GetCertificateStatus":
+		if err := svc.RecordEvent(ctx, id, action, payload); err != nil {
+			return nil, err
+		}
+		return noCertificateProvider(action), nil
+	}
+	if err := svc.RecordEvent(ctx, id, action, payload); err != nil {
+		return nil, err
+	}
+	if a, ok := recordedAnswers[action]; ok {
+		return a, nil
+	}
+	return struct{}{}, nil
+}
+
+// ConnectorStatus maps a 2.0.1 connectorStatus to the canonical status.
+// 2.0.1 says only that a connector is Occupied; whether it charges comes
+// from the transaction's chargingState.
+func ConnectorStatus(s string) charging.ConnectorStatus {
+	switch s {
+	case "Available":
+		return charging.StatusAvailable
+	case "Occupied":
+		return charging.StatusPreparing
+	case "Reserved":
+		return charging.StatusReserved
+	case "Unavailable":
+		return charging.StatusUnavailable
+	case "Faulted":
+		return charging.StatusFaulted
+	}
+	return charging.StatusUnknown
+}
+
+// tokenInfo is the 2.0.1 idTokenInfo of the core's answer; the statuses
+// the core gives (Accepted, Blocked, Expired, Invalid, ConcurrentTx) are
+// 2.0.1 statuses too.
+func tokenInfo(info charging.IDTagInfo) IDTokenInfo {
+	out := IDTokenInfo{Status: string(info.Status)}
+	if info.ExpiresAt != nil {
+		t := info.ExpiresAt.UTC()
+		out.CacheExpiryDateTime = &t
+	}
+	if info.ParentID != "" {
+		out.GroupIDToken = &IDToken{IDToken: info.ParentID, Type: "Central"}
+	}
+	return out
+}
+
+// noCertificateProvider answers Get15118EVCertificate or
+// GetCertificateStatus while chargebridge has no certificate provider.
+func noCertificateProvider(action string) CertificateConf {
+	conf := CertificateConf{Status: "Failed", StatusInfo: &StatusInfo{ReasonCode: "NoProvider",
+		AdditionalInfo: "no certificate provider is configured"}}
+	if action == "Get15118EVCertificate" {
+		empty := ""
+		conf.ExiResponse = &empty
+	}
+	return conf
+}

@@ -1,0 +1,228 @@
+package ocpp201
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/ocpp/ocpp16"
+)
+
+// DocKindTransaction is the docs kind that links a 2.0.1 transaction (the
+// station's transactionId, unique per station) to the core's session and
+// keeps the seqNos applied, so that a repeated TransactionEvent is answered
+// without being applied twice.
+//
+// This is the adapter's bridge while the core numbers transactions itself
+// (1.6 style); it goes when the core keys sessions by the station's id.
+const DocKindTransaction = "ocpp201.transaction"
+
+// txState is a DocKindTransaction document's body.
+type txState struct {
+	// Tx is the core's transaction number; 0 until a session is opened,
+	// which waits for the first event that names an idToken (a 2.0.1
+	// transaction may start at plug-in, before authorization).
+	Tx          int64  `json:"tx,omitempty"`
+	EVSE        int    `json:"evse"`
+	StartedAt   string `json:"started_at,omitempty"`
+	StartWh     *int64 `json:"start_wh,omitempty"`
+	LastWh      *int64 `json:"last_wh,omitempty"`
+	Reservation *int64 `json:"reservation_id,omitempty"`
+	RemoteStart *int64 `json:"remote_start_id,omitempty"`
+	// Upto: every seqNo below it was applied; Above: those applied beyond
+	// a gap.
+	Upto  int64   `json:"upto"`
+	Above []int64 `json:"above,omitempty"`
+	Ended bool    `json:"ended,omitempty"`
+}
+
+func (s *txState) applied(seq int64) bool {
+	return seq < s.Upto || slices.Contains(s.Above, seq)
+}
+
+// mark records seq as applied and reports whether it left a gap.
+func (s *txState) mark(seq int64) (gap bool) {
+	gap = seq > s.Upto
+	if !gap {
+		s.Upto = seq + 1
+	} else {
+		s.Above = append(s.Above, seq)
+		slices.Sort(s.Above)
+	}
+	for len(s.Above) > 0 && s.Above[0] <= s.Upto {
+		if s.Above[0] == s.Upto {
+			s.Upto++
+		}
+		s.Above = s.Above[1:]
+	}
+	return gap
+}
+
+func (h *Handler) transactionEvent(ctx context.Context, id string, m TransactionEventReq, payload []byte) (any, error) {
+	docs, err := h.svc.Docs()
+	if err != nil {
+		return nil, fmt.Errorf("transaction event: %w", err)
+	}
+	txID := m.TransactionInfo.TransactionID
+	key := id + "/" + txID
+	var st txState
+	d, err := docs.GetDoc(ctx, DocKindTransaction, key)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(d.Body, &st); err != nil {
+			return nil, fmt.Errorf("transaction %s of %s: stored state: %w", txID, id, err)
+		}
+	case errors.Is(err, charging.ErrNotFound):
+		if m.EventType != "Started" {
+			h.log.Warn("TransactionEvent before its Started (seqNo gap); session opened from it", "charger", id, "transaction", txID, "event", m.EventType, "seq", m.SeqNo)
+		}
+	default:
+		return nil, fmt.Errorf("transaction %s of %s: %w", txID, id, err)
+	}
+	if st.applied(m.SeqNo) {
+		h.log.Info("repeated TransactionEvent answered, not applied again", "charger", id, "transaction", txID, "seq", m.SeqNo)
+		return TransactionEventConf{}, nil
+	}
+	if m.EVSE != nil && st.EVSE == 0 {
+		st.EVSE = m.EVSE.ID
+	}
+	if st.StartedAt == "" {
+		st.StartedAt = m.Timestamp.UTC().Format(time.RFC3339Nano)
+	}
+	if m.ReservationID != nil {
+		st.Reservation = m.ReservationID
+	}
+	if m.TransactionInfo.RemoteStartID != nil {
+		st.RemoteStart = m.TransactionInfo.RemoteStartID
+	}
+	samples := Samples(m.MeterValue)
+	if wh, ok := registerWh(samples, true); ok && st.StartWh == nil {
+		st.StartWh = &wh
+	}
+	if wh, ok := registerWh(samples, false); ok {
+		st.LastWh = &wh
+	}
+	var conf TransactionEventConf
+	if st.Tx == 0 && (m.IDToken != nil || m.EventType == "Ended") {
+		tag := ""
+		if m.IDToken != nil {
+			tag = m.IDToken.IDToken
+		}
+		evse := max(st.EVSE, 1)
+		started, _ := parseTime(st.StartedAt)
+		res, err := h.svc.StartTransaction(ctx, charging.StartRequest{
+			ChargerID: id, ConnectorID: evse, IDTag: tag, MeterStartWh: deref(st.StartWh),
+			ReservationID: st.Reservation, Timestamp: started,
+		})
+		if err != nil {
+			return nil, err
+		}
+		st.Tx = res.Session.TransactionID
+		if m.IDToken != nil {
+			info := tokenInfo(res.IDTagInfo)
+			conf.IDTokenInfo = &info
+		}
+	} else if m.IDToken != nil {
+		info, err := h.svc.Authorize(ctx, id, m.IDToken.IDToken)
+		if err != nil {
+			return nil, err
+		}
+		if info.Status == charging.AuthConcurrentTx {
+			info.Status = charging.AuthAccepted // it is this very transaction
+		}
+		i := tokenInfo(info)
+		conf.IDTokenInfo = &i
+	}
+	if st.Tx != 0 && m.EventType != "Ended" && len(samples) > 0 {
+		tx := st.Tx
+		if err := h.svc.MeterValues(ctx, charging.MeterValues{ChargerID: id, ConnectorID: max(st.EVSE, 1), TransactionID: &tx, Samples: samples}); err != nil {
+			return nil, err
+		}
+	}
+	if m.EventType == "Ended" && !st.Ended {
+		stopWh := deref(st.LastWh)
+		if st.LastWh == nil {
+			stopWh = deref(st.StartWh)
+		}
+		reason := m.TransactionInfo.StoppedReason
+		if _, err := h.svc.StopTransaction(ctx, charging.StopRequest{
+			ChargerID: id, TransactionID: st.Tx, MeterStopWh: stopWh, Timestamp: m.Timestamp,
+			Reason: reason, TransactionData: samples, Payload: payload,
+		}); err != nil {
+			return nil, err
+		}
+		st.Ended = true
+	}
+	if st.mark(m.SeqNo) {
+		h.log.Warn("TransactionEvent seqNo gap: kept, and applied", "charger", id, "transaction", txID, "seq", m.SeqNo, "expected", st.Upto)
+	}
+	body, err := json.Marshal(st)
+	if err != nil {
+		return nil, err
+	}
+	if err := docs.PutDoc(ctx, charging.Doc{Kind: DocKindTransaction, ID: key, Owner: id, Body: body, Updated: m.Timestamp}); err != nil {
+		return nil, fmt.Errorf("transaction %s of %s: %w", txID, id, err)
+	}
+	return conf, nil
+}
+
+func deref(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// registerWh is the first (or last) Energy.Active.Import.Register reading
+// of the samples, in Wh.
+func registerWh(samples []charging.MeterSample, first bool) (int64, bool) {
+	var wh int64
+	found := false
+	for _, s := range samples {
+		for _, v := range s.Values {
+			if v.Measurand != charging.MeasurandEnergyImportRegister || !v.Numeric || v.Unit != "kWh" ||
+				(v.Location != "" && v.Location != "Outlet") || v.Phase != "" {
+				continue
+			}
+			wh, found = int64(math.Round(v.Value*1000)), true
+			if first {
+				return wh, true
+			}
+		}
+	}
+	return wh, found
+}
+
+// Samples converts 2.0.1 meter values to the core's: the value scaled by
+// its multiplier, then the same defaults and canonical units as 1.6 (a
+// 2.0.1 SampledValue without unitOfMeasure is in Wh for energy).
+func Samples(mvs []MeterValue) []charging.MeterSample {
+	out := make([]charging.MeterSample, 0, len(mvs))
+	for _, mv := range mvs {
+		s := charging.MeterSample{Timestamp: mv.Timestamp, Values: make([]charging.SampledValue, 0, len(mv.SampledValue))}
+		for _, sv := range mv.SampledValue {
+			unit, mult := "", 0
+			if u := sv.UnitOfMeasure; u != nil {
+				unit, mult = u.Unit, u.Multiplier
+			}
+			v := sv.Value
+			if mult != 0 {
+				v *= math.Pow10(mult)
+			}
+			s.Values = append(s.Values, ocpp16.ConvertSampledValue(ocpp16.SampledValue{
+				Value: strconv.FormatFloat(v, 'g', -1, 64), Context: sv.Context, Measurand: sv.Measurand,
+				Phase: sv.Phase, Location: sv.Location, Unit: unit,
+			}))
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func parseTime(s string) (time.Time, error) { return time.Parse(time.RFC3339Nano, s) }

@@ -1,0 +1,122 @@
+package server_test
+
+import (
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/chargebridge/chargebridge/internal/api"
+	"github.com/chargebridge/chargebridge/internal/cbtest"
+	"github.com/chargebridge/chargebridge/internal/server"
+)
+
+// TestOCPP201SideBySide runs a 2.0.1 station and a 1.6 charger on one
+// server (real WebSocket, real SQLite file): negotiation by the charger's
+// preference, a 2.0.1 transaction becoming a canonical session with the
+// right kWh (multiplier applied, a repeated seqNo not applied twice), the
+// 2.0.1 CALLERROR spellings, and the session surviving a restart.
+func TestOCPP201SideBySide(t *testing.T) {
+	open := cbtest.Configure(func(c *server.Config) { c.AcceptUnknownTags = true })
+	s := cbtest.Start(t, cbtest.AutoRegister, open)
+
+	// The charger's order of preference decides.
+	c16, err := cbtest.DialURL(t, s.WSURL()+"/CB16", "ocpp1.6", "ocpp2.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c16.Proto != "ocpp1.6" {
+		t.Fatalf("offered 1.6 first, got %q", c16.Proto)
+	}
+	st, err := cbtest.DialURL(t, s.WSURL()+"/CB201", "ocpp2.0.1", "ocpp1.6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Proto != "ocpp2.0.1" {
+		t.Fatalf("offered 2.0.1 first, got %q", st.Proto)
+	}
+
+	var boot struct{ Status string }
+	st.MustCall("BootNotification", json.RawMessage(`{"chargingStation":{"model":"M2","vendorName":"V2"},"reason":"PowerUp"}`), &boot)
+	if boot.Status != "Accepted" {
+		t.Fatalf("2.0.1 boot: %q", boot.Status)
+	}
+	c16.MustCall("BootNotification", map[string]string{"chargePointVendor": "V", "chargePointModel": "M"}, &boot)
+	st.MustCall("StatusNotification", json.RawMessage(`{"timestamp":"2026-01-01T10:00:00Z","connectorStatus":"Occupied","evseId":1,"connectorId":1}`), nil)
+	var auth struct{ IDTokenInfo struct{ Status string } }
+	st.MustCall("Authorize", json.RawMessage(`{"idToken":{"idToken":"TOKEN-201","type":"ISO14443"}}`), &auth)
+	if auth.IDTokenInfo.Status != "Accepted" {
+		t.Fatalf("authorize: %+v", auth)
+	}
+
+	// The 1.6 session, side by side.
+	var start16 struct{ TransactionID int64 }
+	c16.MustCall("StartTransaction", map[string]any{"connectorId": 1, "idTag": "TAG16", "meterStart": 100, "timestamp": "2026-01-01T10:00:00Z"}, &start16)
+
+	ev := func(typ string, seq int, extra string) string {
+		return `{"eventType":"` + typ + `","timestamp":"2026-01-01T10:0` + string(rune('0'+seq)) + `:00Z","triggerReason":"MeterValuePeriodic","seqNo":` +
+			string(rune('0'+seq)) + `,"transactionInfo":{"transactionId":"TX-A1","chargingState":"Charging"}` + extra + `}`
+	}
+	reg := func(v string, unit string) string {
+		return `,"meterValue":[{"timestamp":"2026-01-01T10:00:00Z","sampledValue":[{"value":` + v + `,"measurand":"Energy.Active.Import.Register","unitOfMeasure":` + unit + `}]}]`
+	}
+	var te struct{ IDTokenInfo *struct{ Status string } }
+	st.MustCall("TransactionEvent", json.RawMessage(ev("Started", 0, `,"idToken":{"idToken":"TOKEN-201","type":"ISO14443"},"evse":{"id":1,"connectorId":1}`+reg("1000", `{"unit":"Wh"}`))), &te)
+	if te.IDTokenInfo == nil || te.IDTokenInfo.Status != "Accepted" {
+		t.Fatalf("Started: idTokenInfo %+v", te.IDTokenInfo)
+	}
+	updated := ev("Updated", 1, reg("2.5", `{"unit":"kWh"}`))
+	st.MustCall("TransactionEvent", json.RawMessage(updated), nil)
+	st.MustCall("TransactionEvent", json.RawMessage(updated), nil) // a retry: answered, not applied twice
+	// 7.5 with multiplier 3 in Wh: 7500 Wh.
+	st.MustCall("TransactionEvent", json.RawMessage(strings.Replace(ev("Ended", 2, reg("7.5", `{"unit":"Wh","multiplier":3}`)),
+		`"chargingState":"Charging"`, `"chargingState":"Idle","stoppedReason":"EVDisconnected"`, 1)), nil)
+
+	c16.MustCall("StopTransaction", map[string]any{"transactionId": start16.TransactionID, "meterStop": 3100, "timestamp": "2026-01-01T10:30:00Z"}, nil)
+
+	// 2.0.1 errors are spelled the 2.0.1 way; 1.6's stay.
+	if got := cbtest.ErrorCode(st.Call("TransactionEvent", json.RawMessage(`{"eventType":"Updated","timestamp":"2026-01-01T10:00:00Z","triggerReason":"Trigger","seqNo":9}`))); got != "OccurrenceConstraintViolation" {
+		t.Errorf("2.0.1 missing transactionInfo: %q, want OccurrenceConstraintViolation", got)
+	}
+	if got := cbtest.ErrorCode(st.Call("Heartbeat", json.RawMessage(`{"x":1}`))); got != "FormatViolation" {
+		t.Errorf("2.0.1 unknown property: %q, want FormatViolation", got)
+	}
+	if got := cbtest.ErrorCode(c16.Call("Heartbeat", json.RawMessage(`{"x":1}`))); got != "FormationViolation" {
+		t.Errorf("1.6 unknown property: %q, want FormationViolation", got)
+	}
+	if got := cbtest.ErrorCode(st.Call("RequestStartTransaction", json.RawMessage(`{}`))); got != "NotSupported" {
+		t.Errorf("CSMS message from a station: %q, want NotSupported", got)
+	}
+	// Notifications are answered (their fixed answers are checked against
+	// the schemas in ocpp201's TestFixedAnswersValidate) and recorded.
+	st.MustCall("SecurityEventNotification", json.RawMessage(`{"type":"StartupOfTheDevice","timestamp":"2026-01-01T10:00:00Z"}`), nil)
+	var cert struct{ Status string }
+	st.MustCall("GetCertificateStatus", json.RawMessage(`{"ocspRequestData":{"hashAlgorithm":"SHA256","issuerNameHash":"a","issuerKeyHash":"b","serialNumber":"c","responderURL":"http://x"}}`), &cert)
+	if cert.Status != "Failed" {
+		t.Errorf("GetCertificateStatus without a provider: %q, want Failed", cert.Status)
+	}
+
+	check := func(s *cbtest.Server) {
+		t.Helper()
+		var list struct{ Items []api.Session }
+		if code := s.GetJSON("/api/v1/sessions?charger_id=CB201", &list); code != 200 || len(list.Items) != 1 {
+			t.Fatalf("2.0.1 sessions: %d %+v", code, list.Items)
+		}
+		got := list.Items[0]
+		if got.Status != "completed" || math.Abs(got.KWh-6.5) > 1e-9 || got.IDTag != "TOKEN-201" || got.ConnectorID != 1 {
+			t.Errorf("2.0.1 session: %+v; want completed, 6.5 kWh, TOKEN-201 on 1", got)
+		}
+		var one api.Session
+		if code := s.GetJSON("/api/v1/sessions/"+got.ID, &one); code != 200 || len(one.Samples) != 3 {
+			t.Errorf("2.0.1 session telemetry: %d, %d samples; want 3 (Started, Updated once, Ended)", code, len(one.Samples))
+		}
+		if code := s.GetJSON("/api/v1/sessions?charger_id=CB16", &list); code != 200 || len(list.Items) != 1 || math.Abs(list.Items[0].KWh-3) > 1e-9 {
+			t.Errorf("1.6 session: %d %+v; want 3 kWh", code, list.Items)
+		}
+	}
+	check(s)
+	st.Close()
+	c16.Close()
+	s.Stop()
+	check(cbtest.StartWithDB(t, s.DBPath, cbtest.AutoRegister, open))
+}
