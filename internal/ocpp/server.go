@@ -173,9 +173,23 @@ func NewServer(cfg Config) *Server {
 		idPrefix: strconv.FormatInt(time.Now().UnixNano()%1e6, 36) + "-",
 		badLogs:  ratelog.New(10*time.Second, 50),
 	}
-	s.bgWG.Add(1)
-	go s.maintain()
 	return s
+}
+
+// Run does the connections' upkeep (pings, idle and slow-frame timeouts)
+// until ctx is done or the server shuts down. The owner of the server runs
+// it; without it no charger is pinged or timed out.
+func (s *Server) Run(ctx context.Context) error {
+	s.gate.Lock()
+	if s.closing.Load() {
+		s.gate.Unlock()
+		return nil
+	}
+	s.bgWG.Add(1)
+	s.gate.Unlock()
+	defer s.bgWG.Done()
+	s.maintain(ctx)
+	return nil
 }
 
 // Stats returns the server's live counters.
@@ -460,14 +474,15 @@ func (s *Server) now() int64 { return time.Now().UnixNano() }
 // PongWait, and one whose frame has been arriving for longer than
 // FrameTimeout. Doing this here rather than with read deadlines keeps the
 // reading goroutines small.
-func (s *Server) maintain() {
-	defer s.bgWG.Done()
+func (s *Server) maintain(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	var conns []*Conn
 	for {
 		select {
 		case <-s.stop:
+			return
+		case <-ctx.Done():
 			return
 		case <-t.C:
 		}

@@ -414,7 +414,11 @@ func (s *Server) Start() (net.Addr, error) {
 	}
 	bgCtx, stopBG := context.WithCancel(context.Background())
 	s.stopBG = stopBG
-	s.bg.Add(1)
+	s.bg.Add(2)
+	go func() {
+		defer s.bg.Done()
+		_ = s.ocpp.Run(bgCtx)
+	}()
 	go func() {
 		defer s.bg.Done()
 		s.svc.RunExpiry(bgCtx, time.Second)
