@@ -154,13 +154,32 @@ func decodeBody(r *http.Request, v any) error {
 type Charger struct {
 	charging.Charger
 	Connected bool `json:"connected"`
+	// Protocol is the OCPP subprotocol of the open connection ("ocpp1.6",
+	// "ocpp2.0.1"); absent when the charger is not connected.
+	Protocol string `json:"protocol,omitempty"`
+}
+
+// protocols is what a Presence that knows the connections' subprotocols
+// offers (ocpp.Server does).
+type protocols interface {
+	Protocol(chargerID string) string
 }
 
 func (a *API) charger(c charging.Charger) Charger {
+	return ChargerView(c, a.presence)
+}
+
+// ChargerView is a charger as the API and dashboard show it: with whether
+// it is connected, and over which protocol, when p knows.
+func ChargerView(c charging.Charger, p Presence) Charger {
 	if c.Connectors == nil {
 		c.Connectors = []charging.Connector{}
 	}
-	return Charger{Charger: c, Connected: a.presence != nil && a.presence.Connected(c.ID)}
+	out := Charger{Charger: c, Connected: p != nil && p.Connected(c.ID)}
+	if pp, ok := p.(protocols); ok && out.Connected {
+		out.Protocol = pp.Protocol(c.ID)
+	}
+	return out
 }
 
 func (a *API) listChargers(w http.ResponseWriter, r *http.Request) {

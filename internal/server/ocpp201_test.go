@@ -36,6 +36,15 @@ func TestOCPP201SideBySide(t *testing.T) {
 		t.Fatalf("offered 2.0.1 first, got %q", st.Proto)
 	}
 
+	for id, want := range map[string]string{"CB16": "ocpp1.6", "CB201": "ocpp2.0.1"} {
+		var ch api.Charger
+		if code := s.GetJSON("/api/v1/chargers/"+id, &ch); code != 200 || ch.Protocol != want {
+			t.Errorf("GET charger %s: %d protocol %q, want %q", id, code, ch.Protocol, want)
+		}
+		if page := getPage(t, s, "/chargers/"+id); !strings.Contains(page, ">"+want+"<") {
+			t.Errorf("charger page of %s does not show %s", id, want)
+		}
+	}
 	var boot struct{ Status string }
 	st.MustCall("BootNotification", json.RawMessage(`{"chargingStation":{"model":"M2","vendorName":"V2"},"reason":"PowerUp"}`), &boot)
 	if boot.Status != "Accepted" {

@@ -339,8 +339,9 @@ func (d *Dashboard) logoutSubmit(w http.ResponseWriter, r *http.Request) {
 
 // charger is the API view of a charger.
 func (d *Dashboard) charger(c charging.Charger) api.Charger {
-	if c.Connectors == nil {
-		c.Connectors = []charging.Connector{}
+	var p api.Presence
+	if d.presence != nil {
+		p = d.presence
 	}
-	return api.Charger{Charger: c, Connected: d.presence != nil && d.presence.Connected(c.ID)}
+	return api.ChargerView(c, p)
 }
