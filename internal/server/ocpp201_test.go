@@ -105,6 +105,39 @@ func TestOCPP201SideBySide(t *testing.T) {
 		t.Errorf("GetCertificateStatus without a provider: %q, want Failed", cert.Status)
 	}
 
+	// Raw 2.0.1 commands: validated before sending and when answered, and
+	// logged; a 1.6-only action is refused for a 2.0.1 station.
+	type post struct {
+		code int
+		body map[string]any
+	}
+	done := make(chan post, 1)
+	go func() {
+		var out map[string]any
+		code := s.PostJSON("/api/v1/chargers/CB201/commands/GetVariables", json.RawMessage(`{"getVariableData":[{"component":{"name":"OCPPCommCtrlr"},"variable":{"name":"HeartbeatInterval"}}]}`), &out)
+		done <- post{code, out}
+	}()
+	var call []json.RawMessage
+	if err := json.Unmarshal(st.MustRead(), &call); err != nil || len(call) != 4 || string(call[2]) != `"GetVariables"` {
+		t.Fatalf("station got %s; want the GetVariables CALL", call)
+	}
+	st.SendRaw(`[3,` + string(call[1]) + `,{"getVariableResult":[{"attributeStatus":"Accepted","attributeValue":"300","component":{"name":"OCPPCommCtrlr"},"variable":{"name":"HeartbeatInterval"}}]}]`)
+	if p := <-done; p.code != 200 || p.body["getVariableResult"] == nil {
+		t.Errorf("raw GetVariables: %d %v", p.code, p.body)
+	}
+	if code := s.PostJSON("/api/v1/chargers/CB201/commands/GetVariables", json.RawMessage(`{}`), nil); code != 400 {
+		t.Errorf("invalid GetVariables: %d, want 400 before anything is sent", code)
+	}
+	if code := s.PostJSON("/api/v1/chargers/CB201/commands/RemoteStartTransaction", json.RawMessage(`{"idTag":"X"}`), nil); code == 200 {
+		t.Errorf("1.6 RemoteStartTransaction to a 2.0.1 station: %d, want refused", code)
+	}
+	var hist struct{ Items []struct{ Action, Outcome string } }
+	if code := s.GetJSON("/api/v1/chargers/CB201/commands", &hist); code != 200 || len(hist.Items) == 0 {
+		t.Errorf("command log of CB201: %d %+v", code, hist)
+	} else if h := hist.Items[len(hist.Items)-1]; h.Action != "GetVariables" || h.Outcome != "answered" {
+		t.Errorf("oldest logged command %+v; want GetVariables answered", h)
+	}
+
 	check := func(s *cbtest.Server) {
 		t.Helper()
 		var list struct{ Items []api.Session }

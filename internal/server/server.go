@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -98,6 +99,8 @@ type Server struct {
 	met *metrics
 	// h16 is the OCPP 1.6 handler (its violation counts go to /metrics).
 	h16 *ocpp16.Handler
+	// cmd201 sends raw OCPP 2.0.1 messages to 2.0.1 stations.
+	cmd201 *ocpp16.Commander
 
 	mu    sync.Mutex
 	ln    net.Listener
@@ -215,6 +218,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 		ocpp16.CoreEffects{Svc: svc, PendingTimeout: cfg.RemoteStartTimeout}, clock.Now, charging.NewID)
 	// The command port: every protocol-neutral command goes through the
 	// router to the adapter of the charger's protocol (1.6 only, today).
+	s.cmd201 = ocpp16.NewCommanderFor(ocpp201.CSMSActions, os, v201, log, cmdLog, nil, clock.Now, charging.NewID)
 	port16 := ocpp16.NewPort(s.cmd, svc)
 	s.commands = charging.NewCommandRouter(os.Protocol, map[string]charging.Commands{ocpp16.Subprotocol: port16, ocpp201.Subprotocol: ocpp201.Port{}}, port16, svc.Store())
 	s.setupPricing(clock)
@@ -285,7 +289,7 @@ func (s *Server) routes() error {
 	if s.ocpi != nil {
 		s.mux.Handle("/ocpi/", s.ocpi)
 	}
-	s.withPricing(api.New(s.svc, s.ocpp, s.log).WithCommands(s.commands, ocpp16.CoreErrors{Commander: s.cmd}, s.svc).WithSites(s.sites())).Register(s.mux)
+	s.withPricing(api.New(s.svc, s.ocpp, s.log).WithCommands(s.commands, rawCommands{s}, s.svc).WithSites(s.sites())).Register(s.mux)
 	s.becknRoutes()
 	s.securityRoutes()
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -480,4 +484,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("close store: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// rawCommands sends a raw protocol message with the commander of the
+// charger's protocol (1.6 when it is not connected, which answers
+// "not connected" the same way).
+type rawCommands struct{ s *Server }
+
+func (r rawCommands) Send(ctx context.Context, chargerID, action string, payload json.RawMessage, requestedBy string) (json.RawMessage, error) {
+	c := r.s.cmd
+	if r.s.ocpp.Protocol(chargerID) == ocpp201.Subprotocol {
+		c = r.s.cmd201
+	}
+	return ocpp16.CoreErrors{Commander: c}.Send(ctx, chargerID, action, payload, requestedBy)
 }

@@ -67,15 +67,22 @@ type Commander struct {
 	now     func() time.Time
 	newID   func() string
 	known   map[string]bool
+	actions []string
 }
 
 // NewCommander returns a Commander. cmdLog and effects may be nil.
 func NewCommander(caller Caller, v *ocpp.Validator, log *slog.Logger, cmdLog CommandLog, effects Effects, now func() time.Time, newID func() string) *Commander {
-	known := make(map[string]bool, len(CentralSystemActions))
-	for _, a := range CentralSystemActions {
+	return NewCommanderFor(CentralSystemActions, caller, v, log, cmdLog, effects, now, newID)
+}
+
+// NewCommanderFor is NewCommander for another OCPP version's actions and
+// validator (2.0.1 uses it: the path of a command is the same).
+func NewCommanderFor(actions []string, caller Caller, v *ocpp.Validator, log *slog.Logger, cmdLog CommandLog, effects Effects, now func() time.Time, newID func() string) *Commander {
+	known := make(map[string]bool, len(actions))
+	for _, a := range actions {
 		known[a] = true
 	}
-	return &Commander{caller: caller, v: v, log: log, cmdLog: cmdLog, effects: effects, now: now, newID: newID, known: known}
+	return &Commander{caller: caller, v: v, log: log, cmdLog: cmdLog, effects: effects, now: now, newID: newID, known: known, actions: actions}
 }
 
 // Send validates a command, sends it, validates the answer, records it in
@@ -84,7 +91,7 @@ func NewCommander(caller Caller, v *ocpp.Validator, log *slog.Logger, cmdLog Com
 // once.
 func (c *Commander) Send(ctx context.Context, chargerID, action string, payload json.RawMessage, requestedBy string) (json.RawMessage, error) {
 	if !c.known[action] {
-		return nil, fmt.Errorf("%w %q; use one of %v", ErrUnknownCommand, action, CentralSystemActions)
+		return nil, fmt.Errorf("%w %q; use one of %v", ErrUnknownCommand, action, c.actions)
 	}
 	rec := CommandRecord{ID: c.newID(), ChargerID: chargerID, Action: action, RequestedBy: requestedBy, Request: charging.RawJSON(payload), SentAt: c.now()}
 	res, err := c.send(ctx, chargerID, action, payload, &rec)

@@ -58,3 +58,16 @@ func (Port) ChangeAvailability(_ context.Context, r charging.ChangeAvailability)
 func (Port) SetChargingLimit(_ context.Context, r charging.ChargingLimit) (charging.CommandResult, error) {
 	return notYet("charging limit", r.ChargerID)
 }
+
+// CSMSActions are the messages the CSMS sends to a charging station in
+// OCPP 2.0.1, all available through the raw per-action command endpoint.
+var CSMSActions = []string{
+	"CancelReservation", "CertificateSigned", "ChangeAvailability", "ClearCache", "ClearChargingProfile",
+	"ClearDisplayMessage", "ClearVariableMonitoring", "CostUpdated", "CustomerInformation", "DataTransfer",
+	"DeleteCertificate", "GetBaseReport", "GetChargingProfiles", "GetCompositeSchedule", "GetDisplayMessages",
+	"GetInstalledCertificateIds", "GetLocalListVersion", "GetLog", "GetMonitoringReport", "GetReport",
+	"GetTransactionStatus", "GetVariables", "InstallCertificate", "PublishFirmware", "RequestStartTransaction",
+	"RequestStopTransaction", "ReserveNow", "Reset", "SendLocalList", "SetChargingProfile", "SetDisplayMessage",
+	"SetMonitoringBase", "SetMonitoringLevel", "SetNetworkProfile", "SetVariableMonitoring", "SetVariables",
+	"TriggerMessage", "UnlockConnector", "UnpublishFirmware", "UpdateFirmware",
+}

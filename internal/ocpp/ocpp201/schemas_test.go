@@ -128,3 +128,26 @@ func TestFixedAnswersValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestCSMSActionsHaveSchemas(t *testing.T) {
+	v, err := NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range CSMSActions {
+		if !v.Has(a) || !v.Has(a+"Response") {
+			t.Errorf("%s: no schema", a)
+		}
+	}
+	all := map[string]bool{}
+	for _, a := range CSMSActions {
+		all[a] = true
+	}
+	for a := range stationActions {
+		all[a] = true // DataTransfer goes both ways
+	}
+	files, _ := fs.Glob(Schemas(), "*Request.json")
+	if len(all) != len(files) {
+		t.Errorf("%d CSMS or station actions, %d request schemas: every 2.0.1 message must be one or the other", len(all), len(files))
+	}
+}
