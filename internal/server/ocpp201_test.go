@@ -131,7 +131,9 @@ func TestOCPP201SideBySide(t *testing.T) {
 	if code := s.PostJSON("/api/v1/chargers/CB201/commands/RemoteStartTransaction", json.RawMessage(`{"idTag":"X"}`), nil); code == 200 {
 		t.Errorf("1.6 RemoteStartTransaction to a 2.0.1 station: %d, want refused", code)
 	}
-	var hist struct{ Items []struct{ Action, Outcome string } }
+	var hist struct {
+		Items []struct{ Action, Outcome string }
+	}
 	if code := s.GetJSON("/api/v1/chargers/CB201/commands", &hist); code != 200 || len(hist.Items) == 0 {
 		t.Errorf("command log of CB201: %d %+v", code, hist)
 	} else if h := hist.Items[len(hist.Items)-1]; h.Action != "GetVariables" || h.Outcome != "answered" {
