@@ -3,6 +3,7 @@ package server_test
 import (
 	"encoding/json"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -140,13 +141,57 @@ func TestOCPP201SideBySide(t *testing.T) {
 		t.Errorf("oldest logged command %+v; want GetVariables answered", h)
 	}
 
+	// Neutral commands reach the station as 2.0.1 messages.
+	answer := func(action, result string) json.RawMessage {
+		t.Helper()
+		var call []json.RawMessage
+		if err := json.Unmarshal(st.MustRead(), &call); err != nil || len(call) != 4 || string(call[2]) != `"`+action+`"` {
+			t.Fatalf("station got %s; want a %s CALL", call, action)
+		}
+		st.SendRaw(`[3,` + string(call[1]) + `,` + result + `]`)
+		return call[3]
+	}
+	go func() {
+		var out map[string]any
+		code := s.PostJSON("/api/v1/chargers/CB201/actions/start", map[string]any{"connector_id": 1, "id_tag": "TOKEN-R"}, &out)
+		done <- post{code, out}
+	}()
+	req := answer("RequestStartTransaction", `{"status":"Accepted"}`)
+	if p := <-done; p.code != 200 || p.body["status"] != "accepted" || !strings.Contains(string(req), `"idToken":"TOKEN-R"`) {
+		t.Errorf("neutral start: %d %v (sent %s)", p.code, p.body, req)
+	}
+	var remote struct {
+		RemoteStartID int64 `json:"remoteStartId"`
+	}
+	_ = json.Unmarshal(req, &remote)
+	st.MustCall("TransactionEvent", json.RawMessage(`{"eventType":"Started","timestamp":"2026-01-01T11:00:00Z","triggerReason":"RemoteStart","seqNo":0,
+		"transactionInfo":{"transactionId":"TX-R","remoteStartId":`+strconv.FormatInt(remote.RemoteStartID, 10)+`},"idToken":{"idToken":"TOKEN-R","type":"Central"},"evse":{"id":1,"connectorId":1}}`), nil)
+	var active struct{ Items []api.Session }
+	if code := s.GetJSON("/api/v1/sessions?charger_id=CB201&status=active", &active); code != 200 || len(active.Items) != 1 {
+		t.Fatalf("remote-started session: %d %+v", code, active.Items)
+	}
+	go func() {
+		var out map[string]any
+		code := s.PostJSON("/api/v1/sessions/"+active.Items[0].ID+"/stop", nil, &out)
+		done <- post{code, out}
+	}()
+	req = answer("RequestStopTransaction", `{"status":"Accepted"}`)
+	if p := <-done; p.code != 200 || string(req) != `{"transactionId":"TX-R"}` {
+		t.Errorf("neutral stop: %d %v (sent %s)", p.code, p.body, req)
+	}
+	st.MustCall("TransactionEvent", json.RawMessage(`{"eventType":"Ended","timestamp":"2026-01-01T11:10:00Z","triggerReason":"RemoteStop","seqNo":1,
+		"transactionInfo":{"transactionId":"TX-R","stoppedReason":"Remote"}}`), nil)
+
 	check := func(s *cbtest.Server) {
 		t.Helper()
 		var list struct{ Items []api.Session }
-		if code := s.GetJSON("/api/v1/sessions?charger_id=CB201", &list); code != 200 || len(list.Items) != 1 {
+		if code := s.GetJSON("/api/v1/sessions?charger_id=CB201", &list); code != 200 || len(list.Items) != 2 {
 			t.Fatalf("2.0.1 sessions: %d %+v", code, list.Items)
 		}
 		got := list.Items[0]
+		if got.IDTag != "TOKEN-201" {
+			got = list.Items[1]
+		}
 		if got.Status != "completed" || math.Abs(got.KWh-6.5) > 1e-9 || got.IDTag != "TOKEN-201" || got.ConnectorID != 1 {
 			t.Errorf("2.0.1 session: %+v; want completed, 6.5 kWh, TOKEN-201 on 1", got)
 		}

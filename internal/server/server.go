@@ -220,7 +220,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 	// router to the adapter of the charger's protocol (1.6 only, today).
 	s.cmd201 = ocpp16.NewCommanderFor(ocpp201.CSMSActions, os, v201, log, cmdLog, nil, clock.Now, charging.NewID)
 	port16 := ocpp16.NewPort(s.cmd, svc)
-	s.commands = charging.NewCommandRouter(os.Protocol, map[string]charging.Commands{ocpp16.Subprotocol: port16, ocpp201.Subprotocol: ocpp201.Port{}}, port16, svc.Store())
+	s.commands = charging.NewCommandRouter(os.Protocol, map[string]charging.Commands{ocpp16.Subprotocol: port16, ocpp201.Subprotocol: ocpp201.NewPort(s.cmd201, svc, clock.Now)}, port16, svc.Store())
 	s.setupPricing(clock)
 	s.setupLoad(clock, opts.LoadMgmt)
 	if tokens != nil {
