@@ -1,6 +1,7 @@
 package ocpprpc
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"net/http"
@@ -19,25 +20,7 @@ import (
 func TestOcppRpcSession201(t *testing.T) {
 	nodeModules(t)
 	s := cbtest.Start(t, cbtest.AutoRegister, cbtest.Configure(func(c *server.Config) { c.AcceptUnknownTags = true }))
-	cmd := exec.Command("node", "session201.js", "ws://"+s.Addr+"/ocpp", "RPC-201")
-	done := make(chan struct{})
-	var out []byte
-	var err error
-	go func() { out, err = cmd.CombinedOutput(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatal("ocpp-rpc 2.0.1 session did not finish in 60s")
-	}
-	if err != nil {
-		t.Fatalf("ocpp-rpc 2.0.1 session failed: %v\n%s", err, out)
-	}
-	line := strings.TrimSpace(string(out))
-	if i := strings.LastIndex(line, "\n"); i >= 0 {
-		line = line[i+1:]
-	}
+	line := runNode(t, 60*time.Second, "session201.js", "ws://"+s.Addr+"/ocpp", "RPC-201")
 	var got struct {
 		Protocol string
 		Boot     struct{ Status string }
@@ -47,7 +30,7 @@ func TestOcppRpcSession201(t *testing.T) {
 		Cert struct{ Status string }
 	}
 	if err := json.Unmarshal([]byte(line), &got); err != nil {
-		t.Fatalf("ocpp-rpc printed %q: %v", out, err)
+		t.Fatalf("ocpp-rpc printed %q: %v", line, err)
 	}
 	if got.Protocol != "ocpp2.0.1" || got.Boot.Status != "Accepted" || got.Started.IDTokenInfo.Status != "Accepted" || got.Cert.Status != "Failed" {
 		t.Fatalf("ocpp-rpc saw %+v; want ocpp2.0.1, Boot Accepted, the token accepted, certificate status Failed", got)
@@ -59,4 +42,21 @@ func TestOcppRpcSession201(t *testing.T) {
 	if sess := page.Items[0]; sess.Status != "completed" || math.Abs(sess.KWh-7) > 1e-9 || sess.IDTag != "RPC-201" {
 		t.Fatalf("session = %+v; want completed, 7 kWh, RPC-201", sess)
 	}
+}
+
+// runNode runs a script of this folder and returns the last line it
+// printed; a failure or a run longer than limit fails the test.
+func runNode(t *testing.T, limit time.Duration, script string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "node", append([]string{script}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("node %s: %v\n%s", script, err, out)
+	}
+	line := strings.TrimSpace(string(out))
+	if i := strings.LastIndex(line, "\n"); i >= 0 {
+		line = line[i+1:]
+	}
+	return line
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -37,16 +35,7 @@ func TestOcppRpcSiteLoadManagement(t *testing.T) {
 		ChargerMaxKW: map[string]float64{"RPC-S1": 11, "RPC-S2": 11, "RPC-S3": 11}}); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "node", append([]string{"loadsite.js", "ws://" + s.Addr + "/ocpp"}, ids...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("node loadsite.js: %v\n%s", err, out)
-	}
-	line := strings.TrimSpace(string(out))
-	if i := strings.LastIndex(line, "\n"); i >= 0 {
-		line = line[i+1:]
-	}
+	line := runNode(t, 90*time.Second, "loadsite.js", append([]string{"ws://" + s.Addr + "/ocpp"}, ids...)...)
 	var got struct {
 		Samples []struct {
 			T     float64
@@ -57,7 +46,7 @@ func TestOcppRpcSiteLoadManagement(t *testing.T) {
 		Rejected int
 	}
 	if err := json.Unmarshal([]byte(line), &got); err != nil {
-		t.Fatalf("loadsite.js printed %q: %v", out, err)
+		t.Fatalf("loadsite.js printed %q: %v", line, err)
 	}
 	if got.Rejected != 0 {
 		t.Errorf("the chargers rejected %d profiles; want none (each got its unit and its transaction)", got.Rejected)
