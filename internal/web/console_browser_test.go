@@ -40,7 +40,15 @@ func TestBrowserConsole(t *testing.T) {
 	}
 	open := func(t *testing.T, path, wait string) {
 		t.Helper()
-		if err := chromedp.Do(ctx, chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS(wait))); err != nil {
+		// A reload an action started may still be under way and abort
+		// this navigation (net::ERR_ABORTED): navigate again.
+		var err error
+		for i := 0; i < 5; i++ {
+			if err = chromedp.Do(ctx, chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS(wait))); err == nil || !strings.Contains(err.Error(), "ERR_ABORTED") {
+				break
+			}
+		}
+		if err != nil {
 			t.Fatalf("open %s: %v", path, err)
 		}
 	}
@@ -67,7 +75,7 @@ func TestBrowserConsole(t *testing.T) {
 		click(t, `tr[data-tag="WEB-NEW"] button[data-action="expire"]`)
 		waitJS(ctx, t, "tag expired", `!!document.querySelector('tr[data-tag="WEB-NEW"][data-status="Expired"]')`, 10*time.Second)
 		click(t, `tr[data-tag="GONE-1"] button[data-action="delete"]`)
-		waitJS(ctx, t, "tag deleted", `!document.querySelector('tr[data-tag="GONE-1"]')`, 10*time.Second)
+		waitJS(ctx, t, "tag deleted", `document.readyState === 'complete' && !!document.querySelector('table.tags') && !document.querySelector('tr[data-tag="GONE-1"]')`, 10*time.Second)
 		if tag, err := st.GetIDTag(context.Background(), "KEEP-1"); err != nil || tag.Status != cb.AuthBlocked {
 			t.Errorf("KEEP-1 in the store: %+v, %v; want Blocked", tag, err)
 		}
@@ -122,7 +130,7 @@ func TestBrowserConsole(t *testing.T) {
 		fault := `tr[data-kind="fault"]`
 		waitJS(ctx, t, "fault listed", `!!document.querySelector('`+fault+`') && document.querySelector('`+fault+`').textContent.includes('GroundFailure')`, 5*time.Second)
 		click(t, fault+" button")
-		waitJS(ctx, t, "fault acknowledged", `!document.querySelector('`+fault+`')`, 10*time.Second)
+		waitJS(ctx, t, "fault acknowledged", `document.readyState === 'complete' && !!document.querySelector('table.alerts') && !document.querySelector('`+fault+`')`, 10*time.Second)
 		waitJS(ctx, t, "event stream connected", `document.getElementById('live').classList.contains('on')`, 10*time.Second)
 		// A new fault shows up live.
 		evalString(ctx, t, `String(window.__noReload = 1)`)
