@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -41,25 +40,7 @@ func nodeModules(t *testing.T) {
 func TestOcppRpcSession(t *testing.T) {
 	nodeModules(t)
 	s := cbtest.Start(t, cbtest.AutoRegister, cbtest.Configure(func(c *server.Config) { c.AcceptUnknownTags = true }))
-	cmd := exec.Command("node", "session.js", "ws://"+s.Addr+"/ocpp", "RPC-CP-1")
-	done := make(chan struct{})
-	var out []byte
-	var err error
-	go func() { out, err = cmd.CombinedOutput(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatal("ocpp-rpc session did not finish in 60s")
-	}
-	if err != nil {
-		t.Fatalf("ocpp-rpc session failed: %v\n%s", err, out)
-	}
-	line := strings.TrimSpace(string(out))
-	if i := strings.LastIndex(line, "\n"); i >= 0 {
-		line = line[i+1:]
-	}
+	line := runNode(t, 60*time.Second, "session.js", "ws://"+s.Addr+"/ocpp", "RPC-CP-1")
 	var got struct {
 		Boot  struct{ Status string }
 		Start struct {
@@ -69,7 +50,7 @@ func TestOcppRpcSession(t *testing.T) {
 		Unknown string
 	}
 	if err := json.Unmarshal([]byte(line), &got); err != nil {
-		t.Fatalf("ocpp-rpc printed %q: %v", out, err)
+		t.Fatalf("ocpp-rpc printed %q: %v", line, err)
 	}
 	if got.Boot.Status != "Accepted" || got.Start.TransactionID <= 0 || got.Start.IDTagInfo.Status != "Accepted" {
 		t.Fatalf("ocpp-rpc saw %+v; want Boot Accepted and a transaction", got)
