@@ -260,10 +260,11 @@ func TestRunningEstimate(t *testing.T) {
 	// Ten minutes on without a new sample: the last one said 10 kW, so the
 	// time counts as charging; energy holds at the last reading.
 	f.clock.Set(t0.Add(40 * time.Minute))
-	// 5 kWh × 0.20 + 2/3 h × 2.00 = 2.3333 excl., 2.5667 incl.
+	// 5 kWh × 0.20 + 2/3 h × 2.00 = 2.3333… excl., 2.5666… incl. (VAT on the
+	// unrounded amount), totals in cents: 2.33 and 2.57.
 	p := f.price(t, s)
-	if got := cost(p); got != "T 2.3333/2.5667 EUR" || p.Final || !p.Until.Equal(t0.Add(40*time.Minute)) {
-		t.Fatalf("at 40 min got %s (final %v, until %s); want T 2.3333/2.5667 EUR, running, until t0+40m", got, p.Final, p.Until)
+	if got := cost(p); got != "T 2.33/2.57 EUR" || p.Final || !p.Until.Equal(t0.Add(40*time.Minute)) {
+		t.Fatalf("at 40 min got %s (final %v, until %s); want T 2.33/2.57 EUR, running, until t0+40m", got, p.Final, p.Until)
 	}
 }
 

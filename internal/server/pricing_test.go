@@ -213,9 +213,10 @@ func TestRunningSessionEstimateGrowsWithTheDefaultTariff(t *testing.T) {
 	tx := startAt(t, c, "2026-11-21T10:00:00Z", 5000)
 	sample(t, c, tx, "2026-11-21T10:15:00Z", 7750, 11000)
 	clock.Set(time.Date(2026, 11, 21, 10, 15, 0, 0, time.UTC))
-	// 2.75 kWh × 0.30 = 0.825, 0.25 h × 2.00 = 0.50: 1.325 (no VAT).
-	if got := apiCost(t, s, tx); got != "1.325/1.325 EUR" {
-		t.Fatalf("estimate at 10:15 = %s; want 1.325/1.325 EUR", got)
+	// 2.75 kWh × 0.30 = 0.825, 0.25 h × 2.00 = 0.50: 1.325 (no VAT), in cents
+	// half away from zero: 1.33.
+	if got := apiCost(t, s, tx); got != "1.33/1.33 EUR" {
+		t.Fatalf("estimate at 10:15 = %s; want 1.33/1.33 EUR", got)
 	}
 	sample(t, c, tx, "2026-11-21T10:30:00Z", 10500, 11000)
 	clock.Set(time.Date(2026, 11, 21, 10, 30, 0, 0, time.UTC))

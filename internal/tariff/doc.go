@@ -16,14 +16,26 @@
 //
 // # Choices where the spec leaves room
 //
-// Rounding. The spec leaves rounding to law and contract. All arithmetic is
-// exact: amounts are decimals, and time costs are kept scaled by 3600 so a
-// price per hour times seconds needs no division. Every reported amount is
-// rounded once, from its exact value, half away from zero, to 4 decimals
-// (WirePlaces, the OCPI number precision). Each total is rounded on its
-// own, so total_cost may differ in the last decimal from the sum of the
-// rounded parts. The spec's examples show cents rounded half up (5.625 →
-// 5.63); Result.TotalsRoundedTo(2) gives those from the exact values.
+// Rounding. The spec leaves rounding to law and contract (mod_tariffs: "no
+// parameters related to price rounding"). All arithmetic is exact: amounts
+// are decimals, and time costs are kept scaled by 3600 so a price per hour
+// times seconds needs no division. VAT is computed on these unrounded
+// amounts, per price component. Money is rounded at one point only: when
+// the totals (Result.Totals, which CDRs and sessions carry) are made, each
+// total is rounded on its own from its exact value, half away from zero, to
+// the currency's minor unit (MinorUnits: 2 decimals for EUR, 0 for JPY, 3
+// for KWD). Why: an invoice is in the minor unit, the spec's worked
+// examples show cents rounded half up (5.625 → 5.63), and the independent
+// reference engines (ocpi-tariffs, ocpi-kit's default PricingPolicy) round
+// the final totals to the currency's decimals, half away from zero, which
+// is also what invoicing law in most of Europe assumes. Rounding 4-decimal
+// totals again would round twice (2.2228 → 2.22 but 0.0049… → 0.0050 →
+// 0.01); rounding from the exact value does not. So total_cost may differ
+// by a cent from the sum of the rounded parts. Cost lines, the min/max
+// Adjustment and Result.TotalsRoundedTo(WirePlaces) stay at 4 decimals
+// (WirePlaces, the OCPI number precision) for explanation and tests.
+// total_time is the session's real duration: step_size changes only what
+// is billed (Line.Quantity), never the reported quantities.
 // Quantities (kWh, hours) are also given to 4 decimals; a period's volume
 // is the difference of the rounded running totals, so periods add up
 // exactly to the totals. Internally, energy interpolated between samples is

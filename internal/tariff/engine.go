@@ -340,7 +340,9 @@ func (c *compiled) price(segs []segment) Result {
 	}
 	ex.total = c.limit(total)
 	ex.adjustment = money{ex.total.excl.Sub(total.excl), ex.total.incl.Sub(total.incl)}
-	res.Totals = ex.totals(WirePlaces)
+	// The one rounding point of money: totals go out in the currency's
+	// minor unit (doc.go, "Rounding"); lines and exact values stay finer.
+	res.Totals = ex.totals(MinorUnits(c.t.Currency))
 	res.Adjustment = ex.adjustment.price(WirePlaces)
 	return res
 }

@@ -111,7 +111,7 @@ func TestCdrStepSizeExamples(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res := mustPrice(t, tt.tf, utc, tt.s, tt.s.End)
-			checkExcl(t, "total_cost", res.Totals.TotalCost, tt.want)
+			checkExcl(t, "total_cost", res.TotalsRoundedTo(WirePlaces).TotalCost, tt.want)
 		})
 	}
 }
@@ -152,7 +152,7 @@ func TestTimeOfDayRestrictions(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := plug(tt.start, tt.end.Sub(tt.start), 0, "10")
 			res := mustPrice(t, tt.tf, utc, s, tt.end)
-			checkExcl(t, "total_cost", res.Totals.TotalCost, tt.want)
+			checkExcl(t, "total_cost", res.TotalsRoundedTo(WirePlaces).TotalCost, tt.want)
 			var starts []time.Time
 			for _, p := range res.ChargingPeriods {
 				starts = append(starts, p.StartDateTime.Time)
@@ -188,14 +188,14 @@ func TestDayOfWeek(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := plug(tt.start, 2*hour, 0, "10")
 			res := mustPrice(t, tf, ams, s, s.End)
-			checkExcl(t, "total_cost", res.Totals.TotalCost, tt.want)
+			checkExcl(t, "total_cost", res.TotalsRoundedTo(WirePlaces).TotalCost, tt.want)
 		})
 	}
 	// Local, not UTC: Friday 23:30 in Amsterdam is Friday 21:30 UTC, so
 	// pricing the same instants in UTC bills it all at the weekday price.
 	s := plug(fri, hour, 0, "10")
-	if res := mustPrice(t, tf, time.UTC, s, s.End); !res.Totals.TotalCost.ExclVAT.Equal(N("2")) {
-		t.Errorf("in UTC: got %s; want 2", res.Totals.TotalCost.ExclVAT)
+	if res := mustPrice(t, tf, time.UTC, s, s.End); !res.TotalsRoundedTo(WirePlaces).TotalCost.ExclVAT.Equal(N("2")) {
+		t.Errorf("in UTC: got %s; want 2", res.TotalsRoundedTo(WirePlaces).TotalCost.ExclVAT)
 	}
 }
 
@@ -251,7 +251,7 @@ func TestDaylightSavingTime(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := plug(tt.start, tt.end.Sub(tt.start), 0, "10")
 			res := mustPrice(t, tt.tf, ams, s, tt.end)
-			checkExcl(t, "total_cost", res.Totals.TotalCost, tt.want)
+			checkExcl(t, "total_cost", res.TotalsRoundedTo(WirePlaces).TotalCost, tt.want)
 			var starts []time.Time
 			for _, p := range res.ChargingPeriods {
 				starts = append(starts, p.StartDateTime.Time)
@@ -261,7 +261,7 @@ func TestDaylightSavingTime(t *testing.T) {
 			}
 			// total_time counts real hours, not wall-clock hours.
 			want := decimal.NewFromInt(int64(tt.end.Sub(tt.start)/time.Second)).DivRound(d3600, 4)
-			if got := res.Totals.TotalTime; !got.Decimal.Equal(want) {
+			if got := res.TotalsRoundedTo(WirePlaces).TotalTime; !got.Decimal.Equal(want) {
 				t.Errorf("total_time: got %s; want %s", got, want)
 			}
 		})
@@ -276,7 +276,7 @@ func TestEnergyAndPowerRestrictions(t *testing.T) {
 		el(nil, pc(DimEnergy, "0.20", 1)),
 	)
 	res := mustPrice(t, firstTen, utc, plug(t0, 90*minute, 0, "15"), t0.Add(90*minute))
-	checkExcl(t, "max-kwh: total_cost", res.Totals.TotalCost, "4") // 10 × 0.30 + 5 × 0.20
+	checkExcl(t, "max-kwh: total_cost", res.TotalsRoundedTo(WirePlaces).TotalCost, "4") // 10 × 0.30 + 5 × 0.20
 	if n := len(res.ChargingPeriods); n != 2 {
 		t.Fatalf("max-kwh: got %d periods; want 2", n)
 	}
@@ -289,7 +289,7 @@ func TestEnergyAndPowerRestrictions(t *testing.T) {
 		el(&TariffRestrictions{MinKWh: ptr(N("10"))}, pc(DimTime, "6", 1)),
 	)
 	res = mustPrice(t, fromTen, utc, plug(t0, 90*minute, 0, "15"), t0.Add(90*minute))
-	checkExcl(t, "min-kwh: total_cost", res.Totals.TotalCost, "3") // 30 minutes at 6/h
+	checkExcl(t, "min-kwh: total_cost", res.TotalsRoundedTo(WirePlaces).TotalCost, "3") // 30 minutes at 6/h
 
 	// Power derived from the meter when samples carry none: 0–30 min at
 	// 10 kW, 30–60 min at 40 kW.
@@ -303,7 +303,7 @@ func TestEnergyAndPowerRestrictions(t *testing.T) {
 		{At: t0.Add(hour), EnergyKWh: dec("25")},
 	}}
 	res = mustPrice(t, fast, utc, s, s.End)
-	checkExcl(t, "min-power: total_cost", res.Totals.TotalCost, "2.5") // 0.5 × 1 + 0.5 × 4
+	checkExcl(t, "min-power: total_cost", res.TotalsRoundedTo(WirePlaces).TotalCost, "2.5") // 0.5 × 1 + 0.5 × 4
 	var maxPower []string
 	for _, p := range res.ChargingPeriods {
 		for _, d := range p.Dimensions {
@@ -323,9 +323,9 @@ func TestEnergyAndPowerRestrictions(t *testing.T) {
 		el(nil, pc(DimTime, "3", 1)),
 	)
 	res = mustPrice(t, amps, utc, plug(t0, hour, 0, "10"), t0.Add(hour))
-	checkExcl(t, "unknown-current: total_cost", res.Totals.TotalCost, "3")
+	checkExcl(t, "unknown-current: total_cost", res.TotalsRoundedTo(WirePlaces).TotalCost, "3")
 	res = mustPrice(t, amps, utc, withCurrent(plug(t0, hour, 0, "10"), "16"), t0.Add(hour))
-	checkExcl(t, "known-current: total_cost", res.Totals.TotalCost, "1")
+	checkExcl(t, "known-current: total_cost", res.TotalsRoundedTo(WirePlaces).TotalCost, "1")
 }
 
 func TestMinMaxPriceVAT(t *testing.T) {
@@ -336,14 +336,14 @@ func TestMinMaxPriceVAT(t *testing.T) {
 	// 0.60 + 10.4225 = 11.0225 incl. is capped at 11: the limits apply to
 	// excl. and incl. VAT independently.
 	res := mustPrice(t, tf, utc, plug(t0, hour, 0, "37.9"), t0.Add(hour))
-	if diff := cmp.Diff(price("9.975", "11"), res.Totals.TotalCost); diff != "" {
+	if diff := cmp.Diff(price("9.975", "11"), res.TotalsRoundedTo(WirePlaces).TotalCost); diff != "" {
 		t.Errorf("total_cost (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(price("0", "-0.0225"), res.Adjustment); diff != "" {
 		t.Errorf("adjustment (-want +got):\n%s", diff)
 	}
 	// The component totals are not capped.
-	if diff := cmp.Diff(ptr(price("9.475", "10.4225")), res.Totals.TotalEnergyCost); diff != "" {
+	if diff := cmp.Diff(ptr(price("9.475", "10.4225")), res.TotalsRoundedTo(WirePlaces).TotalEnergyCost); diff != "" {
 		t.Errorf("total_energy_cost (-want +got):\n%s", diff)
 	}
 
@@ -352,7 +352,7 @@ func TestMinMaxPriceVAT(t *testing.T) {
 	minOnlyExcl.Elements[0].PriceComponents[0].VAT = ptr(N("10"))
 	res = mustPrice(t, minOnlyExcl, utc, plug(t0, hour, 0, "2"), t0.Add(hour))
 	// Without min_price.incl_vat only the excl. bound applies.
-	if diff := cmp.Diff(price("1", "0.55"), res.Totals.TotalCost); diff != "" {
+	if diff := cmp.Diff(price("1", "0.55"), res.TotalsRoundedTo(WirePlaces).TotalCost); diff != "" {
 		t.Errorf("min without incl_vat (-want +got):\n%s", diff)
 	}
 }
@@ -380,7 +380,7 @@ func TestRunningSessionEstimate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res := mustPrice(t, tf, utc, s, tt.now)
-			checkExcl(t, "total_cost", res.Totals.TotalCost, tt.want)
+			checkExcl(t, "total_cost", res.TotalsRoundedTo(WirePlaces).TotalCost, tt.want)
 		})
 	}
 }
@@ -401,7 +401,7 @@ func TestNoElementMatches(t *testing.T) {
 		// no total_time_cost, no total_fixed_cost: nothing priced them
 		TotalParkingTime: N("0"),
 	}
-	if diff := cmp.Diff(want, res.Totals); diff != "" {
+	if diff := cmp.Diff(want, res.TotalsRoundedTo(WirePlaces)); diff != "" {
 		t.Errorf("totals (-want +got):\n%s", diff)
 	}
 }
@@ -416,10 +416,10 @@ func TestFlatOncePerSession(t *testing.T) {
 		el(nil, pc(DimFlat, "2", 0), pc(DimTime, "0", 1)),
 	)
 	res := mustPrice(t, tf, utc, plug(t0, hour, 0, "1"), t0.Add(hour))
-	checkExcl(t, "total_fixed_cost", *res.Totals.TotalFixedCost, "1")
+	checkExcl(t, "total_fixed_cost", *res.TotalsRoundedTo(WirePlaces).TotalFixedCost, "1")
 	// A session of no duration still pays its FLAT fee.
 	res = mustPrice(t, tf, utc, Session{Start: t0, End: t0}, t0)
-	checkExcl(t, "empty session", res.Totals.TotalCost, "1")
+	checkExcl(t, "empty session", res.TotalsRoundedTo(WirePlaces).TotalCost, "1")
 }
 
 func TestChargingPeriodsOfStepExample(t *testing.T) {
@@ -440,7 +440,7 @@ func TestChargingPeriodsOfStepExample(t *testing.T) {
 		t.Errorf("charging periods (-want +got):\n%s", diff)
 	}
 	// The periods' volumes add up to the totals exactly.
-	if got := res.Totals.TotalTime; !got.Equal(N("0.2")) {
+	if got := res.TotalsRoundedTo(WirePlaces).TotalTime; !got.Equal(N("0.2")) {
 		t.Errorf("total_time: got %s; want 0.2", got)
 	}
 }
@@ -504,7 +504,7 @@ func TestExactRounding(t *testing.T) {
 		t.Fatalf("got %d lines; want 3", n)
 	}
 	checkExcl(t, "line", res.Lines[0].Cost, "0.0001") // 0.00005 rounded half away from zero
-	checkExcl(t, "total_cost", res.Totals.TotalCost, "0.0002")
+	checkExcl(t, "total_cost", res.TotalsRoundedTo(WirePlaces).TotalCost, "0.0002")
 }
 
 // TestRestrictionsAreEvaluatedAtTheInstant checks that each restriction is
@@ -519,7 +519,7 @@ func TestRestrictionsAreEvaluatedAtTheInstant(t *testing.T) {
 	)
 	// Fri 21–22 at 1, Fri 22–24 at 0.5, Sat 00–02 at 1.
 	res := mustPrice(t, tf, utc, plug(fri, 5*hour, 0, "10"), fri.Add(5*hour))
-	checkExcl(t, "total_cost", res.Totals.TotalCost, "4")
+	checkExcl(t, "total_cost", res.TotalsRoundedTo(WirePlaces).TotalCost, "4")
 }
 
 func TestStepWhenChargingResumesAfterParking(t *testing.T) {
@@ -536,8 +536,8 @@ func TestStepWhenChargingResumesAfterParking(t *testing.T) {
 			{At: t0.Add(10 * minute), Status: Charging},
 		}}
 	res := mustPrice(t, tf, utc, s, s.End)
-	checkExcl(t, "total_time_cost", *res.Totals.TotalTimeCost, "2")
-	checkExcl(t, "total_parking_cost", *res.Totals.TotalParkingCost, "0.3")
+	checkExcl(t, "total_time_cost", *res.TotalsRoundedTo(WirePlaces).TotalTimeCost, "2")
+	checkExcl(t, "total_parking_cost", *res.TotalsRoundedTo(WirePlaces).TotalParkingCost, "0.3")
 }
 
 func TestReservationDurationCountsFromReservationStart(t *testing.T) {
@@ -551,14 +551,41 @@ func TestReservationDurationCountsFromReservationStart(t *testing.T) {
 	// First 10 minutes of the reservation free, the next 10 at 6/h.
 	s := reserved(plug(r0.Add(20*minute), hour, 0, "4"), r0)
 	res := mustPrice(t, tf, utc, s, s.End)
-	checkExcl(t, "total_reservation_cost", *res.Totals.TotalReservationCost, "1")
-	checkExcl(t, "total_cost", res.Totals.TotalCost, "2")
+	checkExcl(t, "total_reservation_cost", *res.TotalsRoundedTo(WirePlaces).TotalReservationCost, "1")
+	checkExcl(t, "total_cost", res.TotalsRoundedTo(WirePlaces).TotalCost, "2")
 	// A reservation still running is priced up to now, by RESERVATION
 	// elements only.
 	running := Session{Reservation: &ReservationSpan{Start: r0}}
 	res = mustPrice(t, tf, utc, running, r0.Add(15*minute))
-	checkExcl(t, "running reservation", res.Totals.TotalCost, "0.5")
+	checkExcl(t, "running reservation", res.TotalsRoundedTo(WirePlaces).TotalCost, "0.5")
 	if got := res.ChargingPeriods[len(res.ChargingPeriods)-1].Dimensions; !cmp.Equal(got, []CdrDimension{{CdrReservationTime, N("0.0833")}}) {
 		t.Errorf("last period: got %v; want RESERVATION_TIME 0.0833", got)
+	}
+}
+
+// TestTotalsInMinorUnit checks the one rounding point of money: a result's
+// Totals (what CDRs and sessions carry) are the exact totals rounded half
+// away from zero to the currency's minor unit, never the 4-decimal ones
+// rounded again. The 4-decimal vectors above check the exact arithmetic.
+func TestTotalsInMinorUnit(t *testing.T) {
+	for _, tc := range []struct {
+		currency string
+		places   int32
+	}{{"EUR", 2}, {"JPY", 0}, {"KWD", 3}, {"XYZ", 2}} {
+		if got := MinorUnits(tc.currency); got != tc.places {
+			t.Errorf("MinorUnits(%s) = %d; want %d", tc.currency, got, tc.places)
+		}
+	}
+	// The step_size example session: 1.0167 exact-ish → cents.
+	ams := amsterdam(t)
+	tf := loadTariff(t, "tariff_14_step_size.json")
+	s := plug(at(ams, 2025, time.June, 2, 16, 55), 10*minute, 2*minute, "2")
+	res := mustPrice(t, tf, ams, s, s.End)
+	want := res.TotalsRoundedTo(MinorUnits(tf.Currency))
+	if diff := cmp.Diff(want, res.Totals); diff != "" {
+		t.Errorf("Totals are not the exact totals in the minor unit (-want +got):\n%s", diff)
+	}
+	if e := res.Totals.TotalCost.ExclVAT.Decimal.Exponent(); e < -2 {
+		t.Errorf("total_cost %s has more than 2 decimals", res.Totals.TotalCost.ExclVAT)
 	}
 }
