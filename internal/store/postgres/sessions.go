@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -326,9 +325,9 @@ func (s *Store) ListSessions(ctx context.Context, f charging.SessionFilter) ([]c
 	limit = min(limit, MaxListLimit)
 	before := int64(1<<63 - 1)
 	if f.Cursor != "" {
-		n, err := strconv.ParseInt(f.Cursor, 36, 64)
-		if err != nil || n <= 0 {
-			return nil, "", fmt.Errorf("list sessions: %w: bad cursor %q", charging.ErrInvalidInput, f.Cursor)
+		n, err := charging.DecodeCursor(f.Cursor)
+		if err != nil {
+			return nil, "", fmt.Errorf("list sessions: %w", err)
 		}
 		before = n
 	}
@@ -353,7 +352,7 @@ func (s *Store) ListSessions(ctx context.Context, f charging.SessionFilter) ([]c
 			return nil, "", fmt.Errorf("list sessions: %w", err)
 		}
 		if len(out) == limit {
-			next = strconv.FormatInt(lastSeq, 36)
+			next = charging.EncodeCursor(lastSeq)
 			break
 		}
 		out = append(out, sess)
