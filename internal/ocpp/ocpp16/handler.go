@@ -65,6 +65,8 @@ type Handler struct {
 	// input (one per charger per 10 s); the CALLERRORs are all counted.
 	badLogs *ratelog.Limiter
 	viol    Violations
+	// gate admits calls: known actions with valid payloads.
+	gate *ocpp.Gate
 }
 
 // Violations counts what chargers sent against the specification since
@@ -84,7 +86,9 @@ func (h *Handler) Violations() *Violations { return &h.viol }
 
 // NewHandler returns a Handler on svc, validating with v.
 func NewHandler(svc *charging.Service, v *ocpp.Validator, log *slog.Logger, opts Options) *Handler {
-	return &Handler{svc: svc, v: v, log: log, opts: opts, badLogs: ratelog.New(10*time.Second, 50)}
+	h := &Handler{svc: svc, v: v, log: log, opts: opts, badLogs: ratelog.New(10*time.Second, 50)}
+	h.gate = &ocpp.Gate{V: v, Actions: chargerActions, Central: "central system", Log: log, BadLogs: h.badLogs, Rejected: &h.viol.SchemaRejected}
+	return h
 }
 
 var _ ocpp.Handler = (*Handler)(nil)
@@ -116,17 +120,7 @@ func (h *Handler) HandleResult(c *ocpp.Conn, f ocpp.Frame) {
 
 // HandleCall validates and handles one CALL from a charge point.
 func (h *Handler) HandleCall(ctx context.Context, c *ocpp.Conn, action string, payload json.RawMessage) (json.RawMessage, *ocpp.Error) {
-	if !chargerActions[action] {
-		if h.v.Has(action) {
-			return nil, ocpp.Errorf(ocpp.NotSupported, "%s is sent by the central system, not by a charge point", action)
-		}
-		return nil, ocpp.Errorf(ocpp.NotImplemented, "unknown action %q", action)
-	}
-	if e := h.v.Validate(action, payload); e != nil {
-		h.viol.SchemaRejected.Add(1)
-		if ok, held := h.badLogs.Allow(c.ID(), time.Now()); ok {
-			h.log.Info("payload rejected by schema", "charger", c.ID(), "action", action, "code", e.Code, "reason", clipString(e.Description, 300), "held_back", held)
-		}
+	if e := h.gate.Admit(c.ID(), action, payload); e != nil {
 		return nil, e
 	}
 	st, _ := c.Data.(*connState)
@@ -378,7 +372,7 @@ func (r *request) timestamp(field, s string) (time.Time, error) {
 		}
 		r.h.viol.NaiveTimestamps.Add(1)
 		if ok, held := r.h.badLogs.Allow(r.id+"\x00tz", time.Now()); ok {
-			r.h.log.Info("timestamp without time zone read as UTC", "charger", r.id, "action", r.action, "field", field, "value", clipString(s, 64), "held_back", held)
+			r.h.log.Info("timestamp without time zone read as UTC", "charger", r.id, "action", r.action, "field", field, "value", ocpp.Clip(s, 64), "held_back", held)
 		}
 	}
 	return t, nil
@@ -409,11 +403,3 @@ func tagInfo(i charging.IDTagInfo) IDTagInfo {
 }
 
 func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
-
-// clipString shortens s for a log line.
-func clipString(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
-}

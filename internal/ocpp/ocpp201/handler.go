@@ -16,15 +16,16 @@ import (
 // station sends is validated against its official schema, then handled or
 // recorded as a charger event.
 type Handler struct {
-	svc     *charging.Service
-	v       *ocpp.Validator
-	log     *slog.Logger
-	badLogs *ratelog.Limiter
+	svc  *charging.Service
+	v    *ocpp.Validator
+	log  *slog.Logger
+	gate *ocpp.Gate
 }
 
 // NewHandler returns a Handler on svc, validating with v (NewValidator).
 func NewHandler(svc *charging.Service, v *ocpp.Validator, log *slog.Logger) *Handler {
-	return &Handler{svc: svc, v: v, log: log, badLogs: ratelog.New(10*time.Second, 50)}
+	return &Handler{svc: svc, v: v, log: log, gate: &ocpp.Gate{V: v, Actions: stationActions, Central: "CSMS", Log: log,
+		BadLogs: ratelog.New(10*time.Second, 50)}}
 }
 
 var _ ocpp.Handler = (*Handler)(nil)
@@ -70,16 +71,7 @@ func (h *Handler) HandleResult(c *ocpp.Conn, f ocpp.Frame) {
 
 // HandleCall validates and handles one CALL from a charging station.
 func (h *Handler) HandleCall(ctx context.Context, c *ocpp.Conn, action string, payload json.RawMessage) (json.RawMessage, *ocpp.Error) {
-	if !stationActions[action] {
-		if h.v.Has(action) {
-			return nil, ocpp.Errorf(ocpp.NotSupported, "%s is sent by the CSMS, not by a charging station", action)
-		}
-		return nil, ocpp.Errorf(ocpp.NotImplemented, "unknown action %q", action)
-	}
-	if e := h.v.Validate(action, payload); e != nil {
-		if ok, held := h.badLogs.Allow(c.ID(), time.Now()); ok {
-			h.log.Info("payload rejected by schema", "charger", c.ID(), "action", action, "code", e.Code, "reason", e.Description, "held_back", held)
-		}
+	if e := h.gate.Admit(c.ID(), action, payload); e != nil {
 		return nil, e
 	}
 	res, err := h.handle(ctx, c.ID(), action, payload)
