@@ -182,6 +182,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 		return nil, fmt.Errorf("compile OCPP 2.0.1 schemas: %w", err)
 	}
 	h201 := ocpp201.NewHandler(svc, v201, log)
+	h201.CountRejections(&s.h16.Violations().SchemaRejected)
 	dup := ocpp.ReplaceExisting
 	if cfg.RefuseDuplicates {
 		dup = ocpp.RefuseNew

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
@@ -29,6 +30,10 @@ func NewHandler(svc *charging.Service, v *ocpp.Validator, log *slog.Logger) *Han
 }
 
 var _ ocpp.Handler = (*Handler)(nil)
+
+// CountRejections makes payloads the schema refuses count in n (the
+// server's one violations counter, shared with 1.6).
+func (h *Handler) CountRejections(n *atomic.Int64) { h.gate.Rejected = n }
 
 // stationActions are the messages a charging station sends in 2.0.1, each
 // with what it does here. Recorded ones are kept as charger events (kind =
