@@ -51,6 +51,8 @@ type Service struct {
 	// mu guards listeners.
 	mu        sync.RWMutex
 	listeners []Listener
+
+	viol violations
 }
 
 // NewService returns a Service on store.

@@ -342,7 +342,7 @@ func TestTimestampWithoutZone(t *testing.T) {
 	if !got.StartedAt.Equal(time.Date(2026, 11, 21, 8, 0, 0, 0, time.UTC)) {
 		t.Fatalf("started_at = %v; want 08:00 UTC", got.StartedAt)
 	}
-	if !strings.Contains(s.Logs.String(), "timestamp without time zone read as UTC") {
+	if !strings.Contains(s.Logs.String(), "kind=timestamp-without-zone outcome=tolerated") {
 		t.Fatal("tolerated timestamp was not logged")
 	}
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -256,19 +257,24 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// violations reports the OCPP handler's and server's violation counts.
+// violations reports what chargers sent against the specification: the
+// core's counts (Service.RecordViolation, by kind and outcome; the kind's
+// hyphens become underscores in the label, as Prometheus label values
+// usually are), the schema refusals a gate counted without recording them
+// in the core, and the server's own tolerance of chargers that offer no
+// subprotocol.
 func (c *collector) violations(ch chan<- prometheus.Metric) {
-	v := c.s.h16.Violations()
-	for _, x := range []struct {
-		kind, outcome string
-		n             int64
-	}{
-		{"timestamp_without_zone", "tolerated", v.NaiveTimestamps.Load()},
-		{"timestamp_without_zone", "refused", v.StrictTimestamps.Load()},
-		{"schema", "refused", v.SchemaRejected.Load()},
-		{"no_subprotocol", "tolerated", c.s.ocpp.Stats().NoSubprotocol.Load()},
-	} {
-		ch <- prometheus.MustNewConstMetric(descViolations, prometheus.CounterValue, float64(x.n), x.kind, x.outcome)
+	counts := map[[2]string]int64{
+		{"timestamp_without_zone", "tolerated"}: 0,
+		{"timestamp_without_zone", "refused"}:   0,
+		{"schema", "refused"}:                   c.s.h16.Violations().SchemaRejected.Load(),
+		{"no_subprotocol", "tolerated"}:         c.s.ocpp.Stats().NoSubprotocol.Load(),
+	}
+	for _, v := range c.s.svc.ViolationCounts() {
+		counts[[2]string{strings.ReplaceAll(v.Kind, "-", "_"), v.Outcome}] += v.N
+	}
+	for k, n := range counts {
+		ch <- prometheus.MustNewConstMetric(descViolations, prometheus.CounterValue, float64(n), k[0], k[1])
 	}
 }
 

@@ -72,10 +72,6 @@ type Handler struct {
 // Violations counts what chargers sent against the specification since
 // start, for /metrics (the log samples them).
 type Violations struct {
-	// NaiveTimestamps are timestamps without a time zone read as UTC
-	// (tolerated); StrictTimestamps those refused from a charger in
-	// strict mode.
-	NaiveTimestamps, StrictTimestamps atomic.Int64
 	// SchemaRejected are payloads the schema refused (answered with a
 	// CALLERROR).
 	SchemaRejected atomic.Int64
@@ -366,14 +362,14 @@ func (r *request) timestamp(field, s string) (time.Time, error) {
 		return time.Time{}, ocpp.Errorf(ocpp.PropertyConstraintViolation, "%s: %v", field, err)
 	}
 	if !zoned {
+		v := charging.Violation{ChargerID: r.id, Kind: "timestamp-without-zone", Outcome: charging.ViolationTolerated, Example: r.action + " " + field + "=" + s}
 		if r.strict {
-			r.h.viol.StrictTimestamps.Add(1)
+			v.Outcome = charging.ViolationRefused
+			r.h.svc.RecordViolation(r.ctx, v)
 			return time.Time{}, ocpp.Errorf(ocpp.PropertyConstraintViolation, "%s %q has no time zone (this charger is in strict mode)", field, s)
 		}
-		r.h.viol.NaiveTimestamps.Add(1)
-		if ok, held := r.h.badLogs.Allow(r.id+"\x00tz", time.Now()); ok {
-			r.h.log.Info("timestamp without time zone read as UTC", "charger", r.id, "action", r.action, "field", field, "value", ocpp.Clip(s, 64), "held_back", held)
-		}
+		// Read as UTC; the core counts it and samples the log.
+		r.h.svc.RecordViolation(r.ctx, v)
 	}
 	return t, nil
 }
