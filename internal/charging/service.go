@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -288,6 +287,12 @@ type StartRequest struct {
 	MeterStartWh  int64
 	ReservationID *int64
 	Timestamp     time.Time
+	// Key identifies a retry of this start within the charger; the adapter
+	// builds it from what its protocol repeats on a retry (1.6: the
+	// StartTransaction fields; 2.0.1: the station's transactionId). A start
+	// with the same charger and Key returns the stored session. Empty means
+	// no retry detection.
+	Key string
 }
 
 // StartResult answers a StartTransaction.
@@ -317,7 +322,7 @@ func (s *Service) StartTransaction(ctx context.Context, r StartRequest) (StartRe
 	now := s.clock.Now()
 	sess, created, err := s.store.StartSession(ctx, StartSession{
 		ID:            NewID(),
-		StartKey:      startKey(r),
+		StartKey:      startKey(r.ChargerID, r.Key),
 		ChargerID:     r.ChargerID,
 		ConnectorID:   r.ConnectorID,
 		IDTag:         r.IDTag,
@@ -338,9 +343,13 @@ func (s *Service) StartTransaction(ctx context.Context, r StartRequest) (StartRe
 	return StartResult{Session: sess, IDTagInfo: info, Retry: !created}, nil
 }
 
-func startKey(r StartRequest) string {
-	return r.ChargerID + "|" + strconv.Itoa(r.ConnectorID) + "|" + r.IDTag + "|" +
-		r.Timestamp.UTC().Format(time.RFC3339Nano) + "|" + strconv.FormatInt(r.MeterStartWh, 10)
+// startKey is the stored retry key: the adapter's key made unique across
+// chargers.
+func startKey(chargerID, key string) string {
+	if key == "" {
+		return ""
+	}
+	return chargerID + "|" + key
 }
 
 // MeterValues stores samples. Samples for an unknown transaction are kept

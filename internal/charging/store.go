@@ -150,8 +150,8 @@ type Boot struct {
 type StartSession struct {
 	// ID is the new session's id, chosen by the caller.
 	ID string
-	// StartKey identifies a retry of the same StartTransaction: charger,
-	// connector, id tag, timestamp and meterStart.
+	// StartKey identifies a retry of the same start: the charger id and the
+	// adapter's StartRequest.Key; empty for none.
 	StartKey      string
 	ChargerID     string
 	ConnectorID   int

@@ -247,6 +247,7 @@ func (r *request) handle(payload json.RawMessage) (any, error) {
 		res, err := svc.StartTransaction(r.ctx, charging.StartRequest{
 			ChargerID: r.id, ConnectorID: m.ConnectorID, IDTag: m.IDTag,
 			MeterStartWh: m.MeterStart, ReservationID: m.ReservationID, Timestamp: ts,
+			Key: startKey(m, ts),
 		})
 		if err != nil {
 			return nil, err

@@ -118,7 +118,7 @@ func (h *Handler) transactionEvent(ctx context.Context, id string, m Transaction
 		started, _ := parseTime(st.StartedAt)
 		res, err := h.svc.StartTransaction(ctx, charging.StartRequest{
 			ChargerID: id, ConnectorID: evse, IDTag: tag, MeterStartWh: deref(st.StartWh),
-			ReservationID: st.Reservation, Timestamp: started,
+			ReservationID: st.Reservation, Timestamp: started, Key: startKey(txID),
 		})
 		if err != nil {
 			return nil, err
@@ -170,6 +170,14 @@ func (h *Handler) transactionEvent(ctx context.Context, id string, m Transaction
 		return nil, fmt.Errorf("transaction %s of %s: %w", txID, id, err)
 	}
 	return conf, nil
+}
+
+// startKey is the core's retry key for the session of a transaction: the
+// station's transactionId, unique per station. Not the seqNo too: every
+// event of the transaction must reach the same session, and a repeated
+// event is already caught by the seqNos kept in the transaction's doc.
+func startKey(txID string) string {
+	return "ocpp2.0.1|" + txID
 }
 
 func deref(p *int64) int64 {
