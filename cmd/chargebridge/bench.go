@@ -28,6 +28,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	perWorker := fs.Int("per-worker", 15000, "chargers per load process (a process may hold 20 000 open files)")
 	meter := fs.Duration("meter-interval", 15*time.Second, "charging scenario: MeterValues interval per charging connector")
 	useTLS := fs.Bool("tls", false, "serve chargebridge over TLS (wss://, a certificate made for the run): the RSS per charger then includes its TLS state; the ceiling stays plain")
+	profile := fs.String("profile", "", "directory to save a CPU profile of each chargebridge measurement window and a heap profile at its end (the server runs with --pprof)")
+	var serverArgs []string
+	fs.Func("server-arg", "extra argument for chargebridge serve (repeat for several)", func(v string) error {
+		serverArgs = append(serverArgs, v)
+		return nil
+	})
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -44,7 +50,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	rep, err := bench.Run(ctx, bench.Options{Exe: exe, Scenarios: scs, DB: *db, Window: *window,
-		PerWorker: *perWorker, Ceiling: *ceiling, TLS: *useTLS, Progress: stderr})
+		PerWorker: *perWorker, Ceiling: *ceiling, TLS: *useTLS, ProfileDir: *profile, ServerArgs: serverArgs, Progress: stderr})
 	if rep != nil {
 		fmt.Fprintln(stdout)
 		rep.WriteTable(stdout)

@@ -53,6 +53,12 @@ type Options struct {
 	// for the run, so the RSS per charger includes its TLS state. The
 	// ceiling stays plain.
 	TLS bool
+	// ProfileDir, when set, starts chargebridge with --pprof and saves a
+	// CPU profile of the measurement window and a heap profile at its end
+	// there (SCENARIO-CHARGERS-cpu.pprof, -heap.pprof).
+	ProfileDir string
+	// ServerArgs are added to chargebridge's serve command line.
+	ServerArgs []string
 	// Progress receives one line per step.
 	Progress io.Writer
 }
@@ -73,9 +79,20 @@ type Result struct {
 	RSSConnMB     float64  `json:"server_rss_connected_mb"`
 	RSSEndMB      float64  `json:"server_rss_end_mb"`
 	RSSPerCharger float64  `json:"server_rss_per_charger_kb"`
-	ServerFDs     int      `json:"server_fds"`
-	ServerFDLimit int      `json:"server_fd_limit"`
-	Limit         string   `json:"limit,omitempty"`
+	// RSSEndPerCharger is the RSS growth per charger at the end of the
+	// window, under the scenario's load (buffers and calls in flight).
+	RSSEndPerCharger float64 `json:"server_rss_end_per_charger_kb"`
+	// ServerCPU is the server's CPU time over the window, in cores (1.0 is
+	// one core busy); CPUPerCall divides it by the calls answered.
+	ServerCPU    float64 `json:"server_cpu_cores"`
+	CPUPerCallUs float64 `json:"server_cpu_us_per_call"`
+	// CallsPerCommit is calls answered per store commit over the window,
+	// CommitMs the mean time of one commit (from the server's /metrics).
+	CallsPerCommit float64 `json:"calls_per_commit,omitempty"`
+	CommitMs       float64 `json:"commit_ms,omitempty"`
+	ServerFDs      int     `json:"server_fds"`
+	ServerFDLimit  int     `json:"server_fd_limit"`
+	Limit          string  `json:"limit,omitempty"`
 }
 
 // Report is a whole run.
@@ -108,8 +125,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			if err != nil {
 				return rep, fmt.Errorf("%s/%d/%s: %w", sc.Name, sc.Chargers, target, err)
 			}
-			fmt.Fprintf(o.Progress, "   connected %d, %.0f calls/s, p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, %.2f KB RSS per charger %s\n",
-				r.Connected, r.CallsPerSec, r.P50ms, r.P99ms, r.P999ms, r.RSSPerCharger, r.Limit)
+			fmt.Fprintf(o.Progress, "   connected %d, %.0f calls/s, p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, %.2f KB RSS per charger (%.2f KB at the end), server CPU %.2f cores, %.1f µs per call %s\n",
+				r.Connected, r.CallsPerSec, r.P50ms, r.P99ms, r.P999ms, r.RSSPerCharger, r.RSSEndPerCharger, r.ServerCPU, r.CPUPerCallUs, r.Limit)
 			rep.Results = append(rep.Results, r)
 		}
 	}
@@ -138,6 +155,10 @@ func runOne(ctx context.Context, o Options, sc Scenario, target string) (Result,
 		}
 		args = []string{"serve", "--http", addr, "--db", db, "--auto-register", "--accept-unknown-tags",
 			"--log-level", "error", "--heartbeat-interval", "10s", "--ping-interval", "60s"}
+		if o.ProfileDir != "" {
+			args = append(args, "--pprof")
+		}
+		args = append(args, o.ServerArgs...)
 	}
 	scheme, wsScheme, caFile := "http", "ws", ""
 	if o.TLS && target != "ceiling" {
@@ -219,6 +240,20 @@ func runOne(ctx context.Context, o Options, sc Scenario, target string) (Result,
 			return res, err
 		}
 	}
+	cpu0, t0 := cpuTime(pid), time.Now()
+	var m0 map[string]float64
+	if target == "chargebridge" {
+		m0 = scrape(ctx, scheme+"://"+addr+"/metrics", caFile)
+	}
+	var prof chan error
+	if o.ProfileDir != "" && target == "chargebridge" {
+		prof = make(chan error, 1)
+		base := filepath.Join(o.ProfileDir, fmt.Sprintf("%s-%d", sc.Name, sc.Chargers))
+		secs := max(int((o.Window-time.Second)/time.Second), 1)
+		go func() {
+			prof <- fetch(ctx, fmt.Sprintf("%s://%s/debug/pprof/profile?seconds=%d", scheme, addr, secs), caFile, base+"-cpu.pprof")
+		}()
+	}
 	lat := &sim.Histogram{}
 	var secs float64
 	for _, w := range workers {
@@ -234,8 +269,40 @@ func runOne(ctx context.Context, o Options, sc Scenario, target string) (Result,
 		res.DialErrors += r.DialErrors
 	}
 	res.RSSEndMB = rssMB(pid)
+	if wall := time.Since(t0).Seconds(); wall > 0 {
+		res.ServerCPU = (cpuTime(pid) - cpu0) / wall
+	}
+	if m0 != nil {
+		m1 := scrape(ctx, scheme+"://"+addr+"/metrics", caFile)
+		const cnt, sum = "chargebridge_store_commit_seconds_count", "chargebridge_store_commit_seconds_sum"
+		if n := m1[cnt] - m0[cnt]; n > 0 {
+			res.CallsPerCommit = float64(lat.Count()) / n
+			res.CommitMs = (m1[sum] - m0[sum]) / n * 1000
+		}
+	}
+	if res.Connected > 0 {
+		res.RSSEndPerCharger = (res.RSSEndMB - res.RSSBaseMB) * 1024 / float64(res.Connected)
+	}
+	if prof != nil {
+		if err := <-prof; err != nil {
+			fmt.Fprintf(o.Progress, "   cpu profile: %v\n", err)
+		}
+		base := filepath.Join(o.ProfileDir, fmt.Sprintf("%s-%d", sc.Name, sc.Chargers))
+		if err := fetch(ctx, fmt.Sprintf("%s://%s/debug/pprof/heap", scheme, addr), caFile, base+"-heap.pprof"); err != nil {
+			fmt.Fprintf(o.Progress, "   heap profile: %v\n", err)
+		}
+		if err := fetch(ctx, fmt.Sprintf("%s://%s/metrics", scheme, addr), caFile, base+"-metrics.txt"); err != nil {
+			fmt.Fprintf(o.Progress, "   metrics: %v\n", err)
+		}
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid)); err == nil {
+			_ = os.WriteFile(base+"-smaps.txt", b, 0o644)
+		}
+	}
 	if secs > 0 {
 		res.CallsPerSec = float64(lat.Count()) / secs
+		if n := lat.Count(); n > 0 {
+			res.CPUPerCallUs = res.ServerCPU * secs / float64(n) * 1e6
+		}
 	}
 	ms := func(q float64) float64 { return float64(lat.Quantile(q).Microseconds()) / 1000 }
 	res.P50ms, res.P99ms, res.P999ms = ms(0.5), ms(0.99), ms(0.999)
@@ -369,6 +436,97 @@ func rssMB(pid int) float64 {
 	return 0
 }
 
+// cpuTime reads a process's user plus system CPU time, in seconds.
+func cpuTime(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces; count from its end.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's times; 100 on every
+// Linux architecture Go supports.
+const clockTicks = 100
+
+// scrape reads the unlabelled samples of a Prometheus text page; nil when
+// it cannot be read.
+func scrape(ctx context.Context, url, caFile string) map[string]float64 {
+	f, err := os.CreateTemp("", "chargebridge-metrics-")
+	if err != nil {
+		return nil
+	}
+	defer os.Remove(f.Name())
+	f.Close()
+	if err := fetch(ctx, url, caFile, f.Name()); err != nil {
+		return nil
+	}
+	b, err := os.ReadFile(f.Name())
+	if err != nil {
+		return nil
+	}
+	return parseMetrics(b)
+}
+
+// parseMetrics reads the unlabelled samples of a Prometheus text page.
+func parseMetrics(b []byte) map[string]float64 {
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		name, val, ok := strings.Cut(line, " ")
+		if !ok || strings.HasPrefix(line, "#") || strings.Contains(name, "{") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
+			out[name] = v
+		}
+	}
+	return out
+}
+
+// fetch saves the body of a GET to file.
+func fetch(ctx context.Context, url, caFile, file string) error {
+	client := http.DefaultClient
+	if caFile != "" {
+		pool, err := security.LoadCertPool(caFile)
+		if err != nil {
+			return err
+		}
+		client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 // fds returns a process's open file descriptors and its limit.
 func fds(pid int) (open, limit int) {
 	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
@@ -406,17 +564,18 @@ func machine() string {
 func (r *Report) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "machine: %s\n\n", r.Machine)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tchargers\ttarget\tworkers\tconnected\tcalls/s\tp50 ms\tp99 ms\tp99.9 ms\terrors\tRSS base MB\tRSS conn MB\tKB/charger\tserver fds\t")
+	fmt.Fprintln(tw, "scenario\tchargers\ttarget\tworkers\tconnected\tcalls/s\tp50 ms\tp99 ms\tp99.9 ms\terrors\tRSS base MB\tRSS conn MB\tKB/charger\tKB/charger end\tCPU cores\tCPU µs/call\tserver fds\t")
 	for _, x := range r.Results {
 		name := x.Scenario.Name
 		if x.Scenario.Interval > 0 {
 			name += " " + x.Scenario.Interval.String()
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%d\t%.1f\t%.1f\t%.2f\t%d/%d\t\n",
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%d\t%.1f\t%.1f\t%.2f\t%.2f\t%.2f\t%.1f\t%d/%d\t\n",
 			name, x.Scenario.Chargers, x.Target, x.Workers, x.Connected, x.CallsPerSec, x.P50ms, x.P99ms, x.P999ms,
-			x.CallErrors, x.RSSBaseMB, x.RSSConnMB, x.RSSPerCharger, x.ServerFDs, x.ServerFDLimit)
+			x.CallErrors, x.RSSBaseMB, x.RSSConnMB, x.RSSPerCharger, x.RSSEndPerCharger, x.ServerCPU, x.CPUPerCallUs, x.ServerFDs, x.ServerFDLimit)
 	}
 	tw.Flush()
+	r.writeRatios(w)
 	for _, x := range r.Results {
 		if x.Limit != "" {
 			fmt.Fprintf(w, "%s %d %s: limit hit: %s\n", x.Scenario.Name, x.Scenario.Chargers, x.Target, x.Limit)
@@ -440,4 +599,31 @@ func benchCerts(dir string) (cert, key, caFile string, err error) {
 		return "", "", "", err
 	}
 	return cert, key, caFile, os.WriteFile(cert, c, 0o600)
+}
+
+// writeRatios prints each scenario's chargebridge figures against the
+// ceiling measured in the same run: the only comparison that holds on a
+// shared machine.
+func (r *Report) writeRatios(w io.Writer) {
+	type key struct {
+		name     string
+		chargers int
+		interval time.Duration
+	}
+	ceil := map[key]Result{}
+	for _, x := range r.Results {
+		if x.Target == "ceiling" {
+			ceil[key{x.Scenario.Name, x.Scenario.Chargers, x.Scenario.Interval}] = x
+		}
+	}
+	for _, x := range r.Results {
+		c, ok := ceil[key{x.Scenario.Name, x.Scenario.Chargers, x.Scenario.Interval}]
+		if x.Target == "ceiling" || !ok || c.CallsPerSec == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "%s %d: %s/ceiling calls/s %.3f, p50 %+.2f ms, p99 %+.2f ms, CPU per call %.1f vs %.1f µs, RSS per charger at the end %.1f vs %.1f KB; %.1f calls per commit of %.2f ms\n",
+			x.Scenario.Name, x.Scenario.Chargers, x.Target, x.CallsPerSec/c.CallsPerSec,
+			x.P50ms-c.P50ms, x.P99ms-c.P99ms, x.CPUPerCallUs, c.CPUPerCallUs, x.RSSEndPerCharger, c.RSSEndPerCharger,
+			x.CallsPerCommit, x.CommitMs)
+	}
 }
