@@ -29,6 +29,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	meter := fs.Duration("meter-interval", 15*time.Second, "charging scenario: MeterValues interval per charging connector")
 	useTLS := fs.Bool("tls", false, "serve chargebridge over TLS (wss://, a certificate made for the run): the RSS per charger then includes its TLS state; the ceiling stays plain")
 	profile := fs.String("profile", "", "directory to save a CPU profile of each chargebridge measurement window and a heap profile at its end (the server runs with --pprof)")
+	serverExe := fs.String("server-exe", "", "chargebridge binary to run as the server (default: this one), to compare two builds under the same load generator and ceiling")
 	var serverArgs []string
 	fs.Func("server-arg", "extra argument for chargebridge serve (repeat for several)", func(v string) error {
 		serverArgs = append(serverArgs, v)
@@ -50,7 +51,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	rep, err := bench.Run(ctx, bench.Options{Exe: exe, Scenarios: scs, DB: *db, Window: *window,
-		PerWorker: *perWorker, Ceiling: *ceiling, TLS: *useTLS, ProfileDir: *profile, ServerArgs: serverArgs, Progress: stderr})
+		PerWorker: *perWorker, Ceiling: *ceiling, TLS: *useTLS, ProfileDir: *profile, ServerExe: *serverExe, ServerArgs: serverArgs, Progress: stderr})
 	if rep != nil {
 		fmt.Fprintln(stdout)
 		rep.WriteTable(stdout)

@@ -39,7 +39,11 @@ type Scenario struct {
 // Options configure a benchmark run.
 type Options struct {
 	// Exe is the chargebridge binary to run as server, worker and ceiling.
-	Exe       string
+	Exe string
+	// ServerExe, when set, is the chargebridge binary run as the server
+	// (another build, to compare two versions under the same load
+	// generator and ceiling).
+	ServerExe string
 	Scenarios []Scenario
 	// DB is the server's --db; empty means a fresh SQLite file per scenario.
 	DB string
@@ -177,7 +181,11 @@ func runOne(ctx context.Context, o Options, sc Scenario, target string) (Result,
 	}
 	sctx, stopServer := context.WithCancel(ctx)
 	defer stopServer()
-	srv := exec.CommandContext(sctx, o.Exe, args...)
+	exe := o.Exe
+	if o.ServerExe != "" && target != "ceiling" {
+		exe = o.ServerExe
+	}
+	srv := exec.CommandContext(sctx, exe, args...)
 	srv.Cancel = func() error { return srv.Process.Signal(os.Interrupt) }
 	srv.WaitDelay = 20 * time.Second
 	srv.Stderr = os.Stderr
