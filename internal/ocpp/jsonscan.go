@@ -206,10 +206,21 @@ func runeCount(b []byte) int { return utf8.RuneCount(b) }
 // for the few hot messages whose reflection-based decoding dominated the
 // server's profile. Its methods assume well-formed JSON and report any
 // surprise as an error.
-type Decoder struct{ s scanner }
+//
+// The strings it returns share one copy of the payload, made on the first
+// String call: a message's strings cost one allocation, not one each, and
+// any of them keeps that copy alive.
+type Decoder struct {
+	s scanner
+	// text is the payload as a string, once a string has been read.
+	text string
+}
 
 // NewDecoder returns a Decoder over b.
 func NewDecoder(b []byte) *Decoder { return &Decoder{s: scanner{b: b}} }
+
+// Reset makes d read b, so one Decoder can serve many payloads.
+func (d *Decoder) Reset(b []byte) { *d = Decoder{s: scanner{b: b}} }
 
 // Object calls field for each property of the next object value.
 func (d *Decoder) Object(field func(name []byte) error) error {
@@ -260,7 +271,18 @@ func (d *Decoder) Array(item func() error) error {
 // String reads the next string value.
 func (d *Decoder) String() (string, error) {
 	b, err := d.s.str()
-	return string(b), err
+	if err != nil {
+		return "", err
+	}
+	// Unescaped, b is the payload's bytes just before the closing quote;
+	// with escapes it is a fresh decoding.
+	if end := d.s.i - 1; end >= len(b) && end <= len(d.s.b) && len(b) > 0 && &d.s.b[end-len(b)] == &b[0] {
+		if d.text == "" {
+			d.text = string(d.s.b)
+		}
+		return d.text[end-len(b) : end], nil
+	}
+	return string(b), nil
 }
 
 // Int reads the next integer value.

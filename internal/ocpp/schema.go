@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -299,6 +300,7 @@ func (v *Validator) Validate(name string, payload []byte) *Error {
 	s := &scanner{b: payload}
 	var e *Error
 	vs := validation{s: s}
+	vs.path = vs.pathBuf[:0]
 	if c := s.peek(); c != '{' && c != '[' && c != '"' && c != 't' && c != 'f' && c != 'n' && c != '-' && (c < '0' || c > '9') {
 		return Errorf(FormationViolation, "payload is not valid JSON")
 	}
@@ -309,13 +311,31 @@ func (v *Validator) Validate(name string, payload []byte) *Error {
 	return e
 }
 
-// validation is one run over a payload; path is kept only for messages.
+// validation is one run over a payload; path is kept only for messages,
+// and only turned into text for one.
 type validation struct {
-	s    *scanner
-	path []string
+	s       *scanner
+	path    []pathElem
+	pathBuf [8]pathElem
 }
 
-func (v *validation) at() string { return "/" + strings.Join(v.path, "/") }
+// pathElem is a property name, or an array index when name is nil.
+type pathElem struct {
+	name  []byte
+	index int
+}
+
+func (v *validation) at() string {
+	parts := make([]string, len(v.path))
+	for i, p := range v.path {
+		if p.name != nil {
+			parts[i] = string(p.name)
+		} else {
+			parts[i] = strconv.Itoa(p.index)
+		}
+	}
+	return "/" + strings.Join(parts, "/")
+}
 
 func (v *validation) fail(code ErrorCode, format string, args ...any) *Error {
 	return &Error{Code: code, Description: "at " + v.at() + ": " + fmt.Sprintf(format, args...)}
@@ -423,7 +443,9 @@ func (v *validation) enumOnly(n *node) *Error {
 func (v *validation) object(n *node, depth int) *Error {
 	s := v.s
 	s.i++ // {
-	var seenBuf [16]string
+	// seen holds the names read so far (they point into the payload
+	// unless escaped), to find duplicates and missing required ones.
+	var seenBuf [16][]byte
 	seen := seenBuf[:0]
 	var firstErr *Error
 	if !s.expect('}') {
@@ -432,17 +454,16 @@ func (v *validation) object(n *node, depth int) *Error {
 			if err != nil || !s.expect(':') {
 				return v.syntax()
 			}
-			name := string(key)
 			for _, k := range seen {
-				if k == name {
-					return v.fail(FormationViolation, "property %q appears twice", name)
+				if string(k) == string(key) {
+					return v.fail(FormationViolation, "property %q appears twice", key)
 				}
 			}
-			seen = append(seen, name)
-			child, known := n.props[name]
+			seen = append(seen, key)
+			child, known := n.props[string(key)]
 			switch {
 			case known:
-				v.path = append(v.path, name)
+				v.path = append(v.path, pathElem{name: key})
 				e := v.value(child, depth+1)
 				v.path = v.path[:len(v.path)-1]
 				if e != nil && e.Code == FormationViolation && e.Description == "payload is not valid JSON" {
@@ -456,7 +477,7 @@ func (v *validation) object(n *node, depth int) *Error {
 					return v.syntax()
 				}
 				if n.closed && firstErr == nil {
-					firstErr = v.fail(FormationViolation, "property %q is not allowed", name)
+					firstErr = v.fail(FormationViolation, "property %q is not allowed", key)
 				}
 			}
 			if s.expect('}') {
@@ -473,7 +494,7 @@ func (v *validation) object(n *node, depth int) *Error {
 	for _, r := range n.required {
 		found := false
 		for _, k := range seen {
-			if k == r {
+			if string(k) == r {
 				found = true
 				break
 			}
@@ -493,7 +514,7 @@ func (v *validation) array(n *node, depth int) *Error {
 	if !s.expect(']') {
 		for {
 			if n.items != nil {
-				v.path = append(v.path, fmt.Sprint(count))
+				v.path = append(v.path, pathElem{index: count})
 				e := v.value(n.items, depth+1)
 				v.path = v.path[:len(v.path)-1]
 				if e != nil && e.Code == FormationViolation && e.Description == "payload is not valid JSON" {

@@ -441,21 +441,37 @@ func (s *Server) dispatch(c *Conn, msg []byte) {
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandlerTimeout)
 		res, rerr := c.handler.HandleCall(ctx, c, f.Action, f.Payload)
 		cancel()
-		var out []byte
+		buf := getWriteBuf()
 		if rerr != nil {
 			s.stats.CallErrors.Add(1)
-			out = c.appendCallError(make([]byte, 0, 128), f.ID, rerr)
+			*buf = c.appendCallError((*buf)[:0], f.ID, rerr)
 		} else {
 			s.stats.CallsHandled.Add(1)
-			out = AppendCallResult(make([]byte, 0, len(res)+48), f.ID, res)
+			*buf = AppendCallResult((*buf)[:0], f.ID, res)
 		}
-		if err := c.writeText(out); err != nil {
+		if err := c.writeText(*buf); err != nil {
 			s.log.Info("answer not delivered", "charger", c.id, "action", f.Action, "err", err)
 		}
+		putWriteBuf(buf)
 	case CallResult, CallError:
 		if !c.deliver(f) {
 			c.handler.HandleResult(c, f)
 		}
+	}
+}
+
+// writeBufs holds the buffers answers are built in: a write is done with
+// its buffer when writeText returns, so a connection keeps none.
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+func getWriteBuf() *[]byte { return writeBufs.Get().(*[]byte) }
+
+// putWriteBuf returns b to the pool unless an unusually large answer grew
+// it: the pool should not pin such memory.
+func putWriteBuf(b *[]byte) {
+	if cap(*b) <= 16<<10 {
+		*b = (*b)[:0]
+		writeBufs.Put(b)
 	}
 }
 

@@ -2,6 +2,7 @@ package ocpp16
 
 import (
 	"errors"
+	"sync"
 
 	"github.com/chargebridge/chargebridge/internal/ocpp"
 )
@@ -13,6 +14,9 @@ var errFallback = errors.New("decode with encoding/json")
 // reflection: it is the message a fleet sends most, and encoding/json took
 // a fifth of the server's CPU on it. A number too large or fractional where
 // an integer belongs falls back to encoding/json, so errors read the same.
+//
+// m's slices are reused: a MeterValuesReq from meterValuesPool decodes
+// without allocating beyond the one copy of the payload its strings share.
 func decodeMeterValues(payload []byte, m *MeterValuesReq) error {
 	if err := fastMeterValues(payload, m); err != nil {
 		*m = MeterValuesReq{}
@@ -21,7 +25,26 @@ func decodeMeterValues(payload []byte, m *MeterValuesReq) error {
 	return nil
 }
 
+// meterValuesPool holds decoded MeterValues whose slices are reused by
+// the next one; putMeterValues clears them first.
+var meterValuesPool = sync.Pool{New: func() any { return new(MeterValuesReq) }}
+
+// putMeterValues returns m to the pool, dropping its strings (they share
+// the payload) but keeping its slices' room.
+func putMeterValues(m *MeterValuesReq) {
+	mvs := m.MeterValue[:cap(m.MeterValue)]
+	for i := range mvs {
+		svs := mvs[i].SampledValue[:cap(mvs[i].SampledValue)]
+		clear(svs)
+		mvs[i] = MeterValue{SampledValue: svs[:0]}
+	}
+	*m = MeterValuesReq{MeterValue: mvs[:0]}
+	meterValuesPool.Put(m)
+}
+
 func fastMeterValues(payload []byte, m *MeterValuesReq) error {
+	m.ConnectorID, m.TransactionID = 0, nil
+	m.MeterValue = m.MeterValue[:0]
 	d := ocpp.NewDecoder(payload)
 	return d.Object(func(name []byte) error {
 		switch string(name) {
@@ -45,8 +68,19 @@ func fastMeterValues(payload []byte, m *MeterValuesReq) error {
 
 func decodeMeterValueList(d *ocpp.Decoder, out *[]MeterValue) error {
 	return d.Array(func() error {
-		var mv MeterValue
-		err := d.Object(func(name []byte) error {
+		// Take the next element, with the room its sampled values had
+		// when this MeterValuesReq was last used.
+		if n := len(*out); n < cap(*out) {
+			*out = (*out)[:n+1]
+		} else {
+			*out = append(*out, MeterValue{})
+		}
+		mv := &(*out)[len(*out)-1]
+		mv.Timestamp, mv.SampledValue = "", mv.SampledValue[:0]
+		if mv.SampledValue == nil {
+			mv.SampledValue = make([]SampledValue, 0, 6)
+		}
+		return d.Object(func(name []byte) error {
 			switch string(name) {
 			case "timestamp":
 				s, err := d.String()
@@ -81,7 +115,5 @@ func decodeMeterValueList(d *ocpp.Decoder, out *[]MeterValue) error {
 			}
 			return d.Skip()
 		})
-		*out = append(*out, mv)
-		return err
 	})
 }

@@ -34,8 +34,31 @@ func FuzzMeterValuesDecode(f *testing.F) {
 				t.Fatalf("%s: decoders differ (-encoding/json +fast):\n%s", payload, diff)
 			}
 		}
+		// A pooled MeterValuesReq that held a bigger message first
+		// decodes the same: nothing of the earlier one shows through.
+		m := meterValuesPool.Get().(*MeterValuesReq)
+		if err := decodeMeterValues([]byte(bigMeterValues), m); err != nil {
+			t.Fatal(err)
+		}
+		putMeterValues(m)
+		m = meterValuesPool.Get().(*MeterValuesReq)
+		defer putMeterValues(m)
+		if err := decodeMeterValues(payload, m); (err == nil) != (ferr == nil) {
+			t.Fatalf("%s: reused err %v; fresh err %v", payload, err, ferr)
+		}
+		if ferr == nil {
+			if diff := cmp.Diff(slow, *m, cmpopts.EquateEmpty()); diff != "" {
+				t.Fatalf("%s: reused decoder differs (-encoding/json +reused):\n%s", payload, diff)
+			}
+		}
 	})
 }
+
+// bigMeterValues has more meter values and sampled values than most.
+const bigMeterValues = `{"connectorId":2,"transactionId":7,"meterValue":[` +
+	`{"timestamp":"2026-11-21T10:00:00Z","sampledValue":[{"value":"1","measurand":"Voltage","unit":"V","phase":"L1","context":"Trigger","location":"Inlet","format":"Raw"},{"value":"2"},{"value":"3"},{"value":"4"},{"value":"5"},{"value":"6"},{"value":"7"},{"value":"8"},{"value":"9"}]},` +
+	`{"timestamp":"2026-11-21T10:00:01Z","sampledValue":[{"value":"1"},{"value":"2","format":"SignedData"}]},` +
+	`{"timestamp":"2026-11-21T10:00:02Z","sampledValue":[{"value":"1"}]}]}`
 
 func BenchmarkDecodeMeterValues(b *testing.B) {
 	p := []byte(`{"connectorId":1,"transactionId":42,"meterValue":[{"timestamp":"2026-11-21T10:00:00Z","sampledValue":[{"value":"12345","measurand":"Energy.Active.Import.Register","unit":"Wh"},{"value":"11000","measurand":"Power.Active.Import","unit":"W"},{"value":"16.0","measurand":"Current.Import","unit":"A"},{"value":"230","measurand":"Voltage","unit":"V"},{"value":"55","measurand":"SoC","unit":"Percent"}]}]}`)
@@ -46,6 +69,16 @@ func BenchmarkDecodeMeterValues(b *testing.B) {
 			if err := decodeMeterValues(p, &m); err != nil {
 				b.Fatal(err)
 			}
+		}
+	})
+	b.Run("fast-pooled", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			m := meterValuesPool.Get().(*MeterValuesReq)
+			if err := decodeMeterValues(p, m); err != nil {
+				b.Fatal(err)
+			}
+			putMeterValues(m)
 		}
 	})
 	b.Run("encoding-json", func(b *testing.B) {

@@ -134,12 +134,19 @@ func (h *Handler) HandleCall(ctx context.Context, c *ocpp.Conn, action string, p
 		h.log.Error("call failed", "charger", c.ID(), "action", action, "err", err)
 		return nil, &ocpp.Error{Code: code, Description: err.Error()}
 	}
+	if _, ok := res.(struct{}); ok {
+		return emptyObject, nil
+	}
 	out, merr := json.Marshal(res)
 	if merr != nil {
 		return nil, ocpp.Errorf(ocpp.InternalError, "encode answer: %v", merr)
 	}
 	return out, nil
 }
+
+// emptyObject is the answer of the calls that confirm with no fields. The
+// server only copies it into the CALLRESULT.
+var emptyObject = json.RawMessage("{}")
 
 // coreErrors maps the core's errors to CALLERROR codes, in one table.
 var coreErrors = []struct {
@@ -255,16 +262,19 @@ func (r *request) handle(payload json.RawMessage) (any, error) {
 		return StartTransactionConf{IDTagInfo: tagInfo(res.IDTagInfo), TransactionID: res.Session.TransactionID}, nil
 
 	case "MeterValues":
-		var m MeterValuesReq
-		if err := decodeMeterValues(payload, &m); err != nil {
+		m := meterValuesPool.Get().(*MeterValuesReq)
+		if err := decodeMeterValues(payload, m); err != nil {
+			putMeterValues(m)
 			return nil, err
 		}
 		samples, err := r.samples(m.MeterValue)
+		connector, tx := m.ConnectorID, m.TransactionID
+		putMeterValues(m)
 		if err != nil {
 			return nil, err
 		}
 		if err := svc.MeterValues(r.ctx, charging.MeterValues{
-			ChargerID: r.id, ConnectorID: m.ConnectorID, TransactionID: m.TransactionID, Samples: samples,
+			ChargerID: r.id, ConnectorID: connector, TransactionID: tx, Samples: samples,
 		}); err != nil {
 			return nil, err
 		}
@@ -378,7 +388,11 @@ func (r *request) timestamp(field, s string) (time.Time, error) {
 func (r *request) samples(mvs []MeterValue) ([]charging.MeterSample, error) {
 	out := make([]charging.MeterSample, 0, len(mvs))
 	for i, mv := range mvs {
-		ts, err := r.timestamp(fmt.Sprintf("meterValue[%d].timestamp", i), mv.Timestamp)
+		// The common case, a zoned timestamp, needs no field name.
+		ts, zoned, err := ocpp.ParseTimestamp(mv.Timestamp)
+		if err != nil || !zoned {
+			ts, err = r.timestamp(fmt.Sprintf("meterValue[%d].timestamp", i), mv.Timestamp)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -1,6 +1,7 @@
 package ocpp16
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/chargebridge/chargebridge/internal/ocpp"
@@ -40,6 +41,31 @@ func TestValidateErrorCodes(t *testing.T) {
 				t.Fatalf("Validate(%s) = valid; want %s", tt.payload, tt.want)
 			case tt.want != "" && e.Code != tt.want:
 				t.Fatalf("Validate(%s) = %s (%s); want %s", tt.payload, e.Code, e.Description, tt.want)
+			}
+		})
+	}
+}
+
+// TestValidateNamesWhere: the description points at the offending value,
+// with array indexes, and names a repeated property.
+func TestValidateNamesWhere(t *testing.T) {
+	v, err := NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, payload, want string
+	}{
+		{"bad-enum-in-array", `{"connectorId":1,"meterValue":[{"timestamp":"2026-01-01T00:00:00Z","sampledValue":[{"value":"1"},{"value":"2","measurand":"Nonsense"}]}]}`,
+			"at /meterValue/0/sampledValue/1/measurand: "},
+		{"repeated-property", `{"connectorId":1,"connectorId":2,"meterValue":[]}`, `at /: property "connectorId" appears twice`},
+		{"escaped-name-missing-required", `{"connector\u0049d":1}`, `at /: required property "meterValue" is missing`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := v.Validate("MeterValues", []byte(tt.payload))
+			if e == nil || !strings.HasPrefix(e.Description, tt.want) {
+				t.Fatalf("Validate(%s) = %v; want a description starting %q", tt.payload, e, tt.want)
 			}
 		})
 	}
