@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -106,6 +107,9 @@ func decFloat(n sql.NullFloat64) *float64 {
 // it (same keys, same omitted empty fields), without reflection: it runs for
 // every MeterValues. Values must be finite; JSON has no NaN or Inf.
 func appendValuesJSON(b []byte, vs []charging.SampledValue) ([]byte, error) {
+	// Room for a typical value at once, rather than growing from nothing
+	// through several copies for every MeterValues.
+	b = slices.Grow(b, 2+len(vs)*valueJSONSize)
 	b = append(b, '[')
 	for i := range vs {
 		v := &vs[i]
@@ -150,6 +154,10 @@ func appendValuesJSON(b []byte, vs []charging.SampledValue) ([]byte, error) {
 	}
 	return append(b, ']'), nil
 }
+
+// valueJSONSize is about what one sampled value takes in JSON, such as
+// {"measurand":"Energy.Active.Import.Register","location":"Outlet","context":"Sample.Periodic","unit":"kWh","value":12.345,"numeric":true,"raw":"12345","raw_unit":"Wh"}.
+const valueJSONSize = 160
 
 const hexDigits = "0123456789abcdef"
 
