@@ -86,8 +86,9 @@ type Server struct {
 	pricer  *pricing.Pricer
 	// load manages the sites' power (sites.go); nil when the store keeps
 	// no documents.
-	load      *loadmgmt.Manager
-	limitCaps *ocpp16.LimitCaps
+	load *loadmgmt.Manager
+	// limitCaps learns how each protocol's chargers take limits.
+	limitCaps map[string]*ocpp16.LimitCaps
 
 	// bg owns the background loops (session expiry); stopBG stops them.
 	bg     sync.WaitGroup
@@ -194,7 +195,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 		// charger that offers no subprotocol.
 		Protocols: []ocpp.Protocol{
 			{Name: ocpp16.Subprotocol, Handler: presenceHandler{s.h16, s}},
-			{Name: ocpp201.Subprotocol, Handler: h201},
+			{Name: ocpp201.Subprotocol, Handler: presenceHandler{h201, s}},
 		},
 		Admit: func(ctx context.Context, id string) error {
 			_, err := svc.Admit(ctx, id)
@@ -218,8 +219,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 	s.cmd = ocpp16.NewCommander(os, v, log, cmdLog,
 		ocpp16.CoreEffects{Svc: svc, PendingTimeout: cfg.RemoteStartTimeout}, clock.Now, charging.NewID)
 	// The command port: every protocol-neutral command goes through the
-	// router to the adapter of the charger's protocol (1.6 only, today).
-	s.cmd201 = ocpp16.NewCommanderFor(ocpp201.CSMSActions, os, v201, log, cmdLog, nil, clock.Now, charging.NewID)
+	// router to the adapter of the charger's protocol.
+	s.cmd201 = ocpp16.NewCommanderFor(ocpp201.CSMSActions, os, v201, log, cmdLog,
+		ocpp201.Effects{Svc: svc, PendingTimeout: cfg.RemoteStartTimeout}, clock.Now, charging.NewID)
 	port16 := ocpp16.NewPort(s.cmd, svc)
 	s.commands = charging.NewCommandRouter(os.Protocol, map[string]charging.Commands{ocpp16.Subprotocol: port16, ocpp201.Subprotocol: ocpp201.NewPort(s.cmd201, svc, clock.Now)}, port16, svc.Store())
 	s.setupPricing(clock)

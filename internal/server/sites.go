@@ -11,18 +11,23 @@ import (
 	"github.com/chargebridge/chargebridge/internal/loadmgmt"
 	"github.com/chargebridge/chargebridge/internal/ocpp"
 	"github.com/chargebridge/chargebridge/internal/ocpp/ocpp16"
+	"github.com/chargebridge/chargebridge/internal/ocpp/ocpp201"
 	"github.com/chargebridge/chargebridge/internal/web"
 )
 
 // setupLoad builds site load management: sites kept as documents, limits
-// sent as 1.6 charging profiles through the Commander.
+// sent as charging profiles through the command port (1.6 or 2.0.1, the
+// charger's protocol).
 func (s *Server) setupLoad(clock charging.Clock, adjust func(*loadmgmt.Config)) {
 	docs, err := s.svc.Docs()
 	if err != nil {
 		s.log.Warn("no site load management: the store keeps no documents", "err", err)
 		return
 	}
-	s.limitCaps = ocpp16.NewLimitCaps(s.cmd, clock.Now)
+	s.limitCaps = map[string]*ocpp16.LimitCaps{
+		ocpp16.Subprotocol:  ocpp16.NewLimitCaps(s.cmd, clock.Now),
+		ocpp201.Subprotocol: ocpp16.NewLimitCapsAsking(ocpp201.AskLimitCaps(s.cmd201), clock.Now),
+	}
 	cfg := loadmgmt.Config{Clock: clock, Log: s.log.With("part", "loadmgmt")}
 	if adjust != nil {
 		adjust(&cfg)
@@ -33,7 +38,7 @@ func (s *Server) setupLoad(clock charging.Clock, adjust func(*loadmgmt.Config)) 
 			extra(st)
 		}
 	}
-	s.load = loadmgmt.NewManager(s.svc, docs, limiterPort{cmds: s.commands, caps: s.limitCaps}, cfg)
+	s.load = loadmgmt.NewManager(s.svc, docs, limiterPort{cmds: s.commands, caps: s.limitCaps, protocol: s.ocpp.Protocol}, cfg)
 }
 
 // runLoad runs the load manager until ctx ends.
@@ -55,14 +60,23 @@ func (s *Server) runLoad(ctx context.Context) {
 func (s *Server) Load() *loadmgmt.Manager { return s.load }
 
 // limiterPort sends the load manager's limits through the command port,
-// in the unit and at the stack level the charger takes.
+// in the unit and at the stack level the charger takes, asked the way of
+// its protocol.
 type limiterPort struct {
-	cmds charging.Commands
-	caps *ocpp16.LimitCaps
+	cmds     charging.Commands
+	caps     map[string]*ocpp16.LimitCaps
+	protocol func(chargerID string) string
+}
+
+func (a limiterPort) capsOf(chargerID string) *ocpp16.LimitCaps {
+	if c, ok := a.caps[a.protocol(chargerID)]; ok {
+		return c
+	}
+	return a.caps[ocpp16.Subprotocol]
 }
 
 func (a limiterPort) SetChargingLimit(ctx context.Context, l loadmgmt.ChargingLimit) error {
-	unit, stack, err := a.caps.Get(ctx, l.ChargerID)
+	unit, stack, err := a.capsOf(l.ChargerID).Get(ctx, l.ChargerID)
 	if err != nil {
 		return err
 	}
@@ -79,7 +93,7 @@ func (a limiterPort) SetChargingLimit(ctx context.Context, l loadmgmt.ChargingLi
 }
 
 // presenceHandler tells the load manager when a charger connects and
-// disconnects.
+// disconnects (both protocols' handlers are wrapped).
 type presenceHandler struct {
 	ocpp.Handler
 	s *Server
@@ -88,7 +102,9 @@ type presenceHandler struct {
 func (h presenceHandler) Connected(ctx context.Context, c *ocpp.Conn) {
 	h.Handler.Connected(ctx, c)
 	if h.s.load != nil {
-		h.s.limitCaps.Forget(c.ID())
+		for _, caps := range h.s.limitCaps {
+			caps.Forget(c.ID())
+		}
 		h.s.load.ChargerOnline(c.ID())
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
@@ -58,7 +59,7 @@ type profileRow struct {
 	Purpose     string
 	Kind        string
 	StackLevel  int
-	Transaction int64
+	Transaction string
 	Limits      string
 	LoadMgmt    bool
 }
@@ -76,33 +77,83 @@ func (d *Dashboard) profiles(ctx context.Context, chargerID string) ([]profileRo
 	}
 	var out []profileRow
 	for _, doc := range list {
-		var req struct {
-			ConnectorID int `json:"connectorId"`
-			P           struct {
-				ID         int    `json:"chargingProfileId"`
-				Tx         int64  `json:"transactionId"`
-				StackLevel int    `json:"stackLevel"`
-				Purpose    string `json:"chargingProfilePurpose"`
-				Kind       string `json:"chargingProfileKind"`
-				Schedule   struct {
-					Unit    string `json:"chargingRateUnit"`
-					Periods []struct {
-						Start int     `json:"startPeriod"`
-						Limit float64 `json:"limit"`
-					} `json:"chargingSchedulePeriod"`
-				} `json:"chargingSchedule"`
-			} `json:"csChargingProfiles"`
+		if row, ok := profileOf(doc.Body); ok {
+			out = append(out, row)
 		}
-		if json.Unmarshal(doc.Body, &req) != nil {
-			continue
-		}
-		var limits []string
-		for _, p := range req.P.Schedule.Periods {
-			limits = append(limits, fmt.Sprintf("%g %s from %ds", p.Limit, req.P.Schedule.Unit, p.Start))
-		}
-		out = append(out, profileRow{ConnectorID: req.ConnectorID, ID: req.P.ID, Purpose: req.P.Purpose, Kind: req.P.Kind,
-			StackLevel: req.P.StackLevel, Transaction: req.P.Tx, Limits: strings.Join(limits, ", "), LoadMgmt: req.P.ID >= loadmgmt.ProfileBase})
 	}
 	slices.SortStableFunc(out, func(a, b profileRow) int { return a.ConnectorID - b.ConnectorID })
 	return out, nil
+}
+
+// schedulePeriods is a charging schedule's periods, the same in OCPP 1.6
+// and 2.0.1.
+type schedulePeriods struct {
+	Unit    string `json:"chargingRateUnit"`
+	Periods []struct {
+		Start int     `json:"startPeriod"`
+		Limit float64 `json:"limit"`
+	} `json:"chargingSchedulePeriod"`
+}
+
+func (s schedulePeriods) limits() []string {
+	var out []string
+	for _, p := range s.Periods {
+		out = append(out, fmt.Sprintf("%g %s from %ds", p.Limit, s.Unit, p.Start))
+	}
+	return out
+}
+
+// profileOf reads a stored SetChargingProfile request: 1.6's
+// (connectorId, csChargingProfiles with one schedule and a numeric
+// transactionId) or 2.0.1's (evseId, chargingProfile with a list of
+// schedules and the station's transactionId string).
+func profileOf(body []byte) (profileRow, bool) {
+	var req struct {
+		ConnectorID *int `json:"connectorId"`
+		EVSEID      *int `json:"evseId"`
+	}
+	if json.Unmarshal(body, &req) != nil {
+		return profileRow{}, false
+	}
+	type common struct {
+		StackLevel int    `json:"stackLevel"`
+		Purpose    string `json:"chargingProfilePurpose"`
+		Kind       string `json:"chargingProfileKind"`
+	}
+	if req.EVSEID != nil {
+		var r struct {
+			P struct {
+				common
+				ID        int               `json:"id"`
+				Tx        string            `json:"transactionId"`
+				Schedules []schedulePeriods `json:"chargingSchedule"`
+			} `json:"chargingProfile"`
+		}
+		if json.Unmarshal(body, &r) != nil {
+			return profileRow{}, false
+		}
+		var limits []string
+		for _, sc := range r.P.Schedules {
+			limits = append(limits, sc.limits()...)
+		}
+		return profileRow{ConnectorID: *req.EVSEID, ID: r.P.ID, Purpose: r.P.Purpose, Kind: r.P.Kind, StackLevel: r.P.StackLevel,
+			Transaction: r.P.Tx, Limits: strings.Join(limits, ", "), LoadMgmt: r.P.ID >= loadmgmt.ProfileBase}, true
+	}
+	var r struct {
+		P struct {
+			common
+			ID       int             `json:"chargingProfileId"`
+			Tx       int64           `json:"transactionId"`
+			Schedule schedulePeriods `json:"chargingSchedule"`
+		} `json:"csChargingProfiles"`
+	}
+	if req.ConnectorID == nil || json.Unmarshal(body, &r) != nil {
+		return profileRow{}, false
+	}
+	tx := ""
+	if r.P.Tx != 0 {
+		tx = strconv.FormatInt(r.P.Tx, 10)
+	}
+	return profileRow{ConnectorID: *req.ConnectorID, ID: r.P.ID, Purpose: r.P.Purpose, Kind: r.P.Kind, StackLevel: r.P.StackLevel,
+		Transaction: tx, Limits: strings.Join(r.P.Schedule.limits(), ", "), LoadMgmt: r.P.ID >= loadmgmt.ProfileBase}, true
 }

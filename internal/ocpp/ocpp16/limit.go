@@ -20,7 +20,7 @@ import (
 // GetConfiguration. Load management uses it to fill a
 // charging.ChargingLimit for the command port.
 type LimitCaps struct {
-	cmd *Commander
+	ask CapsAsker
 	now func() time.Time
 
 	// mu guards caps.
@@ -34,9 +34,20 @@ type limitCaps struct {
 	at    time.Time
 }
 
-// NewLimitCaps returns a LimitCaps asking through cmd.
+// CapsAsker asks a charger for the rate unit and the highest stack level
+// it takes charging limits in. A CALLERROR answer (*ocpp.Error) means the
+// charger does not say; other errors mean it could not be asked.
+type CapsAsker func(ctx context.Context, chargerID string) (unit charging.LimitUnit, stack int, err error)
+
+// NewLimitCaps returns a LimitCaps asking 1.6 chargers through cmd.
 func NewLimitCaps(cmd *Commander, now func() time.Time) *LimitCaps {
-	return &LimitCaps{cmd: cmd, now: now, caps: map[string]limitCaps{}}
+	return NewLimitCapsAsking(askConfiguration(cmd), now)
+}
+
+// NewLimitCapsAsking returns a LimitCaps asking with ask (another OCPP
+// version's way).
+func NewLimitCapsAsking(ask CapsAsker, now func() time.Time) *LimitCaps {
+	return &LimitCaps{ask: ask, now: now, caps: map[string]limitCaps{}}
 }
 
 // Forget drops what is known of a charger (it reconnected: its firmware or
@@ -60,33 +71,18 @@ func (l *LimitCaps) Get(ctx context.Context, chargerID string) (charging.LimitUn
 		return c.unit, c.stack, nil
 	}
 	c = limitCaps{unit: charging.LimitAmps, stack: 1, at: now}
-	res, err := l.cmd.Send(ctx, chargerID, "GetConfiguration",
-		json.RawMessage(`{"key":["ChargingScheduleAllowedChargingRateUnit","ChargeProfileMaxStackLevel"]}`), "loadmgmt")
-	if err != nil {
-		var oe *ocpp.Error
-		if !errors.As(err, &oe) {
-			return "", 0, fmt.Errorf("ask %s for its charging rate units: %w", chargerID, CoreError(err))
+	unit, stack, err := l.ask(ctx, chargerID)
+	var oe *ocpp.Error
+	switch {
+	case errors.As(err, &oe):
+	case err != nil:
+		return "", 0, fmt.Errorf("ask %s for its charging rate units: %w", chargerID, CoreError(err))
+	default:
+		if unit != "" {
+			c.unit = unit
 		}
-	} else {
-		var conf struct {
-			Keys []struct {
-				Key   string  `json:"key"`
-				Value *string `json:"value"`
-			} `json:"configurationKey"`
-		}
-		_ = json.Unmarshal(res, &conf)
-		for _, k := range conf.Keys {
-			if k.Value == nil {
-				continue
-			}
-			switch k.Key {
-			case "ChargingScheduleAllowedChargingRateUnit":
-				c.unit = rateUnit(*k.Value)
-			case "ChargeProfileMaxStackLevel":
-				if n, err := strconv.Atoi(strings.TrimSpace(*k.Value)); err == nil && n >= 1 {
-					c.stack = n
-				}
-			}
+		if stack >= 1 {
+			c.stack = stack
 		}
 	}
 	l.mu.Lock()
@@ -95,13 +91,48 @@ func (l *LimitCaps) Get(ctx context.Context, chargerID string) (charging.LimitUn
 	return c.unit, c.stack, nil
 }
 
-// rateUnit picks W when the charger takes power, else A. The value is a
-// CSL of "Current" and "Power".
-func rateUnit(v string) charging.LimitUnit {
+// RateUnit picks W when the charger takes power, else A. The value is a
+// list separated by commas of "Current" and "Power" (1.6) or "A" and "W"
+// (2.0.1's SmartChargingCtrlr.RateUnit).
+func RateUnit(v string) charging.LimitUnit {
 	for _, u := range strings.Split(v, ",") {
-		if strings.EqualFold(strings.TrimSpace(u), "Power") {
+		if u = strings.TrimSpace(u); strings.EqualFold(u, "Power") || u == "W" {
 			return charging.LimitWatts
 		}
 	}
 	return charging.LimitAmps
+}
+
+// askConfiguration asks a 1.6 charger with GetConfiguration.
+func askConfiguration(cmd *Commander) CapsAsker {
+	return func(ctx context.Context, chargerID string) (charging.LimitUnit, int, error) {
+		res, err := cmd.Send(ctx, chargerID, "GetConfiguration",
+			json.RawMessage(`{"key":["ChargingScheduleAllowedChargingRateUnit","ChargeProfileMaxStackLevel"]}`), "loadmgmt")
+		if err != nil {
+			return "", 0, err
+		}
+		var conf struct {
+			Keys []struct {
+				Key   string  `json:"key"`
+				Value *string `json:"value"`
+			} `json:"configurationKey"`
+		}
+		_ = json.Unmarshal(res, &conf)
+		var unit charging.LimitUnit
+		stack := 0
+		for _, k := range conf.Keys {
+			if k.Value == nil {
+				continue
+			}
+			switch k.Key {
+			case "ChargingScheduleAllowedChargingRateUnit":
+				unit = RateUnit(*k.Value)
+			case "ChargeProfileMaxStackLevel":
+				if n, err := strconv.Atoi(strings.TrimSpace(*k.Value)); err == nil && n >= 1 {
+					stack = n
+				}
+			}
+		}
+		return unit, stack, nil
+	}
 }

@@ -7,9 +7,9 @@ import (
 )
 
 func TestRateUnit(t *testing.T) {
-	for in, want := range map[string]charging.LimitUnit{"Current": "A", "Current,Power": "W", " power ": "W", "": "A", "Watts": "A"} {
-		if got := rateUnit(in); got != want {
-			t.Errorf("rateUnit(%q) = %s; want %s", in, got, want)
+	for in, want := range map[string]charging.LimitUnit{"Current": "A", "Current,Power": "W", " power ": "W", "": "A", "Watts": "A", "A,W": "W", "A": "A"} {
+		if got := RateUnit(in); got != want {
+			t.Errorf("RateUnit(%q) = %s; want %s", in, got, want)
 		}
 	}
 }

@@ -206,3 +206,144 @@ type DataTransferConf struct {
 	Status     string      `json:"status"`
 	StatusInfo *StatusInfo `json:"statusInfo,omitempty"`
 }
+
+// ReserveNowReq is ReserveNowRequest (no evseId: any EVSE).
+type ReserveNowReq struct {
+	ID             int64     `json:"id"`
+	ExpiryDateTime time.Time `json:"expiryDateTime"`
+	ConnectorType  string    `json:"connectorType,omitempty"`
+	IDToken        IDToken   `json:"idToken"`
+	EVSEID         *int      `json:"evseId,omitempty"`
+	GroupIDToken   *IDToken  `json:"groupIdToken,omitempty"`
+}
+
+// CancelReservationReq is CancelReservationRequest.
+type CancelReservationReq struct {
+	ReservationID int64 `json:"reservationId"`
+}
+
+// UnlockConnectorReq is UnlockConnectorRequest.
+type UnlockConnectorReq struct {
+	EVSEID      int `json:"evseId"`
+	ConnectorID int `json:"connectorId"`
+}
+
+// ResetReq is ResetRequest: Immediate or OnIdle, for the station or one
+// EVSE.
+type ResetReq struct {
+	Type   string `json:"type"`
+	EVSEID *int   `json:"evseId,omitempty"`
+}
+
+// ChangeAvailabilityReq is ChangeAvailabilityRequest (no evse: the whole
+// station).
+type ChangeAvailabilityReq struct {
+	OperationalStatus string `json:"operationalStatus"`
+	EVSE              *EVSE  `json:"evse,omitempty"`
+}
+
+// SetChargingProfileReq is SetChargingProfileRequest (evseId 0: the grid
+// connection, or every EVSE for a TxDefaultProfile).
+type SetChargingProfileReq struct {
+	EVSEID          int             `json:"evseId"`
+	ChargingProfile ChargingProfile `json:"chargingProfile"`
+}
+
+// ChargingProfile is a ChargingProfileType.
+type ChargingProfile struct {
+	ID                     int                `json:"id"`
+	StackLevel             int                `json:"stackLevel"`
+	ChargingProfilePurpose string             `json:"chargingProfilePurpose"`
+	ChargingProfileKind    string             `json:"chargingProfileKind"`
+	RecurrencyKind         string             `json:"recurrencyKind,omitempty"`
+	ValidFrom              *time.Time         `json:"validFrom,omitempty"`
+	ValidTo                *time.Time         `json:"validTo,omitempty"`
+	TransactionID          string             `json:"transactionId,omitempty"`
+	ChargingSchedule       []ChargingSchedule `json:"chargingSchedule"`
+}
+
+// ChargingSchedule is a ChargingScheduleType.
+type ChargingSchedule struct {
+	ID                     int                      `json:"id"`
+	StartSchedule          *time.Time               `json:"startSchedule,omitempty"`
+	Duration               *int                     `json:"duration,omitempty"`
+	ChargingRateUnit       string                   `json:"chargingRateUnit"`
+	ChargingSchedulePeriod []ChargingSchedulePeriod `json:"chargingSchedulePeriod"`
+	MinChargingRate        *float64                 `json:"minChargingRate,omitempty"`
+}
+
+// ChargingSchedulePeriod is a ChargingSchedulePeriodType.
+type ChargingSchedulePeriod struct {
+	StartPeriod  int     `json:"startPeriod"`
+	Limit        float64 `json:"limit"`
+	NumberPhases *int    `json:"numberPhases,omitempty"`
+	PhaseToUse   *int    `json:"phaseToUse,omitempty"`
+}
+
+// Component is a ComponentType: a name, an instance, an EVSE.
+type Component struct {
+	Name     string `json:"name"`
+	Instance string `json:"instance,omitempty"`
+	EVSE     *EVSE  `json:"evse,omitempty"`
+}
+
+// Variable is a VariableType.
+type Variable struct {
+	Name     string `json:"name"`
+	Instance string `json:"instance,omitempty"`
+}
+
+// GetVariablesReq is GetVariablesRequest.
+type GetVariablesReq struct {
+	GetVariableData []GetVariableData `json:"getVariableData"`
+}
+
+// GetVariableData is a GetVariableDataType.
+type GetVariableData struct {
+	AttributeType string    `json:"attributeType,omitempty"`
+	Component     Component `json:"component"`
+	Variable      Variable  `json:"variable"`
+}
+
+// GetVariablesConf is GetVariablesResponse.
+type GetVariablesConf struct {
+	GetVariableResult []GetVariableResult `json:"getVariableResult"`
+}
+
+// GetVariableResult is a GetVariableResultType.
+type GetVariableResult struct {
+	AttributeStatus string    `json:"attributeStatus"`
+	AttributeType   string    `json:"attributeType,omitempty"`
+	AttributeValue  *string   `json:"attributeValue,omitempty"`
+	Component       Component `json:"component"`
+	Variable        Variable  `json:"variable"`
+}
+
+// SetVariablesReq is SetVariablesRequest.
+type SetVariablesReq struct {
+	SetVariableData []SetVariableData `json:"setVariableData"`
+}
+
+// SetVariableData is a SetVariableDataType.
+type SetVariableData struct {
+	AttributeType  string    `json:"attributeType,omitempty"`
+	AttributeValue string    `json:"attributeValue"`
+	Component      Component `json:"component"`
+	Variable       Variable  `json:"variable"`
+}
+
+// SetVariablesConf is SetVariablesResponse.
+type SetVariablesConf struct {
+	SetVariableResult []SetVariableResult `json:"setVariableResult"`
+}
+
+// SetVariableResult is a SetVariableResultType: Accepted, Rejected,
+// UnknownComponent, UnknownVariable, NotSupportedAttributeType or
+// RebootRequired.
+type SetVariableResult struct {
+	AttributeType   string      `json:"attributeType,omitempty"`
+	AttributeStatus string      `json:"attributeStatus"`
+	Component       Component   `json:"component"`
+	Variable        Variable    `json:"variable"`
+	StatusInfo      *StatusInfo `json:"attributeStatusInfo,omitempty"`
+}

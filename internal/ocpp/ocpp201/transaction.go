@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
@@ -234,3 +235,44 @@ func Samples(mvs []MeterValue) []charging.MeterSample {
 }
 
 func parseTime(s string) (time.Time, error) { return time.Parse(time.RFC3339Nano, s) }
+
+// stationTransaction is the station's own transactionId of a session
+// (what RequestStopTransaction and a TxProfile name), or ErrNotFound.
+func stationTransaction(ctx context.Context, svc *charging.Service, s charging.Session) (string, error) {
+	docs, err := svc.Docs()
+	if err != nil {
+		return "", err
+	}
+	list, _, err := docs.ListDocs(ctx, charging.DocQuery{Kind: DocKindTransaction, Owner: s.ChargerID, Newest: true, Limit: 1000})
+	if err != nil {
+		return "", err
+	}
+	for _, d := range list {
+		var st txState
+		if json.Unmarshal(d.Body, &st) == nil && st.Tx == s.TransactionID {
+			return strings.TrimPrefix(d.ID, s.ChargerID+"/"), nil
+		}
+	}
+	return "", fmt.Errorf("%w: no 2.0.1 transaction of %s is linked to session %s", charging.ErrNotFound, s.ChargerID, s.ID)
+}
+
+// sessionOfTransaction is the session of the station's transactionId, or
+// ErrNotFound (no event of it came yet, or none named an idToken).
+func sessionOfTransaction(ctx context.Context, svc *charging.Service, chargerID, txID string) (charging.Session, error) {
+	docs, err := svc.Docs()
+	if err != nil {
+		return charging.Session{}, err
+	}
+	d, err := docs.GetDoc(ctx, DocKindTransaction, chargerID+"/"+txID)
+	if err != nil {
+		return charging.Session{}, err
+	}
+	var st txState
+	if err := json.Unmarshal(d.Body, &st); err != nil {
+		return charging.Session{}, err
+	}
+	if st.Tx == 0 {
+		return charging.Session{}, fmt.Errorf("%w: transaction %s of %s has no session yet", charging.ErrNotFound, txID, chargerID)
+	}
+	return svc.Store().SessionByTransaction(ctx, st.Tx)
+}
