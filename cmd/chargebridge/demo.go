@@ -72,6 +72,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg := f.serverConfig()
 	chargers := f.Int("chargers", 10, "number of simulated chargers")
 	connectors := f.Int("connectors", 2, "connectors per simulated charger")
+	every201 := f.Int("ocpp201-every", 3, "every Nth simulated charger speaks OCPP 2.0.1, the others 1.6 (0: all 1.6)")
 	faults := f.Bool("faults", false, "let the simulated chargers misbehave now and then (dropped connections, reboots, zone-less timestamps, …)")
 	// The demo's database is temporary unless --db is given.
 	cfg.DB = ""
@@ -163,8 +164,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
   tariff           %s
   site             %s
 
+%s
 Sessions are sped up: one second of demo charges like one minute. Ctrl-C stops.
-`, *chargers, *connectors, server.RedactDB(cfg.DB), base, login, addr, base, base, becknNote, base, base, base, base, tariffNote, siteNote)
+`, *chargers, *connectors, server.RedactDB(cfg.DB), base, login, addr, base, base, becknNote, base, base, base, base, tariffNote, siteNote, mixNote(*chargers, *every201))
 
 	simCfg := sim.Config{
 		URL:           "ws://" + addr.String() + "/ocpp",
@@ -178,6 +180,7 @@ Sessions are sped up: one second of demo charges like one minute. Ctrl-C stops.
 		TimeScale:     60,
 		IDTags:        demoTags(4 * *chargers * *connectors),
 		Logger:        log,
+		Every201:      max(*every201, 0),
 	}
 	if *faults {
 		simCfg.Faults = sim.Faults{DropConnection: 0.05, GoOffline: 0.03, OfflineTime: sim.DurationRange{Min: 5 * time.Second, Max: 20 * time.Second},
@@ -329,4 +332,24 @@ func demoSite(ctx context.Context, srv *server.Server, chargers, connectors int)
 	}
 	return fmt.Sprintf("DEMO-SITE: %s share %g kW, half of what their %d connectors could draw (chargebridge sites show DEMO-SITE)",
 		strings.Join(site.Chargers, ", "), site.MaxPowerKW, n*connectors), nil
+}
+
+// mixNote says which demo chargers speak OCPP 2.0.1.
+func mixNote(chargers, every int) string {
+	if every <= 0 || every > chargers {
+		return "All chargers speak OCPP 1.6.\n"
+	}
+	return fmt.Sprintf("Every %s charger (DEMO-%05d, …) speaks OCPP 2.0.1, the others 1.6.\n", ordinal(every), every)
+}
+
+func ordinal(n int) string {
+	switch {
+	case n == 1:
+		return "1st"
+	case n == 2:
+		return "2nd"
+	case n == 3:
+		return "3rd"
+	}
+	return fmt.Sprintf("%dth", n)
 }

@@ -120,6 +120,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		"Against a chargebridge, --register first registers the chargers and id tags through its operator API.", stdout)
 	wsURL := fs.String("url", "ws://127.0.0.1:8080/ocpp", "central system's OCPP base URL; chargers connect to URL/{id}")
 	n := fs.Int("chargers", 1, "number of simulated chargers")
+	protocol := fs.String("ocpp", "1.6", "OCPP version the chargers speak: 1.6 or 2.0.1")
 	k := fs.Int("connectors", 2, "connectors per charger")
 	prefix := fs.String("prefix", "SIM-", "charger id prefix (ids are PREFIX00001, …)")
 	tags := fs.String("tags", "", "comma-separated id tags the drivers present (default: two RFID-like card ids per connector, at most 2000; --register registers them)")
@@ -176,7 +177,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	refused := &refusals{w: stderr, seen: map[string]bool{}, reasons: map[string]int{}, count: map[string]int64{}}
 	fleet, err := sim.NewFleet(sim.Config{
-		URL: *wsURL, Password: *password, TLS: tlsCfg, IDPrefix: *prefix, Connectors: *k, MeterInterval: *meter, TimeScale: *scale, Logger: log,
+		URL: *wsURL, Protocol: *protocol, Password: *password, TLS: tlsCfg, IDPrefix: *prefix, Connectors: *k, MeterInterval: *meter, TimeScale: *scale, Logger: log,
 		IDTags: idTags, IdleTime: idle, SessionLength: session, OnRefusal: refused.add,
 		Faults: sim.Faults{DropConnection: *drop, GoOffline: *offline, RetryStart: *retry, NaiveTimestamps: *naive,
 			MalformedFrame: *malformed, RebootMidTransaction: *reboot},

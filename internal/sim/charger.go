@@ -71,6 +71,13 @@ type Charger struct {
 	backoff    time.Duration
 	holdUntil  time.Time // no reconnect before this (outage or reboot)
 
+	// v201: the charger is an OCPP 2.0.1 station (Config.Protocol).
+	v201 bool
+	// txSeq numbers a 2.0.1 station's transactions; remoteStartID is set
+	// while a RequestStartTransaction's session begins.
+	txSeq         int
+	remoteStartID *int64
+
 	registered     bool
 	everRegistered bool
 	bootStatus     string // last BootNotification answer
@@ -171,6 +178,7 @@ func newCharger(cfg *Config, id string, ctr *counters, sem chan struct{}, la net
 		fwStatus:   "Idle",
 		diagStatus: "Idle",
 		logStatus:  "Idle",
+		v201:       cfg.Protocol == "2.0.1",
 	}
 	c.connectors = make([]*connector, cfg.Connectors+1)
 	for i := range c.connectors {
@@ -755,10 +763,14 @@ func (c *Charger) bootCall(triggered bool) *outCall {
 		MeterType:               "DC meter",
 		MeterSerialNumber:       "M" + serial[1:],
 	}
+	payload := marshal(req)
+	if c.v201 {
+		payload = c.boot201(serial)
+	}
 	return &outCall{
 		action:    "BootNotification",
 		triggered: triggered,
-		payload:   marshal(req),
+		payload:   payload,
 		onResult:  c.onBootResult,
 		onError: func(err error) {
 			if err == errOffline {

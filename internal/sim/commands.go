@@ -27,7 +27,11 @@ func (c *Charger) handleCall(f ocpp.Frame) {
 		c.log.Debug("ignoring a call while the boot is rejected", "action", f.Action)
 		return
 	}
-	resp, then, rpcErr := c.dispatch(f.Action, f.Payload)
+	dispatch := c.dispatch
+	if c.v201 {
+		dispatch = c.dispatch201
+	}
+	resp, then, rpcErr := dispatch(f.Action, f.Payload)
 	bp := getBuf()
 	var frame []byte
 	if rpcErr != nil {

@@ -113,6 +113,15 @@ type Config struct {
 	// ws://127.0.0.1:8080/ocpp; a charger connects to URL/{chargePointId}
 	// with subprotocol ocpp1.6. Required.
 	URL string
+	// Protocol is the OCPP version the chargers speak: "1.6" (the
+	// default, subprotocol ocpp1.6) or "2.0.1" (subprotocol ocpp2.0.1:
+	// TransactionEvent instead of Start/StopTransaction and MeterValues,
+	// the CSMS's 2.0.1 commands; see ocpp201.go).
+	Protocol string
+	// Every201, in a Fleet, makes every Every201-th charger (the third,
+	// sixth, … for 3) a 2.0.1 station whatever Protocol says: a mixed
+	// fleet, as `chargebridge demo` runs. Zero: none.
+	Every201 int
 	// Password is the Basic-auth password (OCPP security profiles 1 and 2)
 	// every charger starts with; the central system may change a charger's
 	// with ChangeConfiguration AuthorizationKey.
@@ -234,6 +243,13 @@ type Config struct {
 func (c Config) withDefaults() (Config, error) {
 	if c.URL == "" {
 		return c, errors.New("sim config: URL is required, such as ws://127.0.0.1:8080/ocpp")
+	}
+	switch c.Protocol {
+	case "":
+		c.Protocol = "1.6"
+	case "1.6", "2.0.1":
+	default:
+		return c, fmt.Errorf("sim config: Protocol %q: use 1.6 or 2.0.1", c.Protocol)
 	}
 	u, err := url.Parse(c.URL)
 	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {

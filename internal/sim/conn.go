@@ -62,7 +62,7 @@ func (c *Charger) dial(ctx context.Context) (*wsConn, error) {
 		nd.LocalAddr = &net.TCPAddr{IP: c.localAddr.AsSlice(), Zone: c.localAddr.Zone()}
 	}
 	d := ws.Dialer{
-		Protocols: []string{Subprotocol},
+		Protocols: []string{c.subprotocol()},
 		Timeout:   c.cfg.DialTimeout,
 		NetDial:   nd.DialContext,
 	}
@@ -86,12 +86,12 @@ func (c *Charger) dial(ctx context.Context) (*wsConn, error) {
 		}
 		return nil, &refusalError{reason: refusal, err: fmt.Errorf("dial %s: %w", c.url, err)}
 	}
-	if hs.Protocol != Subprotocol {
+	if hs.Protocol != c.subprotocol() {
 		nc.Close()
 		if br != nil {
 			ws.PutReader(br)
 		}
-		return nil, fmt.Errorf("dial %s: server chose subprotocol %q, want %q", c.url, hs.Protocol, Subprotocol)
+		return nil, fmt.Errorf("dial %s: server chose subprotocol %q, want %q", c.url, hs.Protocol, c.subprotocol())
 	}
 	cc := &wsConn{nc: nc, src: nc}
 	if br != nil {

@@ -83,6 +83,9 @@ func NewFleet(cfg Config, n int) (*Fleet, error) {
 		if err != nil {
 			return nil, fmt.Errorf("fleet: %w", err)
 		}
+		if c.Every201 > 0 && (i+1)%c.Every201 == 0 {
+			ch.v201 = true
+		}
 		f.chargers[i] = ch
 	}
 	return f, nil

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"encoding/json"
+	"github.com/chargebridge/chargebridge/internal/ocpp/ocpp201"
 	"math"
 	"strconv"
 	"time"
@@ -66,6 +67,12 @@ type session struct {
 	retryStart bool
 	retried    bool
 	refused    bool // the central system refused the id tag at start
+
+	// 2.0.1: the station's transactionId, the next TransactionEvent's
+	// seqNo, and the RequestStartTransaction's remoteStartId.
+	txID201       string
+	seqNo         int64
+	remoteStartID *int64
 }
 
 func (s *session) txIDPtr() *int {
@@ -101,6 +108,12 @@ func (c *Charger) setStatus(cn *connector, status string) {
 
 // sendStatus queues a StatusNotification with the connector's status.
 func (c *Charger) sendStatus(cn *connector, triggered bool) {
+	if c.v201 {
+		if call := c.statusCall201(cn, triggered); call != nil {
+			c.enqueue(call)
+		}
+		return
+	}
 	req := statusNotificationReq{ConnectorID: cn.id, ErrorCode: "NoError", Status: cn.status, Timestamp: c.stamp(c.now())}
 	c.enqueue(&outCall{action: "StatusNotification", triggered: triggered, payload: marshal(req)})
 }
@@ -158,15 +171,14 @@ func (c *Charger) beginSession(cn *connector, idTag string, remote bool) {
 	}
 	c.enqueue(&outCall{
 		action:  "Authorize",
-		payload: marshal(authorizeReq{IDTag: idTag}),
+		payload: c.authorizePayload(idTag),
 		onResult: func(raw json.RawMessage) {
 			if cn.sess != s || s.ended {
 				return
 			}
-			var conf authorizeConf
-			if err := json.Unmarshal(raw, &conf); err != nil || conf.IDTagInfo.Status != "Accepted" {
-				c.log.Info("id tag not accepted", "connector", cn.id, "id_tag", idTag, "status", conf.IDTagInfo.Status)
-				c.refused("authorize", "Authorize answered "+string(conf.IDTagInfo.Status))
+			if st, err := authorizeStatus(raw); err != nil || st != "Accepted" {
+				c.log.Info("id tag not accepted", "connector", cn.id, "id_tag", idTag, "status", st)
+				c.refused("authorize", "Authorize answered "+st)
 				c.abandon(cn, s)
 				return
 			}
@@ -214,12 +226,14 @@ func (c *Charger) abandon(cn *connector, s *session) {
 func (c *Charger) planSession(idTag string, remote bool) *session {
 	r := c.rng
 	s := &session{
-		idTag:      idTag,
-		remote:     remote,
-		capacityWh: (40 + 60*r.Float64()) * 1000,
-		soc:        10 + 50*r.Float64(),
-		evMaxW:     (40 + 110*r.Float64()) * 1000,
-		targetWh:   c.cfg.Energy.draw(r) * 1000,
+		idTag:  idTag,
+		remote: remote,
+		// set while a RequestStartTransaction's session begins
+		remoteStartID: c.remoteStartID,
+		capacityWh:    (40 + 60*r.Float64()) * 1000,
+		soc:           10 + 50*r.Float64(),
+		evMaxW:        (40 + 110*r.Float64()) * 1000,
+		targetWh:      c.cfg.Energy.draw(r) * 1000,
 	}
 	if c.cfg.Saturate {
 		// A session that never ends: a battery too big to fill keeps the
@@ -276,7 +290,11 @@ func (c *Charger) startTransaction(cn *connector, s *session) {
 		ReservationID: s.reservationID, Timestamp: c.stamp(now)}
 	s.startPayload = marshal(req)
 	cn.res = nil
-	c.enqueue(c.startCall(cn, s, false))
+	if c.v201 {
+		c.start201(cn, s)
+	} else {
+		c.enqueue(c.startCall(cn, s, false))
+	}
 	c.ctr.sessionsStarted.Add(1)
 	c.setStatus(cn, "Charging")
 	c.log.Debug("transaction started", "connector", cn.id, "id_tag", s.idTag, "meter_start", req.MeterStart)
@@ -399,6 +417,13 @@ func (c *Charger) queueMeterValues(cn *connector, s *session, context string) {
 }
 
 func (c *Charger) meterValuesCall(cn *connector, s *session, mv meterValue, triggered bool) *outCall {
+	if c.v201 {
+		if s != nil && s.charging() {
+			return c.updated201(cn, s, mv, triggered)
+		}
+		return &outCall{action: "MeterValues", triggered: triggered,
+			payload: marshal(ocpp201.MeterValuesReq{EVSEID: cn.id, MeterValue: meterValues201(mv)})}
+	}
 	return &outCall{
 		action:    "MeterValues",
 		tx:        s != nil && !triggered,
@@ -476,29 +501,35 @@ func (c *Charger) endSession(cn *connector, s *session, reason string) {
 	if reason == "Local" || reason == "DeAuthorized" {
 		req.IDTag = s.idTag
 	}
+	var end *meterValue
 	if c.keys.stopTxnMask != 0 {
-		end := c.sample(cn, s, "Transaction.End", c.keys.stopTxnMask)
-		req.TransactionData = []meterValue{s.begin, end}
+		e := c.sample(cn, s, "Transaction.End", c.keys.stopTxnMask)
+		end = &e
+		req.TransactionData = []meterValue{s.begin, e}
 	}
-	c.enqueue(&outCall{
-		action: "StopTransaction",
-		tx:     true,
-		build: func() ([]byte, bool) {
-			if !s.txKnown {
-				c.log.Warn("dropping StopTransaction of a transaction that never got an id", "connector", cn.id)
-				return nil, false
-			}
-			req.TransactionID = s.txID
-			return marshal(req), true
-		},
-		onResult: func(json.RawMessage) {
-			// Completed means charged: a session refused at start, or
-			// one that delivered nothing, is not.
-			if !s.refused && s.deliveredWh >= 1 {
-				c.ctr.sessionsCompleted.Add(1)
-			}
-		},
-	})
+	if c.v201 {
+		c.ended201(cn, s, reason, end)
+	} else {
+		c.enqueue(&outCall{
+			action: "StopTransaction",
+			tx:     true,
+			build: func() ([]byte, bool) {
+				if !s.txKnown {
+					c.log.Warn("dropping StopTransaction of a transaction that never got an id", "connector", cn.id)
+					return nil, false
+				}
+				req.TransactionID = s.txID
+				return marshal(req), true
+			},
+			onResult: func(json.RawMessage) {
+				// Completed means charged: a session refused at start, or
+				// one that delivered nothing, is not.
+				if !s.refused && s.deliveredWh >= 1 {
+					c.ctr.sessionsCompleted.Add(1)
+				}
+			},
+		})
+	}
 	c.log.Debug("transaction stopped", "connector", cn.id, "tx", s.txID, "reason", reason,
 		"kwh", math.Round(s.deliveredWh)/1000)
 	if cn.sess == s {

@@ -1,0 +1,142 @@
+package server_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/api"
+	"github.com/chargebridge/chargebridge/internal/beckn"
+	"github.com/chargebridge/chargebridge/internal/beckn/evsession"
+	"github.com/chargebridge/chargebridge/internal/cbtest"
+	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/ocpi"
+	"github.com/chargebridge/chargebridge/internal/server"
+	"github.com/chargebridge/chargebridge/internal/sim"
+)
+
+// TestSimulated201Station: the simulator's 2.0.1 station beside a 1.6
+// charger on one server. Every message it sends passes the server's 2.0.1
+// schemas (a refusal would be a CALLERROR, counted in its stats); the
+// neutral commands reach it and it answers them; a remote-started session
+// runs on TransactionEvents and its kWh, in the API, is the same in the
+// OCPI Session and the Beckn EvChargingSession views.
+func TestSimulated201Station(t *testing.T) {
+	s := cbtest.Start(t, cbtest.AutoRegister, cbtest.Configure(func(c *server.Config) { c.AcceptUnknownTags = true }))
+	run := func(id, protocol string) *sim.Charger {
+		ch, err := sim.NewCharger(sim.Config{
+			URL: s.WSURL(), Protocol: protocol, Connectors: 2, MaxPowerKW: 22, NoAutoStart: true, TimeScale: 600,
+			MeterInterval: 50 * time.Millisecond, Energy: sim.KWhRange{Min: 3, Max: 3}, FinishingTime: sim.DurationRange{Min: time.Millisecond, Max: time.Millisecond},
+			ReconnectMin: time.Hour, ReconnectMax: time.Hour, StepTime: time.Millisecond,
+		}, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { _ = ch.Run(ctx); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+		waitFor(t, id+" to boot", func() bool {
+			var c api.Charger
+			return s.GetJSON("/api/v1/chargers/"+id, &c) == http.StatusOK && c.Connected && c.BootStatus == charging.BootAccepted
+		})
+		return ch
+	}
+	st := run("SIM-201", "2.0.1")
+	run("SIM-16", "1.6")
+	var c api.Charger
+	if s.GetJSON("/api/v1/chargers/SIM-201", &c); c.Protocol != "ocpp2.0.1" {
+		t.Fatalf("SIM-201 speaks %q; want ocpp2.0.1", c.Protocol)
+	}
+	waitFor(t, "SIM-201's EVSEs to report", func() bool {
+		s.GetJSON("/api/v1/chargers/SIM-201", &c)
+		n := 0
+		for _, cn := range c.Connectors {
+			if cn.ConnectorID > 0 && cn.Status == charging.StatusAvailable {
+				n++
+			}
+		}
+		return n == 2
+	})
+
+	action := func(id, name string, body map[string]any) (int, map[string]any) {
+		var out map[string]any
+		code := s.PostJSON("/api/v1/chargers/"+id+"/actions/"+name, body, &out)
+		return code, out
+	}
+	exp := time.Now().Add(time.Hour).UTC()
+	for _, id := range []string{"SIM-201", "SIM-16"} {
+		for _, tc := range []struct {
+			name   string
+			body   map[string]any
+			code   int
+			status string
+		}{
+			{"reserve", map[string]any{"connector_id": 2, "id_tag": "R1", "reservation_id": 41, "expires_at": exp}, 200, "accepted"},
+			{"cancel-reservation", map[string]any{"reservation_id": 41}, 200, "accepted"},
+			{"cancel-reservation", map[string]any{"reservation_id": 41}, 409, "unknown"},
+			{"unlock", map[string]any{"connector_id": 2}, 200, "accepted"},
+			{"change-availability", map[string]any{"connector_id": 2, "operative": false}, 200, "accepted"},
+			{"change-availability", map[string]any{"connector_id": 2, "operative": true}, 200, "accepted"},
+			{"set-charging-limit", map[string]any{"connector_id": 1, "purpose": "default", "limit": 32, "unit": "A"}, 200, "accepted"},
+		} {
+			if code, out := action(id, tc.name, tc.body); code != tc.code || out["status"] != tc.status {
+				t.Errorf("%s %s %v: %d %v; want %d %s", id, tc.name, tc.body, code, out, tc.code, tc.status)
+			}
+		}
+	}
+
+	// A remote-started session on the 2.0.1 station, limited while it
+	// runs, stopped remotely.
+	code, out := action("SIM-201", "start", map[string]any{"connector_id": 1, "id_tag": "TAG-201"})
+	sid, _ := out["session_id"].(string)
+	if code != 200 || sid == "" {
+		t.Fatalf("start: %d %v", code, out)
+	}
+	var sess api.Session
+	waitFor(t, "the session to charge", func() bool {
+		return s.GetJSON("/api/v1/sessions/"+sid, &sess) == 200 && sess.Status == "active" && sess.KWh > 0.1
+	})
+	if code, out := action("SIM-201", "set-charging-limit", map[string]any{"connector_id": 1, "purpose": "transaction", "limit": 11000, "unit": "W"}); code != 200 {
+		t.Errorf("transaction limit: %d %v", code, out)
+	}
+	var stop map[string]any
+	if code := s.PostJSON("/api/v1/sessions/"+sid+"/stop", nil, &stop); code != 200 {
+		t.Fatalf("stop: %d %v", code, stop)
+	}
+	waitFor(t, "the session to complete", func() bool {
+		return s.GetJSON("/api/v1/sessions/"+sid, &sess) == 200 && sess.Status == "completed"
+	})
+	if stats := st.Stats(); stats.CallErrors != 0 || stats.SessionsCompleted != 1 {
+		t.Errorf("station stats %+v; want no CALLERROR and the session completed", stats)
+	}
+
+	ctx := context.Background()
+	cs, err := s.Service().Store().GetSession(ctx, sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs.KWh() <= 0.1 || cs.KWh() != sess.KWh {
+		t.Fatalf("session kWh %v (API %v); want the energy charged", cs.KWh(), sess.KWh)
+	}
+	o := ocpi.SessionView(cs, ocpi.SessionContext{CPO: ocpi.Party{CountryCode: "NL", PartyID: "CBR"}, LocationID: "LOC-1"})
+	if o.KWh != sess.KWh || o.Status != ocpi.SessionCompleted {
+		t.Errorf("OCPI session: %v kWh %s; want %v COMPLETED", o.KWh, o.Status, sess.KWh)
+	}
+	samples, err := s.Service().Store().SessionSamples(ctx, sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := s.Service().Store().GetCharger(ctx, "SIM-201")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := beckn.SessionView(cs, samples, beckn.SessionContext{Connector: &ch.Connectors[0], Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.MeteredEnergyKWh == nil || *b.MeteredEnergyKWh != sess.KWh || b.SessionStatus != evsession.StatusCompleted {
+		t.Errorf("Beckn session: %+v; want %v kWh COMPLETED", b, sess.KWh)
+	}
+}
