@@ -160,8 +160,12 @@ func (h *Handler) transactionEvent(ctx context.Context, id string, m Transaction
 		}
 		st.Ended = true
 	}
+	expected := st.Upto
 	if st.mark(m.SeqNo) {
-		h.log.Warn("TransactionEvent seqNo gap: kept, and applied", "charger", id, "transaction", txID, "seq", m.SeqNo, "expected", st.Upto)
+		// Applied, the gap kept (a later event may fill it): the service
+		// logs it (sampled) and counts it per charger.
+		h.svc.RecordViolation(ctx, charging.Violation{ChargerID: id, Kind: "seqno-gap", Outcome: charging.ViolationTolerated,
+			Example: fmt.Sprintf("transaction %s: %s seqNo %d, expected %d", txID, m.EventType, m.SeqNo, expected)})
 	}
 	body, err := json.Marshal(st)
 	if err != nil {
