@@ -17,6 +17,7 @@ import (
 	"crypto/tls"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/ocpp/ocpp201"
 	"github.com/chargebridge/chargebridge/internal/security"
 )
 
@@ -147,6 +148,9 @@ func (s *Server) securityRoutes() {
 		Guard: s.guard,
 		Caps:  security.Capabilities{TLS: s.tls != nil, ClientCA: s.tls != nil && s.tls.ClientCAs != nil},
 		Configure: func(ctx context.Context, id, key, value string) (string, error) {
+			if key == "AuthorizationKey" && s.ocpp.Protocol(id) == ocpp201.Subprotocol {
+				return ocpp201.SetBasicAuthPassword(ctx, s.cmd201, id, value, "security rotation")
+			}
 			p, _ := json.Marshal(map[string]string{"key": key, "value": value})
 			res, err := s.cmd.Send(ctx, id, "ChangeConfiguration", p, "security rotation")
 			if err != nil {

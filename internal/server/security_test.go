@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -92,8 +93,14 @@ func registerCharger(t *testing.T, s *cbtest.Server, id string) {
 // password and TLS configuration.
 func startSim(t *testing.T, s *cbtest.Server, id, password string, tc *tls.Config) *sim.Charger {
 	t.Helper()
+	return startSimSpeaking(t, s, id, password, tc, "1.6")
+}
+
+// startSimSpeaking is startSim for a simulator of OCPP version protocol.
+func startSimSpeaking(t *testing.T, s *cbtest.Server, id, password string, tc *tls.Config, protocol string) *sim.Charger {
+	t.Helper()
 	ch, err := sim.NewCharger(sim.Config{
-		URL: s.WSURL(), Password: password, TLS: tc, Connectors: 2, NoAutoStart: true, TimeScale: 60,
+		URL: s.WSURL(), Protocol: protocol, Password: password, TLS: tc, Connectors: 2, NoAutoStart: true, TimeScale: 60,
 		MeterInterval: 100 * time.Millisecond, StepTime: time.Minute, RebootTime: 300 * time.Millisecond,
 		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,
 	}, id)
@@ -322,12 +329,28 @@ func TestMinimumProfileAndDowngrade(t *testing.T) {
 // TestRotationWithoutLockout rotates a connected simulator's password: it
 // takes the new AuthorizationKey, reconnects with it, and from then on the
 // old password is refused.
+// TestRotationWithoutLockout: a rotation reaches a 1.6 charger as
+// ChangeConfiguration AuthorizationKey and a 2.0.1 station as SetVariables
+// SecurityCtrlr.BasicAuthPassword; each reconnects with the new password,
+// and the old one is refused from then on.
 func TestRotationWithoutLockout(t *testing.T) {
+	for _, protocol := range []string{"1.6", "2.0.1"} {
+		t.Run(protocol, func(t *testing.T) { testRotation(t, protocol) })
+	}
+}
+
+// cmdRecord is a command log entry as the API lists it.
+type cmdRecord struct {
+	Action, Outcome string
+	RequestedBy     string `json:"requested_by"`
+}
+
+func testRotation(t *testing.T, protocol string) {
 	s := cbtest.Start(t)
 	const id = "CP-ROT"
 	registerCharger(t, s, id)
 	_, v := putSecurity(t, s, id, `{"security_profile":1}`)
-	ch := startSim(t, s, id, v.Password, nil)
+	ch := startSimSpeaking(t, s, id, v.Password, nil, protocol)
 	resp, err := s.HTTP.Post(s.URL()+"/api/v1/chargers/"+id+"/security/rotate", "application/json", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -348,6 +371,16 @@ func TestRotationWithoutLockout(t *testing.T) {
 	}
 	if a := tryDial(t, s.WSURL()+"/"+id, id, rv.Password, nil); a.status != 0 || a.err != nil {
 		t.Fatalf("new password: %+v; want upgrade", a)
+	}
+	want := map[string]string{"1.6": "ChangeConfiguration", "2.0.1": "SetVariables"}[protocol]
+	var hist struct {
+		Items []cmdRecord
+	}
+	s.GetJSON("/api/v1/chargers/"+id+"/commands", &hist)
+	if !slices.ContainsFunc(hist.Items, func(c cmdRecord) bool {
+		return c.Action == want && c.Outcome == "answered" && c.RequestedBy == "security rotation"
+	}) {
+		t.Errorf("command log %+v; want the rotation as %s, answered", hist.Items, want)
 	}
 }
 

@@ -3,6 +3,7 @@ package ocpp201
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -44,4 +45,22 @@ func AskLimitCaps(cmd *ocpp16.Commander) ocpp16.CapsAsker {
 		}
 		return unit, stack, nil
 	}
+}
+
+// SetBasicAuthPassword gives a 2.0.1 station a new Basic-auth password
+// (SetVariables SecurityCtrlr.BasicAuthPassword, the counterpart of 1.6's
+// AuthorizationKey) and returns the station's attributeStatus: Accepted,
+// RebootRequired, Rejected, …
+func SetBasicAuthPassword(ctx context.Context, cmd *ocpp16.Commander, chargerID, password, requestedBy string) (string, error) {
+	body, _ := json.Marshal(SetVariablesReq{SetVariableData: []SetVariableData{{AttributeValue: password,
+		Component: Component{Name: "SecurityCtrlr"}, Variable: Variable{Name: "BasicAuthPassword"}}}})
+	res, err := cmd.Send(ctx, chargerID, "SetVariables", body, requestedBy)
+	if err != nil {
+		return "", err
+	}
+	var conf SetVariablesConf
+	if err := json.Unmarshal(res, &conf); err != nil || len(conf.SetVariableResult) != 1 {
+		return "", fmt.Errorf("%w: SetVariables answered %s", charging.ErrInvalidAnswer, res)
+	}
+	return conf.SetVariableResult[0].AttributeStatus, nil
 }
