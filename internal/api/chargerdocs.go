@@ -1,8 +1,10 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
@@ -49,4 +51,44 @@ func (a *API) localList(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(d.Body)
+}
+
+// variables shows the device model a charger reported (OCPP 2.0.1
+// NotifyReport), its variables filtered by ?q= (a substring of a
+// component's or variable's name or instance, any case).
+func (a *API) variables(w http.ResponseWriter, r *http.Request) {
+	dm, err := DeviceModel(r.Context(), a.svc, r.PathValue("id"), r.URL.Query().Get("q"))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, dm)
+}
+
+// DeviceModel reads a charger's device model with the variables matching
+// q; ErrNotFound when it reported none (1.6 chargers never do).
+func DeviceModel(ctx context.Context, svc *charging.Service, chargerID, q string) (charging.DeviceModel, error) {
+	docs, err := svc.Docs()
+	if err != nil {
+		return charging.DeviceModel{}, err
+	}
+	d, err := docs.GetDoc(ctx, charging.DocDeviceModel, chargerID)
+	if errors.Is(err, charging.ErrNotFound) {
+		return charging.DeviceModel{}, fmt.Errorf("%w: charger %s has reported no device model (OCPP 2.0.1 stations are asked for theirs after their first boot)", charging.ErrNotFound, chargerID)
+	}
+	if err != nil {
+		return charging.DeviceModel{}, err
+	}
+	var dm charging.DeviceModel
+	if err := json.Unmarshal(d.Body, &dm); err != nil {
+		return charging.DeviceModel{}, fmt.Errorf("device model of %s: %w", chargerID, err)
+	}
+	kept := dm.Variables[:0]
+	for _, v := range dm.Variables {
+		if v.Matches(q) {
+			kept = append(kept, v)
+		}
+	}
+	dm.Variables = kept
+	return dm, nil
 }

@@ -50,6 +50,9 @@ type Conn struct {
 	// fields belong to whichever of waitFrame and serveFrames runs; they
 	// never run at once.
 	partial []byte
+	// afterAnswer runs once the answer to the CALL being handled is
+	// written (AfterAnswer); read side only, like partial.
+	afterAnswer []func()
 
 	// wmu serializes writes.
 	wmu sync.Mutex
@@ -76,6 +79,13 @@ type pendingCall struct {
 	action string
 	ch     chan Frame
 }
+
+// AfterAnswer makes f run once the answer to the CALL being handled has
+// been written, on the connection's reading goroutine (f must not block):
+// a handler that wants to send the charger a CALL of its own after
+// answering (a station's first boot asks for its device model) calls it
+// from HandleCall. When the answer cannot be written f does not run.
+func (c *Conn) AfterAnswer(f func()) { c.afterAnswer = append(c.afterAnswer, f) }
 
 // ID returns the charge point identity from the URL.
 func (c *Conn) ID() string { return c.id }

@@ -449,10 +449,20 @@ func (s *Server) dispatch(c *Conn, msg []byte) {
 			s.stats.CallsHandled.Add(1)
 			*buf = AppendCallResult((*buf)[:0], f.ID, res)
 		}
-		if err := c.writeText(*buf); err != nil {
+		err := c.writeText(*buf)
+		if err != nil {
 			s.log.Info("answer not delivered", "charger", c.id, "action", f.Action, "err", err)
 		}
 		putWriteBuf(buf)
+		if len(c.afterAnswer) > 0 {
+			after := c.afterAnswer
+			c.afterAnswer = nil
+			if err == nil {
+				for _, f := range after {
+					f()
+				}
+			}
+		}
 	case CallResult, CallError:
 		if !c.deliver(f) {
 			c.handler.HandleResult(c, f)

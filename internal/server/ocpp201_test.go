@@ -51,6 +51,7 @@ func TestOCPP201SideBySide(t *testing.T) {
 	if boot.Status != "Accepted" {
 		t.Fatalf("2.0.1 boot: %q", boot.Status)
 	}
+	answerBaseReport(t, st)
 	c16.MustCall("BootNotification", map[string]string{"chargePointVendor": "V", "chargePointModel": "M"}, &boot)
 	st.MustCall("StatusNotification", json.RawMessage(`{"timestamp":"2026-01-01T10:00:00Z","connectorStatus":"Occupied","evseId":1,"connectorId":1}`), nil)
 	var auth struct{ IDTokenInfo struct{ Status string } }
@@ -135,10 +136,10 @@ func TestOCPP201SideBySide(t *testing.T) {
 	var hist struct {
 		Items []struct{ Action, Outcome string }
 	}
-	if code := s.GetJSON("/api/v1/chargers/CB201/commands", &hist); code != 200 || len(hist.Items) == 0 {
+	if code := s.GetJSON("/api/v1/chargers/CB201/commands", &hist); code != 200 || len(hist.Items) < 2 {
 		t.Errorf("command log of CB201: %d %+v", code, hist)
-	} else if h := hist.Items[len(hist.Items)-1]; h.Action != "GetVariables" || h.Outcome != "answered" {
-		t.Errorf("oldest logged command %+v; want GetVariables answered", h)
+	} else if h := hist.Items[len(hist.Items)-2]; h.Action != "GetVariables" || h.Outcome != "answered" {
+		t.Errorf("second oldest logged command %+v; want GetVariables answered (after the GetBaseReport)", h)
 	}
 
 	// Neutral commands reach the station as 2.0.1 messages.
@@ -208,4 +209,15 @@ func TestOCPP201SideBySide(t *testing.T) {
 	c16.Close()
 	s.Stop()
 	check(cbtest.StartWithDB(t, s.DBPath, cbtest.AutoRegister, open))
+}
+
+// answerBaseReport answers the GetBaseReport a 2.0.1 station gets once its
+// first boot is accepted: it does not support reports.
+func answerBaseReport(t *testing.T, st *cbtest.Client) {
+	t.Helper()
+	var call []json.RawMessage
+	if err := json.Unmarshal(st.MustRead(), &call); err != nil || len(call) != 4 || string(call[2]) != `"GetBaseReport"` || !strings.Contains(string(call[3]), `"FullInventory"`) {
+		t.Fatalf("after its first boot the station got %s; want GetBaseReport FullInventory", call)
+	}
+	st.SendRaw(`[3,` + string(call[1]) + `,{"status":"NotSupported"}]`)
 }

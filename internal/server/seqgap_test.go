@@ -23,6 +23,7 @@ func TestTransactionEventSeqNoGap(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.MustCall("BootNotification", json.RawMessage(`{"chargingStation":{"model":"M","vendorName":"V"},"reason":"PowerUp"}`), nil)
+	answerBaseReport(t, st)
 	ev := func(typ string, seq int, kwh float64, extra string) json.RawMessage {
 		return json.RawMessage(fmt.Sprintf(`{"eventType":%q,"timestamp":"2026-01-01T10:%02d:00Z","triggerReason":"MeterValuePeriodic","seqNo":%d,
 			"transactionInfo":{"transactionId":"GAP-1"%s},"meterValue":[{"timestamp":"2026-01-01T10:%02d:00Z","sampledValue":[{"value":%g,"measurand":"Energy.Active.Import.Register","unitOfMeasure":{"unit":"kWh"}}]}]%s}`,

@@ -222,6 +222,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 	// router to the adapter of the charger's protocol.
 	s.cmd201 = ocpp16.NewCommanderFor(ocpp201.CSMSActions, os, v201, log, cmdLog,
 		ocpp201.Effects{Svc: svc, PendingTimeout: cfg.RemoteStartTimeout}, clock.Now, charging.NewID)
+	// After a 2.0.1 station's first accepted boot, its device model.
+	h201.AfterBoot(func(id string) {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*cfg.CallTimeout+10*time.Second)
+			defer cancel()
+			ocpp201.RequestBaseReport(ctx, svc, s.cmd201, id, log)
+		}()
+	})
 	port16 := ocpp16.NewPort(s.cmd, svc)
 	s.commands = charging.NewCommandRouter(os.Protocol, map[string]charging.Commands{ocpp16.Subprotocol: port16, ocpp201.Subprotocol: ocpp201.NewPort(s.cmd201, svc, clock.Now)}, port16, svc.Store())
 	s.setupPricing(clock)

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,6 +60,30 @@ func TestSimulated201Station(t *testing.T) {
 		}
 		return n == 2
 	})
+
+	// Device model: asked for after the first boot, reported in parts,
+	// browsable with a filter; a 1.6 charger has none.
+	var dm charging.DeviceModel
+	waitFor(t, "SIM-201's device model", func() bool {
+		return s.GetJSON("/api/v1/chargers/SIM-201/variables", &dm) == 200 && dm.Complete && dm.Status != ""
+	})
+	if dm.Status != "Accepted" || dm.Parts < 2 || len(dm.Variables) < 5 {
+		t.Errorf("device model: status %q, %d parts, %d variables; want Accepted, reported in parts", dm.Status, dm.Parts, len(dm.Variables))
+	}
+	if code := s.GetJSON("/api/v1/chargers/SIM-201/variables?q=heartbeat", &dm); code != 200 || len(dm.Variables) != 1 ||
+		dm.Variables[0].Component != "OCPPCommCtrlr" || dm.Variables[0].Attributes[0].Value == nil || dm.Variables[0].Attributes[0].Mutability != "ReadWrite" {
+		t.Errorf("variables matching heartbeat: %d %+v", code, dm.Variables)
+	}
+	page := getPage(t, s, "/chargers/SIM-201?vq=heartbeat")
+	if !strings.Contains(page, `id="device-model"`) || !strings.Contains(page, "HeartbeatInterval") || strings.Contains(page, "RateUnit") || strings.Contains(page, "0x") {
+		t.Errorf("charger page's device model section, filtered on heartbeat, lacks HeartbeatInterval or shows more")
+	}
+	if strings.Contains(getPage(t, s, "/chargers/SIM-16"), `id="device-model"`) {
+		t.Errorf("a 1.6 charger's page shows a device model")
+	}
+	if code := s.GetJSON("/api/v1/chargers/SIM-16/variables", nil); code != 404 {
+		t.Errorf("device model of a 1.6 charger: %d; want 404", code)
+	}
 
 	action := func(id, name string, body map[string]any) (int, map[string]any) {
 		var out map[string]any

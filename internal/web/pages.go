@@ -323,6 +323,13 @@ type chargerData struct {
 	// profiles it accepted (those in force unless cleared or expired).
 	Site     string
 	Profiles []profileRow
+	// DeviceModel is what a 2.0.1 station reported of its components and
+	// variables (nil when it reported none), its variables filtered by
+	// VarQuery (?vq=).
+	DeviceModel *charging.DeviceModel
+	VarQuery    string
+	// VarsAt is the device model's generation time (zero: none yet).
+	VarsAt time.Time
 }
 
 // eventRow is a recorded charger event.
@@ -379,6 +386,17 @@ func (d *Dashboard) chargerPage(w http.ResponseWriter, r *http.Request) {
 		data.Site, _ = d.sites.SiteOf(c.ID)
 	}
 	if data.Profiles, err = d.profiles(ctx, c.ID); err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	data.VarQuery = strings.TrimSpace(r.URL.Query().Get("vq"))
+	switch dm, err := api.DeviceModel(ctx, d.svc, c.ID, data.VarQuery); {
+	case err == nil:
+		data.DeviceModel = &dm
+		if dm.GeneratedAt != nil {
+			data.VarsAt = *dm.GeneratedAt
+		}
+	case !errors.Is(err, charging.ErrNotFound) && !errors.Is(err, charging.ErrNotSupported):
 		d.fail(w, r, err)
 		return
 	}

@@ -21,7 +21,15 @@ type Handler struct {
 	v    *ocpp.Validator
 	log  *slog.Logger
 	gate *ocpp.Gate
+	// booted hears each accepted BootNotification (after its answer is
+	// decided; see AfterBoot).
+	booted func(chargerID string)
 }
+
+// AfterBoot makes f hear each accepted BootNotification once its answer
+// is written; it runs on the connection's reading goroutine and must not
+// block (the server starts the device model request from it).
+func (h *Handler) AfterBoot(f func(chargerID string)) { h.booted = f }
 
 // NewHandler returns a Handler on svc, validating with v (NewValidator).
 func NewHandler(svc *charging.Service, v *ocpp.Validator, log *slog.Logger) *Handler {
@@ -80,6 +88,10 @@ func (h *Handler) HandleCall(ctx context.Context, c *ocpp.Conn, action string, p
 		return nil, e
 	}
 	res, err := h.handle(ctx, c.ID(), action, payload)
+	if b, ok := res.(BootNotificationConf); ok && b.Status == string(charging.BootAccepted) && h.booted != nil {
+		id := c.ID()
+		c.AfterAnswer(func() { h.booted(id) })
+	}
 	if err != nil {
 		var oe *ocpp.Error
 		if errors.As(err, &oe) {
@@ -195,6 +207,11 @@ func (h *Handler) handle(ctx context.Context, id, action string, payload []byte)
 			return nil, err
 		}
 		return noCertificateProvider(action), nil
+
+	case "NotifyReport":
+		if err := h.notifyReport(ctx, id, payload); err != nil {
+			return nil, err
+		}
 	}
 	if err := svc.RecordEvent(ctx, id, action, payload); err != nil {
 		return nil, err

@@ -1,0 +1,166 @@
+package ocpp201
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/ocpp/ocpp16"
+)
+
+// The device model: after a station's first accepted boot the CSMS asks
+// for its full inventory (GetBaseReport FullInventory); the station sends
+// it in NotifyReport parts, which are kept in the charger's
+// charging.DocDeviceModel document.
+
+// dmMu serializes the read-modify-writes of device model documents: the
+// parts of a report (the station's goroutine) and the answer to the
+// request (the requester's) touch the same document.
+var dmMu sync.Mutex
+
+// notifyReportReq is NotifyReportRequest.
+type notifyReportReq struct {
+	RequestID   int          `json:"requestId"`
+	GeneratedAt time.Time    `json:"generatedAt"`
+	Tbc         bool         `json:"tbc"`
+	SeqNo       int          `json:"seqNo"`
+	ReportData  []reportData `json:"reportData"`
+}
+
+type reportData struct {
+	Component         Component `json:"component"`
+	Variable          Variable  `json:"variable"`
+	VariableAttribute []struct {
+		Type       string  `json:"type"`
+		Value      *string `json:"value"`
+		Mutability string  `json:"mutability"`
+	} `json:"variableAttribute"`
+	Characteristics *struct {
+		Unit       string `json:"unit"`
+		DataType   string `json:"dataType"`
+		ValuesList string `json:"valuesList"`
+	} `json:"variableCharacteristics"`
+}
+
+// notifyReport folds one NotifyReport part into the charger's device
+// model: a part of another request starts the model afresh.
+func (h *Handler) notifyReport(ctx context.Context, id string, payload []byte) error {
+	var m notifyReportReq
+	if err := Decode(payload, &m); err != nil {
+		return err
+	}
+	docs, err := h.svc.Docs()
+	if err != nil {
+		return nil // a store without documents keeps no device model
+	}
+	dmMu.Lock()
+	defer dmMu.Unlock()
+	var dm charging.DeviceModel
+	d, err := docs.GetDoc(ctx, charging.DocDeviceModel, id)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(d.Body, &dm); err != nil {
+			return fmt.Errorf("device model of %s: %w", id, err)
+		}
+	case !errors.Is(err, charging.ErrNotFound):
+		return fmt.Errorf("device model of %s: %w", id, err)
+	}
+	if dm.RequestID != m.RequestID || dm.Complete {
+		dm = charging.DeviceModel{RequestID: m.RequestID, RequestedAt: dm.RequestedAt, Status: dm.Status}
+	}
+	for _, r := range m.ReportData {
+		v := charging.DeviceVariable{Component: r.Component.Name, ComponentInstance: r.Component.Instance,
+			Variable: r.Variable.Name, VariableInstance: r.Variable.Instance}
+		if e := r.Component.EVSE; e != nil {
+			evse := e.ID
+			v.EVSE, v.Connector = &evse, e.ConnectorID
+		}
+		for _, a := range r.VariableAttribute {
+			typ, mut := a.Type, a.Mutability
+			if typ == "" {
+				typ = "Actual" // the schema's defaults
+			}
+			if mut == "" {
+				mut = "ReadWrite"
+			}
+			v.Attributes = append(v.Attributes, charging.VariableAttribute{Type: typ, Value: a.Value, Mutability: mut})
+		}
+		if c := r.Characteristics; c != nil {
+			v.Unit, v.DataType, v.ValuesList = c.Unit, c.DataType, c.ValuesList
+		}
+		dm.Variables = append(dm.Variables, v)
+	}
+	gen := m.GeneratedAt.UTC()
+	dm.GeneratedAt = &gen
+	dm.Parts++
+	dm.Complete = !m.Tbc
+	if dm.Variables == nil {
+		dm.Variables = []charging.DeviceVariable{}
+	}
+	body, err := json.Marshal(dm)
+	if err != nil {
+		return err
+	}
+	return docs.PutDoc(ctx, charging.Doc{Kind: charging.DocDeviceModel, ID: id, Owner: id, Body: body, Updated: h.svc.Clock().Now().UTC()})
+}
+
+// RequestBaseReport asks a station that has no device model yet for its
+// full inventory. The request is recorded first (the parts may come before
+// the answer is read); a station that could not be reached is asked again
+// at its next boot, one that answered anything is not.
+func RequestBaseReport(ctx context.Context, svc *charging.Service, cmd *ocpp16.Commander, chargerID string, log *slog.Logger) {
+	docs, err := svc.Docs()
+	if err != nil {
+		return
+	}
+	if _, err := docs.GetDoc(ctx, charging.DocDeviceModel, chargerID); !errors.Is(err, charging.ErrNotFound) {
+		return // asked before (or the store failed: ask at the next boot)
+	}
+	reqID := 1 + rand.IntN(1<<30)
+	dm := charging.DeviceModel{RequestID: reqID, RequestedAt: svc.Clock().Now().UTC(), Variables: []charging.DeviceVariable{}}
+	put := func(dm charging.DeviceModel) error {
+		body, _ := json.Marshal(dm)
+		return docs.PutDoc(ctx, charging.Doc{Kind: charging.DocDeviceModel, ID: chargerID, Owner: chargerID, Body: body, Updated: svc.Clock().Now().UTC()})
+	}
+	if err := put(dm); err != nil {
+		log.Warn("device model not requested", "charger", chargerID, "err", err)
+		return
+	}
+	body, _ := json.Marshal(map[string]any{"requestId": reqID, "reportBase": "FullInventory"})
+	res, err := cmd.Send(ctx, chargerID, "GetBaseReport", body, "device model")
+	if err != nil {
+		var ce *charging.ChargerError
+		if errors.As(ocpp16.CoreError(err), &ce) {
+			err = nil // it answered (NotSupported, …): do not ask again
+			res, _ = json.Marshal(map[string]string{"status": ce.Code})
+		} else {
+			log.Info("device model not requested; asking again at the next boot", "charger", chargerID, "err", err)
+			_ = docs.DeleteDoc(context.WithoutCancel(ctx), charging.DocDeviceModel, chargerID)
+			return
+		}
+	}
+	var conf struct {
+		Status string `json:"status"`
+	}
+	_ = json.Unmarshal(res, &conf)
+	// Parts may have come in meanwhile: set the status on the fresh copy.
+	dmMu.Lock()
+	defer dmMu.Unlock()
+	d, err := docs.GetDoc(ctx, charging.DocDeviceModel, chargerID)
+	if err == nil && json.Unmarshal(d.Body, &dm) == nil {
+		dm.Status = conf.Status
+		if conf.Status == "EmptyResultSet" {
+			dm.Complete = true
+		}
+		if err := put(dm); err != nil {
+			log.Warn("device model status not kept", "charger", chargerID, "err", err)
+		}
+	}
+	log.Info("device model requested", "charger", chargerID, "status", conf.Status)
+}
