@@ -20,7 +20,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlags("bench", "[flags]", "Measures a server under simulated load: chargers held, calls/s, latency and memory (see BENCHMARKS.md). "+
 		"It starts its own server and load processes; run it on a quiet machine.", stdout)
 	scenarios := fs.String("scenarios", defaultScenarios,
-		"comma-separated NAME:CHARGERS[@INTERVAL]; NAME is idle, charging, saturation or paced (one MeterValues per charger per INTERVAL)")
+		"comma-separated NAME:CHARGERS[@INTERVAL]; NAME is idle, charging, saturation or paced (one MeterValues per charger per INTERVAL), NAME-201 the same with OCPP 2.0.1 stations (TransactionEvent Updated instead of MeterValues)")
 	window := fs.Duration("window", 10*time.Second, "measurement window per scenario, once the fleet is connected")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
 	ceiling := fs.Bool("ceiling", true, "also run every scenario against a minimal WebSocket server that stores nothing")
@@ -78,7 +78,9 @@ func parseScenarios(s string, meter time.Duration) ([]bench.Scenario, error) {
 			return nil, fmt.Errorf("--scenarios: %q: chargers must be a positive number", part)
 		}
 		sc := bench.Scenario{Name: name, Chargers: n}
-		switch name {
+		// NAME-201 runs NAME with OCPP 2.0.1 stations (the worker reads
+		// the suffix): TransactionEvent Updated instead of MeterValues.
+		switch strings.TrimSuffix(name, "-201") {
 		case "idle", "saturation":
 		case "charging":
 			sc.MeterInterval = meter
@@ -90,7 +92,7 @@ func parseScenarios(s string, meter time.Duration) ([]bench.Scenario, error) {
 				}
 			}
 		default:
-			return nil, fmt.Errorf("--scenarios: unknown scenario %q; use idle, charging, saturation or paced", name)
+			return nil, fmt.Errorf("--scenarios: unknown scenario %q; use idle, charging, saturation or paced (NAME-201 for OCPP 2.0.1 stations)", name)
 		}
 		out = append(out, sc)
 	}

@@ -34,7 +34,7 @@ func Echo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /ocpp/{id}", func(w http.ResponseWriter, r *http.Request) {
-		up := ws.HTTPUpgrader{Protocol: func(p string) bool { return p == "ocpp1.6" }}
+		up := ws.HTTPUpgrader{Protocol: func(p string) bool { return p == "ocpp1.6" || p == "ocpp2.0.1" }}
 		conn, _, _, err := up.Upgrade(r, w)
 		if err != nil {
 			return

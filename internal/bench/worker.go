@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/sim"
@@ -41,7 +42,7 @@ func Worker(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	n := fs.Int("chargers", 100, "chargers")
 	prefix := fs.String("prefix", "B0-", "id prefix")
 	src := fs.String("source", "", "source address to dial from (127.0.0.x)")
-	scenario := fs.String("scenario", "idle", "idle, charging, saturation or paced")
+	scenario := fs.String("scenario", "idle", "idle, charging, saturation or paced; with -201 (saturation-201) the chargers speak OCPP 2.0.1")
 	interval := fs.Duration("interval", time.Second, "paced: one MeterValues per charger per interval")
 	meter := fs.Duration("meter-interval", 15*time.Second, "charging: MeterValues interval")
 	ramp := fs.Duration("ramp-timeout", 2*time.Minute, "give up waiting for connections after this")
@@ -71,7 +72,13 @@ func Worker(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		}
 		cfg.LocalAddrs = []netip.Addr{a}
 	}
-	switch *scenario {
+	// A name ending in -201 runs the scenario with OCPP 2.0.1 stations:
+	// TransactionEvent Updated where 1.6 sends MeterValues.
+	name, v201 := strings.CutSuffix(*scenario, "-201")
+	if v201 {
+		cfg.Protocol = "2.0.1"
+	}
+	switch name {
 	case "idle":
 	case "charging":
 		cfg.NoAutoStart = false

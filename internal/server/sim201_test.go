@@ -167,3 +167,32 @@ func TestSimulated201Station(t *testing.T) {
 		t.Errorf("Beckn session: %+v; want %v kWh COMPLETED", b, sess.KWh)
 	}
 }
+
+// TestSaturation201 is the bench's 2.0.1 saturation mode at a tiny,
+// paced load (not a measurement): each station starts one transaction and
+// sends TransactionEvent Updated, all accepted and folded into its session.
+func TestSaturation201(t *testing.T) {
+	s := cbtest.Start(t, cbtest.AutoRegister, cbtest.Configure(func(c *server.Config) { c.AcceptUnknownTags = true }))
+	fleet, err := sim.NewFleet(sim.Config{URL: s.WSURL(), Protocol: "2.0.1", IDPrefix: "SAT-", Connectors: 1,
+		Saturate: true, SaturateInterval: 20 * time.Millisecond, NoAutoStart: true, ReconnectMin: time.Hour, ReconnectMax: time.Hour}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = fleet.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	for _, id := range []string{"SAT-00001", "SAT-00002"} {
+		waitFor(t, id+"'s session to get 5 updates", func() bool {
+			list := sessionsOf(t, s, id)
+			if len(list) != 1 || list[0].Status != "active" {
+				return false
+			}
+			var one api.Session
+			return s.GetJSON("/api/v1/sessions/"+list[0].ID, &one) == 200 && len(one.Samples) >= 6
+		})
+	}
+	if st := fleet.Stats(); st.CallErrors != 0 || st.Errors != 0 {
+		t.Fatalf("fleet stats %+v; want no error", st)
+	}
+}
