@@ -1,4 +1,5 @@
-// Package sim simulates OCPP 1.6J charge points, for `chargebridge demo`, for
+// Package sim simulates OCPP 1.6J charge points and OCPP 2.0.1 charging
+// stations (Config.Protocol; see ocpp201.go), for `chargebridge demo`, for
 // tests of the central system and for the load benchmark.
 //
 // A Charger connects to ws://…/ocpp/{chargePointId} with subprotocol
