@@ -92,3 +92,74 @@ func DeviceModel(ctx context.Context, svc *charging.Service, chargerID, q string
 	dm.Variables = kept
 	return dm, nil
 }
+
+// setVariableRequest sets one variable of a charger's device model.
+type setVariableRequest struct {
+	Component         string `json:"component"`
+	ComponentInstance string `json:"component_instance"`
+	EVSEID            *int   `json:"evse_id"`
+	Variable          string `json:"variable"`
+	VariableInstance  string `json:"variable_instance"`
+	Value             string `json:"value"`
+}
+
+// setVariable sets one variable of a station that reported a device model
+// (SetVariables, through the raw command path: validated, logged, and the
+// stored model updated when accepted) and answers the station's result for
+// it: Accepted, Rejected, UnknownComponent, UnknownVariable,
+// NotSupportedAttributeType or RebootRequired.
+func (a *API) setVariable(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var q setVariableRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&q); err != nil {
+		a.fail(w, invalid("body: %v", err))
+		return
+	}
+	if q.Component == "" || q.Variable == "" {
+		a.fail(w, invalid("set a variable with component, variable and value"))
+		return
+	}
+	if a.commander == nil {
+		writeJSON(w, http.StatusNotImplemented, map[string]string{"error": "commands are not available on this server"})
+		return
+	}
+	if _, err := DeviceModel(r.Context(), a.svc, id, ""); errors.Is(err, charging.ErrNotFound) {
+		a.fail(w, fmt.Errorf("%w: charger %s reported no device model: variables are set on OCPP 2.0.1 stations (1.6: ChangeConfiguration)", charging.ErrConflict, id))
+		return
+	} else if err != nil {
+		a.fail(w, err)
+		return
+	}
+	comp := map[string]any{"name": q.Component}
+	if q.ComponentInstance != "" {
+		comp["instance"] = q.ComponentInstance
+	}
+	if q.EVSEID != nil {
+		comp["evse"] = map[string]int{"id": *q.EVSEID}
+	}
+	variable := map[string]any{"name": q.Variable}
+	if q.VariableInstance != "" {
+		variable["instance"] = q.VariableInstance
+	}
+	body, _ := json.Marshal(map[string]any{"setVariableData": []any{map[string]any{"attributeValue": q.Value, "component": comp, "variable": variable}}})
+	res, err := a.commander.Send(r.Context(), id, "SetVariables", body, requestedBy(r))
+	if err != nil {
+		a.commandFailed(w, r, id, err, res)
+		return
+	}
+	var conf struct {
+		Results []struct {
+			Status     string          `json:"attributeStatus"`
+			StatusInfo json.RawMessage `json:"attributeStatusInfo,omitempty"`
+		} `json:"setVariableResult"`
+	}
+	if err := json.Unmarshal(res, &conf); err != nil || len(conf.Results) != 1 {
+		a.commandFailed(w, r, id, fmt.Errorf("%w: SetVariables answered %d results for one variable", charging.ErrInvalidAnswer, len(conf.Results)), res)
+		return
+	}
+	out := map[string]any{"status": conf.Results[0].Status}
+	if len(conf.Results[0].StatusInfo) > 0 {
+		out["status_info"] = conf.Results[0].StatusInfo
+	}
+	writeJSON(w, http.StatusOK, out)
+}

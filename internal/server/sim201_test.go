@@ -74,6 +74,28 @@ func TestSimulated201Station(t *testing.T) {
 		dm.Variables[0].Component != "OCPPCommCtrlr" || dm.Variables[0].Attributes[0].Value == nil || dm.Variables[0].Attributes[0].Mutability != "ReadWrite" {
 		t.Errorf("variables matching heartbeat: %d %+v", code, dm.Variables)
 	}
+	// Setting a variable: the station's result, and the stored value.
+	for _, tc := range []struct {
+		body   map[string]any
+		code   int
+		status string
+	}{
+		{map[string]any{"component": "OCPPCommCtrlr", "variable": "HeartbeatInterval", "value": "120"}, 200, "Accepted"},
+		{map[string]any{"component": "OCPPCommCtrlr", "variable": "NoSuchThing", "value": "1"}, 200, "UnknownVariable"},
+		{map[string]any{"component": "OCPPCommCtrlr", "value": "1"}, 400, ""},
+	} {
+		var out map[string]any
+		if code := s.PostJSON("/api/v1/chargers/SIM-201/variables", tc.body, &out); code != tc.code || (tc.status != "" && out["status"] != tc.status) {
+			t.Errorf("set %v: %d %v; want %d %s", tc.body, code, out, tc.code, tc.status)
+		}
+	}
+	if code := s.PostJSON("/api/v1/chargers/SIM-16/variables", map[string]any{"component": "OCPPCommCtrlr", "variable": "HeartbeatInterval", "value": "120"}, nil); code != 409 {
+		t.Errorf("set a variable of a 1.6 charger: %d; want 409", code)
+	}
+	s.GetJSON("/api/v1/chargers/SIM-201/variables?q=heartbeatinterval", &dm)
+	if len(dm.Variables) != 1 || dm.Variables[0].Attributes[0].Value == nil || *dm.Variables[0].Attributes[0].Value != "120" {
+		t.Errorf("after setting HeartbeatInterval to 120 the device model shows %+v", dm.Variables)
+	}
 	page := getPage(t, s, "/chargers/SIM-201?vq=heartbeat")
 	if !strings.Contains(page, `id="device-model"`) || !strings.Contains(page, "HeartbeatInterval") || strings.Contains(page, "RateUnit") || strings.Contains(page, "0x") {
 		t.Errorf("charger page's device model section, filtered on heartbeat, lacks HeartbeatInterval or shows more")

@@ -28,6 +28,9 @@ var _ ocpp16.Effects = Effects{}
 
 // CommandAnswered applies the meaning of an answered command.
 func (e Effects) CommandAnswered(ctx context.Context, chargerID, action string, request, response json.RawMessage) error {
+	if action == "SetVariables" {
+		return e.variablesSet(ctx, chargerID, request, response)
+	}
 	var conf struct {
 		Status string `json:"status"`
 	}
@@ -154,4 +157,67 @@ func (e Effects) clearProfiles(ctx context.Context, chargerID string, request js
 		}
 	}
 	return nil
+}
+
+// variablesSet writes the values a station accepted (SetVariables
+// results Accepted or RebootRequired) into its stored device model, so
+// that it shows what the station now holds.
+func (e Effects) variablesSet(ctx context.Context, chargerID string, request, response json.RawMessage) error {
+	var req SetVariablesReq
+	var conf SetVariablesConf
+	if json.Unmarshal(request, &req) != nil || json.Unmarshal(response, &conf) != nil {
+		return nil
+	}
+	docs, err := e.Svc.Docs()
+	if err != nil {
+		return nil
+	}
+	dmMu.Lock()
+	defer dmMu.Unlock()
+	d, err := docs.GetDoc(ctx, charging.DocDeviceModel, chargerID)
+	if errors.Is(err, charging.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var dm charging.DeviceModel
+	if err := json.Unmarshal(d.Body, &dm); err != nil {
+		return err
+	}
+	changed := false
+	for i, set := range req.SetVariableData {
+		if i >= len(conf.SetVariableResult) || (conf.SetVariableResult[i].AttributeStatus != "Accepted" && conf.SetVariableResult[i].AttributeStatus != "RebootRequired") {
+			continue
+		}
+		if set.Component.Name == "SecurityCtrlr" && set.Variable.Name == "BasicAuthPassword" {
+			continue // a secret is never stored, whatever the station reported
+		}
+		typ := set.AttributeType
+		if typ == "" {
+			typ = "Actual"
+		}
+		for vi := range dm.Variables {
+			v := &dm.Variables[vi]
+			if v.Component != set.Component.Name || v.ComponentInstance != set.Component.Instance ||
+				v.Variable != set.Variable.Name || v.VariableInstance != set.Variable.Instance ||
+				(set.Component.EVSE != nil && (v.EVSE == nil || *v.EVSE != set.Component.EVSE.ID)) {
+				continue
+			}
+			for ai := range v.Attributes {
+				if a := &v.Attributes[ai]; a.Type == typ && a.Mutability != "WriteOnly" {
+					val := set.AttributeValue
+					a.Value, changed = &val, true
+				}
+			}
+		}
+	}
+	if !changed {
+		return nil
+	}
+	body, err := json.Marshal(dm)
+	if err != nil {
+		return err
+	}
+	return docs.PutDoc(ctx, charging.Doc{Kind: charging.DocDeviceModel, ID: chargerID, Owner: chargerID, Body: body, Updated: e.Svc.Clock().Now().UTC()})
 }
