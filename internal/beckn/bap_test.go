@@ -72,6 +72,12 @@ type setup struct {
 
 func start(t *testing.T, opts ...func(*server.BecknConfig, *signing.KeyPair)) *setup {
 	t.Helper()
+	return startSpeaking(t, "1.6", opts...)
+}
+
+// startSpeaking is start with a charger of OCPP version protocol.
+func startSpeaking(t *testing.T, protocol string, opts ...func(*server.BecknConfig, *signing.KeyPair)) *setup {
+	t.Helper()
 	dir := t.TempDir()
 	bppKeys, err := signing.GenerateKeyFile(filepath.Join(dir, "bpp.json"), bppID, "bpp-key-1")
 	if err != nil {
@@ -107,7 +113,7 @@ func start(t *testing.T, opts ...func(*server.BecknConfig, *signing.KeyPair)) *s
 	t.Cleanup(b.srv.Close)
 
 	cp, err := sim.NewCharger(sim.Config{
-		URL: "ws://" + s.Addr + "/ocpp", Connectors: 2, NoAutoStart: true, TimeScale: 60,
+		URL: "ws://" + s.Addr + "/ocpp", Protocol: protocol, Connectors: 2, NoAutoStart: true, TimeScale: 60,
 		MeterInterval: 100 * time.Millisecond, StepTime: time.Minute, RebootTime: 300 * time.Millisecond,
 		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,
 	}, "EVSE-1")
