@@ -15,6 +15,7 @@ var decoders = map[string]func() any{
 	"Authorize":          func() any { return new(AuthorizeReq) },
 	"TransactionEvent":   func() any { return new(TransactionEventReq) },
 	"MeterValues":        func() any { return new(MeterValuesReq) },
+	"NotifyReport":       func() any { return new(notifyReportReq) },
 }
 
 // FuzzDecode: a payload the schema accepts decodes, or is refused with a
@@ -25,12 +26,13 @@ func FuzzDecode(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	names := []string{"BootNotification", "StatusNotification", "Authorize", "TransactionEvent", "MeterValues"}
+	names := []string{"BootNotification", "StatusNotification", "Authorize", "TransactionEvent", "MeterValues", "NotifyReport"}
 	for i, n := range names {
 		f.Add(uint8(i), []byte(validPayloads[n]))
 	}
 	f.Add(uint8(3), []byte(`{"eventType":"Started","timestamp":"2026-01-01T00:00:00","triggerReason":"Authorized","seqNo":0,"transactionInfo":{"transactionId":"t"}}`))
 	f.Add(uint8(4), []byte(`{"evseId":1,"meterValue":[{"timestamp":"2026-01-01T00:00:00Z","sampledValue":[{"value":1e308,"unitOfMeasure":{"multiplier":9}}]}]}`))
+	f.Add(uint8(5), []byte(`{"requestId":1,"generatedAt":"2026-01-01T00:00:00Z","seqNo":0,"tbc":true,"reportData":[{"component":{"name":"EVSE","evse":{"id":1,"connectorId":1}},"variable":{"name":"Power"},"variableAttribute":[{"mutability":"WriteOnly"}]}]}`))
 	f.Fuzz(func(t *testing.T, which uint8, payload []byte) {
 		action := names[int(which)%len(names)]
 		if v.Validate(action, payload) != nil {
