@@ -218,3 +218,53 @@ func TestSaturation201(t *testing.T) {
 		t.Fatalf("fleet stats %+v; want no error", st)
 	}
 }
+
+// TestSimulated201FleetWithFaults: 2.0.1 stations that drop their
+// connection, go offline (TransactionEvents queued, flagged offline and
+// replayed in seqNo order) and reboot mid-transaction, beside 1.6
+// chargers doing the same: no message is refused, and every session ends
+// in a final state with its energy.
+func TestSimulated201FleetWithFaults(t *testing.T) {
+	s := cbtest.Start(t, cbtest.AutoRegister, cbtest.Configure(func(c *server.Config) { c.AcceptUnknownTags = true }))
+	fleet, err := sim.NewFleet(sim.Config{
+		URL: s.WSURL(), IDPrefix: "FLT-", Every201: 2, Connectors: 2, MaxPowerKW: 50,
+		MeterInterval: 20 * time.Millisecond, SessionLength: sim.DurationRange{Min: 300 * time.Millisecond, Max: 500 * time.Millisecond},
+		Energy: sim.KWhRange{Min: 20, Max: 30}, IdleTime: sim.DurationRange{Min: 10 * time.Millisecond, Max: 30 * time.Millisecond},
+		FinishingTime: sim.DurationRange{Min: 10 * time.Millisecond, Max: 20 * time.Millisecond}, TimeScale: 600,
+		IntervalUnit: 10 * time.Millisecond, StepTime: 10 * time.Millisecond, RebootTime: 20 * time.Millisecond,
+		ReconnectMin: 10 * time.Millisecond, ReconnectMax: 40 * time.Millisecond, CallTimeout: 3 * time.Second, Seed: 7,
+		Faults: sim.Faults{DropConnection: 0.2, GoOffline: 0.2, OfflineTime: sim.DurationRange{Min: 20 * time.Millisecond, Max: 60 * time.Millisecond},
+			RebootMidTransaction: 0.1},
+	}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = fleet.Run(ctx); close(done) }()
+	waitFor(t, "12 completed sessions", func() bool { return fleet.Stats().SessionsCompleted >= 12 })
+	cancel()
+	<-done
+	if st := fleet.Stats(); st.CallErrors != 0 {
+		t.Errorf("fleet stats %+v; want no CALLERROR", st)
+	}
+	for _, id := range []string{"FLT-00002", "FLT-00004"} { // the 2.0.1 stations
+		var c api.Charger
+		s.GetJSON("/api/v1/chargers/"+id, &c)
+		if c.Protocol != "" && c.Protocol != "ocpp2.0.1" {
+			t.Errorf("%s speaks %q", id, c.Protocol)
+		}
+		completed := 0
+		for _, sess := range sessionsOf(t, s, id) {
+			if sess.Status == "completed" {
+				completed++
+				if sess.KWh <= 0 {
+					t.Errorf("%s: completed session %s without energy: %+v", id, sess.ID, sess)
+				}
+			}
+		}
+		if completed == 0 {
+			t.Errorf("%s completed no session", id)
+		}
+	}
+}

@@ -115,7 +115,9 @@ func meterValues201(mvs ...meterValue) []ocpp201.MeterValue {
 // when it is built, so that events keep their order through the queue.
 func (c *Charger) txEvent(cn *connector, s *session, eventType, trigger string, mvs ...meterValue) ocpp201.TransactionEventReq {
 	req := ocpp201.TransactionEventReq{EventType: eventType, Timestamp: c.now().UTC(), TriggerReason: trigger, SeqNo: s.seqNo,
-		TransactionInfo: ocpp201.TransactionInfo{TransactionID: s.txID201, ChargingState: "Charging"}}
+		TransactionInfo: ocpp201.TransactionInfo{TransactionID: s.txID201, ChargingState: "Charging"},
+		// Built while the station is offline: sent later, flagged so.
+		Offline: !c.online()}
 	s.seqNo++
 	if len(mvs) > 0 {
 		req.MeterValue = meterValues201(mvs...)
