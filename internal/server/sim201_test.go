@@ -100,8 +100,11 @@ func TestSimulated201Station(t *testing.T) {
 	if !strings.Contains(page, `id="device-model"`) || !strings.Contains(page, "HeartbeatInterval") || strings.Contains(page, "RateUnit") || strings.Contains(page, "0x") {
 		t.Errorf("charger page's device model section, filtered on heartbeat, lacks HeartbeatInterval or shows more")
 	}
-	if strings.Contains(getPage(t, s, "/chargers/SIM-16"), `id="device-model"`) {
-		t.Errorf("a 1.6 charger's page shows a device model")
+	if p16 := getPage(t, s, "/chargers/SIM-16"); strings.Contains(p16, `id="device-model"`) || !strings.Contains(p16, `id="configuration"`) {
+		t.Errorf("a 1.6 charger's page shows a device model, or not its 1.6 configuration keys")
+	}
+	if strings.Contains(page, `id="configuration"`) {
+		t.Errorf("a 2.0.1 station's page shows the 1.6 configuration keys form")
 	}
 	if code := s.GetJSON("/api/v1/chargers/SIM-16/variables", nil); code != 404 {
 		t.Errorf("device model of a 1.6 charger: %d; want 404", code)
