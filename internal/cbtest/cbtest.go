@@ -320,3 +320,22 @@ func ErrorCode(frame []byte) string {
 	_ = json.Unmarshal(f[2], &code)
 	return code
 }
+
+// Runner is what Run runs: a simulated charger or fleet (sim.Charger,
+// sim.Fleet).
+type Runner interface {
+	Run(ctx context.Context) error
+}
+
+// Run runs r until the test ends (or the returned stop is called), then
+// waits for it to return.
+func Run(t testing.TB, r Runner) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = r.Run(ctx); close(done) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return stop
+}

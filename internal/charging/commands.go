@@ -322,6 +322,22 @@ func (s *Service) FindSession(ctx context.Context, chargerID string, st SessionS
 	return s.findSession(ctx, chargerID, st, match)
 }
 
+// RemoteStartSession is the session a remote start a charger accepted
+// created: the pending one, or, when the charger was quick, the active
+// session its start turned it into (connectorID 0: any connector).
+func (s *Service) RemoteStartSession(ctx context.Context, chargerID string, connectorID int, idTag string) (Session, error) {
+	var err error
+	for _, st := range []SessionStatus{SessionPending, SessionActive} {
+		var sess Session
+		if sess, err = s.findSession(ctx, chargerID, st, func(x Session) bool {
+			return x.IDTag == idTag && (connectorID == 0 || x.ConnectorID == connectorID)
+		}); err == nil {
+			return sess, nil
+		}
+	}
+	return Session{}, err
+}
+
 // Offline is the command port of chargers that are not connected: every
 // command fails with ErrNotConnected. The router uses it for a charger whose
 // protocol no adapter speaks.

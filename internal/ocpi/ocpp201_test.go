@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/api"
+	"github.com/chargebridge/chargebridge/internal/cbtest"
 	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/sim"
 )
@@ -28,10 +29,7 @@ func TestSessionAndCDRFrom201Station(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = ch.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	cbtest.Run(t, ch)
 	waitFor(t, "the station to boot", func() bool {
 		c, err := s.Service().Store().GetCharger(context.Background(), "ST-201")
 		return err == nil && c.BootStatus == charging.BootAccepted && len(c.Connectors) >= 1

@@ -34,10 +34,7 @@ func TestSimulated201Station(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { _ = ch.Run(ctx); close(done) }()
-		t.Cleanup(func() { cancel(); <-done })
+		cbtest.Run(t, ch)
 		waitFor(t, id+" to boot", func() bool {
 			var c api.Charger
 			return s.GetJSON("/api/v1/chargers/"+id, &c) == http.StatusOK && c.Connected && c.BootStatus == charging.BootAccepted
@@ -203,10 +200,7 @@ func TestSaturation201(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = fleet.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	cbtest.Run(t, fleet)
 	for _, id := range []string{"SAT-00001", "SAT-00002"} {
 		waitFor(t, id+"'s session to get 5 updates", func() bool {
 			list := sessionsOf(t, s, id)
@@ -242,12 +236,9 @@ func TestSimulated201FleetWithFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = fleet.Run(ctx); close(done) }()
+	stop := cbtest.Run(t, fleet)
 	waitFor(t, "12 completed sessions", func() bool { return fleet.Stats().SessionsCompleted >= 12 })
-	cancel()
-	<-done
+	stop()
 	if st := fleet.Stats(); st.CallErrors != 0 {
 		t.Errorf("fleet stats %+v; want no CALLERROR", st)
 	}

@@ -99,15 +99,8 @@ func (p *Port) StartCharging(ctx context.Context, r charging.StartCharging) (cha
 	if err != nil {
 		return res, err
 	}
-	// The pending session the effect created, or, when the charger was
-	// quick, the active session its StartTransaction turned it into.
-	for _, st := range []charging.SessionStatus{charging.SessionPending, charging.SessionActive} {
-		if s, err := p.svc.FindSession(ctx, r.ChargerID, st, func(s charging.Session) bool {
-			return s.IDTag == r.IDTag && (r.ConnectorID == 0 || s.ConnectorID == r.ConnectorID)
-		}); err == nil {
-			res.SessionID = s.ID
-			break
-		}
+	if s, err := p.svc.RemoteStartSession(ctx, r.ChargerID, r.ConnectorID, r.IDTag); err == nil {
+		res.SessionID = s.ID
 	}
 	return res, nil
 }

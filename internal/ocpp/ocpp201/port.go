@@ -91,13 +91,8 @@ func (p Port) StartCharging(ctx context.Context, r charging.StartCharging) (char
 	if err != nil {
 		return res, err
 	}
-	for _, st := range []charging.SessionStatus{charging.SessionPending, charging.SessionActive} {
-		if s, err := p.svc.FindSession(ctx, r.ChargerID, st, func(s charging.Session) bool {
-			return s.IDTag == r.IDTag && (r.ConnectorID == 0 || s.ConnectorID == r.ConnectorID)
-		}); err == nil {
-			res.SessionID = s.ID
-			break
-		}
+	if s, err := p.svc.RemoteStartSession(ctx, r.ChargerID, r.ConnectorID, r.IDTag); err == nil {
+		res.SessionID = s.ID
 	}
 	return res, nil
 }
