@@ -38,6 +38,9 @@ func TestOCPP201SideBySide(t *testing.T) {
 	}
 
 	for id, want := range map[string]string{"CB16": "ocpp1.6", "CB201": "ocpp2.0.1"} {
+		// The server registers a connection just after the handshake the
+		// client has already seen completed.
+		waitFor(t, id+" to be registered", func() bool { return s.OCPP().Connected(id) })
 		var ch api.Charger
 		if code := s.GetJSON("/api/v1/chargers/"+id, &ch); code != 200 || ch.Protocol != want {
 			t.Errorf("GET charger %s: %d protocol %q, want %q", id, code, ch.Protocol, want)

@@ -145,6 +145,13 @@ func TestSimulated201Station(t *testing.T) {
 	waitFor(t, "the session to charge", func() bool {
 		return s.GetJSON("/api/v1/sessions/"+sid, &sess) == 200 && sess.Status == "active" && sess.KWh > 0.1
 	})
+	// 2.0.1 says Occupied; the transaction's chargingState says Charging.
+	s.GetJSON("/api/v1/chargers/SIM-201", &c)
+	for _, cn := range c.Connectors {
+		if cn.ConnectorID == 1 && cn.Status != charging.StatusCharging {
+			t.Errorf("EVSE 1 of SIM-201 is %s while charging; want Charging", cn.Status)
+		}
+	}
 	if code, out := action("SIM-201", "set-charging-limit", map[string]any{"connector_id": 1, "purpose": "transaction", "limit": 11000, "unit": "W"}); code != 200 {
 		t.Errorf("transaction limit: %d %v", code, out)
 	}

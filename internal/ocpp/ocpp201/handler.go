@@ -161,8 +161,14 @@ func (h *Handler) handle(ctx context.Context, id, action string, payload []byte)
 		if err := Decode(payload, &m); err != nil {
 			return nil, err
 		}
+		status := ConnectorStatus(m.ConnectorStatus)
+		if status == charging.StatusPreparing && h.inUse(ctx, id, m.EVSEID) {
+			// Occupied says less than the transaction's chargingState,
+			// which set the status in force: keep it.
+			return struct{}{}, nil
+		}
 		if _, err := svc.StatusNotification(ctx, charging.Connector{
-			ChargerID: id, ConnectorID: m.EVSEID, Status: ConnectorStatus(m.ConnectorStatus), StatusAt: m.Timestamp,
+			ChargerID: id, ConnectorID: m.EVSEID, Status: status, StatusAt: m.Timestamp,
 		}); err != nil {
 			return nil, err
 		}
@@ -220,6 +226,24 @@ func (h *Handler) handle(ctx context.Context, id, action string, payload []byte)
 		return a, nil
 	}
 	return struct{}{}, nil
+}
+
+// inUse reports whether the EVSE's status in force is one a transaction
+// set (Charging, SuspendedEV, SuspendedEVSE, Finishing).
+func (h *Handler) inUse(ctx context.Context, chargerID string, evse int) bool {
+	c, err := h.svc.Store().GetCharger(ctx, chargerID)
+	if err != nil {
+		return false
+	}
+	for _, cn := range c.Connectors {
+		if cn.ConnectorID == evse {
+			switch cn.Status {
+			case charging.StatusCharging, charging.StatusSuspendedEV, charging.StatusSuspendedEVSE, charging.StatusFinishing:
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // ConnectorStatus maps a 2.0.1 connectorStatus to the canonical status.
