@@ -16,7 +16,7 @@ import (
 
 // TestSessionAndCDRFrom201Station: a session of a simulated OCPP 2.0.1
 // station (TransactionEvents) reaches a real HTTP eMSP as an OCPI Session
-// and a CDR with the energy the API shows.
+// and a CDR with the energy the API shows, its EVSE as CHARGING meanwhile.
 func TestSessionAndCDRFrom201Station(t *testing.T) {
 	s := startCPO(t)
 	e := newEMSP(t)
@@ -44,6 +44,14 @@ func TestSessionAndCDRFrom201Station(t *testing.T) {
 			_ = json.Unmarshal(p.Body, &m)
 			if k, ok := m["kwh"].(float64); ok && k > 0 {
 				sessionID = strings.TrimPrefix(p.Path, "/sessions/NL/CBR/")
+				return true
+			}
+		}
+		return false
+	})
+	waitFor(t, "the EVSE PATCHed CHARGING", func() bool {
+		for _, p := range pushesTo(e, "PATCH", "/locations/NL/CBR/ST-201/ST-201-1") {
+			if strings.Contains(string(p.Body), `"CHARGING"`) {
 				return true
 			}
 		}
