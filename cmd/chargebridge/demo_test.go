@@ -30,6 +30,12 @@ func TestDemo(t *testing.T) {
 	if !bytes.Contains(out.Bytes(), []byte("site             DEMO-SITE: DEMO-00001, DEMO-00002, DEMO-00003 share 150 kW")) {
 		t.Fatalf("the demo set up no site:\n%s", out.String())
 	}
+	if !bytes.Contains(out.Bytes(), []byte("Every 3rd charger (DEMO-00003, …) speaks OCPP 2.0.1, the others 1.6.")) {
+		t.Fatalf("the demo runs no 2.0.1 station:\n%s", out.String())
+	}
+	if !regexp.MustCompile(`chargers online 4/4`).Match(out.Bytes()) {
+		t.Fatalf("not all four demo chargers (three 1.6, one 2.0.1) came online:\n%s", out.String())
+	}
 	if !regexp.MustCompile(`done: .*, priced EUR \d+\.\d\d incl\. VAT \([1-9]\d* sessions\)`).Match(out.Bytes()) {
 		t.Fatalf("the demo's sessions were not priced:\n%s", out.String())
 	}
