@@ -78,6 +78,13 @@ func start(t *testing.T, opts ...func(*server.BecknConfig, *signing.KeyPair)) *s
 // startSpeaking is start with a charger of OCPP version protocol.
 func startSpeaking(t *testing.T, protocol string, opts ...func(*server.BecknConfig, *signing.KeyPair)) *setup {
 	t.Helper()
+	return startCharger(t, func(c *sim.Config) { c.Protocol = protocol }, opts...)
+}
+
+// startCharger is start with the simulated charger's configuration
+// changed by simOpt.
+func startCharger(t *testing.T, simOpt func(*sim.Config), opts ...func(*server.BecknConfig, *signing.KeyPair)) *setup {
+	t.Helper()
 	dir := t.TempDir()
 	bppKeys, err := signing.GenerateKeyFile(filepath.Join(dir, "bpp.json"), bppID, "bpp-key-1")
 	if err != nil {
@@ -112,11 +119,13 @@ func startSpeaking(t *testing.T, protocol string, opts ...func(*server.BecknConf
 	b.srv = httptest.NewServer(http.HandlerFunc(b.receive))
 	t.Cleanup(b.srv.Close)
 
-	cp, err := sim.NewCharger(sim.Config{
-		URL: "ws://" + s.Addr + "/ocpp", Protocol: protocol, Connectors: 2, NoAutoStart: true, TimeScale: 60,
+	simCfg := sim.Config{
+		URL: "ws://" + s.Addr + "/ocpp", Protocol: "1.6", Connectors: 2, NoAutoStart: true, TimeScale: 60,
 		MeterInterval: 100 * time.Millisecond, StepTime: time.Minute, RebootTime: 300 * time.Millisecond,
 		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,
-	}, "EVSE-1")
+	}
+	simOpt(&simCfg)
+	cp, err := sim.NewCharger(simCfg, "EVSE-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -628,6 +637,53 @@ func TestCancelReservation(t *testing.T) {
 	b.answer(b.send("update", tx, updateMsg(orderID, "ACTIVE")))
 	in = b.answer(b.send("cancel", tx, orderRef(orderID)))
 	want(t, "on_cancel of a started session", in.Err, map[string]any{"code": beckn.CodeCancelNotPossible})
+}
+
+// TestOrderCompletesWhenTheChargerDoesNotQuoteTheReservation: OCPP 1.6
+// makes StartTransaction's reservationId optional. A charger that leaves
+// it out still starts the reserved session, so the order runs to COMPLETED
+// (#18: it stayed PENDING and its stop was refused as "not charging").
+func TestOrderCompletesWhenTheChargerDoesNotQuoteTheReservation(t *testing.T) {
+	for _, how := range []string{"remote-start", "start-at-the-charger"} {
+		t.Run(how, func(t *testing.T) {
+			x := startCharger(t, func(c *sim.Config) { c.OmitReservationID = true })
+			b := x.bap
+			orderID, tx, _ := confirmOrder(t, b, "EVSE-1-1")
+			if how == "remote-start" {
+				in := b.answer(b.send("update", tx, updateMsg(orderID, "PENDING")))
+				want(t, "on_update", in.Msg, map[string]any{"order/beckn:id": orderID, "order/beckn:orderStatus": "INPROGRESS", session + "sessionStatus": "ACTIVE"})
+			} else {
+				var ss struct {
+					Items []api.Session `json:"items"`
+				}
+				x.s.GetJSON("/api/v1/sessions?charger_id=EVSE-1&status=reserved", &ss)
+				if len(ss.Items) != 1 {
+					t.Fatalf("sessions = %+v; want one reserved", ss.Items)
+				}
+				if err := x.cp.StartSession(1, ss.Items[0].IDTag); err != nil {
+					t.Fatal(err)
+				}
+				b.wait("on_status ACTIVE", func(in inbound) bool {
+					return in.Action == "on_status" && in.Ctx.TransactionID == tx &&
+						get(in.Msg, strings.Split(session+"sessionStatus", "/")...) == "ACTIVE"
+				})
+			}
+			waitFor(t, "the reserved session charging, and no second session", func() bool {
+				var ss struct {
+					Items []api.Session `json:"items"`
+				}
+				x.s.GetJSON("/api/v1/sessions?charger_id=EVSE-1", &ss)
+				return len(ss.Items) == 1 && ss.Items[0].Status == charging.SessionActive
+			})
+			in := b.answer(b.send("update", tx, updateMsg(orderID, "STOP")))
+			want(t, "on_update (stop)", in.Msg, map[string]any{"order/beckn:id": orderID, session + "sessionStatus": "STOP"})
+			done := b.wait("on_update COMPLETED", func(in inbound) bool {
+				return in.Action == "on_update" && in.Ctx.TransactionID == tx &&
+					get(in.Msg, strings.Split(session+"sessionStatus", "/")...) == "COMPLETED"
+			})
+			want(t, "on_update (completed)", done.Msg, map[string]any{"order/beckn:id": orderID, "order/beckn:orderStatus": "COMPLETED"})
+		})
+	}
 }
 
 func TestUnsolicitedInterruption(t *testing.T) {

@@ -63,11 +63,19 @@ func (s *Service) ReservationCancelled(ctx context.Context, chargerID string, re
 
 // RemoteStartAccepted records a remote start the charger accepted: a
 // pending session, taken over by the StartTransaction that follows or
-// closed (invalid) if none comes before timeout.
+// closed (invalid) if none comes before timeout. When the id tag holds a
+// reservation on that connector (or on connector 0), the reserved session
+// is the one the StartTransaction takes over: it is returned and no
+// pending session is made, which would otherwise be left over and closed.
 func (s *Service) RemoteStartAccepted(ctx context.Context, chargerID string, connectorID int, idTag string, timeout time.Duration) (Session, error) {
 	f, err := s.full()
 	if err != nil {
 		return Session{}, err
+	}
+	if res, err := s.findSession(ctx, chargerID, SessionReserved, func(x Session) bool {
+		return x.IDTag == idTag && (connectorID == 0 || x.ConnectorID == connectorID || x.ConnectorID == 0)
+	}); err == nil {
+		return res, nil
 	}
 	now := s.clock.Now()
 	exp := now.Add(timeout)

@@ -320,8 +320,9 @@ func (s *Service) StartTransaction(ctx context.Context, r StartRequest) (StartRe
 		status = SessionInvalid
 	}
 	now := s.clock.Now()
+	id := NewID()
 	sess, created, err := s.store.StartSession(ctx, StartSession{
-		ID:            NewID(),
+		ID:            id,
 		StartKey:      startKey(r.ChargerID, r.Key),
 		ChargerID:     r.ChargerID,
 		ConnectorID:   r.ConnectorID,
@@ -329,11 +330,17 @@ func (s *Service) StartTransaction(ctx context.Context, r StartRequest) (StartRe
 		Status:        status,
 		MeterStartWh:  r.MeterStartWh,
 		ReservationID: r.ReservationID,
+		ParentIDTag:   info.ParentID,
 		StartedAt:     r.Timestamp,
 		ReceivedAt:    now,
 	})
 	if err != nil {
 		return StartResult{}, fmt.Errorf("start transaction at %s/%d: %w", r.ChargerID, r.ConnectorID, err)
+	}
+	if created && sess.ID != id {
+		rule := takeOverRule(r, sess, info)
+		s.log.Info("StartTransaction took over a waiting session", "charger", r.ChargerID, "connector", r.ConnectorID,
+			"session", sess.ID, "tx", sess.TransactionID, "rule", rule)
 	}
 	if created {
 		s.publish(Event{Kind: SessionChanged, At: now, ChargerID: r.ChargerID, Session: &sess, TransactionID: sess.TransactionID})
@@ -438,6 +445,23 @@ func (s *Service) StopTransaction(ctx context.Context, r StopRequest) (StopResul
 	res.Session = &sess
 	s.publish(Event{Kind: SessionChanged, At: now, ChargerID: r.ChargerID, Session: &sess, TransactionID: sess.TransactionID})
 	return res, nil
+}
+
+// takeOverRule names the rule by which a StartTransaction took over the
+// waiting session sess, for the log: the reservation it quoted, the
+// reservation's id tag or one with the same parent, or a remote start.
+func takeOverRule(r StartRequest, sess Session, info IDTagInfo) string {
+	switch {
+	case sess.ReservationID == nil:
+		return "remote-start-id-tag"
+	case r.ReservationID != nil:
+		return "reservation-id"
+	case sess.IDTag == r.IDTag:
+		return "reservation-id-tag"
+	case info.ParentID != "":
+		return "reservation-parent-id-tag"
+	}
+	return "reservation"
 }
 
 // alreadyStopped reports whether the charger's transaction has had its

@@ -56,8 +56,12 @@ type SessionStore interface {
 	// charger lost it), and returns the session with created true. When
 	// the connector has a reserved session with s.ReservationID, or a
 	// pending one (a remote start) on that connector or on connector 0
-	// with the same id tag, that session becomes the active one:
-	// it keeps its id, takes the transaction id, meter start, start time
+	// with the same id tag, that session becomes the active one. A start
+	// that quotes no reservation id also takes over a reservation on its
+	// connector (or connector 0) for its id tag, or for a tag with the
+	// same parent id tag (s.ParentIDTag); OCPP 1.6 makes reservationId
+	// optional and chargers do omit it. The session taken over
+	// keeps its id, takes the transaction id, meter start, start time
 	// and id tag, and loses its ExpiresAt. (LifecycleStore implementations
 	// only; a plain Store always creates a new session.)
 	StartSession(ctx context.Context, s StartSession) (sess Session, created bool, err error)
@@ -159,7 +163,10 @@ type StartSession struct {
 	Status        SessionStatus
 	MeterStartWh  int64
 	ReservationID *int64
-	StartedAt     time.Time
+	// ParentIDTag is the id tag's parent ("" when it has none): a
+	// reservation for a tag with the same parent is the driver's too.
+	ParentIDTag string
+	StartedAt   time.Time
 	// ReceivedAt is when the central system received it: the session's
 	// last_updated and the end time of a session it closes.
 	ReceivedAt time.Time

@@ -171,6 +171,9 @@ type Config struct {
 	// Rejected, as a charger without smart charging (or with it switched
 	// off) does.
 	RejectChargingProfiles bool
+	// OmitReservationID leaves reservationId out of StartTransaction on a
+	// reserved connector, as chargers do (OCPP 1.6 makes it optional).
+	OmitReservationID bool
 	// NoAutoStart keeps chargers from starting sessions by themselves; they
 	// still start them on RemoteStartTransaction or StartSession.
 	NoAutoStart bool

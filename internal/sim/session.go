@@ -288,6 +288,9 @@ func (c *Charger) startTransaction(cn *connector, s *session) {
 	s.begin = c.sample(cn, s, "Transaction.Begin", c.keys.stopTxnMask)
 	req := startTransactionReq{ConnectorID: cn.id, IDTag: s.idTag, MeterStart: int64(cn.registerWh),
 		ReservationID: s.reservationID, Timestamp: c.stamp(now)}
+	if c.cfg.OmitReservationID {
+		req.ReservationID = nil
+	}
 	s.startPayload = marshal(req)
 	cn.res = nil
 	if c.v201 {

@@ -19,7 +19,9 @@ const (
 	// lock and the closing of what is still open on it). Unless the start
 	// key is stored already (a retry, answered with the stored session and
 	// created false), it takes over the charger's waiting session, if there
-	// is one: a reservation on the connector with the start's reservation
+	// is one: a reservation on the connector (or connector 0) with the
+	// start's reservation id (when it quotes none: one of its id tag, or of a
+	// tag with the same parent, $11),
 	// id, else a remote start of the id tag pending on the connector, else
 	// one pending on connector 0. Otherwise it inserts a new session. The
 	// transaction id comes from nextval in the same statement either way.
@@ -36,7 +38,9 @@ const (
 		SELECT seq FROM sessions
 		WHERE charger_id = $3::text AND transaction_id IS NULL AND status IN ('reserved', 'pending')
 		AND NOT EXISTS (SELECT 1 FROM prior)
-		AND ((status = 'reserved' AND connector_id = $4::integer AND reservation_id = $7::bigint)
+		AND ((status = 'reserved' AND connector_id IN ($4::integer, 0) AND (reservation_id = $7::bigint
+			OR ($7::bigint IS NULL AND (id_tag = $5::text OR ($11::text <> '' AND (id_tag = $11::text
+				OR id_tag IN (SELECT id FROM id_tags WHERE parent_id = $11::text)))))))
 			OR (status = 'pending' AND connector_id IN ($4::integer, 0) AND id_tag = $5::text))
 		ORDER BY status = 'reserved' DESC, connector_id = $4::integer DESC, seq
 		LIMIT 1

@@ -150,7 +150,7 @@ func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess
 	b.Queue(sqlLockConnector, s.connectorLock(r.ChargerID, r.ConnectorID))
 	b.Queue(sqlCloseOpen, received, r.ChargerID, r.ConnectorID, key)
 	b.Queue(sqlStartSession, r.ID, key, r.ChargerID, r.ConnectorID, r.IDTag, string(r.Status),
-		r.ReservationID, r.MeterStartWh, started, received)
+		r.ReservationID, r.MeterStartWh, started, received, r.ParentIDTag)
 	br := s.pool.SendBatch(ctx, b)
 	_, err = br.Exec()
 	if err == nil {

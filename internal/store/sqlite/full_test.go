@@ -258,7 +258,7 @@ func TestLifecyclePlans(t *testing.T) {
 		// connector, not a page of documents.
 		sorts bool
 	}{
-		{"waiting-for", sqlWaitingFor, []any{"cp", 1, 7, "T"}, "USING INDEX sessions_waiting", true},
+		{"waiting-for", sqlWaitingFor, []any{"cp", 1, 7, "T", ""}, "USING INDEX sessions_waiting", true},
 		{"docs-owner", ownerPage, append(ownerArgs, 10, 0), "USING INDEX docs_owner", false},
 		{"docs-window", windowPage, append(windowArgs, 10, 0), "USING INDEX docs_updated", false},
 		{"docs-window-count", windowCount, windowArgs, "USING COVERING INDEX docs_updated", false},

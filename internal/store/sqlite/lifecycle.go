@@ -34,8 +34,9 @@ const (
 	sqlTouchMeter = `UPDATE session_meter SET last_updated = ? WHERE seq = ?`
 
 	// sqlWaitingFor finds the session a StartTransaction (?2 connector, ?3
-	// reservation id or NULL, ?4 id tag) takes over: the reserved session
-	// of its reservation, else the oldest pending session of its id tag on
+	// reservation id or NULL, ?4 id tag, ?5 its parent id tag or '') takes
+	// over: the reserved session of its reservation (when it quotes none: a
+	// reservation of its id tag, or of a tag with the same parent), else the oldest pending session of its id tag on
 	// its connector, else one on connector 0. A reservation may be for
 	// connector 0 too (OCPP 1.6 ReserveNow: any connector); its id names it.
 	// A session that has a transaction is never taken over. (The unary +
@@ -43,7 +44,9 @@ const (
 	// session sits under NULL.)
 	sqlWaitingFor = `SELECT seq FROM sessions
 	WHERE charger_id = ?1 AND connector_id IN (?2, 0) AND status IN ` + waitingStatuses + ` AND +transaction_id IS NULL
-	AND ((status = 'reserved' AND reservation_id = ?3) OR (status = 'pending' AND id_tag = ?4))
+	AND ((status = 'reserved' AND (reservation_id = ?3 OR (?3 IS NULL AND (id_tag = ?4
+		OR (?5 <> '' AND (id_tag = ?5 OR id_tag IN (SELECT id FROM id_tags WHERE parent_id = ?5)))))))
+		OR (status = 'pending' AND id_tag = ?4))
 	ORDER BY status = 'reserved' DESC, connector_id = ?2 DESC, seq LIMIT 1`
 	// sqlTakeOver and sqlTakeOverMeter make the session found by
 	// sqlWaitingFor the StartTransaction's: it keeps its id and, when the
@@ -167,7 +170,7 @@ func (s *Store) UpdateSessionStatus(ctx context.Context, id string, from []charg
 // waitingFor finds the reserved or pending session that r takes over (see
 // sqlWaitingFor); found is false when there is none.
 func (w *writer) waitingFor(r *charging.StartSession) (seq int64, found bool, err error) {
-	err = w.queryRow(w.lc.waitingFor, r.ChargerID, r.ConnectorID, nullInt(r.ReservationID), r.IDTag).Scan(&seq)
+	err = w.queryRow(w.lc.waitingFor, r.ChargerID, r.ConnectorID, nullInt(r.ReservationID), r.IDTag, r.ParentIDTag).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}

@@ -20,6 +20,7 @@ func RunFull(t *testing.T, open func(t *testing.T) charging.FullStore) {
 		{"create-session-without-transaction", testCreateSession},
 		{"update-session-status", testUpdateSessionStatus},
 		{"start-takes-over-reservation", testStartTakesOverReservation},
+		{"start-takes-over-reservation-it-does-not-quote", testStartTakesOverUnquotedReservation},
 		{"start-takes-over-pending", testStartTakesOverPending},
 		{"start-leaves-other-reservations", testStartLeavesOtherReservation},
 		{"docs", testDocs},
@@ -127,6 +128,72 @@ func testStartTakesOverReservation(t *testing.T, s charging.FullStore) {
 	page, _, _ := s.ListSessions(ctx, charging.SessionFilter{ChargerID: "CP-L3", Limit: 10})
 	if len(page) != 1 {
 		t.Fatalf("charger has %d sessions; want the one, taken over", len(page))
+	}
+}
+
+// testStartTakesOverUnquotedReservation: OCPP 1.6 makes a
+// StartTransaction's reservationId optional, and chargers omit it. A start
+// that quotes none still takes over a reservation on its connector (or on
+// connector 0) for its id tag or for a tag with the same parent; a start
+// that quotes another reservation id, is on another connector or is for
+// another driver does not.
+func testStartTakesOverUnquotedReservation(t *testing.T, s charging.FullStore) {
+	ctx := context.Background()
+	if err := s.PutIDTag(ctx, charging.IDTag{ID: "CARD-A", Status: charging.AuthAccepted, ParentID: "FLEET-1", CreatedAt: lt0}); err != nil {
+		t.Fatal(err)
+	}
+	wrong := int64(999)
+	tests := []struct {
+		name         string
+		reservedConn int
+		startConn    int
+		startTag     string
+		parent       string
+		rid          *int64
+		want         bool
+	}{
+		{"same-tag-same-connector", 1, 1, "TAG-R", "", nil, true},
+		{"same-tag-reservation-on-connector-0", 0, 2, "TAG-R", "", nil, true},
+		{"same-parent", 1, 1, "CARD-B", "FLEET-1", nil, true},
+		{"parent-is-the-reserved-tag", 1, 1, "CARD-C", "TAG-R", nil, true},
+		{"other-driver", 1, 1, "CARD-D", "", nil, false},
+		{"other-parent", 1, 1, "CARD-E", "FLEET-2", nil, false},
+		{"other-connector", 1, 2, "TAG-R", "", nil, false},
+		{"quotes-another-reservation", 1, 1, "TAG-R", "", &wrong, false},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			charger := fmt.Sprintf("CP-UQ%d", i)
+			lmustCharger(t, s, charger)
+			reservedTag := "TAG-R"
+			if tt.parent == "FLEET-1" || tt.parent == "FLEET-2" {
+				reservedTag = "CARD-A"
+			}
+			resID := "res-uq-" + charger
+			if err := s.CreateSession(ctx, lreserved(resID, charger, tt.reservedConn, int64(100+i), reservedTag)); err != nil {
+				t.Fatal(err)
+			}
+			start := lstart(charger, tt.startConn, tt.startTag, tt.rid, 1000, lt0.Add(2*time.Minute))
+			start.ParentIDTag = tt.parent
+			got, created, err := s.StartSession(ctx, start)
+			if err != nil || !created {
+				t.Fatalf("start = %v, created %v", err, created)
+			}
+			res, err := s.GetSession(ctx, resID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.want {
+				if got.ID != resID || res.Status != charging.SessionActive || res.TransactionID != got.TransactionID ||
+					res.IDTag != tt.startTag || res.ExpiresAt != nil || res.ReservationID == nil || *res.ReservationID != int64(100+i) {
+					t.Fatalf("got %+v, reservation now %+v; want the reservation taken over, active, keeping its reservation id", got, res)
+				}
+				return
+			}
+			if got.ID == resID || res.Status != charging.SessionReserved {
+				t.Fatalf("got %+v, reservation now %+v; want a new session and the reservation still reserved", got, res)
+			}
+		})
 	}
 }
 
