@@ -37,9 +37,9 @@ func TestFlowWith201Station(t *testing.T) {
 	var ss struct {
 		Items []api.Session `json:"items"`
 	}
-	// (The reservation's own session ends beside it, as with 1.6.)
-	x.s.GetJSON("/api/v1/sessions?charger_id=EVSE-1&status=completed", &ss)
-	if len(ss.Items) != 1 || ss.Items[0].KWh <= 0 || math.Abs(ss.Items[0].KWh-kwh) > 1e-3 {
-		t.Fatalf("completed sessions %+v; Beckn says %v kWh; want one with that energy", ss.Items, kwh)
+	// The reserved session is the one that charged (no leftover).
+	x.s.GetJSON("/api/v1/sessions?charger_id=EVSE-1", &ss)
+	if len(ss.Items) != 1 || ss.Items[0].Status != "completed" || ss.Items[0].KWh <= 0 || math.Abs(ss.Items[0].KWh-kwh) > 1e-3 {
+		t.Fatalf("sessions %+v; Beckn says %v kWh; want the one completed session with that energy", ss.Items, kwh)
 	}
 }
