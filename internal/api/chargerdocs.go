@@ -53,6 +53,26 @@ func (a *API) localList(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(d.Body)
 }
 
+// violations lists what the charger sent against the specification and
+// what was done with it (tolerated, refused, flagged), per kind: the
+// per-charger tolerance log.
+func (a *API) violations(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, err := a.svc.Store().GetCharger(r.Context(), id); err != nil {
+		a.fail(w, err)
+		return
+	}
+	recs, err := a.svc.Violations(r.Context(), id)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	if recs == nil {
+		recs = []charging.ViolationRecord{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": recs})
+}
+
 // variables shows the device model a charger reported (OCPP 2.0.1
 // NotifyReport), its variables filtered by ?q= (a substring of a
 // component's or variable's name or instance, any case).

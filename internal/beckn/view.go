@@ -113,12 +113,12 @@ func telemetry(s charging.Session, sm charging.MeterSample) (evsession.Telemetry
 		iv.Metrics = append(iv.Metrics, evsession.Metric{Name: name, Value: v, UnitCode: unit})
 	}
 	for _, v := range sm.Values {
-		if !v.Numeric || v.Phase != "" {
-			continue
+		if !v.Numeric || v.Phase != "" || v.Flagged != "" {
+			continue // flagged: kept, but not the session's (charging/screen.go)
 		}
 		switch v.Measurand {
 		case charging.MeasurandEnergyImportRegister:
-			e := v.Value - float64(s.MeterStartWh)/1000
+			e := v.Value - float64(max(s.MeterStartWh, 0))/1000
 			if e < 0 {
 				e = 0
 			}

@@ -161,9 +161,10 @@ type Session struct {
 }
 
 // KWh is the energy delivered so far: (last register − meterStart) / 1000,
-// never negative.
+// never negative. A negative meterStart (a charger's error, flagged when it
+// came) counts as 0: a register never reads below zero.
 func (s *Session) KWh() float64 {
-	wh := s.LastRegisterWh - float64(s.MeterStartWh)
+	wh := s.LastRegisterWh - float64(max(s.MeterStartWh, 0))
 	if wh < 0 || math.IsNaN(wh) {
 		return 0
 	}

@@ -29,6 +29,9 @@ type SampledValue struct {
 	Raw     string `json:"raw"`
 	RawUnit string `json:"raw_unit,omitempty"`
 	Signed  bool   `json:"signed,omitempty"`
+	// Flagged names why the value is kept but not applied to the
+	// session's totals (FlagRegisterImplausible, …); "" for a value in use.
+	Flagged string `json:"flagged,omitempty"`
 }
 
 // MeterSample is the set of values a charger sampled at one instant.
@@ -53,7 +56,7 @@ func Observe(samples []MeterSample) Observed {
 	var o Observed
 	for _, s := range samples {
 		for _, v := range s.Values {
-			if !v.Numeric || (v.Location != "" && v.Location != "Outlet" && v.Location != "Cable" && v.Location != "EV") {
+			if !v.Numeric || v.Flagged != "" || (v.Location != "" && v.Location != "Outlet" && v.Location != "Cable" && v.Location != "EV") {
 				continue
 			}
 			switch {

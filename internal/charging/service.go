@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -50,6 +51,9 @@ type Service struct {
 	// mu guards listeners.
 	mu        sync.RWMutex
 	listeners []Listener
+
+	// registers screens energy register readings (screen.go).
+	registers registers
 
 	viol violations
 }
@@ -319,6 +323,7 @@ func (s *Service) StartTransaction(ctx context.Context, r StartRequest) (StartRe
 	if info.Status != AuthAccepted {
 		status = SessionInvalid
 	}
+	s.screenStart(ctx, r)
 	now := s.clock.Now()
 	id := NewID()
 	sess, created, err := s.store.StartSession(ctx, StartSession{
@@ -343,6 +348,7 @@ func (s *Service) StartTransaction(ctx context.Context, r StartRequest) (StartRe
 			"session", sess.ID, "tx", sess.TransactionID, "rule", rule)
 	}
 	if created {
+		s.registers.raise(registerKey(r.ChargerID, sess.TransactionID), sess.LastRegisterWh)
 		s.publish(Event{Kind: SessionChanged, At: now, ChargerID: r.ChargerID, Session: &sess, TransactionID: sess.TransactionID})
 	} else {
 		s.log.Info("repeated StartTransaction answered with its transaction id", "charger", r.ChargerID, "tx", sess.TransactionID)
@@ -363,9 +369,13 @@ func startKey(chargerID, key string) string {
 // and the charger is still answered.
 func (s *Service) MeterValues(ctx context.Context, m MeterValues) error {
 	m.ReceivedAt = s.clock.Now()
+	highest := s.screenMeterValues(ctx, &m)
 	found, err := s.store.AppendMeterValues(ctx, m)
 	if err != nil {
 		return fmt.Errorf("meter values from %s/%d: %w", m.ChargerID, m.ConnectorID, err)
+	}
+	if found && highest >= 0 {
+		s.registers.raise(registerKey(m.ChargerID, *m.TransactionID), highest)
 	}
 	if m.TransactionID != nil && !found {
 		s.log.Warn("meter values for unknown transaction stored unattached", "charger", m.ChargerID, "tx", *m.TransactionID)
@@ -414,7 +424,9 @@ func (s *Service) StopTransaction(ctx context.Context, r StopRequest) (StopResul
 	if len(r.TransactionData) > 0 && !s.alreadyStopped(ctx, r.ChargerID, tx) {
 		// A retried StopTransaction (the charger missed our answer) must
 		// not store its transactionData twice.
-		if _, err := s.store.AppendMeterValues(ctx, MeterValues{ChargerID: r.ChargerID, TransactionID: &tx, Samples: r.TransactionData, ReceivedAt: now}); err != nil {
+		data := MeterValues{ChargerID: r.ChargerID, TransactionID: &tx, Samples: r.TransactionData, ReceivedAt: now}
+		s.screenMeterValues(ctx, &data)
+		if _, err := s.store.AppendMeterValues(ctx, data); err != nil {
 			return res, fmt.Errorf("stop transaction %d: %w", tx, err)
 		}
 	}
@@ -432,8 +444,11 @@ func (s *Service) StopTransaction(ctx context.Context, r StopRequest) (StopResul
 		IDTag:         r.IDTag,
 		ReceivedAt:    now,
 	})
+	s.registers.forget(registerKey(r.ChargerID, tx))
 	if errors.Is(err, ErrNotFound) {
 		s.log.Warn("StopTransaction for unknown transaction recorded", "charger", r.ChargerID, "tx", tx)
+		s.RecordViolation(ctx, Violation{ChargerID: r.ChargerID, Kind: "stop-unknown-transaction", Outcome: ViolationFlagged,
+			Example: "StopTransaction for transaction " + strconv.FormatInt(tx, 10) + ", which the charger never started here"})
 		if err := s.store.RecordEvent(ctx, ChargerEvent{ChargerID: r.ChargerID, Kind: EventUnmatchedStop, Payload: r.Payload, At: now}); err != nil {
 			return res, fmt.Errorf("record unmatched stop %d: %w", tx, err)
 		}

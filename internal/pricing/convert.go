@@ -39,7 +39,7 @@ func SessionInput(s charging.Session, samples []charging.MeterSample) (tariff.Se
 	if s.EndedAt != nil && s.Status.Final() {
 		end = *s.EndedAt
 	}
-	meterStart := decimal.New(s.MeterStartWh, -3)
+	meterStart := decimal.New(max(s.MeterStartWh, 0), -3) // a negative meterStart is flagged and counts as 0 (charging.Session.KWh)
 	pts := make([]point, 0, len(samples)+2)
 	pts = append(pts, point{at: start, energy: decimal.NewNullDecimal(decimal.Zero)})
 	for _, sm := range samples {
@@ -96,7 +96,7 @@ func read(sm charging.MeterSample, meterStart decimal.Decimal) (p point, ok bool
 	var phaseCurrent float64
 	var hasPhaseCurrent bool
 	for _, v := range sm.Values {
-		if !v.Numeric || math.IsNaN(v.Value) || math.IsInf(v.Value, 0) || v.Value < 0 || !counted(v.Location) {
+		if !v.Numeric || v.Flagged != "" || math.IsNaN(v.Value) || math.IsInf(v.Value, 0) || v.Value < 0 || !counted(v.Location) {
 			continue
 		}
 		switch v.Measurand {

@@ -150,6 +150,10 @@ func appendValuesJSON(b []byte, vs []charging.SampledValue) ([]byte, error) {
 		if v.Signed {
 			b = append(b, `,"signed":true`...)
 		}
+		if v.Flagged != "" {
+			b = append(b, `,"flagged":`...)
+			b = appendJSONString(b, v.Flagged)
+		}
 		b = append(b, '}')
 	}
 	return append(b, ']'), nil
