@@ -17,8 +17,9 @@ import (
 //   - an energy register below one already seen in the transaction (a
 //     replaced or reset meter): the session keeps counting from the highest;
 //   - Transaction.Begin and Sample.Periodic readings in one MeterValues (a
-//     known vendor quirk): the Begin readings are flagged, the start register
-//     is the StartTransaction's meterStart;
+//     known vendor quirk; a StopTransaction's transactionData has both by
+//     design): the Begin readings are flagged, the start register is the
+//     StartTransaction's meterStart;
 //   - a negative meterStart: kept on the session, counted from 0 (KWh);
 //   - a StartTransaction on a connector the charger does not have;
 //   - a StopTransaction for no known transaction (-1, or unknown).
@@ -94,9 +95,14 @@ func isRegister(v *SampledValue) bool {
 // screenMeterValues flags the sampled values of m that must not reach the
 // session's totals and records each case. It returns the highest register
 // reading it let through (for the memory of the transaction), or -1.
-func (s *Service) screenMeterValues(ctx context.Context, m *MeterValues) float64 {
+// stopData says m is a StopTransaction's transactionData, which holds the
+// whole transaction's readings, Begin and periodic ones alike, by design.
+func (s *Service) screenMeterValues(ctx context.Context, m *MeterValues, stopData bool) float64 {
 	begin, periodic := false, false
 	for i := range m.Samples {
+		if stopData {
+			break
+		}
 		for j := range m.Samples[i].Values {
 			switch m.Samples[i].Values[j].Context {
 			case "Transaction.Begin":
@@ -125,7 +131,7 @@ func (s *Service) screenMeterValues(ctx context.Context, m *MeterValues) float64
 				v.Flagged = FlagBeginAndPeriodic
 			case math.IsNaN(wh) || wh < 0 || wh > MaxPlausibleRegisterWh:
 				v.Flagged = FlagRegisterImplausible
-			case last >= 0 && wh < last:
+			case !stopData && last >= 0 && wh < last: // transactionData replays the whole transaction
 				v.Flagged = FlagRegisterBackwards
 			default:
 				highest = max(highest, wh)

@@ -369,7 +369,7 @@ func startKey(chargerID, key string) string {
 // and the charger is still answered.
 func (s *Service) MeterValues(ctx context.Context, m MeterValues) error {
 	m.ReceivedAt = s.clock.Now()
-	highest := s.screenMeterValues(ctx, &m)
+	highest := s.screenMeterValues(ctx, &m, false)
 	found, err := s.store.AppendMeterValues(ctx, m)
 	if err != nil {
 		return fmt.Errorf("meter values from %s/%d: %w", m.ChargerID, m.ConnectorID, err)
@@ -425,7 +425,7 @@ func (s *Service) StopTransaction(ctx context.Context, r StopRequest) (StopResul
 		// A retried StopTransaction (the charger missed our answer) must
 		// not store its transactionData twice.
 		data := MeterValues{ChargerID: r.ChargerID, TransactionID: &tx, Samples: r.TransactionData, ReceivedAt: now}
-		s.screenMeterValues(ctx, &data)
+		s.screenMeterValues(ctx, &data, true)
 		if _, err := s.store.AppendMeterValues(ctx, data); err != nil {
 			return res, fmt.Errorf("stop transaction %d: %w", tx, err)
 		}
