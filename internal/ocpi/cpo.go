@@ -313,3 +313,6 @@ func (c *CPO) goBG(f func(ctx context.Context)) {
 		f(c.ctx)
 	}()
 }
+
+// Party is the CPO's own OCPI identity, as it pushes and signs its objects.
+func (c *CPO) Party() Party { return c.cfg.Party }

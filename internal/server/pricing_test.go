@@ -109,7 +109,9 @@ func (p period) String() string {
 // views is the dashboard's views endpoint, decoded loosely.
 type views struct {
 	OCPI struct {
-		Status    string `json:"status"`
+		CountryCode string `json:"country_code"`
+		PartyID     string `json:"party_id"`
+		Status      string `json:"status"`
 		Currency  string `json:"currency"`
 		TotalCost *struct {
 			ExclVat json.Number `json:"excl_vat"`
@@ -149,7 +151,10 @@ const acTariff = `{"country_code":"NL","party_id":"CBR","id":"AC-1","currency":"
 
 func TestSessionPricedThroughTheAPI(t *testing.T) {
 	clock := cbtest.NewClock(time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC))
-	s := cbtest.Start(t, cbtest.WithClock(clock), cbtest.Configure(func(c *server.Config) { c.AcceptUnknownTags = true }))
+	s := cbtest.Start(t, cbtest.WithClock(clock), cbtest.Configure(func(c *server.Config) {
+		c.AcceptUnknownTags = true
+		c.OCPICountry, c.OCPIParty = "de", "abc" // the views must show the CPO's own identity, as pushed
+	}))
 	mustCall(t, s, "PUT", "/api/v1/tariffs/AC-1", acTariff, http.StatusCreated)
 	mustCall(t, s, "PUT", "/api/v1/tariffs/AC-1", acTariff, http.StatusOK) // a replace
 	c := pricedCharger(t, s, "CP-PRICE")
@@ -171,6 +176,9 @@ func TestSessionPricedThroughTheAPI(t *testing.T) {
 		t.Fatalf("API total_cost = %s; want 10.1/12.12 EUR", got)
 	}
 	v := getViews(t, s, tx)
+	if v.OCPI.CountryCode != "DE" || v.OCPI.PartyID != "ABC" {
+		t.Errorf("OCPI view of %s/%s; want the CPO's DE/ABC (#18: they were empty)", v.OCPI.CountryCode, v.OCPI.PartyID)
+	}
 	if v.OCPI.TotalCost == nil || v.OCPI.TotalCost.ExclVat != "10.1" || v.OCPI.TotalCost.InclVat != "12.12" || v.OCPI.Currency != "EUR" {
 		t.Fatalf("OCPI total_cost = %+v %s; want 10.1/12.12 EUR", v.OCPI.TotalCost, v.OCPI.Currency)
 	}

@@ -235,13 +235,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 	s.setupPricing(clock)
 	s.setupLoad(clock, opts.LoadMgmt)
 	if tokens != nil {
-		ocfg := ocpi.Config{Party: ocpi.Party{CountryCode: cfg.OCPICountry, PartyID: cfg.OCPIParty}, PublicURL: cfg.PublicURL, Presence: os, Pricer: s.ocpiPricer(), Catalog: s.ocpiCatalog()}
-		if ocfg.Party.CountryCode == "" {
-			ocfg.Party.CountryCode = "NL"
-		}
-		if ocfg.Party.PartyID == "" {
-			ocfg.Party.PartyID = "CBR"
-		}
+		ocfg := ocpi.Config{Party: s.cpoParty(), PublicURL: cfg.PublicURL, Presence: os, Pricer: s.ocpiPricer(), Catalog: s.ocpiCatalog()}
 		if opts.OCPI != nil {
 			opts.OCPI(&ocfg)
 		}
@@ -345,6 +339,24 @@ func (s *Server) Commands() charging.Commands { return s.commands }
 
 // OCPP returns the OCPP server (to send commands, or check connections).
 func (s *Server) OCPP() *ocpp.Server { return s.ocpp }
+
+// cpoParty is the CPO's OCPI identity: the one the OCPI role pushes and
+// signs CDRs with once it runs (a test may set its own), else the
+// configured one (NL/CBR by default). The dashboard's and the API's session
+// views show it too.
+func (s *Server) cpoParty() ocpi.Party {
+	if s.ocpi != nil {
+		return s.ocpi.Party()
+	}
+	p := ocpi.Party{CountryCode: strings.ToUpper(s.cfg.OCPICountry), PartyID: strings.ToUpper(s.cfg.OCPIParty)}
+	if p.CountryCode == "" {
+		p.CountryCode = "NL"
+	}
+	if p.PartyID == "" {
+		p.PartyID = "CBR"
+	}
+	return p
+}
 
 // OCPI returns the OCPI CPO role, or nil when the store keeps no documents.
 func (s *Server) OCPI() *ocpi.CPO { return s.ocpi }
