@@ -183,14 +183,15 @@ func (s *Session) Duration(now time.Time) time.Duration {
 	return end.Sub(s.StartedAt)
 }
 
-// StopReasonStatus returns the final status a StopTransaction with the given
-// OCPP 1.6 reason leads to: completed for Local (also when absent), Remote
-// and EVDisconnected; interrupted for everything else.
+// StopReasonStatus is the stores' fallback for a stop that carries no final
+// status.
+//
+// Deprecated: the adapters map their protocol's stop reasons
+// (ocpp16.StopStatus, ocpp201.StopStatus) and the core passes the result;
+// this goes when the stores stop calling it.
 func StopReasonStatus(reason string) SessionStatus {
 	switch reason {
-	case "", "Local", "Remote", "EVDisconnected",
-		// OCPP 2.0.1's ends of a normal session.
-		"StoppedByEV", "SOCLimitReached", "EnergyLimitReached", "TimeLimitReached":
+	case "", "Local", "Remote", "EVDisconnected":
 		return SessionCompleted
 	}
 	return SessionInterrupted

@@ -5,20 +5,6 @@ import (
 	"time"
 )
 
-func TestStopReasonStatus(t *testing.T) {
-	tests := map[string]SessionStatus{
-		"": SessionCompleted, "Local": SessionCompleted, "Remote": SessionCompleted, "EVDisconnected": SessionCompleted,
-		"EmergencyStop": SessionInterrupted, "PowerLoss": SessionInterrupted, "Reboot": SessionInterrupted,
-		"HardReset": SessionInterrupted, "SoftReset": SessionInterrupted, "UnlockCommand": SessionInterrupted,
-		"DeAuthorized": SessionInterrupted, "Other": SessionInterrupted,
-	}
-	for reason, want := range tests {
-		if got := StopReasonStatus(reason); got != want {
-			t.Errorf("StopReasonStatus(%q) = %s; want %s", reason, got, want)
-		}
-	}
-}
-
 func TestObserve(t *testing.T) {
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	samples := []MeterSample{

@@ -393,7 +393,13 @@ type StopRequest struct {
 	IDTag         string
 	MeterStopWh   int64
 	Timestamp     time.Time
-	// Reason is the OCPP stop reason; empty means Local.
+	// Status is the final status the adapter mapped its protocol's stop
+	// reason to: SessionCompleted or SessionInterrupted. Empty means
+	// completed.
+	Status SessionStatus
+	// Reason is the stop reason as the charger gave it (the adapter fills
+	// in its protocol's default when absent), kept as the session's
+	// stop_reason.
 	Reason          string
 	TransactionData []MeterSample
 	// Payload is the request as received, kept when the transaction is unknown.
@@ -414,6 +420,13 @@ func (s *Service) StopTransaction(ctx context.Context, r StopRequest) (StopResul
 	now := s.clock.Now()
 	tx := r.TransactionID
 	var res StopResult
+	status := r.Status
+	if status == "" {
+		status = SessionCompleted
+	}
+	if status != SessionCompleted && status != SessionInterrupted {
+		return res, fmt.Errorf("%w: stop transaction %d with status %q; want completed or interrupted", ErrInvalidInput, tx, status)
+	}
 	if r.IDTag != "" {
 		info, err := s.authorize(ctx, r.ChargerID, 0, r.IDTag)
 		if err != nil {
@@ -430,17 +443,13 @@ func (s *Service) StopTransaction(ctx context.Context, r StopRequest) (StopResul
 			return res, fmt.Errorf("stop transaction %d: %w", tx, err)
 		}
 	}
-	reason := r.Reason
-	if reason == "" {
-		reason = "Local"
-	}
 	sess, err := s.store.StopSession(ctx, StopSession{
 		ChargerID:     r.ChargerID,
 		TransactionID: tx,
 		MeterStopWh:   r.MeterStopWh,
 		EndedAt:       r.Timestamp,
-		Reason:        reason,
-		Status:        StopReasonStatus(reason),
+		Reason:        r.Reason,
+		Status:        status,
 		IDTag:         r.IDTag,
 		ReceivedAt:    now,
 	})

@@ -3,6 +3,8 @@ package ocpp16
 import (
 	"strconv"
 	"time"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
 )
 
 // startKey is the core's retry key for a StartTransaction: a charger that
@@ -11,4 +13,19 @@ import (
 func startKey(m StartTransactionReq, ts time.Time) string {
 	return strconv.Itoa(m.ConnectorID) + "|" + m.IDTag + "|" +
 		ts.UTC().Format(time.RFC3339Nano) + "|" + strconv.FormatInt(m.MeterStart, 10)
+}
+
+// StopStatus maps a StopTransaction's reason to the session's final status
+// and the reason text kept: Local (also when absent, the spec's default),
+// Remote and EVDisconnected end a session normally; EmergencyStop,
+// PowerLoss, Reboot, HardReset, SoftReset, UnlockCommand, DeAuthorized,
+// Other and anything unknown interrupt it.
+func StopStatus(reason string) (charging.SessionStatus, string) {
+	switch reason {
+	case "":
+		return charging.SessionCompleted, "Local"
+	case "Local", "Remote", "EVDisconnected":
+		return charging.SessionCompleted, reason
+	}
+	return charging.SessionInterrupted, reason
 }

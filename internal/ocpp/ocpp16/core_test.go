@@ -3,6 +3,8 @@ package ocpp16
 import (
 	"testing"
 	"time"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
 )
 
 func TestStartKey(t *testing.T) {
@@ -29,6 +31,36 @@ func TestStartKey(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := startKey(tt.m, tt.ts) == want; got != tt.same {
 				t.Errorf("startKey(%+v) == startKey(base): got %v; want %v", tt.m, got, tt.same)
+			}
+		})
+	}
+}
+
+func TestStopStatus(t *testing.T) {
+	tests := []struct {
+		reason     string
+		want       charging.SessionStatus
+		wantReason string
+	}{
+		{"", charging.SessionCompleted, "Local"},
+		{"Local", charging.SessionCompleted, "Local"},
+		{"Remote", charging.SessionCompleted, "Remote"},
+		{"EVDisconnected", charging.SessionCompleted, "EVDisconnected"},
+		{"EmergencyStop", charging.SessionInterrupted, "EmergencyStop"},
+		{"PowerLoss", charging.SessionInterrupted, "PowerLoss"},
+		{"Reboot", charging.SessionInterrupted, "Reboot"},
+		{"HardReset", charging.SessionInterrupted, "HardReset"},
+		{"SoftReset", charging.SessionInterrupted, "SoftReset"},
+		{"UnlockCommand", charging.SessionInterrupted, "UnlockCommand"},
+		{"DeAuthorized", charging.SessionInterrupted, "DeAuthorized"},
+		{"Other", charging.SessionInterrupted, "Other"},
+		{"StoppedByEV", charging.SessionInterrupted, "StoppedByEV"}, // a 2.0.1 reason is unknown to 1.6
+	}
+	for _, tt := range tests {
+		t.Run("reason-"+tt.reason, func(t *testing.T) {
+			got, reason := StopStatus(tt.reason)
+			if got != tt.want || reason != tt.wantReason {
+				t.Errorf("StopStatus(%q) = %s, %q; want %s, %q", tt.reason, got, reason, tt.want, tt.wantReason)
 			}
 		})
 	}

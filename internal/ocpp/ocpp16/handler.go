@@ -293,9 +293,10 @@ func (r *request) handle(payload json.RawMessage) (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		status, reason := StopStatus(m.Reason)
 		res, err := svc.StopTransaction(r.ctx, charging.StopRequest{
 			ChargerID: r.id, TransactionID: m.TransactionID, IDTag: m.IDTag, MeterStopWh: m.MeterStop,
-			Timestamp: ts, Reason: m.Reason, TransactionData: samples, Payload: payload,
+			Timestamp: ts, Status: status, Reason: reason, TransactionData: samples, Payload: payload,
 		})
 		if err != nil {
 			return nil, err

@@ -174,10 +174,10 @@ func (h *Handler) transactionEvent(ctx context.Context, id string, m Transaction
 		if st.LastWh == nil {
 			stopWh = deref(st.StartWh)
 		}
-		reason := m.TransactionInfo.StoppedReason
+		status, reason := StopStatus(m.TransactionInfo.StoppedReason)
 		if _, err := h.svc.StopTransaction(ctx, charging.StopRequest{
 			ChargerID: id, TransactionID: st.Tx, MeterStopWh: stopWh, Timestamp: m.Timestamp,
-			Reason: reason, TransactionData: samples, Payload: payload,
+			Status: status, Reason: reason, TransactionData: samples, Payload: payload,
 		}); err != nil {
 			return nil, err
 		}

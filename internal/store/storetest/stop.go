@@ -10,9 +10,19 @@ import (
 func stopReq(sess charging.Session, meterStop int64, reason string) charging.StopSession {
 	return charging.StopSession{
 		ChargerID: sess.ChargerID, TransactionID: sess.TransactionID, MeterStopWh: meterStop,
-		EndedAt: at(2 * time.Hour).In(cet), Reason: reason, Status: charging.StopReasonStatus(reason),
+		EndedAt: at(2 * time.Hour).In(cet), Reason: reason, Status: reasonStatus(reason),
 		IDTag: sess.IDTag, ReceivedAt: at(2*time.Hour + time.Second),
 	}
+}
+
+// reasonStatus is the final status the adapters give the 1.6 reasons used
+// here (the stores only persist what the core decided).
+func reasonStatus(reason string) charging.SessionStatus {
+	switch reason {
+	case "Local", "Remote", "EVDisconnected":
+		return charging.SessionCompleted
+	}
+	return charging.SessionInterrupted
 }
 
 func testStopSession(t *testing.T, open func(t *testing.T) charging.Store) {
@@ -48,7 +58,7 @@ func testStopSession(t *testing.T, open func(t *testing.T) charging.Store) {
 				t.Fatalf("StopSession: %v", err)
 			}
 			want := sess
-			want.Status = charging.StopReasonStatus(tt.reason)
+			want.Status = reasonStatus(tt.reason)
 			want.MeterStopWh = ptr(tt.meterStop)
 			want.LastRegisterWh = tt.wantRegister
 			want.StopReason = tt.reason
