@@ -88,13 +88,51 @@ const (
 	AuthConcurrentTx AuthStatus = "ConcurrentTx"
 )
 
+// IDTokenType is how an id token was presented or issued (OCPP 2.0.1's
+// IdTokenEnumType; a 1.6 idTag is an ISO14443 RFID card unless the operator
+// says otherwise).
+type IDTokenType string
+
+// Id token types.
+const (
+	TokenISO14443        IDTokenType = "ISO14443" // RFID card, 4 or 7 byte UID
+	TokenISO15693        IDTokenType = "ISO15693" // RFID vicinity card, 8 byte UID
+	TokenEMAID           IDTokenType = "eMAID"    // e-mobility account id (ISO 15118 contract)
+	TokenCentral         IDTokenType = "Central"  // issued by the central system (remote start, app)
+	TokenKeyCode         IDTokenType = "KeyCode"  // typed in at the charger
+	TokenLocal           IDTokenType = "Local"    // made up by the charger
+	TokenMacAddress      IDTokenType = "MacAddress"
+	TokenNoAuthorization IDTokenType = "NoAuthorization"
+)
+
+// IDTokenTypes lists every id token type.
+var IDTokenTypes = []IDTokenType{TokenISO14443, TokenISO15693, TokenEMAID, TokenCentral,
+	TokenKeyCode, TokenLocal, TokenMacAddress, TokenNoAuthorization}
+
+// Valid reports whether t is one of IDTokenTypes.
+func (t IDTokenType) Valid() bool {
+	for _, v := range IDTokenTypes {
+		if t == v {
+			return true
+		}
+	}
+	return false
+}
+
+// MaxIDTokenLen is the longest id token the core keeps: 2.0.1's 36
+// characters. 1.6 carries at most 20; its adapter refuses longer ones on its
+// wire.
+const MaxIDTokenLen = 36
+
 // IDTag is an identifier a driver presents (RFID card, app token).
 type IDTag struct {
-	ID        string     `json:"id_tag"`
-	Status    AuthStatus `json:"status"`
-	ExpiresAt *time.Time `json:"expiry_date,omitempty"`
-	ParentID  string     `json:"parent_id_tag,omitempty"`
-	CreatedAt time.Time  `json:"created_at"`
+	ID string `json:"id_tag"`
+	// Type is how the token is presented; ISO14443 when not given.
+	Type      IDTokenType `json:"type"`
+	Status    AuthStatus  `json:"status"`
+	ExpiresAt *time.Time  `json:"expiry_date,omitempty"`
+	ParentID  string      `json:"parent_id_tag,omitempty"`
+	CreatedAt time.Time   `json:"created_at"`
 }
 
 // IDTagInfo is the answer to an authorization: OCPP's idTagInfo.

@@ -165,8 +165,14 @@ func ValidateChargerID(id string) error {
 
 // RegisterTag creates or replaces an id tag on an operator's request.
 func (s *Service) RegisterTag(ctx context.Context, t IDTag) (IDTag, error) {
-	if t.ID == "" || len(t.ID) > 20 {
-		return IDTag{}, fmt.Errorf("%w: id tag must be 1 to 20 characters", ErrInvalidInput)
+	if t.ID == "" || len(t.ID) > MaxIDTokenLen {
+		return IDTag{}, fmt.Errorf("%w: id tag must be 1 to %d characters (a 1.6 charger takes at most 20)", ErrInvalidInput, MaxIDTokenLen)
+	}
+	if t.Type == "" {
+		t.Type = TokenISO14443
+	}
+	if !t.Type.Valid() {
+		return IDTag{}, fmt.Errorf("%w: id token type %q; use one of %v", ErrInvalidInput, t.Type, IDTokenTypes)
 	}
 	if t.Status == "" {
 		t.Status = AuthAccepted

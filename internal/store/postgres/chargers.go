@@ -47,10 +47,10 @@ const (
 		status_at = excluded.status_at, updated_at = excluded.updated_at
 	WHERE k.status_at IS NULL OR excluded.status_at >= k.status_at`
 
-	sqlGetTag   = `SELECT id, status, expires_at, parent_id, created_at FROM id_tags WHERE id = $1`
-	sqlListTags = `SELECT id, status, expires_at, parent_id, created_at FROM id_tags ORDER BY id`
-	sqlPutTag   = `INSERT INTO id_tags (id, status, expires_at, parent_id, created_at) VALUES ($1, $2, $3, $4, $5)
-	ON CONFLICT (id) DO UPDATE SET status = excluded.status, expires_at = excluded.expires_at,
+	sqlGetTag   = `SELECT id, type, status, expires_at, parent_id, created_at FROM id_tags WHERE id = $1`
+	sqlListTags = `SELECT id, type, status, expires_at, parent_id, created_at FROM id_tags ORDER BY id`
+	sqlPutTag   = `INSERT INTO id_tags (id, type, status, expires_at, parent_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+	ON CONFLICT (id) DO UPDATE SET type = excluded.type, status = excluded.status, expires_at = excluded.expires_at,
 		parent_id = excluded.parent_id, created_at = excluded.created_at`
 
 	sqlInsertEvent = `INSERT INTO events (charger_id, kind, payload, at) VALUES ($1, $2, $3, $4)`
@@ -235,7 +235,7 @@ func (s *Store) GetIDTag(ctx context.Context, id string) (charging.IDTag, error)
 // PutIDTag creates or replaces a tag.
 func (s *Store) PutIDTag(ctx context.Context, t charging.IDTag) error {
 	var te timeEnc
-	args := []any{t.ID, string(t.Status), te.p(t.ExpiresAt), t.ParentID, te.t(t.CreatedAt)}
+	args := []any{t.ID, string(tagType(t.Type)), string(t.Status), te.p(t.ExpiresAt), t.ParentID, te.t(t.CreatedAt)}
 	if te.err != nil {
 		return fmt.Errorf("put id tag %s: %w", t.ID, te.err)
 	}
@@ -296,11 +296,20 @@ func (s *Store) ListIDTags(ctx context.Context) ([]charging.IDTag, error) {
 func scanTag(row pgx.Row) (charging.IDTag, error) {
 	var t charging.IDTag
 	var expires, created *int64
-	if err := row.Scan(&t.ID, &t.Status, &expires, &t.ParentID, &created); err != nil {
+	if err := row.Scan(&t.ID, &t.Type, &t.Status, &expires, &t.ParentID, &created); err != nil {
 		return charging.IDTag{}, err
 	}
 	t.ExpiresAt, t.CreatedAt = decTimePtr(expires), decTime(created)
 	return t, nil
+}
+
+// tagType is the type stored for a tag: a tag put without one is a 1.6
+// RFID tag, as the migration that added the column says.
+func tagType(t charging.IDTokenType) charging.IDTokenType {
+	if t == "" {
+		return charging.TokenISO14443
+	}
+	return t
 }
 
 // RecordEvent keeps a charger report. The charger need not exist.

@@ -39,10 +39,10 @@ const (
 		status_at = excluded.status_at, updated_at = excluded.updated_at
 	WHERE connectors.status_at IS NULL OR excluded.status_at >= connectors.status_at`
 
-	sqlGetTag   = `SELECT id, status, expires_at, parent_id, created_at FROM id_tags WHERE id = ?`
-	sqlListTags = `SELECT id, status, expires_at, parent_id, created_at FROM id_tags ORDER BY id`
-	sqlPutTag   = `INSERT INTO id_tags (id, status, expires_at, parent_id, created_at) VALUES (?, ?, ?, ?, ?)
-	ON CONFLICT (id) DO UPDATE SET status = excluded.status, expires_at = excluded.expires_at,
+	sqlGetTag   = `SELECT id, type, status, expires_at, parent_id, created_at FROM id_tags WHERE id = ?`
+	sqlListTags = `SELECT id, type, status, expires_at, parent_id, created_at FROM id_tags ORDER BY id`
+	sqlPutTag   = `INSERT INTO id_tags (id, type, status, expires_at, parent_id, created_at) VALUES (?, ?, ?, ?, ?, ?)
+	ON CONFLICT (id) DO UPDATE SET type = excluded.type, status = excluded.status, expires_at = excluded.expires_at,
 		parent_id = excluded.parent_id, created_at = excluded.created_at`
 
 	sqlDeleteConnectors = `DELETE FROM connectors WHERE charger_id = ?`
@@ -246,7 +246,7 @@ func (s *Store) GetIDTag(ctx context.Context, id string) (charging.IDTag, error)
 // PutIDTag creates or replaces a tag.
 func (s *Store) PutIDTag(ctx context.Context, t charging.IDTag) error {
 	var te timeEnc
-	args := []any{t.ID, string(t.Status), te.p(t.ExpiresAt), t.ParentID, te.t(t.CreatedAt)}
+	args := []any{t.ID, string(tagType(t.Type)), string(t.Status), te.p(t.ExpiresAt), t.ParentID, te.t(t.CreatedAt)}
 	if te.err != nil {
 		return fmt.Errorf("put id tag %s: %w", t.ID, te.err)
 	}
@@ -291,11 +291,20 @@ type scanner interface{ Scan(dest ...any) error }
 func scanTag(sc scanner) (charging.IDTag, error) {
 	var t charging.IDTag
 	var expires, created sql.NullInt64
-	if err := sc.Scan(&t.ID, &t.Status, &expires, &t.ParentID, &created); err != nil {
+	if err := sc.Scan(&t.ID, &t.Type, &t.Status, &expires, &t.ParentID, &created); err != nil {
 		return charging.IDTag{}, err
 	}
 	t.ExpiresAt, t.CreatedAt = decTimePtr(expires), decTime(created)
 	return t, nil
+}
+
+// tagType is the type stored for a tag: a tag put without one is a 1.6
+// RFID tag, as the migration that added the column says.
+func tagType(t charging.IDTokenType) charging.IDTokenType {
+	if t == "" {
+		return charging.TokenISO14443
+	}
+	return t
 }
 
 // RecordEvent keeps a charger report. The charger need not exist.

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -296,10 +297,44 @@ func testConnectorStatus(t *testing.T, open func(t *testing.T) charging.Store) {
 
 func testIDTags(t *testing.T, open func(t *testing.T) charging.Store) {
 	tags := []charging.IDTag{
-		{ID: "TAG-B", Status: charging.AuthAccepted, CreatedAt: t0},
-		{ID: "TAG-A", Status: charging.AuthBlocked, ExpiresAt: ptr(at(24 * time.Hour).In(cet)), ParentID: "FLEET-1", CreatedAt: at(time.Second)},
-		{ID: "TAG-C", Status: charging.AuthExpired, ExpiresAt: ptr(at(-time.Hour)), CreatedAt: at(2 * time.Second)},
+		{ID: "TAG-B", Type: charging.TokenISO14443, Status: charging.AuthAccepted, CreatedAt: t0},
+		{ID: "TAG-A", Type: charging.TokenISO15693, Status: charging.AuthBlocked, ExpiresAt: ptr(at(24 * time.Hour).In(cet)), ParentID: "FLEET-1", CreatedAt: at(time.Second)},
+		{ID: "TAG-C", Type: charging.TokenKeyCode, Status: charging.AuthExpired, ExpiresAt: ptr(at(-time.Hour)), CreatedAt: at(2 * time.Second)},
+		// A 2.0.1 eMAID of the longest length the core keeps (36).
+		{ID: "NL-CBR-C12345678-X-0123456789ABCDEF0", Type: charging.TokenEMAID, Status: charging.AuthAccepted, CreatedAt: at(3 * time.Second)},
 	}
+	if n := len(tags[3].ID); n != charging.MaxIDTokenLen {
+		t.Fatalf("eMAID test tag has %d characters; want %d", n, charging.MaxIDTokenLen)
+	}
+	t.Run("every-type", func(t *testing.T) {
+		st := open(t)
+		for i, typ := range charging.IDTokenTypes {
+			tag := charging.IDTag{ID: fmt.Sprintf("T-%d", i), Type: typ, Status: charging.AuthAccepted, CreatedAt: t0}
+			if err := st.PutIDTag(ctx(t), tag); err != nil {
+				t.Fatalf("PutIDTag(%s): %v", tag.ID, err)
+			}
+			got, err := st.GetIDTag(ctx(t), tag.ID)
+			if err != nil {
+				t.Fatalf("GetIDTag(%s): %v", tag.ID, err)
+			}
+			if got.Type != typ {
+				t.Errorf("GetIDTag(%s).Type = %q; want %q", tag.ID, got.Type, typ)
+			}
+		}
+	})
+	t.Run("type-defaults-to-iso14443", func(t *testing.T) {
+		st := open(t)
+		if err := st.PutIDTag(ctx(t), charging.IDTag{ID: "OLD", Status: charging.AuthAccepted, CreatedAt: t0}); err != nil {
+			t.Fatalf("PutIDTag(OLD): %v", err)
+		}
+		got, err := st.GetIDTag(ctx(t), "OLD")
+		if err != nil {
+			t.Fatalf("GetIDTag(OLD): %v", err)
+		}
+		if got.Type != charging.TokenISO14443 {
+			t.Errorf("GetIDTag(OLD).Type = %q; want %q for a tag put without a type", got.Type, charging.TokenISO14443)
+		}
+	})
 	t.Run("put-get", func(t *testing.T) {
 		st := open(t)
 		for _, tag := range tags {
@@ -327,8 +362,9 @@ func testIDTags(t *testing.T, open func(t *testing.T) charging.Store) {
 			name        string
 			first, then charging.IDTag
 		}{
-			{"drop-expiry-and-parent", tags[1], charging.IDTag{ID: "TAG-A", Status: charging.AuthAccepted, CreatedAt: at(time.Hour)}},
-			{"add-expiry-and-parent", tags[0], charging.IDTag{ID: "TAG-B", Status: charging.AuthInvalid, ExpiresAt: ptr(at(time.Hour)), ParentID: "P", CreatedAt: t0}},
+			{"drop-expiry-and-parent", tags[1], charging.IDTag{ID: "TAG-A", Type: charging.TokenISO15693, Status: charging.AuthAccepted, CreatedAt: at(time.Hour)}},
+			{"add-expiry-and-parent", tags[0], charging.IDTag{ID: "TAG-B", Type: charging.TokenISO14443, Status: charging.AuthInvalid, ExpiresAt: ptr(at(time.Hour)), ParentID: "P", CreatedAt: t0}},
+			{"change-type", tags[0], charging.IDTag{ID: "TAG-B", Type: charging.TokenCentral, Status: charging.AuthAccepted, CreatedAt: t0}},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
