@@ -51,8 +51,42 @@ func TestTagsAddExpiredWarns(t *testing.T) {
 		t.Fatalf("tags add (valid): %v\n%s; want no warning", err, out)
 	}
 	out, err = runCLI(t, "tags", "list", "--db", db)
-	if err != nil || !regexp.MustCompile(`(?m)^OLD\s+Accepted\s+2020-01-01T00:00:00Z \(expired\)`).MatchString(out) {
+	if err != nil || !regexp.MustCompile(`(?m)^OLD\s+ISO14443\s+Accepted\s+2020-01-01T00:00:00Z \(expired\)`).MatchString(out) {
 		t.Fatalf("tags list: %v\n%s", err, out)
+	}
+}
+
+// A tag carries its type, and one longer than 1.6's 20 characters is
+// stored with a note that only 2.0.1 stations can use it.
+func TestTagsAddType(t *testing.T) {
+	clearEnv(t)
+	db := "sqlite:" + filepath.Join(t.TempDir(), "cb.db")
+	emaid := "NL-CBR-C12345678-X-0123456789ABCDEF0"
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr bool
+		want    string
+	}{
+		{"default-iso14443", []string{"tags", "add", "CARD1"}, false, "id tag CARD1 (ISO14443) stored"},
+		{"emaid-36", []string{"tags", "add", emaid, "--type", "eMAID"}, false, "OCPP 1.6 chargers take at most 20"},
+		{"unknown-type", []string{"tags", "add", "X", "--type", "Barcode"}, true, "id token type"},
+		{"too-long", []string{"tags", "add", emaid + "1"}, true, "1 to 36 characters"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := runCLI(t, append(tt.args, "--db", db)...)
+			if err != nil {
+				out += err.Error()
+			}
+			if (err != nil) != tt.wantErr || !strings.Contains(out, tt.want) {
+				t.Fatalf("%v: err %v\n%s; want error %v and %q", tt.args, err, out, tt.wantErr, tt.want)
+			}
+		})
+	}
+	out, err := runCLI(t, "tags", "list", "--db", db)
+	if err != nil || !regexp.MustCompile(`(?m)^`+emaid+`\s+eMAID\s+Accepted`).MatchString(out) {
+		t.Fatalf("tags list: %v\n%s; want the eMAID with its type", err, out)
 	}
 }
 

@@ -208,6 +208,7 @@ func runTagsAdd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	status := f.String("status", "Accepted", "Accepted, Blocked, Expired or Invalid")
 	expires := f.String("expires", "", "expiry date (RFC 3339, e.g. 2027-01-01T00:00:00Z)")
 	parent := f.String("parent", "", "parent id tag")
+	typ := f.String("type", "ISO14443", "token type: ISO14443, ISO15693, eMAID, Central, KeyCode, Local, MacAddress or NoAuthorization")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -215,7 +216,7 @@ func runTagsAdd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if len(pos) != 1 {
 		return usagef("usage: chargebridge tags add TAG [flags]")
 	}
-	t := charging.IDTag{ID: pos[0], Status: charging.AuthStatus(*status), ParentID: *parent}
+	t := charging.IDTag{ID: pos[0], Type: charging.IDTokenType(*typ), Status: charging.AuthStatus(*status), ParentID: *parent}
 	if *expires != "" {
 		e, err := time.Parse(time.RFC3339, *expires)
 		if err != nil {
@@ -228,7 +229,10 @@ func runTagsAdd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "id tag %s stored with status %s\n", t.ID, t.Status)
+		fmt.Fprintf(stdout, "id tag %s (%s) stored with status %s\n", t.ID, t.Type, t.Status)
+		if len(t.ID) > 20 {
+			fmt.Fprintf(stderr, "note: id tag %s has %d characters; OCPP 1.6 chargers take at most 20, so only 2.0.1 stations can use it\n", t.ID, len(t.ID))
+		}
 		if t.ExpiresAt != nil && !t.ExpiresAt.After(svc.Clock().Now()) && t.Status == charging.AuthAccepted {
 			fmt.Fprintf(stderr, "warning: id tag %s expired at %s, so Authorize answers Expired for it; give a later --expires to make it usable\n",
 				t.ID, t.ExpiresAt.Format(time.RFC3339))
@@ -264,7 +268,7 @@ func runTagsList(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return nil
 		}
 		now := svc.Clock().Now()
-		tw := table(stdout, "TAG", "STATUS", "EXPIRES", "PARENT")
+		tw := table(stdout, "TAG", "TYPE", "STATUS", "EXPIRES", "PARENT")
 		for _, t := range ts {
 			exp := "-"
 			if t.ExpiresAt != nil {
@@ -273,7 +277,7 @@ func runTagsList(ctx context.Context, args []string, stdout, stderr io.Writer) e
 					exp += " (expired)"
 				}
 			}
-			tw.row(t.ID, string(t.Status), exp, orDash(t.ParentID))
+			tw.row(t.ID, string(t.Type), string(t.Status), exp, orDash(t.ParentID))
 		}
 		return tw.flush()
 	})

@@ -36,6 +36,7 @@ type tagRow struct {
 type tagsData struct {
 	Q, Status      string
 	Statuses       []charging.AuthStatus
+	Types          []charging.IDTokenType
 	Rows           []tagRow
 	Total, Matched int
 }
@@ -44,7 +45,7 @@ var tagStatuses = []charging.AuthStatus{charging.AuthAccepted, charging.AuthBloc
 
 func (d *Dashboard) tagsPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	data := tagsData{Q: strings.TrimSpace(q.Get("q")), Status: q.Get("status"), Statuses: tagStatuses}
+	data := tagsData{Q: strings.TrimSpace(q.Get("q")), Status: q.Get("status"), Statuses: tagStatuses, Types: charging.IDTokenTypes}
 	ts, err := d.svc.Store().ListIDTags(r.Context())
 	if err != nil {
 		d.fail(w, r, err)
