@@ -41,6 +41,9 @@ type emsp struct {
 	received []received
 	// results are the CommandResults POSTed to its response URLs.
 	results []received
+	// country and party are its OCPI identity (DE EMS unless set before
+	// register).
+	country, party string
 }
 
 type received struct {
@@ -51,7 +54,7 @@ type received struct {
 }
 
 func newEMSP(t testing.TB) *emsp {
-	e := &emsp{t: t, tokenB: "emsp-token-b-" + t.Name(), tokenA: "emsp-token-a"}
+	e := &emsp{t: t, tokenB: "emsp-token-b-" + t.Name(), tokenA: "emsp-token-a", country: "DE", party: "EMS"}
 	e.srv = httptest.NewServer(http.HandlerFunc(e.serve))
 	t.Cleanup(e.srv.Close)
 	return e
@@ -62,7 +65,7 @@ func (e *emsp) versionsURL() string { return e.srv.URL + "/emsp/versions" }
 func (e *emsp) setDown(down bool)   { e.mu.Lock(); e.down = down; e.mu.Unlock() }
 func (e *emsp) credentials() ocpi.Credentials {
 	return ocpi.Credentials{Token: e.tokenB, URL: e.versionsURL(), Roles: []ocpi.CredentialsRole{{
-		Role: "EMSP", BusinessDetails: ocpi.BusinessDetails{Name: "Test eMSP"}, PartyID: "EMS", CountryCode: "DE"}}}
+		Role: "EMSP", BusinessDetails: ocpi.BusinessDetails{Name: "Test eMSP"}, PartyID: e.party, CountryCode: e.country}}}
 }
 
 func (e *emsp) pushes() []received {
@@ -297,7 +300,7 @@ func (e *emsp) register(s *cbtest.Server) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	tokA, err := ocpi.AddPeer(context.Background(), docs, "DE", "EMS", time.Now())
+	tokA, err := ocpi.AddPeer(context.Background(), docs, e.country, e.party, time.Now())
 	if err != nil {
 		e.t.Fatal(err)
 	}

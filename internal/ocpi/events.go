@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -176,7 +175,7 @@ func (c *CPO) sessionChanged(ctx context.Context, st *evState, s charging.Sessio
 	}
 	path := c.objectPath(s.ID)
 	if !found {
-		if err := c.pushAll(ctx, "sessions", "session "+s.ID, http.MethodPut, path, view); err != nil {
+		if err := c.pushWhole(ctx, "sessions", "session "+s.ID, path, view); err != nil {
 			return err
 		}
 	} else {
@@ -189,7 +188,7 @@ func (c *CPO) sessionChanged(ctx context.Context, st *evState, s charging.Sessio
 			}
 			return nil
 		}
-		if err := c.pushAll(ctx, "sessions", "session "+s.ID, http.MethodPatch, path, patch); err != nil {
+		if err := c.pushPatch(ctx, "sessions", "session "+s.ID, path, patch, path, view); err != nil {
 			return err
 		}
 	}
@@ -234,7 +233,11 @@ func (c *CPO) connectorChanged(ctx context.Context, st *evState, chargerID strin
 		return nil
 	}
 	body := map[string]any{"status": status, "last_updated": DateTime(cn.UpdatedAt)}
-	return c.pushAll(ctx, "locations", "evse "+uid, http.MethodPatch, c.objectPath(chargerID)+"/"+uid, body)
+	loc, err := c.location(ctx, chargerID)
+	if err != nil {
+		return err
+	}
+	return c.pushPatch(ctx, "locations", "evse "+uid, c.objectPath(chargerID)+"/"+uid, body, c.objectPath(chargerID), loc)
 }
 
 func (c *CPO) ensureLocation(ctx context.Context, st *evState, chargerID string, connectorID int) error {
@@ -269,7 +272,7 @@ func (c *CPO) ensureLocationFor(ctx context.Context, st *evState, chargerID stri
 	if err != nil {
 		return false, err
 	}
-	if err := c.pushAll(ctx, "locations", "location "+chargerID, http.MethodPut, c.objectPath(chargerID), loc); err != nil {
+	if err := c.pushWhole(ctx, "locations", "location "+chargerID, c.objectPath(chargerID), loc); err != nil {
 		return false, err
 	}
 	var lp locPushed

@@ -322,26 +322,51 @@ func (c *CPO) getLocation(w http.ResponseWriter, r *http.Request) error {
 // pushAll queues a push of a module object to every registered peer that
 // has a receiver endpoint for the module.
 func (c *CPO) pushAll(ctx context.Context, module, object, method, path string, body any) error {
+	return c.pushEach(ctx, push{Object: object, Module: module, Path: path, Method: method}, body, nil)
+}
+
+// pushWhole queues a PUT of a whole object that later PATCHes will change,
+// recording per party that it has it once delivered (outbox track).
+func (c *CPO) pushWhole(ctx context.Context, module, object, path string, body any) error {
+	return c.pushEach(ctx, push{Object: object, Module: module, Path: path, Method: http.MethodPut, Track: true}, body, nil)
+}
+
+// pushPatch queues a PATCH of part of an object with the whole object
+// (at fullPath): a party that was never sent the object, or refuses the
+// PATCH, gets a PUT of the whole instead.
+func (c *CPO) pushPatch(ctx context.Context, module, object, path string, patch any, fullPath string, full any) error {
+	return c.pushEach(ctx, push{Object: object, Module: module, Path: path, Method: http.MethodPatch, FullPath: fullPath}, patch, full)
+}
+
+// pushEach queues a copy of tmpl, with body (and full, when not nil), for
+// every registered party that has a receiver interface of its module.
+func (c *CPO) pushEach(ctx context.Context, tmpl push, body, full any) error {
 	ps, err := c.peers.list(ctx)
 	if err != nil {
 		return err
 	}
-	b, err := json.Marshal(body)
-	if err != nil {
+	if tmpl.Body, err = json.Marshal(body); err != nil {
 		return err
+	}
+	if full != nil {
+		if tmpl.Full, err = json.Marshal(full); err != nil {
+			return err
+		}
 	}
 	var pushes []push
 	for _, p := range ps {
-		if p.Status != PeerRegistered || p.EndpointURL(module, RoleReceiver) == "" {
+		if p.Status != PeerRegistered || p.EndpointURL(tmpl.Module, RoleReceiver) == "" {
 			continue
 		}
-		pushes = append(pushes, push{Peer: p.Key, Object: object, Module: module, Path: path, Method: method, Body: b})
+		e := tmpl
+		e.Peer = p.Key
+		pushes = append(pushes, e)
 	}
 	if len(pushes) == 0 {
 		return nil
 	}
 	if err := c.out.add(ctx, pushes...); err != nil {
-		return fmt.Errorf("queue %s %s: %w", method, object, err)
+		return fmt.Errorf("queue %s %s: %w", tmpl.Method, tmpl.Object, err)
 	}
 	return nil
 }

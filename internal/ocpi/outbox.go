@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +31,12 @@ import (
 // the peer refuses (HTTP 4xx, OCPI 2xxx) is tried maxRefusals times and
 // then dropped with an error log, so one bad object cannot stop a peer's
 // queue for good.
+//
+// A PATCH carries its whole object (push.Full): a party that was never sent
+// the object (it registered while the session ran) gets a PUT of the whole
+// instead, and so does one that refuses the PATCH (HTTP 4xx, OCPI 2xxx:
+// "unknown object"). Which objects a party has is recorded per party
+// (docSeen) when it accepts a PUT.
 //
 // Delivery is at least once: a crash after the peer accepted a push and
 // before its document is deleted sends it again. PUT and PATCH are
@@ -69,6 +76,15 @@ type push struct {
 	URL    string          `json:"url,omitempty"`
 	Method string          `json:"method"`
 	Body   json.RawMessage `json:"body,omitempty"`
+	// Full, for a PATCH, is the whole object and FullPath its address: a
+	// peer that has not been sent the object (it registered later) gets a
+	// PUT of it instead, and so does one that refuses the PATCH (OCPI
+	// 2.2.1: an eMSP cannot apply a PATCH to an object it does not have).
+	Full     json.RawMessage `json:"full,omitempty"`
+	FullPath string          `json:"full_path,omitempty"`
+	// Track records, once the peer accepted this PUT, that it has the
+	// object (a doc of kind docSeen), so later PATCHes are sent as such.
+	Track bool `json:"track,omitempty"`
 	// Created is when the push was made; Attempts and LastError say how
 	// delivery went so far.
 	Created   time.Time `json:"created"`
@@ -97,6 +113,9 @@ func (o *outbox) start(ctx context.Context) error {
 	}
 	o.started = true
 	o.mu.Unlock()
+	if err := o.pruneSeen(ctx); err != nil {
+		return fmt.Errorf("ocpi outbox: %w", err)
+	}
 	ps, err := o.c.peers.list(ctx)
 	if err != nil {
 		return fmt.Errorf("ocpi outbox: %w", err)
@@ -267,14 +286,21 @@ func (o *outbox) deliverDoc(ctx context.Context, p *Peer, d charging.Doc) (retry
 		}
 		url = strings.TrimRight(base, "/") + e.Path
 	}
-	var body any
-	if len(e.Body) > 0 {
-		body = e.Body
+	sent := e
+	if e.patchesWhole() && !o.seen(ctx, e.Peer, e.FullPath) {
+		sent = e.whole()
+		o.c.log.Info("party has not been sent the object: PUT of the whole instead of a PATCH", "peer", e.Peer, "object", e.Object)
 	}
-	_, _, err := o.c.call(ctx, p, p.TheirToken, e.Method, url, body)
+	err := o.send(ctx, p, url, sent)
+	if err != nil && !retryable(err) && sent.Method == http.MethodPatch && e.patchesWhole() {
+		o.c.log.Info("party refused a PATCH: PUT of the whole object", "peer", e.Peer, "object", e.Object, "err", err)
+		sent = e.whole()
+		err = o.send(ctx, p, url, sent)
+	}
 	if err == nil {
 		o.delivered.Add(1)
-		o.c.log.Debug("pushed", "peer", e.Peer, "method", e.Method, "object", e.Object, "attempts", e.Attempts+1)
+		o.c.log.Debug("pushed", "peer", e.Peer, "method", sent.Method, "object", e.Object, "attempts", e.Attempts+1)
+		o.track(ctx, sent)
 		o.remove(ctx, d.ID)
 		return false
 	}
@@ -303,6 +329,78 @@ func (o *outbox) deliverDoc(ctx context.Context, p *Peer, d charging.Doc) (retry
 		}
 	}
 	return true
+}
+
+// patchesWhole reports whether e is a PATCH that carries its whole object.
+func (e push) patchesWhole() bool {
+	return e.Method == http.MethodPatch && len(e.Full) > 0 && e.FullPath != ""
+}
+
+// whole is the PUT of e's whole object.
+func (e push) whole() push {
+	e.Method, e.Path, e.Body, e.Track = http.MethodPut, e.FullPath, e.Full, true
+	e.Full, e.FullPath = nil, ""
+	return e
+}
+
+// send makes the HTTP request of push e (url is the address of e.Path; a
+// PUT of the whole object may have another path).
+func (o *outbox) send(ctx context.Context, p *Peer, url string, e push) error {
+	if e.URL == "" && e.Path != "" {
+		url = strings.TrimRight(p.EndpointURL(e.Module, RoleReceiver), "/") + e.Path
+	}
+	var body any
+	if len(e.Body) > 0 {
+		body = e.Body
+	}
+	_, _, err := o.c.call(ctx, p, p.TheirToken, e.Method, url, body)
+	return err
+}
+
+// docSeen records that a peer has accepted a PUT of an object (ID: peer and
+// path), so a PATCH of it may be sent as a PATCH.
+const docSeen = "ocpi_seen"
+
+func seenID(peer, path string) string { return peer + " " + path }
+
+// seen reports whether peer has been sent the whole object at path. When
+// the store cannot tell, it says no: a PUT of the whole is always right.
+func (o *outbox) seen(ctx context.Context, peer, path string) bool {
+	_, err := o.c.docs.GetDoc(ctx, docSeen, seenID(peer, path))
+	return err == nil
+}
+
+// track records, once a party accepted a tracked PUT, that it has the
+// object. The records of a party are pruned when they are older than
+// seenRetention (at start): a PATCH of an object whose record went is sent
+// as a PUT of the whole, which is always right.
+func (o *outbox) track(ctx context.Context, e push) {
+	if !e.Track || e.Method != http.MethodPut || e.Path == "" {
+		return
+	}
+	id := seenID(e.Peer, e.Path)
+	if err := o.c.docs.PutDoc(ctx, charging.Doc{Kind: docSeen, ID: id, Owner: e.Peer, Body: []byte("{}"), Updated: o.c.now()}); err != nil && ctx.Err() == nil {
+		o.c.log.Warn("ocpi: record of a pushed object not kept (the next PATCH goes as a PUT)", "id", id, "err", err)
+	}
+}
+
+// seenRetention is how long a record that a party has an object is kept.
+const seenRetention = 30 * 24 * time.Hour
+
+// pruneSeen deletes the records of objects sent longer ago than
+// seenRetention.
+func (o *outbox) pruneSeen(ctx context.Context) error {
+	for {
+		docs, _, err := o.c.docs.ListDocs(ctx, charging.DocQuery{Kind: docSeen, To: o.c.now().Add(-seenRetention), Limit: 500})
+		if err != nil || len(docs) == 0 {
+			return err
+		}
+		for _, d := range docs {
+			if err := o.c.docs.DeleteDoc(ctx, docSeen, d.ID); err != nil && !errors.Is(err, charging.ErrNotFound) {
+				return err
+			}
+		}
+	}
 }
 
 func (o *outbox) remove(ctx context.Context, id string) {

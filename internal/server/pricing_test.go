@@ -112,8 +112,8 @@ type views struct {
 		CountryCode string `json:"country_code"`
 		PartyID     string `json:"party_id"`
 		Status      string `json:"status"`
-		Currency  string `json:"currency"`
-		TotalCost *struct {
+		Currency    string `json:"currency"`
+		TotalCost   *struct {
 			ExclVat json.Number `json:"excl_vat"`
 			InclVat json.Number `json:"incl_vat"`
 		} `json:"total_cost"`
