@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/chargebridge/chargebridge/internal/beckn/evsession"
 	"github.com/chargebridge/chargebridge/internal/charging"
 )
 
@@ -97,7 +98,7 @@ func (b *BPP) item(ch charging.Charger, cn charging.Connector) Item {
 		Window:   []TimePeriod{{Type: "beckn:TimePeriod", StartTime: "00:00:00", EndTime: "23:59:59"}},
 		Rateable: true,
 		// isActive says whether the connector can be used now.
-		IsActive: cn.Status == charging.StatusAvailable,
+		IsActive: ConnectorStatusOf(cn) == evsession.ConnectorAvailable,
 		Provider: ItemProvider{ID: cfg.ProviderID, Descriptor: Descriptor{Type: "beckn:Descriptor", Name: cfg.ProviderName}},
 		Attributes: ServiceAttributes{
 			Context: ServiceContext, Type: "ChargingService", EvseID: ItemID(ch.ID, cn.ConnectorID),

@@ -51,7 +51,7 @@ func TestGoldenPayloads(t *testing.T) {
 	b, _ := testBPP(t)
 	b.cfg.Catalog = CatalogConfig{ProviderID: "cpo.example", ProviderName: "Example CPO", ConnectorType: "CCS2", MaxPowerKW: 60,
 		Location: &Point{Lat: 52.3702, Lon: 4.8952}}
-	ch := charging.Charger{ID: "CP-1", Connectors: []charging.Connector{{ChargerID: "CP-1", ConnectorID: 1, Status: charging.StatusAvailable}}}
+	ch := charging.Charger{ID: "CP-1", Connectors: []charging.Connector{{ChargerID: "CP-1", ConnectorID: 1, Availability: charging.Operative, State: charging.StateAvailable, Status: charging.StatusAvailable}}}
 	it := b.item(ch, ch.Connectors[0])
 	of, err := b.offer(context.Background(), it, "CP-1", 1)
 	if err != nil {

@@ -28,12 +28,17 @@ func SessionStatusOf(s charging.SessionStatus) evsession.SessionStatus {
 	return evsession.StatusInterrupted
 }
 
-// ConnectorStatusOf maps an OCPP connector status to Beckn's.
-func ConnectorStatusOf(s charging.ConnectorStatus) evsession.ConnectorStatus {
-	switch s {
-	case charging.StatusAvailable:
+// ConnectorStatusOf is Beckn's connectorStatus of a connector's
+// availability and state, the one place Beckn derives it: AVAILABLE when
+// operative and free, PREPARING when operative and occupied, UNAVAILABLE
+// otherwise.
+func ConnectorStatusOf(c charging.Connector) evsession.ConnectorStatus {
+	switch {
+	case c.Availability != charging.Operative:
+		return evsession.ConnectorUnavailable
+	case c.State == charging.StateAvailable:
 		return evsession.ConnectorAvailable
-	case charging.StatusPreparing:
+	case c.State == charging.StateOccupied:
 		return evsession.ConnectorPreparing
 	}
 	return evsession.ConnectorUnavailable
@@ -64,7 +69,7 @@ func SessionView(s charging.Session, samples []charging.MeterSample, c SessionCo
 	out.SessionStatus = SessionStatusOf(s.Status)
 	out.ConnectorStatus = evsession.ConnectorUnavailable
 	if c.Connector != nil {
-		out.ConnectorStatus = ConnectorStatusOf(c.Connector.Status)
+		out.ConnectorStatus = ConnectorStatusOf(*c.Connector)
 	}
 	out.ConnectorType = c.ConnectorType
 	kwh := round(s.KWh(), 3)

@@ -41,8 +41,72 @@ const (
 	BootRejected BootStatus = "Rejected"
 )
 
-// ConnectorStatus is a connector's canonical status. The values are those of
-// OCPP 1.6 ChargePointStatus, plus Unknown for a connector never heard from.
+// Availability is whether a connector may be used: operative, or taken out
+// of service (by the operator, a fault or the charger itself).
+type Availability string
+
+// Availabilities.
+const (
+	Operative   Availability = "Operative"
+	Inoperative Availability = "Inoperative"
+)
+
+// ConnectorState is what is happening at a connector: free, occupied by a
+// vehicle, reserved, charging (or suspended by either side), finishing, or
+// faulted. Each adapter maps its protocol's status words to an Availability
+// and a ConnectorState (ocpp16.ConnectorSplit, ocpp201.ConnectorSplit).
+type ConnectorState string
+
+// Connector states.
+const (
+	StateAvailable     ConnectorState = "Available"
+	StateOccupied      ConnectorState = "Occupied" // a vehicle or a driver is there, no energy flows yet
+	StateReserved      ConnectorState = "Reserved"
+	StateCharging      ConnectorState = "Charging"
+	StateSuspendedEV   ConnectorState = "SuspendedEV"
+	StateSuspendedEVSE ConnectorState = "SuspendedEVSE"
+	StateFinishing     ConnectorState = "Finishing" // the transaction ended, the vehicle is still plugged in
+	StateFaulted       ConnectorState = "Faulted"
+	StateUnknown       ConnectorState = "Unknown" // never heard from
+)
+
+// StatusOf is the one status word the API, metrics and dashboard show for
+// an availability and a state (the words of OCPP 1.6's ChargePointStatus,
+// which the API's "status" always had): a fault wins, then being out of
+// service; Occupied reads Preparing.
+func StatusOf(a Availability, s ConnectorState) ConnectorStatus {
+	switch {
+	case s == StateFaulted:
+		return StatusFaulted
+	case a == Inoperative:
+		return StatusUnavailable
+	case s == StateOccupied:
+		return StatusPreparing
+	case s == "" || s == StateUnknown:
+		return StatusUnknown
+	}
+	return ConnectorStatus(s)
+}
+
+// Split is the availability and state a status word stands for, the
+// inverse of StatusOf (a connector out of service is taken as free).
+func (st ConnectorStatus) Split() (Availability, ConnectorState) {
+	switch st {
+	case StatusUnavailable:
+		return Inoperative, StateAvailable
+	case StatusFaulted:
+		return Inoperative, StateFaulted
+	case StatusPreparing:
+		return Operative, StateOccupied
+	case StatusAvailable, StatusReserved, StatusCharging, StatusSuspendedEV, StatusSuspendedEVSE, StatusFinishing:
+		return Operative, ConnectorState(st)
+	}
+	return "", StateUnknown
+}
+
+// ConnectorStatus is a connector's status as one word, derived from its
+// Availability and ConnectorState (StatusOf). The values are those of OCPP
+// 1.6 ChargePointStatus, plus Unknown for a connector never heard from.
 type ConnectorStatus string
 
 // Connector statuses.
@@ -62,8 +126,12 @@ const (
 // Connector is one connector of a charger; connector 0 is the charger as a
 // whole.
 type Connector struct {
-	ChargerID       string          `json:"-"`
-	ConnectorID     int             `json:"connector_id"`
+	ChargerID   string `json:"-"`
+	ConnectorID int    `json:"connector_id"`
+	// Availability and State are the connector's status as the adapter
+	// mapped it; Status is the one word derived from them (StatusOf).
+	Availability    Availability    `json:"availability,omitempty"`
+	State           ConnectorState  `json:"state,omitempty"`
 	Status          ConnectorStatus `json:"status"`
 	ErrorCode       string          `json:"error_code,omitempty"`
 	Info            string          `json:"info,omitempty"`

@@ -229,7 +229,16 @@ func (s *Service) Heartbeat(ctx context.Context, chargerID string) (time.Time, e
 
 // StatusNotification stores a connector's status; a report older than the
 // stored one is recorded as seen but does not overwrite it.
+//
+// The adapter gives the connector's Availability and State; Status is
+// derived from them. (A caller that gives only Status gets the split
+// derived from it.)
 func (s *Service) StatusNotification(ctx context.Context, c Connector) (applied bool, err error) {
+	if c.State != "" {
+		c.Status = StatusOf(c.Availability, c.State)
+	} else {
+		c.Availability, c.State = c.Status.Split()
+	}
 	now := s.clock.Now()
 	c.UpdatedAt = now
 	if c.StatusAt.IsZero() {

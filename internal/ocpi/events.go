@@ -220,7 +220,7 @@ func (c *CPO) connectorChanged(ctx context.Context, st *evState, chargerID strin
 		return nil // the charger as a whole: its EVSEs report their own
 	}
 	uid := EVSEUID(chargerID, cn.ConnectorID)
-	status := EVSEStatusOf(cn.Status)
+	status := EVSEStatusOf(cn)
 	if st.evse[uid] == status {
 		return nil
 	}

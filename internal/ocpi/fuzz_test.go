@@ -29,7 +29,7 @@ func fuzzCPO(t testing.TB) *CPO {
 	t.Helper()
 	ctx := context.Background()
 	st := &memStore{docs: map[string]charging.Doc{}, chargers: map[string]charging.Charger{
-		"CP-F": {ID: "CP-F", Connectors: []charging.Connector{{ChargerID: "CP-F", ConnectorID: 1, Status: charging.StatusAvailable}}}}}
+		"CP-F": {ID: "CP-F", Connectors: []charging.Connector{{ChargerID: "CP-F", ConnectorID: 1, Availability: charging.Operative, State: charging.StateAvailable, Status: charging.StatusAvailable}}}}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc := charging.NewService(st, charging.SystemClock{}, log, charging.Config{})
 	offline := &http.Client{Transport: roundTripFunc(func(*http.Request) (*http.Response, error) { return nil, errors.New("offline") })}

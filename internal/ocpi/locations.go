@@ -199,7 +199,7 @@ func (c *CPO) LocationView(ch charging.Charger, li LocationInfo, tariffIDs map[i
 		}
 		loc.EVSEs = append(loc.EVSEs, EVSE{
 			UID: EVSEUID(ch.ID, cn.ConnectorID), EVSEID: c.evseID(ch.ID, cn.ConnectorID),
-			Status:       EVSEStatusOf(cn.Status),
+			Status:       EVSEStatusOf(cn),
 			Capabilities: []string{"REMOTE_START_STOP_CAPABLE", "RESERVABLE", "RFID_READER", "UNLOCK_CAPABLE"},
 			Connectors: []Connector{{ID: "1", Standard: li.Standard, Format: li.Format, PowerType: li.PowerType,
 				MaxVoltage: li.MaxVoltage, MaxAmperage: li.MaxAmperage, MaxElectricPower: li.MaxPowerW,

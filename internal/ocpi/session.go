@@ -61,21 +61,25 @@ func SessionStatusOf(s charging.SessionStatus) SessionStatus {
 // EVSEStatus is OCPI 2.2.1 Status of an EVSE.
 type EVSEStatus string
 
-// EVSEStatusOf maps an OCPP connector status to an OCPI EVSE status
-// (DESIGN.md's table).
-func EVSEStatusOf(s charging.ConnectorStatus) EVSEStatus {
-	switch s {
-	case charging.StatusAvailable:
-		return "AVAILABLE"
-	case charging.StatusPreparing, charging.StatusCharging, charging.StatusSuspendedEV,
-		charging.StatusSuspendedEVSE, charging.StatusFinishing:
-		return "CHARGING"
-	case charging.StatusReserved:
-		return "RESERVED"
-	case charging.StatusUnavailable:
-		return "INOPERATIVE"
-	case charging.StatusFaulted:
+// EVSEStatusOf is the OCPI EVSE status of a connector's availability and
+// state (DESIGN.md's table), the one place OCPI derives it: out of service
+// is INOPERATIVE (OUTOFORDER when faulted), an occupied, charging,
+// suspended or finishing connector is CHARGING.
+func EVSEStatusOf(c charging.Connector) EVSEStatus {
+	switch {
+	case c.State == charging.StateFaulted:
 		return "OUTOFORDER"
+	case c.Availability == charging.Inoperative:
+		return "INOPERATIVE"
+	}
+	switch c.State {
+	case charging.StateAvailable:
+		return "AVAILABLE"
+	case charging.StateOccupied, charging.StateCharging, charging.StateSuspendedEV,
+		charging.StateSuspendedEVSE, charging.StateFinishing:
+		return "CHARGING"
+	case charging.StateReserved:
+		return "RESERVED"
 	}
 	return "UNKNOWN"
 }

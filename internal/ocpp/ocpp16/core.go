@@ -29,3 +29,32 @@ func StopStatus(reason string) (charging.SessionStatus, string) {
 	}
 	return charging.SessionInterrupted, reason
 }
+
+// ConnectorSplit maps a StatusNotification's status (ChargePointStatus) to
+// the core's availability and state: Unavailable is out of service (taken
+// as free), Faulted out of service and faulted, Preparing is Occupied, the
+// other words are states of an operative connector; an unknown word is
+// Unknown.
+func ConnectorSplit(status string) (charging.Availability, charging.ConnectorState) {
+	switch status {
+	case "Available":
+		return charging.Operative, charging.StateAvailable
+	case "Preparing":
+		return charging.Operative, charging.StateOccupied
+	case "Charging":
+		return charging.Operative, charging.StateCharging
+	case "SuspendedEV":
+		return charging.Operative, charging.StateSuspendedEV
+	case "SuspendedEVSE":
+		return charging.Operative, charging.StateSuspendedEVSE
+	case "Finishing":
+		return charging.Operative, charging.StateFinishing
+	case "Reserved":
+		return charging.Operative, charging.StateReserved
+	case "Unavailable":
+		return charging.Inoperative, charging.StateAvailable
+	case "Faulted":
+		return charging.Inoperative, charging.StateFaulted
+	}
+	return "", charging.StateUnknown
+}

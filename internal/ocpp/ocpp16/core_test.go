@@ -65,3 +65,34 @@ func TestStopStatus(t *testing.T) {
 		})
 	}
 }
+
+func TestConnectorSplit(t *testing.T) {
+	tests := []struct {
+		status string
+		avail  charging.Availability
+		state  charging.ConnectorState
+		shown  charging.ConnectorStatus // the API's derived status word
+	}{
+		{"Available", charging.Operative, charging.StateAvailable, charging.StatusAvailable},
+		{"Preparing", charging.Operative, charging.StateOccupied, charging.StatusPreparing},
+		{"Charging", charging.Operative, charging.StateCharging, charging.StatusCharging},
+		{"SuspendedEV", charging.Operative, charging.StateSuspendedEV, charging.StatusSuspendedEV},
+		{"SuspendedEVSE", charging.Operative, charging.StateSuspendedEVSE, charging.StatusSuspendedEVSE},
+		{"Finishing", charging.Operative, charging.StateFinishing, charging.StatusFinishing},
+		{"Reserved", charging.Operative, charging.StateReserved, charging.StatusReserved},
+		{"Unavailable", charging.Inoperative, charging.StateAvailable, charging.StatusUnavailable},
+		{"Faulted", charging.Inoperative, charging.StateFaulted, charging.StatusFaulted},
+		{"Occupied", "", charging.StateUnknown, charging.StatusUnknown}, // a 2.0.1 word is unknown to 1.6
+	}
+	for _, tt := range tests {
+		t.Run(tt.status, func(t *testing.T) {
+			a, s := ConnectorSplit(tt.status)
+			if a != tt.avail || s != tt.state {
+				t.Fatalf("ConnectorSplit(%q) = %q, %q; want %q, %q", tt.status, a, s, tt.avail, tt.state)
+			}
+			if got := charging.StatusOf(a, s); got != tt.shown {
+				t.Errorf("StatusOf(%q, %q) = %q; want %q (the word 1.6 sent)", a, s, got, tt.shown)
+			}
+		})
+	}
+}

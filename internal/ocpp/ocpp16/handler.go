@@ -221,8 +221,9 @@ func (r *request) handle(payload json.RawMessage) (any, error) {
 			}
 			at = t
 		}
+		avail, state := ConnectorSplit(m.Status)
 		_, err := svc.StatusNotification(r.ctx, charging.Connector{
-			ChargerID: r.id, ConnectorID: m.ConnectorID, Status: charging.ConnectorStatus(m.Status),
+			ChargerID: r.id, ConnectorID: m.ConnectorID, Availability: avail, State: state,
 			ErrorCode: m.ErrorCode, Info: m.Info, VendorID: m.VendorID, VendorErrorCode: m.VendorErrorCode,
 			StatusAt: at,
 		})

@@ -161,14 +161,14 @@ func (h *Handler) handle(ctx context.Context, id, action string, payload []byte)
 		if err := Decode(payload, &m); err != nil {
 			return nil, err
 		}
-		status := ConnectorStatus(m.ConnectorStatus)
-		if status == charging.StatusPreparing && h.inUse(ctx, id, m.EVSEID) {
+		avail, state := ConnectorSplit(m.ConnectorStatus)
+		if state == charging.StateOccupied && h.inUse(ctx, id, m.EVSEID) {
 			// Occupied says less than the transaction's chargingState,
 			// which set the status in force: keep it.
 			return struct{}{}, nil
 		}
 		if _, err := svc.StatusNotification(ctx, charging.Connector{
-			ChargerID: id, ConnectorID: m.EVSEID, Status: status, StatusAt: m.Timestamp,
+			ChargerID: id, ConnectorID: m.EVSEID, Availability: avail, State: state, StatusAt: m.Timestamp,
 		}); err != nil {
 			return nil, err
 		}
@@ -237,32 +237,13 @@ func (h *Handler) inUse(ctx context.Context, chargerID string, evse int) bool {
 	}
 	for _, cn := range c.Connectors {
 		if cn.ConnectorID == evse {
-			switch cn.Status {
-			case charging.StatusCharging, charging.StatusSuspendedEV, charging.StatusSuspendedEVSE, charging.StatusFinishing:
+			switch cn.State {
+			case charging.StateCharging, charging.StateSuspendedEV, charging.StateSuspendedEVSE, charging.StateFinishing:
 				return true
 			}
 		}
 	}
 	return false
-}
-
-// ConnectorStatus maps a 2.0.1 connectorStatus to the canonical status.
-// 2.0.1 says only that a connector is Occupied; whether it charges comes
-// from the transaction's chargingState.
-func ConnectorStatus(s string) charging.ConnectorStatus {
-	switch s {
-	case "Available":
-		return charging.StatusAvailable
-	case "Occupied":
-		return charging.StatusPreparing
-	case "Reserved":
-		return charging.StatusReserved
-	case "Unavailable":
-		return charging.StatusUnavailable
-	case "Faulted":
-		return charging.StatusFaulted
-	}
-	return charging.StatusUnknown
 }
 
 // tokenInfo is the 2.0.1 idTokenInfo of the core's answer; the statuses

@@ -41,29 +41,9 @@ type txState struct {
 	Upto  int64   `json:"upto"`
 	Above []int64 `json:"above,omitempty"`
 	Ended bool    `json:"ended,omitempty"`
-	// Status is the connector status last set from the transaction's
+	// State is the connector state last set from the transaction's
 	// chargingState, so that only a change is written.
-	Status charging.ConnectorStatus `json:"status,omitempty"`
-}
-
-// chargingStatus is the canonical connector status a TransactionEvent
-// says: its chargingState while the transaction runs (2.0.1 reports only
-// Occupied in StatusNotification), Finishing once it ended; "" for none.
-func chargingStatus(eventType, state string) charging.ConnectorStatus {
-	if eventType == "Ended" {
-		return charging.StatusFinishing
-	}
-	switch state {
-	case "Charging":
-		return charging.StatusCharging
-	case "SuspendedEV":
-		return charging.StatusSuspendedEV
-	case "SuspendedEVSE":
-		return charging.StatusSuspendedEVSE
-	case "EVConnected":
-		return charging.StatusPreparing
-	}
-	return ""
+	State charging.ConnectorState `json:"status,omitempty"`
 }
 
 func (s *txState) applied(seq int64) bool {
@@ -185,11 +165,12 @@ func (h *Handler) transactionEvent(ctx context.Context, id string, m Transaction
 	}
 	// The connector's status follows the chargingState (a change only; an
 	// older event than the status in force does not overwrite it).
-	if cs := chargingStatus(m.EventType, m.TransactionInfo.ChargingState); cs != "" && cs != st.Status && st.EVSE > 0 {
-		if _, err := h.svc.StatusNotification(ctx, charging.Connector{ChargerID: id, ConnectorID: st.EVSE, Status: cs, StatusAt: m.Timestamp}); err != nil {
+	if cs := ChargingState(m.EventType, m.TransactionInfo.ChargingState); cs != "" && cs != st.State && st.EVSE > 0 {
+		if _, err := h.svc.StatusNotification(ctx, charging.Connector{ChargerID: id, ConnectorID: st.EVSE,
+			Availability: charging.Operative, State: cs, StatusAt: m.Timestamp}); err != nil {
 			return nil, err
 		}
-		st.Status = cs
+		st.State = cs
 	}
 	expected := st.Upto
 	if st.mark(m.SeqNo) {

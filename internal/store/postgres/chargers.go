@@ -114,6 +114,9 @@ func (s *Store) queryChargers(ctx context.Context, q string, args ...any) ([]cha
 				ErrorCode: deref(errCode), Info: deref(info), VendorID: deref(vid), VendorErrorCode: deref(vendorErr),
 				StatusAt: decTime(statusAt), UpdatedAt: decTime(updatedAt),
 			})
+			// The status word is stored; the split is what it stands for.
+			cn := &last.Connectors[len(last.Connectors)-1]
+			cn.Availability, cn.State = cn.Status.Split()
 		}
 	}
 	return out, rows.Err()

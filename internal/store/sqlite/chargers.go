@@ -109,6 +109,9 @@ func (s *Store) queryChargers(ctx context.Context, st *sql.Stmt, args ...any) ([
 				ErrorCode: errCode.String, Info: info.String, VendorID: vid.String, VendorErrorCode: vendorErr.String,
 				StatusAt: decTime(statusAt), UpdatedAt: decTime(updatedAt),
 			})
+			// The status word is stored; the split is what it stands for.
+			cn := &last.Connectors[len(last.Connectors)-1]
+			cn.Availability, cn.State = cn.Status.Split()
 		}
 	}
 	return out, rows.Err()

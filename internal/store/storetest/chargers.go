@@ -28,9 +28,9 @@ func testChargers(t *testing.T, open func(t *testing.T) charging.Store) {
 		LastSeenAt:       ptr(at(2 * time.Hour)),
 		CreatedAt:        at(-time.Hour),
 		Connectors: []charging.Connector{
-			{ChargerID: "cp-full", ConnectorID: 0, Status: charging.StatusAvailable, StatusAt: at(time.Minute), UpdatedAt: at(2 * time.Minute)},
-			{ChargerID: "cp-full", ConnectorID: 1, Status: charging.StatusFaulted, ErrorCode: "GroundFailure", Info: "tripped", VendorID: "acme", VendorErrorCode: "E42", StatusAt: at(time.Minute), UpdatedAt: at(2 * time.Minute)},
-			{ChargerID: "cp-full", ConnectorID: 2, Status: charging.StatusCharging, StatusAt: at(3 * time.Minute).In(cet), UpdatedAt: at(3 * time.Minute)},
+			{ChargerID: "cp-full", ConnectorID: 0, Availability: charging.Operative, State: charging.StateAvailable, Status: charging.StatusAvailable, StatusAt: at(time.Minute), UpdatedAt: at(2 * time.Minute)},
+			{ChargerID: "cp-full", ConnectorID: 1, Availability: charging.Inoperative, State: charging.StateFaulted, Status: charging.StatusFaulted, ErrorCode: "GroundFailure", Info: "tripped", VendorID: "acme", VendorErrorCode: "E42", StatusAt: at(time.Minute), UpdatedAt: at(2 * time.Minute)},
+			{ChargerID: "cp-full", ConnectorID: 2, Availability: charging.Operative, State: charging.StateCharging, Status: charging.StatusCharging, StatusAt: at(3 * time.Minute).In(cet), UpdatedAt: at(3 * time.Minute)},
 		},
 	}
 	bare := charging.Charger{ID: "cp-bare", CreatedAt: t0}
@@ -191,8 +191,9 @@ func testTouchCharger(t *testing.T, open func(t *testing.T) charging.Store) {
 
 func testConnectorStatus(t *testing.T, open func(t *testing.T) charging.Store) {
 	conn := func(id int, status charging.ConnectorStatus, statusAt time.Time) charging.Connector {
+		avail, state := status.Split()
 		return charging.Connector{
-			ChargerID: "cp-1", ConnectorID: id, Status: status,
+			ChargerID: "cp-1", ConnectorID: id, Availability: avail, State: state, Status: status,
 			ErrorCode: "NoError", Info: string(status), VendorID: "v", VendorErrorCode: "ve",
 			StatusAt: statusAt, UpdatedAt: statusAt.Add(time.Second),
 		}

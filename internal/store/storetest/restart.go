@@ -85,7 +85,7 @@ func testDurability(t *testing.T, open func(t *testing.T) charging.Store) {
 	if err := st.TouchCharger(ctx(t), "cp-1", at(2*time.Minute)); err != nil {
 		t.Fatalf("TouchCharger: %v", err)
 	}
-	conn := charging.Connector{ChargerID: "cp-1", ConnectorID: 1, Status: charging.StatusCharging, StatusAt: at(time.Minute), UpdatedAt: at(time.Minute)}
+	conn := charging.Connector{ChargerID: "cp-1", ConnectorID: 1, Availability: charging.Operative, State: charging.StateCharging, Status: charging.StatusCharging, StatusAt: at(time.Minute), UpdatedAt: at(time.Minute)}
 	if _, err := st.SetConnectorStatus(ctx(t), conn); err != nil {
 		t.Fatalf("SetConnectorStatus: %v", err)
 	}
