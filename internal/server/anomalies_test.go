@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"strings"
@@ -88,6 +89,10 @@ func TestDataChargersReallySend(t *testing.T) {
 			}
 			m := scrape(t, s)
 			want(t, m, `chargebridge_violations_total{kind="`+strings.ReplaceAll(tt.kind, "-", "_")+`",outcome="flagged"}`, 1)
+			page := chargerPage(t, s, id)
+			if !strings.Contains(page, `id="violations"`) || !strings.Contains(page, "<td>"+tt.kind+"</td>") || !strings.Contains(page, "violation-flagged") {
+				t.Errorf("the charger page does not list the flagged %s", tt.kind)
+			}
 		})
 	}
 
@@ -172,4 +177,19 @@ func sessionSamples(t *testing.T, s *cbtest.Server, sessionID string) []charging
 		t.Fatalf("session %s: status %d", sessionID, st)
 	}
 	return v.Samples
+}
+
+// chargerPage returns the dashboard's page of a charger.
+func chargerPage(t *testing.T, s *cbtest.Server, id string) string {
+	t.Helper()
+	resp, err := http.Get(s.URL() + "/chargers/" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("charger page of %s: status %d, %v", id, resp.StatusCode, err)
+	}
+	return string(b)
 }

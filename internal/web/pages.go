@@ -330,6 +330,9 @@ type chargerData struct {
 	VarQuery    string
 	// VarsAt is the device model's generation time (zero: none yet).
 	VarsAt time.Time
+	// Violations is the charger's tolerance log: what it sent against the
+	// specification, by kind and outcome.
+	Violations []charging.ViolationRecord
 }
 
 // eventRow is a recorded charger event.
@@ -386,6 +389,12 @@ func (d *Dashboard) chargerPage(w http.ResponseWriter, r *http.Request) {
 		data.Site, _ = d.sites.SiteOf(c.ID)
 	}
 	if data.Profiles, err = d.profiles(ctx, c.ID); err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	switch data.Violations, err = d.svc.Violations(ctx, c.ID); {
+	case err == nil, errors.Is(err, charging.ErrNotSupported):
+	default:
 		d.fail(w, r, err)
 		return
 	}
