@@ -15,11 +15,26 @@ const (
 	ChargerChanged EventKind = "charger"
 )
 
-// Event is a committed change. Listeners get it after the change is
-// durable; they must not block (queue work of their own instead).
+// Event is a committed change, as an EventPort delivers it.
 type Event struct {
-	Kind      EventKind
-	At        time.Time
+	// ID is the event's unique id (NewID()); JetStream's dedup key
+	// (Nats-Msg-Id), and a handler's way to recognise a redelivery.
+	ID   string
+	Kind EventKind
+	At   time.Time
+	// SessionID names the session the event is about; "" for charger,
+	// connector and tariff events.
+	SessionID string
+	// Seq is the event's number in its session's sequence: 1, 2, 3… in
+	// the order of the session's changes (0 when SessionID is "").
+	Seq int64
+	// Pos is the event's position in the log, set by the log when it
+	// delivers the event. In the SQLite log it increases along the
+	// delivery order. In the PostgreSQL log it is the insert position,
+	// and delivery follows commit order, which it does not always match
+	// (see the store's doc): compare events by Pos only within a session,
+	// or use Seq.
+	Pos       int64
 	ChargerID string
 	// Session is the session as committed. For telemetry (MeterValues) it
 	// is nil and TransactionID names the session instead: fetching it on
@@ -28,6 +43,8 @@ type Event struct {
 	Session       *Session
 	TransactionID int64
 	Connector     *Connector
+	// TariffID names the tariff of a TariffChanged event.
+	TariffID string
 }
 
 // Listener receives events.

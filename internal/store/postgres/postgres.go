@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/store/eventlog"
 )
 
 var _ charging.Store = (*Store)(nil)
@@ -45,6 +46,9 @@ type Store struct {
 	// lockNS scopes the advisory locks of this store to its schema, so
 	// stores in other schemas of the same database do not contend.
 	lockNS string
+
+	// events wakes the event log's consumers after a commit with events.
+	events eventlog.Notifier
 
 	closeOnce sync.Once
 }

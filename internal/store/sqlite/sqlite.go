@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/store/eventlog"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -39,6 +40,9 @@ type Store struct {
 
 	rdb *sql.DB
 	r   *reader
+
+	// events wakes the event log's consumers after a commit with events.
+	events eventlog.Notifier
 
 	closeOnce sync.Once
 	closeErr  error
@@ -401,6 +405,7 @@ func (s *Store) runBatch(batch []*writeOp, first *writeOp) []*writeOp {
 		// The transaction may already be gone (SQLite rolls back on some
 		// errors); a failing ROLLBACK then says nothing new.
 		_ = w.run(w.rollback)
+		w.wroteEvents = false
 		s.cfg.log.Error("write transaction failed", "ops", len(batch), "err", fatal)
 		s.finish(batch, fatal)
 		return batch
@@ -412,6 +417,10 @@ func (s *Store) runBatch(batch []*writeOp, first *writeOp) []*writeOp {
 	select {
 	case s.kick <- struct{}{}:
 	default:
+	}
+	if w.wroteEvents {
+		w.wroteEvents = false
+		s.events.Notify()
 	}
 	if n := int64(len(batch)); n > s.stats.maxBatch.Load() {
 		s.stats.maxBatch.Store(n)

@@ -33,6 +33,11 @@ type writer struct {
 	insertSession, insertMeter, foldMeter, insertSample, stopSession, stopMeter driver.Stmt
 
 	lc lifecycleStmts // reserved and pending sessions, documents (lifecycle.go)
+	ev eventStmts     // the event log (events.go)
+
+	// wroteEvents is set by insertEvents: the transaction has events, and
+	// the log's consumers are woken when it commits.
+	wroteEvents bool
 }
 
 func newWriter(dc driver.Conn) *writer {
@@ -88,6 +93,7 @@ func (w *writer) prepare() error {
 	w.stopSession = p(sqlStopSession)
 	w.stopMeter = p(sqlStopMeter)
 	w.lc.prepare(p)
+	w.ev.prepare(p)
 	return err
 }
 
