@@ -1,6 +1,7 @@
 package charging
 
 import (
+	"encoding/json"
 	"math"
 	"time"
 )
@@ -125,6 +126,12 @@ const (
 
 // Connector is one connector of a charger; connector 0 is the charger as a
 // whole.
+//
+// The unit the core addresses (sessions, commands, OCPI EVSE uids, Beckn
+// items) is the EVSE: a 1.6 connector n is EVSE n with one connector; a
+// 2.0.1 station reports evseId (and a connectorId within it). ConnectorID
+// holds the EVSE id under the name the API has always used; the JSON also
+// says it as "evse_id".
 type Connector struct {
 	ChargerID   string `json:"-"`
 	ConnectorID int    `json:"connector_id"`
@@ -142,6 +149,18 @@ type Connector struct {
 	// overwrites a newer one.
 	StatusAt  time.Time `json:"status_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// EVSEID is the EVSE the connector belongs to (see Connector).
+func (c Connector) EVSEID() int { return c.ConnectorID }
+
+// MarshalJSON adds "evse_id" to the connector's fields.
+func (c Connector) MarshalJSON() ([]byte, error) {
+	type fields Connector
+	return json.Marshal(struct {
+		fields
+		EVSEID int `json:"evse_id"`
+	}{fields(c), c.EVSEID()})
 }
 
 // AuthStatus is the outcome of authorizing an id tag (OCPP AuthorizationStatus).
