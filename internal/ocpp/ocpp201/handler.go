@@ -24,6 +24,9 @@ type Handler struct {
 	// booted hears each accepted BootNotification (after its answer is
 	// decided; see AfterBoot).
 	booted func(chargerID string)
+	// txs keeps each open transaction's state as last stored, for the
+	// connection that stored it (transaction.go).
+	txs txCache
 }
 
 // AfterBoot makes f hear each accepted BootNotification once its answer
@@ -87,7 +90,7 @@ func (h *Handler) HandleCall(ctx context.Context, c *ocpp.Conn, action string, p
 	if e := h.gate.Admit(c.ID(), action, payload); e != nil {
 		return nil, e
 	}
-	res, err := h.handle(ctx, c.ID(), action, payload)
+	res, err := h.handle(ctx, c, action, payload)
 	if b, ok := res.(BootNotificationConf); ok && b.Status == string(charging.BootAccepted) && h.booted != nil {
 		id := c.ID()
 		c.AfterAnswer(func() { h.booted(id) })
@@ -130,7 +133,8 @@ func Decode(payload []byte, v any) error {
 	return nil
 }
 
-func (h *Handler) handle(ctx context.Context, id, action string, payload []byte) (any, error) {
+func (h *Handler) handle(ctx context.Context, c *ocpp.Conn, action string, payload []byte) (any, error) {
+	id := c.ID()
 	svc := h.svc
 	switch action {
 	case "BootNotification":
@@ -190,7 +194,7 @@ func (h *Handler) handle(ctx context.Context, id, action string, payload []byte)
 		if err := Decode(payload, &m); err != nil {
 			return nil, err
 		}
-		return h.transactionEvent(ctx, id, m, payload)
+		return h.transactionEvent(ctx, c, m, payload)
 
 	case "MeterValues":
 		var m MeterValuesReq

@@ -9,9 +9,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/ocpp"
 	"github.com/chargebridge/chargebridge/internal/ocpp/ocpp16"
 )
 
@@ -68,16 +70,66 @@ func (s *txState) mark(seq int64) (gap bool) {
 	return gap
 }
 
-func (h *Handler) transactionEvent(ctx context.Context, id string, m TransactionEventReq, payload []byte) (any, error) {
+// txCache keeps the state of the transactions a connection reported, as
+// last stored, so that an Updated costs no read of its document. An entry
+// serves only the connection that stored it: after a reconnection (perhaps
+// to another node, which may have changed the document meanwhile) the
+// document is read again.
+type txCache struct {
+	// mu guards m.
+	mu sync.Mutex
+	m  map[string]txEntry
+}
+
+type txEntry struct {
+	conn *ocpp.Conn
+	st   txState
+}
+
+// maxCachedTx bounds the cache; past it the cache starts again empty
+// (each open transaction then costs one read).
+const maxCachedTx = 100_000
+
+func (c *txCache) get(key string, conn *ocpp.Conn) (txState, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	if !ok || e.conn != conn {
+		return txState{}, false
+	}
+	st := e.st
+	st.Above = slices.Clone(st.Above) // the caller changes its copy
+	return st, true
+}
+
+func (c *txCache) put(key string, conn *ocpp.Conn, st txState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st.Ended {
+		delete(c.m, key)
+		return
+	}
+	if c.m == nil || len(c.m) >= maxCachedTx {
+		c.m = make(map[string]txEntry)
+	}
+	c.m[key] = txEntry{conn: conn, st: st}
+}
+
+func (h *Handler) transactionEvent(ctx context.Context, c *ocpp.Conn, m TransactionEventReq, payload []byte) (any, error) {
+	id := c.ID()
 	docs, err := h.svc.Docs()
 	if err != nil {
 		return nil, fmt.Errorf("transaction event: %w", err)
 	}
 	txID := m.TransactionInfo.TransactionID
 	key := id + "/" + txID
-	var st txState
-	d, err := docs.GetDoc(ctx, DocKindTransaction, key)
+	st, cached := h.txs.get(key, c)
+	var d charging.Doc
+	if !cached {
+		d, err = docs.GetDoc(ctx, DocKindTransaction, key)
+	}
 	switch {
+	case cached:
 	case err == nil:
 		if err := json.Unmarshal(d.Body, &st); err != nil {
 			return nil, fmt.Errorf("transaction %s of %s: stored state: %w", txID, id, err)
@@ -186,6 +238,7 @@ func (h *Handler) transactionEvent(ctx context.Context, id string, m Transaction
 	if err := docs.PutDoc(ctx, charging.Doc{Kind: DocKindTransaction, ID: key, Owner: id, Body: body, Updated: m.Timestamp}); err != nil {
 		return nil, fmt.Errorf("transaction %s of %s: %w", txID, id, err)
 	}
+	h.txs.put(key, c, st)
 	return conf, nil
 }
 
