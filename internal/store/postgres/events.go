@@ -2,7 +2,10 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -78,3 +81,118 @@ func queueEvents(b *pgx.Batch, evs []charging.Event) error {
 // eventsCommitted wakes this process's consumers of the event log after a
 // commit that wrote events.
 func (s *Store) eventsCommitted() { s.events.Notify() }
+
+var _ charging.EventPort = (*Store)(nil)
+
+// Reading in commit order. pos is drawn from a sequence when a row is
+// inserted, so a transaction that inserts later may commit earlier: reading
+// "pos > last" would skip a row that commits after a higher pos was read.
+// Each row records its transaction's id (xid), and readers take only rows
+// whose xid is below the xmin of their snapshot: every transaction below
+// xmin has ended, and every transaction still to write gets a higher xid,
+// so the set of such rows only grows past the reader's cursor. Consumers
+// read in (xid, pos) order and keep (xid, pos) as their position. The price
+// is that a long-running transaction anywhere in the database holds back
+// delivery until it ends (statement timeouts bound it); consumers re-read
+// at least every second for that case, and for commits by other processes.
+const (
+	sqlSafeXmin   = `pg_snapshot_xmin(pg_current_snapshot())`
+	sqlReadEvents = `SELECT xid::text::bigint, pos, id, session_id, seq, charger_id, kind, at, body::text FROM event_log
+	WHERE (xid, pos) > ($1::text::xid8, $2::bigint) AND xid < ` + sqlSafeXmin + `
+	ORDER BY xid, pos LIMIT $3`
+	sqlEventsEnd = `SELECT xid::text::bigint, pos FROM event_log WHERE xid < ` + sqlSafeXmin + `
+	ORDER BY xid DESC, pos DESC LIMIT 1`
+	sqlPosition = `SELECT xid::text::bigint, pos FROM event_consumers WHERE name = $1`
+	sqlSavePos  = `INSERT INTO event_consumers (name, xid, pos, updated_at) VALUES ($1, $2::text::xid8, $3, $4)
+	ON CONFLICT (name) DO UPDATE SET xid = excluded.xid, pos = excluded.pos, updated_at = excluded.updated_at`
+	// sqlPruneEventLog deletes what every durable consumer has
+	// acknowledged and is older than the cut-off.
+	sqlPruneEventLog = `DELETE FROM event_log WHERE at < $1
+	AND (xid, pos) <= ALL (SELECT xid, pos FROM event_consumers)`
+)
+
+// Publish appends e to the event log in a transaction of its own
+// (charging.EventPort); this process's consumers are woken when it commits.
+func (s *Store) Publish(ctx context.Context, e charging.Event) error {
+	args, err := eventArgs([]charging.Event{e})
+	if err != nil {
+		return err
+	}
+	if _, err := s.pool.Exec(ctx, sqlInsertEvents, args...); err != nil {
+		return fmt.Errorf("publish %s event: %w", e.Kind, err)
+	}
+	s.eventsCommitted()
+	return nil
+}
+
+// Consume reads the event log in commit order (charging.EventPort; see
+// sqlReadEvents).
+func (s *Store) Consume(ctx context.Context, name string, h func(context.Context, charging.Event) error) error {
+	l := eventlog.Log{B: pgLog{s}, Notify: &s.events, Log: s.cfg.log,
+		Poll: time.Second, Backoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second, Batch: 256}
+	return l.Consume(ctx, name, h)
+}
+
+// PruneEventLog deletes the events every durable consumer has acknowledged
+// that are older than eventlog.Retention at now, and returns how many.
+func (s *Store) PruneEventLog(ctx context.Context, now time.Time) (int64, error) {
+	at, err := encTime(now.Add(-eventlog.Retention))
+	if err != nil {
+		return 0, err
+	}
+	tag, err := s.pool.Exec(ctx, sqlPruneEventLog, at)
+	if err != nil {
+		return 0, fmt.Errorf("prune event log: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// pgLog is the store's eventlog.Backend.
+type pgLog struct{ s *Store }
+
+func (l pgLog) Read(ctx context.Context, after eventlog.Cursor, limit int) ([]eventlog.Row, error) {
+	rows, err := l.s.pool.Query(ctx, sqlReadEvents, strconv.FormatInt(after.Xid, 10), after.Pos, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []eventlog.Row
+	for rows.Next() {
+		var r eventlog.Row
+		var kind, body string
+		var at int64
+		e := &r.Event
+		if err := rows.Scan(&r.Cursor.Xid, &r.Cursor.Pos, &e.ID, &e.SessionID, &e.Seq, &e.ChargerID, &kind, &at, &body); err != nil {
+			return nil, err
+		}
+		e.Kind, e.At = charging.EventKind(kind), decTime(&at)
+		if err := eventlog.DecodeBody([]byte(body), e); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (l pgLog) End(ctx context.Context) (eventlog.Cursor, error) {
+	var c eventlog.Cursor
+	err := l.s.pool.QueryRow(ctx, sqlEventsEnd).Scan(&c.Xid, &c.Pos)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return eventlog.Cursor{}, nil
+	}
+	return c, err
+}
+
+func (l pgLog) Position(ctx context.Context, name string) (eventlog.Cursor, bool, error) {
+	var c eventlog.Cursor
+	err := l.s.pool.QueryRow(ctx, sqlPosition, name).Scan(&c.Xid, &c.Pos)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, false, nil
+	}
+	return c, err == nil, err
+}
+
+func (l pgLog) SavePosition(ctx context.Context, name string, c eventlog.Cursor) error {
+	_, err := l.s.pool.Exec(ctx, sqlSavePos, name, strconv.FormatInt(c.Xid, 10), c.Pos, time.Now().UnixNano())
+	return err
+}

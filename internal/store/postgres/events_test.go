@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/store/eventlog"
 )
 
 // TestInsertEventsInTheChangeTransaction: events inserted in a transaction
@@ -53,5 +54,47 @@ func TestInsertEventsInTheChangeTransaction(t *testing.T) {
 	}
 	if evs[0].ID == "" || evs[0].ID == evs[1].ID {
 		t.Fatalf("ids %q %q; want distinct ids given by queueEvents", evs[0].ID, evs[1].ID)
+	}
+}
+
+func TestEventPort(t *testing.T) {
+	eventlog.RunPortTests(t, func(t *testing.T) eventlog.Port { return openTest(t).(*Store) })
+}
+
+// TestEventLogFollowsCommitOrder: an event inserted first (lower pos) by a
+// transaction that commits last must not be skipped by a reader that has
+// already seen a later pos. The reader holds the later event back until
+// the earlier transaction ends.
+func TestEventLogFollowsCommitOrder(t *testing.T) {
+	s := openTest(t).(*Store)
+	ctx := t.Context()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if err := insertEvents(ctx, tx, []charging.Event{{ID: "early", Kind: charging.ChargerChanged, ChargerID: "CP1", At: at}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Publish(ctx, charging.Event{ID: "late", Kind: charging.ChargerChanged, ChargerID: "CP1", At: at}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := pgLog{s}.Read(ctx, eventlog.Cursor{}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 0 {
+		t.Fatalf("read %q while an earlier transaction is open; want nothing yet", rows[0].Event.ID)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rows, err = pgLog{s}.Read(ctx, eventlog.Cursor{}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[0].Event.ID != "early" || rows[1].Event.ID != "late" {
+		t.Fatalf("read %d rows; want early then late", len(rows))
 	}
 }

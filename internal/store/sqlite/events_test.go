@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/store/eventlog"
 )
 
 // TestInsertEventsInTheChangeTransaction: events inserted by a write op
@@ -39,4 +40,8 @@ func TestInsertEventsInTheChangeTransaction(t *testing.T) {
 	if ok[0].ID == "" || ok[0].ID == ok[1].ID {
 		t.Fatalf("ids %q %q; want distinct ids given by insertEvents", ok[0].ID, ok[1].ID)
 	}
+}
+
+func TestEventPort(t *testing.T) {
+	eventlog.RunPortTests(t, func(t *testing.T) eventlog.Port { return openTest(t).(*Store) })
 }
