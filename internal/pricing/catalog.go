@@ -43,6 +43,8 @@ type Catalog struct {
 	chargers    Chargers
 	clock       charging.Clock
 	defaultZone *time.Location
+	// events, when set, hears of tariff changes (charging.TariffChanged).
+	events charging.EventPort
 
 	// mu guards zones, the time zones loaded so far by name.
 	mu    sync.Mutex
@@ -56,6 +58,25 @@ func NewCatalog(docs charging.DocStore, chargers Chargers, clock charging.Clock,
 		defaultZone = time.UTC
 	}
 	return &Catalog{docs: docs, chargers: chargers, clock: clock, defaultZone: defaultZone, zones: map[string]*time.Location{}}
+}
+
+// AnnounceTo has every later tariff change (put or delete) published on
+// ep as a charging.TariffChanged event naming the tariff. Call it before
+// the catalog is used.
+func (c *Catalog) AnnounceTo(ep charging.EventPort) { c.events = ep }
+
+// announce publishes a TariffChanged event for tariff id. The change is
+// already stored: on failure the caller's error says so, and repeating
+// the request announces it again.
+func (c *Catalog) announce(ctx context.Context, id string) error {
+	if c.events == nil {
+		return nil
+	}
+	e := charging.Event{Kind: charging.TariffChanged, At: c.clock.Now(), TariffID: id}
+	if err := c.events.Publish(ctx, e); err != nil {
+		return fmt.Errorf("tariff %s changed, but announcing the change failed (repeat the request): %w", id, err)
+	}
+	return nil
 }
 
 // DefaultZone is the zone of chargers without a location time zone.
@@ -94,7 +115,7 @@ func (c *Catalog) PutTariff(ctx context.Context, t *tariff.Tariff) (created bool
 	if err := c.docs.PutDoc(ctx, charging.Doc{Kind: DocTariff, ID: t.ID, Body: body, Updated: t.LastUpdated.Time}); err != nil {
 		return false, fmt.Errorf("put tariff %s: %w", t.ID, err)
 	}
-	return created, nil
+	return created, c.announce(ctx, t.ID)
 }
 
 // CheckTariffID checks what the spec leaves open about a tariff id (1 to
@@ -162,7 +183,7 @@ func (c *Catalog) DeleteTariff(ctx context.Context, id string) error {
 	if err := c.docs.DeleteDoc(ctx, DocTariff, id); err != nil {
 		return fmt.Errorf("delete tariff %s: %w", id, err)
 	}
-	return nil
+	return c.announce(ctx, id)
 }
 
 // Assignment says which tariff prices the sessions of a connector, of all

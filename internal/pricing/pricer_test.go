@@ -332,3 +332,39 @@ func TestLocations(t *testing.T) {
 		t.Fatalf("zone of a charger without a location = %v; want UTC", z)
 	}
 }
+
+// TestTariffChangesAreEvents: putting and deleting a tariff publish a
+// TariffChanged event naming it on the store's event log.
+func TestTariffChangesAreEvents(t *testing.T) {
+	ctx := t.Context()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "pricing.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cat := pricing.NewCatalog(charging.DocStore(st), st, &clock{t: t0}, nil)
+	cat.AnnounceTo(st)
+	if _, err := cat.PutTariff(ctx, energyTariff("T1", "0.30")); err != nil {
+		t.Fatal(err)
+	}
+	if err := cat.DeleteTariff(ctx, "T1"); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	var got []charging.Event
+	err = st.Consume(cctx, "test", func(_ context.Context, e charging.Event) error {
+		got = append(got, e)
+		if len(got) == 2 {
+			cancel()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Consume: %v", err)
+	}
+	for _, e := range got {
+		if e.Kind != charging.TariffChanged || e.TariffID != "T1" || !e.At.Equal(t0) {
+			t.Fatalf("event %+v; want TariffChanged for T1 at %s", e, t0)
+		}
+	}
+}

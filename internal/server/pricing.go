@@ -25,6 +25,9 @@ func (s *Server) setupPricing(clock charging.Clock) {
 		zone, _ = pricing.LoadZone(s.cfg.TimeZone) // Config.Validate checked it
 	}
 	s.catalog = pricing.NewCatalog(docs, s.store, clock, zone)
+	if ep, ok := s.store.(charging.EventPort); ok {
+		s.catalog.AnnounceTo(ep)
+	}
 	s.pricer = pricing.NewPricer(s.catalog, docs, s.store, clock, s.log)
 	s.svc.Subscribe(s.pricer.Listen)
 }

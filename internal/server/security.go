@@ -275,12 +275,23 @@ type pruner interface {
 	PruneEvents(ctx context.Context, kind string, before time.Time, limit int) (int64, error)
 }
 
+// eventLogPruner is a store whose event log keeps what is acknowledged for
+// a while (eventlog.Retention).
+type eventLogPruner interface {
+	PruneEventLog(ctx context.Context, now time.Time) (int64, error)
+}
+
 // runRetention deletes DataTransfer and SecurityAuthFailure events older
 // than --datatransfer-retention
 // once a minute after start and then every hour, in batches, until ctx ends.
+//
+// It also prunes the event log (charging.EventPort): what every durable
+// consumer acknowledged more than a day ago.
 func (s *Server) runRetention(ctx context.Context) {
 	p, ok := s.store.(pruner)
-	if !ok || s.cfg.Security.Retention <= 0 {
+	ok = ok && s.cfg.Security.Retention > 0
+	lp, logOK := s.store.(eventLogPruner)
+	if !ok && !logOK {
 		return
 	}
 	s.bg.Add(1)
@@ -294,7 +305,14 @@ func (s *Server) runRetention(ctx context.Context) {
 				return
 			case <-t.C:
 			}
-			s.pruneOnce(ctx, p)
+			if ok {
+				s.pruneOnce(ctx, p)
+			}
+			if logOK {
+				if _, err := lp.PruneEventLog(ctx, s.svc.Clock().Now()); err != nil && ctx.Err() == nil {
+					s.log.Error("event log retention failed; retrying in an hour", "err", err)
+				}
+			}
 			t.Reset(time.Hour)
 		}
 	}()
