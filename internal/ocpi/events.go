@@ -188,7 +188,7 @@ func (c *CPO) sessionChanged(ctx context.Context, st *evState, s charging.Sessio
 			}
 			return nil
 		}
-		if err := c.pushPatch(ctx, "sessions", "session "+s.ID, path, patch, path, view); err != nil {
+		if err := c.pushPatch(ctx, "sessions", "session "+s.ID, path, patch, path, func() (any, error) { return view, nil }); err != nil {
 			return err
 		}
 	}
@@ -233,11 +233,8 @@ func (c *CPO) connectorChanged(ctx context.Context, st *evState, chargerID strin
 		return nil
 	}
 	body := map[string]any{"status": status, "last_updated": DateTime(cn.UpdatedAt)}
-	loc, err := c.location(ctx, chargerID)
-	if err != nil {
-		return err
-	}
-	return c.pushPatch(ctx, "locations", "evse "+uid, c.objectPath(chargerID)+"/"+uid, body, c.objectPath(chargerID), loc)
+	return c.pushPatch(ctx, "locations", "evse "+uid, c.objectPath(chargerID)+"/"+uid, body, c.objectPath(chargerID),
+		func() (any, error) { return c.location(ctx, chargerID) })
 }
 
 func (c *CPO) ensureLocation(ctx context.Context, st *evState, chargerID string, connectorID int) error {

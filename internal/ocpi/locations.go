@@ -332,26 +332,20 @@ func (c *CPO) pushWhole(ctx context.Context, module, object, path string, body a
 }
 
 // pushPatch queues a PATCH of part of an object with the whole object
-// (at fullPath): a party that was never sent the object, or refuses the
-// PATCH, gets a PUT of the whole instead.
-func (c *CPO) pushPatch(ctx context.Context, module, object, path string, patch any, fullPath string, full any) error {
+// (at fullPath, made by full only when some party is to get the PATCH): a
+// party that was never sent the object, or refuses the PATCH, gets a PUT
+// of the whole instead.
+func (c *CPO) pushPatch(ctx context.Context, module, object, path string, patch any, fullPath string, full func() (any, error)) error {
 	return c.pushEach(ctx, push{Object: object, Module: module, Path: path, Method: http.MethodPatch, FullPath: fullPath}, patch, full)
 }
 
-// pushEach queues a copy of tmpl, with body (and full, when not nil), for
-// every registered party that has a receiver interface of its module.
-func (c *CPO) pushEach(ctx context.Context, tmpl push, body, full any) error {
+// pushEach queues a copy of tmpl, with body (and the whole object from
+// full, when not nil), for every registered party that has a receiver
+// interface of its module.
+func (c *CPO) pushEach(ctx context.Context, tmpl push, body any, full func() (any, error)) error {
 	ps, err := c.peers.list(ctx)
 	if err != nil {
 		return err
-	}
-	if tmpl.Body, err = json.Marshal(body); err != nil {
-		return err
-	}
-	if full != nil {
-		if tmpl.Full, err = json.Marshal(full); err != nil {
-			return err
-		}
 	}
 	var pushes []push
 	for _, p := range ps {
@@ -364,6 +358,23 @@ func (c *CPO) pushEach(ctx context.Context, tmpl push, body, full any) error {
 	}
 	if len(pushes) == 0 {
 		return nil
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	var whole json.RawMessage
+	if full != nil {
+		v, err := full()
+		if err != nil {
+			return err
+		}
+		if whole, err = json.Marshal(v); err != nil {
+			return err
+		}
+	}
+	for i := range pushes {
+		pushes[i].Body, pushes[i].Full = b, whole
 	}
 	if err := c.out.add(ctx, pushes...); err != nil {
 		return fmt.Errorf("queue %s %s: %w", tmpl.Method, tmpl.Object, err)
