@@ -90,6 +90,8 @@ type Server struct {
 	// limitCaps learns how each protocol's chargers take limits.
 	limitCaps map[string]*ocpp16.LimitCaps
 
+	// after owns the sends that follow a charger's call (aftercalls.go).
+	after *afterCalls
 	// bg owns the background loops (session expiry); stopBG stops them.
 	bg     sync.WaitGroup
 	stopBG context.CancelFunc
@@ -171,7 +173,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 		st.Close()
 		return nil, fmt.Errorf("compile OCPP 1.6 schemas: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, store: st, svc: svc, mux: &routeMux{ServeMux: http.NewServeMux()}, done: make(chan error, 1), preLn: opts.Listener, met: met}
+	s := &Server{cfg: cfg, log: log, store: st, svc: svc, mux: &routeMux{ServeMux: http.NewServeMux()}, done: make(chan error, 1), preLn: opts.Listener, met: met, after: newAfterCalls()}
 	if err := s.setupSecurity(clock); err != nil {
 		st.Close()
 		return nil, err
@@ -224,11 +226,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 		ocpp201.Effects{Svc: svc, PendingTimeout: cfg.RemoteStartTimeout}, clock.Now, charging.NewID)
 	// After a 2.0.1 station's first accepted boot, its device model.
 	h201.AfterBoot(func(id string) {
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*cfg.CallTimeout+10*time.Second)
-			defer cancel()
+		s.after.Go(2*cfg.CallTimeout+10*time.Second, func(ctx context.Context) {
 			ocpp201.RequestBaseReport(ctx, svc, s.cmd201, id, log)
-		}()
+		})
 	})
 	port16 := ocpp16.NewPort(s.cmd, svc)
 	s.commands = charging.NewCommandRouter(os.Protocol, map[string]charging.Commands{ocpp16.Subprotocol: port16, ocpp201.Subprotocol: ocpp201.NewPort(s.cmd201, svc, clock.Now)}, port16, svc.Store())
@@ -482,6 +482,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	var errs []error
 	s.stopSigning()
+	s.after.stop()
 	if s.stopBG != nil {
 		s.stopBG()
 		s.bg.Wait()
