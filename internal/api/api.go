@@ -8,10 +8,13 @@ import (
 	_ "embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
@@ -46,6 +49,24 @@ func New(svc *charging.Service, presence Presence, log *slog.Logger) *API {
 //go:embed openapi.json
 var openapiDoc []byte
 
+// checkedMux answers a request whose query string does not parse (such as
+// cursor=%ZZ) with 400 before its handler runs: url.Values drops a bad pair,
+// and the handler would serve page one as if no cursor had been given.
+type checkedMux struct {
+	Mux
+	a *API
+}
+
+func (m checkedMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.Mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+			m.a.fail(w, fmt.Errorf("%w: query string: %v", charging.ErrInvalidInput, err))
+			return
+		}
+		h(w, r)
+	})
+}
+
 // Mux is where Register adds the routes (an *http.ServeMux, or the
 // server's, which remembers them for the OpenAPI completeness test).
 type Mux interface {
@@ -56,6 +77,7 @@ type Mux interface {
 // must be in openapi.json: internal/server's TestOpenAPICoversEveryRoute
 // fails otherwise.
 func (a *API) Register(mux Mux) {
+	mux = checkedMux{Mux: mux, a: a}
 	mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openapiDoc)
@@ -125,8 +147,14 @@ func (a *API) fail(w http.ResponseWriter, err error) { WriteError(w, a.log, err)
 // its details kept from the client.
 func WriteError(w http.ResponseWriter, log *slog.Logger, err error) {
 	st := StatusFor(err)
-	msg := err.Error()
-	if st == http.StatusInternalServerError {
+	// Messages are one line: joined errors read "a: b", not "a\nb".
+	msg := strings.ReplaceAll(err.Error(), "\n", ": ")
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		st = http.StatusRequestEntityTooLarge
+		msg = "request body over " + strconv.FormatInt(tooBig.Limit, 10) + " bytes"
+	case st == http.StatusInternalServerError:
 		log.Error("api request failed", "err", err)
 		msg = "internal error; see the server log"
 	}

@@ -267,7 +267,9 @@ func (c *Client) Read(timeout time.Duration) ([]byte, error) {
 			case ws.OpText:
 				return m.Payload, nil
 			case ws.OpClose:
-				return nil, io.EOF
+				// The server's close code and reason, as a wsutil.ClosedError.
+				code, reason := ws.ParseCloseFrameData(m.Payload)
+				return nil, wsutil.ClosedError{Code: code, Reason: reason}
 			}
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 )
@@ -298,6 +299,12 @@ func (c *Conn) frame(op ws.OpCode, fin bool, payload []byte) (stop bool) {
 	}
 	msg := c.partial
 	c.partial = nil
+	if !utf8.Valid(msg) {
+		// RFC 6455 5.6 and 8.1: a text message is UTF-8; one that is not
+		// fails the connection with 1007.
+		c.Close(ws.StatusInvalidFramePayloadData, "text message is not valid UTF-8")
+		return true
+	}
 	c.srv.cfg.Frames.record(c.id, "in", msg)
 	c.srv.dispatch(c, msg)
 	return false
