@@ -104,19 +104,30 @@ func runChargersList(ctx context.Context, args []string, stdout, stderr io.Write
 	live := false
 	c := client()
 	c.http.Timeout = 2 * time.Second
-	var resp struct {
-		Items []struct {
-			ID        string `json:"id"`
-			Connected bool   `json:"connected"`
-		} `json:"items"`
-	}
 	if len(cs) > 0 {
-		err := c.do(ctx, "GET", "/api/v1/chargers", nil, &resp)
+		// Every page of the server's list (it pages like sessions).
+		var err error
+		for cursor, first := "", true; err == nil && (first || cursor != ""); first = false {
+			var resp struct {
+				Items []struct {
+					ID        string `json:"id"`
+					Connected bool   `json:"connected"`
+				} `json:"items"`
+				Next string `json:"next_cursor"`
+			}
+			path := "/api/v1/chargers?limit=1000"
+			if cursor != "" {
+				path += "&cursor=" + url.QueryEscape(cursor)
+			}
+			if err = c.do(ctx, "GET", path, nil, &resp); err == nil {
+				for _, it := range resp.Items {
+					connected[it.ID] = it.Connected
+				}
+				cursor = resp.Next
+			}
+		}
 		if err == nil {
 			live = true
-			for _, it := range resp.Items {
-				connected[it.ID] = it.Connected
-			}
 		} else if !*asJSON {
 			fmt.Fprintf(stderr, "connected: unknown (%v)\n", err)
 		}

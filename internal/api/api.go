@@ -213,17 +213,47 @@ func ChargerView(c charging.Charger, p Presence) Charger {
 	return out
 }
 
+// Charger pages: limit defaults to chargersPerPage and is capped at
+// maxChargersPerPage (25 000 chargers in one answer were 31 MB).
+const (
+	chargersPerPage    = 500
+	maxChargersPerPage = 1000
+)
+
+// listChargers pages the chargers, ordered by id, like sessions: limit and
+// an opaque cursor; next_cursor while more follow.
 func (a *API) listChargers(w http.ResponseWriter, r *http.Request) {
+	limit, err := intParam(r, "limit", chargersPerPage)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	limit = min(limit, maxChargersPerPage)
+	from := 0
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		pos, err := charging.DecodeCursor(c)
+		if err != nil {
+			a.fail(w, err)
+			return
+		}
+		from = int(pos) - 1
+	}
 	cs, err := a.svc.Store().ListChargers(r.Context())
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	out := make([]Charger, 0, len(cs))
-	for _, c := range cs {
+	from = min(from, len(cs))
+	end := min(from+limit, len(cs))
+	out := make([]Charger, 0, end-from)
+	for _, c := range cs[from:end] {
 		out = append(out, a.charger(c))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": out})
+	resp := map[string]any{"items": out}
+	if end < len(cs) {
+		resp["next_cursor"] = charging.EncodeCursor(int64(end) + 1)
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 func (a *API) getCharger(w http.ResponseWriter, r *http.Request) {

@@ -61,3 +61,50 @@ func TestAPIErrorsAreOneLineAndBodiesBounded(t *testing.T) {
 		})
 	}
 }
+
+// TestChargersArePaged: GET /api/v1/chargers pages like sessions: limit,
+// an opaque cursor, next_cursor until the last page; a cursor it did not
+// make is a 400.
+func TestChargersArePaged(t *testing.T) {
+	s := cbtest.Start(t)
+	var want []string
+	for i := range 7 {
+		id := "CP-P" + string(rune('A'+i))
+		mustCall(t, s, "POST", "/api/v1/chargers", `{"id":"`+id+`"}`, http.StatusCreated)
+		want = append(want, id)
+	}
+	var got []string
+	pages := 0
+	for cursor := ""; ; {
+		path := "/api/v1/chargers?limit=3"
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		var page struct {
+			Items []struct{ ID string } `json:"items"`
+			Next  string                `json:"next_cursor"`
+		}
+		if err := json.Unmarshal(mustCall(t, s, "GET", path, "", http.StatusOK), &page); err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		if len(page.Items) > 3 || pages > 3 {
+			t.Fatalf("page %d has %d chargers; want at most 3 in 3 pages", pages, len(page.Items))
+		}
+		for _, it := range page.Items {
+			got = append(got, it.ID)
+		}
+		if page.Next == "" {
+			break
+		}
+		cursor = page.Next
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") || pages != 3 {
+		t.Errorf("paged through %v in %d pages; want %v in 3", got, pages, want)
+	}
+	for _, bad := range []string{"garbage", "%ZZ", "0.0"} {
+		if st, b := call(t, s, "GET", "/api/v1/chargers?cursor="+bad, ""); st != http.StatusBadRequest {
+			t.Errorf("cursor=%s: status %d; want 400: %s", bad, st, b)
+		}
+	}
+}
