@@ -251,7 +251,10 @@ func (s *Service) StatusNotification(ctx context.Context, c Connector) (applied 
 	if applied {
 		s.publish(Event{Kind: ConnectorChanged, At: now, ChargerID: c.ChargerID, Connector: &c})
 	} else {
-		s.log.Info("older status notification ignored", "charger", c.ChargerID, "connector", c.ConnectorID, "status", c.Status, "status_at", c.StatusAt)
+		// Answered, kept out of the connector's state: a status older than
+		// the one in force (the log line is RecordViolation's, sampled).
+		s.RecordViolation(ctx, Violation{ChargerID: c.ChargerID, Kind: "status-out-of-order", Outcome: ViolationTolerated,
+			Example: fmt.Sprintf("connector %d %s at %s, older than the status in force", c.ConnectorID, c.Status, c.StatusAt.UTC().Format(time.RFC3339))})
 	}
 	return applied, nil
 }

@@ -96,6 +96,30 @@ func TestDataChargersReallySend(t *testing.T) {
 		})
 	}
 
+	t.Run("status-out-of-order", func(t *testing.T) {
+		c := s.MustDial("CP-DO")
+		defer c.Close()
+		boot(t, c)
+		c.MustCall("StatusNotification", map[string]any{"connectorId": 1, "errorCode": "NoError", "status": "Charging", "timestamp": "2026-11-21T10:05:00Z"}, nil)
+		c.MustCall("StatusNotification", map[string]any{"connectorId": 1, "errorCode": "NoError", "status": "Available", "timestamp": "2026-11-21T10:00:00Z"}, nil)
+		rec := violation(t, s, "CP-DO", "status-out-of-order")
+		if rec.Count != 1 || rec.Outcome != charging.ViolationTolerated || !strings.Contains(rec.LastExample, "Available") {
+			t.Errorf("violation %+v; want the older Available tolerated once", rec)
+		}
+		var ch struct {
+			Connectors []struct {
+				ConnectorID int    `json:"connector_id"`
+				Status      string `json:"status"`
+			} `json:"connectors"`
+		}
+		s.GetJSON("/api/v1/chargers/CP-DO", &ch)
+		for _, cn := range ch.Connectors {
+			if cn.ConnectorID == 1 && cn.Status != "Charging" {
+				t.Errorf("connector 1 is %s; want the newer Charging kept", cn.Status)
+			}
+		}
+	})
+
 	t.Run("stop-unknown-transaction", func(t *testing.T) {
 		c := s.MustDial("CP-DS")
 		defer c.Close()
