@@ -95,6 +95,8 @@ func (a *API) Register(mux Mux) {
 	mux.HandleFunc("GET /api/v1/chargers/{id}/availability", a.chargerDocs(charging.DocAvailability))
 	mux.HandleFunc("GET /api/v1/chargers/{id}/local-list", a.localList)
 	mux.HandleFunc("GET /api/v1/chargers/{id}/violations", a.violations)
+	mux.HandleFunc("GET /api/v1/chargers/{id}/tolerance", a.getTolerance)
+	mux.HandleFunc("PUT /api/v1/chargers/{id}/tolerance", a.putTolerance)
 	mux.HandleFunc("GET /api/v1/chargers/{id}/variables", a.variables)
 	mux.HandleFunc("POST /api/v1/chargers/{id}/variables", a.setVariable)
 	mux.HandleFunc("GET /api/v1/tags", a.listTags)

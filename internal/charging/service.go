@@ -56,6 +56,10 @@ type Service struct {
 	registers registers
 
 	viol violations
+
+	// tolMu guards tolerant, the chargers' tolerance switches (tolerance.go).
+	tolMu    sync.Mutex
+	tolerant map[string]bool
 }
 
 // NewService returns a Service on store.

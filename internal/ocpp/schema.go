@@ -293,22 +293,46 @@ func (v *Validator) Has(name string) bool {
 // PropertyConstraintViolation for a value out of its range (length, enum,
 // format, multiple, minimum, maximum).
 func (v *Validator) Validate(name string, payload []byte) *Error {
+	_, e := v.validate(name, payload, false)
+	return e
+}
+
+// Deviation is a value the schema refuses that a lenient reading can
+// still take as sent: a string longer than its maxLength, or a string
+// that is not one of its enum's values.
+type Deviation struct {
+	// Kind is "string-too-long" or "unknown-enum".
+	Kind string
+	// Path is the value's JSON pointer, Value the value (unclipped).
+	Path, Value string
+	// Err is the error Validate gives for it.
+	Err *Error
+}
+
+// ValidateLenient checks payload like Validate, except that deviations
+// (over-long strings, unknown enum values) do not fail it: they come back
+// in order, and e is the first other violation, or nil.
+func (v *Validator) ValidateLenient(name string, payload []byte) (devs []Deviation, e *Error) {
+	return v.validate(name, payload, true)
+}
+
+func (v *Validator) validate(name string, payload []byte, lenient bool) ([]Deviation, *Error) {
 	n, ok := v.schemas[name]
 	if !ok {
-		return Errorf(NotImplemented, "no schema for %s", name)
+		return nil, Errorf(NotImplemented, "no schema for %s", name)
 	}
 	s := &scanner{b: payload}
 	var e *Error
-	vs := validation{s: s}
+	vs := validation{s: s, lenient: lenient}
 	vs.path = vs.pathBuf[:0]
 	if c := s.peek(); c != '{' && c != '[' && c != '"' && c != 't' && c != 'f' && c != 'n' && c != '-' && (c < '0' || c > '9') {
-		return Errorf(FormationViolation, "payload is not valid JSON")
+		return nil, Errorf(FormationViolation, "payload is not valid JSON")
 	}
 	e = vs.value(n, 0)
 	if e == nil && !s.end() {
 		e = Errorf(FormationViolation, "payload is not valid JSON")
 	}
-	return e
+	return vs.devs, e
 }
 
 // validation is one run over a payload; path is kept only for messages,
@@ -317,6 +341,18 @@ type validation struct {
 	s       *scanner
 	path    []pathElem
 	pathBuf [8]pathElem
+	// lenient collects deviations in devs instead of failing on them.
+	lenient bool
+	devs    []Deviation
+}
+
+// deviate fails on a deviation, or notes it when lenient.
+func (v *validation) deviate(kind string, str []byte, e *Error) *Error {
+	if !v.lenient {
+		return e
+	}
+	v.devs = append(v.devs, Deviation{Kind: kind, Path: v.at(), Value: string(str), Err: e})
+	return nil
 }
 
 // pathElem is a property name, or an array index when name is nil.
@@ -549,7 +585,9 @@ func (v *validation) array(n *node, depth int) *Error {
 
 func (v *validation) stringValue(n *node, str []byte) *Error {
 	if n.maxLength >= 0 && len(str) > n.maxLength && runeCount(str) > n.maxLength {
-		return v.fail(PropertyConstraintViolation, "%d characters; want at most %d", runeCount(str), n.maxLength)
+		if e := v.deviate("string-too-long", str, v.fail(PropertyConstraintViolation, "%d characters; want at most %d", runeCount(str), n.maxLength)); e != nil {
+			return e
+		}
 	}
 	if len(n.enum) > 0 {
 		ok := false
@@ -560,7 +598,9 @@ func (v *validation) stringValue(n *node, str []byte) *Error {
 			}
 		}
 		if !ok {
-			return v.fail(PropertyConstraintViolation, "%q is not one of %s", str, strings.Join(n.enum, ", "))
+			if e := v.deviate("unknown-enum", str, v.fail(PropertyConstraintViolation, "%q is not one of %s", str, strings.Join(n.enum, ", "))); e != nil {
+				return e
+			}
 		}
 	}
 	if n.dateTime {

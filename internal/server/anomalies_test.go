@@ -217,3 +217,46 @@ func chargerPage(t *testing.T, s *cbtest.Server, id string) string {
 	}
 	return string(b)
 }
+
+// TestTolerateSwitch: by default a BootNotification with a serial number
+// longer than the schema allows (a known vendor quirk) is refused and
+// recorded as refused; with the charger's tolerate switch on it is
+// accepted and recorded as tolerated; a fault that is no known quirk is
+// refused either way.
+func TestTolerateSwitch(t *testing.T) {
+	s := cbtest.Start(t, cbtest.AutoRegister)
+	c := s.MustDial("CP-TOL")
+	defer c.Close()
+	long := map[string]any{"chargePointVendor": "Schneider Electric", "chargePointModel": "EVlink", "chargePointSerialNumber": strings.Repeat("S", 30)}
+	if code := cbtest.ErrorCode(c.Call("BootNotification", long)); code != "PropertyConstraintViolation" {
+		t.Fatalf("strict charger's long serial: %q; want PropertyConstraintViolation", code)
+	}
+	if rec := violation(t, s, "CP-TOL", "string-too-long"); rec.Outcome != charging.ViolationRefused || rec.Count != 1 {
+		t.Errorf("strict: %+v; want one refused", rec)
+	}
+	if st, b := call(t, s, "PUT", "/api/v1/chargers/CP-TOL/tolerance", `{"tolerate":true}`); st != http.StatusOK {
+		t.Fatalf("switch tolerance: %d %s", st, b)
+	}
+	var conf struct{ Status string }
+	c.MustCall("BootNotification", long, &conf)
+	if conf.Status != "Accepted" {
+		t.Fatalf("tolerated boot: %+v; want Accepted", conf)
+	}
+	var page struct {
+		Items []charging.ViolationRecord `json:"items"`
+	}
+	s.GetJSON("/api/v1/chargers/CP-TOL/violations", &page)
+	tolerated := false
+	for _, r := range page.Items {
+		tolerated = tolerated || (r.Kind == "string-too-long" && r.Outcome == charging.ViolationTolerated && r.Count == 1)
+	}
+	if !tolerated {
+		t.Errorf("violations %+v; want the long serial tolerated once", page.Items)
+	}
+	if code := cbtest.ErrorCode(c.Call("BootNotification", map[string]any{"chargePointModel": "EVlink"})); code == "" {
+		t.Error("a boot without its vendor was admitted under tolerate; only known quirks are")
+	}
+	if st, _ := call(t, s, "PUT", "/api/v1/chargers/NOPE/tolerance", `{"tolerate":true}`); st != http.StatusNotFound {
+		t.Errorf("tolerance of an unknown charger: %d; want 404", st)
+	}
+}

@@ -83,7 +83,10 @@ func (h *Handler) Violations() *Violations { return &h.viol }
 // NewHandler returns a Handler on svc, validating with v.
 func NewHandler(svc *charging.Service, v *ocpp.Validator, log *slog.Logger, opts Options) *Handler {
 	h := &Handler{svc: svc, v: v, log: log, opts: opts, badLogs: ratelog.New(10*time.Second, 50)}
-	h.gate = &ocpp.Gate{V: v, Actions: chargerActions, Central: "central system", Log: log, BadLogs: h.badLogs, Rejected: &h.viol.SchemaRejected}
+	h.gate = &ocpp.Gate{V: v, Actions: chargerActions, Central: "central system", Log: log, BadLogs: h.badLogs,
+		Record: func(ctx context.Context, chargerID, kind, outcome, example string) {
+			svc.RecordViolation(ctx, charging.Violation{ChargerID: chargerID, Kind: kind, Outcome: outcome, Example: example})
+		}}
 	return h
 }
 
@@ -99,6 +102,9 @@ func (h *Handler) Connected(ctx context.Context, c *ocpp.Conn) {
 	st := &connState{}
 	if ch, err := h.svc.Store().GetCharger(ctx, c.ID()); err == nil {
 		st.strictTimestamps = ch.StrictTimestamps
+	}
+	if _, err := h.svc.LoadTolerance(ctx, c.ID()); err != nil {
+		h.log.Warn("charger's tolerance switch unreadable; it is strict", "charger", c.ID(), "err", err)
 	}
 	c.Data = st
 	h.log.Info("charger connected", "charger", c.ID(), "remote", c.RemoteAddr(), "protocol", c.Protocol())
@@ -116,7 +122,7 @@ func (h *Handler) HandleResult(c *ocpp.Conn, f ocpp.Frame) {
 
 // HandleCall validates and handles one CALL from a charge point.
 func (h *Handler) HandleCall(ctx context.Context, c *ocpp.Conn, action string, payload json.RawMessage) (json.RawMessage, *ocpp.Error) {
-	if e := h.gate.Admit(c.ID(), action, payload); e != nil {
+	if e := h.gate.AdmitFor(ctx, c.ID(), h.svc.Tolerates(c.ID()), action, payload); e != nil {
 		return nil, e
 	}
 	st, _ := c.Data.(*connState)

@@ -72,6 +72,16 @@ func Fuzz(f *testing.F, v *ocpp.Validator, or map[string]*jsonschema.Schema, see
 	f.Fuzz(func(t *testing.T, which uint16, payload []byte) {
 		action := actions[int(which)%len(actions)]
 		ours := v.Validate(action, payload)
+		// The lenient reading agrees with the strict one but for the
+		// deviations it lists: none means the same verdict, and a valid
+		// payload has none.
+		devs, hard := v.ValidateLenient(action, payload)
+		if len(devs) == 0 && (hard == nil) != (ours == nil) {
+			t.Fatalf("%s %s: lenient %v without deviations; strict %v", action, payload, hard, ours)
+		}
+		if ours == nil && len(devs) > 0 {
+			t.Fatalf("%s %s: valid, but lenient lists %v", action, payload, devs)
+		}
 		if ours != nil && strings.Contains(ours.Description, "appears twice") {
 			return // we refuse repeated properties; a general decoder keeps the last
 		}
