@@ -274,8 +274,12 @@ type Session struct {
 	LastRegisterWh float64 `json:"-"`
 	MaxPowerKW     float64 `json:"max_power_kw"`
 	// LastPowerKW and SoC are the latest observed values, when reported.
-	LastPowerKW *float64   `json:"last_power_kw,omitempty"`
-	SoC         *float64   `json:"soc_percent,omitempty"`
+	LastPowerKW *float64 `json:"last_power_kw,omitempty"`
+	SoC         *float64 `json:"soc_percent,omitempty"`
+	// LastPowerAt and SoCAt are the sample timestamps of LastPowerKW and
+	// SoC: a sample older than them does not replace them.
+	LastPowerAt *time.Time `json:"-"`
+	SoCAt       *time.Time `json:"-"`
 	StartedAt   time.Time  `json:"started_at"`
 	EndedAt     *time.Time `json:"ended_at,omitempty"`
 	// ExpiresAt ends a reserved or pending session that no StartTransaction
@@ -283,6 +287,13 @@ type Session struct {
 	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
 	StopReason  string     `json:"stop_reason,omitempty"`
 	LastUpdated time.Time  `json:"last_updated"`
+	// Flags name the anomalies the charger reported for the session
+	// (Anomaly kinds): stored as reported, not applied to its energy.
+	Flags []string `json:"flags,omitempty"`
+	// Version counts the session's writes: the store writes a change only
+	// over the version it was computed from (compare-and-set) and bumps
+	// it. Version n is also the Seq of the event of the n-th write.
+	Version int64 `json:"-"`
 }
 
 // KWh is the energy delivered so far: (last register − meterStart) / 1000,

@@ -179,6 +179,9 @@ type MeterValues struct {
 	TransactionID *int64
 	Samples       []MeterSample
 	ReceivedAt    time.Time
+	// TransactionData is true for a StopTransaction's transactionData,
+	// which carries Transaction.Begin and periodic readings together.
+	TransactionData bool
 }
 
 // StopSession is a StopTransaction as the store needs it.

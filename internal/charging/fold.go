@@ -1,0 +1,171 @@
+package charging
+
+import (
+	"math"
+	"strconv"
+)
+
+// Bounds of a plausible energy register reading. A reading outside them is
+// stored as reported but never applied to a session's energy: a register
+// above MaxRegisterWh (1 TWh: a meter that has delivered that much to one
+// charger does not exist), or one that jumps by more than MaxRegisterJumpWh
+// (10 GWh) over the session's last reading, is flagged register-implausible;
+// one below the last reading (by more than RegisterSlackWh, which absorbs
+// the rounding of kWh readings converted to Wh) is flagged
+// register-backwards, as after a meter replacement.
+const (
+	MaxRegisterWh     = 1e12
+	MaxRegisterJumpWh = 1e10
+	RegisterSlackWh   = 0.5
+)
+
+// Context values of sampled values that the fold tells apart.
+const (
+	ContextTransactionBegin = "Transaction.Begin"
+	ContextSamplePeriodic   = "Sample.Periodic"
+)
+
+// Anomaly is something a charger reported that the core stored but did not
+// apply: Kind is a Violation kind, Example the offending value.
+type Anomaly struct {
+	Kind    string
+	Example string
+}
+
+// Anomaly kinds the core detects.
+const (
+	AnomalyMeterStartNegative  = "meter-start-negative"
+	AnomalyConnectorOutOfRange = "connector-out-of-range"
+	AnomalyRegisterImplausible = "register-implausible"
+	AnomalyRegisterBackwards   = "register-backwards"
+	AnomalyBeginAndPeriodic    = "begin-and-periodic"
+	AnomalyStopUnknownTx       = "stop-unknown-transaction"
+)
+
+// counts reports whether a sampled value is one the fold reads: numeric,
+// at the outlet (or the cable or the EV, or unspecified).
+func counts(v *SampledValue) bool {
+	if !v.Numeric || math.IsNaN(v.Value) || math.IsInf(v.Value, 0) {
+		return false
+	}
+	switch v.Location {
+	case "", "Outlet", "Cable", "EV":
+		return true
+	}
+	return false
+}
+
+// Fold returns s with what m's samples say applied: the last register is
+// the highest plausible Energy.Active.Import.Register reading (without a
+// phase), power and state of charge are those of the newest sample
+// timestamp (ties: the later in the message), MaxPowerKW is the peak power,
+// and LastUpdated is m.ReceivedAt. What cannot be applied is returned as
+// anomalies and flagged on the session: implausible or backwards
+// registers, and a MeterValues that carries a Transaction.Begin and a
+// Sample.Periodic reading at once (a vendor quirk; its Begin readings are
+// not applied). A StopTransaction's transactionData (m.TransactionData)
+// carries both normally.
+func Fold(s Session, m MeterValues) (Session, []Anomaly) {
+	var anomalies []Anomaly
+	skipBegin := false
+	if !m.TransactionData && hasBeginAndPeriodic(m.Samples) {
+		skipBegin = true
+		anomalies = append(anomalies, Anomaly{Kind: AnomalyBeginAndPeriodic, Example: "Transaction.Begin and Sample.Periodic readings in one MeterValues"})
+	}
+	for i := range m.Samples {
+		smp := &m.Samples[i]
+		ts := smp.Timestamp
+		for j := range smp.Values {
+			v := &smp.Values[j]
+			if !counts(v) {
+				continue
+			}
+			switch {
+			case v.Measurand == MeasurandEnergyImportRegister && v.Phase == "":
+				if skipBegin && v.Context == ContextTransactionBegin {
+					continue
+				}
+				wh := v.Value * 1000
+				if a, ok := checkRegister(s, wh); !ok {
+					anomalies = append(anomalies, a)
+					continue
+				}
+				s.LastRegisterWh = max(s.LastRegisterWh, wh)
+			case v.Measurand == MeasurandPowerImport && v.Phase == "":
+				p := v.Value
+				if s.LastPowerAt == nil || !ts.Before(*s.LastPowerAt) {
+					at := ts
+					s.LastPowerKW, s.LastPowerAt = &p, &at
+				}
+				s.MaxPowerKW = max(s.MaxPowerKW, p)
+			case v.Measurand == MeasurandSoC:
+				soc := v.Value
+				if s.SoCAt == nil || !ts.Before(*s.SoCAt) {
+					at := ts
+					s.SoC, s.SoCAt = &soc, &at
+				}
+			}
+		}
+	}
+	for _, a := range anomalies {
+		s.Flags = addFlag(s.Flags, a.Kind)
+	}
+	s.LastUpdated = m.ReceivedAt
+	return s, anomalies
+}
+
+// checkRegister reports whether wh is a plausible next register reading of
+// s, and the anomaly when it is not.
+func checkRegister(s Session, wh float64) (Anomaly, bool) {
+	ex := strconv.FormatFloat(wh, 'g', -1, 64) + " Wh"
+	switch {
+	case math.IsNaN(wh) || math.IsInf(wh, 0) || wh < 0 || wh > MaxRegisterWh:
+		return Anomaly{Kind: AnomalyRegisterImplausible, Example: ex}, false
+	case wh-s.LastRegisterWh > MaxRegisterJumpWh:
+		return Anomaly{Kind: AnomalyRegisterImplausible, Example: ex + " after " + strconv.FormatFloat(s.LastRegisterWh, 'g', -1, 64) + " Wh"}, false
+	case wh < s.LastRegisterWh-RegisterSlackWh:
+		return Anomaly{Kind: AnomalyRegisterBackwards, Example: ex + " after " + strconv.FormatFloat(s.LastRegisterWh, 'g', -1, 64) + " Wh"}, false
+	}
+	return Anomaly{}, true
+}
+
+// hasBeginAndPeriodic reports whether samples hold both a Transaction.Begin
+// and a Sample.Periodic reading.
+func hasBeginAndPeriodic(samples []MeterSample) bool {
+	var begin, periodic bool
+	for i := range samples {
+		for j := range samples[i].Values {
+			switch samples[i].Values[j].Context {
+			case ContextTransactionBegin:
+				begin = true
+			case ContextSamplePeriodic:
+				periodic = true
+			}
+		}
+	}
+	return begin && periodic
+}
+
+// StartAnomalies checks a start's readings: a negative meter start (kept as
+// reported; the session's energy counts from 0 instead) and a connector
+// beyond the charger's (connectors is the highest connector the charger
+// has reported; 0 when it has reported none, and then only connector ids
+// that fit no charger, above MaxConnectorID, are flagged).
+func StartAnomalies(meterStartWh int64, connectorID, connectors int) []Anomaly {
+	var out []Anomaly
+	if meterStartWh < 0 {
+		out = append(out, Anomaly{Kind: AnomalyMeterStartNegative, Example: "meterStart " + strconv.FormatInt(meterStartWh, 10)})
+	}
+	limit := MaxConnectorID
+	if connectors > 0 {
+		limit = connectors
+	}
+	if connectorID > limit {
+		out = append(out, Anomaly{Kind: AnomalyConnectorOutOfRange, Example: "connectorId " + strconv.Itoa(connectorID)})
+	}
+	return out
+}
+
+// MaxConnectorID is the highest connector id the core believes without the
+// charger having reported its connectors.
+const MaxConnectorID = 128
