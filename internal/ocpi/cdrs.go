@@ -118,7 +118,10 @@ func (c *CPO) cdrOf(ctx context.Context, s charging.Session, view Session) (CDR,
 			pt := t.TotalParkingTime
 			cdr.TotalParkingTime = &pt
 		}
-		if d, err := c.docs.GetDoc(ctx, docTariff, price.TariffID); err == nil {
+		if tb := c.pricedTariff(price.Tariff); tb != nil {
+			cdr.Tariffs = []json.RawMessage{tb}
+		} else if d, err := c.docs.GetDoc(ctx, docTariff, price.TariffID); err == nil {
+			// A price stored before prices kept their tariff.
 			cdr.Tariffs = []json.RawMessage{d.Body}
 		}
 	}
@@ -172,4 +175,24 @@ func (c *CPO) issueCDR(ctx context.Context, s charging.Session, view Session) er
 
 func (c *CPO) getCDRs(w http.ResponseWriter, r *http.Request) error {
 	return c.listDocPage(w, r, docCDR)
+}
+
+// pricedTariff is the tariff that priced a session, as the CDR embeds it:
+// under our party, as we publish our tariffs; nil when the price does not
+// carry it.
+func (c *CPO) pricedTariff(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return nil
+	}
+	t, err := tariff.ParseTariff(raw)
+	if err != nil {
+		c.log.Warn("the tariff kept with a price is unreadable; the CDR embeds the published one", "err", err)
+		return nil
+	}
+	t.CountryCode, t.PartyID = c.cfg.Party.CountryCode, c.cfg.Party.PartyID
+	b, err := json.Marshal(t)
+	if err != nil {
+		return nil
+	}
+	return b
 }

@@ -106,3 +106,51 @@ func TestCatalogIsPublished(t *testing.T) {
 			"total_fixed_cost", "total_parking_cost", "tariffs[].type", "tariffs[].tariff_alt_text", "tariffs[].elements[].price_components[].vat", "tariffs[].elements[].restrictions"},
 		nil)
 }
+
+// TestCDREmbedsTheTariffThatPricedIt: a CDR embeds the tariff as it priced
+// the session, not the copy last published to eMSPs (#12: the operator
+// changed the tariff and the CDR showed the old one until the next sync).
+func TestCDREmbedsTheTariffThatPricedIt(t *testing.T) {
+	s := startCPO(t)
+	e := newEMSP(t)
+	e.register(s)
+	ctx := context.Background()
+	putTariff(t, s, flatTariff(t, "EMB", "1"))
+	if _, err := s.Catalog().Assign(ctx, pricing.Assignment{Default: true, TariffID: "EMB"}); err != nil {
+		t.Fatal(err)
+	}
+	// The operator raises the price; no sync publishes it yet.
+	changed := flatTariff(t, "EMB", "2")
+	changed.LastUpdated = tariff.DateTime{}
+	if _, err := s.Catalog().PutTariff(ctx, &changed); err != nil {
+		t.Fatal(err)
+	}
+	chargeOnce(t, s, "CP-EMB")
+	waitFor(t, "the CDR", func() bool { return len(pushesTo(e, http.MethodPost, "/cdrs")) == 1 })
+	var cdr struct {
+		TotalCost struct {
+			ExclVAT float64 `json:"excl_vat"`
+		} `json:"total_cost"`
+		TotalEnergy float64 `json:"total_energy"`
+		Tariffs     []struct {
+			CountryCode string `json:"country_code"`
+			PartyID     string `json:"party_id"`
+			Elements    []struct {
+				PriceComponents []struct {
+					Price float64 `json:"price"`
+				} `json:"price_components"`
+			} `json:"elements"`
+		} `json:"tariffs"`
+	}
+	body := pushesTo(e, http.MethodPost, "/cdrs")[0].Body
+	if err := json.Unmarshal(body, &cdr); err != nil {
+		t.Fatal(err)
+	}
+	if len(cdr.Tariffs) != 1 || cdr.Tariffs[0].Elements[0].PriceComponents[0].Price != 2 ||
+		cdr.Tariffs[0].CountryCode != "NL" || cdr.Tariffs[0].PartyID != "CBR" {
+		t.Fatalf("CDR embeds %s; want the tariff at 2 EUR/kWh that priced it, under our party", body)
+	}
+	if want := 2 * cdr.TotalEnergy; cdr.TotalCost.ExclVAT != want {
+		t.Errorf("total %v for %v kWh; want %v at the embedded price", cdr.TotalCost.ExclVAT, cdr.TotalEnergy, want)
+	}
+}

@@ -34,6 +34,9 @@ type Priced struct {
 	// SessionUpdated is the session's last_updated when it was priced.
 	SessionUpdated time.Time `json:"session_last_updated"`
 	PricedAt       time.Time `json:"priced_at"`
+	// Tariff is the tariff as it priced the session, for a CDR to embed:
+	// the catalog's may have changed since.
+	Tariff json.RawMessage `json:"tariff,omitempty"`
 }
 
 // TotalCost is the session's total cost, incl_vat always set.
@@ -189,10 +192,14 @@ func (p *Pricer) priceWith(ctx context.Context, t *tariff.Tariff, s charging.Ses
 	if err != nil {
 		return nil, "", fmt.Errorf("price session %s with tariff %s: %w", s.ID, t.ID, err)
 	}
+	tb, err := json.Marshal(t)
+	if err != nil {
+		return nil, "", fmt.Errorf("price session %s with tariff %s: %w", s.ID, t.ID, err)
+	}
 	return &Priced{
 		SessionID: s.ID, TariffID: t.ID, Currency: res.Currency, Final: s.Status.Final(), Until: until.UTC(),
 		Totals: res.Totals, ChargingPeriods: res.ChargingPeriods,
-		SessionUpdated: s.LastUpdated, PricedAt: p.clock.Now().UTC(),
+		SessionUpdated: s.LastUpdated, PricedAt: p.clock.Now().UTC(), Tariff: tb,
 	}, "", nil
 }
 
