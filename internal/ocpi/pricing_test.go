@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/chargebridge/chargebridge/internal/cbtest"
 	"github.com/chargebridge/chargebridge/internal/pricing"
 	"github.com/chargebridge/chargebridge/internal/tariff"
 )
@@ -44,6 +45,8 @@ func TestCatalogIsPublished(t *testing.T) {
 	if err := s.OCPI().Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Sync only queues the pushes; the outbox delivers them.
+	waitDrained(t, s)
 
 	puts := pushesTo(e, http.MethodPut, "/tariffs/NL/CBR/"+tr.ID)
 	if len(puts) != 1 {
@@ -78,6 +81,7 @@ func TestCatalogIsPublished(t *testing.T) {
 	if err := s.OCPI().Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
+	waitDrained(t, s)
 	if len(e.pushes()) != n {
 		t.Fatalf("a sync without changes pushed %d times", len(e.pushes())-n)
 	}
@@ -153,4 +157,15 @@ func TestCDREmbedsTheTariffThatPricedIt(t *testing.T) {
 	if want := 2 * cdr.TotalEnergy; cdr.TotalCost.ExclVAT != want {
 		t.Errorf("total %v for %v kWh; want %v at the embedded price", cdr.TotalCost.ExclVAT, cdr.TotalEnergy, want)
 	}
+}
+
+// waitDrained waits until the outbox has delivered everything queued
+// (Sync only queues: reading the eMSP's pushes right after it races
+// the delivery).
+func waitDrained(t testing.TB, s *cbtest.Server) {
+	t.Helper()
+	waitFor(t, "the outbox to drain", func() bool {
+		n, err := s.OCPI().Pending(context.Background(), "")
+		return err == nil && n == 0
+	})
 }
