@@ -321,3 +321,25 @@ func TestManagerLiftsTheLimitOfAChargerThatLeaves(t *testing.T) {
 	h2.step()
 	h2.want("site deleted", "A/1 tx 22000", "B/1 tx 22000")
 }
+
+// A site's status shows the limit just stored, before the Manager has
+// re-allocated (CLI `sites set` then `sites show` raced the reconcile).
+func TestStatusShowsTheStoredLimitBeforeReallocation(t *testing.T) {
+	h := newHarness(t, Site{ID: "HQ", MaxPowerKW: 22, Chargers: []string{"CP-1"}})
+	check := func(when string, want float64) {
+		t.Helper()
+		s, ok, err := h.m.Status(h.ctx, "HQ")
+		if err != nil || !ok || s.LimitKW != want {
+			t.Errorf("%s: limit %v (ok %v, err %v); want %v", when, s.LimitKW, ok, err, want)
+		}
+	}
+	check("allocated", 22)
+	if _, err := h.m.PutSite(h.ctx, Site{ID: "HQ", MaxPowerKW: 30, Chargers: []string{"CP-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	// Handle the change (the site is reloaded) but do not reconcile yet.
+	h.m.handle(h.ctx, <-h.m.events)
+	check("reloaded, not reallocated", 30)
+	h.step()
+	check("reallocated", 30)
+}

@@ -48,7 +48,9 @@ func kw(w float64) float64 { return math.Round(w) / 1000 }
 
 // status builds a site's status (m.mu held).
 func (m *Manager) status(st *siteState, now time.Time) SiteStatus {
-	out := SiteStatus{Site: st.cfg, LimitKW: kw(st.res.LimitW), AllocatedKW: kw(st.res.AllocatedW),
+	// The limit is the stored site's, not the last allocation's: between a
+	// change and the next reconcile, the allocation still has the old one.
+	out := SiteStatus{Site: st.cfg, LimitKW: kw(st.cfg.grid().EffectiveLimitW()), AllocatedKW: kw(st.res.AllocatedW),
 		ReservedKW: kw(st.res.ReservedW), Paused: st.res.Paused(), Connectors: []ConnectorStatus{}, At: now}
 	measured := 0.0
 	for _, k := range st.sortedKeys() {
