@@ -430,10 +430,10 @@ func TestStartTakesOverWaitingSession(t *testing.T) {
 		}, charging.StartRequest{ConnectorID: 2, IDTag: "DRIVER"}, "reservation-id-tag"},
 		{"reservation-of-the-parent", func(t *testing.T, c *core) charging.Session {
 			return reserve(t, c, 1, 10, "FLEET")
-		// The log should say reservation-parent-id-tag, but takeOverRule
-		// compares the id tag of the session after the take-over, which
-		// is the start's own: it names reservation-id-tag (reported, not
-		// fixed here). The take-over itself is right.
+			// The log should say reservation-parent-id-tag, but takeOverRule
+			// compares the id tag of the session after the take-over, which
+			// is the start's own: it names reservation-id-tag (reported, not
+			// fixed here). The take-over itself is right.
 		}, charging.StartRequest{ConnectorID: 1, IDTag: "DRIVER"}, ""},
 		{"remote-start", func(t *testing.T, c *core) charging.Session {
 			s, err := c.svc.RemoteStartAccepted(context.Background(), "cp-1", 1, "DRIVER", time.Minute)
