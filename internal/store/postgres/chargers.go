@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/store/eventlog"
 )
 
 const chargerCols = `c.id, c.registered, c.vendor, c.model, c.serial_number, c.firmware_version, c.iccid, c.imsi,
@@ -35,17 +36,30 @@ const (
 		SELECT c.id, u.* FROM c, unnest($16::integer[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::bigint[], $23::bigint[]) AS u
 	)
 	SELECT count(*) FROM c`
-	sqlRecordBoot = `UPDATE chargers SET vendor = $1, model = $2, serial_number = $3, firmware_version = $4, iccid = $5,
-	imsi = $6, meter_type = $7, meter_serial = $8, boot_status = $9, last_boot_at = $10, last_seen_at = $10 WHERE id = $11`
+	// sqlRecordBoot also appends a ChargerChanged event in the same
+	// statement; it affects one row (the event's) when the charger exists.
+	sqlRecordBoot = `WITH u AS (
+		UPDATE chargers SET vendor = $1, model = $2, serial_number = $3, firmware_version = $4, iccid = $5,
+		imsi = $6, meter_type = $7, meter_serial = $8, boot_status = $9, last_boot_at = $10, last_seen_at = $10 WHERE id = $11
+		RETURNING id
+	) INSERT INTO event_log (id, session_id, seq, charger_id, kind, at, body)
+	SELECT gen_random_uuid()::text, '', 0, id, '` + string(charging.ChargerChanged) + `', coalesce($10::bigint, 0), '{}'::jsonb FROM u`
 	sqlTouchCharger = `UPDATE chargers SET last_seen_at = $1 WHERE id = $2`
 	// sqlSetConnector keeps a stored status with a newer status_at. The
 	// foreign key refuses a connector of an unknown charger.
-	sqlSetConnector = `INSERT INTO connectors AS k (charger_id, connector_id, status, error_code, info, vendor_id,
-	vendor_error_code, status_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-	ON CONFLICT (charger_id, connector_id) DO UPDATE SET status = excluded.status, error_code = excluded.error_code,
-		info = excluded.info, vendor_id = excluded.vendor_id, vendor_error_code = excluded.vendor_error_code,
-		status_at = excluded.status_at, updated_at = excluded.updated_at
-	WHERE k.status_at IS NULL OR excluded.status_at >= k.status_at`
+	// It appends a ConnectorChanged event (id $10, body $11) in the same
+	// statement when the status is applied: the statement affects one row
+	// (the event's) then, none otherwise.
+	sqlSetConnector = `WITH u AS (
+		INSERT INTO connectors AS k (charger_id, connector_id, status, error_code, info, vendor_id,
+		vendor_error_code, status_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (charger_id, connector_id) DO UPDATE SET status = excluded.status, error_code = excluded.error_code,
+			info = excluded.info, vendor_id = excluded.vendor_id, vendor_error_code = excluded.vendor_error_code,
+			status_at = excluded.status_at, updated_at = excluded.updated_at
+		WHERE k.status_at IS NULL OR excluded.status_at >= k.status_at
+		RETURNING charger_id
+	) INSERT INTO event_log (id, session_id, seq, charger_id, kind, at, body)
+	SELECT $10::text, '', 0, charger_id, '` + string(charging.ConnectorChanged) + `', coalesce($9::bigint, 0), $11::jsonb FROM u`
 
 	sqlGetTag   = `SELECT id, type, status, expires_at, parent_id, created_at FROM id_tags WHERE id = $1`
 	sqlListTags = `SELECT id, type, status, expires_at, parent_id, created_at FROM id_tags ORDER BY id`
@@ -171,6 +185,7 @@ func (s *Store) RecordBoot(ctx context.Context, b charging.Boot) error {
 		b.MeterType, b.MeterSerial, string(b.Status), at, b.ChargerID); err != nil {
 		return fmt.Errorf("record boot of %s: %w", b.ChargerID, err)
 	}
+	s.eventsCommitted()
 	return nil
 }
 
@@ -204,7 +219,13 @@ func (s *Store) updateOne(ctx context.Context, q string, args ...any) error {
 // charger.
 func (s *Store) SetConnectorStatus(ctx context.Context, c charging.Connector) (applied bool, err error) {
 	var te timeEnc
-	args := []any{c.ChargerID, c.ConnectorID, string(c.Status), c.ErrorCode, c.Info, c.VendorID, c.VendorErrorCode, te.t(c.StatusAt), te.t(c.UpdatedAt)}
+	ev := charging.Event{ID: charging.NewID(), Kind: charging.ConnectorChanged, ChargerID: c.ChargerID, Connector: &c}
+	body, err := eventlog.EncodeBody(ev)
+	if err != nil {
+		return false, fmt.Errorf("set status of %s/%d: %w", c.ChargerID, c.ConnectorID, err)
+	}
+	args := []any{c.ChargerID, c.ConnectorID, string(c.Status), c.ErrorCode, c.Info, c.VendorID, c.VendorErrorCode, te.t(c.StatusAt), te.t(c.UpdatedAt),
+		ev.ID, string(body)}
 	if te.err != nil {
 		return false, fmt.Errorf("set status of %s/%d: %w", c.ChargerID, c.ConnectorID, te.err)
 	}
@@ -215,7 +236,11 @@ func (s *Store) SetConnectorStatus(ctx context.Context, c charging.Connector) (a
 	if err != nil {
 		return false, fmt.Errorf("set status of %s/%d: %w", c.ChargerID, c.ConnectorID, err)
 	}
-	return tag.RowsAffected() > 0, nil
+	applied = tag.RowsAffected() > 0
+	if applied {
+		s.eventsCommitted()
+	}
+	return applied, nil
 }
 
 func isForeignKeyViolation(err error) bool {

@@ -18,6 +18,17 @@ import (
 const sqlInsertEvents = `INSERT INTO event_log (id, session_id, seq, charger_id, kind, at, body)
 	SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::jsonb[])`
 
+// sqlSessionEventsFrom, followed by the name of a CTE, is a statement (or
+// the last CTE of one) that appends a SessionChanged event for each row of
+// that CTE, which returns a changed session's id, charger_id,
+// transaction_id, (bumped) event_seq and last_updated (the event's time).
+// The events commit with the change or not at all. They name the session;
+// consumers read it as it is when they handle the event.
+const sqlSessionEventsFrom = `INSERT INTO event_log (id, session_id, seq, charger_id, kind, at, body)
+	SELECT gen_random_uuid()::text, id, event_seq, charger_id, '` + string(charging.SessionChanged) + `', coalesce(last_updated, 0),
+		CASE WHEN transaction_id IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('transaction_id', transaction_id) END
+	FROM `
+
 // eventArgs returns the arguments of sqlInsertEvents for evs, giving an id
 // to an event without one.
 func eventArgs(evs []charging.Event) ([]any, error) {

@@ -49,34 +49,44 @@ const (
 		UPDATE sessions SET start_key = $2::text, connector_id = $4::integer, transaction_id = nextval('transaction_ids'),
 			id_tag = $5::text, status = $6::text, reservation_id = coalesce($7::bigint, reservation_id),
 			meter_start_wh = $8::bigint, last_register_wh = $8::bigint::double precision,
-			started_at = $9::bigint, expires_at = NULL, last_updated = $10::bigint
+			started_at = $9::bigint, expires_at = NULL, last_updated = $10::bigint, event_seq = event_seq + 1
 		WHERE seq = (SELECT seq FROM waiting) AND transaction_id IS NULL AND status IN ('reserved', 'pending')
-		RETURNING true AS created, ` + sessionCols + `
+		RETURNING true AS created, event_seq, ` + sessionCols + `
 	), ins AS (
 		INSERT INTO sessions (id, start_key, charger_id, connector_id, transaction_id, id_tag, status,
-			reservation_id, meter_start_wh, last_register_wh, started_at, last_updated)
+			reservation_id, meter_start_wh, last_register_wh, started_at, last_updated, event_seq)
 		SELECT $1::text, $2::text, $3::text, $4::integer, nextval('transaction_ids'), $5::text, $6::text,
-			$7::bigint, $8::bigint, $8::bigint::double precision, $9::bigint, $10::bigint
+			$7::bigint, $8::bigint, $8::bigint::double precision, $9::bigint, $10::bigint, 1
 		WHERE NOT EXISTS (SELECT 1 FROM prior) AND NOT EXISTS (SELECT 1 FROM took)
 		ON CONFLICT (start_key) DO NOTHING
-		RETURNING true AS created, ` + sessionCols + `
-	)
-	SELECT * FROM took
-	UNION ALL SELECT * FROM ins
+		RETURNING true AS created, event_seq, ` + sessionCols + `
+	), started AS (
+		SELECT id, charger_id, transaction_id, event_seq, last_updated FROM took
+		UNION ALL SELECT id, charger_id, transaction_id, event_seq, last_updated FROM ins
+	), ev AS (` + sqlSessionEventsFrom + `started` + `)
+	SELECT created, ` + sessionCols + ` FROM took
+	UNION ALL SELECT created, ` + sessionCols + ` FROM ins
 	UNION ALL SELECT false, ` + sessionCols + ` FROM sessions WHERE seq IN (SELECT seq FROM prior)`
 
-	sqlCreateSession = `INSERT INTO sessions (id, charger_id, connector_id, transaction_id, id_tag, status,
-		reservation_id, meter_start_wh, meter_stop_wh, last_register_wh, max_power_kw, last_power_kw, soc,
-		started_at, ended_at, stop_reason, expires_at, last_updated)
-	VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`
+	sqlCreateSession = `WITH i AS (
+		INSERT INTO sessions (id, charger_id, connector_id, transaction_id, id_tag, status,
+			reservation_id, meter_start_wh, meter_stop_wh, last_register_wh, max_power_kw, last_power_kw, soc,
+			started_at, ended_at, stop_reason, expires_at, last_updated, event_seq)
+		VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 1)
+		RETURNING id, charger_id, transaction_id, event_seq, last_updated
+	) ` + sqlSessionEventsFrom + `i`
 
 	// sqlUpdateStatus moves a session whose status is one of $2; a final
 	// status ($5) also sets the end time and the stop reason.
-	sqlUpdateStatus = `UPDATE sessions SET status = $3, last_updated = $4::bigint,
-		ended_at = CASE WHEN $5::boolean THEN $4::bigint ELSE ended_at END,
-		stop_reason = CASE WHEN $5::boolean THEN $6::text ELSE stop_reason END
-	WHERE id = $1 AND status = ANY($2::text[])
-	RETURNING ` + sessionCols
+	sqlUpdateStatus = `WITH u AS (
+		UPDATE sessions SET status = $3, last_updated = $4::bigint,
+			ended_at = CASE WHEN $5::boolean THEN $4::bigint ELSE ended_at END,
+			stop_reason = CASE WHEN $5::boolean THEN $6::text ELSE stop_reason END,
+			event_seq = event_seq + 1
+		WHERE id = $1 AND status = ANY($2::text[])
+		RETURNING event_seq, ` + sessionCols + `
+	), ev AS (` + sqlSessionEventsFrom + `u` + `)
+	SELECT ` + sessionCols + ` FROM u`
 	sqlSessionStatus = `SELECT status FROM sessions WHERE id = $1`
 )
 
@@ -118,6 +128,7 @@ func (s *Store) CreateSession(ctx context.Context, x charging.Session) error {
 	if err != nil {
 		return fmt.Errorf("create session %s: %w", x.ID, err)
 	}
+	s.eventsCommitted()
 	return nil
 }
 
@@ -152,5 +163,6 @@ func (s *Store) UpdateSessionStatus(ctx context.Context, id string, from []charg
 	if err != nil {
 		return charging.Session{}, fmt.Errorf("update session %s to %s: %w", id, to, err)
 	}
+	s.eventsCommitted()
 	return sess, nil
 }

@@ -34,9 +34,12 @@ const (
 	// waiting session or insert a new one (sqlStartSession, lifecycle.go).
 	// Both writes do nothing when the start key is already stored (a retry).
 	sqlLockConnector = `SELECT pg_advisory_xact_lock($1)`
-	sqlCloseOpen     = `UPDATE sessions SET status = 'interrupted', ended_at = coalesce(ended_at, $1), last_updated = $1
-	WHERE charger_id = $2 AND connector_id = $3 AND status IN ` + openStatuses + ` AND transaction_id IS NOT NULL
-	AND NOT EXISTS (SELECT 1 FROM sessions WHERE start_key = $4)`
+	sqlCloseOpen     = `WITH c AS (
+		UPDATE sessions SET status = 'interrupted', ended_at = coalesce(ended_at, $1), last_updated = $1, event_seq = event_seq + 1
+		WHERE charger_id = $2 AND connector_id = $3 AND status IN ` + openStatuses + ` AND transaction_id IS NOT NULL
+		AND NOT EXISTS (SELECT 1 FROM sessions WHERE start_key = $4)
+		RETURNING id, charger_id, transaction_id, event_seq, last_updated
+	) ` + sqlSessionEventsFrom + `c`
 
 	// sqlFoldMeter folds what a MeterValues observed into its session (the
 	// register and peak power only go up; power and SoC are replaced by
@@ -64,11 +67,14 @@ const (
 
 	// sqlStopSession applies a stop to a session not stopped before; a
 	// session that ended without a stop keeps its final status.
-	sqlStopSession = `UPDATE sessions SET
-	status = CASE WHEN status IN ('completed', 'interrupted', 'invalid') THEN status ELSE $1 END,
-	meter_stop_wh = $2::bigint, last_register_wh = GREATEST(last_register_wh, $2::bigint::double precision), stop_reason = $3,
-	ended_at = $4, last_updated = $5
-	WHERE transaction_id = $6 AND ($7::text = '' OR charger_id = $7) AND meter_stop_wh IS NULL`
+	sqlStopSession = `WITH u AS (
+		UPDATE sessions SET
+		status = CASE WHEN status IN ('completed', 'interrupted', 'invalid') THEN status ELSE $1 END,
+		meter_stop_wh = $2::bigint, last_register_wh = GREATEST(last_register_wh, $2::bigint::double precision), stop_reason = $3,
+		ended_at = $4, last_updated = $5, event_seq = event_seq + 1
+		WHERE transaction_id = $6 AND ($7::text = '' OR charger_id = $7) AND meter_stop_wh IS NULL
+		RETURNING id, charger_id, transaction_id, event_seq, last_updated
+	) ` + sqlSessionEventsFrom + `u`
 
 	sqlSessionSamples = `SELECT s.seq, m.id, m.ts, m.vals::text FROM sessions s
 	LEFT JOIN meter_samples m ON m.session_seq = s.seq
@@ -171,6 +177,7 @@ func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess
 	if err != nil {
 		return charging.Session{}, false, fmt.Errorf("start session at %s/%d: %w", r.ChargerID, r.ConnectorID, err)
 	}
+	s.eventsCommitted()
 	return sess, created, nil
 }
 
@@ -275,6 +282,7 @@ func (s *Store) StopSession(ctx context.Context, r charging.StopSession) (chargi
 	if err != nil {
 		return charging.Session{}, fmt.Errorf("stop transaction %d: %w", r.TransactionID, err)
 	}
+	s.eventsCommitted()
 	return sess, nil
 }
 

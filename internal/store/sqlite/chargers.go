@@ -161,7 +161,14 @@ func (s *Store) RecordBoot(ctx context.Context, b charging.Boot) error {
 	}
 	args := []any{b.Vendor, b.Model, b.SerialNumber, b.FirmwareVersion, b.ICCID, b.IMSI, b.MeterType, b.MeterSerial,
 		string(b.Status), at, at, b.ChargerID}
-	if err := s.write(ctx, func(w *writer) error { return updateOne(w, w.recordBoot, args...) }); err != nil {
+	ev := []charging.Event{{Kind: charging.ChargerChanged, At: b.At, ChargerID: b.ChargerID}}
+	err = s.write(ctx, func(w *writer) error {
+		if err := updateOne(w, w.recordBoot, args...); err != nil {
+			return err
+		}
+		return insertEvents(w, ev)
+	})
+	if err != nil {
 		return fmt.Errorf("record boot of %s: %w", b.ChargerID, err)
 	}
 	return nil
@@ -226,7 +233,10 @@ func (s *Store) SetConnectorStatus(ctx context.Context, c charging.Connector) (a
 		}
 		n, err := w.exec(w.setConnector, args...)
 		applied = n > 0
-		return err
+		if err != nil || !applied {
+			return err
+		}
+		return insertEvents(w, []charging.Event{{Kind: charging.ConnectorChanged, At: c.UpdatedAt, ChargerID: c.ChargerID, Connector: &c}})
 	})
 	if err != nil {
 		return false, fmt.Errorf("set status of %s/%d: %w", c.ChargerID, c.ConnectorID, err)

@@ -12,17 +12,40 @@ import (
 	"github.com/chargebridge/chargebridge/internal/store/eventlog"
 )
 
-const sqlInsertLogEvent = `INSERT INTO event_log (id, session_id, seq, charger_id, kind, at, body) VALUES (?, ?, ?, ?, ?, ?, ?)`
+const (
+	sqlInsertLogEvent = `INSERT INTO event_log (id, session_id, seq, charger_id, kind, at, body) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	// sqlBumpEventSeq numbers a session's next event.
+	sqlBumpEventSeq = `UPDATE sessions SET event_seq = event_seq + 1 WHERE seq = ?`
+	sqlEventSeq     = `SELECT id, charger_id, coalesce(transaction_id, 0), event_seq FROM sessions WHERE seq = ?`
+)
 
 // eventStmts are the writer's statements on the event log.
 type eventStmts struct {
-	insert, savePos, prune driver.Stmt
+	insert, savePos, prune, bumpSeq, eventSeq driver.Stmt
 }
 
 func (e *eventStmts) prepare(p func(string) driver.Stmt) {
 	e.insert = p(sqlInsertLogEvent)
 	e.savePos = p(sqlSavePos)
 	e.prune = p(sqlPruneEventLog)
+	e.bumpSeq = p(sqlBumpEventSeq)
+	e.eventSeq = p(sqlEventSeq)
+}
+
+// sessionChanged appends a SessionChanged event for the session stored at
+// seq, numbered next in its sequence, inside the writer's current
+// transaction: the event commits with the change or not at all. The event
+// names the session (and its transaction); consumers read the session as it
+// is when they handle the event.
+func (w *writer) sessionChanged(seq int64, at time.Time) error {
+	if err := w.run(w.ev.bumpSeq, seq); err != nil {
+		return fmt.Errorf("number session event: %w", err)
+	}
+	e := charging.Event{Kind: charging.SessionChanged, At: at}
+	if err := w.queryRow(w.ev.eventSeq, seq).Scan(&e.SessionID, &e.ChargerID, &e.TransactionID, &e.Seq); err != nil {
+		return fmt.Errorf("number session event: %w", err)
+	}
+	return insertEvents(w, []charging.Event{e})
 }
 
 // insertEvents appends evs to the event log inside the writer's current

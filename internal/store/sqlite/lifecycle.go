@@ -112,7 +112,14 @@ func (s *Store) CreateSession(ctx context.Context, sess charging.Session) error 
 		if n == 0 {
 			return charging.ErrExists
 		}
-		return w.run(w.lc.createMeter, meter...)
+		if err := w.run(w.lc.createMeter, meter...); err != nil {
+			return err
+		}
+		var seq int64
+		if err := w.queryRow(w.lastRowID).Scan(&seq); err != nil {
+			return err
+		}
+		return w.sessionChanged(seq, sess.LastUpdated)
 	})
 	if err != nil {
 		return fmt.Errorf("create session %s: %w", sess.ID, err)
@@ -147,6 +154,9 @@ func (s *Store) UpdateSessionStatus(ctx context.Context, id string, from []charg
 			return err
 		}
 		if err := w.run(w.lc.touchMeter, enc, seq); err != nil {
+			return err
+		}
+		if err := w.sessionChanged(seq, at); err != nil {
 			return err
 		}
 		cur.Status = to

@@ -38,6 +38,8 @@ const (
 	SELECT seq FROM sessions WHERE charger_id = ?2 AND connector_id = ?3 AND status IN ` + openStatuses + ` AND seq <> ?4)`
 	sqlCloseOpen = `UPDATE sessions SET status = 'interrupted', ended_at = coalesce(ended_at, ?1)
 	WHERE charger_id = ?2 AND connector_id = ?3 AND status IN ` + openStatuses + ` AND seq <> ?4`
+	// sqlOpenOn lists what sqlCloseOpen is about to close, for its events.
+	sqlOpenOn        = `SELECT seq FROM sessions WHERE charger_id = ?1 AND connector_id = ?2 AND status IN ` + openStatuses + ` AND seq <> ?3`
 	sqlBumpTx        = `UPDATE tx_sequence SET last = last + 1 WHERE id = 1`
 	sqlLastTx        = `SELECT last FROM tx_sequence WHERE id = 1`
 	sqlInsertSession = `INSERT INTO sessions (id, start_key, charger_id, connector_id, transaction_id, id_tag, status,
@@ -146,6 +148,10 @@ func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess
 			return err
 		}
 		// keep, a pending session taken over, stays open; seq 0 is none.
+		closing, err := w.queryInt64s(w.openOn, r.ChargerID, r.ConnectorID, keep)
+		if err != nil {
+			return err
+		}
 		if err := w.run(w.closeOpenMeter, received, r.ChargerID, r.ConnectorID, keep); err != nil {
 			return err
 		}
@@ -159,10 +165,18 @@ func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess
 		if err := w.queryRow(w.lastTx).Scan(&tx); err != nil {
 			return fmt.Errorf("next transaction id: %w", err)
 		}
+		for _, seq := range closing {
+			if err := w.sessionChanged(seq, r.ReceivedAt); err != nil {
+				return err
+			}
+		}
 		if takeOver {
 			sess, err = w.takeOver(keep, &r, tx, started, received)
-			created = err == nil
-			return err
+			if err != nil {
+				return err
+			}
+			created = true
+			return w.sessionChanged(keep, r.ReceivedAt)
 		}
 		err = w.run(w.insertSession, r.ID, nullString(r.StartKey), r.ChargerID, r.ConnectorID, tx, r.IDTag,
 			string(r.Status), nullInt(r.ReservationID), r.MeterStartWh, started)
@@ -170,6 +184,13 @@ func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess
 			return err
 		}
 		if err := w.run(w.insertMeter, float64(r.MeterStartWh), received); err != nil {
+			return err
+		}
+		var seq int64
+		if err := w.queryRow(w.lastRowID).Scan(&seq); err != nil {
+			return err
+		}
+		if err := w.sessionChanged(seq, r.ReceivedAt); err != nil {
 			return err
 		}
 		sess = charging.Session{
@@ -314,6 +335,9 @@ func (s *Store) StopSession(ctx context.Context, r charging.StopSession) (chargi
 			return err
 		}
 		if err := w.run(w.stopMeter, cur.LastRegisterWh, received, seq); err != nil {
+			return err
+		}
+		if err := w.sessionChanged(seq, r.ReceivedAt); err != nil {
 			return err
 		}
 		sess = cur

@@ -29,8 +29,9 @@ type writer struct {
 	setConnector, putTag, insertEvent                                       driver.Stmt
 	deleteConnectors, deleteCharger, deleteTag                              driver.Stmt
 
-	sessionByKey, sessionByTx, closeOpenMeter, closeOpen, bumpTx, lastTx        driver.Stmt
-	insertSession, insertMeter, foldMeter, insertSample, stopSession, stopMeter driver.Stmt
+	sessionByKey, sessionByTx, openOn, closeOpenMeter, closeOpen, bumpTx, lastTx driver.Stmt
+	lastRowID                                                                    driver.Stmt
+	insertSession, insertMeter, foldMeter, insertSample, stopSession, stopMeter  driver.Stmt
 
 	lc lifecycleStmts // reserved and pending sessions, documents (lifecycle.go)
 	ev eventStmts     // the event log (events.go)
@@ -82,6 +83,8 @@ func (w *writer) prepare() error {
 
 	w.sessionByKey = p(sqlSessionByKey)
 	w.sessionByTx = p(sqlSessionByTxCharger)
+	w.openOn = p(sqlOpenOn)
+	w.lastRowID = p("SELECT last_insert_rowid()")
 	w.closeOpenMeter = p(sqlCloseOpenMeter)
 	w.closeOpen = p(sqlCloseOpen)
 	w.bumpTx = p(sqlBumpTx)
@@ -192,6 +195,24 @@ func (w *writer) queryInts(q string) ([]int64, error) {
 	if err != nil {
 		return nil, err
 	}
+	return readInts(rows)
+}
+
+// queryInt64s runs a prepared query of one integer column and returns its
+// values.
+func (w *writer) queryInt64s(st driver.Stmt, args ...any) ([]int64, error) {
+	nv, err := w.bind(args)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.(driver.StmtQueryContext).QueryContext(w.ctx, nv)
+	if err != nil {
+		return nil, err
+	}
+	return readInts(rows)
+}
+
+func readInts(rows driver.Rows) ([]int64, error) {
 	defer rows.Close()
 	var out []int64
 	dest := make([]driver.Value, 1)

@@ -25,6 +25,7 @@ func RunFull(t *testing.T, open func(t *testing.T) charging.FullStore) {
 		{"start-leaves-other-reservations", testStartLeavesOtherReservation},
 		{"docs", testDocs},
 		{"docs-list-window-and-paging", testDocsPaging},
+		{"writes-append-events", testWritesAppendEvents},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -304,5 +305,100 @@ func testDocsPaging(t *testing.T, s charging.FullStore) {
 	empty, total, _ := s.ListDocs(ctx, charging.DocQuery{Kind: "k", Offset: 50, Limit: 5})
 	if len(empty) != 0 || total != 10 {
 		t.Fatalf("past the end = %d docs, total %d; want none of 10", len(empty), total)
+	}
+}
+
+// testWritesAppendEvents: every write that changes a session, a connector
+// or a charger appends its event to the store's log in the same
+// transaction, sessions' events numbered 1, 2, 3… in their order; a write
+// that changes nothing (a status older than the one in force, a repeated
+// stop, a refused move) appends none, and telemetry appends none.
+func testWritesAppendEvents(t *testing.T, s charging.FullStore) {
+	port, ok := s.(charging.EventPort)
+	if !ok {
+		t.Skip("the store has no event log")
+	}
+	ctx := context.Background()
+	lmustCharger(t, s, "CP-EV")
+	must := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	must("boot", s.RecordBoot(ctx, charging.Boot{ChargerID: "CP-EV", Vendor: "V", Model: "M", Status: charging.BootAccepted, At: lt0}))
+	conn := charging.Connector{ChargerID: "CP-EV", ConnectorID: 1, Status: charging.StatusAvailable, StatusAt: lt0.Add(time.Minute), UpdatedAt: lt0.Add(time.Minute)}
+	applied, err := s.SetConnectorStatus(ctx, conn)
+	must("status", err)
+	old := conn
+	old.Status, old.StatusAt = charging.StatusFaulted, lt0
+	stale, err := s.SetConnectorStatus(ctx, old)
+	must("older status", err)
+	if !applied || stale {
+		t.Fatalf("applied %v, older applied %v; want true, false", applied, stale)
+	}
+	must("reserve", s.CreateSession(ctx, lreserved("ev-res", "CP-EV", 1, 21, "TAG-E")))
+	rid := int64(21)
+	first, _, err := s.StartSession(ctx, lstart("CP-EV", 1, "TAG-E", &rid, 100, lt0.Add(2*time.Minute)))
+	must("start 1", err)
+	second, _, err := s.StartSession(ctx, lstart("CP-EV", 1, "TAG-F", nil, 200, lt0.Add(3*time.Minute)))
+	must("start 2 (closes start 1 as interrupted)", err)
+	tx := second.TransactionID
+	_, err = s.AppendMeterValues(ctx, charging.MeterValues{ChargerID: "CP-EV", ConnectorID: 1, TransactionID: &tx, ReceivedAt: lt0.Add(4 * time.Minute),
+		Samples: []charging.MeterSample{{Timestamp: lt0.Add(4 * time.Minute), Values: []charging.SampledValue{{Value: 300, Numeric: true, Measurand: "Energy.Active.Import.Register", Unit: "Wh"}}}}})
+	must("meter values", err)
+	stop := charging.StopSession{ChargerID: "CP-EV", TransactionID: tx, MeterStopWh: 400, Status: charging.SessionCompleted, Reason: "Local",
+		EndedAt: lt0.Add(5 * time.Minute), ReceivedAt: lt0.Add(5 * time.Minute)}
+	_, err = s.StopSession(ctx, stop)
+	must("stop", err)
+	_, err = s.StopSession(ctx, stop)
+	must("repeated stop", err)
+	pend := lreserved("ev-pend", "CP-EV", 2, 0, "TAG-G")
+	pend.Status, pend.ReservationID = charging.SessionPending, nil
+	must("pending", s.CreateSession(ctx, pend))
+	_, err = s.UpdateSessionStatus(ctx, "ev-pend", []charging.SessionStatus{charging.SessionPending}, charging.SessionInvalid, lt0.Add(6*time.Minute), "RemoteStartTimeout")
+	must("expire", err)
+	if _, err := s.UpdateSessionStatus(ctx, "ev-pend", []charging.SessionStatus{charging.SessionPending}, charging.SessionInvalid, lt0.Add(7*time.Minute), "again"); !errors.Is(err, charging.ErrConflict) {
+		t.Fatalf("second expiry = %v; want ErrConflict", err)
+	}
+	must("marker", port.Publish(ctx, charging.Event{Kind: charging.TariffChanged, TariffID: "end", At: lt0}))
+
+	var got []string
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_ = port.Consume(cctx, "storetest-events", func(_ context.Context, e charging.Event) error {
+		switch {
+		case e.Kind == charging.TariffChanged && e.TariffID == "end":
+			cancel()
+		case e.ChargerID != "CP-EV":
+		case e.Kind == charging.SessionChanged:
+			got = append(got, fmt.Sprintf("session %s %d tx=%v", e.SessionID, e.Seq, e.TransactionID != 0))
+		case e.Kind == charging.ConnectorChanged:
+			c := "none"
+			if e.Connector != nil {
+				c = fmt.Sprintf("%d %s", e.Connector.ConnectorID, e.Connector.Status)
+			}
+			got = append(got, "connector "+c)
+		default:
+			got = append(got, string(e.Kind))
+		}
+		return nil
+	})
+	want := []string{
+		"charger",
+		"connector 1 Available",
+		"session ev-res 1 tx=false",
+		"session ev-res 2 tx=true",
+		"session ev-res 3 tx=true", // closed as interrupted by the second start
+		fmt.Sprintf("session %s 1 tx=true", second.ID),
+		fmt.Sprintf("session %s 2 tx=true", second.ID),
+		"session ev-pend 1 tx=false",
+		"session ev-pend 2 tx=false",
+	}
+	if first.ID != "ev-res" {
+		t.Fatalf("first start took %s; want the reservation ev-res", first.ID)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("events:\n got %q\nwant %q", got, want)
 	}
 }
