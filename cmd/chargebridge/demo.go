@@ -203,6 +203,8 @@ loop:
 		select {
 		case <-ctx.Done():
 			break loop
+		case <-srv.Failed(): // Shutdown below returns the failure
+			break loop
 		case <-tick.C:
 			fmt.Fprintf(stdout, "[%4ds] chargers online %d/%d · sessions started %d, completed %d · %.1f kWh delivered (%.1f kWh in completed sessions)\n",
 				int(time.Since(start).Seconds()), srv.OCPP().Stats().Connected.Load(), *chargers,

@@ -41,11 +41,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		web, ws = "https", "wss"
 	}
 	fmt.Fprintf(stdout, "chargebridge listening on %s://%s\n  chargers connect to %s://%s/ocpp/{chargePointId} (subprotocol ocpp1.6)\n  operator API %s://%s/api/v1/chargers\n", web, addr, ws, addr, web, addr)
-	<-ctx.Done()
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	return srv.Shutdown(sctx)
+	// Until Ctrl-C, or a component fails (Serve returns its error).
+	return srv.Serve(ctx, 15*time.Second)
 }
 
 // newServer binds the listener, then opens the database and builds the

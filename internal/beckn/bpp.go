@@ -95,11 +95,11 @@ type BPP struct {
 	replay    *signing.ReplayGuard
 	send      *sender
 
-	jobs    chan job
-	events  chan charging.Event
+	jobs   chan job
+	events chan charging.Event
+	// running is true while Run takes requests; ready is closed then.
 	running atomic.Bool
-	stop    context.CancelFunc
-	wg      sync.WaitGroup
+	ready   chan struct{}
 
 	// locks serialize changes to one order (striped by order id).
 	locks [64]sync.Mutex
@@ -142,7 +142,7 @@ type job struct {
 	ttl      time.Duration
 }
 
-// New builds a BPP on the core and the command path. Start runs it.
+// New builds a BPP on the core and the command path. Run runs it.
 func New(cfg Config, core Core, cmd Commander) (*BPP, error) {
 	if cfg.Keys == nil {
 		return nil, errors.New("beckn: no signing key; create one with `chargebridge beckn keys --out FILE` and pass --beckn-key-file")
@@ -201,13 +201,14 @@ func New(cfg Config, core Core, cmd Commander) (*BPP, error) {
 		log: cfg.Log.With("component", "beckn"), clock: cfg.Clock, validator: v, replay: replay,
 		jobs:   make(chan job, 1024),
 		events: make(chan charging.Event, 4096),
+		ready:  make(chan struct{}),
 	}
 	b.send = newSender(cfg.HTTPClient, cfg.Keys, cfg.Clock, cfg.SignatureTTL, b.log)
 	core.Subscribe(b.onEvent)
 	return b, nil
 }
 
-// SetURI changes our bpp_uri; call it before Start (the server knows its
+// SetURI changes our bpp_uri; call it before Run (the server knows its
 // address only once it listens).
 func (b *BPP) SetURI(uri string) error {
 	if err := checkCallbackURI(uri); err != nil {
@@ -220,16 +221,17 @@ func (b *BPP) SetURI(uri string) error {
 // SubscriberID returns our bpp_id.
 func (b *BPP) SubscriberID() string { return b.id }
 
-// Start runs the workers: request processing, session notifications and
-// callback delivery. Stop ends them.
-func (b *BPP) Start() {
-	ctx, cancel := context.WithCancel(context.Background())
-	b.stop = cancel
-	b.send.start(ctx, &b.wg)
+// Run runs the workers (request processing, session notifications and
+// callback delivery) until ctx ends; requests are refused before Ready and
+// after ctx ends. It abandons callbacks not yet delivered and waits for
+// the workers before it returns nil.
+func (b *BPP) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	b.send.start(ctx, &wg)
 	for range b.cfg.Workers {
-		b.wg.Add(1)
-		go func() {
-			defer b.wg.Done()
+		wg.Go(func() {
 			for {
 				select {
 				case <-ctx.Done():
@@ -238,11 +240,9 @@ func (b *BPP) Start() {
 					b.process(ctx, j)
 				}
 			}
-		}()
+		})
 	}
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
+	wg.Go(func() {
 		for {
 			select {
 			case <-ctx.Done():
@@ -251,19 +251,17 @@ func (b *BPP) Start() {
 				b.notify(ctx, e)
 			}
 		}
-	}()
+	})
 	b.running.Store(true)
+	close(b.ready)
+	<-ctx.Done()
+	b.running.Store(false)
+	wg.Wait()
+	return nil
 }
 
-// Stop stops accepting work, abandons callbacks not yet delivered and
-// waits for the workers.
-func (b *BPP) Stop() {
-	if !b.running.Swap(false) {
-		return
-	}
-	b.stop()
-	b.wg.Wait()
-}
+// Ready is closed once Run takes requests.
+func (b *BPP) Ready() <-chan struct{} { return b.ready }
 
 // Mux is where Register adds its route (an *http.ServeMux).
 type Mux interface {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -115,6 +116,35 @@ func FuzzRequest(f *testing.F) {
 // known BAP whose key pair it returns.
 func testBPP(tb testing.TB) (*BPP, *signing.KeyPair) {
 	tb.Helper()
+	b, bap := newTestBPP(tb)
+	runBPP(tb, b)
+	return b, bap
+}
+
+// runBPP runs b until the test ends or the returned stop is called (which
+// waits for Run to return; calling it again does nothing).
+func runBPP(tb testing.TB, b *BPP) (stop func()) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	<-b.Ready()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				tb.Errorf("beckn Run: %v", err)
+			}
+		})
+	}
+	tb.Cleanup(stop)
+	return stop
+}
+
+// newTestBPP builds (and does not run) the BPP testBPP runs.
+func newTestBPP(tb testing.TB) (*BPP, *signing.KeyPair) {
+	tb.Helper()
 	dir := tb.TempDir()
 	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "cb.db"))
 	if err != nil {
@@ -143,8 +173,6 @@ func testBPP(tb testing.TB) (*BPP, *signing.KeyPair) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	b.Start()
-	tb.Cleanup(b.Stop)
 	return b, bap
 }
 

@@ -193,25 +193,23 @@ func checkRoundTrip(t *testing.T, action string, m any) {
 	}
 }
 
-// TestStopEndsEveryGoroutine holds the BPP to its owner: after Stop no
-// worker, notifier or sender is left, even with a callback still retrying.
+// TestStopEndsEveryGoroutine holds the BPP to its owner: once Run
+// returns no worker, notifier or sender is left, even with a callback
+// still retrying.
 func TestStopEndsEveryGoroutine(t *testing.T) {
-	b, _ := testBPP(t)
+	b, _ := newTestBPP(t)
+	stop := runBPP(t, b)
 	// A callback to a closed port keeps a sender busy retrying.
 	b.callback(Context{Action: "status", BapURI: "http://127.0.0.1:1/bap", TransactionID: "t", Version: "2.0.0"}, "on_status", "m",
 		onRatingMessage{Received: true}, nil, time.Now().Add(time.Minute), slog.New(slog.DiscardHandler))
 	if n := becknGoroutines(); n == 0 {
 		t.Fatal("no BPP goroutines while running")
 	}
-	b.Stop()
-	b.Stop() // twice is fine
-	deadline := time.Now().Add(5 * time.Second)
-	for becknGoroutines() > 0 {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("BPP goroutines left after Stop:\n%s", buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(20 * time.Millisecond)
+	stop()
+	// Run waited for its workers: nothing of the BPP may be left now.
+	if n := becknGoroutines(); n > 0 {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d BPP goroutines left after Run returned:\n%s", n, buf[:runtime.Stack(buf, true)])
 	}
 }
 

@@ -149,14 +149,15 @@ func (s *Service) ExpireSessions(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// RunExpiry calls ExpireSessions every interval until ctx is done.
-func (s *Service) RunExpiry(ctx context.Context, interval time.Duration) {
+// RunExpiry calls ExpireSessions every interval until ctx is done, then
+// returns nil. A failed pass is logged and retried at the next interval.
+func (s *Service) RunExpiry(ctx context.Context, interval time.Duration) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-t.C:
 			if _, err := s.ExpireSessions(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("expiring sessions failed", "err", err)

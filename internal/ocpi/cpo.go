@@ -84,10 +84,14 @@ type CPO struct {
 	mu      sync.Mutex
 	baseURL string
 
-	// bg owns the background goroutines (event worker, outbox, commands).
+	// bg owns the background goroutines (event worker, outbox, commands);
+	// bgMu orders bg.Add against stop's cancel and Wait.
 	bg     sync.WaitGroup
+	bgMu   sync.Mutex
 	ctx    context.Context
 	cancel context.CancelFunc
+	// ready is closed once Run listens to events.
+	ready chan struct{}
 }
 
 // New returns the CPO role over the service's store. cmd may be nil (no
@@ -129,6 +133,7 @@ func New(svc *charging.Service, cmd Commander, tokens *TokenAuthorizer, log *slo
 	c := &CPO{fails: security.NewBackoff(5, time.Second, 5*time.Minute), cfg: cfg, svc: svc, store: svc.Store(), docs: docs, peers: peers{docs}, cmd: cmd, tokens: tokens,
 		log: log.With("component", "ocpi"), client: cfg.HTTPClient, baseURL: strings.TrimRight(cfg.PublicURL, "/")}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.ready = make(chan struct{})
 	if tokens != nil {
 		tokens.cpo.Store(c)
 	}
@@ -280,10 +285,27 @@ func decodeBody(r *http.Request, v any) error {
 	return nil
 }
 
-// Start runs the background work: the event worker that turns core events
-// into pushes and the outbox that delivers them (resuming what a previous
-// run left). Stop ends it.
-func (c *CPO) Start() error {
+// Run does the background work until ctx ends: it resumes what a
+// previous run left in the outbox, answers the commands a previous run
+// left unanswered, turns core events into pushes and syncs the catalog.
+// Ready is closed once it listens to events. Run waits for the work it
+// started (outbox deliveries, commands) before it returns nil; it returns
+// an error when it cannot start.
+func (c *CPO) Run(ctx context.Context) error {
+	defer c.stop()
+	defer context.AfterFunc(ctx, c.cancel)()
+	if err := c.start(); err != nil {
+		return err
+	}
+	close(c.ready)
+	<-c.ctx.Done()
+	return nil
+}
+
+// Ready is closed once Run listens to events and delivers pushes.
+func (c *CPO) Ready() <-chan struct{} { return c.ready }
+
+func (c *CPO) start() error {
 	if err := c.out.start(c.ctx); err != nil {
 		return err
 	}
@@ -299,14 +321,22 @@ func (c *CPO) Start() error {
 	return nil
 }
 
-// Stop ends the background work and waits for it.
-func (c *CPO) Stop() {
+// stop ends the background work and waits for it.
+func (c *CPO) stop() {
+	c.bgMu.Lock()
 	c.cancel()
+	c.bgMu.Unlock()
 	c.bg.Wait()
 }
 
-// goBG runs f as a background goroutine owned by the CPO.
+// goBG runs f as a background goroutine owned by the CPO; once the CPO
+// stops it does nothing.
 func (c *CPO) goBG(f func(ctx context.Context)) {
+	c.bgMu.Lock()
+	defer c.bgMu.Unlock()
+	if c.ctx.Err() != nil {
+		return
+	}
 	c.bg.Add(1)
 	go func() {
 		defer c.bg.Done()

@@ -43,7 +43,7 @@ func fuzzCPO(t testing.TB) *CPO {
 	if err := c.peers.setOurToken(ctx, &p, "fuzz-token", false, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.Stop)
+	t.Cleanup(c.stop)
 	return c
 }
 

@@ -217,12 +217,13 @@ func (p *Pricer) Listen(e charging.Event) {
 	}
 }
 
-// Run prices the sessions Listen queued until ctx ends.
-func (p *Pricer) Run(ctx context.Context) {
+// Run prices the sessions Listen queued until ctx ends, then returns nil.
+// A session that fails to price is logged and priced at its first view.
+func (p *Pricer) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case id := <-p.queue:
 			s, err := p.sessions.GetSession(ctx, id)
 			if err == nil {

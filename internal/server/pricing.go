@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/api"
@@ -63,18 +62,6 @@ func (s *Server) ocpiCatalog() ocpi.Catalog {
 		return nil
 	}
 	return s.catalog
-}
-
-// runPricing prices finished sessions in the background until ctx ends.
-func (s *Server) runPricing(ctx context.Context) {
-	if s.pricer == nil {
-		return
-	}
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		s.pricer.Run(ctx)
-	}()
 }
 
 // Pricer returns the session pricer (nil when the store keeps no

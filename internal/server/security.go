@@ -281,28 +281,27 @@ type eventLogPruner interface {
 	PruneEventLog(ctx context.Context, now time.Time) (int64, error)
 }
 
-// runRetention deletes DataTransfer and SecurityAuthFailure events older
-// than --datatransfer-retention
-// once a minute after start and then every hour, in batches, until ctx ends.
+// retention returns the loop that deletes DataTransfer and
+// SecurityAuthFailure events older than --datatransfer-retention once a
+// minute after start and then every hour, in batches, until ctx ends; nil
+// when there is nothing to prune.
 //
 // It also prunes the event log (charging.EventPort): what every durable
 // consumer acknowledged more than a day ago.
-func (s *Server) runRetention(ctx context.Context) {
+func (s *Server) retention() func(ctx context.Context) error {
 	p, ok := s.store.(pruner)
 	ok = ok && s.cfg.Security.Retention > 0
 	lp, logOK := s.store.(eventLogPruner)
 	if !ok && !logOK {
-		return
+		return nil
 	}
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
+	return func(ctx context.Context) error {
 		t := time.NewTimer(time.Minute)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
-				return
+				return nil
 			case <-t.C:
 			}
 			if ok {
@@ -315,7 +314,7 @@ func (s *Server) runRetention(ctx context.Context) {
 			}
 			t.Reset(time.Hour)
 		}
-	}()
+	}
 }
 
 // prunedKinds are the events retention deletes: the free-form payloads

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/chargebridge/chargebridge/internal/api"
 	"github.com/chargebridge/chargebridge/internal/beckn"
@@ -92,9 +93,13 @@ type Server struct {
 
 	// after owns the sends that follow a charger's call (aftercalls.go).
 	after *afterCalls
-	// bg owns the background loops (session expiry); stopBG stops them.
-	bg     sync.WaitGroup
-	stopBG context.CancelFunc
+	// group runs the background components (Start); stopFirst and
+	// stopLate end its two stages; failed is closed when a component
+	// failed.
+	group     *errgroup.Group
+	stopFirst context.CancelFunc
+	stopLate  context.CancelFunc
+	failed    <-chan struct{}
 
 	// preLn is Options.Listener, taken by Start.
 	preLn net.Listener
@@ -108,7 +113,6 @@ type Server struct {
 	mu    sync.Mutex
 	ln    net.Listener
 	ready bool
-	done  chan error
 }
 
 // Options are the parts a caller may supply instead of the defaults.
@@ -173,7 +177,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 		st.Close()
 		return nil, fmt.Errorf("compile OCPP 1.6 schemas: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, store: st, svc: svc, mux: &routeMux{ServeMux: http.NewServeMux()}, done: make(chan error, 1), preLn: opts.Listener, met: met, after: newAfterCalls()}
+	s := &Server{cfg: cfg, log: log, store: st, svc: svc, mux: &routeMux{ServeMux: http.NewServeMux()}, preLn: opts.Listener, met: met, after: newAfterCalls()}
 	if err := s.setupSecurity(clock); err != nil {
 		st.Close()
 		return nil, err
@@ -416,7 +420,12 @@ func Listen(addr string) (net.Listener, error) {
 }
 
 // Start listens on the configured address (or takes Options.Listener) and
-// serves in the background.
+// runs every component in the background, under one errgroup: the OCPP
+// server's upkeep, session expiry, the pricer, retention, load management,
+// OCPI, Beckn and HTTP. It returns once the components that must be ready
+// before the first request (OCPI, Beckn) are, or with the error of one that
+// failed on the way. A component that fails later stops the others and
+// closes Failed; Shutdown returns its error.
 func (s *Server) Start() (net.Addr, error) {
 	ln := s.preLn
 	if ln == nil {
@@ -428,54 +437,146 @@ func (s *Server) Start() (net.Addr, error) {
 	ln = s.wrapListener(ln)
 	s.mu.Lock()
 	s.ln = ln
-	s.ready = true
 	s.mu.Unlock()
-	if s.ocpi != nil {
-		if s.cfg.PublicURL == "" {
-			s.ocpi.SetPublicURL(s.scheme() + "://" + ln.Addr().String())
+	if s.ocpi != nil && s.cfg.PublicURL == "" {
+		s.ocpi.SetPublicURL(s.scheme() + "://" + ln.Addr().String())
+	}
+	if s.beckn != nil && s.cfg.PublicURL == "" { // peers reach us where we listen
+		_ = s.beckn.SetURI(s.scheme() + "://" + ln.Addr().String() + "/beckn")
+	}
+	g, gctx := errgroup.WithContext(context.Background())
+	// Two stages: the components Shutdown stops first, and those that
+	// must outlive HTTP (Beckn acknowledges requests until HTTP drains).
+	first, stopFirst := context.WithCancel(gctx)
+	late, stopLate := context.WithCancel(gctx)
+	s.mu.Lock()
+	s.group, s.failed, s.stopFirst, s.stopLate = g, gctx.Done(), stopFirst, stopLate
+	s.mu.Unlock()
+	var ready []<-chan struct{}
+	for _, c := range s.components() {
+		ctx := first
+		if c.late {
+			ctx = late
 		}
-		if err := s.ocpi.Start(); err != nil {
-			ln.Close()
+		if c.ready != nil {
+			ready = append(ready, c.ready)
+		}
+		g.Go(func() error { return s.runComponent(ctx, c) })
+	}
+	for _, r := range ready {
+		select {
+		case <-r:
+		case <-gctx.Done(): // a component failed before it was ready
+			stopFirst()
+			stopLate()
+			_ = ln.Close()
+			err := g.Wait()
+			s.mu.Lock()
+			s.ln, s.group = nil, nil
+			s.mu.Unlock()
 			return nil, err
 		}
 	}
-	bgCtx, stopBG := context.WithCancel(context.Background())
-	s.stopBG = stopBG
-	s.bg.Add(2)
-	go func() {
-		defer s.bg.Done()
-		_ = s.ocpp.Run(bgCtx)
-	}()
-	go func() {
-		defer s.bg.Done()
-		s.svc.RunExpiry(bgCtx, time.Second)
-	}()
-	s.runPricing(bgCtx)
-	s.runRetention(bgCtx)
-	s.runLoad(bgCtx)
-	if s.beckn != nil {
-		if s.cfg.PublicURL == "" { // peers reach us where we listen
-			_ = s.beckn.SetURI(s.scheme() + "://" + ln.Addr().String() + "/beckn")
-		}
-		s.beckn.Start()
-	}
-	go func() {
+	g.Go(func() error {
 		err := s.http.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
-			err = nil
+			return nil
 		}
-		s.done <- err
-	}()
+		s.log.Error("the HTTP server failed; shutting down", "err", err)
+		return fmt.Errorf("http: %w", err)
+	})
+	s.mu.Lock()
+	s.ready = true
+	s.mu.Unlock()
 	return ln.Addr(), nil
 }
 
-// Shutdown stops in order: charger sockets closed with 1001 once their
-// in-flight calls finished, then HTTP drained, then the store flushed and
-// closed.
+// component is a part of the server that runs in the background until
+// its context ends.
+type component struct {
+	name string
+	run  func(ctx context.Context) error
+	// ready, when set, is closed once the component can take requests;
+	// Start waits for it before serving.
+	ready <-chan struct{}
+	// late components are stopped after HTTP has drained.
+	late bool
+}
+
+// components lists the parts that run in the background, each owned by
+// the server's errgroup.
+func (s *Server) components() []component {
+	cs := []component{
+		{name: "ocpp upkeep", run: s.ocpp.Run},
+		{name: "session expiry", run: func(ctx context.Context) error { return s.svc.RunExpiry(ctx, time.Second) }},
+	}
+	if s.pricer != nil {
+		cs = append(cs, component{name: "pricer", run: s.pricer.Run})
+	}
+	if run := s.retention(); run != nil {
+		cs = append(cs, component{name: "retention", run: run})
+	}
+	if s.load != nil {
+		cs = append(cs, component{name: "site load management", run: s.load.Run})
+	}
+	if s.ocpi != nil {
+		cs = append(cs, component{name: "ocpi", run: s.ocpi.Run, ready: s.ocpi.Ready()})
+	}
+	if s.beckn != nil {
+		cs = append(cs, component{name: "beckn", run: s.beckn.Run, ready: s.beckn.Ready(), late: true})
+	}
+	return cs
+}
+
+// runComponent runs c until ctx ends. An error, or a return while ctx
+// still runs, is the component failing: it is logged here, once, and
+// returned so that the errgroup stops the server.
+func (s *Server) runComponent(ctx context.Context, c component) error {
+	err := c.run(ctx)
+	if ctx.Err() != nil {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Warn("component stopped with an error", "component", c.name, "err", err)
+		}
+		return nil
+	}
+	if err == nil {
+		err = errors.New("stopped although the server runs")
+	}
+	err = fmt.Errorf("%s: %w", c.name, err)
+	s.log.Error("a component failed; the server stops", "component", c.name, "err", err)
+	return err
+}
+
+// Failed is closed when a component failed (Shutdown returns its error);
+// nil before Start, so that waiting on it blocks.
+func (s *Server) Failed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failed
+}
+
+// Serve waits until ctx ends or a component fails, then shuts down within
+// grace and returns the component's error, if any, with Shutdown's. Call
+// it after Start.
+func (s *Server) Serve(ctx context.Context, grace time.Duration) error {
+	select {
+	case <-ctx.Done():
+		s.log.Info("shutting down")
+	case <-s.Failed():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	return s.Shutdown(sctx)
+}
+
+// Shutdown stops in order: the background components, then charger
+// sockets closed with 1001 once their in-flight calls finished, then HTTP
+// drained, then the components that outlive HTTP, then the store flushed
+// and closed. It returns the error of a component that failed, if any.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.ready = false
-	started := s.ln != nil
+	started := s.group != nil
 	s.mu.Unlock()
 	if !started && s.preLn != nil {
 		_ = s.preLn.Close()
@@ -483,12 +584,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	var errs []error
 	s.stopSigning()
 	s.after.stop()
-	if s.stopBG != nil {
-		s.stopBG()
-		s.bg.Wait()
-	}
-	if s.ocpi != nil {
-		s.ocpi.Stop()
+	if started {
+		s.stopFirst()
 	}
 	if err := s.ocpp.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
@@ -497,12 +594,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if err := s.http.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 		}
-		if err := <-s.done; err != nil {
+		s.stopLate()
+		if err := s.group.Wait(); err != nil {
 			errs = append(errs, err)
 		}
-	}
-	if s.beckn != nil {
-		s.beckn.Stop() // after HTTP: no request is left to acknowledge
 	}
 	if err := s.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close store: %w", err))

@@ -41,20 +41,6 @@ func (s *Server) setupLoad(clock charging.Clock, adjust func(*loadmgmt.Config)) 
 	s.load = loadmgmt.NewManager(s.svc, docs, limiterPort{cmds: s.commands, caps: s.limitCaps, protocol: s.ocpp.Protocol}, cfg)
 }
 
-// runLoad runs the load manager until ctx ends.
-func (s *Server) runLoad(ctx context.Context) {
-	if s.load == nil {
-		return
-	}
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		if err := s.load.Run(ctx); err != nil {
-			s.log.Error("site load management stopped", "err", err)
-		}
-	}()
-}
-
 // Load returns the site load manager (nil when the store keeps no
 // documents).
 func (s *Server) Load() *loadmgmt.Manager { return s.load }
