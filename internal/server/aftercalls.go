@@ -8,7 +8,7 @@ import (
 
 // afterCalls owns the sends that follow a charger's call once its answer
 // is out, such as the device model request after a 2.0.1 station's first
-// boot: each runs in its own goroutine with a deadline, and Shutdown
+// boot or CertificateSigned after SignCertificate: each runs in its own goroutine with a deadline, and Shutdown
 // cancels them and waits for them.
 type afterCalls struct {
 	ctx    context.Context
@@ -26,12 +26,12 @@ func newAfterCalls() *afterCalls {
 }
 
 // Go runs f with a context that ends after timeout or at stop; after stop
-// it does nothing.
-func (a *afterCalls) Go(timeout time.Duration, f func(ctx context.Context)) {
+// it does nothing and returns false.
+func (a *afterCalls) Go(timeout time.Duration, f func(ctx context.Context)) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
-		return
+		return false
 	}
 	a.wg.Add(1)
 	go func() {
@@ -40,6 +40,7 @@ func (a *afterCalls) Go(timeout time.Duration, f func(ctx context.Context)) {
 		defer cancel()
 		f(ctx)
 	}()
+	return true
 }
 
 // stop cancels the running sends and waits for them to end.

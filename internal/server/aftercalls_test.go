@@ -24,7 +24,9 @@ func TestAfterCallsStop(t *testing.T) {
 		t.Fatal("stop returned before the running send ended")
 	}
 	var ran atomic.Bool
-	a.Go(time.Hour, func(context.Context) { ran.Store(true) })
+	if a.Go(time.Hour, func(context.Context) { ran.Store(true) }) {
+		t.Error("Go after stop = true; want false")
+	}
 	a.stop()
 	if ran.Load() {
 		t.Error("a send asked for after stop ran")

@@ -113,7 +113,6 @@ func (s *Server) setupSecurity(clock charging.Clock) error {
 			return fmt.Errorf("--ca-cert/--ca-key: %w", err)
 		}
 		s.ca = ca
-		s.signDone = make(chan struct{})
 	}
 	if sc.TLSCert == "" {
 		s.limiter = security.NewLimiter(sc.Limits, false)
@@ -347,6 +346,10 @@ func (s *Server) pruneOnce(ctx context.Context, p pruner) {
 // a charger is valid.
 const ChargerCertValidity = 2 * 365 * 24 * time.Hour
 
+// answerFirst is how long CertificateSigned waits for the SignCertificate
+// answer to reach the charger.
+const answerFirst = 200 * time.Millisecond
+
 // signCertificate is the OCPP handler's SignCertificate: it checks and
 // signs the CSR at once (so a bad one is answered Rejected), then sends
 // CertificateSigned once the answer is out.
@@ -358,30 +361,13 @@ func (s *Server) signCertificate(ctx context.Context, chargerID, csr string) err
 	if err != nil {
 		return err
 	}
-	s.signMu.Lock()
-	if s.signClosed {
-		s.signMu.Unlock()
-		return errors.New("shutting down")
-	}
-	s.signWG.Add(1)
-	s.signMu.Unlock()
-	go func() {
-		defer s.signWG.Done()
+	sent := s.after.Go(answerFirst+s.cfg.CallTimeout+5*time.Second, func(ctx context.Context) {
 		// Let the SignCertificate answer go first, as the charger expects.
 		select {
-		case <-time.After(200 * time.Millisecond):
-		case <-s.signDone:
+		case <-time.After(answerFirst):
+		case <-ctx.Done():
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CallTimeout+5*time.Second)
-		defer cancel()
-		go func() { // shutdown cancels the send
-			select {
-			case <-s.signDone:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
 		p, _ := json.Marshal(map[string]string{"certificateChain": chain})
 		res, err := s.cmd.Send(ctx, chargerID, "CertificateSigned", p, "certificate authority")
 		var ans struct{ Status string }
@@ -399,20 +385,9 @@ func (s *Server) signCertificate(ctx context.Context, chargerID, csr string) err
 			s.log.Error("certificate expiry not recorded", "charger", chargerID, "err", err)
 		}
 		s.log.Info("charger certificate signed and installed", "charger", chargerID, "serial", leaf.SerialNumber.Text(16), "not_after", leaf.NotAfter.UTC())
-	}()
+	})
+	if !sent {
+		return errors.New("shutting down")
+	}
 	return nil
-}
-
-// stopSigning cancels pending CertificateSigned sends and waits for them.
-func (s *Server) stopSigning() {
-	if s.signDone == nil {
-		return
-	}
-	s.signMu.Lock()
-	if !s.signClosed {
-		s.signClosed = true
-		close(s.signDone)
-	}
-	s.signMu.Unlock()
-	s.signWG.Wait()
 }

@@ -73,14 +73,9 @@ type Server struct {
 	limiter  *security.Limiter
 	payloads *security.Budget
 	pruned   atomic.Int64
-	// ca is the built-in CA (nil without --ca-cert); signWG counts the
-	// CertificateSigned sends, which end when signDone is closed;
-	// signMu orders signWG.Add against that close (signClosed).
-	ca         *security.CA
-	signDone   chan struct{}
-	signWG     sync.WaitGroup
-	signMu     sync.Mutex
-	signClosed bool
+	// ca is the built-in CA (nil without --ca-cert); its CertificateSigned
+	// sends are afterCalls.
+	ca *security.CA
 	// catalog and pricer price sessions (pricing.go); nil when the store
 	// keeps no documents.
 	catalog *pricing.Catalog
@@ -582,7 +577,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = s.preLn.Close()
 	}
 	var errs []error
-	s.stopSigning()
 	s.after.stop()
 	if started {
 		s.stopFirst()
