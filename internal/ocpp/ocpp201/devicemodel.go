@@ -19,10 +19,50 @@ import (
 // it in NotifyReport parts, which are kept in the charger's
 // charging.DocDeviceModel document.
 
-// dmMu serializes the read-modify-writes of device model documents: the
-// parts of a report (the station's goroutine) and the answer to the
-// request (the requester's) touch the same document.
-var dmMu sync.Mutex
+// dmLocks serializes the read-modify-writes of one charger's device model
+// document: the parts of a report (the station's goroutine) and the answer
+// to the request (the requester's) touch the same document. Per charger,
+// not one lock for all: each holder waits for a commit, and a fleet's
+// reports after a restart serialized behind one lock held calls of
+// hundreds of stations for seconds (saturation-201, BENCHMARKS.md).
+var dmLocks keyedLocks
+
+// keyedLocks is a mutex per key, held only while in use.
+type keyedLocks struct {
+	// mu guards m.
+	mu sync.Mutex
+	m  map[string]*keyedLock
+}
+
+type keyedLock struct {
+	mu sync.Mutex
+	// users counts the holders and waiters; the entry goes at zero.
+	users int
+}
+
+// lock locks key's mutex and returns its unlock.
+func (k *keyedLocks) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = make(map[string]*keyedLock)
+	}
+	l := k.m[key]
+	if l == nil {
+		l = &keyedLock{}
+		k.m[key] = l
+	}
+	l.users++
+	k.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		k.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+}
 
 // notifyReportReq is NotifyReportRequest.
 type notifyReportReq struct {
@@ -59,8 +99,7 @@ func (h *Handler) notifyReport(ctx context.Context, id string, payload []byte) e
 	if err != nil {
 		return nil // a store without documents keeps no device model
 	}
-	dmMu.Lock()
-	defer dmMu.Unlock()
+	defer dmLocks.lock(id)()
 	var dm charging.DeviceModel
 	d, err := docs.GetDoc(ctx, charging.DocDeviceModel, id)
 	switch {
@@ -150,8 +189,7 @@ func RequestBaseReport(ctx context.Context, svc *charging.Service, cmd *ocpp16.C
 	}
 	_ = json.Unmarshal(res, &conf)
 	// Parts may have come in meanwhile: set the status on the fresh copy.
-	dmMu.Lock()
-	defer dmMu.Unlock()
+	defer dmLocks.lock(chargerID)()
 	d, err := docs.GetDoc(ctx, charging.DocDeviceModel, chargerID)
 	if err == nil && json.Unmarshal(d.Body, &dm) == nil {
 		dm.Status = conf.Status

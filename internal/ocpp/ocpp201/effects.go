@@ -172,8 +172,7 @@ func (e Effects) variablesSet(ctx context.Context, chargerID string, request, re
 	if err != nil {
 		return nil
 	}
-	dmMu.Lock()
-	defer dmMu.Unlock()
+	defer dmLocks.lock(chargerID)()
 	d, err := docs.GetDoc(ctx, charging.DocDeviceModel, chargerID)
 	if errors.Is(err, charging.ErrNotFound) {
 		return nil
