@@ -1,0 +1,367 @@
+// Package cluster lets several chargebridge nodes that share one PostgreSQL
+// database serve one fleet. Each node records in a NATS JetStream
+// key-value bucket which chargers' sockets it holds (presence), and the
+// core's command port on any node forwards a command for a charger held by
+// another node to that node by NATS request/reply; the holding node runs it
+// on its own command router and answers.
+//
+// The coordination is NATS's, not ours: the design keeps consensus and
+// queues in an existing engine, so presence lives in a JetStream key-value
+// bucket (github.com/nats-io/nats.go and its jetstream package, the
+// official client) whose TTL expires a dead node's entries, and commands
+// travel by plain request/reply. Tests embed the NATS server itself
+// (github.com/nats-io/nats-server/v2, see natstest) so they need no outside
+// process.
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+)
+
+// Defaults of Config.
+const (
+	DefaultTTL = 30 * time.Second
+	// opTimeout bounds one key-value operation.
+	opTimeout = 5 * time.Second
+)
+
+// Names of the buckets and of the command subjects' prefix.
+const (
+	PresenceBucket = "cb_presence"
+	NodesBucket    = "cb_nodes"
+	commandSubject = "cb.cmd."
+)
+
+// Config is a node's part in a cluster.
+type Config struct {
+	// URL is the NATS server's URL (several, comma-separated, for a NATS
+	// cluster).
+	URL string
+	// NodeID names this node; DefaultNodeID when empty.
+	NodeID string
+	// TTL is how long a node's presence entries live without a refresh
+	// (DefaultTTL when zero); Refresh is how often the node refreshes them
+	// (TTL/3 when zero).
+	TTL     time.Duration
+	Refresh time.Duration
+	// CallTimeout is the local commands' call timeout: a forwarded command
+	// without a deadline waits for the holding node this long, twice, plus
+	// a margin for the store.
+	CallTimeout time.Duration
+	// Local reports whether this node holds a charger's socket.
+	Local func(chargerID string) bool
+	Log   *slog.Logger
+}
+
+// DefaultNodeID is hostname-pid, in the characters a node id may have.
+func DefaultNodeID() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		h = "node"
+	}
+	return sanitize(fmt.Sprintf("%s-%d", h, os.Getpid()))
+}
+
+func sanitize(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !nodeIDChar(c) {
+			b[i] = '-'
+		}
+	}
+	return string(b)
+}
+
+func nodeIDChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+}
+
+// ValidateNodeID says what is wrong with a node id: it names a NATS
+// subject token and a key, so letters, digits, - and _ only.
+func ValidateNodeID(id string) error {
+	if id == "" || len(id) > 64 {
+		return fmt.Errorf("node id %q must be 1 to 64 characters", id)
+	}
+	for i := 0; i < len(id); i++ {
+		if !nodeIDChar(id[i]) {
+			return fmt.Errorf("node id %q has character %q; use letters, digits, - and _", id, id[i])
+		}
+	}
+	return nil
+}
+
+// Node is this process's membership in a cluster: its presence entries,
+// its entry in the nodes bucket, and the subscription that answers the
+// commands other nodes forward to it.
+type Node struct {
+	cfg      Config
+	log      *slog.Logger
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	presence jetstream.KeyValue
+	nodes    jetstream.KeyValue
+	started  time.Time
+
+	// stripes order the presence writes of one charger (a connect, a
+	// disconnect and a refresh of the same key never interleave).
+	stripes [64]sync.Mutex
+	// mu guards held: the chargers this node holds, with its entry's
+	// revision (0: not written yet) and the time the charger connected.
+	mu   sync.Mutex
+	held map[string]holding
+
+	sub     *nats.Subscription
+	serveWG sync.WaitGroup
+	sem     chan struct{}
+	// stop ends the refresh loop and the forwarded commands; loopWG waits
+	// for the loop.
+	stopCtx context.Context
+	stop    context.CancelFunc
+	loopWG  sync.WaitGroup
+	once    sync.Once
+}
+
+type holding struct {
+	rev uint64
+	at  time.Time
+}
+
+// Entry is a presence entry: which node holds a charger, since when.
+type Entry struct {
+	Charger     string    `json:"charger"`
+	Node        string    `json:"node"`
+	ConnectedAt time.Time `json:"connected_at"`
+}
+
+// NodeInfo is a node's entry in the nodes bucket, rewritten at every
+// refresh.
+type NodeInfo struct {
+	ID        string    `json:"id"`
+	Chargers  int       `json:"chargers"`
+	StartedAt time.Time `json:"started_at"`
+	LastSeen  time.Time `json:"last_seen"`
+}
+
+// Join connects to NATS and creates (or adopts) the presence and nodes
+// buckets. Start begins serving and refreshing; Close leaves.
+func Join(ctx context.Context, cfg Config) (*Node, error) {
+	if cfg.NodeID == "" {
+		cfg.NodeID = DefaultNodeID()
+	}
+	if err := ValidateNodeID(cfg.NodeID); err != nil {
+		return nil, err
+	}
+	if cfg.TTL <= 0 {
+		cfg.TTL = DefaultTTL
+	}
+	if cfg.Refresh <= 0 {
+		cfg.Refresh = cfg.TTL / 3
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = 30 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Local == nil {
+		cfg.Local = func(string) bool { return false }
+	}
+	log := cfg.Log.With("node", cfg.NodeID)
+	nc, err := nats.Connect(cfg.URL,
+		nats.Name("chargebridge "+cfg.NodeID),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("cluster: lost NATS; commands to other nodes' chargers fail until it is back", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("cluster: NATS is back", "url", c.ConnectedUrlRedacted()) }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w (is nats-server running, with JetStream: nats-server -js?)", cfg.URL, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("NATS JetStream: %w", err)
+	}
+	bucket := func(name, desc string) (jetstream.KeyValue, error) {
+		bctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		kv, err := js.CreateOrUpdateKeyValue(bctx, jetstream.KeyValueConfig{
+			Bucket: name, Description: desc, History: 1, TTL: cfg.TTL, Storage: jetstream.MemoryStorage,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("NATS key-value bucket %s: %w (does the NATS server run JetStream? start it with -js)", name, err)
+		}
+		return kv, nil
+	}
+	n := &Node{cfg: cfg, log: log, nc: nc, started: time.Now().UTC(), js: js, held: map[string]holding{}, sem: make(chan struct{}, 256)}
+	if n.presence, err = bucket(PresenceBucket, "chargebridge: which node holds each charger's socket"); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	if n.nodes, err = bucket(NodesBucket, "chargebridge: the nodes of the cluster"); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	n.stopCtx, n.stop = context.WithCancel(context.Background())
+	return n, nil
+}
+
+// ID returns the node's id.
+func (n *Node) ID() string { return n.cfg.NodeID }
+
+// Ready reports whether the node reaches NATS.
+func (n *Node) Ready() error {
+	if st := n.nc.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("NATS is %s", strings.ToLower(st.String()))
+	}
+	return nil
+}
+
+// Start answers the commands other nodes forward here with local (this
+// node's own command router, never a Router: a forwarded command is not
+// forwarded again), and starts refreshing the node's entries.
+func (n *Node) Start(local charging.Commands) error {
+	sub, err := n.nc.Subscribe(commandSubject+n.cfg.NodeID, func(m *nats.Msg) {
+		select {
+		case n.sem <- struct{}{}:
+		case <-n.stopCtx.Done():
+			return
+		}
+		n.serveWG.Add(1)
+		go func() {
+			defer func() { <-n.sem; n.serveWG.Done() }()
+			n.serve(local, m)
+		}()
+	})
+	if err != nil {
+		return fmt.Errorf("subscribe to forwarded commands: %w", err)
+	}
+	n.sub = sub
+	n.putNode()
+	n.loopWG.Add(1)
+	go n.loop()
+	return nil
+}
+
+func (n *Node) loop() {
+	defer n.loopWG.Done()
+	t := time.NewTicker(n.cfg.Refresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stopCtx.Done():
+			return
+		case <-t.C:
+			n.refresh()
+			n.putNode()
+		}
+	}
+}
+
+// Close leaves the cluster: no more forwarded commands (those running
+// finish), the node's entries deleted, the NATS connection closed. The
+// chargers' entries were removed as their sockets closed (Release); any
+// left are deleted here.
+func (n *Node) Close() {
+	n.once.Do(func() {
+		n.stop()
+		n.loopWG.Wait()
+		if n.sub != nil {
+			_ = n.sub.Unsubscribe()
+		}
+		n.serveWG.Wait()
+		n.mu.Lock()
+		left := make(map[string]holding, len(n.held))
+		for id, h := range n.held {
+			left[id] = h
+		}
+		n.held = map[string]holding{}
+		n.mu.Unlock()
+		for id, h := range left {
+			n.deleteOurs(id, h)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		_ = n.nodes.Delete(ctx, n.cfg.NodeID)
+		cancel()
+		n.nc.Close()
+	})
+}
+
+// abandon stops the node as a crash would: nothing is deleted, the
+// entries expire by their TTL (tests of a node's death).
+func (n *Node) abandon() {
+	n.once.Do(func() {
+		n.stop()
+		n.loopWG.Wait()
+		if n.sub != nil {
+			_ = n.sub.Unsubscribe()
+		}
+		n.serveWG.Wait()
+		n.nc.Close()
+	})
+}
+
+func (n *Node) putNode() {
+	n.mu.Lock()
+	info := NodeInfo{ID: n.cfg.NodeID, Chargers: len(n.held), StartedAt: n.started, LastSeen: time.Now().UTC()}
+	n.mu.Unlock()
+	b, _ := json.Marshal(info)
+	ctx, cancel := context.WithTimeout(n.stopCtx, opTimeout)
+	defer cancel()
+	if _, err := n.nodes.Put(ctx, n.cfg.NodeID, b); err != nil && n.stopCtx.Err() == nil {
+		n.log.Warn("cluster: node entry not refreshed", "err", err)
+	}
+}
+
+// Nodes lists the nodes whose entries have not expired, by id.
+func (n *Node) Nodes(ctx context.Context) ([]NodeInfo, error) {
+	// The stream's subjects, not ListKeys: its consumer may miss a key
+	// rewritten while it lists, and every node rewrites its key often.
+	st, err := n.js.Stream(ctx, "KV_"+NodesBucket)
+	if err != nil {
+		return nil, fmt.Errorf("list cluster nodes: %w", err)
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter("$KV."+NodesBucket+".>"))
+	if err != nil {
+		return nil, fmt.Errorf("list cluster nodes: %w", err)
+	}
+	var keys []string
+	for subj := range info.State.Subjects {
+		keys = append(keys, strings.TrimPrefix(subj, "$KV."+NodesBucket+"."))
+	}
+	var out []NodeInfo
+	for _, k := range keys {
+		e, err := n.nodes.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cluster node %s: %w", k, err)
+		}
+		var info NodeInfo
+		if err := json.Unmarshal(e.Value(), &info); err != nil {
+			return nil, fmt.Errorf("cluster node %s: %w", k, err)
+		}
+		out = append(out, info)
+	}
+	slices.SortFunc(out, func(a, b NodeInfo) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}

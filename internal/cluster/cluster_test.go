@@ -1,0 +1,361 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/cluster/natstest"
+)
+
+// join starts a node on the NATS server at url, holding the chargers in
+// local (its own sockets), until the test ends.
+func join(t *testing.T, url, id string, ttl time.Duration, local *localSet, cmds charging.Commands) *Node {
+	t.Helper()
+	n, err := Join(context.Background(), Config{URL: url, NodeID: id, TTL: ttl, CallTimeout: 2 * time.Second, Local: local.has})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(cmds); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Close)
+	return n
+}
+
+// localSet is the chargers whose sockets a node holds.
+type localSet struct {
+	mu  sync.Mutex
+	ids map[string]bool
+}
+
+func (l *localSet) set(id string, on bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ids == nil {
+		l.ids = map[string]bool{}
+	}
+	l.ids[id] = on
+}
+
+func (l *localSet) has(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ids[id]
+}
+
+func holder(t *testing.T, n *Node, charger string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	e, ok, err := n.Holder(ctx, charger)
+	if err != nil {
+		t.Fatalf("holder of %s: %v", charger, err)
+	}
+	if !ok {
+		return ""
+	}
+	return e.Node
+}
+
+// within polls cond for up to 5 s.
+func within(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 5s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestPresenceFollowsTheCharger(t *testing.T) {
+	ns := natstest.Start(t)
+	var la, lb localSet
+	a := join(t, ns.URL(), "a", time.Minute, &la, nil)
+	b := join(t, ns.URL(), "b", time.Minute, &lb, nil)
+	const cp = "CP.1:x" // dots and colons are escaped in keys
+
+	la.set(cp, true)
+	a.Hold(cp)
+	if got := holder(t, b, cp); got != "a" {
+		t.Fatalf("after connecting to a: holder %q; want a", got)
+	}
+	if !b.Connected(cp) {
+		t.Errorf("b.Connected(%s) = false; want true (a holds it)", cp)
+	}
+	// It reconnects to b before a noticed the old socket closed: b's entry
+	// wins at once, and a's late release leaves it.
+	lb.set(cp, true)
+	b.Hold(cp)
+	if got := holder(t, a, cp); got != "b" {
+		t.Fatalf("after reconnecting to b: holder %q; want b", got)
+	}
+	la.set(cp, false)
+	a.Release(cp)
+	if got := holder(t, a, cp); got != "b" {
+		t.Fatalf("after a released its old socket: holder %q; want b", got)
+	}
+	// A refresh on a does not take it back either.
+	a.refresh()
+	if got := holder(t, a, cp); got != "b" {
+		t.Fatalf("after a's refresh: holder %q; want b", got)
+	}
+	// A release while the node holds a newer socket of the charger keeps it.
+	b.Release(cp)
+	if got := holder(t, a, cp); got != "b" {
+		t.Fatalf("after b released a replaced socket: holder %q; want b", got)
+	}
+	lb.set(cp, false)
+	b.Release(cp)
+	if got := holder(t, a, cp); got != "" {
+		t.Fatalf("after b released it: holder %q; want none", got)
+	}
+	if b.Connected(cp) {
+		t.Errorf("b.Connected(%s) = true after it left; want false", cp)
+	}
+}
+
+func TestPresenceExpiresWithItsNode(t *testing.T) {
+	ns := natstest.Start(t)
+	const ttl = 600 * time.Millisecond
+	var la, lb localSet
+	a := join(t, ns.URL(), "a", ttl, &la, nil)
+	b := join(t, ns.URL(), "b", ttl, &lb, nil)
+	la.set("CP1", true)
+	a.Hold("CP1")
+	lb.set("CP2", true)
+	b.Hold("CP2")
+
+	// Refreshed, an entry outlives its TTL.
+	time.Sleep(3 * ttl)
+	if got := holder(t, b, "CP1"); got != "a" {
+		t.Fatalf("after 3 TTLs of a live node: holder %q; want a", got)
+	}
+	nodes, err := b.Nodes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(nodes); !cmp.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("nodes %v; want [a b]", got)
+	}
+	if nodes[0].Chargers != 1 {
+		t.Errorf("node a holds %d chargers; want 1", nodes[0].Chargers)
+	}
+
+	// a dies: nothing is deleted, its entries expire.
+	a.abandon()
+	within(t, "a's charger to expire", func() bool { return holder(t, b, "CP1") == "" })
+	within(t, "a to leave the nodes", func() bool {
+		nodes, err := b.Nodes(context.Background())
+		return err == nil && cmp.Equal(ids(nodes), []string{"b"})
+	})
+	if got := holder(t, b, "CP2"); got != "b" {
+		t.Errorf("b's own charger: holder %q; want b", got)
+	}
+}
+
+func ids(nodes []NodeInfo) []string {
+	var out []string
+	for _, n := range nodes {
+		out = append(out, n.ID)
+	}
+	return out
+}
+
+// answers is a node's local command router in these tests: each charger
+// id answers as the table says (the real router is tested end to end in
+// internal/server).
+type answers struct {
+	mu       sync.Mutex
+	deadline bool // whether the last command had a deadline
+	by       map[string]func(ctx context.Context) (charging.CommandResult, error)
+}
+
+func (a *answers) answer(ctx context.Context, id string) (charging.CommandResult, error) {
+	a.mu.Lock()
+	_, a.deadline = ctx.Deadline()
+	f, ok := a.by[id]
+	a.mu.Unlock()
+	if !ok {
+		return charging.CommandResult{}, fmt.Errorf("%w: %s", charging.ErrNotConnected, id)
+	}
+	return f(ctx)
+}
+
+func (a *answers) StartCharging(ctx context.Context, c charging.StartCharging) (charging.CommandResult, error) {
+	return a.answer(ctx, c.ChargerID)
+}
+func (a *answers) StopCharging(ctx context.Context, c charging.StopCharging) (charging.CommandResult, error) {
+	return a.answer(ctx, "session:"+c.SessionID)
+}
+func (a *answers) Reserve(ctx context.Context, c charging.Reserve) (charging.CommandResult, error) {
+	return a.answer(ctx, c.ChargerID)
+}
+func (a *answers) CancelReservation(ctx context.Context, c charging.CancelReservation) (charging.CommandResult, error) {
+	return a.answer(ctx, c.ChargerID)
+}
+func (a *answers) Unlock(ctx context.Context, c charging.Unlock) (charging.CommandResult, error) {
+	return a.answer(ctx, c.ChargerID)
+}
+func (a *answers) Reset(ctx context.Context, c charging.Reset) (charging.CommandResult, error) {
+	return a.answer(ctx, c.ChargerID)
+}
+func (a *answers) ChangeAvailability(ctx context.Context, c charging.ChangeAvailability) (charging.CommandResult, error) {
+	return a.answer(ctx, c.ChargerID)
+}
+func (a *answers) SetChargingLimit(ctx context.Context, c charging.ChargingLimit) (charging.CommandResult, error) {
+	return a.answer(ctx, c.ChargerID)
+}
+
+// sessions finds session "S-<charger>" on <charger>.
+type sessions struct{}
+
+func (sessions) GetSession(_ context.Context, id string) (charging.Session, error) {
+	if len(id) > 2 && id[:2] == "S-" {
+		return charging.Session{ID: id, ChargerID: id[2:]}, nil
+	}
+	return charging.Session{}, fmt.Errorf("session %s: %w", id, charging.ErrNotFound)
+}
+
+func TestForwardedCommandsKeepTheirAnswerAndErrors(t *testing.T) {
+	ns := natstest.Start(t)
+	var la, lb localSet
+	onA := &answers{by: map[string]func(context.Context) (charging.CommandResult, error){}}
+	a := join(t, ns.URL(), "a", time.Minute, &la, onA)
+	b := join(t, ns.URL(), "b", time.Minute, &lb, nil)
+	onB := &answers{by: map[string]func(context.Context) (charging.CommandResult, error){}}
+	viaB := NewRouter(b, onB, sessions{})
+
+	rejected := charging.CommandResult{Status: charging.CommandOccupied, Answer: "Occupied"}
+	cases := map[string]func(context.Context) (charging.CommandResult, error){
+		"accepted": func(context.Context) (charging.CommandResult, error) {
+			return charging.CommandResult{Status: charging.CommandAccepted, Answer: "Accepted", SessionID: "S1"}, nil
+		},
+		"rejected": func(context.Context) (charging.CommandResult, error) { return rejected.Outcome() },
+		"unsupported": func(context.Context) (charging.CommandResult, error) {
+			return charging.CommandResult{Status: charging.CommandUnsupported, Answer: "NotSupported"}.Outcome()
+		},
+		"charger-error": func(context.Context) (charging.CommandResult, error) {
+			return charging.CommandResult{}, fmt.Errorf("unlock: %w", &charging.ChargerError{Code: "NotImplemented", Description: "no"})
+		},
+		"timeout": func(context.Context) (charging.CommandResult, error) {
+			return charging.CommandResult{}, fmt.Errorf("reset: %w", charging.ErrTimeout)
+		},
+		"not-connected": func(context.Context) (charging.CommandResult, error) {
+			return charging.CommandResult{}, fmt.Errorf("%w: gone", charging.ErrNotConnected)
+		},
+		"invalid-answer": func(context.Context) (charging.CommandResult, error) {
+			return charging.CommandResult{}, charging.ErrInvalidAnswer
+		},
+		"invalid-input": func(context.Context) (charging.CommandResult, error) {
+			return charging.CommandResult{}, charging.ErrInvalidInput
+		},
+		"not-found": func(context.Context) (charging.CommandResult, error) {
+			return charging.CommandResult{}, charging.ErrNotFound
+		},
+		"conflict": func(context.Context) (charging.CommandResult, error) {
+			return charging.CommandResult{}, charging.ErrConflict
+		},
+		"plain": func(context.Context) (charging.CommandResult, error) {
+			return charging.CommandResult{}, errors.New("store is down")
+		},
+	}
+	for name, f := range cases {
+		onA.by[name] = f
+		onA.by["session:S-"+name] = f
+		la.set(name, true)
+		a.Hold(name)
+	}
+	ctx := context.Background()
+	for name, f := range cases {
+		t.Run(name, func(t *testing.T) {
+			wantRes, wantErr := f(ctx)
+			for op, send := range map[string]func() (charging.CommandResult, error){
+				"unlock": func() (charging.CommandResult, error) {
+					return viaB.Unlock(ctx, charging.Unlock{ChargerID: name, ConnectorID: 1})
+				},
+				"stop": func() (charging.CommandResult, error) {
+					return viaB.StopCharging(ctx, charging.StopCharging{SessionID: "S-" + name})
+				},
+			} {
+				res, err := send()
+				if !cmp.Equal(res, wantRes) {
+					t.Errorf("%s: result %+v; want %+v", op, res, wantRes)
+				}
+				if (err == nil) != (wantErr == nil) || (err != nil && err.Error() != wantErr.Error()) {
+					t.Fatalf("%s: error %v; want %v", op, err, wantErr)
+				}
+				for _, target := range charging.CommandErrors {
+					if got, want := errors.Is(err, target), errors.Is(wantErr, target); got != want {
+						t.Errorf("%s: errors.Is(%v, %v) = %v; want %v", op, err, target, got, want)
+					}
+				}
+				var rej, wantRej *charging.Rejection
+				if errors.As(wantErr, &wantRej) && (!errors.As(err, &rej) || rej.Result != wantRej.Result) {
+					t.Errorf("%s: rejection %+v; want %+v", op, rej, wantRej)
+				}
+				var ce, wantCE *charging.ChargerError
+				if errors.As(wantErr, &wantCE) && (!errors.As(err, &ce) || *ce != *wantCE) {
+					t.Errorf("%s: charger error %+v; want %+v", op, ce, wantCE)
+				}
+			}
+		})
+	}
+
+	t.Run("caller-deadline-travels", func(t *testing.T) {
+		dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		if _, err := viaB.Reset(dctx, charging.Reset{ChargerID: "accepted"}); err != nil {
+			t.Fatal(err)
+		}
+		onA.mu.Lock()
+		defer onA.mu.Unlock()
+		if !onA.deadline {
+			t.Error("the holding node ran the command without the caller's deadline")
+		}
+	})
+	t.Run("unknown-charger-is-answered-here", func(t *testing.T) {
+		_, err := viaB.Unlock(ctx, charging.Unlock{ChargerID: "nobody", ConnectorID: 1})
+		if want := "charger is not connected: nobody"; err == nil || err.Error() != want {
+			t.Errorf("error %v; want %s", err, want)
+		}
+	})
+	t.Run("held-by-a-dead-node", func(t *testing.T) {
+		a.abandon() // its entries stay until their TTL
+		_, err := viaB.Unlock(ctx, charging.Unlock{ChargerID: "accepted", ConnectorID: 1})
+		if !errors.Is(err, charging.ErrNotConnected) {
+			t.Errorf("error %v; want ErrNotConnected", err)
+		}
+	})
+}
+
+func TestEveryCommandErrorCrossesTheWire(t *testing.T) {
+	for _, e := range charging.CommandErrors {
+		got := encodeError(fmt.Errorf("x: %w", e)).decode()
+		if !errors.Is(got, e) {
+			t.Errorf("%v does not cross the wire: decoded %v", e, got)
+		}
+	}
+}
+
+func TestKeyIsOneToOne(t *testing.T) {
+	seen := map[string]string{}
+	for _, id := range []string{"CP1", "CP.1", "CP:1", "CP=2E1", "a.b.c", "a:b", "-_"} {
+		if charging.ValidateChargerID(id) != nil {
+			continue
+		}
+		k := key(id)
+		if other, dup := seen[k]; dup {
+			t.Errorf("key(%q) = key(%q) = %q", id, other, k)
+		}
+		seen[k] = id
+	}
+}

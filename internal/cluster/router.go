@@ -1,0 +1,202 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+)
+
+// SessionFinder finds the charger of a session to stop.
+type SessionFinder interface {
+	GetSession(ctx context.Context, id string) (charging.Session, error)
+}
+
+// Router is the core's command port on a node of a cluster: a command for
+// a charger this node holds goes to the local router; one for a charger
+// another node holds (its presence entry says which) is forwarded to that
+// node, which runs it on its local router and answers; a charger no node
+// holds gets the local router's answer (not connected), as on a single
+// node.
+type Router struct {
+	node     *Node
+	local    charging.Commands
+	sessions SessionFinder
+}
+
+var _ charging.Commands = (*Router)(nil)
+
+// NewRouter returns the cluster's command port over this node's local
+// router.
+func NewRouter(n *Node, local charging.Commands, sessions SessionFinder) *Router {
+	return &Router{node: n, local: local, sessions: sessions}
+}
+
+// route runs a command here or forwards it to the node that holds the
+// charger.
+func route[C any](ctx context.Context, r *Router, op, chargerID string, c C, local func(context.Context, C) (charging.CommandResult, error)) (charging.CommandResult, error) {
+	n := r.node
+	if n.cfg.Local(chargerID) {
+		return local(ctx, c)
+	}
+	e, ok, err := n.Holder(ctx, chargerID)
+	if err != nil {
+		return charging.CommandResult{}, fmt.Errorf("%w: %s (which node holds it is unknown: %v)", charging.ErrNotConnected, chargerID, err)
+	}
+	if !ok || e.Node == n.cfg.NodeID {
+		return local(ctx, c)
+	}
+	body, err := json.Marshal(c)
+	if err != nil {
+		return charging.CommandResult{}, err
+	}
+	return n.forward(ctx, e.Node, request{Op: op, Charger: chargerID, Command: body})
+}
+
+// forward sends a command to the node that holds the charger and returns
+// its answer. Without a deadline of the caller's it waits as long as the
+// holding node may take: its call timeout, twice (a command may send two
+// calls), and a margin for the store.
+func (n *Node) forward(ctx context.Context, node string, req request) (charging.CommandResult, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		req.Deadline = dl
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.forwardWait())
+		defer cancel()
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return charging.CommandResult{}, err
+	}
+	msg, err := n.nc.RequestWithContext(ctx, commandSubject+node, body)
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return charging.CommandResult{}, fmt.Errorf("%w: %s (its node %s is gone)", charging.ErrNotConnected, req.Charger, node)
+	case err != nil && ctx.Err() != nil && req.Deadline.IsZero():
+		return charging.CommandResult{}, fmt.Errorf("%w: %s %s through node %s", charging.ErrTimeout, req.Op, req.Charger, node)
+	case err != nil:
+		return charging.CommandResult{}, fmt.Errorf("%s %s through node %s: %w", req.Op, req.Charger, node, err)
+	}
+	var rep reply
+	if err := json.Unmarshal(msg.Data, &rep); err != nil {
+		return charging.CommandResult{}, fmt.Errorf("%s %s through node %s: bad answer: %w", req.Op, req.Charger, node, err)
+	}
+	return rep.Result, rep.Error.decode()
+}
+
+func (n *Node) forwardWait() time.Duration { return 2*n.cfg.CallTimeout + 10*time.Second }
+
+// serve runs a forwarded command on the local router and answers it.
+func (n *Node) serve(local charging.Commands, m *nats.Msg) {
+	var req request
+	var res charging.CommandResult
+	var err error
+	if jerr := json.Unmarshal(m.Data, &req); jerr != nil {
+		err = fmt.Errorf("%w: forwarded command: %v", charging.ErrInvalidInput, jerr)
+	} else {
+		ctx, cancel := context.WithTimeout(n.stopCtx, n.forwardWait())
+		if !req.Deadline.IsZero() {
+			cancel()
+			ctx, cancel = context.WithDeadline(n.stopCtx, req.Deadline)
+		}
+		res, err = run(ctx, local, req)
+		cancel()
+	}
+	b, _ := json.Marshal(reply{Result: res, Error: encodeError(err)})
+	if rerr := m.Respond(b); rerr != nil && n.stopCtx.Err() == nil {
+		n.log.Warn("cluster: forwarded command's answer not sent", "op", req.Op, "charger", req.Charger, "err", rerr)
+	}
+}
+
+// run decodes a forwarded command and runs it on c.
+func run(ctx context.Context, c charging.Commands, req request) (charging.CommandResult, error) {
+	switch req.Op {
+	case opStart:
+		return runOp(ctx, req, c.StartCharging)
+	case opStop:
+		return runOp(ctx, req, c.StopCharging)
+	case opReserve:
+		return runOp(ctx, req, c.Reserve)
+	case opCancelReservation:
+		return runOp(ctx, req, c.CancelReservation)
+	case opUnlock:
+		return runOp(ctx, req, c.Unlock)
+	case opReset:
+		return runOp(ctx, req, c.Reset)
+	case opChangeAvailability:
+		return runOp(ctx, req, c.ChangeAvailability)
+	case opSetChargingLimit:
+		return runOp(ctx, req, c.SetChargingLimit)
+	}
+	return charging.CommandResult{}, fmt.Errorf("%w: forwarded command %q: this node does not know it (nodes of different versions?)", charging.ErrNotSupported, req.Op)
+}
+
+func runOp[C any](ctx context.Context, req request, f func(context.Context, C) (charging.CommandResult, error)) (charging.CommandResult, error) {
+	var c C
+	if err := json.Unmarshal(req.Command, &c); err != nil {
+		return charging.CommandResult{}, fmt.Errorf("%w: forwarded %s: %v", charging.ErrInvalidInput, req.Op, err)
+	}
+	return f(ctx, c)
+}
+
+// The operations of forwarded commands.
+const (
+	opStart              = "start"
+	opStop               = "stop"
+	opReserve            = "reserve"
+	opCancelReservation  = "cancel-reservation"
+	opUnlock             = "unlock"
+	opReset              = "reset"
+	opChangeAvailability = "change-availability"
+	opSetChargingLimit   = "set-charging-limit"
+)
+
+// StartCharging runs on the node that holds the charger.
+func (r *Router) StartCharging(ctx context.Context, c charging.StartCharging) (charging.CommandResult, error) {
+	return route(ctx, r, opStart, c.ChargerID, c, r.local.StartCharging)
+}
+
+// StopCharging runs on the node that holds the session's charger.
+func (r *Router) StopCharging(ctx context.Context, c charging.StopCharging) (charging.CommandResult, error) {
+	s, err := r.sessions.GetSession(ctx, c.SessionID)
+	if err != nil {
+		return r.local.StopCharging(ctx, c) // the local router's error for it
+	}
+	return route(ctx, r, opStop, s.ChargerID, c, r.local.StopCharging)
+}
+
+// Reserve runs on the node that holds the charger.
+func (r *Router) Reserve(ctx context.Context, c charging.Reserve) (charging.CommandResult, error) {
+	return route(ctx, r, opReserve, c.ChargerID, c, r.local.Reserve)
+}
+
+// CancelReservation runs on the node that holds the charger.
+func (r *Router) CancelReservation(ctx context.Context, c charging.CancelReservation) (charging.CommandResult, error) {
+	return route(ctx, r, opCancelReservation, c.ChargerID, c, r.local.CancelReservation)
+}
+
+// Unlock runs on the node that holds the charger.
+func (r *Router) Unlock(ctx context.Context, c charging.Unlock) (charging.CommandResult, error) {
+	return route(ctx, r, opUnlock, c.ChargerID, c, r.local.Unlock)
+}
+
+// Reset runs on the node that holds the charger.
+func (r *Router) Reset(ctx context.Context, c charging.Reset) (charging.CommandResult, error) {
+	return route(ctx, r, opReset, c.ChargerID, c, r.local.Reset)
+}
+
+// ChangeAvailability runs on the node that holds the charger.
+func (r *Router) ChangeAvailability(ctx context.Context, c charging.ChangeAvailability) (charging.CommandResult, error) {
+	return route(ctx, r, opChangeAvailability, c.ChargerID, c, r.local.ChangeAvailability)
+}
+
+// SetChargingLimit runs on the node that holds the charger.
+func (r *Router) SetChargingLimit(ctx context.Context, c charging.ChargingLimit) (charging.CommandResult, error) {
+	return route(ctx, r, opSetChargingLimit, c.ChargerID, c, r.local.SetChargingLimit)
+}
