@@ -129,7 +129,7 @@ func (o *outbox) start(ctx context.Context) error {
 func (o *outbox) nextSeq() int64 {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.lastSeq = max(o.lastSeq+1, time.Now().UnixMicro())
+	o.lastSeq = max(o.lastSeq+1, o.c.now().UnixMicro())
 	return o.lastSeq
 }
 

@@ -165,3 +165,34 @@ func startCPOWithDB(t testing.TB, db string, opts ...cbtest.Option) *cbtest.Serv
 	t.Helper()
 	return cbtest.StartWithDB(t, db, append(cpoOptions(), opts...)...)
 }
+
+// TestOutboxAgeFollowsTheClock: a push waiting for an eMSP that is down is
+// dated by the server's clock, the one the alerts page and /metrics measure
+// its age against (not the machine's).
+func TestOutboxAgeFollowsTheClock(t *testing.T) {
+	at := time.Date(2031, 3, 1, 12, 0, 0, 0, time.UTC)
+	s := startCPO(t, cbtest.WithClock(cbtest.NewClock(at)))
+	e := newEMSP(t)
+	e.register(s)
+	ctx := context.Background()
+	e.setDown(true)
+	putTariff(t, s, flatTariff(t, "T1", "0.1"))
+	waitFor(t, "the tariff push to queue up", func() bool {
+		n, _ := s.OCPI().Pending(ctx, "DE-EMS")
+		return n >= 1
+	})
+	stats, err := s.OCPI().OutboxStats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range stats {
+		if st.Peer != "DE-EMS" {
+			continue
+		}
+		if st.Oldest.Before(at) || st.Oldest.After(at.Add(time.Second)) {
+			t.Fatalf("oldest push dated %v; want the server's clock, %v", st.Oldest, at)
+		}
+		return
+	}
+	t.Fatalf("no outbox for DE-EMS in %+v", stats)
+}

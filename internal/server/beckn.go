@@ -190,7 +190,7 @@ func (s *Server) becknRoutes() {
 	s.mux.HandleFunc("POST /beckn/{action}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusServiceUnavailable)
-		_ = json.NewEncoder(w).Encode(beckn.AckResponse{Timestamp: time.Now().UTC().Format(time.RFC3339), AckStatus: beckn.NACK,
+		_ = json.NewEncoder(w).Encode(beckn.AckResponse{Timestamp: s.svc.Clock().Now().UTC().Format(time.RFC3339), AckStatus: beckn.NACK,
 			Error: &beckn.Error{Code: beckn.CodeActionNotApplicable, Message: "this server's Beckn BPP is off; the operator turns it on with --beckn-key-file"}})
 	})
 }

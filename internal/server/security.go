@@ -322,7 +322,7 @@ var prunedKinds = []string{charging.EventDataTransfer, security.EventAuthFailure
 
 // pruneOnce deletes the expired events, 10 000 at a time.
 func (s *Server) pruneOnce(ctx context.Context, p pruner) {
-	before := time.Now().Add(-s.cfg.Security.Retention)
+	before := s.svc.Clock().Now().Add(-s.cfg.Security.Retention)
 	for _, kind := range prunedKinds {
 		for range 1000 {
 			n, err := p.PruneEvents(ctx, kind, before, 10_000)
