@@ -247,7 +247,9 @@ func TestRunExpiry(t *testing.T) {
 	c.clock.t = t0.Add(2 * time.Hour)
 	done := make(chan struct{})
 	go func() {
-		c.svc.RunExpiry(ctx, 5*time.Millisecond)
+		if err := c.svc.RunExpiry(ctx, 5*time.Millisecond); err != nil {
+			t.Errorf("RunExpiry = %v after its context ended; want nil", err)
+		}
 		close(done)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
