@@ -2,6 +2,8 @@ package beckn_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -110,8 +112,20 @@ func TestRequestsAreVerified(t *testing.T) {
 			}
 		})
 	}
-	// None of them produced a callback; the first delivery did.
-	time.Sleep(200 * time.Millisecond)
+	// None of them was queued for processing, so none can produce a
+	// callback; the first delivery was, and did.
+	b.wait("the first delivery's on_status", func(in inbound) bool { return in.Action == "on_status" })
+	resp, err := http.Get(x.s.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	m, _ := io.ReadAll(resp.Body)
+	for _, line := range []string{"chargebridge_beckn_requests_acked_total 1", fmt.Sprintf("chargebridge_beckn_requests_nacked_total %d", len(tests))} {
+		if !strings.Contains(string(m), line+"\n") {
+			t.Errorf("/metrics lacks %q: only the first delivery may be acknowledged", line)
+		}
+	}
 	if n := b.count(func(in inbound) bool { return true }); n != 1 {
 		t.Errorf("%d callbacks; want only the first delivery's", n)
 	}

@@ -27,8 +27,10 @@ type emsp struct {
 
 	// mu guards the fields below.
 	mu sync.Mutex
-	// down makes the eMSP drop every connection (an outage).
-	down bool
+	// down makes the eMSP drop every connection (an outage); dropped
+	// counts the requests it dropped.
+	down    bool
+	dropped int
 	// refuse, when set, answers matching pushes with this HTTP status.
 	refuse func(method, path string) int
 	// tokenA is what it accepts from a CPO registering with it.
@@ -63,6 +65,7 @@ func newEMSP(t testing.TB) *emsp {
 func (e *emsp) url() string         { return e.srv.URL }
 func (e *emsp) versionsURL() string { return e.srv.URL + "/emsp/versions" }
 func (e *emsp) setDown(down bool)   { e.mu.Lock(); e.down = down; e.mu.Unlock() }
+func (e *emsp) droppedCount() int   { e.mu.Lock(); defer e.mu.Unlock(); return e.dropped }
 func (e *emsp) credentials() ocpi.Credentials {
 	return ocpi.Credentials{Token: e.tokenB, URL: e.versionsURL(), Roles: []ocpi.CredentialsRole{{
 		Role: "EMSP", BusinessDetails: ocpi.BusinessDetails{Name: "Test eMSP"}, PartyID: e.party, CountryCode: e.country}}}
@@ -104,6 +107,9 @@ func (e *emsp) authorized(r *http.Request, tokens ...string) bool {
 func (e *emsp) serve(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	down, refuse, tokenA, tokenB := e.down, e.refuse, e.tokenA, e.tokenB
+	if down {
+		e.dropped++
+	}
 	e.mu.Unlock()
 	if down {
 		if hj, ok := w.(http.Hijacker); ok {

@@ -79,7 +79,7 @@ func TestOutboxSurvivesOutageAndRestart(t *testing.T) {
 		n, _ := s.OCPI().Pending(ctx, "DE-EMS")
 		return n >= 6+3 // 6 tariff PUTs, location, session PUT, ..., CDR
 	})
-	time.Sleep(300 * time.Millisecond) // several failed attempts with backoff
+	waitFor(t, "several failed attempts with backoff", func() bool { return e.droppedCount() >= 3 })
 	if got := len(e.pushes()); got != 0 {
 		t.Fatalf("%d pushes arrived while the eMSP was down", got)
 	}
@@ -94,7 +94,9 @@ func TestOutboxSurvivesOutageAndRestart(t *testing.T) {
 	if err := s.OCPI().Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	// The restarted outbox tries (and fails) before the eMSP is back.
+	tried := e.droppedCount()
+	waitFor(t, "a failed attempt after the restart", func() bool { return e.droppedCount() > tried })
 	e.setDown(false)
 	waitFor(t, "the outbox to drain", func() bool {
 		n, _ := s.OCPI().Pending(ctx, "")

@@ -247,7 +247,18 @@ func testCloseDrains(t *testing.T, opts ...Option) {
 			}
 		})
 	}
-	time.Sleep(100 * time.Millisecond)
+	// Close while the writers are busy: once some of their writes landed.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		mu.Lock()
+		n := len(ok)
+		mu.Unlock()
+		if n >= 100 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d writes in 30 s", n)
+		}
+	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
