@@ -36,10 +36,13 @@ type Event struct {
 	// or use Seq.
 	Pos       int64
 	ChargerID string
-	// Session is the session as committed. For telemetry (MeterValues) it
-	// is nil and TransactionID names the session instead: fetching it on
-	// every sample would cost a query per message on the hottest path, and
-	// listeners that need it fetch it at their own pace.
+	// Session is the session as committed, in the events a Listener gets
+	// in process (Service.Subscribe), except telemetry (MeterValues), where
+	// it is nil and TransactionID names the session: fetching it on every
+	// sample would cost a query per message on the hottest path. Events
+	// read from an EventPort (the stores' log) carry no Session: they name
+	// it by SessionID (and TransactionID once it has one), and a consumer
+	// reads the session as it is when it handles the event.
 	Session       *Session
 	TransactionID int64
 	Connector     *Connector
@@ -47,5 +50,9 @@ type Event struct {
 	TariffID string
 }
 
-// Listener receives events.
+// Listener receives events in process (Service.Subscribe): the live feed of
+// every change, telemetry included, for dashboards, metrics and load
+// management. It must not block. A listener misses what happens while the
+// process is down; work that must not be lost (pricing, OCPI and Beckn
+// notifications) consumes the EventPort instead.
 type Listener func(Event)

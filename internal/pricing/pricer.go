@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
@@ -57,10 +56,6 @@ type storedPrice struct {
 	NotPriced string `json:"not_priced,omitempty"`
 }
 
-// finalQueue bounds the finished sessions waiting to be priced; beyond it
-// a session is priced at its first view instead.
-const finalQueue = 1024
-
 // Pricer prices sessions: running ones on demand, finished ones once.
 type Pricer struct {
 	cat      *Catalog
@@ -68,14 +63,12 @@ type Pricer struct {
 	sessions Sessions
 	clock    charging.Clock
 	log      *slog.Logger
-	queue    chan string
-	dropped  atomic.Int64
 }
 
 // NewPricer returns a pricer that takes tariffs and zones from cat and
 // stores final prices in docs.
 func NewPricer(cat *Catalog, docs charging.DocStore, sessions Sessions, clock charging.Clock, log *slog.Logger) *Pricer {
-	return &Pricer{cat: cat, docs: docs, sessions: sessions, clock: clock, log: log, queue: make(chan string, finalQueue)}
+	return &Pricer{cat: cat, docs: docs, sessions: sessions, clock: clock, log: log}
 }
 
 // Priceable says whether a session has a price: it started a transaction
@@ -203,37 +196,41 @@ func (p *Pricer) priceWith(ctx context.Context, t *tariff.Tariff, s charging.Ses
 	}, "", nil
 }
 
-// Listen is a charging.Listener: it queues sessions that just ended, to be
-// priced by Run. It never blocks: when the queue is full the session is
-// priced at its first view instead.
-func (p *Pricer) Listen(e charging.Event) {
-	if e.Kind != charging.SessionChanged || e.Session == nil || !e.Session.Status.Final() || !Priceable(*e.Session) {
-		return
+// ConsumerName is the pricer's durable consumer of the event log.
+const ConsumerName = "pricer"
+
+// Run prices each session that ends, reading the core's event log as the
+// durable consumer ConsumerName until ctx ends: a session that ended while
+// the process was down, or whose pricing failed (retried with backoff), is
+// priced when the pricer gets to its event. It returns nil when ctx ends.
+func (p *Pricer) Run(ctx context.Context, events charging.EventPort) error {
+	err := events.Consume(ctx, ConsumerName, p.handle)
+	if ctx.Err() != nil {
+		return nil
 	}
-	select {
-	case p.queue <- e.Session.ID:
-	default:
-		p.dropped.Add(1)
-	}
+	return err
 }
 
-// Run prices the sessions Listen queued until ctx ends, then returns nil.
-// A session that fails to price is logged and priced at its first view.
-func (p *Pricer) Run(ctx context.Context) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case id := <-p.queue:
-			s, err := p.sessions.GetSession(ctx, id)
-			if err == nil {
-				_, err = p.Price(ctx, s, nil)
-			}
-			if err != nil && ctx.Err() == nil {
-				p.log.Error("pricing a finished session failed; it is priced at its first view instead", "session", id, "err", err)
-			}
-		}
+// handle prices the session an event is about once it has ended. Pricing
+// is idempotent: a final price, once stored, is kept.
+func (p *Pricer) handle(ctx context.Context, e charging.Event) error {
+	if e.Kind != charging.SessionChanged || e.SessionID == "" {
+		return nil
 	}
+	s, err := p.sessions.GetSession(ctx, e.SessionID)
+	if errors.Is(err, charging.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !s.Status.Final() || !Priceable(s) {
+		return nil
+	}
+	if _, err := p.Price(ctx, s, nil); err != nil {
+		return fmt.Errorf("price finished session %s: %w", s.ID, err)
+	}
+	return nil
 }
 
 // SessionCost is a session's total cost (nil when not priced), for views

@@ -35,6 +35,7 @@ type fixture struct {
 	cat    *pricing.Catalog
 	pricer *pricing.Pricer
 	docs   charging.DocStore
+	store  *sqlite.Store
 	tags   int // id tags used, so that no start repeats an earlier one
 }
 
@@ -56,7 +57,7 @@ func setup(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	cat := pricing.NewCatalog(docs, st, clock, nil)
-	return &fixture{svc: svc, clock: clock, cat: cat, pricer: pricing.NewPricer(cat, docs, st, clock, log), docs: docs}
+	return &fixture{svc: svc, clock: clock, cat: cat, pricer: pricing.NewPricer(cat, docs, st, clock, log), docs: docs, store: st}
 }
 
 // energyTariff is a tariff of price per kWh excl. VAT with 20% VAT.
@@ -223,9 +224,8 @@ func TestFinalPriceFromEvents(t *testing.T) {
 	f := setup(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); f.pricer.Run(ctx) }()
+	go func() { defer close(done); _ = f.pricer.Run(ctx, f.store) }()
 	defer func() { cancel(); <-done }()
-	f.svc.Subscribe(f.pricer.Listen)
 	f.charger(t, "CP-1")
 	f.putTariff(t, energyTariff("T", "0.30"))
 	f.assign(t, pricing.Assignment{Default: true, TariffID: "T"})
@@ -366,5 +366,34 @@ func TestTariffChangesAreEvents(t *testing.T) {
 		if e.Kind != charging.TariffChanged || e.TariffID != "T1" || !e.At.Equal(t0) {
 			t.Fatalf("event %+v; want TariffChanged for T1 at %s", e, t0)
 		}
+	}
+}
+
+// A session that ended while no pricer ran (the process was down) is
+// priced when the pricer starts: it reads the event log from its last
+// position, not only what happens after it starts.
+func TestFinalPriceOfASessionThatEndedWhileThePricerWasDown(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	f.charger(t, "CP-1")
+	f.putTariff(t, energyTariff("T", "0.30"))
+	f.assign(t, pricing.Assignment{Default: true, TariffID: "T"})
+	s := f.session(t, "CP-1", 1, 10, true)
+	if _, err := f.docs.GetDoc(ctx, pricing.DocSessionPrice, s.ID); !errors.Is(err, charging.ErrNotFound) {
+		t.Fatalf("priced before the pricer ran: %v", err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- f.pricer.Run(rctx, f.store) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := f.docs.GetDoc(ctx, pricing.DocSessionPrice, s.ID); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the session that ended before the pricer started was not priced")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

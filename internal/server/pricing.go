@@ -28,7 +28,6 @@ func (s *Server) setupPricing(clock charging.Clock) {
 		s.catalog.AnnounceTo(ep)
 	}
 	s.pricer = pricing.NewPricer(s.catalog, docs, s.store, clock, s.log)
-	s.svc.Subscribe(s.pricer.Listen)
 }
 
 // withPricing enables the API's tariff endpoints and session prices.

@@ -505,8 +505,8 @@ func (s *Server) components() []component {
 		{name: "ocpp upkeep", run: s.ocpp.Run},
 		{name: "session expiry", run: func(ctx context.Context) error { return s.svc.RunExpiry(ctx, time.Second) }},
 	}
-	if s.pricer != nil {
-		cs = append(cs, component{name: "pricer", run: s.pricer.Run})
+	if ep, ok := s.store.(charging.EventPort); ok && s.pricer != nil {
+		cs = append(cs, component{name: "pricer", run: func(ctx context.Context) error { return s.pricer.Run(ctx, ep) }})
 	}
 	if run := s.retention(); run != nil {
 		cs = append(cs, component{name: "retention", run: run})
