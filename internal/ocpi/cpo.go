@@ -314,7 +314,9 @@ func (c *CPO) start() error {
 			return fmt.Errorf("ocpi commands: %w", err)
 		}
 	}
-	c.startEvents()
+	if err := c.startEvents(); err != nil {
+		return err
+	}
 	if c.cfg.Catalog != nil {
 		c.goBG(c.runSync)
 	}

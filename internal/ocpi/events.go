@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -11,10 +12,17 @@ import (
 	"github.com/chargebridge/chargebridge/internal/charging"
 )
 
-// The event worker turns the core's events into pushes. The listener only
-// queues (it must not block the core): status, connector and charger
-// events in order, and meter-value events folded into one "dirty" mark per
-// transaction. The worker then, per event:
+// EventsConsumer is the OCPI module's durable consumer of the core's event
+// log.
+const EventsConsumer = "ocpi"
+
+// The event worker turns the core's events into pushes. Status, connector
+// and charger changes come from the core's event log (charging.EventPort),
+// read as the durable consumer EventsConsumer: an event is acknowledged
+// once its pushes are queued in the outbox, so a change made while the
+// process was down, or whose handling failed (retried with backoff), is
+// still pushed. Meter-value events come from the core's in-process feed,
+// folded into one "dirty" mark per transaction; the worker then, per event:
 //   - connector status changed: PATCH the EVSE's status at every eMSP (or
 //     PUT the whole Location if the EVSE was never pushed);
 //   - charger booted: PUT its Location if it was never pushed;
@@ -24,15 +32,15 @@ import (
 //   - session ended: also issue its CDR and POST it.
 //
 // Every push goes through the outbox, which makes it durable before it is
-// sent. What the worker had queued in memory when the process stopped is
-// recovered at start by reconcile, which compares the stored Session views
-// with the core's sessions.
+// sent. Meter values marked but not yet pushed when the process stopped are
+// pushed with the session's next change (its stop at the latest); reconcile
+// at start also compares the stored Session views with the core's sessions,
+// for sessions that changed before the log existed.
 
-// evQueue is the listener's queue.
+// evQueue is the telemetry listener's queue.
 type evQueue struct {
 	// mu guards the fields below.
 	mu        sync.Mutex
-	items     []charging.Event
 	telemetry map[int64]bool
 	signal    chan struct{}
 }
@@ -49,33 +57,37 @@ const docLocPushed = "ocpi_locpushed"
 // without a stored view.
 const reconcileWindow = 24 * time.Hour
 
-// worker state, owned by the worker goroutine.
+// worker state, shared by the log consumer and the telemetry flush under
+// mu.
 type evState struct {
+	mu        sync.Mutex
 	lastPatch map[int64]time.Time // transaction → last telemetry PATCH (wall clock)
 	evse      map[string]EVSEStatus
 	locs      map[string]map[int]bool
 }
 
-func (c *CPO) startEvents() {
+func (c *CPO) startEvents() error {
+	ep, ok := c.store.(charging.EventPort)
+	if !ok {
+		return errors.New("ocpi needs a store with an event log")
+	}
 	c.evq = &evQueue{telemetry: map[int64]bool{}, signal: make(chan struct{}, 1)}
 	c.svc.Subscribe(c.onEvent)
-	c.goBG(c.runEvents)
+	st := &evState{lastPatch: map[int64]time.Time{}, evse: map[string]EVSEStatus{}, locs: map[string]map[int]bool{}}
+	c.goBG(func(ctx context.Context) { c.runEvents(ctx, st, ep) })
+	c.goBG(func(ctx context.Context) { c.runTelemetry(ctx, st) })
+	return nil
 }
 
-// onEvent is the core's listener: it queues and returns.
+// onEvent is the core's in-process listener: it marks the transactions
+// whose meter values changed and returns.
 func (c *CPO) onEvent(e charging.Event) {
-	if c.ctx.Err() != nil {
+	if c.ctx.Err() != nil || e.Kind != charging.SessionChanged || e.Session != nil || e.TransactionID == 0 {
 		return
 	}
 	q := c.evq
 	q.mu.Lock()
-	if e.Kind == charging.SessionChanged && e.Session == nil {
-		if e.TransactionID != 0 {
-			q.telemetry[e.TransactionID] = true
-		}
-	} else {
-		q.items = append(q.items, e)
-	}
+	q.telemetry[e.TransactionID] = true
 	q.mu.Unlock()
 	select {
 	case q.signal <- struct{}{}:
@@ -83,11 +95,26 @@ func (c *CPO) onEvent(e charging.Event) {
 	}
 }
 
-func (c *CPO) runEvents(ctx context.Context) {
-	st := &evState{lastPatch: map[int64]time.Time{}, evse: map[string]EVSEStatus{}, locs: map[string]map[int]bool{}}
-	if err := c.reconcile(ctx, st); err != nil && ctx.Err() == nil {
+// runEvents reconciles, then consumes the event log until ctx ends.
+func (c *CPO) runEvents(ctx context.Context, st *evState, ep charging.EventPort) {
+	st.mu.Lock()
+	err := c.reconcile(ctx, st)
+	st.mu.Unlock()
+	if err != nil && ctx.Err() == nil {
 		c.log.Error("ocpi: reconciling sessions at start failed", "err", err)
 	}
+	err = ep.Consume(ctx, EventsConsumer, func(ctx context.Context, e charging.Event) error {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return c.handleEvent(ctx, st, e)
+	})
+	if err != nil && ctx.Err() == nil {
+		c.log.Error("ocpi: the event consumer stopped", "err", err)
+	}
+}
+
+// runTelemetry pushes marked meter values until ctx ends.
+func (c *CPO) runTelemetry(ctx context.Context, st *evState) {
 	tick := time.NewTicker(max(c.cfg.SessionPatchInterval/4, 10*time.Millisecond))
 	defer tick.Stop()
 	for {
@@ -97,21 +124,15 @@ func (c *CPO) runEvents(ctx context.Context) {
 		case <-c.evq.signal:
 		case <-tick.C:
 		}
-		c.evq.mu.Lock()
-		items := c.evq.items
-		c.evq.items = nil
-		c.evq.mu.Unlock()
-		for _, e := range items {
-			if ctx.Err() != nil {
-				return
-			}
-			c.handleEvent(ctx, st, e)
-		}
+		st.mu.Lock()
 		c.flushTelemetry(ctx, st)
+		st.mu.Unlock()
 	}
 }
 
-func (c *CPO) handleEvent(ctx context.Context, st *evState, e charging.Event) {
+// handleEvent queues the pushes an event of the log calls for; an error
+// (the store failed) has the event delivered again.
+func (c *CPO) handleEvent(ctx context.Context, st *evState, e charging.Event) error {
 	var err error
 	switch e.Kind {
 	case charging.ConnectorChanged:
@@ -121,17 +142,21 @@ func (c *CPO) handleEvent(ctx context.Context, st *evState, e charging.Event) {
 	case charging.ChargerChanged:
 		err = c.ensureLocation(ctx, st, e.ChargerID, 0)
 	case charging.SessionChanged:
-		s := *e.Session
-		// The event's copy may be older than what a telemetry flush read
-		// meanwhile: take the session as it is now.
-		if cur, gerr := c.store.GetSession(ctx, s.ID); gerr == nil {
-			s = cur
+		// The session as it is now: the event only names it.
+		s, gerr := c.store.GetSession(ctx, e.SessionID)
+		if errors.Is(gerr, charging.ErrNotFound) {
+			return nil
+		}
+		if gerr != nil {
+			return gerr
 		}
 		err = c.sessionChanged(ctx, st, s, false)
 	}
 	if err != nil && ctx.Err() == nil {
-		c.log.Error("ocpi: event not pushed", "kind", e.Kind, "charger", e.ChargerID, "err", err)
+		c.log.Error("ocpi: event not pushed; it is delivered again", "kind", e.Kind, "charger", e.ChargerID, "session", e.SessionID, "err", err)
+		return fmt.Errorf("ocpi: %s event %s: %w", e.Kind, e.ID, err)
 	}
+	return nil
 }
 
 // flushTelemetry pushes the meter values of sessions whose last PATCH is
