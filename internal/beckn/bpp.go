@@ -95,8 +95,7 @@ type BPP struct {
 	replay    *signing.ReplayGuard
 	send      *sender
 
-	jobs   chan job
-	events chan charging.Event
+	jobs chan job
 	// running is true while Run takes requests; ready is closed then.
 	running atomic.Bool
 	ready   chan struct{}
@@ -115,7 +114,7 @@ type BPP struct {
 
 // Stats are the BPP's counters.
 type Stats struct {
-	Acked, Nacked, EventsDropped atomic.Int64
+	Acked, Nacked atomic.Int64
 }
 
 // Counters is a snapshot of what the BPP did, for metrics.
@@ -125,13 +124,12 @@ type Counters struct {
 }
 
 // Counters returns the BPP's counters: requests acknowledged and refused,
-// callbacks delivered, given up, and dropped (a full queue, including
-// session changes not told).
+// callbacks delivered, given up, and dropped (a full queue).
 func (b *BPP) Counters() Counters {
 	return Counters{
 		Acked: b.Stats.Acked.Load(), Nacked: b.Stats.Nacked.Load(),
 		CallbacksDelivered: b.send.delivered.Load(), CallbacksFailed: b.send.failed.Load(),
-		Dropped: b.send.dropped.Load() + b.Stats.EventsDropped.Load(),
+		Dropped: b.send.dropped.Load(),
 	}
 }
 
@@ -199,9 +197,8 @@ func New(cfg Config, core Core, cmd Commander) (*BPP, error) {
 	b := &BPP{
 		cfg: cfg, id: cfg.Keys.ID.SubscriberID, core: core, cmd: cmd, docs: docs,
 		log: cfg.Log.With("component", "beckn"), clock: cfg.Clock, validator: v, replay: replay,
-		jobs:   make(chan job, 1024),
-		events: make(chan charging.Event, 4096),
-		ready:  make(chan struct{}),
+		jobs:  make(chan job, 1024),
+		ready: make(chan struct{}),
 	}
 	b.send = newSender(cfg.HTTPClient, cfg.Keys, cfg.Clock, cfg.SignatureTTL, b.log)
 	core.Subscribe(b.onEvent)
@@ -226,6 +223,10 @@ func (b *BPP) SubscriberID() string { return b.id }
 // after ctx ends. It abandons callbacks not yet delivered and waits for
 // the workers before it returns nil.
 func (b *BPP) Run(ctx context.Context) error {
+	events, ok := b.core.Store().(charging.EventPort)
+	if !ok {
+		return errors.New("beckn: the store has no event log, so BAPs could not be told of session changes")
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -243,13 +244,9 @@ func (b *BPP) Run(ctx context.Context) error {
 		})
 	}
 	wg.Go(func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case e := <-b.events:
-				b.notify(ctx, e)
-			}
+		if err := events.Consume(ctx, EventsConsumer, b.handleEvent); err != nil && ctx.Err() == nil {
+			b.log.Error("beckn: the event consumer stopped", "err", err)
+			cancel()
 		}
 	})
 	b.running.Store(true)

@@ -297,59 +297,70 @@ func (b *BPP) support(ctx context.Context, c Context, m *supportMessage) (any, *
 	return onSupportMessage{Support: s}, nil
 }
 
-// onEvent is the core listener: it must not block, so it queues the
-// session changes that may concern an order and drops (counting) when the
-// queue is full.
+// EventsConsumer is the BPP's durable consumer of the core's event log.
+const EventsConsumer = "beckn"
+
+// onEvent is the core's in-process listener: it wakes the requests that
+// wait on the session (it must not block).
 func (b *BPP) onEvent(e charging.Event) {
 	if e.Kind != charging.SessionChanged || e.Session == nil || !b.running.Load() {
 		return
 	}
 	b.wake(e.Session.ID)
-	switch e.Session.Status {
+}
+
+// handleEvent is the event log's consumer: it tells a BAP whose order the
+// session is that the session changed. Store errors have the event
+// delivered again; a session of no order is nothing to tell.
+func (b *BPP) handleEvent(ctx context.Context, e charging.Event) error {
+	if e.Kind != charging.SessionChanged || e.SessionID == "" {
+		return nil
+	}
+	// The session as it is now: the event only names it.
+	s, err := b.core.Store().GetSession(ctx, e.SessionID)
+	if errors.Is(err, charging.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	switch s.Status {
 	case charging.SessionActive, charging.SessionStopping, charging.SessionCompleted, charging.SessionInterrupted, charging.SessionInvalid:
-	default:
-		return
+		return b.notify(ctx, s)
 	}
-	select {
-	case b.events <- e:
-	default:
-		b.Stats.EventsDropped.Add(1)
-	}
+	return nil
 }
 
 // notify tells a BAP, unsolicited and with a new message id, that its
 // session changed state: on_status when it started, stopped from elsewhere
 // or was interrupted, on_update when it completed (with totals).
-func (b *BPP) notify(ctx context.Context, e charging.Event) {
-	s := *e.Session
+func (b *BPP) notify(ctx context.Context, s charging.Session) error {
 	d, err := b.docs.GetDoc(ctx, DocOrderSession, s.ID)
+	if errors.Is(err, charging.ErrNotFound) {
+		return nil
+	}
 	if err != nil {
-		if !errors.Is(err, charging.ErrNotFound) {
-			b.log.Error("beckn: order of session not looked up", "session", s.ID, "err", err)
-		}
-		return
+		return fmt.Errorf("beckn: order of session %s not looked up: %w", s.ID, err)
 	}
 	var idx struct {
 		OrderID string `json:"order_id"`
 	}
 	if json.Unmarshal(d.Body, &idx) != nil {
-		return
+		return nil
 	}
 	mu := b.lock(idx.OrderID)
 	defer mu.Unlock()
 	r, err := b.load(ctx, idx.OrderID)
 	if err != nil {
-		b.log.Error("beckn: order not loaded", "order", idx.OrderID, "err", err)
-		return
+		return fmt.Errorf("beckn: order %s not loaded: %w", idx.OrderID, err)
 	}
-	// The event's session may be older than the stored one; tell the
-	// current state.
+	// Read again under the order's lock: the session may have moved on.
 	if cur, err := b.core.Store().GetSession(ctx, s.ID); err == nil {
 		s = cur
 	}
 	st := SessionStatusOf(s.Status)
 	if r.Status == OrderCancelled || st == r.Notified || (r.Starting && st == evsession.StatusActive) || st == evsession.StatusPending {
-		return
+		return nil
 	}
 	action := "on_status"
 	if s.Status == charging.SessionCompleted {
@@ -358,13 +369,12 @@ func (b *BPP) notify(ctx context.Context, e charging.Event) {
 	r.Notified = st
 	r.Status = orderStatusOf(r, s)
 	if err := b.save(ctx, r); err != nil {
-		b.log.Error("beckn: order not stored", "order", r.ID, "err", err)
-		return
+		return fmt.Errorf("beckn: order %s not stored: %w", r.ID, err)
 	}
 	o, err := b.liveOrder(ctx, r)
 	if err != nil {
 		b.log.Error("beckn: order not rendered", "order", r.ID, "err", err)
-		return
+		return nil
 	}
 	reply := Context{Domain: r.Domain, Action: strings.TrimPrefix(action, "on_"), Version: r.Version, BapID: r.BapID, BapURI: r.BapURI,
 		TransactionID: r.TransactionID, TTL: "PT30S"}
@@ -374,6 +384,7 @@ func (b *BPP) notify(ctx context.Context, e charging.Event) {
 	log := b.log.With("action", action, "order", r.ID, "session", s.ID, "transaction_id", r.TransactionID)
 	log.Info("beckn: telling the BAP the session changed", "session_status", st)
 	b.callback(reply, action, charging.NewID(), orderMessage{Order: o}, nil, time.Now().Add(unsolicitedTTL), log)
+	return nil
 }
 
 // watch returns a channel that receives when the session changes, until

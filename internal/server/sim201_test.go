@@ -244,7 +244,19 @@ func TestSimulated201FleetWithFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := cbtest.Run(t, fleet)
-	waitFor(t, "12 completed sessions", func() bool { return fleet.Stats().SessionsCompleted >= 12 })
+	// Which stations finish first depends on scheduling: wait for a
+	// completed session on each 2.0.1 station too, not only for a count.
+	completedOn := func(id string) bool {
+		for _, sess := range sessionsOf(t, s, id) {
+			if sess.Status == "completed" {
+				return true
+			}
+		}
+		return false
+	}
+	waitFor(t, "12 completed sessions, one on each 2.0.1 station", func() bool {
+		return fleet.Stats().SessionsCompleted >= 12 && completedOn("FLT-00002") && completedOn("FLT-00004")
+	})
 	stop()
 	if st := fleet.Stats(); st.CallErrors != 0 {
 		t.Errorf("fleet stats %+v; want no CALLERROR", st)
