@@ -257,6 +257,11 @@ func (m *Manager) PutSite(ctx context.Context, s Site) (Site, error) {
 	err := m.sites.put(ctx, s)
 	if err == nil {
 		m.index(s)
+		// Its status shows the new site at once; the reload that
+		// follows re-reads its connectors and re-allocates.
+		if st := m.site[s.ID]; st != nil {
+			st.cfg, st.stale = s, true
+		}
 	}
 	m.mu.Unlock()
 	if err != nil {

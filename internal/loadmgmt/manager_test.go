@@ -337,6 +337,7 @@ func TestStatusShowsTheStoredLimitBeforeReallocation(t *testing.T) {
 	if _, err := h.m.PutSite(h.ctx, Site{ID: "HQ", MaxPowerKW: 30, Chargers: []string{"CP-1"}}); err != nil {
 		t.Fatal(err)
 	}
+	check("stored, not reloaded", 30)
 	// Handle the change (the site is reloaded) but do not reconcile yet.
 	h.m.handle(h.ctx, <-h.m.events)
 	check("reloaded, not reallocated", 30)
