@@ -164,6 +164,33 @@ func (c *Catalog) Tariffs(ctx context.Context) ([]*tariff.Tariff, error) {
 	return out, nil
 }
 
+// TariffQuery selects a page of tariffs by last_updated.
+type TariffQuery struct {
+	// From (inclusive) and To (exclusive), when set, bound last_updated.
+	From, To time.Time
+	// Offset skips that many; Limit keeps at most that many (0: all).
+	Offset, Limit int
+}
+
+// TariffPage returns the stored tariffs q selects, ordered by last_updated
+// then id, and how many match in all (the page and the count agree). It
+// is the catalog as it is now: OCPI's Tariffs pull serves it as it is.
+func (c *Catalog) TariffPage(ctx context.Context, q TariffQuery) ([]*tariff.Tariff, int, error) {
+	docs, total, err := c.docs.ListDocs(ctx, charging.DocQuery{Kind: DocTariff, From: q.From, To: q.To, Offset: q.Offset, Limit: q.Limit})
+	if err != nil {
+		return nil, 0, fmt.Errorf("list tariffs: %w", err)
+	}
+	out := make([]*tariff.Tariff, 0, len(docs))
+	for _, d := range docs {
+		t, err := tariff.ParseTariff(d.Body)
+		if err != nil {
+			return nil, 0, fmt.Errorf("stored tariff %s: %w", d.ID, err)
+		}
+		out = append(out, t)
+	}
+	return out, total, nil
+}
+
 // DeleteTariff removes a tariff that nothing is assigned to; an assigned
 // one is refused with charging.ErrConflict.
 func (c *Catalog) DeleteTariff(ctx context.Context, id string) error {
