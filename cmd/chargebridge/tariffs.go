@@ -32,7 +32,13 @@ func withCatalog(ctx context.Context, cfg *server.Config, stderr io.Writer, fn f
 		if err != nil {
 			return fmt.Errorf("tariffs: %w", err)
 		}
-		return fn(pricing.NewCatalog(docs, svc.Store(), svc.Clock(), nil))
+		cat := pricing.NewCatalog(docs, svc.Store(), svc.Clock(), nil)
+		if ep, ok := svc.Store().(charging.EventPort); ok {
+			// A running server pushes the change to eMSPs (OCPI) when it
+			// reads the event; one that is stopped, when it starts.
+			cat.AnnounceTo(ep)
+		}
+		return fn(cat)
 	})
 }
 

@@ -120,9 +120,9 @@ func (c *CPO) cdrOf(ctx context.Context, s charging.Session, view Session) (CDR,
 		}
 		if tb := c.pricedTariff(price.Tariff); tb != nil {
 			cdr.Tariffs = []json.RawMessage{tb}
-		} else if d, err := c.docs.GetDoc(ctx, docTariff, price.TariffID); err == nil {
+		} else if tb := c.catalogTariff(ctx, price.TariffID); tb != nil {
 			// A price stored before prices kept their tariff.
-			cdr.Tariffs = []json.RawMessage{d.Body}
+			cdr.Tariffs = []json.RawMessage{tb}
 		}
 	}
 	if cdr.Currency == "" {
@@ -186,7 +186,7 @@ func (c *CPO) pricedTariff(raw json.RawMessage) json.RawMessage {
 	}
 	t, err := tariff.ParseTariff(raw)
 	if err != nil {
-		c.log.Warn("the tariff kept with a price is unreadable; the CDR embeds the published one", "err", err)
+		c.log.Warn("the tariff kept with a price is unreadable; the CDR embeds the catalog's", "err", err)
 		return nil
 	}
 	t.CountryCode, t.PartyID = c.cfg.Party.CountryCode, c.cfg.Party.PartyID
@@ -194,5 +194,19 @@ func (c *CPO) pricedTariff(raw json.RawMessage) json.RawMessage {
 	if err != nil {
 		return nil
 	}
+	return b
+}
+
+// catalogTariff is the catalog's tariff id under our party, for a price
+// that did not keep its tariff; nil when there is none.
+func (c *CPO) catalogTariff(ctx context.Context, id string) json.RawMessage {
+	if c.cfg.Catalog == nil || id == "" {
+		return nil
+	}
+	t, err := c.cfg.Catalog.Tariff(ctx, id)
+	if err != nil {
+		return nil
+	}
+	b, _ := c.ourTariff(t)
 	return b
 }

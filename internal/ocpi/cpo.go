@@ -47,11 +47,12 @@ type Config struct {
 	// Pricer, when set, prices sessions for their views and CDRs; without
 	// it CDRs carry a zero total_cost and a remark.
 	Pricer Pricer
-	// Catalog, when set, gives the tariffs to publish (Tariffs module) and
-	// each connector's tariff and charger's site (Locations).
+	// Catalog, when set, gives the tariffs to publish (Tariffs module:
+	// the pull reads it, TariffPusher pushes its changes) and each
+	// connector's tariff and charger's site (Locations).
 	Catalog Catalog
-	// SyncInterval is how often published tariffs and Locations are
-	// compared with the catalog, and changes pushed (default 30s).
+	// SyncInterval is how often Locations are compared with the catalog's
+	// sites and assignments, and changes pushed (default 30s).
 	SyncInterval time.Duration
 }
 

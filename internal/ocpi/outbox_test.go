@@ -70,9 +70,13 @@ func TestOutboxSurvivesOutageAndRestart(t *testing.T) {
 	ctx := context.Background()
 
 	e.setDown(true)
-	for _, p := range []string{"0.1", "0.2", "0.3"} {
+	for i, p := range []string{"0.1", "0.2", "0.3"} {
 		putTariff(t, s, flatTariff(t, "T1", p))
 		putTariff(t, s, flatTariff(t, "T2", p))
+		// The pusher reads the catalog when it handles a change: let it
+		// queue this version before the next replaces it.
+		waitQueued(t, s, "DE-EMS", "tariff T1", i+1)
+		waitQueued(t, s, "DE-EMS", "tariff T2", i+1)
 	}
 	chargeOnce(t, s, "CP-OUT")
 	waitFor(t, "pushes to queue up", func() bool {
@@ -91,9 +95,8 @@ func TestOutboxSurvivesOutageAndRestart(t *testing.T) {
 	if err := s.Catalog().DeleteTariff(ctx, "T2"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.OCPI().Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	waitQueued(t, s, "DE-EMS", "tariff T1", 4)
+	waitQueued(t, s, "DE-EMS", "tariff T2", 4)
 	// The restarted outbox tries (and fails) before the eMSP is back.
 	tried := e.droppedCount()
 	waitFor(t, "a failed attempt after the restart", func() bool { return e.droppedCount() > tried })
@@ -150,15 +153,12 @@ func TestRefusedPushIsDroppedAndQueueGoesOn(t *testing.T) {
 	}
 }
 
-// putTariff stores a tariff the operator's way (the catalog) and
-// publishes it at once (instead of at the next periodic sync).
+// putTariff stores a tariff the operator's way (the catalog), which
+// announces the change; the tariff pusher queues its push.
 func putTariff(t testing.TB, s *cbtest.Server, tr tariff.Tariff) {
 	t.Helper()
 	tr.LastUpdated = tariff.DateTime{}
 	if _, err := s.Catalog().PutTariff(context.Background(), &tr); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.OCPI().Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -19,7 +19,6 @@ const (
 	docCred   = "ocpi_cred"   // credentials token (hashed) → peer
 	docToken  = "ocpi_token"  // an eMSP's Token object, owner the token uid
 	docCDR    = "ocpi_cdr"    // a CDR we issued (immutable)
-	docTariff = "ocpi_tariff" // a Tariff we publish
 	docOutbox = "ocpi_outbox" // a push waiting to be delivered, owner the peer
 	docSite   = "ocpi_site"   // a charger's site and tariffs as last pushed
 )

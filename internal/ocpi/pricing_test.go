@@ -45,7 +45,9 @@ func TestCatalogIsPublished(t *testing.T) {
 	if err := s.OCPI().Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// Sync only queues the pushes; the outbox delivers them.
+	// Sync only queues the pushes; the outbox delivers them. The tariff's
+	// push is the tariff pusher's (an event), not Sync's.
+	waitFor(t, "the tariff's PUT", func() bool { return len(pushesTo(e, http.MethodPut, "/tariffs/NL/CBR/"+tr.ID)) > 0 })
 	waitDrained(t, s)
 
 	puts := pushesTo(e, http.MethodPut, "/tariffs/NL/CBR/"+tr.ID)
@@ -123,7 +125,7 @@ func TestCDREmbedsTheTariffThatPricedIt(t *testing.T) {
 	if _, err := s.Catalog().Assign(ctx, pricing.Assignment{Default: true, TariffID: "EMB"}); err != nil {
 		t.Fatal(err)
 	}
-	// The operator raises the price; no sync publishes it yet.
+	// The operator raises the price.
 	changed := flatTariff(t, "EMB", "2")
 	changed.LastUpdated = tariff.DateTime{}
 	if _, err := s.Catalog().PutTariff(ctx, &changed); err != nil {

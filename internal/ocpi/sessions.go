@@ -36,7 +36,10 @@ type Pricer interface {
 // Catalog is what the OCPI role reads of the operator's tariffs and
 // sites (pricing.Catalog).
 type Catalog interface {
-	Tariffs(ctx context.Context) ([]*tariff.Tariff, error)
+	// Tariff and TariffPage are the Tariffs module's source: the
+	// catalog as it is, with no copy of our own.
+	Tariff(ctx context.Context, id string) (*tariff.Tariff, error)
+	TariffPage(ctx context.Context, q pricing.TariffQuery) ([]*tariff.Tariff, int, error)
 	TariffFor(ctx context.Context, chargerID string, connectorID int) (*tariff.Tariff, pricing.Assignment, error)
 	Location(ctx context.Context, chargerID string) (pricing.Location, error)
 }

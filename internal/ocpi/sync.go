@@ -1,11 +1,9 @@
 package ocpi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"maps"
 	"net/http"
 	"slices"
 	"time"
@@ -13,12 +11,12 @@ import (
 	"github.com/chargebridge/chargebridge/internal/charging"
 )
 
-// The catalog (tariffs, their assignment to connectors, chargers' sites)
-// is the operator's and changes through the operator API, which does not
-// tell us. runSync compares it with what was last pushed every
-// SyncInterval: a new or changed tariff is PUT to every eMSP, a removed
-// one DELETEd, and a charger whose site or connector tariffs changed has
-// its Location PUT again.
+// Chargers' sites and connector tariffs (the catalog's locations and
+// assignments) change through the operator API, which does not tell us.
+// runSync compares them with what was last pushed every SyncInterval: a
+// charger whose site or connector tariffs changed has its Location PUT
+// again. (Tariffs themselves are not polled: their changes are events,
+// see TariffPusher.)
 
 // sitePushed is a charger's site and connector tariffs as last pushed
 // (kind ocpi_site).
@@ -32,7 +30,7 @@ func (c *CPO) runSync(ctx context.Context) {
 	defer t.Stop()
 	for {
 		if err := c.Sync(ctx); err != nil && ctx.Err() == nil {
-			c.log.Error("ocpi: tariffs and locations not synchronized", "err", err)
+			c.log.Error("ocpi: locations not synchronized", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -42,51 +40,13 @@ func (c *CPO) runSync(ctx context.Context) {
 	}
 }
 
-// Sync publishes the catalog's changes now (runSync calls it
-// periodically).
+// Sync publishes the changed sites and connector tariffs now (runSync
+// calls it periodically).
 func (c *CPO) Sync(ctx context.Context) error {
 	if c.cfg.Catalog == nil {
 		return nil
 	}
-	return errors.Join(c.syncTariffs(ctx), c.syncSites(ctx))
-}
-
-func (c *CPO) syncTariffs(ctx context.Context) error {
-	ts, err := c.cfg.Catalog.Tariffs(ctx)
-	if err != nil {
-		return err
-	}
-	docs, _, err := c.docs.ListDocs(ctx, charging.DocQuery{Kind: docTariff})
-	if err != nil {
-		return err
-	}
-	published := map[string][]byte{}
-	for _, d := range docs {
-		published[d.ID] = d.Body
-	}
-	var errs []error
-	for _, t := range ts {
-		cp := *t
-		cp.CountryCode, cp.PartyID = c.cfg.Party.CountryCode, c.cfg.Party.PartyID
-		b, err := json.Marshal(cp)
-		if err != nil {
-			return err
-		}
-		old, ok := published[t.ID]
-		delete(published, t.ID)
-		if ok && bytes.Equal(old, b) {
-			continue
-		}
-		if _, err := c.putTariff(ctx, cp); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	for _, id := range slices.Sorted(maps.Keys(published)) {
-		if err := c.deleteTariff(ctx, id); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return c.syncSites(ctx)
 }
 
 func (c *CPO) syncSites(ctx context.Context) error {

@@ -3,46 +3,110 @@ package ocpi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/pricing"
 	"github.com/chargebridge/chargebridge/internal/tariff"
 )
 
-// Tariffs are published as documents (kind ocpi_tariff, id the tariff
-// id, Updated its last_updated): the operator's tariffs (the catalog) as
-// we last PUT them to eMSPs. A connector lists the tariff assigned to it
-// in tariff_ids.
+// The Tariffs module has one source: the operator's catalog
+// (Config.Catalog, the pricing package's kind "tariff" documents). The
+// pull serves the catalog as it is; pushes follow its changes, which the
+// catalog announces as charging.TariffChanged events: a TariffPusher, a
+// durable consumer of the store's event port, turns each into a PUT of the
+// tariff as it is when the event is handled, or a DELETE when it is gone,
+// queued in the outbox for every eMSP. There is no copy of our own and no
+// poll: a change is pushed as soon as it is announced, and one announced
+// while the pusher did not run (a restart, `chargebridge tariffs add` on
+// the database) when it runs again. Every tariff carries our country code
+// and party id, whatever the operator stored.
 
-// putTariff publishes a tariff (new or changed): it is validated, takes
-// our country code and party id and last_updated now, and is PUT to every
-// eMSP.
-func (c *CPO) putTariff(ctx context.Context, t tariff.Tariff) (tariff.Tariff, error) {
-	t.CountryCode, t.PartyID = c.cfg.Party.CountryCode, c.cfg.Party.PartyID
-	if t.LastUpdated.IsZero() {
-		t.LastUpdated = tariff.DateTime{Time: c.now().Truncate(time.Second)}
-	}
-	if err := t.Validate(); err != nil {
-		return tariff.Tariff{}, fmt.Errorf("%w: %v", charging.ErrInvalidInput, err)
-	}
-	b, err := json.Marshal(t)
-	if err != nil {
-		return tariff.Tariff{}, err
-	}
-	if err := c.docs.PutDoc(ctx, charging.Doc{Kind: docTariff, ID: t.ID, Body: b, Updated: t.LastUpdated.Time}); err != nil {
-		return tariff.Tariff{}, err
-	}
-	return t, c.pushAll(ctx, "tariffs", "tariff "+t.ID, http.MethodPut, c.objectPath(t.ID), json.RawMessage(b))
+// TariffConsumer is the TariffPusher's durable consumer name on the event
+// port: its position says which tariff changes are queued for eMSPs.
+const TariffConsumer = "ocpi-tariffs"
+
+// TariffPusher pushes the catalog's tariff changes to every eMSP.
+type TariffPusher struct {
+	c      *CPO
+	events charging.EventPort
 }
 
-// deleteTariff withdraws a tariff and DELETEs it at every eMSP.
-func (c *CPO) deleteTariff(ctx context.Context, id string) error {
-	if err := c.docs.DeleteDoc(ctx, docTariff, id); err != nil {
-		return fmt.Errorf("delete tariff %s: %w", id, err)
+// TariffPusher returns the component that pushes tariff changes read from
+// events; it does nothing until Run.
+func (c *CPO) TariffPusher(events charging.EventPort) *TariffPusher {
+	return &TariffPusher{c: c, events: events}
+}
+
+// tariffRetry bounds the wait before the pusher reads the event log again
+// after it failed to (the store's own redelivery backs off handlers).
+const tariffRetry = 30 * time.Second
+
+// Run pushes tariff changes until ctx is done, then returns ctx's error.
+// Delivery is at least once: after a crash between queueing a push and
+// acknowledging its event, the tariff is pushed again (PUT and DELETE are
+// idempotent).
+func (p *TariffPusher) Run(ctx context.Context) error {
+	wait := time.Second
+	for {
+		err := p.events.Consume(ctx, TariffConsumer, p.handle)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		p.c.log.Error("ocpi: reading tariff changes failed; retrying", "consumer", TariffConsumer, "retry_in", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, tariffRetry)
 	}
-	return c.pushAll(ctx, "tariffs", "tariff "+id, http.MethodDelete, c.objectPath(id), nil)
+}
+
+// handle queues the push of the tariff a TariffChanged event names, as the
+// catalog has it now; other events are not the pusher's.
+func (p *TariffPusher) handle(ctx context.Context, e charging.Event) error {
+	if e.Kind != charging.TariffChanged || e.TariffID == "" {
+		return nil
+	}
+	return p.c.pushTariff(ctx, e.TariffID)
+}
+
+// pushTariff queues a PUT of tariff id to every eMSP, or a DELETE when the
+// catalog has it no more.
+func (c *CPO) pushTariff(ctx context.Context, id string) error {
+	if c.cfg.Catalog == nil {
+		return nil
+	}
+	t, err := c.cfg.Catalog.Tariff(ctx, id)
+	if errors.Is(err, charging.ErrNotFound) {
+		return c.pushAll(ctx, "tariffs", "tariff "+id, http.MethodDelete, c.objectPath(id), nil)
+	}
+	if err != nil {
+		return err
+	}
+	b, err := c.ourTariff(t)
+	if err != nil {
+		return err
+	}
+	return c.pushAll(ctx, "tariffs", "tariff "+id, http.MethodPut, c.objectPath(id), b)
+}
+
+// ourTariff is a catalog tariff as we publish it: under our country code
+// and party id.
+func (c *CPO) ourTariff(t *tariff.Tariff) (json.RawMessage, error) {
+	cp := *t
+	cp.CountryCode, cp.PartyID = c.cfg.Party.CountryCode, c.cfg.Party.PartyID
+	b, err := json.Marshal(cp)
+	if err != nil {
+		return nil, fmt.Errorf("encode tariff %s: %w", t.ID, err)
+	}
+	return b, nil
 }
 
 // objectPath is the receiver path of one of our objects: /{country_code}/{party_id}/{id}.
@@ -50,15 +114,38 @@ func (c *CPO) objectPath(id string) string {
 	return "/" + c.cfg.Party.CountryCode + "/" + c.cfg.Party.PartyID + "/" + id
 }
 
-// Tariff returns a published tariff.
-func (c *CPO) Tariff(ctx context.Context, id string) (tariff.Tariff, error) {
-	d, err := c.docs.GetDoc(ctx, docTariff, id)
+// getTariffs serves the Tariffs pull from the catalog, paginated and
+// filtered on last_updated.
+func (c *CPO) getTariffs(w http.ResponseWriter, r *http.Request) error {
+	p, err := parsePage(r.URL.Query())
 	if err != nil {
-		return tariff.Tariff{}, err
+		return err
 	}
-	var t tariff.Tariff
-	err = json.Unmarshal(d.Body, &t)
-	return t, err
+	items := []json.RawMessage{}
+	if c.cfg.Catalog == nil {
+		c.writePage(w, r, p, 0, items)
+		return nil
+	}
+	q := pricing.TariffQuery{From: p.From, To: p.To, Offset: p.Offset, Limit: p.Limit}
+	if p.Limit == 0 {
+		q.Limit = 1 // the count only
+	}
+	ts, total, err := c.cfg.Catalog.TariffPage(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	if p.Limit == 0 {
+		ts = nil
+	}
+	for _, t := range ts {
+		b, err := c.ourTariff(t)
+		if err != nil {
+			return err
+		}
+		items = append(items, b)
+	}
+	c.writePage(w, r, p, total, items)
+	return nil
 }
 
 // listDocPage serves a paginated GET of documents of a kind, filtered on
@@ -86,8 +173,4 @@ func (c *CPO) listDocPage(w http.ResponseWriter, r *http.Request, kind string) e
 	}
 	c.writePage(w, r, p, total, items)
 	return nil
-}
-
-func (c *CPO) getTariffs(w http.ResponseWriter, r *http.Request) error {
-	return c.listDocPage(w, r, docTariff)
 }

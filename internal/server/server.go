@@ -517,6 +517,9 @@ func (s *Server) components() []component {
 	if s.ocpi != nil {
 		cs = append(cs, component{name: "ocpi", run: s.ocpi.Run, ready: s.ocpi.Ready()})
 	}
+	if p := s.tariffPusher(); p != nil {
+		cs = append(cs, component{name: "ocpi tariff pushes", run: p.Run})
+	}
 	if s.beckn != nil {
 		cs = append(cs, component{name: "beckn", run: s.beckn.Run, ready: s.beckn.Ready(), late: true})
 	}

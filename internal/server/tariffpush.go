@@ -1,0 +1,18 @@
+package server
+
+import (
+	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/ocpi"
+)
+
+// tariffPusher is the OCPI role's TariffPusher, which pushes the catalog's
+// tariff changes (TariffChanged events) to eMSPs; nil without OCPI, a
+// catalog or a store with an event port (the catalog then announces
+// nothing either).
+func (s *Server) tariffPusher() *ocpi.TariffPusher {
+	ep, ok := s.store.(charging.EventPort)
+	if s.ocpi == nil || s.catalog == nil || !ok {
+		return nil
+	}
+	return s.ocpi.TariffPusher(ep)
+}
