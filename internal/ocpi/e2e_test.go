@@ -209,7 +209,19 @@ func TestPushesAndPullsWithSimulator(t *testing.T) {
 		}
 		return false
 	})
-	time.Sleep(600 * time.Millisecond) // a few meter intervals
+	// A few meter intervals: enough telemetry PATCHes for the rate limit
+	// below to matter.
+	waitFor(t, "three PATCHes with energy", func() bool {
+		n := 0
+		for _, p := range pushesTo(e, "PATCH", "/sessions/NL/CBR/"+sessionID) {
+			var m map[string]any
+			_ = json.Unmarshal(p.Body, &m)
+			if k, ok := m["kwh"].(float64); ok && k > 0 {
+				n++
+			}
+		}
+		return n >= 3
+	})
 	if err := ch.StopSession(1, "Local"); err != nil {
 		t.Fatal(err)
 	}
