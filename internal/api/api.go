@@ -39,6 +39,7 @@ type API struct {
 	catalog   *pricing.Catalog
 	pricer    Pricer
 	sites     SiteManager
+	cluster   Cluster
 }
 
 // New returns the API on svc.
@@ -113,6 +114,7 @@ func (a *API) Register(mux Mux) {
 	mux.HandleFunc("PUT /api/v1/tariffs/assignments", a.putAssignment)
 	mux.HandleFunc("GET /api/v1/chargers/{id}/location", a.getLocation)
 	mux.HandleFunc("PUT /api/v1/chargers/{id}/location", a.putLocation)
+	mux.HandleFunc("GET /api/v1/cluster", a.getCluster)
 	a.registerSites(mux)
 }
 

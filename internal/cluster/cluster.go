@@ -133,6 +133,8 @@ type Node struct {
 	stop    context.CancelFunc
 	loopWG  sync.WaitGroup
 	once    sync.Once
+	// shown is the charger count of the node's entry (the loop's own).
+	shown int
 }
 
 type holding struct {
@@ -265,6 +267,10 @@ func (n *Node) loop() {
 	defer n.loopWG.Done()
 	t := time.NewTicker(n.cfg.Refresh)
 	defer t.Stop()
+	// The node's entry tells how many chargers it holds: rewritten within
+	// a second of a change, not only at each refresh.
+	count := time.NewTicker(min(n.cfg.Refresh, time.Second))
+	defer count.Stop()
 	for {
 		select {
 		case <-n.stopCtx.Done():
@@ -272,6 +278,10 @@ func (n *Node) loop() {
 		case <-t.C:
 			n.refresh()
 			n.putNode()
+		case <-count.C:
+			if n.Held() != n.shown {
+				n.putNode()
+			}
 		}
 	}
 }
@@ -323,6 +333,7 @@ func (n *Node) putNode() {
 	n.mu.Lock()
 	info := NodeInfo{ID: n.cfg.NodeID, Chargers: len(n.held), StartedAt: n.started, LastSeen: time.Now().UTC()}
 	n.mu.Unlock()
+	n.shown = info.Chargers
 	b, _ := json.Marshal(info)
 	ctx, cancel := context.WithTimeout(n.stopCtx, opTimeout)
 	defer cancel()

@@ -47,6 +47,12 @@ type Config struct {
 	Beckn BecknConfig
 	// Security is TLS and the chargers' security profiles (security.go).
 	Security SecurityConfig
+	// NATS, when set, makes this node one of a cluster: nodes sharing one
+	// PostgreSQL database meet through this NATS server (JetStream on) to
+	// know which node holds which charger and to forward commands
+	// (cluster.go). NodeID names the node (default hostname-pid).
+	NATS   string
+	NodeID string
 }
 
 // DefaultDB is the embedded database a server creates on first start.
@@ -70,6 +76,8 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.OCPIParty, "ocpi-party", "CBR", "our OCPI party id (3 characters); set it to your own")
 	fs.StringVar(&c.TimeZone, "time-zone", "UTC", "time zone (IANA, e.g. Europe/Amsterdam) of chargers whose location sets none; tariffs' time-of-day restrictions use it")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve the Go profiler at /debug/pprof/ (profiling only; never on a public address)")
+	fs.StringVar(&c.NATS, "nats", "", "NATS server URL (nats://HOST:4222, JetStream on): nodes sharing one PostgreSQL --db form a cluster through it; empty runs this node alone")
+	fs.StringVar(&c.NodeID, "node-id", "", "this node's id in a cluster: letters, digits, - and _ (default hostname-pid)")
 	c.Beckn.bind(fs)
 	c.Security.bind(fs)
 	fs.StringVar(&c.APIToken, "api-token", "", "token that protects the dashboard (login form) and the operator API (Authorization: Bearer TOKEN); required unless --http is a loopback address (prefer CHARGEBRIDGE_API_TOKEN: flags show in ps)")
@@ -220,6 +228,9 @@ func (c *Config) Validate() error {
 		if _, err := pricing.LoadZone(c.TimeZone); err != nil {
 			return fmt.Errorf("--time-zone: %w", err)
 		}
+	}
+	if err := c.validateCluster(); err != nil {
+		return err
 	}
 	if err := c.Beckn.validate(); err != nil {
 		return err

@@ -55,8 +55,10 @@ type Server struct {
 	auth   *web.Auth
 	web    *web.Dashboard
 	cmd    *ocpp16.Commander
-	// commands is the core's command port (routed by protocol).
-	commands *charging.CommandRouter
+	// commands is the core's command port (routed by protocol; in a
+	// cluster, by node first: cluster.go).
+	commands charging.Commands
+	cluster  clusterPart
 	// ocpi is the OCPI CPO role; nil when the store keeps no documents.
 	ocpi *ocpi.CPO
 	// beckn is the Beckn BPP (beckn.go); nil when it is off.
@@ -231,10 +233,20 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 	})
 	port16 := ocpp16.NewPort(s.cmd, svc)
 	s.commands = charging.NewCommandRouter(os.Protocol, map[string]charging.Commands{ocpp16.Subprotocol: port16, ocpp201.Subprotocol: ocpp201.NewPort(s.cmd201, svc, clock.Now)}, port16, svc.Store())
+	if err := s.joinCluster(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	built := false
+	defer func() {
+		if !built {
+			s.leaveCluster()
+		}
+	}()
 	s.setupPricing(clock)
 	s.setupLoad(clock, opts.LoadMgmt)
 	if tokens != nil {
-		ocfg := ocpi.Config{Party: s.cpoParty(), PublicURL: cfg.PublicURL, Presence: os, Pricer: s.ocpiPricer(), Catalog: s.ocpiCatalog()}
+		ocfg := ocpi.Config{Party: s.cpoParty(), PublicURL: cfg.PublicURL, Presence: s.chargerPresence(), Pricer: s.ocpiPricer(), Catalog: s.ocpiCatalog()}
 		if opts.OCPI != nil {
 			opts.OCPI(&ocfg)
 		}
@@ -255,6 +267,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 	// The dashboard's event streams end when shutdown starts, so that
 	// draining HTTP does not wait for them.
 	s.http.RegisterOnShutdown(s.web.Close)
+	built = true
 	return s, nil
 }
 
@@ -293,7 +306,7 @@ func (s *Server) routes() error {
 	if s.ocpi != nil {
 		s.mux.Handle("/ocpi/", s.ocpi)
 	}
-	s.withPricing(api.New(s.svc, s.ocpp, s.log).WithCommands(s.commands, rawCommands{s}, s.svc).WithSites(s.sites())).Register(s.mux)
+	s.withPricing(api.New(s.svc, s.ocpp, s.log).WithCommands(s.commands, rawCommands{s}, s.svc).WithSites(s.sites()).WithCluster(clusterView{s})).Register(s.mux)
 	s.becknRoutes()
 	s.securityRoutes()
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -312,6 +325,10 @@ func (s *Server) routes() error {
 		}
 		if _, err := s.store.GetCharger(ctx, "readyz-probe"); err != nil && !errors.Is(err, charging.ErrNotFound) {
 			http.Error(w, "store unavailable: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		if err := s.clusterReady(); err != nil {
+			http.Error(w, "cluster unavailable: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain")
@@ -523,6 +540,9 @@ func (s *Server) components() []component {
 	if s.beckn != nil {
 		cs = append(cs, component{name: "beckn", run: s.beckn.Run, ready: s.beckn.Ready(), late: true})
 	}
+	if s.cluster.node != nil {
+		cs = append(cs, component{name: "cluster", run: s.runCluster, late: true})
+	}
 	return cs
 }
 
@@ -596,6 +616,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	s.leaveCluster()
 	if err := s.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close store: %w", err))
 	}

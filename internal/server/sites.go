@@ -78,8 +78,9 @@ func (a limiterPort) SetChargingLimit(ctx context.Context, l loadmgmt.ChargingLi
 	return err
 }
 
-// presenceHandler tells the load manager when a charger connects and
-// disconnects (both protocols' handlers are wrapped).
+// presenceHandler tells the load manager and the cluster's presence
+// (cluster.go) when a charger connects and disconnects (both protocols'
+// handlers are wrapped).
 type presenceHandler struct {
 	ocpp.Handler
 	s *Server
@@ -87,6 +88,7 @@ type presenceHandler struct {
 
 func (h presenceHandler) Connected(ctx context.Context, c *ocpp.Conn) {
 	h.Handler.Connected(ctx, c)
+	h.s.holdCharger(c.ID())
 	if h.s.load != nil {
 		for _, caps := range h.s.limitCaps {
 			caps.Forget(c.ID())
@@ -97,6 +99,7 @@ func (h presenceHandler) Connected(ctx context.Context, c *ocpp.Conn) {
 
 func (h presenceHandler) Disconnected(c *ocpp.Conn) {
 	h.Handler.Disconnected(c)
+	h.s.releaseCharger(c.ID())
 	if h.s.load != nil {
 		h.s.load.ChargerOffline(c.ID())
 	}

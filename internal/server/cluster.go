@@ -1,0 +1,142 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/api"
+	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/cluster"
+)
+
+// clusterPart is this node's part in a cluster (--nats): node is nil when
+// the node runs alone.
+type clusterPart struct {
+	node *cluster.Node
+	// local is the node's own command router, which runs the commands
+	// other nodes forward here.
+	local   charging.Commands
+	started time.Time
+}
+
+// validateCluster checks --nats and --node-id.
+func (c *Config) validateCluster() error {
+	if c.NodeID != "" {
+		if err := cluster.ValidateNodeID(c.NodeID); err != nil {
+			return fmt.Errorf("--node-id: %w", err)
+		}
+	}
+	if c.NATS == "" {
+		return nil
+	}
+	if strings.HasPrefix(c.DB, "sqlite:") {
+		return fmt.Errorf("--nats needs --db postgres://…: the nodes of a cluster share one PostgreSQL database, and a SQLite file belongs to one process")
+	}
+	for _, u := range strings.Split(c.NATS, ",") {
+		if !strings.Contains(u, "://") {
+			return fmt.Errorf("--nats %q: use a NATS URL such as nats://127.0.0.1:4222", c.NATS)
+		}
+	}
+	return nil
+}
+
+// joinCluster names the node and, with --nats, joins the cluster: the
+// command port becomes the cluster's router over the local one, so a
+// command for a charger another node holds is forwarded there.
+func (s *Server) joinCluster(ctx context.Context) error {
+	s.cluster.started = time.Now().UTC()
+	if s.cfg.NodeID == "" {
+		s.cfg.NodeID = cluster.DefaultNodeID()
+	}
+	if s.cfg.NATS == "" {
+		return nil
+	}
+	n, err := cluster.Join(ctx, cluster.Config{
+		URL: s.cfg.NATS, NodeID: s.cfg.NodeID, CallTimeout: s.cfg.CallTimeout, Local: s.ocpp.Connected, Log: s.log,
+	})
+	if err != nil {
+		return err
+	}
+	s.cluster.node, s.cluster.local = n, s.commands
+	s.commands = cluster.NewRouter(n, s.commands, s.svc.Store())
+	s.log.Info("joined the cluster", "node", n.ID(), "nats", s.cfg.NATS)
+	return nil
+}
+
+// runCluster answers the commands other nodes forward here (with the
+// local router) and keeps this node's presence entries alive until ctx
+// ends; then the node leaves.
+func (s *Server) runCluster(ctx context.Context) error {
+	if err := s.cluster.node.Start(s.cluster.local); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	s.cluster.node.Close()
+	return nil
+}
+
+// leaveCluster closes the node's NATS connection (once; Shutdown of a
+// server that never started).
+func (s *Server) leaveCluster() {
+	if s.cluster.node != nil {
+		s.cluster.node.Close()
+	}
+}
+
+// clusterReady fails when the node cannot reach NATS.
+func (s *Server) clusterReady() error {
+	if s.cluster.node == nil {
+		return nil
+	}
+	return s.cluster.node.Ready()
+}
+
+// holdCharger and releaseCharger record a charger's socket opening and
+// closing here in the cluster's presence.
+func (s *Server) holdCharger(id string) {
+	if s.cluster.node != nil {
+		s.cluster.node.Hold(id)
+	}
+}
+
+func (s *Server) releaseCharger(id string) {
+	if s.cluster.node != nil {
+		s.cluster.node.Release(id)
+	}
+}
+
+// chargerPresence tells whether a charger is connected: to this node, or,
+// in a cluster, to any node.
+func (s *Server) chargerPresence() interface{ Connected(string) bool } {
+	if s.cluster.node != nil {
+		return s.cluster.node
+	}
+	return s.ocpp
+}
+
+// clusterView is the API's GET /api/v1/cluster.
+type clusterView struct{ s *Server }
+
+func (v clusterView) ClusterStatus(ctx context.Context) (api.ClusterStatus, error) {
+	s := v.s
+	self := api.ClusterNode{ID: s.cfg.NodeID, Chargers: int(s.ocpp.Stats().Connected.Load()), StartedAt: s.cluster.started, LastSeen: time.Now().UTC(), Self: true}
+	if s.cluster.node == nil {
+		return api.ClusterStatus{Mode: "single", Node: self.ID, Nodes: []api.ClusterNode{self}}, nil
+	}
+	nodes, err := s.cluster.node.Nodes(ctx)
+	if err != nil {
+		return api.ClusterStatus{}, err
+	}
+	out := api.ClusterStatus{Mode: "nats", Node: self.ID, Nodes: []api.ClusterNode{}}
+	for _, n := range nodes {
+		if n.ID == self.ID {
+			self.Chargers = s.cluster.node.Held()
+			out.Nodes = append(out.Nodes, self)
+			continue
+		}
+		out.Nodes = append(out.Nodes, api.ClusterNode{ID: n.ID, Chargers: n.Chargers, StartedAt: n.StartedAt, LastSeen: n.LastSeen})
+	}
+	return out, nil
+}
