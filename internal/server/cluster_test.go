@@ -70,7 +70,7 @@ func clusterSim(t *testing.T, s *cbtest.Server, id string) (stop func()) {
 	t.Helper()
 	ch, err := sim.NewCharger(sim.Config{
 		URL: s.WSURL(), Connectors: 2, NoAutoStart: true, TimeScale: 60,
-		MeterInterval: 100 * time.Millisecond, StepTime: time.Minute,
+		MeterInterval: 100 * time.Millisecond, StepTime: time.Minute, Energy: sim.KWhRange{Min: 500, Max: 500},
 		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,
 	}, id)
 	if err != nil {
@@ -103,7 +103,7 @@ func TestCommandsReachAChargerOnAnotherNode(t *testing.T) {
 	t.Run("unlock-through-b", func(t *testing.T) {
 		var res charging.CommandResult
 		if code := b.PostJSON("/api/v1/chargers/"+cp+"/actions/unlock", map[string]any{"connector_id": 1}, &res); code != http.StatusOK {
-			t.Fatalf("unlock through b: HTTP %d %+v", code, res)
+			t.Fatalf("unlock through b: HTTP %d", code)
 		}
 		if res.Status != charging.CommandAccepted || res.Answer != "Unlocked" {
 			t.Fatalf("unlock through b = %+v; want accepted, Unlocked", res)
@@ -127,17 +127,24 @@ func TestCommandsReachAChargerOnAnotherNode(t *testing.T) {
 		if res.SessionID == "" {
 			t.Fatalf("start through b = %+v; want the session it created", res)
 		}
-		waitFor(t, "the session to be active", func() bool {
-			var s api.Session
-			return b.GetJSON("/api/v1/sessions/"+res.SessionID, &s) == http.StatusOK && s.Status == charging.SessionActive
+		// The session the start created, or (a quick charger) the one its
+		// StartTransaction opened.
+		var active string
+		waitFor(t, "a session to be active", func() bool {
+			for _, s := range sessionsOf(t, b, cp) {
+				if s.Status == charging.SessionActive {
+					active = s.ID
+				}
+			}
+			return active != ""
 		})
 		var stop charging.CommandResult
-		if code := b.PostJSON("/api/v1/sessions/"+res.SessionID+"/stop", nil, &stop); code != http.StatusOK || stop.Status != charging.CommandAccepted {
+		if code := b.PostJSON("/api/v1/sessions/"+active+"/stop", nil, &stop); code != http.StatusOK || stop.Status != charging.CommandAccepted {
 			t.Fatalf("stop through b: HTTP %d %+v", code, stop)
 		}
 		waitFor(t, "the session to complete", func() bool {
 			var s api.Session
-			return a.GetJSON("/api/v1/sessions/"+res.SessionID, &s) == http.StatusOK && s.Status == charging.SessionCompleted
+			return a.GetJSON("/api/v1/sessions/"+active, &s) == http.StatusOK && s.Status == charging.SessionCompleted
 		})
 	})
 	t.Run("unknown-charger", func(t *testing.T) {
@@ -167,10 +174,16 @@ func TestCommandsReachAChargerOnAnotherNode(t *testing.T) {
 	stopOnA()
 	waitFor(t, "a to see the charger go", func() bool { return !a.OCPP().Connected(cp) })
 	clusterSim(t, b, cp)
+	// b's API says connected once the socket is registered; its presence
+	// entry follows within the write to NATS.
+	waitFor(t, "the cluster to see the charger on b", func() bool {
+		var st api.ClusterStatus
+		return a.GetJSON("/api/v1/cluster", &st) == http.StatusOK && len(st.Nodes) == 2 && st.Nodes[0].Chargers == 0 && st.Nodes[1].Chargers == 1
+	})
 	t.Run("unlock-through-a-after-the-move", func(t *testing.T) {
-		var res charging.CommandResult
-		if code := a.PostJSON("/api/v1/chargers/"+cp+"/actions/unlock", map[string]any{"connector_id": 2}, &res); code != http.StatusOK || res.Answer != "Unlocked" {
-			t.Fatalf("unlock through a: HTTP %d %+v; want Unlocked", code, res)
+		var out map[string]any
+		if code := a.PostJSON("/api/v1/chargers/"+cp+"/actions/unlock", map[string]any{"connector_id": 2}, &out); code != http.StatusOK || out["answer"] != "Unlocked" {
+			t.Fatalf("unlock through a: HTTP %d %v; want Unlocked", code, out)
 		}
 	})
 	t.Run("ready", func(t *testing.T) {
