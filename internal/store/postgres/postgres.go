@@ -50,6 +50,10 @@ type Store struct {
 	// events wakes the event log's consumers after a commit with events.
 	events eventlog.Notifier
 
+	// cluster is what nodes sharing the database need to do work once
+	// (cluster.go).
+	cluster cluster
+
 	closeOnce sync.Once
 }
 
@@ -110,6 +114,10 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	}
 	s := &Store{pool: pool, cfg: cfg}
 	if err := s.setUp(ctx, pc.ConnConfig.ConnectTimeout); err != nil {
+		pool.Close()
+		return nil, startupError(where, err)
+	}
+	if err := s.cluster.init(ctx, pc, s.lockNS); err != nil {
 		pool.Close()
 		return nil, startupError(where, err)
 	}
@@ -174,6 +182,7 @@ func (s *Store) Close() error {
 		if s.meter != nil {
 			s.meter.close()
 		}
+		s.cluster.close()
 		s.pool.Close()
 	})
 	return nil

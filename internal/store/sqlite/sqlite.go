@@ -15,6 +15,7 @@ import (
 
 	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/store/eventlog"
+	"github.com/chargebridge/chargebridge/internal/store/keylock"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -43,6 +44,9 @@ type Store struct {
 
 	// events wakes the event log's consumers after a commit with events.
 	events eventlog.Notifier
+
+	// locks are the key locks of Lock (cluster.go).
+	locks keylock.Map
 
 	closeOnce sync.Once
 	closeErr  error
