@@ -17,6 +17,7 @@ import (
 	"github.com/chargebridge/chargebridge/internal/beckn/evsession"
 	"github.com/chargebridge/chargebridge/internal/beckn/signing"
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/keylock"
 )
 
 // MaxBodyBytes bounds a request body.
@@ -65,6 +66,10 @@ type Config struct {
 	// every node sharing it (the store), for as long as the in-memory
 	// guard does; a message id it already holds is a replay.
 	Replays ReplayStore
+	// Locks, when set, serializes changes to one order across every node
+	// sharing it (the store); without it they are serialized within this
+	// process only.
+	Locks charging.Locker
 	// SignatureTTL is the lifetime of our own signatures (60 s when zero).
 	SignatureTTL time.Duration
 	// StartWait is how long an update (start) waits for the charger to
@@ -100,8 +105,8 @@ type BPP struct {
 	running atomic.Bool
 	ready   chan struct{}
 
-	// locks serialize changes to one order (striped by order id).
-	locks [64]sync.Mutex
+	// locks serialize changes to one order (cfg.Locks, or in-process).
+	locks charging.Locker
 
 	// watchMu guards watchers: per session, the requests waiting for it
 	// to change (a start waiting for its StartTransaction).
@@ -199,6 +204,10 @@ func New(cfg Config, core Core, cmd Commander) (*BPP, error) {
 		log: cfg.Log.With("component", "beckn"), clock: cfg.Clock, validator: v, replay: replay,
 		jobs:  make(chan job, 1024),
 		ready: make(chan struct{}),
+	}
+	b.locks = cfg.Locks
+	if b.locks == nil {
+		b.locks = &keylock.Map{}
 	}
 	b.send = newSender(cfg.HTTPClient, cfg.Keys, cfg.Clock, cfg.SignatureTTL, b.log)
 	core.Subscribe(b.onEvent)

@@ -43,29 +43,32 @@ func (b *BPP) update(ctx context.Context, c Context, o *Order, j job, log *slog.
 // startCharging asks the charger to start charging for the reservation's id tag and
 // waits a little for the charger to start, so the answer says ACTIVE.
 func (b *BPP) startCharging(ctx context.Context, c Context, o *Order, j job, log *slog.Logger) (any, *Error) {
-	mu := b.lock(o.ID)
+	unlock, e := b.lock(ctx, o.ID)
+	if e != nil {
+		return nil, e
+	}
 	r, e := b.loadFor(ctx, o.ID, c.BapID)
 	if e != nil {
-		mu.Unlock()
+		unlock()
 		return nil, e
 	}
 	sess, e := b.session(ctx, r)
 	if e != nil {
-		mu.Unlock()
+		unlock()
 		return nil, e
 	}
 	switch sess.Status {
 	case charging.SessionActive, charging.SessionStopping:
-		mu.Unlock()
+		unlock()
 		return b.orderAnswer(ctx, r) // already charging
 	case charging.SessionReserved:
 	default:
-		mu.Unlock()
+		unlock()
 		return nil, errorf(CodeUpdateNotPossible, "the reservation has ended (%s); make a new order", sess.Status)
 	}
 	r.Starting = true
 	err := b.save(ctx, r)
-	mu.Unlock()
+	unlock()
 	if err != nil {
 		return nil, errorf(CodeBusinessError, "the order could not be stored; retry later")
 	}
@@ -100,8 +103,10 @@ func (b *BPP) startCharging(ctx context.Context, c Context, o *Order, j job, log
 			}
 		}
 	}
-	mu = b.lock(o.ID)
-	defer mu.Unlock()
+	if unlock, e = b.lock(ctx, o.ID); e != nil {
+		return nil, e
+	}
+	defer unlock()
 	if r, err = b.load(ctx, o.ID); err != nil {
 		return nil, errorf(CodeBusinessError, "the order is unavailable; retry later")
 	}
@@ -130,8 +135,11 @@ func (b *BPP) startCharging(ctx context.Context, c Context, o *Order, j job, log
 // COMPLETED with totals follows unsolicited when the charger reports the
 // end.
 func (b *BPP) stopCharging(ctx context.Context, c Context, o *Order, j job, log *slog.Logger) (any, *Error) {
-	mu := b.lock(o.ID)
-	defer mu.Unlock()
+	unlock, e := b.lock(ctx, o.ID)
+	if e != nil {
+		return nil, e
+	}
+	defer unlock()
 	r, e := b.loadFor(ctx, o.ID, c.BapID)
 	if e != nil {
 		return nil, e
@@ -175,8 +183,11 @@ func (b *BPP) stopCharging(ctx context.Context, c Context, o *Order, j job, log 
 
 // cancel gives up a reservation through the command port. A session that has started is stopped with update, not cancelled.
 func (b *BPP) cancel(ctx context.Context, c Context, o *Order, log *slog.Logger) (any, *Error) {
-	mu := b.lock(o.ID)
-	defer mu.Unlock()
+	unlock, e := b.lock(ctx, o.ID)
+	if e != nil {
+		return nil, e
+	}
+	defer unlock()
 	r, e := b.loadFor(ctx, o.ID, c.BapID)
 	if e != nil {
 		return nil, e
@@ -348,8 +359,11 @@ func (b *BPP) notify(ctx context.Context, s charging.Session) error {
 	if json.Unmarshal(d.Body, &idx) != nil {
 		return nil
 	}
-	mu := b.lock(idx.OrderID)
-	defer mu.Unlock()
+	unlock, err := b.locks.Lock(ctx, orderLockKey(idx.OrderID))
+	if err != nil {
+		return fmt.Errorf("beckn: order %s not locked: %w", idx.OrderID, err)
+	}
+	defer unlock()
 	r, err := b.load(ctx, idx.OrderID)
 	if err != nil {
 		return fmt.Errorf("beckn: order %s not loaded: %w", idx.OrderID, err)

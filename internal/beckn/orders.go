@@ -8,11 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -83,14 +81,23 @@ func (r *record) rate() Rate {
 	return Rate{Currency: r.Currency, PerKWh: r.PerKWh, VATPercent: r.VATPercent}
 }
 
-// lock serializes changes to one order.
-func (b *BPP) lock(orderID string) *sync.Mutex {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(orderID))
-	m := &b.locks[h.Sum32()%uint32(len(b.locks))]
-	m.Lock()
-	return m
+// lock serializes changes to one order, across the nodes sharing the
+// store when it provides the lock (Config.Locks); the caller calls unlock
+// once. A lock that cannot be had (ctx ended, the store is unreachable)
+// is a business error the BAP may retry.
+func (b *BPP) lock(ctx context.Context, orderID string) (unlock func(), e *Error) {
+	unlock, err := b.locks.Lock(ctx, orderLockKey(orderID))
+	if err != nil {
+		if ctx.Err() == nil {
+			b.log.Error("beckn: order not locked", "order", orderID, "err", err)
+		}
+		return nil, errorf(CodeBusinessError, "the order is busy or unavailable; retry later")
+	}
+	return unlock, nil
 }
+
+// orderLockKey is the Locker key of an order.
+func orderLockKey(orderID string) string { return "beckn order " + orderID }
 
 func (b *BPP) load(ctx context.Context, id string) (*record, error) {
 	d, err := b.docs.GetDoc(ctx, DocOrder, id)
@@ -279,8 +286,11 @@ func (b *BPP) initOrder(ctx context.Context, c Context, o *Order) (any, *Error) 
 	if id == "" {
 		id = "order-" + charging.NewID()
 	}
-	mu := b.lock(id)
-	defer mu.Unlock()
+	unlock, e := b.lock(ctx, id)
+	if e != nil {
+		return nil, e
+	}
+	defer unlock()
 	r, err := b.load(ctx, id)
 	switch {
 	case err == nil && (r.BapID != c.BapID || r.Status != OrderCreated):
@@ -326,8 +336,11 @@ func (b *BPP) confirm(ctx context.Context, c Context, o *Order, log *slog.Logger
 	if id == "" {
 		id = "order-" + charging.NewID()
 	}
-	mu := b.lock(id)
-	defer mu.Unlock()
+	unlock, e := b.lock(ctx, id)
+	if e != nil {
+		return nil, e
+	}
+	defer unlock()
 	r, err := b.load(ctx, id)
 	switch {
 	case errors.Is(err, charging.ErrNotFound):

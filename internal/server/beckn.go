@@ -169,6 +169,9 @@ func (s *Server) newBPP(clock charging.Clock, adjust func(*beckn.Config)) (*beck
 	if rs, ok := s.store.(beckn.ReplayStore); ok {
 		bcfg.Replays = rs // replays are refused across restarts and nodes
 	}
+	if l, ok := s.store.(charging.Locker); ok {
+		bcfg.Locks = l // an order changes on one node at a time
+	}
 	if adjust != nil {
 		adjust(&bcfg)
 	}

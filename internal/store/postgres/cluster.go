@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
-	"github.com/chargebridge/chargebridge/internal/store/keylock"
+	"github.com/chargebridge/chargebridge/internal/keylock"
 )
 
 var (

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/keylock"
 	"github.com/chargebridge/chargebridge/internal/store/eventlog"
-	"github.com/chargebridge/chargebridge/internal/store/keylock"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 

@@ -1,7 +1,8 @@
 // Package keylock is a mutex per string key within one process: the
-// SQLite store's charging.Locker, and the PostgreSQL store's first step
-// before its advisory lock (so one process never waits on the database
-// for a key with several connections).
+// SQLite store's charging.Locker, the Beckn BPP's order lock without a
+// store's, and the PostgreSQL store's first step before its advisory lock
+// (so one process never waits on the database for a key with several
+// connections).
 package keylock
 
 import (
