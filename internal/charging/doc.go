@@ -26,9 +26,9 @@
 // plausible register, the power and SoC of the newest sample, the peak
 // power; an implausible or backwards register, or Begin and periodic
 // readings in one message, is returned as an Anomaly and flagged, never
-// applied. Not wired yet: the stores still apply these rules in SQL and the
-// Service screens readings itself (screen.go); stores are to persist what
-// these functions return, guarded by Session.Version (compare-and-set).
+// applied. The Service sets statuses by Next; stores select by StatusesFrom,
+// StatusesKept, SupersededStatus, OpenStatuses and spell no status. Not
+// wired yet: Fold (stores fold in SQL, the Service screens in screen.go).
 //
 // Adapters call the Service (service.go, lifecycle.go) with what a charger
 // reports (Boot, StartTransaction, MeterValues, StopTransaction, …) and what

@@ -58,7 +58,7 @@ func (s *Service) ReservationCancelled(ctx context.Context, chargerID string, re
 	if err != nil {
 		return fmt.Errorf("cancel reservation %d at %s: %w", reservationID, chargerID, err)
 	}
-	return s.endOpen(ctx, sess, []SessionStatus{SessionReserved}, "ReservationCancelled")
+	return s.endOpen(ctx, sess, ReservationCancelled)
 }
 
 // RemoteStartAccepted records a remote start the charger accepted: a
@@ -100,7 +100,11 @@ func (s *Service) RemoteStopAccepted(ctx context.Context, transactionID int64) e
 		return fmt.Errorf("remote stop of transaction %d: %w", transactionID, err)
 	}
 	now := s.clock.Now()
-	up, err := f.UpdateSessionStatus(ctx, sess.ID, []SessionStatus{SessionActive}, SessionStopping, now, "")
+	t, err := Next(sess.Status, RemoteStopAccepted)
+	if err != nil {
+		return nil // already stopping or ended: nothing to show
+	}
+	up, err := f.UpdateSessionStatus(ctx, sess.ID, StatusesFrom(RemoteStopAccepted), t.To, now, t.Reason)
 	if errors.Is(err, ErrConflict) {
 		return nil // already stopping or ended: nothing to show
 	}
@@ -119,31 +123,30 @@ func (s *Service) ExpireSessions(ctx context.Context) (int, error) {
 	}
 	now := s.clock.Now()
 	n := 0
-	for _, st := range []SessionStatus{SessionReserved, SessionPending} {
-		cursor := ""
-		for {
-			page, next, err := s.store.ListSessions(ctx, SessionFilter{Status: st, Limit: 500, Cursor: cursor})
-			if err != nil {
-				return n, err
-			}
-			for _, sess := range page {
-				if sess.ExpiresAt == nil || sess.ExpiresAt.After(now) {
-					continue
-				}
-				reason := "ReservationExpired"
-				if st == SessionPending {
-					reason = "RemoteStartTimeout"
-				}
-				if err := s.endOpen(ctx, sess, []SessionStatus{st}, reason); err != nil && !errors.Is(err, ErrConflict) {
+	// The events of a waiting session whose time ran out.
+	for _, ev := range []SessionEvent{ReservationExpired, RemoteStartTimeout} {
+		for _, st := range StatusesFrom(ev) {
+			cursor := ""
+			for {
+				page, next, err := s.store.ListSessions(ctx, SessionFilter{Status: st, Limit: 500, Cursor: cursor})
+				if err != nil {
 					return n, err
 				}
-				s.log.Info("session expired", "session", sess.ID, "charger", sess.ChargerID, "status", st, "reason", reason)
-				n++
+				for _, sess := range page {
+					if sess.ExpiresAt == nil || sess.ExpiresAt.After(now) {
+						continue
+					}
+					if err := s.endOpen(ctx, sess, ev); err != nil && !errors.Is(err, ErrConflict) {
+						return n, err
+					}
+					s.log.Info("session expired", "session", sess.ID, "charger", sess.ChargerID, "status", st, "event", ev)
+					n++
+				}
+				if next == "" {
+					break
+				}
+				cursor = next
 			}
-			if next == "" {
-				break
-			}
-			cursor = next
 		}
 	}
 	return n, nil
@@ -166,20 +169,22 @@ func (s *Service) RunExpiry(ctx context.Context, interval time.Duration) error {
 	}
 }
 
-// endOpen ends a reserved or pending session: completed for a reservation
-// (OCPI: a reservation without charging ends COMPLETED), invalid for a
-// remote start the charger never followed.
-func (s *Service) endOpen(ctx context.Context, sess Session, from []SessionStatus, reason string) error {
+// endOpen ends a reserved or pending session by ev, as the state machine
+// says (a reservation without charging ends completed, as OCPI has it; a
+// remote start the charger never followed, invalid), with the transition's
+// reason. The store moves it only if it is still in the status ev applies
+// to (ErrConflict otherwise).
+func (s *Service) endOpen(ctx context.Context, sess Session, ev SessionEvent) error {
 	f, err := s.full()
 	if err != nil {
 		return err
 	}
-	to := SessionCompleted
-	if sess.Status == SessionPending {
-		to = SessionInvalid
+	t, err := Next(sess.Status, ev)
+	if err != nil {
+		return err
 	}
 	now := s.clock.Now()
-	up, err := f.UpdateSessionStatus(ctx, sess.ID, from, to, now, reason)
+	up, err := f.UpdateSessionStatus(ctx, sess.ID, []SessionStatus{t.From}, t.To, now, t.Reason)
 	if err != nil {
 		return err
 	}

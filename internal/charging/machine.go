@@ -196,3 +196,42 @@ func addFlag(flags []string, kind string) []string {
 	}
 	return append(flags[:len(flags):len(flags)], kind)
 }
+
+// The stores' queries select sessions by status. These sets, derived from
+// Transitions (and Open), are where they take the statuses from, so that
+// no store spells a status or decides a transition itself.
+
+// StatusesFrom returns the statuses ev moves a session out of or keeps it
+// in (the statuses it applies to), in the order of Transitions; StatusNone
+// is left out.
+func StatusesFrom(ev SessionEvent) []SessionStatus {
+	var out []SessionStatus
+	for _, t := range Transitions {
+		if t.Event == ev && t.From != StatusNone {
+			out = append(out, t.From)
+		}
+	}
+	return out
+}
+
+// StatusesKept returns the statuses ev applies to without changing them
+// (a stop of a session that already ended keeps its status).
+func StatusesKept(ev SessionEvent) []SessionStatus {
+	var out []SessionStatus
+	for _, t := range Transitions {
+		if t.Event == ev && t.From != StatusNone && t.From == t.To {
+			out = append(out, t.From)
+		}
+	}
+	return out
+}
+
+// SupersededStatus is the status a session still open on a connector takes
+// when a later start on that connector supersedes it.
+func SupersededStatus() SessionStatus {
+	return transitionIndex[[2]string{string(SessionActive), string(Superseded)}].To
+}
+
+// OpenStatuses are the statuses of a session that holds its id tag (see
+// SessionStatus.Open).
+var OpenStatuses = []SessionStatus{SessionPending, SessionActive, SessionStopping}

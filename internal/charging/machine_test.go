@@ -2,6 +2,8 @@ package charging
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 )
@@ -123,5 +125,25 @@ func TestStartAnomalies(t *testing.T) {
 	}
 	if kwh := (&Session{MeterStartWh: -5, LastRegisterWh: 1000}).KWh(); kwh != 1 {
 		t.Errorf("KWh with meterStart -5 = %v; want 1 (a negative start counts as 0)", kwh)
+	}
+}
+
+func TestStatusSetsForStores(t *testing.T) {
+	eq := func(what string, got []SessionStatus, want ...SessionStatus) {
+		t.Helper()
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s = %v; want %v", what, got, want)
+		}
+	}
+	eq("StatusesFrom(Superseded)", StatusesFrom(Superseded), SessionActive, SessionStopping)
+	eq("StatusesFrom(StartAccepted)", StatusesFrom(StartAccepted), SessionReserved, SessionPending)
+	eq("StatusesKept(StopCompleted)", StatusesKept(StopCompleted), SessionCompleted, SessionInterrupted, SessionInvalid)
+	if got := SupersededStatus(); got != SessionInterrupted {
+		t.Errorf("SupersededStatus() = %s; want interrupted", got)
+	}
+	for _, s := range []SessionStatus{SessionReserved, SessionPending, SessionActive, SessionStopping, SessionCompleted, SessionInterrupted, SessionInvalid} {
+		if s.Open() != slices.Contains(OpenStatuses, s) {
+			t.Errorf("%s: Open() %v disagrees with OpenStatuses %v", s, s.Open(), OpenStatuses)
+		}
 	}
 }

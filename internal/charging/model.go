@@ -248,6 +248,12 @@ func (s SessionStatus) Final() bool {
 	return s == SessionCompleted || s == SessionInterrupted || s == SessionInvalid
 }
 
+// Open reports whether a session in status s holds its id tag: it is
+// waiting for its transaction (pending), charging or stopping.
+func (s SessionStatus) Open() bool {
+	return s == SessionPending || s == SessionActive || s == SessionStopping
+}
+
 // Valid reports whether s is one of the canonical statuses.
 func (s SessionStatus) Valid() bool {
 	switch s {

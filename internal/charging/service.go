@@ -341,10 +341,15 @@ func (s *Service) StartTransaction(ctx context.Context, r StartRequest) (StartRe
 	if err != nil {
 		return StartResult{}, fmt.Errorf("start transaction at %s/%d: %w", r.ChargerID, r.ConnectorID, err)
 	}
-	status := SessionActive
+	ev := StartAccepted
 	if info.Status != AuthAccepted {
-		status = SessionInvalid
+		ev = StartRefused
 	}
+	t, err := Next(StatusNone, ev)
+	if err != nil {
+		return StartResult{}, err
+	}
+	status := t.To
 	s.screenStart(ctx, r)
 	now := s.clock.Now()
 	id := NewID()

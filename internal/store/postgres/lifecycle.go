@@ -10,11 +10,20 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/store/sqlstatus"
 )
 
 var _ charging.FullStore = (*Store)(nil)
 
-const (
+// The statuses of sessions a start takes over (the state machine's
+// StartAccepted), and of each kind: a reservation, a pending remote start.
+var (
+	waitingStatuses = sqlstatus.List(charging.StatusesFrom(charging.StartAccepted)...)
+	reservedStatus  = sqlstatus.One(charging.SessionReserved)
+	pendingStatus   = sqlstatus.One(charging.SessionPending)
+)
+
+var (
 	// sqlStartSession is the last statement of a start (after the connector
 	// lock and the closing of what is still open on it). Unless the start
 	// key is stored already (a retry, answered with the stored session and
@@ -36,13 +45,13 @@ const (
 		SELECT seq FROM sessions WHERE start_key = $2::text
 	), waiting AS (
 		SELECT seq FROM sessions
-		WHERE charger_id = $3::text AND transaction_id IS NULL AND status IN ('reserved', 'pending')
+		WHERE charger_id = $3::text AND transaction_id IS NULL AND status IN ` + waitingStatuses + `
 		AND NOT EXISTS (SELECT 1 FROM prior)
-		AND ((status = 'reserved' AND connector_id IN ($4::integer, 0) AND (reservation_id = $7::bigint
+		AND ((status = ` + reservedStatus + ` AND connector_id IN ($4::integer, 0) AND (reservation_id = $7::bigint
 			OR ($7::bigint IS NULL AND (id_tag = $5::text OR ($11::text <> '' AND (id_tag = $11::text
 				OR id_tag IN (SELECT id FROM id_tags WHERE parent_id = $11::text)))))))
-			OR (status = 'pending' AND connector_id IN ($4::integer, 0) AND id_tag = $5::text))
-		ORDER BY status = 'reserved' DESC, connector_id = $4::integer DESC, seq
+			OR (status = ` + pendingStatus + ` AND connector_id IN ($4::integer, 0) AND id_tag = $5::text))
+		ORDER BY status = ` + reservedStatus + ` DESC, connector_id = $4::integer DESC, seq
 		LIMIT 1
 		FOR UPDATE SKIP LOCKED
 	), took AS (
@@ -50,7 +59,7 @@ const (
 			id_tag = $5::text, status = $6::text, reservation_id = coalesce($7::bigint, reservation_id),
 			meter_start_wh = $8::bigint, last_register_wh = $8::bigint::double precision,
 			started_at = $9::bigint, expires_at = NULL, last_updated = $10::bigint, event_seq = event_seq + 1
-		WHERE seq = (SELECT seq FROM waiting) AND transaction_id IS NULL AND status IN ('reserved', 'pending')
+		WHERE seq = (SELECT seq FROM waiting) AND transaction_id IS NULL AND status IN ` + waitingStatuses + `
 		RETURNING true AS created, event_seq, ` + sessionCols + `
 	), ins AS (
 		INSERT INTO sessions (id, start_key, charger_id, connector_id, transaction_id, id_tag, status,

@@ -9,16 +9,25 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/store/sqlstatus"
 )
 
 const sessionCols = `seq, id, charger_id, connector_id, transaction_id, id_tag, status, reservation_id,
 	meter_start_wh, meter_stop_wh, last_register_wh, max_power_kw, last_power_kw, soc,
 	started_at, ended_at, stop_reason, last_updated, expires_at`
 
-// openStatuses are the statuses of a session that has not ended.
-const openStatuses = `('pending', 'active', 'stopping')`
+// The statuses the queries select by come from the core (package
+// sqlstatus): openStatuses hold their id tag; a later start supersedes the
+// sessions in supersedable on its connector, which then take superseded; a
+// stop keeps the status of a session in stopKept (it ended otherwise).
+var (
+	openStatuses = sqlstatus.List(charging.OpenStatuses...)
+	supersedable = sqlstatus.List(charging.StatusesFrom(charging.Superseded)...)
+	superseded   = sqlstatus.One(charging.SupersededStatus())
+	stopKept     = sqlstatus.List(charging.StatusesKept(charging.StopCompleted)...)
+)
 
-const (
+var (
 	sqlGetSession   = `SELECT ` + sessionCols + ` FROM sessions WHERE id = $1`
 	sqlSessionByTx  = `SELECT ` + sessionCols + ` FROM sessions WHERE transaction_id = $1`
 	sqlSessionByKey = `SELECT ` + sessionCols + ` FROM sessions WHERE start_key = $1`
@@ -35,8 +44,8 @@ const (
 	// Both writes do nothing when the start key is already stored (a retry).
 	sqlLockConnector = `SELECT pg_advisory_xact_lock($1)`
 	sqlCloseOpen     = `WITH c AS (
-		UPDATE sessions SET status = 'interrupted', ended_at = coalesce(ended_at, $1), last_updated = $1, event_seq = event_seq + 1
-		WHERE charger_id = $2 AND connector_id = $3 AND status IN ` + openStatuses + ` AND transaction_id IS NOT NULL
+		UPDATE sessions SET status = ` + superseded + `, ended_at = coalesce(ended_at, $1), last_updated = $1, event_seq = event_seq + 1
+		WHERE charger_id = $2 AND connector_id = $3 AND status IN ` + supersedable + ` AND transaction_id IS NOT NULL
 		AND NOT EXISTS (SELECT 1 FROM sessions WHERE start_key = $4)
 		RETURNING id, charger_id, transaction_id, event_seq, last_updated
 	) ` + sqlSessionEventsFrom + `c`
@@ -69,7 +78,7 @@ const (
 	// session that ended without a stop keeps its final status.
 	sqlStopSession = `WITH u AS (
 		UPDATE sessions SET
-		status = CASE WHEN status IN ('completed', 'interrupted', 'invalid') THEN status ELSE $1 END,
+		status = CASE WHEN status IN ` + stopKept + ` THEN status ELSE $1 END,
 		meter_stop_wh = $2::bigint, last_register_wh = GREATEST(last_register_wh, $2::bigint::double precision), stop_reason = $3,
 		ended_at = $4, last_updated = $5, event_seq = event_seq + 1
 		WHERE transaction_id = $6 AND ($7::text = '' OR charger_id = $7) AND meter_stop_wh IS NULL

@@ -10,14 +10,20 @@ import (
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/store/sqlstatus"
 )
 
 var _ charging.FullStore = (*Store)(nil)
 
-// waitingStatuses are the statuses of a session that has no transaction yet.
-const waitingStatuses = `('reserved', 'pending')`
+// The statuses of sessions a start takes over (the state machine's
+// StartAccepted), and of each kind: a reservation, a pending remote start.
+var (
+	waitingStatuses = sqlstatus.List(charging.StatusesFrom(charging.StartAccepted)...)
+	reservedStatus  = sqlstatus.One(charging.SessionReserved)
+	pendingStatus   = sqlstatus.One(charging.SessionPending)
+)
 
-const (
+var (
 	// sqlCreateSession stores a session without a transaction: its
 	// transaction_id is NULL, so it does not collide with any other.
 	sqlCreateSession = `INSERT INTO sessions (id, start_key, charger_id, connector_id, transaction_id, id_tag, status,
@@ -44,10 +50,10 @@ const (
 	// session sits under NULL.)
 	sqlWaitingFor = `SELECT seq FROM sessions
 	WHERE charger_id = ?1 AND connector_id IN (?2, 0) AND status IN ` + waitingStatuses + ` AND +transaction_id IS NULL
-	AND ((status = 'reserved' AND (reservation_id = ?3 OR (?3 IS NULL AND (id_tag = ?4
+	AND ((status = ` + reservedStatus + ` AND (reservation_id = ?3 OR (?3 IS NULL AND (id_tag = ?4
 		OR (?5 <> '' AND (id_tag = ?5 OR id_tag IN (SELECT id FROM id_tags WHERE parent_id = ?5)))))))
-		OR (status = 'pending' AND id_tag = ?4))
-	ORDER BY status = 'reserved' DESC, connector_id = ?2 DESC, seq LIMIT 1`
+		OR (status = ` + pendingStatus + ` AND id_tag = ?4))
+	ORDER BY status = ` + reservedStatus + ` DESC, connector_id = ?2 DESC, seq LIMIT 1`
 	// sqlTakeOver and sqlTakeOverMeter make the session found by
 	// sqlWaitingFor the StartTransaction's: it keeps its id and, when the
 	// start names none, its reservation id.

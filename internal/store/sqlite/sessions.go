@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/store/sqlstatus"
 )
 
 // A session is a row of sessions joined with its row of session_meter,
@@ -20,10 +21,18 @@ const (
 	sessionFrom = ` FROM sessions s JOIN session_meter m ON m.seq = s.seq`
 )
 
-// openStatuses are the statuses of a session that has not ended.
-const openStatuses = `('pending', 'active', 'stopping')`
+// The statuses the queries select by come from the core (package
+// sqlstatus): openStatuses hold their id tag; a later start supersedes the
+// sessions in supersedable on its connector, which then take superseded.
+// (supersedable is a subset of openStatuses; the queries name both so that
+// SQLite sees the predicate of the partial index sessions_open_connector.)
+var (
+	openStatuses = sqlstatus.List(charging.OpenStatuses...)
+	supersedable = sqlstatus.List(charging.StatusesFrom(charging.Superseded)...)
+	superseded   = sqlstatus.One(charging.SupersededStatus())
+)
 
-const (
+var (
 	sqlGetSession         = `SELECT ` + sessionCols + sessionFrom + ` WHERE s.id = ?`
 	sqlSessionByTx        = `SELECT ` + sessionCols + sessionFrom + ` WHERE s.transaction_id = ?`
 	sqlSessionByKey       = `SELECT ` + sessionCols + sessionFrom + ` WHERE s.start_key = ?`
@@ -35,11 +44,11 @@ const (
 	// sqlCloseOpenMeter and then sqlCloseOpen close the sessions still open
 	// on a connector.
 	sqlCloseOpenMeter = `UPDATE session_meter SET last_updated = ?1 WHERE seq IN (
-	SELECT seq FROM sessions WHERE charger_id = ?2 AND connector_id = ?3 AND status IN ` + openStatuses + ` AND seq <> ?4)`
-	sqlCloseOpen = `UPDATE sessions SET status = 'interrupted', ended_at = coalesce(ended_at, ?1)
-	WHERE charger_id = ?2 AND connector_id = ?3 AND status IN ` + openStatuses + ` AND seq <> ?4`
+	SELECT seq FROM sessions WHERE charger_id = ?2 AND connector_id = ?3 AND status IN ` + openStatuses + ` AND status IN ` + supersedable + ` AND seq <> ?4)`
+	sqlCloseOpen = `UPDATE sessions SET status = ` + superseded + `, ended_at = coalesce(ended_at, ?1)
+	WHERE charger_id = ?2 AND connector_id = ?3 AND status IN ` + openStatuses + ` AND status IN ` + supersedable + ` AND seq <> ?4`
 	// sqlOpenOn lists what sqlCloseOpen is about to close, for its events.
-	sqlOpenOn        = `SELECT seq FROM sessions WHERE charger_id = ?1 AND connector_id = ?2 AND status IN ` + openStatuses + ` AND seq <> ?3`
+	sqlOpenOn        = `SELECT seq FROM sessions WHERE charger_id = ?1 AND connector_id = ?2 AND status IN ` + openStatuses + ` AND status IN ` + supersedable + ` AND seq <> ?3`
 	sqlBumpTx        = `UPDATE tx_sequence SET last = last + 1 WHERE id = 1`
 	sqlLastTx        = `SELECT last FROM tx_sequence WHERE id = 1`
 	sqlInsertSession = `INSERT INTO sessions (id, start_key, charger_id, connector_id, transaction_id, id_tag, status,
@@ -320,8 +329,10 @@ func (s *Store) StopSession(ctx context.Context, r charging.StopSession) (chargi
 			sess = cur
 			return nil
 		}
-		if !cur.Status.Final() {
-			cur.Status = status
+		// The state machine decides: a session that ended otherwise keeps
+		// its status.
+		if t, err := charging.Next(cur.Status, charging.StopEvent(status)); err == nil {
+			cur.Status = t.To
 		}
 		cur.MeterStopWh = &r.MeterStopWh
 		cur.LastRegisterWh = max(cur.LastRegisterWh, float64(r.MeterStopWh))
