@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -88,6 +89,25 @@ func sanitize(s string) string {
 
 func nodeIDChar(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+}
+
+// RedactURL hides the passwords and tokens of NATS URLs (comma-separated)
+// for logs and messages.
+func RedactURL(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		u, err := url.Parse(strings.TrimSpace(p))
+		if err != nil || u.User == nil {
+			continue
+		}
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		} else {
+			u.User = url.User("xxxxx") // a token
+		}
+		parts[i] = u.String()
+	}
+	return strings.Join(parts, ",")
 }
 
 // ValidateNodeID says what is wrong with a node id: it names a NATS
@@ -195,7 +215,7 @@ func Join(ctx context.Context, cfg Config) (*Node, error) {
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("cluster: NATS is back", "url", c.ConnectedUrlRedacted()) }),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w (is nats-server running, with JetStream: nats-server -js?)", cfg.URL, err)
+		return nil, fmt.Errorf("connect to NATS at %s: %w (is nats-server running, with JetStream: nats-server -js?)", RedactURL(cfg.URL), err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -239,8 +259,9 @@ func (n *Node) Ready() error {
 
 // Start answers the commands other nodes forward here with local (this
 // node's own command router, never a Router: a forwarded command is not
-// forwarded again), and starts refreshing the node's entries.
-func (n *Node) Start(local charging.Commands) error {
+// forwarded again) and raw messages with raw (nil: refused), and starts
+// refreshing the node's entries.
+func (n *Node) Start(local charging.Commands, raw RawSender) error {
 	sub, err := n.nc.Subscribe(commandSubject+n.cfg.NodeID, func(m *nats.Msg) {
 		select {
 		case n.sem <- struct{}{}:
@@ -250,7 +271,7 @@ func (n *Node) Start(local charging.Commands) error {
 		n.serveWG.Add(1)
 		go func() {
 			defer func() { <-n.sem; n.serveWG.Done() }()
-			n.serve(local, m)
+			n.serve(local, raw, m)
 		}()
 	})
 	if err != nil {

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -22,7 +23,7 @@ func join(t *testing.T, url, id string, ttl time.Duration, local *localSet, cmds
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := n.Start(cmds); err != nil {
+	if err := n.Start(cmds, echo{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(n.Close)
@@ -337,11 +338,65 @@ func TestForwardedCommandsKeepTheirAnswerAndErrors(t *testing.T) {
 	})
 }
 
+// echo is a node's raw sender in these tests: it answers the payload,
+// or refuses an action named Fail with a CALLERROR and an answer.
+type echo struct{}
+
+func (echo) Send(_ context.Context, chargerID, action string, payload json.RawMessage, by string) (json.RawMessage, error) {
+	if action == "Fail" {
+		return json.RawMessage(`{"why":"no"}`), &charging.ChargerError{Code: "NotSupported", Description: chargerID}
+	}
+	return json.RawMessage(fmt.Sprintf(`{"charger":%q,"action":%q,"by":%q,"payload":%s}`, chargerID, action, by, payload)), nil
+}
+
+func TestForwardedRawMessages(t *testing.T) {
+	ns := natstest.Start(t)
+	var la, lb localSet
+	a := join(t, ns.URL(), "a", time.Minute, &la, nil)
+	b := join(t, ns.URL(), "b", time.Minute, &lb, nil)
+	la.set("CP1", true)
+	a.Hold("CP1")
+	viaB := NewRawRouter(b, refuseRaw{})
+	ctx := context.Background()
+	res, err := viaB.Send(ctx, "CP1", "GetConfiguration", json.RawMessage(`{"key":["X"]}`), "op")
+	if want := `{"charger":"CP1","action":"GetConfiguration","by":"op","payload":{"key":["X"]}}`; err != nil || string(res) != want {
+		t.Fatalf("raw through b = %s, %v; want %s", res, err, want)
+	}
+	res, err = viaB.Send(ctx, "CP1", "Fail", json.RawMessage(`{}`), "op")
+	var ce *charging.ChargerError
+	if !errors.As(err, &ce) || ce.Code != "NotSupported" || !errors.Is(err, charging.ErrNotSupported) || string(res) != `{"why":"no"}` {
+		t.Fatalf("failing raw through b = %s, %v; want the CALLERROR and the answer", res, err)
+	}
+	if _, err := viaB.Send(ctx, "CP2", "Reset", nil, "op"); !errors.Is(err, errLocalRaw) {
+		t.Fatalf("raw to a charger no node holds = %v; want the local sender's answer", err)
+	}
+}
+
+var errLocalRaw = errors.New("local raw sender")
+
+type refuseRaw struct{}
+
+func (refuseRaw) Send(context.Context, string, string, json.RawMessage, string) (json.RawMessage, error) {
+	return nil, errLocalRaw
+}
+
 func TestEveryCommandErrorCrossesTheWire(t *testing.T) {
 	for _, e := range charging.CommandErrors {
 		got := encodeError(fmt.Errorf("x: %w", e)).decode()
 		if !errors.Is(got, e) {
 			t.Errorf("%v does not cross the wire: decoded %v", e, got)
+		}
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"nats://127.0.0.1:4222":                             "nats://127.0.0.1:4222",
+		"nats://cb:s3cret@n1:4222,nats://cb:s3cret@n2:4222": "nats://cb:xxxxx@n1:4222,nats://cb:xxxxx@n2:4222",
+		"tls://T0KEN@n1:4222":                               "tls://xxxxx@n1:4222",
+	} {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q; want %q", in, got, want)
 		}
 	}
 }

@@ -55,14 +55,19 @@ func route[C any](ctx context.Context, r *Router, op, chargerID string, c C, loc
 	if err != nil {
 		return charging.CommandResult{}, err
 	}
-	return n.forward(ctx, e.Node, request{Op: op, Charger: chargerID, Command: body})
+	rep, err := n.forward(ctx, e.Node, request{Op: op, Charger: chargerID, Command: body})
+	if err != nil {
+		return charging.CommandResult{}, err
+	}
+	return rep.Result, rep.Error.decode()
 }
 
 // forward sends a command to the node that holds the charger and returns
-// its answer. Without a deadline of the caller's it waits as long as the
+// its reply; the error is one of reaching the node, the reply's own error
+// is for the caller to decode. Without a deadline of the caller's it waits as long as the
 // holding node may take: its call timeout, twice (a command may send two
 // calls), and a margin for the store.
-func (n *Node) forward(ctx context.Context, node string, req request) (charging.CommandResult, error) {
+func (n *Node) forward(ctx context.Context, node string, req request) (reply, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		req.Deadline = dl
 	} else {
@@ -72,30 +77,31 @@ func (n *Node) forward(ctx context.Context, node string, req request) (charging.
 	}
 	body, err := json.Marshal(req)
 	if err != nil {
-		return charging.CommandResult{}, err
+		return reply{}, err
 	}
 	msg, err := n.nc.RequestWithContext(ctx, commandSubject+node, body)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
-		return charging.CommandResult{}, fmt.Errorf("%w: %s (its node %s is gone)", charging.ErrNotConnected, req.Charger, node)
+		return reply{}, fmt.Errorf("%w: %s (its node %s is gone)", charging.ErrNotConnected, req.Charger, node)
 	case err != nil && ctx.Err() != nil && req.Deadline.IsZero():
-		return charging.CommandResult{}, fmt.Errorf("%w: %s %s through node %s", charging.ErrTimeout, req.Op, req.Charger, node)
+		return reply{}, fmt.Errorf("%w: %s %s through node %s", charging.ErrTimeout, req.Op, req.Charger, node)
 	case err != nil:
-		return charging.CommandResult{}, fmt.Errorf("%s %s through node %s: %w", req.Op, req.Charger, node, err)
+		return reply{}, fmt.Errorf("%s %s through node %s: %w", req.Op, req.Charger, node, err)
 	}
 	var rep reply
 	if err := json.Unmarshal(msg.Data, &rep); err != nil {
-		return charging.CommandResult{}, fmt.Errorf("%s %s through node %s: bad answer: %w", req.Op, req.Charger, node, err)
+		return reply{}, fmt.Errorf("%s %s through node %s: bad answer: %w", req.Op, req.Charger, node, err)
 	}
-	return rep.Result, rep.Error.decode()
+	return rep, nil
 }
 
 func (n *Node) forwardWait() time.Duration { return 2*n.cfg.CallTimeout + 10*time.Second }
 
 // serve runs a forwarded command on the local router and answers it.
-func (n *Node) serve(local charging.Commands, m *nats.Msg) {
+func (n *Node) serve(local charging.Commands, raw RawSender, m *nats.Msg) {
 	var req request
 	var res charging.CommandResult
+	var resp json.RawMessage
 	var err error
 	if jerr := json.Unmarshal(m.Data, &req); jerr != nil {
 		err = fmt.Errorf("%w: forwarded command: %v", charging.ErrInvalidInput, jerr)
@@ -105,17 +111,84 @@ func (n *Node) serve(local charging.Commands, m *nats.Msg) {
 			cancel()
 			ctx, cancel = context.WithDeadline(n.stopCtx, req.Deadline)
 		}
-		res, err = run(ctx, local, req)
+		res, resp, err = run(ctx, local, raw, req)
 		cancel()
 	}
-	b, _ := json.Marshal(reply{Result: res, Error: encodeError(err)})
+	b, _ := json.Marshal(reply{Result: res, Response: resp, Error: encodeError(err)})
 	if rerr := m.Respond(b); rerr != nil && n.stopCtx.Err() == nil {
 		n.log.Warn("cluster: forwarded command's answer not sent", "op", req.Op, "charger", req.Charger, "err", rerr)
 	}
 }
 
-// run decodes a forwarded command and runs it on c.
-func run(ctx context.Context, c charging.Commands, req request) (charging.CommandResult, error) {
+// RawSender sends a raw protocol message to a charger (the operator API's
+// expert endpoint), with errors in core terms; the answer comes back even
+// with an error, when the charger gave one.
+type RawSender interface {
+	Send(ctx context.Context, chargerID, action string, payload json.RawMessage, requestedBy string) (json.RawMessage, error)
+}
+
+// rawCommand is a forwarded raw message.
+type rawCommand struct {
+	Action      string          `json:"action"`
+	Payload     json.RawMessage `json:"payload"`
+	RequestedBy string          `json:"requested_by"`
+}
+
+// RawRouter is RawSender on a node of a cluster: a message for a charger
+// another node holds is sent there, as Router does with commands.
+type RawRouter struct {
+	node  *Node
+	local RawSender
+}
+
+var _ RawSender = (*RawRouter)(nil)
+
+// NewRawRouter returns the cluster's raw sender over this node's own.
+func NewRawRouter(n *Node, local RawSender) *RawRouter { return &RawRouter{node: n, local: local} }
+
+// Send sends the message through the node that holds the charger.
+func (r *RawRouter) Send(ctx context.Context, chargerID, action string, payload json.RawMessage, requestedBy string) (json.RawMessage, error) {
+	n := r.node
+	if n.cfg.Local(chargerID) {
+		return r.local.Send(ctx, chargerID, action, payload, requestedBy)
+	}
+	e, ok, err := n.Holder(ctx, chargerID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s (which node holds it is unknown: %v)", charging.ErrNotConnected, chargerID, err)
+	}
+	if !ok || e.Node == n.cfg.NodeID {
+		return r.local.Send(ctx, chargerID, action, payload, requestedBy)
+	}
+	body, err := json.Marshal(rawCommand{Action: action, Payload: payload, RequestedBy: requestedBy})
+	if err != nil {
+		return nil, err
+	}
+	rep, err := n.forward(ctx, e.Node, request{Op: opRaw, Charger: chargerID, Command: body})
+	if err != nil {
+		return nil, err
+	}
+	return rep.Response, rep.Error.decode()
+}
+
+// run decodes a forwarded command and runs it on c (raw messages on raw).
+func run(ctx context.Context, c charging.Commands, raw RawSender, req request) (charging.CommandResult, json.RawMessage, error) {
+	if req.Op == opRaw {
+		var m rawCommand
+		if err := json.Unmarshal(req.Command, &m); err != nil {
+			return charging.CommandResult{}, nil, fmt.Errorf("%w: forwarded raw message: %v", charging.ErrInvalidInput, err)
+		}
+		if raw == nil {
+			return charging.CommandResult{}, nil, fmt.Errorf("%w: this node takes no forwarded raw messages", charging.ErrNotSupported)
+		}
+		res, err := raw.Send(ctx, req.Charger, m.Action, m.Payload, m.RequestedBy)
+		return charging.CommandResult{}, res, err
+	}
+	res, err := runCommand(ctx, c, req)
+	return res, nil, err
+}
+
+// runCommand decodes a forwarded command and runs it on c.
+func runCommand(ctx context.Context, c charging.Commands, req request) (charging.CommandResult, error) {
 	switch req.Op {
 	case opStart:
 		return runOp(ctx, req, c.StartCharging)
@@ -155,6 +228,7 @@ const (
 	opReset              = "reset"
 	opChangeAvailability = "change-availability"
 	opSetChargingLimit   = "set-charging-limit"
+	opRaw                = "raw"
 )
 
 // StartCharging runs on the node that holds the charger.

@@ -22,7 +22,9 @@ type request struct {
 
 type reply struct {
 	Result charging.CommandResult `json:"result"`
-	Error  *wireError             `json:"error,omitempty"`
+	// Response is a raw message's answer.
+	Response json.RawMessage `json:"response,omitempty"`
+	Error    *wireError      `json:"error,omitempty"`
 }
 
 // wireError is a command error on the wire: its text, every core error it

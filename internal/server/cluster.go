@@ -36,7 +36,7 @@ func (c *Config) validateCluster() error {
 	}
 	for _, u := range strings.Split(c.NATS, ",") {
 		if !strings.Contains(u, "://") {
-			return fmt.Errorf("--nats %q: use a NATS URL such as nats://127.0.0.1:4222", c.NATS)
+			return fmt.Errorf("--nats %q: use a NATS URL such as nats://127.0.0.1:4222", cluster.RedactURL(c.NATS))
 		}
 	}
 	return nil
@@ -61,7 +61,7 @@ func (s *Server) joinCluster(ctx context.Context) error {
 	}
 	s.cluster.node, s.cluster.local = n, s.commands
 	s.commands = cluster.NewRouter(n, s.commands, s.svc.Store())
-	s.log.Info("joined the cluster", "node", n.ID(), "nats", s.cfg.NATS)
+	s.log.Info("joined the cluster", "node", n.ID(), "nats", cluster.RedactURL(s.cfg.NATS))
 	return nil
 }
 
@@ -69,7 +69,7 @@ func (s *Server) joinCluster(ctx context.Context) error {
 // local router) and keeps this node's presence entries alive until ctx
 // ends; then the node leaves.
 func (s *Server) runCluster(ctx context.Context) error {
-	if err := s.cluster.node.Start(s.cluster.local); err != nil {
+	if err := s.cluster.node.Start(s.cluster.local, rawCommands{s}); err != nil {
 		return err
 	}
 	<-ctx.Done()
@@ -83,6 +83,15 @@ func (s *Server) leaveCluster() {
 	if s.cluster.node != nil {
 		s.cluster.node.Close()
 	}
+}
+
+// rawSender is the API's expert endpoint: this node's commanders, or in a
+// cluster the node that holds the charger.
+func (s *Server) rawSender() api.RawCommander {
+	if s.cluster.node != nil {
+		return cluster.NewRawRouter(s.cluster.node, rawCommands{s})
+	}
+	return rawCommands{s}
 }
 
 // clusterReady fails when the node cannot reach NATS.

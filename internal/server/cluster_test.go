@@ -147,6 +147,12 @@ func TestCommandsReachAChargerOnAnotherNode(t *testing.T) {
 			return a.GetJSON("/api/v1/sessions/"+active, &s) == http.StatusOK && s.Status == charging.SessionCompleted
 		})
 	})
+	t.Run("raw-message-through-b", func(t *testing.T) {
+		st, out := command(t, b, cp, "GetConfiguration", `{"key":["HeartbeatInterval"]}`)
+		if st != http.StatusOK || out["configurationKey"] == nil {
+			t.Fatalf("GetConfiguration through b: HTTP %d %v; want the charger's configuration", st, out)
+		}
+	})
 	t.Run("unknown-charger", func(t *testing.T) {
 		for _, n := range []*cbtest.Server{a, b} {
 			var out map[string]any
