@@ -117,16 +117,30 @@ func Fold(s Session, m MeterValues) (Session, []Anomaly) {
 // checkRegister reports whether wh is a plausible next register reading of
 // s, and the anomaly when it is not.
 func checkRegister(s Session, wh float64) (Anomaly, bool) {
+	kind := registerAnomaly(s.LastRegisterWh, wh)
+	if kind == "" {
+		return Anomaly{}, true
+	}
 	ex := strconv.FormatFloat(wh, 'g', -1, 64) + " Wh"
+	if !math.IsNaN(wh) && !math.IsInf(wh, 0) && wh >= 0 && wh <= MaxRegisterWh {
+		ex += " after " + strconv.FormatFloat(s.LastRegisterWh, 'g', -1, 64) + " Wh"
+	}
+	return Anomaly{Kind: kind, Example: ex}, false
+}
+
+// registerAnomaly is the one rule for an energy register reading wh that
+// follows the highest reading last (last < 0: none known): the anomaly's
+// kind, or "" when the reading is plausible.
+func registerAnomaly(last, wh float64) string {
 	switch {
 	case math.IsNaN(wh) || math.IsInf(wh, 0) || wh < 0 || wh > MaxRegisterWh:
-		return Anomaly{Kind: AnomalyRegisterImplausible, Example: ex}, false
-	case wh-s.LastRegisterWh > MaxRegisterJumpWh:
-		return Anomaly{Kind: AnomalyRegisterImplausible, Example: ex + " after " + strconv.FormatFloat(s.LastRegisterWh, 'g', -1, 64) + " Wh"}, false
-	case wh < s.LastRegisterWh-RegisterSlackWh:
-		return Anomaly{Kind: AnomalyRegisterBackwards, Example: ex + " after " + strconv.FormatFloat(s.LastRegisterWh, 'g', -1, 64) + " Wh"}, false
+		return AnomalyRegisterImplausible
+	case last >= 0 && wh-last > MaxRegisterJumpWh:
+		return AnomalyRegisterImplausible
+	case last >= 0 && wh < last-RegisterSlackWh:
+		return AnomalyRegisterBackwards
 	}
-	return Anomaly{}, true
+	return ""
 }
 
 // hasBeginAndPeriodic reports whether samples hold both a Transaction.Begin

@@ -3,6 +3,7 @@ package charging
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -144,6 +145,29 @@ func TestStatusSetsForStores(t *testing.T) {
 	for _, s := range []SessionStatus{SessionReserved, SessionPending, SessionActive, SessionStopping, SessionCompleted, SessionInterrupted, SessionInvalid} {
 		if s.Open() != slices.Contains(OpenStatuses, s) {
 			t.Errorf("%s: Open() %v disagrees with OpenStatuses %v", s, s.Open(), OpenStatuses)
+		}
+	}
+}
+
+// registerAnomaly is the one rule both the screen (screen.go) and the fold
+// apply to an energy register reading.
+func TestRegisterAnomaly(t *testing.T) {
+	for _, tt := range []struct {
+		last, wh float64
+		want     string
+	}{
+		{-1, 0, ""},
+		{-1, 5e11, ""},
+		{-1, -1, AnomalyRegisterImplausible},
+		{-1, 1e300, AnomalyRegisterImplausible},
+		{-1, math.NaN(), AnomalyRegisterImplausible},
+		{1000, 1000 + MaxRegisterJumpWh + 1, AnomalyRegisterImplausible},
+		{1000, 1000 + MaxRegisterJumpWh, ""},
+		{1000, 999.6, ""}, // within RegisterSlackWh
+		{1000, 999, AnomalyRegisterBackwards},
+	} {
+		if got := registerAnomaly(tt.last, tt.wh); got != tt.want {
+			t.Errorf("registerAnomaly(%v, %v) = %q; want %q", tt.last, tt.wh, got, tt.want)
 		}
 	}
 }

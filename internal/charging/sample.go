@@ -30,7 +30,7 @@ type SampledValue struct {
 	RawUnit string `json:"raw_unit,omitempty"`
 	Signed  bool   `json:"signed,omitempty"`
 	// Flagged names why the value is kept but not applied to the
-	// session's totals (FlagRegisterImplausible, …); "" for a value in use.
+	// session's totals (AnomalyRegisterImplausible, …); "" for a value in use.
 	Flagged string `json:"flagged,omitempty"`
 }
 

@@ -3,7 +3,6 @@ package charging
 import (
 	"context"
 	"errors"
-	"math"
 	"strconv"
 	"sync"
 )
@@ -13,7 +12,8 @@ import (
 // sampled value (SampledValue.Flagged, which Observe skips), recorded with
 // RecordViolation (ViolationFlagged), and never applied to totals:
 //
-//   - an energy register outside [0, MaxPlausibleRegisterWh], or not finite;
+//   - an energy register that is not plausible (registerAnomaly: outside
+//     [0, MaxRegisterWh], not finite, or a jump beyond MaxRegisterJumpWh);
 //   - an energy register below one already seen in the transaction (a
 //     replaced or reset meter): the session keeps counting from the highest;
 //   - Transaction.Begin and Sample.Periodic readings in one MeterValues (a
@@ -23,24 +23,9 @@ import (
 //   - a negative meterStart: kept on the session, counted from 0 (KWh);
 //   - a StartTransaction on a connector the charger does not have;
 //   - a StopTransaction for no known transaction (-1, or unknown).
-
-// MaxPlausibleRegisterWh bounds an energy register reading: 10^11 Wh
-// (100 GWh). A 350 kW charger running without pause delivers about 3 GWh a
-// year, so a real meter stays far below it for its lifetime; a reading such
-// as 1e300 (seen from chargers whose firmware sends garbage) would make the
-// session's energy absurd.
-const MaxPlausibleRegisterWh = 1e11
-
-// MaxPlausibleConnectors bounds the connector ids of a charger that has not
-// reported its connectors yet.
-const MaxPlausibleConnectors = 100
-
-// Flag reasons of a sampled value (SampledValue.Flagged): the violation kinds.
-const (
-	FlagRegisterImplausible = "register-implausible"
-	FlagRegisterBackwards   = "register-backwards"
-	FlagBeginAndPeriodic    = "begin-and-periodic"
-)
+//
+// The rules and their bounds are fold.go's (registerAnomaly,
+// StartAnomalies), and the violation kinds its Anomaly kinds.
 
 // registers remembers the highest energy register seen per open
 // transaction, so a reading that goes backwards is caught without a read
@@ -105,9 +90,9 @@ func (s *Service) screenMeterValues(ctx context.Context, m *MeterValues, stopDat
 		}
 		for j := range m.Samples[i].Values {
 			switch m.Samples[i].Values[j].Context {
-			case "Transaction.Begin":
+			case ContextTransactionBegin:
 				begin = true
-			case "Sample.Periodic":
+			case ContextSamplePeriodic:
 				periodic = true
 			}
 		}
@@ -126,14 +111,17 @@ func (s *Service) screenMeterValues(ctx context.Context, m *MeterValues, stopDat
 				continue
 			}
 			wh := v.Value * 1000
+			after := last
+			if stopData {
+				after = -1 // transactionData replays the whole transaction
+			}
 			switch {
-			case begin && periodic && v.Context == "Transaction.Begin":
-				v.Flagged = FlagBeginAndPeriodic
-			case math.IsNaN(wh) || wh < 0 || wh > MaxPlausibleRegisterWh:
-				v.Flagged = FlagRegisterImplausible
-			case !stopData && last >= 0 && wh < last: // transactionData replays the whole transaction
-				v.Flagged = FlagRegisterBackwards
+			case begin && periodic && v.Context == ContextTransactionBegin:
+				v.Flagged = AnomalyBeginAndPeriodic
 			default:
+				v.Flagged = registerAnomaly(after, wh)
+			}
+			if v.Flagged == "" {
 				highest = max(highest, wh)
 				continue
 			}
@@ -169,7 +157,7 @@ func registerExample(m *MeterValues, v *SampledValue, last float64) string {
 	if v.Context != "" {
 		ex += " (" + v.Context + ")"
 	}
-	if v.Flagged == FlagRegisterBackwards {
+	if v.Flagged == AnomalyRegisterBackwards {
 		ex += "; highest so far " + strconv.FormatFloat(last, 'f', -1, 64) + " Wh"
 	}
 	return ex
@@ -182,25 +170,24 @@ func txString(tx *int64) string {
 	return strconv.FormatInt(*tx, 10)
 }
 
-// screenStart records what is wrong with a StartTransaction; the session
-// is stored as reported either way.
+// screenStart records what is wrong with a StartTransaction
+// (StartAnomalies); the session is stored as reported either way.
 func (s *Service) screenStart(ctx context.Context, r StartRequest) {
-	if r.MeterStartWh < 0 {
-		s.RecordViolation(ctx, Violation{ChargerID: r.ChargerID, Kind: "meter-start-negative", Outcome: ViolationFlagged,
-			Example: "meterStart " + strconv.FormatInt(r.MeterStartWh, 10) + " on connector " + strconv.Itoa(r.ConnectorID)})
-	}
-	limit := MaxPlausibleConnectors
+	highest := 0
 	if c, err := s.store.GetCharger(ctx, r.ChargerID); err == nil {
-		highest := 0
 		for _, cn := range c.Connectors {
 			highest = max(highest, cn.ConnectorID)
 		}
-		if highest > 0 {
-			limit = highest
-		}
 	}
-	if r.ConnectorID > limit {
-		s.RecordViolation(ctx, Violation{ChargerID: r.ChargerID, Kind: "connector-out-of-range", Outcome: ViolationFlagged,
-			Example: "StartTransaction on connector " + strconv.Itoa(r.ConnectorID) + "; the charger has connectors up to " + strconv.Itoa(limit)})
+	for _, a := range StartAnomalies(r.MeterStartWh, r.ConnectorID, highest) {
+		ex := "StartTransaction on connector " + strconv.Itoa(r.ConnectorID) + ": " + a.Example
+		if a.Kind == AnomalyConnectorOutOfRange {
+			limit := highest
+			if limit == 0 {
+				limit = MaxConnectorID
+			}
+			ex += "; the charger has connectors up to " + strconv.Itoa(limit)
+		}
+		s.RecordViolation(ctx, Violation{ChargerID: r.ChargerID, Kind: a.Kind, Outcome: ViolationFlagged, Example: ex})
 	}
 }

@@ -397,15 +397,15 @@ func TestStartTransaction(t *testing.T) {
 }
 
 // A start on a charger that reported no connectors is flagged only beyond
-// MaxPlausibleConnectors.
+// MaxConnectorID.
 func TestStartConnectorBoundWithoutReportedConnectors(t *testing.T) {
 	c := newCore(t, charging.Config{AcceptUnknownTags: true})
 	c.charger(t, "cp-1")
-	c.start(t, charging.StartRequest{ChargerID: "cp-1", ConnectorID: charging.MaxPlausibleConnectors, IDTag: "T"})
+	c.start(t, charging.StartRequest{ChargerID: "cp-1", ConnectorID: charging.MaxConnectorID, IDTag: "T"})
 	if v := c.violations(t, "cp-1"); len(v) != 0 {
-		t.Errorf("violations %v after a start on connector %d; want none", v, charging.MaxPlausibleConnectors)
+		t.Errorf("violations %v after a start on connector %d; want none", v, charging.MaxConnectorID)
 	}
-	c.start(t, charging.StartRequest{ChargerID: "cp-1", ConnectorID: charging.MaxPlausibleConnectors + 1, IDTag: "T"})
+	c.start(t, charging.StartRequest{ChargerID: "cp-1", ConnectorID: charging.MaxConnectorID + 1, IDTag: "T"})
 	if v := c.violations(t, "cp-1"); v["connector-out-of-range/flagged"] != 1 {
 		t.Errorf("violations %v; want connector-out-of-range", v)
 	}

@@ -187,7 +187,7 @@ func TestViolationExample(t *testing.T) {
 		t.Fatalf("Violations = %+v, %v; want one", recs, err)
 	}
 	want := "transaction none: Energy.Active.Import.Register 1e300 kWh (Sample.Clock)"
-	if recs[0].Kind != charging.FlagRegisterImplausible || recs[0].LastExample != want {
-		t.Errorf("violation %s %q; want %s %q", recs[0].Kind, recs[0].LastExample, charging.FlagRegisterImplausible, want)
+	if recs[0].Kind != charging.AnomalyRegisterImplausible || recs[0].LastExample != want {
+		t.Errorf("violation %s %q; want %s %q", recs[0].Kind, recs[0].LastExample, charging.AnomalyRegisterImplausible, want)
 	}
 }
