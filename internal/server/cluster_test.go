@@ -25,6 +25,9 @@ func TestClusterOfOneWithoutNATS(t *testing.T) {
 	if st.Mode != "single" || st.Node != "solo" || len(st.Nodes) != 1 || !st.Nodes[0].Self || st.Nodes[0].ID != "solo" {
 		t.Fatalf("cluster = %+v; want node solo alone, mode single", st)
 	}
+	if page := getPage(t, s, "/cluster"); !strings.Contains(page, `data-node="solo"`) || !strings.Contains(page, "runs alone") {
+		t.Fatalf("the cluster page does not show node solo alone:\n%s", page)
+	}
 }
 
 func TestClusterConfig(t *testing.T) {
@@ -172,6 +175,9 @@ func TestCommandsReachAChargerOnAnotherNode(t *testing.T) {
 		}
 		if st.Nodes[0].ID != "a" || st.Nodes[0].Chargers != 1 || st.Nodes[0].Self || st.Nodes[1].ID != "b" || !st.Nodes[1].Self {
 			t.Fatalf("cluster through b = %+v; want a holding 1 charger, b itself", st.Nodes)
+		}
+		if page := getPage(t, b, "/cluster"); !strings.Contains(page, `data-node="a" data-chargers="1"`) || !strings.Contains(page, `data-node="b"`) {
+			t.Fatalf("b's cluster page does not show a with its charger and b:\n%s", page)
 		}
 	})
 

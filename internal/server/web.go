@@ -26,6 +26,7 @@ func (s *Server) webRoutes() error {
 		Frames:   s.frames,
 		Orders:   s.webOrders(),
 		OCPI:     s.ocpi,
+		Cluster:  clusterView{s},
 		CPO:      s.cpoParty(),
 		Security: func(ctx context.Context, id string) (security.View, error) {
 			rec, err := s.guard.Record(ctx, id)

@@ -80,6 +80,8 @@ type Config struct {
 	Orders *Orders
 	// OCPI, when set, is the CPO whose parties the partners page shows.
 	OCPI *ocpi.CPO
+	// Cluster, when set, gives the cluster page its nodes.
+	Cluster api.Cluster
 	// Log receives page errors.
 	Log *slog.Logger
 }
@@ -102,6 +104,7 @@ type Dashboard struct {
 	frames      *ocpp.FrameLog
 	orders      *Orders
 	ocpi        *ocpi.CPO
+	cluster     api.Cluster
 	auth        *Auth
 	cpo         ocpi.Party
 	log         *slog.Logger
@@ -137,7 +140,7 @@ func New(cfg Config) (*Dashboard, error) {
 	}
 	d := &Dashboard{
 		svc: cfg.Service, presence: cfg.Presence, pricer: cfg.Pricer, auth: cfg.Auth, cpo: cfg.CPO, log: cfg.Log, security: cfg.Security, securityAll: cfg.SecurityAll, sites: cfg.Sites,
-		catalog: cfg.Catalog, outbox: cfg.Outbox, frames: cfg.Frames, orders: cfg.Orders, ocpi: cfg.OCPI,
+		catalog: cfg.Catalog, outbox: cfg.Outbox, frames: cfg.Frames, orders: cfg.Orders, ocpi: cfg.OCPI, cluster: cfg.Cluster,
 		stream: newStream(cfg.Service.Clock().Now, online),
 		pages:  map[string]*template.Template{},
 	}
@@ -145,7 +148,7 @@ func New(cfg Config) (*Dashboard, error) {
 		return nil, err
 	}
 	d.static = http.StripPrefix("/static/", http.FileServerFS(static))
-	for _, p := range []string{"login", "overview", "chargers", "charger", "sessions", "session", "notfound", "sites", "site", "tags", "tariffs", "map", "alerts", "orders", "partners"} {
+	for _, p := range []string{"login", "overview", "chargers", "charger", "sessions", "session", "notfound", "sites", "site", "tags", "tariffs", "map", "alerts", "orders", "partners", "cluster"} {
 		t, err := template.New(p).Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+p+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: parse template %s: %w", p, err)
@@ -178,6 +181,7 @@ func (d *Dashboard) Register(mux Mux) {
 	mux.HandleFunc("GET /alerts", d.alertsPage)
 	mux.HandleFunc("GET /orders", d.ordersPage)
 	mux.HandleFunc("GET /partners", d.partnersPage)
+	mux.HandleFunc("GET /cluster", d.clusterPage)
 	mux.HandleFunc("GET /api/v1/ocpi/parties", d.listParties)
 	mux.HandleFunc("POST /api/v1/ocpi/parties", d.registerParty)
 	mux.HandleFunc("DELETE /api/v1/ocpi/parties/{key}", d.unregisterParty)
