@@ -297,10 +297,13 @@ func (n *Node) loop() {
 		case <-n.stopCtx.Done():
 			return
 		case <-t.C:
+			if n.Ready() != nil {
+				continue // NATS is away: the entries are written again once it is back
+			}
 			n.refresh()
 			n.putNode()
 		case <-count.C:
-			if n.Held() != n.shown {
+			if n.Held() != n.shown && n.Ready() == nil {
 				n.putNode()
 			}
 		}
@@ -326,12 +329,14 @@ func (n *Node) Close() {
 		}
 		n.held = map[string]holding{}
 		n.mu.Unlock()
-		for id, h := range left {
-			n.deleteOurs(id, h)
+		if n.Ready() == nil { // else the entries expire by their TTL
+			for id, h := range left {
+				n.deleteOurs(id, h)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+			_ = n.nodes.Delete(ctx, n.cfg.NodeID)
+			cancel()
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-		_ = n.nodes.Delete(ctx, n.cfg.NodeID)
-		cancel()
 		n.nc.Close()
 	})
 }

@@ -380,6 +380,34 @@ func (refuseRaw) Send(context.Context, string, string, json.RawMessage, string) 
 	return nil, errLocalRaw
 }
 
+// TestWithoutNATSNothingWaits: while NATS is away, a charger's connection
+// and disconnection wait for nothing, and a command for a charger held
+// elsewhere fails at once as not connected.
+func TestWithoutNATSNothingWaits(t *testing.T) {
+	ns := natstest.Start(t)
+	var lb localSet
+	b := join(t, ns.URL(), "b", time.Minute, &lb, nil)
+	viaB := NewRouter(b, &answers{}, sessions{})
+	ns.Stop()
+	within(t, "b to see NATS go", func() bool { return b.Ready() != nil })
+	start := time.Now()
+	lb.set("CP1", true)
+	b.Hold("CP1")
+	lb.set("CP1", false)
+	b.Release("CP1")
+	_, err := viaB.Unlock(context.Background(), charging.Unlock{ChargerID: "CP2", ConnectorID: 1})
+	if !errors.Is(err, charging.ErrNotConnected) {
+		t.Errorf("unlock without NATS = %v; want ErrNotConnected", err)
+	}
+	if b.Connected("CP2") {
+		t.Error("Connected(CP2) without NATS = true; want false")
+	}
+	// Each would wait 5 s for NATS (opTimeout) if it tried.
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("without NATS, connect, disconnect and a command took %v; want no wait for NATS", d)
+	}
+}
+
 func TestEveryCommandErrorCrossesTheWire(t *testing.T) {
 	for _, e := range charging.CommandErrors {
 		got := encodeError(fmt.Errorf("x: %w", e)).decode()

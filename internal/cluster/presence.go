@@ -40,9 +40,13 @@ func (n *Node) Hold(chargerID string) {
 	l.Lock()
 	defer l.Unlock()
 	at := time.Now().UTC()
-	ctx, cancel := context.WithTimeout(n.stopCtx, opTimeout)
-	rev, err := n.presence.Put(ctx, key(chargerID), n.value(chargerID, at))
-	cancel()
+	var rev uint64
+	err := n.Ready() // without NATS, a connection waits for no timeout: the refresh writes it
+	if err == nil {
+		ctx, cancel := context.WithTimeout(n.stopCtx, opTimeout)
+		rev, err = n.presence.Put(ctx, key(chargerID), n.value(chargerID, at))
+		cancel()
+	}
 	n.mu.Lock()
 	n.held[chargerID] = holding{rev: rev, at: at}
 	n.mu.Unlock()
@@ -66,7 +70,7 @@ func (n *Node) Release(chargerID string) {
 	h, ok := n.held[chargerID]
 	delete(n.held, chargerID)
 	n.mu.Unlock()
-	if ok {
+	if ok && n.Ready() == nil { // without NATS, the entry expires by its TTL
 		n.deleteOurs(chargerID, h)
 	}
 }
@@ -90,8 +94,11 @@ func (n *Node) deleteOurs(chargerID string, h holding) {
 }
 
 // Holder returns the presence entry of a charger; ok is false when no
-// node holds it.
+// node holds it. Without NATS it fails at once.
 func (n *Node) Holder(ctx context.Context, chargerID string) (e Entry, ok bool, err error) {
+	if err := n.Ready(); err != nil {
+		return Entry{}, false, err
+	}
 	kve, err := n.presence.Get(ctx, key(chargerID))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return Entry{}, false, nil
