@@ -226,12 +226,21 @@ func Join(ctx context.Context, cfg Config) (*Node, error) {
 		bctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		kv, err := js.CreateOrUpdateKeyValue(bctx, jetstream.KeyValueConfig{
-			Bucket: name, Description: desc, History: 1, TTL: cfg.TTL, Storage: jetstream.MemoryStorage,
+			Bucket: name, Description: desc, History: 1, TTL: cfg.TTL, Storage: jetstream.FileStorage, // kept across a NATS restart
 		})
-		if err != nil {
-			return nil, fmt.Errorf("NATS key-value bucket %s: %w (does the NATS server run JetStream? start it with -js)", name, err)
+		if err == nil {
+			return kv, nil
 		}
-		return kv, nil
+		// A bucket made by another version (say, another storage) serves
+		// as long as its TTL is ours.
+		if old, oerr := js.KeyValue(bctx, name); oerr == nil {
+			if st, serr := old.Status(bctx); serr == nil && st.TTL() == cfg.TTL {
+				log.Warn("cluster: key-value bucket kept with its own configuration", "bucket", name, "err", err)
+				return old, nil
+			}
+			return nil, fmt.Errorf("NATS key-value bucket %s exists with another configuration (%w): delete it (nats kv rm %s) while no node runs", name, err, name)
+		}
+		return nil, fmt.Errorf("NATS key-value bucket %s: %w (does the NATS server run JetStream? start it with -js)", name, err)
 	}
 	n := &Node{cfg: cfg, log: log, nc: nc, started: time.Now().UTC(), js: js, held: map[string]holding{}, sem: make(chan struct{}, 256)}
 	if n.presence, err = bucket(PresenceBucket, "chargebridge: which node holds each charger's socket"); err != nil {
