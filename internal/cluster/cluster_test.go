@@ -17,7 +17,7 @@ import (
 
 // join starts a node on the NATS server at url, holding the chargers in
 // local (its own sockets), until the test ends.
-func join(t *testing.T, url, id string, ttl time.Duration, local *localSet, cmds charging.Commands) *Node {
+func join(t testing.TB, url, id string, ttl time.Duration, local *localSet, cmds charging.Commands) *Node {
 	t.Helper()
 	n, err := Join(context.Background(), Config{URL: url, NodeID: id, TTL: ttl, CallTimeout: 2 * time.Second, Local: local.has})
 	if err != nil {

@@ -1,0 +1,47 @@
+package cluster
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/cluster/natstest"
+)
+
+// BenchmarkForwardedCommand measures what forwarding adds to a command:
+// a presence lookup and a NATS request/reply to the holding node, whose
+// local router answers at once.
+func BenchmarkForwardedCommand(b *testing.B) {
+	ns := natstest.Start(b)
+	var la, lb localSet
+	onA := &answers{by: map[string]func(context.Context) (charging.CommandResult, error){
+		"CP1": func(context.Context) (charging.CommandResult, error) {
+			return charging.CommandResult{Status: charging.CommandAccepted, Answer: "Unlocked"}, nil
+		},
+	}}
+	a := join(b, ns.URL(), "a", time.Minute, &la, onA)
+	nb := join(b, ns.URL(), "b", time.Minute, &lb, nil)
+	la.set("CP1", true)
+	a.Hold("CP1")
+	viaB := NewRouter(nb, &answers{}, sessions{})
+	ctx := context.Background()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := viaB.Unlock(ctx, charging.Unlock{ChargerID: "CP1", ConnectorID: 1}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkHold measures recording a charger's connection (one key-value
+// put).
+func BenchmarkHold(b *testing.B) {
+	ns := natstest.Start(b)
+	var la localSet
+	a := join(b, ns.URL(), "a", time.Minute, &la, nil)
+	b.ResetTimer()
+	for b.Loop() {
+		a.Hold("CP1")
+	}
+}
