@@ -118,7 +118,8 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := newFlags("sim", "[flags]", "Runs simulated OCPP 1.6J chargers against a central system (chargebridge or another) and prints progress every 5 s. "+
 		"Each refusal by the central system (connection, boot, id tag, CALLERROR) is printed once with its reason. "+
 		"Against a chargebridge, --register first registers the chargers and id tags through its operator API.", stdout)
-	wsURL := fs.String("url", "ws://127.0.0.1:8080/ocpp", "central system's OCPP base URL; chargers connect to URL/{id}")
+	wsURL := fs.String("url", "ws://127.0.0.1:8080/ocpp", "central system's OCPP base URL; chargers connect to URL/{id}. "+
+		"Several, separated by commas, are the nodes of a cluster: each charger starts at one and moves to the next when it cannot connect")
 	n := fs.Int("chargers", 1, "number of simulated chargers")
 	protocol := fs.String("ocpp", "1.6", "OCPP version the chargers speak: 1.6 or 2.0.1")
 	k := fs.Int("connectors", 2, "connectors per charger")
@@ -188,7 +189,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *register {
 		c := client()
 		if fs.Lookup("server").Value.String() == "" {
-			base, err := httpBase(*wsURL)
+			base, err := httpBase(strings.Split(*wsURL, ",")[0])
 			if err != nil {
 				return err
 			}

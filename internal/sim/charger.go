@@ -36,9 +36,13 @@ var errOffline = errors.New("connection lost")
 // A charger holds no goroutine of its own while idle: one goroutine dials and
 // then reads its connection, and a single timer drives everything else.
 type Charger struct {
-	id        string
-	cfg       *Config
-	url       string
+	id  string
+	cfg *Config
+	// urls are the charger's URLs at each of the central system's nodes
+	// (Config.URL); it dials urls[node] and moves to the next one when a
+	// dial fails (mu guards node).
+	urls      []string
+	node      int
 	log       *slog.Logger
 	ctr       *counters
 	dialSem   chan struct{}
@@ -143,6 +147,15 @@ type outCall struct {
 	sentAt    time.Time
 }
 
+// chargerURLs returns a charger's URL at each base URL.
+func chargerURLs(bases []string, id string) []string {
+	out := make([]string, len(bases))
+	for i, b := range bases {
+		out[i] = b + "/" + url.PathEscape(id)
+	}
+	return out
+}
+
 // NewCharger returns a charger with id (the chargePointId in the URL) and
 // the given configuration.
 func NewCharger(cfg Config, id string) (*Charger, error) {
@@ -167,7 +180,8 @@ func newCharger(cfg *Config, id string, ctr *counters, sem chan struct{}, la net
 	c := &Charger{
 		id:         id,
 		cfg:        cfg,
-		url:        cfg.URL + "/" + url.PathEscape(id),
+		urls:       chargerURLs(cfg.URLs(), id),
+		node:       int(h.Sum64() % uint64(len(cfg.URLs()))),
 		log:        cfg.Logger.With("charger", id),
 		ctr:        ctr,
 		dialSem:    sem,
@@ -413,7 +427,10 @@ func (c *Charger) scheduleReconnect() {
 // connectAndServe dials, then reads the connection until it closes. It runs
 // without mu.
 func (c *Charger) connectAndServe(ctx context.Context) {
-	cc, err := c.dial(ctx)
+	c.mu.Lock()
+	target := c.urls[c.node]
+	c.mu.Unlock()
+	cc, err := c.dial(ctx, target)
 	c.mu.Lock()
 	c.dialing = false
 	if c.dialCancel != nil {
@@ -430,7 +447,9 @@ func (c *Charger) connectAndServe(ctx context.Context) {
 	if err != nil {
 		c.ctr.errors.Add(1)
 		c.ctr.dialErrors.Add(1)
-		c.log.Debug("connect failed", "url", c.url, "err", err)
+		c.log.Debug("connect failed", "url", target, "err", err)
+		// Another node may take it (a cluster whose node died).
+		c.node = (c.node + 1) % len(c.urls)
 		var re *refusalError
 		if errors.As(err, &re) {
 			c.refused("connect", re.reason)
@@ -448,7 +467,7 @@ func (c *Charger) connectAndServe(ctx context.Context) {
 	c.conn = cc
 	c.ctr.connected.Add(1)
 	c.ctr.connects.Add(1)
-	c.log.Debug("connected", "url", c.url, "queued", len(c.queue))
+	c.log.Debug("connected", "url", target, "queued", len(c.queue))
 	if c.registered {
 		// Back after an outage: the queued transaction messages go first,
 		// then the connectors' current status.

@@ -111,7 +111,10 @@ type Faults struct {
 type Config struct {
 	// URL is the central system's OCPP base URL, such as
 	// ws://127.0.0.1:8080/ocpp; a charger connects to URL/{chargePointId}
-	// with subprotocol ocpp1.6. Required.
+	// with subprotocol ocpp1.6. Required. Several base URLs separated by
+	// commas are the nodes of a cluster: each charger starts at one (chosen
+	// by its id, so a fleet spreads over them) and, when a connection
+	// attempt fails (its node died), tries the next one.
 	URL string
 	// Protocol is the OCPP version the chargers speak: "1.6" (the
 	// default, subprotocol ocpp1.6) or "2.0.1" (subprotocol ocpp2.0.1:
@@ -241,6 +244,9 @@ type Config struct {
 	OnRefusal func(kind, reason string)
 }
 
+// URLs returns the base URLs of URL (one per node of the central system).
+func (c *Config) URLs() []string { return strings.Split(c.URL, ",") }
+
 // withDefaults returns a copy of c with defaults filled in, or an error that
 // says which field is wrong and how.
 func (c Config) withDefaults() (Config, error) {
@@ -254,11 +260,16 @@ func (c Config) withDefaults() (Config, error) {
 	default:
 		return c, fmt.Errorf("sim config: Protocol %q: use 1.6 or 2.0.1", c.Protocol)
 	}
-	u, err := url.Parse(c.URL)
-	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
-		return c, fmt.Errorf("sim config: URL %q must be a ws:// or wss:// URL with a host", c.URL)
+	bases := strings.Split(c.URL, ",")
+	for i, b := range bases {
+		b = strings.TrimRight(strings.TrimSpace(b), "/")
+		u, err := url.Parse(b)
+		if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+			return c, fmt.Errorf("sim config: URL %q must be a ws:// or wss:// URL with a host (several: separated by commas)", b)
+		}
+		bases[i] = b
 	}
-	c.URL = strings.TrimRight(c.URL, "/")
+	c.URL = strings.Join(bases, ",")
 	setDefault(&c.IDPrefix, "SIM-")
 	setDefault(&c.Connectors, 2)
 	setDefault(&c.Vendor, "chargebridge")

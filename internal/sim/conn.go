@@ -48,7 +48,7 @@ func putBuf(b *[]byte) {
 
 // dial opens the WebSocket connection, waiting first for a turn among the
 // fleet's dialers.
-func (c *Charger) dial(ctx context.Context) (*wsConn, error) {
+func (c *Charger) dial(ctx context.Context, target string) (*wsConn, error) {
 	if c.dialSem != nil {
 		select {
 		case c.dialSem <- struct{}{}:
@@ -79,19 +79,19 @@ func (c *Charger) dial(ctx context.Context) (*wsConn, error) {
 			}
 		}
 	}
-	nc, br, hs, err := d.Dial(ctx, c.url)
+	nc, br, hs, err := d.Dial(ctx, target)
 	if err != nil {
 		if refusal == "" {
 			refusal = "cannot connect: " + err.Error()
 		}
-		return nil, &refusalError{reason: refusal, err: fmt.Errorf("dial %s: %w", c.url, err)}
+		return nil, &refusalError{reason: refusal, err: fmt.Errorf("dial %s: %w", target, err)}
 	}
 	if hs.Protocol != c.subprotocol() {
 		nc.Close()
 		if br != nil {
 			ws.PutReader(br)
 		}
-		return nil, fmt.Errorf("dial %s: server chose subprotocol %q, want %q", c.url, hs.Protocol, c.subprotocol())
+		return nil, fmt.Errorf("dial %s: server chose subprotocol %q, want %q", target, hs.Protocol, c.subprotocol())
 	}
 	cc := &wsConn{nc: nc, src: nc}
 	if br != nil {
