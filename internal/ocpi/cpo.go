@@ -51,6 +51,11 @@ type Config struct {
 	// the pull reads it, TariffPusher pushes its changes) and each
 	// connector's tariff and charger's site (Locations).
 	Catalog Catalog
+	// OutboxLease is how long a node's hold on a party's push queue lasts
+	// after it last renewed it (every third of it), when nodes share the
+	// store: a dead node's queues are delivered by another within about
+	// this (default 15s).
+	OutboxLease time.Duration
 	// SyncInterval is how often Locations are compared with the catalog's
 	// sites and assignments, and changes pushed (default 30s).
 	SyncInterval time.Duration
@@ -127,6 +132,9 @@ func New(svc *charging.Service, cmd Commander, tokens *TokenAuthorizer, log *slo
 	}
 	if cfg.CommandTimeout <= 0 {
 		cfg.CommandTimeout = 30 * time.Second
+	}
+	if cfg.OutboxLease <= 0 {
+		cfg.OutboxLease = 15 * time.Second
 	}
 	if cfg.SyncInterval <= 0 {
 		cfg.SyncInterval = 30 * time.Second

@@ -19,18 +19,34 @@ import (
 //
 // Every push is a document (kind ocpi_outbox) written before anything is
 // sent, owned by its peer, with a sequence number that is both its id
-// suffix and its Updated time (microseconds since the epoch, strictly
-// increasing, close to the wall clock), so ListDocs returns a peer's
-// pushes in the order they were made. One worker per peer sends them one
-// at a time, oldest first, and deletes each once the peer accepted it. A
-// push that fails for a reason that may pass (peer down, HTTP 5xx, OCPI
-// 3xxx) is retried with exponential backoff between RetryMin and
-// RetryMax, forever, and nothing behind it is sent meanwhile: so nothing
-// is lost and nothing is reordered, whether the peer is down for a minute
-// or a day, and across restarts (Start resumes every peer's queue). A push
-// the peer refuses (HTTP 4xx, OCPI 2xxx) is tried maxRefusals times and
-// then dropped with an error log, so one bad object cannot stop a peer's
-// queue for good.
+// suffix and its Updated time read as microseconds since the epoch, so
+// ListDocs returns a peer's pushes in the order they were made. The
+// number comes from the store (charging.Sequencer: a PostgreSQL sequence,
+// a SQLite AUTOINCREMENT), so nodes sharing a database never draw the
+// same one; it started at the wall clock's microseconds, so it is not a
+// time (a push's time is its Created). A store without a sequence gets
+// strictly increasing wall-clock microseconds of this process.
+//
+// One worker per peer sends them one at a time, oldest first, and deletes
+// each once the peer accepted it. A push that fails for a reason that may
+// pass (peer down, HTTP 5xx, OCPI 3xxx) is retried with exponential
+// backoff between RetryMin and RetryMax, forever, and nothing behind it
+// is sent meanwhile: so nothing is lost and nothing is reordered, whether
+// the peer is down for a minute or a day, and across restarts (Start
+// resumes every peer's queue). A push the peer refuses (HTTP 4xx, OCPI
+// 2xxx) is tried maxRefusals times and then dropped with an error log, so
+// one bad object cannot stop a peer's queue for good.
+//
+// Nodes sharing a store deliver a peer's queue one at a time: a worker
+// delivers only while it holds the peer's lease (charging.Leases), which
+// it renews every OutboxLease/3 and which expires OutboxLease after its
+// holder stopped renewing it (died). A worker that finds the lease taken
+// polls every OutboxLease/5 until the queue is empty, and every node looks
+// at every peer's queue every OutboxLease, so a dead node's queues are
+// taken over within about OutboxLease (15 s by default). When a renewal
+// fails the worker's context is cancelled, which ends its request in
+// flight before the lease can expire. A store without leases (one
+// process) delivers without.
 //
 // A PATCH carries its whole object (push.Full): a party that was never sent
 // the object (it registered while the session ran) gets a PUT of the whole
@@ -39,12 +55,16 @@ import (
 // (docSeen) when it accepts a PUT.
 //
 // Delivery is at least once: a crash after the peer accepted a push and
-// before its document is deleted sends it again. PUT and PATCH are
-// idempotent; a repeated CDR POST is refused by a careful eMSP (the CDR
-// exists) and dropped. The outbox assumes one chargebridge node delivers
-// (several nodes on one database would each send every push).
+// before its document is deleted sends it again (the next holder of the
+// lease does). PUT and PATCH are idempotent; a repeated CDR POST is
+// refused by a careful eMSP (the CDR exists) and dropped.
 type outbox struct {
 	c *CPO
+	// seq and leases are the store's, when it has them; holder names
+	// this process's workers as lease holders.
+	seq    charging.Sequencer
+	leases charging.Leases
+	holder string
 
 	// mu guards the fields below.
 	mu      sync.Mutex
@@ -94,8 +114,14 @@ type push struct {
 }
 
 func newOutbox(c *CPO) *outbox {
-	return &outbox{c: c, running: map[string]bool{}, dirty: map[string]bool{}, kicks: map[string]chan struct{}{}}
+	o := &outbox{c: c, holder: "ocpi-" + charging.NewID(), running: map[string]bool{}, dirty: map[string]bool{}, kicks: map[string]chan struct{}{}}
+	o.seq, _ = c.docs.(charging.Sequencer)
+	o.leases, _ = c.docs.(charging.Leases)
+	return o
 }
+
+// leaseName is the name of a peer's queue lease.
+func leaseName(peer string) string { return "ocpi outbox " + peer }
 
 func outboxID(peer string, seq int64) string {
 	return peer + "/" + strconv.FormatInt(seq, 10)
@@ -123,21 +149,56 @@ func (o *outbox) start(ctx context.Context) error {
 	for _, p := range ps {
 		o.wake(p.Key)
 	}
+	if o.leases != nil {
+		o.c.goBG(o.sweep)
+	}
 	return nil
 }
 
-func (o *outbox) nextSeq() int64 {
+// sweep looks at every peer's queue every OutboxLease, so the queues of a
+// node that died are delivered by this one once their leases expired.
+func (o *outbox) sweep(ctx context.Context) {
+	t := time.NewTicker(o.c.cfg.OutboxLease)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ps, err := o.c.peers.list(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				o.c.log.Warn("ocpi outbox: parties not listed; their queues are looked at next time", "err", err)
+			}
+			continue
+		}
+		for _, p := range ps {
+			o.wake(p.Key)
+		}
+	}
+}
+
+// nextSeq draws the sequence number of a push.
+func (o *outbox) nextSeq(ctx context.Context) (int64, error) {
+	if o.seq != nil {
+		return o.seq.NextSeq(ctx)
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.lastSeq = max(o.lastSeq+1, o.c.now().UnixMicro())
-	return o.lastSeq
+	return o.lastSeq, nil
 }
 
 // add stores pushes (each has Peer set) and wakes their peers' workers.
 func (o *outbox) add(ctx context.Context, ps ...push) error {
 	for i := range ps {
 		p := &ps[i]
-		p.Seq = o.nextSeq()
+		seq, err := o.nextSeq(ctx)
+		if err != nil {
+			return fmt.Errorf("ocpi outbox: %w", err)
+		}
+		p.Seq = seq
 		if p.Created.IsZero() {
 			p.Created = o.c.now()
 		}
@@ -167,8 +228,102 @@ func (o *outbox) wake(peer string) {
 	o.c.goBG(func(ctx context.Context) { o.run(ctx, peer) })
 }
 
-// run delivers a peer's pushes until its queue is empty.
+// run delivers a peer's pushes until its queue is empty, while it holds
+// the peer's lease; when another node holds it, run waits until that one
+// emptied the queue, or died and its lease expired.
 func (o *outbox) run(ctx context.Context, peer string) {
+	defer func() {
+		o.mu.Lock()
+		delete(o.running, peer)
+		o.mu.Unlock()
+	}()
+	for ctx.Err() == nil {
+		wctx, release, held := o.hold(ctx, peer)
+		if held {
+			done := o.drain(wctx, peer)
+			release()
+			if done {
+				return
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		// Another node holds the queue (or took it over): stop once it is
+		// empty, else look again shortly.
+		o.mu.Lock()
+		o.dirty[peer] = false
+		o.mu.Unlock()
+		if _, n, err := o.c.docs.ListDocs(ctx, charging.DocQuery{Kind: docOutbox, Owner: peer, Limit: 1}); err == nil && n == 0 {
+			o.mu.Lock()
+			dirty := o.dirty[peer]
+			o.mu.Unlock()
+			if !dirty {
+				return
+			}
+			continue
+		}
+		if !o.pause(ctx, peer, o.c.cfg.OutboxLease/5) {
+			return
+		}
+	}
+}
+
+// hold takes the peer's lease and keeps renewing it until release; the
+// context it returns ends when a renewal fails (another node may take the
+// queue over once the lease expires). held is false when another node
+// holds the lease. Without leases it holds at once.
+func (o *outbox) hold(ctx context.Context, peer string) (wctx context.Context, release func(), held bool) {
+	if o.leases == nil {
+		return ctx, func() {}, true
+	}
+	ttl := o.c.cfg.OutboxLease
+	ok, err := o.leases.AcquireLease(ctx, leaseName(peer), o.holder, ttl)
+	if err != nil && ctx.Err() == nil {
+		o.c.log.Warn("ocpi outbox: lease not taken; trying again", "peer", peer, "err", err)
+	}
+	if !ok {
+		return nil, nil, false
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	stopped := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(ttl / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopped:
+				return
+			case <-wctx.Done():
+				return
+			case <-t.C:
+			}
+			ok, err := o.leases.AcquireLease(wctx, leaseName(peer), o.holder, ttl)
+			if !ok || err != nil {
+				if wctx.Err() == nil {
+					o.c.log.Warn("ocpi outbox: lease lost; delivery stops here", "peer", peer, "err", err)
+				}
+				cancel()
+				return
+			}
+		}
+	})
+	return wctx, func() {
+		close(stopped)
+		wg.Wait()
+		cancel()
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer rcancel()
+		if err := o.leases.ReleaseLease(rctx, leaseName(peer), o.holder); err != nil {
+			o.c.log.Warn("ocpi outbox: lease not released; it expires", "peer", peer, "err", err)
+		}
+	}, true
+}
+
+// drain delivers a peer's pushes until its queue is empty (done) or ctx
+// ends (not done).
+func (o *outbox) drain(ctx context.Context, peer string) (done bool) {
 	backoff := o.c.cfg.RetryMin
 	for ctx.Err() == nil {
 		o.mu.Lock()
@@ -187,12 +342,11 @@ func (o *outbox) run(ctx context.Context, peer string) {
 		}
 		if len(docs) == 0 {
 			o.mu.Lock()
-			if !o.dirty[peer] {
-				delete(o.running, peer)
-				o.mu.Unlock()
-				return
-			}
+			dirty := o.dirty[peer]
 			o.mu.Unlock()
+			if !dirty {
+				return true
+			}
 			continue
 		}
 		p, err := o.c.peers.get(ctx, peer)
@@ -217,9 +371,7 @@ func (o *outbox) run(ctx context.Context, peer string) {
 			backoff = o.c.cfg.RetryMin
 		}
 	}
-	o.mu.Lock()
-	delete(o.running, peer)
-	o.mu.Unlock()
+	return false
 }
 
 // kickChan is the peer's kick channel.
@@ -446,8 +598,9 @@ func (c *CPO) OutboxStats(ctx context.Context) ([]OutboxStat, error) {
 			return nil, err
 		}
 		st := OutboxStat{Peer: p.Key, Depth: n}
-		if len(docs) == 1 {
-			st.Oldest = docs[0].Updated
+		var e push
+		if len(docs) == 1 && json.Unmarshal(docs[0].Body, &e) == nil {
+			st.Oldest = e.Created // Updated is the sequence number
 		}
 		out = append(out, st)
 	}
