@@ -45,6 +45,7 @@ const (
 	PresenceBucket = "cb_presence"
 	NodesBucket    = "cb_nodes"
 	commandSubject = "cb.cmd."
+	evictSubject   = "cb.evict."
 )
 
 // Config is a node's part in a cluster.
@@ -65,6 +66,10 @@ type Config struct {
 	CallTimeout time.Duration
 	// Local reports whether this node holds a charger's socket.
 	Local func(chargerID string) bool
+	// Evict, when set, closes this node's socket of a charger that has
+	// connected to another node since (the old socket is half-open: the
+	// charger's network changed and the load balancer sent it elsewhere).
+	Evict func(chargerID string)
 	Log   *slog.Logger
 }
 
@@ -145,6 +150,7 @@ type Node struct {
 	held map[string]holding
 
 	sub     *nats.Subscription
+	evicts  *nats.Subscription
 	serveWG sync.WaitGroup
 	sem     chan struct{}
 	// stop ends the refresh loop and the forwarded commands; loopWG waits
@@ -287,6 +293,10 @@ func (n *Node) Start(local charging.Commands, raw RawSender) error {
 		return fmt.Errorf("subscribe to forwarded commands: %w", err)
 	}
 	n.sub = sub
+	if n.evicts, err = n.nc.Subscribe(evictSubject+n.cfg.NodeID, n.onEvict); err != nil {
+		_ = sub.Unsubscribe()
+		return fmt.Errorf("subscribe to evictions: %w", err)
+	}
 	n.putNode()
 	n.loopWG.Add(1)
 	go n.loop()
@@ -327,9 +337,7 @@ func (n *Node) Close() {
 	n.once.Do(func() {
 		n.stop()
 		n.loopWG.Wait()
-		if n.sub != nil {
-			_ = n.sub.Unsubscribe()
-		}
+		n.unsubscribe()
 		n.serveWG.Wait()
 		n.mu.Lock()
 		left := make(map[string]holding, len(n.held))
@@ -356,12 +364,18 @@ func (n *Node) abandon() {
 	n.once.Do(func() {
 		n.stop()
 		n.loopWG.Wait()
-		if n.sub != nil {
-			_ = n.sub.Unsubscribe()
-		}
+		n.unsubscribe()
 		n.serveWG.Wait()
 		n.nc.Close()
 	})
+}
+
+func (n *Node) unsubscribe() {
+	for _, sub := range []*nats.Subscription{n.sub, n.evicts} {
+		if sub != nil {
+			_ = sub.Unsubscribe()
+		}
+	}
 }
 
 func (n *Node) putNode() {

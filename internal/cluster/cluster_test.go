@@ -19,7 +19,7 @@ import (
 // local (its own sockets), until the test ends.
 func join(t testing.TB, url, id string, ttl time.Duration, local *localSet, cmds charging.Commands) *Node {
 	t.Helper()
-	n, err := Join(context.Background(), Config{URL: url, NodeID: id, TTL: ttl, CallTimeout: 2 * time.Second, Local: local.has})
+	n, err := Join(context.Background(), Config{URL: url, NodeID: id, TTL: ttl, CallTimeout: 2 * time.Second, Local: local.has, Evict: local.evict})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,10 +30,24 @@ func join(t testing.TB, url, id string, ttl time.Duration, local *localSet, cmds
 	return n
 }
 
-// localSet is the chargers whose sockets a node holds.
+// localSet is the chargers whose sockets a node holds, and those it was
+// told to close.
 type localSet struct {
-	mu  sync.Mutex
-	ids map[string]bool
+	mu      sync.Mutex
+	ids     map[string]bool
+	evicted []string
+}
+
+func (l *localSet) evict(id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.evicted = append(l.evicted, id)
+}
+
+func (l *localSet) evictions() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.evicted...)
 }
 
 func (l *localSet) set(id string, on bool) {
@@ -99,6 +113,11 @@ func TestPresenceFollowsTheCharger(t *testing.T) {
 	if got := holder(t, a, cp); got != "b" {
 		t.Fatalf("after reconnecting to b: holder %q; want b", got)
 	}
+	// a is told to close its (half-open) socket of it.
+	within(t, "a to close its old socket", func() bool { return cmp.Equal(la.evictions(), []string{cp}) })
+	if a.Held() != 0 {
+		t.Errorf("a holds %d chargers after the eviction; want 0", a.Held())
+	}
 	la.set(cp, false)
 	a.Release(cp)
 	if got := holder(t, a, cp); got != "b" {
@@ -108,6 +127,9 @@ func TestPresenceFollowsTheCharger(t *testing.T) {
 	a.refresh()
 	if got := holder(t, a, cp); got != "b" {
 		t.Fatalf("after a's refresh: holder %q; want b", got)
+	}
+	if got := lb.evictions(); got != nil {
+		t.Errorf("b was told to close %v; want nothing", got)
 	}
 	// A release while the node holds a newer socket of the charger keeps it.
 	b.Release(cp)

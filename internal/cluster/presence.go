@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -41,17 +42,49 @@ func (n *Node) Hold(chargerID string) {
 	defer l.Unlock()
 	at := time.Now().UTC()
 	var rev uint64
+	var prev Entry
+	var held bool
 	err := n.Ready() // without NATS, a connection waits for no timeout: the refresh writes it
 	if err == nil {
 		ctx, cancel := context.WithTimeout(n.stopCtx, opTimeout)
+		prev, held, _ = n.Holder(ctx, chargerID)
 		rev, err = n.presence.Put(ctx, key(chargerID), n.value(chargerID, at))
 		cancel()
+	}
+	if err == nil && held && prev.Node != n.cfg.NodeID {
+		// The node it left may still hold a half-open socket of it.
+		b, _ := json.Marshal(prev)
+		_ = n.nc.Publish(evictSubject+prev.Node, b)
 	}
 	n.mu.Lock()
 	n.held[chargerID] = holding{rev: rev, at: at}
 	n.mu.Unlock()
 	if err != nil && n.stopCtx.Err() == nil {
 		n.log.Warn("cluster: presence not recorded; retried at the next refresh", "charger", chargerID, "err", err)
+	}
+}
+
+// onEvict closes this node's socket of a charger another node took over,
+// if it is still the connection the other node's entry replaced.
+func (n *Node) onEvict(m *nats.Msg) {
+	var e Entry
+	if json.Unmarshal(m.Data, &e) != nil || e.Node != n.cfg.NodeID {
+		return
+	}
+	l := n.stripe(e.Charger)
+	l.Lock()
+	n.mu.Lock()
+	h, ok := n.held[e.Charger]
+	if ok && h.at.Equal(e.ConnectedAt) {
+		delete(n.held, e.Charger)
+	} else {
+		ok = false
+	}
+	n.mu.Unlock()
+	l.Unlock()
+	if ok && n.cfg.Evict != nil {
+		n.log.Info("cluster: charger connected to another node; its socket here is closed", "charger", e.Charger)
+		n.cfg.Evict(e.Charger)
 	}
 }
 

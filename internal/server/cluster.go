@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gobwas/ws"
+
 	"github.com/chargebridge/chargebridge/internal/api"
 	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/cluster"
@@ -55,6 +57,13 @@ func (s *Server) joinCluster(ctx context.Context) error {
 	}
 	n, err := cluster.Join(ctx, cluster.Config{
 		URL: s.cfg.NATS, NodeID: s.cfg.NodeID, CallTimeout: s.cfg.CallTimeout, Local: s.ocpp.Connected, Log: s.log,
+		// The charger connected to another node since: this socket is
+		// half-open (the newest connection wins, as on one node).
+		Evict: func(id string) {
+			if c, ok := s.ocpp.Conn(id); ok {
+				c.Close(ws.StatusPolicyViolation, "replaced by a connection to another node")
+			}
+		},
 	})
 	if err != nil {
 		return err
