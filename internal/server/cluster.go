@@ -59,8 +59,11 @@ func (s *Server) joinCluster(ctx context.Context) error {
 		URL: s.cfg.NATS, NodeID: s.cfg.NodeID, CallTimeout: s.cfg.CallTimeout, Local: s.ocpp.Connected, Log: s.log,
 		// The charger connected to another node since: this socket is
 		// half-open (the newest connection wins, as on one node).
+		// (With --refuse-duplicates the first connection is to stay: a
+		// second one on another node is not refused yet, and not
+		// evicting keeps the first.)
 		Evict: func(id string) {
-			if c, ok := s.ocpp.Conn(id); ok {
+			if c, ok := s.ocpp.Conn(id); ok && !s.cfg.RefuseDuplicates {
 				c.Close(ws.StatusPolicyViolation, "replaced by a connection to another node")
 			}
 		},
