@@ -136,7 +136,11 @@ func (s *Service) ExpireSessions(ctx context.Context) (int, error) {
 					if sess.ExpiresAt == nil || sess.ExpiresAt.After(now) {
 						continue
 					}
-					if err := s.endOpen(ctx, sess, ev); err != nil && !errors.Is(err, ErrConflict) {
+					err := s.endOpen(ctx, sess, ev)
+					if errors.Is(err, ErrConflict) {
+						continue // it moved on meanwhile (started, or another node ended it)
+					}
+					if err != nil {
 						return n, err
 					}
 					s.log.Info("session expired", "session", sess.ID, "charger", sess.ChargerID, "status", st, "event", ev)
@@ -152,16 +156,40 @@ func (s *Service) ExpireSessions(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// ExpiryJob is the Elector job name of RunExpiry.
+const ExpiryJob = "session expiry"
+
 // RunExpiry calls ExpireSessions every interval until ctx is done, then
 // returns nil. A failed pass is logged and retried at the next interval.
+//
+// Reservation expiry and remote-start timeouts run once per cluster:
+// when the store is an Elector (nodes sharing a database), only the node
+// that leads ExpiryJob runs a pass, and another node leads from its next
+// tick once the leader's connection drops. The pass would also be safe
+// twice: each session is ended by a compare-and-set on its status
+// (UpdateSessionStatus from the waiting status), so of two nodes one ends
+// it and publishes the change, the other gets ErrConflict and skips it;
+// leadership saves the duplicate scans.
 func (s *Service) RunExpiry(ctx context.Context, interval time.Duration) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	el, _ := s.store.(Elector)
+	failing := false // leadership errors are logged when they start
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			if el != nil {
+				lead, err := el.Lead(ctx, ExpiryJob)
+				if err != nil && !failing && ctx.Err() == nil {
+					s.log.Warn("session expiry: cannot tell whether this node leads; it skips until it can", "err", err)
+				}
+				failing = err != nil
+				if !lead {
+					continue
+				}
+			}
 			if _, err := s.ExpireSessions(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("expiring sessions failed", "err", err)
 			}

@@ -95,15 +95,37 @@ func (c *CPO) onEvent(e charging.Event) {
 	}
 }
 
+// ReconcileJob is the charging.Elector job name of the reconciliation at
+// start.
+const ReconcileJob = "ocpi reconcile"
+
 // runEvents reconciles, then consumes the event log until ctx ends.
+//
+// The reconciliation runs once per cluster: when the store is an Elector
+// (nodes sharing a database), only the node that leads ReconcileJob runs
+// it, at its start; the others skip it. It is not safe twice at once: two
+// nodes could both find a session without a stored view and both push it
+// (and its CDR), while events are pushed once (the durable consumer hands
+// each to one node). Once the log has every change, the leader's pass at
+// start is all that is needed: a node that dies loses no event (it was
+// not acknowledged), so a new leader has nothing to reconcile for it.
 func (c *CPO) runEvents(ctx context.Context, st *evState, ep charging.EventPort) {
-	st.mu.Lock()
-	err := c.reconcile(ctx, st)
-	st.mu.Unlock()
-	if err != nil && ctx.Err() == nil {
-		c.log.Error("ocpi: reconciling sessions at start failed", "err", err)
+	lead := true
+	if el, ok := c.store.(charging.Elector); ok {
+		var err error
+		if lead, err = el.Lead(ctx, ReconcileJob); err != nil && ctx.Err() == nil {
+			c.log.Warn("ocpi: cannot tell whether this node leads the reconciliation; it skips it", "err", err)
+		}
 	}
-	err = ep.Consume(ctx, EventsConsumer, func(ctx context.Context, e charging.Event) error {
+	if lead {
+		st.mu.Lock()
+		err := c.reconcile(ctx, st)
+		st.mu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			c.log.Error("ocpi: reconciling sessions at start failed", "err", err)
+		}
+	}
+	err := ep.Consume(ctx, EventsConsumer, func(ctx context.Context, e charging.Event) error {
 		st.mu.Lock()
 		defer st.mu.Unlock()
 		return c.handleEvent(ctx, st, e)
