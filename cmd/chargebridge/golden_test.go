@@ -77,6 +77,7 @@ func TestCLIGolden(t *testing.T) {
 		{"sites-list-h", []string{"sites", "list", "-h"}, nil, 0},
 		{"sites-show-h", []string{"sites", "show", "-h"}, nil, 0},
 		{"sites-delete-h", []string{"sites", "delete", "-h"}, nil, 0},
+		{"cluster-h", []string{"cluster", "-h"}, nil, 0},
 		{"ocpi-h", []string{"ocpi", "-h"}, nil, 0},
 		{"ocpi-parties-h", []string{"ocpi", "parties", "-h"}, nil, 0},
 		{"ocpi-parties-add-h", []string{"ocpi", "parties", "add", "-h"}, nil, 0},

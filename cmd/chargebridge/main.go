@@ -41,6 +41,7 @@ func commands() map[string]command {
 		"ca":           {summary: "operator certificate authority for TLS and chargers' client certificates", sub: caCommands()},
 		"tariffs":      {summary: "OCPI tariffs: add, list, assign to chargers, delete, price a CDR", sub: tariffsCommands()},
 		"sites":        {summary: "sites: chargers behind one grid connection, kept under its limit (set, list, show, delete)", sub: sitesCommands()},
+		"cluster":      {summary: "list the nodes that serve the fleet and the chargers each holds (through the running server)", run: runCluster},
 	}
 }
 
