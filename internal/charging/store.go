@@ -182,6 +182,12 @@ type MeterValues struct {
 	// TransactionData is true for a StopTransaction's transactionData,
 	// which carries Transaction.Begin and periodic readings together.
 	TransactionData bool
+	// Doc, when set, is put (as DocStore.PutDoc) in the same write as
+	// the samples: an adapter's state of the transaction, such as the
+	// 2.0.1 seqNos applied, is then on disk with them or not at all, for
+	// one commit instead of two. Stores that keep documents (FullStore)
+	// honour it.
+	Doc *Doc
 }
 
 // StopSession is a StopTransaction as the store needs it.

@@ -3,11 +3,14 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
 )
 
 // ErrClosed is returned by meter writes to a closed Store.
@@ -367,4 +370,33 @@ func (s *Store) appendOne(ctx context.Context, op *meterOp) (bool, error) {
 	err := s.pool.QueryRow(ctx, sqlAppendMeter, f.register, f.maxPower, f.power, f.powerAt, f.soc, f.socAt, f.received,
 		op.tx, op.charger, op.connector, op.ts, op.vals).Scan(&n)
 	return n > 0, err
+}
+
+// appendWithDoc writes one MeterValues and puts d in one transaction, so
+// that both commit or neither (MeterValues.Doc). It bypasses the meter
+// writers' batches, whose statement has no room for documents.
+func (s *Store) appendWithDoc(ctx context.Context, op *meterOp, d charging.Doc) (found bool, err error) {
+	if d.Kind == "" || d.ID == "" {
+		return false, fmt.Errorf("put document %q/%q: %w: kind and id must not be empty", d.Kind, d.ID, charging.ErrInvalidInput)
+	}
+	updated, err := encTime(d.Updated)
+	if err != nil {
+		return false, fmt.Errorf("put document %s/%s: %w", d.Kind, d.ID, err)
+	}
+	body := d.Body
+	if body == nil {
+		body = []byte{}
+	}
+	f := &op.fold
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, sqlPutDoc, d.Kind, d.ID, d.Owner, body, updated); err != nil {
+			return fmt.Errorf("put document %s/%s: %w", d.Kind, d.ID, err)
+		}
+		var n int64
+		err := tx.QueryRow(ctx, sqlAppendMeter, f.register, f.maxPower, f.power, f.powerAt, f.soc, f.socAt, f.received,
+			op.tx, op.charger, op.connector, op.ts, op.vals).Scan(&n)
+		found = n > 0
+		return err
+	})
+	return found, err
 }

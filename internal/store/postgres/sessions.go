@@ -204,7 +204,9 @@ func (s *Store) AppendMeterValues(ctx context.Context, m charging.MeterValues) (
 	if err := op.encode(m); err != nil {
 		return false, fmt.Errorf("meter values of %s: %w", m.ChargerID, err)
 	}
-	if s.meter != nil {
+	if m.Doc != nil {
+		found, err = s.appendWithDoc(ctx, op, *m.Doc)
+	} else if s.meter != nil {
 		err = s.meter.do(ctx, op)
 		found = op.found
 	} else {

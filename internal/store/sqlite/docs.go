@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
@@ -53,24 +54,35 @@ func sqlListDocs(q charging.DocQuery) (page, count string, args []any, err error
 
 // PutDoc creates or replaces a document. Kind and ID must be set.
 func (s *Store) PutDoc(ctx context.Context, d charging.Doc) error {
-	if d.Kind == "" || d.ID == "" {
-		return fmt.Errorf("put doc %s/%s: %w: kind and id must be set", d.Kind, d.ID, charging.ErrInvalidInput)
-	}
-	updated, err := encTime(d.Updated)
+	nv, err := putDocArgs(d)
 	if err != nil {
-		return fmt.Errorf("put doc %s/%s: %w", d.Kind, d.ID, err)
-	}
-	var body any // NULL for a nil body
-	if d.Body != nil {
-		body = d.Body
+		return err
 	}
 	err = s.write(ctx, func(w *writer) error {
-		return w.run(w.lc.putDoc, d.Kind, d.ID, d.Owner, body, updated)
+		_, err := w.execArgs(w.lc.putDoc, nv)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("put doc %s/%s: %w", d.Kind, d.ID, err)
 	}
 	return nil
+}
+
+// putDocArgs checks d and encodes it as the arguments of sqlPutDoc, in
+// the caller's goroutine (PutDoc, and AppendMeterValues with a Doc).
+func putDocArgs(d charging.Doc) ([]driver.NamedValue, error) {
+	if d.Kind == "" || d.ID == "" {
+		return nil, fmt.Errorf("put doc %s/%s: %w: kind and id must be set", d.Kind, d.ID, charging.ErrInvalidInput)
+	}
+	updated, err := encTime(d.Updated)
+	if err != nil {
+		return nil, fmt.Errorf("put doc %s/%s: %w", d.Kind, d.ID, err)
+	}
+	var body any // NULL for a nil body
+	if d.Body != nil {
+		body = d.Body
+	}
+	return appendArgs(make([]driver.NamedValue, 0, 5), []any{d.Kind, d.ID, d.Owner, body, updated})
 }
 
 // GetDoc returns a document, or ErrNotFound.

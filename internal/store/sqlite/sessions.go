@@ -278,8 +278,19 @@ func (s *Store) AppendMeterValues(ctx context.Context, m charging.MeterValues) (
 			return false, fmt.Errorf("meter values of %s: %w", m.ChargerID, err)
 		}
 	}
+	var doc []driver.NamedValue
+	if m.Doc != nil {
+		if doc, err = putDocArgs(*m.Doc); err != nil {
+			return false, fmt.Errorf("meter values of %s: %w", m.ChargerID, err)
+		}
+	}
 	err = s.write(ctx, func(w *writer) error {
 		found = false
+		if doc != nil {
+			if _, err := w.execArgs(w.lc.putDoc, doc); err != nil {
+				return err
+			}
+		}
 		if fold != nil {
 			n, err := w.execArgs(w.foldMeter, fold)
 			if err != nil {

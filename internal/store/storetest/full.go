@@ -25,6 +25,7 @@ func RunFull(t *testing.T, open func(t *testing.T) charging.FullStore) {
 		{"start-leaves-other-reservations", testStartLeavesOtherReservation},
 		{"docs", testDocs},
 		{"docs-list-window-and-paging", testDocsPaging},
+		{"meter-values-with-doc", testMeterValuesWithDoc},
 		{"writes-append-events", testWritesAppendEvents},
 	}
 	for _, tt := range tests {
@@ -400,5 +401,49 @@ func testWritesAppendEvents(t *testing.T, s charging.FullStore) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("events:\n got %q\nwant %q", got, want)
+	}
+}
+
+// testMeterValuesWithDoc: a MeterValues with a Doc puts the document with
+// the samples (one write); an invalid document fails the whole write, so
+// the samples are not kept without it.
+func testMeterValuesWithDoc(t *testing.T, s charging.FullStore) {
+	ctx := context.Background()
+	lmustCharger(t, s, "CP-MD")
+	sess, _, err := s.StartSession(ctx, lstart("CP-MD", 1, "TAG-MD", nil, 1000, lt0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := sess.TransactionID
+	reg := func(kwh float64, at time.Time) []charging.MeterSample {
+		return []charging.MeterSample{{Timestamp: at, Values: []charging.SampledValue{{Value: kwh, Numeric: true,
+			Measurand: charging.MeasurandEnergyImportRegister, Unit: "kWh"}}}}
+	}
+	at := lt0.Add(time.Minute)
+	d := charging.Doc{Kind: "adapter.tx", ID: "CP-MD/t1", Owner: "CP-MD", Body: []byte(`{"upto":2}`), Updated: at}
+	found, err := s.AppendMeterValues(ctx, charging.MeterValues{ChargerID: "CP-MD", ConnectorID: 1, TransactionID: &tx,
+		Samples: reg(2, at), ReceivedAt: at, Doc: &d})
+	if err != nil || !found {
+		t.Fatalf("append with doc = %v, %v; want found", found, err)
+	}
+	got, err := s.GetDoc(ctx, "adapter.tx", "CP-MD/t1")
+	if err != nil || string(got.Body) != `{"upto":2}` || got.Owner != "CP-MD" || !got.Updated.Equal(at) {
+		t.Fatalf("doc = %+v, %v; want the one put with the samples", got, err)
+	}
+	if g, _ := s.GetSession(ctx, sess.ID); g.LastRegisterWh != 2000 {
+		t.Errorf("last register = %v; want 2000", g.LastRegisterWh)
+	}
+
+	bad := charging.Doc{Kind: "adapter.tx", Body: []byte(`{}`), Updated: at} // no id
+	if _, err := s.AppendMeterValues(ctx, charging.MeterValues{ChargerID: "CP-MD", ConnectorID: 1, TransactionID: &tx,
+		Samples: reg(3, at.Add(time.Minute)), ReceivedAt: at.Add(time.Minute), Doc: &bad}); !errors.Is(err, charging.ErrInvalidInput) {
+		t.Fatalf("append with an invalid doc: %v; want ErrInvalidInput", err)
+	}
+	samples, err := s.SessionSamples(ctx, sess.ID)
+	if err != nil || len(samples) != 1 {
+		t.Errorf("samples = %d, %v; want 1: none of the failed write", len(samples), err)
+	}
+	if g, _ := s.GetSession(ctx, sess.ID); g.LastRegisterWh != 2000 {
+		t.Errorf("last register after the failed write = %v; want 2000", g.LastRegisterWh)
 	}
 }
