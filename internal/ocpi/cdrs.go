@@ -82,13 +82,17 @@ func (c *CPO) cdrOf(ctx context.Context, s charging.Session, view Session) (CDR,
 		return CDR{}, err
 	}
 	c.locationDefaults(&li, s.ChargerID)
+	locID, locName, err := c.chargerLocation(ctx, s.ChargerID)
+	if err != nil {
+		return CDR{}, err
+	}
 	end := *s.EndedAt
 	hours := s.Duration(end).Hours()
 	cdr := CDR{
 		CountryCode: c.cfg.Party.CountryCode, PartyID: c.cfg.Party.PartyID, ID: s.ID,
 		StartDateTime: DateTime(s.StartedAt), EndDateTime: DateTime(end), SessionID: s.ID,
 		CdrToken: view.CdrToken, AuthMethod: view.AuthMethod, AuthorizationReference: view.AuthorizationReference,
-		CdrLocation: CdrLocation{ID: s.ChargerID, Name: li.Name, Address: li.Address, City: li.City, PostalCode: li.PostalCode,
+		CdrLocation: CdrLocation{ID: locID, Name: locName, Address: li.Address, City: li.City, PostalCode: li.PostalCode,
 			Country: li.Country, Coordinates: li.Coordinates, EVSEUID: EVSEUID(s.ChargerID, s.ConnectorID),
 			EVSEID: c.evseID(s.ChargerID, s.ConnectorID), ConnectorID: "1", ConnectorStandard: li.Standard,
 			ConnectorFormat: li.Format, ConnectorPowerType: li.PowerType},

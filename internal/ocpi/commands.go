@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
@@ -229,47 +227,60 @@ func (c *CPO) answerStaleCommands(ctx context.Context) error {
 	return nil
 }
 
-// evseConnector returns the OCPP connector of one of a charger's EVSEs.
-func evseConnector(chargerID, evseUID string) (int, bool) {
-	rest, ok := strings.CutPrefix(evseUID, chargerID+"-")
-	if !ok {
-		return 0, false
-	}
-	n, err := strconv.Atoi(rest)
-	return n, err == nil && n > 0 && strconv.Itoa(n) == rest
-}
-
 // target checks a command's location, EVSE and connector; it returns the
-// charger and the OCPP connector (0 when no EVSE is named).
+// charger and the OCPP connector (0 when no EVSE is named). The location
+// is a site's or a charger's own (sites.go); without an EVSE, a site's
+// Location names a charger only when it has one.
 func (c *CPO) target(ctx context.Context, req commandRequest, needEVSE bool) (string, int, error) {
 	if req.LocationID == "" {
 		return "", 0, errorf(http.StatusBadRequest, StatusInvalidParams, "location_id is required")
 	}
-	ch, err := c.store.GetCharger(ctx, req.LocationID)
-	if errors.Is(err, charging.ErrNotFound) {
-		return "", 0, errorf(http.StatusNotFound, StatusUnknownLocation, "unknown location %q", req.LocationID)
-	}
+	l, err := c.layout(ctx)
 	if err != nil {
 		return "", 0, err
+	}
+	unknown := errorf(http.StatusNotFound, StatusUnknownLocation, "unknown location %q", req.LocationID)
+	members := l.members(req.LocationID)
+	if len(members) == 0 {
+		return "", 0, unknown
 	}
 	if req.EVSEUID == "" {
 		if needEVSE {
 			return "", 0, errorf(http.StatusBadRequest, StatusInvalidParams, "evse_uid is required")
 		}
+		if len(members) > 1 {
+			return "", 0, errorf(http.StatusBadRequest, StatusInvalidParams, "location %q has the EVSEs of %d chargers; name one with evse_uid", req.LocationID, len(members))
+		}
+		ch, err := c.store.GetCharger(ctx, members[0])
+		if errors.Is(err, charging.ErrNotFound) {
+			return "", 0, unknown
+		}
+		if err != nil {
+			return "", 0, err
+		}
 		return ch.ID, 0, nil
 	}
-	n, ok := evseConnector(ch.ID, req.EVSEUID)
+	chID, n, ok := splitEVSEUID(req.EVSEUID)
 	found := false
-	for _, cn := range ch.Connectors {
-		found = found || (ok && cn.ConnectorID == n)
+	if ok && l.locationID(chID) == req.LocationID {
+		ch, err := c.store.GetCharger(ctx, chID)
+		if err != nil && !errors.Is(err, charging.ErrNotFound) {
+			return "", 0, err
+		}
+		for _, cn := range ch.Connectors {
+			found = found || cn.ConnectorID == n
+		}
 	}
 	if !found {
+		if _, err := c.location(ctx, req.LocationID); errors.Is(err, charging.ErrNotFound) {
+			return "", 0, unknown
+		}
 		return "", 0, errorf(http.StatusNotFound, StatusUnknownLocation, "unknown EVSE %q at location %q", req.EVSEUID, req.LocationID)
 	}
 	if req.ConnectorID != "" && req.ConnectorID != "1" {
 		return "", 0, errorf(http.StatusNotFound, StatusUnknownLocation, "unknown connector %q of EVSE %q", req.ConnectorID, req.EVSEUID)
 	}
-	return ch.ID, n, nil
+	return chID, n, nil
 }
 
 func (c *CPO) planCommand(ctx context.Context, p *Peer, command string, req commandRequest) (plan, error) {

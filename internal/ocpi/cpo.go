@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
@@ -56,6 +57,9 @@ type Config struct {
 	// store: a dead node's queues are delivered by another within about
 	// this (default 15s).
 	OutboxLease time.Duration
+	// Sites, when set, groups chargers into Locations: a site's chargers
+	// are the EVSEs of one Location (sites.go).
+	Sites Sites
 	// SyncInterval is how often Locations are compared with the catalog's
 	// sites and assignments, and changes pushed (default 30s).
 	SyncInterval time.Duration
@@ -85,6 +89,9 @@ type CPO struct {
 	mux    *http.ServeMux
 	out    *outbox
 	evq    *evQueue
+	// sitesChanged says a site changed since the event worker last
+	// published the layout (SitesChanged).
+	sitesChanged atomic.Bool
 
 	// mu guards baseURL.
 	mu      sync.Mutex

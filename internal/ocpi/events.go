@@ -46,9 +46,26 @@ type evQueue struct {
 }
 
 // locPushed is the set of a charger's EVSEs (connector ids) eMSPs were
-// sent, kind ocpi_locpushed.
+// sent and the Location they were in, kind ocpi_locpushed.
 type locPushed struct {
-	Connectors []int `json:"connectors"`
+	// Location is empty in documents stored before sites were Locations:
+	// the charger's own.
+	Location   string `json:"location,omitempty"`
+	Connectors []int  `json:"connectors"`
+}
+
+// pushedEVSEs is a charger's locPushed as the worker keeps it.
+type pushedEVSEs struct {
+	loc   string
+	conns map[int]bool
+}
+
+func (lp locPushed) known() pushedEVSEs {
+	k := pushedEVSEs{loc: lp.Location, conns: map[int]bool{}}
+	for _, n := range lp.Connectors {
+		k.conns[n] = true
+	}
+	return k
 }
 
 const docLocPushed = "ocpi_locpushed"
@@ -63,7 +80,9 @@ type evState struct {
 	mu        sync.Mutex
 	lastPatch map[int64]time.Time // transaction → last telemetry PATCH (wall clock)
 	evse      map[string]EVSEStatus
-	locs      map[string]map[int]bool
+	locs      map[string]pushedEVSEs // charger → its EVSEs pushed
+	// laidOut is when the layout was last compared with the sites.
+	laidOut time.Time
 }
 
 func (c *CPO) startEvents() error {
@@ -73,7 +92,7 @@ func (c *CPO) startEvents() error {
 	}
 	c.evq = &evQueue{telemetry: map[int64]bool{}, signal: make(chan struct{}, 1)}
 	c.svc.Subscribe(c.onEvent)
-	st := &evState{lastPatch: map[int64]time.Time{}, evse: map[string]EVSEStatus{}, locs: map[string]map[int]bool{}}
+	st := &evState{lastPatch: map[int64]time.Time{}, evse: map[string]EVSEStatus{}, locs: map[string]pushedEVSEs{}}
 	c.goBG(func(ctx context.Context) { c.runEvents(ctx, st, ep) })
 	c.goBG(func(ctx context.Context) { c.runTelemetry(ctx, st) })
 	return nil
@@ -117,6 +136,10 @@ func (c *CPO) runEvents(ctx context.Context, st *evState, ep charging.EventPort)
 			c.log.Warn("ocpi: cannot tell whether this node leads the reconciliation; it skips it", "err", err)
 		}
 	}
+	st.mu.Lock()
+	c.sitesChanged.Store(false)
+	c.layoutChanged(ctx, st)
+	st.mu.Unlock()
 	if lead {
 		st.mu.Lock()
 		err := c.reconcile(ctx, st)
@@ -147,6 +170,9 @@ func (c *CPO) runTelemetry(ctx context.Context, st *evState) {
 		case <-tick.C:
 		}
 		st.mu.Lock()
+		if c.sitesChanged.Swap(false) || time.Since(st.laidOut) >= c.cfg.SyncInterval {
+			c.layoutChanged(ctx, st)
+		}
 		c.flushTelemetry(ctx, st)
 		st.mu.Unlock()
 	}
@@ -179,6 +205,15 @@ func (c *CPO) handleEvent(ctx context.Context, st *evState, e charging.Event) er
 		return fmt.Errorf("ocpi: %s event %s: %w", e.Kind, e.ID, err)
 	}
 	return nil
+}
+
+// layoutChanged publishes the Locations the sites changed (syncLayout;
+// st.mu held).
+func (c *CPO) layoutChanged(ctx context.Context, st *evState) {
+	st.laidOut = time.Now()
+	if err := c.syncLayout(ctx, st); err != nil && ctx.Err() == nil {
+		c.log.Error("ocpi: locations of changed sites not pushed", "err", err)
+	}
 }
 
 // flushTelemetry pushes the meter values of sessions whose last PATCH is
@@ -271,7 +306,7 @@ func (c *CPO) connectorChanged(ctx context.Context, st *evState, chargerID strin
 	if st.evse[uid] == status {
 		return nil
 	}
-	pushedWhole, err := c.ensureLocationFor(ctx, st, chargerID, cn.ConnectorID)
+	locID, pushedWhole, err := c.ensureLocationFor(ctx, st, chargerID, cn.ConnectorID)
 	if err != nil {
 		return err
 	}
@@ -280,64 +315,76 @@ func (c *CPO) connectorChanged(ctx context.Context, st *evState, chargerID strin
 		return nil
 	}
 	body := map[string]any{"status": status, "last_updated": DateTime(cn.UpdatedAt)}
-	return c.pushPatch(ctx, "locations", "evse "+uid, c.objectPath(chargerID)+"/"+uid, body, c.objectPath(chargerID),
-		func() (any, error) { return c.location(ctx, chargerID) })
+	return c.pushPatch(ctx, "locations", "evse "+uid, c.objectPath(locID)+"/"+uid, body, c.objectPath(locID),
+		func() (any, error) { return c.location(ctx, locID) })
 }
 
 func (c *CPO) ensureLocation(ctx context.Context, st *evState, chargerID string, connectorID int) error {
-	_, err := c.ensureLocationFor(ctx, st, chargerID, connectorID)
+	_, _, err := c.ensureLocationFor(ctx, st, chargerID, connectorID)
 	return err
 }
 
-// ensureLocationFor PUTs a charger's whole Location when eMSPs were never
-// sent it, or not this connector's EVSE; it reports whether it did.
-func (c *CPO) ensureLocationFor(ctx context.Context, st *evState, chargerID string, connectorID int) (bool, error) {
-	known, ok := st.locs[chargerID]
-	if !ok {
-		known = map[int]bool{}
-		d, err := c.docs.GetDoc(ctx, docLocPushed, chargerID)
-		switch {
-		case err == nil:
-			var lp locPushed
-			_ = json.Unmarshal(d.Body, &lp)
-			for _, id := range lp.Connectors {
-				known[id] = true
-			}
-		case errors.Is(err, charging.ErrNotFound):
-		default:
-			return false, err
-		}
-		st.locs[chargerID] = known
-	}
-	if len(known) > 0 && (connectorID == 0 || known[connectorID]) {
-		return false, nil
-	}
-	loc, err := c.location(ctx, chargerID)
-	if err != nil {
-		return false, err
-	}
-	if err := c.pushWhole(ctx, "locations", "location "+chargerID, c.objectPath(chargerID), loc); err != nil {
-		return false, err
+// pushedOf is what eMSPs were sent of a charger's EVSEs.
+func (c *CPO) pushedOf(ctx context.Context, st *evState, chargerID string) (pushedEVSEs, error) {
+	if k, ok := st.locs[chargerID]; ok {
+		return k, nil
 	}
 	var lp locPushed
-	for _, e := range loc.EVSEs {
-		n := connectorOf(e.UID, chargerID)
-		known[n] = true
-		st.evse[e.UID] = e.Status
-		lp.Connectors = append(lp.Connectors, n)
+	d, err := c.docs.GetDoc(ctx, docLocPushed, chargerID)
+	switch {
+	case err == nil:
+		_ = json.Unmarshal(d.Body, &lp)
+		if lp.Location == "" && len(lp.Connectors) > 0 {
+			lp.Location = chargerID
+		}
+	case errors.Is(err, charging.ErrNotFound):
+	default:
+		return pushedEVSEs{}, err
 	}
-	known[connectorID] = true
-	b, _ := json.Marshal(lp)
-	return true, c.docs.PutDoc(ctx, charging.Doc{Kind: docLocPushed, ID: chargerID, Owner: chargerID, Body: b, Updated: c.now()})
+	k := lp.known()
+	st.locs[chargerID] = k
+	return k, nil
 }
 
-// connectorOf is the connector id of one of a charger's EVSE uids.
-func connectorOf(uid, chargerID string) int {
-	n := 0
-	for _, ch := range uid[len(chargerID)+1:] {
-		n = n*10 + int(ch-'0')
+// ensureLocationFor PUTs the whole Location a charger's EVSEs are in when
+// eMSPs were never sent it, or not this connector's EVSE in it; it returns
+// the Location's id and whether it did.
+func (c *CPO) ensureLocationFor(ctx context.Context, st *evState, chargerID string, connectorID int) (string, bool, error) {
+	l, err := c.layout(ctx)
+	if err != nil {
+		return "", false, err
 	}
-	return n
+	locID := l.locationID(chargerID)
+	known, err := c.pushedOf(ctx, st, chargerID)
+	if err != nil {
+		return "", false, err
+	}
+	if known.loc != "" && known.loc != locID {
+		// Its site changed since its EVSEs were pushed: publish the new
+		// layout (which tells the Location they left), then look again.
+		c.layoutChanged(ctx, st)
+		delete(st.locs, chargerID)
+		if known, err = c.pushedOf(ctx, st, chargerID); err != nil {
+			return "", false, err
+		}
+	}
+	if known.loc == locID && len(known.conns) > 0 && (connectorID == 0 || known.conns[connectorID]) {
+		return locID, false, nil
+	}
+	loc, err := c.location(ctx, locID)
+	if err != nil {
+		return "", false, err
+	}
+	if err := c.putLocation(ctx, st, loc); err != nil {
+		return "", false, err
+	}
+	k, ok := st.locs[chargerID]
+	if !ok || k.loc != locID {
+		k = pushedEVSEs{loc: locID, conns: map[int]bool{}}
+		st.locs[chargerID] = k
+	}
+	k.conns[connectorID] = true
+	return locID, true, nil
 }
 
 // reconcile recovers what the worker had not pushed when the process

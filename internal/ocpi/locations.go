@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,8 +14,9 @@ import (
 	"github.com/chargebridge/chargebridge/internal/charging"
 )
 
-// Location is the OCPI 2.2.1 Location object. One charger is one Location
-// (id the charger id); each of its OCPP connectors is one EVSE.
+// Location is the OCPI 2.2.1 Location object. A site is one Location (id
+// the site id) and a charger in no site is one (id the charger id); each
+// OCPP connector is one EVSE (sites.go).
 type Location struct {
 	CountryCode string           `json:"country_code"`
 	PartyID     string           `json:"party_id"`
@@ -171,7 +171,8 @@ func (c *CPO) evseID(chargerID string, connectorID int) string {
 	return id
 }
 
-// LocationView is the OCPI Location of a charger.
+// LocationView is the OCPI Location of a charger on its own (id the
+// charger id); the Location of a site is made of its chargers' (assemble).
 func (c *CPO) LocationView(ch charging.Charger, li LocationInfo, tariffIDs map[int][]string) Location {
 	c.locationDefaults(&li, ch.ID)
 	loc := Location{
@@ -210,47 +211,6 @@ func (c *CPO) LocationView(ch charging.Charger, li LocationInfo, tariffIDs map[i
 	}
 	loc.LastUpdated = DateTime(last)
 	return loc
-}
-
-func (c *CPO) location(ctx context.Context, chargerID string) (Location, error) {
-	ch, err := c.store.GetCharger(ctx, chargerID)
-	if err != nil {
-		return Location{}, err
-	}
-	return c.locationOf(ctx, ch)
-}
-
-func (c *CPO) locationOf(ctx context.Context, ch charging.Charger) (Location, error) {
-	li, err := c.locationInfo(ctx, ch.ID)
-	if err != nil {
-		return Location{}, err
-	}
-	tids, err := c.connectorTariffs(ctx, ch)
-	if err != nil {
-		return Location{}, err
-	}
-	return c.LocationView(ch, li, tids), nil
-}
-
-// locations returns every charger's Location, ordered by last_updated
-// then id. Chargers are few enough per node (< 20 000) to build them all.
-func (c *CPO) locations(ctx context.Context) ([]Location, error) {
-	chs, err := c.store.ListChargers(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Location, 0, len(chs))
-	for _, ch := range chs {
-		loc, err := c.locationOf(ctx, ch)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, loc)
-	}
-	slices.SortFunc(out, func(a, b Location) int {
-		return cmp.Or(time.Time(a.LastUpdated).Compare(time.Time(b.LastUpdated)), cmp.Compare(a.ID, b.ID))
-	})
-	return out, nil
 }
 
 // inWindow reports whether t is in the page's [date_from, date_to).
@@ -322,6 +282,12 @@ func (c *CPO) getLocation(w http.ResponseWriter, r *http.Request) error {
 // pushAll queues a push of a module object to every registered peer that
 // has a receiver endpoint for the module.
 func (c *CPO) pushAll(ctx context.Context, module, object, method, path string, body any) error {
+	if loc, ok := body.(Location); ok && module == "locations" && method == http.MethodPut {
+		// A charger's own Location (the catalog sync in sync.go builds
+		// them): eMSPs get the Location its EVSEs are in now, its site's
+		// when it has one.
+		return c.pushChargerLocation(ctx, nil, loc.ID)
+	}
 	return c.pushEach(ctx, push{Object: object, Module: module, Path: path, Method: method}, body, nil)
 }
 

@@ -75,7 +75,11 @@ func (c *CPO) storeSession(ctx context.Context, s Session, final bool) error {
 // sessionView is the OCPI Session of s. prev, when set, is the view last
 // pushed: the token and authorization found when the session began stay.
 func (c *CPO) sessionView(ctx context.Context, s charging.Session, prev *Session) (Session, error) {
-	sc := SessionContext{CPO: c.cfg.Party, LocationID: s.ChargerID}
+	locID, err := c.locationIDOf(ctx, s.ChargerID)
+	if err != nil {
+		return Session{}, err
+	}
+	sc := SessionContext{CPO: c.cfg.Party, LocationID: locID}
 	if prev != nil {
 		sc.Token, sc.AuthMethod, sc.AuthorizationReference = prev.CdrToken, prev.AuthMethod, prev.AuthorizationReference
 	} else if err := c.authContext(ctx, s, &sc); err != nil {
@@ -128,6 +132,11 @@ func sessionPatch(prev, cur Session) map[string]any {
 	m := map[string]any{"last_updated": cur.LastUpdated}
 	if prev.Status != cur.Status {
 		m["status"] = cur.Status
+	}
+	if prev.LocationID != cur.LocationID {
+		// Its charger joined or left a site: the EVSE is in another
+		// Location now.
+		m["location_id"] = cur.LocationID
 	}
 	if prev.KWh != cur.KWh {
 		m["kwh"] = cur.KWh

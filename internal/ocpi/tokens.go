@@ -398,7 +398,11 @@ func (c *CPO) authorizeRealTime(ctx context.Context, st storedToken, chargerID s
 		return AuthorizationInfo{}, fmt.Errorf("party %s has no tokens endpoint", p.Key)
 	}
 	u := strings.TrimRight(base, "/") + "/" + url.PathEscape(st.Token.UID) + "/authorize?type=" + url.QueryEscape(st.Token.Type)
-	loc := LocationReferences{LocationID: chargerID}
+	locID, err := c.locationIDOf(ctx, chargerID)
+	if err != nil {
+		return AuthorizationInfo{}, err
+	}
+	loc := LocationReferences{LocationID: locID}
 	if connectorID > 0 {
 		loc.EVSEUIDs = []string{EVSEUID(chargerID, connectorID)}
 	}

@@ -246,7 +246,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 	s.setupPricing(clock)
 	s.setupLoad(clock, opts.LoadMgmt)
 	if tokens != nil {
-		ocfg := ocpi.Config{Party: s.cpoParty(), PublicURL: cfg.PublicURL, Presence: s.chargerPresence(), Pricer: s.ocpiPricer(), Catalog: s.ocpiCatalog()}
+		ocfg := ocpi.Config{Party: s.cpoParty(), PublicURL: cfg.PublicURL, Presence: s.chargerPresence(), Pricer: s.ocpiPricer(), Catalog: s.ocpiCatalog(), Sites: s.ocpiSites()}
 		if opts.OCPI != nil {
 			opts.OCPI(&ocfg)
 		}

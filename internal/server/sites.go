@@ -9,6 +9,7 @@ import (
 	"github.com/chargebridge/chargebridge/internal/api"
 	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/loadmgmt"
+	"github.com/chargebridge/chargebridge/internal/ocpi"
 	"github.com/chargebridge/chargebridge/internal/ocpp"
 	"github.com/chargebridge/chargebridge/internal/ocpp/ocpp16"
 	"github.com/chargebridge/chargebridge/internal/ocpp/ocpp201"
@@ -106,12 +107,62 @@ func (h presenceHandler) Disconnected(c *ocpp.Conn) {
 }
 
 // sites is the API's view of the load manager (nil when there is none, so
-// the API answers 501).
+// the API answers 501). A site changed through it is pushed to OCPI eMSPs
+// at once (the OCPI role also looks for changes every sync interval).
 func (s *Server) sites() api.SiteManager {
 	if s.load == nil {
 		return nil
 	}
+	if s.ocpi != nil {
+		return notifyingSites{Manager: s.load, changed: s.ocpi.SitesChanged}
+	}
 	return s.load
+}
+
+// notifyingSites calls changed after a site was stored or deleted.
+type notifyingSites struct {
+	*loadmgmt.Manager
+	changed func()
+}
+
+func (n notifyingSites) PutSite(ctx context.Context, site loadmgmt.Site) (loadmgmt.Site, error) {
+	out, err := n.Manager.PutSite(ctx, site)
+	if err == nil {
+		n.changed()
+	}
+	return out, err
+}
+
+func (n notifyingSites) DeleteSite(ctx context.Context, id string) error {
+	err := n.Manager.DeleteSite(ctx, id)
+	if err == nil {
+		n.changed()
+	}
+	return err
+}
+
+// ocpiSites groups OCPI Locations by site (nil without load management).
+func (s *Server) ocpiSites() ocpi.Sites {
+	if s.load == nil {
+		return nil
+	}
+	return ocpiSites{s.load}
+}
+
+// ocpiSites reads the stored sites (not the load manager's index, which is
+// loaded only once it runs).
+type ocpiSites struct{ m *loadmgmt.Manager }
+
+func (o ocpiSites) Sites(ctx context.Context) ([]ocpi.Site, error) {
+	list, err := o.m.Sites().List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ocpi.Site, 0, len(list))
+	for _, st := range list {
+		out = append(out, ocpi.Site{ID: st.ID, Name: st.Name, Chargers: st.Chargers, Updated: st.UpdatedAt})
+	}
+	return out, nil
 }
 
 var (
