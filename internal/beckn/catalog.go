@@ -1,6 +1,7 @@
 package beckn
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,6 +30,38 @@ type CatalogConfig struct {
 	// Location is where the chargers are, when known; spatial discovery
 	// leaves out items without one.
 	Location *Point
+	// Sites, when set, group chargers: the charging station of a charger
+	// in a site is the site (its id and name), of one in none the charger.
+	Sites Sites
+}
+
+// Site is chargers behind one grid connection (load management's site).
+type Site struct {
+	ID, Name string
+	Chargers []string
+}
+
+// Sites lists the operator's sites (wired in internal/server).
+type Sites interface {
+	Sites(ctx context.Context) ([]Site, error)
+}
+
+// siteOf maps each charger in a site to its site.
+func (b *BPP) siteOf(ctx context.Context) (map[string]*Site, error) {
+	out := map[string]*Site{}
+	if b.cfg.Catalog.Sites == nil {
+		return out, nil
+	}
+	ss, err := b.cfg.Catalog.Sites.Sites(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ss {
+		for _, ch := range ss[i].Chargers {
+			out[ch] = &ss[i]
+		}
+	}
+	return out, nil
 }
 
 // Point is a WGS 84 position.
@@ -82,18 +115,23 @@ func ParseItemID(id string) (chargerID string, connectorID int, err error) {
 	return id[:i], n, nil
 }
 
-// item describes one connector as an Item.
-func (b *BPP) item(ch charging.Charger, cn charging.Connector) Item {
+// item describes one connector as an Item; its charging station is its
+// charger's site when it has one (site not nil).
+func (b *BPP) item(ch charging.Charger, cn charging.Connector, site *Site) Item {
 	cfg := b.cfg.Catalog
 	powerType := "AC"
 	if cfg.ConnectorType != "Type2" {
 		powerType = "DC"
 	}
+	station, at := ch.ID, ch.ID
+	if site != nil {
+		station, at = site.ID, cmp.Or(site.Name, site.ID)
+	}
 	it := Item{
 		Context: CoreContext, Type: "beckn:Item", ID: ItemID(ch.ID, cn.ConnectorID),
 		Descriptor: Descriptor{Type: "beckn:Descriptor",
 			Name:      fmt.Sprintf("%s connector %d - %s %g kW", ch.ID, cn.ConnectorID, cfg.ConnectorType, cfg.MaxPowerKW),
-			ShortDesc: fmt.Sprintf("%s charging at %s", powerType, ch.ID)},
+			ShortDesc: fmt.Sprintf("%s charging at %s", powerType, at)},
 		Category: Category{Type: "schema:CategoryCode", CodeValue: "ev-charging", Name: "EV Charging"},
 		Window:   []TimePeriod{{Type: "beckn:TimePeriod", StartTime: "00:00:00", EndTime: "23:59:59"}},
 		Rateable: true,
@@ -103,7 +141,7 @@ func (b *BPP) item(ch charging.Charger, cn charging.Connector) Item {
 		Attributes: ServiceAttributes{
 			Context: ServiceContext, Type: "ChargingService", EvseID: ItemID(ch.ID, cn.ConnectorID),
 			ConnectorType: cfg.ConnectorType, MaxPowerKW: cfg.MaxPowerKW, ReservationSupported: true,
-			Station: &Station{ID: ch.ID}, PowerType: powerType,
+			Station: &Station{ID: station}, PowerType: powerType,
 		},
 	}
 	if cfg.Location != nil {
@@ -135,6 +173,10 @@ func (b *BPP) discover(ctx context.Context, m *discoverMessage) (any, *Error) {
 	if err != nil {
 		return nil, errorf(CodeBusinessError, "the catalog is unavailable; retry later")
 	}
+	sites, err := b.siteOf(ctx)
+	if err != nil {
+		return nil, errorf(CodeBusinessError, "the catalog is unavailable; retry later")
+	}
 	var f *filter
 	if m.Filters != nil {
 		f, _ = parseFilter(m.Filters.Expression) // checked before the ACK
@@ -150,7 +192,7 @@ func (b *BPP) discover(ctx context.Context, m *discoverMessage) (any, *Error) {
 			if cn.ConnectorID < 1 {
 				continue
 			}
-			it := b.item(ch, cn)
+			it := b.item(ch, cn, sites[ch.ID])
 			if !b.spatialMatch(it, m.Spatial) || !matchText(it, text) {
 				continue
 			}

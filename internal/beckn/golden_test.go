@@ -52,7 +52,7 @@ func TestGoldenPayloads(t *testing.T) {
 	b.cfg.Catalog = CatalogConfig{ProviderID: "cpo.example", ProviderName: "Example CPO", ConnectorType: "CCS2", MaxPowerKW: 60,
 		Location: &Point{Lat: 52.3702, Lon: 4.8952}}
 	ch := charging.Charger{ID: "CP-1", Connectors: []charging.Connector{{ChargerID: "CP-1", ConnectorID: 1, Availability: charging.Operative, State: charging.StateAvailable, Status: charging.StatusAvailable}}}
-	it := b.item(ch, ch.Connectors[0])
+	it := b.item(ch, ch.Connectors[0], nil)
 	of, err := b.offer(context.Background(), it, "CP-1", 1)
 	if err != nil {
 		t.Fatal(err)

@@ -158,7 +158,7 @@ func (s *Server) newBPP(clock charging.Clock, adjust func(*beckn.Config)) (*beck
 	bcfg := beckn.Config{
 		Keys: keys, URI: strings.TrimRight(public, "/") + "/beckn", Resolver: resolver, Units: units,
 		Pricer:      tariffPricer{flat: flat, catalog: s.catalog, pricer: s.pricer},
-		Catalog:     beckn.CatalogConfig{ConnectorType: bc.ConnectorType, MaxPowerKW: bc.MaxPowerKW},
+		Catalog:     beckn.CatalogConfig{ConnectorType: bc.ConnectorType, MaxPowerKW: bc.MaxPowerKW, Sites: s.becknSites()},
 		GracePeriod: bc.GracePeriod,
 		Support:     beckn.SupportInfo{Email: bc.SupportEmail, Phone: bc.SupportPhone},
 		Clock:       clock, Log: s.log,

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chargebridge/chargebridge/internal/api"
+	"github.com/chargebridge/chargebridge/internal/beckn"
 	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/loadmgmt"
 	"github.com/chargebridge/chargebridge/internal/ocpi"
@@ -152,6 +153,29 @@ func (s *Server) ocpiSites() ocpi.Sites {
 // ocpiSites reads the stored sites (not the load manager's index, which is
 // loaded only once it runs).
 type ocpiSites struct{ m *loadmgmt.Manager }
+
+// becknSites makes sites the charging stations of the Beckn catalog (nil
+// without load management).
+func (s *Server) becknSites() beckn.Sites {
+	if s.load == nil {
+		return nil
+	}
+	return becknSites{s.load}
+}
+
+type becknSites struct{ m *loadmgmt.Manager }
+
+func (b becknSites) Sites(ctx context.Context) ([]beckn.Site, error) {
+	list, err := b.m.Sites().List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]beckn.Site, 0, len(list))
+	for _, st := range list {
+		out = append(out, beckn.Site{ID: st.ID, Name: st.Name, Chargers: st.Chargers})
+	}
+	return out, nil
+}
 
 func (o ocpiSites) Sites(ctx context.Context) ([]ocpi.Site, error) {
 	list, err := o.m.Sites().List(ctx)
