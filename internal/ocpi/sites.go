@@ -499,6 +499,19 @@ func (c *CPO) syncLayout(ctx context.Context, st *evState) error {
 		}
 	}
 	pub.Sites = cur
+	// Stored before the pushes are queued, so that a pull right after a
+	// push tells the same.
+	prev, perr := c.docs.GetDoc(ctx, docLayout, layoutID)
+	if perr != nil && !errors.Is(perr, charging.ErrNotFound) {
+		return perr
+	}
+	b, err := json.Marshal(pub)
+	if err != nil {
+		return err
+	}
+	if err := c.docs.PutDoc(ctx, charging.Doc{Kind: docLayout, ID: layoutID, Body: b, Updated: now}); err != nil {
+		return err
+	}
 	var errs []error
 	for _, id := range slices.Sorted(maps.Keys(affected)) {
 		loc, ok, err := c.buildLocation(ctx, l, pub, id)
@@ -510,12 +523,12 @@ func (c *CPO) syncLayout(ctx context.Context, st *evState) error {
 		}
 	}
 	if len(errs) > 0 {
-		// Not recorded as published: the next look pushes them again.
-		return errors.Join(errs...)
+		// The previous layout back: the next look pushes them again.
+		if perr == nil {
+			errs = append(errs, c.docs.PutDoc(ctx, prev))
+		} else {
+			errs = append(errs, c.docs.DeleteDoc(ctx, docLayout, layoutID))
+		}
 	}
-	b, err := json.Marshal(pub)
-	if err != nil {
-		return err
-	}
-	return c.docs.PutDoc(ctx, charging.Doc{Kind: docLayout, ID: layoutID, Body: b, Updated: now})
+	return errors.Join(errs...)
 }
