@@ -137,6 +137,21 @@ func (s *Server) chargerPresence() interface{ Connected(string) bool } {
 	return s.ocpp
 }
 
+// apiPresence is the operator API's view of connections: in a cluster a
+// charger on another node is connected too (one presence lookup per
+// charger shown; its protocol is known on its own node only).
+func (s *Server) apiPresence() api.Presence {
+	if s.cluster.node == nil {
+		return s.ocpp
+	}
+	return clusterPresence{s}
+}
+
+type clusterPresence struct{ s *Server }
+
+func (p clusterPresence) Connected(id string) bool { return p.s.cluster.node.Connected(id) }
+func (p clusterPresence) Protocol(id string) string { return p.s.ocpp.Protocol(id) }
+
 // clusterView is the API's GET /api/v1/cluster.
 type clusterView struct{ s *Server }
 

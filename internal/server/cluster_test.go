@@ -153,6 +153,16 @@ func TestCommandsReachAChargerOnAnotherNode(t *testing.T) {
 			return a.GetJSON("/api/v1/sessions/"+active, &s) == http.StatusOK && s.Status == charging.SessionCompleted
 		})
 	})
+	t.Run("connected-through-b", func(t *testing.T) {
+		var c api.Charger
+		if code := b.GetJSON("/api/v1/chargers/"+cp, &c); code != http.StatusOK || !c.Connected {
+			t.Fatalf("GET charger through b: HTTP %d connected %v; want connected (on a)", code, c.Connected)
+		}
+		var out map[string]any
+		if code := b.Do("DELETE", "/api/v1/chargers/"+cp, nil, &out); code != http.StatusConflict {
+			t.Fatalf("DELETE a charger connected to a, through b: HTTP %d %v; want 409 as on one node", code, out)
+		}
+	})
 	t.Run("raw-message-through-b", func(t *testing.T) {
 		st, out := command(t, b, cp, "GetConfiguration", `{"key":["HeartbeatInterval"]}`)
 		if st != http.StatusOK || out["configurationKey"] == nil {

@@ -306,7 +306,7 @@ func (s *Server) routes() error {
 	if s.ocpi != nil {
 		s.mux.Handle("/ocpi/", s.ocpi)
 	}
-	s.withPricing(api.New(s.svc, s.ocpp, s.log).WithCommands(s.commands, s.rawSender(), s.svc).WithSites(s.sites()).WithCluster(clusterView{s})).Register(s.mux)
+	s.withPricing(api.New(s.svc, s.apiPresence(), s.log).WithCommands(s.commands, s.rawSender(), s.svc).WithSites(s.sites()).WithCluster(clusterView{s})).Register(s.mux)
 	s.becknRoutes()
 	s.securityRoutes()
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
