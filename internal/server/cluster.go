@@ -149,7 +149,7 @@ func (s *Server) apiPresence() api.Presence {
 
 type clusterPresence struct{ s *Server }
 
-func (p clusterPresence) Connected(id string) bool { return p.s.cluster.node.Connected(id) }
+func (p clusterPresence) Connected(id string) bool  { return p.s.cluster.node.Connected(id) }
 func (p clusterPresence) Protocol(id string) string { return p.s.ocpp.Protocol(id) }
 
 // clusterView is the API's GET /api/v1/cluster.
