@@ -79,6 +79,9 @@ type Config struct {
 	Workers int
 	// HTTPClient sends callbacks (a 10 s timeout client when nil).
 	HTTPClient *http.Client
+	// Events, when set, is the event port BAPs' notifications are driven
+	// by (the cluster's, with --nats); the store's own log when nil.
+	Events charging.EventPort
 	// Clock tells the time for signatures and records (system clock when
 	// nil).
 	Clock charging.Clock
@@ -232,8 +235,11 @@ func (b *BPP) SubscriberID() string { return b.id }
 // after ctx ends. It abandons callbacks not yet delivered and waits for
 // the workers before it returns nil.
 func (b *BPP) Run(ctx context.Context) error {
-	events, ok := b.core.Store().(charging.EventPort)
-	if !ok {
+	events := b.cfg.Events
+	if events == nil {
+		events, _ = b.core.Store().(charging.EventPort)
+	}
+	if events == nil {
 		return errors.New("beckn: the store has no event log, so BAPs could not be told of session changes")
 	}
 	ctx, cancel := context.WithCancel(ctx)

@@ -27,7 +27,8 @@ import (
 // consumer of new events on each node (dashboards).
 //
 // Which nodes relay: every node runs Relay. Where the store offers
-// leadership (Elector), only the leader relays and another node takes over
+// leadership (charging.Elector), only the leader relays, so the log is
+// read and published once, and another node takes over within LeadCheck
 // when the leader's database connection drops; otherwise every node relays
 // the same log, and the stream's duplicate window drops what a second relay
 // (or a relay that restarted from its last saved position, at most one
@@ -54,20 +55,14 @@ const (
 	fetchWait         = 2 * time.Second
 )
 
-// Elector is the store's leadership across the nodes sharing it (the
-// PostgreSQL store's advisory locks): Lead reports whether this node leads
-// job now.
-type Elector interface {
-	Lead(ctx context.Context, job string) (bool, error)
-}
-
 // EventsConfig configures a node's JetStream event port.
 type EventsConfig struct {
 	// Store is the store's event log: Publish appends to it (the
 	// transactional outbox), and the relay consumes it.
 	Store charging.EventPort
-	// Leader, when set, lets only the leading node relay.
-	Leader Elector
+	// Leader, when set (the PostgreSQL store's advisory-lock
+	// leadership), lets only the leading node relay.
+	Leader charging.Elector
 	// AckWait (DefaultAckWait when zero); Backoff and MaxBackoff bound
 	// the wait before an event whose handler failed is delivered again
 	// (100 ms and 30 s when zero); Duplicates is the stream's duplicate

@@ -63,6 +63,9 @@ type Config struct {
 	// SyncInterval is how often Locations are compared with the catalog's
 	// sites and assignments, and changes pushed (default 30s).
 	SyncInterval time.Duration
+	// Events, when set, is the event port the pushes are driven by (the
+	// cluster's, with --nats); the store's own log when nil.
+	Events charging.EventPort
 }
 
 // Commander is the core's command port, the one path commands take to

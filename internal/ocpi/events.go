@@ -86,8 +86,11 @@ type evState struct {
 }
 
 func (c *CPO) startEvents() error {
-	ep, ok := c.store.(charging.EventPort)
-	if !ok {
+	ep := c.cfg.Events
+	if ep == nil {
+		ep, _ = c.store.(charging.EventPort)
+	}
+	if ep == nil {
 		return errors.New("ocpi needs a store with an event log")
 	}
 	c.evq = &evQueue{telemetry: map[int64]bool{}, signal: make(chan struct{}, 1)}

@@ -161,6 +161,7 @@ func (s *Server) newBPP(clock charging.Clock, adjust func(*beckn.Config)) (*beck
 		Catalog:     beckn.CatalogConfig{ConnectorType: bc.ConnectorType, MaxPowerKW: bc.MaxPowerKW, Sites: s.becknSites()},
 		GracePeriod: bc.GracePeriod,
 		Support:     beckn.SupportInfo{Email: bc.SupportEmail, Phone: bc.SupportPhone},
+		Events:      s.events(),
 		Clock:       clock, Log: s.log,
 	}
 	if bc.Location != "" {

@@ -24,7 +24,7 @@ func (s *Server) setupPricing(clock charging.Clock) {
 		zone, _ = pricing.LoadZone(s.cfg.TimeZone) // Config.Validate checked it
 	}
 	s.catalog = pricing.NewCatalog(docs, s.store, clock, zone)
-	if ep, ok := s.store.(charging.EventPort); ok {
+	if ep := s.events(); ep != nil {
 		s.catalog.AnnounceTo(ep)
 	}
 	s.pricer = pricing.NewPricer(s.catalog, docs, s.store, clock, s.log)

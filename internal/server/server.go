@@ -24,6 +24,7 @@ import (
 	"github.com/chargebridge/chargebridge/internal/api"
 	"github.com/chargebridge/chargebridge/internal/beckn"
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/cluster"
 	"github.com/chargebridge/chargebridge/internal/loadmgmt"
 	"github.com/chargebridge/chargebridge/internal/ocpi"
 	"github.com/chargebridge/chargebridge/internal/ocpp"
@@ -59,6 +60,8 @@ type Server struct {
 	// cluster, by node first: cluster.go).
 	commands charging.Commands
 	cluster  clusterPart
+	// clusterEvents is the JetStream event port with --nats (events.go).
+	clusterEvents *cluster.Events
 	// ocpi is the OCPI CPO role; nil when the store keeps no documents.
 	ocpi *ocpi.CPO
 	// beckn is the Beckn BPP (beckn.go); nil when it is off.
@@ -243,10 +246,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 			s.leaveCluster()
 		}
 	}()
+	if err := s.joinEvents(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
 	s.setupPricing(clock)
 	s.setupLoad(clock, opts.LoadMgmt)
 	if tokens != nil {
-		ocfg := ocpi.Config{Party: s.cpoParty(), PublicURL: cfg.PublicURL, Presence: s.chargerPresence(), Pricer: s.ocpiPricer(), Catalog: s.ocpiCatalog(), Sites: s.ocpiSites()}
+		ocfg := ocpi.Config{Party: s.cpoParty(), PublicURL: cfg.PublicURL, Presence: s.chargerPresence(), Pricer: s.ocpiPricer(), Catalog: s.ocpiCatalog(), Sites: s.ocpiSites(), Events: s.events()}
 		if opts.OCPI != nil {
 			opts.OCPI(&ocfg)
 		}
@@ -522,7 +529,7 @@ func (s *Server) components() []component {
 		{name: "ocpp upkeep", run: s.ocpp.Run},
 		{name: "session expiry", run: func(ctx context.Context) error { return s.svc.RunExpiry(ctx, time.Second) }},
 	}
-	if ep, ok := s.store.(charging.EventPort); ok && s.pricer != nil {
+	if ep := s.events(); ep != nil && s.pricer != nil {
 		cs = append(cs, component{name: "pricer", run: func(ctx context.Context) error { return s.pricer.Run(ctx, ep) }})
 	}
 	if run := s.retention(); run != nil {
@@ -542,6 +549,9 @@ func (s *Server) components() []component {
 	}
 	if s.cluster.node != nil {
 		cs = append(cs, component{name: "cluster", run: s.runCluster, late: true})
+	}
+	if c := s.relayEvents(); c != nil {
+		cs = append(cs, *c)
 	}
 	return cs
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/ocpi"
 )
 
@@ -10,8 +9,8 @@ import (
 // catalog or a store with an event port (the catalog then announces
 // nothing either).
 func (s *Server) tariffPusher() *ocpi.TariffPusher {
-	ep, ok := s.store.(charging.EventPort)
-	if s.ocpi == nil || s.catalog == nil || !ok {
+	ep := s.events()
+	if s.ocpi == nil || s.catalog == nil || ep == nil {
 		return nil
 	}
 	return s.ocpi.TariffPusher(ep)

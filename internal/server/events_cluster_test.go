@@ -1,0 +1,143 @@
+package server_test
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/cluster"
+	"github.com/chargebridge/chargebridge/internal/cluster/natstest"
+	"github.com/chargebridge/chargebridge/internal/store/postgres/pgtest"
+)
+
+// seen collects the events a node's consumer handles.
+type seen struct {
+	mu  sync.Mutex
+	got map[string][]string // event id -> nodes that handled it
+	by  map[string][]charging.Event
+}
+
+func (s *seen) add(node string, e charging.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.got[e.ID] = append(s.got[e.ID], node)
+	s.by[node] = append(s.by[node], e)
+}
+
+// sessionSeen reports whether node handled an event of session id with
+// at least seq.
+func (s *seen) sessionSeen(node, id string, seq int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.by[node] {
+		if e.SessionID == id && e.Seq >= seq {
+			return true
+		}
+	}
+	return false
+}
+
+// consumeOn runs node's event port consumer name until the test ends.
+func consumeOn(t *testing.T, port charging.EventPort, node, name string, into *seen) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = port.Consume(ctx, name, func(_ context.Context, e charging.Event) error { into.add(node, e); return nil })
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// TestClusterEventsThroughJetStream runs two nodes with --nats: their
+// event port is the cluster's, a session on a charger of node a is seen
+// live on node b, a durable consumer on both nodes handles each event
+// once, and when a stops, b relays and delivers what follows.
+func TestClusterEventsThroughJetStream(t *testing.T) {
+	dsn := pgtest.Schema(t)
+	ns := natstest.Start(t)
+	a := startNode(t, dsn, ns.URL(), "a")
+	b := startNode(t, dsn, ns.URL(), "b")
+	for _, n := range []interface{ Events() charging.EventPort }{a, b} {
+		if _, ok := n.Events().(*cluster.Events); !ok {
+			t.Fatalf("a node with --nats has event port %T; want the cluster's", n.Events())
+		}
+	}
+	live, shared := &seen{got: map[string][]string{}, by: map[string][]charging.Event{}}, &seen{got: map[string][]string{}, by: map[string][]charging.Event{}}
+	consumeOn(t, b.Events(), "b", "", live)
+	consumeOn(t, a.Events(), "a", "test-shared", shared)
+	consumeOn(t, b.Events(), "b", "test-shared", shared)
+	// b's live consumer starts at the stream's end at some moment after
+	// it starts; let it take its place before the session.
+	time.Sleep(500 * time.Millisecond)
+
+	const cp = "CP-EVENTS"
+	clusterSim(t, a, cp, time.Hour)
+	var res charging.CommandResult
+	if code := a.PostJSON("/api/v1/chargers/"+cp+"/actions/start", map[string]any{"connector_id": 1, "id_tag": "EV-TAG"}, &res); code != http.StatusOK || res.SessionID == "" {
+		t.Fatalf("start on a: HTTP %d %+v", code, res)
+	}
+	waitFor(t, "node b to see the session started on a", func() bool { return live.sessionSeen("b", res.SessionID, 1) })
+	waitFor(t, "the session to be active", func() bool {
+		var s struct{ Status charging.SessionStatus }
+		return a.GetJSON("/api/v1/sessions/"+res.SessionID, &s) == http.StatusOK && s.Status == charging.SessionActive
+	})
+	var stop charging.CommandResult
+	if code := a.PostJSON("/api/v1/sessions/"+res.SessionID+"/stop", nil, &stop); code != http.StatusOK {
+		t.Fatalf("stop on a: HTTP %d %+v", code, stop)
+	}
+	waitFor(t, "node b to see the session end", func() bool {
+		var s struct{ Status charging.SessionStatus }
+		return b.GetJSON("/api/v1/sessions/"+res.SessionID, &s) == http.StatusOK && s.Status == charging.SessionCompleted
+	})
+	// Every event of the session, handled by one node each.
+	var last int64
+	waitFor(t, "the shared consumer to handle the session's events", func() bool {
+		shared.mu.Lock()
+		defer shared.mu.Unlock()
+		last = 0
+		for _, evs := range shared.by {
+			for _, e := range evs {
+				if e.SessionID == res.SessionID {
+					last = max(last, e.Seq)
+				}
+			}
+		}
+		return last > 0 && live.sessionSeen("b", res.SessionID, last)
+	})
+	time.Sleep(time.Second) // room for a second delivery
+	shared.mu.Lock()
+	perSeq := map[int64]int{}
+	for id, nodes := range shared.got {
+		if len(nodes) != 1 {
+			t.Errorf("event %s handled by %v; want one node", id, nodes)
+		}
+	}
+	for _, evs := range shared.by {
+		for _, e := range evs {
+			if e.SessionID == res.SessionID {
+				perSeq[e.Seq]++
+			}
+		}
+	}
+	shared.mu.Unlock()
+	for seq := int64(1); seq <= last; seq++ {
+		if perSeq[seq] != 1 {
+			t.Errorf("session event %d handled %d times by the shared consumer; want once", seq, perSeq[seq])
+		}
+	}
+
+	// a stops: b relays what happens next and its consumers get it.
+	a.Stop()
+	const cp2 = "CP-EVENTS-B"
+	clusterSim(t, b, cp2, time.Hour)
+	if code := b.PostJSON("/api/v1/chargers/"+cp2+"/actions/start", map[string]any{"connector_id": 1, "id_tag": "EV-TAG"}, &res); code != http.StatusOK || res.SessionID == "" {
+		t.Fatalf("start on b: HTTP %d %+v", code, res)
+	}
+	waitFor(t, "b's consumers to get b's session once a is gone", func() bool {
+		return live.sessionSeen("b", res.SessionID, 1) && shared.sessionSeen("b", res.SessionID, 1)
+	})
+}
