@@ -297,5 +297,14 @@ func (d *Decoder) Int() (int64, error) {
 	return strconv.ParseInt(string(tok), 10, 64)
 }
 
+// Float reads the next number value as encoding/json reads a float64.
+func (d *Decoder) Float() (float64, error) {
+	tok, _, err := d.s.number()
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseFloat(string(tok), 64)
+}
+
 // Skip skips the next value.
 func (d *Decoder) Skip() error { return d.s.skip(0) }

@@ -191,7 +191,7 @@ func (h *Handler) handle(ctx context.Context, c *ocpp.Conn, action string, paylo
 
 	case "TransactionEvent":
 		var m TransactionEventReq
-		if err := Decode(payload, &m); err != nil {
+		if err := decodeTransactionEvent(payload, &m); err != nil {
 			return nil, err
 		}
 		return h.transactionEvent(ctx, c, m, payload)
