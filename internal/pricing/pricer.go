@@ -203,6 +203,13 @@ const ConsumerName = "pricer"
 // durable consumer ConsumerName until ctx ends: a session that ended while
 // the process was down, or whose pricing failed (retried with backoff), is
 // priced when the pricer gets to its event. It returns nil when ctx ends.
+//
+// Finalization runs once per cluster because the consumer is durable:
+// the event port hands each event to one node (the NATS consumer, or on
+// PostgreSQL the process leading the consumer). It is also safe twice:
+// a finished session's price is a function of the session as of its
+// LastUpdated and its tariff, so a second pricing stores the same price
+// (Price reads a stored one back while SessionUpdated matches).
 func (p *Pricer) Run(ctx context.Context, events charging.EventPort) error {
 	err := events.Consume(ctx, ConsumerName, p.handle)
 	if ctx.Err() != nil {

@@ -205,3 +205,69 @@ func (c *cluster) dropLeader() {
 	_ = c.leader.Close(ctx)
 	c.leader, c.held = nil, nil
 }
+
+// consumerLeadCheck is how often a durable consumer checks that its
+// process still leads it, and a waiting one whether it may take over.
+const consumerLeadCheck = time.Second
+
+// consumeLeading runs the durable consumer name on the one process that
+// leads the job "event consumer NAME" (Lead): every process on the
+// database runs the same consumers (the OCPI pushes, the pricer's
+// finalization, the Beckn callbacks), and without this each would handle
+// every event. The others wait and take over within consumerLeadCheck of
+// the leader's connection dropping, from the position it last saved, so
+// an event it was handling is delivered again (at least once, as after a
+// restart). The leader checks each consumerLeadCheck that it still
+// leads; a leader whose connection dropped while it lives stops its
+// consumer at that check, so for up to that long two may handle events.
+// In one process a consumer name may run several times, as before.
+func (s *Store) consumeLeading(ctx context.Context, name string, h func(context.Context, charging.Event) error) error {
+	job := "event consumer " + name
+	failing := false
+	for {
+		lead, err := s.Lead(ctx, job)
+		if err != nil && !failing && ctx.Err() == nil {
+			s.cfg.log.Warn("event consumer: cannot tell whether this process leads it; waiting", "consumer", name, "err", err)
+		}
+		failing = err != nil
+		if lead {
+			lctx, cancel := context.WithCancel(ctx)
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				t := time.NewTicker(consumerLeadCheck)
+				defer t.Stop()
+				for {
+					select {
+					case <-lctx.Done():
+						return
+					case <-t.C:
+					}
+					if still, _ := s.Lead(lctx, job); !still {
+						if lctx.Err() == nil {
+							s.cfg.log.Warn("event consumer: this process no longer leads it; stopping", "consumer", name)
+						}
+						cancel()
+						return
+					}
+				}
+			})
+			err := s.consumeLog(lctx, name, h)
+			cancel()
+			wg.Wait()
+			if ctx.Err() != nil {
+				return err
+			}
+			if !errors.Is(err, context.Canceled) {
+				return err
+			}
+			continue // leadership lost: wait to lead again
+		}
+		t := time.NewTimer(consumerLeadCheck)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}

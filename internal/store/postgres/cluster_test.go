@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
 )
 
 // twoNodes opens two stores on one schema: two pools, as two processes
@@ -297,5 +299,105 @@ func TestLeadership(t *testing.T) {
 	}
 	if lead, err := first.Lead(ctx, "expiry"); err != nil || !lead {
 		t.Fatalf("Lead after the leader closed: %v, %v; want it to lead", lead, err)
+	}
+}
+
+// TestDurableConsumerRunsOnOneNode: two nodes run the same durable
+// consumer; each event is handled by one of them, once, and when the
+// leading node dies (its consumer stops, its connection drops) the other
+// handles what follows.
+func TestDurableConsumerRunsOnOneNode(t *testing.T) {
+	a, b := twoNodes(t)
+	ctx := t.Context()
+	var mu sync.Mutex
+	seen := map[int64]int{}
+	by := map[*Store]int{}
+	var wg sync.WaitGroup
+	stop := map[*Store]context.CancelFunc{}
+	defer func() {
+		for _, c := range stop {
+			c()
+		}
+		wg.Wait()
+	}()
+	for _, s := range []*Store{a, b} {
+		ctx, cancel := context.WithCancel(ctx)
+		stop[s] = cancel
+		wg.Go(func() {
+			_ = s.Consume(ctx, "pricer", func(_ context.Context, e charging.Event) error {
+				time.Sleep(time.Millisecond)
+				mu.Lock()
+				seen[e.Seq]++
+				by[s]++
+				mu.Unlock()
+				return nil
+			})
+		})
+	}
+	publish := func(from, to int64) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			e := charging.Event{Kind: charging.SessionChanged, ChargerID: "CP1", SessionID: "s1", Seq: i, At: time.Now().UTC(),
+				Session: &charging.Session{ID: "s1", ChargerID: "CP1"}}
+			if err := a.Publish(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	waitSeen := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			mu.Lock()
+			got := len(seen)
+			mu.Unlock()
+			if got >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("events handled: got %d; want %d", got, n)
+			}
+		}
+	}
+	once := func() {
+		t.Helper()
+		mu.Lock()
+		defer mu.Unlock()
+		for seq, n := range seen {
+			if n != 1 {
+				t.Fatalf("event %d handled %d times; want once", seq, n)
+			}
+		}
+	}
+	publish(1, 41)
+	waitSeen(40)
+	time.Sleep(2 * consumerLeadCheck) // a second consumer would have caught up by now
+	once()
+	mu.Lock()
+	leader := a
+	if by[b] > 0 {
+		leader = b
+	}
+	mu.Unlock()
+	other := map[*Store]*Store{a: b, b: a}[leader]
+
+	// The leader dies: its consumer stops, its connection drops. The
+	// other node goes on.
+	stop[leader]()
+	leader.cluster.mu.Lock()
+	pid := leader.cluster.leader.PgConn().PID()
+	leader.cluster.mu.Unlock()
+	terminate(t, other, pid)
+	time.Sleep(2 * consumerLeadCheck)
+	mu.Lock()
+	before := by[other]
+	mu.Unlock()
+	publish(41, 61)
+	waitSeen(60)
+	time.Sleep(2 * consumerLeadCheck)
+	once()
+	mu.Lock()
+	defer mu.Unlock()
+	if by[other]-before < 20 {
+		t.Errorf("events the other node handled after the leader's connection dropped: got %d; want 20", by[other]-before)
 	}
 }

@@ -137,8 +137,17 @@ func (s *Store) Publish(ctx context.Context, e charging.Event) error {
 }
 
 // Consume reads the event log in commit order (charging.EventPort; see
-// sqlReadEvents).
+// sqlReadEvents). A durable consumer runs on one process of those sharing
+// the database at a time (consumeLeading, cluster.go).
 func (s *Store) Consume(ctx context.Context, name string, h func(context.Context, charging.Event) error) error {
+	if name == "" {
+		return s.consumeLog(ctx, name, h)
+	}
+	return s.consumeLeading(ctx, name, h)
+}
+
+// consumeLog reads the event log as consumer name.
+func (s *Store) consumeLog(ctx context.Context, name string, h func(context.Context, charging.Event) error) error {
 	l := eventlog.Log{B: pgLog{s}, Notify: &s.events, Log: s.cfg.log,
 		Poll: time.Second, Backoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second, Batch: 256}
 	return l.Consume(ctx, name, h)
