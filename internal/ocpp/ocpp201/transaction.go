@@ -235,7 +235,11 @@ func (h *Handler) transactionEvent(ctx context.Context, c *ocpp.Conn, m Transact
 	if err != nil {
 		return nil, err
 	}
-	doc := charging.Doc{Kind: DocKindTransaction, ID: key, Owner: id, Body: body, Updated: m.Timestamp}
+	// Updated is the transaction's start, the same at every event: the
+	// store then rewrites the body alone, no index entry (stationTransaction
+	// finds the newest transactions first all the same).
+	started, _ := parseTime(st.StartedAt)
+	doc := charging.Doc{Kind: DocKindTransaction, ID: key, Owner: id, Body: body, Updated: started}
 	if meter != nil {
 		// One write, one commit: the samples and the seqNo that says they
 		// were applied are on disk together or not at all (an Updated is

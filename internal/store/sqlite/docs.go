@@ -14,8 +14,12 @@ import (
 const (
 	sqlPutDoc = `INSERT INTO docs (kind, id, owner, body, updated) VALUES (?, ?, ?, ?, ?)
 	ON CONFLICT (kind, id) DO UPDATE SET owner = excluded.owner, body = excluded.body, updated = excluded.updated`
-	sqlDeleteDoc = `DELETE FROM docs WHERE kind = ? AND id = ?`
-	sqlGetDoc    = `SELECT kind, id, owner, body, updated FROM docs WHERE kind = ? AND id = ?`
+	// sqlPutDocBody replaces only the body of a document whose owner and
+	// updated stay (arguments as sqlPutDoc's): no index entry moves, where
+	// the upsert rewrites both of its indexes' entries.
+	sqlPutDocBody = `UPDATE docs SET body = ?4 WHERE kind = ?1 AND id = ?2 AND owner IS ?3 AND updated IS ?5`
+	sqlDeleteDoc  = `DELETE FROM docs WHERE kind = ? AND id = ?`
+	sqlGetDoc     = `SELECT kind, id, owner, body, updated FROM docs WHERE kind = ? AND id = ?`
 )
 
 // sqlListDocs returns the query of a page of q and the query of the count
@@ -58,14 +62,23 @@ func (s *Store) PutDoc(ctx context.Context, d charging.Doc) error {
 	if err != nil {
 		return err
 	}
-	err = s.write(ctx, func(w *writer) error {
-		_, err := w.execArgs(w.lc.putDoc, nv)
-		return err
-	})
+	err = s.write(ctx, func(w *writer) error { return w.putDoc(nv) })
 	if err != nil {
 		return fmt.Errorf("put doc %s/%s: %w", d.Kind, d.ID, err)
 	}
 	return nil
+}
+
+// putDoc writes a document from putDocArgs: the body alone when only it
+// changed (a state document rewritten at each message, such as 2.0.1's
+// transaction state, keeps its owner and updated), else the upsert.
+func (w *writer) putDoc(nv []driver.NamedValue) error {
+	n, err := w.execArgs(w.lc.putDocBody, nv)
+	if err != nil || n > 0 {
+		return err
+	}
+	_, err = w.execArgs(w.lc.putDoc, nv)
+	return err
 }
 
 // putDocArgs checks d and encodes it as the arguments of sqlPutDoc, in

@@ -69,7 +69,7 @@ var (
 type lifecycleStmts struct {
 	createSession, createMeter, sessionByID, sessionBySeq, setStatus, touchMeter driver.Stmt
 	waitingFor, takeOver, takeOverMeter                                          driver.Stmt
-	putDoc, deleteDoc                                                            driver.Stmt
+	putDoc, putDocBody, deleteDoc                                                driver.Stmt
 }
 
 // prepare prepares the statements with p, the writer's preparer, which
@@ -85,6 +85,7 @@ func (l *lifecycleStmts) prepare(p func(string) driver.Stmt) {
 	l.takeOver = p(sqlTakeOver)
 	l.takeOverMeter = p(sqlTakeOverMeter)
 	l.putDoc = p(sqlPutDoc)
+	l.putDocBody = p(sqlPutDocBody)
 	l.deleteDoc = p(sqlDeleteDoc)
 }
 

@@ -287,7 +287,7 @@ func (s *Store) AppendMeterValues(ctx context.Context, m charging.MeterValues) (
 	err = s.write(ctx, func(w *writer) error {
 		found = false
 		if doc != nil {
-			if _, err := w.execArgs(w.lc.putDoc, doc); err != nil {
+			if err := w.putDoc(doc); err != nil {
 				return err
 			}
 		}

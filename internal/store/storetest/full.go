@@ -255,6 +255,24 @@ func testDocs(t *testing.T, s charging.FullStore) {
 	if got, _ := s.GetDoc(ctx, "command", "c1"); string(got.Body) != `{"a":2}` {
 		t.Fatalf("after replace body = %s; want {\"a\":2}", got.Body)
 	}
+	// Only the body changes; then only the owner.
+	d.Body = []byte(`{"a":3}`)
+	if err := s.PutDoc(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.GetDoc(ctx, "command", "c1"); string(got.Body) != `{"a":3}` || got.Owner != "CP-D" || !got.Updated.Equal(d.Updated) {
+		t.Fatalf("after a body change = %+v; want body {\"a\":3}, the same owner and time", got)
+	}
+	d.Owner = "CP-E"
+	if err := s.PutDoc(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.GetDoc(ctx, "command", "c1"); got.Owner != "CP-E" || string(got.Body) != `{"a":3}` {
+		t.Fatalf("after an owner change = %+v; want owner CP-E", got)
+	}
+	if list, _, _ := s.ListDocs(ctx, charging.DocQuery{Kind: "command", Owner: "CP-E"}); len(list) != 1 {
+		t.Fatalf("docs of the new owner: %d; want 1", len(list))
+	}
 	if _, err := s.GetDoc(ctx, "other-kind", "c1"); !errors.Is(err, charging.ErrNotFound) {
 		t.Fatalf("same id, other kind: %v; want ErrNotFound", err)
 	}
