@@ -233,9 +233,16 @@ func (o *outbox) wake(peer string) {
 // emptied the queue, or died and its lease expired.
 func (o *outbox) run(ctx context.Context, peer string) {
 	defer func() {
+		// A push queued after drain found the queue empty, while this
+		// worker was still releasing its lease, saw it running and
+		// started none: look again, or it would wait for the sweep.
 		o.mu.Lock()
 		delete(o.running, peer)
+		again := o.dirty[peer] && ctx.Err() == nil
 		o.mu.Unlock()
+		if again {
+			o.wake(peer)
+		}
 	}()
 	for ctx.Err() == nil {
 		wctx, release, held := o.hold(ctx, peer)
