@@ -38,8 +38,9 @@ type Event struct {
 	ChargerID string
 	// Session is the session as committed, in the events a Listener gets
 	// in process (Service.Subscribe), except telemetry (MeterValues), where
-	// it is nil and TransactionID names the session: fetching it on every
-	// sample would cost a query per message on the hottest path. Events
+	// it is nil and SessionID (with TransactionID) names the session:
+	// fetching it on every sample would cost a query per message on the
+	// hottest path. Events
 	// read from an EventPort (the stores' log) carry no Session: they name
 	// it by SessionID (and TransactionID once it has one), and a consumer
 	// reads the session as it is when it handles the event.

@@ -27,14 +27,22 @@ import (
 // The rules and their bounds are fold.go's (registerAnomaly,
 // StartAnomalies), and the violation kinds its Anomaly kinds.
 
-// registers remembers the highest energy register seen per open
-// transaction, so a reading that goes backwards is caught without a read
-// on every MeterValues. A transaction not remembered (after a restart, or
-// on another node) is read from the store once.
+// registers is the core's memory of open transactions: per charger and
+// transaction, the session's id and the highest energy register seen, so
+// that a reading that goes backwards is caught, and telemetry is named by
+// its session, without a read on every MeterValues. A transaction not
+// remembered (after a restart, or on another node) is read from the store
+// once.
 type registers struct {
 	// mu guards last.
 	mu   sync.Mutex
-	last map[string]float64
+	last map[string]openTx
+}
+
+// openTx is what registers keeps of a transaction.
+type openTx struct {
+	sessionID string
+	wh        float64
 }
 
 // maxRemembered bounds registers.last: transactions whose stop never comes
@@ -46,22 +54,31 @@ func registerKey(chargerID string, tx int64) string {
 	return chargerID + "\x00" + strconv.FormatInt(tx, 10)
 }
 
-func (r *registers) get(key string) (float64, bool) {
+func (r *registers) get(key string) (openTx, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	v, ok := r.last[key]
 	return v, ok
 }
 
-func (r *registers) raise(key string, wh float64) {
+// raise records the session of a transaction and a register reading,
+// keeping the highest.
+func (r *registers) raise(key, sessionID string, wh float64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.last == nil || len(r.last) >= maxRemembered {
-		r.last = make(map[string]float64)
+		r.last = make(map[string]openTx)
 	}
-	if cur, ok := r.last[key]; !ok || wh > cur {
-		r.last[key] = wh
+	cur, ok := r.last[key]
+	if !ok {
+		r.last[key] = openTx{sessionID: sessionID, wh: wh}
+		return
 	}
+	if sessionID != "" {
+		cur.sessionID = sessionID
+	}
+	cur.wh = max(cur.wh, wh)
+	r.last[key] = cur
 }
 
 func (r *registers) forget(key string) {
@@ -135,18 +152,28 @@ func (s *Service) screenMeterValues(ctx context.Context, m *MeterValues, stopDat
 // lastRegister is the highest register reading of the charger's
 // transaction, or -1 when the transaction is not known.
 func (s *Service) lastRegister(ctx context.Context, key, chargerID string, tx int64) float64 {
-	if wh, ok := s.registers.get(key); ok {
-		return wh
+	if o, ok := s.openTx(ctx, key, chargerID, tx); ok {
+		return o.wh
+	}
+	return -1
+}
+
+// openTx returns what the core remembers of the charger's transaction,
+// reading its session once when it does not; ok is false when the charger
+// has no such transaction.
+func (s *Service) openTx(ctx context.Context, key, chargerID string, tx int64) (openTx, bool) {
+	if o, ok := s.registers.get(key); ok && o.sessionID != "" {
+		return o, true
 	}
 	sess, err := s.store.SessionByTransaction(ctx, tx)
 	if err != nil || sess.ChargerID != chargerID {
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			s.log.Warn("reading a session to screen its meter values failed", "charger", chargerID, "tx", tx, "err", err)
 		}
-		return -1
+		return openTx{}, false
 	}
-	s.registers.raise(key, sess.LastRegisterWh)
-	return sess.LastRegisterWh
+	s.registers.raise(key, sess.ID, sess.LastRegisterWh)
+	return openTx{sessionID: sess.ID, wh: sess.LastRegisterWh}, true
 }
 
 func registerExample(m *MeterValues, v *SampledValue, last float64) string {

@@ -375,7 +375,7 @@ func (s *Service) StartTransaction(ctx context.Context, r StartRequest) (StartRe
 			"session", sess.ID, "tx", sess.TransactionID, "rule", rule)
 	}
 	if created {
-		s.registers.raise(registerKey(r.ChargerID, sess.TransactionID), sess.LastRegisterWh)
+		s.registers.raise(registerKey(r.ChargerID, sess.TransactionID), sess.ID, sess.LastRegisterWh)
 		s.publish(Event{Kind: SessionChanged, At: now, ChargerID: r.ChargerID, Session: &sess, TransactionID: sess.TransactionID})
 	} else {
 		s.log.Info("repeated StartTransaction answered with its transaction id", "charger", r.ChargerID, "tx", sess.TransactionID)
@@ -401,14 +401,18 @@ func (s *Service) MeterValues(ctx context.Context, m MeterValues) error {
 	if err != nil {
 		return fmt.Errorf("meter values from %s/%d: %w", m.ChargerID, m.ConnectorID, err)
 	}
-	if found && highest >= 0 {
-		s.registers.raise(registerKey(m.ChargerID, *m.TransactionID), highest)
-	}
 	if m.TransactionID != nil && !found {
 		s.log.Warn("meter values for unknown transaction stored unattached", "charger", m.ChargerID, "tx", *m.TransactionID)
 	}
 	if found && m.TransactionID != nil {
-		s.publish(Event{Kind: SessionChanged, At: m.ReceivedAt, ChargerID: m.ChargerID, TransactionID: *m.TransactionID})
+		key := registerKey(m.ChargerID, *m.TransactionID)
+		if highest >= 0 {
+			s.registers.raise(key, "", highest)
+		}
+		// Screening read the session if it was not remembered: this is
+		// no read.
+		o, _ := s.openTx(ctx, key, m.ChargerID, *m.TransactionID)
+		s.publish(Event{Kind: SessionChanged, At: m.ReceivedAt, ChargerID: m.ChargerID, SessionID: o.sessionID, TransactionID: *m.TransactionID})
 	}
 	return nil
 }
