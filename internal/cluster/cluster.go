@@ -149,8 +149,12 @@ type Node struct {
 	mu   sync.Mutex
 	held map[string]holding
 
-	sub     *nats.Subscription
-	evicts  *nats.Subscription
+	sub    *nats.Subscription
+	evicts *nats.Subscription
+	// serveMu orders serveWG.Add against Close's Wait (leaving): a
+	// subscription's callback may still run after Unsubscribe.
+	serveMu sync.Mutex
+	leaving bool
 	serveWG sync.WaitGroup
 	sem     chan struct{}
 	// stop ends the refresh loop and the forwarded commands; loopWG waits
@@ -283,7 +287,14 @@ func (n *Node) Start(local charging.Commands, raw RawSender) error {
 		case <-n.stopCtx.Done():
 			return
 		}
+		n.serveMu.Lock()
+		if n.leaving {
+			n.serveMu.Unlock()
+			<-n.sem
+			return
+		}
 		n.serveWG.Add(1)
+		n.serveMu.Unlock()
 		go func() {
 			defer func() { <-n.sem; n.serveWG.Done() }()
 			n.serve(local, raw, m)
@@ -338,6 +349,9 @@ func (n *Node) Close() {
 		n.stop()
 		n.loopWG.Wait()
 		n.unsubscribe()
+		n.serveMu.Lock()
+		n.leaving = true
+		n.serveMu.Unlock()
 		n.serveWG.Wait()
 		n.mu.Lock()
 		left := make(map[string]holding, len(n.held))
@@ -365,6 +379,9 @@ func (n *Node) abandon() {
 		n.stop()
 		n.loopWG.Wait()
 		n.unsubscribe()
+		n.serveMu.Lock()
+		n.leaving = true
+		n.serveMu.Unlock()
 		n.serveWG.Wait()
 		n.nc.Close()
 	})

@@ -19,7 +19,7 @@ import (
 // local (its own sockets), until the test ends.
 func join(t testing.TB, url, id string, ttl time.Duration, local *localSet, cmds charging.Commands) *Node {
 	t.Helper()
-	n, err := Join(context.Background(), Config{URL: url, NodeID: id, TTL: ttl, CallTimeout: 2 * time.Second, Local: local.has, Evict: local.evict})
+	n, err := Join(context.Background(), Config{URL: url, NodeID: id, TTL: ttl, Refresh: ttl / 6, CallTimeout: 2 * time.Second, Local: local.has, Evict: local.evict})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestPresenceFollowsTheCharger(t *testing.T) {
 
 func TestPresenceExpiresWithItsNode(t *testing.T) {
 	ns := natstest.Start(t)
-	const ttl = time.Second // refreshed every 333 ms: room for a loaded machine
+	const ttl = 1200 * time.Millisecond // refreshed every 200 ms: room for a loaded machine
 	var la, lb localSet
 	a := join(t, ns.URL(), "a", ttl, &la, nil)
 	b := join(t, ns.URL(), "b", ttl, &lb, nil)
