@@ -285,12 +285,14 @@ func (n *Node) Start(local charging.Commands, raw RawSender) error {
 		select {
 		case n.sem <- struct{}{}:
 		case <-n.stopCtx.Done():
+			n.refuse(m)
 			return
 		}
 		n.serveMu.Lock()
 		if n.leaving {
 			n.serveMu.Unlock()
 			<-n.sem
+			n.refuse(m)
 			return
 		}
 		n.serveWG.Add(1)

@@ -170,6 +170,14 @@ func (r *RawRouter) Send(ctx context.Context, chargerID, action string, payload 
 	return rep.Response, rep.Error.decode()
 }
 
+// refuse answers a command forwarded to a node that is leaving: not
+// connected (its chargers are going too), at once rather than at the
+// caller's timeout.
+func (n *Node) refuse(m *nats.Msg) {
+	b, _ := json.Marshal(reply{Error: encodeError(fmt.Errorf("%w: node %s is shutting down", charging.ErrNotConnected, n.cfg.NodeID))})
+	_ = m.Respond(b)
+}
+
 // run decodes a forwarded command and runs it on c (raw messages on raw).
 func run(ctx context.Context, c charging.Commands, raw RawSender, req request) (charging.CommandResult, json.RawMessage, error) {
 	if req.Op == opRaw {
