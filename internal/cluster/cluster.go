@@ -261,6 +261,14 @@ func Join(ctx context.Context, cfg Config) (*Node, error) {
 		nc.Close()
 		return nil, err
 	}
+	// Two processes with one id would share its command subject: a
+	// command could reach the one without the charger.
+	if e, err := n.nodes.Get(ctx, cfg.NodeID); err == nil {
+		var other NodeInfo
+		_ = json.Unmarshal(e.Value(), &other)
+		nc.Close()
+		return nil, fmt.Errorf("node id %s is in use by a running node (last seen %s): give each node its own --node-id, or wait %s for a node that died to expire", cfg.NodeID, other.LastSeen.Format(time.RFC3339), cfg.TTL)
+	}
 	n.stopCtx, n.stop = context.WithCancel(context.Background())
 	return n, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -144,6 +145,22 @@ func TestPresenceFollowsTheCharger(t *testing.T) {
 	if b.Connected(cp) {
 		t.Errorf("b.Connected(%s) = true after it left; want false", cp)
 	}
+}
+
+func TestNodeIDIsOneNodes(t *testing.T) {
+	ns := natstest.Start(t)
+	var la localSet
+	a := join(t, ns.URL(), "a", time.Minute, &la, nil)
+	_, err := Join(context.Background(), Config{URL: ns.URL(), NodeID: "a", TTL: time.Minute})
+	if err == nil || !strings.Contains(err.Error(), "node id a is in use") {
+		t.Fatalf("a second node a: %v; want refused", err)
+	}
+	a.Close() // leaving frees the id at once
+	b, err := Join(context.Background(), Config{URL: ns.URL(), NodeID: "a", TTL: time.Minute})
+	if err != nil {
+		t.Fatalf("node a after the first left: %v", err)
+	}
+	b.Close()
 }
 
 func TestPresenceExpiresWithItsNode(t *testing.T) {
