@@ -326,6 +326,13 @@ func (ev *Events) Consume(ctx context.Context, name string, h func(context.Conte
 			return ctx.Err()
 		}
 	}
+	// The store's log no longer serves name: its saved position there
+	// (from before the node joined a cluster) would hold back pruning.
+	if f, ok := ev.cfg.Store.(forgetter); ok {
+		if err := f.ForgetConsumer(ctx, name); err != nil && ctx.Err() == nil {
+			ev.log.Warn("cluster: the store's position of a consumer that moved to NATS is kept", "consumer", name, "err", err)
+		}
+	}
 	for {
 		msg, err := next(ctx, cons)
 		if ctx.Err() != nil {
@@ -347,6 +354,12 @@ func (ev *Events) Consume(ctx context.Context, name string, h func(context.Conte
 			return err
 		}
 	}
+}
+
+// forgetter is a store that can drop a durable consumer's position (the
+// PostgreSQL store).
+type forgetter interface {
+	ForgetConsumer(ctx context.Context, name string) error
 }
 
 // next fetches one message, waiting at most fetchWait.

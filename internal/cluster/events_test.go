@@ -167,6 +167,10 @@ func TestDurableConsumerIsSharedByTheNodes(t *testing.T) {
 	b := startEventNode(t, ns.URL(), dsn, "b")
 	goRun(t, a.ev.Relay)
 	goRun(t, b.ev.Relay) // two relays: the stream drops the second copy
+	// "ocpi" read the store's log before the nodes joined a cluster.
+	if _, err := pgConn(t, dsn).Exec(t.Context(), `INSERT INTO event_consumers (name, xid, pos, updated_at) VALUES ('ocpi', '0', 0, 0)`); err != nil {
+		t.Fatal(err)
+	}
 	h := newHandled()
 	for _, n := range []*eventNode{a, b} {
 		goRun(t, func(ctx context.Context) error {
@@ -196,6 +200,10 @@ func TestDurableConsumerIsSharedByTheNodes(t *testing.T) {
 	}
 	if n := info.CachedInfo().State.Msgs; n != sessions*each {
 		t.Fatalf("the stream has %d messages for %d events relayed by two nodes", n, sessions*each)
+	}
+	var kept int
+	if err := pgConn(t, dsn).QueryRow(t.Context(), `SELECT count(*) FROM event_consumers WHERE name = 'ocpi'`).Scan(&kept); err != nil || kept != 0 {
+		t.Fatalf("the store keeps %d positions of ocpi (%v); want none once it reads the stream", kept, err)
 	}
 	lag, err := a.ev.Lag(t.Context())
 	if err != nil || len(lag) != 1 || lag[0].Name != "ocpi" || lag[0].Pending != 0 {

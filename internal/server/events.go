@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/cluster"
@@ -52,3 +53,40 @@ func (s *Server) relayEvents() *component {
 // Events returns the server's event port (the cluster's with --nats, else
 // the store's log; nil when the store has none).
 func (s *Server) Events() charging.EventPort { return s.events() }
+
+// remoteDashboard is the component that shows on this node's dashboard the
+// changes of chargers other nodes hold, from the cluster's stream (this
+// node's own come in process, telemetry included); nil alone.
+func (s *Server) remoteDashboard() *component {
+	if s.clusterEvents == nil || s.web == nil {
+		return nil
+	}
+	return &component{name: "dashboard events", run: func(ctx context.Context) error {
+		return s.clusterEvents.Consume(ctx, "", s.showRemote)
+	}}
+}
+
+// showRemote shows e on the dashboard when a browser watches and the
+// charger is not this node's. A session event names its session, read
+// here as it is now; one that cannot be read is not shown (the stream is
+// a live view, not a record).
+func (s *Server) showRemote(ctx context.Context, e charging.Event) error {
+	if e.Kind == charging.TariffChanged || !s.web.Watched() || e.ChargerID != "" && s.ocpp.Connected(e.ChargerID) {
+		return nil
+	}
+	if e.Kind == charging.SessionChanged && e.Session == nil {
+		if e.SessionID == "" {
+			return nil
+		}
+		ses, err := s.svc.Store().GetSession(ctx, e.SessionID)
+		if err != nil {
+			if !errors.Is(err, charging.ErrNotFound) && ctx.Err() == nil {
+				s.log.Debug("a session changed on another node could not be read for the dashboard", "session", e.SessionID, "err", err)
+			}
+			return nil
+		}
+		e.Session = &ses
+	}
+	s.web.Show(e)
+	return nil
+}

@@ -1,8 +1,10 @@
 package server_test
 
 import (
+	"bufio"
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -139,5 +141,71 @@ func TestClusterEventsThroughJetStream(t *testing.T) {
 	}
 	waitFor(t, "b's consumers to get b's session once a is gone", func() bool {
 		return live.sessionSeen("b", res.SessionID, 1) && shared.sessionSeen("b", res.SessionID, 1)
+	})
+}
+
+// TestDashboardShowsAnotherNodesCharger: node b's live dashboard stream
+// shows the session and connector changes of a charger on node a.
+func TestDashboardShowsAnotherNodesCharger(t *testing.T) {
+	dsn := pgtest.Schema(t)
+	ns := natstest.Start(t)
+	a := startNode(t, dsn, ns.URL(), "a")
+	b := startNode(t, dsn, ns.URL(), "b")
+	resp, err := b.HTTP.Get(b.URL() + "/api/v1/stream")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET b's /api/v1/stream: %v %v", resp, err)
+	}
+	frames := make(chan string, 1000)
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		r := bufio.NewReader(resp.Body)
+		var event string
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			line = strings.TrimRight(line, "\n")
+			switch {
+			case strings.HasPrefix(line, "event: "):
+				event = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: "):
+				select {
+				case frames <- event + " " + strings.TrimPrefix(line, "data: "):
+				default:
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() { resp.Body.Close(); <-readDone })
+	until := func(what string, ok func(string) bool) {
+		t.Helper()
+		timeout := time.After(30 * time.Second) // a hang guard
+		for {
+			select {
+			case f := <-frames:
+				if ok(f) {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("b's dashboard never showed %s", what)
+			}
+		}
+	}
+	// b's live consumer takes its place at the stream's end after b
+	// started; give it that moment.
+	time.Sleep(500 * time.Millisecond)
+	const cp = "CP-DASH-A"
+	clusterSim(t, a, cp, time.Hour)
+	var res charging.CommandResult
+	if code := a.PostJSON("/api/v1/chargers/"+cp+"/actions/start", map[string]any{"connector_id": 1, "id_tag": "EV-TAG"}, &res); code != http.StatusOK || res.SessionID == "" {
+		t.Fatalf("start on a: HTTP %d %+v", code, res)
+	}
+	until("the session started on a", func(f string) bool {
+		return strings.HasPrefix(f, "session ") && strings.Contains(f, `"id":"`+res.SessionID+`"`) && strings.Contains(f, `"charger_id":"`+cp+`"`)
+	})
+	until("a connector of a's charger", func(f string) bool {
+		return strings.HasPrefix(f, "connector ") && strings.Contains(f, `"charger_id":"`+cp+`"`)
 	})
 }

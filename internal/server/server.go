@@ -553,6 +553,9 @@ func (s *Server) components() []component {
 	if c := s.relayEvents(); c != nil {
 		cs = append(cs, *c)
 	}
+	if c := s.remoteDashboard(); c != nil {
+		cs = append(cs, *c)
+	}
 	return cs
 }
 

@@ -203,6 +203,15 @@ func (d *Dashboard) Register(mux Mux) {
 	mux.HandleFunc("GET /api/v1/sessions/{id}/views", d.sessionViews)
 }
 
+// Show streams e to the dashboard's live clients as the core's own events
+// are: in a cluster, the changes of chargers another node holds, read from
+// the cluster's event port.
+func (d *Dashboard) Show(e charging.Event) { d.stream.publish(e) }
+
+// Watched reports whether a browser follows the live stream (Show is then
+// worth the reading it takes).
+func (d *Dashboard) Watched() bool { return d.stream.clientCount() > 0 }
+
 // Close ends the event streams so that the HTTP server can drain; call it
 // when the server starts shutting down (http.Server.RegisterOnShutdown).
 func (d *Dashboard) Close() { d.stream.close() }

@@ -167,6 +167,16 @@ func (s *Store) PruneEventLog(ctx context.Context, now time.Time) (int64, error)
 	return tag.RowsAffected(), nil
 }
 
+// ForgetConsumer deletes the saved position of the durable consumer name:
+// a consumer that moved to the cluster's JetStream stream no longer holds
+// back PruneEventLog.
+func (s *Store) ForgetConsumer(ctx context.Context, name string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM event_consumers WHERE name = $1`, name); err != nil {
+		return fmt.Errorf("forget event consumer %s: %w", name, err)
+	}
+	return nil
+}
+
 // pgLog is the store's eventlog.Backend.
 type pgLog struct{ s *Store }
 
