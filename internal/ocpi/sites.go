@@ -454,11 +454,13 @@ func (c *CPO) syncLayout(ctx context.Context, st *evState) error {
 		}
 	}
 	now := c.now()
+	moved := map[string]bool{}
 	for _, chID := range slices.Sorted(maps.Keys(byID)) {
 		from, to := cmp.Or(before[chID], chID), cmp.Or(after[chID], chID)
 		if from == to {
 			continue
 		}
+		moved[chID] = true
 		affected[from], affected[to] = true, true
 		pub.Moved[chID] = now
 		// Its EVSEs stay in the Location they left, as REMOVED.
@@ -528,6 +530,46 @@ func (c *CPO) syncLayout(ctx context.Context, st *evState) error {
 			errs = append(errs, c.docs.PutDoc(ctx, prev))
 		} else {
 			errs = append(errs, c.docs.DeleteDoc(ctx, docLayout, layoutID))
+		}
+		return errors.Join(errs...)
+	}
+	return c.movedSessions(ctx, st, moved)
+}
+
+// movedSessions PATCHes the location_id of the open sessions whose
+// charger moved to another Location.
+func (c *CPO) movedSessions(ctx context.Context, st *evState, moved map[string]bool) error {
+	if len(moved) == 0 {
+		return nil
+	}
+	var ids []string
+	for off := 0; ; {
+		docs, total, err := c.docs.ListDocs(ctx, charging.DocQuery{Kind: docSession, Owner: sessionOpen, Offset: off, Limit: 500})
+		if err != nil {
+			return err
+		}
+		for _, d := range docs {
+			var v Session
+			if json.Unmarshal(d.Body, &v) != nil {
+				continue
+			}
+			if ch, _, ok := splitEVSEUID(v.EVSEUID); ok && moved[ch] {
+				ids = append(ids, d.ID)
+			}
+		}
+		off += len(docs)
+		if len(docs) == 0 || off >= total {
+			break
+		}
+	}
+	var errs []error
+	for _, id := range ids {
+		s, err := c.store.GetSession(ctx, id)
+		if err == nil {
+			err = c.sessionChanged(ctx, st, s, false)
+		}
+		if err != nil && !errors.Is(err, charging.ErrNotFound) {
+			errs = append(errs, fmt.Errorf("session %s: %w", id, err))
 		}
 	}
 	return errors.Join(errs...)

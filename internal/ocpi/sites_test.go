@@ -93,7 +93,7 @@ func TestSiteIsOneLocation(t *testing.T) {
 	s := startCPO(t)
 	e := newEMSP(t)
 	e.register(s)
-	runSim1(t, s, "CP-A")
+	chA := runSim1(t, s, "CP-A")
 	chB := runSim1(t, s, "CP-B")
 	waitLocationPut(t, e, "/locations/NL/CBR/CP-A", "CP-A-1 AVAILABLE")
 	waitLocationPut(t, e, "/locations/NL/CBR/CP-B", "CP-B-1 AVAILABLE")
@@ -245,5 +245,33 @@ func TestSiteIsOneLocation(t *testing.T) {
 		if want := "CP-A: CP-A-1 AVAILABLE; CP-B: CP-B-1 AVAILABLE; DEPOT: CP-A-1 REMOVED, CP-B-1 REMOVED"; strings.Join(slices.Sorted(slices.Values(live)), "; ") != want {
 			t.Fatalf("pulled Locations %q; want %q", live, want)
 		}
+	})
+	t.Run("open-session-moves-with-its-charger", func(t *testing.T) {
+		if err := chA.StartSession(1, "04EEFF0011"); err != nil {
+			t.Fatal(err)
+		}
+		var path string
+		waitFor(t, "CP-A's session PUT at CP-A", func() bool {
+			for _, p := range pushesTo(e, "PUT", "/sessions/NL/CBR/") {
+				if strings.Contains(string(p.Body), `"location_id":"CP-A"`) {
+					path = p.Path
+					return true
+				}
+			}
+			return false
+		})
+		if st := s.Do(http.MethodPut, "/api/v1/sites/DEPOT", site, nil); st != http.StatusOK {
+			t.Fatalf("PUT site again: HTTP %d", st)
+		}
+		waitLocationPut(t, e, "/locations/NL/CBR/DEPOT", "CP-A-1 CHARGING, CP-B-1 AVAILABLE")
+		waitLocationPut(t, e, "/locations/NL/CBR/CP-A", "CP-A-1 REMOVED")
+		waitFor(t, "the session's location_id PATCHed to DEPOT", func() bool {
+			for _, p := range pushesTo(e, "PATCH", path) {
+				if strings.Contains(string(p.Body), `"location_id":"DEPOT"`) {
+					return true
+				}
+			}
+			return false
+		})
 	})
 }
