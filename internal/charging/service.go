@@ -263,9 +263,23 @@ func (s *Service) StatusNotification(ctx context.Context, c Connector) (applied 
 	return applied, nil
 }
 
-// Authorize decides whether an id tag may charge.
+// Authorize decides whether an id tag may charge (a 1.6 idTag: its type is
+// not known).
 func (s *Service) Authorize(ctx context.Context, chargerID, idTag string) (IDTagInfo, error) {
-	info, err := s.authorize(ctx, chargerID, 0, idTag)
+	return s.AuthorizeTyped(ctx, chargerID, idTag, "")
+}
+
+// AuthorizeTyped decides whether an id token presented as typ may charge
+// (OCPP 2.0.1 IdTokenType; "" when the protocol does not say). A token
+// registered with another type is refused: an RFID card's UID typed in as
+// a key code, or sent as an eMAID, is not the card. Central is a token the
+// central system sent the station itself (a remote start), and matches
+// any. NoAuthorization is a station that asks no token: nothing to refuse.
+func (s *Service) AuthorizeTyped(ctx context.Context, chargerID, idTag string, typ IDTokenType) (IDTagInfo, error) {
+	if typ == TokenNoAuthorization {
+		return IDTagInfo{Status: AuthAccepted}, nil
+	}
+	info, err := s.authorizeTyped(ctx, chargerID, 0, idTag, typ)
 	if err != nil {
 		return IDTagInfo{}, fmt.Errorf("authorize %s at %s: %w", idTag, chargerID, err)
 	}
@@ -280,6 +294,13 @@ func (s *Service) Authorize(ctx context.Context, chargerID, idTag string) (IDTag
 }
 
 func (s *Service) authorize(ctx context.Context, chargerID string, connectorID int, idTag string) (IDTagInfo, error) {
+	return s.authorizeTyped(ctx, chargerID, connectorID, idTag, "")
+}
+
+func (s *Service) authorizeTyped(ctx context.Context, chargerID string, connectorID int, idTag string, typ IDTokenType) (IDTagInfo, error) {
+	if typ == TokenNoAuthorization {
+		return IDTagInfo{Status: AuthAccepted}, nil
+	}
 	t, err := s.store.GetIDTag(ctx, idTag)
 	if errors.Is(err, ErrNotFound) {
 		if a := s.cfg.TokenAuthorizer; a != nil {
@@ -298,6 +319,13 @@ func (s *Service) authorize(ctx context.Context, chargerID string, connectorID i
 	if err != nil {
 		return IDTagInfo{}, err
 	}
+	// Central: the token the central system itself sent the station (a
+	// remote start or reservation), whatever the driver's token is.
+	if typ != "" && typ != TokenCentral && t.Type != "" && typ != t.Type {
+		s.log.Warn("id token refused: presented as another type than it is registered with", "charger", chargerID,
+			"id_tag", idTag, "presented", typ, "registered", t.Type)
+		return IDTagInfo{Status: AuthInvalid}, nil
+	}
 	info := IDTagInfo{Status: t.Status, ExpiresAt: t.ExpiresAt, ParentID: t.ParentID}
 	if info.Status == AuthAccepted && t.ExpiresAt != nil && !t.ExpiresAt.After(s.clock.Now()) {
 		info.Status = AuthExpired
@@ -307,9 +335,12 @@ func (s *Service) authorize(ctx context.Context, chargerID string, connectorID i
 
 // StartRequest is a StartTransaction.
 type StartRequest struct {
-	ChargerID     string
-	ConnectorID   int
-	IDTag         string
+	ChargerID   string
+	ConnectorID int
+	IDTag       string
+	// TokenType is how IDTag was presented, when the protocol says (2.0.1);
+	// see AuthorizeTyped.
+	TokenType     IDTokenType
 	MeterStartWh  int64
 	ReservationID *int64
 	Timestamp     time.Time
@@ -337,7 +368,7 @@ func (s *Service) StartTransaction(ctx context.Context, r StartRequest) (StartRe
 	if r.ConnectorID < 1 {
 		return StartResult{}, fmt.Errorf("%w: start transaction on connector %d; connectors are numbered from 1", ErrInvalidInput, r.ConnectorID)
 	}
-	info, err := s.authorize(ctx, r.ChargerID, r.ConnectorID, r.IDTag)
+	info, err := s.authorizeTyped(ctx, r.ChargerID, r.ConnectorID, r.IDTag, r.TokenType)
 	if err != nil {
 		return StartResult{}, fmt.Errorf("start transaction at %s/%d: %w", r.ChargerID, r.ConnectorID, err)
 	}

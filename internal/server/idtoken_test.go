@@ -52,6 +52,15 @@ func TestIDTokenTypeAndLength(t *testing.T) {
 	if auth.IDTokenInfo.Status != "Accepted" {
 		t.Errorf("2.0.1 Authorize of the 36-character eMAID: %+v; want Accepted", auth)
 	}
+	// The RFID card's UID typed in at the keypad is not the card.
+	st.MustCall("Authorize", json.RawMessage(`{"idToken":{"idToken":"CARD","type":"KeyCode"}}`), &auth)
+	if auth.IDTokenInfo.Status != "Invalid" {
+		t.Errorf("2.0.1 Authorize of the ISO14443 card CARD as a KeyCode: %+v; want Invalid", auth)
+	}
+	st.MustCall("Authorize", json.RawMessage(`{"idToken":{"idToken":"CARD","type":"ISO14443"}}`), &auth)
+	if auth.IDTokenInfo.Status != "Accepted" {
+		t.Errorf("2.0.1 Authorize of the card CARD as ISO14443: %+v; want Accepted", auth)
+	}
 
 	c := s.MustDial("ID16")
 	boot(t, c)

@@ -183,7 +183,7 @@ func (h *Handler) handle(ctx context.Context, c *ocpp.Conn, action string, paylo
 		if err := Decode(payload, &m); err != nil {
 			return nil, err
 		}
-		info, err := svc.Authorize(ctx, id, m.IDToken.IDToken)
+		info, err := svc.AuthorizeTyped(ctx, id, m.IDToken.IDToken, charging.IDTokenType(m.IDToken.Type))
 		if err != nil {
 			return nil, err
 		}

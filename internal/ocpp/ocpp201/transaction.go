@@ -166,14 +166,14 @@ func (h *Handler) transactionEvent(ctx context.Context, c *ocpp.Conn, m Transact
 	}
 	var conf TransactionEventConf
 	if st.Tx == 0 && (m.IDToken != nil || m.EventType == "Ended") {
-		tag := ""
+		tag, typ := "", charging.IDTokenType("")
 		if m.IDToken != nil {
-			tag = m.IDToken.IDToken
+			tag, typ = m.IDToken.IDToken, charging.IDTokenType(m.IDToken.Type)
 		}
 		evse := max(st.EVSE, 1)
 		started, _ := parseTime(st.StartedAt)
 		res, err := h.svc.StartTransaction(ctx, charging.StartRequest{
-			ChargerID: id, ConnectorID: evse, IDTag: tag, MeterStartWh: deref(st.StartWh),
+			ChargerID: id, ConnectorID: evse, IDTag: tag, TokenType: typ, MeterStartWh: deref(st.StartWh),
 			ReservationID: st.Reservation, Timestamp: started, Key: startKey(txID),
 		})
 		if err != nil {
@@ -185,7 +185,7 @@ func (h *Handler) transactionEvent(ctx context.Context, c *ocpp.Conn, m Transact
 			conf.IDTokenInfo = &info
 		}
 	} else if m.IDToken != nil {
-		info, err := h.svc.Authorize(ctx, id, m.IDToken.IDToken)
+		info, err := h.svc.AuthorizeTyped(ctx, id, m.IDToken.IDToken, charging.IDTokenType(m.IDToken.Type))
 		if err != nil {
 			return nil, err
 		}
