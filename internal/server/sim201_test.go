@@ -67,6 +67,19 @@ func TestSimulated201Station(t *testing.T) {
 	if dm.Status != "Accepted" || dm.Parts < 2 || len(dm.Variables) < 5 {
 		t.Errorf("device model: status %q, %d parts, %d variables; want Accepted, reported in parts", dm.Status, dm.Parts, len(dm.Variables))
 	}
+	// The report is kept once, in the device model, not also as raw events.
+	var events struct {
+		Items []struct{ Kind string } `json:"items"`
+	}
+	if code := s.GetJSON("/api/v1/chargers/SIM-201/events", &events); code != 200 {
+		t.Fatalf("events of SIM-201: status %d", code)
+	}
+	for _, e := range events.Items {
+		if e.Kind == "NotifyReport" {
+			t.Errorf("a NotifyReport part is also kept as a charger event")
+			break
+		}
+	}
 	if code := s.GetJSON("/api/v1/chargers/SIM-201/variables?q=heartbeat", &dm); code != 200 || len(dm.Variables) != 1 ||
 		dm.Variables[0].Component != "OCPPCommCtrlr" || dm.Variables[0].Attributes[0].Value == nil || dm.Variables[0].Attributes[0].Mutability != "ReadWrite" {
 		t.Errorf("variables matching heartbeat: %d %+v", code, dm.Variables)

@@ -219,9 +219,12 @@ func (h *Handler) handle(ctx context.Context, c *ocpp.Conn, action string, paylo
 		return noCertificateProvider(action), nil
 
 	case "NotifyReport":
+		// Kept once: folded into the charger's device model, not also as
+		// a raw event (a base report runs to thousands of variables).
 		if err := h.notifyReport(ctx, id, payload); err != nil {
 			return nil, err
 		}
+		return struct{}{}, nil
 	}
 	if err := svc.RecordEvent(ctx, id, action, payload); err != nil {
 		return nil, err
