@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -258,5 +259,42 @@ func TestTolerateSwitch(t *testing.T) {
 	}
 	if st, _ := call(t, s, "PUT", "/api/v1/chargers/NOPE/tolerance", `{"tolerate":true}`); st != http.StatusNotFound {
 		t.Errorf("tolerance of an unknown charger: %d; want 404", st)
+	}
+}
+
+// TestTolerateSwitch201: a 2.0.1 station is screened the same way: an
+// over-long serial number is refused and recorded as refused, then, with
+// the tolerate switch on, accepted and recorded as tolerated.
+func TestTolerateSwitch201(t *testing.T) {
+	s := cbtest.Start(t, cbtest.AutoRegister)
+	st, err := cbtest.DialURL(t, s.WSURL()+"/ST-TOL", "ocpp2.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := json.RawMessage(`{"chargingStation":{"model":"M2","vendorName":"V2","serialNumber":"` + strings.Repeat("S", 30) + `"},"reason":"PowerUp"}`)
+	if code := cbtest.ErrorCode(st.Call("BootNotification", long)); code == "" {
+		t.Fatal("strict station's long serial was admitted")
+	}
+	if rec := violation(t, s, "ST-TOL", "string-too-long"); rec.Outcome != charging.ViolationRefused || rec.Count != 1 {
+		t.Errorf("strict: %+v; want one refused", rec)
+	}
+	if code, b := call(t, s, "PUT", "/api/v1/chargers/ST-TOL/tolerance", `{"tolerate":true}`); code != http.StatusOK {
+		t.Fatalf("switch tolerance: %d %s", code, b)
+	}
+	var conf struct{ Status string }
+	st.MustCall("BootNotification", long, &conf)
+	if conf.Status != "Accepted" {
+		t.Fatalf("tolerated boot: %+v; want Accepted", conf)
+	}
+	var page struct {
+		Items []charging.ViolationRecord `json:"items"`
+	}
+	s.GetJSON("/api/v1/chargers/ST-TOL/violations", &page)
+	tolerated := false
+	for _, r := range page.Items {
+		tolerated = tolerated || (r.Kind == "string-too-long" && r.Outcome == charging.ViolationTolerated && r.Count == 1)
+	}
+	if !tolerated {
+		t.Errorf("violations %+v; want the long serial tolerated once", page.Items)
 	}
 }

@@ -37,7 +37,12 @@ func (h *Handler) AfterBoot(f func(chargerID string)) { h.booted = f }
 // NewHandler returns a Handler on svc, validating with v (NewValidator).
 func NewHandler(svc *charging.Service, v *ocpp.Validator, log *slog.Logger) *Handler {
 	return &Handler{svc: svc, v: v, log: log, gate: &ocpp.Gate{V: v, Actions: stationActions, Central: "CSMS", Log: log,
-		BadLogs: ratelog.New(10*time.Second, 50)}}
+		BadLogs: ratelog.New(10*time.Second, 50),
+		// Each refusal, and each deviation a tolerated station gets
+		// through, is in the station's tolerance log, as for 1.6.
+		Record: func(ctx context.Context, chargerID, kind, outcome, example string) {
+			svc.RecordViolation(ctx, charging.Violation{ChargerID: chargerID, Kind: kind, Outcome: outcome, Example: example})
+		}}}
 }
 
 var _ ocpp.Handler = (*Handler)(nil)
@@ -87,7 +92,7 @@ func (h *Handler) HandleResult(c *ocpp.Conn, f ocpp.Frame) {
 
 // HandleCall validates and handles one CALL from a charging station.
 func (h *Handler) HandleCall(ctx context.Context, c *ocpp.Conn, action string, payload json.RawMessage) (json.RawMessage, *ocpp.Error) {
-	if e := h.gate.Admit(c.ID(), action, payload); e != nil {
+	if e := h.gate.AdmitFor(ctx, c.ID(), h.svc.Tolerates(c.ID()), action, payload); e != nil {
 		return nil, e
 	}
 	res, err := h.handle(ctx, c, action, payload)
