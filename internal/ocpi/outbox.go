@@ -232,29 +232,20 @@ func (o *outbox) wake(peer string) {
 // the peer's lease; when another node holds it, run waits until that one
 // emptied the queue, or died and its lease expired.
 func (o *outbox) run(ctx context.Context, peer string) {
-	defer func() {
-		// A push queued after drain found the queue empty, while this
-		// worker was still releasing its lease, saw it running and
-		// started none: look again, or it would wait for the sweep.
-		o.mu.Lock()
-		delete(o.running, peer)
-		again := o.dirty[peer] && ctx.Err() == nil
-		o.mu.Unlock()
-		if again {
-			o.wake(peer)
-		}
-	}()
 	for ctx.Err() == nil {
 		wctx, release, held := o.hold(ctx, peer)
 		if held {
 			done := o.drain(wctx, peer)
 			release()
 			if done {
-				return
+				if o.finish(peer) {
+					return
+				}
+				continue // a push came meanwhile
 			}
 		}
 		if ctx.Err() != nil {
-			return
+			break
 		}
 		// Another node holds the queue (or took it over): stop once it is
 		// empty, else look again shortly.
@@ -262,18 +253,32 @@ func (o *outbox) run(ctx context.Context, peer string) {
 		o.dirty[peer] = false
 		o.mu.Unlock()
 		if _, n, err := o.c.docs.ListDocs(ctx, charging.DocQuery{Kind: docOutbox, Owner: peer, Limit: 1}); err == nil && n == 0 {
-			o.mu.Lock()
-			dirty := o.dirty[peer]
-			o.mu.Unlock()
-			if !dirty {
+			if o.finish(peer) {
 				return
 			}
 			continue
 		}
 		if !o.pause(ctx, peer, o.c.cfg.OutboxLease/5) {
-			return
+			break
 		}
 	}
+	o.mu.Lock()
+	delete(o.running, peer)
+	o.mu.Unlock()
+}
+
+// finish ends the peer's worker unless a push was added since its queue
+// was last found empty (then the worker goes on); it reports whether it
+// ended. Checking and ending under one lock means a push added at any
+// time either finds the worker running or starts a new one.
+func (o *outbox) finish(peer string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.dirty[peer] {
+		return false
+	}
+	delete(o.running, peer)
+	return true
 }
 
 // hold takes the peer's lease and keeps renewing it until release; the

@@ -10,9 +10,9 @@ import (
 
 // A SQLite database belongs to one process, so the ports that let several
 // nodes do work once hold within the process here: key locks are
-// in-process mutexes, and this process always leads. The sequence and
-// leases are stored all the same, so they survive a restart like
-// PostgreSQL's.
+// in-process mutexes, and this process always leads. The sequence is
+// stored, so it survives a restart like PostgreSQL's; leases are stored
+// too, and cleared when the file is opened (their holder is gone).
 var (
 	_ charging.Locker    = (*Store)(nil)
 	_ charging.Sequencer = (*Store)(nil)

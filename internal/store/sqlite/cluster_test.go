@@ -71,3 +71,18 @@ func TestLeasesAndLocks(t *testing.T) {
 		t.Fatalf("Lead: %v, %v; want the one process to lead", lead, err)
 	}
 }
+
+// TestLeasesEndWithTheProcess: the one process of a SQLite file holds
+// every lease, so a restart does not wait for a dead run's to expire.
+func TestLeasesEndWithTheProcess(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cb.db")
+	s := openAt(t, path)
+	if ok, err := s.AcquireLease(t.Context(), "q", "old-run", time.Hour); err != nil || !ok {
+		t.Fatalf("AcquireLease: %v, %v", ok, err)
+	}
+	s.Close()
+	s = openAt(t, path)
+	if ok, err := s.AcquireLease(t.Context(), "q", "new-run", time.Hour); err != nil || !ok {
+		t.Fatalf("AcquireLease after a restart: %v, %v; want the lease", ok, err)
+	}
+}

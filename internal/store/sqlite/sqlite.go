@@ -239,6 +239,11 @@ func (s *Store) runWriter(conn *sql.Conn, ready chan<- error) {
 		if err := migrateOwnTx(w, s.cfg.log); err != nil {
 			return err
 		}
+		// Leases were held by the process that had the file before, which
+		// is gone (cluster.go).
+		if err := w.execScript(`DELETE FROM leases`); err != nil {
+			return err
+		}
 		if err := w.prepare(); err != nil {
 			return err
 		}
