@@ -2,6 +2,7 @@ package ocpi
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -76,7 +77,13 @@ type node struct {
 // PostgreSQL schema, as n processes sharing the database are.
 func startNodes(t *testing.T, n int, lease time.Duration) []*node {
 	t.Helper()
-	dsn := pgtest.Schema(t)
+	return startNodesOn(t, pgtest.Schema(t), n, lease, nil)
+}
+
+// startNodesOn starts n CPOs on the schema of dsn, with the command port
+// cmd (none when nil).
+func startNodesOn(t *testing.T, dsn string, n int, lease time.Duration, cmd Commander) []*node {
+	t.Helper()
 	var nodes []*node
 	for range n {
 		st, err := postgres.Open(t.Context(), dsn)
@@ -84,7 +91,7 @@ func startNodes(t *testing.T, n int, lease time.Duration) []*node {
 			t.Fatal(err)
 		}
 		svc := charging.NewService(st, charging.SystemClock{}, slog.New(slog.DiscardHandler), charging.Config{})
-		cpo, err := New(svc, nil, nil, slog.New(slog.DiscardHandler), Config{
+		cpo, err := New(svc, cmd, nil, slog.New(slog.DiscardHandler), Config{
 			Party: Party{CountryCode: "NL", PartyID: "CBR"}, PublicURL: "http://127.0.0.1:1",
 			RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond, OutboxLease: lease, SyncInterval: time.Hour,
 		})
@@ -205,5 +212,35 @@ func TestOutboxTakesOverFromDeadNode(t *testing.T) {
 	waitDrained(t, n, "DE-EMS", 10*lease)
 	if _, count := peer.received(); count["/push/1"] != 1 {
 		t.Errorf("push received %d times; want once", count["/push/1"])
+	}
+}
+
+// unusedCommands is a command port the test never reaches: its commands
+// are left behind by a node that is gone.
+type unusedCommands struct{ charging.Commands }
+
+// TestStaleCommandsAnsweredOnce: a node that starts answers TIMEOUT for a
+// command a dead node left waiting long ago, and leaves alone one another
+// node still waits for.
+func TestStaleCommandsAnsweredOnce(t *testing.T) {
+	dsn := pgtest.Schema(t)
+	peer := newCountingPeer(t)
+	a := startNodesOn(t, dsn, 1, time.Second, unusedCommands{})[0]
+	registerPeer(t, a, "DE-EMS")
+	now := time.Now().UTC()
+	for id, at := range map[string]time.Time{"fresh": now, "stale": now.Add(-time.Hour)} {
+		b, _ := json.Marshal(pendingCommand{Peer: "DE-EMS", Command: "START_SESSION", ResponseURL: peer.srv.URL + "/result/" + id, At: at})
+		if err := a.cpo.docs.PutDoc(t.Context(), charging.Doc{Kind: docCommand, ID: id, Owner: "DE-EMS", Body: b, Updated: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := startNodesOn(t, dsn, 1, time.Second, unusedCommands{})[0]
+	waitDrained(t, b, "DE-EMS", 10*time.Second)
+	_, count := peer.received()
+	if count["/result/stale"] != 1 || count["/result/fresh"] != 0 {
+		t.Errorf("results received: got %v; want one TIMEOUT for the stale command only", count)
+	}
+	if _, err := b.cpo.docs.GetDoc(t.Context(), docCommand, "fresh"); err != nil {
+		t.Errorf("the command another node waits for: %v; want it still pending", err)
 	}
 }

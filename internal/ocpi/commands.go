@@ -135,7 +135,7 @@ func (c *CPO) runCommand(ctx context.Context, id string, pc pendingCommand, pl p
 	defer cancel()
 	res, err := pl.run(cctx, "ocpi:"+pc.Peer)
 	if ctx.Err() != nil {
-		return // stopping: the next start answers TIMEOUT
+		return // stopping: once stale, TIMEOUT is answered (answerStaleCommands)
 	}
 	result := commandResult(res, err, pl.unknown)
 	if result.Result == "ACCEPTED" && pl.after != nil {
@@ -210,21 +210,64 @@ func (c *CPO) queueResult(ctx context.Context, peer, responseURL string, r Comma
 	}
 }
 
-// answerStaleCommands sends TIMEOUT for commands a previous run left
-// waiting.
+// StaleCommandsJob is the charging.Elector job name of the answers to
+// commands no process waits for any more.
+const StaleCommandsJob = "ocpi stale commands"
+
+// staleMargin is how long past CommandTimeout a pending command waits
+// before it counts as left behind: the process that asked answers within
+// CommandTimeout, and a little more to queue its result.
+const staleMargin = 10 * time.Second
+
+// answerStaleCommands sends TIMEOUT for the commands a process left
+// waiting when it stopped or died: those pending longer than
+// CommandTimeout and staleMargin (younger ones may be another node's, still
+// waiting for the charger). Deleting a command's document claims it, so
+// of two nodes only one answers it.
 func (c *CPO) answerStaleCommands(ctx context.Context) error {
-	docs, _, err := c.docs.ListDocs(ctx, charging.DocQuery{Kind: docCommand, Limit: 1000})
+	cutoff := c.now().Add(-c.cfg.CommandTimeout - staleMargin)
+	docs, _, err := c.docs.ListDocs(ctx, charging.DocQuery{Kind: docCommand, To: cutoff, Limit: 1000})
 	if err != nil {
 		return err
 	}
 	for _, d := range docs {
+		if err := c.docs.DeleteDoc(ctx, docCommand, d.ID); errors.Is(err, charging.ErrNotFound) {
+			continue // another node answered it
+		} else if err != nil {
+			return err
+		}
 		var pc pendingCommand
 		if json.Unmarshal(d.Body, &pc) == nil {
-			c.queueResult(ctx, pc.Peer, pc.ResponseURL, CommandResult{Result: "TIMEOUT", Message: displayText("the server restarted while the charger was asked")})
+			c.queueResult(ctx, pc.Peer, pc.ResponseURL, CommandResult{Result: "TIMEOUT", Message: displayText("the server stopped while the charger was asked")})
 		}
-		_ = c.docs.DeleteDoc(ctx, docCommand, d.ID)
 	}
 	return nil
+}
+
+// runStaleCommands answers left-behind commands every CommandTimeout
+// until ctx ends: those of a node that died, and this node's own left by
+// a restart that were not stale yet at start. When the store is an
+// Elector (nodes sharing a database) only the node that leads
+// StaleCommandsJob does; the claim by deletion makes it safe anyway.
+func (c *CPO) runStaleCommands(ctx context.Context) {
+	el, _ := c.store.(charging.Elector)
+	t := time.NewTicker(c.cfg.CommandTimeout)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if el != nil {
+			if lead, _ := el.Lead(ctx, StaleCommandsJob); !lead {
+				continue
+			}
+		}
+		if err := c.answerStaleCommands(ctx); err != nil && ctx.Err() == nil {
+			c.log.Warn("ocpi: left-behind commands not answered; trying again", "err", err)
+		}
+	}
 }
 
 // target checks a command's location, EVSE and connector; it returns the

@@ -332,6 +332,7 @@ func (c *CPO) start() error {
 		if err := c.answerStaleCommands(c.ctx); err != nil {
 			return fmt.Errorf("ocpi commands: %w", err)
 		}
+		c.goBG(c.runStaleCommands)
 	}
 	if err := c.startEvents(); err != nil {
 		return err
