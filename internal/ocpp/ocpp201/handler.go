@@ -27,6 +27,8 @@ type Handler struct {
 	// txs keeps each open transaction's state as last stored, for the
 	// connection that stored it (transaction.go).
 	txs txCache
+	// evses folds the statuses of an EVSE's connectors (evse.go).
+	evses evseStatuses
 }
 
 // AfterBoot makes f hear each accepted BootNotification once its answer
@@ -147,6 +149,7 @@ func (h *Handler) handle(ctx context.Context, c *ocpp.Conn, action string, paylo
 		if err := Decode(payload, &m); err != nil {
 			return nil, err
 		}
+		h.evses.forget(id) // it reports its connectors again
 		b := charging.Boot{ChargerID: id, Vendor: m.ChargingStation.VendorName, Model: m.ChargingStation.Model,
 			SerialNumber: m.ChargingStation.SerialNumber, FirmwareVersion: m.ChargingStation.FirmwareVersion}
 		if md := m.ChargingStation.Modem; md != nil {
@@ -170,7 +173,7 @@ func (h *Handler) handle(ctx context.Context, c *ocpp.Conn, action string, paylo
 		if err := Decode(payload, &m); err != nil {
 			return nil, err
 		}
-		avail, state := ConnectorSplit(m.ConnectorStatus)
+		avail, state := ConnectorSplit(h.evses.set(id, m.EVSEID, m.ConnectorID, m.ConnectorStatus))
 		if state == charging.StateOccupied && h.inUse(ctx, id, m.EVSEID) {
 			// Occupied says less than the transaction's chargingState,
 			// which set the status in force: keep it.
