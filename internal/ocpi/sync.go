@@ -25,12 +25,25 @@ type sitePushed struct {
 	Tariffs map[int][]string `json:"tariffs,omitempty"`
 }
 
+// SyncJob is the charging.Elector job name of runSync.
+const SyncJob = "ocpi sync"
+
+// runSync runs Sync every SyncInterval. When the store is an Elector
+// (nodes sharing a database) only the node that leads SyncJob does: two
+// at once would both find a changed site and both PUT its Location.
 func (c *CPO) runSync(ctx context.Context) {
 	t := time.NewTicker(c.cfg.SyncInterval)
 	defer t.Stop()
+	el, _ := c.store.(charging.Elector)
 	for {
-		if err := c.Sync(ctx); err != nil && ctx.Err() == nil {
-			c.log.Error("ocpi: locations not synchronized", "err", err)
+		lead := true
+		if el != nil {
+			lead, _ = el.Lead(ctx, SyncJob)
+		}
+		if lead {
+			if err := c.Sync(ctx); err != nil && ctx.Err() == nil {
+				c.log.Error("ocpi: locations not synchronized", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():

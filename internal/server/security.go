@@ -287,6 +287,10 @@ type eventLogPruner interface {
 //
 // It also prunes the event log (charging.EventPort): what every durable
 // consumer acknowledged more than a day ago.
+//
+// Every node sharing a database runs it, without leadership: each pass
+// deletes rows past a cutoff, so two at once delete each row once between
+// them (the other finds it gone), and an hourly pass costs little.
 func (s *Server) retention() func(ctx context.Context) error {
 	p, ok := s.store.(pruner)
 	ok = ok && s.cfg.Security.Retention > 0
