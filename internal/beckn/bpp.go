@@ -233,7 +233,8 @@ func (b *BPP) SubscriberID() string { return b.id }
 // Run runs the workers (request processing, session notifications and
 // callback delivery) until ctx ends; requests are refused before Ready and
 // after ctx ends. It abandons callbacks not yet delivered and waits for
-// the workers before it returns nil.
+// the workers before it returns nil, or the error that stopped it (the
+// event consumer could not start).
 func (b *BPP) Run(ctx context.Context) error {
 	events := b.cfg.Events
 	if events == nil {
@@ -258,9 +259,10 @@ func (b *BPP) Run(ctx context.Context) error {
 			}
 		})
 	}
+	var failed error // set before cancel, read after wg.Wait
 	wg.Go(func() {
 		if err := events.Consume(ctx, EventsConsumer, b.handleEvent); err != nil && ctx.Err() == nil {
-			b.log.Error("beckn: the event consumer stopped", "err", err)
+			failed = fmt.Errorf("beckn: the event consumer stopped: %w", err)
 			cancel()
 		}
 	})
@@ -269,7 +271,7 @@ func (b *BPP) Run(ctx context.Context) error {
 	<-ctx.Done()
 	b.running.Store(false)
 	wg.Wait()
-	return nil
+	return failed
 }
 
 // Ready is closed once Run takes requests.

@@ -108,6 +108,9 @@ type CPO struct {
 	cancel context.CancelFunc
 	// ready is closed once Run listens to events.
 	ready chan struct{}
+	// failed is the error that stopped the background work (fail).
+	failMu sync.Mutex
+	failed error
 }
 
 // New returns the CPO role over the service's store. cmd may be nil (no
@@ -309,7 +312,7 @@ func decodeBody(r *http.Request, v any) error {
 // left unanswered, turns core events into pushes and syncs the catalog.
 // Ready is closed once it listens to events. Run waits for the work it
 // started (outbox deliveries, commands) before it returns nil; it returns
-// an error when it cannot start.
+// an error when it cannot start or its event consumer stops.
 func (c *CPO) Run(ctx context.Context) error {
 	defer c.stop()
 	defer context.AfterFunc(ctx, c.cancel)()
@@ -318,7 +321,20 @@ func (c *CPO) Run(ctx context.Context) error {
 	}
 	close(c.ready)
 	<-c.ctx.Done()
-	return nil
+	c.failMu.Lock()
+	defer c.failMu.Unlock()
+	return c.failed
+}
+
+// fail stops the background work for err, which Run returns (the first,
+// when several fail).
+func (c *CPO) fail(err error) {
+	c.failMu.Lock()
+	if c.failed == nil {
+		c.failed = err
+	}
+	c.failMu.Unlock()
+	c.cancel()
 }
 
 // Ready is closed once Run listens to events and delivers pushes.

@@ -157,7 +157,7 @@ func (c *CPO) runEvents(ctx context.Context, st *evState, ep charging.EventPort)
 		return c.handleEvent(ctx, st, e)
 	})
 	if err != nil && ctx.Err() == nil {
-		c.log.Error("ocpi: the event consumer stopped", "err", err)
+		c.fail(fmt.Errorf("the event consumer stopped: %w", err))
 	}
 }
 
