@@ -122,22 +122,33 @@ func NewEvents(ctx context.Context, js jetstream.JetStream, cfg EventsConfig) (*
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	ev := &Events{cfg: cfg, js: js, log: cfg.Log}
+	if err := ev.ensureStream(ctx); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+// ensureStream creates the stream, or adopts it as it is configured here
+// (also after it was lost: a NATS server that restarted without its
+// store).
+func (ev *Events) ensureStream(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	_, err := js.CreateOrUpdateStream(sctx, jetstream.StreamConfig{
+	_, err := ev.js.CreateOrUpdateStream(sctx, jetstream.StreamConfig{
 		Name:        EventStream,
 		Description: "chargebridge: committed changes relayed from the database's event log",
 		Subjects:    []string{eventSubjects + ">"},
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardOld,
-		MaxAge:      cfg.MaxAge,
-		Duplicates:  cfg.Duplicates,
+		MaxAge:      ev.cfg.MaxAge,
+		Duplicates:  ev.cfg.Duplicates,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("NATS stream %s: %w (does the NATS server run JetStream? start it with -js)", EventStream, err)
+		return fmt.Errorf("NATS stream %s: %w (does the NATS server run JetStream? start it with -js)", EventStream, err)
 	}
-	return &Events{cfg: cfg, js: js, log: cfg.Log}, nil
+	return nil
 }
 
 // Publish appends e to the store's event log, from which the relay
@@ -281,6 +292,13 @@ func (ev *Events) publish(ctx context.Context, e charging.Event) (duplicate bool
 	defer cancel()
 	ack, err := ev.js.PublishMsg(pctx, &nats.Msg{Subject: EventSubject(e), Data: data}, jetstream.WithMsgID(e.ID))
 	if err != nil {
+		if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
+			// The stream is gone (a NATS server without its store): make it
+			// again, and the event is published at the retry.
+			if serr := ev.ensureStream(ctx); serr != nil {
+				err = errors.Join(err, serr)
+			}
+		}
 		return false, fmt.Errorf("relay %s event %s to NATS: %w", e.Kind, e.ID, err)
 	}
 	return ack.Duplicate, nil
@@ -301,30 +319,9 @@ func (ev *Events) Consume(ctx context.Context, name string, h func(context.Conte
 	if err := validConsumerName(name); err != nil {
 		return err
 	}
-	var cons jetstream.Consumer
-	for {
-		cctx, cancel := context.WithTimeout(ctx, opTimeout)
-		c, err := ev.js.CreateOrUpdateConsumer(cctx, EventStream, jetstream.ConsumerConfig{
-			Durable:       name,
-			Description:   "chargebridge event consumer " + name,
-			DeliverPolicy: jetstream.DeliverAllPolicy,
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       ev.cfg.AckWait,
-			MaxAckPending: 1,
-			MaxDeliver:    -1,
-		})
-		cancel()
-		if err == nil {
-			cons = c
-			break
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		ev.log.Warn("cluster: cannot create the event consumer; retrying", "consumer", name, "err", err)
-		if !sleep(ctx, time.Second) {
-			return ctx.Err()
-		}
+	cons, err := ev.durable(ctx, name)
+	if err != nil {
+		return err
 	}
 	// The store's log no longer serves name: its saved position there
 	// (from before the node joined a cluster) would hold back pruning.
@@ -342,16 +339,62 @@ func (ev *Events) Consume(ctx context.Context, name string, h func(context.Conte
 			return ctx.Err()
 		}
 		if err != nil {
-			if !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
-				ev.log.Warn("cluster: fetching events failed; retrying", "consumer", name, "err", err)
-				if !sleep(ctx, time.Second) {
-					return ctx.Err()
+			if errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+				continue
+			}
+			ev.log.Warn("cluster: fetching events failed; retrying", "consumer", name, "err", err)
+			if !sleep(ctx, time.Second) {
+				return ctx.Err()
+			}
+			if lost(err) {
+				if cons, err = ev.durable(ctx, name); err != nil {
+					return err
 				}
 			}
 			continue
 		}
 		if err := ev.handle(ctx, name, msg, h); err != nil {
 			return err
+		}
+	}
+}
+
+// lost reports whether a fetch failed because the consumer or its stream
+// is gone, so that it must be made again.
+func lost(err error) bool {
+	return errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
+		errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, nats.ErrNoResponders)
+}
+
+// durable creates (or adopts) the durable consumer name, and the stream
+// when it is gone, retrying until ctx ends.
+func (ev *Events) durable(ctx context.Context, name string) (jetstream.Consumer, error) {
+	for {
+		cctx, cancel := context.WithTimeout(ctx, opTimeout)
+		c, err := ev.js.CreateOrUpdateConsumer(cctx, EventStream, jetstream.ConsumerConfig{
+			Durable:       name,
+			Description:   "chargebridge event consumer " + name,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       ev.cfg.AckWait,
+			MaxAckPending: 1,
+			MaxDeliver:    -1,
+		})
+		cancel()
+		if err == nil {
+			return c, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		ev.log.Warn("cluster: cannot create the event consumer; retrying", "consumer", name, "err", err)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			if err := ev.ensureStream(ctx); err != nil {
+				ev.log.Warn("cluster: cannot create the event stream; retrying", "err", err)
+			}
+		}
+		if !sleep(ctx, time.Second) {
+			return nil, ctx.Err()
 		}
 	}
 }

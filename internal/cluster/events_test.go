@@ -216,7 +216,7 @@ func TestDurableConsumerIsSharedByTheNodes(t *testing.T) {
 func TestASlowHandlerKeepsItsEvent(t *testing.T) {
 	ns := natstest.Start(t)
 	dsn := pgtest.Schema(t)
-	const ackWait = 300 * time.Millisecond
+	const ackWait = time.Second
 	a := startEventNodeWait(t, ns.URL(), dsn, "a", ackWait)
 	b := startEventNodeWait(t, ns.URL(), dsn, "b", ackWait)
 	goRun(t, a.ev.Relay)
@@ -226,7 +226,7 @@ func TestASlowHandlerKeepsItsEvent(t *testing.T) {
 			return n.ev.Consume(ctx, "pricer", func(ctx context.Context, e charging.Event) error {
 				h.add(n.node.ID(), e)
 				if e.Seq == 1 {
-					time.Sleep(5 * ackWait)
+					time.Sleep(3 * ackWait)
 				}
 				return nil
 			})
@@ -234,7 +234,7 @@ func TestASlowHandlerKeepsItsEvent(t *testing.T) {
 	}
 	publishN(t, a.ev, 1, 3)
 	h.wait(t, 3)
-	time.Sleep(3 * ackWait)
+	time.Sleep(2 * ackWait)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.order) != 3 {
@@ -422,4 +422,30 @@ func FuzzDecodeEvent(f *testing.F) {
 			t.Fatalf("decode of re-encoded %s: %v", out, err)
 		}
 	})
+}
+
+// TestTheStreamIsMadeAgain: when the stream is lost (a NATS server that
+// restarted without its store), the relay and the consumers make it again
+// and the events committed after go through.
+func TestTheStreamIsMadeAgain(t *testing.T) {
+	ns := natstest.Start(t)
+	dsn := pgtest.Schema(t)
+	a := startEventNode(t, ns.URL(), dsn, "a")
+	b := startEventNode(t, ns.URL(), dsn, "b")
+	goRun(t, a.ev.Relay)
+	h := newHandled()
+	goRun(t, func(ctx context.Context) error {
+		return b.ev.Consume(ctx, "pricer", func(_ context.Context, e charging.Event) error { h.add("b", e); return nil })
+	})
+	publishN(t, a.ev, 1, 3)
+	h.wait(t, 3)
+	if err := a.ev.js.DeleteStream(t.Context(), EventStream); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := a.ev.Publish(t.Context(), sessionEvent("s-after", int64(i+1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.wait(t, 6)
 }
