@@ -297,6 +297,20 @@ func (c *Client) Call(action string, payload any) []byte {
 	return c.MustRead()
 }
 
+// TryCall sends a CALL and returns the answer frame, or the error that
+// kept it from coming (the connection failed or closed).
+func (c *Client) TryCall(action string, payload any) ([]byte, error) {
+	c.n++
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return nil, err
+	}
+	if err := wsutil.WriteClientText(c.conn, []byte(fmt.Sprintf(`[2,"t%d",%q,%s]`, c.n, action, b))); err != nil {
+		return nil, err
+	}
+	return c.Read(5 * time.Second)
+}
+
 // MustCall sends a CALL, requires a CALLRESULT and decodes its payload into v.
 func (c *Client) MustCall(action string, payload any, v any) {
 	c.t.Helper()
