@@ -439,12 +439,14 @@ func Listen(addr string) (net.Listener, error) {
 }
 
 // Start listens on the configured address (or takes Options.Listener) and
-// runs every component in the background, under one errgroup: the OCPP
-// server's upkeep, session expiry, the pricer, retention, load management,
-// OCPI, Beckn and HTTP. It returns once the components that must be ready
-// before the first request (OCPI, Beckn) are, or with the error of one that
-// failed on the way. A component that fails later stops the others and
-// closes Failed; Shutdown returns its error.
+// runs every component in the background (components lists them: the
+// OCPP server's upkeep, session expiry, the pricer, OCPI, Beckn, …) and
+// HTTP, under one errgroup. It returns once the components that must be
+// ready before the first request (OCPI, Beckn) are, or with the error of
+// one that failed on the way. A component that fails later stops the
+// others and closes Failed; Shutdown returns its error. Nothing else in
+// the server starts a goroutine, except afterCalls (owned and waited for
+// by Shutdown).
 func (s *Server) Start() (net.Addr, error) {
 	ln := s.preLn
 	if ln == nil {
