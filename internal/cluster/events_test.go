@@ -24,12 +24,12 @@ type eventNode struct {
 	ev    *Events
 }
 
-func startEventNode(t *testing.T, natsURL, dsn, id string) *eventNode {
+func startEventNode(t testing.TB, natsURL, dsn, id string) *eventNode {
 	t.Helper()
 	return startEventNodeWait(t, natsURL, dsn, id, 2*time.Second)
 }
 
-func startEventNodeWait(t *testing.T, natsURL, dsn, id string, ackWait time.Duration) *eventNode {
+func startEventNodeWait(t testing.TB, natsURL, dsn, id string, ackWait time.Duration) *eventNode {
 	t.Helper()
 	ctx := context.Background()
 	n, err := Join(ctx, Config{URL: natsURL, NodeID: id})
@@ -50,7 +50,7 @@ func startEventNodeWait(t *testing.T, natsURL, dsn, id string, ackWait time.Dura
 }
 
 // run runs f in a goroutine until stop (or the test's end) cancels it.
-func goRun(t *testing.T, f func(ctx context.Context) error) (stop func()) {
+func goRun(t testing.TB, f func(ctx context.Context) error) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -71,7 +71,7 @@ func sessionEvent(session string, seq int64) charging.Event {
 		At: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 }
 
-func publishN(t *testing.T, p charging.EventPort, sessions, each int) {
+func publishN(t testing.TB, p charging.EventPort, sessions, each int) {
 	t.Helper()
 	for i := range each {
 		for s := range sessions {
@@ -105,7 +105,7 @@ func (h *handled) add(node string, e charging.Event) {
 
 // wait waits until n distinct events are handled (a hang guard of 60 s,
 // not a speed assert).
-func (h *handled) wait(t *testing.T, n int) {
+func (h *handled) wait(t testing.TB, n int) {
 	t.Helper()
 	timeout := time.After(60 * time.Second)
 	for {
@@ -448,4 +448,58 @@ func TestTheStreamIsMadeAgain(t *testing.T) {
 		}
 	}
 	h.wait(t, 6)
+}
+
+// BenchmarkEventRelay: events relayed from the database's log to the
+// stream per second (ns/op is one event).
+func BenchmarkEventRelay(b *testing.B) {
+	ns := natstest.Start(b)
+	a := startEventNode(b, ns.URL(), pgtest.Schema(b), "a")
+	publishN(b, a.ev, 20, max(b.N/20, 1))
+	want := uint64(max(b.N/20, 1) * 20)
+	b.ResetTimer()
+	stop := goRun(b, a.ev.Relay)
+	defer stop()
+	waitStream(b, a.ev, want)
+}
+
+// waitStream waits until the stream holds n messages.
+func waitStream(tb testing.TB, ev *Events, n uint64) {
+	tb.Helper()
+	deadline := time.Now().Add(60 * time.Second) // a hang guard
+	for {
+		st, err := ev.js.Stream(tb.Context(), EventStream)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if st.CachedInfo().State.Msgs >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("the stream has %d of %d messages", st.CachedInfo().State.Msgs, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// BenchmarkSharedConsumer: events handled per second by one durable
+// consumer shared by two nodes (ns/op is one event).
+func BenchmarkSharedConsumer(b *testing.B) {
+	ns := natstest.Start(b)
+	dsn := pgtest.Schema(b)
+	x := startEventNode(b, ns.URL(), dsn, "x")
+	y := startEventNode(b, ns.URL(), dsn, "y")
+	each := max(b.N/20, 1)
+	publishN(b, x.ev, 20, each)
+	stop := goRun(b, x.ev.Relay)
+	waitStream(b, x.ev, uint64(each*20))
+	stop()
+	h := newHandled()
+	b.ResetTimer()
+	for _, n := range []*eventNode{x, y} {
+		goRun(b, func(ctx context.Context) error {
+			return n.ev.Consume(ctx, "bench", func(_ context.Context, e charging.Event) error { h.add(n.node.ID(), e); return nil })
+		})
+	}
+	h.wait(b, each*20)
 }
