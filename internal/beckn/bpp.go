@@ -247,6 +247,11 @@ func (b *BPP) Run(ctx context.Context) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	b.send.start(ctx, &wg)
+	if err := b.resendPending(ctx); err != nil {
+		cancel()
+		wg.Wait()
+		return fmt.Errorf("beckn: callbacks kept before the restart: %w", err)
+	}
 	for range b.cfg.Workers {
 		wg.Go(func() {
 			for {
@@ -483,6 +488,14 @@ func (b *BPP) answer(j job, msg any, e *Error, log *slog.Logger) {
 // context; messageID is the same as the request's for an answer and new
 // for an unsolicited message.
 func (b *BPP) callback(reply Context, action, messageID string, msg any, e *Error, deadline time.Time, log *slog.Logger) {
+	if d, err := b.prepare(reply, action, messageID, msg, e, deadline, log); err == nil {
+		b.send.enqueue(d)
+	}
+}
+
+// prepare builds the delivery of a callback (logged when it cannot be
+// encoded, a bug).
+func (b *BPP) prepare(reply Context, action, messageID string, msg any, e *Error, deadline time.Time, log *slog.Logger) (*delivery, error) {
 	out := reply
 	out.Action = action
 	out.MessageID = messageID
@@ -495,13 +508,13 @@ func (b *BPP) callback(reply Context, action, messageID string, msg any, e *Erro
 	body, err := json.Marshal(Callback{Context: out, Message: msg, Error: e})
 	if err != nil {
 		log.Error("beckn callback not encoded", "err", err)
-		return
+		return nil, err
 	}
 	b.checkSessions(body, log)
-	b.send.enqueue(&delivery{
+	return &delivery{
 		url: callbackURL(reply.BapURI, reply.Action), action: action, txID: reply.TransactionID, msgID: messageID,
 		body: body, deadline: deadline,
-	})
+	}, nil
 }
 
 // checkSessions validates every EvChargingSession in a callback against

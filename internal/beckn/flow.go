@@ -397,8 +397,7 @@ func (b *BPP) notify(ctx context.Context, s charging.Session) error {
 	}
 	log := b.log.With("action", action, "order", r.ID, "session", s.ID, "transaction_id", r.TransactionID)
 	log.Info("beckn: telling the BAP the session changed", "session_status", st)
-	b.callback(reply, action, charging.NewID(), orderMessage{Order: o}, nil, time.Now().Add(unsolicitedTTL), log)
-	return nil
+	return b.callbackKept(ctx, reply, action, charging.NewID(), orderMessage{Order: o}, time.Now().Add(unsolicitedTTL), log)
 }
 
 // watch returns a channel that receives when the session changes, until

@@ -37,6 +37,9 @@ type delivery struct {
 	url, action, txID, msgID string
 	body                     []byte
 	deadline                 time.Time
+	// done, when set, runs once the delivery is acknowledged or given up
+	// (not when the sender stops first).
+	done func()
 }
 
 type sender struct {
@@ -143,12 +146,18 @@ func (s *sender) deliver(ctx context.Context, d *delivery) {
 	for attempt := 1; ; attempt++ {
 		retry, err := s.post(ctx, d)
 		if err == nil {
+			if d.done != nil {
+				d.done()
+			}
 			s.tally(d.txID, nil)
 			s.delivered.Add(1)
 			s.log.Debug("beckn callback delivered", "action", d.action, "transaction_id", d.txID, "attempt", attempt)
 			return
 		}
 		if !retry || time.Now().Add(wait).After(d.deadline) || ctx.Err() != nil {
+			if d.done != nil && ctx.Err() == nil {
+				d.done()
+			}
 			s.tally(d.txID, err)
 			s.failed.Add(1)
 			s.log.Warn("beckn callback not delivered", "action", d.action, "transaction_id", d.txID, "message_id", d.msgID,
