@@ -174,7 +174,17 @@ func TestSiteIsOneLocation(t *testing.T) {
 		if ps := pushesTo(e, "PATCH", "/locations/NL/CBR/CP-B/"); len(ps) > 0 {
 			t.Fatalf("EVSE PATCHed in the charger's own Location: %s", ps[0].Path)
 		}
-		time.Sleep(300 * time.Millisecond) // a few meter intervals
+		// A few meter intervals: the session has energy before it stops.
+		waitFor(t, "a session PATCH with energy", func() bool {
+			for _, p := range pushesTo(e, "PATCH", "/sessions/NL/CBR/"+sess.ID) {
+				var m map[string]any
+				_ = json.Unmarshal(p.Body, &m)
+				if k, ok := m["kwh"].(float64); ok && k > 0 {
+					return true
+				}
+			}
+			return false
+		})
 		if err := chB.StopSession(1, "Local"); err != nil {
 			t.Fatal(err)
 		}
