@@ -23,6 +23,18 @@ type ClusterStatus struct {
 	Mode  string        `json:"mode"`
 	Node  string        `json:"node"`
 	Nodes []ClusterNode `json:"nodes"`
+	// Consumers are the durable event consumers the nodes share (with
+	// --nats) and their lag.
+	Consumers []ClusterConsumer `json:"consumers,omitempty"`
+}
+
+// ClusterConsumer is a durable consumer of the cluster's event stream:
+// Pending events not delivered yet, AckPending delivered to a node and not
+// acknowledged yet.
+type ClusterConsumer struct {
+	Name       string `json:"name"`
+	Pending    uint64 `json:"pending"`
+	AckPending int    `json:"ack_pending"`
 }
 
 // Cluster tells which nodes serve the fleet.

@@ -174,5 +174,8 @@ func (v clusterView) ClusterStatus(ctx context.Context) (api.ClusterStatus, erro
 		}
 		out.Nodes = append(out.Nodes, api.ClusterNode{ID: n.ID, Chargers: n.Chargers, StartedAt: n.StartedAt, LastSeen: n.LastSeen})
 	}
+	if out.Consumers, err = s.consumerLag(ctx); err != nil {
+		return api.ClusterStatus{}, err
+	}
 	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/chargebridge/chargebridge/internal/api"
 	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/cluster"
 )
@@ -89,4 +90,21 @@ func (s *Server) showRemote(ctx context.Context, e charging.Event) error {
 	}
 	s.web.Show(e)
 	return nil
+}
+
+// consumerLag lists the durable consumers of the cluster's event stream
+// and their lag (none alone).
+func (s *Server) consumerLag(ctx context.Context) ([]api.ClusterConsumer, error) {
+	if s.clusterEvents == nil {
+		return nil, nil
+	}
+	lag, err := s.clusterEvents.Lag(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.ClusterConsumer, 0, len(lag))
+	for _, l := range lag {
+		out = append(out, api.ClusterConsumer{Name: l.Name, Pending: l.Pending, AckPending: l.AckPending})
+	}
+	return out, nil
 }

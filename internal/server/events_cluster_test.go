@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chargebridge/chargebridge/internal/api"
 	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/cluster"
 	"github.com/chargebridge/chargebridge/internal/cluster/natstest"
@@ -130,6 +131,22 @@ func TestClusterEventsThroughJetStream(t *testing.T) {
 		if perSeq[seq] != 1 {
 			t.Errorf("session event %d handled %d times by the shared consumer; want once", seq, perSeq[seq])
 		}
+	}
+
+	// GET /api/v1/cluster shows the shared consumers and their lag.
+	var st api.ClusterStatus
+	if code := b.GetJSON("/api/v1/cluster", &st); code != http.StatusOK {
+		t.Fatalf("GET /api/v1/cluster on b: HTTP %d", code)
+	}
+	lag := map[string]api.ClusterConsumer{}
+	for _, c := range st.Consumers {
+		lag[c.Name] = c
+	}
+	if c, ok := lag["test-shared"]; !ok || c.Pending != 0 {
+		t.Fatalf("cluster consumers %+v; want test-shared with nothing pending", st.Consumers)
+	}
+	if _, ok := lag["pricer"]; !ok {
+		t.Fatalf("cluster consumers %+v; want the pricer's", st.Consumers)
 	}
 
 	// a stops: b relays what happens next and its consumers get it.
