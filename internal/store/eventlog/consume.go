@@ -162,3 +162,11 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 // Retention is how long acknowledged events are kept.
 const Retention = 24 * time.Hour
+
+// Abandoned is how long a durable consumer's saved position may stand
+// still before it no longer holds events back from pruning: a consumer
+// that runs saves its position as it reads, so one that has not moved for
+// a week while events came is not running (its component was turned off,
+// or it is stuck on an event, which it logs on every attempt). Without
+// this, such a consumer would keep the log growing for ever.
+const Abandoned = 7 * 24 * time.Hour

@@ -221,5 +221,14 @@ func RunPortTests(t *testing.T, open func(t *testing.T) Port) {
 		if rest[0].Seq != 2 {
 			t.Fatalf("after pruning a new consumer starts at seq %d; want 2", rest[0].Seq)
 		}
+		// b, stuck at seq 1, holds the rest back until its position has
+		// stood still for Abandoned (it stopped running); then it no
+		// longer does. (Every position here was saved just now.)
+		if n, err := p.PruneEventLog(ctx, time.Now().Add(Abandoned-time.Hour)); err != nil || n != 0 {
+			t.Fatalf("prune while b's position is recent: %d, %v; want 0", n, err)
+		}
+		if n, err := p.PruneEventLog(ctx, time.Now().Add(Abandoned+time.Hour)); err != nil || n != 2 {
+			t.Fatalf("prune past an abandoned consumer: %d, %v; want 2", n, err)
+		}
 	})
 }

@@ -119,7 +119,7 @@ const (
 	// sqlPruneEventLog deletes what every durable consumer has
 	// acknowledged and is older than the cut-off.
 	sqlPruneEventLog = `DELETE FROM event_log WHERE at < $1
-	AND (xid, pos) <= ALL (SELECT xid, pos FROM event_consumers)`
+	AND (xid, pos) <= ALL (SELECT xid, pos FROM event_consumers WHERE updated_at >= $2)`
 )
 
 // Publish appends e to the event log in a transaction of its own
@@ -153,14 +153,19 @@ func (s *Store) consumeLog(ctx context.Context, name string, h func(context.Cont
 	return l.Consume(ctx, name, h)
 }
 
-// PruneEventLog deletes the events every durable consumer has acknowledged
+// PruneEventLog deletes the events every durable consumer (whose position
+// moved within eventlog.Abandoned) has acknowledged
 // that are older than eventlog.Retention at now, and returns how many.
 func (s *Store) PruneEventLog(ctx context.Context, now time.Time) (int64, error) {
 	at, err := encTime(now.Add(-eventlog.Retention))
 	if err != nil {
 		return 0, err
 	}
-	tag, err := s.pool.Exec(ctx, sqlPruneEventLog, at)
+	alive, err := encTime(now.Add(-eventlog.Abandoned))
+	if err != nil {
+		return 0, err
+	}
+	tag, err := s.pool.Exec(ctx, sqlPruneEventLog, at, alive)
 	if err != nil {
 		return 0, fmt.Errorf("prune event log: %w", err)
 	}

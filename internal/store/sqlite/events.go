@@ -89,7 +89,8 @@ const (
 	ON CONFLICT (name) DO UPDATE SET pos = excluded.pos, updated_at = excluded.updated_at`
 	// sqlPruneEvents deletes what every durable consumer has acknowledged
 	// and is older than the cut-off.
-	sqlPruneEventLog = `DELETE FROM event_log WHERE at < ? AND pos <= coalesce((SELECT min(pos) FROM event_consumers), 9223372036854775807)`
+	sqlPruneEventLog = `DELETE FROM event_log WHERE at < ?1
+	AND pos <= coalesce((SELECT min(pos) FROM event_consumers WHERE updated_at >= ?2), 9223372036854775807)`
 )
 
 // Publish appends e to the event log in a transaction of its own
@@ -112,16 +113,22 @@ func (s *Store) Consume(ctx context.Context, name string, h func(context.Context
 }
 
 // PruneEventLog deletes the events every durable consumer has acknowledged
-// that are older than eventlog.Retention at now, and returns how many.
+// that are older than eventlog.Retention at now, and returns how many. A
+// consumer whose position stood still for eventlog.Abandoned holds nothing
+// back.
 func (s *Store) PruneEventLog(ctx context.Context, now time.Time) (int64, error) {
 	at, err := encTime(now.Add(-eventlog.Retention))
+	if err != nil {
+		return 0, err
+	}
+	alive, err := encTime(now.Add(-eventlog.Abandoned))
 	if err != nil {
 		return 0, err
 	}
 	var n int64
 	err = s.write(ctx, func(w *writer) error {
 		var err error
-		n, err = w.exec(w.ev.prune, at)
+		n, err = w.exec(w.ev.prune, at, alive)
 		return err
 	})
 	if err != nil {
