@@ -13,7 +13,7 @@ import (
 // runCluster lists the nodes that serve the fleet, through the running
 // server's GET /api/v1/cluster.
 func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newFlags("cluster", "[flags]", "Lists the nodes that serve the fleet (serve --nats): each node's id, the chargers it holds, when it started and when it was last seen. A server without --nats shows itself alone.", stdout)
+	f := newFlags("cluster", "[flags]", "Lists the nodes that serve the fleet (serve --nats): each node's id, the chargers it holds, when it started and when it was last seen, then the event consumers the nodes share and their lag. A server without --nats shows itself alone.", stdout)
 	asJSON := f.Bool("json", false, "print JSON (for scripts) instead of a table")
 	client := apiFlags(f)
 	pos, err := f.parse(args)
@@ -40,6 +40,14 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			id += " (answered)"
 		}
 		t.row(id, strconv.Itoa(n.Chargers), n.StartedAt.UTC().Format(time.RFC3339), n.LastSeen.UTC().Format(time.RFC3339))
+	}
+	if err := t.flush(); err != nil || len(st.Consumers) == 0 {
+		return err
+	}
+	fmt.Fprintln(stdout)
+	t = table(stdout, "CONSUMER", "PENDING", "UNACKNOWLEDGED")
+	for _, c := range st.Consumers {
+		t.row(c.Name, strconv.FormatUint(c.Pending, 10), strconv.Itoa(c.AckPending))
 	}
 	return t.flush()
 }
