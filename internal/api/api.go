@@ -232,31 +232,30 @@ func (a *API) listChargers(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	limit = min(limit, maxChargersPerPage)
-	from := 0
+	limit = max(min(limit, maxChargersPerPage), 1)
+	after := ""
 	if c := r.URL.Query().Get("cursor"); c != "" {
-		pos, err := charging.DecodeCursor(c)
-		if err != nil {
+		if after, err = charging.DecodeKeyCursor(c); err != nil {
 			a.fail(w, err)
 			return
 		}
-		from = int(pos) - 1
 	}
-	cs, err := a.svc.Store().ListChargers(r.Context())
+	// One more than the page tells whether a next page exists.
+	cs, err := a.svc.Store().ListChargersAfter(r.Context(), after, limit+1)
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	from = min(from, len(cs))
-	end := min(from+limit, len(cs))
-	out := make([]Charger, 0, end-from)
-	for _, c := range cs[from:end] {
+	resp := map[string]any{}
+	if len(cs) > limit {
+		cs = cs[:limit]
+		resp["next_cursor"] = charging.EncodeKeyCursor(cs[limit-1].ID)
+	}
+	out := make([]Charger, 0, len(cs))
+	for _, c := range cs {
 		out = append(out, a.charger(c))
 	}
-	resp := map[string]any{"items": out}
-	if end < len(cs) {
-		resp["next_cursor"] = charging.EncodeCursor(int64(end) + 1)
-	}
+	resp["items"] = out
 	writeJSON(w, http.StatusOK, resp)
 }
 

@@ -1,6 +1,7 @@
 package charging
 
 import (
+	"encoding/base64"
 	"fmt"
 	"hash/crc32"
 	"strconv"
@@ -25,4 +26,23 @@ func DecodeCursor(c string) (int64, error) {
 		return 0, fmt.Errorf("%w: bad cursor %q", ErrInvalidInput, c)
 	}
 	return n, nil
+}
+
+// EncodeKeyCursor is the cursor of a page that ends at key (a charger id):
+// the next page starts after it. Like EncodeCursor it is checked, so a
+// made-up cursor is refused rather than read as a place.
+func EncodeKeyCursor(key string) string {
+	p := base64.RawURLEncoding.EncodeToString([]byte(key))
+	return "k" + p + "." + strconv.FormatUint(uint64(crc32.ChecksumIEEE([]byte(p))), 36)
+}
+
+// DecodeKeyCursor is the inverse of EncodeKeyCursor; any cursor it did not
+// make is ErrInvalidInput.
+func DecodeKeyCursor(c string) (string, error) {
+	p, _, ok := strings.Cut(strings.TrimPrefix(c, "k"), ".")
+	key, err := base64.RawURLEncoding.DecodeString(p)
+	if !ok || err != nil || !strings.HasPrefix(c, "k") || EncodeKeyCursor(string(key)) != c {
+		return "", fmt.Errorf("%w: bad cursor %q", ErrInvalidInput, c)
+	}
+	return string(key), nil
 }

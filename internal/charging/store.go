@@ -21,6 +21,10 @@ type ChargerStore interface {
 	GetCharger(ctx context.Context, id string) (Charger, error)
 	// ListChargers returns every charger with its connectors, ordered by id.
 	ListChargers(ctx context.Context) ([]Charger, error)
+	// ListChargersAfter returns up to limit chargers with their
+	// connectors whose id sorts after after ("": from the first), ordered
+	// by id: a page read in one indexed query, whatever the fleet's size.
+	ListChargersAfter(ctx context.Context, after string, limit int) ([]Charger, error)
 	// CreateCharger adds a charger; ErrExists when the id is taken.
 	CreateCharger(ctx context.Context, c Charger) error
 	// RecordBoot stores what a BootNotification said and how it was answered.

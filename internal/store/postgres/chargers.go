@@ -24,6 +24,11 @@ const (
 	sqlListChargers = `SELECT ` + chargerCols + `
 	FROM chargers c LEFT JOIN connectors k ON k.charger_id = c.id
 	ORDER BY c.id, k.connector_id`
+	// sqlListChargersAfter is a page of sqlListChargers: the chargers
+	// after an id, by the primary key, then their connectors.
+	sqlListChargersAfter = `SELECT ` + chargerCols + `
+	FROM (SELECT * FROM chargers WHERE id > $1 ORDER BY id LIMIT $2) c LEFT JOIN connectors k ON k.charger_id = c.id
+	ORDER BY c.id, k.connector_id`
 	// sqlCreateCharger inserts the charger and, only when it was new, its
 	// connectors (given as parallel arrays), in one statement.
 	sqlCreateCharger = `WITH c AS (
@@ -89,6 +94,16 @@ func (s *Store) ListChargers(ctx context.Context) ([]charging.Charger, error) {
 	cs, err := s.queryChargers(ctx, sqlListChargers)
 	if err != nil {
 		return nil, fmt.Errorf("list chargers: %w", err)
+	}
+	return cs, nil
+}
+
+// ListChargersAfter returns a page of chargers by id (see
+// charging.ChargerStore).
+func (s *Store) ListChargersAfter(ctx context.Context, after string, limit int) ([]charging.Charger, error) {
+	cs, err := s.queryChargers(ctx, sqlListChargersAfter, after, max(limit, 0))
+	if err != nil {
+		return nil, fmt.Errorf("list chargers after %q: %w", after, err)
 	}
 	return cs, nil
 }

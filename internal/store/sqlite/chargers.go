@@ -22,6 +22,11 @@ const (
 	sqlListChargers = `SELECT ` + chargerCols + `
 	FROM chargers c LEFT JOIN connectors k ON k.charger_id = c.id
 	ORDER BY c.id, k.connector_id`
+	// sqlListChargersAfter is a page of sqlListChargers: the chargers
+	// after an id, by the primary key, then their connectors.
+	sqlListChargersAfter = `SELECT ` + chargerCols + `
+	FROM (SELECT * FROM chargers WHERE id > ?1 ORDER BY id LIMIT ?2) c LEFT JOIN connectors k ON k.charger_id = c.id
+	ORDER BY c.id, k.connector_id`
 	sqlInsertCharger = `INSERT INTO chargers (id, registered, vendor, model, serial_number, firmware_version, iccid, imsi,
 	meter_type, meter_serial, boot_status, strict_timestamps, last_boot_at, last_seen_at, created_at)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
@@ -71,6 +76,16 @@ func (s *Store) ListChargers(ctx context.Context) ([]charging.Charger, error) {
 	cs, err := s.queryChargers(ctx, s.r.listChargers)
 	if err != nil {
 		return nil, fmt.Errorf("list chargers: %w", err)
+	}
+	return cs, nil
+}
+
+// ListChargersAfter returns a page of chargers by id (see
+// charging.ChargerStore).
+func (s *Store) ListChargersAfter(ctx context.Context, after string, limit int) ([]charging.Charger, error) {
+	cs, err := s.queryChargers(ctx, s.r.listChargersAfter, after, max(limit, 0))
+	if err != nil {
+		return nil, fmt.Errorf("list chargers after %q: %w", after, err)
 	}
 	return cs, nil
 }

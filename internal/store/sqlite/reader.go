@@ -11,7 +11,7 @@ import (
 type reader struct {
 	all []*sql.Stmt
 
-	getCharger, listChargers, getTag, listTags *sql.Stmt
+	getCharger, listChargers, listChargersAfter, getTag, listTags *sql.Stmt
 
 	getSession, sessionByTx, activeForTag, sessionSeq, samples *sql.Stmt
 	// listSessions is indexed by filter: bit 0 status, bit 1 charger.
@@ -38,6 +38,7 @@ func newReader(ctx context.Context, db *sql.DB) (*reader, error) {
 	}
 	r.getCharger = p(sqlGetCharger)
 	r.listChargers = p(sqlListChargers)
+	r.listChargersAfter = p(sqlListChargersAfter)
 	r.getTag = p(sqlGetTag)
 	r.listTags = p(sqlListTags)
 	r.getSession = p(sqlGetSession)

@@ -100,6 +100,27 @@ func testChargers(t *testing.T, open func(t *testing.T) charging.Store) {
 		if d := diff(want, got); d != "" {
 			t.Errorf("ListChargers mismatch (-want +got):\n%s", d)
 		}
+		// The same, a page at a time: each page starts after the last id
+		// of the one before, with its chargers' connectors.
+		var paged []charging.Charger
+		after := ""
+		for range 10 {
+			page, err := st.ListChargersAfter(ctx(t), after, 2)
+			if err != nil {
+				t.Fatalf("ListChargersAfter(%q, 2): %v", after, err)
+			}
+			if len(page) > 2 {
+				t.Fatalf("ListChargersAfter(%q, 2) gave %d chargers", after, len(page))
+			}
+			if len(page) == 0 {
+				break
+			}
+			paged = append(paged, page...)
+			after = page[len(page)-1].ID
+		}
+		if d := diff(want, paged); d != "" {
+			t.Errorf("ListChargersAfter pages mismatch (-want +got):\n%s", d)
+		}
 	})
 }
 
