@@ -43,6 +43,7 @@ func chargersCommands() map[string]command {
 		"add":      {summary: "register a charger so it may connect", run: runChargersAdd},
 		"list":     {summary: "list chargers: connected, last seen, boot status, connectors", run: runChargersList},
 		"security": {summary: "show or set a charger's OCPP security profile and password, or rotate it", run: runChargerSecurity},
+		"tolerate": {summary: "show or switch whether a charger's known quirks are tolerated, and its tolerance log", run: runChargerTolerate},
 		"delete":   {summary: "delete a charger (its sessions and CDRs are kept)", run: runChargersDelete},
 	}
 }

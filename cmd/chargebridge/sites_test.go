@@ -44,3 +44,43 @@ func TestSitesCommands(t *testing.T) {
 		}
 	}
 }
+
+func TestChargersTolerate(t *testing.T) {
+	s := cbtest.Start(t, cbtest.AutoRegister)
+	srv := []string{"--server", s.URL()}
+	c := s.MustDial("CP-TQ")
+	defer c.Close()
+	long := map[string]any{"chargePointVendor": "Schneider Electric", "chargePointModel": "EVlink", "chargePointSerialNumber": strings.Repeat("S", 30)}
+	if code := cbtest.ErrorCode(c.Call("BootNotification", long)); code != "PropertyConstraintViolation" {
+		t.Fatalf("strict: %q", code)
+	}
+	steps := []struct {
+		args    []string
+		wantErr string
+		want    []string
+	}{
+		{[]string{"chargers", "tolerate", "CP-TQ"}, "", []string{"tolerance off", "string-too-long", "refused"}},
+		{[]string{"chargers", "tolerate", "CP-TQ", "--on"}, "", []string{"tolerance on"}},
+		{[]string{"chargers", "tolerate", "CP-TQ", "--on", "--off"}, "usage", nil},
+		{[]string{"chargers", "tolerate", "NOPE", "--on"}, "not found", nil},
+	}
+	for _, st := range steps {
+		out, err := runCLI(t, append(st.args, srv...)...)
+		switch {
+		case st.wantErr != "" && (err == nil || !strings.Contains(err.Error(), st.wantErr)):
+			t.Errorf("%v: err %v; want one containing %q", st.args, err, st.wantErr)
+		case st.wantErr == "" && err != nil:
+			t.Errorf("%v: %v", st.args, err)
+		}
+		for _, w := range st.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v printed %q; want it to contain %q", st.args, out, w)
+			}
+		}
+	}
+	var conf struct{ Status string }
+	c.MustCall("BootNotification", long, &conf)
+	if conf.Status != "Accepted" {
+		t.Errorf("boot after 'chargers tolerate --on': %+v; want Accepted", conf)
+	}
+}
