@@ -28,6 +28,14 @@ func (s *Server) joinEvents(ctx context.Context) error {
 		return err
 	}
 	s.clusterEvents = ev
+	// Meter values are not in the log: they reach the other nodes'
+	// dashboards over NATS directly (cluster.Node.PublishLive).
+	node := s.cluster.node
+	s.svc.Subscribe(func(e charging.Event) {
+		if e.Kind == charging.SessionChanged && e.Session == nil && e.TransactionID != 0 {
+			node.PublishLive(e)
+		}
+	})
 	return nil
 }
 
@@ -56,13 +64,23 @@ func (s *Server) relayEvents() *component {
 func (s *Server) Events() charging.EventPort { return s.events() }
 
 // remoteDashboard is the component that shows on this node's dashboard the
-// changes of chargers other nodes hold, from the cluster's stream (this
-// node's own come in process, telemetry included); nil alone.
+// changes of chargers other nodes hold, from the cluster's stream, and
+// their meter values, from the nodes that hold them (this node's own come
+// in process); nil alone.
 func (s *Server) remoteDashboard() *component {
 	if s.clusterEvents == nil || s.web == nil {
 		return nil
 	}
 	return &component{name: "dashboard events", run: func(ctx context.Context) error {
+		stop, err := s.cluster.node.SubscribeLive(func(e charging.Event) {
+			if s.web.Watched() {
+				s.web.Show(e)
+			}
+		})
+		if err != nil {
+			return err
+		}
+		defer stop()
 		return s.clusterEvents.Consume(ctx, "", s.showRemote)
 	}}
 }

@@ -162,7 +162,8 @@ func TestClusterEventsThroughJetStream(t *testing.T) {
 }
 
 // TestDashboardShowsAnotherNodesCharger: node b's live dashboard stream
-// shows the session and connector changes of a charger on node a.
+// shows the session and connector changes and the meter values of a
+// charger on node a.
 func TestDashboardShowsAnotherNodesCharger(t *testing.T) {
 	dsn := pgtest.Schema(t)
 	ns := natstest.Start(t)
@@ -224,5 +225,8 @@ func TestDashboardShowsAnotherNodesCharger(t *testing.T) {
 	})
 	until("a connector of a's charger", func(f string) bool {
 		return strings.HasPrefix(f, "connector ") && strings.Contains(f, `"charger_id":"`+cp+`"`)
+	})
+	until("a meter value of a's charger", func(f string) bool {
+		return strings.HasPrefix(f, "session ") && strings.Contains(f, `"charger_id":"`+cp+`"`) && strings.Contains(f, `"telemetry":true`)
 	})
 }

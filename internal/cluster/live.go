@@ -1,0 +1,51 @@
+package cluster
+
+import (
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+)
+
+// Live telemetry. Meter values are not in the event log (a row per sample
+// would double the hottest write), so they cannot reach other nodes
+// through the event stream. A node publishes the telemetry events of the
+// chargers it holds on core NATS, subject cb.live.<node>, at most once and
+// kept nowhere: a dashboard that misses one shows the next. Every node
+// listens to the others' for its dashboard.
+const liveSubjects = "cb.live."
+
+// PublishLive sends a telemetry event of a charger this node holds to the
+// other nodes' dashboards. It never blocks on the network (NATS buffers
+// it); an event that cannot be sent is dropped.
+func (n *Node) PublishLive(e charging.Event) {
+	if e.ID == "" {
+		e.ID = charging.NewID()
+	}
+	data, err := encodeEvent(e)
+	if err != nil {
+		return
+	}
+	_ = n.nc.Publish(liveSubjects+n.cfg.NodeID, data)
+}
+
+// SubscribeLive hands f the telemetry events the other nodes publish,
+// one at a time, until stop is called. f must not block for long.
+func (n *Node) SubscribeLive(f func(charging.Event)) (stop func(), err error) {
+	self := liveSubjects + n.cfg.NodeID
+	sub, err := n.nc.Subscribe(liveSubjects+"*", func(m *nats.Msg) {
+		if m.Subject == self {
+			return
+		}
+		e, err := decodeEvent(m.Data)
+		if err != nil {
+			return
+		}
+		f(e)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to other nodes' telemetry: %w", err)
+	}
+	return func() { _ = sub.Unsubscribe() }, nil
+}
