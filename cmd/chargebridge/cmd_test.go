@@ -15,7 +15,7 @@ import (
 
 func TestCmdAgainstSimulator(t *testing.T) {
 	s := cbtest.Start(t, cbtest.AutoRegister)
-	runSimCharger(t, sim.Config{URL: "ws://" + s.Addr + "/ocpp", NoAutoStart: true, StepTime: time.Minute}, "SIM-CLI")
+	cp := runSimCharger(t, sim.Config{URL: "ws://" + s.Addr + "/ocpp", NoAutoStart: true, StepTime: time.Minute}, "SIM-CLI")
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var c api.Charger
@@ -71,6 +71,13 @@ func TestCmdAgainstSimulator(t *testing.T) {
 			t.Fatal("the remote start never became an active session")
 		}
 	}
+	// Active once stored, which is before the charger has read its
+	// transaction id: a remote stop sent in between is rejected.
+	for deadline := time.Now().Add(10 * time.Second); !cp.Charging(1); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the charger never knew its transaction")
+		}
+	}
 	if out, err := runCLI(t, "cmd", "SIM-CLI", "remote-stop", "--session", started.SessionID, "--server", s.URL()); err != nil || !strings.Contains(out, `"accepted"`) {
 		t.Fatalf("cmd remote-stop --session: %v\n%s; want accepted", err, out)
 	}
@@ -89,7 +96,7 @@ func TestCmdAgainstSimulator(t *testing.T) {
 }
 
 // runSimCharger runs a simulated charger until the test ends.
-func runSimCharger(t *testing.T, cfg sim.Config, id string) {
+func runSimCharger(t *testing.T, cfg sim.Config, id string) *sim.Charger {
 	t.Helper()
 	ch, err := sim.NewCharger(cfg, id)
 	if err != nil {
@@ -99,4 +106,5 @@ func runSimCharger(t *testing.T, cfg sim.Config, id string) {
 	done := make(chan struct{})
 	go func() { _ = ch.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
+	return ch
 }

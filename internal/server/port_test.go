@@ -18,7 +18,7 @@ import (
 // both the answer in core terms and what the core then holds.
 func TestCommandPortDrivesTheSimulator(t *testing.T) {
 	s := cbtest.Start(t, cbtest.AutoRegister, cbtest.Configure(func(c *server.Config) { c.AcceptUnknownTags = true }))
-	runSim(t, s, "SIM-PORT")
+	cp := startSim(t, s, "SIM-PORT", "", nil)
 	cmds := s.Commands()
 	ctx := context.Background()
 	session := func(id string) api.Session {
@@ -52,6 +52,10 @@ func TestCommandPortDrivesTheSimulator(t *testing.T) {
 	}
 	sid := res.SessionID
 	waitFor(t, "the remote start to become active", func() bool { return session(sid).Status == charging.SessionActive })
+	// The session is active once stored, which is before the charger has
+	// read its transaction id in the answer: a TxProfile sent in between
+	// is rejected as for an unknown transaction.
+	waitFor(t, "the charger to know its transaction", func() bool { return cp.Charging(1) })
 
 	res, err = cmds.SetChargingLimit(ctx, charging.ChargingLimit{ChargerID: "SIM-PORT", ConnectorID: 1, Purpose: charging.LimitTransaction, Limit: 7400, Unit: charging.LimitWatts})
 	if err != nil || res.SessionID != sid {

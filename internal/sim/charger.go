@@ -279,6 +279,21 @@ func (c *Charger) StartSession(connector int, idTag string) error {
 	return nil
 }
 
+// Charging reports whether connector has a session charging under a
+// transaction the charger knows the id of: from then on the central system
+// can address the transaction (a TxProfile, a remote stop) and the charger
+// will know it. (The central system stores the transaction before the
+// charger has read its id in the answer.)
+func (c *Charger) Charging(connector int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if connector < 1 || connector >= len(c.connectors) {
+		return false
+	}
+	s := c.connectors[connector].sess
+	return s != nil && s.charging() && s.txKnown && !s.ended
+}
+
 // StopSession ends the session on connector with an OCPP 1.6 stop reason
 // ("Local", "EVDisconnected", …). It fails if no session is charging there.
 func (c *Charger) StopSession(connector int, reason string) error {
