@@ -106,7 +106,7 @@ func TestCommandPortDrivesTheSimulator(t *testing.T) {
 // (what the CLI and dashboard use) against a simulated charger.
 func TestActionEndpoints(t *testing.T) {
 	s := cbtest.Start(t, cbtest.AutoRegister, cbtest.Configure(func(c *server.Config) { c.AcceptUnknownTags = true }))
-	runSim(t, s, "SIM-ACT")
+	cp := startSim(t, s, "SIM-ACT", "", nil)
 	var res charging.CommandResult
 	if code := s.PostJSON("/api/v1/chargers/SIM-ACT/actions/start", map[string]any{"connector_id": 1, "id_tag": "ACT-1"}, &res); code != http.StatusOK || res.SessionID == "" {
 		t.Fatalf("start: HTTP %d %+v; want 200 with a session", code, res)
@@ -117,6 +117,7 @@ func TestActionEndpoints(t *testing.T) {
 		s.GetJSON("/api/v1/sessions/"+sid, &x)
 		return x.Status == charging.SessionActive
 	})
+	waitFor(t, "the charger to know its transaction", func() bool { return cp.Charging(1) })
 	tests := []struct {
 		name, path string
 		body       any
