@@ -157,7 +157,7 @@ func TestEventsReachEveryNode(t *testing.T) {
 	}
 }
 
-// TestDurableConsumerIsSharedByTheNodes: two nodes consume as "ocpi"; each
+// TestDurableConsumerIsSharedByTheNodes: three nodes consume as "ocpi"; each
 // event is handled once, by one of them, and each session's events in
 // their order.
 func TestDurableConsumerIsSharedByTheNodes(t *testing.T) {
@@ -165,14 +165,16 @@ func TestDurableConsumerIsSharedByTheNodes(t *testing.T) {
 	dsn := pgtest.Schema(t)
 	a := startEventNode(t, ns.URL(), dsn, "a")
 	b := startEventNode(t, ns.URL(), dsn, "b")
+	c := startEventNode(t, ns.URL(), dsn, "c")
 	goRun(t, a.ev.Relay)
-	goRun(t, b.ev.Relay) // two relays: the stream drops the second copy
+	goRun(t, b.ev.Relay) // more relays: the stream drops the second copy
+	goRun(t, c.ev.Relay)
 	// "ocpi" read the store's log before the nodes joined a cluster.
 	if _, err := pgConn(t, dsn).Exec(t.Context(), `INSERT INTO event_consumers (name, xid, pos, updated_at) VALUES ('ocpi', '0', 0, 0)`); err != nil {
 		t.Fatal(err)
 	}
 	h := newHandled()
-	for _, n := range []*eventNode{a, b} {
+	for _, n := range []*eventNode{a, b, c} {
 		goRun(t, func(ctx context.Context) error {
 			return n.ev.Consume(ctx, "ocpi", func(_ context.Context, e charging.Event) error { h.add(n.node.ID(), e); return nil })
 		})
@@ -502,4 +504,32 @@ func BenchmarkSharedConsumer(b *testing.B) {
 		})
 	}
 	h.wait(b, each*20)
+}
+
+// TestTheRelayFailsOver: with the store's leadership only one node relays;
+// when it dies (its database connections close), another takes over.
+func TestTheRelayFailsOver(t *testing.T) {
+	ns := natstest.Start(t)
+	dsn := pgtest.Schema(t)
+	a := startEventNode(t, ns.URL(), dsn, "a")
+	b := startEventNode(t, ns.URL(), dsn, "b")
+	for _, n := range []*eventNode{a, b} {
+		n.ev.cfg.Leader, n.ev.cfg.LeadCheck = n.store, 100*time.Millisecond
+	}
+	stopA := goRun(t, a.ev.Relay)
+	h := newHandled()
+	goRun(t, func(ctx context.Context) error {
+		return b.ev.Consume(ctx, "pricer", func(_ context.Context, e charging.Event) error { h.add("b", e); return nil })
+	})
+	publishN(t, a.ev, 1, 2)
+	h.wait(t, 2) // a leads: it relayed before b asked
+	goRun(t, b.ev.Relay)
+	if ok, err := b.store.Lead(t.Context(), relayLeaderJob); err != nil || ok {
+		t.Fatalf("b leads the relay too (%v, %v) while a does", ok, err)
+	}
+	// a dies: its relay stops and its database connections close.
+	stopA()
+	_ = a.store.Close()
+	publishN(t, b.ev, 1, 3)
+	h.wait(t, 5)
 }
