@@ -48,8 +48,9 @@
 // a store writes a change's Event in the change's own transaction (an
 // outbox), consumers read it in order at their own pace and a named
 // consumer resumes after a restart; delivery is at least once, so handlers
-// are idempotent on Event.ID or SessionID+Seq. The stores' log and a NATS
-// JetStream relay (planned) are interchangeable behind it.
+// are idempotent on Event.ID or SessionID+Seq. The stores' log and its NATS
+// JetStream relay (internal/cluster, with --nats) are interchangeable
+// behind it.
 //
 // A new protocol version plugs in as a package beside internal/ocpp/ocpp16
 // and ocpp201: an ocpp.Handler registered with ocpp.Server under its

@@ -11,12 +11,13 @@ const TariffChanged EventKind = "tariff"
 // at their own pace, and a durable consumer resumes after a restart from the
 // last event it acknowledged.
 //
-// Two implementations exist or are planned, and consumers must not know which
-// one they get: the stores' in-process log (the events are rows of an outbox
-// table written in the same transaction as the change they describe, read
-// back in commit order), and a NATS JetStream one for several nodes, which
-// relays that table to a stream (Nats-Msg-Id = Event.ID) with durable
-// consumers by name.
+// Two implementations exist, and consumers must not know which one they
+// get: the stores' in-process log (the events are rows of an outbox table
+// written in the same transaction as the change they describe, read back in
+// commit order), and a NATS JetStream one for several nodes
+// (internal/cluster.Events), which relays that table to a stream
+// (Nats-Msg-Id = Event.ID) with durable consumers by name, each shared by
+// the nodes so that an event is handled by one of them.
 //
 // Delivery is at least once: a handler may see an event again after a crash
 // between its side effect and the acknowledgement, so handlers are
