@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -16,11 +17,15 @@ import (
 // defaultScenarios measure each target of BENCHMARKS.md in one run.
 const defaultScenarios = "idle:1000,idle:5000,idle:19000,charging:5000,saturation:1000,paced:5000@1s"
 
+// defaultNodeScenarios measure the cluster of --nodes: a fleet held idle
+// and a charging fleet with commands across nodes.
+const defaultNodeScenarios = "idle:10000,mixed:2000"
+
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench", "[flags]", "Measures a server under simulated load: chargers held, calls/s, latency and memory (see BENCHMARKS.md). "+
 		"It starts its own server and load processes; run it on a quiet machine.", stdout)
 	scenarios := fs.String("scenarios", defaultScenarios,
-		"comma-separated NAME:CHARGERS[@INTERVAL]; NAME is idle, charging, saturation or paced (one MeterValues per charger per INTERVAL), NAME-201 the same with OCPP 2.0.1 stations (TransactionEvent Updated instead of MeterValues)")
+		"comma-separated NAME:CHARGERS[@INTERVAL]; NAME is idle, charging, saturation, paced (one MeterValues per charger per INTERVAL) or, with --nodes, mixed (charging while operator commands go to the node holding the charger and to another; default with --nodes: "+defaultNodeScenarios+"), NAME-201 the same with OCPP 2.0.1 stations (TransactionEvent Updated instead of MeterValues)")
 	window := fs.Duration("window", 10*time.Second, "measurement window per scenario, once the fleet is connected")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
 	ceiling := fs.Bool("ceiling", true, "also run every scenario against a minimal WebSocket server that stores nothing")
@@ -30,6 +35,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	useTLS := fs.Bool("tls", false, "serve chargebridge over TLS (wss://, a certificate made for the run): the RSS per charger then includes its TLS state; the ceiling stays plain")
 	profile := fs.String("profile", "", "directory to save a CPU profile of each chargebridge measurement window and a heap profile at its end (the server runs with --pprof)")
 	serverExe := fs.String("server-exe", "", "chargebridge binary to run as the server (default: this one), to compare two builds under the same load generator and ceiling")
+	nodes := fs.Int("nodes", 0, "run N chargebridge serve processes as one cluster (--nats, --node-id) on a fresh schema of the PostgreSQL --db (default "+bench.DefaultNodesDB+"), each charger connecting to the node its id picks; adds per-node chargers and RSS, and the mixed scenario; no ceiling")
+	natsURL := fs.String("nats", "", "with --nodes: the NATS server (JetStream on) of the cluster (default "+bench.DefaultNodesNATS+")")
+	cmdRate := fs.Float64("command-rate", bench.DefaultCommandRate, "mixed scenario: operator commands (unlock through the API) per second, half to the node holding the charger, half to another node")
 	var serverArgs []string
 	fs.Func("server-arg", "extra argument for chargebridge serve (repeat for several)", func(v string) error {
 		serverArgs = append(serverArgs, v)
@@ -42,16 +50,34 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(pos) != 0 {
 		return usagef("bench: unexpected argument %q (chargebridge bench -h lists the flags)", pos[0])
 	}
+	if *nodes < 0 || *nodes > 16 {
+		return usagef("bench: --nodes %d: use 1 to 16 (0: one server, no cluster)", *nodes)
+	}
+	if *natsURL != "" && *nodes == 0 {
+		return usagef("bench: --nats is for --nodes N")
+	}
+	if *nodes > 0 {
+		set := false
+		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "scenarios" })
+		if !set {
+			*scenarios = defaultNodeScenarios
+		}
+	}
 	scs, err := parseScenarios(*scenarios, *meter)
 	if err != nil {
 		return err
+	}
+	for _, sc := range scs {
+		if sc.Name == "mixed" && *nodes < 2 {
+			return usagef("bench: the mixed scenario sends commands across nodes: add --nodes 2 or more")
+		}
 	}
 	exe, err := os.Executable()
 	if err != nil {
 		return err
 	}
 	rep, err := bench.Run(ctx, bench.Options{Exe: exe, Scenarios: scs, DB: *db, Window: *window,
-		PerWorker: *perWorker, Ceiling: *ceiling, TLS: *useTLS, ProfileDir: *profile, ServerExe: *serverExe, ServerArgs: serverArgs, Progress: stderr})
+		PerWorker: *perWorker, Ceiling: *ceiling && *nodes == 0, Nodes: *nodes, NATS: *natsURL, CommandRate: *cmdRate, TLS: *useTLS, ProfileDir: *profile, ServerExe: *serverExe, ServerArgs: serverArgs, Progress: stderr})
 	if rep != nil {
 		fmt.Fprintln(stdout)
 		rep.WriteTable(stdout)
@@ -82,7 +108,7 @@ func parseScenarios(s string, meter time.Duration) ([]bench.Scenario, error) {
 		// the suffix): TransactionEvent Updated instead of MeterValues.
 		switch strings.TrimSuffix(name, "-201") {
 		case "idle", "saturation":
-		case "charging":
+		case "charging", "mixed":
 			sc.MeterInterval = meter
 		case "paced":
 			sc.Interval = time.Second
@@ -92,7 +118,7 @@ func parseScenarios(s string, meter time.Duration) ([]bench.Scenario, error) {
 				}
 			}
 		default:
-			return nil, fmt.Errorf("--scenarios: unknown scenario %q; use idle, charging, saturation or paced (NAME-201 for OCPP 2.0.1 stations)", name)
+			return nil, fmt.Errorf("--scenarios: unknown scenario %q; use idle, charging, saturation, paced or (with --nodes) mixed (NAME-201 for OCPP 2.0.1 stations)", name)
 		}
 		out = append(out, sc)
 	}

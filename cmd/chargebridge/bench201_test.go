@@ -1,6 +1,10 @@
 package main
 
-import "testing"
+import (
+	"strings"
+	"testing"
+	"time"
+)
 
 // TestBenchScenarios201: NAME-201 is NAME with OCPP 2.0.1 stations; an
 // unknown base name stays refused.
@@ -11,5 +15,25 @@ func TestBenchScenarios201(t *testing.T) {
 	}
 	if _, err := parseScenarios("bogus-201:10", 0); err == nil {
 		t.Fatal("bogus-201 accepted")
+	}
+}
+
+// TestBenchNodesFlags: mixed sends commands across nodes, so it needs
+// --nodes 2 or more; --nats belongs to --nodes. Each is refused before
+// anything starts.
+func TestBenchNodesFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"bench", "--scenarios", "mixed:10"},
+		{"bench", "--nodes", "1", "--scenarios", "mixed:10"},
+		{"bench", "--nats", "nats://127.0.0.1:4222", "--scenarios", "idle:10"},
+		{"bench", "--nodes", "-1"},
+	} {
+		if _, err := runCLI(t, args...); err == nil || !strings.Contains(err.Error(), "--nodes") {
+			t.Errorf("%v: got %v; want a refusal that names --nodes", args, err)
+		}
+	}
+	scs, err := parseScenarios(defaultNodeScenarios, 5*time.Second)
+	if err != nil || len(scs) != 2 || scs[1].Name != "mixed" || scs[1].MeterInterval != 5*time.Second {
+		t.Fatalf("parseScenarios(%q): %+v, %v", defaultNodeScenarios, scs, err)
 	}
 }

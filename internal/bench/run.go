@@ -63,6 +63,16 @@ type Options struct {
 	ProfileDir string
 	// ServerArgs are added to chargebridge's serve command line.
 	ServerArgs []string
+	// Nodes, when above zero, runs every scenario against that many
+	// serve processes forming a cluster (--nats, --node-id) on a fresh
+	// schema of DB (DefaultNodesDB when empty; a postgres:// URL) and the
+	// NATS server at NATS (DefaultNodesNATS when empty); the fleet lists
+	// every node's URL, so each charger picks one by its id. No ceiling.
+	Nodes int
+	NATS  string
+	// CommandRate is the operator commands per second the mixed scenario
+	// sends during the window (DefaultCommandRate when zero).
+	CommandRate float64
 	// Progress receives one line per step.
 	Progress io.Writer
 }
@@ -97,6 +107,11 @@ type Result struct {
 	ServerFDs      int     `json:"server_fds"`
 	ServerFDLimit  int     `json:"server_fd_limit"`
 	Limit          string  `json:"limit,omitempty"`
+	// Nodes are the per-node figures of a run with several nodes; Local
+	// and Cross the command latencies of its mixed scenario.
+	Nodes []NodeResult    `json:"nodes,omitempty"`
+	Local *CommandLatency `json:"local_commands,omitempty"`
+	Cross *CommandLatency `json:"cross_node_commands,omitempty"`
 }
 
 // Report is a whole run.
@@ -119,6 +134,17 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	rep := &Report{Machine: machine(), Started: time.Now().UTC()}
 	for _, sc := range o.Scenarios {
+		if o.Nodes > 0 {
+			fmt.Fprintf(o.Progress, "== %s, %d chargers, against %d nodes\n", sc.Name, sc.Chargers, o.Nodes)
+			r, err := runNodes(ctx, o, sc)
+			if err != nil {
+				return rep, fmt.Errorf("%s/%d/%d nodes: %w", sc.Name, sc.Chargers, o.Nodes, err)
+			}
+			fmt.Fprintf(o.Progress, "   connected %d, %.0f calls/s, p50 %.2f ms, p99 %.2f ms, %.2f KB RSS per charger %s\n",
+				r.Connected, r.CallsPerSec, r.P50ms, r.P99ms, r.RSSPerCharger, r.Limit)
+			rep.Results = append(rep.Results, r)
+			continue
+		}
 		targets := []string{"chargebridge"}
 		if o.Ceiling {
 			targets = append(targets, "ceiling")
@@ -200,41 +226,13 @@ func runOne(ctx context.Context, o Options, sc Scenario, target string) (Result,
 	pid := srv.Process.Pid
 	res.RSSBaseMB = rssMB(pid)
 
-	nw := (sc.Chargers + o.PerWorker - 1) / o.PerWorker
-	res.Workers = nw
-	workers := make([]*worker, nw)
-	for i := range workers {
-		n := sc.Chargers / nw
-		if i < sc.Chargers%nw {
-			n++
-		}
-		wargs := []string{"bench-worker", "--url", wsScheme + "://" + addr + "/ocpp", "--ca", caFile, "--chargers", strconv.Itoa(n),
-			"--prefix", fmt.Sprintf("B%d-", i), "--source", fmt.Sprintf("127.0.0.%d", 2+i),
-			"--scenario", sc.Name, "--window", o.Window.String()}
-		if sc.Interval > 0 {
-			wargs = append(wargs, "--interval", sc.Interval.String())
-		}
-		if sc.MeterInterval > 0 {
-			wargs = append(wargs, "--meter-interval", sc.MeterInterval.String())
-		}
-		w, err := startWorker(ctx, o.Exe, wargs)
-		if err != nil {
-			return res, err
-		}
-		defer w.stop()
-		workers[i] = w
+	fl, err := startFleet(ctx, o, sc, wsScheme+"://"+addr+"/ocpp", caFile)
+	if err != nil {
+		return res, err
 	}
-	var wanted int
-	var ready []workerReport
-	for _, w := range workers {
-		r, err := w.next("ready")
-		if err != nil {
-			return res, err
-		}
-		ready = append(ready, r)
-		res.Connected += r.Connected
-		wanted += r.Wanted
-	}
+	defer fl.stop()
+	res.Workers, res.Connected = len(fl.workers), fl.connected
+	wanted, ready := fl.wanted, fl.ready
 	res.RSSConnMB = rssMB(pid)
 	res.ServerFDs, res.ServerFDLimit = fds(pid)
 	if res.Connected > 0 {
@@ -243,10 +241,8 @@ func runOne(ctx context.Context, o Options, sc Scenario, target string) (Result,
 	if res.Connected < int64(wanted) {
 		res.Limit = limitHit(res, ready)
 	}
-	for _, w := range workers {
-		if _, err := io.WriteString(w.stdin, "go\n"); err != nil {
-			return res, err
-		}
+	if err := fl.measure(); err != nil {
+		return res, err
 	}
 	cpu0, t0 := cpuTime(pid), time.Now()
 	var m0 map[string]float64
@@ -262,19 +258,9 @@ func runOne(ctx context.Context, o Options, sc Scenario, target string) (Result,
 			prof <- fetch(ctx, fmt.Sprintf("%s://%s/debug/pprof/profile?seconds=%d", scheme, addr, secs), caFile, base+"-cpu.pprof")
 		}()
 	}
-	lat := &sim.Histogram{}
-	var secs float64
-	for _, w := range workers {
-		r, err := w.next("result")
-		if err != nil {
-			return res, err
-		}
-		if r.Latency != nil {
-			lat.Merge(r.Latency)
-		}
-		secs = max(secs, r.Seconds)
-		res.CallErrors += r.CallErrors
-		res.DialErrors += r.DialErrors
+	lat, secs, err := fl.results(&res)
+	if err != nil {
+		return res, err
 	}
 	res.RSSEndMB = rssMB(pid)
 	if wall := time.Since(t0).Seconds(); wall > 0 {
@@ -315,6 +301,103 @@ func runOne(ctx context.Context, o Options, sc Scenario, target string) (Result,
 	ms := func(q float64) float64 { return float64(lat.Quantile(q).Microseconds()) / 1000 }
 	res.P50ms, res.P99ms, res.P999ms = ms(0.5), ms(0.99), ms(0.999)
 	return res, nil
+}
+
+// fleet is the load processes of one scenario: the chargers split over
+// workers of at most Options.PerWorker each, each dialing from its own
+// source address.
+type fleet struct {
+	workers   []*worker
+	ready     []workerReport
+	connected int64
+	wanted    int
+	// prefixes and counts name the chargers: worker i runs ids
+	// prefixes[i] followed by 00001 … counts[i].
+	prefixes []string
+	counts   []int
+}
+
+// startFleet starts the workers against url (several comma-separated for
+// the nodes of a cluster) and waits until each has its chargers connected
+// or gave up.
+func startFleet(ctx context.Context, o Options, sc Scenario, url, caFile string) (*fleet, error) {
+	nw := (sc.Chargers + o.PerWorker - 1) / o.PerWorker
+	f := &fleet{}
+	for i := range nw {
+		n := sc.Chargers / nw
+		if i < sc.Chargers%nw {
+			n++
+		}
+		prefix := fmt.Sprintf("B%d-", i)
+		wargs := []string{"bench-worker", "--url", url, "--ca", caFile, "--chargers", strconv.Itoa(n),
+			"--prefix", prefix, "--source", fmt.Sprintf("127.0.0.%d", 2+i),
+			"--scenario", sc.Name, "--window", o.Window.String()}
+		if sc.Interval > 0 {
+			wargs = append(wargs, "--interval", sc.Interval.String())
+		}
+		if sc.MeterInterval > 0 {
+			wargs = append(wargs, "--meter-interval", sc.MeterInterval.String())
+		}
+		w, err := startWorker(ctx, o.Exe, wargs)
+		if err != nil {
+			f.stop()
+			return nil, err
+		}
+		f.workers = append(f.workers, w)
+		f.prefixes, f.counts = append(f.prefixes, prefix), append(f.counts, n)
+	}
+	for _, w := range f.workers {
+		r, err := w.next("ready")
+		if err != nil {
+			f.stop()
+			return nil, err
+		}
+		f.ready = append(f.ready, r)
+		f.connected += r.Connected
+		f.wanted += r.Wanted
+	}
+	return f, nil
+}
+
+// measure tells every worker to start its window.
+func (f *fleet) measure() error {
+	for _, w := range f.workers {
+		if _, err := io.WriteString(w.stdin, "go\n"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// results waits for every worker's window and merges their latencies;
+// it adds their call and dial errors to res.
+func (f *fleet) results(res *Result) (*sim.Histogram, float64, error) {
+	lat := &sim.Histogram{}
+	var secs float64
+	for _, w := range f.workers {
+		r, err := w.next("result")
+		if err != nil {
+			return nil, 0, err
+		}
+		if r.Latency != nil {
+			lat.Merge(r.Latency)
+		}
+		secs = max(secs, r.Seconds)
+		res.CallErrors += r.CallErrors
+		res.DialErrors += r.DialErrors
+	}
+	return lat, secs, nil
+}
+
+// stop interrupts every worker, then waits for them all.
+func (f *fleet) stop() {
+	for _, w := range f.workers {
+		w.cancel()
+		_ = w.stdin.Close()
+	}
+	for _, w := range f.workers {
+		w.stop()
+	}
 }
 
 // limitHit says which limit kept the fleet from connecting in full.
@@ -583,6 +666,7 @@ func (r *Report) WriteTable(w io.Writer) {
 			x.CallErrors, x.RSSBaseMB, x.RSSConnMB, x.RSSPerCharger, x.RSSEndPerCharger, x.ServerCPU, x.CPUPerCallUs, x.ServerFDs, x.ServerFDLimit)
 	}
 	tw.Flush()
+	r.writeNodes(w)
 	r.writeRatios(w)
 	for _, x := range r.Results {
 		if x.Limit != "" {

@@ -156,6 +156,16 @@ func chargerURLs(bases []string, id string) []string {
 	return out
 }
 
+// HomeNode is the index of the URL (of n comma-separated ones) a charger
+// with id connects to first; it moves on only when that node cannot be
+// reached. The benchmark uses it to send a command to a node that does, or
+// does not, hold the charger.
+func HomeNode(id string, n int) int {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return int(h.Sum64() % uint64(n))
+}
+
 // NewCharger returns a charger with id (the chargePointId in the URL) and
 // the given configuration.
 func NewCharger(cfg Config, id string) (*Charger, error) {
@@ -181,7 +191,7 @@ func newCharger(cfg *Config, id string, ctr *counters, sem chan struct{}, la net
 		id:         id,
 		cfg:        cfg,
 		urls:       chargerURLs(cfg.URLs(), id),
-		node:       int(h.Sum64() % uint64(len(cfg.URLs()))),
+		node:       HomeNode(id, len(cfg.URLs())),
 		log:        cfg.Logger.With("charger", id),
 		ctr:        ctr,
 		dialSem:    sem,

@@ -1,0 +1,437 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/chargebridge/chargebridge/internal/api"
+	"github.com/chargebridge/chargebridge/internal/sim"
+)
+
+// Defaults of a run with several nodes: the services of this machine.
+const (
+	DefaultNodesDB   = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	DefaultNodesNATS = "nats://127.0.0.1:4222"
+	// DefaultCommandRate is the commands per second of the mixed scenario.
+	DefaultCommandRate = 50
+)
+
+// NodeResult is one node's figures in a run with several nodes.
+type NodeResult struct {
+	ID string `json:"id"`
+	// Chargers is the node's open charger connections (its /metrics
+	// gauge chargebridge_chargers_connected); Presence the chargers the
+	// cluster view (GET /api/v1/cluster) says it holds.
+	Chargers      int64   `json:"chargers"`
+	Presence      int     `json:"presence"`
+	RSSBaseMB     float64 `json:"rss_base_mb"`
+	RSSConnMB     float64 `json:"rss_connected_mb"`
+	RSSEndMB      float64 `json:"rss_end_mb"`
+	RSSPerCharger float64 `json:"rss_per_charger_kb"`
+	CPU           float64 `json:"cpu_cores"`
+	FDs           int     `json:"fds"`
+	FDLimit       int     `json:"fd_limit"`
+}
+
+// CommandLatency is the round trip of operator commands sent through the
+// API during the window: POST /api/v1/chargers/{id}/actions/unlock to the
+// node that holds the charger (local) or to another one (cross: the node
+// forwards it over NATS to the holder).
+type CommandLatency struct {
+	Count  uint64  `json:"count"`
+	Errors int64   `json:"errors"`
+	P50ms  float64 `json:"p50_ms"`
+	P99ms  float64 `json:"p99_ms"`
+	MaxMs  float64 `json:"max_ms"`
+	// FirstError is one failed command's answer, to say why.
+	FirstError string `json:"first_error,omitempty"`
+}
+
+// node is one chargebridge serve process of a run with several nodes.
+type node struct {
+	id   string
+	addr string
+	cmd  *exec.Cmd
+	stop context.CancelFunc
+}
+
+// freshSchema creates a schema of its own for one scenario in the
+// PostgreSQL database dsn and returns dsn with search_path set to it, and
+// a function that drops it.
+func freshSchema(ctx context.Context, dsn string) (string, func(), error) {
+	u, err := url.Parse(dsn)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return "", nil, errors.New("several nodes share one PostgreSQL database: --db must be a postgres:// URL")
+	}
+	b := make([]byte, 4)
+	rand.Read(b)
+	schema := "cbbench_" + hex.EncodeToString(b)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return "", nil, fmt.Errorf("connect to %s: %w", u.Redacted(), err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		return "", nil, fmt.Errorf("create schema %s: %w", schema, err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	drop := func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(dctx, dsn)
+		if err != nil {
+			return
+		}
+		defer conn.Close(dctx)
+		_, _ = conn.Exec(dctx, "DROP SCHEMA "+schema+" CASCADE")
+	}
+	return u.String(), drop, nil
+}
+
+// runNodes runs a scenario against o.Nodes serve processes that form a
+// cluster on one PostgreSQL schema and NATS: the fleet's URL lists every
+// node, so each charger connects to the node its id picks (sim.HomeNode).
+func runNodes(ctx context.Context, o Options, sc Scenario) (Result, error) {
+	res := Result{Scenario: sc, Target: fmt.Sprintf("chargebridge×%d", o.Nodes)}
+	dbURL := o.DB
+	if dbURL == "" {
+		dbURL = DefaultNodesDB
+	}
+	natsURL := o.NATS
+	if natsURL == "" {
+		natsURL = DefaultNodesNATS
+	}
+	db, drop, err := freshSchema(ctx, dbURL)
+	if err != nil {
+		return res, err
+	}
+	defer drop()
+	// Node ids are new per scenario: presence entries of an earlier run
+	// in the same NATS server expire by their TTL and are not counted.
+	tag := make([]byte, 3)
+	rand.Read(tag)
+	nodes := make([]*node, o.Nodes)
+	defer func() {
+		for _, n := range nodes {
+			if n != nil {
+				n.stop()
+			}
+		}
+		for _, n := range nodes {
+			if n != nil {
+				_ = n.cmd.Wait()
+			}
+		}
+	}()
+	for i := range nodes {
+		port, err := freePort()
+		if err != nil {
+			return res, err
+		}
+		addr := "127.0.0.1:" + strconv.Itoa(port)
+		id := fmt.Sprintf("bench-%s-%d", hex.EncodeToString(tag), i+1)
+		args := []string{"serve", "--http", addr, "--db", db, "--nats", natsURL, "--node-id", id,
+			"--auto-register", "--accept-unknown-tags",
+			"--log-level", "error", "--heartbeat-interval", "10s", "--ping-interval", "60s"}
+		args = append(args, o.ServerArgs...)
+		exe := o.Exe
+		if o.ServerExe != "" {
+			exe = o.ServerExe
+		}
+		sctx, stop := context.WithCancel(ctx)
+		cmd := exec.CommandContext(sctx, exe, args...)
+		cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+		cmd.WaitDelay = 20 * time.Second
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			stop()
+			return res, fmt.Errorf("start node %s: %w", id, err)
+		}
+		nodes[i] = &node{id: id, addr: addr, cmd: cmd, stop: stop}
+		// The first node migrates the fresh schema; the others start
+		// once it is healthy so they do not race on the migrations.
+		if i == 0 {
+			if err := waitHealthy(ctx, "http://"+addr+"/healthz", ""); err != nil {
+				return res, fmt.Errorf("node %s: %w", id, err)
+			}
+		}
+	}
+	for _, n := range nodes[1:] {
+		if err := waitHealthy(ctx, "http://"+n.addr+"/healthz", ""); err != nil {
+			return res, fmt.Errorf("node %s: %w", n.id, err)
+		}
+	}
+	time.Sleep(time.Second)
+	res.Nodes = make([]NodeResult, len(nodes))
+	urls := make([]string, len(nodes))
+	for i, n := range nodes {
+		res.Nodes[i] = NodeResult{ID: n.id, RSSBaseMB: rssMB(n.cmd.Process.Pid)}
+		urls[i] = "ws://" + n.addr + "/ocpp"
+	}
+	fmt.Fprintf(o.Progress, "   %d nodes up: %s\n", len(nodes), strings.Join(urls, ","))
+
+	fl, err := startFleet(ctx, o, sc, strings.Join(urls, ","), "")
+	if err != nil {
+		return res, err
+	}
+	defer fl.stop()
+	res.Workers, res.Connected = len(fl.workers), fl.connected
+	for i, n := range nodes {
+		nr := &res.Nodes[i]
+		nr.RSSConnMB = rssMB(n.cmd.Process.Pid)
+		nr.FDs, nr.FDLimit = fds(n.cmd.Process.Pid)
+		nr.Chargers = int64(scrape(ctx, "http://"+n.addr+"/metrics", "")["chargebridge_chargers_connected"])
+		if nr.Chargers > 0 {
+			nr.RSSPerCharger = (nr.RSSConnMB - nr.RSSBaseMB) * 1024 / float64(nr.Chargers)
+		}
+		res.RSSBaseMB += nr.RSSBaseMB
+		res.RSSConnMB += nr.RSSConnMB
+		res.ServerFDs = max(res.ServerFDs, nr.FDs)
+		if res.ServerFDLimit == 0 || nr.FDLimit < res.ServerFDLimit {
+			res.ServerFDLimit = nr.FDLimit
+		}
+	}
+	if res.Connected > 0 {
+		res.RSSPerCharger = (res.RSSConnMB - res.RSSBaseMB) * 1024 / float64(res.Connected)
+	}
+	if res.Connected < int64(fl.wanted) {
+		res.Limit = limitHit(res, fl.ready)
+	}
+	presence(ctx, nodes, &res, o.Progress)
+
+	if err := fl.measure(); err != nil {
+		return res, err
+	}
+	cpu0, t0 := make([]float64, len(nodes)), time.Now()
+	for i, n := range nodes {
+		cpu0[i] = cpuTime(n.cmd.Process.Pid)
+	}
+	if sc.Name == "mixed" {
+		res.Local, res.Cross = commands(ctx, o, nodes, fl)
+	}
+	lat, secs, err := fl.results(&res)
+	if err != nil {
+		return res, err
+	}
+	wall := time.Since(t0).Seconds()
+	for i, n := range nodes {
+		nr := &res.Nodes[i]
+		nr.RSSEndMB = rssMB(n.cmd.Process.Pid)
+		if wall > 0 {
+			nr.CPU = (cpuTime(n.cmd.Process.Pid) - cpu0[i]) / wall
+		}
+		res.RSSEndMB += nr.RSSEndMB
+		res.ServerCPU += nr.CPU
+	}
+	if res.Connected > 0 {
+		res.RSSEndPerCharger = (res.RSSEndMB - res.RSSBaseMB) * 1024 / float64(res.Connected)
+	}
+	if secs > 0 {
+		res.CallsPerSec = float64(lat.Count()) / secs
+		if n := lat.Count(); n > 0 {
+			res.CPUPerCallUs = res.ServerCPU * secs / float64(n) * 1e6
+		}
+	}
+	ms := func(q float64) float64 { return float64(lat.Quantile(q).Microseconds()) / 1000 }
+	res.P50ms, res.P99ms, res.P999ms = ms(0.5), ms(0.99), ms(0.999)
+	return res, nil
+}
+
+// presence reads the cluster view of the first node until it counts the
+// chargers the nodes' own gauges count (a node rewrites its entry in the
+// nodes bucket on its presence refresh) or 30 s pass, and records each
+// node's count.
+func presence(ctx context.Context, nodes []*node, res *Result, progress io.Writer) {
+	var want int64
+	for _, nr := range res.Nodes {
+		want += nr.Chargers
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var st api.ClusterStatus
+		err := getJSON(ctx, "http://"+nodes[0].addr+"/api/v1/cluster", &st)
+		var got int64
+		if err == nil {
+			for i := range res.Nodes {
+				res.Nodes[i].Presence = 0
+				for _, n := range st.Nodes {
+					if n.ID == res.Nodes[i].ID {
+						res.Nodes[i].Presence = n.Chargers
+					}
+				}
+				got += int64(res.Nodes[i].Presence)
+			}
+		}
+		if got == want || time.Now().After(deadline) || ctx.Err() != nil {
+			if err != nil {
+				fmt.Fprintf(progress, "   cluster view: %v\n", err)
+			}
+			return
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func getJSON(ctx context.Context, url string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// commands sends operator commands for the window at o.CommandRate per
+// second, each to a random charger of the fleet, alternately to the node
+// the charger connects to (sim.HomeNode: it moves only when that node is
+// unreachable) and to another node, and returns both latencies.
+func commands(ctx context.Context, o Options, nodes []*node, fl *fleet) (local, cross *CommandLatency) {
+	rate := o.CommandRate
+	if rate <= 0 {
+		rate = DefaultCommandRate
+	}
+	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	defer client.CloseIdleConnections()
+	type tally struct {
+		mu    sync.Mutex
+		lat   sim.Histogram
+		res   CommandLatency
+		first string
+	}
+	var tl, tc tally
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	defer tick.Stop()
+	end := time.After(o.Window)
+	body := []byte(`{"connector_id":1}`)
+loop:
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-end:
+			break loop
+		case <-tick.C:
+		}
+		w := mrand.IntN(len(fl.workers))
+		id := fmt.Sprintf("%s%05d", fl.prefixes[w], 1+mrand.IntN(fl.counts[w]))
+		home := sim.HomeNode(id, len(nodes))
+		target, t := home, &tl
+		if i%2 == 1 {
+			target, t = (home+1+mrand.IntN(len(nodes)-1))%len(nodes), &tc
+		}
+		select {
+		case sem <- struct{}{}:
+		default: // 64 in flight: the nodes are saturated; count it
+			t.mu.Lock()
+			t.res.Errors++
+			t.mu.Unlock()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			u := "http://" + nodes[target].addr + "/api/v1/chargers/" + url.PathEscape(id) + "/actions/unlock"
+			start := time.Now()
+			err := post(ctx, client, u, body)
+			d := time.Since(start)
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			if err != nil {
+				t.res.Errors++
+				if t.first == "" {
+					t.first = err.Error()
+				}
+				return
+			}
+			t.lat.Record(d)
+		}()
+	}
+	wg.Wait()
+	out := func(t *tally) *CommandLatency {
+		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+		r := t.res
+		r.Count, r.FirstError = t.lat.Count(), t.first
+		r.P50ms, r.P99ms, r.MaxMs = ms(t.lat.Quantile(0.5)), ms(t.lat.Quantile(0.99)), ms(t.lat.Max())
+		return &r
+	}
+	return out(&tl), out(&tc)
+}
+
+func post(ctx context.Context, client *http.Client, u string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(b))
+	}
+	return nil
+}
+
+// writeNodes prints the per-node figures and command latencies of the
+// results with several nodes.
+func (r *Report) writeNodes(w io.Writer) {
+	for _, x := range r.Results {
+		if len(x.Nodes) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s %d over %d nodes:\n", x.Scenario.Name, x.Scenario.Chargers, len(x.Nodes))
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "node\tchargers\tpresence\tRSS base MB\tRSS conn MB\tKB/charger\tRSS end MB\tCPU cores\tfds\t")
+		for _, n := range x.Nodes {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.1f\t%.2f\t%.1f\t%.2f\t%d/%d\t\n",
+				n.ID, n.Chargers, n.Presence, n.RSSBaseMB, n.RSSConnMB, n.RSSPerCharger, n.RSSEndMB, n.CPU, n.FDs, n.FDLimit)
+		}
+		tw.Flush()
+		for _, c := range []struct {
+			name string
+			l    *CommandLatency
+		}{{"local", x.Local}, {"cross-node", x.Cross}} {
+			if c.l == nil {
+				continue
+			}
+			fmt.Fprintf(w, "%s commands (unlock through the API): %d, p50 %.2f ms, p99 %.2f ms, max %.2f ms, %d failed",
+				c.name, c.l.Count, c.l.P50ms, c.l.P99ms, c.l.MaxMs, c.l.Errors)
+			if c.l.FirstError != "" {
+				fmt.Fprintf(w, " (first: %.200s)", c.l.FirstError)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+}
