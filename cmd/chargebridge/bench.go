@@ -38,6 +38,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	nodes := fs.Int("nodes", 0, "run N chargebridge serve processes as one cluster (--nats, --node-id) on a fresh schema of the PostgreSQL --db (default "+bench.DefaultNodesDB+"), each charger connecting to the node its id picks; adds per-node chargers and RSS, and the mixed scenario; no ceiling")
 	natsURL := fs.String("nats", "", "with --nodes: the NATS server (JetStream on) of the cluster (default "+bench.DefaultNodesNATS+")")
 	cmdRate := fs.Float64("command-rate", bench.DefaultCommandRate, "mixed scenario: operator commands (unlock through the API) per second, half to the node holding the charger, half to another node")
+	ramp := fs.Duration("ramp-timeout", 2*time.Minute, "how long each load process waits for its chargers to connect before measuring what it has")
 	var serverArgs []string
 	fs.Func("server-arg", "extra argument for chargebridge serve (repeat for several)", func(v string) error {
 		serverArgs = append(serverArgs, v)
@@ -77,7 +78,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	rep, err := bench.Run(ctx, bench.Options{Exe: exe, Scenarios: scs, DB: *db, Window: *window,
-		PerWorker: *perWorker, Ceiling: *ceiling && *nodes == 0, Nodes: *nodes, NATS: *natsURL, CommandRate: *cmdRate, TLS: *useTLS, ProfileDir: *profile, ServerExe: *serverExe, ServerArgs: serverArgs, Progress: stderr})
+		PerWorker: *perWorker, Ceiling: *ceiling && *nodes == 0, Nodes: *nodes, NATS: *natsURL, RampTimeout: *ramp, CommandRate: *cmdRate, TLS: *useTLS, ProfileDir: *profile, ServerExe: *serverExe, ServerArgs: serverArgs, Progress: stderr})
 	if rep != nil {
 		fmt.Fprintln(stdout)
 		rep.WriteTable(stdout)

@@ -51,6 +51,9 @@ type Options struct {
 	Window time.Duration
 	// PerWorker caps the chargers of one worker process (open-file limit).
 	PerWorker int
+	// RampTimeout is how long a worker waits for its chargers to connect
+	// before it measures what it has (the worker's default when zero).
+	RampTimeout time.Duration
 	// Ceiling also runs each scenario against the minimal echo server.
 	Ceiling bool
 	// TLS serves chargebridge over TLS (wss://) with a certificate made
@@ -337,6 +340,9 @@ func startFleet(ctx context.Context, o Options, sc Scenario, url, caFile string)
 		}
 		if sc.MeterInterval > 0 {
 			wargs = append(wargs, "--meter-interval", sc.MeterInterval.String())
+		}
+		if o.RampTimeout > 0 {
+			wargs = append(wargs, "--ramp-timeout", o.RampTimeout.String())
 		}
 		w, err := startWorker(ctx, o.Exe, wargs)
 		if err != nil {
