@@ -36,7 +36,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	profile := fs.String("profile", "", "directory to save a CPU profile of each chargebridge measurement window and a heap profile at its end (the server runs with --pprof)")
 	serverExe := fs.String("server-exe", "", "chargebridge binary to run as the server (default: this one), to compare two builds under the same load generator and ceiling")
 	nodes := fs.Int("nodes", 0, "run N chargebridge serve processes as one cluster (--nats, --node-id) on a fresh schema of the PostgreSQL --db (default "+bench.DefaultNodesDB+"), each charger connecting to the node its id picks; adds per-node chargers and RSS, and the mixed scenario; no ceiling")
-	natsURL := fs.String("nats", "", "with --nodes: the NATS server (JetStream on) of the cluster (default "+bench.DefaultNodesNATS+")")
+	natsURL := fs.String("nats", "", "with --nodes: the NATS server (JetStream on) of the cluster, used by no other cluster (default: a nats-server from PATH started for each scenario, as the cluster's stream and buckets have fixed names)")
 	cmdRate := fs.Float64("command-rate", bench.DefaultCommandRate, "mixed scenario: operator commands (unlock through the API) per second, half to the node holding the charger, half to another node")
 	ramp := fs.Duration("ramp-timeout", 2*time.Minute, "how long each load process waits for its chargers to connect before measuring what it has")
 	var serverArgs []string

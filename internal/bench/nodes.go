@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,8 +29,7 @@ import (
 
 // Defaults of a run with several nodes: the services of this machine.
 const (
-	DefaultNodesDB   = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	DefaultNodesNATS = "nats://127.0.0.1:4222"
+	DefaultNodesDB = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 	// DefaultCommandRate is the commands per second of the mixed scenario.
 	DefaultCommandRate = 50
 )
@@ -108,8 +108,56 @@ func freshSchema(ctx context.Context, dsn string) (string, func(), error) {
 	return u.String(), drop, nil
 }
 
+// startNATS runs a NATS server of the scenario's own (nats-server from
+// PATH, JetStream on, its store in a temporary directory) on loopback and
+// returns its URL and a function that stops it. A cluster's stream,
+// consumers and buckets have fixed names, so on a NATS server shared with
+// another run (or another cluster) the nodes would take each other's
+// events and presence entries.
+func startNATS(ctx context.Context) (string, func(), error) {
+	exe, err := exec.LookPath("nats-server")
+	if err != nil {
+		return "", nil, errors.New("no nats-server on PATH to run the cluster's NATS: install it or pass --nats URL (a NATS server with JetStream that no other cluster uses)")
+	}
+	dir, err := os.MkdirTemp("", "chargebridge-bench-nats-")
+	if err != nil {
+		return "", nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	mon, err := freePort()
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	nctx, cancel := context.WithCancel(ctx)
+	cmd := exec.CommandContext(nctx, exe, "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-m", strconv.Itoa(mon),
+		"-js", "-sd", dir, "-l", filepath.Join(dir, "nats.log"))
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 10 * time.Second
+	if err := cmd.Start(); err != nil {
+		cancel()
+		os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("start nats-server: %w", err)
+	}
+	stop := func() {
+		cancel()
+		_ = cmd.Wait()
+		os.RemoveAll(dir)
+	}
+	if err := waitHealthy(ctx, fmt.Sprintf("http://127.0.0.1:%d/healthz", mon), ""); err != nil {
+		stop()
+		return "", nil, fmt.Errorf("nats-server: %w", err)
+	}
+	return fmt.Sprintf("nats://127.0.0.1:%d", port), stop, nil
+}
+
 // runNodes runs a scenario against o.Nodes serve processes that form a
-// cluster on one PostgreSQL schema and NATS: the fleet's URL lists every
+// cluster on one PostgreSQL schema and NATS (a server of its own unless
+// o.NATS names one): the fleet's URL lists every
 // node, so each charger connects to the node its id picks (sim.HomeNode).
 func runNodes(ctx context.Context, o Options, sc Scenario) (Result, error) {
 	res := Result{Scenario: sc, Target: fmt.Sprintf("chargebridge×%d", o.Nodes)}
@@ -119,7 +167,12 @@ func runNodes(ctx context.Context, o Options, sc Scenario) (Result, error) {
 	}
 	natsURL := o.NATS
 	if natsURL == "" {
-		natsURL = DefaultNodesNATS
+		u, stop, err := startNATS(ctx)
+		if err != nil {
+			return res, err
+		}
+		defer stop()
+		natsURL = u
 	}
 	db, drop, err := freshSchema(ctx, dbURL)
 	if err != nil {

@@ -3,14 +3,19 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/chargebridge/chargebridge/internal/cbtest"
 	"github.com/chargebridge/chargebridge/internal/cluster/natstest"
 	"github.com/chargebridge/chargebridge/internal/sim"
 	"github.com/chargebridge/chargebridge/internal/store/postgres/pgtest"
+	"github.com/chargebridge/chargebridge/internal/testenv"
 )
 
 // TestNodesSpreadTheFleetAndSendCommandsAcross runs `bench --nodes 2`'s
@@ -68,5 +73,34 @@ func TestNodesSpreadTheFleetAndSendCommandsAcross(t *testing.T) {
 		if !strings.Contains(table.String(), s) {
 			t.Errorf("the table does not show %q:\n%s", s, table.String())
 		}
+	}
+}
+
+// TestNATSOfItsOwn: without --nats each scenario runs a nats-server of its
+// own with JetStream, gone when the scenario ends.
+func TestNATSOfItsOwn(t *testing.T) {
+	if _, err := exec.LookPath("nats-server"); err != nil {
+		testenv.Missing(t, "nats-server is not on PATH")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	u, stop, err := startNATS(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(u)
+	if err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	if _, err := js.AccountInfo(ctx); err != nil {
+		t.Errorf("JetStream on %s: %v", u, err)
+	}
+	nc.Close()
+	stop()
+	if nc, err := nats.Connect(u, nats.NoReconnect()); err == nil {
+		nc.Close()
+		t.Errorf("%s still answers after stop", u)
 	}
 }

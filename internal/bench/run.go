@@ -69,7 +69,9 @@ type Options struct {
 	// Nodes, when above zero, runs every scenario against that many
 	// serve processes forming a cluster (--nats, --node-id) on a fresh
 	// schema of DB (DefaultNodesDB when empty; a postgres:// URL) and the
-	// NATS server at NATS (DefaultNodesNATS when empty); the fleet lists
+	// NATS server at NATS (when empty, a nats-server of the scenario's
+	// own: the cluster's stream and buckets have fixed names, so a shared
+	// NATS server would mix runs); the fleet lists
 	// every node's URL, so each charger picks one by its id. No ceiling.
 	Nodes int
 	NATS  string
