@@ -67,6 +67,7 @@ func (s *Service) ReservationCancelled(ctx context.Context, chargerID string, re
 // reservation on that connector (or on connector 0), the reserved session
 // is the one the StartTransaction takes over: it is returned and no
 // pending session is made, which would otherwise be left over and closed.
+// Likewise when the charger's start for the tag is already stored.
 func (s *Service) RemoteStartAccepted(ctx context.Context, chargerID string, connectorID int, idTag string, timeout time.Duration) (Session, error) {
 	f, err := s.full()
 	if err != nil {
@@ -76,6 +77,15 @@ func (s *Service) RemoteStartAccepted(ctx context.Context, chargerID string, con
 		return x.IDTag == idTag && (connectorID == 0 || x.ConnectorID == connectorID || x.ConnectorID == 0)
 	}); err == nil {
 		return res, nil
+	}
+	// The charger may have started already: it sends its StartTransaction
+	// right after its answer, and that can be stored before the answer is
+	// handled here. Its session is the remote start's; a pending one made
+	// now would wait for a start that came, then end invalid.
+	if act, err := s.findSession(ctx, chargerID, SessionActive, func(x Session) bool {
+		return x.IDTag == idTag && (connectorID == 0 || x.ConnectorID == connectorID)
+	}); err == nil {
+		return act, nil
 	}
 	now := s.clock.Now()
 	exp := now.Add(timeout)
