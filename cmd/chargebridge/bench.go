@@ -25,7 +25,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlags("bench", "[flags]", "Measures a server under simulated load: chargers held, calls/s, latency and memory (see BENCHMARKS.md). "+
 		"It starts its own server and load processes; run it on a quiet machine.", stdout)
 	scenarios := fs.String("scenarios", defaultScenarios,
-		"comma-separated NAME:CHARGERS[@INTERVAL]; NAME is idle, charging, saturation, paced (one MeterValues per charger per INTERVAL) or, with --nodes, mixed (charging while operator commands go to the node holding the charger and to another; default with --nodes: "+defaultNodeScenarios+"), NAME-201 the same with OCPP 2.0.1 stations (TransactionEvent Updated instead of MeterValues)")
+		"comma-separated NAME:CHARGERS[@INTERVAL]; NAME is idle, charging, saturation, paced (one MeterValues per charger per INTERVAL) or, with --nodes, mixed (charging over the nodes; default with --nodes: "+defaultNodeScenarios+"), NAME-201 the same with OCPP 2.0.1 stations (TransactionEvent Updated instead of MeterValues)")
 	window := fs.Duration("window", 10*time.Second, "measurement window per scenario, once the fleet is connected")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
 	ceiling := fs.Bool("ceiling", true, "also run every scenario against a minimal WebSocket server that stores nothing")
@@ -35,9 +35,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	useTLS := fs.Bool("tls", false, "serve chargebridge over TLS (wss://, a certificate made for the run): the RSS per charger then includes its TLS state; the ceiling stays plain")
 	profile := fs.String("profile", "", "directory to save a CPU profile of each chargebridge measurement window and a heap profile at its end (the server runs with --pprof)")
 	serverExe := fs.String("server-exe", "", "chargebridge binary to run as the server (default: this one), to compare two builds under the same load generator and ceiling")
-	nodes := fs.Int("nodes", 0, "run N chargebridge serve processes as one cluster (--nats, --node-id) on a fresh schema of the PostgreSQL --db (default "+bench.DefaultNodesDB+"), each charger connecting to the node its id picks; adds per-node chargers and RSS, and the mixed scenario; no ceiling")
+	nodes := fs.Int("nodes", 0, "run N chargebridge serve processes as one cluster (--nats, --node-id) on a fresh schema of the PostgreSQL --db (default "+bench.DefaultNodesDB+"), each charger connecting to the node its id picks; adds per-node chargers and RSS, and sends commands during each window (--command-rate); no ceiling")
 	natsURL := fs.String("nats", "", "with --nodes: the NATS server (JetStream on) of the cluster, used by no other cluster (default: a nats-server from PATH started for each scenario, as the cluster's stream and buckets have fixed names)")
-	cmdRate := fs.Float64("command-rate", bench.DefaultCommandRate, "mixed scenario: operator commands (unlock through the API) per second, half to the node holding the charger, half to another node")
+	cmdRate := fs.Float64("command-rate", bench.DefaultCommandRate, "with --nodes 2 or more: operator commands (unlock connector 1 through the API) per second during each window, half to the node holding the charger, half to another node, to measure the cross-node command latency; 0: none")
 	ramp := fs.Duration("ramp-timeout", 2*time.Minute, "how long each load process waits for its chargers to connect before measuring what it has")
 	var serverArgs []string
 	fs.Func("server-arg", "extra argument for chargebridge serve (repeat for several)", func(v string) error {
@@ -70,7 +70,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	for _, sc := range scs {
 		if sc.Name == "mixed" && *nodes < 2 {
-			return usagef("bench: the mixed scenario sends commands across nodes: add --nodes 2 or more")
+			return usagef("bench: the mixed scenario is charging over several nodes: add --nodes 2 or more")
 		}
 	}
 	exe, err := os.Executable()
@@ -78,7 +78,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	rep, err := bench.Run(ctx, bench.Options{Exe: exe, Scenarios: scs, DB: *db, Window: *window,
-		PerWorker: *perWorker, Ceiling: *ceiling && *nodes == 0, Nodes: *nodes, NATS: *natsURL, RampTimeout: *ramp, CommandRate: *cmdRate, TLS: *useTLS, ProfileDir: *profile, ServerExe: *serverExe, ServerArgs: serverArgs, Progress: stderr})
+		PerWorker: *perWorker, Ceiling: *ceiling && *nodes == 0, Nodes: *nodes, NATS: *natsURL, RampTimeout: *ramp, CommandRate: commandRate(*cmdRate), TLS: *useTLS, ProfileDir: *profile, ServerExe: *serverExe, ServerArgs: serverArgs, Progress: stderr})
 	if rep != nil {
 		fmt.Fprintln(stdout)
 		rep.WriteTable(stdout)
@@ -90,6 +90,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	return err
+}
+
+// commandRate is --command-rate for bench.Options: 0 sends none.
+func commandRate(r float64) float64 {
+	if r == 0 {
+		return -1
+	}
+	return r
 }
 
 func parseScenarios(s string, meter time.Duration) ([]bench.Scenario, error) {

@@ -30,7 +30,8 @@ import (
 // Defaults of a run with several nodes: the services of this machine.
 const (
 	DefaultNodesDB = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	// DefaultCommandRate is the commands per second of the mixed scenario.
+	// DefaultCommandRate is the operator commands per second sent during
+	// each window of a run with several nodes.
 	DefaultCommandRate = 50
 )
 
@@ -279,7 +280,7 @@ func runNodes(ctx context.Context, o Options, sc Scenario) (Result, error) {
 	for i, n := range nodes {
 		cpu0[i] = cpuTime(n.cmd.Process.Pid)
 	}
-	if sc.Name == "mixed" {
+	if len(nodes) > 1 && o.CommandRate >= 0 {
 		res.Local, res.Cross = commands(ctx, o, nodes, fl)
 	}
 	lat, secs, err := fl.results(&res)
@@ -383,7 +384,9 @@ func commands(ctx context.Context, o Options, nodes []*node, fl *fleet) (local, 
 	var wg sync.WaitGroup
 	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
 	defer tick.Stop()
-	end := time.After(o.Window)
+	// Stop a little before the workers do: a command racing their
+	// shutdown would fail for a charger that is just leaving.
+	end := time.After(o.Window - min(time.Second, o.Window/10))
 	body := []byte(`{"connector_id":1}`)
 loop:
 	for i := 0; ; i++ {

@@ -75,8 +75,10 @@ type Options struct {
 	// every node's URL, so each charger picks one by its id. No ceiling.
 	Nodes int
 	NATS  string
-	// CommandRate is the operator commands per second the mixed scenario
-	// sends during the window (DefaultCommandRate when zero).
+	// CommandRate is the operator commands per second sent during each
+	// window of a run with two nodes or more (DefaultCommandRate when
+	// zero, none when negative): half to the node that holds the charger,
+	// half to another one.
 	CommandRate float64
 	// Progress receives one line per step.
 	Progress io.Writer
@@ -113,7 +115,7 @@ type Result struct {
 	ServerFDLimit  int     `json:"server_fd_limit"`
 	Limit          string  `json:"limit,omitempty"`
 	// Nodes are the per-node figures of a run with several nodes; Local
-	// and Cross the command latencies of its mixed scenario.
+	// and Cross the latencies of the commands sent during its window.
 	Nodes []NodeResult    `json:"nodes,omitempty"`
 	Local *CommandLatency `json:"local_commands,omitempty"`
 	Cross *CommandLatency `json:"cross_node_commands,omitempty"`

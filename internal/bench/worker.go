@@ -42,7 +42,7 @@ func Worker(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	n := fs.Int("chargers", 100, "chargers")
 	prefix := fs.String("prefix", "B0-", "id prefix")
 	src := fs.String("source", "", "source address to dial from (127.0.0.x)")
-	scenario := fs.String("scenario", "idle", "idle, charging (mixed is the same: the bench adds commands), saturation or paced; with -201 (saturation-201) the chargers speak OCPP 2.0.1")
+	scenario := fs.String("scenario", "idle", "idle, charging (mixed is the same: the name of charging with several nodes), saturation or paced; with -201 (saturation-201) the chargers speak OCPP 2.0.1")
 	interval := fs.Duration("interval", time.Second, "paced: one MeterValues per charger per interval")
 	meter := fs.Duration("meter-interval", 15*time.Second, "charging: MeterValues interval")
 	ramp := fs.Duration("ramp-timeout", 2*time.Minute, "give up waiting for connections after this")
@@ -80,7 +80,7 @@ func Worker(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	switch name {
 	case "idle":
-	case "charging", "mixed": // mixed: charging while the bench sends commands
+	case "charging", "mixed": // mixed: charging over several nodes
 		cfg.NoAutoStart = false
 		cfg.Connectors = 2
 		cfg.MeterInterval = *meter
