@@ -85,6 +85,17 @@ func freshSchema(ctx context.Context, dsn string) (string, func(), error) {
 	b := make([]byte, 4)
 	rand.Read(b)
 	schema := "cbbench_" + hex.EncodeToString(b)
+	// The pool's own parameters (pool_max_conns …) are for the nodes;
+	// PostgreSQL would refuse them as settings of this one connection.
+	plain := *u
+	pq := plain.Query()
+	for k := range pq {
+		if strings.HasPrefix(k, "pool_") {
+			pq.Del(k)
+		}
+	}
+	plain.RawQuery = pq.Encode()
+	dsn = plain.String()
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		return "", nil, fmt.Errorf("connect to %s: %w", u.Redacted(), err)
