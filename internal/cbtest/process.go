@@ -1,7 +1,6 @@
 package cbtest
 
 import (
-	"bytes"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -50,30 +48,12 @@ func FreePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// SyncBuffer collects a process's output while it runs.
-type SyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *SyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *SyncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // Process is a `chargebridge serve` child process.
 type Process struct {
 	Name string
 	Base string // http://127.0.0.1:PORT
 	Cmd  *exec.Cmd
-	Out  *SyncBuffer
+	Out  *LogBuffer
 	// Exited is closed when the process has exited, with Err its status.
 	Exited chan struct{}
 	Err    error
@@ -86,7 +66,7 @@ func StartServe(t *testing.T, bin, name, addr string, args ...string) *Process {
 	if addr == "" {
 		addr = FreePort(t)
 	}
-	p := &Process{Name: name, Base: "http://" + addr, Out: &SyncBuffer{}, Exited: make(chan struct{})}
+	p := &Process{Name: name, Base: "http://" + addr, Out: &LogBuffer{}, Exited: make(chan struct{})}
 	p.Cmd = exec.Command(bin, append([]string{"serve", "--http", addr}, args...)...)
 	// Flags win over CHARGEBRIDGE_* variables, but a --config file from
 	// the environment could still add settings: run without one.
