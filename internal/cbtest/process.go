@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chargebridge/chargebridge/internal/api"
 )
 
 // The tests that need a real chargebridge process (several processes on
@@ -155,4 +157,25 @@ func (p *Process) GetJSON(t *testing.T, path string, v any) {
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatalf("%s: GET %s: %v", p.Name, path, err)
 	}
+}
+
+// Sessions pages through the process's whole session list.
+func (p *Process) Sessions(t *testing.T) []api.Session {
+	t.Helper()
+	var all []api.Session
+	cursor := ""
+	for range 10000 {
+		var page struct {
+			Items      []api.Session `json:"items"`
+			NextCursor string        `json:"next_cursor"`
+		}
+		p.GetJSON(t, "/api/v1/sessions?limit=200&cursor="+cursor, &page)
+		all = append(all, page.Items...)
+		if page.NextCursor == "" {
+			return all
+		}
+		cursor = page.NextCursor
+	}
+	t.Fatalf("%s: the session list does not end", p.Name)
+	return nil
 }

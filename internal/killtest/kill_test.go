@@ -82,19 +82,8 @@ func killRounds(t *testing.T, bin, dsn string) {
 	p := cbtest.StartServe(t, bin, "after", "", args...)
 	p.WaitReady(t)
 	byTx := map[int64]string{}
-	cursor := ""
-	for range 1000 {
-		var page struct {
-			Items      []api.Session `json:"items"`
-			NextCursor string        `json:"next_cursor"`
-		}
-		p.GetJSON(t, "/api/v1/sessions?limit=200&cursor="+cursor, &page)
-		for _, s := range page.Items {
-			byTx[s.TransactionID] = s.ID
-		}
-		if cursor = page.NextCursor; cursor == "" {
-			break
-		}
+	for _, s := range p.Sessions(t) {
+		byTx[s.TransactionID] = s.ID
 	}
 	samples := 0
 	for _, a := range all {

@@ -110,30 +110,19 @@ func TestKillANodeOfThree(t *testing.T) {
 	// Every acknowledged stop is a completed session, once.
 	completed := 0
 	seen := map[int64]bool{}
-	cursor := ""
-	for range 1000 {
-		var page struct {
-			Items      []api.Session `json:"items"`
-			NextCursor string        `json:"next_cursor"`
+	for _, s := range nodes[2].Sessions(t) {
+		if seen[s.TransactionID] {
+			t.Errorf("transaction %d stored twice", s.TransactionID)
 		}
-		nodes[2].GetJSON(t, "/api/v1/sessions?limit=200&cursor="+cursor, &page)
-		for _, s := range page.Items {
-			if seen[s.TransactionID] {
-				t.Errorf("transaction %d stored twice", s.TransactionID)
+		seen[s.TransactionID] = true
+		if s.MeterStopWh != nil {
+			if s.Status != "completed" {
+				t.Errorf("session %s stopped Local is %s", s.ID, s.Status)
 			}
-			seen[s.TransactionID] = true
-			if s.MeterStopWh != nil {
-				if s.Status != "completed" {
-					t.Errorf("session %s stopped Local is %s", s.ID, s.Status)
-				}
-				completed++
-				if s.KWh <= 0 {
-					t.Errorf("completed session %s without energy", s.ID)
-				}
+			completed++
+			if s.KWh <= 0 {
+				t.Errorf("completed session %s without energy", s.ID)
 			}
-		}
-		if cursor = page.NextCursor; cursor == "" {
-			break
 		}
 	}
 	if int64(completed) != st.SessionsCompleted {

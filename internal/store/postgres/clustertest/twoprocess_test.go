@@ -21,27 +21,6 @@ func startServe(t *testing.T, bin, name, dsn string) *process {
 	return cbtest.StartServe(t, bin, name, "", "--db", dsn, "--auto-register", "--accept-unknown-tags", "--log-level", "warn")
 }
 
-// allSessions pages through a process's session list.
-func allSessions(t *testing.T, p *process) []api.Session {
-	t.Helper()
-	var all []api.Session
-	cursor := ""
-	for range 100 {
-		var page struct {
-			Items      []api.Session `json:"items"`
-			NextCursor string        `json:"next_cursor"`
-		}
-		p.GetJSON(t, "/api/v1/sessions?limit=20&cursor="+cursor, &page)
-		all = append(all, page.Items...)
-		if page.NextCursor == "" {
-			return all
-		}
-		cursor = page.NextCursor
-	}
-	t.Fatalf("%s: session list does not end", p.Name)
-	return nil
-}
-
 // ran is a session a simulated charger went through, as the charger saw it.
 type ran struct {
 	charger   string
@@ -105,7 +84,7 @@ func TestTwoProcesses(t *testing.T) {
 	}
 
 	for _, p := range procs {
-		list := allSessions(t, p)
+		list := p.Sessions(t)
 		if len(list) != len(runs) {
 			t.Errorf("%s lists %d sessions; want %d", p.Name, len(list), len(runs))
 		}
