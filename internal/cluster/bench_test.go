@@ -35,8 +35,8 @@ func BenchmarkForwardedCommand(b *testing.B) {
 	}
 }
 
-// BenchmarkHold measures recording a charger's connection (one key-value
-// put).
+// BenchmarkHold measures recording a charger's connection (a key-value
+// get of the previous record and a put).
 func BenchmarkHold(b *testing.B) {
 	ns := natstest.Start(b)
 	var la localSet
@@ -48,8 +48,8 @@ func BenchmarkHold(b *testing.B) {
 }
 
 // BenchmarkRefresh1000 measures one refresh of a node holding 1 000
-// chargers (every entry rewritten, 8 at a time): what keeps a node's
-// presence alive costs this every TTL/3.
+// chargers: its heartbeat alone (the chargers' records are written once,
+// at connect); what keeps a node's presence alive costs this every TTL/3.
 func BenchmarkRefresh1000(b *testing.B) {
 	ns := natstest.Start(b)
 	var la localSet

@@ -1,14 +1,15 @@
 // Package cluster lets several chargebridge nodes that share one PostgreSQL
 // database serve one fleet. Each node records in a NATS JetStream
-// key-value bucket which chargers' sockets it holds (presence), and the
+// key-value bucket which chargers' sockets it holds (presence, believed
+// while the node's heartbeat in another bucket lives), and the
 // core's command port on any node forwards a command for a charger held by
 // another node to that node by NATS request/reply; the holding node runs it
 // on its own command router and answers.
 //
 // The coordination is NATS's, not ours: the design keeps consensus and
-// queues in an existing engine, so presence lives in a JetStream key-value
-// bucket (github.com/nats-io/nats.go and its jetstream package, the
-// official client) whose TTL expires a dead node's entries, and commands
+// queues in an existing engine, so presence lives in JetStream key-value
+// buckets (github.com/nats-io/nats.go and its jetstream package, the
+// official client) whose TTL expires a dead node's heartbeat, and commands
 // travel by plain request/reply. Tests embed the NATS server itself
 // (github.com/nats-io/nats-server/v2, see natstest) so they need no outside
 // process.
@@ -35,7 +36,7 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultTTL = 30 * time.Second
+	DefaultTTL = 15 * time.Second
 	// opTimeout bounds one key-value operation.
 	opTimeout = 5 * time.Second
 )
@@ -55,9 +56,9 @@ type Config struct {
 	URL string
 	// NodeID names this node; DefaultNodeID when empty.
 	NodeID string
-	// TTL is how long a node's presence entries live without a refresh
-	// (DefaultTTL when zero); Refresh is how often the node refreshes them
-	// (TTL/3 when zero).
+	// TTL is how long a node's heartbeat lives without a refresh
+	// (DefaultTTL when zero): its chargers' records are believed as long;
+	// Refresh is how often the node writes it (TTL/3 when zero).
 	TTL     time.Duration
 	Refresh time.Duration
 	// CallTimeout is the local commands' call timeout: a forwarded command
@@ -129,8 +130,8 @@ func ValidateNodeID(id string) error {
 	return nil
 }
 
-// Node is this process's membership in a cluster: its presence entries,
-// its entry in the nodes bucket, and the subscription that answers the
+// Node is this process's membership in a cluster: its chargers' presence
+// records, its heartbeat in the nodes bucket, and the subscription that answers the
 // commands other nodes forward to it.
 type Node struct {
 	cfg      Config
@@ -140,14 +141,23 @@ type Node struct {
 	presence jetstream.KeyValue
 	nodes    jetstream.KeyValue
 	started  time.Time
+	// run names this run of the node in its heartbeat and its records.
+	run string
 
 	// stripes order the presence writes of one charger (a connect, a
-	// disconnect and a refresh of the same key never interleave).
+	// disconnect and a retry of the same key never interleave).
 	stripes [64]sync.Mutex
-	// mu guards held: the chargers this node holds, with its entry's
-	// revision (0: not written yet) and the time the charger connected.
-	mu   sync.Mutex
-	held map[string]holding
+	// mu guards held: the chargers this node holds, with its record's
+	// revision (0: not written yet) and the time the charger connected;
+	// pending: those whose record is to be written again; releasing: the
+	// records of closed sockets still to be deleted.
+	mu        sync.Mutex
+	held      map[string]holding
+	pending   map[string]struct{}
+	releasing map[string]holding
+	// seenMu guards seen: the other nodes' heartbeats lately seen.
+	seenMu sync.Mutex
+	seen   map[string]seenNode
 
 	sub    *nats.Subscription
 	evicts *nats.Subscription
@@ -163,8 +173,11 @@ type Node struct {
 	stop    context.CancelFunc
 	loopWG  sync.WaitGroup
 	once    sync.Once
-	// shown is the charger count of the node's entry (the loop's own).
-	shown int
+	// beatMu guards nodeRev, the revision of the node's heartbeat (0: not
+	// written yet), and shown, the charger count it tells.
+	beatMu  sync.Mutex
+	nodeRev uint64
+	shown   int
 }
 
 type holding struct {
@@ -172,17 +185,20 @@ type holding struct {
 	at  time.Time
 }
 
-// Entry is a presence entry: which node holds a charger, since when.
+// Entry is a presence record: which node (which run of it) holds a
+// charger, since when.
 type Entry struct {
 	Charger     string    `json:"charger"`
 	Node        string    `json:"node"`
+	Run         string    `json:"run"`
 	ConnectedAt time.Time `json:"connected_at"`
 }
 
-// NodeInfo is a node's entry in the nodes bucket, rewritten at every
-// refresh.
+// NodeInfo is a node's heartbeat in the nodes bucket, rewritten at every
+// refresh and when its charger count changes.
 type NodeInfo struct {
 	ID        string    `json:"id"`
+	Run       string    `json:"run"`
 	Chargers  int       `json:"chargers"`
 	StartedAt time.Time `json:"started_at"`
 	LastSeen  time.Time `json:"last_seen"`
@@ -232,11 +248,11 @@ func Join(ctx context.Context, cfg Config) (*Node, error) {
 		nc.Close()
 		return nil, fmt.Errorf("NATS JetStream: %w", err)
 	}
-	bucket := func(name, desc string) (jetstream.KeyValue, error) {
+	bucket := func(name, desc string, ttl time.Duration) (jetstream.KeyValue, error) {
 		bctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		kv, err := js.CreateOrUpdateKeyValue(bctx, jetstream.KeyValueConfig{
-			Bucket: name, Description: desc, History: 1, TTL: cfg.TTL, Storage: jetstream.FileStorage, // kept across a NATS restart
+			Bucket: name, Description: desc, History: 1, TTL: ttl, Storage: jetstream.FileStorage, // kept across a NATS restart
 		})
 		if err == nil {
 			return kv, nil
@@ -244,7 +260,7 @@ func Join(ctx context.Context, cfg Config) (*Node, error) {
 		// A bucket made by another version (say, another storage) serves
 		// as long as its TTL is ours.
 		if old, oerr := js.KeyValue(bctx, name); oerr == nil {
-			if st, serr := old.Status(bctx); serr == nil && st.TTL() == cfg.TTL {
+			if st, serr := old.Status(bctx); serr == nil && st.TTL() == ttl {
 				log.Warn("cluster: key-value bucket kept with its own configuration", "bucket", name, "err", err)
 				return old, nil
 			}
@@ -252,12 +268,15 @@ func Join(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		return nil, fmt.Errorf("NATS key-value bucket %s: %w (does the NATS server run JetStream? start it with -js)", name, err)
 	}
-	n := &Node{cfg: cfg, log: log, nc: nc, started: time.Now().UTC(), js: js, held: map[string]holding{}, sem: make(chan struct{}, 256)}
-	if n.presence, err = bucket(PresenceBucket, "chargebridge: which node holds each charger's socket"); err != nil {
+	n := &Node{cfg: cfg, log: log, nc: nc, started: time.Now().UTC(), run: newRun(), js: js, sem: make(chan struct{}, 256),
+		held: map[string]holding{}, pending: map[string]struct{}{}, releasing: map[string]holding{}, seen: map[string]seenNode{}}
+	// A charger's record lives until its socket closes; its node's
+	// heartbeat says whether it is believed (see presence.go).
+	if n.presence, err = bucket(PresenceBucket, "chargebridge: which node holds each charger's socket", 0); err != nil {
 		nc.Close()
 		return nil, err
 	}
-	if n.nodes, err = bucket(NodesBucket, "chargebridge: the nodes of the cluster"); err != nil {
+	if n.nodes, err = bucket(NodesBucket, "chargebridge: the nodes of the cluster (heartbeats)", cfg.TTL); err != nil {
 		nc.Close()
 		return nil, err
 	}
@@ -287,7 +306,7 @@ func (n *Node) Ready() error {
 // Start answers the commands other nodes forward here with local (this
 // node's own command router, never a Router: a forwarded command is not
 // forwarded again) and raw messages with raw (nil: refused), and starts
-// refreshing the node's entries.
+// writing the node's heartbeat.
 func (n *Node) Start(local charging.Commands, raw RawSender) error {
 	sub, err := n.nc.Subscribe(commandSubject+n.cfg.NodeID, func(m *nats.Msg) {
 		select {
@@ -318,7 +337,7 @@ func (n *Node) Start(local charging.Commands, raw RawSender) error {
 		_ = sub.Unsubscribe()
 		return fmt.Errorf("subscribe to evictions: %w", err)
 	}
-	n.putNode()
+	n.beat()
 	n.loopWG.Add(1)
 	go n.loop()
 	return nil
@@ -328,8 +347,8 @@ func (n *Node) loop() {
 	defer n.loopWG.Done()
 	t := time.NewTicker(n.cfg.Refresh)
 	defer t.Stop()
-	// The node's entry tells how many chargers it holds: rewritten within
-	// a second of a change, not only at each refresh.
+	// The node's heartbeat tells how many chargers it holds: rewritten
+	// within a second of a change, not only at each refresh.
 	count := time.NewTicker(min(n.cfg.Refresh, time.Second))
 	defer count.Stop()
 	for {
@@ -338,22 +357,25 @@ func (n *Node) loop() {
 			return
 		case <-t.C:
 			if n.Ready() != nil {
-				continue // NATS is away: the entries are written again once it is back
+				continue // NATS is away: the heartbeat (and what failed) is written once it is back
 			}
 			n.refresh()
-			n.putNode()
 		case <-count.C:
-			if n.Held() != n.shown && n.Ready() == nil {
-				n.putNode()
+			n.beatMu.Lock()
+			shown := n.shown
+			n.beatMu.Unlock()
+			if n.Held() != shown && n.Ready() == nil {
+				n.refresh()
 			}
 		}
 	}
 }
 
 // Close leaves the cluster: no more forwarded commands (those running
-// finish), the node's entries deleted, the NATS connection closed. The
-// chargers' entries were removed as their sockets closed (Release); any
-// left are deleted here.
+// finish), the node's heartbeat and records deleted, the NATS connection
+// closed. The chargers' records were removed as their sockets closed
+// (Release); any left are deleted here (if NATS is away, they are stale
+// once the heartbeat expires).
 func (n *Node) Close() {
 	n.once.Do(func() {
 		n.stop()
@@ -368,22 +390,27 @@ func (n *Node) Close() {
 		for id, h := range n.held {
 			left[id] = h
 		}
-		n.held = map[string]holding{}
+		for id, h := range n.releasing {
+			if _, again := left[id]; !again {
+				left[id] = h
+			}
+		}
+		n.held, n.pending, n.releasing = map[string]holding{}, map[string]struct{}{}, map[string]holding{}
 		n.mu.Unlock()
-		if n.Ready() == nil { // else the entries expire by their TTL
+		if n.Ready() == nil { // else the heartbeat expires by its TTL
+			ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+			_ = n.nodes.Delete(ctx, n.cfg.NodeID) // first: its records are stale at once
+			cancel()
 			for id, h := range left {
 				n.deleteOurs(id, h)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-			_ = n.nodes.Delete(ctx, n.cfg.NodeID)
-			cancel()
 		}
 		n.nc.Close()
 	})
 }
 
 // abandon stops the node as a crash would: nothing is deleted, the
-// entries expire by their TTL (tests of a node's death).
+// heartbeat expires by its TTL (tests of a node's death).
 func (n *Node) abandon() {
 	n.once.Do(func() {
 		n.stop()
@@ -402,19 +429,6 @@ func (n *Node) unsubscribe() {
 		if sub != nil {
 			_ = sub.Unsubscribe()
 		}
-	}
-}
-
-func (n *Node) putNode() {
-	n.mu.Lock()
-	info := NodeInfo{ID: n.cfg.NodeID, Chargers: len(n.held), StartedAt: n.started, LastSeen: time.Now().UTC()}
-	n.mu.Unlock()
-	n.shown = info.Chargers
-	b, _ := json.Marshal(info)
-	ctx, cancel := context.WithTimeout(n.stopCtx, opTimeout)
-	defer cancel()
-	if _, err := n.nodes.Put(ctx, n.cfg.NodeID, b); err != nil && n.stopCtx.Err() == nil {
-		n.log.Warn("cluster: node entry not refreshed", "err", err)
 	}
 }
 

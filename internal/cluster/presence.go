@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"hash/fnv"
@@ -13,12 +15,33 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// Presence is two buckets. A node's heartbeat is its entry in the nodes
+// bucket, rewritten every Refresh and expiring TTL after the last one. A
+// charger's record in the presence bucket (which node holds it, which
+// run of that node, since when) has no TTL: it is written once when the
+// charger connects and deleted when its socket closes, if it is still
+// this node's (compare-and-set on the record's revision). A record is
+// believed only while its node's heartbeat is there with the same run:
+// a dead node's chargers are unreachable once its heartbeat expires,
+// without any write per charger to keep the others alive (a node holding
+// 20 000 chargers would otherwise rewrite 2 000 records a second), and a
+// stale record is deleted by the first lookup that finds it (or
+// overwritten when the charger connects again).
+
 // key is a charger id as a key of the presence bucket: a charger id has
 // letters, digits and - _ . :, a key no ':' and no empty dot-separated
 // token, so '.' and ':' are escaped (ids have no '=', so this is
 // one-to-one).
 func key(chargerID string) string {
 	return strings.NewReplacer(".", "=2E", ":", "=3A").Replace(chargerID)
+}
+
+// newRun names one run of a node: a node restarted under the same id
+// does not revive its previous run's records.
+func newRun() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func (n *Node) stripe(chargerID string) *sync.Mutex {
@@ -28,14 +51,20 @@ func (n *Node) stripe(chargerID string) *sync.Mutex {
 }
 
 func (n *Node) value(chargerID string, at time.Time) []byte {
-	b, _ := json.Marshal(Entry{Charger: chargerID, Node: n.cfg.NodeID, ConnectedAt: at})
+	b, _ := json.Marshal(Entry{Charger: chargerID, Node: n.cfg.NodeID, Run: n.run, ConnectedAt: at})
 	return b
 }
 
-// Hold records that this node holds a charger's socket: the entry is
+// ours reports whether a record is this node's, for the connection made
+// at at.
+func (n *Node) ours(e Entry, at time.Time) bool {
+	return e.Node == n.cfg.NodeID && e.Run == n.run && e.ConnectedAt.Equal(at)
+}
+
+// Hold records that this node holds a charger's socket: the record is
 // overwritten at once, whichever node held it before (the charger
-// reconnected here). A failed write is logged; the next refresh writes it
-// again.
+// reconnected here). A failed write is logged and retried at the next
+// refresh.
 func (n *Node) Hold(chargerID string) {
 	l := n.stripe(chargerID)
 	l.Lock()
@@ -47,17 +76,25 @@ func (n *Node) Hold(chargerID string) {
 	err := n.Ready() // without NATS, a connection waits for no timeout: the refresh writes it
 	if err == nil {
 		ctx, cancel := context.WithTimeout(n.stopCtx, opTimeout)
-		prev, held, _ = n.Holder(ctx, chargerID)
+		// The record as it is, alive or not: a node that seems dead may
+		// still hold a half-open socket of it.
+		if kve, gerr := n.presence.Get(ctx, key(chargerID)); gerr == nil {
+			held = json.Unmarshal(kve.Value(), &prev) == nil
+		}
 		rev, err = n.presence.Put(ctx, key(chargerID), n.value(chargerID, at))
 		cancel()
 	}
-	if err == nil && held && prev.Node != n.cfg.NodeID {
-		// The node it left may still hold a half-open socket of it.
+	if err == nil && held && (prev.Node != n.cfg.NodeID || prev.Run != n.run) {
 		b, _ := json.Marshal(prev)
 		_ = n.nc.Publish(evictSubject+prev.Node, b)
 	}
 	n.mu.Lock()
 	n.held[chargerID] = holding{rev: rev, at: at}
+	if err != nil {
+		n.pending[chargerID] = struct{}{}
+	} else {
+		delete(n.pending, chargerID)
+	}
 	n.mu.Unlock()
 	if err != nil && n.stopCtx.Err() == nil {
 		n.log.Warn("cluster: presence not recorded; retried at the next refresh", "charger", chargerID, "err", err)
@@ -65,10 +102,10 @@ func (n *Node) Hold(chargerID string) {
 }
 
 // onEvict closes this node's socket of a charger another node took over,
-// if it is still the connection the other node's entry replaced.
+// if it is still the connection the other node's record replaced.
 func (n *Node) onEvict(m *nats.Msg) {
 	var e Entry
-	if json.Unmarshal(m.Data, &e) != nil || e.Node != n.cfg.NodeID {
+	if json.Unmarshal(m.Data, &e) != nil || e.Node != n.cfg.NodeID || e.Run != n.run {
 		return
 	}
 	l := n.stripe(e.Charger)
@@ -77,6 +114,7 @@ func (n *Node) onEvict(m *nats.Msg) {
 	h, ok := n.held[e.Charger]
 	if ok && h.at.Equal(e.ConnectedAt) {
 		delete(n.held, e.Charger)
+		delete(n.pending, e.Charger)
 	} else {
 		ok = false
 	}
@@ -90,8 +128,9 @@ func (n *Node) onEvict(m *nats.Msg) {
 
 // Release forgets a charger whose socket closed, unless this node holds
 // it again (Local says so: a newer connection replaced the one that
-// closed). Its entry is deleted only while it is still this node's: a
-// charger that reconnected elsewhere keeps the other node's entry.
+// closed). Its record is deleted only while it is still this node's: a
+// charger that reconnected elsewhere keeps the other node's record. A
+// delete that fails (NATS is away) is retried at each refresh.
 func (n *Node) Release(chargerID string) {
 	l := n.stripe(chargerID)
 	l.Lock()
@@ -102,32 +141,53 @@ func (n *Node) Release(chargerID string) {
 	n.mu.Lock()
 	h, ok := n.held[chargerID]
 	delete(n.held, chargerID)
+	delete(n.pending, chargerID)
 	n.mu.Unlock()
-	if ok && n.Ready() == nil { // without NATS, the entry expires by its TTL
-		n.deleteOurs(chargerID, h)
+	if ok && !n.deleteOurs(chargerID, h) {
+		n.mu.Lock()
+		n.releasing[chargerID] = h
+		n.mu.Unlock()
 	}
 }
 
-// deleteOurs deletes a charger's entry if it is still the one this node
-// wrote for the connection h.
-func (n *Node) deleteOurs(chargerID string, h holding) {
+// deleteOurs deletes a charger's record if it is still the one this node
+// wrote for the connection h; false if that is unknown (NATS did not
+// answer).
+func (n *Node) deleteOurs(chargerID string, h holding) bool {
+	if n.Ready() != nil {
+		return false
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	e, err := n.presence.Get(ctx, key(chargerID))
-	if err != nil {
-		return // expired, deleted, or NATS is away: the TTL ends it
+	rev := h.rev
+	if rev == 0 { // its write's answer was lost, or it was never written
+		e, err := n.presence.Get(ctx, key(chargerID))
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+		var cur Entry
+		if json.Unmarshal(e.Value(), &cur) != nil || !n.ours(cur, h.at) {
+			return true
+		}
+		rev = e.Revision()
 	}
-	var cur Entry
-	if json.Unmarshal(e.Value(), &cur) != nil || cur.Node != n.cfg.NodeID || !cur.ConnectedAt.Equal(h.at) {
-		return
+	err := n.presence.Delete(ctx, key(chargerID), jetstream.LastRevision(rev))
+	if err != nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		if n.stopCtx.Err() == nil {
+			n.log.Warn("cluster: presence not deleted; retried at the next refresh", "charger", chargerID, "err", err)
+		}
+		return false
 	}
-	if err := n.presence.Delete(ctx, key(chargerID), jetstream.LastRevision(e.Revision())); err != nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		n.log.Warn("cluster: presence not deleted; it expires with its TTL", "charger", chargerID, "err", err)
-	}
+	return true
 }
 
-// Holder returns the presence entry of a charger; ok is false when no
-// node holds it. Without NATS it fails at once.
+// Holder returns the presence record of a charger; ok is false when no
+// live node holds it: no record, or one whose node's heartbeat has
+// expired or is another run's (that stale record is deleted, unless the
+// charger connected somewhere since). Without NATS it fails at once.
 func (n *Node) Holder(ctx context.Context, chargerID string) (e Entry, ok bool, err error) {
 	if err := n.Ready(); err != nil {
 		return Entry{}, false, err
@@ -142,12 +202,65 @@ func (n *Node) Holder(ctx context.Context, chargerID string) (e Entry, ok bool, 
 	if err := json.Unmarshal(kve.Value(), &e); err != nil {
 		return Entry{}, false, err
 	}
+	alive, err := n.alive(ctx, e.Node, e.Run)
+	if err != nil {
+		return Entry{}, false, err
+	}
+	if !alive {
+		err := n.presence.Delete(ctx, key(chargerID), jetstream.LastRevision(kve.Revision()))
+		if err != nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			n.log.Debug("cluster: stale presence record not deleted", "charger", chargerID, "node", e.Node, "err", err)
+		}
+		return Entry{}, false, nil
+	}
 	return e, true, nil
 }
 
+// alive reports whether a node's run has a heartbeat. A heartbeat seen
+// is believed for a moment (aliveFor) without asking again: lookups of
+// many chargers, or many commands, cost one key-value get each.
+func (n *Node) alive(ctx context.Context, node, run string) (bool, error) {
+	if node == n.cfg.NodeID && run == n.run {
+		return true, nil
+	}
+	now := time.Now()
+	n.seenMu.Lock()
+	s, ok := n.seen[node]
+	n.seenMu.Unlock()
+	if ok && s.run == run && now.Before(s.until) {
+		return true, nil
+	}
+	kve, err := n.nodes.Get(ctx, node)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	var info NodeInfo
+	if err := json.Unmarshal(kve.Value(), &info); err != nil {
+		return false, err
+	}
+	n.seenMu.Lock()
+	n.seen[node] = seenNode{run: info.Run, until: now.Add(min(aliveFor, n.cfg.Refresh))}
+	n.seenMu.Unlock()
+	return info.Run == run, nil
+}
+
+// aliveFor is how long a node's heartbeat, once seen, is believed without
+// asking again: a dead node's chargers are unreachable within its TTL and
+// this.
+const aliveFor = time.Second
+
+// seenNode is a heartbeat seen: which run, believed until when.
+type seenNode struct {
+	run   string
+	until time.Time
+}
+
 // Connected reports whether some node of the cluster holds a charger's
-// socket: this one, or one with a presence entry. When NATS does not
-// answer, only this node's sockets count.
+// socket: this one, or a live one with a presence record. When NATS does
+// not answer, only this node's sockets count.
 func (n *Node) Connected(chargerID string) bool {
 	if n.cfg.Local(chargerID) {
 		return true
@@ -165,17 +278,81 @@ func (n *Node) Held() int {
 	return len(n.held)
 }
 
-// refresh rewrites every entry this node holds, so that none expires while
-// the node lives. An entry another node wrote since (the charger
-// reconnected there) is left to it and forgotten here; an entry that
-// expired (NATS was away) is written again.
+// refresh writes the node's heartbeat, then the records and deletes
+// that failed since the last refresh. When the heartbeat had expired
+// (NATS or this node was away longer than the TTL), other nodes may have
+// deleted this node's records as stale: every record is checked and
+// written again.
 func (n *Node) refresh() {
+	lapsed := n.beat()
 	n.mu.Lock()
-	ids := make([]string, 0, len(n.held))
-	for id := range n.held {
-		ids = append(ids, id)
+	ids := make([]string, 0, len(n.pending))
+	if lapsed {
+		for id := range n.held {
+			ids = append(ids, id)
+		}
+	} else {
+		for id := range n.pending {
+			ids = append(ids, id)
+		}
+	}
+	gone := make(map[string]holding, len(n.releasing))
+	for id, h := range n.releasing {
+		gone[id] = h
 	}
 	n.mu.Unlock()
+	if lapsed {
+		n.log.Warn("cluster: this node's heartbeat had expired; its presence records are written again", "chargers", len(ids))
+	}
+	n.resync(ids)
+	for id, h := range gone {
+		if n.stopCtx.Err() != nil {
+			return
+		}
+		if n.deleteOurs(id, h) {
+			n.mu.Lock()
+			if cur, ok := n.releasing[id]; ok && cur == h {
+				delete(n.releasing, id)
+			}
+			n.mu.Unlock()
+		}
+	}
+}
+
+// beat writes the node's heartbeat; lapsed is true when its previous one
+// had expired (or another process wrote it).
+func (n *Node) beat() (lapsed bool) {
+	n.beatMu.Lock()
+	defer n.beatMu.Unlock()
+	n.mu.Lock()
+	info := NodeInfo{ID: n.cfg.NodeID, Run: n.run, Chargers: len(n.held), StartedAt: n.started, LastSeen: time.Now().UTC()}
+	n.mu.Unlock()
+	b, _ := json.Marshal(info)
+	ctx, cancel := context.WithTimeout(n.stopCtx, opTimeout)
+	defer cancel()
+	var rev uint64
+	var err error
+	if n.nodeRev == 0 {
+		rev, err = n.nodes.Create(ctx, n.cfg.NodeID, b)
+	} else {
+		rev, err = n.nodes.Update(ctx, n.cfg.NodeID, b, n.nodeRev)
+	}
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+		lapsed = n.nodeRev != 0
+		rev, err = n.nodes.Put(ctx, n.cfg.NodeID, b)
+	}
+	if err != nil {
+		if n.stopCtx.Err() == nil {
+			n.log.Warn("cluster: node heartbeat not written", "err", err)
+		}
+		return false
+	}
+	n.nodeRev, n.shown = rev, info.Chargers
+	return lapsed
+}
+
+// resync checks and writes the records of the chargers ids, 8 at a time.
+func (n *Node) resync(ids []string) {
 	work := make(chan string)
 	var wg sync.WaitGroup
 	for range min(8, len(ids)) {
@@ -183,7 +360,7 @@ func (n *Node) refresh() {
 		go func() {
 			defer wg.Done()
 			for id := range work {
-				n.refreshOne(id)
+				n.resyncOne(id)
 			}
 		}()
 	}
@@ -197,7 +374,12 @@ func (n *Node) refresh() {
 	wg.Wait()
 }
 
-func (n *Node) refreshOne(chargerID string) {
+// resyncOne writes a held charger's record again if it is missing (never
+// written, or deleted as stale while this node seemed dead). A record
+// another node wrote since (the charger reconnected there) is left to it
+// and the charger forgotten here, unless this node's own write never
+// went through (then this connection is the newer one).
+func (n *Node) resyncOne(chargerID string) {
 	l := n.stripe(chargerID)
 	l.Lock()
 	defer l.Unlock()
@@ -211,38 +393,43 @@ func (n *Node) refreshOne(chargerID string) {
 	defer cancel()
 	k, v := key(chargerID), n.value(chargerID, h.at)
 	var rev uint64
-	var err error
-	if h.rev == 0 {
-		rev, err = n.presence.Put(ctx, k, v)
-	} else {
-		rev, err = n.presence.Update(ctx, k, v, h.rev)
-	}
-	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		e, ok, gerr := n.Holder(ctx, chargerID)
+	kve, err := n.presence.Get(ctx, k)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		rev, err = n.presence.Create(ctx, k, v)
+	case err != nil:
+	default:
+		var cur Entry
+		_ = json.Unmarshal(kve.Value(), &cur)
 		switch {
-		case gerr != nil:
-			err = gerr
-		case !ok: // expired: still ours
-			rev, err = n.presence.Put(ctx, k, v)
-		case e.Node != n.cfg.NodeID || !e.ConnectedAt.Equal(h.at):
+		case n.ours(cur, h.at):
+			rev = kve.Revision()
+		case h.rev == 0:
+			rev, err = n.presence.Update(ctx, k, v, kve.Revision())
+		default:
 			n.mu.Lock()
 			delete(n.held, chargerID)
+			delete(n.pending, chargerID)
 			n.mu.Unlock()
-			n.log.Info("cluster: charger reconnected to another node; this node's connection is stale", "charger", chargerID, "holder", e.Node)
+			n.log.Info("cluster: charger reconnected to another node; this node's connection is stale", "charger", chargerID, "holder", cur.Node)
 			return
-		default: // ours, at another revision
-			rev, err = n.presence.Put(ctx, k, v)
 		}
 	}
 	if err != nil {
 		if n.stopCtx.Err() == nil {
-			n.log.Warn("cluster: presence not refreshed", "charger", chargerID, "err", err)
+			n.log.Warn("cluster: presence not written; retried at the next refresh", "charger", chargerID, "err", err)
 		}
+		n.mu.Lock()
+		if cur, ok := n.held[chargerID]; ok && cur.at.Equal(h.at) {
+			n.pending[chargerID] = struct{}{}
+		}
+		n.mu.Unlock()
 		return
 	}
 	n.mu.Lock()
 	if cur, ok := n.held[chargerID]; ok && cur.at.Equal(h.at) {
 		n.held[chargerID] = holding{rev: rev, at: h.at}
+		delete(n.pending, chargerID)
 	}
 	n.mu.Unlock()
 }
