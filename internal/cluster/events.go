@@ -245,7 +245,7 @@ func (ev *Events) Relay(ctx context.Context) error {
 				ev.log.Warn("cluster: the event relay stopped", "err", err)
 			}
 		}
-		if !sleep(ctx, ev.cfg.LeadCheck) {
+		if !charging.Sleep(ctx, ev.cfg.LeadCheck) {
 			return ctx.Err()
 		}
 	}
@@ -343,7 +343,7 @@ func (ev *Events) Consume(ctx context.Context, name string, h func(context.Conte
 				continue
 			}
 			ev.log.Warn("cluster: fetching events failed; retrying", "consumer", name, "err", err)
-			if !sleep(ctx, time.Second) {
+			if !charging.Sleep(ctx, time.Second) {
 				return ctx.Err()
 			}
 			if lost(err) {
@@ -393,7 +393,7 @@ func (ev *Events) durable(ctx context.Context, name string) (jetstream.Consumer,
 				ev.log.Warn("cluster: cannot create the event stream; retrying", "err", err)
 			}
 		}
-		if !sleep(ctx, time.Second) {
+		if !charging.Sleep(ctx, time.Second) {
 			return nil, ctx.Err()
 		}
 	}
@@ -492,7 +492,7 @@ func (ev *Events) consumeNew(ctx context.Context, h func(context.Context, chargi
 			return ctx.Err()
 		}
 		ev.log.Warn("cluster: cannot create the live event consumer; retrying", "err", err)
-		if !sleep(ctx, time.Second) {
+		if !charging.Sleep(ctx, time.Second) {
 			return ctx.Err()
 		}
 	}
@@ -504,7 +504,7 @@ func (ev *Events) consumeNew(ctx context.Context, h func(context.Context, chargi
 		if err != nil {
 			if !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
 				ev.log.Warn("cluster: fetching live events failed; retrying", "err", err)
-				if !sleep(ctx, time.Second) {
+				if !charging.Sleep(ctx, time.Second) {
 					return ctx.Err()
 				}
 			}
@@ -527,7 +527,7 @@ func (ev *Events) consumeNew(ctx context.Context, h func(context.Context, chargi
 				return ctx.Err()
 			}
 			ev.log.Warn("event handler failed; redelivering after a backoff", "consumer", "", "event", e.ID, "kind", e.Kind, "retry_in", wait, "err", err)
-			if !sleep(ctx, wait) {
+			if !charging.Sleep(ctx, wait) {
 				return ctx.Err()
 			}
 		}
@@ -570,15 +570,4 @@ func (ev *Events) Lag(ctx context.Context) ([]ConsumerLag, error) {
 		return nil, fmt.Errorf("event consumers: %w", err)
 	}
 	return out, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

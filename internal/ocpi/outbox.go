@@ -618,15 +618,3 @@ func (c *CPO) OutboxStats(ctx context.Context) ([]OutboxStat, error) {
 	}
 	return out, nil
 }
-
-// sleep waits d or until ctx is done; it reports whether it slept.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}

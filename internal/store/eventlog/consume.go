@@ -99,7 +99,7 @@ func (l *Log) Consume(ctx context.Context, name string, h func(context.Context, 
 				return errors.Join(ctx.Err(), save())
 			}
 			l.Log.Error("reading the event log failed; retrying", "consumer", name, "err", err)
-			if !sleep(ctx, l.MaxBackoff) {
+			if !charging.Sleep(ctx, l.MaxBackoff) {
 				return errors.Join(ctx.Err(), save())
 			}
 			continue
@@ -142,21 +142,10 @@ func (l *Log) deliver(ctx context.Context, name string, r Row, h func(context.Co
 		}
 		l.Log.Warn("event handler failed; redelivering after a backoff", "consumer", name, "event", e.ID,
 			"kind", e.Kind, "attempt", attempt, "retry_in", wait, "err", err)
-		if !sleep(ctx, wait) {
+		if !charging.Sleep(ctx, wait) {
 			return ctx.Err()
 		}
 		wait = min(2*wait, l.MaxBackoff)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 
