@@ -69,6 +69,11 @@ type Config struct {
 	// lock held) after each change of a site's allocation or of a limit in
 	// force, with the site's status. It must not block.
 	OnChange func(SiteStatus)
+	// Resync, when set, reloads every site and its chargers' open
+	// sessions that often: a cluster's leader misses what happened while
+	// its feeds were not yet subscribed, and a site change announced
+	// at most once (default: never; one node hears everything in process).
+	Resync time.Duration
 }
 
 func (c *Config) defaults() {
@@ -115,6 +120,10 @@ type Manager struct {
 	// the loop must reload everything.
 	events   chan any
 	overflow atomic.Bool
+	// running: Run is managing the sites. Events heard while it is not
+	// (a node of a cluster that does not lead) are dropped: the next Run
+	// starts from the store.
+	running atomic.Bool
 	// sends counts SetChargingLimit calls in flight, to wait for them on
 	// stop.
 	sends sync.WaitGroup
@@ -221,6 +230,9 @@ func NewManager(core Core, docs charging.DocStore, limiter Limiter, cfg Config) 
 func (m *Manager) Sites() *Sites { return m.sites }
 
 func (m *Manager) post(v any) {
+	if !m.running.Load() {
+		return
+	}
 	select {
 	case m.events <- v:
 	default:
@@ -228,8 +240,20 @@ func (m *Manager) post(v any) {
 	}
 }
 
+// Hear takes an event the core's Subscribe did not deliver: in a cluster,
+// the changes of chargers other nodes hold (and this node's, through the
+// cluster's stream) and their meter values.
+func (m *Manager) Hear(e charging.Event) { m.listen(e) }
+
+// SiteChanged tells the Manager a site was stored or deleted elsewhere
+// (through another node of a cluster): it reloads it.
+func (m *Manager) SiteChanged(id string) { m.post(siteChanged{id: id}) }
+
 // listen queues the core's events of chargers in a site.
 func (m *Manager) listen(e charging.Event) {
+	if !m.running.Load() {
+		return
+	}
 	m.mu.Lock()
 	_, ok := m.chargerSite[e.ChargerID]
 	m.mu.Unlock()
@@ -303,9 +327,19 @@ func (m *Manager) unindex(id string) {
 }
 
 // Run loads the sites and manages them until ctx ends, then waits for the
-// limits being sent. It returns nil when ctx ends.
+// limits being sent. It returns nil when ctx ends. It may run again after
+// it returned (a cluster node that leads again): each run starts from the
+// store, forgetting what the last one knew of limits in force, so the
+// connectors are counted at their maximum until their limit is sent again.
 func (m *Manager) Run(ctx context.Context) error {
-	defer m.sends.Wait()
+	if !m.running.CompareAndSwap(false, true) {
+		return errors.New("load management runs already")
+	}
+	m.restart()
+	defer func() {
+		m.running.Store(false)
+		m.sends.Wait()
+	}()
 	// A store that fails at start (a database restarting) is retried: the
 	// sites must not go unmanaged until the next restart.
 	for {
@@ -322,6 +356,12 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	var resync <-chan time.Time
+	if m.cfg.Resync > 0 {
+		t := time.NewTicker(m.cfg.Resync)
+		defer t.Stop()
+		resync = t.C
+	}
 	for {
 		m.reconcile(ctx)
 		m.arm(timer)
@@ -341,6 +381,10 @@ func (m *Manager) Run(ctx context.Context) error {
 			}
 		case <-timer.C:
 			m.markStale()
+		case <-resync:
+			if err := m.reloadAll(ctx); err != nil && ctx.Err() == nil {
+				m.cfg.Log.Error("load management reload failed", "err", err)
+			}
 		}
 		if m.overflow.Swap(false) {
 			m.cfg.Log.Warn("load management fell behind the events; reloading every site")
@@ -349,6 +393,24 @@ func (m *Manager) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// restart forgets what an earlier run knew and what it left queued (m.mu
+// is free: the loop is not running).
+func (m *Manager) restart() {
+	for more := true; more; {
+		select {
+		case <-m.events:
+		default:
+			more = false
+		}
+	}
+	m.overflow.Store(false)
+	m.mu.Lock()
+	clear(m.site)
+	clear(m.charger)
+	m.wake = time.Time{}
+	m.mu.Unlock()
 }
 
 // arm sets the timer to the next rate-limited send or retry.

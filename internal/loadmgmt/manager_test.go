@@ -115,6 +115,7 @@ func newHarness(t *testing.T, site Site) *harness {
 	}
 	lim := &recorder{reject: map[string]bool{}}
 	m := NewManager(svc, st, lim, Config{Clock: clock, RateInterval: time.Second, Settle: 30 * time.Second, RetryInterval: time.Minute})
+	m.running.Store(true) // what Run does; the harness is the loop
 	if err := m.reloadAll(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -343,4 +344,53 @@ func TestStatusShowsTheStoredLimitBeforeReallocation(t *testing.T) {
 	check("reloaded, not reallocated", 30)
 	h.step()
 	check("reallocated", 30)
+}
+
+// A Manager that does not run (a node of a cluster that does not lead)
+// keeps nothing of what it hears; one that runs again starts from the
+// store and sends every limit again (what it knew of the limits in force
+// may be stale: another node managed the site meanwhile).
+func TestManagerRunsAgainFromTheStore(t *testing.T) {
+	h := newHarness(t, Site{ID: "S", MaxPowerKW: 22, Chargers: []string{"A", "B"}})
+	docs, err := h.svc.Docs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := &recorder{reject: map[string]bool{}}
+	m := NewManager(h.svc, docs, lim, Config{Clock: h.clock, RateInterval: time.Millisecond})
+	h.start("A", 1, "T1")
+	h.clock.Add(time.Second)
+	h.start("B", 1, "T2")
+	if n := len(m.events); n != 0 {
+		t.Fatalf("a Manager that does not run queued %d events", n)
+	}
+	run := func(what string, want ...string) {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- m.Run(ctx) }()
+		var got []string
+		for deadline := time.Now().Add(10 * time.Second); len(got) < len(want) && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+			lim.mu.Lock()
+			got = got[:0]
+			for _, c := range lim.calls {
+				got = append(got, c.text)
+			}
+			lim.mu.Unlock()
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("%s: Run: %v", what, err)
+		}
+		if got := lim.taken(); !slices.Equal(got, want) {
+			t.Fatalf("%s: sent %q; want %q", what, got, want)
+		}
+	}
+	run("first run", "A/1 tx 11000", "B/1 tx 11000")
+	h.stop("B", 1) // while nobody manages the site
+	if n := len(m.events); n != 0 {
+		t.Fatalf("a stopped Manager queued %d events", n)
+	}
+	run("second run", "A/1 tx 22000")
 }
