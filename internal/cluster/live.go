@@ -49,3 +49,26 @@ func (n *Node) SubscribeLive(f func(charging.Event)) (stop func(), err error) {
 	}
 	return func() { _ = sub.Unsubscribe() }, nil
 }
+
+// Notices. A node tells the others about a change that is in no event
+// (a site stored through its API, a charger's socket opening or closing)
+// on core NATS, subject cb.note.<topic>: at most once and kept nowhere, so
+// a listener must also be able to catch up from the store (load
+// management reloads its sites periodically).
+const noticeSubjects = "cb.note."
+
+// Notify sends data on topic to every node listening, this one too. It
+// never blocks on the network; a notice that cannot be sent is dropped.
+func (n *Node) Notify(topic string, data []byte) {
+	_ = n.nc.Publish(noticeSubjects+Token(topic), data)
+}
+
+// SubscribeNotices hands f the notices on topic, from every node (this one
+// too), one at a time, until stop is called. f must not block for long.
+func (n *Node) SubscribeNotices(topic string, f func(data []byte)) (stop func(), err error) {
+	sub, err := n.nc.Subscribe(noticeSubjects+Token(topic), func(m *nats.Msg) { f(m.Data) })
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to the cluster's %s notices: %w", topic, err)
+	}
+	return func() { _ = sub.Unsubscribe() }, nil
+}

@@ -28,6 +28,10 @@ type ChargingLimit struct {
 	Phases int
 }
 
+// RequestedBy names load management as the sender of its limits
+// (charging.ChargingLimit.RequestedBy).
+const RequestedBy = "loadmgmt"
+
 // Limiter sets charging limits at chargers: the command port's "set
 // charging limit". It returns an error when the charger is not connected,
 // does not answer or rejects the limit.

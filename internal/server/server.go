@@ -236,6 +236,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 	})
 	port16 := ocpp16.NewPort(s.cmd, svc)
 	s.commands = charging.NewCommandRouter(os.Protocol, map[string]charging.Commands{ocpp16.Subprotocol: port16, ocpp201.Subprotocol: ocpp201.NewPort(s.cmd201, svc, clock.Now)}, port16, svc.Store())
+	s.setupLimits(clock)
 	if err := s.joinCluster(ctx); err != nil {
 		st.Close()
 		return nil, err
@@ -538,7 +539,7 @@ func (s *Server) components() []component {
 		cs = append(cs, component{name: "retention", run: run})
 	}
 	if s.load != nil {
-		cs = append(cs, component{name: "site load management", run: s.load.Run})
+		cs = append(cs, component{name: "site load management", run: s.runLoad})
 	}
 	if s.ocpi != nil {
 		cs = append(cs, component{name: "ocpi", run: s.ocpi.Run, ready: s.ocpi.Ready()})

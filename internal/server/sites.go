@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,20 +19,38 @@ import (
 	"github.com/chargebridge/chargebridge/internal/web"
 )
 
+// setupLimits wraps the command port so that the limits load management
+// sends (in W, RequestedBy loadmgmt.RequestedBy) are put, on the node that
+// holds the charger's socket, in the unit and at the stack level the
+// charger takes, asked the way of its protocol. It runs before the node
+// joins a cluster: the cluster's router forwards a limit to the holding
+// node's local port, where the charger can be asked.
+func (s *Server) setupLimits(clock charging.Clock) {
+	s.limitCaps = map[string]*ocpp16.LimitCaps{
+		ocpp16.Subprotocol:  ocpp16.NewLimitCaps(s.cmd, clock.Now),
+		ocpp201.Subprotocol: ocpp16.NewLimitCapsAsking(ocpp201.AskLimitCaps(s.cmd201), clock.Now),
+	}
+	s.commands = limitCommands{Commands: s.commands, caps: s.limitCaps, protocol: s.ocpp.Protocol}
+}
+
 // setupLoad builds site load management: sites kept as documents, limits
 // sent as charging profiles through the command port (1.6 or 2.0.1, the
-// charger's protocol).
+// charger's protocol). In a cluster it hears the changes of every node's
+// chargers and runs on one node (runLoad).
 func (s *Server) setupLoad(clock charging.Clock, adjust func(*loadmgmt.Config)) {
 	docs, err := s.svc.Docs()
 	if err != nil {
 		s.log.Warn("no site load management: the store keeps no documents", "err", err)
 		return
 	}
-	s.limitCaps = map[string]*ocpp16.LimitCaps{
-		ocpp16.Subprotocol:  ocpp16.NewLimitCaps(s.cmd, clock.Now),
-		ocpp201.Subprotocol: ocpp16.NewLimitCapsAsking(ocpp201.AskLimitCaps(s.cmd201), clock.Now),
-	}
 	cfg := loadmgmt.Config{Clock: clock, Log: s.log.With("part", "loadmgmt")}
+	var core loadmgmt.Core = s.svc
+	if s.clusterEvents != nil {
+		core = clusterLoadCore{s.svc}
+		// A notice missed, or a change made while the leader's feeds were
+		// being subscribed, is caught up from the store.
+		cfg.Resync = 30 * time.Second
+	}
 	if adjust != nil {
 		adjust(&cfg)
 	}
@@ -40,49 +60,218 @@ func (s *Server) setupLoad(clock charging.Clock, adjust func(*loadmgmt.Config)) 
 			extra(st)
 		}
 	}
-	s.load = loadmgmt.NewManager(s.svc, docs, limiterPort{cmds: s.commands, caps: s.limitCaps, protocol: s.ocpp.Protocol}, cfg)
+	s.load = loadmgmt.NewManager(core, docs, limiterPort{cmds: s.commands}, cfg)
 }
 
 // Load returns the site load manager (nil when the store keeps no
 // documents).
 func (s *Server) Load() *loadmgmt.Manager { return s.load }
 
+// loadJob is the charging.Elector job of site load management in a
+// cluster, and loadLeadCheck how often a node asks to lead it (the leader:
+// whether it still does).
+const (
+	loadJob       = "site load management"
+	loadLeadCheck = time.Second
+	// loadNotices is the cluster notice topic of site changes and charger
+	// presence (cluster.Node.Notify).
+	loadNotices = "loadmgmt"
+)
+
+// runLoad runs site load management. Alone, the Manager runs here and
+// hears this node's events in process. In a cluster (--nats, a store
+// that elects) it runs on the one node that leads loadJob, fed with every
+// node's changes; another node takes over within loadLeadCheck of the
+// leader's database connection dropping, and its Manager starts from the
+// sites and open sessions in the store.
+func (s *Server) runLoad(ctx context.Context) error {
+	el, ok := s.store.(charging.Elector)
+	if s.clusterEvents == nil || !ok {
+		return s.load.Run(ctx)
+	}
+	failing := false
+	for {
+		lead, err := el.Lead(ctx, loadJob)
+		if err != nil && !failing && ctx.Err() == nil {
+			s.log.Warn("site load management: cannot tell whether this node leads it; asking again", "err", err)
+		}
+		failing = err != nil
+		if lead {
+			s.log.Info("site load management runs on this node")
+			if err := s.leadLoad(ctx, el); err != nil {
+				return err
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			s.log.Warn("this node no longer leads site load management")
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(loadLeadCheck):
+		}
+	}
+}
+
+// leadLoad runs the Manager while this node leads loadJob, fed with the
+// cluster's event stream (every node's session, connector and charger
+// changes, in commit order), the other nodes' live meter values (this
+// node's own come in process, clusterLoadCore) and the load notices.
+func (s *Server) leadLoad(ctx context.Context, el charging.Elector) error {
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	node := s.cluster.node
+	stopLive, err := node.SubscribeLive(s.load.Hear)
+	if err != nil {
+		s.log.Warn("site load management: not led for now", "err", err)
+		return nil
+	}
+	defer stopLive()
+	stopNotices, err := node.SubscribeNotices(loadNotices, s.loadNotice)
+	if err != nil {
+		s.log.Warn("site load management: not led for now", "err", err)
+		return nil
+	}
+	defer stopNotices()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() { _ = s.clusterEvents.Consume(lctx, "", s.hearForLoad) })
+	wg.Go(func() {
+		t := time.NewTicker(loadLeadCheck)
+		defer t.Stop()
+		for {
+			select {
+			case <-lctx.Done():
+				return
+			case <-t.C:
+			}
+			if still, _ := el.Lead(lctx, loadJob); !still {
+				cancel()
+				return
+			}
+		}
+	})
+	return s.load.Run(lctx)
+}
+
+// hearForLoad hands the leader's Manager a change from the cluster's
+// stream. A session event that came without its session (an older node's)
+// is read as the session is now; one that cannot be read is skipped (the
+// periodic resync catches up).
+func (s *Server) hearForLoad(ctx context.Context, e charging.Event) error {
+	if e.Kind == charging.SessionChanged && e.Session == nil {
+		if e.SessionID == "" {
+			return nil
+		}
+		ses, err := s.svc.Store().GetSession(ctx, e.SessionID)
+		if err != nil {
+			return nil
+		}
+		e.Session = &ses
+	}
+	s.load.Hear(e)
+	return nil
+}
+
+// Load notices: "site:ID" (a site stored or deleted through a node's API),
+// "online:CHARGER" and "offline:CHARGER" (its socket opened or closed on a
+// node).
+func (s *Server) loadNotice(data []byte) {
+	kind, id, ok := strings.Cut(string(data), ":")
+	if !ok || id == "" {
+		return
+	}
+	switch kind {
+	case "site":
+		s.load.SiteChanged(id)
+	case "online":
+		s.load.ChargerOnline(id)
+	case "offline":
+		// It may have connected to another node meanwhile (the old node
+		// closes a socket replaced elsewhere after the new one opened).
+		if s.cluster.node.Connected(id) {
+			s.load.ChargerOnline(id)
+		} else {
+			s.load.ChargerOffline(id)
+		}
+	}
+}
+
+// clusterLoadCore is the Manager's core on a node of a cluster: the
+// session, connector and charger changes reach the leader through the
+// cluster's stream (this node's too, in order with the others'), so in
+// process it hears only this node's meter values, which are in no log.
+type clusterLoadCore struct{ svc *charging.Service }
+
+func (c clusterLoadCore) Store() charging.Store { return c.svc.Store() }
+
+func (c clusterLoadCore) Subscribe(l charging.Listener) {
+	c.svc.Subscribe(func(e charging.Event) {
+		if telemetry(e) {
+			l(e)
+		}
+	})
+}
+
+// telemetry reports whether e is a meter values event (not in the event
+// log).
+func telemetry(e charging.Event) bool {
+	return e.Kind == charging.SessionChanged && e.Session == nil && e.TransactionID != 0
+}
+
 // limiterPort sends the load manager's limits through the command port,
-// in the unit and at the stack level the charger takes, asked the way of
-// its protocol.
+// in W: limitCommands, on the node that holds the charger, puts them in
+// the charger's unit.
 type limiterPort struct {
-	cmds     charging.Commands
+	cmds charging.Commands
+}
+
+func (a limiterPort) SetChargingLimit(ctx context.Context, l loadmgmt.ChargingLimit) error {
+	purpose := charging.LimitTransaction
+	if l.TransactionID == 0 {
+		purpose = charging.LimitDefault
+	}
+	_, err := a.cmds.SetChargingLimit(ctx, charging.ChargingLimit{
+		ChargerID: l.ChargerID, ConnectorID: l.ConnectorID, Purpose: purpose,
+		Limit: l.LimitW, Unit: charging.LimitWatts, Phases: l.Phases,
+		ProfileID: loadmgmt.ProfileID(l.ConnectorID, l.TransactionID != 0), StackLevel: 1, RequestedBy: loadmgmt.RequestedBy,
+	})
+	return err
+}
+
+// limitCommands is a node's local command port, with load management's
+// limits put in the unit and at the stack level the charger takes.
+type limitCommands struct {
+	charging.Commands
 	caps     map[string]*ocpp16.LimitCaps
 	protocol func(chargerID string) string
 }
 
-func (a limiterPort) capsOf(chargerID string) *ocpp16.LimitCaps {
+func (a limitCommands) capsOf(chargerID string) *ocpp16.LimitCaps {
 	if c, ok := a.caps[a.protocol(chargerID)]; ok {
 		return c
 	}
 	return a.caps[ocpp16.Subprotocol]
 }
 
-func (a limiterPort) SetChargingLimit(ctx context.Context, l loadmgmt.ChargingLimit) error {
+func (a limitCommands) SetChargingLimit(ctx context.Context, l charging.ChargingLimit) (charging.CommandResult, error) {
+	if l.RequestedBy != loadmgmt.RequestedBy || l.Unit != charging.LimitWatts {
+		return a.Commands.SetChargingLimit(ctx, l)
+	}
 	unit, stack, err := a.capsOf(l.ChargerID).Get(ctx, l.ChargerID)
 	if err != nil {
-		return err
+		return charging.CommandResult{}, err
 	}
-	purpose := charging.LimitTransaction
-	if l.TransactionID == 0 {
-		purpose = charging.LimitDefault
-	}
-	_, err = a.cmds.SetChargingLimit(ctx, charging.ChargingLimit{
-		ChargerID: l.ChargerID, ConnectorID: l.ConnectorID, Purpose: purpose,
-		Limit: loadmgmt.InUnit(l.LimitW, unit == charging.LimitAmps, l.Phases), Unit: unit, Phases: l.Phases,
-		ProfileID: loadmgmt.ProfileID(l.ConnectorID, l.TransactionID != 0), StackLevel: stack, RequestedBy: "loadmgmt",
-	})
-	return err
+	l.Limit, l.Unit, l.StackLevel = loadmgmt.InUnit(l.Limit, unit == charging.LimitAmps, l.Phases), unit, stack
+	return a.Commands.SetChargingLimit(ctx, l)
 }
 
 // presenceHandler tells the load manager and the cluster's presence
 // (cluster.go) when a charger connects and disconnects (both protocols'
-// handlers are wrapped).
+// handlers are wrapped). In a cluster the load manager runs on one node,
+// told by a notice.
 type presenceHandler struct {
 	ocpp.Handler
 	s *Server
@@ -91,19 +280,31 @@ type presenceHandler struct {
 func (h presenceHandler) Connected(ctx context.Context, c *ocpp.Conn) {
 	h.Handler.Connected(ctx, c)
 	h.s.holdCharger(c.ID())
-	if h.s.load != nil {
-		for _, caps := range h.s.limitCaps {
-			caps.Forget(c.ID())
-		}
-		h.s.load.ChargerOnline(c.ID())
+	for _, caps := range h.s.limitCaps {
+		caps.Forget(c.ID())
 	}
+	h.s.loadPresence(c.ID(), true)
 }
 
 func (h presenceHandler) Disconnected(c *ocpp.Conn) {
 	h.Handler.Disconnected(c)
 	h.s.releaseCharger(c.ID())
-	if h.s.load != nil {
-		h.s.load.ChargerOffline(c.ID())
+	h.s.loadPresence(c.ID(), false)
+}
+
+func (s *Server) loadPresence(id string, online bool) {
+	switch {
+	case s.load == nil:
+	case s.clusterEvents != nil:
+		kind := "offline:"
+		if online {
+			kind = "online:"
+		}
+		s.cluster.node.Notify(loadNotices, []byte(kind+id))
+	case online:
+		s.load.ChargerOnline(id)
+	default:
+		s.load.ChargerOffline(id)
 	}
 }
 
@@ -114,22 +315,34 @@ func (s *Server) sites() api.SiteManager {
 	if s.load == nil {
 		return nil
 	}
+	var changed []func(id string)
 	if s.ocpi != nil {
-		return notifyingSites{Manager: s.load, changed: s.ocpi.SitesChanged}
+		changed = append(changed, func(string) { s.ocpi.SitesChanged() })
 	}
-	return s.load
+	if s.clusterEvents != nil {
+		// The node that runs load management reloads it.
+		changed = append(changed, func(id string) { s.cluster.node.Notify(loadNotices, []byte("site:"+id)) })
+	}
+	if changed == nil {
+		return s.load
+	}
+	return notifyingSites{Manager: s.load, changed: func(id string) {
+		for _, f := range changed {
+			f(id)
+		}
+	}}
 }
 
 // notifyingSites calls changed after a site was stored or deleted.
 type notifyingSites struct {
 	*loadmgmt.Manager
-	changed func()
+	changed func(id string)
 }
 
 func (n notifyingSites) PutSite(ctx context.Context, site loadmgmt.Site) (loadmgmt.Site, error) {
 	out, err := n.Manager.PutSite(ctx, site)
 	if err == nil {
-		n.changed()
+		n.changed(out.ID)
 	}
 	return out, err
 }
@@ -137,7 +350,7 @@ func (n notifyingSites) PutSite(ctx context.Context, site loadmgmt.Site) (loadmg
 func (n notifyingSites) DeleteSite(ctx context.Context, id string) error {
 	err := n.Manager.DeleteSite(ctx, id)
 	if err == nil {
-		n.changed()
+		n.changed(id)
 	}
 	return err
 }

@@ -304,6 +304,17 @@ func (c *Charger) Charging(connector int) bool {
 	return s != nil && s.charging() && s.txKnown && !s.ended
 }
 
+// LimitW is the power connector may draw now under the charging profiles
+// in force, W (the charger's maximum without one).
+func (c *Charger) LimitW(connector int) float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if connector < 0 || connector >= len(c.connectors) {
+		return 0
+	}
+	return c.limitW(c.connectors[connector], c.now())
+}
+
 // StopSession ends the session on connector with an OCPP 1.6 stop reason
 // ("Local", "EVDisconnected", …). It fails if no session is charging there.
 func (c *Charger) StopSession(connector int, reason string) error {

@@ -644,6 +644,7 @@ func (c *Charger) onSetChargingProfile(payload json.RawMessage) (any, func(), *o
 		return rejected, nil, nil
 	}
 	return accepted, func() {
+		c.ctr.profilesSet.Add(1)
 		for _, o := range c.connectors {
 			o.dropProfiles(func(q *chargingProfile) bool { return q.ChargingProfileID == p.ChargingProfileID })
 		}

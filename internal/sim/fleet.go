@@ -32,6 +32,8 @@ type Stats struct {
 	// Errors counts everything that went wrong: failed dials, calls without
 	// answer, CALLERRORs, bad frames and answers, write failures.
 	Errors int64
+	// ProfilesSet counts the charging profiles accepted (SetChargingProfile).
+	ProfilesSet int64
 }
 
 // counters are the live counters behind Stats.
@@ -39,6 +41,7 @@ type counters struct {
 	connected, connects, disconnects, dialErrors atomic.Int64
 	sessionsStarted, sessionsCompleted, energyWh atomic.Int64
 	calls, callErrors, retryMismatches, errors   atomic.Int64
+	profilesSet                                  atomic.Int64
 }
 
 func (c *counters) snapshot() Stats {
@@ -54,6 +57,7 @@ func (c *counters) snapshot() Stats {
 		CallErrors:        c.callErrors.Load(),
 		RetryMismatches:   c.retryMismatches.Load(),
 		Errors:            c.errors.Load(),
+		ProfilesSet:       c.profilesSet.Load(),
 	}
 }
 
