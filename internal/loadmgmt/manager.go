@@ -352,10 +352,8 @@ func (m *Manager) Run(ctx context.Context) error {
 			break
 		}
 		m.cfg.Log.Error("load management could not load the sites; retrying in 5 s", "err", err)
-		select {
-		case <-ctx.Done():
+		if !charging.Sleep(ctx, 5*time.Second) {
 			return nil
-		case <-time.After(5 * time.Second):
 		}
 	}
 	timer := time.NewTimer(time.Hour)

@@ -106,10 +106,8 @@ func (s *Server) runLoad(ctx context.Context) error {
 			}
 			s.log.Warn("this node no longer leads site load management")
 		}
-		select {
-		case <-ctx.Done():
+		if !charging.Sleep(ctx, loadLeadCheck) {
 			return nil
-		case <-time.After(loadLeadCheck):
 		}
 	}
 }
