@@ -139,6 +139,9 @@ type Manager struct {
 	charger     map[string]*chargerState
 	// wake is when a rate limit or a retry runs out next (zero: none).
 	wake time.Time
+	// announced holds, while the Manager does not run, the statuses the
+	// Manager that does (on another node of a cluster) announced.
+	announced map[string]SiteStatus
 }
 
 // wakeAt asks the loop to wake at t (m.mu held).
@@ -225,7 +228,8 @@ type (
 func NewManager(core Core, docs charging.DocStore, limiter Limiter, cfg Config) *Manager {
 	cfg.defaults()
 	m := &Manager{cfg: cfg, core: core, sites: NewSites(docs), limiter: limiter,
-		events: make(chan any, 4096), site: map[string]*siteState{}, chargerSite: map[string]string{}, charger: map[string]*chargerState{}}
+		events: make(chan any, 4096), site: map[string]*siteState{}, chargerSite: map[string]string{}, charger: map[string]*chargerState{},
+		announced: map[string]SiteStatus{}}
 	core.Subscribe(m.listen)
 	return m
 }
@@ -248,6 +252,18 @@ func (m *Manager) post(v any) {
 // the changes of chargers other nodes hold (and this node's, through the
 // cluster's stream) and their meter values.
 func (m *Manager) Hear(e charging.Event) { m.listen(e) }
+
+// Announced takes a site's status from the Manager that runs on another
+// node of a cluster, for Status and Statuses to show while this one does
+// not run.
+func (m *Manager) Announced(st SiteStatus) {
+	if m.running.Load() {
+		return
+	}
+	m.mu.Lock()
+	m.announced[st.ID] = st
+	m.mu.Unlock()
+}
 
 // SiteChanged tells the Manager a site was stored or deleted elsewhere
 // (through another node of a cluster): it reloads it.
@@ -411,6 +427,7 @@ func (m *Manager) restart() {
 	m.mu.Lock()
 	clear(m.site)
 	clear(m.charger)
+	clear(m.announced)
 	m.wake = time.Time{}
 	m.mu.Unlock()
 }

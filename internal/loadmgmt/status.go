@@ -95,12 +95,25 @@ func (m *Manager) Status(ctx context.Context, id string) (SiteStatus, bool, erro
 		return s, true, nil
 	}
 	m.mu.Unlock()
-	// Stored but not loaded yet (just created): show it without allocation.
+	// Stored but not loaded yet (just created), or managed on another
+	// node: show it without allocation, or as that node announced it.
 	s, err := m.sites.Get(ctx, id)
 	if err != nil {
 		return SiteStatus{}, false, err
 	}
-	return SiteStatus{Site: s, LimitKW: kw(s.grid().EffectiveLimitW()), Connectors: []ConnectorStatus{}, At: m.cfg.Clock.Now()}, true, nil
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.unloaded(s, m.cfg.Clock.Now()), true, nil
+}
+
+// unloaded is the status of a stored site this Manager has not loaded:
+// the one announced by the node that manages it, unless the site changed
+// since (m.mu held).
+func (m *Manager) unloaded(s Site, now time.Time) SiteStatus {
+	if a, ok := m.announced[s.ID]; ok && a.UpdatedAt.Equal(s.UpdatedAt) {
+		return a
+	}
+	return SiteStatus{Site: s, LimitKW: kw(s.grid().EffectiveLimitW()), Connectors: []ConnectorStatus{}, At: now}
 }
 
 // Statuses returns every site with its allocation, ordered by id.
@@ -118,7 +131,7 @@ func (m *Manager) Statuses(ctx context.Context) ([]SiteStatus, error) {
 			out = append(out, m.status(st, now))
 			continue
 		}
-		out = append(out, SiteStatus{Site: s, LimitKW: kw(s.grid().EffectiveLimitW()), Connectors: []ConnectorStatus{}, At: now})
+		out = append(out, m.unloaded(s, now))
 	}
 	return out, nil
 }

@@ -90,6 +90,9 @@ type Server struct {
 	load *loadmgmt.Manager
 	// limitCaps learns how each protocol's chargers take limits.
 	limitCaps map[string]*ocpp16.LimitCaps
+	// loadStatuses sends the site statuses of the node that runs load
+	// management to the others (a cluster only).
+	loadStatuses *statusAnnouncer
 
 	// after owns the sends that follow a charger's call (aftercalls.go).
 	after *afterCalls

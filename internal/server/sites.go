@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/chargebridge/chargebridge/internal/api"
 	"github.com/chargebridge/chargebridge/internal/beckn"
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/cluster"
 	"github.com/chargebridge/chargebridge/internal/loadmgmt"
 	"github.com/chargebridge/chargebridge/internal/ocpi"
 	"github.com/chargebridge/chargebridge/internal/ocpp"
@@ -47,6 +49,7 @@ func (s *Server) setupLoad(clock charging.Clock, adjust func(*loadmgmt.Config)) 
 	var core loadmgmt.Core = s.svc
 	if s.clusterEvents != nil {
 		core = clusterLoadCore{s.svc}
+		s.loadStatuses = &statusAnnouncer{pending: map[string]loadmgmt.SiteStatus{}}
 		// A notice missed, or a change made while the leader's feeds were
 		// being subscribed, is caught up from the store.
 		cfg.Resync = 30 * time.Second
@@ -56,6 +59,9 @@ func (s *Server) setupLoad(clock charging.Clock, adjust func(*loadmgmt.Config)) 
 	}
 	extra := cfg.OnChange
 	cfg.OnChange = func(st loadmgmt.SiteStatus) {
+		if s.loadStatuses != nil {
+			s.loadStatuses.add(st)
+		}
 		if extra != nil {
 			extra(st)
 		}
@@ -74,8 +80,10 @@ const (
 	loadJob       = "site load management"
 	loadLeadCheck = time.Second
 	// loadNotices is the cluster notice topic of site changes and charger
-	// presence (cluster.Node.Notify).
+	// presence (cluster.Node.Notify), loadStatus the one of the leader's
+	// site statuses.
 	loadNotices = "loadmgmt"
+	loadStatus  = "loadmgmt-status"
 )
 
 // runLoad runs site load management. Alone, the Manager runs here and
@@ -88,6 +96,18 @@ func (s *Server) runLoad(ctx context.Context) error {
 	el, ok := s.store.(charging.Elector)
 	if s.clusterEvents == nil || !ok {
 		return s.load.Run(ctx)
+	}
+	// While another node runs it, its statuses are shown here.
+	stop, err := s.cluster.node.SubscribeNotices(loadStatus, func(data []byte) {
+		var st loadmgmt.SiteStatus
+		if json.Unmarshal(data, &st) == nil && st.ID != "" {
+			s.load.Announced(st)
+		}
+	})
+	if err != nil {
+		s.log.Warn("site load management: this node shows no allocations while another node runs it", "err", err)
+	} else {
+		defer stop()
 	}
 	failing := false
 	for {
@@ -136,6 +156,7 @@ func (s *Server) leadLoad(ctx context.Context, el charging.Elector) error {
 	defer wg.Wait()
 	defer cancel()
 	wg.Go(func() { _ = s.clusterEvents.Consume(lctx, "", s.hearForLoad) })
+	wg.Go(func() { s.loadStatuses.run(lctx, node) })
 	wg.Go(func() {
 		t := time.NewTicker(loadLeadCheck)
 		defer t.Stop()
@@ -152,6 +173,34 @@ func (s *Server) leadLoad(ctx context.Context, el charging.Elector) error {
 		}
 	})
 	return s.load.Run(lctx)
+}
+
+// statusAnnouncer sends the other nodes the site statuses of the node that
+// runs load management: the latest of each site, at most once a second (a
+// site of many connectors changes with each limit confirmed).
+type statusAnnouncer struct {
+	mu      sync.Mutex
+	pending map[string]loadmgmt.SiteStatus
+}
+
+func (a *statusAnnouncer) add(st loadmgmt.SiteStatus) {
+	a.mu.Lock()
+	a.pending[st.ID] = st
+	a.mu.Unlock()
+}
+
+func (a *statusAnnouncer) run(ctx context.Context, node *cluster.Node) {
+	for charging.Sleep(ctx, time.Second) {
+		a.mu.Lock()
+		out := a.pending
+		a.pending = map[string]loadmgmt.SiteStatus{}
+		a.mu.Unlock()
+		for _, st := range out {
+			if data, err := json.Marshal(st); err == nil {
+				node.Notify(loadStatus, data)
+			}
+		}
+	}
 }
 
 // hearForLoad hands the leader's Manager a change from the cluster's

@@ -135,6 +135,11 @@ func TestSiteAcrossTwoNodes(t *testing.T) {
 			t.Errorf("%s accepted %d charging profiles for the change to 18 kW; want 1 (from one load manager)", id, got)
 		}
 	}
+	// b's API shows the allocation a announced.
+	waitFor(t, "b's API to show a's allocation", func() bool {
+		var st loadmgmt.SiteStatus
+		return b.GetJSON("/api/v1/sites/HQ", &st) == http.StatusOK && st.LimitKW == 18 && both(9)(st)
+	})
 	wb.mu.Lock()
 	if wb.last.ID != "" {
 		t.Errorf("b's load manager ran while a led: it reported %+v", wb.last)
