@@ -895,7 +895,13 @@ func (m *Manager) send(ctx context.Context, l ChargingLimit) {
 		cctx, cancel := context.WithTimeout(ctx, m.cfg.CallTimeout)
 		err := m.limiter.SetChargingLimit(cctx, l)
 		cancel()
-		if err != nil {
+		switch {
+		case errors.Is(err, charging.ErrNotConnected):
+			// It went away (and is counted offline when its
+			// disconnection arrives): nothing an operator must act on.
+			m.cfg.Log.Info("charging limit not applied: the charger is not connected; counting the connector at its maximum",
+				"charger", l.ChargerID, "connector", l.ConnectorID, "limit_w", l.LimitW)
+		case err != nil:
 			m.cfg.Log.Warn("charging limit not applied; counting the connector at its maximum",
 				"charger", l.ChargerID, "connector", l.ConnectorID, "limit_w", l.LimitW, "err", err)
 		}

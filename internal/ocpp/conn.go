@@ -127,7 +127,8 @@ func (c *Conn) Call(ctx context.Context, action string, payload []byte) (json.Ra
 		c.pmu.Unlock()
 	}()
 	if err := c.writeText(AppendCall(nil, p.id, action, payload)); err != nil {
-		return nil, fmt.Errorf("send %s: %w", action, err)
+		// A socket that cannot be written is a connection that ended.
+		return nil, fmt.Errorf("send %s: %w: %w", action, ErrClosed, err)
 	}
 	select {
 	case f := <-p.ch:
