@@ -82,6 +82,13 @@ type Config struct {
 	// Events, when set, is the event port BAPs' notifications are driven
 	// by (the cluster's, with --nats); the store's own log when nil.
 	Events charging.EventPort
+	// Owner names this process among a cluster's (its node's run), and
+	// Alive returns the owners of the nodes alive now. With both, the
+	// node that leads KeptCallbacksJob re-sends the kept callbacks of
+	// nodes that died; without (one node), a restart re-sends what was
+	// kept.
+	Owner string
+	Alive func(ctx context.Context) (map[string]bool, error)
 	// Clock tells the time for signatures and records (system clock when
 	// nil).
 	Clock charging.Clock
@@ -251,6 +258,9 @@ func (b *BPP) Run(ctx context.Context) error {
 		cancel()
 		wg.Wait()
 		return fmt.Errorf("beckn: callbacks kept before the restart: %w", err)
+	}
+	if b.cfg.Alive != nil {
+		wg.Go(func() { b.sweepKept(ctx) })
 	}
 	for range b.cfg.Workers {
 		wg.Go(func() {

@@ -295,6 +295,10 @@ func Join(ctx context.Context, cfg Config) (*Node, error) {
 // ID returns the node's id.
 func (n *Node) ID() string { return n.cfg.NodeID }
 
+// RunID is this process's run of the node: a node restarted with the same
+// id has another. NodeInfo.Run names it in Nodes.
+func (n *Node) RunID() string { return n.run }
+
 // Ready reports whether the node reaches NATS.
 func (n *Node) Ready() error {
 	if st := n.nc.Status(); st != nats.CONNECTED {

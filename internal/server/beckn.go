@@ -173,6 +173,21 @@ func (s *Server) newBPP(clock charging.Clock, adjust func(*beckn.Config)) (*beck
 	if l, ok := s.store.(charging.Locker); ok {
 		bcfg.Locks = l // an order changes on one node at a time
 	}
+	if n := s.cluster.node; n != nil {
+		// The kept callbacks of a node that died are taken over.
+		bcfg.Owner = n.RunID()
+		bcfg.Alive = func(ctx context.Context) (map[string]bool, error) {
+			nodes, err := n.Nodes(ctx)
+			if err != nil {
+				return nil, err
+			}
+			alive := make(map[string]bool, len(nodes))
+			for _, ni := range nodes {
+				alive[ni.Run] = true
+			}
+			return alive, nil
+		}
+	}
 	if adjust != nil {
 		adjust(&bcfg)
 	}
