@@ -129,7 +129,13 @@ func (p *Process) Stop(t *testing.T) {
 			t.Errorf("%s exited with %v:\n%s", p.Name, p.Err, p.Out)
 		}
 	case <-time.After(20 * time.Second):
-		t.Errorf("%s did not stop within 20s:\n%s", p.Name, p.Out)
+		// A goroutine dump says what it waits for.
+		_ = p.Cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-p.Exited:
+		case <-time.After(5 * time.Second):
+		}
+		t.Errorf("%s did not stop within 20s (its goroutines at SIGQUIT follow):\n%s", p.Name, p.Out)
 	}
 }
 

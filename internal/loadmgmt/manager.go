@@ -177,6 +177,9 @@ type siteState struct {
 	// changed, or a limit it wants to send had to wait). Only stale sites
 	// are allocated, so a MeterValues costs its own site at most.
 	stale bool
+	// shown is the site as last stored, when its reload is still to
+	// come: what its status shows meanwhile.
+	shown *Site
 }
 
 // connState is one connector that charges or is about to.
@@ -302,9 +305,10 @@ func (m *Manager) PutSite(ctx context.Context, s Site) (Site, error) {
 	if err == nil {
 		m.index(s)
 		// Its status shows the new site at once; the reload that
-		// follows re-reads its connectors and re-allocates.
+		// follows re-reads its connectors and re-allocates (allocating
+		// before would mix the new site with the old connectors).
 		if st := m.site[s.ID]; st != nil {
-			st.cfg, st.stale = s, true
+			st.shown = &s
 		}
 	}
 	m.mu.Unlock()
@@ -530,7 +534,7 @@ func (m *Manager) reloadSite(ctx context.Context, id string) error {
 	lifts := m.released(st, cfg.Chargers)
 	defer m.lift(ctx, lifts)
 	defer m.mu.Unlock()
-	st.cfg = cfg
+	st.cfg, st.shown = cfg, nil
 	st.at = m.cfg.Clock.Now()
 	st.stale = true
 	// The stored site is the truth: a reload that raced with a PutSite

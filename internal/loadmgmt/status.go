@@ -48,9 +48,13 @@ func kw(w float64) float64 { return math.Round(w) / 1000 }
 
 // status builds a site's status (m.mu held).
 func (m *Manager) status(st *siteState, now time.Time) SiteStatus {
-	// The limit is the stored site's, not the last allocation's: between a
-	// change and the next reconcile, the allocation still has the old one.
-	out := SiteStatus{Site: st.cfg, LimitKW: kw(st.cfg.grid().EffectiveLimitW()), AllocatedKW: kw(st.res.AllocatedW),
+	// The site and its limit are as stored, not the last allocation's:
+	// between a change and its reload the allocation has the old ones.
+	site := st.cfg
+	if st.shown != nil {
+		site = *st.shown
+	}
+	out := SiteStatus{Site: site, LimitKW: kw(site.grid().EffectiveLimitW()), AllocatedKW: kw(st.res.AllocatedW),
 		ReservedKW: kw(st.res.ReservedW), Paused: st.res.Paused(), Connectors: []ConnectorStatus{}, At: now}
 	measured := 0.0
 	for _, k := range st.sortedKeys() {
