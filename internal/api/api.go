@@ -377,7 +377,7 @@ type Session struct {
 	ID              string                 `json:"id"`
 	ChargerID       string                 `json:"charger_id"`
 	ConnectorID     int                    `json:"connector_id"`
-	TransactionID   int64                  `json:"transaction_id"`
+	TransactionID   string                 `json:"transaction_id"`
 	IDTag           string                 `json:"id_tag"`
 	Status          charging.SessionStatus `json:"status"`
 	KWh             float64                `json:"kwh"`

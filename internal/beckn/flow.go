@@ -151,7 +151,7 @@ func (b *BPP) stopCharging(ctx context.Context, c Context, o *Order, j job, log 
 	switch {
 	case sess.Status == charging.SessionStopping || sess.Status.Final():
 		return b.orderAnswer(ctx, r) // already stopping or ended
-	case sess.Status != charging.SessionActive || sess.TransactionID == 0:
+	case sess.Status != charging.SessionActive || sess.TransactionID == "":
 		return nil, errorf(CodeUpdateNotPossible, "the session is not charging (%s); to give up a reservation, cancel the order", sess.Status)
 	}
 	_, err := b.cmd.StopCharging(ctx, charging.StopCharging{SessionID: sess.ID, RequestedBy: requestedBy})

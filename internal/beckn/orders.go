@@ -488,7 +488,7 @@ func (b *BPP) liveOrder(ctx context.Context, r *record) (Order, error) {
 		return Order{}, err
 	}
 	out.Status = orderStatusOf(r, sess)
-	if sess.TransactionID != 0 && sess.Status.Final() && view.TotalCost != nil && view.TotalCost.ExclVAT != nil {
+	if sess.TransactionID != "" && sess.Status.Final() && view.TotalCost != nil && view.TotalCost.ExclVAT != nil {
 		p := tariff.Price{ExclVAT: tariff.Number{Decimal: view.TotalCost.ExclVAT.Decimal}}
 		if view.TotalCost.InclVAT != nil {
 			p.InclVAT = &tariff.Number{Decimal: view.TotalCost.InclVAT.Decimal}
@@ -518,7 +518,7 @@ func orderStatusOf(r *record, s charging.Session) string {
 	case charging.SessionActive, charging.SessionStopping:
 		return OrderInProgress
 	}
-	if s.TransactionID == 0 { // the reservation ended without charging
+	if s.TransactionID == "" { // the reservation ended without charging
 		return OrderCancelled
 	}
 	return OrderCompleted
@@ -528,7 +528,7 @@ func orderStatusOf(r *record, s charging.Session) string {
 func (b *BPP) view(ctx context.Context, r *record, s charging.Session) (*evsession.Session, error) {
 	st := b.core.Store()
 	var samples []charging.MeterSample
-	if s.TransactionID != 0 {
+	if s.TransactionID != "" {
 		var err error
 		if samples, err = st.SessionSamples(ctx, s.ID); err != nil {
 			return nil, err
@@ -553,7 +553,7 @@ func (b *BPP) view(ctx context.Context, r *record, s charging.Session) (*evsessi
 			}
 		}
 	}
-	if s.TransactionID != 0 {
+	if s.TransactionID != "" {
 		cost, err := b.cfg.Pricer.SessionCost(ctx, s, samples)
 		if err != nil {
 			return nil, err

@@ -45,7 +45,7 @@ type Event struct {
 	// it by SessionID (and TransactionID once it has one), and a consumer
 	// reads the session as it is when it handles the event.
 	Session       *Session
-	TransactionID int64
+	TransactionID string
 	Connector     *Connector
 	// TariffID names the tariff of a TariffChanged event.
 	TariffID string

@@ -100,14 +100,14 @@ func (s *Service) RemoteStartAccepted(ctx context.Context, chargerID string, con
 
 // RemoteStopAccepted marks the transaction's session stopping until its
 // StopTransaction arrives.
-func (s *Service) RemoteStopAccepted(ctx context.Context, transactionID int64) error {
+func (s *Service) RemoteStopAccepted(ctx context.Context, chargerID, transactionID string) error {
 	f, err := s.full()
 	if err != nil {
 		return err
 	}
-	sess, err := s.store.SessionByTransaction(ctx, transactionID)
+	sess, err := s.store.SessionByTransaction(ctx, chargerID, transactionID)
 	if err != nil {
-		return fmt.Errorf("remote stop of transaction %d: %w", transactionID, err)
+		return fmt.Errorf("remote stop of transaction %s of %s: %w", transactionID, chargerID, err)
 	}
 	now := s.clock.Now()
 	t, err := Next(sess.Status, RemoteStopAccepted)
@@ -119,7 +119,7 @@ func (s *Service) RemoteStopAccepted(ctx context.Context, transactionID int64) e
 		return nil // already stopping or ended: nothing to show
 	}
 	if err != nil {
-		return fmt.Errorf("remote stop of transaction %d: %w", transactionID, err)
+		return fmt.Errorf("remote stop of transaction %s of %s: %w", transactionID, chargerID, err)
 	}
 	s.publish(Event{Kind: SessionChanged, At: now, ChargerID: up.ChargerID, Session: &up, TransactionID: transactionID})
 	return nil

@@ -22,7 +22,7 @@ func TestReservationLifecycle(t *testing.T) {
 	}
 	stored := c.session(t, res.ID)
 	if stored.Status != charging.SessionReserved || stored.ReservationID == nil || *stored.ReservationID != 42 ||
-		stored.ExpiresAt == nil || !stored.ExpiresAt.Equal(exp) || stored.TransactionID != 0 || stored.ConnectorID != 2 {
+		stored.ExpiresAt == nil || !stored.ExpiresAt.Equal(exp) || stored.TransactionID != "" || stored.ConnectorID != 2 {
 		t.Fatalf("reserved session %+v; want reserved, reservation 42 on connector 2 until %v, no transaction", stored, exp)
 	}
 	if ev := c.take(); len(ev) != 1 || ev[0].Kind != charging.SessionChanged || ev[0].Session == nil || ev[0].Session.Status != charging.SessionReserved {
@@ -128,12 +128,12 @@ func TestRemoteStopAccepted(t *testing.T) {
 	tx := res.Session.TransactionID
 	tests := []struct {
 		name       string
-		tx         int64
+		tx         string
 		wantErr    error
 		wantStatus charging.SessionStatus
 		wantEvents int
 	}{
-		{"unknown-transaction", tx + 1, charging.ErrNotFound, charging.SessionActive, 0},
+		{"unknown-transaction", tx + "1", charging.ErrNotFound, charging.SessionActive, 0},
 		{"active-becomes-stopping", tx, nil, charging.SessionStopping, 1},
 		{"already-stopping-no-change", tx, nil, charging.SessionStopping, 0},
 	}
@@ -141,8 +141,8 @@ func TestRemoteStopAccepted(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c.take()
 			c.tick(time.Second)
-			if err := c.svc.RemoteStopAccepted(ctx, tt.tx); !errors.Is(err, tt.wantErr) {
-				t.Fatalf("RemoteStopAccepted(%d) = %v; want %v", tt.tx, err, tt.wantErr)
+			if err := c.svc.RemoteStopAccepted(ctx, "cp-1", tt.tx); !errors.Is(err, tt.wantErr) {
+				t.Fatalf("RemoteStopAccepted(%s) = %v; want %v", tt.tx, err, tt.wantErr)
 			}
 			if got := c.session(t, res.Session.ID); got.Status != tt.wantStatus {
 				t.Errorf("session %s; want %s", got.Status, tt.wantStatus)
@@ -152,7 +152,7 @@ func TestRemoteStopAccepted(t *testing.T) {
 				t.Fatalf("events %+v; want %d", ev, tt.wantEvents)
 			}
 			if len(ev) == 1 && (ev[0].TransactionID != tx || ev[0].Session == nil || ev[0].Session.Status != charging.SessionStopping) {
-				t.Errorf("event %+v; want the stopping session of transaction %d", ev[0], tx)
+				t.Errorf("event %+v; want the stopping session of transaction %s", ev[0], tx)
 			}
 		})
 	}
@@ -161,7 +161,7 @@ func TestRemoteStopAccepted(t *testing.T) {
 	if err != nil || stop.Session == nil || stop.Session.Status != charging.SessionCompleted {
 		t.Fatalf("stop after remote stop = %+v, %v; want completed", stop, err)
 	}
-	if err := c.svc.RemoteStopAccepted(ctx, tx); err != nil {
+	if err := c.svc.RemoteStopAccepted(ctx, "cp-1", tx); err != nil {
 		t.Errorf("RemoteStopAccepted of an ended session = %v; want nil (nothing to show)", err)
 	}
 	if got := c.session(t, res.Session.ID); got.Status != charging.SessionCompleted {
@@ -366,7 +366,7 @@ func TestWithoutDocumentStore(t *testing.T) {
 			_, err := svc.RemoteStartAccepted(ctx, "cp-1", 1, "T", time.Minute)
 			return err
 		}},
-		{"remote-stop", func() error { return svc.RemoteStopAccepted(ctx, res.Session.TransactionID) }},
+		{"remote-stop", func() error { return svc.RemoteStopAccepted(ctx, "cp-1", res.Session.TransactionID) }},
 		{"record-command", func() error { return svc.RecordCommand(ctx, charging.CommandRecord{ID: "c", ChargerID: "cp-1"}) }},
 		{"list-commands", func() error { _, err := svc.ListCommands(ctx, "cp-1", 1); return err }},
 		{"docs", func() error { _, err := svc.Docs(); return err }},

@@ -50,8 +50,8 @@ type openTx struct {
 // emptied; the next reading of each transaction costs one read.
 const maxRemembered = 200_000
 
-func registerKey(chargerID string, tx int64) string {
-	return chargerID + "\x00" + strconv.FormatInt(tx, 10)
+func registerKey(chargerID, tx string) string {
+	return chargerID + "\x00" + tx
 }
 
 func (r *registers) get(key string) (openTx, bool) {
@@ -151,7 +151,7 @@ func (s *Service) screenMeterValues(ctx context.Context, m *MeterValues, stopDat
 
 // lastRegister is the highest register reading of the charger's
 // transaction, or -1 when the transaction is not known.
-func (s *Service) lastRegister(ctx context.Context, key, chargerID string, tx int64) float64 {
+func (s *Service) lastRegister(ctx context.Context, key, chargerID, tx string) float64 {
 	if o, ok := s.openTx(ctx, key, chargerID, tx); ok {
 		return o.wh
 	}
@@ -161,12 +161,12 @@ func (s *Service) lastRegister(ctx context.Context, key, chargerID string, tx in
 // openTx returns what the core remembers of the charger's transaction,
 // reading its session once when it does not; ok is false when the charger
 // has no such transaction.
-func (s *Service) openTx(ctx context.Context, key, chargerID string, tx int64) (openTx, bool) {
+func (s *Service) openTx(ctx context.Context, key, chargerID, tx string) (openTx, bool) {
 	if o, ok := s.registers.get(key); ok && o.sessionID != "" {
 		return o, true
 	}
-	sess, err := s.store.SessionByTransaction(ctx, tx)
-	if err != nil || sess.ChargerID != chargerID {
+	sess, err := s.store.SessionByTransaction(ctx, chargerID, tx)
+	if err != nil {
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			s.log.Warn("reading a session to screen its meter values failed", "charger", chargerID, "tx", tx, "err", err)
 		}
@@ -190,11 +190,11 @@ func registerExample(m *MeterValues, v *SampledValue, last float64) string {
 	return ex
 }
 
-func txString(tx *int64) string {
+func txString(tx *string) string {
 	if tx == nil {
 		return "none"
 	}
-	return strconv.FormatInt(*tx, 10)
+	return *tx
 }
 
 // screenStart records what is wrong with a StartTransaction

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -337,7 +336,12 @@ func (s *Service) authorizeTyped(ctx context.Context, chargerID string, connecto
 type StartRequest struct {
 	ChargerID   string
 	ConnectorID int
-	IDTag       string
+	// TransactionID is the charger's own id of the transaction (2.0.1's
+	// transactionId), unique per charger; empty to have the store draw a
+	// number from its sequence (1.6, where the central system numbers
+	// transactions).
+	TransactionID string
+	IDTag         string
 	// TokenType is how IDTag was presented, when the protocol says (2.0.1);
 	// see AuthorizeTyped.
 	TokenType     IDTokenType
@@ -386,6 +390,7 @@ func (s *Service) StartTransaction(ctx context.Context, r StartRequest) (StartRe
 	id := NewID()
 	sess, created, err := s.store.StartSession(ctx, StartSession{
 		ID:            id,
+		TransactionID: r.TransactionID,
 		StartKey:      startKey(r.ChargerID, r.Key),
 		ChargerID:     r.ChargerID,
 		ConnectorID:   r.ConnectorID,
@@ -451,7 +456,7 @@ func (s *Service) MeterValues(ctx context.Context, m MeterValues) error {
 // StopRequest is a StopTransaction.
 type StopRequest struct {
 	ChargerID     string
-	TransactionID int64
+	TransactionID string
 	IDTag         string
 	MeterStopWh   int64
 	Timestamp     time.Time
@@ -487,12 +492,12 @@ func (s *Service) StopTransaction(ctx context.Context, r StopRequest) (StopResul
 		status = SessionCompleted
 	}
 	if status != SessionCompleted && status != SessionInterrupted {
-		return res, fmt.Errorf("%w: stop transaction %d with status %q; want completed or interrupted", ErrInvalidInput, tx, status)
+		return res, fmt.Errorf("%w: stop transaction %s with status %q; want completed or interrupted", ErrInvalidInput, tx, status)
 	}
 	if r.IDTag != "" {
 		info, err := s.authorize(ctx, r.ChargerID, 0, r.IDTag)
 		if err != nil {
-			return res, fmt.Errorf("stop transaction %d: %w", tx, err)
+			return res, fmt.Errorf("stop transaction %s: %w", tx, err)
 		}
 		res.IDTagInfo = &info
 	}
@@ -502,7 +507,7 @@ func (s *Service) StopTransaction(ctx context.Context, r StopRequest) (StopResul
 		data := MeterValues{ChargerID: r.ChargerID, TransactionID: &tx, Samples: r.TransactionData, ReceivedAt: now}
 		s.screenMeterValues(ctx, &data, true)
 		if _, err := s.store.AppendMeterValues(ctx, data); err != nil {
-			return res, fmt.Errorf("stop transaction %d: %w", tx, err)
+			return res, fmt.Errorf("stop transaction %s: %w", tx, err)
 		}
 	}
 	sess, err := s.store.StopSession(ctx, StopSession{
@@ -519,14 +524,14 @@ func (s *Service) StopTransaction(ctx context.Context, r StopRequest) (StopResul
 	if errors.Is(err, ErrNotFound) {
 		s.log.Warn("StopTransaction for unknown transaction recorded", "charger", r.ChargerID, "tx", tx)
 		s.RecordViolation(ctx, Violation{ChargerID: r.ChargerID, Kind: "stop-unknown-transaction", Outcome: ViolationFlagged,
-			Example: "StopTransaction for transaction " + strconv.FormatInt(tx, 10) + ", which the charger never started here"})
+			Example: "StopTransaction for transaction " + tx + ", which the charger never started here"})
 		if err := s.store.RecordEvent(ctx, ChargerEvent{ChargerID: r.ChargerID, Kind: EventUnmatchedStop, Payload: r.Payload, At: now}); err != nil {
-			return res, fmt.Errorf("record unmatched stop %d: %w", tx, err)
+			return res, fmt.Errorf("record unmatched stop %s: %w", tx, err)
 		}
 		return res, nil
 	}
 	if err != nil {
-		return res, fmt.Errorf("stop transaction %d: %w", tx, err)
+		return res, fmt.Errorf("stop transaction %s: %w", tx, err)
 	}
 	res.Session = &sess
 	s.publish(Event{Kind: SessionChanged, At: now, ChargerID: r.ChargerID, Session: &sess, TransactionID: sess.TransactionID})
@@ -552,9 +557,9 @@ func takeOverRule(r StartRequest, sess Session, info IDTagInfo) string {
 
 // alreadyStopped reports whether the charger's transaction has had its
 // StopTransaction applied.
-func (s *Service) alreadyStopped(ctx context.Context, chargerID string, tx int64) bool {
-	sess, err := s.store.SessionByTransaction(ctx, tx)
-	return err == nil && sess.ChargerID == chargerID && sess.MeterStopWh != nil
+func (s *Service) alreadyStopped(ctx context.Context, chargerID, tx string) bool {
+	sess, err := s.store.SessionByTransaction(ctx, chargerID, tx)
+	return err == nil && sess.MeterStopWh != nil
 }
 
 // RecordEvent keeps a charger report (status notifications of firmware,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -376,7 +375,7 @@ func TestStartTransaction(t *testing.T) {
 				}
 				return
 			}
-			if res.Retry || res.Session.Status != tt.wantStatus || res.IDTagInfo.Status != tt.wantAuth || res.Session.TransactionID == 0 {
+			if res.Retry || res.Session.Status != tt.wantStatus || res.IDTagInfo.Status != tt.wantAuth || res.Session.TransactionID == "" {
 				t.Errorf("StartTransaction = %+v; want a new %s session with a transaction id, tag %s", res, tt.wantStatus, tt.wantAuth)
 			}
 			stored := c.session(t, res.Session.ID)
@@ -487,7 +486,7 @@ func TestStartRetryPublishesNothing(t *testing.T) {
 	c.take()
 	again := c.start(t, r)
 	if !again.Retry || again.Session.TransactionID != first.Session.TransactionID {
-		t.Errorf("retry = %+v; want the transaction %d again", again, first.Session.TransactionID)
+		t.Errorf("retry = %+v; want the transaction %s again", again, first.Session.TransactionID)
 	}
 	if ev := c.take(); len(ev) != 0 {
 		t.Errorf("events %+v on a retry; want none", ev)
@@ -543,7 +542,7 @@ func TestMeterValues(t *testing.T) {
 			}
 			ev := c.take()
 			if len(ev) != 1 || ev[0].Kind != charging.SessionChanged || ev[0].TransactionID != tx || ev[0].Session != nil || !ev[0].At.Equal(c.clock.t) {
-				t.Errorf("events %+v; want one SessionChanged for transaction %d, without the session", ev, tx)
+				t.Errorf("events %+v; want one SessionChanged for transaction %s, without the session", ev, tx)
 			}
 			stored, err := c.store.SessionSamples(ctx, res.Session.ID)
 			if err != nil || len(stored) != 2 {
@@ -595,10 +594,10 @@ func TestMeterValuesUnknownTransaction(t *testing.T) {
 	c.charger(t, "cp-2")
 	res := c.start(t, charging.StartRequest{ChargerID: "cp-1", ConnectorID: 1, IDTag: "T", MeterStartWh: 0})
 	other := res.Session.TransactionID
-	unknown := other + 1000
+	unknown := other + "000"
 	tests := []struct {
 		name string
-		tx   *int64
+		tx   *string
 	}{
 		{"unknown-tx", &unknown},
 		{"other-chargers-tx", &other},
@@ -682,19 +681,19 @@ func TestStopUnknownTransaction(t *testing.T) {
 	other := c.start(t, charging.StartRequest{ChargerID: "cp-2", ConnectorID: 1, IDTag: "T"})
 	tests := []struct {
 		name string
-		tx   int64
+		tx   string
 	}{
-		{"minus-one", -1},
-		{"never-issued", other.Session.TransactionID + 100},
+		{"minus-one", "-1"},
+		{"never-issued", other.Session.TransactionID + "00"},
 		{"another-chargers", other.Session.TransactionID},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c.take()
-			payload := []byte(`{"transactionId":` + strconv.FormatInt(tt.tx, 10) + `}`)
+			payload := []byte(`{"transactionId":` + tt.tx + `}`)
 			res, err := c.svc.StopTransaction(ctx, charging.StopRequest{ChargerID: "cp-1", TransactionID: tt.tx, MeterStopWh: 10, Payload: payload})
 			if err != nil || res.Session != nil {
-				t.Fatalf("StopTransaction(%d) = %+v, %v; want answered without a session", tt.tx, res, err)
+				t.Fatalf("StopTransaction(%s) = %+v, %v; want answered without a session", tt.tx, res, err)
 			}
 			if ev := c.take(); len(ev) != 0 {
 				t.Errorf("events %+v; want none", ev)

@@ -54,8 +54,12 @@ type TagStore interface {
 type SessionStore interface {
 	// StartSession stores a session for a StartTransaction. It is
 	// idempotent on s.StartKey: a retry returns the stored session with
-	// created false. Otherwise it allocates a transaction id that no other
-	// session (on any server sharing the store) ever had, closes any
+	// created false. Otherwise the session's transaction id is
+	// s.TransactionID, or, when that is empty, a number the store draws
+	// from its sequence (shared by every server sharing the store; no
+	// session ever had it), formatted in decimal. A transaction id is
+	// unique per charger: a start naming one the charger already has
+	// fails with ErrExists. It closes any
 	// session still active on the same connector as interrupted (the
 	// charger lost it), and returns the session with created true. When
 	// the connector has a reserved session with s.ReservationID, or a
@@ -71,7 +75,8 @@ type SessionStore interface {
 	StartSession(ctx context.Context, s StartSession) (sess Session, created bool, err error)
 	// AppendMeterValues stores samples for a transaction and folds them into
 	// its session. Only a session of m.ChargerID matches: transaction ids
-	// are sequential and easy to guess, and one charger must never write
+	// are unique per charger only (and 1.6's are sequential, easy to
+	// guess), and one charger must never write
 	// into another's session. The latest power and SoC are those of the
 	// newest sample timestamp, not of arrival order. When the transaction
 	// is unknown (or nil, or another charger's) the samples are still
@@ -86,8 +91,10 @@ type SessionStore interface {
 	StopSession(ctx context.Context, s StopSession) (Session, error)
 	// GetSession returns a session by id, or ErrNotFound.
 	GetSession(ctx context.Context, id string) (Session, error)
-	// SessionByTransaction returns a session by transaction id, or ErrNotFound.
-	SessionByTransaction(ctx context.Context, transactionID int64) (Session, error)
+	// SessionByTransaction returns the charger's session with the
+	// transaction id, or ErrNotFound. Transaction ids are unique per
+	// charger only: another charger may have a transaction of the same id.
+	SessionByTransaction(ctx context.Context, chargerID, transactionID string) (Session, error)
 	// ListSessions returns a page of sessions, newest first, and the cursor
 	// of the next page ("" on the last page).
 	ListSessions(ctx context.Context, f SessionFilter) ([]Session, string, error)
@@ -102,7 +109,7 @@ type SessionStore interface {
 // (reserved, pending) and moves sessions between statuses.
 type LifecycleStore interface {
 	// CreateSession stores a session that has no transaction yet
-	// (TransactionID 0): a reservation or a pending remote start.
+	// (TransactionID ""): a reservation or a pending remote start.
 	CreateSession(ctx context.Context, s Session) error
 	// UpdateSessionStatus moves a session to status `to` if its status is
 	// one of from; a final status sets EndedAt to at and StopReason to
@@ -158,6 +165,9 @@ type Boot struct {
 type StartSession struct {
 	// ID is the new session's id, chosen by the caller.
 	ID string
+	// TransactionID is the charger's own id of the transaction (2.0.1);
+	// empty to have the store draw one (1.6, see StartSession).
+	TransactionID string
 	// StartKey identifies a retry of the same start: the charger id and the
 	// adapter's StartRequest.Key; empty for none.
 	StartKey      string
@@ -180,7 +190,7 @@ type StartSession struct {
 type MeterValues struct {
 	ChargerID     string
 	ConnectorID   int
-	TransactionID *int64
+	TransactionID *string
 	Samples       []MeterSample
 	ReceivedAt    time.Time
 	// TransactionData is true for a StopTransaction's transactionData,
@@ -197,7 +207,7 @@ type MeterValues struct {
 // StopSession is a StopTransaction as the store needs it.
 type StopSession struct {
 	ChargerID     string
-	TransactionID int64
+	TransactionID string
 	MeterStopWh   int64
 	EndedAt       time.Time
 	Reason        string

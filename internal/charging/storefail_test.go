@@ -71,7 +71,7 @@ func TestStoreFailureIsReturned(t *testing.T) {
 		}},
 		{"cancel-reservation", func() error { return c.svc.ReservationCancelled(ctx, "cp-1", 1) }},
 		{"remote-start", func() error { _, err := c.svc.RemoteStartAccepted(ctx, "cp-1", 1, "T", time.Minute); return err }},
-		{"remote-stop", func() error { return c.svc.RemoteStopAccepted(ctx, tx) }},
+		{"remote-stop", func() error { return c.svc.RemoteStopAccepted(ctx, "cp-1", tx) }},
 		{"expire", func() error { _, err := c.svc.ExpireSessions(ctx); return err }},
 		{"record-command", func() error { return c.svc.RecordCommand(ctx, charging.CommandRecord{ID: "c", ChargerID: "cp-1"}) }},
 		{"list-commands", func() error { _, err := c.svc.ListCommands(ctx, "cp-1", 10); return err }},

@@ -30,7 +30,7 @@ func TestTelemetryEventsNameTheirSession(t *testing.T) {
 		return evs[0]
 	}
 	if e := meter(c, 2); e.SessionID != res.Session.ID || e.TransactionID != tx || e.Session != nil {
-		t.Errorf("telemetry event %+v; want session %s, transaction %d, no body", e, res.Session.ID, tx)
+		t.Errorf("telemetry event %+v; want session %s, transaction %s, no body", e, res.Session.ID, tx)
 	}
 	restarted := newCoreOn(t, c.store, charging.Config{AcceptUnknownTags: true})
 	if e := meter(restarted, 3); e.SessionID != res.Session.ID {

@@ -139,14 +139,14 @@ func TestEventsReachEveryNode(t *testing.T) {
 	// started: publish until one event reaches it.
 	timeout := time.After(60 * time.Second)
 	for i := int64(1); ; i++ {
-		want := charging.Event{Kind: charging.SessionChanged, ChargerID: "CP.1 x", SessionID: "s-on-a", Seq: i, TransactionID: 42,
+		want := charging.Event{Kind: charging.SessionChanged, ChargerID: "CP.1 x", SessionID: "s-on-a", Seq: i, TransactionID: "42",
 			At: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 		if err := a.ev.Publish(t.Context(), want); err != nil {
 			t.Fatal(err)
 		}
 		select {
 		case got := <-live:
-			if got.SessionID != want.SessionID || got.ChargerID != want.ChargerID || got.TransactionID != 42 || got.ID == "" || got.Pos == 0 {
+			if got.SessionID != want.SessionID || got.ChargerID != want.ChargerID || got.TransactionID != "42" || got.ID == "" || got.Pos == 0 {
 				t.Fatalf("b got %+v; want a's event with its id, charger, session, transaction and a stream position", got)
 			}
 			return
@@ -403,7 +403,7 @@ func TestTokenIsOneToOne(t *testing.T) {
 
 func FuzzDecodeEvent(f *testing.F) {
 	e := sessionEvent("s1", 3)
-	e.ID, e.TransactionID = "x", 7
+	e.ID, e.TransactionID = "x", "7"
 	b, err := encodeEvent(e)
 	if err != nil {
 		f.Fatal(err)

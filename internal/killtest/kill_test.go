@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -81,13 +82,13 @@ func killRounds(t *testing.T, bin, dsn string) {
 
 	p := cbtest.StartServe(t, bin, "after", "", args...)
 	p.WaitReady(t)
-	byTx := map[int64]string{}
+	byTx := map[string]string{} // charger/transaction → session
 	for _, s := range p.Sessions(t) {
-		byTx[s.TransactionID] = s.ID
+		byTx[s.ChargerID+"/"+s.TransactionID] = s.ID
 	}
 	samples := 0
 	for _, a := range all {
-		id, ok := byTx[a.tx]
+		id, ok := byTx[a.charger+"/"+strconv.FormatInt(a.tx, 10)]
 		if !ok {
 			t.Errorf("%s: transaction %d was acknowledged but is not stored", a.charger, a.tx)
 			continue

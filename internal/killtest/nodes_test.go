@@ -109,10 +109,10 @@ func TestKillANodeOfThree(t *testing.T) {
 
 	// Every acknowledged stop is a completed session, once.
 	completed := 0
-	seen := map[int64]bool{}
+	seen := map[string]bool{}
 	for _, s := range nodes[2].Sessions(t) {
 		if seen[s.TransactionID] {
-			t.Errorf("transaction %d stored twice", s.TransactionID)
+			t.Errorf("transaction %s stored twice", s.TransactionID)
 		}
 		seen[s.TransactionID] = true
 		if s.MeterStopWh != nil {

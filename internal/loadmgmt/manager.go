@@ -19,9 +19,9 @@ import (
 type ChargingLimit struct {
 	ChargerID   string
 	ConnectorID int
-	// TransactionID names the running transaction the limit is for; 0
+	// TransactionID names the running transaction the limit is for; ""
 	// makes it the default for the connector's next transactions.
-	TransactionID int64
+	TransactionID string
 	// LimitW is the power limit in W (0 pauses charging).
 	LimitW float64
 	// Phases the connector draws on, for chargers that take limits in A.
@@ -186,7 +186,7 @@ type siteState struct {
 type connState struct {
 	key       connKey
 	charging  bool // a transaction runs (else: Preparing, about to)
-	txID      int64
+	txID      string
 	idTag     string
 	since     time.Time
 	drawW     float64
@@ -206,7 +206,7 @@ type connState struct {
 	wasMeasured bool
 	sending     bool
 	sendingW    float64
-	sendTx      int64
+	sendTx      string
 	fixed       bool
 	reason      string
 	retryAt     time.Time
@@ -222,7 +222,7 @@ type (
 	sendDone struct {
 		key    connKey
 		limitW float64
-		tx     int64
+		tx     string
 		err    error
 	}
 )
@@ -670,7 +670,7 @@ func (m *Manager) event(ctx context.Context, e charging.Event) {
 // telemetry folds a MeterValues into the connector's measured draw: the
 // reported Power.Active.Import, else the energy register's slope.
 func (m *Manager) telemetry(ctx context.Context, e charging.Event) {
-	sess, err := m.core.Store().SessionByTransaction(ctx, e.TransactionID)
+	sess, err := m.core.Store().SessionByTransaction(ctx, e.ChargerID, e.TransactionID)
 	if err != nil {
 		return
 	}
@@ -881,7 +881,7 @@ func (m *Manager) dispatch(st *siteState, now time.Time) (out []ChargingLimit, w
 			if c.charging {
 				c.sendTx = c.txID
 			} else {
-				c.sendTx = 0
+				c.sendTx = ""
 			}
 			total += c.worst(maxW) - cur
 			out = append(out, ChargingLimit{ChargerID: k.charger, ConnectorID: k.conn, TransactionID: c.sendTx, LimitW: c.target, Phases: 3})
@@ -935,7 +935,7 @@ func (m *Manager) sent(d sendDone) {
 			case d.err != nil:
 				c.fixed, c.reason, c.retryAt, c.known = true, d.err.Error(), now.Add(m.cfg.RetryInterval), false
 				m.wakeAt(c.retryAt)
-			case d.tx == 0 && c.charging:
+			case d.tx == "" && c.charging:
 				// A default sent while Preparing; the transaction that
 				// started meanwhile gets its own.
 				c.known = false

@@ -52,7 +52,7 @@ func (r *recorder) SetChargingLimit(_ context.Context, l ChargingLimit) error {
 		return errors.New("charger answered Rejected")
 	}
 	kind := "tx"
-	if l.TransactionID == 0 {
+	if l.TransactionID == "" {
 		kind = "default"
 	}
 	r.calls = append(r.calls, call{r.round, fmt.Sprintf("%s/%d %s %.0f", l.ChargerID, l.ConnectorID, kind, l.LimitW)})
@@ -95,7 +95,7 @@ type harness struct {
 	svc   *charging.Service
 	clock *testClock
 	lim   *recorder
-	tx    map[string]int64
+	tx    map[string]string
 }
 
 func newHarness(t *testing.T, site Site) *harness {
@@ -122,7 +122,7 @@ func newHarness(t *testing.T, site Site) *harness {
 	if _, err := m.PutSite(ctx, site); err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, ctx: ctx, m: m, svc: svc, clock: clock, lim: lim, tx: map[string]int64{}}
+	h := &harness{t: t, ctx: ctx, m: m, svc: svc, clock: clock, lim: lim, tx: map[string]string{}}
 	h.step()
 	return h
 }

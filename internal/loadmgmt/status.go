@@ -29,7 +29,7 @@ type SiteStatus struct {
 type ConnectorStatus struct {
 	ChargerID     string `json:"charger_id"`
 	ConnectorID   int    `json:"connector_id"`
-	TransactionID int64  `json:"transaction_id,omitempty"`
+	TransactionID string `json:"transaction_id,omitempty"`
 	// State is charging, preparing, paused or uncontrolled.
 	State string `json:"state"`
 	// AllocatedKW is the allocator's limit; LimitKW the limit in force at

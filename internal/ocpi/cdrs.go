@@ -66,7 +66,7 @@ type CdrLocation struct {
 // cdrDue reports whether an ended session gets a CDR: it had a
 // transaction and was not refused.
 func cdrDue(s charging.Session) bool {
-	return s.TransactionID != 0 && (s.Status == charging.SessionCompleted || s.Status == charging.SessionInterrupted) && s.EndedAt != nil
+	return s.TransactionID != "" && (s.Status == charging.SessionCompleted || s.Status == charging.SessionInterrupted) && s.EndedAt != nil
 }
 
 // num rounds x to places decimals as an OCPI number.

@@ -355,7 +355,7 @@ func (c *CPO) planCommand(ctx context.Context, p *Peer, command string, req comm
 			return plan{}, errorf(http.StatusBadRequest, StatusInvalidParams, "STOP_SESSION needs session_id")
 		}
 		s, err := c.store.GetSession(ctx, req.SessionID)
-		if errors.Is(err, charging.ErrNotFound) || (err == nil && (s.TransactionID == 0 || s.Status.Final())) {
+		if errors.Is(err, charging.ErrNotFound) || (err == nil && (s.TransactionID == "" || s.Status.Final())) {
 			return plan{now: &CommandResponse{Result: "UNKNOWN_SESSION"}}, nil
 		}
 		if err != nil {

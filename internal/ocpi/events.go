@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,11 +38,14 @@ const EventsConsumer = "ocpi"
 // at start also compares the stored Session views with the core's sessions,
 // for sessions that changed before the log existed.
 
+// txRef names a transaction: its id is unique per charger only.
+type txRef struct{ charger, tx string }
+
 // evQueue is the telemetry listener's queue.
 type evQueue struct {
 	// mu guards the fields below.
 	mu        sync.Mutex
-	telemetry map[int64]bool
+	telemetry map[txRef]bool
 	signal    chan struct{}
 }
 
@@ -78,7 +82,7 @@ const reconcileWindow = 24 * time.Hour
 // mu.
 type evState struct {
 	mu        sync.Mutex
-	lastPatch map[int64]time.Time // transaction → last telemetry PATCH (wall clock)
+	lastPatch map[txRef]time.Time // transaction → last telemetry PATCH (wall clock)
 	evse      map[string]EVSEStatus
 	locs      map[string]pushedEVSEs // charger → its EVSEs pushed
 	// laidOut is when the layout was last compared with the sites.
@@ -93,9 +97,9 @@ func (c *CPO) startEvents() error {
 	if ep == nil {
 		return errors.New("ocpi needs a store with an event log")
 	}
-	c.evq = &evQueue{telemetry: map[int64]bool{}, signal: make(chan struct{}, 1)}
+	c.evq = &evQueue{telemetry: map[txRef]bool{}, signal: make(chan struct{}, 1)}
 	c.svc.Subscribe(c.onEvent)
-	st := &evState{lastPatch: map[int64]time.Time{}, evse: map[string]EVSEStatus{}, locs: map[string]pushedEVSEs{}}
+	st := &evState{lastPatch: map[txRef]time.Time{}, evse: map[string]EVSEStatus{}, locs: map[string]pushedEVSEs{}}
 	c.goBG(func(ctx context.Context) { c.runEvents(ctx, st, ep) })
 	c.goBG(func(ctx context.Context) { c.runTelemetry(ctx, st) })
 	return nil
@@ -104,12 +108,12 @@ func (c *CPO) startEvents() error {
 // onEvent is the core's in-process listener: it marks the transactions
 // whose meter values changed and returns.
 func (c *CPO) onEvent(e charging.Event) {
-	if c.ctx.Err() != nil || e.Kind != charging.SessionChanged || e.Session != nil || e.TransactionID == 0 {
+	if c.ctx.Err() != nil || e.Kind != charging.SessionChanged || e.Session != nil || e.TransactionID == "" {
 		return
 	}
 	q := c.evq
 	q.mu.Lock()
-	q.telemetry[e.TransactionID] = true
+	q.telemetry[txRef{e.ChargerID, e.TransactionID}] = true
 	q.mu.Unlock()
 	select {
 	case q.signal <- struct{}{}:
@@ -224,7 +228,7 @@ func (c *CPO) layoutChanged(ctx context.Context, st *evState) {
 func (c *CPO) flushTelemetry(ctx context.Context, st *evState) {
 	now := c.now()
 	c.evq.mu.Lock()
-	var due []int64
+	var due []txRef
 	for tx := range c.evq.telemetry {
 		if now.Sub(st.lastPatch[tx]) >= c.cfg.SessionPatchInterval {
 			due = append(due, tx)
@@ -232,14 +236,19 @@ func (c *CPO) flushTelemetry(ctx context.Context, st *evState) {
 		}
 	}
 	c.evq.mu.Unlock()
-	slices.Sort(due)
+	slices.SortFunc(due, func(a, b txRef) int {
+		if c := strings.Compare(a.charger, b.charger); c != 0 {
+			return c
+		}
+		return strings.Compare(a.tx, b.tx)
+	})
 	for _, tx := range due {
-		s, err := c.store.SessionByTransaction(ctx, tx)
+		s, err := c.store.SessionByTransaction(ctx, tx.charger, tx.tx)
 		if err == nil {
 			err = c.sessionChanged(ctx, st, s, true)
 		}
 		if err != nil && ctx.Err() == nil {
-			c.log.Error("ocpi: meter values not pushed", "tx", tx, "err", err)
+			c.log.Error("ocpi: meter values not pushed", "charger", tx.charger, "tx", tx.tx, "err", err)
 		}
 	}
 }
@@ -277,11 +286,11 @@ func (c *CPO) sessionChanged(ctx context.Context, st *evState, s charging.Sessio
 			return err
 		}
 	}
-	if s.TransactionID != 0 {
+	if s.TransactionID != "" {
 		if s.Status.Final() {
-			delete(st.lastPatch, s.TransactionID)
+			delete(st.lastPatch, txRef{s.ChargerID, s.TransactionID})
 		} else if telemetry || !found {
-			st.lastPatch[s.TransactionID] = c.now()
+			st.lastPatch[txRef{s.ChargerID, s.TransactionID}] = c.now()
 		}
 	}
 	return c.finishSession(ctx, s, view)

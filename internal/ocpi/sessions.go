@@ -85,7 +85,7 @@ func (c *CPO) sessionView(ctx context.Context, s charging.Session, prev *Session
 	} else if err := c.authContext(ctx, s, &sc); err != nil {
 		return Session{}, err
 	}
-	if c.cfg.Pricer != nil && s.TransactionID != 0 {
+	if c.cfg.Pricer != nil && s.TransactionID != "" {
 		p, err := c.cfg.Pricer.Price(ctx, s, nil)
 		if err != nil {
 			c.log.Warn("session not priced for OCPI", "session", s.ID, "err", err)

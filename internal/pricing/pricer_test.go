@@ -112,7 +112,7 @@ func (f *fixture) session(t testing.TB, charger string, connector int, kwh int64
 			t.Fatal(err)
 		}
 	}
-	s, err := f.svc.Store().SessionByTransaction(ctx, tx)
+	s, err := f.svc.Store().SessionByTransaction(ctx, charger, tx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -201,7 +201,7 @@ func TestRemoteStartAndStopDriveTheSession(t *testing.T) {
 	var sess api.Session
 	waitFor(t, "the remote start's session to become active", func() bool {
 		ss := sessionsOf(t, s, "SIM-RS")
-		if len(ss) == 1 && ss[0].Status == charging.SessionActive && ss[0].TransactionID > 0 {
+		if len(ss) == 1 && ss[0].Status == charging.SessionActive && ss[0].TransactionID != "" {
 			sess = ss[0]
 			return true
 		}
@@ -210,7 +210,7 @@ func TestRemoteStartAndStopDriveTheSession(t *testing.T) {
 	if sess.IDTag != "APP-USER" || sess.ConnectorID != 1 {
 		t.Fatalf("session = %+v; want APP-USER on connector 1", sess)
 	}
-	st, out = command(t, s, "SIM-RS", "RemoteStopTransaction", fmt.Sprintf(`{"transactionId":%d}`, sess.TransactionID))
+	st, out = command(t, s, "SIM-RS", "RemoteStopTransaction", fmt.Sprintf(`{"transactionId":%s}`, sess.TransactionID))
 	if st != http.StatusOK || out["status"] != "Accepted" {
 		t.Fatalf("remote stop: HTTP %d %v", st, out)
 	}
@@ -239,7 +239,7 @@ func TestReservationTakenOverByStart(t *testing.T) {
 	waitFor(t, "the reservation to become the active session", func() bool {
 		var got api.Session
 		s.GetJSON("/api/v1/sessions/"+reservedID, &got)
-		return got.Status == charging.SessionActive && got.TransactionID > 0
+		return got.Status == charging.SessionActive && got.TransactionID != ""
 	})
 }
 

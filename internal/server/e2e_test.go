@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -60,7 +61,7 @@ func getSession(t *testing.T, s *cbtest.Server, txID int64) api.Session {
 		t.Fatalf("list sessions: status %d", st)
 	}
 	for _, it := range page.Items {
-		if it.TransactionID == txID {
+		if it.TransactionID == strconv.FormatInt(txID, 10) {
 			var full api.Session
 			s.GetJSON("/api/v1/sessions/"+it.ID, &full)
 			return full

@@ -32,7 +32,7 @@ func (s *Server) joinEvents(ctx context.Context) error {
 	// dashboards over NATS directly (cluster.Node.PublishLive).
 	node := s.cluster.node
 	s.svc.Subscribe(func(e charging.Event) {
-		if e.Kind == charging.SessionChanged && e.Session == nil && e.TransactionID != 0 {
+		if e.Kind == charging.SessionChanged && e.Session == nil && e.TransactionID != "" {
 			node.PublishLive(e)
 		}
 	})

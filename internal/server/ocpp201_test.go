@@ -174,6 +174,9 @@ func TestOCPP201SideBySide(t *testing.T) {
 	if code := s.GetJSON("/api/v1/sessions?charger_id=CB201&status=active", &active); code != 200 || len(active.Items) != 1 {
 		t.Fatalf("remote-started session: %d %+v", code, active.Items)
 	}
+	if got := active.Items[0].TransactionID; got != "TX-R" {
+		t.Errorf("remote-started session: transaction_id %q; want the station's own TX-R", got)
+	}
 	go func() {
 		var out map[string]any
 		code := s.PostJSON("/api/v1/sessions/"+active.Items[0].ID+"/stop", nil, &out)
@@ -199,6 +202,18 @@ func TestOCPP201SideBySide(t *testing.T) {
 		if got.Status != "completed" || math.Abs(got.KWh-6.5) > 1e-9 || got.IDTag != "TOKEN-201" || got.ConnectorID != 1 {
 			t.Errorf("2.0.1 session: %+v; want completed, 6.5 kWh, TOKEN-201 on 1", got)
 		}
+		// The API names a 2.0.1 transaction by the station's own id, a
+		// 1.6 one by its number in decimal: a JSON string either way.
+		if got.TransactionID != "TX-A1" {
+			t.Errorf("2.0.1 session: transaction_id %q; want the station's TX-A1", got.TransactionID)
+		}
+		var raw struct {
+			Items []map[string]json.RawMessage `json:"items"`
+		}
+		if code := s.GetJSON("/api/v1/sessions?charger_id=CB16", &raw); code != 200 || len(raw.Items) != 1 ||
+			string(raw.Items[0]["transaction_id"]) != `"`+strconv.FormatInt(start16.TransactionID, 10)+`"` {
+			t.Errorf("1.6 session JSON: %d %+v; want transaction_id \"%d\"", code, raw.Items, start16.TransactionID)
+		}
 		var one api.Session
 		if code := s.GetJSON("/api/v1/sessions/"+got.ID, &one); code != 200 || len(one.Samples) != 3 {
 			t.Errorf("2.0.1 session telemetry: %d, %d samples; want 3 (Started, Updated once, Ended)", code, len(one.Samples))
@@ -223,4 +238,47 @@ func answerBaseReport(t *testing.T, st *cbtest.Client) {
 		t.Fatalf("after its first boot the station got %s; want GetBaseReport FullInventory", call)
 	}
 	st.SendRaw(`[3,` + string(call[1]) + `,{"status":"NotSupported"}]`)
+}
+
+// TestTransactionIDsPerCharger: two 2.0.1 stations each run a transaction
+// "1"; each becomes its own session with transaction_id "1", and what one
+// station reports for its "1" (meter values, the end) never reaches the
+// other's.
+func TestTransactionIDsPerCharger(t *testing.T) {
+	s := cbtest.Start(t, cbtest.AutoRegister, cbtest.Configure(func(c *server.Config) { c.AcceptUnknownTags = true }))
+	stations := map[string]*cbtest.Client{}
+	for _, id := range []string{"TXA", "TXB"} {
+		st, err := cbtest.DialURL(t, s.WSURL()+"/"+id, "ocpp2.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.MustCall("BootNotification", json.RawMessage(`{"chargingStation":{"model":"M2","vendorName":"V2"},"reason":"PowerUp"}`), nil)
+		answerBaseReport(t, st)
+		st.MustCall("TransactionEvent", json.RawMessage(`{"eventType":"Started","timestamp":"2026-01-01T10:00:00Z","triggerReason":"Authorized","seqNo":0,
+			"transactionInfo":{"transactionId":"1","chargingState":"Charging"},"idToken":{"idToken":"TOK-`+id+`","type":"ISO14443"},"evse":{"id":1,"connectorId":1},
+			"meterValue":[{"timestamp":"2026-01-01T10:00:00Z","sampledValue":[{"value":1000,"measurand":"Energy.Active.Import.Register","unitOfMeasure":{"unit":"Wh"}}]}]}`), nil)
+		stations[id] = st
+	}
+	// A's transaction "1" goes on and ends at 5 kWh; B's is left alone.
+	a := stations["TXA"]
+	a.MustCall("TransactionEvent", json.RawMessage(`{"eventType":"Updated","timestamp":"2026-01-01T10:10:00Z","triggerReason":"MeterValuePeriodic","seqNo":1,
+		"transactionInfo":{"transactionId":"1","chargingState":"Charging"},
+		"meterValue":[{"timestamp":"2026-01-01T10:10:00Z","sampledValue":[{"value":4000,"measurand":"Energy.Active.Import.Register","unitOfMeasure":{"unit":"Wh"}}]}]}`), nil)
+	a.MustCall("TransactionEvent", json.RawMessage(`{"eventType":"Ended","timestamp":"2026-01-01T10:20:00Z","triggerReason":"EVDeparted","seqNo":2,
+		"transactionInfo":{"transactionId":"1","chargingState":"Idle","stoppedReason":"EVDisconnected"},
+		"meterValue":[{"timestamp":"2026-01-01T10:20:00Z","sampledValue":[{"value":6000,"measurand":"Energy.Active.Import.Register","unitOfMeasure":{"unit":"Wh"}}]}]}`), nil)
+	for id, want := range map[string]struct {
+		status string
+		kwh    float64
+	}{"TXA": {"completed", 5}, "TXB": {"active", 0}} {
+		var list struct{ Items []api.Session }
+		if code := s.GetJSON("/api/v1/sessions?charger_id="+id, &list); code != 200 || len(list.Items) != 1 {
+			t.Fatalf("sessions of %s: %d %+v; want one", id, code, list.Items)
+		}
+		got := list.Items[0]
+		if got.TransactionID != "1" || string(got.Status) != want.status || math.Abs(got.KWh-want.kwh) > 1e-9 || got.IDTag != "TOK-"+id {
+			t.Errorf("session of %s: transaction %q %s %v kWh tag %s; want transaction \"1\" %s %v kWh tag TOK-%s",
+				id, got.TransactionID, got.Status, got.KWh, got.IDTag, want.status, want.kwh, id)
+		}
+	}
 }

@@ -265,7 +265,7 @@ func (c clusterLoadCore) Subscribe(l charging.Listener) {
 // telemetry reports whether e is a meter values event (not in the event
 // log).
 func telemetry(e charging.Event) bool {
-	return e.Kind == charging.SessionChanged && e.Session == nil && e.TransactionID != 0
+	return e.Kind == charging.SessionChanged && e.Session == nil && e.TransactionID != ""
 }
 
 // limiterPort sends the load manager's limits through the command port,
@@ -277,13 +277,13 @@ type limiterPort struct {
 
 func (a limiterPort) SetChargingLimit(ctx context.Context, l loadmgmt.ChargingLimit) error {
 	purpose := charging.LimitTransaction
-	if l.TransactionID == 0 {
+	if l.TransactionID == "" {
 		purpose = charging.LimitDefault
 	}
 	_, err := a.cmds.SetChargingLimit(ctx, charging.ChargingLimit{
 		ChargerID: l.ChargerID, ConnectorID: l.ConnectorID, Purpose: purpose,
 		Limit: l.LimitW, Unit: charging.LimitWatts, Phases: l.Phases,
-		ProfileID: loadmgmt.ProfileID(l.ConnectorID, l.TransactionID != 0), StackLevel: 1, RequestedBy: loadmgmt.RequestedBy,
+		ProfileID: loadmgmt.ProfileID(l.ConnectorID, l.TransactionID != ""), StackLevel: 1, RequestedBy: loadmgmt.RequestedBy,
 	})
 	return err
 }

@@ -104,7 +104,7 @@ func (w *siteWatch) check() {
 func limitsInForce(st loadmgmt.SiteStatus, n int) (map[string]float64, bool) {
 	out := map[string]float64{}
 	for _, c := range st.Connectors {
-		if c.State == "charging" && c.LimitKW != nil && c.TransactionID != 0 {
+		if c.State == "charging" && c.LimitKW != nil && c.TransactionID != "" {
 			out[c.ChargerID] = *c.LimitKW
 		}
 	}

@@ -65,7 +65,7 @@ func TestSessionViews(t *testing.T) {
 
 	ctx := context.Background()
 	st := s.Service().Store()
-	sess, err := st.SessionByTransaction(ctx, start.TransactionID)
+	sess, err := st.SessionByTransaction(ctx, "CP-VIEW", itoa(start.TransactionID))
 	if err != nil {
 		t.Fatal(err)
 	}

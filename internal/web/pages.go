@@ -49,8 +49,8 @@ var funcs = template.FuncMap{
 		return fmt.Sprintf("%d h %02d min", total/60, total%60)
 	},
 	"open": func(s charging.SessionStatus) bool { return !s.Final() },
-	"stoppable": func(s charging.SessionStatus, tx int64) bool {
-		return s == charging.SessionActive && tx != 0
+	"stoppable": func(s charging.SessionStatus, tx string) bool {
+		return s == charging.SessionActive && tx != ""
 	},
 	"evse": ocpi.EVSEStatusOf,
 	"connectorName": func(id int) string {

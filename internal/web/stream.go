@@ -66,7 +66,7 @@ type connectorEvent struct {
 // read the session on every sample.
 type telemetryEvent struct {
 	ChargerID     string `json:"charger_id"`
-	TransactionID int64  `json:"transaction_id"`
+	TransactionID string `json:"transaction_id"`
 	Telemetry     bool   `json:"telemetry"`
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +35,7 @@ func charging(t *testing.T, opts ...cbtest.Option) (*cbtest.Server, *cbtest.Clie
 	for i, wh := range []string{"2000", "3500"} {
 		c.MustCall("MeterValues", meterValues(start.TransactionID, now.Add(time.Duration(i-1)*time.Minute), wh, "11000", "40"), nil)
 	}
-	sess, err := srv.Service().Store().SessionByTransaction(context.Background(), start.TransactionID)
+	sess, err := srv.Service().Store().SessionByTransaction(context.Background(), "CP-WEB", strconv.FormatInt(start.TransactionID, 10))
 	if err != nil {
 		t.Fatalf("session of transaction %d: %v", start.TransactionID, err)
 	}
@@ -213,7 +214,7 @@ func TestStream(t *testing.T) {
 	c.MustCall("StatusNotification", map[string]any{"connectorId": 2, "errorCode": "NoError", "status": "Available", "timestamp": time.Now().UTC().Format(time.RFC3339)}, nil)
 	st.until(t, "connector", `"charger_id":"CP-WEB","connector_id":2,"status":"Available"`)
 	c.MustCall("MeterValues", meterValues(tx, time.Now().UTC(), "5000", "11000", "45"), nil)
-	st.until(t, "session", `"transaction_id":`+itoa(tx)+`,"telemetry":true`)
+	st.until(t, "session", `"transaction_id":"`+itoa(tx)+`","telemetry":true`)
 	c.MustCall("StopTransaction", map[string]any{"transactionId": tx, "meterStop": 6000, "timestamp": time.Now().UTC().Format(time.RFC3339), "reason": "Remote"}, nil)
 	d := st.until(t, "session", `"id":"`+id+`"`)
 	var s struct {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -63,7 +64,7 @@ func TestOcppRpcSession(t *testing.T) {
 		t.Fatalf("sessions: HTTP %d, %d sessions; want the one", st, len(page.Items))
 	}
 	sess := page.Items[0]
-	if sess.Status != "completed" || math.Abs(sess.KWh-7) > 1e-9 || sess.TransactionID != got.Start.TransactionID {
+	if sess.Status != "completed" || math.Abs(sess.KWh-7) > 1e-9 || sess.TransactionID != strconv.FormatInt(got.Start.TransactionID, 10) {
 		t.Fatalf("session = %+v; want completed, 7 kWh, transaction %d", sess, got.Start.TransactionID)
 	}
 }

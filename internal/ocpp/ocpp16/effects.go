@@ -57,7 +57,7 @@ func (e CoreEffects) CommandAnswered(ctx context.Context, chargerID, action stri
 		if err := json.Unmarshal(request, &r); err != nil {
 			return err
 		}
-		return e.Svc.RemoteStopAccepted(ctx, r.TransactionID)
+		return e.Svc.RemoteStopAccepted(ctx, chargerID, strconv.FormatInt(r.TransactionID, 10))
 	case "ReserveNow":
 		if conf.Status != "Accepted" {
 			return nil

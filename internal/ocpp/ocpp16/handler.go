@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -266,7 +267,11 @@ func (r *request) handle(payload json.RawMessage) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return StartTransactionConf{IDTagInfo: tagInfo(res.IDTagInfo), TransactionID: res.Session.TransactionID}, nil
+		tx, err := WireTransactionID(res.Session.TransactionID)
+		if err != nil {
+			return nil, fmt.Errorf("start transaction at %s/%d: %w", r.id, m.ConnectorID, err)
+		}
+		return StartTransactionConf{IDTagInfo: tagInfo(res.IDTagInfo), TransactionID: tx}, nil
 
 	case "MeterValues":
 		m := meterValuesPool.Get().(*MeterValuesReq)
@@ -275,7 +280,7 @@ func (r *request) handle(payload json.RawMessage) (any, error) {
 			return nil, err
 		}
 		samples, err := r.samples(m.MeterValue)
-		connector, tx := m.ConnectorID, m.TransactionID
+		connector, tx := m.ConnectorID, CoreTransactionID(m.TransactionID)
 		putMeterValues(m)
 		if err != nil {
 			return nil, err
@@ -302,7 +307,7 @@ func (r *request) handle(payload json.RawMessage) (any, error) {
 		}
 		status, reason := StopStatus(m.Reason)
 		res, err := svc.StopTransaction(r.ctx, charging.StopRequest{
-			ChargerID: r.id, TransactionID: m.TransactionID, IDTag: m.IDTag, MeterStopWh: m.MeterStop,
+			ChargerID: r.id, TransactionID: strconv.FormatInt(m.TransactionID, 10), IDTag: m.IDTag, MeterStopWh: m.MeterStop,
 			Timestamp: ts, Status: status, Reason: reason, TransactionData: samples, Payload: payload,
 		})
 		if err != nil {

@@ -111,10 +111,14 @@ func (p *Port) StopCharging(ctx context.Context, r charging.StopCharging) (charg
 	if err != nil {
 		return charging.CommandResult{}, fmt.Errorf("stop session %s: %w", r.SessionID, err)
 	}
-	if s.TransactionID == 0 || (s.Status != charging.SessionActive && s.Status != charging.SessionStopping) {
+	if s.TransactionID == "" || (s.Status != charging.SessionActive && s.Status != charging.SessionStopping) {
 		return charging.CommandResult{}, fmt.Errorf("stop session %s: %w: the session is not charging (%s)", r.SessionID, charging.ErrConflict, s.Status)
 	}
-	res, err := p.send(ctx, s.ChargerID, "RemoteStopTransaction", map[string]any{"transactionId": s.TransactionID}, r.RequestedBy)
+	tx, err := WireTransactionID(s.TransactionID)
+	if err != nil {
+		return charging.CommandResult{}, fmt.Errorf("stop session %s: %w", r.SessionID, err)
+	}
+	res, err := p.send(ctx, s.ChargerID, "RemoteStopTransaction", map[string]any{"transactionId": tx}, r.RequestedBy)
 	res.SessionID = s.ID
 	return res, err
 }
@@ -202,13 +206,17 @@ func (p *Port) SetChargingLimit(ctx context.Context, r charging.ChargingLimit) (
 	switch r.Purpose {
 	case charging.LimitTransaction:
 		s, err := p.svc.FindSession(ctx, r.ChargerID, charging.SessionActive, func(s charging.Session) bool {
-			return s.ConnectorID == r.ConnectorID && s.TransactionID != 0
+			return s.ConnectorID == r.ConnectorID && s.TransactionID != ""
 		})
 		if err != nil {
 			return charging.CommandResult{}, fmt.Errorf("limit connector %d of %s: %w: no running transaction", r.ConnectorID, r.ChargerID, charging.ErrConflict)
 		}
 		profile["chargingProfilePurpose"] = "TxProfile"
-		profile["transactionId"] = s.TransactionID
+		tx, err := WireTransactionID(s.TransactionID)
+		if err != nil {
+			return charging.CommandResult{}, fmt.Errorf("limit connector %d of %s: %w", r.ConnectorID, r.ChargerID, err)
+		}
+		profile["transactionId"] = tx
 		sessionID = s.ID
 		if id == 0 {
 			id = txProfileBase + r.ConnectorID

@@ -62,7 +62,7 @@ func (e Effects) CommandAnswered(ctx context.Context, chargerID, action string, 
 		if err != nil {
 			return err
 		}
-		return e.Svc.RemoteStopAccepted(ctx, s.TransactionID)
+		return e.Svc.RemoteStopAccepted(ctx, chargerID, s.TransactionID)
 	case "ReserveNow":
 		if conf.Status != "Accepted" {
 			return nil

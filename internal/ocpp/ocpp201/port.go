@@ -103,7 +103,7 @@ func (p Port) runningSession(ctx context.Context, sessionID string) (charging.Se
 	if err != nil {
 		return s, "", err
 	}
-	if s.TransactionID == 0 || (s.Status != charging.SessionActive && s.Status != charging.SessionStopping) {
+	if s.TransactionID == "" || (s.Status != charging.SessionActive && s.Status != charging.SessionStopping) {
 		return s, "", fmt.Errorf("%w: the session is not charging (%s)", charging.ErrConflict, s.Status)
 	}
 	txID, err := stationTransaction(ctx, p.svc, s)
@@ -216,7 +216,7 @@ func (p Port) SetChargingLimit(ctx context.Context, r charging.ChargingLimit) (c
 	switch r.Purpose {
 	case charging.LimitTransaction:
 		s, err := p.svc.FindSession(ctx, r.ChargerID, charging.SessionActive, func(s charging.Session) bool {
-			return s.ConnectorID == r.ConnectorID && s.TransactionID != 0
+			return s.ConnectorID == r.ConnectorID && s.TransactionID != ""
 		})
 		if err != nil {
 			return charging.CommandResult{}, fmt.Errorf("limit connector %d of %s: %w: no running transaction", r.ConnectorID, r.ChargerID, charging.ErrConflict)

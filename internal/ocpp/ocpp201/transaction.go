@@ -17,20 +17,23 @@ import (
 	"github.com/chargebridge/chargebridge/internal/ocpp/ocpp16"
 )
 
-// DocKindTransaction is the docs kind that links a 2.0.1 transaction (the
-// station's transactionId, unique per station) to the core's session and
-// keeps the seqNos applied, so that a repeated TransactionEvent is answered
-// without being applied twice.
-//
-// This is the adapter's bridge while the core numbers transactions itself
-// (1.6 style); it goes when the core keys sessions by the station's id.
+// DocKindTransaction is the docs kind that keeps what the adapter needs of
+// a 2.0.1 transaction between its events: whether its session is open yet,
+// the readings and ids an early event brought, and the seqNos applied, so
+// that a repeated TransactionEvent is answered without being applied
+// twice. The core's transaction id is the station's transactionId itself
+// (unique per station, as the core's ids are per charger).
 const DocKindTransaction = "ocpp201.transaction"
 
 // txState is a DocKindTransaction document's body.
 type txState struct {
-	// Tx is the core's transaction number; 0 until a session is opened,
-	// which waits for the first event that names an idToken (a 2.0.1
-	// transaction may start at plug-in, before authorization).
+	// Opened: the session is opened, which waits for the first event that
+	// names an idToken (a 2.0.1 transaction may start at plug-in, before
+	// authorization).
+	Opened bool `json:"opened,omitempty"`
+	// Tx is the core's transaction number of a transaction opened before
+	// the core took the station's transactionId as its own (#12); 0 for
+	// every other. See coreTx.
 	Tx          int64  `json:"tx,omitempty"`
 	EVSE        int    `json:"evse"`
 	StartedAt   string `json:"started_at,omitempty"`
@@ -46,6 +49,19 @@ type txState struct {
 	// State is the connector state last set from the transaction's
 	// chargingState, so that only a change is written.
 	State charging.ConnectorState `json:"status,omitempty"`
+}
+
+// opened reports whether the transaction's session is open.
+func (s *txState) opened() bool { return s.Opened || s.Tx != 0 }
+
+// coreTx is the core's transaction id of the station's transaction txID:
+// txID itself, or, for a transaction opened before #12, the number the
+// core gave it then.
+func (s *txState) coreTx(txID string) string {
+	if s.Tx != 0 {
+		return strconv.FormatInt(s.Tx, 10)
+	}
+	return txID
 }
 
 func (s *txState) applied(seq int64) bool {
@@ -165,7 +181,7 @@ func (h *Handler) transactionEvent(ctx context.Context, c *ocpp.Conn, m Transact
 		st.LastWh = &wh
 	}
 	var conf TransactionEventConf
-	if st.Tx == 0 && (m.IDToken != nil || m.EventType == "Ended") {
+	if !st.opened() && (m.IDToken != nil || m.EventType == "Ended") {
 		tag, typ := "", charging.IDTokenType("")
 		if m.IDToken != nil {
 			tag, typ = m.IDToken.IDToken, charging.IDTokenType(m.IDToken.Type)
@@ -173,13 +189,13 @@ func (h *Handler) transactionEvent(ctx context.Context, c *ocpp.Conn, m Transact
 		evse := max(st.EVSE, 1)
 		started, _ := parseTime(st.StartedAt)
 		res, err := h.svc.StartTransaction(ctx, charging.StartRequest{
-			ChargerID: id, ConnectorID: evse, IDTag: tag, TokenType: typ, MeterStartWh: deref(st.StartWh),
+			ChargerID: id, ConnectorID: evse, TransactionID: txID, IDTag: tag, TokenType: typ, MeterStartWh: deref(st.StartWh),
 			ReservationID: st.Reservation, Timestamp: started, Key: startKey(txID),
 		})
 		if err != nil {
 			return nil, err
 		}
-		st.Tx = res.Session.TransactionID
+		st.Opened = true
 		if m.IDToken != nil {
 			info := tokenInfo(res.IDTagInfo)
 			conf.IDTokenInfo = &info
@@ -197,8 +213,8 @@ func (h *Handler) transactionEvent(ctx context.Context, c *ocpp.Conn, m Transact
 	}
 	// The samples are written last, with the state document (below).
 	var meter *charging.MeterValues
-	if st.Tx != 0 && m.EventType != "Ended" && len(samples) > 0 {
-		tx := st.Tx
+	if st.opened() && m.EventType != "Ended" && len(samples) > 0 {
+		tx := st.coreTx(txID)
 		meter = &charging.MeterValues{ChargerID: id, ConnectorID: max(st.EVSE, 1), TransactionID: &tx, Samples: samples}
 	}
 	if m.EventType == "Ended" && !st.Ended {
@@ -208,7 +224,7 @@ func (h *Handler) transactionEvent(ctx context.Context, c *ocpp.Conn, m Transact
 		}
 		status, reason := StopStatus(m.TransactionInfo.StoppedReason)
 		if _, err := h.svc.StopTransaction(ctx, charging.StopRequest{
-			ChargerID: id, TransactionID: st.Tx, MeterStopWh: stopWh, Timestamp: m.Timestamp,
+			ChargerID: id, TransactionID: st.coreTx(txID), MeterStopWh: stopWh, Timestamp: m.Timestamp,
 			Status: status, Reason: reason, TransactionData: samples, Payload: payload,
 		}); err != nil {
 			return nil, err
@@ -320,10 +336,21 @@ func Samples(mvs []MeterValue) []charging.MeterSample {
 func parseTime(s string) (time.Time, error) { return time.Parse(time.RFC3339Nano, s) }
 
 // stationTransaction is the station's own transactionId of a session
-// (what RequestStopTransaction and a TxProfile name), or ErrNotFound.
+// (what RequestStopTransaction and a TxProfile name), or ErrNotFound: the
+// session's transaction id, except for a transaction opened before #12,
+// whose document links the two.
 func stationTransaction(ctx context.Context, svc *charging.Service, s charging.Session) (string, error) {
 	docs, err := svc.Docs()
 	if err != nil {
+		return "", err
+	}
+	d, err := docs.GetDoc(ctx, DocKindTransaction, s.ChargerID+"/"+s.TransactionID)
+	if err == nil {
+		var st txState
+		if json.Unmarshal(d.Body, &st) == nil && st.Tx == 0 {
+			return s.TransactionID, nil
+		}
+	} else if !errors.Is(err, charging.ErrNotFound) {
 		return "", err
 	}
 	list, _, err := docs.ListDocs(ctx, charging.DocQuery{Kind: DocKindTransaction, Owner: s.ChargerID, Newest: true, Limit: 1000})
@@ -332,7 +359,7 @@ func stationTransaction(ctx context.Context, svc *charging.Service, s charging.S
 	}
 	for _, d := range list {
 		var st txState
-		if json.Unmarshal(d.Body, &st) == nil && st.Tx == s.TransactionID {
+		if json.Unmarshal(d.Body, &st) == nil && st.Tx != 0 && st.coreTx("") == s.TransactionID {
 			return strings.TrimPrefix(d.ID, s.ChargerID+"/"), nil
 		}
 	}
@@ -354,8 +381,8 @@ func sessionOfTransaction(ctx context.Context, svc *charging.Service, chargerID,
 	if err := json.Unmarshal(d.Body, &st); err != nil {
 		return charging.Session{}, err
 	}
-	if st.Tx == 0 {
+	if !st.opened() {
 		return charging.Session{}, fmt.Errorf("%w: transaction %s of %s has no session yet", charging.ErrNotFound, txID, chargerID)
 	}
-	return svc.Store().SessionByTransaction(ctx, st.Tx)
+	return svc.Store().SessionByTransaction(ctx, chargerID, st.coreTx(txID))
 }

@@ -48,7 +48,7 @@ func TestWaitingSessionsCoexist(t *testing.T) {
 		t.Fatalf("start of Z = %+v, created %v, %v; want a new session", got, created, err)
 	}
 	for _, id := range []string{"p-a", "p-b", "p-c"} {
-		if s, err := st.GetSession(ctx, id); err != nil || s.Status != charging.SessionPending || s.TransactionID != 0 {
+		if s, err := st.GetSession(ctx, id); err != nil || s.Status != charging.SessionPending || s.TransactionID != "" {
 			t.Errorf("%s = %+v, %v; want still pending without a transaction", id, s, err)
 		}
 	}
@@ -59,7 +59,7 @@ func TestWaitingSessionsCoexist(t *testing.T) {
 	}
 	again, created, err := st.StartSession(ctx, fstart("CP", 2, "B", 2))
 	if err != nil || created || again.ID != "p-b" || again.TransactionID != b.TransactionID {
-		t.Fatalf("retry = %+v, created %v, %v; want p-b with transaction %d", again, created, err, b.TransactionID)
+		t.Fatalf("retry = %+v, created %v, %v; want p-b with transaction %s", again, created, err, b.TransactionID)
 	}
 }
 
@@ -92,7 +92,7 @@ func TestConcurrentTakeover(t *testing.T) {
 		}
 		wg.Wait()
 		took := 0
-		txs := map[int64]bool{}
+		txs := map[string]bool{}
 		for i := range n {
 			if errs[i] != nil {
 				t.Fatalf("start on connector %d: %v", i+1, errs[i])
@@ -100,8 +100,8 @@ func TestConcurrentTakeover(t *testing.T) {
 			if got[i].ID == "p-"+charger {
 				took++
 			}
-			if got[i].TransactionID == 0 || txs[got[i].TransactionID] {
-				t.Fatalf("connector %d got transaction %d; want a new non-zero one", i+1, got[i].TransactionID)
+			if got[i].TransactionID == "" || txs[got[i].TransactionID] {
+				t.Fatalf("connector %d got transaction %s; want a new one", i+1, got[i].TransactionID)
 			}
 			txs[got[i].TransactionID] = true
 		}

@@ -33,7 +33,8 @@ var (
 	// tag with the same parent, $11),
 	// id, else a remote start of the id tag pending on the connector, else
 	// one pending on connector 0. Otherwise it inserts a new session. The
-	// transaction id comes from nextval in the same statement either way.
+	// transaction id is the start's own ($12, 2.0.1) or comes from nextval in
+	// the same statement, in decimal (1.6), either way.
 	//
 	// Starts on other connectors may want the same remote start on
 	// connector 0, under other connector locks: the row lock settles it.
@@ -55,7 +56,7 @@ var (
 		LIMIT 1
 		FOR UPDATE SKIP LOCKED
 	), took AS (
-		UPDATE sessions SET start_key = $2::text, connector_id = $4::integer, transaction_id = nextval('transaction_ids'),
+		UPDATE sessions SET start_key = $2::text, connector_id = $4::integer, transaction_id = coalesce($12::text, nextval('transaction_ids')::text),
 			id_tag = $5::text, status = $6::text, reservation_id = coalesce($7::bigint, reservation_id),
 			meter_start_wh = $8::bigint, last_register_wh = $8::bigint::double precision,
 			started_at = $9::bigint, expires_at = NULL, last_updated = $10::bigint, event_seq = event_seq + 1
@@ -64,7 +65,7 @@ var (
 	), ins AS (
 		INSERT INTO sessions (id, start_key, charger_id, connector_id, transaction_id, id_tag, status,
 			reservation_id, meter_start_wh, last_register_wh, started_at, last_updated, event_seq)
-		SELECT $1::text, $2::text, $3::text, $4::integer, nextval('transaction_ids'), $5::text, $6::text,
+		SELECT $1::text, $2::text, $3::text, $4::integer, coalesce($12::text, nextval('transaction_ids')::text), $5::text, $6::text,
 			$7::bigint, $8::bigint, $8::bigint::double precision, $9::bigint, $10::bigint, 1
 		WHERE NOT EXISTS (SELECT 1 FROM prior) AND NOT EXISTS (SELECT 1 FROM took)
 		ON CONFLICT (start_key) DO NOTHING
@@ -107,11 +108,11 @@ func isUniqueViolation(err error, constraint string) bool {
 }
 
 // CreateSession stores a session that has no transaction yet: a reserved
-// or a pending one, with TransactionID 0 (stored as NULL). ErrExists when
+// or a pending one, with no TransactionID (stored as NULL). ErrExists when
 // the id is taken; ErrInvalidInput for another status or a transaction id.
 func (s *Store) CreateSession(ctx context.Context, x charging.Session) error {
-	if x.TransactionID != 0 {
-		return fmt.Errorf("create session %s: %w: it has transaction %d; StartSession stores sessions with a transaction", x.ID, charging.ErrInvalidInput, x.TransactionID)
+	if x.TransactionID != "" {
+		return fmt.Errorf("create session %s: %w: it has transaction %s; StartSession stores sessions with a transaction", x.ID, charging.ErrInvalidInput, x.TransactionID)
 	}
 	if x.Status != charging.SessionReserved && x.Status != charging.SessionPending {
 		return fmt.Errorf("create session %s: %w: status %q; only reserved and pending sessions exist before a transaction", x.ID, charging.ErrInvalidInput, x.Status)

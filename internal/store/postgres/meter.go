@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -58,7 +59,7 @@ func (f meterFold) then(g meterFold) meterFold {
 
 // meterOp is one AppendMeterValues handed to a meter writer.
 type meterOp struct {
-	tx        *int64
+	tx        *string
 	charger   string
 	connector int32
 	fold      meterFold
@@ -77,7 +78,7 @@ var meterOpPool = sync.Pool{New: func() any { return &meterOp{done: make(chan st
 // each with the k of its fold (0 for none). It returns the k of every fold
 // that found its session.
 const sqlAppendMeterBatch = `WITH v AS (
-		SELECT * FROM unnest($1::bigint[], $2::text[], $3::double precision[], $4::double precision[],
+		SELECT * FROM unnest($1::text[], $2::text[], $3::double precision[], $4::double precision[],
 			$5::double precision[], $6::bigint[], $7::double precision[], $8::bigint[], $9::bigint[])
 			WITH ORDINALITY AS v (tx, charger, register, max_power, power, power_at, soc, soc_at, received, k)
 	), f AS (
@@ -89,12 +90,12 @@ const sqlAppendMeterBatch = `WITH v AS (
 		soc = CASE WHEN v.soc IS NOT NULL AND (s.soc_at IS NULL OR v.soc_at >= s.soc_at) THEN v.soc ELSE s.soc END,
 		soc_at = CASE WHEN v.soc IS NOT NULL AND (s.soc_at IS NULL OR v.soc_at >= s.soc_at) THEN v.soc_at ELSE s.soc_at END,
 		last_updated = v.received
-		FROM v WHERE s.transaction_id = v.tx AND (v.charger = '' OR s.charger_id = v.charger)
+		FROM v WHERE s.charger_id = v.charger AND s.transaction_id = v.tx
 		RETURNING v.k, s.seq
 	), ins AS (
 		INSERT INTO meter_samples (session_seq, charger_id, connector_id, transaction_id, ts, received_at, vals)
 		SELECT f.seq, u.charger, u.connector, u.tx, u.ts, u.received, u.vals::json
-		FROM unnest($10::bigint[], $11::text[], $12::integer[], $13::bigint[], $14::bigint[], $15::bigint[], $16::text[])
+		FROM unnest($10::bigint[], $11::text[], $12::integer[], $13::text[], $14::bigint[], $15::bigint[], $16::text[])
 			WITH ORDINALITY AS u (k, charger, connector, tx, ts, received, vals, n)
 		LEFT JOIN f ON f.k = u.k
 		ORDER BY u.n
@@ -244,17 +245,17 @@ func (w *meterWriters) run(batch []*meterOp, b *meterBatch) {
 
 // meterBatch collects the arrays of sqlAppendMeterBatch.
 type meterBatch struct {
-	keys map[int64]int // transaction id → k (1-based)
-	// folds, one per session: ordered by transaction id when sent, so
-	// concurrent batches lock sessions in one order.
-	fTx      []int64
+	keys map[txKey]int // charger and transaction id → k (1-based)
+	// folds, one per session: ordered by charger and transaction id when
+	// sent, so concurrent batches lock sessions in one order.
+	fTx      []string
 	fCharger []string
 	folds    []meterFold
 	// samples
 	sK         []int64
 	sCharger   []string
 	sConnector []int32
-	sTx        []*int64
+	sTx        []*string
 	sTS        []*int64
 	sReceived  []*int64
 	sVals      []string
@@ -262,7 +263,7 @@ type meterBatch struct {
 
 func (b *meterBatch) reset() {
 	if b.keys == nil {
-		b.keys = map[int64]int{}
+		b.keys = map[txKey]int{}
 	}
 	clear(b.keys)
 	b.fTx, b.fCharger, b.folds = b.fTx[:0], b.fCharger[:0], b.folds[:0]
@@ -275,25 +276,25 @@ func (b *meterBatch) keyOf(op *meterOp) int64 {
 	if op.tx == nil {
 		return 0
 	}
-	return int64(b.keys[*op.tx])
+	return int64(b.keys[txKey{op.charger, *op.tx}])
 }
 
+// txKey names a session in a batch: transaction ids are unique per charger.
+type txKey struct{ charger, tx string }
+
 // add adds op, merging its fold with an earlier one of the same session.
-// It refuses (false) an op naming a transaction already in the batch with
-// another charger: the two may match different sessions, or none.
+// It always takes op (true): the charger is part of a session's key.
 func (b *meterBatch) add(op *meterOp) bool {
 	k := 0
 	if op.tx != nil {
+		key := txKey{op.charger, *op.tx}
 		var ok bool
-		if k, ok = b.keys[*op.tx]; ok {
-			if b.fCharger[k-1] != op.charger {
-				return false
-			}
+		if k, ok = b.keys[key]; ok {
 			b.folds[k-1] = b.folds[k-1].then(op.fold)
 		} else {
 			b.fTx, b.fCharger, b.folds = append(b.fTx, *op.tx), append(b.fCharger, op.charger), append(b.folds, op.fold)
 			k = len(b.fTx)
-			b.keys[*op.tx] = k
+			b.keys[key] = k
 		}
 	}
 	for i := range op.ts {
@@ -305,15 +306,21 @@ func (b *meterBatch) add(op *meterOp) bool {
 
 // appendBatch runs a batch and returns which folds found their session.
 func (s *Store) appendBatch(ctx context.Context, b *meterBatch) (map[int64]bool, error) {
-	// Send the folds in transaction id order; the ks stay those of add.
+	// Send the folds in charger and transaction id order; the ks stay
+	// those of add.
 	n := len(b.fTx)
 	order := make([]int, n)
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortFunc(order, func(x, y int) int { return cmpInt64(b.fTx[x], b.fTx[y]) })
+	slices.SortFunc(order, func(x, y int) int {
+		if c := strings.Compare(b.fCharger[x], b.fCharger[y]); c != 0 {
+			return c
+		}
+		return strings.Compare(b.fTx[x], b.fTx[y])
+	})
 	var (
-		tx                             = make([]int64, n)
+		tx                             = make([]string, n)
 		charger                        = make([]string, n)
 		register, maxPower, power, soc = make([]*float64, n), make([]*float64, n), make([]*float64, n), make([]*float64, n)
 		powerAt, socAt, received       = make([]*int64, n), make([]*int64, n), make([]*int64, n)
@@ -351,16 +358,6 @@ func (s *Store) appendBatch(ctx context.Context, b *meterBatch) (map[int64]bool,
 		return nil, err
 	}
 	return found, nil
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // appendOne writes one MeterValues with sqlAppendMeter.

@@ -112,7 +112,7 @@ func TestMeterBatch(t *testing.T) {
 	defer st.Close()
 	ctx := t.Context()
 	t0 := time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC)
-	var txs []int64
+	var txs []string
 	for _, id := range []string{"cp-1", "cp-2"} {
 		if err := st.CreateCharger(ctx, charging.Charger{ID: id, Registered: true, CreatedAt: t0}); err != nil {
 			t.Fatal(err)
@@ -127,7 +127,7 @@ func TestMeterBatch(t *testing.T) {
 	// Writers without goroutines: the test hands them batches.
 	w := &meterWriters{s: st, maxBatch: 256, ops: make(chan *meterOp), closing: make(chan struct{})}
 	st.meter = w
-	mk := func(charger string, tx *int64, kwh, kw float64, at time.Duration) *meterOp {
+	mk := func(charger string, tx *string, kwh, kw float64, at time.Duration) *meterOp {
 		op := &meterOp{done: make(chan struct{}, 1)}
 		v := func(m string, x float64) charging.SampledValue {
 			return charging.SampledValue{Measurand: m, Value: x, Numeric: true, Raw: fmt.Sprint(x)}
@@ -153,7 +153,7 @@ func TestMeterBatch(t *testing.T) {
 			<-op.done
 		}
 	}
-	unknown := txs[1] + 1000
+	unknown := txs[1] + "000"
 
 	t.Run("merged-per-session", func(t *testing.T) {
 		ops := []*meterOp{
@@ -185,14 +185,19 @@ func TestMeterBatch(t *testing.T) {
 		}
 	})
 
-	t.Run("other-charger-waits-for-next-batch", func(t *testing.T) {
-		var b meterBatch
-		b.reset()
-		if !b.add(mk("cp-1", &txs[0], 7, 1, time.Hour)) {
-			t.Fatal("first op refused")
+	t.Run("other-chargers-transaction-id", func(t *testing.T) {
+		// Transaction ids are unique per charger: cp-2 naming cp-1's id
+		// in the same batch reaches no session (cp-2 has none of that id).
+		mine, theirs := mk("cp-1", &txs[0], 7, 1, time.Hour), mk("cp-2", &txs[0], 70, 1, time.Hour)
+		run(mine, theirs)
+		if mine.err != nil || !mine.found || theirs.err != nil || theirs.found {
+			t.Errorf("got found %v, %v and %v, %v; want true, nil and false, nil", mine.found, mine.err, theirs.found, theirs.err)
 		}
-		if b.add(mk("cp-2", &txs[0], 7, 1, time.Hour)) {
-			t.Error("an op of another charger for the same transaction joined the batch; want it refused")
+		if got := getSessionT(t, st, "s-cp-2"); got.LastRegisterWh != 9000 {
+			t.Errorf("cp-2 session: got register %v; want 9000 (untouched)", got.LastRegisterWh)
+		}
+		if got := getSessionT(t, st, "s-cp-1"); got.LastRegisterWh != 7000 {
+			t.Errorf("cp-1 session: got register %v; want 7000", got.LastRegisterWh)
 		}
 	})
 

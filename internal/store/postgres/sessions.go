@@ -29,13 +29,13 @@ var (
 
 var (
 	sqlGetSession   = `SELECT ` + sessionCols + ` FROM sessions WHERE id = $1`
-	sqlSessionByTx  = `SELECT ` + sessionCols + ` FROM sessions WHERE transaction_id = $1`
 	sqlSessionByKey = `SELECT ` + sessionCols + ` FROM sessions WHERE start_key = $1`
 	sqlActiveForTag = `SELECT ` + sessionCols + ` FROM sessions
 	WHERE id_tag = $1 AND status IN ` + openStatuses + ` ORDER BY seq DESC LIMIT 1`
-	// sqlSessionByTxCharger matches any charger when $2 is empty.
+	// sqlSessionByTxCharger is the charger's ($1) session of transaction
+	// $2 (unique per charger, sessions_charger_transaction).
 	sqlSessionByTxCharger = `SELECT ` + sessionCols + ` FROM sessions
-	WHERE transaction_id = $1 AND ($2::text = '' OR charger_id = $2)`
+	WHERE charger_id = $1 AND transaction_id = $2`
 
 	// A start is three statements sent as one pipelined batch, which the
 	// server runs as one implicit transaction: lock the connector, close
@@ -64,7 +64,7 @@ var (
 		soc = CASE WHEN $5::double precision IS NOT NULL AND (soc_at IS NULL OR $6::bigint >= soc_at) THEN $5 ELSE soc END,
 		soc_at = CASE WHEN $5::double precision IS NOT NULL AND (soc_at IS NULL OR $6::bigint >= soc_at) THEN $6 ELSE soc_at END,
 		last_updated = $7::bigint
-		WHERE transaction_id = $8::bigint AND ($9::text = '' OR charger_id = $9)
+		WHERE charger_id = $9::text AND transaction_id = $8::text
 		RETURNING seq
 	), ins AS (
 		INSERT INTO meter_samples (session_seq, charger_id, connector_id, transaction_id, ts, received_at, vals)
@@ -81,7 +81,7 @@ var (
 		status = CASE WHEN status IN ` + stopKept + ` THEN status ELSE $1 END,
 		meter_stop_wh = $2::bigint, last_register_wh = GREATEST(last_register_wh, $2::bigint::double precision), stop_reason = $3,
 		ended_at = $4, last_updated = $5, event_seq = event_seq + 1
-		WHERE transaction_id = $6 AND ($7::text = '' OR charger_id = $7) AND meter_stop_wh IS NULL
+		WHERE charger_id = $7::text AND transaction_id = $6::text AND meter_stop_wh IS NULL
 		RETURNING id, charger_id, transaction_id, event_seq, last_updated
 	) ` + sqlSessionEventsFrom + `u`
 
@@ -115,7 +115,8 @@ func scanSession(row pgx.Row, pre ...any) (charging.Session, int64, error) {
 		s                                    charging.Session
 		seq                                  int64
 		connector                            int32
-		tx, reservation, meterStop           *int64
+		tx                                   *string
+		reservation, meterStop               *int64
 		lastPower, soc                       *float64
 		started, ended, lastUpdated, expires *int64
 	)
@@ -146,9 +147,9 @@ func oneSession(row pgx.Row, pre ...any) (charging.Session, error) {
 }
 
 // StartSession stores a session for a StartTransaction; see
-// charging.SessionStore. The transaction id comes from the transaction_ids
-// sequence, so it is never handed out twice, by any process, also across
-// restarts. Starts on one connector take turns on an advisory lock. A
+// charging.SessionStore. Unless the start names its own (2.0.1), the
+// transaction id comes from the transaction_ids sequence, so it is never
+// handed out twice, by any process, also across restarts. Starts on one connector take turns on an advisory lock. A
 // reserved or pending session the start matches is taken over (see
 // sqlStartSession).
 func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess charging.Session, created bool, err error) {
@@ -165,7 +166,7 @@ func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess
 	b.Queue(sqlLockConnector, s.connectorLock(r.ChargerID, r.ConnectorID))
 	b.Queue(sqlCloseOpen, received, r.ChargerID, r.ConnectorID, key)
 	b.Queue(sqlStartSession, r.ID, key, r.ChargerID, r.ConnectorID, r.IDTag, string(r.Status),
-		r.ReservationID, r.MeterStartWh, started, received, r.ParentIDTag)
+		r.ReservationID, r.MeterStartWh, started, received, r.ParentIDTag, nullString(r.TransactionID))
 	br := s.pool.SendBatch(ctx, b)
 	_, err = br.Exec()
 	if err == nil {
@@ -182,6 +183,9 @@ func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess
 		// statement began (one with the same key on another connector).
 		sess, err = oneSession(s.pool.QueryRow(ctx, sqlSessionByKey, key))
 		created = false
+	}
+	if isUniqueViolation(err, "sessions_charger_transaction") {
+		err = fmt.Errorf("%w: %s already has transaction %s", charging.ErrExists, r.ChargerID, r.TransactionID)
 	}
 	if err != nil {
 		return charging.Session{}, false, fmt.Errorf("start session at %s/%d: %w", r.ChargerID, r.ConnectorID, err)
@@ -269,7 +273,7 @@ func (s *Store) StopSession(ctx context.Context, r charging.StopSession) (chargi
 	var te timeEnc
 	ended, received := te.t(r.EndedAt), te.t(r.ReceivedAt)
 	if te.err != nil {
-		return charging.Session{}, fmt.Errorf("stop transaction %d: %w", r.TransactionID, te.err)
+		return charging.Session{}, fmt.Errorf("stop transaction %s: %w", r.TransactionID, te.err)
 	}
 	status := r.Status
 	if !status.Final() {
@@ -280,7 +284,7 @@ func (s *Store) StopSession(ctx context.Context, r charging.StopSession) (chargi
 	// left it.
 	b := &pgx.Batch{}
 	b.Queue(sqlStopSession, string(status), r.MeterStopWh, r.Reason, ended, received, r.TransactionID, r.ChargerID)
-	b.Queue(sqlSessionByTxCharger, r.TransactionID, r.ChargerID)
+	b.Queue(sqlSessionByTxCharger, r.ChargerID, r.TransactionID)
 	br := s.pool.SendBatch(ctx, b)
 	_, err := br.Exec()
 	var sess charging.Session
@@ -291,7 +295,7 @@ func (s *Store) StopSession(ctx context.Context, r charging.StopSession) (chargi
 		err = cerr
 	}
 	if err != nil {
-		return charging.Session{}, fmt.Errorf("stop transaction %d: %w", r.TransactionID, err)
+		return charging.Session{}, fmt.Errorf("stop transaction %s: %w", r.TransactionID, err)
 	}
 	s.eventsCommitted()
 	return sess, nil
@@ -306,11 +310,12 @@ func (s *Store) GetSession(ctx context.Context, id string) (charging.Session, er
 	return sess, nil
 }
 
-// SessionByTransaction returns a session by transaction id, or ErrNotFound.
-func (s *Store) SessionByTransaction(ctx context.Context, transactionID int64) (charging.Session, error) {
-	sess, err := oneSession(s.pool.QueryRow(ctx, sqlSessionByTx, transactionID))
+// SessionByTransaction returns the charger's session with the transaction
+// id, or ErrNotFound.
+func (s *Store) SessionByTransaction(ctx context.Context, chargerID, transactionID string) (charging.Session, error) {
+	sess, err := oneSession(s.pool.QueryRow(ctx, sqlSessionByTxCharger, chargerID, transactionID))
 	if err != nil {
-		return charging.Session{}, fmt.Errorf("session of transaction %d: %w", transactionID, err)
+		return charging.Session{}, fmt.Errorf("session of transaction %s of %s: %w", transactionID, chargerID, err)
 	}
 	return sess, nil
 }

@@ -29,11 +29,11 @@ func openBench(b *testing.B, opts ...Option) *Store {
 
 // benchSessions creates n chargers with an active session each and returns
 // their transaction ids.
-func benchSessions(b *testing.B, s *Store, n int) []int64 {
+func benchSessions(b *testing.B, s *Store, n int) []string {
 	b.Helper()
 	ctx := context.Background()
 	t0 := time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC)
-	txs := make([]int64, n)
+	txs := make([]string, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {

@@ -16,7 +16,7 @@ const (
 	sqlInsertLogEvent = `INSERT INTO event_log (id, session_id, seq, charger_id, kind, at, body) VALUES (?, ?, ?, ?, ?, ?, ?)`
 	// sqlBumpEventSeq numbers a session's next event.
 	sqlBumpEventSeq = `UPDATE sessions SET event_seq = event_seq + 1 WHERE seq = ?`
-	sqlEventSeq     = `SELECT id, charger_id, coalesce(transaction_id, 0), event_seq FROM sessions WHERE seq = ?`
+	sqlEventSeq     = `SELECT id, charger_id, coalesce(transaction_id, ''), event_seq FROM sessions WHERE seq = ?`
 )
 
 // eventStmts are the writer's statements on the event log.

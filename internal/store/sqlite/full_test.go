@@ -61,8 +61,8 @@ func TestSessionsWithoutTransaction(t *testing.T) {
 			t.Errorf("session %s after a restart (-want +got):\n%s", w.ID, d)
 		}
 	}
-	if _, err := s.SessionByTransaction(ctx, 0); !errors.Is(err, charging.ErrNotFound) {
-		t.Errorf("session of transaction 0: got %v; want ErrNotFound", err)
+	if _, err := s.SessionByTransaction(ctx, "cp-1", ""); !errors.Is(err, charging.ErrNotFound) {
+		t.Errorf("session of no transaction: got %v; want ErrNotFound", err)
 	}
 	var nulls int
 	if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM sessions WHERE transaction_id IS NULL`).Scan(&nulls); err != nil || nulls != 5 {
@@ -77,7 +77,7 @@ func TestCreateSessionInvalid(t *testing.T) {
 		sess charging.Session
 	}{
 		{"no-id", charging.Session{ChargerID: "cp-1", Status: charging.SessionPending}},
-		{"with-transaction", charging.Session{ID: "x", ChargerID: "cp-1", TransactionID: 4, Status: charging.SessionPending}},
+		{"with-transaction", charging.Session{ID: "x", ChargerID: "cp-1", TransactionID: "4", Status: charging.SessionPending}},
 		{"unknown-status", charging.Session{ID: "y", ChargerID: "cp-1", Status: "waiting"}},
 		{"active", charging.Session{ID: "z", ChargerID: "cp-1", Status: charging.SessionActive}},
 	}
@@ -325,11 +325,11 @@ func TestMigrateFrom0002(t *testing.T) {
 
 	s := openAt(t, path)
 	ctx := t.Context()
-	got, err := s.SessionByTransaction(ctx, 7)
+	got, err := s.SessionByTransaction(ctx, "cp-1", "7")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := charging.Session{ID: "s-1", ChargerID: "cp-1", ConnectorID: 1, TransactionID: 7, IDTag: "TAG", Status: charging.SessionActive,
+	want := charging.Session{ID: "s-1", ChargerID: "cp-1", ConnectorID: 1, TransactionID: "7", IDTag: "TAG", Status: charging.SessionActive,
 		MeterStartWh: 1000, LastRegisterWh: 2500, MaxPowerKW: 11, StartedAt: time.Unix(0, 1), LastUpdated: time.Unix(0, 9)}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("session after migration (-want +got):\n%s", d)

@@ -97,8 +97,8 @@ func (s *Store) CreateSession(ctx context.Context, sess charging.Session) error 
 	switch {
 	case sess.ID == "":
 		return fmt.Errorf("create session: %w: no id", charging.ErrInvalidInput)
-	case sess.TransactionID != 0:
-		return fmt.Errorf("create session %s: %w: transaction id %d given; StartSession allocates transaction ids",
+	case sess.TransactionID != "":
+		return fmt.Errorf("create session %s: %w: transaction id %s given; StartSession stores sessions with a transaction",
 			sess.ID, charging.ErrInvalidInput, sess.TransactionID)
 	case sess.Status != charging.SessionReserved && sess.Status != charging.SessionPending:
 		return fmt.Errorf("create session %s: %w: status %q; only reserved and pending sessions exist before a transaction",
@@ -197,7 +197,7 @@ func (w *writer) waitingFor(r *charging.StartSession) (seq int64, found bool, er
 // takeOver gives the session at seq the transaction tx of r and returns
 // it. It runs in StartSession's write operation, so the take-over commits
 // with the allocation of tx or not at all.
-func (w *writer) takeOver(seq int64, r *charging.StartSession, tx int64, started, received any) (charging.Session, error) {
+func (w *writer) takeOver(seq int64, r *charging.StartSession, tx string, started, received any) (charging.Session, error) {
 	err := w.run(w.lc.takeOver, nullString(r.StartKey), r.ConnectorID, tx, r.IDTag, string(r.Status),
 		nullInt(r.ReservationID), r.MeterStartWh, started, seq)
 	if err != nil {

@@ -42,7 +42,7 @@ func newReader(ctx context.Context, db *sql.DB) (*reader, error) {
 	r.getTag = p(sqlGetTag)
 	r.listTags = p(sqlListTags)
 	r.getSession = p(sqlGetSession)
-	r.sessionByTx = p(sqlSessionByTx)
+	r.sessionByTx = p(sqlSessionByTxCharger)
 	r.activeForTag = p(sqlActiveForTag)
 	r.sessionSeq = p(sqlSessionSeq)
 	r.samples = p(sqlSessionSamples)

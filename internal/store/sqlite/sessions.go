@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
@@ -34,9 +35,8 @@ var (
 
 var (
 	sqlGetSession         = `SELECT ` + sessionCols + sessionFrom + ` WHERE s.id = ?`
-	sqlSessionByTx        = `SELECT ` + sessionCols + sessionFrom + ` WHERE s.transaction_id = ?`
 	sqlSessionByKey       = `SELECT ` + sessionCols + sessionFrom + ` WHERE s.start_key = ?`
-	sqlSessionByTxCharger = `SELECT ` + sessionCols + sessionFrom + ` WHERE s.transaction_id = ?1 AND (?2 = '' OR s.charger_id = ?2)`
+	sqlSessionByTxCharger = `SELECT ` + sessionCols + sessionFrom + ` WHERE s.charger_id = ?1 AND s.transaction_id = ?2`
 	sqlActiveForTag       = `SELECT ` + sessionCols + sessionFrom + `
 	WHERE s.id_tag = ? AND s.status IN ` + openStatuses + ` ORDER BY s.seq DESC LIMIT 1`
 	sqlSessionSeq = `SELECT seq FROM sessions WHERE id = ?`
@@ -70,11 +70,11 @@ var (
 	soc = CASE WHEN ?5 IS NOT NULL AND (soc_at IS NULL OR ?6 >= soc_at) THEN ?5 ELSE soc END,
 	soc_at = CASE WHEN ?5 IS NOT NULL AND (soc_at IS NULL OR ?6 >= soc_at) THEN ?6 ELSE soc_at END,
 	last_updated = ?7
-	WHERE seq = (SELECT seq FROM sessions WHERE transaction_id = ?8 AND (?9 = '' OR charger_id = ?9))`
+	WHERE seq = (SELECT seq FROM sessions WHERE charger_id = ?9 AND transaction_id = ?8)`
 	// sqlInsertSample attaches the sample to the session sqlFoldMeter
 	// updated, if any.
 	sqlInsertSample = `INSERT INTO meter_samples (session_seq, charger_id, connector_id, transaction_id, ts, received_at, vals)
-	VALUES ((SELECT seq FROM sessions WHERE transaction_id = ?3 AND (?1 = '' OR charger_id = ?1)), ?1, ?2, ?3, ?4, ?5, ?6)`
+	VALUES ((SELECT seq FROM sessions WHERE charger_id = ?1 AND transaction_id = ?3), ?1, ?2, ?3, ?4, ?5, ?6)`
 	sqlSessionSamples = `SELECT ts, vals FROM meter_samples WHERE session_seq = ? ORDER BY ts, id`
 )
 
@@ -101,7 +101,8 @@ func scanSession(sc scanner) (charging.Session, int64, error) {
 		reservation, meterStop      sql.NullInt64
 		lastPower, soc              sql.NullFloat64
 		started, ended, lastUpdated sql.NullInt64
-		tx, expires                 sql.NullInt64
+		expires                     sql.NullInt64
+		tx                          sql.NullString
 	)
 	var status string
 	err := sc.Scan(&seq, &s.ID, &s.ChargerID, &s.ConnectorID, &tx, &s.IDTag, &status, &reservation,
@@ -114,7 +115,7 @@ func scanSession(sc scanner) (charging.Session, int64, error) {
 	s.ReservationID, s.MeterStopWh = decInt(reservation), decInt(meterStop)
 	s.LastPowerKW, s.SoC = decFloat(lastPower), decFloat(soc)
 	s.StartedAt, s.EndedAt, s.LastUpdated = decTime(started), decTimePtr(ended), decTime(lastUpdated)
-	s.TransactionID, s.ExpiresAt = tx.Int64, decTimePtr(expires) // no transaction yet: NULL, read as 0
+	s.TransactionID, s.ExpiresAt = tx.String, decTimePtr(expires) // no transaction yet: NULL, read as ""
 	return s, seq, nil
 }
 
@@ -129,9 +130,10 @@ func oneSession(row scanner) (charging.Session, int64, error) {
 
 // StartSession stores a session for a StartTransaction, or gives the
 // transaction to the reserved or pending session it continues (see
-// sqlWaitingFor); see charging.SessionStore. The transaction id comes from a
-// sequence bumped in the same transaction as the take-over, so it is never
-// handed out twice, also across restarts.
+// sqlWaitingFor); see charging.SessionStore. Unless the start names its
+// own (2.0.1), the transaction id comes from a sequence bumped in the same
+// transaction as the take-over, so it is never handed out twice, also
+// across restarts.
 func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess charging.Session, created bool, err error) {
 	var te timeEnc
 	started, received := te.t(r.StartedAt), te.t(r.ReceivedAt)
@@ -152,6 +154,17 @@ func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess
 				return err
 			}
 		}
+		if r.TransactionID != "" {
+			// The charger's own id, unique per charger: one it already
+			// has is not a new transaction.
+			_, _, err := oneSession(w.queryRow(w.sessionByTx, r.ChargerID, r.TransactionID))
+			if err == nil {
+				return fmt.Errorf("%w: %s already has transaction %s", charging.ErrExists, r.ChargerID, r.TransactionID)
+			}
+			if !errors.Is(err, charging.ErrNotFound) {
+				return err
+			}
+		}
 		keep, takeOver, err := w.waitingFor(&r)
 		if err != nil {
 			return err
@@ -167,12 +180,16 @@ func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess
 		if err := w.run(w.closeOpen, received, r.ChargerID, r.ConnectorID, keep); err != nil {
 			return err
 		}
-		var tx int64
-		if err := w.run(w.bumpTx); err != nil {
-			return fmt.Errorf("next transaction id: %w", err)
-		}
-		if err := w.queryRow(w.lastTx).Scan(&tx); err != nil {
-			return fmt.Errorf("next transaction id: %w", err)
+		tx := r.TransactionID
+		if tx == "" {
+			var n int64
+			if err := w.run(w.bumpTx); err != nil {
+				return fmt.Errorf("next transaction id: %w", err)
+			}
+			if err := w.queryRow(w.lastTx).Scan(&n); err != nil {
+				return fmt.Errorf("next transaction id: %w", err)
+			}
+			tx = strconv.FormatInt(n, 10)
 		}
 		for _, seq := range closing {
 			if err := w.sessionChanged(seq, r.ReceivedAt); err != nil {
@@ -324,7 +341,7 @@ func (s *Store) StopSession(ctx context.Context, r charging.StopSession) (chargi
 	var te timeEnc
 	ended, received := te.t(r.EndedAt), te.t(r.ReceivedAt)
 	if te.err != nil {
-		return charging.Session{}, fmt.Errorf("stop transaction %d: %w", r.TransactionID, te.err)
+		return charging.Session{}, fmt.Errorf("stop transaction %s: %w", r.TransactionID, te.err)
 	}
 	status := r.Status
 	if !status.Final() {
@@ -332,7 +349,7 @@ func (s *Store) StopSession(ctx context.Context, r charging.StopSession) (chargi
 	}
 	var sess charging.Session
 	err := s.write(ctx, func(w *writer) error {
-		cur, seq, err := oneSession(w.queryRow(w.sessionByTx, r.TransactionID, r.ChargerID))
+		cur, seq, err := oneSession(w.queryRow(w.sessionByTx, r.ChargerID, r.TransactionID))
 		if err != nil {
 			return err
 		}
@@ -366,7 +383,7 @@ func (s *Store) StopSession(ctx context.Context, r charging.StopSession) (chargi
 		return nil
 	})
 	if err != nil {
-		return charging.Session{}, fmt.Errorf("stop transaction %d: %w", r.TransactionID, err)
+		return charging.Session{}, fmt.Errorf("stop transaction %s: %w", r.TransactionID, err)
 	}
 	return sess, nil
 }
@@ -380,11 +397,12 @@ func (s *Store) GetSession(ctx context.Context, id string) (charging.Session, er
 	return sess, nil
 }
 
-// SessionByTransaction returns a session by transaction id, or ErrNotFound.
-func (s *Store) SessionByTransaction(ctx context.Context, transactionID int64) (charging.Session, error) {
-	sess, _, err := oneSession(s.r.sessionByTx.QueryRowContext(ctx, transactionID))
+// SessionByTransaction returns the charger's session with the transaction
+// id, or ErrNotFound.
+func (s *Store) SessionByTransaction(ctx context.Context, chargerID, transactionID string) (charging.Session, error) {
+	sess, _, err := oneSession(s.r.sessionByTx.QueryRowContext(ctx, chargerID, transactionID))
 	if err != nil {
-		return charging.Session{}, fmt.Errorf("session of transaction %d: %w", transactionID, err)
+		return charging.Session{}, fmt.Errorf("session of transaction %s of %s: %w", transactionID, chargerID, err)
 	}
 	return sess, nil
 }

@@ -9,6 +9,7 @@ import (
 	"math"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -178,8 +179,8 @@ func TestFailingOpFailsAlone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if good.TransactionID != open.TransactionID+1 {
-		t.Errorf("transaction id after a failed start: got %d; want %d (the failed start's id rolled back)", good.TransactionID, open.TransactionID+1)
+	if want := strconv.FormatInt(mustAtoi(t, open.TransactionID)+1, 10); good.TransactionID != want {
+		t.Errorf("transaction id after a failed start: got %s; want %s (the failed start's id rolled back)", good.TransactionID, want)
 	}
 	c, err := s.GetCharger(ctx, "cp-1")
 	if err != nil {
@@ -422,7 +423,7 @@ func TestInvalidInput(t *testing.T) {
 	if err := s.CreateCharger(ctx, charging.Charger{ID: "cp-1", CreatedAt: t0}); err != nil {
 		t.Fatal(err)
 	}
-	tx := int64(1)
+	tx := "1"
 	tests := []struct {
 		name string
 		err  error
@@ -542,11 +543,11 @@ func TestMigrateFrom0001(t *testing.T) {
 	db.Close()
 
 	s := openAt(t, path)
-	got, err := s.SessionByTransaction(t.Context(), 7)
+	got, err := s.SessionByTransaction(t.Context(), "cp-1", "7")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := charging.Session{ID: "s-1", ChargerID: "cp-1", ConnectorID: 1, TransactionID: 7, IDTag: "TAG", Status: charging.SessionActive,
+	want := charging.Session{ID: "s-1", ChargerID: "cp-1", ConnectorID: 1, TransactionID: "7", IDTag: "TAG", Status: charging.SessionActive,
 		MeterStartWh: 1000, LastRegisterWh: 2500.5, MaxPowerKW: 11, LastPowerKW: ptr(7.5), SoC: ptr(80.0),
 		StartedAt: time.Unix(0, 1), LastUpdated: time.Unix(0, 9)}
 	if d := cmp.Diff(want, got); d != "" {
@@ -559,10 +560,25 @@ func TestMigrateFrom0001(t *testing.T) {
 	// The new schema takes writes: the next start gets a new transaction id.
 	sess, _, err := s.StartSession(t.Context(), charging.StartSession{ID: "s-2", StartKey: "k2", ChargerID: "cp-1", ConnectorID: 2,
 		IDTag: "TAG", Status: charging.SessionActive, StartedAt: t0, ReceivedAt: t0})
-	if err != nil || sess.TransactionID != 1 {
+	if err != nil || sess.TransactionID != "1" {
 		// tx_sequence was 0 in the hand-made database; ids continue from it.
-		t.Errorf("start after migration: got tx %d, %v; want 1", sess.TransactionID, err)
+		t.Errorf("start after migration: got tx %s, %v; want 1", sess.TransactionID, err)
 	}
+	// The transaction id became text, unique per charger: a sample of the
+	// old session names it as text too.
+	var typ string
+	if err := s.rdb.QueryRowContext(t.Context(), `SELECT typeof(transaction_id) FROM meter_samples LIMIT 1`).Scan(&typ); err != nil || typ != "text" {
+		t.Errorf("meter_samples.transaction_id after migration: got %s, %v; want text", typ, err)
+	}
+}
+
+func mustAtoi(t *testing.T, s string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		t.Fatalf("transaction id %q: %v", s, err)
+	}
+	return n
 }
 
 func ptr[T any](v T) *T { return &v }

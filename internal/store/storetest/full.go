@@ -65,7 +65,7 @@ func testCreateSession(t *testing.T, s charging.FullStore) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Status != charging.SessionReserved || got.TransactionID != 0 || got.ReservationID == nil || *got.ReservationID != 7 ||
+	if got.Status != charging.SessionReserved || got.TransactionID != "" || got.ReservationID == nil || *got.ReservationID != 7 ||
 		got.ExpiresAt == nil || !got.ExpiresAt.Equal(*a.ExpiresAt) || got.IDTag != "TAG-A" || got.ConnectorID != 1 {
 		t.Fatalf("got %+v; want the reserved session back", got)
 	}
@@ -119,11 +119,11 @@ func testStartTakesOverReservation(t *testing.T, s charging.FullStore) {
 	if err != nil || !created {
 		t.Fatalf("start = %v, created %v", err, created)
 	}
-	if got.ID != "res-t" || got.Status != charging.SessionActive || got.TransactionID == 0 || got.MeterStartWh != 500 ||
+	if got.ID != "res-t" || got.Status != charging.SessionActive || got.TransactionID == "" || got.MeterStartWh != 500 ||
 		!got.StartedAt.Equal(at) || got.ExpiresAt != nil {
 		t.Fatalf("got %+v; want the reserved session res-t active with a transaction, no expiry", got)
 	}
-	byTx, err := s.SessionByTransaction(ctx, got.TransactionID)
+	byTx, err := s.SessionByTransaction(ctx, got.ChargerID, got.TransactionID)
 	if err != nil || byTx.ID != "res-t" {
 		t.Fatalf("by transaction = %+v, %v", byTx, err)
 	}
@@ -211,7 +211,7 @@ func testStartTakesOverPending(t *testing.T, s charging.FullStore) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ID != "pend-1" || got.ConnectorID != 2 || got.Status != charging.SessionActive || got.TransactionID == 0 {
+	if got.ID != "pend-1" || got.ConnectorID != 2 || got.Status != charging.SessionActive || got.TransactionID == "" {
 		t.Fatalf("got %+v; want pend-1 active on connector 2", got)
 	}
 	if _, err := s.ActiveSessionForTag(ctx, "APP-1"); err != nil {
@@ -391,7 +391,7 @@ func testWritesAppendEvents(t *testing.T, s charging.FullStore) {
 			cancel()
 		case e.ChargerID != "CP-EV":
 		case e.Kind == charging.SessionChanged:
-			got = append(got, fmt.Sprintf("session %s %d tx=%v", e.SessionID, e.Seq, e.TransactionID != 0))
+			got = append(got, fmt.Sprintf("session %s %d tx=%v", e.SessionID, e.Seq, e.TransactionID != ""))
 		case e.Kind == charging.ConnectorChanged:
 			c := "none"
 			if e.Connector != nil {

@@ -3,6 +3,7 @@ package storetest
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -75,11 +76,11 @@ func testMeterValuesUnattached(t *testing.T, open func(t *testing.T) charging.St
 	createCharger(t, st, "cp-2")
 	var s starter
 	sess := start(t, st, s.req("cp-1", 1, "TAG-1"))
-	unknown := sess.TransactionID + 1000
+	unknown := strconv.FormatInt(txNum(t, sess.TransactionID)+1000, 10)
 	tests := []struct {
 		name    string
 		charger string
-		tx      *int64
+		tx      *string
 	}{
 		{"nil-transaction", "cp-1", nil},
 		{"unknown-transaction", "cp-1", &unknown},
@@ -117,7 +118,7 @@ func testConcurrentMeterValues(t *testing.T, open func(t *testing.T) charging.St
 	createCharger(t, st, "cp-1")
 	var s starter
 	var ids []string
-	var txs []int64
+	var txs []string
 	for i := range sessions {
 		r := s.req("cp-1", i+1, "TAG")
 		r.MeterStartWh = 0

@@ -13,7 +13,7 @@ func testRestart(t *testing.T, open func(t *testing.T) charging.Store) {
 	var s starter
 	var last int64
 	var first charging.StartSession
-	seen := map[int64]bool{}
+	seen := map[string]bool{}
 	for round := range 3 {
 		for i := range 5 {
 			r := s.req("cp-1", i+1, "TAG")
@@ -21,11 +21,11 @@ func testRestart(t *testing.T, open func(t *testing.T) charging.Store) {
 				first = r
 			}
 			sess := start(t, st, r)
-			if sess.TransactionID <= last || seen[sess.TransactionID] {
-				t.Fatalf("round %d: got transaction id %d; want a new one above %d", round, sess.TransactionID, last)
+			if txNum(t, sess.TransactionID) <= last || seen[sess.TransactionID] {
+				t.Fatalf("round %d: got transaction id %s; want a new one above %d", round, sess.TransactionID, last)
 			}
-			last = sess.TransactionID
-			seen[last] = true
+			last = txNum(t, sess.TransactionID)
+			seen[sess.TransactionID] = true
 		}
 		st = reopen(t, st, open)
 	}

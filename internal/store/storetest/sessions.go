@@ -10,7 +10,7 @@ import (
 )
 
 // started is the session StartSession must return for r.
-func started(r charging.StartSession, tx int64) charging.Session {
+func started(r charging.StartSession, tx string) charging.Session {
 	return charging.Session{
 		ID:             r.ID,
 		ChargerID:      r.ChargerID,
@@ -49,8 +49,8 @@ func testStartSession(t *testing.T, open func(t *testing.T) charging.Store) {
 			st := open(t)
 			createCharger(t, st, "cp-1")
 			got := start(t, st, tt.req)
-			if got.TransactionID <= 0 {
-				t.Errorf("transaction id: got %d; want > 0", got.TransactionID)
+			if txNum(t, got.TransactionID) <= 0 {
+				t.Errorf("transaction id: got %s; want > 0", got.TransactionID)
 			}
 			want := started(tt.req, got.TransactionID)
 			if d := diff(want, got); d != "" {
@@ -59,9 +59,9 @@ func testStartSession(t *testing.T, open func(t *testing.T) charging.Store) {
 			if d := diff(want, getSession(t, st, tt.req.ID)); d != "" {
 				t.Errorf("GetSession after StartSession mismatch (-want +got):\n%s", d)
 			}
-			byTx, err := st.SessionByTransaction(ctx(t), got.TransactionID)
+			byTx, err := st.SessionByTransaction(ctx(t), got.ChargerID, got.TransactionID)
 			if err != nil {
-				t.Fatalf("SessionByTransaction(%d): %v", got.TransactionID, err)
+				t.Fatalf("SessionByTransaction(%s): %v", got.TransactionID, err)
 			}
 			if d := diff(want, byTx); d != "" {
 				t.Errorf("SessionByTransaction mismatch (-want +got):\n%s", d)
@@ -111,7 +111,7 @@ func testStartIdempotent(t *testing.T, open func(t *testing.T) charging.Store) {
 				t.Errorf("StartSession retry: got created true; want false")
 			}
 			if got.TransactionID != first.TransactionID {
-				t.Errorf("StartSession retry: got transaction id %d; want %d", got.TransactionID, first.TransactionID)
+				t.Errorf("StartSession retry: got transaction id %s; want %s", got.TransactionID, first.TransactionID)
 			}
 			if d := diff(want, got); d != "" {
 				t.Errorf("StartSession retry returned (-want +got):\n%s", d)
@@ -167,16 +167,16 @@ func testTransactionIDs(t *testing.T, open func(t *testing.T) charging.Store) {
 	var last int64
 	for i := range 100 {
 		sess := start(t, st, s.req("cp-1", i+1, "TAG"))
-		if sess.TransactionID <= last {
-			t.Fatalf("start %d: got transaction id %d; want > %d", i, sess.TransactionID, last)
+		if n := txNum(t, sess.TransactionID); n <= last {
+			t.Fatalf("start %d: got transaction id %s; want > %d", i, sess.TransactionID, last)
 		}
-		last = sess.TransactionID
-		byTx, err := st.SessionByTransaction(ctx(t), sess.TransactionID)
+		last = txNum(t, sess.TransactionID)
+		byTx, err := st.SessionByTransaction(ctx(t), "cp-1", sess.TransactionID)
 		if err != nil {
-			t.Fatalf("SessionByTransaction(%d): %v", sess.TransactionID, err)
+			t.Fatalf("SessionByTransaction(%s): %v", sess.TransactionID, err)
 		}
 		if byTx.ID != sess.ID {
-			t.Errorf("SessionByTransaction(%d): got session %s; want %s", sess.TransactionID, byTx.ID, sess.ID)
+			t.Errorf("SessionByTransaction(%s): got session %s; want %s", sess.TransactionID, byTx.ID, sess.ID)
 		}
 	}
 }
@@ -189,7 +189,7 @@ func testConcurrentStarts(t *testing.T, open func(t *testing.T) charging.Store) 
 		createCharger(t, st, "cp-1")
 		type result struct {
 			id  string
-			tx  int64
+			tx  string
 			err error
 		}
 		results := make(chan result, workers*perWorker)
@@ -209,13 +209,13 @@ func testConcurrentStarts(t *testing.T, open func(t *testing.T) charging.Store) 
 		}
 		wg.Wait()
 		close(results)
-		seen := map[int64]string{}
+		seen := map[string]string{}
 		for r := range results {
 			if r.err != nil {
 				t.Fatalf("StartSession(%s): %v", r.id, r.err)
 			}
 			if prev, ok := seen[r.tx]; ok {
-				t.Errorf("transaction id %d given to %s and %s", r.tx, prev, r.id)
+				t.Errorf("transaction id %s given to %s and %s", r.tx, prev, r.id)
 			}
 			seen[r.tx] = r.id
 		}
@@ -223,9 +223,9 @@ func testConcurrentStarts(t *testing.T, open func(t *testing.T) charging.Store) 
 			t.Errorf("got %d distinct transaction ids; want %d", len(seen), workers*perWorker)
 		}
 		for tx, id := range seen {
-			sess, err := st.SessionByTransaction(ctx(t), tx)
+			sess, err := st.SessionByTransaction(ctx(t), "cp-1", tx)
 			if err != nil || sess.ID != id {
-				t.Errorf("SessionByTransaction(%d): got %s, %v; want %s", tx, sess.ID, err, id)
+				t.Errorf("SessionByTransaction(%s): got %s, %v; want %s", tx, sess.ID, err, id)
 			}
 		}
 	})
@@ -236,7 +236,7 @@ func testConcurrentStarts(t *testing.T, open func(t *testing.T) charging.Store) 
 		var (
 			mu      sync.Mutex
 			created int
-			txs     = map[int64]bool{}
+			txs     = map[string]bool{}
 			ids     = map[string]bool{}
 			wg      sync.WaitGroup
 		)

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -75,7 +76,7 @@ func testStopSession(t *testing.T, open func(t *testing.T) charging.Store) {
 	t.Run("unknown-transaction", func(t *testing.T) {
 		st := open(t)
 		createCharger(t, st, "cp-1")
-		_, err := st.StopSession(ctx(t), charging.StopSession{ChargerID: "cp-1", TransactionID: 4242, MeterStopWh: 1, Reason: "Local",
+		_, err := st.StopSession(ctx(t), charging.StopSession{ChargerID: "cp-1", TransactionID: "4242", MeterStopWh: 1, Reason: "Local",
 			Status: charging.SessionCompleted, EndedAt: t0, ReceivedAt: t0})
 		wantErr(t, "StopSession of an unknown transaction", err, charging.ErrNotFound)
 	})
@@ -186,7 +187,7 @@ func testGetSession(t *testing.T, open func(t *testing.T) charging.Store) {
 	sess := start(t, st, s.req("cp-1", 1, "TAG-1"))
 	_, err := st.GetSession(ctx(t), "sess-nobody")
 	wantErr(t, "GetSession(sess-nobody)", err, charging.ErrNotFound)
-	_, err = st.SessionByTransaction(ctx(t), sess.TransactionID+1)
+	_, err = st.SessionByTransaction(ctx(t), sess.ChargerID, strconv.FormatInt(txNum(t, sess.TransactionID)+1, 10))
 	wantErr(t, "SessionByTransaction of an unknown id", err, charging.ErrNotFound)
 	if d := diff(sess, getSession(t, st, sess.ID)); d != "" {
 		t.Errorf("GetSession mismatch (-want +got):\n%s", d)

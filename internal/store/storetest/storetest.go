@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) charging.Store) {
 		{"start-session-idempotent", testStartIdempotent},
 		{"start-session-closes-open-session", testStartClosesOpen},
 		{"transaction-ids", testTransactionIDs},
+		{"transaction-ids-per-charger", testTransactionIDsPerCharger},
 		{"concurrent-starts", testConcurrentStarts},
 		{"meter-values", testMeterValues},
 		{"meter-values-unattached", testMeterValuesUnattached},

@@ -36,7 +36,7 @@
     var on = (el.getAttribute('data-live-on') || '').split(/\s+/);
     if (kind !== 'resync' && on.indexOf(kind) < 0) return false;
     var ch = el.getAttribute('data-live-charger'), se = el.getAttribute('data-live-session');
-    if (kind === 'session' && se) return data.id === se || (data.telemetry && String(data.transaction_id) === el.getAttribute('data-live-tx'));
+    if (kind === 'session' && se) return data.id === se || (data.telemetry && data.charger_id === ch && String(data.transaction_id) === el.getAttribute('data-live-tx'));
     if (ch && data && data.charger_id && data.charger_id !== ch) return false;
     return true;
   }

@@ -91,7 +91,7 @@
   load();
   document.addEventListener('cb:session', function (e) {
     var d = e.detail || {};
-    if (d.id === id || (d.telemetry && String(d.transaction_id) === root.getAttribute('data-live-tx'))) load();
+    if (d.id === id || (d.telemetry && d.charger_id === root.getAttribute('data-live-charger') && String(d.transaction_id) === root.getAttribute('data-live-tx'))) load();
   });
   document.addEventListener('cb:resync', load);
   document.addEventListener('cb:refreshed', function () {

@@ -3,6 +3,7 @@ package clustertest
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -75,12 +76,12 @@ func TestTwoProcesses(t *testing.T) {
 	if want := 2 * chargersPerProcess * rounds * 2; len(runs) != want {
 		t.Fatalf("got %d sessions run; want %d", len(runs), want)
 	}
-	byTx := map[int64]ran{}
+	byTx := map[string]ran{}
 	for _, r := range runs {
-		if prev, dup := byTx[r.tx]; dup {
+		if prev, dup := byTx[strconv.FormatInt(r.tx, 10)]; dup {
 			t.Errorf("transaction id %d handed to %s/%d (%s) and %s/%d (%s)", r.tx, prev.charger, prev.connector, prev.process, r.charger, r.connector, r.process)
 		}
-		byTx[r.tx] = r
+		byTx[strconv.FormatInt(r.tx, 10)] = r
 	}
 
 	for _, p := range procs {
@@ -91,13 +92,13 @@ func TestTwoProcesses(t *testing.T) {
 		for _, s := range list {
 			r, ok := byTx[s.TransactionID]
 			if !ok {
-				t.Errorf("%s lists session %s with transaction %d that no charger ran", p.Name, s.ID, s.TransactionID)
+				t.Errorf("%s lists session %s with transaction %s that no charger ran", p.Name, s.ID, s.TransactionID)
 				continue
 			}
 			wantKWh := float64(r.meterWh[1]-r.meterWh[0]) / 1000
 			if s.ChargerID != r.charger || s.ConnectorID != r.connector || s.Status != charging.SessionCompleted ||
 				math.Abs(s.KWh-wantKWh) > 1e-9 || s.MeterStopWh == nil || *s.MeterStopWh != r.meterWh[1] {
-				t.Errorf("%s: session of transaction %d: got %s/%d %s %v kWh; want %s/%d completed %v kWh",
+				t.Errorf("%s: session of transaction %s: got %s/%d %s %v kWh; want %s/%d completed %v kWh",
 					p.Name, s.TransactionID, s.ChargerID, s.ConnectorID, s.Status, s.KWh, r.charger, r.connector, wantKWh)
 			}
 		}
