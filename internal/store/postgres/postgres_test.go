@@ -134,3 +134,63 @@ func TestStatementTimeout(t *testing.T) {
 		t.Errorf("a 5s statement with statement_timeout=100ms: got %v after %v; want a statement timeout", err, time.Since(start))
 	}
 }
+
+// TestMigrateTransactionIDsToText: migration 0010 turns the integer
+// transaction ids of a database from before it into text, unique per
+// charger. The old schema is made from the current one by undoing 0010.
+func TestMigrateTransactionIDsToText(t *testing.T) {
+	dsn := pgtest.Schema(t)
+	ctx := t.Context()
+	s, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t0 := time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC)
+	for _, id := range []string{"cp-1", "cp-2"} {
+		if err := s.CreateCharger(ctx, charging.Charger{ID: id, Registered: true, CreatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sess, _, err := s.StartSession(ctx, charging.StartSession{ID: "s-1", StartKey: "k-1", ChargerID: "cp-1", ConnectorID: 1,
+		IDTag: "TAG", Status: charging.SessionActive, MeterStartWh: 1000, StartedAt: t0, ReceivedAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := sess.TransactionID
+	if _, err := s.AppendMeterValues(ctx, charging.MeterValues{ChargerID: "cp-1", ConnectorID: 1, TransactionID: &tx, ReceivedAt: t0,
+		Samples: []charging.MeterSample{{Timestamp: t0, Values: []charging.SampledValue{{Measurand: charging.MeasurandEnergyImportRegister,
+			Value: 2, Unit: "kWh", Numeric: true, Raw: "2"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`ALTER TABLE sessions DROP CONSTRAINT sessions_charger_transaction`,
+		`ALTER TABLE sessions ALTER COLUMN transaction_id TYPE bigint USING transaction_id::bigint`,
+		`ALTER TABLE sessions ADD CONSTRAINT sessions_transaction_id_key UNIQUE (transaction_id)`,
+		`ALTER TABLE meter_samples ALTER COLUMN transaction_id TYPE bigint USING transaction_id::bigint`,
+		`DELETE FROM schema_migrations WHERE version = 10`,
+	} {
+		if _, err := s.pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s.Close()
+
+	s, err = Open(ctx, dsn)
+	if err != nil {
+		t.Fatalf("Open after the old schema: %v", err)
+	}
+	defer s.Close()
+	got, err := s.SessionByTransaction(ctx, "cp-1", tx)
+	if err != nil || got.ID != "s-1" || got.LastRegisterWh != 2000 {
+		t.Fatalf("session of transaction %s after migration: %+v, %v; want s-1 at 2000 Wh", tx, got, err)
+	}
+	if samples, err := s.SessionSamples(ctx, "s-1"); err != nil || len(samples) != 1 {
+		t.Errorf("samples after migration: %d, %v; want 1", len(samples), err)
+	}
+	// Unique per charger now: cp-2 may have a transaction of the same id.
+	other, _, err := s.StartSession(ctx, charging.StartSession{ID: "s-2", StartKey: "k-2", TransactionID: tx, ChargerID: "cp-2", ConnectorID: 1,
+		IDTag: "TAG", Status: charging.SessionActive, StartedAt: t0, ReceivedAt: t0})
+	if err != nil || other.TransactionID != tx {
+		t.Errorf("cp-2's transaction %s: %+v, %v", tx, other, err)
+	}
+}
