@@ -19,7 +19,7 @@ import (
 // them, kills one node with SIGKILL mid-stream, and checks that its
 // chargers are served by the other two within a minute, that charging goes
 // on, and that every StopTransaction the fleet had acknowledged is a
-// completed session, once.
+// completed session, stored once.
 func TestKillANodeOfThree(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills chargebridge processes; skipped with -short")
@@ -125,8 +125,10 @@ func TestKillANodeOfThree(t *testing.T) {
 			}
 		}
 	}
-	if int64(completed) != st.SessionsCompleted {
-		t.Errorf("%d completed sessions stored; the fleet had %d StopTransactions acknowledged", completed, st.SessionsCompleted)
+	// Every acknowledged stop is stored; a stop stored but not yet
+	// answered when the fleet stopped (one per charger at most) is too.
+	if n := int64(completed); n < st.SessionsCompleted || n > st.SessionsCompleted+chargers {
+		t.Errorf("%d completed sessions stored; the fleet had %d StopTransactions acknowledged (and at most %d in flight)", completed, st.SessionsCompleted, chargers)
 	}
 	t.Logf("%d sessions completed across the kill, each stored once", completed)
 	for _, p := range nodes[1:] {
