@@ -483,27 +483,33 @@ func keepAlive(msg jetstream.Msg, period time.Duration) (stop func()) {
 func (ev *Events) consumeNew(ctx context.Context, h func(context.Context, charging.Event) error) error {
 	var cons jetstream.Consumer
 	for {
-		c, err := ev.js.OrderedConsumer(ctx, EventStream, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy})
-		if err == nil {
+		if cons == nil {
+			// One reset attempt per fetch: the library's default retries
+			// for ever, inside Next, deaf to ctx, so a node whose NATS went
+			// away could not stop. A consumer that failed is made again
+			// here, where ctx is heard.
+			c, err := ev.js.OrderedConsumer(ctx, EventStream, jetstream.OrderedConsumerConfig{
+				DeliverPolicy: jetstream.DeliverNewPolicy, MaxResetAttempts: 1})
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				ev.log.Warn("cluster: cannot create the live event consumer; retrying", "err", err)
+				if !charging.Sleep(ctx, time.Second) {
+					return ctx.Err()
+				}
+				continue
+			}
 			cons = c
-			break
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		ev.log.Warn("cluster: cannot create the live event consumer; retrying", "err", err)
-		if !charging.Sleep(ctx, time.Second) {
-			return ctx.Err()
-		}
-	}
-	for {
 		msg, err := next(ctx, cons)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		if err != nil {
 			if !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
-				ev.log.Warn("cluster: fetching live events failed; retrying", "err", err)
+				ev.log.Warn("cluster: fetching live events failed; making the consumer again", "err", err)
+				cons = nil
 				if !charging.Sleep(ctx, time.Second) {
 					return ctx.Err()
 				}

@@ -533,3 +533,42 @@ func TestTheRelayFailsOver(t *testing.T) {
 	publishN(t, b.ev, 1, 3)
 	h.wait(t, 5)
 }
+
+// A live (ordered) consumer whose NATS server went away stops when its
+// context ends: the library's own recovery of an ordered consumer retries
+// for ever inside a fetch, deaf to the context, and held a node's shutdown.
+func TestLiveConsumerStopsAfterNATSWentAway(t *testing.T) {
+	ns := natstest.Start(t)
+	dsn := pgtest.Schema(t)
+	a := startEventNode(t, ns.URL(), dsn, "a")
+	goRun(t, a.ev.Relay)
+	live := make(chan charging.Event, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- a.ev.Consume(ctx, "", func(_ context.Context, e charging.Event) error { live <- e; return nil })
+	}()
+	timeout := time.After(30 * time.Second)
+	for i := int64(1); len(live) == 0; i++ {
+		if err := a.ev.Publish(t.Context(), sessionEvent("s-live", i)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-time.After(200 * time.Millisecond):
+		case <-timeout:
+			t.Fatal("the live consumer saw nothing")
+		}
+	}
+	// The stream goes away under the consumer (as with a NATS server
+	// restarted without its store), and then the node stops.
+	if err := a.ev.js.DeleteStream(t.Context(), EventStream); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // the consumer's heartbeats stop: it recovers in a fetch
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the live consumer did not stop within 20 s of its context ending")
+	}
+}
