@@ -73,6 +73,11 @@ func (s *Service) RemoteStartAccepted(ctx context.Context, chargerID string, con
 	if err != nil {
 		return Session{}, err
 	}
+	unlock, err := s.starts.Lock(ctx, chargerID)
+	if err != nil {
+		return Session{}, fmt.Errorf("remote start at %s: %w", chargerID, err)
+	}
+	defer unlock()
 	if res, err := s.findSession(ctx, chargerID, SessionReserved, func(x Session) bool {
 		return x.IDTag == idTag && (connectorID == 0 || x.ConnectorID == connectorID || x.ConnectorID == 0)
 	}); err == nil {

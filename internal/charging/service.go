@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/chargebridge/chargebridge/internal/keylock"
 )
 
 // Config is the core's policy.
@@ -55,6 +57,13 @@ type Service struct {
 	registers registers
 
 	viol violations
+
+	// starts serializes, per charger, a start's store write and the
+	// recording of a remote start it may answer (RemoteStartAccepted):
+	// the charger sends its StartTransaction right after its answer, and
+	// the two must not interleave. Both run on the node that holds the
+	// charger's connection.
+	starts keylock.Map
 
 	// tolMu guards tolerant, the chargers' tolerance switches (tolerance.go).
 	tolMu    sync.Mutex
@@ -386,6 +395,11 @@ func (s *Service) StartTransaction(ctx context.Context, r StartRequest) (StartRe
 	}
 	status := t.To
 	s.screenStart(ctx, r)
+	unlock, err := s.starts.Lock(ctx, r.ChargerID)
+	if err != nil {
+		return StartResult{}, fmt.Errorf("start transaction at %s/%d: %w", r.ChargerID, r.ConnectorID, err)
+	}
+	defer unlock()
 	now := s.clock.Now()
 	id := NewID()
 	sess, created, err := s.store.StartSession(ctx, StartSession{
