@@ -174,23 +174,19 @@ func (w *meterWriters) do(ctx context.Context, op *meterOp) error {
 func (w *meterWriters) loop() {
 	var (
 		batch []*meterOp
-		carry *meterOp // an op that could not join the last batch
 		b     meterBatch
 	)
 	for {
-		first := carry
-		carry = nil
-		if first == nil {
+		var first *meterOp
+		select {
+		case first = <-w.ops:
+		case <-w.closing:
+			// Callers that raced Close may still be handing over
+			// operations; take them until none is waiting.
 			select {
 			case first = <-w.ops:
-			case <-w.closing:
-				// Callers that raced Close may still be handing over
-				// operations; take them until none is waiting.
-				select {
-				case first = <-w.ops:
-				default:
-					return
-				}
+			default:
+				return
 			}
 		}
 		batch = append(batch[:0], first)
@@ -200,10 +196,7 @@ func (w *meterWriters) loop() {
 		for len(batch) < w.maxBatch {
 			select {
 			case op := <-w.ops:
-				if !b.add(op) {
-					carry = op
-					break gather
-				}
+				b.add(op)
 				batch = append(batch, op)
 			default:
 				break gather
@@ -282,9 +275,9 @@ func (b *meterBatch) keyOf(op *meterOp) int64 {
 // txKey names a session in a batch: transaction ids are unique per charger.
 type txKey struct{ charger, tx string }
 
-// add adds op, merging its fold with an earlier one of the same session.
-// It always takes op (true): the charger is part of a session's key.
-func (b *meterBatch) add(op *meterOp) bool {
+// add adds op, merging its fold with an earlier one of the same session
+// (the charger is part of a session's key, so any op joins).
+func (b *meterBatch) add(op *meterOp) {
 	k := 0
 	if op.tx != nil {
 		key := txKey{op.charger, *op.tx}
@@ -301,7 +294,6 @@ func (b *meterBatch) add(op *meterOp) bool {
 		b.sK, b.sCharger, b.sConnector = append(b.sK, int64(k)), append(b.sCharger, op.charger), append(b.sConnector, op.connector)
 		b.sTx, b.sTS, b.sReceived, b.sVals = append(b.sTx, op.tx), append(b.sTS, op.ts[i]), append(b.sReceived, op.fold.received), append(b.sVals, op.vals[i])
 	}
-	return true
 }
 
 // appendBatch runs a batch and returns which folds found their session.
