@@ -6,4 +6,11 @@
 // CALL → CALLRESULT latency and server memory per connected charger. The
 // same scenarios run against a minimal WebSocket server that answers every
 // CALL with an empty CALLRESULT, the ceiling of the machine.
+//
+// With Options.Nodes (`bench --nodes N`) the server is N serve processes
+// forming a cluster on a fresh PostgreSQL schema and a NATS server of the
+// run's own; each charger connects to the node its id picks, and the report
+// adds per node the chargers held, RSS and RSS per charger, and the latency
+// of operator commands sent to the node that holds the charger and to
+// another one (forwarded over NATS).
 package bench
