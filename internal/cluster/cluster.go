@@ -41,13 +41,45 @@ const (
 	opTimeout = 5 * time.Second
 )
 
-// Names of the buckets and of the command subjects' prefix.
+// DefaultName is the cluster's name when Config.Name is empty; the
+// buckets below are the default cluster's.
 const (
-	PresenceBucket = "cb_presence"
-	NodesBucket    = "cb_nodes"
-	commandSubject = "cb.cmd."
-	evictSubject   = "cb.evict."
+	DefaultName    = "cb"
+	PresenceBucket = DefaultName + "_presence"
+	NodesBucket    = DefaultName + "_nodes"
 )
+
+// names are the NATS names of one cluster. Each starts with the cluster's
+// name, so clusters that share a NATS server (a staging and a production
+// one) never see each other's presence, commands or events.
+type names struct {
+	presence, nodes, cmd, evict, stream, ev, live, note string
+}
+
+func namesOf(cluster string) names {
+	if cluster == "" {
+		cluster = DefaultName
+	}
+	return names{
+		presence: cluster + "_presence", nodes: cluster + "_nodes",
+		cmd: cluster + ".cmd.", evict: cluster + ".evict.",
+		stream: strings.ToUpper(cluster) + "_EVENTS", ev: cluster + ".ev.",
+		live: cluster + ".live.", note: cluster + ".note.",
+	}
+}
+
+// ValidateName checks a cluster name: 1 to 32 letters, digits, - and _.
+func ValidateName(name string) error {
+	if name == "" || len(name) > 32 {
+		return fmt.Errorf("cluster name %q must be 1 to 32 characters", name)
+	}
+	for i := 0; i < len(name); i++ {
+		if !nodeIDChar(name[i]) {
+			return fmt.Errorf("cluster name %q has character %q; use letters, digits, - and _", name, name[i])
+		}
+	}
+	return nil
+}
 
 // Config is a node's part in a cluster.
 type Config struct {
@@ -56,6 +88,10 @@ type Config struct {
 	URL string
 	// NodeID names this node; DefaultNodeID when empty.
 	NodeID string
+	// Name is the cluster's (DefaultName when empty): its NATS buckets,
+	// stream and subjects start with it, so that several clusters may
+	// share one NATS server.
+	Name string
 	// TTL is how long a node's heartbeat lives without a refresh
 	// (DefaultTTL when zero): its chargers' records are believed as long;
 	// Refresh is how often the node writes it (TTL/3 when zero).
@@ -135,6 +171,7 @@ func ValidateNodeID(id string) error {
 // commands other nodes forward to it.
 type Node struct {
 	cfg      Config
+	names    names
 	log      *slog.Logger
 	nc       *nats.Conn
 	js       jetstream.JetStream
@@ -213,6 +250,12 @@ func Join(ctx context.Context, cfg Config) (*Node, error) {
 	if err := ValidateNodeID(cfg.NodeID); err != nil {
 		return nil, err
 	}
+	if cfg.Name == "" {
+		cfg.Name = DefaultName
+	}
+	if err := ValidateName(cfg.Name); err != nil {
+		return nil, err
+	}
 	if cfg.TTL <= 0 {
 		cfg.TTL = DefaultTTL
 	}
@@ -268,15 +311,15 @@ func Join(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		return nil, fmt.Errorf("NATS key-value bucket %s: %w (does the NATS server run JetStream? start it with -js)", name, err)
 	}
-	n := &Node{cfg: cfg, log: log, nc: nc, started: time.Now().UTC(), run: newRun(), js: js, sem: make(chan struct{}, 256),
+	n := &Node{cfg: cfg, names: namesOf(cfg.Name), log: log, nc: nc, started: time.Now().UTC(), run: newRun(), js: js, sem: make(chan struct{}, 256),
 		held: map[string]holding{}, pending: map[string]struct{}{}, releasing: map[string]holding{}, seen: map[string]seenNode{}}
 	// A charger's record lives until its socket closes; its node's
 	// heartbeat says whether it is believed (see presence.go).
-	if n.presence, err = bucket(PresenceBucket, "chargebridge: which node holds each charger's socket", 0); err != nil {
+	if n.presence, err = bucket(n.names.presence, "chargebridge: which node holds each charger's socket", 0); err != nil {
 		nc.Close()
 		return nil, err
 	}
-	if n.nodes, err = bucket(NodesBucket, "chargebridge: the nodes of the cluster (heartbeats)", cfg.TTL); err != nil {
+	if n.nodes, err = bucket(n.names.nodes, "chargebridge: the nodes of the cluster (heartbeats)", cfg.TTL); err != nil {
 		nc.Close()
 		return nil, err
 	}
@@ -312,7 +355,7 @@ func (n *Node) Ready() error {
 // forwarded again) and raw messages with raw (nil: refused), and starts
 // writing the node's heartbeat.
 func (n *Node) Start(local charging.Commands, raw RawSender) error {
-	sub, err := n.nc.Subscribe(commandSubject+n.cfg.NodeID, func(m *nats.Msg) {
+	sub, err := n.nc.Subscribe(n.names.cmd+n.cfg.NodeID, func(m *nats.Msg) {
 		select {
 		case n.sem <- struct{}{}:
 		case <-n.stopCtx.Done():
@@ -337,7 +380,7 @@ func (n *Node) Start(local charging.Commands, raw RawSender) error {
 		return fmt.Errorf("subscribe to forwarded commands: %w", err)
 	}
 	n.sub = sub
-	if n.evicts, err = n.nc.Subscribe(evictSubject+n.cfg.NodeID, n.onEvict); err != nil {
+	if n.evicts, err = n.nc.Subscribe(n.names.evict+n.cfg.NodeID, n.onEvict); err != nil {
 		_ = sub.Unsubscribe()
 		return fmt.Errorf("subscribe to evictions: %w", err)
 	}
@@ -440,17 +483,17 @@ func (n *Node) unsubscribe() {
 func (n *Node) Nodes(ctx context.Context) ([]NodeInfo, error) {
 	// The stream's subjects, not ListKeys: its consumer may miss a key
 	// rewritten while it lists, and every node rewrites its key often.
-	st, err := n.js.Stream(ctx, "KV_"+NodesBucket)
+	st, err := n.js.Stream(ctx, "KV_"+n.names.nodes)
 	if err != nil {
 		return nil, fmt.Errorf("list cluster nodes: %w", err)
 	}
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter("$KV."+NodesBucket+".>"))
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter("$KV."+n.names.nodes+".>"))
 	if err != nil {
 		return nil, fmt.Errorf("list cluster nodes: %w", err)
 	}
 	var keys []string
 	for subj := range info.State.Subjects {
-		keys = append(keys, strings.TrimPrefix(subj, "$KV."+NodesBucket+"."))
+		keys = append(keys, strings.TrimPrefix(subj, "$KV."+n.names.nodes+"."))
 	}
 	var out []NodeInfo
 	for _, k := range keys {

@@ -37,8 +37,7 @@ import (
 // acknowledgement, so an event is in the stream before any relay publishes
 // the next.
 const (
-	EventStream    = "CB_EVENTS"
-	eventSubjects  = "cb.ev."
+	EventStream    = "CB_EVENTS" // the default cluster's (namesOf)
 	RelayConsumer  = "jetstream-relay"
 	relayLeaderJob = "jetstream-relay"
 )
@@ -57,6 +56,9 @@ const (
 
 // EventsConfig configures a node's JetStream event port.
 type EventsConfig struct {
+	// Cluster is the cluster's name (Config.Name; DefaultName when
+	// empty): the stream and its subjects start with it.
+	Cluster string
 	// Store is the store's event log: Publish appends to it (the
 	// transactional outbox), and the relay consumes it.
 	Store charging.EventPort
@@ -79,9 +81,10 @@ type EventsConfig struct {
 
 // Events is charging.EventPort over NATS JetStream.
 type Events struct {
-	cfg EventsConfig
-	js  jetstream.JetStream
-	log *slog.Logger
+	cfg   EventsConfig
+	names names
+	js    jetstream.JetStream
+	log   *slog.Logger
 }
 
 var _ charging.EventPort = (*Events)(nil)
@@ -92,6 +95,7 @@ func (n *Node) Events(ctx context.Context, cfg EventsConfig) (*Events, error) {
 	if cfg.Log == nil {
 		cfg.Log = n.cfg.Log
 	}
+	cfg.Cluster = n.cfg.Name
 	return NewEvents(ctx, n.js, cfg)
 }
 
@@ -122,7 +126,7 @@ func NewEvents(ctx context.Context, js jetstream.JetStream, cfg EventsConfig) (*
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	ev := &Events{cfg: cfg, js: js, log: cfg.Log}
+	ev := &Events{cfg: cfg, names: namesOf(cfg.Cluster), js: js, log: cfg.Log}
 	if err := ev.ensureStream(ctx); err != nil {
 		return nil, err
 	}
@@ -136,9 +140,9 @@ func (ev *Events) ensureStream(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	_, err := ev.js.CreateOrUpdateStream(sctx, jetstream.StreamConfig{
-		Name:        EventStream,
+		Name:        ev.names.stream,
 		Description: "chargebridge: committed changes relayed from the database's event log",
-		Subjects:    []string{eventSubjects + ">"},
+		Subjects:    []string{ev.names.ev + ">"},
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardOld,
@@ -146,7 +150,7 @@ func (ev *Events) ensureStream(ctx context.Context) error {
 		Duplicates:  ev.cfg.Duplicates,
 	})
 	if err != nil {
-		return fmt.Errorf("NATS stream %s: %w (does the NATS server run JetStream? start it with -js)", EventStream, err)
+		return fmt.Errorf("NATS stream %s: %w (does the NATS server run JetStream? start it with -js)", ev.names.stream, err)
 	}
 	return nil
 }
@@ -194,9 +198,9 @@ func decodeEvent(data []byte) (charging.Event, error) {
 	return e, nil
 }
 
-// EventSubject is the subject of e: cb.ev.<kind>.<session, else charger,
-// else tariff>, each a token (Token).
-func EventSubject(e charging.Event) string {
+// eventSubject is the subject of e: <cluster>.ev.<kind>.<session, else
+// charger, else tariff>, each a token (Token).
+func (ev *Events) eventSubject(e charging.Event) string {
 	key := e.SessionID
 	if key == "" {
 		key = e.ChargerID
@@ -204,7 +208,7 @@ func EventSubject(e charging.Event) string {
 	if key == "" {
 		key = e.TariffID
 	}
-	return eventSubjects + Token(string(e.Kind)) + "." + Token(key)
+	return ev.names.ev + Token(string(e.Kind)) + "." + Token(key)
 }
 
 // Token makes s one NATS subject token, one to one: letters, digits, -
@@ -290,7 +294,7 @@ func (ev *Events) publish(ctx context.Context, e charging.Event) (duplicate bool
 	}
 	pctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	ack, err := ev.js.PublishMsg(pctx, &nats.Msg{Subject: EventSubject(e), Data: data}, jetstream.WithMsgID(e.ID))
+	ack, err := ev.js.PublishMsg(pctx, &nats.Msg{Subject: ev.eventSubject(e), Data: data}, jetstream.WithMsgID(e.ID))
 	if err != nil {
 		if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
 			// The stream is gone (a NATS server without its store): make it
@@ -371,7 +375,7 @@ func lost(err error) bool {
 func (ev *Events) durable(ctx context.Context, name string) (jetstream.Consumer, error) {
 	for {
 		cctx, cancel := context.WithTimeout(ctx, opTimeout)
-		c, err := ev.js.CreateOrUpdateConsumer(cctx, EventStream, jetstream.ConsumerConfig{
+		c, err := ev.js.CreateOrUpdateConsumer(cctx, ev.names.stream, jetstream.ConsumerConfig{
 			Durable:       name,
 			Description:   "chargebridge event consumer " + name,
 			DeliverPolicy: jetstream.DeliverAllPolicy,
@@ -488,7 +492,7 @@ func (ev *Events) consumeNew(ctx context.Context, h func(context.Context, chargi
 			// for ever, inside Next, deaf to ctx, so a node whose NATS went
 			// away could not stop. A consumer that failed is made again
 			// here, where ctx is heard.
-			c, err := ev.js.OrderedConsumer(ctx, EventStream, jetstream.OrderedConsumerConfig{
+			c, err := ev.js.OrderedConsumer(ctx, ev.names.stream, jetstream.OrderedConsumerConfig{
 				DeliverPolicy: jetstream.DeliverNewPolicy, MaxResetAttempts: 1})
 			if err != nil {
 				if ctx.Err() != nil {
@@ -560,7 +564,7 @@ type ConsumerLag struct {
 
 // Lag lists the stream's durable consumers and their lag.
 func (ev *Events) Lag(ctx context.Context) ([]ConsumerLag, error) {
-	st, err := ev.js.Stream(ctx, EventStream)
+	st, err := ev.js.Stream(ctx, ev.names.stream)
 	if err != nil {
 		return nil, fmt.Errorf("event stream: %w", err)
 	}

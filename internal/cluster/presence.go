@@ -86,7 +86,7 @@ func (n *Node) Hold(chargerID string) {
 	}
 	if err == nil && held && (prev.Node != n.cfg.NodeID || prev.Run != n.run) {
 		b, _ := json.Marshal(prev)
-		_ = n.nc.Publish(evictSubject+prev.Node, b)
+		_ = n.nc.Publish(n.names.evict+prev.Node, b)
 	}
 	n.mu.Lock()
 	n.held[chargerID] = holding{rev: rev, at: at}

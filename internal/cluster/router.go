@@ -79,7 +79,7 @@ func (n *Node) forward(ctx context.Context, node string, req request) (reply, er
 	if err != nil {
 		return reply{}, err
 	}
-	msg, err := n.nc.RequestWithContext(ctx, commandSubject+node, body)
+	msg, err := n.nc.RequestWithContext(ctx, n.names.cmd+node, body)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		return reply{}, fmt.Errorf("%w: %s (its node %s is gone)", charging.ErrNotConnected, req.Charger, node)

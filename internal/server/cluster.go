@@ -23,11 +23,16 @@ type clusterPart struct {
 	started time.Time
 }
 
-// validateCluster checks --nats and --node-id.
+// validateCluster checks --nats, --node-id and --cluster-name.
 func (c *Config) validateCluster() error {
 	if c.NodeID != "" {
 		if err := cluster.ValidateNodeID(c.NodeID); err != nil {
 			return fmt.Errorf("--node-id: %w", err)
+		}
+	}
+	if c.ClusterName != "" {
+		if err := cluster.ValidateName(c.ClusterName); err != nil {
+			return fmt.Errorf("--cluster-name: %w", err)
 		}
 	}
 	if c.NATS == "" {
@@ -56,7 +61,7 @@ func (s *Server) joinCluster(ctx context.Context) error {
 		return nil
 	}
 	n, err := cluster.Join(ctx, cluster.Config{
-		URL: s.cfg.NATS, NodeID: s.cfg.NodeID, CallTimeout: s.cfg.CallTimeout, Local: s.ocpp.Connected, Log: s.log,
+		URL: s.cfg.NATS, NodeID: s.cfg.NodeID, Name: s.cfg.ClusterName, CallTimeout: s.cfg.CallTimeout, Local: s.ocpp.Connected, Log: s.log,
 		// The charger connected to another node since: this socket is
 		// half-open (the newest connection wins, as on one node).
 		// (With --refuse-duplicates the first connection is to stay: a

@@ -50,9 +50,12 @@ type Config struct {
 	// NATS, when set, makes this node one of a cluster: nodes sharing one
 	// PostgreSQL database meet through this NATS server (JetStream on) to
 	// know which node holds which charger and to forward commands
-	// (cluster.go). NodeID names the node (default hostname-pid).
-	NATS   string
-	NodeID string
+	// (cluster.go). NodeID names the node (default hostname-pid);
+	// ClusterName the cluster (default "cb"), so that several clusters may
+	// share one NATS server.
+	NATS        string
+	NodeID      string
+	ClusterName string
 }
 
 // DefaultDB is the embedded database a server creates on first start.
@@ -78,6 +81,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve the Go profiler at /debug/pprof/ (profiling only; never on a public address)")
 	fs.StringVar(&c.NATS, "nats", "", "NATS server URL (nats://HOST:4222, JetStream on): nodes sharing one PostgreSQL --db form a cluster through it; empty runs this node alone")
 	fs.StringVar(&c.NodeID, "node-id", "", "this node's id in a cluster: letters, digits, - and _ (default hostname-pid)")
+	fs.StringVar(&c.ClusterName, "cluster-name", "", "the cluster's name, the same on each of its nodes: its NATS buckets, stream and subjects start with it, so clusters (staging, production) may share one NATS server (default cb)")
 	c.Beckn.bind(fs)
 	c.Security.bind(fs)
 	fs.StringVar(&c.APIToken, "api-token", "", "token that protects the dashboard (login form) and the operator API (Authorization: Bearer TOKEN); required unless --http is a loopback address (prefer CHARGEBRIDGE_API_TOKEN: flags show in ps)")
