@@ -69,17 +69,7 @@ func namesOf(cluster string) names {
 }
 
 // ValidateName checks a cluster name: 1 to 32 letters, digits, - and _.
-func ValidateName(name string) error {
-	if name == "" || len(name) > 32 {
-		return fmt.Errorf("cluster name %q must be 1 to 32 characters", name)
-	}
-	for i := 0; i < len(name); i++ {
-		if !nodeIDChar(name[i]) {
-			return fmt.Errorf("cluster name %q has character %q; use letters, digits, - and _", name, name[i])
-		}
-	}
-	return nil
-}
+func ValidateName(name string) error { return validToken("cluster name", name, 32) }
 
 // Config is a node's part in a cluster.
 type Config struct {
@@ -154,13 +144,17 @@ func RedactURL(urls string) string {
 
 // ValidateNodeID says what is wrong with a node id: it names a NATS
 // subject token and a key, so letters, digits, - and _ only.
-func ValidateNodeID(id string) error {
-	if id == "" || len(id) > 64 {
-		return fmt.Errorf("node id %q must be 1 to 64 characters", id)
+func ValidateNodeID(id string) error { return validToken("node id", id, 64) }
+
+// validToken checks a name that becomes part of NATS subjects and bucket
+// keys: 1 to max letters, digits, - and _.
+func validToken(what, s string, max int) error {
+	if s == "" || len(s) > max {
+		return fmt.Errorf("%s %q must be 1 to %d characters", what, s, max)
 	}
-	for i := 0; i < len(id); i++ {
-		if !nodeIDChar(id[i]) {
-			return fmt.Errorf("node id %q has character %q; use letters, digits, - and _", id, id[i])
+	for i := 0; i < len(s); i++ {
+		if !nodeIDChar(s[i]) {
+			return fmt.Errorf("%s %q has character %q; use letters, digits, - and _", what, s, s[i])
 		}
 	}
 	return nil
