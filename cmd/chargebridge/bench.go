@@ -17,6 +17,10 @@ import (
 // defaultScenarios measure each target of BENCHMARKS.md in one run.
 const defaultScenarios = "idle:1000,idle:5000,idle:19000,charging:5000,saturation:1000,paced:5000@1s"
 
+// defaultExternalScenarios are defaultScenarios less charging, which the
+// external generator does not run.
+const defaultExternalScenarios = "idle:1000,idle:5000,idle:19000,saturation:1000,paced:5000@1s"
+
 // defaultNodeScenarios measure the cluster of --nodes: a fleet held idle
 // and a charging fleet with commands across nodes.
 const defaultNodeScenarios = "idle:10000,mixed:2000"
@@ -38,6 +42,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	nodes := fs.Int("nodes", 0, "run N chargebridge serve processes as one cluster (--nats, --node-id) on a fresh schema of the PostgreSQL --db (default "+bench.DefaultNodesDB+"), each charger connecting to the node its id picks; adds per-node chargers and RSS, and sends commands during each window (--command-rate); no ceiling")
 	natsURL := fs.String("nats", "", "with --nodes: the NATS server (JetStream on) of the cluster, used by no other cluster (default: a nats-server from PATH started for each scenario, as the cluster's stream and buckets have fixed names)")
 	cmdRate := fs.Float64("command-rate", bench.DefaultCommandRate, "with --nodes 2 or more: operator commands (unlock connector 1 through the API) per second during each window, half to the node holding the charger, half to another node, to measure the cross-node command latency; 0: none")
+	generator := fs.String("generator", bench.GeneratorSim, "load generator of every scenario and of the ceiling: "+bench.GeneratorSim+" (chargebridge's simulator) or "+bench.GeneratorExternal+
+		" (an OCPP 1.6J generator on gorilla/websocket sharing no code with the server or the simulator: idle, saturation and paced only, plain ws://, one server; default scenarios: "+defaultExternalScenarios+")")
 	ramp := fs.Duration("ramp-timeout", 2*time.Minute, "how long each load process waits for its chargers to connect before measuring what it has")
 	var serverArgs []string
 	fs.Func("server-arg", "extra argument for chargebridge serve (repeat for several)", func(v string) error {
@@ -54,19 +60,36 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *nodes < 0 || *nodes > 16 {
 		return usagef("bench: --nodes %d: use 1 to 16 (0: one server, no cluster)", *nodes)
 	}
+	if *generator != bench.GeneratorSim && *nodes > 0 {
+		return usagef("bench: --generator %s is for one server (no --nodes)", *generator)
+	}
 	if *natsURL != "" && *nodes == 0 {
 		return usagef("bench: --nats is for --nodes N")
 	}
-	if *nodes > 0 {
-		set := false
-		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "scenarios" })
-		if !set {
-			*scenarios = defaultNodeScenarios
-		}
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "scenarios" })
+	if !set && *nodes > 0 {
+		*scenarios = defaultNodeScenarios
+	} else if !set && *generator == bench.GeneratorExternal {
+		*scenarios = defaultExternalScenarios
 	}
 	scs, err := parseScenarios(*scenarios, *meter)
 	if err != nil {
 		return err
+	}
+	switch *generator {
+	case bench.GeneratorSim:
+	case bench.GeneratorExternal:
+		if *useTLS {
+			return usagef("bench: --generator %s speaks plain ws:// only: drop --tls", *generator)
+		}
+		for _, sc := range scs {
+			if sc.Name != "idle" && sc.Name != "saturation" && sc.Name != "paced" {
+				return usagef("bench: --generator %s runs idle, saturation and paced (OCPP 1.6J), not %s", *generator, sc.Name)
+			}
+		}
+	default:
+		return usagef("bench: --generator %q: use %s or %s", *generator, bench.GeneratorSim, bench.GeneratorExternal)
 	}
 	for _, sc := range scs {
 		if sc.Name == "mixed" && *nodes < 2 {
@@ -78,7 +101,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	rep, err := bench.Run(ctx, bench.Options{Exe: exe, Scenarios: scs, DB: *db, Window: *window,
-		PerWorker: *perWorker, Ceiling: *ceiling && *nodes == 0, Nodes: *nodes, NATS: *natsURL, RampTimeout: *ramp, CommandRate: commandRate(*cmdRate), TLS: *useTLS, ProfileDir: *profile, ServerExe: *serverExe, ServerArgs: serverArgs, Progress: stderr})
+		PerWorker: *perWorker, Ceiling: *ceiling && *nodes == 0, Nodes: *nodes, NATS: *natsURL, RampTimeout: *ramp, CommandRate: commandRate(*cmdRate), TLS: *useTLS, ProfileDir: *profile, ServerExe: *serverExe, ServerArgs: serverArgs, Generator: *generator, Progress: stderr})
 	if rep != nil {
 		fmt.Fprintln(stdout)
 		rep.WriteTable(stdout)

@@ -37,3 +37,23 @@ func TestBenchNodesFlags(t *testing.T) {
 		t.Fatalf("parseScenarios(%q): %+v, %v", defaultNodeScenarios, scs, err)
 	}
 }
+
+// TestBenchGeneratorFlags: the external generator runs idle, saturation
+// and paced over plain ws:// against one server; anything else is refused
+// before anything starts.
+func TestBenchGeneratorFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"bench", "--generator", "external", "--scenarios", "charging:10"},
+		{"bench", "--generator", "external", "--scenarios", "saturation-201:10"},
+		{"bench", "--generator", "external", "--tls", "--scenarios", "idle:10"},
+		{"bench", "--generator", "external", "--nodes", "2"},
+		{"bench", "--generator", "gorilla"},
+	} {
+		if _, err := runCLI(t, args...); err == nil || !strings.Contains(err.Error(), "--generator") {
+			t.Errorf("%v: got %v; want a refusal that names --generator", args, err)
+		}
+	}
+	if _, err := parseScenarios(defaultExternalScenarios, 0); err != nil {
+		t.Fatalf("parseScenarios(%q): %v", defaultExternalScenarios, err)
+	}
+}

@@ -7,6 +7,12 @@
 // same scenarios run against a minimal WebSocket server that answers every
 // CALL with an empty CALLRESULT, the ceiling of the machine.
 //
+// With Options.Generator GeneratorExternal (`bench --generator external`)
+// the workers drive both servers with internal/bench/extgen instead of the
+// simulator: an OCPP 1.6J load generator on gorilla/websocket that shares
+// no code with the server, so that the figures do not rest on the server
+// and its load generator agreeing by construction.
+//
 // With Options.Nodes (`bench --nodes N`) the server is N serve processes
 // forming a cluster on a fresh PostgreSQL schema and a NATS server of the
 // run's own; each charger connects to the node its id picks, and the report

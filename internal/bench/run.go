@@ -80,26 +80,34 @@ type Options struct {
 	// zero, none when negative): half to the node that holds the charger,
 	// half to another one.
 	CommandRate float64
+	// Generator is the load generator of every worker: GeneratorSim
+	// (default when empty) or GeneratorExternal, for the ceiling as for
+	// chargebridge.
+	Generator string
 	// Progress receives one line per step.
 	Progress io.Writer
 }
 
 // Result is one scenario's figures against one target.
 type Result struct {
-	Scenario      Scenario `json:"scenario"`
-	Target        string   `json:"target"` // "chargebridge" or "ceiling"
-	Workers       int      `json:"workers"`
-	Connected     int64    `json:"connected"`
-	CallsPerSec   float64  `json:"calls_per_sec"`
-	P50ms         float64  `json:"p50_ms"`
-	P99ms         float64  `json:"p99_ms"`
-	P999ms        float64  `json:"p999_ms"`
-	CallErrors    int64    `json:"call_errors"`
-	DialErrors    int64    `json:"dial_errors"`
-	RSSBaseMB     float64  `json:"server_rss_base_mb"`
-	RSSConnMB     float64  `json:"server_rss_connected_mb"`
-	RSSEndMB      float64  `json:"server_rss_end_mb"`
-	RSSPerCharger float64  `json:"server_rss_per_charger_kb"`
+	Scenario Scenario `json:"scenario"`
+	Target   string   `json:"target"` // "chargebridge" or "ceiling"
+	// Generator is the load generator (GeneratorSim or GeneratorExternal);
+	// GeneratorNote its own account of the window's calls and errors.
+	Generator     string  `json:"generator"`
+	GeneratorNote string  `json:"generator_note,omitempty"`
+	Workers       int     `json:"workers"`
+	Connected     int64   `json:"connected"`
+	CallsPerSec   float64 `json:"calls_per_sec"`
+	P50ms         float64 `json:"p50_ms"`
+	P99ms         float64 `json:"p99_ms"`
+	P999ms        float64 `json:"p999_ms"`
+	CallErrors    int64   `json:"call_errors"`
+	DialErrors    int64   `json:"dial_errors"`
+	RSSBaseMB     float64 `json:"server_rss_base_mb"`
+	RSSConnMB     float64 `json:"server_rss_connected_mb"`
+	RSSEndMB      float64 `json:"server_rss_end_mb"`
+	RSSPerCharger float64 `json:"server_rss_per_charger_kb"`
 	// RSSEndPerCharger is the RSS growth per charger at the end of the
 	// window, under the scenario's load (buffers and calls in flight).
 	RSSEndPerCharger float64 `json:"server_rss_end_per_charger_kb"`
@@ -139,6 +147,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
+	if o.Generator == "" {
+		o.Generator = GeneratorSim
+	}
 	rep := &Report{Machine: machine(), Started: time.Now().UTC()}
 	for _, sc := range o.Scenarios {
 		if o.Nodes > 0 {
@@ -164,6 +175,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			}
 			fmt.Fprintf(o.Progress, "   connected %d, %.0f calls/s, p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, %.2f KB RSS per charger (%.2f KB at the end), server CPU %.2f cores, %.1f µs per call %s\n",
 				r.Connected, r.CallsPerSec, r.P50ms, r.P99ms, r.P999ms, r.RSSPerCharger, r.RSSEndPerCharger, r.ServerCPU, r.CPUPerCallUs, r.Limit)
+			if r.GeneratorNote != "" {
+				fmt.Fprintf(o.Progress, "   %s\n", r.GeneratorNote)
+			}
 			rep.Results = append(rep.Results, r)
 		}
 	}
@@ -171,7 +185,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 }
 
 func runOne(ctx context.Context, o Options, sc Scenario, target string) (Result, error) {
-	res := Result{Scenario: sc, Target: target}
+	res := Result{Scenario: sc, Target: target, Generator: o.Generator}
 	port, err := freePort()
 	if err != nil {
 		return res, err
@@ -339,6 +353,9 @@ func startFleet(ctx context.Context, o Options, sc Scenario, url, caFile string)
 		wargs := []string{"bench-worker", "--url", url, "--ca", caFile, "--chargers", strconv.Itoa(n),
 			"--prefix", prefix, "--source", fmt.Sprintf("127.0.0.%d", 2+i),
 			"--scenario", sc.Name, "--window", o.Window.String()}
+		if o.Generator != "" && o.Generator != GeneratorSim {
+			wargs = append(wargs, "--generator", o.Generator)
+		}
 		if sc.Interval > 0 {
 			wargs = append(wargs, "--interval", sc.Interval.String())
 		}
@@ -395,6 +412,12 @@ func (f *fleet) results(res *Result) (*sim.Histogram, float64, error) {
 		secs = max(secs, r.Seconds)
 		res.CallErrors += r.CallErrors
 		res.DialErrors += r.DialErrors
+		if r.Note != "" {
+			if res.GeneratorNote != "" {
+				res.GeneratorNote += "; "
+			}
+			res.GeneratorNote += r.Note
+		}
 	}
 	return lat, secs, nil
 }
@@ -663,7 +686,11 @@ func machine() string {
 
 // WriteTable prints the report as a table.
 func (r *Report) WriteTable(w io.Writer) {
-	fmt.Fprintf(w, "machine: %s\n\n", r.Machine)
+	fmt.Fprintf(w, "machine: %s\n", r.Machine)
+	if len(r.Results) > 0 && r.Results[0].Generator == GeneratorExternal {
+		fmt.Fprintf(w, "load generator: external (internal/bench/extgen: OCPP 1.6J on gorilla/websocket, no code shared with the server)\n")
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\tchargers\ttarget\tworkers\tconnected\tcalls/s\tp50 ms\tp99 ms\tp99.9 ms\terrors\tRSS base MB\tRSS conn MB\tKB/charger\tKB/charger end\tCPU cores\tCPU µs/call\tserver fds\t")
 	for _, x := range r.Results {
@@ -678,6 +705,11 @@ func (r *Report) WriteTable(w io.Writer) {
 	tw.Flush()
 	r.writeNodes(w)
 	r.writeRatios(w)
+	for _, x := range r.Results {
+		if x.GeneratorNote != "" {
+			fmt.Fprintf(w, "%s %d %s: %s\n", x.Scenario.Name, x.Scenario.Chargers, x.Target, x.GeneratorNote)
+		}
+	}
 	for _, x := range r.Results {
 		if x.Limit != "" {
 			fmt.Fprintf(w, "%s %d %s: limit hit: %s\n", x.Scenario.Name, x.Scenario.Chargers, x.Target, x.Limit)

@@ -8,9 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/sim"
@@ -32,7 +29,8 @@ type workerReport struct {
 	Raw        json.RawMessage `json:"-"`
 }
 
-// Worker runs one load process: a fleet of simulated chargers. It prints
+// Worker runs one load process: a fleet of chargers of the simulator or of
+// the external generator (--generator). It prints
 // "ready" once its chargers are connected (or the ramp timed out), waits for
 // a line on stdin, measures for the window and prints "result".
 func Worker(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -48,71 +46,34 @@ func Worker(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	ramp := fs.Duration("ramp-timeout", 2*time.Minute, "give up waiting for connections after this")
 	window := fs.Duration("window", 10*time.Second, "measurement window")
 	caFile := fs.String("ca", "", "CA certificate of a wss:// server")
+	generator := fs.String("generator", GeneratorSim, "load generator: sim (chargebridge's simulator) or external (internal/bench/extgen: OCPP 1.6J on gorilla/websocket, sharing no code with the server; idle, saturation and paced)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	lat := &sim.Histogram{}
-	cfg := sim.Config{
-		URL: *url, IDPrefix: *prefix, Connectors: 1, Latency: lat,
-		Logger: slog.New(slog.DiscardHandler), MaxDialing: 128,
-		CallTimeout: 60 * time.Second, ReconnectMin: 2 * time.Second, ReconnectMax: 30 * time.Second,
-		NoAutoStart: true,
-	}
-	if *caFile != "" {
-		t, err := sim.LoadTLS(*caFile, "", "")
-		if err != nil {
-			return err
-		}
-		cfg.TLS = t
-	}
-	if *src != "" {
-		a, err := netip.ParseAddr(*src)
-		if err != nil {
-			return fmt.Errorf("--source: %w", err)
-		}
-		cfg.LocalAddrs = []netip.Addr{a}
-	}
-	// A name ending in -201 runs the scenario with OCPP 2.0.1 stations:
-	// TransactionEvent Updated where 1.6 sends MeterValues.
-	name, v201 := strings.CutSuffix(*scenario, "-201")
-	if v201 {
-		cfg.Protocol = "2.0.1"
-	}
-	switch name {
-	case "idle":
-	case "charging", "mixed": // mixed: charging over several nodes
-		cfg.NoAutoStart = false
-		cfg.Connectors = 2
-		cfg.MeterInterval = *meter
-		cfg.IdleTime = sim.DurationRange{Min: time.Second, Max: 5 * time.Second}
-		cfg.FinishingTime = sim.DurationRange{Min: time.Second, Max: 2 * time.Second}
-		tags := make([]string, 4**n)
-		for i := range tags {
-			tags[i] = fmt.Sprintf("%sT%d", *prefix, i)
-		}
-		cfg.IDTags = tags
-	case "saturation":
-		cfg.Saturate = true
-	case "paced":
-		cfg.Saturate = true
-		cfg.SaturateInterval = *interval
+	var ld load
+	var err error
+	switch *generator {
+	case GeneratorSim:
+		ld, err = simLoad(*url, *prefix, *src, *scenario, *caFile, *n, *interval, *meter, lat)
+	case GeneratorExternal:
+		ld, err = externalLoad(*url, *prefix, *src, *scenario, *caFile, *n, *interval, lat)
 	default:
-		return fmt.Errorf("unknown scenario %q", *scenario)
+		err = fmt.Errorf("--generator %q: want %s or %s", *generator, GeneratorSim, GeneratorExternal)
 	}
-	fleet, err := sim.NewFleet(cfg, *n)
 	if err != nil {
 		return err
 	}
 	fctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- fleet.Run(fctx) }()
+	go func() { done <- ld.run(fctx) }()
 	defer func() { cancel(); <-done }()
 
 	enc := json.NewEncoder(stdout)
 	deadline := time.Now().Add(*ramp)
 	last, stalled := int64(-1), time.Now()
 	for {
-		st := fleet.Stats()
+		st := ld.stats()
 		if st.Connected >= int64(*n) || time.Now().After(deadline) || time.Since(stalled) > 20*time.Second {
 			break
 		}
@@ -127,7 +88,7 @@ func Worker(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	// Let boots, first statuses and session starts settle.
 	time.Sleep(2 * time.Second)
-	st := fleet.Stats()
+	st := ld.stats()
 	if err := enc.Encode(workerReport{Event: "ready", Connected: st.Connected, Wanted: *n, DialErrors: st.DialErrors, Errors: st.Errors}); err != nil {
 		return err
 	}
@@ -135,7 +96,7 @@ func Worker(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if _, err := line.ReadString('\n'); err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
-	before := fleet.Stats()
+	before := ld.stats()
 	lat.Reset()
 	start := time.Now()
 	select {
@@ -144,11 +105,11 @@ func Worker(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	case <-time.After(*window):
 	}
 	secs := time.Since(start).Seconds()
-	after := fleet.Stats()
+	after := ld.stats()
 	return enc.Encode(workerReport{
 		Event: "result", Connected: after.Connected, Wanted: *n,
 		DialErrors: after.DialErrors - before.DialErrors, Errors: after.Errors - before.Errors,
 		CallErrors: after.CallErrors - before.CallErrors,
-		Calls:      lat.Count(), Seconds: secs, Latency: lat, Sessions: after.SessionsStarted,
+		Calls:      lat.Count(), Seconds: secs, Latency: lat, Sessions: after.SessionsStarted, Note: ld.note(before, after),
 	})
 }
