@@ -169,9 +169,11 @@ func (c *CPO) issueCDR(ctx context.Context, s charging.Session, view Session) er
 		return err
 	}
 	// Queue first: a crash between the two leaves no CDR document, so
-	// the reconciliation at start issues it (and the eMSP gets it twice,
-	// never not at all).
-	if err := c.pushAll(ctx, "cdrs", "cdr "+cdr.ID, http.MethodPost, "", json.RawMessage(b)); err != nil {
+	// the event's next handling (or the reconciliation at start) issues
+	// it again: queued twice, never not at all, and the outbox sends
+	// each party its second copy only if the first never reached it
+	// (push.Once).
+	if err := c.pushEach(ctx, push{Object: "cdr " + cdr.ID, Module: "cdrs", Method: http.MethodPost, Once: cdr.ID}, json.RawMessage(b), nil); err != nil {
 		return err
 	}
 	return c.docs.PutDoc(ctx, charging.Doc{Kind: docCDR, ID: cdr.ID, Owner: s.ChargerID, Body: b, Updated: time.Time(cdr.LastUpdated)})

@@ -66,6 +66,10 @@ type Config struct {
 	// Events, when set, is the event port the pushes are driven by (the
 	// cluster's, with --nats); the store's own log when nil.
 	Events charging.EventPort
+	// Node, when set, names this node in the holders of the outbox's
+	// leases (ocpi-NODE-…), so the operator can tell which node delivers
+	// a party's queue.
+	Node string
 }
 
 // Commander is the core's command port, the one path commands take to

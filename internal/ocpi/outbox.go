@@ -56,8 +56,8 @@ import (
 //
 // Delivery is at least once: a crash after the peer accepted a push and
 // before its document is deleted sends it again (the next holder of the
-// lease does). PUT and PATCH are idempotent; a repeated CDR POST is
-// refused by a careful eMSP (the CDR exists) and dropped.
+// lease does). PUT and PATCH are idempotent. A CDR's POST is not: it is
+// delivered once, as outbox_once.go says (and under what condition).
 type outbox struct {
 	c *CPO
 	// seq and leases are the store's, when it has them; holder names
@@ -74,6 +74,9 @@ type outbox struct {
 	started bool
 	// kicks end a peer's backoff pause early (an operator's retry).
 	kicks map[string]chan struct{}
+	// cdrURLs is, per party, what its CDR URLs (the Location of a CDR
+	// POST's answer) start with, when they end with the CDR's id.
+	cdrURLs map[string]string
 
 	// Delivery counts since start, for /metrics.
 	delivered, failed, dropped atomic.Int64
@@ -105,6 +108,12 @@ type push struct {
 	// Track records, once the peer accepted this PUT, that it has the
 	// object (a doc of kind docSeen), so later PATCHes are sent as such.
 	Track bool `json:"track,omitempty"`
+	// Once is the id of an object the party must get once (a CDR, whose
+	// POST is not idempotent): see deliverOnce.
+	Once string `json:"once,omitempty"`
+	// Sending says a POST of Once began and how it ended was not
+	// recorded: its sender died or lost the queue during the request.
+	Sending bool `json:"sending,omitempty"`
 	// Created is when the push was made; Attempts and LastError say how
 	// delivery went so far.
 	Created   time.Time `json:"created"`
@@ -114,7 +123,11 @@ type push struct {
 }
 
 func newOutbox(c *CPO) *outbox {
-	o := &outbox{c: c, holder: "ocpi-" + charging.NewID(), running: map[string]bool{}, dirty: map[string]bool{}, kicks: map[string]chan struct{}{}}
+	holder := "ocpi-" + charging.NewID()
+	if c.cfg.Node != "" {
+		holder = "ocpi-" + c.cfg.Node + "-" + charging.NewID()
+	}
+	o := &outbox{c: c, holder: holder, cdrURLs: map[string]string{}, running: map[string]bool{}, dirty: map[string]bool{}, kicks: map[string]chan struct{}{}}
 	o.seq, _ = c.docs.(charging.Sequencer)
 	o.leases, _ = c.docs.(charging.Leases)
 	return o
@@ -450,26 +463,58 @@ func (o *outbox) deliverDoc(ctx context.Context, p *Peer, d charging.Doc) (retry
 		}
 		url = strings.TrimRight(base, "/") + e.Path
 	}
+	if e.Once != "" {
+		switch has, err := o.hasOnce(ctx, p, e); {
+		case err != nil:
+			if ctx.Err() == nil {
+				o.c.log.Warn("ocpi outbox: whether the party has the object is not known yet; asking again later", "peer", e.Peer, "object", e.Object, "err", err)
+			}
+			return true
+		case has:
+			o.remove(ctx, d.ID)
+			return false
+		}
+		// Recorded before the request: a node that takes the queue over
+		// after this one died mid-request asks the party first.
+		e.Sending = true
+		if err := o.update(ctx, d, e); err != nil {
+			return true
+		}
+	}
 	sent := e
 	if e.patchesWhole() && !o.seen(ctx, e.Peer, e.FullPath) {
 		sent = e.whole()
 		o.c.log.Info("party has not been sent the object: PUT of the whole instead of a PATCH", "peer", e.Peer, "object", e.Object)
 	}
-	err := o.send(ctx, p, url, sent)
+	hdr, err := o.send(ctx, p, url, sent)
 	if err != nil && !retryable(err) && sent.Method == http.MethodPatch && e.patchesWhole() {
 		o.c.log.Info("party refused a PATCH: PUT of the whole object", "peer", e.Peer, "object", e.Object, "err", err)
 		sent = e.whole()
-		err = o.send(ctx, p, url, sent)
+		hdr, err = o.send(ctx, p, url, sent)
 	}
 	if err == nil {
 		o.delivered.Add(1)
 		o.c.log.Debug("pushed", "peer", e.Peer, "method", sent.Method, "object", e.Object, "attempts", e.Attempts+1)
 		o.track(ctx, sent)
+		if e.Once != "" {
+			o.learnCDRURL(ctx, e, hdr.Get("Location"))
+			if err := o.markDelivered(ctx, e); err != nil {
+				// The entry stays, marked as being sent: the next
+				// attempt asks the party before sending again.
+				o.c.log.Warn("ocpi outbox: delivery not recorded; the party is asked before the next attempt", "peer", e.Peer, "object", e.Object, "err", err)
+				return true
+			}
+		}
 		o.remove(ctx, d.ID)
 		return false
 	}
 	if ctx.Err() != nil {
 		return true
+	}
+	var ce *callError
+	if e.Sending && errors.As(err, &ce) && ce.HTTP != 0 {
+		// The party answered: it did not take it.
+		e.Sending = false
 	}
 	o.failed.Add(1)
 	e.Attempts++
@@ -486,13 +531,24 @@ func (o *outbox) deliverDoc(ctx context.Context, p *Peer, d charging.Doc) (retry
 	if e.Attempts == 1 || e.Attempts%10 == 0 {
 		o.c.log.Warn("push failed; will retry", "peer", e.Peer, "method", e.Method, "object", e.Object, "attempts", e.Attempts, "err", err)
 	}
-	if b, err := json.Marshal(e); err == nil {
-		d.Body = b
-		if err := o.c.docs.PutDoc(ctx, d); err != nil && ctx.Err() == nil {
+	_ = o.update(ctx, d, e)
+	return true
+}
+
+// update stores e as the outbox entry d.
+func (o *outbox) update(ctx context.Context, d charging.Doc, e push) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	d.Body = b
+	if err := o.c.docs.PutDoc(ctx, d); err != nil {
+		if ctx.Err() == nil {
 			o.c.log.Error("ocpi outbox entry not updated", "id", d.ID, "err", err)
 		}
+		return err
 	}
-	return true
+	return nil
 }
 
 // patchesWhole reports whether e is a PATCH that carries its whole object.
@@ -509,7 +565,7 @@ func (e push) whole() push {
 
 // send makes the HTTP request of push e (url is the address of e.Path; a
 // PUT of the whole object may have another path).
-func (o *outbox) send(ctx context.Context, p *Peer, url string, e push) error {
+func (o *outbox) send(ctx context.Context, p *Peer, url string, e push) (http.Header, error) {
 	if e.URL == "" && e.Path != "" {
 		url = strings.TrimRight(p.EndpointURL(e.Module, RoleReceiver), "/") + e.Path
 	}
@@ -517,8 +573,8 @@ func (o *outbox) send(ctx context.Context, p *Peer, url string, e push) error {
 	if len(e.Body) > 0 {
 		body = e.Body
 	}
-	_, _, err := o.c.call(ctx, p, p.TheirToken, e.Method, url, body)
-	return err
+	_, hdr, err := o.c.call(ctx, p, p.TheirToken, e.Method, url, body)
+	return hdr, err
 }
 
 // docSeen records that a peer has accepted a PUT of an object (ID: peer and
@@ -554,17 +610,23 @@ const seenRetention = 30 * 24 * time.Hour
 // pruneSeen deletes the records of objects sent longer ago than
 // seenRetention.
 func (o *outbox) pruneSeen(ctx context.Context) error {
-	for {
-		docs, _, err := o.c.docs.ListDocs(ctx, charging.DocQuery{Kind: docSeen, To: o.c.now().Add(-seenRetention), Limit: 500})
-		if err != nil || len(docs) == 0 {
-			return err
-		}
-		for _, d := range docs {
-			if err := o.c.docs.DeleteDoc(ctx, docSeen, d.ID); err != nil && !errors.Is(err, charging.ErrNotFound) {
+	for _, kind := range []string{docSeen, docSent} {
+		for {
+			docs, _, err := o.c.docs.ListDocs(ctx, charging.DocQuery{Kind: kind, To: o.c.now().Add(-seenRetention), Limit: 500})
+			if err != nil {
 				return err
+			}
+			if len(docs) == 0 {
+				break
+			}
+			for _, d := range docs {
+				if err := o.c.docs.DeleteDoc(ctx, kind, d.ID); err != nil && !errors.Is(err, charging.ErrNotFound) {
+					return err
+				}
 			}
 		}
 	}
+	return nil
 }
 
 func (o *outbox) remove(ctx context.Context, id string) {
