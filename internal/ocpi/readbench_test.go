@@ -1,0 +1,212 @@
+package ocpi_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite" // the bulk set-up writes the file directly
+
+	"github.com/chargebridge/chargebridge/internal/cbtest"
+	"github.com/chargebridge/chargebridge/internal/charging"
+)
+
+// BenchmarkSessionsPage times the OCPI Sessions module's GET (the CPO's
+// Sessions Sender interface, paged, as an eMSP pulls it) with 1 000 000
+// sessions stored in a SQLite file: 1 000 000 OCPI Session documents and
+// 1 000 000 finished sessions in the core's tables, next to the one real
+// session they are copied from (issue 16: the reads must not get slower
+// while the meter write path changes). The real session runs through OCPP
+// and the CPO like any other; the copies are made with INSERT … SELECT,
+// the server stopped, to keep the set-up short.
+//
+//	go test -run '^$' -bench SessionsPage -benchtime 20x ./internal/ocpi/
+//
+// With -short the copies are 1 000, to check the benchmark quickly.
+func BenchmarkSessionsPage(b *testing.B) {
+	copies := 1_000_000
+	if testing.Short() {
+		copies = 1000
+	}
+	db := filepath.Join(b.TempDir(), "chargebridge.db")
+	s := startCPOWithDB(b, db)
+	e := newEMSP(b)
+	e.register(s)
+	sessionID := chargeOneSession(b, s)
+	s.Stop()
+	start := time.Now()
+	bulkCopySessions(b, db, sessionID, copies)
+	b.Logf("copied session %s %d times in %v", sessionID, copies, time.Since(start).Round(time.Millisecond))
+	s = startCPOWithDB(b, db)
+	e.mu.Lock()
+	auth := "Token " + base64.StdEncoding.EncodeToString([]byte(e.cpoToken))
+	e.mu.Unlock()
+	for _, tc := range []struct{ name, path string }{
+		{"ocpi-first-page", "/ocpi/2.2.1/sessions?limit=100"},
+		{"ocpi-offset-500000", "/ocpi/2.2.1/sessions?offset=500000&limit=100"},
+		{"ocpi-last-page", fmt.Sprintf("/ocpi/2.2.1/sessions?offset=%d&limit=100", copies-99)},
+		{"ocpi-date-from-window", "/ocpi/2.2.1/sessions?date_from=2026-12-01T12:00:00Z&limit=100"},
+		{"api-sessions-first-page", "/api/v1/sessions?limit=100"},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			a := auth
+			if strings.HasPrefix(tc.path, "/api/") {
+				a = ""
+			}
+			var n int64
+			for b.Loop() {
+				n = getBody(b, s.HTTP, s.URL()+tc.path, a)
+			}
+			b.ReportMetric(float64(n), "body-bytes")
+		})
+	}
+}
+
+// chargeOneSession runs one session through OCPP: boot, start, three
+// MeterValues, stop; it waits for the CPO's final OCPI Session document
+// and returns the session's id.
+func chargeOneSession(b *testing.B, s *cbtest.Server) string {
+	b.Helper()
+	c := s.MustDial("CP-PAGE")
+	defer c.Close()
+	c.Call("BootNotification", map[string]any{"chargePointVendor": "bench", "chargePointModel": "page"})
+	c.Call("StatusNotification", map[string]any{"connectorId": 1, "status": "Preparing", "errorCode": "NoError"})
+	t0 := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	var st struct {
+		TransactionID int64 `json:"transactionId"`
+	}
+	c.MustCall("StartTransaction", map[string]any{"connectorId": 1, "idTag": "04AABBCCDD", "meterStart": 1000, "timestamp": t0.Format(time.RFC3339)}, &st)
+	c.Call("StatusNotification", map[string]any{"connectorId": 1, "status": "Charging", "errorCode": "NoError"})
+	for i := 1; i <= 3; i++ {
+		c.Call("MeterValues", map[string]any{"connectorId": 1, "transactionId": st.TransactionID, "meterValue": []any{map[string]any{
+			"timestamp": t0.Add(time.Duration(i) * 10 * time.Minute).Format(time.RFC3339),
+			"sampledValue": []any{
+				map[string]any{"value": fmt.Sprint(1000 + 1500*i), "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+				map[string]any{"value": "9000", "measurand": "Power.Active.Import", "unit": "W"},
+			},
+		}}})
+	}
+	c.Call("StopTransaction", map[string]any{"transactionId": st.TransactionID, "meterStop": 6000, "timestamp": t0.Add(40 * time.Minute).Format(time.RFC3339), "reason": "Local"})
+	c.Call("StatusNotification", map[string]any{"connectorId": 1, "status": "Available", "errorCode": "NoError"})
+	docs, err := s.Service().Docs()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var id string
+	waitFor(b, "the final OCPI session document", func() bool {
+		ds, _, err := docs.ListDocs(context.Background(), charging.DocQuery{Kind: "ocpi_session", Limit: 10})
+		if err != nil || len(ds) != 1 || ds[0].Owner != "final" {
+			return false
+		}
+		id = ds[0].ID
+		return true
+	})
+	return id
+}
+
+// bulkCopySessions copies session id, its meter fold and its OCPI
+// document n times in the SQLite file db, each copy with an id of its own
+// and a last_updated one second after the one before. The core tables'
+// columns are read from the file, so a column added later is copied too.
+func bulkCopySessions(b *testing.B, db, id string, n int) {
+	b.Helper()
+	d, err := sql.Open("sqlite", "file:"+db+"?_pragma=busy_timeout(10000)&_pragma=synchronous(OFF)")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	d.SetMaxOpenConns(1)
+	cols := func(table string) []string {
+		rows, err := d.Query(`SELECT name FROM pragma_table_info(?)`, table)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var c string
+			if err := rows.Scan(&c); err != nil {
+				b.Fatal(err)
+			}
+			out = append(out, c)
+		}
+		return out
+	}
+	exec := func(q string, args ...any) {
+		if _, err := d.Exec(q, args...); err != nil {
+			b.Fatalf("%.300s: %v", q, err)
+		}
+	}
+	series := `WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < ?) `
+	exec("BEGIN")
+	// The core's sessions: every column as the template's but the ones
+	// that must stay unique.
+	sc := cols("sessions")
+	var sel []string
+	for _, c := range sc {
+		switch c {
+		case "id":
+			sel = append(sel, `s.id || '-' || k.i`)
+		case "start_key":
+			sel = append(sel, `NULL`)
+		case "transaction_id":
+			sel = append(sel, `'copy-' || k.i`)
+		default:
+			sel = append(sel, "s."+c)
+		}
+	}
+	sc = slices.DeleteFunc(sc, func(c string) bool { return c == "seq" })
+	sel = slices.DeleteFunc(sel, func(c string) bool { return c == "s.seq" })
+	exec(series+`INSERT INTO sessions (`+strings.Join(sc, ", ")+`) SELECT `+strings.Join(sel, ", ")+` FROM k, sessions s WHERE s.id = ?`, n, id)
+	// Tables keyed by the session's seq (the meter fold today) get a
+	// row per copy.
+	for _, t := range []string{"session_meter"} {
+		tc := cols(t)
+		if len(tc) == 0 || tc[0] != "seq" {
+			continue
+		}
+		rest := tc[1:]
+		exec(`INSERT INTO `+t+` (seq, `+strings.Join(rest, ", ")+`) SELECT c.seq, m.`+strings.Join(rest, ", m.")+
+			` FROM sessions c, sessions s, `+t+` m WHERE s.id = ? AND m.seq = s.seq AND c.id LIKE s.id || '-%'`, id)
+	}
+	// The OCPI documents: the body's id replaced by the copy's.
+	exec(series+`INSERT INTO docs (kind, id, owner, body, updated)
+		SELECT d.kind, d.id || '-' || k.i, d.owner, CAST(replace(CAST(d.body AS TEXT), '"'||d.id||'"', '"'||d.id||'-'||k.i||'"') AS BLOB), d.updated - (? - k.i) * 1000000000
+		FROM k, docs d WHERE d.kind = 'ocpi_session' AND d.id = ?`, n, n, id)
+	exec("COMMIT")
+	var got int
+	if err := d.QueryRow(`SELECT count(*) FROM docs WHERE kind = 'ocpi_session'`).Scan(&got); err != nil || got != n+1 {
+		b.Fatalf("got %d OCPI session documents (%v); want %d", got, err, n+1)
+	}
+	exec("PRAGMA wal_checkpoint(TRUNCATE)")
+}
+
+// getBody GETs url (with an Authorization header when auth is set) and
+// returns the body's size; anything but 200 fails b.
+func getBody(b *testing.B, client *http.Client, url, auth string) int64 {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("GET %s: %s, %v", url, resp.Status, err)
+	}
+	return n
+}

@@ -1,0 +1,88 @@
+package server_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/api"
+	"github.com/chargebridge/chargebridge/internal/cbtest"
+	"github.com/chargebridge/chargebridge/internal/server"
+)
+
+// BenchmarkGetSessionWithSamples times GET /api/v1/sessions/{id} of a
+// session holding 10 000 meter samples (three sampled values each), read
+// through the real HTTP server from a SQLite file (issue 16: the reads must
+// not get slower while the meter write path changes). The samples are
+// stored through OCPP, 50 per MeterValues, so the set-up follows whatever
+// the store does with them.
+//
+//	go test -run '^$' -bench GetSessionWithSamples -benchtime 50x ./internal/server/
+func BenchmarkGetSessionWithSamples(b *testing.B) {
+	const samples, perCall = 10000, 50
+	s := cbtest.Start(b, cbtest.AutoRegister, cbtest.Configure(func(c *server.Config) { c.AcceptUnknownTags = true }))
+	c := s.MustDial("CP-READ")
+	defer c.Close()
+	c.Call("BootNotification", map[string]any{"chargePointVendor": "bench", "chargePointModel": "read"})
+	var st struct {
+		TransactionID int64 `json:"transactionId"`
+	}
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	c.MustCall("StartTransaction", map[string]any{"connectorId": 1, "idTag": "READ", "meterStart": 0, "timestamp": t0.Format(time.RFC3339)}, &st)
+	for i := 0; i < samples; i += perCall {
+		var mv strings.Builder
+		for j := i; j < i+perCall; j++ {
+			if j > i {
+				mv.WriteByte(',')
+			}
+			fmt.Fprintf(&mv, `{"timestamp":%q,"sampledValue":[{"value":"%d","measurand":"Energy.Active.Import.Register","unit":"Wh"},{"value":"7400","measurand":"Power.Active.Import","unit":"W"},{"value":"32.1","measurand":"Current.Import","phase":"L1","unit":"A"}]}`,
+				t0.Add(time.Duration(j+1)*time.Second).Format(time.RFC3339), 10*(j+1))
+		}
+		c.SendRaw(fmt.Sprintf(`[2,"mv%d","MeterValues",{"connectorId":1,"transactionId":%d,"meterValue":[%s]}]`, i, st.TransactionID, mv.String()))
+		if ans := string(c.MustRead()); !strings.HasPrefix(ans, "[3,") {
+			b.Fatalf("MeterValues answered %s", ans)
+		}
+	}
+	var list struct {
+		Items []api.Session `json:"items"`
+	}
+	if code := s.GetJSON("/api/v1/sessions", &list); code != http.StatusOK || len(list.Items) != 1 {
+		b.Fatalf("got %d, %d sessions; want one", code, len(list.Items))
+	}
+	url := s.URL() + "/api/v1/sessions/" + list.Items[0].ID
+	var full api.Session
+	s.GetJSON("/api/v1/sessions/"+list.Items[0].ID, &full)
+	if len(full.Samples) != samples {
+		b.Fatalf("got %d samples; want %d", len(full.Samples), samples)
+	}
+	var bytes int64
+	for b.Loop() {
+		bytes = get(b, s.HTTP, url, "")
+	}
+	b.ReportMetric(float64(bytes), "body-bytes")
+}
+
+// get GETs url (with an Authorization header when auth is set), reads
+// the whole body and returns its size; anything but 200 fails b.
+func get(b *testing.B, client *http.Client, url, auth string) int64 {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("GET %s: %s, %v", url, resp.Status, err)
+	}
+	return n
+}
