@@ -157,6 +157,7 @@ func (s *Server) leadLoad(ctx context.Context, el charging.Elector) error {
 	defer cancel()
 	wg.Go(func() { _ = s.clusterEvents.Consume(lctx, "", s.hearForLoad) })
 	wg.Go(func() { s.loadStatuses.run(lctx, node) })
+	wg.Go(func() { s.watchNodes(lctx) })
 	wg.Go(func() {
 		t := time.NewTicker(loadLeadCheck)
 		defer t.Stop()
@@ -173,6 +174,80 @@ func (s *Server) leadLoad(ctx context.Context, el charging.Elector) error {
 		}
 	})
 	return s.load.Run(lctx)
+}
+
+// nodeWatch is how often the leader of site load management lists the
+// cluster's nodes, to see one whose heartbeat expired.
+const nodeWatch = time.Second
+
+// watchNodes, on the node that leads site load management, takes a node
+// whose heartbeat expired (it died: it sent no disconnect notices) as the
+// disconnection of every site charger no live node holds: such a charger
+// is counted offline, as after a disconnect notice, unless it connected
+// to another node (then it is held there, and that node's notice said
+// so). The same is done once when this node takes the lead, for the
+// chargers of nodes that died before. It costs a presence lookup per
+// site charger, only then.
+func (s *Server) watchNodes(ctx context.Context) {
+	var last map[string]string // node → run
+	check := true
+	for charging.Sleep(ctx, nodeWatch) {
+		nodes, err := s.cluster.node.Nodes(ctx)
+		if err != nil {
+			continue
+		}
+		now := make(map[string]string, len(nodes))
+		for _, n := range nodes {
+			now[n.ID] = n.Run
+		}
+		for id, run := range last {
+			if now[id] != run {
+				s.log.Info("site load management: a node is gone; its chargers no node holds are counted offline", "node", id)
+				check = true
+			}
+		}
+		last = now
+		if check {
+			check = s.offlineUnheld(ctx) != nil
+		}
+	}
+}
+
+// offlineUnheld tells the load manager that the site chargers no live node
+// holds are offline.
+func (s *Server) offlineUnheld(ctx context.Context) error {
+	sites, err := s.load.Sites().List(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("site load management: sites not listed; the chargers of a node that died are looked at again", "err", err)
+		}
+		return err
+	}
+	held := func(id string) (bool, error) {
+		if s.ocpp.Connected(id) {
+			return true, nil
+		}
+		_, ok, err := s.cluster.node.Holder(ctx, id)
+		return ok, err
+	}
+	for _, site := range sites {
+		for _, id := range site.Chargers {
+			ok, err := held(id)
+			if err != nil {
+				return err // NATS does not answer: looked at again
+			}
+			if ok {
+				continue
+			}
+			s.load.ChargerOffline(id)
+			// A charger that connected while it was looked up is online:
+			// its notice may have come before the offline mark.
+			if ok, err := held(id); err == nil && ok {
+				s.load.ChargerOnline(id)
+			}
+		}
+	}
+	return nil
 }
 
 // statusAnnouncer sends the other nodes the site statuses of the node that
