@@ -27,8 +27,9 @@
 // power; an implausible or backwards register, or Begin and periodic
 // readings in one message, is returned as an Anomaly and flagged, never
 // applied. The Service sets statuses by Next; stores select by StatusesFrom,
-// StatusesKept, SupersededStatus, OpenStatuses and spell no status. Not
-// wired yet: Fold (stores fold in SQL, the Service screens in screen.go).
+// StatusesKept, SupersededStatus, OpenStatuses and spell no status. The
+// Service folds MeterValues (screen.go); stores write the fold by primary
+// key over the session's MeterVersion (compare and set; a miss is refolded).
 //
 // Adapters call the Service (service.go, lifecycle.go) with what a charger
 // reports (Boot, StartTransaction, MeterValues, StopTransaction, …) and what

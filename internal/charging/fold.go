@@ -43,9 +43,10 @@ const (
 )
 
 // counts reports whether a sampled value is one the fold reads: numeric,
-// at the outlet (or the cable or the EV, or unspecified).
+// not flagged by the screen (screen.go), at the outlet (or the cable or
+// the EV, or unspecified).
 func counts(v *SampledValue) bool {
-	if !v.Numeric || math.IsNaN(v.Value) || math.IsInf(v.Value, 0) {
+	if !v.Numeric || v.Flagged != "" || math.IsNaN(v.Value) || math.IsInf(v.Value, 0) {
 		return false
 	}
 	switch v.Location {

@@ -300,6 +300,39 @@ type Session struct {
 	// over the version it was computed from (compare-and-set) and bumps
 	// it. Version n is also the Seq of the event of the n-th write.
 	Version int64 `json:"-"`
+	// Seq is the session's primary key in its store (0 when the store
+	// has not said): meter values are written to it by Seq, not looked up
+	// by transaction id.
+	Seq int64 `json:"-"`
+	// MeterVersion counts the writes of the session's meter (Meter): a
+	// fold is written only over the version it was folded from (compare
+	// and set, SessionStore.WriteMeterValues), and every store write that
+	// changes the meter bumps it.
+	MeterVersion int64 `json:"-"`
+}
+
+// Meter is what meter values change in a session (Fold): the store keeps
+// it apart from the rest, and writes it by itself on each MeterValues.
+type Meter struct {
+	LastRegisterWh float64
+	MaxPowerKW     float64
+	LastPowerKW    *float64
+	LastPowerAt    *time.Time
+	SoC            *float64
+	SoCAt          *time.Time
+	LastUpdated    time.Time
+}
+
+// Meter returns the session's meter.
+func (s *Session) Meter() Meter {
+	return Meter{LastRegisterWh: s.LastRegisterWh, MaxPowerKW: s.MaxPowerKW, LastPowerKW: s.LastPowerKW,
+		LastPowerAt: s.LastPowerAt, SoC: s.SoC, SoCAt: s.SoCAt, LastUpdated: s.LastUpdated}
+}
+
+// SetMeter replaces the session's meter with m.
+func (s *Session) SetMeter(m Meter) {
+	s.LastRegisterWh, s.MaxPowerKW, s.LastPowerKW, s.LastPowerAt = m.LastRegisterWh, m.MaxPowerKW, m.LastPowerKW, m.LastPowerAt
+	s.SoC, s.SoCAt, s.LastUpdated = m.SoC, m.SoCAt, m.LastUpdated
 }
 
 // KWh is the energy delivered so far: (last register − meterStart) / 1000,

@@ -27,12 +27,16 @@ import (
 // The rules and their bounds are fold.go's (registerAnomaly,
 // StartAnomalies), and the violation kinds its Anomaly kinds.
 
-// registers is the core's memory of open transactions: per charger and
-// transaction, the session's id and the highest energy register seen, so
-// that a reading that goes backwards is caught, and telemetry is named by
-// its session, without a read on every MeterValues. A transaction not
-// remembered (after a restart, or on another node) is read from the store
-// once.
+// registers is the core's memory of open transactions, keyed by charger
+// and transaction: the session's id and primary key, and its meter as
+// this core last wrote (or read) it with its MeterVersion. The core folds
+// each MeterValues into that meter (Fold) and has the store write the
+// result by primary key over that version (compare and set), so a
+// MeterValues costs no read and no lookup by transaction id; the highest
+// register also screens the next readings. A transaction not remembered
+// (after a restart, or on another node) is read from the store once; a
+// version that another writer moved on is found by the store's compare
+// and set, and read again (writeMeter).
 type registers struct {
 	// mu guards last.
 	mu   sync.Mutex
@@ -42,7 +46,14 @@ type registers struct {
 // openTx is what registers keeps of a transaction.
 type openTx struct {
 	sessionID string
-	wh        float64
+	seq       int64
+	version   int64
+	meter     Meter
+}
+
+// openTxOf is what registers keeps of sess.
+func openTxOf(sess *Session) openTx {
+	return openTx{sessionID: sess.ID, seq: sess.Seq, version: sess.MeterVersion, meter: sess.Meter()}
 }
 
 // maxRemembered bounds registers.last: transactions whose stop never comes
@@ -61,24 +72,18 @@ func (r *registers) get(key string) (openTx, bool) {
 	return v, ok
 }
 
-// raise records the session of a transaction and a register reading,
-// keeping the highest.
-func (r *registers) raise(key, sessionID string, wh float64) {
+// put remembers o unless a newer version of the same session is
+// remembered already (two writers of one transaction racing).
+func (r *registers) put(key string, o openTx) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.last == nil || len(r.last) >= maxRemembered {
 		r.last = make(map[string]openTx)
 	}
-	cur, ok := r.last[key]
-	if !ok {
-		r.last[key] = openTx{sessionID: sessionID, wh: wh}
+	if cur, ok := r.last[key]; ok && cur.seq == o.seq && cur.version > o.version {
 		return
 	}
-	if sessionID != "" {
-		cur.sessionID = sessionID
-	}
-	cur.wh = max(cur.wh, wh)
-	r.last[key] = cur
+	r.last[key] = o
 }
 
 func (r *registers) forget(key string) {
@@ -95,11 +100,11 @@ func isRegister(v *SampledValue) bool {
 }
 
 // screenMeterValues flags the sampled values of m that must not reach the
-// session's totals and records each case. It returns the highest register
-// reading it let through (for the memory of the transaction), or -1.
-// stopData says m is a StopTransaction's transactionData, which holds the
-// whole transaction's readings, Begin and periodic ones alike, by design.
-func (s *Service) screenMeterValues(ctx context.Context, m *MeterValues, stopData bool) float64 {
+// session's totals and records each case. last is the highest register
+// reading of the transaction so far (-1: none known). stopData says m is
+// a StopTransaction's transactionData, which holds the whole
+// transaction's readings, Begin and periodic ones alike, by design.
+func (s *Service) screenMeterValues(ctx context.Context, m *MeterValues, last float64, stopData bool) {
 	begin, periodic := false, false
 	for i := range m.Samples {
 		if stopData {
@@ -114,13 +119,6 @@ func (s *Service) screenMeterValues(ctx context.Context, m *MeterValues, stopDat
 			}
 		}
 	}
-	last := -1.0
-	key := ""
-	if m.TransactionID != nil {
-		key = registerKey(m.ChargerID, *m.TransactionID)
-		last = s.lastRegister(ctx, key, m.ChargerID, *m.TransactionID)
-	}
-	highest := -1.0
 	for i := range m.Samples {
 		for j := range m.Samples[i].Values {
 			v := &m.Samples[i].Values[j]
@@ -139,41 +137,37 @@ func (s *Service) screenMeterValues(ctx context.Context, m *MeterValues, stopDat
 				v.Flagged = registerAnomaly(after, wh)
 			}
 			if v.Flagged == "" {
-				highest = max(highest, wh)
 				continue
 			}
 			s.RecordViolation(ctx, Violation{ChargerID: m.ChargerID, Kind: v.Flagged, Outcome: ViolationFlagged,
 				Example: registerExample(m, v, last)})
 		}
 	}
-	return highest
-}
-
-// lastRegister is the highest register reading of the charger's
-// transaction, or -1 when the transaction is not known.
-func (s *Service) lastRegister(ctx context.Context, key, chargerID, tx string) float64 {
-	if o, ok := s.openTx(ctx, key, chargerID, tx); ok {
-		return o.wh
-	}
-	return -1
 }
 
 // openTx returns what the core remembers of the charger's transaction,
-// reading its session once when it does not; ok is false when the charger
-// has no such transaction.
-func (s *Service) openTx(ctx context.Context, key, chargerID, tx string) (openTx, bool) {
-	if o, ok := s.registers.get(key); ok && o.sessionID != "" {
-		return o, true
+// reading its session when it does not; ok is false when the charger has
+// no such transaction.
+func (s *Service) openTx(ctx context.Context, key, chargerID, tx string) (o openTx, ok bool, err error) {
+	if o, ok := s.registers.get(key); ok {
+		return o, true, nil
 	}
+	return s.readTx(ctx, key, chargerID, tx)
+}
+
+// readTx reads the charger's transaction's session from the store and
+// remembers it.
+func (s *Service) readTx(ctx context.Context, key, chargerID, tx string) (o openTx, ok bool, err error) {
 	sess, err := s.store.SessionByTransaction(ctx, chargerID, tx)
-	if err != nil {
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			s.log.Warn("reading a session to screen its meter values failed", "charger", chargerID, "tx", tx, "err", err)
-		}
-		return openTx{}, false
+	if errors.Is(err, ErrNotFound) {
+		return openTx{}, false, nil
 	}
-	s.registers.raise(key, sess.ID, sess.LastRegisterWh)
-	return openTx{sessionID: sess.ID, wh: sess.LastRegisterWh}, true
+	if err != nil {
+		return openTx{}, false, err
+	}
+	o = openTxOf(&sess)
+	s.registers.put(key, o)
+	return o, true, nil
 }
 
 func registerExample(m *MeterValues, v *SampledValue, last float64) string {

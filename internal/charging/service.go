@@ -425,7 +425,9 @@ func (s *Service) StartTransaction(ctx context.Context, r StartRequest) (StartRe
 			"session", sess.ID, "tx", sess.TransactionID, "rule", rule)
 	}
 	if created {
-		s.registers.raise(registerKey(r.ChargerID, sess.TransactionID), sess.ID, sess.LastRegisterWh)
+		if sess.Seq != 0 {
+			s.registers.put(registerKey(r.ChargerID, sess.TransactionID), openTxOf(&sess))
+		}
 		s.publish(Event{Kind: SessionChanged, At: now, ChargerID: r.ChargerID, Session: &sess, TransactionID: sess.TransactionID})
 	} else {
 		s.log.Info("repeated StartTransaction answered with its transaction id", "charger", r.ChargerID, "tx", sess.TransactionID)
@@ -442,29 +444,83 @@ func startKey(chargerID, key string) string {
 	return chargerID + "|" + key
 }
 
-// MeterValues stores samples. Samples for an unknown transaction are kept
-// and the charger is still answered.
+// MeterValues stores samples and folds them into their session. Samples
+// for an unknown transaction are kept and the charger is still answered.
 func (s *Service) MeterValues(ctx context.Context, m MeterValues) error {
 	m.ReceivedAt = s.clock.Now()
-	highest := s.screenMeterValues(ctx, &m, false)
-	found, err := s.store.AppendMeterValues(ctx, m)
+	m.TransactionData = false
+	o, found, err := s.writeMeter(ctx, &m)
 	if err != nil {
 		return fmt.Errorf("meter values from %s/%d: %w", m.ChargerID, m.ConnectorID, err)
 	}
 	if m.TransactionID != nil && !found {
 		s.log.Warn("meter values for unknown transaction stored unattached", "charger", m.ChargerID, "tx", *m.TransactionID)
 	}
-	if found && m.TransactionID != nil {
-		key := registerKey(m.ChargerID, *m.TransactionID)
-		if highest >= 0 {
-			s.registers.raise(key, "", highest)
-		}
-		// Screening read the session if it was not remembered: this is
-		// no read.
-		o, _ := s.openTx(ctx, key, m.ChargerID, *m.TransactionID)
+	if found {
 		s.publish(Event{Kind: SessionChanged, At: m.ReceivedAt, ChargerID: m.ChargerID, SessionID: o.sessionID, TransactionID: *m.TransactionID})
 	}
 	return nil
+}
+
+// maxMeterAttempts bounds writeMeter's compare-and-set retries: each
+// miss means another writer folded into the same session in between,
+// which a charger sending one message at a time makes rare.
+const maxMeterAttempts = 8
+
+// writeMeter screens m (m.TransactionData: a StopTransaction's
+// transactionData), folds it into its session's meter as the core remembers it, and has the
+// store write the samples and the folded meter by the session's primary
+// key over the remembered version. When another writer moved the version
+// on (ErrConflict), it reads the session again, screens and folds again,
+// and retries. found is false when m names no transaction of its
+// charger: its samples are then stored unattached.
+func (s *Service) writeMeter(ctx context.Context, m *MeterValues) (o openTx, found bool, err error) {
+	key := ""
+	if m.TransactionID != nil {
+		key = registerKey(m.ChargerID, *m.TransactionID)
+		if o, found, err = s.openTx(ctx, key, m.ChargerID, *m.TransactionID); err != nil {
+			return o, false, err
+		}
+	}
+	for attempt := 1; ; attempt++ {
+		w := MeterWrite{MeterValues: *m}
+		last := -1.0
+		if found {
+			if o.seq == 0 {
+				return o, false, fmt.Errorf("session %s: the store gave no primary key", o.sessionID)
+			}
+			last = o.meter.LastRegisterWh
+		}
+		s.screenMeterValues(ctx, &w.MeterValues, last, m.TransactionData)
+		if found {
+			w.Seq, w.Version, w.Meter = o.seq, o.version, foldMeter(o.meter, w.MeterValues)
+		}
+		err = s.store.WriteMeterValues(ctx, w)
+		if err == nil {
+			*m = w.MeterValues
+			if found {
+				o.version, o.meter = o.version+1, w.Meter
+				s.registers.put(key, o)
+			}
+			return o, found, nil
+		}
+		if !found || !errors.Is(err, ErrConflict) || attempt == maxMeterAttempts {
+			return o, found, err
+		}
+		s.log.Debug("meter values: the session's meter changed under this fold; folding again", "charger", m.ChargerID,
+			"tx", *m.TransactionID, "session", o.sessionID, "version", o.version)
+		if o, found, err = s.readTx(ctx, key, m.ChargerID, *m.TransactionID); err != nil {
+			return o, false, err
+		}
+	}
+}
+
+// foldMeter folds m into the meter mt (Fold).
+func foldMeter(mt Meter, m MeterValues) Meter {
+	var sess Session
+	sess.SetMeter(mt)
+	sess, _ = Fold(sess, m)
+	return sess.Meter()
 }
 
 // StopRequest is a StopTransaction.
@@ -518,9 +574,8 @@ func (s *Service) StopTransaction(ctx context.Context, r StopRequest) (StopResul
 	if len(r.TransactionData) > 0 && !s.alreadyStopped(ctx, r.ChargerID, tx) {
 		// A retried StopTransaction (the charger missed our answer) must
 		// not store its transactionData twice.
-		data := MeterValues{ChargerID: r.ChargerID, TransactionID: &tx, Samples: r.TransactionData, ReceivedAt: now}
-		s.screenMeterValues(ctx, &data, true)
-		if _, err := s.store.AppendMeterValues(ctx, data); err != nil {
+		data := MeterValues{ChargerID: r.ChargerID, TransactionID: &tx, Samples: r.TransactionData, ReceivedAt: now, TransactionData: true}
+		if _, _, err := s.writeMeter(ctx, &data); err != nil {
 			return res, fmt.Errorf("stop transaction %s: %w", tx, err)
 		}
 	}

@@ -73,15 +73,18 @@ type SessionStore interface {
 	// and id tag, and loses its ExpiresAt. (LifecycleStore implementations
 	// only; a plain Store always creates a new session.)
 	StartSession(ctx context.Context, s StartSession) (sess Session, created bool, err error)
-	// AppendMeterValues stores samples for a transaction and folds them into
-	// its session. Only a session of m.ChargerID matches: transaction ids
-	// are unique per charger only (and 1.6's are sequential, easy to
-	// guess), and one charger must never write
-	// into another's session. The latest power and SoC are those of the
-	// newest sample timestamp, not of arrival order. When the transaction
-	// is unknown (or nil, or another charger's) the samples are still
-	// stored, attached to no session, and found is false.
-	AppendMeterValues(ctx context.Context, m MeterValues) (found bool, err error)
+	// WriteMeterValues stores w's samples and, when w.Seq names a session,
+	// writes w.Meter as that session's meter over w.Version (compare and
+	// set), bumping its MeterVersion: all in one write, or nothing. The
+	// store folds nothing (the core did, with Fold) and looks nothing up
+	// by transaction id: w.Seq is the session's primary key. When the
+	// session's stored MeterVersion is not w.Version (another writer
+	// folded in between: another node, or this one before a restart), or
+	// no session has w.Seq, it writes nothing and returns ErrConflict; the
+	// core then reads the session again, folds again and retries. With
+	// w.Seq 0 the samples are stored attached to no session (an unknown
+	// transaction, or none).
+	WriteMeterValues(ctx context.Context, w MeterWrite) error
 	// StopSession ends the transaction's session (of s.ChargerID only). A
 	// repeated stop (meter stop already set) changes nothing and returns
 	// it; a session that ended otherwise (invalid, or interrupted by a later
@@ -202,6 +205,20 @@ type MeterValues struct {
 	// one commit instead of two. Stores that keep documents (FullStore)
 	// honour it.
 	Doc *Doc
+}
+
+// MeterWrite is a MeterValues as the core folded it, for the store to
+// persist (SessionStore.WriteMeterValues).
+type MeterWrite struct {
+	MeterValues
+	// Seq is the primary key of the session the samples belong to
+	// (Session.Seq); 0 stores them attached to no session, and Meter and
+	// Version are not used.
+	Seq int64
+	// Version is the session's MeterVersion that Meter was folded from.
+	Version int64
+	// Meter is the session's meter with m's samples folded in.
+	Meter Meter
 }
 
 // StopSession is a StopTransaction as the store needs it.

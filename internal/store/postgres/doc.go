@@ -14,8 +14,9 @@
 // as durable as the server's synchronous_commit makes it (on by default:
 // flushed to the WAL). MeterValues, the bulk of what chargers send, go
 // through a few meter writers that put all the MeterValues waiting at once
-// into one statement (folds merged per session, samples as one multi-row
-// insert from arrays) and one commit, never waiting for more to come; a
+// into one statement (each session's folded meter written by primary key
+// over its version, samples as one multi-row insert from arrays) and one
+// commit, never waiting for more to come; a
 // failed batch is retried one MeterValues at a time, so one bad write fails
 // alone. Other concurrent writes share WAL flushes through PostgreSQL's own
 // group commit.

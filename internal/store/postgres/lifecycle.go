@@ -59,7 +59,8 @@ var (
 		UPDATE sessions SET start_key = $2::text, connector_id = $4::integer, transaction_id = coalesce($12::text, nextval('transaction_ids')::text),
 			id_tag = $5::text, status = $6::text, reservation_id = coalesce($7::bigint, reservation_id),
 			meter_start_wh = $8::bigint, last_register_wh = $8::bigint::double precision,
-			started_at = $9::bigint, expires_at = NULL, last_updated = $10::bigint, event_seq = event_seq + 1
+			started_at = $9::bigint, expires_at = NULL, last_updated = $10::bigint, event_seq = event_seq + 1,
+			meter_version = meter_version + 1
 		WHERE seq = (SELECT seq FROM waiting) AND transaction_id IS NULL AND status IN ` + waitingStatuses + `
 		RETURNING true AS created, event_seq, ` + sessionCols + `
 	), ins AS (
@@ -92,7 +93,7 @@ var (
 		UPDATE sessions SET status = $3, last_updated = $4::bigint,
 			ended_at = CASE WHEN $5::boolean THEN $4::bigint ELSE ended_at END,
 			stop_reason = CASE WHEN $5::boolean THEN $6::text ELSE stop_reason END,
-			event_seq = event_seq + 1
+			event_seq = event_seq + 1, meter_version = meter_version + 1
 		WHERE id = $1 AND status = ANY($2::text[])
 		RETURNING event_seq, ` + sessionCols + `
 	), ev AS (` + sqlSessionEventsFrom + `u` + `)

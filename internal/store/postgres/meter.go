@@ -1,11 +1,11 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -18,86 +18,66 @@ import (
 var ErrClosed = errors.New("postgres store is closed")
 
 // Meter values are the bulk of what chargers send. Their writes go through
-// a few writer goroutines: each takes the first waiting AppendMeterValues
+// a few writer goroutines: each takes the first waiting WriteMeterValues
 // and as many more as are waiting at that moment (never waiting for more),
-// folds and inserts them all with one statement in one transaction, and
-// answers each caller once it committed. Under load this turns hundreds of
-// commits into one, with no delay when there is no load.
+// writes them all with one statement in one transaction, and answers each
+// caller once it committed. Under load this turns hundreds of commits into
+// one, with no delay when there is no load. The core folded each
+// MeterValues: the statement writes each session's meter by primary key
+// over the version it was folded from (compare and set) and inserts the
+// samples of the writes that applied; a write that missed its version
+// gets ErrConflict and writes nothing.
 
-// meterFold is what a MeterValues changes in its session.
-type meterFold struct {
-	register, maxPower *float64
+// meterOp is one WriteMeterValues handed to a meter writer.
+type meterOp struct {
+	seq, version int64
+	tx           *string
+	charger      string
+	connector    int32
+	// The folded meter.
+	register, maxPower float64
 	power, soc         *float64
 	powerAt, socAt     *int64
-	received           *int64
-}
+	updated, received  *int64
+	ts                 []*int64
+	vals               []string
 
-// newer reports whether a reading at b replaces one at a, as the fold's SQL
-// decides: when a has no time, or b's is no older. (NULL compares false.)
-func newer(a, b *int64) bool { return a == nil || (b != nil && *b >= *a) }
-
-func maxPtr(a, b *float64) *float64 {
-	if a == nil || (b != nil && *b > *a) {
-		return b
-	}
-	return a
-}
-
-// then merges g, a later MeterValues of the same session, into f: the
-// result applied once leaves the session as f then g would.
-func (f meterFold) then(g meterFold) meterFold {
-	f.register, f.maxPower = maxPtr(f.register, g.register), maxPtr(f.maxPower, g.maxPower)
-	if g.power != nil && (f.power == nil || newer(f.powerAt, g.powerAt)) {
-		f.power, f.powerAt = g.power, g.powerAt
-	}
-	if g.soc != nil && (f.soc == nil || newer(f.socAt, g.socAt)) {
-		f.soc, f.socAt = g.soc, g.socAt
-	}
-	f.received = g.received
-	return f
-}
-
-// meterOp is one AppendMeterValues handed to a meter writer.
-type meterOp struct {
-	tx        *string
-	charger   string
-	connector int32
-	fold      meterFold
-	ts        []*int64
-	vals      []string
-
-	found bool
-	err   error
-	done  chan struct{}
+	applied bool
+	err     error
+	done    chan struct{}
 }
 
 var meterOpPool = sync.Pool{New: func() any { return &meterOp{done: make(chan struct{}, 1)} }}
 
-// sqlAppendMeterBatch is sqlAppendMeter for many MeterValues: $1–$9 are the
-// merged folds, one per session (k is the position), $10–$16 the samples,
-// each with the k of its fold (0 for none). It returns the k of every fold
-// that found its session.
-const sqlAppendMeterBatch = `WITH v AS (
-		SELECT * FROM unnest($1::text[], $2::text[], $3::double precision[], $4::double precision[],
+// result is op's outcome after its statement ran.
+func (op *meterOp) result() error {
+	if op.err == nil && op.seq != 0 && !op.applied {
+		return fmt.Errorf("%w: session %d is not at meter version %d", charging.ErrConflict, op.seq, op.version)
+	}
+	return op.err
+}
+
+// sqlWriteMeter writes meter values: $1–$9 are the folded meters, one per
+// write with a session (k is the position), each written over its version;
+// $10–$17 the samples, each with the k of its write (0 for samples of no
+// session). Samples of a write whose version missed are not inserted. It
+// returns the k of every write that applied.
+const sqlWriteMeter = `WITH v AS (
+		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::double precision[], $4::double precision[],
 			$5::double precision[], $6::bigint[], $7::double precision[], $8::bigint[], $9::bigint[])
-			WITH ORDINALITY AS v (tx, charger, register, max_power, power, power_at, soc, soc_at, received, k)
+			WITH ORDINALITY AS v (seq, version, register, max_power, power, power_at, soc, soc_at, updated, k)
 	), f AS (
-		UPDATE sessions s SET
-		last_register_wh = GREATEST(s.last_register_wh, v.register),
-		max_power_kw = GREATEST(s.max_power_kw, v.max_power),
-		last_power_kw = CASE WHEN v.power IS NOT NULL AND (s.last_power_at IS NULL OR v.power_at >= s.last_power_at) THEN v.power ELSE s.last_power_kw END,
-		last_power_at = CASE WHEN v.power IS NOT NULL AND (s.last_power_at IS NULL OR v.power_at >= s.last_power_at) THEN v.power_at ELSE s.last_power_at END,
-		soc = CASE WHEN v.soc IS NOT NULL AND (s.soc_at IS NULL OR v.soc_at >= s.soc_at) THEN v.soc ELSE s.soc END,
-		soc_at = CASE WHEN v.soc IS NOT NULL AND (s.soc_at IS NULL OR v.soc_at >= s.soc_at) THEN v.soc_at ELSE s.soc_at END,
-		last_updated = v.received
-		FROM v WHERE s.charger_id = v.charger AND s.transaction_id = v.tx
-		RETURNING v.k, s.seq
+		UPDATE sessions s SET last_register_wh = v.register, max_power_kw = v.max_power,
+		last_power_kw = v.power, last_power_at = v.power_at, soc = v.soc, soc_at = v.soc_at,
+		last_updated = v.updated, meter_version = v.version + 1
+		FROM v WHERE s.seq = v.seq AND s.meter_version = v.version
+		RETURNING v.k
 	), ins AS (
 		INSERT INTO meter_samples (session_seq, charger_id, connector_id, transaction_id, ts, received_at, vals)
-		SELECT f.seq, u.charger, u.connector, u.tx, u.ts, u.received, u.vals::json
-		FROM unnest($10::bigint[], $11::text[], $12::integer[], $13::text[], $14::bigint[], $15::bigint[], $16::text[])
-			WITH ORDINALITY AS u (k, charger, connector, tx, ts, received, vals, n)
-		LEFT JOIN f ON f.k = u.k
+		SELECT nullif(u.seq, 0), u.charger, u.connector, u.tx, u.ts, u.received, u.vals::json
+		FROM unnest($10::bigint[], $11::bigint[], $12::text[], $13::integer[], $14::text[], $15::bigint[], $16::bigint[], $17::text[])
+			WITH ORDINALITY AS u (k, seq, charger, connector, tx, ts, received, vals, n)
+		WHERE u.k = 0 OR u.k IN (SELECT k FROM f)
 		ORDER BY u.n
 	)
 	SELECT k FROM f`
@@ -168,7 +148,7 @@ func (w *meterWriters) do(ctx context.Context, op *meterOp) error {
 		return ErrClosed
 	}
 	<-op.done
-	return op.err
+	return op.result()
 }
 
 func (w *meterWriters) loop() {
@@ -214,12 +194,11 @@ func (w *meterWriters) run(batch []*meterOp, b *meterBatch) {
 	if n := int64(len(batch)); n > w.stats.maxBatch.Load() {
 		w.stats.maxBatch.Store(n)
 	}
+	w.stats.batches.Add(1)
 	if len(batch) > 1 {
-		w.stats.batches.Add(1)
-		found, err := w.s.appendBatch(ctx, b)
+		err := w.s.writeBatch(ctx, w.s.pool, b)
 		if err == nil {
 			for _, op := range batch {
-				op.found = op.tx != nil && found[b.keyOf(op)]
 				op.err = nil
 				op.done <- struct{}{}
 			}
@@ -227,165 +206,112 @@ func (w *meterWriters) run(batch []*meterOp, b *meterBatch) {
 		}
 		w.s.cfg.log.Warn("batched meter values failed; writing them one by one", "ops", len(batch), "err", err)
 		w.stats.retried.Add(uint64(len(batch)))
-	} else {
-		w.stats.batches.Add(1)
 	}
 	for _, op := range batch {
-		op.found, op.err = w.s.appendOne(ctx, op)
+		op.err = w.s.writeOne(ctx, w.s.pool, op)
 		op.done <- struct{}{}
 	}
 }
 
-// meterBatch collects the arrays of sqlAppendMeterBatch.
+// meterBatch is the ops of one statement.
 type meterBatch struct {
-	keys map[txKey]int // charger and transaction id → k (1-based)
-	// folds, one per session: ordered by charger and transaction id when
-	// sent, so concurrent batches lock sessions in one order.
-	fTx      []string
-	fCharger []string
-	folds    []meterFold
-	// samples
-	sK         []int64
-	sCharger   []string
-	sConnector []int32
-	sTx        []*string
-	sTS        []*int64
-	sReceived  []*int64
-	sVals      []string
+	ops []*meterOp
 }
 
 func (b *meterBatch) reset() {
-	if b.keys == nil {
-		b.keys = map[txKey]int{}
-	}
-	clear(b.keys)
-	b.fTx, b.fCharger, b.folds = b.fTx[:0], b.fCharger[:0], b.folds[:0]
-	b.sK, b.sCharger, b.sConnector, b.sTx = b.sK[:0], b.sCharger[:0], b.sConnector[:0], b.sTx[:0]
-	b.sTS, b.sReceived, b.sVals = b.sTS[:0], b.sReceived[:0], b.sVals[:0]
+	clear(b.ops)
+	b.ops = b.ops[:0]
 }
 
-// keyOf returns op's k, which add assigned.
-func (b *meterBatch) keyOf(op *meterOp) int64 {
-	if op.tx == nil {
-		return 0
-	}
-	return int64(b.keys[txKey{op.charger, *op.tx}])
-}
+func (b *meterBatch) add(op *meterOp) { b.ops = append(b.ops, op) }
 
-// txKey names a session in a batch: transaction ids are unique per charger.
-type txKey struct{ charger, tx string }
-
-// add adds op, merging its fold with an earlier one of the same session
-// (the charger is part of a session's key, so any op joins).
-func (b *meterBatch) add(op *meterOp) {
-	k := 0
-	if op.tx != nil {
-		key := txKey{op.charger, *op.tx}
-		var ok bool
-		if k, ok = b.keys[key]; ok {
-			b.folds[k-1] = b.folds[k-1].then(op.fold)
-		} else {
-			b.fTx, b.fCharger, b.folds = append(b.fTx, *op.tx), append(b.fCharger, op.charger), append(b.folds, op.fold)
-			k = len(b.fTx)
-			b.keys[key] = k
+// writeBatch runs sqlWriteMeter for the batch's ops on q and marks those
+// that applied.
+func (s *Store) writeBatch(ctx context.Context, q querier, b *meterBatch) error {
+	// The meters go in seq order, so that concurrent batches lock
+	// sessions in one order; k is the position there.
+	withSession := make([]*meterOp, 0, len(b.ops))
+	nSamples := 0
+	for _, op := range b.ops {
+		op.applied = false
+		if op.seq != 0 {
+			withSession = append(withSession, op)
 		}
+		nSamples += len(op.ts)
 	}
-	for i := range op.ts {
-		b.sK, b.sCharger, b.sConnector = append(b.sK, int64(k)), append(b.sCharger, op.charger), append(b.sConnector, op.connector)
-		b.sTx, b.sTS, b.sReceived, b.sVals = append(b.sTx, op.tx), append(b.sTS, op.ts[i]), append(b.sReceived, op.fold.received), append(b.sVals, op.vals[i])
-	}
-}
-
-// appendBatch runs a batch and returns which folds found their session.
-func (s *Store) appendBatch(ctx context.Context, b *meterBatch) (map[int64]bool, error) {
-	// Send the folds in charger and transaction id order; the ks stay
-	// those of add.
-	n := len(b.fTx)
-	order := make([]int, n)
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(x, y int) int {
-		if c := strings.Compare(b.fCharger[x], b.fCharger[y]); c != 0 {
-			return c
-		}
-		return strings.Compare(b.fTx[x], b.fTx[y])
-	})
+	slices.SortStableFunc(withSession, func(x, y *meterOp) int { return cmp.Compare(x.seq, y.seq) })
+	n := len(withSession)
 	var (
-		tx                             = make([]string, n)
-		charger                        = make([]string, n)
-		register, maxPower, power, soc = make([]*float64, n), make([]*float64, n), make([]*float64, n), make([]*float64, n)
-		powerAt, socAt, received       = make([]*int64, n), make([]*int64, n), make([]*int64, n)
-		posToK                         = make([]int64, n)
+		seq, version            = make([]int64, n), make([]int64, n)
+		register, maxPower      = make([]float64, n), make([]float64, n)
+		power, soc              = make([]*float64, n), make([]*float64, n)
+		powerAt, socAt, updated = make([]*int64, n), make([]*int64, n), make([]*int64, n)
 	)
-	for pos, i := range order {
-		f := &b.folds[i]
-		tx[pos], charger[pos] = b.fTx[i], b.fCharger[i]
-		register[pos], maxPower[pos], power[pos], soc[pos] = f.register, f.maxPower, f.power, f.soc
-		powerAt[pos], socAt[pos], received[pos] = f.powerAt, f.socAt, f.received
-		posToK[pos] = int64(i + 1)
+	k := make(map[*meterOp]int64, n)
+	for i, op := range withSession {
+		seq[i], version[i], register[i], maxPower[i] = op.seq, op.version, op.register, op.maxPower
+		power[i], soc[i], powerAt[i], socAt[i], updated[i] = op.power, op.soc, op.powerAt, op.socAt, op.updated
+		k[op] = int64(i + 1)
 	}
-	// The statement's k is the position in the sent arrays; map samples'
-	// ks to positions.
-	kToPos := make([]int64, n+1)
-	for pos, k := range posToK {
-		kToPos[k] = int64(pos + 1)
+	var (
+		sK, sSeq      = make([]int64, 0, nSamples), make([]int64, 0, nSamples)
+		sCharger      = make([]string, 0, nSamples)
+		sConnector    = make([]int32, 0, nSamples)
+		sTx           = make([]*string, 0, nSamples)
+		sTS, received = make([]*int64, 0, nSamples), make([]*int64, 0, nSamples)
+		sVals         = make([]string, 0, nSamples)
+	)
+	for _, op := range b.ops {
+		for i := range op.ts {
+			sK, sSeq, sCharger, sConnector = append(sK, k[op]), append(sSeq, op.seq), append(sCharger, op.charger), append(sConnector, op.connector)
+			sTx, sTS, received, sVals = append(sTx, op.tx), append(sTS, op.ts[i]), append(received, op.received), append(sVals, op.vals[i])
+		}
 	}
-	sK := make([]int64, len(b.sK))
-	for i, k := range b.sK {
-		sK[i] = kToPos[k]
-	}
-	rows, err := s.pool.Query(ctx, sqlAppendMeterBatch, tx, charger, register, maxPower, power, powerAt, soc, socAt, received,
-		sK, b.sCharger, b.sConnector, b.sTx, b.sTS, b.sReceived, b.sVals)
+	rows, err := q.Query(ctx, sqlWriteMeter, seq, version, register, maxPower, power, powerAt, soc, socAt, updated,
+		sK, sSeq, sCharger, sConnector, sTx, sTS, received, sVals)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	found := map[int64]bool{}
 	var pos int64
 	_, err = pgx.ForEachRow(rows, []any{&pos}, func() error {
-		found[posToK[pos-1]] = true
+		withSession[pos-1].applied = true
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return found, nil
+	return err
 }
 
-// appendOne writes one MeterValues with sqlAppendMeter.
-func (s *Store) appendOne(ctx context.Context, op *meterOp) (bool, error) {
-	f := &op.fold
-	var n int64
-	err := s.pool.QueryRow(ctx, sqlAppendMeter, f.register, f.maxPower, f.power, f.powerAt, f.soc, f.socAt, f.received,
-		op.tx, op.charger, op.connector, op.ts, op.vals).Scan(&n)
-	return n > 0, err
+// querier runs a statement on a pool or in a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// appendWithDoc writes one MeterValues and puts d in one transaction, so
+// writeOne writes one op with sqlWriteMeter.
+func (s *Store) writeOne(ctx context.Context, q querier, op *meterOp) error {
+	return s.writeBatch(ctx, q, &meterBatch{ops: []*meterOp{op}})
+}
+
+// writeWithDoc writes one MeterValues and puts d in one transaction, so
 // that both commit or neither (MeterValues.Doc). It bypasses the meter
 // writers' batches, whose statement has no room for documents.
-func (s *Store) appendWithDoc(ctx context.Context, op *meterOp, d charging.Doc) (found bool, err error) {
+func (s *Store) writeWithDoc(ctx context.Context, op *meterOp, d charging.Doc) error {
 	if d.Kind == "" || d.ID == "" {
-		return false, fmt.Errorf("put document %q/%q: %w: kind and id must not be empty", d.Kind, d.ID, charging.ErrInvalidInput)
+		return fmt.Errorf("put document %q/%q: %w: kind and id must not be empty", d.Kind, d.ID, charging.ErrInvalidInput)
 	}
 	updated, err := encTime(d.Updated)
 	if err != nil {
-		return false, fmt.Errorf("put document %s/%s: %w", d.Kind, d.ID, err)
+		return fmt.Errorf("put document %s/%s: %w", d.Kind, d.ID, err)
 	}
 	body := d.Body
 	if body == nil {
 		body = []byte{}
 	}
-	f := &op.fold
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, sqlPutDoc, d.Kind, d.ID, d.Owner, body, updated); err != nil {
 			return fmt.Errorf("put document %s/%s: %w", d.Kind, d.ID, err)
 		}
-		var n int64
-		err := tx.QueryRow(ctx, sqlAppendMeter, f.register, f.maxPower, f.power, f.powerAt, f.soc, f.socAt, f.received,
-			op.tx, op.charger, op.connector, op.ts, op.vals).Scan(&n)
-		found = n > 0
-		return err
+		if err := s.writeOne(ctx, tx, op); err != nil {
+			return err
+		}
+		return op.result() // a missed version rolls the document back too
 	})
-	return found, err
 }

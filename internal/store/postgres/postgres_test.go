@@ -157,9 +157,11 @@ func TestMigrateTransactionIDsToText(t *testing.T) {
 		t.Fatal(err)
 	}
 	tx := sess.TransactionID
-	if _, err := s.AppendMeterValues(ctx, charging.MeterValues{ChargerID: "cp-1", ConnectorID: 1, TransactionID: &tx, ReceivedAt: t0,
+	m := charging.MeterValues{ChargerID: "cp-1", ConnectorID: 1, TransactionID: &tx, ReceivedAt: t0,
 		Samples: []charging.MeterSample{{Timestamp: t0, Values: []charging.SampledValue{{Measurand: charging.MeasurandEnergyImportRegister,
-			Value: 2, Unit: "kWh", Numeric: true, Raw: "2"}}}}}); err != nil {
+			Value: 2, Unit: "kWh", Numeric: true, Raw: "2"}}}}}
+	folded, _ := charging.Fold(sess, m)
+	if err := s.WriteMeterValues(ctx, charging.MeterWrite{MeterValues: m, Seq: sess.Seq, Version: sess.MeterVersion, Meter: folded.Meter()}); err != nil {
 		t.Fatal(err)
 	}
 	for _, q := range []string{

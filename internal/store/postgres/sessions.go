@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -14,7 +13,7 @@ import (
 
 const sessionCols = `seq, id, charger_id, connector_id, transaction_id, id_tag, status, reservation_id,
 	meter_start_wh, meter_stop_wh, last_register_wh, max_power_kw, last_power_kw, soc,
-	started_at, ended_at, stop_reason, last_updated, expires_at`
+	started_at, ended_at, stop_reason, last_updated, expires_at, meter_version, last_power_at, soc_at`
 
 // The statuses the queries select by come from the core (package
 // sqlstatus): openStatuses hold their id tag; a later start supersedes the
@@ -44,35 +43,12 @@ var (
 	// Both writes do nothing when the start key is already stored (a retry).
 	sqlLockConnector = `SELECT pg_advisory_xact_lock($1)`
 	sqlCloseOpen     = `WITH c AS (
-		UPDATE sessions SET status = ` + superseded + `, ended_at = coalesce(ended_at, $1), last_updated = $1, event_seq = event_seq + 1
+		UPDATE sessions SET status = ` + superseded + `, ended_at = coalesce(ended_at, $1), last_updated = $1, event_seq = event_seq + 1,
+		meter_version = meter_version + 1
 		WHERE charger_id = $2 AND connector_id = $3 AND status IN ` + supersedable + ` AND transaction_id IS NOT NULL
 		AND NOT EXISTS (SELECT 1 FROM sessions WHERE start_key = $4)
 		RETURNING id, charger_id, transaction_id, event_seq, last_updated
 	) ` + sqlSessionEventsFrom + `c`
-
-	// sqlFoldMeter folds what a MeterValues observed into its session (the
-	// register and peak power only go up; power and SoC are replaced by
-	// readings no older than the stored ones) and inserts its samples, one
-	// row each, attached to the session when there is one. One statement:
-	// one round trip, one commit.
-	sqlAppendMeter = `WITH f AS (
-		UPDATE sessions SET
-		last_register_wh = GREATEST(last_register_wh, $1::double precision),
-		max_power_kw = GREATEST(max_power_kw, $2::double precision),
-		last_power_kw = CASE WHEN $3::double precision IS NOT NULL AND (last_power_at IS NULL OR $4::bigint >= last_power_at) THEN $3 ELSE last_power_kw END,
-		last_power_at = CASE WHEN $3::double precision IS NOT NULL AND (last_power_at IS NULL OR $4::bigint >= last_power_at) THEN $4 ELSE last_power_at END,
-		soc = CASE WHEN $5::double precision IS NOT NULL AND (soc_at IS NULL OR $6::bigint >= soc_at) THEN $5 ELSE soc END,
-		soc_at = CASE WHEN $5::double precision IS NOT NULL AND (soc_at IS NULL OR $6::bigint >= soc_at) THEN $6 ELSE soc_at END,
-		last_updated = $7::bigint
-		WHERE charger_id = $9::text AND transaction_id = $8::text
-		RETURNING seq
-	), ins AS (
-		INSERT INTO meter_samples (session_seq, charger_id, connector_id, transaction_id, ts, received_at, vals)
-		SELECT (SELECT seq FROM f), $9, $10::integer, $8, u.ts, $7, u.vals::json
-		FROM unnest($11::bigint[], $12::text[]) WITH ORDINALITY AS u (ts, vals, n)
-		ORDER BY u.n
-	)
-	SELECT count(*) FROM f`
 
 	// sqlStopSession applies a stop to a session not stopped before; a
 	// session that ended without a stop keeps its final status.
@@ -80,7 +56,7 @@ var (
 		UPDATE sessions SET
 		status = CASE WHEN status IN ` + stopKept + ` THEN status ELSE $1 END,
 		meter_stop_wh = $2::bigint, last_register_wh = GREATEST(last_register_wh, $2::bigint::double precision), stop_reason = $3,
-		ended_at = $4, last_updated = $5, event_seq = event_seq + 1
+		ended_at = $4, last_updated = $5, event_seq = event_seq + 1, meter_version = meter_version + 1
 		WHERE charger_id = $7::text AND transaction_id = $6::text AND meter_stop_wh IS NULL
 		RETURNING id, charger_id, transaction_id, event_seq, last_updated
 	) ` + sqlSessionEventsFrom + `u`
@@ -119,10 +95,11 @@ func scanSession(row pgx.Row, pre ...any) (charging.Session, int64, error) {
 		reservation, meterStop               *int64
 		lastPower, soc                       *float64
 		started, ended, lastUpdated, expires *int64
+		powerAt, socAt                       *int64
 	)
 	dest := append(pre, &seq, &s.ID, &s.ChargerID, &connector, &tx, &s.IDTag, &s.Status, &reservation,
 		&s.MeterStartWh, &meterStop, &s.LastRegisterWh, &s.MaxPowerKW, &lastPower, &soc,
-		&started, &ended, &s.StopReason, &lastUpdated, &expires)
+		&started, &ended, &s.StopReason, &lastUpdated, &expires, &s.MeterVersion, &powerAt, &socAt)
 	if err := row.Scan(dest...); err != nil {
 		return charging.Session{}, 0, err
 	}
@@ -134,6 +111,13 @@ func scanSession(row pgx.Row, pre ...any) (charging.Session, int64, error) {
 	s.ReservationID, s.MeterStopWh = reservation, meterStop
 	s.LastPowerKW, s.SoC = lastPower, soc
 	s.StartedAt, s.EndedAt, s.LastUpdated = decTime(started), decTimePtr(ended), decTime(lastUpdated)
+	if lastPower != nil {
+		s.LastPowerAt = decTimePtr(powerAt)
+	}
+	if soc != nil {
+		s.SoCAt = decTimePtr(socAt)
+	}
+	s.Seq = seq
 	return s, seq, nil
 }
 
@@ -194,70 +178,61 @@ func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess
 	return sess, created, nil
 }
 
-// AppendMeterValues stores one row per sample and folds the samples into the
-// session of m.TransactionID, if m.ChargerID has a session with that
-// transaction id; otherwise the samples are kept unattached and found is
-// false. Concurrent calls share statements and commits (see meter.go); each
-// returns once its own samples are committed.
-func (s *Store) AppendMeterValues(ctx context.Context, m charging.MeterValues) (found bool, err error) {
+// WriteMeterValues stores one row per sample, attached to the session with
+// primary key w.Seq (none when 0), and writes w.Meter over w.Version; see
+// charging.SessionStore. Concurrent calls share statements and commits
+// (see meter.go); each returns once its own samples are committed.
+func (s *Store) WriteMeterValues(ctx context.Context, w charging.MeterWrite) (err error) {
 	op := meterOpPool.Get().(*meterOp)
 	defer func() {
 		*op = meterOp{done: op.done}
 		meterOpPool.Put(op)
 	}()
-	if err := op.encode(m); err != nil {
-		return false, fmt.Errorf("meter values of %s: %w", m.ChargerID, err)
+	if err := op.encode(&w); err != nil {
+		return fmt.Errorf("meter values of %s: %w", w.ChargerID, err)
 	}
-	if m.Doc != nil {
-		found, err = s.appendWithDoc(ctx, op, *m.Doc)
-	} else if s.meter != nil {
+	switch {
+	case w.Doc != nil:
+		err = s.writeWithDoc(ctx, op, *w.Doc)
+	case s.meter != nil:
 		err = s.meter.do(ctx, op)
-		found = op.found
-	} else {
-		found, err = s.appendOne(ctx, op)
+	default:
+		if err = s.writeOne(ctx, s.pool, op); err == nil {
+			err = op.result()
+		}
 	}
 	if err != nil {
-		return false, fmt.Errorf("meter values of %s: %w", m.ChargerID, err)
-	}
-	return found, nil
-}
-
-// encode fills op from m: the samples' rows, and what they change in the
-// session. This runs in the caller's goroutine, so writers only run SQL.
-func (op *meterOp) encode(m charging.MeterValues) error {
-	var err error
-	op.tx, op.charger, op.connector = m.TransactionID, m.ChargerID, int32(m.ConnectorID)
-	if op.fold.received, err = encTime(m.ReceivedAt); err != nil {
-		return err
-	}
-	op.ts, op.vals = make([]*int64, len(m.Samples)), make([]string, len(m.Samples))
-	var powerTS, socTS time.Time
-	f := &op.fold
-	for i := range m.Samples {
-		smp := &m.Samples[i]
-		if op.ts[i], err = encTime(smp.Timestamp); err != nil {
-			return err
-		}
-		if op.vals[i], err = encodeValues(smp.Values); err != nil {
-			return err
-		}
-		o := charging.Observe(m.Samples[i : i+1])
-		if o.RegisterWh != nil && (f.register == nil || *o.RegisterWh > *f.register) {
-			f.register = o.RegisterWh
-		}
-		if o.PowerKW != nil {
-			if f.maxPower == nil || o.MaxPowerKW > *f.maxPower {
-				f.maxPower = &o.MaxPowerKW
-			}
-			if f.power == nil || !smp.Timestamp.Before(powerTS) {
-				f.power, powerTS, f.powerAt = o.PowerKW, smp.Timestamp, op.ts[i]
-			}
-		}
-		if o.SoC != nil && (f.soc == nil || !smp.Timestamp.Before(socTS)) {
-			f.soc, socTS, f.socAt = o.SoC, smp.Timestamp, op.ts[i]
-		}
+		return fmt.Errorf("meter values of %s: %w", w.ChargerID, err)
 	}
 	return nil
+}
+
+// encode fills op from w: the samples' rows and the folded meter. This
+// runs in the caller's goroutine, so writers only run SQL.
+func (op *meterOp) encode(w *charging.MeterWrite) error {
+	var err error
+	op.seq, op.version = w.Seq, w.Version
+	op.tx, op.charger, op.connector = w.TransactionID, w.ChargerID, int32(w.ConnectorID)
+	if op.received, err = encTime(w.ReceivedAt); err != nil {
+		return err
+	}
+	op.ts, op.vals = make([]*int64, len(w.Samples)), make([]string, len(w.Samples))
+	for i := range w.Samples {
+		if op.ts[i], err = encTime(w.Samples[i].Timestamp); err != nil {
+			return err
+		}
+		if op.vals[i], err = encodeValues(w.Samples[i].Values); err != nil {
+			return err
+		}
+	}
+	if w.Seq == 0 {
+		return nil
+	}
+	var te timeEnc
+	m := &w.Meter
+	op.register, op.maxPower, op.power, op.soc = m.LastRegisterWh, m.MaxPowerKW, m.LastPowerKW, m.SoC
+	op.powerAt, op.socAt, op.updated = te.p(m.LastPowerAt), te.p(m.SoCAt), te.t(m.LastUpdated)
+	return te.err
 }
 
 // StopSession ends the session of r.TransactionID on r.ChargerID: it sets

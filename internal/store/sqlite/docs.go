@@ -82,7 +82,7 @@ func (w *writer) putDoc(nv []driver.NamedValue) error {
 }
 
 // putDocArgs checks d and encodes it as the arguments of sqlPutDoc, in
-// the caller's goroutine (PutDoc, and AppendMeterValues with a Doc).
+// the caller's goroutine (PutDoc, and WriteMeterValues with a Doc).
 func putDocArgs(d charging.Doc) ([]driver.NamedValue, error) {
 	if d.Kind == "" || d.ID == "" {
 		return nil, fmt.Errorf("put doc %s/%s: %w: kind and id must be set", d.Kind, d.ID, charging.ErrInvalidInput)

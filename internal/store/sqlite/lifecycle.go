@@ -37,7 +37,7 @@ var (
 	ended_at = CASE WHEN ?2 THEN ?3 ELSE ended_at END,
 	stop_reason = CASE WHEN ?2 THEN ?4 ELSE stop_reason END
 	WHERE seq = ?5`
-	sqlTouchMeter = `UPDATE session_meter SET last_updated = ? WHERE seq = ?`
+	sqlTouchMeter = `UPDATE session_meter SET last_updated = ?, version = version + 1 WHERE seq = ?`
 
 	// sqlWaitingFor finds the session a StartTransaction (?2 connector, ?3
 	// reservation id or NULL, ?4 id tag, ?5 its parent id tag or '') takes
@@ -61,7 +61,7 @@ var (
 	reservation_id = coalesce(?, reservation_id), meter_start_wh = ?, started_at = ?, expires_at = NULL
 	WHERE seq = ?`
 	sqlTakeOverMeter = `UPDATE session_meter SET last_register_wh = ?, max_power_kw = 0, last_power_kw = NULL,
-	last_power_at = NULL, soc = NULL, soc_at = NULL, last_updated = ? WHERE seq = ?`
+	last_power_at = NULL, soc = NULL, soc_at = NULL, last_updated = ?, version = version + 1 WHERE seq = ?`
 )
 
 // lifecycleStmts are the writer's statements for sessions without a
@@ -175,6 +175,7 @@ func (s *Store) UpdateSessionStatus(ctx context.Context, id string, from []charg
 			}
 		}
 		cur.LastUpdated = at
+		cur.MeterVersion++
 		sess = cur
 		return nil
 	})

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/store/sqlstatus"
@@ -18,7 +17,7 @@ import (
 const (
 	sessionCols = `s.seq, s.id, s.charger_id, s.connector_id, s.transaction_id, s.id_tag, s.status, s.reservation_id,
 	s.meter_start_wh, s.meter_stop_wh, m.last_register_wh, m.max_power_kw, m.last_power_kw, m.soc,
-	s.started_at, s.ended_at, s.stop_reason, m.last_updated, s.expires_at`
+	s.started_at, s.ended_at, s.stop_reason, m.last_updated, s.expires_at, m.version, m.last_power_at, m.soc_at`
 	sessionFrom = ` FROM sessions s JOIN session_meter m ON m.seq = s.seq`
 )
 
@@ -43,7 +42,7 @@ var (
 
 	// sqlCloseOpenMeter and then sqlCloseOpen close the sessions still open
 	// on a connector.
-	sqlCloseOpenMeter = `UPDATE session_meter SET last_updated = ?1 WHERE seq IN (
+	sqlCloseOpenMeter = `UPDATE session_meter SET last_updated = ?1, version = version + 1 WHERE seq IN (
 	SELECT seq FROM sessions WHERE charger_id = ?2 AND connector_id = ?3 AND status IN ` + openStatuses + ` AND status IN ` + supersedable + ` AND seq <> ?4)`
 	sqlCloseOpen = `UPDATE sessions SET status = ` + superseded + `, ended_at = coalesce(ended_at, ?1)
 	WHERE charger_id = ?2 AND connector_id = ?3 AND status IN ` + openStatuses + ` AND status IN ` + supersedable + ` AND seq <> ?4`
@@ -55,26 +54,19 @@ var (
 	reservation_id, meter_start_wh, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlInsertMeter = `INSERT INTO session_meter (seq, last_register_wh, last_updated) VALUES (last_insert_rowid(), ?, ?)`
 	sqlStopSession = `UPDATE sessions SET status = ?, meter_stop_wh = ?, stop_reason = ?, ended_at = ? WHERE seq = ?`
-	sqlStopMeter   = `UPDATE session_meter SET last_register_wh = ?, last_updated = ? WHERE seq = ?`
+	sqlStopMeter   = `UPDATE session_meter SET last_register_wh = ?, last_updated = ?, version = version + 1 WHERE seq = ?`
 
-	// sqlFoldMeter folds what a MeterValues observed into its session: the
-	// register and peak power only go up; power and SoC are replaced by
-	// readings no older than the stored ones. (SET expressions see the row
-	// as it was before the update.) No RETURNING: SQLite would build a
-	// temporary table for it on every call.
-	sqlFoldMeter = `UPDATE session_meter SET
-	last_register_wh = CASE WHEN ?1 > last_register_wh THEN ?1 ELSE last_register_wh END,
-	max_power_kw = CASE WHEN ?2 > max_power_kw THEN ?2 ELSE max_power_kw END,
-	last_power_kw = CASE WHEN ?3 IS NOT NULL AND (last_power_at IS NULL OR ?4 >= last_power_at) THEN ?3 ELSE last_power_kw END,
-	last_power_at = CASE WHEN ?3 IS NOT NULL AND (last_power_at IS NULL OR ?4 >= last_power_at) THEN ?4 ELSE last_power_at END,
-	soc = CASE WHEN ?5 IS NOT NULL AND (soc_at IS NULL OR ?6 >= soc_at) THEN ?5 ELSE soc END,
-	soc_at = CASE WHEN ?5 IS NOT NULL AND (soc_at IS NULL OR ?6 >= soc_at) THEN ?6 ELSE soc_at END,
-	last_updated = ?7
-	WHERE seq = (SELECT seq FROM sessions WHERE charger_id = ?9 AND transaction_id = ?8)`
-	// sqlInsertSample attaches the sample to the session sqlFoldMeter
-	// updated, if any.
+	// sqlWriteMeter writes a session's meter as the core folded it, over
+	// the version it was folded from (compare and set): no row changes
+	// when another writer moved the version on. No RETURNING: SQLite
+	// would build a temporary table for it on every call.
+	sqlWriteMeter = `UPDATE session_meter SET last_register_wh = ?1, max_power_kw = ?2, last_power_kw = ?3, last_power_at = ?4,
+	soc = ?5, soc_at = ?6, last_updated = ?7, version = ?9 + 1
+	WHERE seq = ?8 AND version = ?9`
+	// sqlInsertSample stores a sample of the session with primary key ?1
+	// (NULL: none).
 	sqlInsertSample = `INSERT INTO meter_samples (session_seq, charger_id, connector_id, transaction_id, ts, received_at, vals)
-	VALUES ((SELECT seq FROM sessions WHERE charger_id = ?1 AND transaction_id = ?3), ?1, ?2, ?3, ?4, ?5, ?6)`
+	VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)`
 	sqlSessionSamples = `SELECT ts, vals FROM meter_samples WHERE session_seq = ? ORDER BY ts, id`
 )
 
@@ -101,13 +93,13 @@ func scanSession(sc scanner) (charging.Session, int64, error) {
 		reservation, meterStop      sql.NullInt64
 		lastPower, soc              sql.NullFloat64
 		started, ended, lastUpdated sql.NullInt64
-		expires                     sql.NullInt64
+		expires, powerAt, socAt     sql.NullInt64
 		tx                          sql.NullString
 	)
 	var status string
 	err := sc.Scan(&seq, &s.ID, &s.ChargerID, &s.ConnectorID, &tx, &s.IDTag, &status, &reservation,
 		&s.MeterStartWh, &meterStop, &s.LastRegisterWh, &s.MaxPowerKW, &lastPower, &soc,
-		&started, &ended, &s.StopReason, &lastUpdated, &expires)
+		&started, &ended, &s.StopReason, &lastUpdated, &expires, &s.MeterVersion, &powerAt, &socAt)
 	if err != nil {
 		return charging.Session{}, 0, err
 	}
@@ -116,6 +108,13 @@ func scanSession(sc scanner) (charging.Session, int64, error) {
 	s.LastPowerKW, s.SoC = decFloat(lastPower), decFloat(soc)
 	s.StartedAt, s.EndedAt, s.LastUpdated = decTime(started), decTimePtr(ended), decTime(lastUpdated)
 	s.TransactionID, s.ExpiresAt = tx.String, decTimePtr(expires) // no transaction yet: NULL, read as ""
+	if s.LastPowerKW != nil {
+		s.LastPowerAt = decTimePtr(powerAt)
+	}
+	if s.SoC != nil {
+		s.SoCAt = decTimePtr(socAt)
+	}
+	s.Seq = seq
 	return s, seq, nil
 }
 
@@ -220,7 +219,7 @@ func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess
 			return err
 		}
 		sess = charging.Session{
-			ID: r.ID, ChargerID: r.ChargerID, ConnectorID: r.ConnectorID, TransactionID: tx, IDTag: r.IDTag,
+			Seq: seq, ID: r.ID, ChargerID: r.ChargerID, ConnectorID: r.ConnectorID, TransactionID: tx, IDTag: r.IDTag,
 			Status: r.Status, ReservationID: r.ReservationID, MeterStartWh: r.MeterStartWh,
 			LastRegisterWh: float64(r.MeterStartWh), StartedAt: r.StartedAt, LastUpdated: r.ReceivedAt,
 		}
@@ -233,99 +232,85 @@ func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess
 	return sess, created, nil
 }
 
-// AppendMeterValues stores one row per sample and folds the samples into the
-// session of m.TransactionID, if m.ChargerID has a session with that
-// transaction id; otherwise the samples are kept unattached and found is
-// false.
-func (s *Store) AppendMeterValues(ctx context.Context, m charging.MeterValues) (found bool, err error) {
-	received, err := encTime(m.ReceivedAt)
+// WriteMeterValues stores one row per sample, attached to the session with
+// primary key w.Seq (none when 0), and writes w.Meter over w.Version; see
+// charging.SessionStore. ErrConflict when the session's meter is at
+// another version (or there is no such session): nothing is written.
+func (s *Store) WriteMeterValues(ctx context.Context, w charging.MeterWrite) error {
+	received, err := encTime(w.ReceivedAt)
 	if err != nil {
-		return false, fmt.Errorf("meter values of %s: %w", m.ChargerID, err)
+		return fmt.Errorf("meter values of %s: %w", w.ChargerID, err)
 	}
-	// Encode, fold and prepare the statements' arguments here, in the
-	// caller's goroutine, so the writer only runs SQL.
-	var tx any
-	if m.TransactionID != nil {
-		tx = *m.TransactionID
+	// Encode the statements' arguments here, in the caller's goroutine,
+	// so the writer only runs SQL.
+	var tx, seq any
+	if w.TransactionID != nil {
+		tx = *w.TransactionID
 	}
-	var (
-		inserts            = make([][]driver.NamedValue, len(m.Samples))
-		buf                []byte
-		register, maxPower any
-		power, soc         any
-		powerAt, socAt     any
-		powerTS, socTS     time.Time
-		havePower, haveSoC bool
-	)
-	for i := range m.Samples {
-		smp := &m.Samples[i]
+	var fold []driver.NamedValue
+	if w.Seq != 0 {
+		seq = w.Seq
+		var te timeEnc
+		mt := &w.Meter
+		powerAt, socAt, updated := te.p(mt.LastPowerAt), te.p(mt.SoCAt), te.t(mt.LastUpdated)
+		if te.err != nil {
+			return fmt.Errorf("meter values of %s: %w", w.ChargerID, te.err)
+		}
+		fold, err = appendArgs(make([]driver.NamedValue, 0, 9), []any{mt.LastRegisterWh, mt.MaxPowerKW, nullFloat(mt.LastPowerKW), powerAt,
+			nullFloat(mt.SoC), socAt, updated, w.Seq, w.Version})
+		if err != nil {
+			return fmt.Errorf("meter values of %s: %w", w.ChargerID, err)
+		}
+	}
+	inserts := make([][]driver.NamedValue, len(w.Samples))
+	var buf []byte
+	for i := range w.Samples {
+		smp := &w.Samples[i]
 		ts, err := encTime(smp.Timestamp)
 		if err != nil {
-			return false, fmt.Errorf("meter values of %s: %w", m.ChargerID, err)
+			return fmt.Errorf("meter values of %s: %w", w.ChargerID, err)
 		}
 		buf, err = appendValuesJSON(buf[:0], smp.Values)
 		if err != nil {
-			return false, fmt.Errorf("meter values of %s: %w", m.ChargerID, err)
+			return fmt.Errorf("meter values of %s: %w", w.ChargerID, err)
 		}
-		inserts[i], err = appendArgs(make([]driver.NamedValue, 0, 6), []any{m.ChargerID, m.ConnectorID, tx, ts, received, string(buf)})
+		inserts[i], err = appendArgs(make([]driver.NamedValue, 0, 7), []any{seq, w.ChargerID, w.ConnectorID, tx, ts, received, string(buf)})
 		if err != nil {
-			return false, fmt.Errorf("meter values of %s: %w", m.ChargerID, err)
-		}
-
-		o := charging.Observe(m.Samples[i : i+1])
-		if o.RegisterWh != nil && (register == nil || *o.RegisterWh > register.(float64)) {
-			register = *o.RegisterWh
-		}
-		if o.PowerKW != nil {
-			if maxPower == nil || o.MaxPowerKW > maxPower.(float64) {
-				maxPower = o.MaxPowerKW
-			}
-			if !havePower || !smp.Timestamp.Before(powerTS) {
-				havePower, powerTS, power, powerAt = true, smp.Timestamp, *o.PowerKW, ts
-			}
-		}
-		if o.SoC != nil && (!haveSoC || !smp.Timestamp.Before(socTS)) {
-			haveSoC, socTS, soc, socAt = true, smp.Timestamp, *o.SoC, ts
-		}
-	}
-	var fold []driver.NamedValue
-	if m.TransactionID != nil {
-		fold, err = appendArgs(make([]driver.NamedValue, 0, 9), []any{register, maxPower, power, powerAt, soc, socAt, received, tx, m.ChargerID})
-		if err != nil {
-			return false, fmt.Errorf("meter values of %s: %w", m.ChargerID, err)
+			return fmt.Errorf("meter values of %s: %w", w.ChargerID, err)
 		}
 	}
 	var doc []driver.NamedValue
-	if m.Doc != nil {
-		if doc, err = putDocArgs(*m.Doc); err != nil {
-			return false, fmt.Errorf("meter values of %s: %w", m.ChargerID, err)
+	if w.Doc != nil {
+		if doc, err = putDocArgs(*w.Doc); err != nil {
+			return fmt.Errorf("meter values of %s: %w", w.ChargerID, err)
 		}
 	}
-	err = s.write(ctx, func(w *writer) error {
-		found = false
-		if doc != nil {
-			if err := w.putDoc(doc); err != nil {
-				return err
-			}
-		}
+	err = s.write(ctx, func(wr *writer) error {
 		if fold != nil {
-			n, err := w.execArgs(w.foldMeter, fold)
+			n, err := wr.execArgs(wr.writeMeter, fold)
 			if err != nil {
 				return err
 			}
-			found = n > 0
+			if n == 0 {
+				return fmt.Errorf("%w: session %d is not at meter version %d", charging.ErrConflict, w.Seq, w.Version)
+			}
+		}
+		if doc != nil {
+			if err := wr.putDoc(doc); err != nil {
+				return err
+			}
 		}
 		for _, nv := range inserts {
-			if _, err := w.execArgs(w.insertSample, nv); err != nil {
+			if _, err := wr.execArgs(wr.insertSample, nv); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("meter values of %s: %w", m.ChargerID, err)
+		return fmt.Errorf("meter values of %s: %w", w.ChargerID, err)
 	}
-	return found, nil
+	return nil
 }
 
 // StopSession ends the session of r.TransactionID on r.ChargerID: it sets
@@ -376,6 +361,7 @@ func (s *Store) StopSession(ctx context.Context, r charging.StopSession) (chargi
 		if err := w.run(w.stopMeter, cur.LastRegisterWh, received, seq); err != nil {
 			return err
 		}
+		cur.MeterVersion++
 		if err := w.sessionChanged(seq, r.ReceivedAt); err != nil {
 			return err
 		}

@@ -106,7 +106,7 @@ func TestGroupCommit(t *testing.T) {
 				m := charging.MeterValues{ChargerID: "cp-1", ConnectorID: 1, ReceivedAt: t0,
 					Samples: []charging.MeterSample{{Timestamp: t0.Add(time.Duration(w*each+i) * time.Second),
 						Values: []charging.SampledValue{{Measurand: charging.MeasurandPowerImport, Value: 1, Numeric: true, Raw: "1"}}}}}
-				if _, err := s.AppendMeterValues(ctx, m); err != nil {
+				if err := s.WriteMeterValues(ctx, charging.MeterWrite{MeterValues: m}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -430,9 +430,8 @@ func TestInvalidInput(t *testing.T) {
 	}{
 		{"time-out-of-range", s.TouchCharger(ctx, "cp-1", time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC))},
 		{"nan-value", func() error {
-			_, err := s.AppendMeterValues(ctx, charging.MeterValues{ChargerID: "cp-1", TransactionID: &tx, ReceivedAt: t0,
-				Samples: []charging.MeterSample{{Timestamp: t0, Values: []charging.SampledValue{{Value: math.NaN(), Numeric: true}}}}})
-			return err
+			return s.WriteMeterValues(ctx, charging.MeterWrite{MeterValues: charging.MeterValues{ChargerID: "cp-1", TransactionID: &tx, ReceivedAt: t0,
+				Samples: []charging.MeterSample{{Timestamp: t0, Values: []charging.SampledValue{{Value: math.NaN(), Numeric: true}}}}}})
 		}()},
 		{"unknown-status", func() error {
 			_, _, err := s.StartSession(ctx, charging.StartSession{ID: "s", ChargerID: "cp-1", ConnectorID: 1, Status: "running", StartedAt: t0, ReceivedAt: t0})
@@ -549,7 +548,7 @@ func TestMigrateFrom0001(t *testing.T) {
 	}
 	want := charging.Session{ID: "s-1", ChargerID: "cp-1", ConnectorID: 1, TransactionID: "7", IDTag: "TAG", Status: charging.SessionActive,
 		MeterStartWh: 1000, LastRegisterWh: 2500.5, MaxPowerKW: 11, LastPowerKW: ptr(7.5), SoC: ptr(80.0),
-		StartedAt: time.Unix(0, 1), LastUpdated: time.Unix(0, 9)}
+		LastPowerAt: ptr(time.Unix(0, 5)), SoCAt: ptr(time.Unix(0, 5)), StartedAt: time.Unix(0, 1), LastUpdated: time.Unix(0, 9), Seq: 1}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("session after migration (-want +got):\n%s", d)
 	}

@@ -363,7 +363,7 @@ func testWritesAppendEvents(t *testing.T, s charging.FullStore) {
 	second, _, err := s.StartSession(ctx, lstart("CP-EV", 1, "TAG-F", nil, 200, lt0.Add(3*time.Minute)))
 	must("start 2 (closes start 1 as interrupted)", err)
 	tx := second.TransactionID
-	_, err = s.AppendMeterValues(ctx, charging.MeterValues{ChargerID: "CP-EV", ConnectorID: 1, TransactionID: &tx, ReceivedAt: lt0.Add(4 * time.Minute),
+	_, err = foldAndWrite(ctx, s, charging.MeterValues{ChargerID: "CP-EV", ConnectorID: 1, TransactionID: &tx, ReceivedAt: lt0.Add(4 * time.Minute),
 		Samples: []charging.MeterSample{{Timestamp: lt0.Add(4 * time.Minute), Values: []charging.SampledValue{{Value: 300, Numeric: true, Measurand: "Energy.Active.Import.Register", Unit: "Wh"}}}}})
 	must("meter values", err)
 	stop := charging.StopSession{ChargerID: "CP-EV", TransactionID: tx, MeterStopWh: 400, Status: charging.SessionCompleted, Reason: "Local",
@@ -439,7 +439,7 @@ func testMeterValuesWithDoc(t *testing.T, s charging.FullStore) {
 	}
 	at := lt0.Add(time.Minute)
 	d := charging.Doc{Kind: "adapter.tx", ID: "CP-MD/t1", Owner: "CP-MD", Body: []byte(`{"upto":2}`), Updated: at}
-	found, err := s.AppendMeterValues(ctx, charging.MeterValues{ChargerID: "CP-MD", ConnectorID: 1, TransactionID: &tx,
+	found, err := foldAndWrite(ctx, s, charging.MeterValues{ChargerID: "CP-MD", ConnectorID: 1, TransactionID: &tx,
 		Samples: reg(2, at), ReceivedAt: at, Doc: &d})
 	if err != nil || !found {
 		t.Fatalf("append with doc = %v, %v; want found", found, err)
@@ -453,7 +453,7 @@ func testMeterValuesWithDoc(t *testing.T, s charging.FullStore) {
 	}
 
 	bad := charging.Doc{Kind: "adapter.tx", Body: []byte(`{}`), Updated: at} // no id
-	if _, err := s.AppendMeterValues(ctx, charging.MeterValues{ChargerID: "CP-MD", ConnectorID: 1, TransactionID: &tx,
+	if _, err := foldAndWrite(ctx, s, charging.MeterValues{ChargerID: "CP-MD", ConnectorID: 1, TransactionID: &tx,
 		Samples: reg(3, at.Add(time.Minute)), ReceivedAt: at.Add(time.Minute), Doc: &bad}); !errors.Is(err, charging.ErrInvalidInput) {
 		t.Fatalf("append with an invalid doc: %v; want ErrInvalidInput", err)
 	}

@@ -36,13 +36,19 @@ func testMeterValues(t *testing.T, open func(t *testing.T) charging.Store) {
 		{"first-values", []charging.MeterSample{sample(at(10*time.Minute), register(10.5), power(7.2), soc(40))},
 			func(s *charging.Session) {
 				s.LastRegisterWh, s.MaxPowerKW, s.LastPowerKW, s.SoC = 10500, 7.2, ptr(7.2), ptr(40.0)
+				s.LastPowerAt, s.SoCAt = ptr(at(10*time.Minute)), ptr(at(10*time.Minute))
 			}},
 		{"lower-register-and-power", []charging.MeterSample{sample(at(11*time.Minute), register(10.2), power(3.1), soc(45))},
-			func(s *charging.Session) { s.LastPowerKW, s.SoC = ptr(3.1), ptr(45.0) }},
+			func(s *charging.Session) {
+				s.LastPowerKW, s.SoC = ptr(3.1), ptr(45.0)
+				s.LastPowerAt, s.SoCAt = ptr(at(11*time.Minute)), ptr(at(11*time.Minute))
+			}},
 		{"two-samples", []charging.MeterSample{
 			sample(at(12*time.Minute), power(11)),
 			sample(at(13*time.Minute).In(cet), power(6), register(12.75)),
-		}, func(s *charging.Session) { s.MaxPowerKW, s.LastPowerKW, s.LastRegisterWh = 11, ptr(6.0), 12750 }},
+		}, func(s *charging.Session) {
+			s.MaxPowerKW, s.LastPowerKW, s.LastRegisterWh, s.LastPowerAt = 11, ptr(6.0), 12750, ptr(at(13*time.Minute))
+		}},
 		{"older-sample-raises-max-only", []charging.MeterSample{sample(at(5*time.Minute), power(22), soc(10))},
 			func(s *charging.Session) { s.MaxPowerKW = 22 }},
 		{"ignored-values", []charging.MeterSample{sample(at(14*time.Minute), inlet, phasePower, garbage, voltage)},
@@ -53,7 +59,7 @@ func testMeterValues(t *testing.T, open func(t *testing.T) charging.Store) {
 		received := at(time.Hour + time.Duration(i)*time.Minute)
 		found := appendValues(t, st, charging.MeterValues{ChargerID: "cp-1", ConnectorID: 1, TransactionID: &tx, Samples: step.samples, ReceivedAt: received})
 		if !found {
-			t.Errorf("%s: AppendMeterValues: got found false; want true", step.name)
+			t.Errorf("%s: WriteMeterValues: got no session; want one", step.name)
 		}
 		step.apply(&want)
 		want.LastUpdated = received
@@ -90,13 +96,10 @@ func testMeterValuesUnattached(t *testing.T, open func(t *testing.T) charging.St
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			found, err := st.AppendMeterValues(ctx(t), charging.MeterValues{ChargerID: tt.charger, ConnectorID: 1, TransactionID: tt.tx,
+			found := appendValues(t, st, charging.MeterValues{ChargerID: tt.charger, ConnectorID: 1, TransactionID: tt.tx,
 				Samples: []charging.MeterSample{sample(at(time.Hour), register(500), power(300), soc(99))}, ReceivedAt: at(time.Hour)})
-			if err != nil {
-				t.Fatalf("AppendMeterValues: %v", err)
-			}
 			if found {
-				t.Errorf("AppendMeterValues: got found true; want false")
+				t.Errorf("WriteMeterValues: got a session; want none")
 			}
 			if d := diff(sess, getSession(t, st, sess.ID)); d != "" {
 				t.Errorf("unattached samples changed a session (-want +got):\n%s", d)
@@ -133,8 +136,8 @@ func testConcurrentMeterValues(t *testing.T, open func(t *testing.T) charging.St
 				n := float64(w*perWorker + i)
 				m := charging.MeterValues{ChargerID: "cp-1", ConnectorID: w%sessions + 1, TransactionID: &tx, ReceivedAt: at(time.Hour),
 					Samples: []charging.MeterSample{sample(at(time.Duration(n)*time.Second), register(n), power(n/10))}}
-				if found, err := st.AppendMeterValues(ctx(t), m); err != nil || !found {
-					t.Errorf("AppendMeterValues: got %v, %v; want true, nil", found, err)
+				if found, err := foldAndWrite(ctx(t), st, m); err != nil || !found {
+					t.Errorf("WriteMeterValues: got %v, %v; want true, nil", found, err)
 					return
 				}
 			}
@@ -279,4 +282,149 @@ func testActiveSessionForTag(t *testing.T, open func(t *testing.T) charging.Stor
 		_, err := st.ActiveSessionForTag(ctx(t), "TAG-NOBODY")
 		wantErr(t, "ActiveSessionForTag(TAG-NOBODY)", err, charging.ErrNotFound)
 	})
+}
+
+// testMeterCompareAndSet: a meter write applies only over the version it
+// was folded from; a write that missed writes nothing at all (neither the
+// meter nor its samples) and says ErrConflict, so the core can fold again.
+func testMeterCompareAndSet(t *testing.T, open func(t *testing.T) charging.Store) {
+	st := open(t)
+	createCharger(t, st, "cp-1")
+	var s starter
+	r := s.req("cp-1", 1, "TAG-1")
+	r.MeterStartWh = 1000
+	sess := start(t, st, r)
+	if sess.Seq == 0 {
+		t.Fatalf("StartSession: got Seq 0; want the session's primary key")
+	}
+	tx := sess.TransactionID
+	read := func() charging.Session {
+		t.Helper()
+		got, err := st.SessionByTransaction(ctx(t), "cp-1", tx)
+		if err != nil {
+			t.Fatalf("SessionByTransaction: %v", err)
+		}
+		if got.Seq != sess.Seq {
+			t.Fatalf("SessionByTransaction: got Seq %d; want %d", got.Seq, sess.Seq)
+		}
+		return got
+	}
+	base := read()
+	meter := func(kwh, kw float64, d time.Duration) charging.Meter {
+		ts := at(d)
+		return charging.Meter{LastRegisterWh: kwh * 1000, MaxPowerKW: kw, LastPowerKW: ptr(kw), LastPowerAt: &ts,
+			SoC: ptr(50.0), SoCAt: &ts, LastUpdated: at(d + time.Second)}
+	}
+	write := func(seq, version int64, m charging.Meter, d time.Duration) error {
+		return st.WriteMeterValues(ctx(t), charging.MeterWrite{Seq: seq, Version: version, Meter: m,
+			MeterValues: charging.MeterValues{ChargerID: "cp-1", ConnectorID: 1, TransactionID: &tx, ReceivedAt: at(d + time.Second),
+				Samples: []charging.MeterSample{sample(at(d), register(m.LastRegisterWh/1000))}}})
+	}
+	samples := func() int {
+		t.Helper()
+		got, err := st.SessionSamples(ctx(t), sess.ID)
+		if err != nil {
+			t.Fatalf("SessionSamples: %v", err)
+		}
+		return len(got)
+	}
+	first := meter(5, 7, time.Minute)
+	if err := write(base.Seq, base.MeterVersion, first, time.Minute); err != nil {
+		t.Fatalf("write over the current version: %v", err)
+	}
+	got := read()
+	if got.MeterVersion != base.MeterVersion+1 {
+		t.Errorf("MeterVersion after a write: got %d; want %d", got.MeterVersion, base.MeterVersion+1)
+	}
+	if d := diff(first, got.Meter()); d != "" {
+		t.Errorf("meter after a write (-want +got):\n%s", d)
+	}
+	tests := []struct {
+		name         string
+		seq, version int64
+	}{
+		{"stale-version", base.Seq, base.MeterVersion},
+		{"future-version", base.Seq, base.MeterVersion + 5},
+		{"no-such-session", base.Seq + 1000, base.MeterVersion + 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := write(tt.seq, tt.version, meter(9, 22, 2*time.Minute), 2*time.Minute)
+			wantErr(t, "write over another version", err, charging.ErrConflict)
+			after := read()
+			if after.MeterVersion != got.MeterVersion {
+				t.Errorf("MeterVersion after a missed write: got %d; want %d", after.MeterVersion, got.MeterVersion)
+			}
+			if d := diff(first, after.Meter()); d != "" {
+				t.Errorf("a missed write changed the meter (-want +got):\n%s", d)
+			}
+			if n := samples(); n != 1 {
+				t.Errorf("samples after a missed write: got %d; want 1 (the missed write's are not kept)", n)
+			}
+		})
+	}
+	// Folded again over the version it now reads, the write applies.
+	second := meter(9, 22, 2*time.Minute)
+	if err := write(got.Seq, got.MeterVersion, second, 2*time.Minute); err != nil {
+		t.Fatalf("write over the version read again: %v", err)
+	}
+	if after := read(); after.MeterVersion != got.MeterVersion+1 || diff(second, after.Meter()) != "" {
+		t.Errorf("after the retried write: got version %d, meter %+v; want %d, %+v", after.MeterVersion, after.Meter(), got.MeterVersion+1, second)
+	}
+	if n := samples(); n != 2 {
+		t.Errorf("samples: got %d; want 2", n)
+	}
+	// A restarted store reads the same meter and version.
+	st = reopen(t, st, open)
+	if after := read(); after.MeterVersion != got.MeterVersion+1 || diff(second, after.Meter()) != "" {
+		t.Errorf("after a restart: got version %d, meter %+v; want %d, %+v", after.MeterVersion, after.Meter(), got.MeterVersion+1, second)
+	}
+}
+
+// testMeterVersionBumped: every store write that changes a session's meter
+// (a stop, a later start closing it) moves its meter version on, so a fold
+// computed before it misses instead of overwriting it.
+func testMeterVersionBumped(t *testing.T, open func(t *testing.T) charging.Store) {
+	tests := []struct {
+		name   string
+		change func(t *testing.T, st charging.Store, sess charging.Session)
+	}{
+		{"stop", func(t *testing.T, st charging.Store, sess charging.Session) {
+			_, err := st.StopSession(ctx(t), charging.StopSession{ChargerID: sess.ChargerID, TransactionID: sess.TransactionID,
+				MeterStopWh: 50000, EndedAt: at(time.Hour), Reason: "Local", Status: charging.SessionCompleted, ReceivedAt: at(time.Hour)})
+			if err != nil {
+				t.Fatalf("StopSession: %v", err)
+			}
+		}},
+		{"closed-by-a-later-start", func(t *testing.T, st charging.Store, sess charging.Session) {
+			var s starter
+			s.n = 100
+			start(t, st, s.req(sess.ChargerID, sess.ConnectorID, "TAG-2"))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := open(t)
+			createCharger(t, st, "cp-1")
+			var s starter
+			sess := start(t, st, s.req("cp-1", 1, "TAG-1"))
+			before, err := st.GetSession(ctx(t), sess.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.change(t, st, before)
+			after, err := st.GetSession(ctx(t), sess.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after.MeterVersion <= before.MeterVersion {
+				t.Fatalf("MeterVersion: got %d after the change; want more than %d", after.MeterVersion, before.MeterVersion)
+			}
+			stale := before.Meter()
+			stale.LastRegisterWh = 1
+			err = st.WriteMeterValues(ctx(t), charging.MeterWrite{Seq: before.Seq, Version: before.MeterVersion, Meter: stale,
+				MeterValues: charging.MeterValues{ChargerID: "cp-1", ConnectorID: 1, TransactionID: &sess.TransactionID, ReceivedAt: at(2 * time.Hour)}})
+			wantErr(t, "a fold from before the change", err, charging.ErrConflict)
+		})
+	}
 }

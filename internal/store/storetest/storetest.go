@@ -46,6 +46,8 @@ func Run(t *testing.T, open func(t *testing.T) charging.Store) {
 		{"meter-values", testMeterValues},
 		{"meter-values-unattached", testMeterValuesUnattached},
 		{"concurrent-meter-values", testConcurrentMeterValues},
+		{"meter-compare-and-set", testMeterCompareAndSet},
+		{"meter-version-bumped-by-every-meter-write", testMeterVersionBumped},
 		{"stop-session", testStopSession},
 		{"stop-session-repeated", testStopRepeated},
 		{"stop-session-not-open", testStopNotOpen},
@@ -78,8 +80,10 @@ func at(d time.Duration) time.Time { return t0.Add(d) }
 func ptr[T any](v T) *T { return &v }
 
 // cmpOpts treats nil and empty slices alike: the contract does not say which
-// an empty list is.
-var cmpOpts = []cmp.Option{cmpopts.EquateEmpty()}
+// an empty list is. A session's Seq and MeterVersion are the store's
+// bookkeeping, checked by the meter tests (meter.go) rather than in every
+// comparison.
+var cmpOpts = []cmp.Option{cmpopts.EquateEmpty(), cmpopts.IgnoreFields(charging.Session{}, "Seq", "MeterVersion")}
 
 func diff(want, got any) string { return cmp.Diff(want, got, cmpOpts...) }
 
@@ -177,11 +181,38 @@ func sample(ts time.Time, vs ...charging.SampledValue) charging.MeterSample {
 
 func appendValues(t *testing.T, st charging.Store, m charging.MeterValues) bool {
 	t.Helper()
-	found, err := st.AppendMeterValues(t.Context(), m)
+	found, err := foldAndWrite(t.Context(), st, m)
 	if err != nil {
-		t.Fatalf("AppendMeterValues: %v", err)
+		t.Fatalf("WriteMeterValues: %v", err)
 	}
 	return found
+}
+
+// foldAndWrite does with m what the core does: it reads the session of
+// m's transaction, folds m into it (charging.Fold) and writes the samples
+// and the folded meter by the session's primary key over its meter
+// version, reading and folding again when another writer moved the
+// version on. found is false when m names no session of its charger (the
+// samples are then stored unattached).
+func foldAndWrite(ctx context.Context, st charging.SessionStore, m charging.MeterValues) (found bool, err error) {
+	for {
+		w := charging.MeterWrite{MeterValues: m}
+		if m.TransactionID != nil {
+			sess, err := st.SessionByTransaction(ctx, m.ChargerID, *m.TransactionID)
+			switch {
+			case err == nil:
+				folded, _ := charging.Fold(sess, m)
+				w.Seq, w.Version, w.Meter = sess.Seq, sess.MeterVersion, folded.Meter()
+			case !errors.Is(err, charging.ErrNotFound):
+				return false, err
+			}
+		}
+		err := st.WriteMeterValues(ctx, w)
+		if errors.Is(err, charging.ErrConflict) && w.Seq != 0 {
+			continue
+		}
+		return w.Seq != 0, err
+	}
 }
 
 func ctx(t *testing.T) context.Context { return t.Context() }

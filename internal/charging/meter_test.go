@@ -1,0 +1,197 @@
+package charging_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/store/sqlite"
+)
+
+// casStore is the real SQLite store, counting the meter writes that missed
+// their version; failWrites > 0 makes that many meter writes fail as a
+// miss would, and failReads makes every session read fail.
+type casStore struct {
+	*sqlite.Store
+	conflicts  atomic.Int64
+	failWrites atomic.Int64
+	failReads  error
+}
+
+func (s *casStore) WriteMeterValues(ctx context.Context, w charging.MeterWrite) error {
+	if s.failWrites.Add(-1) >= 0 {
+		s.conflicts.Add(1)
+		return charging.ErrConflict
+	}
+	err := s.Store.WriteMeterValues(ctx, w)
+	if errors.Is(err, charging.ErrConflict) {
+		s.conflicts.Add(1)
+	}
+	return err
+}
+
+func (s *casStore) SessionByTransaction(ctx context.Context, chargerID, tx string) (charging.Session, error) {
+	if s.failReads != nil {
+		return charging.Session{}, s.failReads
+	}
+	return s.Store.SessionByTransaction(ctx, chargerID, tx)
+}
+
+// node is a Service on a shared store: another node of a cluster, or the
+// same process after a restart.
+func node(t *testing.T, st charging.Store) *charging.Service {
+	t.Helper()
+	return charging.NewService(st, &fixedClock{t: t0.Add(time.Hour)}, slog.New(slog.DiscardHandler), charging.Config{AcceptUnknownTags: true})
+}
+
+func powerAt(kw float64) charging.SampledValue {
+	return charging.SampledValue{Measurand: charging.MeasurandPowerImport, Value: kw, Numeric: true, Raw: "x", Unit: "kW"}
+}
+
+func socValue(pct float64) charging.SampledValue {
+	return charging.SampledValue{Measurand: charging.MeasurandSoC, Value: pct, Numeric: true, Raw: "x", Unit: "Percent"}
+}
+
+// Two writers fold into one session: node A remembers the session's meter
+// as it wrote it, node B then folds newer readings into the stored one, and
+// A's next MeterValues is folded from what A remembers. The store's compare
+// and set refuses A's write (its version is old); A reads the session
+// again, folds again and writes, so B's readings are not overwritten.
+func TestMeterValuesCompareAndSetMiss(t *testing.T) {
+	t1, t2, t3 := t0.Add(time.Minute), t0.Add(2*time.Minute), t0.Add(3*time.Minute)
+	tests := []struct {
+		name string
+		// between is what happens on node B between A's two MeterValues.
+		between []charging.MeterSample
+		// third is A's second MeterValues.
+		third       []charging.MeterSample
+		wantReg     float64
+		wantPower   float64
+		wantMax     float64
+		wantSoC     *float64
+		wantMisses  int64
+		wantSamples int
+	}{
+		{"no-other-writer", nil, []charging.MeterSample{{Timestamp: t3, Values: []charging.SampledValue{socValue(50)}}},
+			2000, 7, 7, ptr(50.0), 0, 2},
+		{"other-node-raised-register-and-power", []charging.MeterSample{{Timestamp: t2, Values: []charging.SampledValue{register(5, ""), powerAt(11)}}},
+			[]charging.MeterSample{{Timestamp: t3, Values: []charging.SampledValue{socValue(50)}}},
+			5000, 11, 11, ptr(50.0), 1, 3},
+		{"other-node-newer-power-than-ours", []charging.MeterSample{{Timestamp: t3, Values: []charging.SampledValue{powerAt(3)}}},
+			[]charging.MeterSample{{Timestamp: t2, Values: []charging.SampledValue{register(6, ""), powerAt(22)}}},
+			6000, 3, 22, nil, 1, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := &casStore{Store: openViolationStore(t, filepath.Join(t.TempDir(), "cb.db"))}
+			ctx := context.Background()
+			a, b := node(t, st), node(t, st)
+			if _, err := a.RegisterCharger(ctx, charging.Charger{ID: "cp-1"}); err != nil {
+				t.Fatal(err)
+			}
+			res, err := a.StartTransaction(ctx, charging.StartRequest{ChargerID: "cp-1", ConnectorID: 1, IDTag: "T", MeterStartWh: 1000, Timestamp: t0})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tx := res.Session.TransactionID
+			send := func(svc *charging.Service, samples []charging.MeterSample) {
+				t.Helper()
+				if err := svc.MeterValues(ctx, charging.MeterValues{ChargerID: "cp-1", ConnectorID: 1, TransactionID: &tx, Samples: samples}); err != nil {
+					t.Fatalf("MeterValues: %v", err)
+				}
+			}
+			send(a, []charging.MeterSample{{Timestamp: t1, Values: []charging.SampledValue{register(2, ""), powerAt(7)}}})
+			if tt.between != nil {
+				send(b, tt.between)
+			}
+			send(a, tt.third)
+			got, err := st.GetSession(ctx, res.Session.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.LastRegisterWh != tt.wantReg || got.LastPowerKW == nil || *got.LastPowerKW != tt.wantPower || got.MaxPowerKW != tt.wantMax {
+				t.Errorf("session: got register %v, power %v, max %v; want %v, %v, %v", got.LastRegisterWh, deref(got.LastPowerKW), got.MaxPowerKW,
+					tt.wantReg, tt.wantPower, tt.wantMax)
+			}
+			if (got.SoC == nil) != (tt.wantSoC == nil) || got.SoC != nil && *got.SoC != *tt.wantSoC {
+				t.Errorf("SoC: got %v; want %v", deref(got.SoC), deref(tt.wantSoC))
+			}
+			if n := st.conflicts.Load(); n != tt.wantMisses {
+				t.Errorf("compare-and-set misses: got %d; want %d", n, tt.wantMisses)
+			}
+			samples, err := st.SessionSamples(ctx, res.Session.ID)
+			if err != nil || len(samples) != tt.wantSamples {
+				t.Errorf("samples: got %d, %v; want %d, each once", len(samples), err, tt.wantSamples)
+			}
+			// A remembers what it wrote last: its next MeterValues costs no
+			// read and misses nothing.
+			before := st.conflicts.Load()
+			send(a, []charging.MeterSample{{Timestamp: t3.Add(time.Minute), Values: []charging.SampledValue{register(9, "")}}})
+			if n := st.conflicts.Load() - before; n != 0 {
+				t.Errorf("misses after folding again: got %d; want 0", n)
+			}
+			if got, _ := st.GetSession(ctx, res.Session.ID); got.LastRegisterWh != 9000 {
+				t.Errorf("register after the next MeterValues: got %v; want 9000", got.LastRegisterWh)
+			}
+		})
+	}
+}
+
+// A meter write that keeps missing (a session written by others without
+// pause) fails after a bounded number of tries, with ErrConflict, instead
+// of looping; a failing read fails the MeterValues instead of storing its
+// samples as if the transaction were unknown.
+func TestMeterValuesFailures(t *testing.T) {
+	tests := []struct {
+		name       string
+		failWrites int64
+		failReads  error
+		wantErr    error
+	}{
+		{"one-miss-is-retried", 1, nil, nil},
+		{"misses-without-end", 1 << 20, nil, charging.ErrConflict},
+		{"read-fails", 0, errors.New("disk on fire"), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := &casStore{Store: openViolationStore(t, filepath.Join(t.TempDir(), "cb.db"))}
+			ctx := context.Background()
+			a := node(t, st)
+			if _, err := a.RegisterCharger(ctx, charging.Charger{ID: "cp-1"}); err != nil {
+				t.Fatal(err)
+			}
+			res, err := a.StartTransaction(ctx, charging.StartRequest{ChargerID: "cp-1", ConnectorID: 1, IDTag: "T", Timestamp: t0})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tx := res.Session.TransactionID
+			// A restarted node: it must read the session first.
+			b := node(t, st)
+			st.failWrites.Store(tt.failWrites)
+			st.failReads = tt.failReads
+			err = b.MeterValues(ctx, charging.MeterValues{ChargerID: "cp-1", ConnectorID: 1, TransactionID: &tx,
+				Samples: []charging.MeterSample{{Timestamp: t0, Values: []charging.SampledValue{register(3, "")}}}})
+			want := tt.wantErr
+			if tt.failReads != nil {
+				want = tt.failReads
+			}
+			if want == nil && err != nil || want != nil && !errors.Is(err, want) {
+				t.Fatalf("MeterValues: got %v; want %v", err, want)
+			}
+			st.failReads = nil
+			got, _ := st.GetSession(ctx, res.Session.ID)
+			samples, _ := st.SessionSamples(ctx, res.Session.ID)
+			if want == nil && (got.LastRegisterWh != 3000 || len(samples) != 1) {
+				t.Errorf("after a retried miss: register %v, %d samples; want 3000, 1", got.LastRegisterWh, len(samples))
+			}
+			if want != nil && (got.LastRegisterWh != 0 || len(samples) != 0) {
+				t.Errorf("after a failed MeterValues: register %v, %d samples; want nothing written", got.LastRegisterWh, len(samples))
+			}
+		})
+	}
+}

@@ -1,0 +1,49 @@
+package charging
+
+import "testing"
+
+// registers keeps, per open transaction, the newest meter version it was
+// told of: a writer that raced another and lost must not put an older
+// version back over the newer one.
+func TestRegistersPut(t *testing.T) {
+	tests := []struct {
+		name        string
+		have        *openTx
+		put         openTx
+		wantVersion int64
+	}{
+		{"first", nil, openTx{seq: 1, version: 3}, 3},
+		{"newer", &openTx{seq: 1, version: 3}, openTx{seq: 1, version: 4}, 4},
+		{"same", &openTx{seq: 1, version: 3, sessionID: "a"}, openTx{seq: 1, version: 3, sessionID: "b"}, 3},
+		{"older-is-dropped", &openTx{seq: 1, version: 5}, openTx{seq: 1, version: 4}, 5},
+		{"another-session-replaces", &openTx{seq: 1, version: 5}, openTx{seq: 2, version: 0}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r registers
+			if tt.have != nil {
+				r.put("k", *tt.have)
+			}
+			r.put("k", tt.put)
+			got, ok := r.get("k")
+			if !ok || got.version != tt.wantVersion {
+				t.Errorf("got %+v, %v; want version %d", got, ok, tt.wantVersion)
+			}
+			r.forget("k")
+			if _, ok := r.get("k"); ok {
+				t.Errorf("forgotten transaction still remembered")
+			}
+		})
+	}
+}
+
+// The memory is bounded: when full it starts again empty.
+func TestRegistersBounded(t *testing.T) {
+	var r registers
+	for i := range maxRemembered + 1 {
+		r.put(registerKey("cp", string(rune('a'+i%26))+string(rune(i))), openTx{seq: int64(i + 1)})
+	}
+	if n := len(r.last); n > maxRemembered {
+		t.Errorf("remembered %d transactions; want at most %d", n, maxRemembered)
+	}
+}
