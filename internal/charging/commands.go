@@ -122,7 +122,8 @@ func (r CommandResult) Outcome() (CommandResult, error) {
 }
 
 // StartCharging asks a charger to start a session for an id tag (remote
-// start). ConnectorID 0 lets the charger choose.
+// start) on EVSE ConnectorID (2.0.1 starts on an EVSE, whichever of its
+// connectors the driver plugs in). ConnectorID 0 lets the charger choose.
 type StartCharging struct {
 	ChargerID   string
 	ConnectorID int
@@ -155,11 +156,14 @@ type CancelReservation struct {
 	RequestedBy   string
 }
 
-// Unlock releases a connector's cable.
+// Unlock releases a connector's cable: connector EVSEConnectorID of EVSE
+// ConnectorID (DefaultEVSEConnector when 0; a 1.6 charger has one per
+// EVSE).
 type Unlock struct {
-	ChargerID   string
-	ConnectorID int
-	RequestedBy string
+	ChargerID       string
+	ConnectorID     int
+	EVSEConnectorID int
+	RequestedBy     string
 }
 
 // Reset restarts a charger: Hard reboots at once, soft after sessions end.

@@ -1,8 +1,10 @@
 package charging
 
 import (
+	"cmp"
 	"encoding/json"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -124,17 +126,27 @@ const (
 	StatusUnknown       ConnectorStatus = "Unknown"
 )
 
-// Connector is one connector of a charger; connector 0 is the charger as a
-// whole.
+// Connector is an EVSE of a charger, or one connector of an EVSE; EVSE 0 is
+// the charger as a whole.
 //
 // The unit the core addresses (sessions, commands, OCPI EVSE uids, Beckn
-// items) is the EVSE: a 1.6 connector n is EVSE n with one connector; a
-// 2.0.1 station reports evseId (and a connectorId within it). ConnectorID
-// holds the EVSE id under the name the API has always used; the JSON also
-// says it as "evse_id".
+// items, load management) is the EVSE: a 1.6 connector n is EVSE n with
+// one connector, connector 1; a 2.0.1 station reports evseId and a
+// connectorId within it. ConnectorID holds the EVSE id under the name the
+// API has always used; the JSON also says it as "evse_id".
+//
+// The store keeps one row per connector, keyed (charger, EVSE,
+// EVSEConnectorID), each with its own availability and state. A Charger's
+// Connectors are its EVSEs (one entry per ConnectorID, as before EVSEs had
+// several connectors): each entry's status is folded from its connectors'
+// (FoldEVSE), which are listed in EVSEConnectors.
 type Connector struct {
 	ChargerID   string `json:"-"`
 	ConnectorID int    `json:"connector_id"`
+	// EVSEConnectorID is the connector's number within its EVSE (2.0.1's
+	// connectorId; 1 for a 1.6 connector, 0 for EVSE 0): set on a
+	// connector, 0 on an EVSE entry of a Charger.
+	EVSEConnectorID int `json:"evse_connector_id,omitempty"`
 	// Availability and State are the connector's status as the adapter
 	// mapped it; Status is the one word derived from them (StatusOf).
 	Availability    Availability    `json:"availability,omitempty"`
@@ -149,6 +161,9 @@ type Connector struct {
 	// overwrites a newer one.
 	StatusAt  time.Time `json:"status_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// EVSEConnectors are an EVSE entry's connectors, by EVSEConnectorID,
+	// each with its own status.
+	EVSEConnectors []Connector `json:"evse_connectors,omitempty"`
 }
 
 // EVSEID is the EVSE the connector belongs to (see Connector).
@@ -161,6 +176,121 @@ func (c Connector) MarshalJSON() ([]byte, error) {
 		fields
 		EVSEID int `json:"evse_id"`
 	}{fields(c), c.EVSEID()})
+}
+
+// DefaultEVSEConnector is the connector number of a status or session that
+// names none: connector 1 of its EVSE (a 1.6 connector), 0 for EVSE 0.
+func DefaultEVSEConnector(evse, connector int) int {
+	if connector > 0 || evse <= 0 {
+		return max(connector, 0)
+	}
+	return 1
+}
+
+// evseRank orders statuses for FoldEVSE: an EVSE is what its busiest
+// connector is. Only one connector of an EVSE can be in use at a time (they
+// share its power), so a cable in use makes the EVSE in use whatever the
+// others say; then reserved, then free; faulted or out of service only
+// when every connector is.
+var evseRank = map[ConnectorStatus]int{
+	StatusCharging: 0, StatusSuspendedEVSE: 1, StatusSuspendedEV: 2, StatusFinishing: 3, StatusPreparing: 4,
+	StatusReserved: 5, StatusAvailable: 6, StatusFaulted: 7, StatusUnavailable: 8, StatusUnknown: 9,
+}
+
+// FoldEVSE is the EVSE entry of one EVSE's connectors (all with the same
+// ConnectorID): the status, error and info of its busiest connector
+// (evseRank; the lower connector number on a tie), the newest StatusAt and
+// UpdatedAt, and the connectors themselves by number.
+func FoldEVSE(conns []Connector) Connector {
+	if len(conns) == 0 {
+		return Connector{}
+	}
+	sorted := slices.Clone(conns)
+	slices.SortFunc(sorted, func(a, b Connector) int { return cmp.Compare(a.EVSEConnectorID, b.EVSEConnectorID) })
+	best := 0
+	rank := func(c Connector) int {
+		if r, ok := evseRank[c.Status]; ok {
+			return r
+		}
+		return len(evseRank)
+	}
+	for i, c := range sorted {
+		if rank(c) < rank(sorted[best]) {
+			best = i
+		}
+	}
+	e := sorted[best]
+	e.EVSEConnectorID = 0
+	for i := range sorted {
+		sorted[i].EVSEConnectors = nil
+		if sorted[i].StatusAt.After(e.StatusAt) {
+			e.StatusAt = sorted[i].StatusAt
+		}
+		if sorted[i].UpdatedAt.After(e.UpdatedAt) {
+			e.UpdatedAt = sorted[i].UpdatedAt
+		}
+	}
+	e.EVSEConnectors = sorted
+	return e
+}
+
+// GroupEVSEs turns a charger's connector rows (any order) into its EVSE
+// entries by EVSE id, each folded by FoldEVSE. Never nil.
+func GroupEVSEs(rows []Connector) []Connector {
+	byEVSE := map[int][]Connector{}
+	var ids []int
+	for _, r := range rows {
+		if _, ok := byEVSE[r.ConnectorID]; !ok {
+			ids = append(ids, r.ConnectorID)
+		}
+		byEVSE[r.ConnectorID] = append(byEVSE[r.ConnectorID], r)
+	}
+	slices.Sort(ids)
+	out := make([]Connector, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, FoldEVSE(byEVSE[id]))
+	}
+	return out
+}
+
+// ConnectorRows is what a store keeps of a charger's EVSE entries: one row
+// per connector, each entry's EVSEConnectors, or the entry itself as its
+// EVSE's only connector (DefaultEVSEConnector) when it lists none.
+func ConnectorRows(chargerID string, entries []Connector) []Connector {
+	var out []Connector
+	for _, e := range entries {
+		conns := e.EVSEConnectors
+		if len(conns) == 0 {
+			conns = []Connector{e}
+		}
+		for _, k := range conns {
+			k.ChargerID, k.ConnectorID = chargerID, e.ConnectorID
+			out = append(out, k.Row())
+		}
+	}
+	return out
+}
+
+// Row is c as a store keeps it: one connector (DefaultEVSEConnector when
+// it names none), with the availability and state its status word stands
+// for when it gives only the word.
+func (c Connector) Row() Connector {
+	c.EVSEConnectorID = DefaultEVSEConnector(c.ConnectorID, c.EVSEConnectorID)
+	c.EVSEConnectors = nil
+	if c.State == "" {
+		c.Availability, c.State = c.Status.Split()
+	}
+	return c
+}
+
+// EVSEConnector is connector n of the EVSE entry e, if e lists it.
+func (c Connector) EVSEConnector(n int) (Connector, bool) {
+	for _, k := range c.EVSEConnectors {
+		if k.EVSEConnectorID == n {
+			return k, true
+		}
+	}
+	return Connector{}, false
 }
 
 // AuthStatus is the outcome of authorizing an id tag (OCPP AuthorizationStatus).
@@ -266,15 +396,19 @@ func (s SessionStatus) Valid() bool {
 
 // Session is the canonical charging session.
 type Session struct {
-	ID            string        `json:"id"`
-	ChargerID     string        `json:"charger_id"`
-	ConnectorID   int           `json:"connector_id"`
-	TransactionID string        `json:"transaction_id"`
-	IDTag         string        `json:"id_tag"`
-	Status        SessionStatus `json:"status"`
-	ReservationID *int64        `json:"reservation_id,omitempty"`
-	MeterStartWh  int64         `json:"meter_start_wh"`
-	MeterStopWh   *int64        `json:"meter_stop_wh,omitempty"`
+	ID        string `json:"id"`
+	ChargerID string `json:"charger_id"`
+	// ConnectorID is the session's EVSE (see Connector); EVSEConnectorID
+	// the connector within it, when the charger said (0 for a reservation
+	// or remote start not yet taken up).
+	ConnectorID     int           `json:"connector_id"`
+	EVSEConnectorID int           `json:"evse_connector_id,omitempty"`
+	TransactionID   string        `json:"transaction_id"`
+	IDTag           string        `json:"id_tag"`
+	Status          SessionStatus `json:"status"`
+	ReservationID   *int64        `json:"reservation_id,omitempty"`
+	MeterStartWh    int64         `json:"meter_start_wh"`
+	MeterStopWh     *int64        `json:"meter_stop_wh,omitempty"`
 	// LastRegisterWh is the highest energy register reading seen: meterStart,
 	// then Energy.Active.Import.Register samples, then meterStop.
 	LastRegisterWh float64 `json:"-"`

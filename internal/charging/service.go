@@ -245,7 +245,14 @@ func (s *Service) Heartbeat(ctx context.Context, chargerID string) (time.Time, e
 // The adapter gives the connector's Availability and State; Status is
 // derived from them. (A caller that gives only Status gets the split
 // derived from it.)
+//
+// c names its EVSE (ConnectorID) and the connector within it
+// (EVSEConnectorID; DefaultEVSEConnector when 0). The event published, like
+// the one the store appends, carries the EVSE's entry: its status folded
+// from all its connectors (FoldEVSE).
 func (s *Service) StatusNotification(ctx context.Context, c Connector) (applied bool, err error) {
+	c.EVSEConnectorID = DefaultEVSEConnector(c.ConnectorID, c.EVSEConnectorID)
+	c.EVSEConnectors = nil
 	if c.State != "" {
 		c.Status = StatusOf(c.Availability, c.State)
 	} else {
@@ -256,17 +263,17 @@ func (s *Service) StatusNotification(ctx context.Context, c Connector) (applied 
 	if c.StatusAt.IsZero() {
 		c.StatusAt = now
 	}
-	applied, err = s.store.SetConnectorStatus(ctx, c)
+	evse, applied, err := s.store.SetConnectorStatus(ctx, c)
 	if err != nil {
-		return false, fmt.Errorf("status of %s/%d: %w", c.ChargerID, c.ConnectorID, err)
+		return false, fmt.Errorf("status of %s/%d/%d: %w", c.ChargerID, c.ConnectorID, c.EVSEConnectorID, err)
 	}
 	if applied {
-		s.publish(Event{Kind: ConnectorChanged, At: now, ChargerID: c.ChargerID, Connector: &c})
+		s.publish(Event{Kind: ConnectorChanged, At: now, ChargerID: c.ChargerID, Connector: &evse})
 	} else {
 		// Answered, kept out of the connector's state: a status older than
 		// the one in force (the log line is RecordViolation's, sampled).
 		s.RecordViolation(ctx, Violation{ChargerID: c.ChargerID, Kind: "status-out-of-order", Outcome: ViolationTolerated,
-			Example: fmt.Sprintf("connector %d %s at %s, older than the status in force", c.ConnectorID, c.Status, c.StatusAt.UTC().Format(time.RFC3339))})
+			Example: fmt.Sprintf("connector %d/%d %s at %s, older than the status in force", c.ConnectorID, c.EVSEConnectorID, c.Status, c.StatusAt.UTC().Format(time.RFC3339))})
 	}
 	return applied, nil
 }
@@ -343,8 +350,11 @@ func (s *Service) authorizeTyped(ctx context.Context, chargerID string, connecto
 
 // StartRequest is a StartTransaction.
 type StartRequest struct {
-	ChargerID   string
-	ConnectorID int
+	ChargerID string
+	// ConnectorID is the EVSE; EVSEConnectorID the connector within it
+	// (DefaultEVSEConnector when 0).
+	ConnectorID     int
+	EVSEConnectorID int
 	// TransactionID is the charger's own id of the transaction (2.0.1's
 	// transactionId), unique per charger; empty to have the store draw a
 	// number from its sequence (1.6, where the central system numbers
@@ -403,18 +413,19 @@ func (s *Service) StartTransaction(ctx context.Context, r StartRequest) (StartRe
 	now := s.clock.Now()
 	id := NewID()
 	sess, created, err := s.store.StartSession(ctx, StartSession{
-		ID:            id,
-		TransactionID: r.TransactionID,
-		StartKey:      startKey(r.ChargerID, r.Key),
-		ChargerID:     r.ChargerID,
-		ConnectorID:   r.ConnectorID,
-		IDTag:         r.IDTag,
-		Status:        status,
-		MeterStartWh:  r.MeterStartWh,
-		ReservationID: r.ReservationID,
-		ParentIDTag:   info.ParentID,
-		StartedAt:     r.Timestamp,
-		ReceivedAt:    now,
+		ID:              id,
+		TransactionID:   r.TransactionID,
+		StartKey:        startKey(r.ChargerID, r.Key),
+		ChargerID:       r.ChargerID,
+		ConnectorID:     r.ConnectorID,
+		EVSEConnectorID: DefaultEVSEConnector(r.ConnectorID, r.EVSEConnectorID),
+		IDTag:           r.IDTag,
+		Status:          status,
+		MeterStartWh:    r.MeterStartWh,
+		ReservationID:   r.ReservationID,
+		ParentIDTag:     info.ParentID,
+		StartedAt:       r.Timestamp,
+		ReceivedAt:      now,
 	})
 	if err != nil {
 		return StartResult{}, fmt.Errorf("start transaction at %s/%d: %w", r.ChargerID, r.ConnectorID, err)

@@ -31,9 +31,12 @@ type ChargerStore interface {
 	RecordBoot(ctx context.Context, b Boot) error
 	// TouchCharger records that the charger was heard from at t.
 	TouchCharger(ctx context.Context, id string, t time.Time) error
-	// SetConnectorStatus stores a connector's status unless the stored one
-	// has a newer StatusAt; it reports whether the status was applied.
-	SetConnectorStatus(ctx context.Context, c Connector) (applied bool, err error)
+	// SetConnectorStatus stores the status of connector c.EVSEConnectorID
+	// of EVSE c.ConnectorID unless the stored one has a newer StatusAt; it
+	// reports whether the status was applied and, when it was, the EVSE
+	// entry it leaves (FoldEVSE of the EVSE's stored connectors), which is
+	// also the Connector of the ConnectorChanged event it appends.
+	SetConnectorStatus(ctx context.Context, c Connector) (evse Connector, applied bool, err error)
 	// DeleteCharger removes a charger and its connectors, or ErrNotFound.
 	// Its sessions (and so its CDRs), meter samples and events stay.
 	DeleteCharger(ctx context.Context, id string) error
@@ -173,13 +176,15 @@ type StartSession struct {
 	TransactionID string
 	// StartKey identifies a retry of the same start: the charger id and the
 	// adapter's StartRequest.Key; empty for none.
-	StartKey      string
-	ChargerID     string
-	ConnectorID   int
-	IDTag         string
-	Status        SessionStatus
-	MeterStartWh  int64
-	ReservationID *int64
+	StartKey    string
+	ChargerID   string
+	ConnectorID int
+	// EVSEConnectorID is the connector within EVSE ConnectorID.
+	EVSEConnectorID int
+	IDTag           string
+	Status          SessionStatus
+	MeterStartWh    int64
+	ReservationID   *int64
 	// ParentIDTag is the id tag's parent ("" when it has none): a
 	// reservation for a tag with the same parent is the driver's too.
 	ParentIDTag string

@@ -37,7 +37,7 @@ func TestChangeCommittedWhileDownIsPushedAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC()
-	applied, err := st.SetConnectorStatus(ctx, charging.Connector{ChargerID: "CP-DUR", ConnectorID: 1, Status: charging.StatusFaulted,
+	_, applied, err := st.SetConnectorStatus(ctx, charging.Connector{ChargerID: "CP-DUR", ConnectorID: 1, Status: charging.StatusFaulted,
 		ErrorCode: "GroundFailure", StatusAt: now, UpdatedAt: now})
 	if err != nil || !applied {
 		t.Fatalf("set status = %v, %v", applied, err)

@@ -27,8 +27,6 @@ type Handler struct {
 	// txs keeps each open transaction's state as last stored, for the
 	// connection that stored it (transaction.go).
 	txs txCache
-	// evses folds the statuses of an EVSE's connectors (evse.go).
-	evses evseStatuses
 }
 
 // AfterBoot makes f hear each accepted BootNotification once its answer
@@ -149,7 +147,6 @@ func (h *Handler) handle(ctx context.Context, c *ocpp.Conn, action string, paylo
 		if err := Decode(payload, &m); err != nil {
 			return nil, err
 		}
-		h.evses.forget(id) // it reports its connectors again
 		b := charging.Boot{ChargerID: id, Vendor: m.ChargingStation.VendorName, Model: m.ChargingStation.Model,
 			SerialNumber: m.ChargingStation.SerialNumber, FirmwareVersion: m.ChargingStation.FirmwareVersion}
 		if md := m.ChargingStation.Modem; md != nil {
@@ -173,14 +170,16 @@ func (h *Handler) handle(ctx context.Context, c *ocpp.Conn, action string, paylo
 		if err := Decode(payload, &m); err != nil {
 			return nil, err
 		}
-		avail, state := ConnectorSplit(h.evses.set(id, m.EVSEID, m.ConnectorID, m.ConnectorStatus))
-		if state == charging.StateOccupied && h.inUse(ctx, id, m.EVSEID) {
+		// Each connector of an EVSE keeps its own status (the core
+		// folds them into the EVSE's, charging.FoldEVSE).
+		avail, state := ConnectorSplit(m.ConnectorStatus)
+		if state == charging.StateOccupied && h.inUse(ctx, id, m.EVSEID, m.ConnectorID) {
 			// Occupied says less than the transaction's chargingState,
 			// which set the status in force: keep it.
 			return struct{}{}, nil
 		}
 		if _, err := svc.StatusNotification(ctx, charging.Connector{
-			ChargerID: id, ConnectorID: m.EVSEID, Availability: avail, State: state, StatusAt: m.Timestamp,
+			ChargerID: id, ConnectorID: m.EVSEID, EVSEConnectorID: m.ConnectorID, Availability: avail, State: state, StatusAt: m.Timestamp,
 		}); err != nil {
 			return nil, err
 		}
@@ -243,22 +242,48 @@ func (h *Handler) handle(ctx context.Context, c *ocpp.Conn, action string, paylo
 	return struct{}{}, nil
 }
 
-// inUse reports whether the EVSE's status in force is one a transaction
-// set (Charging, SuspendedEV, SuspendedEVSE, Finishing).
-func (h *Handler) inUse(ctx context.Context, chargerID string, evse int) bool {
+// evseConnectors are the stored connectors of a station's EVSE.
+func (h *Handler) evseConnectors(ctx context.Context, chargerID string, evse int) []charging.Connector {
 	c, err := h.svc.Store().GetCharger(ctx, chargerID)
 	if err != nil {
-		return false
+		return nil
 	}
-	for _, cn := range c.Connectors {
-		if cn.ConnectorID == evse {
-			switch cn.State {
+	for _, e := range c.Connectors {
+		if e.ConnectorID == evse {
+			return e.EVSEConnectors
+		}
+	}
+	return nil
+}
+
+// inUse reports whether the connector's status in force is one a
+// transaction set (Charging, SuspendedEV, SuspendedEVSE, Finishing).
+func (h *Handler) inUse(ctx context.Context, chargerID string, evse, connector int) bool {
+	for _, k := range h.evseConnectors(ctx, chargerID, evse) {
+		if k.EVSEConnectorID == connector {
+			switch k.State {
 			case charging.StateCharging, charging.StateSuspendedEV, charging.StateSuspendedEVSE, charging.StateFinishing:
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// pluggedConnector is the connector of an EVSE a transaction that names
+// none runs on (connectorId is optional in TransactionEvent): the one
+// connector of the EVSE that is occupied, else connector 1.
+func (h *Handler) pluggedConnector(ctx context.Context, chargerID string, evse int) int {
+	found := 0
+	for _, k := range h.evseConnectors(ctx, chargerID, evse) {
+		if k.State == charging.StateOccupied {
+			if found != 0 {
+				return 1 // two cables plugged in: cannot tell
+			}
+			found = k.EVSEConnectorID
+		}
+	}
+	return max(found, 1)
 }
 
 // tokenInfo is the 2.0.1 idTokenInfo of the core's answer; the statuses

@@ -18,9 +18,11 @@ import (
 // Commander (validated both ways, logged, its effect applied by Effects),
 // with the answers and errors mapped the way the 1.6 port maps 1.6's.
 //
-// A neutral connector number is the station's EVSE id (what the core keys
-// connectors by for 2.0.1 stations, see StatusNotification); a command
-// that needs a connector within the EVSE names its first one.
+// A neutral connector number is the station's EVSE id (what the core
+// addresses for 2.0.1 stations as for 1.6: RequestStartTransaction,
+// ReserveNow, ChangeAvailability and SetChargingProfile carry it as
+// evseId); UnlockConnector names the connector within the EVSE too
+// (charging.Unlock.EVSEConnectorID, connector 1 when not given).
 type Port struct {
 	cmd *ocpp16.Commander
 	svc *charging.Service
@@ -150,12 +152,14 @@ func (p Port) CancelReservation(ctx context.Context, r charging.CancelReservatio
 	return p.send(ctx, r.ChargerID, "CancelReservation", CancelReservationReq{ReservationID: r.ReservationID}, r.RequestedBy)
 }
 
-// Unlock sends UnlockConnector for the EVSE's first connector.
+// Unlock sends UnlockConnector for the EVSE's connector r.EVSEConnectorID
+// (connector 1 when not given).
 func (p Port) Unlock(ctx context.Context, r charging.Unlock) (charging.CommandResult, error) {
 	if r.ConnectorID < 1 {
 		return charging.CommandResult{}, fmt.Errorf("%w: unlock needs a connector (1 or more)", charging.ErrInvalidInput)
 	}
-	return p.send(ctx, r.ChargerID, "UnlockConnector", UnlockConnectorReq{EVSEID: r.ConnectorID, ConnectorID: 1}, r.RequestedBy)
+	return p.send(ctx, r.ChargerID, "UnlockConnector", UnlockConnectorReq{EVSEID: r.ConnectorID,
+		ConnectorID: charging.DefaultEVSEConnector(r.ConnectorID, r.EVSEConnectorID)}, r.RequestedBy)
 }
 
 // Reset sends Reset: Immediate for a hard reset, OnIdle (after the

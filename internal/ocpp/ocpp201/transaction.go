@@ -34,8 +34,14 @@ type txState struct {
 	// Tx is the core's transaction number of a transaction opened before
 	// the core took the station's transactionId as its own (#12); 0 for
 	// every other. See coreTx.
-	Tx          int64  `json:"tx,omitempty"`
-	EVSE        int    `json:"evse"`
+	Tx int64 `json:"tx,omitempty"`
+	// CoreID is the core's id of a transaction whose station id was taken
+	// on this charger (see namespacedTx); "" for every other.
+	CoreID string `json:"core_id,omitempty"`
+	EVSE   int    `json:"evse"`
+	// Connector is the connector within EVSE the transaction runs on, as
+	// the first event that named it said (0 until one did).
+	Connector   int    `json:"connector,omitempty"`
 	StartedAt   string `json:"started_at,omitempty"`
 	StartWh     *int64 `json:"start_wh,omitempty"`
 	LastWh      *int64 `json:"last_wh,omitempty"`
@@ -54,10 +60,17 @@ type txState struct {
 // opened reports whether the transaction's session is open.
 func (s *txState) opened() bool { return s.Opened || s.Tx != 0 }
 
+// linked reports whether the core knows the transaction under another id
+// than the station's (coreTx).
+func (s *txState) linked() bool { return s.Tx != 0 || s.CoreID != "" }
+
 // coreTx is the core's transaction id of the station's transaction txID:
-// txID itself, or, for a transaction opened before #12, the number the
-// core gave it then.
+// txID itself; namespacedTx(txID) when that was taken; or, for a
+// transaction opened before #12, the number the core gave it then.
 func (s *txState) coreTx(txID string) string {
+	if s.CoreID != "" {
+		return s.CoreID
+	}
 	if s.Tx != 0 {
 		return strconv.FormatInt(s.Tx, 10)
 	}
@@ -164,6 +177,9 @@ func (h *Handler) transactionEvent(ctx context.Context, c *ocpp.Conn, m Transact
 	if m.EVSE != nil && st.EVSE == 0 {
 		st.EVSE = m.EVSE.ID
 	}
+	if m.EVSE != nil && m.EVSE.ConnectorID != nil && st.Connector == 0 {
+		st.Connector = *m.EVSE.ConnectorID
+	}
 	if st.StartedAt == "" {
 		st.StartedAt = m.Timestamp.UTC().Format(time.RFC3339Nano)
 	}
@@ -187,13 +203,28 @@ func (h *Handler) transactionEvent(ctx context.Context, c *ocpp.Conn, m Transact
 			tag, typ = m.IDToken.IDToken, charging.IDTokenType(m.IDToken.Type)
 		}
 		evse := max(st.EVSE, 1)
+		if st.Connector == 0 {
+			st.Connector = h.pluggedConnector(ctx, id, evse)
+		}
 		started, _ := parseTime(st.StartedAt)
-		res, err := h.svc.StartTransaction(ctx, charging.StartRequest{
-			ChargerID: id, ConnectorID: evse, TransactionID: txID, IDTag: tag, TokenType: typ, MeterStartWh: deref(st.StartWh),
+		req := charging.StartRequest{
+			ChargerID: id, ConnectorID: evse, EVSEConnectorID: st.Connector, TransactionID: txID, IDTag: tag, TokenType: typ, MeterStartWh: deref(st.StartWh),
 			ReservationID: st.Reservation, Timestamp: started, Key: startKey(txID),
-		})
+		}
+		res, err := h.svc.StartTransaction(ctx, req)
+		if errors.Is(err, charging.ErrExists) {
+			// The charger has a transaction of this id that is not this
+			// one (its start key differs): one it ran under OCPP 1.6.
+			req.TransactionID = namespacedTx(txID)
+			h.log.Info("2.0.1 transaction id taken on this charger by an earlier transaction; kept under a namespaced id",
+				"charger", id, "transaction", txID, "core_tx", req.TransactionID)
+			res, err = h.svc.StartTransaction(ctx, req)
+		}
 		if err != nil {
 			return nil, err
+		}
+		if res.Session.TransactionID != txID {
+			st.CoreID = res.Session.TransactionID
 		}
 		st.Opened = true
 		if m.IDToken != nil {
@@ -234,7 +265,10 @@ func (h *Handler) transactionEvent(ctx context.Context, c *ocpp.Conn, m Transact
 	// The connector's status follows the chargingState (a change only; an
 	// older event than the status in force does not overwrite it).
 	if cs := ChargingState(m.EventType, m.TransactionInfo.ChargingState); cs != "" && cs != st.State && st.EVSE > 0 {
-		if _, err := h.svc.StatusNotification(ctx, charging.Connector{ChargerID: id, ConnectorID: st.EVSE,
+		if st.Connector == 0 {
+			st.Connector = h.pluggedConnector(ctx, id, st.EVSE)
+		}
+		if _, err := h.svc.StatusNotification(ctx, charging.Connector{ChargerID: id, ConnectorID: st.EVSE, EVSEConnectorID: st.Connector,
 			Availability: charging.Operative, State: cs, StatusAt: m.Timestamp}); err != nil {
 			return nil, err
 		}
@@ -271,6 +305,22 @@ func (h *Handler) transactionEvent(ctx context.Context, c *ocpp.Conn, m Transact
 	h.txs.put(key, c, st)
 	return conf, nil
 }
+
+// namespacedTx is the core's id of the station's transaction txID when
+// the charger already has a transaction txID that is another: a charger
+// that ran OCPP 1.6 before, whose transaction ids were numbers the core
+// drew ("5"), and now names its own under 2.0.1 ("5" again).
+//
+// The namespace is the adapter's rather than a protocol column in the
+// stores' key (charger, transaction id): every lookup by transaction — a
+// stop, meter values, OCPI, load management — would have to carry the
+// protocol, and an id would no longer name a transaction of its charger
+// on its own. A collision needs a charger that changed protocol, so only
+// that rare transaction pays: it is shown as "5@ocpp2.0.1", its document
+// links it to the station's id (coreTx, stationTransaction), and every
+// other 2.0.1 transaction keeps the station's own id in the API. (1.6
+// draws skip ids the charger already has: the stores' StartSession.)
+func namespacedTx(txID string) string { return txID + "@ocpp2.0.1" }
 
 // startKey is the core's retry key for the session of a transaction: the
 // station's transactionId, unique per station. Not the seqNo too: every
@@ -347,7 +397,7 @@ func stationTransaction(ctx context.Context, svc *charging.Service, s charging.S
 	d, err := docs.GetDoc(ctx, DocKindTransaction, s.ChargerID+"/"+s.TransactionID)
 	if err == nil {
 		var st txState
-		if json.Unmarshal(d.Body, &st) == nil && st.Tx == 0 {
+		if json.Unmarshal(d.Body, &st) == nil && !st.linked() {
 			return s.TransactionID, nil
 		}
 	} else if !errors.Is(err, charging.ErrNotFound) {
@@ -359,7 +409,7 @@ func stationTransaction(ctx context.Context, svc *charging.Service, s charging.S
 	}
 	for _, d := range list {
 		var st txState
-		if json.Unmarshal(d.Body, &st) == nil && st.Tx != 0 && st.coreTx("") == s.TransactionID {
+		if json.Unmarshal(d.Body, &st) == nil && st.linked() && st.coreTx("") == s.TransactionID {
 			return strings.TrimPrefix(d.ID, s.ChargerID+"/"), nil
 		}
 	}

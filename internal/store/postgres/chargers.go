@@ -15,20 +15,24 @@ import (
 
 const chargerCols = `c.id, c.registered, c.vendor, c.model, c.serial_number, c.firmware_version, c.iccid, c.imsi,
 	c.meter_type, c.meter_serial, c.boot_status, c.strict_timestamps, c.last_boot_at, c.last_seen_at, c.created_at,
-	k.connector_id, k.status, k.error_code, k.info, k.vendor_id, k.vendor_error_code, k.status_at, k.updated_at`
+	` + connectorCols
+
+// connectorCols are a connector's columns, k the connectors table.
+const connectorCols = `k.connector_id, k.evse_connector_id, k.availability, k.state, k.status, k.error_code, k.info,
+	k.vendor_id, k.vendor_error_code, k.status_at, k.updated_at`
 
 const (
 	sqlGetCharger = `SELECT ` + chargerCols + `
 	FROM chargers c LEFT JOIN connectors k ON k.charger_id = c.id
-	WHERE c.id = $1 ORDER BY k.connector_id`
+	WHERE c.id = $1 ORDER BY k.connector_id, k.evse_connector_id`
 	sqlListChargers = `SELECT ` + chargerCols + `
 	FROM chargers c LEFT JOIN connectors k ON k.charger_id = c.id
-	ORDER BY c.id, k.connector_id`
+	ORDER BY c.id, k.connector_id, k.evse_connector_id`
 	// sqlListChargersAfter is a page of sqlListChargers: the chargers
 	// after an id, by the primary key, then their connectors.
 	sqlListChargersAfter = `SELECT ` + chargerCols + `
 	FROM (SELECT * FROM chargers WHERE id > $1 ORDER BY id LIMIT $2) c LEFT JOIN connectors k ON k.charger_id = c.id
-	ORDER BY c.id, k.connector_id`
+	ORDER BY c.id, k.connector_id, k.evse_connector_id`
 	// sqlCreateCharger inserts the charger and, only when it was new, its
 	// connectors (given as parallel arrays), in one statement.
 	sqlCreateCharger = `WITH c AS (
@@ -37,8 +41,10 @@ const (
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 		ON CONFLICT (id) DO NOTHING RETURNING id
 	), k AS (
-		INSERT INTO connectors (charger_id, connector_id, status, error_code, info, vendor_id, vendor_error_code, status_at, updated_at)
-		SELECT c.id, u.* FROM c, unnest($16::integer[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::bigint[], $23::bigint[]) AS u
+		INSERT INTO connectors (charger_id, connector_id, status, error_code, info, vendor_id, vendor_error_code, status_at, updated_at,
+			evse_connector_id, availability, state)
+		SELECT c.id, u.* FROM c, unnest($16::integer[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::bigint[], $23::bigint[],
+			$24::integer[], $25::text[], $26::text[]) AS u
 	)
 	SELECT count(*) FROM c`
 	// sqlRecordBoot also appends a ChargerChanged event in the same
@@ -51,20 +57,23 @@ const (
 	SELECT gen_random_uuid()::text, '', 0, id, '` + string(charging.ChargerChanged) + `', coalesce($10::bigint, 0), '{}'::jsonb FROM u`
 	sqlTouchCharger = `UPDATE chargers SET last_seen_at = $1 WHERE id = $2`
 	// sqlSetConnector keeps a stored status with a newer status_at. The
-	// foreign key refuses a connector of an unknown charger.
-	// It appends a ConnectorChanged event (id $10, body $11) in the same
-	// statement when the status is applied: the statement affects one row
-	// (the event's) then, none otherwise.
-	sqlSetConnector = `WITH u AS (
-		INSERT INTO connectors AS k (charger_id, connector_id, status, error_code, info, vendor_id,
-		vendor_error_code, status_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-		ON CONFLICT (charger_id, connector_id) DO UPDATE SET status = excluded.status, error_code = excluded.error_code,
+	// foreign key refuses a connector of an unknown charger. It returns
+	// the row when the status is applied, none otherwise.
+	sqlSetConnector = `INSERT INTO connectors AS k (charger_id, connector_id, evse_connector_id, availability, state, status,
+		error_code, info, vendor_id, vendor_error_code, status_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+		ON CONFLICT (charger_id, connector_id, evse_connector_id) DO UPDATE SET availability = excluded.availability,
+			state = excluded.state, status = excluded.status, error_code = excluded.error_code,
 			info = excluded.info, vendor_id = excluded.vendor_id, vendor_error_code = excluded.vendor_error_code,
 			status_at = excluded.status_at, updated_at = excluded.updated_at
 		WHERE k.status_at IS NULL OR excluded.status_at >= k.status_at
-		RETURNING charger_id
-	) INSERT INTO event_log (id, session_id, seq, charger_id, kind, at, body)
-	SELECT $10::text, '', 0, charger_id, '` + string(charging.ConnectorChanged) + `', coalesce($9::bigint, 0), $11::jsonb FROM u`
+		RETURNING charger_id`
+	// sqlEVSEConnectors reads the connectors of one EVSE.
+	sqlEVSEConnectors = `SELECT ` + connectorCols + ` FROM connectors k WHERE k.charger_id = $1 AND k.connector_id = $2`
+	// sqlConnectorEvent appends the ConnectorChanged event of an applied
+	// status (id $1, charger $2, time $3, body $4).
+	sqlConnectorEvent = `INSERT INTO event_log (id, session_id, seq, charger_id, kind, at, body)
+		VALUES ($1::text, '', 0, $2::text, '` + string(charging.ConnectorChanged) + `', coalesce($3::bigint, 0), $4::jsonb)`
 
 	sqlGetTag   = `SELECT id, type, status, expires_at, parent_id, created_at FROM id_tags WHERE id = $1`
 	sqlListTags = `SELECT id, type, status, expires_at, parent_id, created_at FROM id_tags ORDER BY id`
@@ -121,14 +130,11 @@ func (s *Store) queryChargers(ctx context.Context, q string, args ...any) ([]cha
 		var (
 			c                           charging.Charger
 			lastBoot, lastSeen, created *int64
-			connID                      *int32
-			statusAt, updatedAt         *int64
-			status, errCode, info, vid  *string
-			vendorErr                   *string
+			k                           connectorRow
 		)
-		if err := rows.Scan(&c.ID, &c.Registered, &c.Vendor, &c.Model, &c.SerialNumber, &c.FirmwareVersion, &c.ICCID, &c.IMSI,
-			&c.MeterType, &c.MeterSerial, &c.BootStatus, &c.StrictTimestamps, &lastBoot, &lastSeen, &created,
-			&connID, &status, &errCode, &info, &vid, &vendorErr, &statusAt, &updatedAt); err != nil {
+		dest := append([]any{&c.ID, &c.Registered, &c.Vendor, &c.Model, &c.SerialNumber, &c.FirmwareVersion, &c.ICCID, &c.IMSI,
+			&c.MeterType, &c.MeterSerial, &c.BootStatus, &c.StrictTimestamps, &lastBoot, &lastSeen, &created}, k.dest()...)
+		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
 		if len(out) == 0 || out[len(out)-1].ID != c.ID {
@@ -136,19 +142,45 @@ func (s *Store) queryChargers(ctx context.Context, q string, args ...any) ([]cha
 			c.Connectors = []charging.Connector{}
 			out = append(out, c)
 		}
-		if connID != nil {
+		if k.connID != nil {
 			last := &out[len(out)-1]
-			last.Connectors = append(last.Connectors, charging.Connector{
-				ChargerID: c.ID, ConnectorID: int(*connID), Status: charging.ConnectorStatus(deref(status)),
-				ErrorCode: deref(errCode), Info: deref(info), VendorID: deref(vid), VendorErrorCode: deref(vendorErr),
-				StatusAt: decTime(statusAt), UpdatedAt: decTime(updatedAt),
-			})
-			// The status word is stored; the split is what it stands for.
-			cn := &last.Connectors[len(last.Connectors)-1]
-			cn.Availability, cn.State = cn.Status.Split()
+			last.Connectors = append(last.Connectors, k.connector(c.ID))
 		}
 	}
+	for i := range out {
+		out[i].Connectors = charging.GroupEVSEs(out[i].Connectors)
+	}
 	return out, rows.Err()
+}
+
+// connectorRow scans connectorCols (nullable: the charger's LEFT JOIN).
+type connectorRow struct {
+	connID, evseConn                               *int32
+	statusAt, updatedAt                            *int64
+	avail, state, status, errCode, info, vid, verr *string
+}
+
+func (k *connectorRow) dest() []any {
+	return []any{&k.connID, &k.evseConn, &k.avail, &k.state, &k.status, &k.errCode, &k.info, &k.vid, &k.verr,
+		&k.statusAt, &k.updatedAt}
+}
+
+// connector is the row's connector; a row stored with its status word
+// only (none since 0011) has the split the word stands for.
+func (k *connectorRow) connector(chargerID string) charging.Connector {
+	cn := charging.Connector{
+		ChargerID: chargerID, ConnectorID: int(*k.connID), Availability: charging.Availability(deref(k.avail)),
+		State: charging.ConnectorState(deref(k.state)), Status: charging.ConnectorStatus(deref(k.status)),
+		ErrorCode: deref(k.errCode), Info: deref(k.info), VendorID: deref(k.vid), VendorErrorCode: deref(k.verr),
+		StatusAt: decTime(k.statusAt), UpdatedAt: decTime(k.updatedAt),
+	}
+	if k.evseConn != nil {
+		cn.EVSEConnectorID = int(*k.evseConn)
+	}
+	if cn.State == "" {
+		cn.Availability, cn.State = cn.Status.Split()
+	}
+	return cn
 }
 
 func deref(s *string) string {
@@ -162,19 +194,22 @@ func deref(s *string) string {
 // taken.
 func (s *Store) CreateCharger(ctx context.Context, c charging.Charger) error {
 	var te timeEnc
-	n := len(c.Connectors)
+	rows := charging.ConnectorRows(c.ID, c.Connectors)
+	n := len(rows)
 	var (
-		ids                                       = make([]int32, n)
+		ids, evseConns                            = make([]int32, n), make([]int32, n)
 		statuses, codes, infos, vendors, vendErrs = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		avails, states                            = make([]string, n), make([]string, n)
 		statusAt, updatedAt                       = make([]*int64, n), make([]*int64, n)
 	)
-	for i, k := range c.Connectors {
+	for i, k := range rows {
 		ids[i], statuses[i], codes[i], infos[i] = int32(k.ConnectorID), string(k.Status), k.ErrorCode, k.Info
 		vendors[i], vendErrs[i], statusAt[i], updatedAt[i] = k.VendorID, k.VendorErrorCode, te.t(k.StatusAt), te.t(k.UpdatedAt)
+		evseConns[i], avails[i], states[i] = int32(k.EVSEConnectorID), string(k.Availability), string(k.State)
 	}
 	args := []any{c.ID, c.Registered, c.Vendor, c.Model, c.SerialNumber, c.FirmwareVersion, c.ICCID, c.IMSI,
 		c.MeterType, c.MeterSerial, string(c.BootStatus), c.StrictTimestamps, te.p(c.LastBootAt), te.p(c.LastSeenAt), te.t(c.CreatedAt),
-		ids, statuses, codes, infos, vendors, vendErrs, statusAt, updatedAt}
+		ids, statuses, codes, infos, vendors, vendErrs, statusAt, updatedAt, evseConns, avails, states}
 	if te.err != nil {
 		return fmt.Errorf("create charger %s: %w", c.ID, te.err)
 	}
@@ -230,32 +265,62 @@ func (s *Store) updateOne(ctx context.Context, q string, args ...any) error {
 }
 
 // SetConnectorStatus stores a connector's status unless the stored one has
-// a newer StatusAt, and reports whether it did. ErrNotFound for an unknown
-// charger.
-func (s *Store) SetConnectorStatus(ctx context.Context, c charging.Connector) (applied bool, err error) {
+// a newer StatusAt, and reports whether it did and the EVSE entry it
+// leaves (charging.FoldEVSE of the EVSE's connectors, read in the same
+// transaction), which its ConnectorChanged event carries. ErrNotFound for
+// an unknown charger.
+func (s *Store) SetConnectorStatus(ctx context.Context, c charging.Connector) (evse charging.Connector, applied bool, err error) {
+	c = c.Row()
 	var te timeEnc
-	ev := charging.Event{ID: charging.NewID(), Kind: charging.ConnectorChanged, ChargerID: c.ChargerID, Connector: &c}
-	body, err := eventlog.EncodeBody(ev)
-	if err != nil {
-		return false, fmt.Errorf("set status of %s/%d: %w", c.ChargerID, c.ConnectorID, err)
-	}
-	args := []any{c.ChargerID, c.ConnectorID, string(c.Status), c.ErrorCode, c.Info, c.VendorID, c.VendorErrorCode, te.t(c.StatusAt), te.t(c.UpdatedAt),
-		ev.ID, string(body)}
+	args := []any{c.ChargerID, c.ConnectorID, c.EVSEConnectorID, string(c.Availability), string(c.State), string(c.Status),
+		c.ErrorCode, c.Info, c.VendorID, c.VendorErrorCode, te.t(c.StatusAt), te.t(c.UpdatedAt)}
 	if te.err != nil {
-		return false, fmt.Errorf("set status of %s/%d: %w", c.ChargerID, c.ConnectorID, te.err)
+		return evse, false, fmt.Errorf("set status of %s/%d/%d: %w", c.ChargerID, c.ConnectorID, c.EVSEConnectorID, te.err)
 	}
-	tag, err := s.pool.Exec(ctx, sqlSetConnector, args...)
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, sqlSetConnector, args...)
+		if err != nil {
+			return err
+		}
+		if applied = tag.RowsAffected() > 0; !applied {
+			return nil
+		}
+		rows, err := tx.Query(ctx, sqlEVSEConnectors, c.ChargerID, c.ConnectorID)
+		if err != nil {
+			return err
+		}
+		var conns []charging.Connector
+		for rows.Next() {
+			var k connectorRow
+			if err := rows.Scan(k.dest()...); err != nil {
+				rows.Close()
+				return err
+			}
+			conns = append(conns, k.connector(c.ChargerID))
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		evse = charging.FoldEVSE(conns)
+		ev := charging.Event{ID: charging.NewID(), Kind: charging.ConnectorChanged, ChargerID: c.ChargerID, Connector: &evse}
+		body, err := eventlog.EncodeBody(ev)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, sqlConnectorEvent, ev.ID, c.ChargerID, te.t(c.UpdatedAt), string(body))
+		return err
+	})
 	if isForeignKeyViolation(err) {
 		err = charging.ErrNotFound
 	}
 	if err != nil {
-		return false, fmt.Errorf("set status of %s/%d: %w", c.ChargerID, c.ConnectorID, err)
+		return charging.Connector{}, false, fmt.Errorf("set status of %s/%d/%d: %w", c.ChargerID, c.ConnectorID, c.EVSEConnectorID, err)
 	}
-	applied = tag.RowsAffected() > 0
 	if applied {
 		s.eventsCommitted()
 	}
-	return applied, nil
+	return evse, applied, nil
 }
 
 func isForeignKeyViolation(err error) bool {

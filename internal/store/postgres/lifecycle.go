@@ -60,14 +60,15 @@ var (
 			id_tag = $5::text, status = $6::text, reservation_id = coalesce($7::bigint, reservation_id),
 			meter_start_wh = $8::bigint, last_register_wh = $8::bigint::double precision,
 			started_at = $9::bigint, expires_at = NULL, last_updated = $10::bigint, event_seq = event_seq + 1,
-			meter_version = meter_version + 1
+			meter_version = meter_version + 1,
+			evse_connector_id = $13::integer
 		WHERE seq = (SELECT seq FROM waiting) AND transaction_id IS NULL AND status IN ` + waitingStatuses + `
 		RETURNING true AS created, event_seq, ` + sessionCols + `
 	), ins AS (
 		INSERT INTO sessions (id, start_key, charger_id, connector_id, transaction_id, id_tag, status,
-			reservation_id, meter_start_wh, last_register_wh, started_at, last_updated, event_seq)
+			reservation_id, meter_start_wh, last_register_wh, started_at, last_updated, event_seq, evse_connector_id)
 		SELECT $1::text, $2::text, $3::text, $4::integer, coalesce($12::text, nextval('transaction_ids')::text), $5::text, $6::text,
-			$7::bigint, $8::bigint, $8::bigint::double precision, $9::bigint, $10::bigint, 1
+			$7::bigint, $8::bigint, $8::bigint::double precision, $9::bigint, $10::bigint, 1, $13::integer
 		WHERE NOT EXISTS (SELECT 1 FROM prior) AND NOT EXISTS (SELECT 1 FROM took)
 		ON CONFLICT (start_key) DO NOTHING
 		RETURNING true AS created, event_seq, ` + sessionCols + `

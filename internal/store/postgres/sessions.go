@@ -13,7 +13,7 @@ import (
 
 const sessionCols = `seq, id, charger_id, connector_id, transaction_id, id_tag, status, reservation_id,
 	meter_start_wh, meter_stop_wh, last_register_wh, max_power_kw, last_power_kw, soc,
-	started_at, ended_at, stop_reason, last_updated, expires_at, meter_version, last_power_at, soc_at`
+	started_at, ended_at, stop_reason, last_updated, expires_at, meter_version, last_power_at, soc_at, evse_connector_id`
 
 // The statuses the queries select by come from the core (package
 // sqlstatus): openStatuses hold their id tag; a later start supersedes the
@@ -90,7 +90,7 @@ func scanSession(row pgx.Row, pre ...any) (charging.Session, int64, error) {
 	var (
 		s                                    charging.Session
 		seq                                  int64
-		connector                            int32
+		connector, evseConn                  int32
 		tx                                   *string
 		reservation, meterStop               *int64
 		lastPower, soc                       *float64
@@ -99,7 +99,7 @@ func scanSession(row pgx.Row, pre ...any) (charging.Session, int64, error) {
 	)
 	dest := append(pre, &seq, &s.ID, &s.ChargerID, &connector, &tx, &s.IDTag, &s.Status, &reservation,
 		&s.MeterStartWh, &meterStop, &s.LastRegisterWh, &s.MaxPowerKW, &lastPower, &soc,
-		&started, &ended, &s.StopReason, &lastUpdated, &expires, &s.MeterVersion, &powerAt, &socAt)
+		&started, &ended, &s.StopReason, &lastUpdated, &expires, &s.MeterVersion, &powerAt, &socAt, &evseConn)
 	if err := row.Scan(dest...); err != nil {
 		return charging.Session{}, 0, err
 	}
@@ -107,7 +107,7 @@ func scanSession(row pgx.Row, pre ...any) (charging.Session, int64, error) {
 		s.TransactionID = *tx
 	}
 	s.ExpiresAt = decTimePtr(expires)
-	s.ConnectorID = int(connector)
+	s.ConnectorID, s.EVSEConnectorID = int(connector), int(evseConn)
 	s.ReservationID, s.MeterStopWh = reservation, meterStop
 	s.LastPowerKW, s.SoC = lastPower, soc
 	s.StartedAt, s.EndedAt, s.LastUpdated = decTime(started), decTimePtr(ended), decTime(lastUpdated)
@@ -133,7 +133,8 @@ func oneSession(row pgx.Row, pre ...any) (charging.Session, error) {
 // StartSession stores a session for a StartTransaction; see
 // charging.SessionStore. Unless the start names its own (2.0.1), the
 // transaction id comes from the transaction_ids sequence, so it is never
-// handed out twice, by any process, also across restarts. Starts on one connector take turns on an advisory lock. A
+// handed out twice, by any process, also across restarts; a number the
+// charger already has as an id of its own is skipped. Starts on one connector take turns on an advisory lock. A
 // reserved or pending session the start matches is taken over (see
 // sqlStartSession).
 func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess charging.Session, created bool, err error) {
@@ -145,12 +146,29 @@ func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess
 	if !r.Status.Valid() {
 		return charging.Session{}, false, fmt.Errorf("start session at %s/%d: %w: status %q", r.ChargerID, r.ConnectorID, charging.ErrInvalidInput, r.Status)
 	}
+	for tries := 0; ; tries++ {
+		sess, created, err = s.startSession(ctx, r, started, received)
+		// A drawn number the charger already has as a transaction id of
+		// its own (it ran OCPP 2.0.1 and named one "7"): the batch rolled
+		// back, the sequence did not; the next try draws the next number.
+		if r.TransactionID == "" && errors.Is(err, charging.ErrExists) && tries < maxDrawTries {
+			continue
+		}
+		return sess, created, err
+	}
+}
+
+// maxDrawTries bounds the numbers a start draws past those its charger
+// already has as transaction ids (see StartSession).
+const maxDrawTries = 100
+
+func (s *Store) startSession(ctx context.Context, r charging.StartSession, started, received *int64) (sess charging.Session, created bool, err error) {
 	key := nullString(r.StartKey)
 	b := &pgx.Batch{}
 	b.Queue(sqlLockConnector, s.connectorLock(r.ChargerID, r.ConnectorID))
 	b.Queue(sqlCloseOpen, received, r.ChargerID, r.ConnectorID, key)
 	b.Queue(sqlStartSession, r.ID, key, r.ChargerID, r.ConnectorID, r.IDTag, string(r.Status),
-		r.ReservationID, r.MeterStartWh, started, received, r.ParentIDTag, nullString(r.TransactionID))
+		r.ReservationID, r.MeterStartWh, started, received, r.ParentIDTag, nullString(r.TransactionID), r.EVSEConnectorID)
 	br := s.pool.SendBatch(ctx, b)
 	_, err = br.Exec()
 	if err == nil {

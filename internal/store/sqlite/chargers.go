@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
@@ -13,33 +14,39 @@ import (
 
 const chargerCols = `c.id, c.registered, c.vendor, c.model, c.serial_number, c.firmware_version, c.iccid, c.imsi,
 	c.meter_type, c.meter_serial, c.boot_status, c.strict_timestamps, c.last_boot_at, c.last_seen_at, c.created_at,
-	k.connector_id, k.status, k.error_code, k.info, k.vendor_id, k.vendor_error_code, k.status_at, k.updated_at`
+	` + connectorCols
+
+// connectorCols are a connector's columns, k the connectors table.
+const connectorCols = `k.connector_id, k.evse_connector_id, k.availability, k.state, k.status, k.error_code, k.info,
+	k.vendor_id, k.vendor_error_code, k.status_at, k.updated_at`
 
 const (
 	sqlGetCharger = `SELECT ` + chargerCols + `
 	FROM chargers c LEFT JOIN connectors k ON k.charger_id = c.id
-	WHERE c.id = ? ORDER BY k.connector_id`
+	WHERE c.id = ? ORDER BY k.connector_id, k.evse_connector_id`
 	sqlListChargers = `SELECT ` + chargerCols + `
 	FROM chargers c LEFT JOIN connectors k ON k.charger_id = c.id
-	ORDER BY c.id, k.connector_id`
+	ORDER BY c.id, k.connector_id, k.evse_connector_id`
 	// sqlListChargersAfter is a page of sqlListChargers: the chargers
 	// after an id, by the primary key, then their connectors.
 	sqlListChargersAfter = `SELECT ` + chargerCols + `
 	FROM (SELECT * FROM chargers WHERE id > ?1 ORDER BY id LIMIT ?2) c LEFT JOIN connectors k ON k.charger_id = c.id
-	ORDER BY c.id, k.connector_id`
+	ORDER BY c.id, k.connector_id, k.evse_connector_id`
 	sqlInsertCharger = `INSERT INTO chargers (id, registered, vendor, model, serial_number, firmware_version, iccid, imsi,
 	meter_type, meter_serial, boot_status, strict_timestamps, last_boot_at, last_seen_at, created_at)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
-	sqlInsertConnector = `INSERT INTO connectors (charger_id, connector_id, status, error_code, info, vendor_id,
-	vendor_error_code, status_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlInsertConnector = `INSERT INTO connectors (charger_id, connector_id, evse_connector_id, availability, state, status,
+	error_code, info, vendor_id, vendor_error_code, status_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlRecordBoot = `UPDATE chargers SET vendor = ?, model = ?, serial_number = ?, firmware_version = ?, iccid = ?,
 	imsi = ?, meter_type = ?, meter_serial = ?, boot_status = ?, last_boot_at = ?, last_seen_at = ? WHERE id = ?`
 	sqlTouchCharger  = `UPDATE chargers SET last_seen_at = ? WHERE id = ?`
 	sqlChargerExists = `SELECT 1 FROM chargers WHERE id = ?`
 	// sqlSetConnector keeps a stored status with a newer status_at.
-	sqlSetConnector = `INSERT INTO connectors (charger_id, connector_id, status, error_code, info, vendor_id,
-	vendor_error_code, status_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-	ON CONFLICT (charger_id, connector_id) DO UPDATE SET status = excluded.status, error_code = excluded.error_code,
+	sqlSetConnector = `INSERT INTO connectors (charger_id, connector_id, evse_connector_id, availability, state, status,
+	error_code, info, vendor_id, vendor_error_code, status_at, updated_at)
+	VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+	ON CONFLICT (charger_id, connector_id, evse_connector_id) DO UPDATE SET availability = excluded.availability,
+		state = excluded.state, status = excluded.status, error_code = excluded.error_code,
 		info = excluded.info, vendor_id = excluded.vendor_id, vendor_error_code = excluded.vendor_error_code,
 		status_at = excluded.status_at, updated_at = excluded.updated_at
 	WHERE connectors.status_at IS NULL OR excluded.status_at >= connectors.status_at`
@@ -49,6 +56,9 @@ const (
 	sqlPutTag   = `INSERT INTO id_tags (id, type, status, expires_at, parent_id, created_at) VALUES (?, ?, ?, ?, ?, ?)
 	ON CONFLICT (id) DO UPDATE SET type = excluded.type, status = excluded.status, expires_at = excluded.expires_at,
 		parent_id = excluded.parent_id, created_at = excluded.created_at`
+
+	// sqlEVSEConnectors reads the connectors of one EVSE.
+	sqlEVSEConnectors = `SELECT ` + connectorCols + ` FROM connectors k WHERE k.charger_id = ? AND k.connector_id = ?`
 
 	sqlDeleteConnectors = `DELETE FROM connectors WHERE charger_id = ?`
 	sqlDeleteCharger    = `DELETE FROM chargers WHERE id = ?`
@@ -103,13 +113,11 @@ func (s *Store) queryChargers(ctx context.Context, st *sql.Stmt, args ...any) ([
 		var (
 			c                           charging.Charger
 			lastBoot, lastSeen, created sql.NullInt64
-			connID, statusAt, updatedAt sql.NullInt64
-			status, errCode, info, vid  sql.NullString
-			vendorErr                   sql.NullString
+			k                           connectorRow
 		)
-		if err := rows.Scan(&c.ID, &c.Registered, &c.Vendor, &c.Model, &c.SerialNumber, &c.FirmwareVersion, &c.ICCID, &c.IMSI,
-			&c.MeterType, &c.MeterSerial, &c.BootStatus, &c.StrictTimestamps, &lastBoot, &lastSeen, &created,
-			&connID, &status, &errCode, &info, &vid, &vendorErr, &statusAt, &updatedAt); err != nil {
+		dest := append([]any{&c.ID, &c.Registered, &c.Vendor, &c.Model, &c.SerialNumber, &c.FirmwareVersion, &c.ICCID, &c.IMSI,
+			&c.MeterType, &c.MeterSerial, &c.BootStatus, &c.StrictTimestamps, &lastBoot, &lastSeen, &created}, k.dest()...)
+		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
 		if len(out) == 0 || out[len(out)-1].ID != c.ID {
@@ -117,30 +125,58 @@ func (s *Store) queryChargers(ctx context.Context, st *sql.Stmt, args ...any) ([
 			c.Connectors = []charging.Connector{}
 			out = append(out, c)
 		}
-		if connID.Valid {
+		if k.connID.Valid {
 			last := &out[len(out)-1]
-			last.Connectors = append(last.Connectors, charging.Connector{
-				ChargerID: c.ID, ConnectorID: int(connID.Int64), Status: charging.ConnectorStatus(status.String),
-				ErrorCode: errCode.String, Info: info.String, VendorID: vid.String, VendorErrorCode: vendorErr.String,
-				StatusAt: decTime(statusAt), UpdatedAt: decTime(updatedAt),
-			})
-			// The status word is stored; the split is what it stands for.
-			cn := &last.Connectors[len(last.Connectors)-1]
-			cn.Availability, cn.State = cn.Status.Split()
+			last.Connectors = append(last.Connectors, k.connector(c.ID))
 		}
+	}
+	for i := range out {
+		out[i].Connectors = charging.GroupEVSEs(out[i].Connectors)
 	}
 	return out, rows.Err()
 }
 
-// CreateCharger adds a charger with its connectors; ErrExists when the id is
-// taken.
+// connectorRow scans connectorCols (nullable: the charger's LEFT JOIN).
+type connectorRow struct {
+	connID, evseConn, statusAt, updatedAt          sql.NullInt64
+	avail, state, status, errCode, info, vid, verr sql.NullString
+}
+
+func (k *connectorRow) dest() []any {
+	return []any{&k.connID, &k.evseConn, &k.avail, &k.state, &k.status, &k.errCode, &k.info, &k.vid, &k.verr,
+		&k.statusAt, &k.updatedAt}
+}
+
+// connector is the row's connector; a row stored with its status word
+// only (none since 0011) has the split the word stands for.
+func (k *connectorRow) connector(chargerID string) charging.Connector {
+	cn := charging.Connector{
+		ChargerID: chargerID, ConnectorID: int(k.connID.Int64), EVSEConnectorID: int(k.evseConn.Int64),
+		Availability: charging.Availability(k.avail.String), State: charging.ConnectorState(k.state.String),
+		Status: charging.ConnectorStatus(k.status.String), ErrorCode: k.errCode.String, Info: k.info.String,
+		VendorID: k.vid.String, VendorErrorCode: k.verr.String, StatusAt: decTime(k.statusAt), UpdatedAt: decTime(k.updatedAt),
+	}
+	if cn.State == "" {
+		cn.Availability, cn.State = cn.Status.Split()
+	}
+	return cn
+}
+
+// connectorArgs are the arguments of sqlInsertConnector and sqlSetConnector.
+func connectorArgs(te *timeEnc, k charging.Connector) []any {
+	return []any{k.ChargerID, k.ConnectorID, k.EVSEConnectorID, string(k.Availability), string(k.State), string(k.Status),
+		k.ErrorCode, k.Info, k.VendorID, k.VendorErrorCode, te.t(k.StatusAt), te.t(k.UpdatedAt)}
+}
+
+// CreateCharger adds a charger with its connectors (charging.ConnectorRows
+// of its EVSE entries); ErrExists when the id is taken.
 func (s *Store) CreateCharger(ctx context.Context, c charging.Charger) error {
 	var te timeEnc
 	args := []any{c.ID, c.Registered, c.Vendor, c.Model, c.SerialNumber, c.FirmwareVersion, c.ICCID, c.IMSI,
 		c.MeterType, c.MeterSerial, string(c.BootStatus), c.StrictTimestamps, te.p(c.LastBootAt), te.p(c.LastSeenAt), te.t(c.CreatedAt)}
-	conns := make([][]any, len(c.Connectors))
-	for i, k := range c.Connectors {
-		conns[i] = []any{c.ID, k.ConnectorID, string(k.Status), k.ErrorCode, k.Info, k.VendorID, k.VendorErrorCode, te.t(k.StatusAt), te.t(k.UpdatedAt)}
+	var conns [][]any
+	for _, k := range charging.ConnectorRows(c.ID, c.Connectors) {
+		conns = append(conns, connectorArgs(&te, k))
 	}
 	if te.err != nil {
 		return fmt.Errorf("create charger %s: %w", c.ID, te.err)
@@ -231,13 +267,16 @@ func updateOne(w *writer, st driver.Stmt, args ...any) error {
 }
 
 // SetConnectorStatus stores a connector's status unless the stored one has
-// a newer StatusAt, and reports whether it did. ErrNotFound for an unknown
-// charger.
-func (s *Store) SetConnectorStatus(ctx context.Context, c charging.Connector) (applied bool, err error) {
+// a newer StatusAt, and reports whether it did and the EVSE entry it
+// leaves (charging.FoldEVSE of the EVSE's connectors, read in the same
+// write), which its ConnectorChanged event carries. ErrNotFound for an
+// unknown charger.
+func (s *Store) SetConnectorStatus(ctx context.Context, c charging.Connector) (evse charging.Connector, applied bool, err error) {
+	c = c.Row()
 	var te timeEnc
-	args := []any{c.ChargerID, c.ConnectorID, string(c.Status), c.ErrorCode, c.Info, c.VendorID, c.VendorErrorCode, te.t(c.StatusAt), te.t(c.UpdatedAt)}
+	args := connectorArgs(&te, c)
 	if te.err != nil {
-		return false, fmt.Errorf("set status of %s/%d: %w", c.ChargerID, c.ConnectorID, te.err)
+		return evse, false, fmt.Errorf("set status of %s/%d/%d: %w", c.ChargerID, c.ConnectorID, c.EVSEConnectorID, te.err)
 	}
 	err = s.write(ctx, func(w *writer) error {
 		var one int
@@ -251,12 +290,46 @@ func (s *Store) SetConnectorStatus(ctx context.Context, c charging.Connector) (a
 		if err != nil || !applied {
 			return err
 		}
-		return insertEvents(w, []charging.Event{{Kind: charging.ConnectorChanged, At: c.UpdatedAt, ChargerID: c.ChargerID, Connector: &c}})
+		conns, err := w.evseConnectors(c.ChargerID, c.ConnectorID)
+		if err != nil {
+			return err
+		}
+		evse = charging.FoldEVSE(conns)
+		return insertEvents(w, []charging.Event{{Kind: charging.ConnectorChanged, At: c.UpdatedAt, ChargerID: c.ChargerID, Connector: &evse}})
 	})
 	if err != nil {
-		return false, fmt.Errorf("set status of %s/%d: %w", c.ChargerID, c.ConnectorID, err)
+		return charging.Connector{}, false, fmt.Errorf("set status of %s/%d/%d: %w", c.ChargerID, c.ConnectorID, c.EVSEConnectorID, err)
 	}
-	return applied, nil
+	return evse, applied, nil
+}
+
+// evseConnectors reads the connectors of a charger's EVSE.
+func (w *writer) evseConnectors(chargerID string, evse int) ([]charging.Connector, error) {
+	nv, err := w.bind([]any{chargerID, evse})
+	if err != nil {
+		return nil, err
+	}
+	rows, err := w.evseConns.(driver.StmtQueryContext).QueryContext(w.ctx, nv)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []charging.Connector
+	r := wrow{vals: make([]driver.Value, len(rows.Columns()))}
+	for {
+		err := rows.Next(r.vals)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		var k connectorRow
+		if err := r.Scan(k.dest()...); err != nil {
+			return nil, err
+		}
+		out = append(out, k.connector(chargerID))
+	}
 }
 
 // GetIDTag returns the tag, or ErrNotFound.

@@ -334,7 +334,7 @@ func TestMigrateFrom0002(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := charging.Session{ID: "s-1", ChargerID: "cp-1", ConnectorID: 1, TransactionID: "7", IDTag: "TAG", Status: charging.SessionActive,
+	want := charging.Session{ID: "s-1", ChargerID: "cp-1", ConnectorID: 1, EVSEConnectorID: 1, TransactionID: "7", IDTag: "TAG", Status: charging.SessionActive,
 		MeterStartWh: 1000, LastRegisterWh: 2500, MaxPowerKW: 11, StartedAt: time.Unix(0, 1), LastUpdated: time.Unix(0, 9), Seq: 1}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("session after migration (-want +got):\n%s", d)

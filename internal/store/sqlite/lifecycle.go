@@ -58,8 +58,8 @@ var (
 	// sqlWaitingFor the StartTransaction's: it keeps its id and, when the
 	// start names none, its reservation id.
 	sqlTakeOver = `UPDATE sessions SET start_key = ?, connector_id = ?, transaction_id = ?, id_tag = ?, status = ?,
-	reservation_id = coalesce(?, reservation_id), meter_start_wh = ?, started_at = ?, expires_at = NULL
-	WHERE seq = ?`
+	reservation_id = coalesce(?, reservation_id), meter_start_wh = ?, started_at = ?, expires_at = NULL,
+	evse_connector_id = ? WHERE seq = ?`
 	sqlTakeOverMeter = `UPDATE session_meter SET last_register_wh = ?, max_power_kw = 0, last_power_kw = NULL,
 	last_power_at = NULL, soc = NULL, soc_at = NULL, last_updated = ?, version = version + 1 WHERE seq = ?`
 )
@@ -200,7 +200,7 @@ func (w *writer) waitingFor(r *charging.StartSession) (seq int64, found bool, er
 // with the allocation of tx or not at all.
 func (w *writer) takeOver(seq int64, r *charging.StartSession, tx string, started, received any) (charging.Session, error) {
 	err := w.run(w.lc.takeOver, nullString(r.StartKey), r.ConnectorID, tx, r.IDTag, string(r.Status),
-		nullInt(r.ReservationID), r.MeterStartWh, started, seq)
+		nullInt(r.ReservationID), r.MeterStartWh, started, r.EVSEConnectorID, seq)
 	if err != nil {
 		return charging.Session{}, err
 	}

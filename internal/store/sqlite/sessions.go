@@ -17,7 +17,7 @@ import (
 const (
 	sessionCols = `s.seq, s.id, s.charger_id, s.connector_id, s.transaction_id, s.id_tag, s.status, s.reservation_id,
 	s.meter_start_wh, s.meter_stop_wh, m.last_register_wh, m.max_power_kw, m.last_power_kw, m.soc,
-	s.started_at, s.ended_at, s.stop_reason, m.last_updated, s.expires_at, m.version, m.last_power_at, m.soc_at`
+	s.started_at, s.ended_at, s.stop_reason, m.last_updated, s.expires_at, m.version, m.last_power_at, m.soc_at, s.evse_connector_id`
 	sessionFrom = ` FROM sessions s JOIN session_meter m ON m.seq = s.seq`
 )
 
@@ -51,7 +51,7 @@ var (
 	sqlBumpTx        = `UPDATE tx_sequence SET last = last + 1 WHERE id = 1`
 	sqlLastTx        = `SELECT last FROM tx_sequence WHERE id = 1`
 	sqlInsertSession = `INSERT INTO sessions (id, start_key, charger_id, connector_id, transaction_id, id_tag, status,
-	reservation_id, meter_start_wh, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	reservation_id, meter_start_wh, started_at, evse_connector_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlInsertMeter = `INSERT INTO session_meter (seq, last_register_wh, last_updated) VALUES (last_insert_rowid(), ?, ?)`
 	sqlStopSession = `UPDATE sessions SET status = ?, meter_stop_wh = ?, stop_reason = ?, ended_at = ? WHERE seq = ?`
 	sqlStopMeter   = `UPDATE session_meter SET last_register_wh = ?, last_updated = ?, version = version + 1 WHERE seq = ?`
@@ -99,7 +99,7 @@ func scanSession(sc scanner) (charging.Session, int64, error) {
 	var status string
 	err := sc.Scan(&seq, &s.ID, &s.ChargerID, &s.ConnectorID, &tx, &s.IDTag, &status, &reservation,
 		&s.MeterStartWh, &meterStop, &s.LastRegisterWh, &s.MaxPowerKW, &lastPower, &soc,
-		&started, &ended, &s.StopReason, &lastUpdated, &expires, &s.MeterVersion, &powerAt, &socAt)
+		&started, &ended, &s.StopReason, &lastUpdated, &expires, &s.MeterVersion, &powerAt, &socAt, &s.EVSEConnectorID)
 	if err != nil {
 		return charging.Session{}, 0, err
 	}
@@ -127,12 +127,17 @@ func oneSession(row scanner) (charging.Session, int64, error) {
 	return s, seq, err
 }
 
+// maxDrawTries bounds the numbers a start draws past those its charger
+// already has as transaction ids (see StartSession).
+const maxDrawTries = 100
+
 // StartSession stores a session for a StartTransaction, or gives the
 // transaction to the reserved or pending session it continues (see
 // sqlWaitingFor); see charging.SessionStore. Unless the start names its
 // own (2.0.1), the transaction id comes from a sequence bumped in the same
 // transaction as the take-over, so it is never handed out twice, also
-// across restarts.
+// across restarts; a number the charger already has as an id of its own
+// is skipped.
 func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess charging.Session, created bool, err error) {
 	var te timeEnc
 	started, received := te.t(r.StartedAt), te.t(r.ReceivedAt)
@@ -180,7 +185,7 @@ func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess
 			return err
 		}
 		tx := r.TransactionID
-		if tx == "" {
+		for tries := 0; tx == ""; tries++ {
 			var n int64
 			if err := w.run(w.bumpTx); err != nil {
 				return fmt.Errorf("next transaction id: %w", err)
@@ -189,6 +194,13 @@ func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess
 				return fmt.Errorf("next transaction id: %w", err)
 			}
 			tx = strconv.FormatInt(n, 10)
+			// A number the charger already has as a transaction of its
+			// own (it ran OCPP 2.0.1 and named one "7") is skipped.
+			if _, _, err := oneSession(w.queryRow(w.sessionByTx, r.ChargerID, tx)); err == nil && tries < maxDrawTries {
+				tx = ""
+			} else if err != nil && !errors.Is(err, charging.ErrNotFound) {
+				return err
+			}
 		}
 		for _, seq := range closing {
 			if err := w.sessionChanged(seq, r.ReceivedAt); err != nil {
@@ -204,7 +216,7 @@ func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess
 			return w.sessionChanged(keep, r.ReceivedAt)
 		}
 		err = w.run(w.insertSession, r.ID, nullString(r.StartKey), r.ChargerID, r.ConnectorID, tx, r.IDTag,
-			string(r.Status), nullInt(r.ReservationID), r.MeterStartWh, started)
+			string(r.Status), nullInt(r.ReservationID), r.MeterStartWh, started, r.EVSEConnectorID)
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"math"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -529,6 +530,7 @@ func TestMigrateFrom0001(t *testing.T) {
 		ms[0].SQL,
 		`INSERT INTO schema_migrations VALUES (1, '0001_init', 0)`,
 		`INSERT INTO chargers (id, registered) VALUES ('cp-1', 1)`,
+		`INSERT INTO connectors (charger_id, connector_id, status, status_at) VALUES ('cp-1', 0, 'Unavailable', 3), ('cp-1', 1, 'Preparing', 4)`,
 		`INSERT INTO sessions (id, start_key, charger_id, connector_id, transaction_id, id_tag, status, meter_start_wh,
 			last_register_wh, max_power_kw, last_power_kw, last_power_at, soc, soc_at, started_at, last_updated)
 			VALUES ('s-1', 'k', 'cp-1', 1, 7, 'TAG', 'active', 1000, 2500.5, 11, 7.5, 5, 80, 5, 1, 9)`,
@@ -546,11 +548,27 @@ func TestMigrateFrom0001(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := charging.Session{ID: "s-1", ChargerID: "cp-1", ConnectorID: 1, TransactionID: "7", IDTag: "TAG", Status: charging.SessionActive,
+	// 0011: a 1.6 session charged on connector 1 of its EVSE.
+	want := charging.Session{ID: "s-1", ChargerID: "cp-1", ConnectorID: 1, EVSEConnectorID: 1, TransactionID: "7", IDTag: "TAG", Status: charging.SessionActive,
 		MeterStartWh: 1000, LastRegisterWh: 2500.5, MaxPowerKW: 11, LastPowerKW: ptr(7.5), SoC: ptr(80.0),
 		LastPowerAt: ptr(time.Unix(0, 5)), SoCAt: ptr(time.Unix(0, 5)), StartedAt: time.Unix(0, 1), LastUpdated: time.Unix(0, 9), Seq: 1}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("session after migration (-want +got):\n%s", d)
+	}
+	// 0011: a connector is connector 1 of its EVSE (0 of EVSE 0), its
+	// availability and state what its status word stood for.
+	c, err := s.GetCharger(t.Context(), "cp-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	for _, e := range c.Connectors {
+		for _, k := range e.EVSEConnectors {
+			rows = append(rows, fmt.Sprintf("%d/%d %s %s %s", k.ConnectorID, k.EVSEConnectorID, k.Availability, k.State, k.Status))
+		}
+	}
+	if want := []string{"0/0 Inoperative Available Unavailable", "1/1 Operative Occupied Preparing"}; !slices.Equal(rows, want) {
+		t.Errorf("connectors after migration: got %q; want %q", rows, want)
 	}
 	samples, err := s.SessionSamples(t.Context(), "s-1")
 	if err != nil || len(samples) != 1 || samples[0].Values[0].Value != 80 {

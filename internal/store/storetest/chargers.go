@@ -34,6 +34,8 @@ func testChargers(t *testing.T, open func(t *testing.T) charging.Store) {
 		},
 	}
 	bare := charging.Charger{ID: "cp-bare", CreatedAt: t0}
+	stored := full // as read back: each connector the only one of its EVSE
+	stored.Connectors = evses(full.Connectors...)
 
 	t.Run("create-get", func(t *testing.T) {
 		for _, c := range []charging.Charger{full, bare} {
@@ -46,7 +48,11 @@ func testChargers(t *testing.T, open func(t *testing.T) charging.Store) {
 				if err != nil {
 					t.Fatalf("GetCharger: %v", err)
 				}
-				if d := diff(c, got); d != "" {
+				want := c
+				if c.ID == full.ID {
+					want = stored
+				}
+				if d := diff(want, got); d != "" {
 					t.Errorf("GetCharger(%s) mismatch (-want +got):\n%s", c.ID, d)
 				}
 			})
@@ -65,7 +71,7 @@ func testChargers(t *testing.T, open func(t *testing.T) charging.Store) {
 		if err != nil {
 			t.Fatalf("GetCharger: %v", err)
 		}
-		if d := diff(full, got); d != "" {
+		if d := diff(stored, got); d != "" {
 			t.Errorf("charger changed by a refused create (-want +got):\n%s", d)
 		}
 	})
@@ -96,7 +102,7 @@ func testChargers(t *testing.T, open func(t *testing.T) charging.Store) {
 		if err != nil {
 			t.Fatalf("ListChargers: %v", err)
 		}
-		want := []charging.Charger{bare, full, z} // ordered by id
+		want := []charging.Charger{bare, stored, z} // ordered by id
 		if d := diff(want, got); d != "" {
 			t.Errorf("ListChargers mismatch (-want +got):\n%s", d)
 		}
@@ -288,7 +294,7 @@ func testConnectorStatus(t *testing.T, open func(t *testing.T) charging.Store) {
 			st := open(t)
 			c := createCharger(t, st, "cp-1")
 			for i, s := range tt.steps {
-				applied, err := st.SetConnectorStatus(ctx(t), s.c)
+				_, applied, err := st.SetConnectorStatus(ctx(t), s.c)
 				if err != nil {
 					t.Fatalf("step %d: SetConnectorStatus: %v", i, err)
 				}
@@ -302,19 +308,79 @@ func testConnectorStatus(t *testing.T, open func(t *testing.T) charging.Store) {
 				t.Fatalf("GetCharger: %v", err)
 			}
 			want := c
-			want.Connectors = tt.want
+			want.Connectors = evses(tt.want...)
 			if d := diff(want, got); d != "" {
 				t.Errorf("charger mismatch (-want +got):\n%s", d)
 			}
 		})
 	}
+	t.Run("evse-with-two-connectors", func(t *testing.T) {
+		// An OCPP 2.0.1 EVSE with a CCS (connector 1) and a Type 2 cable
+		// (connector 2): each connector keeps its own status; the EVSE
+		// entry is its busiest connector's, with the newest times.
+		st := open(t)
+		c := createCharger(t, st, "cp-1")
+		ccs := conn(1, charging.StatusAvailable, at(3*time.Minute))
+		ccs.EVSEConnectorID = 1
+		t2 := conn(1, charging.StatusPreparing, at(time.Minute))
+		t2.EVSEConnectorID, t2.ErrorCode = 2, "NoError"
+		for _, k := range []charging.Connector{t2, ccs} {
+			if _, applied, err := st.SetConnectorStatus(ctx(t), k); err != nil || !applied {
+				t.Fatalf("SetConnectorStatus(1/%d): applied %v, %v", k.EVSEConnectorID, applied, err)
+			}
+		}
+		t2.Status, t2.State, t2.StatusAt = charging.StatusCharging, charging.StateCharging, at(2*time.Minute)
+		evse, applied, err := st.SetConnectorStatus(ctx(t), t2)
+		if err != nil || !applied {
+			t.Fatalf("SetConnectorStatus(1/2 charging): applied %v, %v", applied, err)
+		}
+		// The EVSE is charging (its Type 2 cable is), though its CCS
+		// cable, heard from last, says Available.
+		want := t2
+		want.EVSEConnectorID, want.StatusAt, want.UpdatedAt = 0, ccs.StatusAt, ccs.UpdatedAt
+		want.EVSEConnectors = []charging.Connector{ccs, t2}
+		if d := diff(want, evse); d != "" {
+			t.Errorf("EVSE entry returned (-want +got):\n%s", d)
+		}
+		got, err := st.GetCharger(ctx(t), "cp-1")
+		if err != nil {
+			t.Fatalf("GetCharger: %v", err)
+		}
+		wantC := c
+		wantC.Connectors = []charging.Connector{want}
+		if d := diff(wantC, got); d != "" {
+			t.Errorf("charger mismatch (-want +got):\n%s", d)
+		}
+		// The CCS cable's own status is kept under its number: it does not
+		// replace the Type 2's.
+		if k, ok := got.Connectors[0].EVSEConnector(1); !ok || k.Status != charging.StatusAvailable {
+			t.Errorf("EVSE 1 connector 1: got %+v, %v; want Available", k, ok)
+		}
+	})
 	t.Run("unknown-charger", func(t *testing.T) {
 		st := open(t)
 		c := conn(1, charging.StatusAvailable, t0)
 		c.ChargerID = "cp-nobody"
-		_, err := st.SetConnectorStatus(ctx(t), c)
+		_, _, err := st.SetConnectorStatus(ctx(t), c)
 		wantErr(t, "SetConnectorStatus(cp-nobody)", err, charging.ErrNotFound)
 	})
+}
+
+// evses are the EVSE entries a charger whose connectors cs are each the
+// only connector of their EVSE (1.6 connectors) reads back with: the
+// connector's status, listing the connector as connector 1 (0 for EVSE 0).
+func evses(cs ...charging.Connector) []charging.Connector {
+	out := []charging.Connector{}
+	for _, c := range cs {
+		k := c
+		if k.EVSEConnectorID == 0 && k.ConnectorID > 0 {
+			k.EVSEConnectorID = 1
+		}
+		e := c
+		e.EVSEConnectorID, e.EVSEConnectors = 0, []charging.Connector{k}
+		out = append(out, e)
+	}
+	return out
 }
 
 func testIDTags(t *testing.T, open func(t *testing.T) charging.Store) {

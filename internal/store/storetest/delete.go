@@ -15,7 +15,7 @@ func testDeleteCharger(t *testing.T, open func(t *testing.T) charging.Store) {
 	createCharger(t, st, "cp-del")
 	createCharger(t, st, "cp-keep")
 	for _, id := range []string{"cp-del", "cp-keep"} {
-		if _, err := st.SetConnectorStatus(ctx(t), charging.Connector{ChargerID: id, ConnectorID: 1, Status: charging.StatusAvailable, StatusAt: t0, UpdatedAt: t0}); err != nil {
+		if _, _, err := st.SetConnectorStatus(ctx(t), charging.Connector{ChargerID: id, ConnectorID: 1, Status: charging.StatusAvailable, StatusAt: t0, UpdatedAt: t0}); err != nil {
 			t.Fatalf("SetConnectorStatus(%s): %v", id, err)
 		}
 	}

@@ -347,11 +347,11 @@ func testWritesAppendEvents(t *testing.T, s charging.FullStore) {
 	}
 	must("boot", s.RecordBoot(ctx, charging.Boot{ChargerID: "CP-EV", Vendor: "V", Model: "M", Status: charging.BootAccepted, At: lt0}))
 	conn := charging.Connector{ChargerID: "CP-EV", ConnectorID: 1, Status: charging.StatusAvailable, StatusAt: lt0.Add(time.Minute), UpdatedAt: lt0.Add(time.Minute)}
-	applied, err := s.SetConnectorStatus(ctx, conn)
+	_, applied, err := s.SetConnectorStatus(ctx, conn)
 	must("status", err)
 	old := conn
 	old.Status, old.StatusAt = charging.StatusFaulted, lt0
-	stale, err := s.SetConnectorStatus(ctx, old)
+	_, stale, err := s.SetConnectorStatus(ctx, old)
 	must("older status", err)
 	if !applied || stale {
 		t.Fatalf("applied %v, older applied %v; want true, false", applied, stale)

@@ -86,7 +86,7 @@ func testDurability(t *testing.T, open func(t *testing.T) charging.Store) {
 		t.Fatalf("TouchCharger: %v", err)
 	}
 	conn := charging.Connector{ChargerID: "cp-1", ConnectorID: 1, Availability: charging.Operative, State: charging.StateCharging, Status: charging.StatusCharging, StatusAt: at(time.Minute), UpdatedAt: at(time.Minute)}
-	if _, err := st.SetConnectorStatus(ctx(t), conn); err != nil {
+	if _, _, err := st.SetConnectorStatus(ctx(t), conn); err != nil {
 		t.Fatalf("SetConnectorStatus: %v", err)
 	}
 	tag := charging.IDTag{ID: "TAG-1", Status: charging.AuthAccepted, ExpiresAt: ptr(at(time.Hour)), ParentID: "P", CreatedAt: t0}
@@ -110,7 +110,7 @@ func testDurability(t *testing.T, open func(t *testing.T) charging.Store) {
 	// after a restart proves nothing.
 	c.Vendor, c.Model, c.BootStatus = "Acme", "X", charging.BootAccepted
 	c.LastBootAt, c.LastSeenAt = ptr(at(time.Minute)), ptr(at(2*time.Minute))
-	c.Connectors = []charging.Connector{conn}
+	c.Connectors = evses(conn)
 	if len(before.Chargers) != 2 || len(before.Sessions) != 2 || len(before.Samples[active.ID]) != 1 || len(before.Events["cp-1"]) != 1 {
 		t.Fatalf("snapshot before restart: got %d chargers, %d sessions, %d samples, %d events; want 2, 2, 1, 1",
 			len(before.Chargers), len(before.Sessions), len(before.Samples[active.ID]), len(before.Events["cp-1"]))

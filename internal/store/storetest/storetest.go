@@ -42,6 +42,8 @@ func Run(t *testing.T, open func(t *testing.T) charging.Store) {
 		{"start-session-closes-open-session", testStartClosesOpen},
 		{"transaction-ids", testTransactionIDs},
 		{"transaction-ids-per-charger", testTransactionIDsPerCharger},
+		{"draw-skips-taken-ids", testDrawSkipsTakenIDs},
+		{"session-connector", testSessionConnector},
 		{"concurrent-starts", testConcurrentStarts},
 		{"meter-values", testMeterValues},
 		{"meter-values-unattached", testMeterValuesUnattached},
