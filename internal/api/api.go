@@ -374,9 +374,14 @@ func intParam(r *http.Request, name string, def int) (int, error) {
 
 // Session is the operator API's session JSON (DESIGN.md).
 type Session struct {
-	ID              string                 `json:"id"`
-	ChargerID       string                 `json:"charger_id"`
-	ConnectorID     int                    `json:"connector_id"`
+	ID          string `json:"id"`
+	ChargerID   string `json:"charger_id"`
+	ConnectorID int    `json:"connector_id"`
+	// EVSEID is ConnectorID under its 2.0.1 name; EVSEConnectorID the
+	// connector within the EVSE the session charged on (absent when not
+	// known, as before its start).
+	EVSEID          int                    `json:"evse_id"`
+	EVSEConnectorID int                    `json:"evse_connector_id,omitempty"`
 	TransactionID   string                 `json:"transaction_id"`
 	IDTag           string                 `json:"id_tag"`
 	Status          charging.SessionStatus `json:"status"`
@@ -405,8 +410,9 @@ type Cost struct {
 // SessionView is the API view of a canonical session at time now.
 func SessionView(s charging.Session, now time.Time) Session {
 	return Session{
-		ID: s.ID, ChargerID: s.ChargerID, ConnectorID: s.ConnectorID, TransactionID: s.TransactionID,
-		IDTag: s.IDTag, Status: s.Status, KWh: round(s.KWh(), 3),
+		ID: s.ID, ChargerID: s.ChargerID, ConnectorID: s.ConnectorID, EVSEID: s.ConnectorID, EVSEConnectorID: s.EVSEConnectorID,
+		TransactionID: s.TransactionID,
+		IDTag:         s.IDTag, Status: s.Status, KWh: round(s.KWh(), 3),
 		DurationMinutes: round(s.Duration(now).Minutes(), 2), MaxPowerKW: round(s.MaxPowerKW, 3),
 		StartedAt: s.StartedAt, EndedAt: s.EndedAt, StopReason: s.StopReason,
 		MeterStartWh: s.MeterStartWh, MeterStopWh: s.MeterStopWh, LastUpdated: s.LastUpdated,

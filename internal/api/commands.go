@@ -126,20 +126,22 @@ func (a *API) sendCommand(w http.ResponseWriter, r *http.Request) {
 
 // actionRequest holds the fields of every neutral action's body.
 type actionRequest struct {
-	ConnectorID   *int       `json:"connector_id"`
-	IDTag         string     `json:"id_tag"`
-	ParentIDTag   string     `json:"parent_id_tag"`
-	ReservationID *int64     `json:"reservation_id"`
-	ExpiresAt     *time.Time `json:"expires_at"`
-	Hard          bool       `json:"hard"`
-	Operative     *bool      `json:"operative"`
-	Purpose       string     `json:"purpose"`
-	Limit         *float64   `json:"limit"`
-	Unit          string     `json:"unit"`
-	Phases        int        `json:"phases"`
-	ProfileID     int        `json:"profile_id"`
-	StackLevel    int        `json:"stack_level"`
-	Until         *time.Time `json:"until"`
+	ConnectorID *int `json:"connector_id"`
+	// EVSEConnectorID is the connector within EVSE ConnectorID (unlock).
+	EVSEConnectorID int        `json:"evse_connector_id"`
+	IDTag           string     `json:"id_tag"`
+	ParentIDTag     string     `json:"parent_id_tag"`
+	ReservationID   *int64     `json:"reservation_id"`
+	ExpiresAt       *time.Time `json:"expires_at"`
+	Hard            bool       `json:"hard"`
+	Operative       *bool      `json:"operative"`
+	Purpose         string     `json:"purpose"`
+	Limit           *float64   `json:"limit"`
+	Unit            string     `json:"unit"`
+	Phases          int        `json:"phases"`
+	ProfileID       int        `json:"profile_id"`
+	StackLevel      int        `json:"stack_level"`
+	Until           *time.Time `json:"until"`
 }
 
 // Actions lists the neutral actions of POST /api/v1/chargers/{id}/actions/{name}.
@@ -176,7 +178,7 @@ func (a *API) runAction(ctx context.Context, chargerID, name, by string, q actio
 		if q.ConnectorID == nil {
 			return charging.CommandResult{}, invalid("unlock needs connector_id")
 		}
-		return a.port.Unlock(ctx, charging.Unlock{ChargerID: chargerID, ConnectorID: conn, RequestedBy: by})
+		return a.port.Unlock(ctx, charging.Unlock{ChargerID: chargerID, ConnectorID: conn, EVSEConnectorID: q.EVSEConnectorID, RequestedBy: by})
 	case "reset":
 		return a.port.Reset(ctx, charging.Reset{ChargerID: chargerID, Hard: q.Hard, RequestedBy: by})
 	case "change-availability":

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
@@ -305,13 +306,16 @@ func (c *CPO) target(ctx context.Context, req commandRequest, needEVSE bool) (st
 	}
 	chID, n, ok := splitEVSEUID(req.EVSEUID)
 	found := false
+	var evse charging.Connector
 	if ok && l.locationID(chID) == req.LocationID {
 		ch, err := c.store.GetCharger(ctx, chID)
 		if err != nil && !errors.Is(err, charging.ErrNotFound) {
 			return "", 0, err
 		}
 		for _, cn := range ch.Connectors {
-			found = found || cn.ConnectorID == n
+			if cn.ConnectorID == n {
+				found, evse = true, cn
+			}
 		}
 	}
 	if !found {
@@ -320,8 +324,14 @@ func (c *CPO) target(ctx context.Context, req commandRequest, needEVSE bool) (st
 		}
 		return "", 0, errorf(http.StatusNotFound, StatusUnknownLocation, "unknown EVSE %q at location %q", req.EVSEUID, req.LocationID)
 	}
-	if req.ConnectorID != "" && req.ConnectorID != "1" {
-		return "", 0, errorf(http.StatusNotFound, StatusUnknownLocation, "unknown connector %q of EVSE %q", req.ConnectorID, req.EVSEUID)
+	if req.ConnectorID != "" {
+		known := false
+		for _, k := range evseConnectors(evse) {
+			known = known || strconv.Itoa(k.EVSEConnectorID) == req.ConnectorID
+		}
+		if !known {
+			return "", 0, errorf(http.StatusNotFound, StatusUnknownLocation, "unknown connector %q of EVSE %q", req.ConnectorID, req.EVSEUID)
+		}
 	}
 	return chID, n, nil
 }
@@ -408,7 +418,10 @@ func (c *CPO) planCommand(ctx context.Context, p *Peer, command string, req comm
 			return plan{}, err
 		}
 		return plan{chargerID: ch, run: func(ctx context.Context, by string) (charging.CommandResult, error) {
-			return c.cmd.Unlock(ctx, charging.Unlock{ChargerID: ch, ConnectorID: conn, RequestedBy: by})
+			// connector_id is required by UNLOCK_CONNECTOR and was checked
+			// to be one of the EVSE's (target).
+			k, _ := strconv.Atoi(req.ConnectorID)
+			return c.cmd.Unlock(ctx, charging.Unlock{ChargerID: ch, ConnectorID: conn, EVSEConnectorID: k, RequestedBy: by})
 		}}, nil
 	}
 	return plan{now: &CommandResponse{Result: "NOT_SUPPORTED", Message: displayText(fmt.Sprintf("command %q is not supported", command))}}, nil

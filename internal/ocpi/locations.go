@@ -198,19 +198,47 @@ func (c *CPO) LocationView(ch charging.Charger, li LocationInfo, tariffIDs map[i
 		if at.After(last) {
 			last = at
 		}
+		// An OCPI EVSE is our EVSE, its OCPI Connectors its connectors
+		// (ids their numbers within it: a 1.6 EVSE has connector "1").
+		var conns []Connector
+		for _, k := range evseConnectors(cn) {
+			kat := at
+			if k.UpdatedAt.After(kat) {
+				kat = k.UpdatedAt
+			}
+			conns = append(conns, Connector{ID: strconv.Itoa(k.EVSEConnectorID), Standard: li.Standard, Format: li.Format, PowerType: li.PowerType,
+				MaxVoltage: li.MaxVoltage, MaxAmperage: li.MaxAmperage, MaxElectricPower: li.MaxPowerW,
+				TariffIDs: tariffIDs[cn.ConnectorID], LastUpdated: DateTime(kat)})
+		}
 		loc.EVSEs = append(loc.EVSEs, EVSE{
 			UID: EVSEUID(ch.ID, cn.ConnectorID), EVSEID: c.evseID(ch.ID, cn.ConnectorID),
-			Status:       EVSEStatusOf(cn),
-			Capabilities: []string{"REMOTE_START_STOP_CAPABLE", "RESERVABLE", "RFID_READER", "UNLOCK_CAPABLE"},
-			Connectors: []Connector{{ID: "1", Standard: li.Standard, Format: li.Format, PowerType: li.PowerType,
-				MaxVoltage: li.MaxVoltage, MaxAmperage: li.MaxAmperage, MaxElectricPower: li.MaxPowerW,
-				TariffIDs: tariffIDs[cn.ConnectorID], LastUpdated: DateTime(at)}},
+			Status:            EVSEStatusOf(cn),
+			Capabilities:      []string{"REMOTE_START_STOP_CAPABLE", "RESERVABLE", "RFID_READER", "UNLOCK_CAPABLE"},
+			Connectors:        conns,
 			PhysicalReference: strconv.Itoa(cn.ConnectorID),
 			LastUpdated:       DateTime(at),
 		})
 	}
 	loc.LastUpdated = DateTime(last)
 	return loc
+}
+
+// evseConnectors are the connectors of an EVSE entry, numbered within it:
+// those it lists, or the entry itself as connector 1 (an entry built
+// without them).
+func evseConnectors(e charging.Connector) []charging.Connector {
+	if len(e.EVSEConnectors) > 0 {
+		return e.EVSEConnectors
+	}
+	k := e
+	k.EVSEConnectorID = charging.DefaultEVSEConnector(e.ConnectorID, 0)
+	return []charging.Connector{k}
+}
+
+// connectorOf is the OCPI connector id of a session: its connector within
+// its EVSE, "1" when not known.
+func connectorOf(s charging.Session) string {
+	return strconv.Itoa(charging.DefaultEVSEConnector(s.ConnectorID, s.EVSEConnectorID))
 }
 
 // inWindow reports whether t is in the page's [date_from, date_to).

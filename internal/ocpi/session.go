@@ -140,8 +140,8 @@ type SessionContext struct {
 	TotalCost              *tariff.Price
 }
 
-// EVSEUID is the OCPI EVSE uid of an OCPP connector: one connector is one
-// EVSE with one OCPI connector "1".
+// EVSEUID is the OCPI EVSE uid of an EVSE (a 1.6 connector n is EVSE n);
+// its OCPI connectors are its connectors by their number within it.
 func EVSEUID(chargerID string, connectorID int) string {
 	return chargerID + "-" + strconv.Itoa(connectorID)
 }
@@ -175,7 +175,7 @@ func SessionView(s charging.Session, c SessionContext) Session {
 		AuthorizationReference: c.AuthorizationReference,
 		LocationID:             loc,
 		EVSEUID:                EVSEUID(s.ChargerID, s.ConnectorID),
-		ConnectorID:            "1",
+		ConnectorID:            connectorOf(s),
 		MeterID:                c.MeterID,
 		Currency:               cur,
 		ChargingPeriods:        c.Periods,

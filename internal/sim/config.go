@@ -121,6 +121,12 @@ type Config struct {
 	// TransactionEvent instead of Start/StopTransaction and MeterValues,
 	// the CSMS's 2.0.1 commands; see ocpp201.go).
 	Protocol string
+	// OneEVSE (2.0.1 stations) makes the station's connectors connectors
+	// 1…Connectors of one EVSE 1 (a DC unit with a CCS and a Type 2 cable
+	// on one power module), instead of one EVSE with one connector each.
+	// Each reports its own StatusNotification and runs its own sessions;
+	// a command naming EVSE 1 and no connector is for the first free one.
+	OneEVSE bool
 	// Every201, in a Fleet, makes every Every201-th charger (the third,
 	// sixth, … for 3) a 2.0.1 station whatever Protocol says: a mixed
 	// fleet, as `chargebridge demo` runs. Zero: none.

@@ -19,7 +19,7 @@ import (
 // with the station's own transactionId and a seqNo, and the CSMS's
 // commands translated to the 1.6 charger's handlers and their answers
 // translated back. Each connector of the simulator is one EVSE with one
-// connector.
+// connector, unless Config.OneEVSE makes them the connectors of EVSE 1.
 
 // Subprotocol201 is the WebSocket subprotocol of a 2.0.1 station.
 const Subprotocol201 = "ocpp2.0.1"
@@ -51,11 +51,43 @@ func status201(s string) string {
 	return "Occupied"
 }
 
+// evse201 is the EVSE and the connector within it of a connector.
+func (c *Charger) evse201(cn *connector) (evse, connector int) {
+	if c.cfg.OneEVSE {
+		return 1, cn.id
+	}
+	return cn.id, 1
+}
+
+// connector201 is the simulator's connector number of a 2.0.1 EVSE and
+// connector (nil: any of the EVSE's, the first free one), or -1 for none.
+func (c *Charger) connector201(evse int, connector *int) int {
+	if !c.cfg.OneEVSE {
+		if connector != nil && *connector != 1 {
+			return -1
+		}
+		return evse
+	}
+	if evse != 1 {
+		return -1
+	}
+	if connector != nil {
+		return *connector
+	}
+	for _, cn := range c.connectors[1:] {
+		if cn.sess == nil && cn.status == "Available" {
+			return cn.id
+		}
+	}
+	return 1
+}
+
 func (c *Charger) statusCall201(cn *connector, triggered bool) *outCall {
 	if cn.id == 0 {
 		return nil // 2.0.1 reports EVSEs' connectors only
 	}
-	req := ocpp201.StatusNotificationReq{Timestamp: c.now().UTC(), ConnectorStatus: status201(cn.status), EVSEID: cn.id, ConnectorID: 1}
+	evse, conn := c.evse201(cn)
+	req := ocpp201.StatusNotificationReq{Timestamp: c.now().UTC(), ConnectorStatus: status201(cn.status), EVSEID: evse, ConnectorID: conn}
 	return &outCall{action: "StatusNotification", triggered: triggered, payload: marshal(req)}
 }
 
@@ -123,8 +155,8 @@ func (c *Charger) txEvent(cn *connector, s *session, eventType, trigger string, 
 		req.MeterValue = meterValues201(mvs...)
 	}
 	if eventType == "Started" {
-		one := 1
-		req.EVSE = &ocpp201.EVSE{ID: cn.id, ConnectorID: &one}
+		evse, conn := c.evse201(cn)
+		req.EVSE = &ocpp201.EVSE{ID: evse, ConnectorID: &conn}
 		tok := idToken201(s.idTag)
 		req.IDToken = &tok
 		if s.reservationID != nil {
@@ -302,7 +334,7 @@ func (c *Charger) dispatch201(action string, payload json.RawMessage) (any, func
 		}
 		req := map[string]any{"idTag": r.IDToken.IDToken}
 		if r.EVSEID != nil {
-			req["connectorId"] = *r.EVSEID
+			req["connectorId"] = c.connector201(*r.EVSEID, nil)
 		}
 		resp, then, e := c.onRemoteStart(marshal(req))
 		if then != nil {
@@ -342,10 +374,11 @@ func (c *Charger) dispatch201(action string, payload json.RawMessage) (any, func
 		if e := decode(payload, &r); e != nil {
 			return nil, nil, e
 		}
-		if r.EVSEID < 1 || r.EVSEID >= len(c.connectors) || r.ConnectorID != 1 {
+		conn := c.connector201(r.EVSEID, &r.ConnectorID)
+		if r.EVSEID < 1 || conn < 1 || conn >= len(c.connectors) {
 			return statusOnly{"UnknownConnector"}, nil, nil
 		}
-		resp, then, e := c.onUnlock(marshal(map[string]int{"connectorId": r.EVSEID}))
+		resp, then, e := c.onUnlock(marshal(map[string]int{"connectorId": conn}))
 		return status(resp, then, e, map[string]string{"NotSupported": "UnknownConnector"})
 	case "Reset":
 		var r ocpp201.ResetReq
@@ -563,7 +596,18 @@ func (c *Charger) onSetChargingProfile201(payload json.RawMessage) (any, func(),
 	if purpose == "ChargingStationMaxProfile" {
 		prof["chargingProfilePurpose"] = "ChargePointMaxProfile"
 	}
-	resp, then, e := c.onSetChargingProfile(marshal(map[string]any{"connectorId": r.EVSEID, "csChargingProfiles": prof}))
+	conn := r.EVSEID
+	if c.cfg.OneEVSE && conn == 1 {
+		// A limit of the EVSE is the limit of its connector in use (the
+		// handlers run with mu held).
+		for _, cn := range c.connectors[1:] {
+			if cn.sess != nil {
+				conn = cn.id
+				break
+			}
+		}
+	}
+	resp, then, e := c.onSetChargingProfile(marshal(map[string]any{"connectorId": conn, "csChargingProfiles": prof}))
 	if e != nil {
 		return nil, nil, e
 	}

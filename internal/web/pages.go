@@ -59,6 +59,34 @@ var funcs = template.FuncMap{
 		}
 		return "#" + strconv.Itoa(id)
 	},
+	// evseConnector names connector conn of EVSE evse where it tells more
+	// than the EVSE: a connector other than the first (an EVSE with a CCS
+	// and a Type 2 cable).
+	"evseConnector": func(evse, conn int) string {
+		if evse == 0 || conn <= 1 {
+			return ""
+		}
+		return "connector " + strconv.Itoa(conn)
+	},
+	// evseConnectorNumbers are the connector numbers within EVSEs a
+	// charger has, when one of its EVSEs has several (none otherwise).
+	"evseConnectorNumbers": func(evses []charging.Connector) []int {
+		var out []int
+		multi := false
+		for _, e := range evses {
+			multi = multi || len(e.EVSEConnectors) > 1
+			for _, k := range e.EVSEConnectors {
+				if k.EVSEConnectorID > 0 && !slices.Contains(out, k.EVSEConnectorID) {
+					out = append(out, k.EVSEConnectorID)
+				}
+			}
+		}
+		if !multi {
+			return nil
+		}
+		slices.Sort(out)
+		return out
+	},
 	"query": func(kv ...string) template.URL {
 		v := url.Values{}
 		for i := 0; i+1 < len(kv); i += 2 {

@@ -154,6 +154,9 @@ func (p *Port) Unlock(ctx context.Context, r charging.Unlock) (charging.CommandR
 	if r.ConnectorID < 1 {
 		return charging.CommandResult{}, fmt.Errorf("%w: unlock needs a connector (1 or more)", charging.ErrInvalidInput)
 	}
+	if r.EVSEConnectorID > 1 {
+		return charging.CommandResult{}, fmt.Errorf("%w: a 1.6 connector is the only connector of its EVSE (evse_connector_id %d)", charging.ErrInvalidInput, r.EVSEConnectorID)
+	}
 	return p.send(ctx, r.ChargerID, "UnlockConnector", map[string]any{"connectorId": r.ConnectorID}, r.RequestedBy)
 }
 
