@@ -96,8 +96,11 @@ func (c *CatalogConfig) defaults(subscriberID string) {
 	}
 }
 
-// ItemID is the Beckn item id of a connector: "{chargerId}-{connectorId}",
-// the same as its OCPI EVSE uid.
+// ItemID is the Beckn item id of an EVSE (a 1.6 connector n is EVSE n):
+// "{chargerId}-{connectorId}", the same as its OCPI EVSE uid. An EVSE is
+// booked and reserved as a whole (2.0.1's ReserveNow names an EVSE), so
+// an EVSE with several connectors is one item, available when its folded
+// status is.
 func ItemID(chargerID string, connectorID int) string {
 	return chargerID + "-" + strconv.Itoa(connectorID)
 }
@@ -115,7 +118,7 @@ func ParseItemID(id string) (chargerID string, connectorID int, err error) {
 	return id[:i], n, nil
 }
 
-// item describes one connector as an Item; its charging station is its
+// item describes one EVSE as an Item; its charging station is its
 // charger's site when it has one (site not nil).
 func (b *BPP) item(ch charging.Charger, cn charging.Connector, site *Site) Item {
 	cfg := b.cfg.Catalog

@@ -5,15 +5,15 @@
 // package (deps_test.go enforces this); OCPP, OCPI, Beckn and the API are
 // adapters around it.
 //
-// Model (model.go, sample.go). A Charger has Connectors; the unit the core
-// addresses is the EVSE (a 1.6 connector n is EVSE n, connector 1). A
-// connector's state is an Availability and a ConnectorState, each adapter
-// mapping its protocol's words onto them; Status is one word derived from
-// the two (StatusOf). An IDTag is a typed token of up to 36 characters. A
-// Session is the canonical charging session, whatever protocol started it:
-// status, id tag, meter start and stop in Wh, the highest register seen,
-// power and SoC, flags for readings kept but not applied. Samples are
-// stored in canonical units (kWh, kW, A, V, %) with the raw value beside.
+// Model (model.go, sample.go). The unit the core addresses is the EVSE (a
+// 1.6 connector n is EVSE n, connector 1); stores keep each connector of
+// an EVSE, a Charger's Connectors are its EVSEs folded (FoldEVSE). A
+// connector's state is an Availability and a ConnectorState the adapter
+// maps; Status is derived (StatusOf). An IDTag is a typed token (up to 36
+// characters). A Session, on a connector of an EVSE, is the canonical
+// session of any protocol: status, id tag, meter start and stop in Wh, the
+// highest register, power, SoC, flags for readings kept but not applied.
+// Samples are in canonical units (kWh, kW, A, V, %), the raw value beside.
 //
 // State machine (machine.go, fold.go), plain functions over values.
 // Transitions is the table of DESIGN.md: event × status → status, with the

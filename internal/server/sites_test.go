@@ -291,3 +291,41 @@ func TestSitesAPI(t *testing.T) {
 		})
 	}
 }
+
+// TestSiteLimitsAnEVSEOfTwoConnectors: load management limits a 2.0.1
+// station per EVSE (SetChargingProfile names an evseId). On a station whose
+// EVSE 1 has two connectors, a session on connector 2 is the EVSE's: the
+// site's limit reaches the EVSE, which applies it to the connector in use.
+func TestSiteLimitsAnEVSEOfTwoConnectors(t *testing.T) {
+	s := cbtest.Start(t, cbtest.Configure(func(c *server.Config) { c.AcceptUnknownTags = true }))
+	registerCharger(t, s, "DC-1")
+	if st, body := call(t, s, http.MethodPut, "/api/v1/sites/DEPOT", `{"name":"Depot","max_power_kw":7,"chargers":["DC-1"]}`); st != http.StatusOK {
+		t.Fatalf("PUT site = %d %s; want 200", st, body)
+	}
+	ch, err := sim.NewCharger(sim.Config{
+		URL: s.WSURL(), Protocol: "2.0.1", OneEVSE: true, Connectors: 2, MaxPowerKW: 22, NoAutoStart: true, TimeScale: 60,
+		MeterInterval: 100 * time.Millisecond, Energy: sim.KWhRange{Min: 500, Max: 500},
+		ReconnectMin: time.Hour, ReconnectMax: time.Hour,
+	}, "DC-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cbtest.Run(t, ch)
+	waitFor(t, "DC-1 to boot", func() bool {
+		var c api.Charger
+		return s.GetJSON("/api/v1/chargers/DC-1", &c) == http.StatusOK && c.Connected && c.BootStatus == charging.BootAccepted
+	})
+	if err := ch.StartSession(2, "TAG-DC"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "EVSE 1 connector 2 to be limited to the site's 7 kW", func() bool {
+		return math.Abs(ch.LimitW(2)-7000) < 1
+	})
+	var got loadmgmt.SiteStatus
+	if st := s.GetJSON("/api/v1/sites/DEPOT", &got); st != http.StatusOK || len(got.Connectors) != 1 || got.Connectors[0].ConnectorID != 1 {
+		t.Fatalf("GET site = %d %+v; want one EVSE, 1", st, got.Connectors)
+	}
+	if ch.LimitW(1) != 22000 {
+		t.Errorf("connector 1 of EVSE 1, not in use: limit %v W; want the station's 22000", ch.LimitW(1))
+	}
+}
