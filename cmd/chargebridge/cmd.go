@@ -69,13 +69,18 @@ func commandSpecs() map[string]cmdSpec {
 			hard := fs.Bool("hard", false, "hard reset (default soft)")
 			return func() (any, error) { return map[string]any{"hard": *hard}, nil }
 		}),
-		"unlock": neutralSpec("unlock", "--connector N", func(fs *flag.FlagSet) func() (any, error) {
-			conn := fs.Int("connector", 0, "connector to unlock (required; 1 is the first)")
+		"unlock": neutralSpec("unlock", "--connector N [--evse-connector M]", func(fs *flag.FlagSet) func() (any, error) {
+			conn := fs.Int("connector", 0, "connector to unlock (required; 1 is the first): the EVSE, for OCPP 2.0.1")
+			evseConn := fs.Int("evse-connector", 0, "OCPP 2.0.1: the connector within the EVSE (default 1)")
 			return func() (any, error) {
 				if *conn < 1 {
 					return nil, errors.New("--connector N is required (1 is the first connector)")
 				}
-				return map[string]any{"connector_id": *conn}, nil
+				body := map[string]any{"connector_id": *conn}
+				if *evseConn > 0 {
+					body["evse_connector_id"] = *evseConn
+				}
+				return body, nil
 			}
 		}),
 		"availability": neutralSpec("change-availability", "--connector N (--inoperative | --operative)", func(fs *flag.FlagSet) func() (any, error) {

@@ -162,7 +162,15 @@ func runChargersList(ctx context.Context, args []string, stdout, stderr io.Write
 		var statuses []string
 		for _, k := range r.Connectors {
 			if k.ConnectorID > 0 {
-				statuses = append(statuses, fmt.Sprintf("%d:%s", k.ConnectorID, k.Status))
+				st := fmt.Sprintf("%d:%s", k.ConnectorID, k.Status)
+				if len(k.EVSEConnectors) > 1 { // an EVSE of several connectors: each one's
+					var each []string
+					for _, c := range k.EVSEConnectors {
+						each = append(each, fmt.Sprintf("%d/%d:%s", c.ConnectorID, c.EVSEConnectorID, c.Status))
+					}
+					st += "(" + strings.Join(each, ",") + ")"
+				}
+				statuses = append(statuses, st)
 			}
 		}
 		model := strings.Trim(r.Vendor+"/"+r.Model, "/")
