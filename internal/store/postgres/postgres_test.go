@@ -1,6 +1,8 @@
 package postgres
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -194,5 +196,76 @@ func TestMigrateTransactionIDsToText(t *testing.T) {
 		IDTag: "TAG", Status: charging.SessionActive, StartedAt: t0, ReceivedAt: t0})
 	if err != nil || other.TransactionID != tx {
 		t.Errorf("cp-2's transaction %s: %+v, %v", tx, other, err)
+	}
+}
+
+// TestMigrateEVSEConnectors: migration 0012 keys connectors by (charger,
+// EVSE, connector within it): a database's connectors from before become
+// connector 1 of their EVSE (0 of EVSE 0) with the availability and state
+// their status word stood for, and its 1.6 sessions charged on connector
+// 1 (a 2.0.1 one's connector is not known). The old schema is made from
+// the current one by undoing 0012.
+func TestMigrateEVSEConnectors(t *testing.T) {
+	dsn := pgtest.Schema(t)
+	ctx := t.Context()
+	s, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t0 := time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC)
+	if err := s.CreateCharger(ctx, charging.Charger{ID: "cp-1", Registered: true, CreatedAt: t0, Connectors: []charging.Connector{
+		{ConnectorID: 0, Status: charging.StatusUnavailable, StatusAt: t0},
+		{ConnectorID: 1, Status: charging.StatusPreparing, StatusAt: t0},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []charging.StartSession{
+		{ID: "s-16", StartKey: "cp-1|1|TAG|1", ChargerID: "cp-1", ConnectorID: 1, IDTag: "TAG", Status: charging.SessionActive, StartedAt: t0, ReceivedAt: t0},
+		{ID: "s-201", StartKey: "ocpp2.0.1|TX-9", TransactionID: "TX-9", ChargerID: "cp-1", ConnectorID: 2, IDTag: "TAG", Status: charging.SessionActive, StartedAt: t0, ReceivedAt: t0},
+	} {
+		if _, _, err := s.StartSession(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{
+		`ALTER TABLE connectors DROP CONSTRAINT connectors_pkey`,
+		`ALTER TABLE connectors DROP COLUMN evse_connector_id, DROP COLUMN availability, DROP COLUMN state`,
+		`ALTER TABLE connectors ADD PRIMARY KEY (charger_id, connector_id)`,
+		`ALTER TABLE sessions DROP COLUMN evse_connector_id`,
+		`DELETE FROM schema_migrations WHERE version = 12`,
+	} {
+		if _, err := s.pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s.Close()
+
+	s, err = Open(ctx, dsn)
+	if err != nil {
+		t.Fatalf("Open after the old schema: %v", err)
+	}
+	defer s.Close()
+	c, err := s.GetCharger(ctx, "cp-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	for _, e := range c.Connectors {
+		for _, k := range e.EVSEConnectors {
+			rows = append(rows, fmt.Sprintf("%d/%d %s %s %s", k.ConnectorID, k.EVSEConnectorID, k.Availability, k.State, k.Status))
+		}
+	}
+	if want := []string{"0/0 Inoperative Available Unavailable", "1/1 Operative Occupied Preparing"}; !slices.Equal(rows, want) {
+		t.Errorf("connectors after migration: got %q; want %q", rows, want)
+	}
+	for id, want := range map[string]int{"s-16": 1, "s-201": 0} {
+		if got, err := s.GetSession(ctx, id); err != nil || got.EVSEConnectorID != want {
+			t.Errorf("session %s after migration: connector %d, %v; want %d", id, got.EVSEConnectorID, err, want)
+		}
+	}
+	// The new key takes a second connector of EVSE 1.
+	k := charging.Connector{ChargerID: "cp-1", ConnectorID: 1, EVSEConnectorID: 2, Status: charging.StatusCharging, StatusAt: t0.Add(time.Minute)}
+	if evse, applied, err := s.SetConnectorStatus(ctx, k); err != nil || !applied || evse.Status != charging.StatusCharging || len(evse.EVSEConnectors) != 2 {
+		t.Errorf("status of EVSE 1 connector 2 after migration: %+v, %v, %v; want EVSE 1 Charging with 2 connectors", evse, applied, err)
 	}
 }
