@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -156,6 +157,57 @@ type clusterPresence struct{ s *Server }
 
 func (p clusterPresence) Connected(id string) bool  { return p.s.cluster.node.Connected(id) }
 func (p clusterPresence) Protocol(id string) string { return p.s.ocpp.Protocol(id) }
+
+// ConnectedSet is every charger a live node holds (the dashboard's pages
+// of the whole fleet).
+func (p clusterPresence) ConnectedSet(ctx context.Context) (map[string]bool, error) {
+	return p.s.cluster.node.ConnectedSet(ctx)
+}
+
+// onlineCount is how many chargers are connected: to this node, or in a
+// cluster to any node, from the nodes' heartbeats (each carries its
+// count), asked at most every onlineEvery (the dashboard polls it per
+// viewer).
+func (s *Server) onlineCount() func() int64 {
+	local := func() int64 { return s.ocpp.Stats().Connected.Load() }
+	if s.cluster.node == nil {
+		return local
+	}
+	var (
+		mu    sync.Mutex
+		n     int64
+		asked time.Time
+	)
+	return func() int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(asked) < onlineEvery {
+			return n
+		}
+		asked = time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		nodes, err := s.cluster.node.Nodes(ctx)
+		if err != nil {
+			n = local() // NATS does not answer: this node's own
+			return n
+		}
+		total := int64(0)
+		for _, info := range nodes {
+			if info.ID == s.cfg.NodeID {
+				total += local()
+			} else {
+				total += int64(info.Chargers)
+			}
+		}
+		n = total
+		return n
+	}
+}
+
+// onlineEvery is how long the cluster's count of connected chargers is
+// reused.
+const onlineEvery = 2 * time.Second
 
 // clusterView is the API's GET /api/v1/cluster.
 type clusterView struct{ s *Server }

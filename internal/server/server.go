@@ -257,7 +257,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 	s.setupPricing(clock)
 	s.setupLoad(clock, opts.LoadMgmt)
 	if tokens != nil {
-		ocfg := ocpi.Config{Party: s.cpoParty(), PublicURL: cfg.PublicURL, Node: cfg.NodeID, Presence: s.chargerPresence(), Pricer: s.ocpiPricer(), Catalog: s.ocpiCatalog(), Sites: s.ocpiSites(), Events: s.events()}
+		ocfg := ocpi.Config{Party: s.cpoParty(), PublicURL: cfg.PublicURL, Node: s.cfg.NodeID, Presence: s.chargerPresence(), Pricer: s.ocpiPricer(), Catalog: s.ocpiCatalog(), Sites: s.ocpiSites(), Events: s.events()}
 		if opts.OCPI != nil {
 			opts.OCPI(&ocfg)
 		}

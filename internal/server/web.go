@@ -15,8 +15,8 @@ func (s *Server) webRoutes() error {
 	s.auth = web.NewAuth(s.cfg.APIToken, nil)
 	d, err := web.New(web.Config{
 		Service:  s.svc,
-		Presence: s.ocpp,
-		Online:   func() int64 { return s.ocpp.Stats().Connected.Load() },
+		Presence: s.apiPresence(),
+		Online:   s.onlineCount(),
 		Auth:     s.auth,
 		Pricer:   s.webPricer(),
 		Sites:    s.webSites(),

@@ -190,6 +190,7 @@ func (d *Dashboard) mapPage(w http.ResponseWriter, r *http.Request) {
 		byID[c.ID] = c
 	}
 	placed := map[string]bool{}
+	connected := d.connectedFunc(ctx)
 	if d.catalog != nil {
 		ls, _, err := d.catalog.Locations(ctx, maxMapLocations)
 		if err != nil {
@@ -208,7 +209,7 @@ func (d *Dashboard) mapPage(w http.ResponseWriter, r *http.Request) {
 			c, known := byID[l.ChargerID]
 			p := mapPoint{ChargerID: l.ChargerID, Name: l.Name, Address: strings.TrimSpace(l.Address + " " + l.City), Lat: lat, Lon: lon, Known: known}
 			if known {
-				p.Connected = d.presence != nil && d.presence.Connected(c.ID)
+				p.Connected = connected(c.ID)
 				p.Status = worstStatus(c)
 			}
 			placed[l.ChargerID] = true
@@ -308,8 +309,9 @@ func (d *Dashboard) alerts(ctx context.Context) ([]alert, error) {
 	if err != nil {
 		return nil, err
 	}
+	isConnected := d.connectedFunc(ctx)
 	for _, c := range cs {
-		connected := d.presence != nil && d.presence.Connected(c.ID)
+		connected := isConnected(c.ID)
 		if !connected && c.LastSeenAt != nil {
 			out = append(out, alert{Key: "offline/" + c.ID + "/" + strconv.FormatInt(c.LastSeenAt.UnixNano(), 36), Kind: "offline", At: *c.LastSeenAt, ChargerID: c.ID, What: "charger offline since its last message"})
 		}

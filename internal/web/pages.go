@@ -162,8 +162,9 @@ func (d *Dashboard) overview(ctx context.Context) (*overview, error) {
 		return nil, err
 	}
 	o.Chargers = len(cs)
+	connected := d.connectedFunc(ctx)
 	for _, c := range cs {
-		if d.presence != nil && d.presence.Connected(c.ID) {
+		if connected(c.ID) {
 			o.Online++
 		}
 		for _, k := range c.Connectors {
@@ -276,8 +277,9 @@ func (d *Dashboard) chargersPage(w http.ResponseWriter, r *http.Request) {
 	}
 	data.Total = len(cs)
 	needle := strings.ToLower(data.Q)
+	connected := d.connectedFunc(r.Context())
 	for _, c := range cs {
-		ac := d.charger(c)
+		ac := d.fleetCharger(c, connected)
 		if ac.Connected {
 			data.Online++
 		}

@@ -44,11 +44,37 @@ type Presence interface {
 	Connected(chargerID string) bool
 }
 
+// PresenceSet is a Presence that also gives every connected charger at
+// once: the pages that show the whole fleet (overview, map, alerts) ask
+// it once rather than once per charger, which in a cluster is a lookup
+// each.
+type PresenceSet interface {
+	ConnectedSet(ctx context.Context) (map[string]bool, error)
+}
+
+// connectedFunc returns whether each charger is connected, for a page
+// that shows many: from one PresenceSet call when the Presence has it
+// (per charger when that call fails).
+func (d *Dashboard) connectedFunc(ctx context.Context) func(chargerID string) bool {
+	if d.presence == nil {
+		return func(string) bool { return false }
+	}
+	if ps, ok := d.presence.(PresenceSet); ok {
+		set, err := ps.ConnectedSet(ctx)
+		if err == nil {
+			return func(id string) bool { return set[id] }
+		}
+		d.log.Warn("dashboard: the fleet's connections not listed at once; asking per charger", "err", err)
+	}
+	return d.presence.Connected
+}
+
 // Config is what the dashboard is built from.
 type Config struct {
 	// Service is the session core: its store is read, its events streamed.
 	Service *charging.Service
-	// Presence tells which chargers are connected.
+	// Presence tells which chargers are connected (in a cluster: to any
+	// node).
 	Presence Presence
 	// Online returns the number of connected chargers (polled for the
 	// stream's presence events).
@@ -357,4 +383,26 @@ func (d *Dashboard) charger(c charging.Charger) api.Charger {
 		p = d.presence
 	}
 	return api.ChargerView(c, p)
+}
+
+// fleetCharger is the API view of a charger on a page of many, with
+// connected from connectedFunc (its protocol still asked of d.presence).
+func (d *Dashboard) fleetCharger(c charging.Charger, connected func(string) bool) api.Charger {
+	return api.ChargerView(c, fleetPresence{connected: connected, p: d.presence})
+}
+
+// fleetPresence answers Connected from a fleet-wide view and Protocol
+// from the Presence, when it tells.
+type fleetPresence struct {
+	connected func(string) bool
+	p         Presence
+}
+
+func (f fleetPresence) Connected(id string) bool { return f.connected(id) }
+
+func (f fleetPresence) Protocol(id string) string {
+	if pp, ok := f.p.(interface{ Protocol(string) string }); ok {
+		return pp.Protocol(id)
+	}
+	return ""
 }
