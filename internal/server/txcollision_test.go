@@ -47,9 +47,31 @@ func TestTransactionIDOfAnotherProtocol(t *testing.T) {
 	}
 	st.MustCall("TransactionEvent", ev("Started", 0, 10, `,"idToken":{"idToken":"NEW","type":"ISO14443"},"evse":{"id":1,"connectorId":1}`), nil)
 	st.MustCall("TransactionEvent", ev("Updated", 1, 12, ""), nil)
+
+	// A remote stop of the 2.0.1 session names the station's own id.
+	var list struct{ Items []api.Session }
+	s.GetJSON("/api/v1/sessions?charger_id=SWITCH-1&status=active", &list)
+	if len(list.Items) != 1 || list.Items[0].IDTag != "NEW" {
+		t.Fatalf("active sessions of SWITCH-1: %+v; want the 2.0.1 one", list.Items)
+	}
+	stopped := make(chan int, 1)
+	go func() { stopped <- s.PostJSON("/api/v1/sessions/"+list.Items[0].ID+"/stop", nil, nil) }()
+	var call []json.RawMessage
+	if err := json.Unmarshal(st.MustRead(), &call); err != nil || len(call) != 4 || string(call[2]) != `"RequestStopTransaction"` {
+		t.Fatalf("after a stop the station got %s; want RequestStopTransaction", call)
+	}
+	var req struct {
+		TransactionID string `json:"transactionId"`
+	}
+	if err := json.Unmarshal(call[3], &req); err != nil || req.TransactionID != txID {
+		t.Errorf("RequestStopTransaction names %q, %v; want the station's own id %q", req.TransactionID, err, txID)
+	}
+	st.SendRaw(`[3,` + string(call[1]) + `,{"status":"Accepted"}]`)
+	if code := <-stopped; code != 200 {
+		t.Errorf("stop: HTTP %d; want 200", code)
+	}
 	st.MustCall("TransactionEvent", ev("Ended", 2, 14, ""), nil)
 
-	var list struct{ Items []api.Session }
 	if code := s.GetJSON("/api/v1/sessions?charger_id=SWITCH-1", &list); code != 200 || len(list.Items) != 2 {
 		t.Fatalf("sessions of SWITCH-1: %d %+v; want the 1.6 and the 2.0.1 one", code, list.Items)
 	}
