@@ -328,4 +328,13 @@ func TestSiteLimitsAnEVSEOfTwoConnectors(t *testing.T) {
 	if ch.LimitW(1) != 22000 {
 		t.Errorf("connector 1 of EVSE 1, not in use: limit %v W; want the station's 22000", ch.LimitW(1))
 	}
+	// The dashboard's charger page lists the EVSE's connectors, and the
+	// session's connector within the EVSE.
+	waitFor(t, "the charger page to show EVSE 1's two connectors", func() bool {
+		st, body := call(t, s, http.MethodGet, "/chargers/DC-1", "")
+		page := string(body)
+		return st == http.StatusOK && strings.Contains(page, `data-evse-connector="1/1"`) &&
+			strings.Contains(page, `data-evse-connector="1/2"`) && strings.Contains(page, "EVSE 1 / connector 2") &&
+			strings.Contains(page, `#1 <span class="muted">connector 2</span>`) && strings.Contains(page, `name="evse_connector_id"`)
+	})
 }
