@@ -2,6 +2,8 @@ package beckn
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -342,7 +344,7 @@ func (b *BPP) handleEvent(ctx context.Context, e charging.Event) error {
 	return nil
 }
 
-// notify tells a BAP, unsolicited and with a new message id, that its
+// notify tells a BAP, unsolicited and under a message id of its own, that its
 // session changed state: on_status when it started, stopped from elsewhere
 // or was interrupted, on_update when it completed (with totals).
 func (b *BPP) notify(ctx context.Context, s charging.Session) error {
@@ -382,13 +384,10 @@ func (b *BPP) notify(ctx context.Context, s charging.Session) error {
 	}
 	r.Notified = st
 	r.Status = orderStatusOf(r, s)
-	if err := b.save(ctx, r); err != nil {
-		return fmt.Errorf("beckn: order %s not stored: %w", r.ID, err)
-	}
 	o, err := b.liveOrder(ctx, r)
 	if err != nil {
 		b.log.Error("beckn: order not rendered", "order", r.ID, "err", err)
-		return nil
+		return b.save(ctx, r)
 	}
 	reply := Context{Domain: r.Domain, Action: strings.TrimPrefix(action, "on_"), Version: r.Version, BapID: r.BapID, BapURI: r.BapURI,
 		TransactionID: r.TransactionID, TTL: "PT30S"}
@@ -397,7 +396,32 @@ func (b *BPP) notify(ctx context.Context, s charging.Session) error {
 	}
 	log := b.log.With("action", action, "order", r.ID, "session", s.ID, "transaction_id", r.TransactionID)
 	log.Info("beckn: telling the BAP the session changed", "session_status", st)
-	return b.callbackKept(ctx, reply, action, charging.NewID(), orderMessage{Order: o}, time.Now().Add(unsolicitedTTL), log)
+	// The callback is kept before the order records that the BAP was
+	// told, under a message id its order, session and status make: a
+	// node that dies between the two has the event handled again (it
+	// was not acknowledged), which keeps the same callback again, so the
+	// BAP gets it at least once and a repeat has the same message id.
+	// (The other way round, the event handled again found the BAP told
+	// and the callback was lost.)
+	if err := b.callbackKept(ctx, reply, action, notifyMessageID(r.ID, s.ID, st), orderMessage{Order: o}, time.Now().Add(unsolicitedTTL), log); err != nil {
+		return fmt.Errorf("beckn: callback of order %s not kept: %w", r.ID, err)
+	}
+	if err := b.save(ctx, r); err != nil {
+		return fmt.Errorf("beckn: order %s not stored: %w", r.ID, err)
+	}
+	return nil
+}
+
+// notifyMessageID is the message id of the unsolicited callback that
+// tells an order's BAP its session reached status: the same each time it
+// is made (a UUID of version 8 from a SHA-256 of the three).
+func notifyMessageID(orderID, sessionID string, status evsession.SessionStatus) string {
+	sum := sha256.Sum256([]byte("beckn notify\x00" + orderID + "\x00" + sessionID + "\x00" + string(status)))
+	b := sum[:16]
+	b[6] = b[6]&0x0f | 0x80
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 // watch returns a channel that receives when the session changes, until
