@@ -191,3 +191,25 @@ func BenchmarkAppendValuesJSON(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSetConnectorStatus: a StatusNotification's store write, each a
+// newer status of connector 1 of one charger's EVSE 1 (applied, with its
+// event): the upsert, the read of the EVSE's connectors for its folded
+// status, the event.
+func BenchmarkSetConnectorStatus(b *testing.B) {
+	s := openBench(b)
+	ctx := context.Background()
+	t0 := time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC)
+	if err := s.CreateCharger(ctx, charging.Charger{ID: "cp-st", CreatedAt: t0}); err != nil {
+		b.Fatal(err)
+	}
+	statuses := []charging.ConnectorStatus{charging.StatusAvailable, charging.StatusPreparing, charging.StatusCharging}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		at := t0.Add(time.Duration(i+1) * time.Second)
+		if _, applied, err := s.SetConnectorStatus(ctx, charging.Connector{ChargerID: "cp-st", ConnectorID: 1,
+			Status: statuses[i%len(statuses)], StatusAt: at, UpdatedAt: at}); err != nil || !applied {
+			b.Fatalf("SetConnectorStatus: %v, %v", applied, err)
+		}
+	}
+}
