@@ -16,13 +16,16 @@ import (
 	"github.com/chargebridge/chargebridge/internal/store/postgres/pgtest"
 )
 
-// TestLoadManagementAfterANodeIsKilled runs a 24 kW site of three 11 kW
-// chargers on two nodes: CP-A on a (which leads load management), CP-B and
-// CP-C on b. b is killed with SIGKILL, so it sends no disconnect notices.
-// CP-C reconnects to a; CP-B cannot (it knows only b). Once b's heartbeat
-// expired, a counts CP-B offline (at its maximum, as after a disconnect)
-// instead of at the limit it last confirmed, and CP-A and CP-C share the
-// rest; CP-C, connected again, is not counted offline.
+// TestLoadManagementAfterANodeIsKilled runs a 30 kW site of three 11 kW
+// chargers on three nodes: CP-A on a (which leads load management), CP-B
+// and CP-C on b, c idle. b is killed with SIGKILL, so it sends no
+// disconnect notices. CP-C reconnects to c; CP-B cannot (it knows only
+// b). Once b's heartbeat expired, a counts CP-B offline (at its maximum,
+// as after a disconnect) instead of at the limit it last confirmed, and
+// CP-A and CP-C share the rest; CP-C, connected again, is not counted
+// offline. Then a, the leader, is killed: c takes load management over
+// from the store and, once a's heartbeat expired, counts CP-A offline
+// too.
 func TestLoadManagementAfterANodeIsKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills chargebridge processes; skipped with -short")
@@ -43,7 +46,7 @@ func TestLoadManagementAfterANodeIsKilled(t *testing.T) {
 		}
 	})
 	req, _ := http.NewRequest(http.MethodPut, a.Base+"/api/v1/sites/HQ", bytes.NewReader([]byte(
-		`{"name":"Head office","max_power_kw":24,"chargers":["CP-A","CP-B","CP-C"],"charger_max_kw":{"CP-A":11,"CP-B":11,"CP-C":11}}`)))
+		`{"name":"Head office","max_power_kw":30,"chargers":["CP-A","CP-B","CP-C"],"charger_max_kw":{"CP-A":11,"CP-B":11,"CP-C":11}}`)))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -53,14 +56,21 @@ func TestLoadManagementAfterANodeIsKilled(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("PUT site: status %d", resp.StatusCode)
 	}
+	leader := a
 	status := func() loadmgmt.SiteStatus {
 		var st loadmgmt.SiteStatus
-		a.GetJSON(t, "/api/v1/sites/HQ", &st)
+		leader.GetJSON(t, "/api/v1/sites/HQ", &st)
 		return st
 	}
 	// a leads: its load manager runs the site (it started first).
 	waitUntil(t, "a's load manager to run the site", 30*time.Second, func() bool { return !status().At.IsZero() })
 	b := start("b")
+	c := start("c")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("c's log:\n%s", c.Out)
+		}
+	})
 
 	run := func(id string, urls ...string) *sim.Charger {
 		ch, err := sim.NewCharger(sim.Config{
@@ -77,10 +87,10 @@ func TestLoadManagementAfterANodeIsKilled(t *testing.T) {
 		t.Cleanup(func() { cancel(); <-done })
 		return ch
 	}
-	// CP-C tries b first, then a.
+	// CP-C tries b first, then c.
 	cUrls := []string{"", ""}
 	h := sim.HomeNode("CP-C", 2)
-	cUrls[h], cUrls[1-h] = b.WSURL(), a.WSURL()
+	cUrls[h], cUrls[1-h] = b.WSURL(), c.WSURL()
 	sims := map[string]*sim.Charger{"CP-A": run("CP-A", a.WSURL()), "CP-B": run("CP-B", b.WSURL()), "CP-C": run("CP-C", cUrls...)}
 	held := func(p *cbtest.Process) map[string]int {
 		var st struct {
@@ -98,7 +108,7 @@ func TestLoadManagementAfterANodeIsKilled(t *testing.T) {
 	}
 	waitUntil(t, "CP-A on a, CP-B and CP-C on b", 30*time.Second, func() bool {
 		n := held(a)
-		return n["a"] == 1 && n["b"] == 2
+		return n["a"] == 1 && n["b"] == 2 && n["c"] == 0
 	})
 	for id, ch := range sims {
 		if err := ch.StartSession(1, "TAG-"+id); err != nil {
@@ -115,23 +125,36 @@ func TestLoadManagementAfterANodeIsKilled(t *testing.T) {
 	at := func(c loadmgmt.ConnectorStatus, kw float64) bool {
 		return c.State == "charging" && c.LimitKW != nil && math.Abs(*c.LimitKW-kw) < 0.002
 	}
-	waitUntil(t, "each charger held at 8 kW", 30*time.Second, func() bool {
+	waitUntil(t, "each charger held at 10 kW", 30*time.Second, func() bool {
 		l := limits(status())
-		return at(l["CP-A"], 8) && at(l["CP-B"], 8) && at(l["CP-C"], 8)
+		return at(l["CP-A"], 10) && at(l["CP-B"], 10) && at(l["CP-C"], 10)
 	})
 
 	b.Kill(t)
 	killed := time.Now()
 	var st loadmgmt.SiteStatus
-	waitUntil(t, "CP-B counted offline at 11 kW, CP-A and CP-C sharing 13 kW", time.Minute, func() bool {
+	offline := func(c loadmgmt.ConnectorStatus) bool { return c.State == "uncontrolled" && c.Reason == "offline" }
+	waitUntil(t, "CP-B counted offline at 11 kW, CP-A and CP-C sharing 19 kW", time.Minute, func() bool {
 		st = status()
 		l := limits(st)
-		return l["CP-B"].State == "uncontrolled" && l["CP-B"].Reason == "offline" && st.ReservedKW == 11 &&
-			at(l["CP-A"], 6.5) && at(l["CP-C"], 6.5)
+		return offline(l["CP-B"]) && st.ReservedKW == 11 && at(l["CP-A"], 9.5) && at(l["CP-C"], 9.5)
 	})
 	t.Logf("CP-B counted offline %v after b was killed", time.Since(killed).Round(100*time.Millisecond))
-	if got := sims["CP-A"].LimitW(1) + sims["CP-C"].LimitW(1); got > 13000+1e-6 {
-		t.Errorf("CP-A and CP-C are limited to %.0f W together; want at most 13 kW", got)
+	if got := sims["CP-A"].LimitW(1) + sims["CP-C"].LimitW(1); got > 19000+1e-6 {
+		t.Errorf("CP-A and CP-C are limited to %.0f W together; want at most 19 kW", got)
 	}
-	a.Stop(t)
+
+	a.Kill(t)
+	killed = time.Now()
+	leader = c
+	waitUntil(t, "c to take over, CP-A and CP-B counted offline, CP-C at 8 kW", time.Minute, func() bool {
+		st = status()
+		l := limits(st)
+		return offline(l["CP-A"]) && offline(l["CP-B"]) && st.ReservedKW == 22 && at(l["CP-C"], 8)
+	})
+	t.Logf("CP-A counted offline by c %v after a, the leader, was killed", time.Since(killed).Round(100*time.Millisecond))
+	if got := sims["CP-C"].LimitW(1); got > 8000+1e-6 {
+		t.Errorf("CP-C is limited to %.0f W; want at most 8 kW", got)
+	}
+	c.Stop(t)
 }
