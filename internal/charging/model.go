@@ -161,9 +161,40 @@ type Connector struct {
 	// overwrites a newer one.
 	StatusAt  time.Time `json:"status_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// Plug is the connector's plug as the charger described it (a 2.0.1
+	// station's device model), "" when it did not; Cable is true for a
+	// cable fixed to the charger, false for a socket.
+	Plug  PlugType `json:"plug,omitempty"`
+	Cable bool     `json:"cable,omitempty"`
 	// EVSEConnectors are an EVSE entry's connectors, by EVSEConnectorID,
 	// each with its own status.
 	EVSEConnectors []Connector `json:"evse_connectors,omitempty"`
+}
+
+// PlugType is the plug standard of a connector, in the core's words; each
+// adapter maps its protocol's onto them (ocpp201.PlugOf), OCPI maps them
+// onto its ConnectorType.
+type PlugType string
+
+// Plug types.
+const (
+	PlugCCS1       PlugType = "CCS1"    // Combo Type 1, DC
+	PlugCCS2       PlugType = "CCS2"    // Combo Type 2, DC
+	PlugCHAdeMO    PlugType = "CHAdeMO" // DC
+	PlugTesla      PlugType = "Tesla"   // Tesla Model S type
+	PlugType1      PlugType = "Type1"   // IEC 62196 Type 1 (SAE J1772)
+	PlugType2      PlugType = "Type2"   // IEC 62196 Type 2 (Mennekes)
+	PlugType3      PlugType = "Type3"   // IEC 62196 Type 3 (Scame)
+	PlugIEC60309P1 PlugType = "IEC60309-1P-16A"
+	PlugIEC60309P3 PlugType = "IEC60309-3P-16A"
+	PlugIEC60309L3 PlugType = "IEC60309-3P-32A"
+	PlugSchuko     PlugType = "Schuko" // CEE 7/7
+	PlugPantograph PlugType = "Pantograph"
+)
+
+// DC reports whether the plug carries direct current.
+func (p PlugType) DC() bool {
+	return p == PlugCCS1 || p == PlugCCS2 || p == PlugCHAdeMO || p == PlugTesla || p == PlugPantograph
 }
 
 // EVSEID is the EVSE the connector belongs to (see Connector).

@@ -278,6 +278,15 @@ func (s *Service) StatusNotification(ctx context.Context, c Connector) (applied 
 	return applied, nil
 }
 
+// ConnectorPlug stores the plug a charger described for connector
+// c.EVSEConnectorID of EVSE c.ConnectorID (c.Plug, c.Cable).
+func (s *Service) ConnectorPlug(ctx context.Context, c Connector) error {
+	if err := s.store.SetConnectorPlug(ctx, c); err != nil {
+		return fmt.Errorf("plug of %s/%d/%d: %w", c.ChargerID, c.ConnectorID, c.EVSEConnectorID, err)
+	}
+	return nil
+}
+
 // Authorize decides whether an id tag may charge (a 1.6 idTag: its type is
 // not known).
 func (s *Service) Authorize(ctx context.Context, chargerID, idTag string) (IDTagInfo, error) {

@@ -37,6 +37,11 @@ type ChargerStore interface {
 	// entry it leaves (FoldEVSE of the EVSE's stored connectors), which is
 	// also the Connector of the ConnectorChanged event it appends.
 	SetConnectorStatus(ctx context.Context, c Connector) (evse Connector, applied bool, err error)
+	// SetConnectorPlug stores the plug of connector c.EVSEConnectorID of
+	// EVSE c.ConnectorID (c.Plug, c.Cable), keeping its status (Unknown
+	// for a connector not heard from yet). ErrNotFound for an unknown
+	// charger.
+	SetConnectorPlug(ctx context.Context, c Connector) error
 	// DeleteCharger removes a charger and its connectors, or ErrNotFound.
 	// Its sessions (and so its CDRs), meter samples and events stay.
 	DeleteCharger(ctx context.Context, id string) error

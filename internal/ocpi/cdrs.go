@@ -86,6 +86,15 @@ func (c *CPO) cdrOf(ctx context.Context, s charging.Session, view Session) (CDR,
 	if err != nil {
 		return CDR{}, err
 	}
+	// The connector's standard: its plug's, when the charger described it.
+	std, format, power := li.Standard, li.Format, li.PowerType
+	if ch, err := c.store.GetCharger(ctx, s.ChargerID); err == nil {
+		for _, e := range ch.Connectors {
+			if k, ok := e.EVSEConnector(charging.DefaultEVSEConnector(s.ConnectorID, s.EVSEConnectorID)); ok && e.ConnectorID == s.ConnectorID {
+				std, format, power = plugStandard(k, li)
+			}
+		}
+	}
 	end := *s.EndedAt
 	hours := s.Duration(end).Hours()
 	cdr := CDR{
@@ -94,8 +103,8 @@ func (c *CPO) cdrOf(ctx context.Context, s charging.Session, view Session) (CDR,
 		CdrToken: view.CdrToken, AuthMethod: view.AuthMethod, AuthorizationReference: view.AuthorizationReference,
 		CdrLocation: CdrLocation{ID: locID, Name: locName, Address: li.Address, City: li.City, PostalCode: li.PostalCode,
 			Country: li.Country, Coordinates: li.Coordinates, EVSEUID: EVSEUID(s.ChargerID, s.ConnectorID),
-			EVSEID: c.evseID(s.ChargerID, s.ConnectorID), ConnectorID: connectorOf(s), ConnectorStandard: li.Standard,
-			ConnectorFormat: li.Format, ConnectorPowerType: li.PowerType},
+			EVSEID: c.evseID(s.ChargerID, s.ConnectorID), ConnectorID: connectorOf(s), ConnectorStandard: std,
+			ConnectorFormat: format, ConnectorPowerType: power},
 		MeterID:     view.MeterID,
 		Currency:    view.Currency,
 		TotalEnergy: num(s.KWh(), 4),

@@ -25,7 +25,7 @@ func TestEVSEWithTwoConnectors(t *testing.T) {
 	e := newEMSP(t)
 	e.register(s)
 	st, err := sim.NewCharger(sim.Config{
-		URL: "ws://" + s.Addr + "/ocpp", Protocol: "2.0.1", OneEVSE: true, Connectors: 2, NoAutoStart: true, TimeScale: 600,
+		URL: "ws://" + s.Addr + "/ocpp", Protocol: "2.0.1", OneEVSE: true, Connectors: 2, ConnectorTypes: []string{"cCCS2", "cType2"}, NoAutoStart: true, TimeScale: 600,
 		MaxPowerKW: 22, MeterInterval: 50 * time.Millisecond, StepTime: time.Millisecond, Energy: sim.KWhRange{Min: 40, Max: 40},
 		FinishingTime: sim.DurationRange{Min: time.Millisecond, Max: time.Millisecond}, ReconnectMin: time.Hour, ReconnectMax: time.Hour,
 	}, "DC-1")
@@ -125,7 +125,10 @@ func TestEVSEWithTwoConnectors(t *testing.T) {
 			UID        string `json:"uid"`
 			Status     string `json:"status"`
 			Connectors []struct {
-				ID string `json:"id"`
+				ID        string `json:"id"`
+				Standard  string `json:"standard"`
+				Format    string `json:"format"`
+				PowerType string `json:"power_type"`
 			} `json:"connectors"`
 		} `json:"evses"`
 	}
@@ -136,6 +139,17 @@ func TestEVSEWithTwoConnectors(t *testing.T) {
 	if ev := loc.EVSEs[0]; ev.UID != "DC-1-1" || len(ev.Connectors) != 2 || ev.Connectors[0].ID != "1" || ev.Connectors[1].ID != "2" {
 		t.Errorf("OCPI EVSE: %+v; want DC-1-1 with connectors 1 and 2", ev)
 	}
+	// Each connector's standard is the plug the station's device model
+	// describes (ConnectorType cCCS2, cType2).
+	waitFor(t, "the OCPI connectors' standards from the device model", func() bool {
+		code, env, _ := e.call(http.MethodGet, s.URL()+"/ocpi/2.2.1/locations/DC-1", nil)
+		if code != 200 || json.Unmarshal(env.Data, &loc) != nil || len(loc.EVSEs) != 1 || len(loc.EVSEs[0].Connectors) != 2 {
+			return false
+		}
+		k := loc.EVSEs[0].Connectors
+		return k[0].Standard+" "+k[0].Format+" "+k[0].PowerType == "IEC_62196_T2_COMBO CABLE DC" &&
+			k[1].Standard+" "+k[1].Format+" "+k[1].PowerType == "IEC_62196_T2 CABLE AC_3_PHASE"
+	})
 	for _, cid := range []string{"1", "2"} {
 		if code, _, _ := e.call(http.MethodGet, s.URL()+"/ocpi/2.2.1/locations/DC-1/DC-1-1/"+cid, nil); code != 200 {
 			t.Errorf("GET OCPI connector %s of DC-1-1: HTTP %d; want 200", cid, code)
@@ -168,11 +182,12 @@ func TestEVSEWithTwoConnectors(t *testing.T) {
 				CdrLocation struct {
 					EVSEUID     string `json:"evse_uid"`
 					ConnectorID string `json:"connector_id"`
+					Standard    string `json:"connector_standard"`
 				} `json:"cdr_location"`
 			}
 			if json.Unmarshal(p.Body, &cdr) == nil && cdr.SessionID == sess.ID {
-				if cdr.CdrLocation.EVSEUID != "DC-1-1" || cdr.CdrLocation.ConnectorID != "2" {
-					t.Errorf("CDR location: EVSE %q connector %q; want DC-1-1, 2", cdr.CdrLocation.EVSEUID, cdr.CdrLocation.ConnectorID)
+				if l := cdr.CdrLocation; l.EVSEUID != "DC-1-1" || l.ConnectorID != "2" || l.Standard != "IEC_62196_T2" {
+					t.Errorf("CDR location: EVSE %q connector %q standard %q; want DC-1-1, 2, IEC_62196_T2", l.EVSEUID, l.ConnectorID, l.Standard)
 				}
 				return true
 			}

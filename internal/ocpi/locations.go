@@ -206,7 +206,8 @@ func (c *CPO) LocationView(ch charging.Charger, li LocationInfo, tariffIDs map[i
 			if k.UpdatedAt.After(kat) {
 				kat = k.UpdatedAt
 			}
-			conns = append(conns, Connector{ID: strconv.Itoa(k.EVSEConnectorID), Standard: li.Standard, Format: li.Format, PowerType: li.PowerType,
+			std, format, power := plugStandard(k, li)
+			conns = append(conns, Connector{ID: strconv.Itoa(k.EVSEConnectorID), Standard: std, Format: format, PowerType: power,
 				MaxVoltage: li.MaxVoltage, MaxAmperage: li.MaxAmperage, MaxElectricPower: li.MaxPowerW,
 				TariffIDs: tariffIDs[cn.ConnectorID], LastUpdated: DateTime(kat)})
 		}
@@ -233,6 +234,39 @@ func evseConnectors(e charging.Connector) []charging.Connector {
 	k := e
 	k.EVSEConnectorID = charging.DefaultEVSEConnector(e.ConnectorID, 0)
 	return []charging.Connector{k}
+}
+
+// plugStandards are the OCPI ConnectorType of each plug type.
+var plugStandards = map[charging.PlugType]string{
+	charging.PlugCCS1: "IEC_62196_T1_COMBO", charging.PlugCCS2: "IEC_62196_T2_COMBO", charging.PlugCHAdeMO: "CHADEMO",
+	charging.PlugTesla: "TESLA_S", charging.PlugType1: "IEC_62196_T1", charging.PlugType2: "IEC_62196_T2",
+	charging.PlugType3: "IEC_62196_T3C", charging.PlugIEC60309P1: "IEC_60309_2_single_16",
+	charging.PlugIEC60309P3: "IEC_60309_2_three_16", charging.PlugIEC60309L3: "IEC_60309_2_three_32",
+	charging.PlugSchuko: "DOMESTIC_F", charging.PlugPantograph: "PANTOGRAPH_TOP_DOWN",
+}
+
+// plugStandard is a connector's OCPI standard, format and power type: from
+// the plug the charger described, else the charger's configured ones. A
+// described plug's power type is DC for a DC plug, else the configured
+// one unless that is DC (then AC_3_PHASE, Type 1's AC_1_PHASE).
+func plugStandard(k charging.Connector, li LocationInfo) (standard, format, power string) {
+	std, ok := plugStandards[k.Plug]
+	if !ok {
+		return li.Standard, li.Format, li.PowerType
+	}
+	format = "SOCKET"
+	if k.Cable {
+		format = "CABLE"
+	}
+	switch power = li.PowerType; {
+	case k.Plug.DC():
+		power = "DC"
+	case k.Plug == charging.PlugType1 || k.Plug == charging.PlugIEC60309P1 || k.Plug == charging.PlugSchuko:
+		power = "AC_1_PHASE"
+	case power == "DC":
+		power = "AC_3_PHASE"
+	}
+	return std, format, power
 }
 
 // connectorOf is the OCPI connector id of a session: its connector within

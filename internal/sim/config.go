@@ -127,6 +127,10 @@ type Config struct {
 	// Each reports its own StatusNotification and runs its own sessions;
 	// a command naming EVSE 1 and no connector is for the first free one.
 	OneEVSE bool
+	// ConnectorTypes (2.0.1 stations) are the ConnectorType of connectors
+	// 1, 2, … in the station's device model (cCCS2, cType2, sType2, …);
+	// none reported when empty.
+	ConnectorTypes []string
 	// Every201, in a Fleet, makes every Every201-th charger (the third,
 	// sixth, … for 3) a 2.0.1 station whatever Protocol says: a mixed
 	// fleet, as `chargebridge demo` runs. Zero: none.

@@ -542,6 +542,15 @@ func (c *Charger) notifyReport(requestID int) {
 		}
 		items = append(items, item{Component: ocpp201.Component{Name: v.component}, Variable: ocpp201.Variable{Name: v.name}, VariableAttribute: []attr{a}})
 	}
+	// Each connector's ConnectorType, when configured.
+	for i, typ := range c.cfg.ConnectorTypes {
+		if i+1 >= len(c.connectors) {
+			break
+		}
+		evse, conn := c.evse201(c.connectors[i+1])
+		items = append(items, item{Component: ocpp201.Component{Name: "Connector", EVSE: &ocpp201.EVSE{ID: evse, ConnectorID: &conn}},
+			Variable: ocpp201.Variable{Name: "ConnectorType"}, VariableAttribute: []attr{{Type: "Actual", Value: typ, Mutability: "ReadOnly"}}})
+	}
 	const per = 3
 	for seq := 0; seq*per < len(items); seq++ {
 		part := items[seq*per : min(len(items), (seq+1)*per)]

@@ -146,7 +146,65 @@ func (h *Handler) notifyReport(ctx context.Context, id string, payload []byte) e
 	if err != nil {
 		return err
 	}
-	return docs.PutDoc(ctx, charging.Doc{Kind: charging.DocDeviceModel, ID: id, Owner: id, Body: body, Updated: h.svc.Clock().Now().UTC()})
+	if err := docs.PutDoc(ctx, charging.Doc{Kind: charging.DocDeviceModel, ID: id, Owner: id, Body: body, Updated: h.svc.Clock().Now().UTC()}); err != nil {
+		return err
+	}
+	// A connector's ConnectorType is also its plug in the core (OCPI
+	// publishes each connector's standard from it).
+	for _, r := range m.ReportData {
+		e := r.Component.EVSE
+		if r.Component.Name != "Connector" || r.Variable.Name != "ConnectorType" || e == nil || e.ConnectorID == nil {
+			continue
+		}
+		for _, a := range r.VariableAttribute {
+			if (a.Type != "" && a.Type != "Actual") || a.Value == nil {
+				continue
+			}
+			if plug, cable, ok := PlugOf(*a.Value); ok {
+				if err := h.svc.ConnectorPlug(ctx, charging.Connector{ChargerID: id, ConnectorID: e.ID, EVSEConnectorID: *e.ConnectorID,
+					Plug: plug, Cable: cable}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// PlugOf maps a ConnectorEnumType (the device model's
+// Connector.ConnectorType: c… a fixed cable, s… a socket) onto the core's
+// plug types; ok is false for a type the core has no word for (Other…,
+// wInductive, Undetermined, Unknown).
+func PlugOf(connectorType string) (plug charging.PlugType, cable, ok bool) {
+	switch connectorType {
+	case "cCCS1":
+		return charging.PlugCCS1, true, true
+	case "cCCS2":
+		return charging.PlugCCS2, true, true
+	case "cG105":
+		return charging.PlugCHAdeMO, true, true
+	case "cTesla":
+		return charging.PlugTesla, true, true
+	case "cType1":
+		return charging.PlugType1, true, true
+	case "cType2":
+		return charging.PlugType2, true, true
+	case "sType2":
+		return charging.PlugType2, false, true
+	case "sType3":
+		return charging.PlugType3, false, true
+	case "s309-1P-16A":
+		return charging.PlugIEC60309P1, false, true
+	case "s309-3P-16A":
+		return charging.PlugIEC60309P3, false, true
+	case "s309-3P-32A":
+		return charging.PlugIEC60309L3, false, true
+	case "sCEE-7-7":
+		return charging.PlugSchuko, false, true
+	case "Pan":
+		return charging.PlugPantograph, true, true
+	}
+	return "", false, false
 }
 
 // RequestBaseReport asks a station that has no device model yet for its

@@ -19,7 +19,7 @@ const chargerCols = `c.id, c.registered, c.vendor, c.model, c.serial_number, c.f
 
 // connectorCols are a connector's columns, k the connectors table.
 const connectorCols = `k.connector_id, k.evse_connector_id, k.availability, k.state, k.status, k.error_code, k.info,
-	k.vendor_id, k.vendor_error_code, k.status_at, k.updated_at`
+	k.vendor_id, k.vendor_error_code, k.status_at, k.updated_at, k.plug, k.cable`
 
 const (
 	sqlGetCharger = `SELECT ` + chargerCols + `
@@ -68,6 +68,12 @@ const (
 			status_at = excluded.status_at, updated_at = excluded.updated_at
 		WHERE k.status_at IS NULL OR excluded.status_at >= k.status_at
 		RETURNING charger_id`
+	// sqlSetPlug stores a connector's plug, its status kept (Unknown for
+	// a connector not heard from yet). The foreign key refuses a
+	// connector of an unknown charger.
+	sqlSetPlug = `INSERT INTO connectors (charger_id, connector_id, evse_connector_id, state, status, plug, cable)
+		VALUES ($1, $2, $3, $4, $4, $5, $6)
+		ON CONFLICT (charger_id, connector_id, evse_connector_id) DO UPDATE SET plug = excluded.plug, cable = excluded.cable`
 	// sqlEVSEConnectors reads the connectors of one EVSE.
 	sqlEVSEConnectors = `SELECT ` + connectorCols + ` FROM connectors k WHERE k.charger_id = $1 AND k.connector_id = $2`
 	// sqlConnectorEvent appends the ConnectorChanged event of an applied
@@ -153,16 +159,30 @@ func (s *Store) queryChargers(ctx context.Context, q string, args ...any) ([]cha
 	return out, rows.Err()
 }
 
+// SetConnectorPlug stores a connector's plug (see charging.ChargerStore).
+func (s *Store) SetConnectorPlug(ctx context.Context, c charging.Connector) error {
+	c = c.Row()
+	_, err := s.pool.Exec(ctx, sqlSetPlug, c.ChargerID, c.ConnectorID, c.EVSEConnectorID, string(charging.StatusUnknown), string(c.Plug), c.Cable)
+	if isForeignKeyViolation(err) {
+		err = charging.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("set plug of %s/%d/%d: %w", c.ChargerID, c.ConnectorID, c.EVSEConnectorID, err)
+	}
+	return nil
+}
+
 // connectorRow scans connectorCols (nullable: the charger's LEFT JOIN).
 type connectorRow struct {
-	connID, evseConn                               *int32
-	statusAt, updatedAt                            *int64
-	avail, state, status, errCode, info, vid, verr *string
+	connID, evseConn                                     *int32
+	statusAt, updatedAt                                  *int64
+	avail, state, status, errCode, info, vid, verr, plug *string
+	cable                                                *bool
 }
 
 func (k *connectorRow) dest() []any {
 	return []any{&k.connID, &k.evseConn, &k.avail, &k.state, &k.status, &k.errCode, &k.info, &k.vid, &k.verr,
-		&k.statusAt, &k.updatedAt}
+		&k.statusAt, &k.updatedAt, &k.plug, &k.cable}
 }
 
 // connector is the row's connector; a row stored with its status word
@@ -177,6 +197,8 @@ func (k *connectorRow) connector(chargerID string) charging.Connector {
 	if k.evseConn != nil {
 		cn.EVSEConnectorID = int(*k.evseConn)
 	}
+	cn.Plug = charging.PlugType(deref(k.plug))
+	cn.Cable = k.cable != nil && *k.cable
 	if cn.State == "" {
 		cn.Availability, cn.State = cn.Status.Split()
 	}

@@ -18,7 +18,7 @@ const chargerCols = `c.id, c.registered, c.vendor, c.model, c.serial_number, c.f
 
 // connectorCols are a connector's columns, k the connectors table.
 const connectorCols = `k.connector_id, k.evse_connector_id, k.availability, k.state, k.status, k.error_code, k.info,
-	k.vendor_id, k.vendor_error_code, k.status_at, k.updated_at`
+	k.vendor_id, k.vendor_error_code, k.status_at, k.updated_at, k.plug, k.cable`
 
 const (
 	sqlGetCharger = `SELECT ` + chargerCols + `
@@ -57,6 +57,11 @@ const (
 	ON CONFLICT (id) DO UPDATE SET type = excluded.type, status = excluded.status, expires_at = excluded.expires_at,
 		parent_id = excluded.parent_id, created_at = excluded.created_at`
 
+	// sqlSetPlug stores a connector's plug, its status kept (Unknown for
+	// a connector not heard from yet).
+	sqlSetPlug = `INSERT INTO connectors (charger_id, connector_id, evse_connector_id, state, status, plug, cable)
+	VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)
+	ON CONFLICT (charger_id, connector_id, evse_connector_id) DO UPDATE SET plug = excluded.plug, cable = excluded.cable`
 	// sqlEVSEConnectors reads the connectors of one EVSE.
 	sqlEVSEConnectors = `SELECT ` + connectorCols + ` FROM connectors k WHERE k.charger_id = ? AND k.connector_id = ?`
 
@@ -138,13 +143,14 @@ func (s *Store) queryChargers(ctx context.Context, st *sql.Stmt, args ...any) ([
 
 // connectorRow scans connectorCols (nullable: the charger's LEFT JOIN).
 type connectorRow struct {
-	connID, evseConn, statusAt, updatedAt          sql.NullInt64
-	avail, state, status, errCode, info, vid, verr sql.NullString
+	connID, evseConn, statusAt, updatedAt                sql.NullInt64
+	avail, state, status, errCode, info, vid, verr, plug sql.NullString
+	cable                                                sql.NullBool
 }
 
 func (k *connectorRow) dest() []any {
 	return []any{&k.connID, &k.evseConn, &k.avail, &k.state, &k.status, &k.errCode, &k.info, &k.vid, &k.verr,
-		&k.statusAt, &k.updatedAt}
+		&k.statusAt, &k.updatedAt, &k.plug, &k.cable}
 }
 
 // connector is the row's connector; a row stored with its status word
@@ -155,6 +161,7 @@ func (k *connectorRow) connector(chargerID string) charging.Connector {
 		Availability: charging.Availability(k.avail.String), State: charging.ConnectorState(k.state.String),
 		Status: charging.ConnectorStatus(k.status.String), ErrorCode: k.errCode.String, Info: k.info.String,
 		VendorID: k.vid.String, VendorErrorCode: k.verr.String, StatusAt: decTime(k.statusAt), UpdatedAt: decTime(k.updatedAt),
+		Plug: charging.PlugType(k.plug.String), Cable: k.cable.Bool,
 	}
 	if cn.State == "" {
 		cn.Availability, cn.State = cn.Status.Split()
@@ -301,6 +308,24 @@ func (s *Store) SetConnectorStatus(ctx context.Context, c charging.Connector) (e
 		return charging.Connector{}, false, fmt.Errorf("set status of %s/%d/%d: %w", c.ChargerID, c.ConnectorID, c.EVSEConnectorID, err)
 	}
 	return evse, applied, nil
+}
+
+// SetConnectorPlug stores a connector's plug (see charging.ChargerStore).
+func (s *Store) SetConnectorPlug(ctx context.Context, c charging.Connector) error {
+	c = c.Row()
+	err := s.write(ctx, func(w *writer) error {
+		var one int
+		if err := w.queryRow(w.chargerExists, c.ChargerID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+			return charging.ErrNotFound
+		} else if err != nil {
+			return err
+		}
+		return w.run(w.setPlug, c.ChargerID, c.ConnectorID, c.EVSEConnectorID, string(charging.StatusUnknown), string(c.Plug), c.Cable)
+	})
+	if err != nil {
+		return fmt.Errorf("set plug of %s/%d/%d: %w", c.ChargerID, c.ConnectorID, c.EVSEConnectorID, err)
+	}
+	return nil
 }
 
 // evseConnectors reads the connectors of a charger's EVSE.

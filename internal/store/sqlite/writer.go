@@ -26,7 +26,7 @@ type writer struct {
 	begin, commit, rollback, savepoint, release, rollbackTo driver.Stmt
 
 	insertCharger, insertConnector, recordBoot, touchCharger, chargerExists driver.Stmt
-	setConnector, evseConns, putTag, insertEvent                            driver.Stmt
+	setConnector, evseConns, setPlug, putTag, insertEvent                   driver.Stmt
 	deleteConnectors, deleteCharger, deleteTag                              driver.Stmt
 
 	sessionByKey, sessionByTx, openOn, closeOpenMeter, closeOpen, bumpTx, lastTx driver.Stmt
@@ -76,6 +76,7 @@ func (w *writer) prepare() error {
 	w.chargerExists = p(sqlChargerExists)
 	w.setConnector = p(sqlSetConnector)
 	w.evseConns = p(sqlEVSEConnectors)
+	w.setPlug = p(sqlSetPlug)
 	w.putTag = p(sqlPutTag)
 	w.deleteConnectors = p(sqlDeleteConnectors)
 	w.deleteCharger = p(sqlDeleteCharger)

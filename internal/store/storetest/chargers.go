@@ -314,6 +314,49 @@ func testConnectorStatus(t *testing.T, open func(t *testing.T) charging.Store) {
 			}
 		})
 	}
+	t.Run("plug", func(t *testing.T) {
+		// A station describes its connectors' plugs (2.0.1 device model),
+		// perhaps before their first status: the plug is kept beside the
+		// status, and a status does not clear it.
+		st := open(t)
+		createCharger(t, st, "cp-1")
+		plug := charging.Connector{ChargerID: "cp-1", ConnectorID: 1, EVSEConnectorID: 2, Plug: charging.PlugType2, Cable: true}
+		if err := st.SetConnectorPlug(ctx(t), plug); err != nil {
+			t.Fatalf("SetConnectorPlug: %v", err)
+		}
+		read := func() charging.Connector {
+			t.Helper()
+			c, err := st.GetCharger(ctx(t), "cp-1")
+			if err != nil || len(c.Connectors) != 1 {
+				t.Fatalf("GetCharger: %+v, %v; want EVSE 1", c.Connectors, err)
+			}
+			k, ok := c.Connectors[0].EVSEConnector(2)
+			if !ok {
+				t.Fatalf("EVSE 1 has no connector 2: %+v", c.Connectors[0])
+			}
+			return k
+		}
+		if k := read(); k.Plug != charging.PlugType2 || !k.Cable || k.Status != charging.StatusUnknown {
+			t.Errorf("connector described before its status: %+v; want Type2 cable, Unknown", k)
+		}
+		s := conn(1, charging.StatusAvailable, at(time.Minute))
+		s.EVSEConnectorID = 2
+		if _, applied, err := st.SetConnectorStatus(ctx(t), s); err != nil || !applied {
+			t.Fatalf("SetConnectorStatus: %v, %v", applied, err)
+		}
+		if k := read(); k.Plug != charging.PlugType2 || !k.Cable || k.Status != charging.StatusAvailable {
+			t.Errorf("after a status: %+v; want Type2 cable, Available", k)
+		}
+		plug.Plug, plug.Cable = charging.PlugCCS2, true
+		if err := st.SetConnectorPlug(ctx(t), plug); err != nil {
+			t.Fatalf("SetConnectorPlug again: %v", err)
+		}
+		if k := read(); k.Plug != charging.PlugCCS2 || k.Status != charging.StatusAvailable {
+			t.Errorf("described again: %+v; want CCS2, status kept", k)
+		}
+		plug.ChargerID = "cp-nobody"
+		wantErr(t, "SetConnectorPlug(cp-nobody)", st.SetConnectorPlug(ctx(t), plug), charging.ErrNotFound)
+	})
 	t.Run("evse-with-two-connectors", func(t *testing.T) {
 		// An OCPP 2.0.1 EVSE with a CCS (connector 1) and a Type 2 cable
 		// (connector 2): each connector keeps its own status; the EVSE
