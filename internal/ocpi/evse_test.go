@@ -150,6 +150,19 @@ func TestEVSEWithTwoConnectors(t *testing.T) {
 		return k[0].Standard+" "+k[0].Format+" "+k[0].PowerType == "IEC_62196_T2_COMBO CABLE DC" &&
 			k[1].Standard+" "+k[1].Format+" "+k[1].PowerType == "IEC_62196_T2 CABLE AC_3_PHASE"
 	})
+	// The Location was pushed before the station described its plugs: the
+	// next synchronization pushes it again with them.
+	if err := s.OCPI().Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a Location PUT with the connectors' standards", func() bool {
+		for _, p := range pushesTo(e, "PUT", "/locations/NL/CBR/DC-1") {
+			if p.Path == "/locations/NL/CBR/DC-1" && strings.Contains(string(p.Body), `"IEC_62196_T2_COMBO"`) {
+				return true
+			}
+		}
+		return false
+	})
 	for _, cid := range []string{"1", "2"} {
 		if code, _, _ := e.call(http.MethodGet, s.URL()+"/ocpi/2.2.1/locations/DC-1/DC-1-1/"+cid, nil); code != 200 {
 			t.Errorf("GET OCPI connector %s of DC-1-1: HTTP %d; want 200", cid, code)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"time"
@@ -23,6 +25,32 @@ import (
 type sitePushed struct {
 	Updated time.Time        `json:"updated"`
 	Tariffs map[int][]string `json:"tariffs,omitempty"`
+	// Plugs are the plugs its chargers described ("evse/connector" →
+	// plug, "+cable" for a fixed cable), which give the connectors'
+	// standards: a station describes them in its device model after its
+	// first boot, often after its Location was first pushed.
+	Plugs map[string]string `json:"plugs,omitempty"`
+}
+
+// plugsOf is a charger's described plugs (sitePushed.Plugs).
+func plugsOf(ch charging.Charger) map[string]string {
+	var out map[string]string
+	for _, e := range ch.Connectors {
+		for _, k := range e.EVSEConnectors {
+			if k.Plug == "" {
+				continue
+			}
+			if out == nil {
+				out = map[string]string{}
+			}
+			v := string(k.Plug)
+			if k.Cable {
+				v += "+cable"
+			}
+			out[fmt.Sprintf("%d/%d", k.ConnectorID, k.EVSEConnectorID)] = v
+		}
+	}
+	return out
 }
 
 // SyncJob is the charging.Elector job name of runSync.
@@ -53,8 +81,8 @@ func (c *CPO) runSync(ctx context.Context) {
 	}
 }
 
-// Sync publishes the changed sites and connector tariffs now (runSync
-// calls it periodically).
+// Sync publishes the changed sites, connector tariffs and described plugs
+// now (runSync calls it periodically).
 func (c *CPO) Sync(ctx context.Context) error {
 	if c.cfg.Catalog == nil {
 		return nil
@@ -76,20 +104,20 @@ func (c *CPO) syncSites(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		now := sitePushed{Updated: li.Updated, Tariffs: tids}
+		now := sitePushed{Updated: li.Updated, Tariffs: tids, Plugs: plugsOf(ch)}
 		var last sitePushed
 		d, err := c.docs.GetDoc(ctx, docSite, ch.ID)
 		switch {
 		case err == nil:
 			_ = json.Unmarshal(d.Body, &last)
 		case errors.Is(err, charging.ErrNotFound):
-			if li.Updated.IsZero() && len(tids) == 0 {
-				continue // nothing set by the operator yet
+			if li.Updated.IsZero() && len(tids) == 0 && len(now.Plugs) == 0 {
+				continue // nothing set by the operator (or described by the charger) yet
 			}
 		default:
 			return err
 		}
-		if d.ID != "" && last.Updated.Equal(now.Updated) && equalTariffs(last.Tariffs, now.Tariffs) {
+		if d.ID != "" && last.Updated.Equal(now.Updated) && equalTariffs(last.Tariffs, now.Tariffs) && maps.Equal(last.Plugs, now.Plugs) {
 			continue
 		}
 		loc := c.LocationView(ch, li, tids)
