@@ -17,8 +17,11 @@ import (
 type cdrPeer struct {
 	srv *httptest.Server
 	// mu guards the fields below.
-	mu    sync.Mutex
-	cdrs  map[string]bool
+	mu sync.Mutex
+	// noLocation leaves the Location out of POST answers (the CDRs' URLs
+	// cannot be told).
+	noLocation bool
+	cdrs       map[string]bool
 	posts map[string]int
 	gets  int
 }
@@ -38,7 +41,9 @@ func newCDRPeer(t *testing.T) *cdrPeer {
 			_ = json.Unmarshal(body, &c)
 			p.cdrs[c.ID] = true
 			p.posts[c.ID]++
-			w.Header().Set("Location", p.srv.URL+"/cdrs/"+c.ID)
+			if !p.noLocation {
+				w.Header().Set("Location", p.srv.URL+"/cdrs/"+c.ID)
+			}
 			fmt.Fprint(w, `{"status_code":1000,"timestamp":"2026-12-05T00:00:00Z"}`)
 		case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/cdrs/"):
 			p.gets++
@@ -69,7 +74,8 @@ func (p *cdrPeer) counts() (map[string]int, int) {
 
 // TestCDRReachesTheEMSPOnce: a CDR queued twice is POSTed once; a POST
 // cut off mid-request (the push left marked Sending) is not sent again
-// when the eMSP says it has the CDR, and is sent when it says 404.
+// when the eMSP says it has the CDR, and is sent when it says 404; to an
+// eMSP whose CDR URLs cannot be told (no Location), it is sent again.
 func TestCDRReachesTheEMSPOnce(t *testing.T) {
 	n := startNodes(t, 1, time.Second)[0]
 	peer := newCDRPeer(t)
@@ -102,5 +108,36 @@ func TestCDRReachesTheEMSPOnce(t *testing.T) {
 	}
 	if gets != 2 {
 		t.Errorf("%d GETs of CDRs; want 2 (one per POST cut off)", gets)
+	}
+
+	// An eMSP whose CDR URLs cannot be told: a POST cut off is sent again
+	// (the documented exception), a second copy still is not.
+	other := newCDRPeer(t)
+	other.noLocation = true
+	registerPeer(t, n, "DE-OTH")
+	oth := func(id string, sending bool) push {
+		p := cdr(id, sending)
+		p.Peer, p.URL = "DE-OTH", other.srv.URL+"/cdrs"
+		return p
+	}
+	addOth := func(ps ...push) {
+		t.Helper()
+		if err := n.cpo.out.add(t.Context(), ps...); err != nil {
+			t.Fatal(err)
+		}
+		waitDrained(t, n, "DE-OTH", 10*time.Second)
+	}
+	addOth(oth("cdr-4", false))
+	addOth(oth("cdr-4", false))
+	other.mu.Lock()
+	other.cdrs["cdr-5"], other.posts["cdr-5"] = true, 1
+	other.mu.Unlock()
+	addOth(oth("cdr-5", true))
+	posts, gets = other.counts()
+	if want := map[string]int{"cdr-4": 1, "cdr-5": 2}; fmt.Sprint(posts) != fmt.Sprint(want) {
+		t.Errorf("POSTs per CDR to the eMSP without CDR URLs %v; want %v", posts, want)
+	}
+	if gets != 0 {
+		t.Errorf("%d GETs of CDRs at the eMSP without CDR URLs; want none", gets)
 	}
 }
