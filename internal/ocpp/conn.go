@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -27,9 +28,12 @@ var ErrCallTimeout = errors.New("charger did not answer in time")
 // Conn is one charger's WebSocket connection.
 //
 // Memory per connection is kept small on purpose (the server holds tens of
-// thousands): the reading goroutine blocks with no buffer of its own, takes a
-// pooled bufio.Reader only while a frame is arriving, and hands every message
-// to a short-lived goroutine, so its own stack never grows with handler work.
+// thousands): an idle charger's socket is parked with the server's epoll
+// poller (idlePoller), so it holds no goroutine and no buffer; a pooled
+// bufio.Reader is taken only while frames are arriving, and every message is
+// handled on a short-lived goroutine. Where the socket cannot be parked (TLS,
+// or not Linux) one goroutine per charger waits for the next frame, with no
+// buffer of its own and a stack that never grows with handler work.
 type Conn struct {
 	id       string
 	protocol string
@@ -54,6 +58,15 @@ type Conn struct {
 	// afterAnswer runs once the answer to the CALL being handled is
 	// written (AfterAnswer); read side only, like partial.
 	afterAnswer []func()
+	// pollRaw is the socket when the server's idle poller can watch it
+	// (nil otherwise); pollID names the connection to the poller once
+	// parked (read side only). readState says who owns the read side:
+	// readRunning a goroutine of the connection, readParked the poller
+	// (the poller's event or Close takes it from there, by CAS),
+	// readFinished nobody (closed while parked).
+	pollRaw   syscall.RawConn
+	pollID    uint64
+	readState atomic.Int32
 
 	// wmu serializes writes.
 	wmu sync.Mutex
@@ -74,6 +87,13 @@ type Conn struct {
 	frameStart atomic.Int64
 	lastPing   atomic.Int64
 }
+
+// States of Conn.readState.
+const (
+	readRunning int32 = iota
+	readParked
+	readFinished
+)
 
 type pendingCall struct {
 	id     string
@@ -156,6 +176,11 @@ func (c *Conn) Close(code ws.StatusCode, reason string) {
 		c.wmu.Unlock()
 		_ = c.nc.Close()
 		close(c.done)
+		if c.readState.CompareAndSwap(readParked, readFinished) {
+			// Parked with the poller, which a closed socket never
+			// reports: the read side ends here.
+			go c.finish(errStopReading)
+		}
 	})
 }
 
@@ -216,6 +241,9 @@ func (c *Conn) waitFrame() {
 // finish ends the read side: the connection is closed and unregistered.
 func (c *Conn) finish(err error) {
 	c.end(err)
+	if c.srv.poller != nil {
+		c.srv.poller.forget(c)
+	}
 	c.srv.forget(c)
 	c.srv.connWG.Done()
 }
@@ -261,6 +289,15 @@ func (c *Conn) serveFrames() {
 		}
 	}
 	c.srv.inflight.Done()
+	c.idle()
+}
+
+// idle waits for the connection's next frame: parked with the server's
+// poller when it can watch the socket, else in a waitFrame goroutine.
+func (c *Conn) idle() {
+	if c.br == nil && c.srv.poller != nil && c.srv.poller.park(c.srv, c) {
+		return
+	}
 	go c.waitFrame()
 }
 
@@ -329,8 +366,16 @@ func (c *Conn) readFrame() (op ws.OpCode, fin bool, payload []byte, err error) {
 		if c.br == nil {
 			c.br = c.srv.getReader(c.nc)
 		}
-	} else if _, err = io.ReadFull(c.br, c.hdr[:]); err != nil {
-		return 0, false, nil, err
+	} else {
+		if c.br == nil {
+			// The poller saw the socket readable.
+			c.br = c.srv.getReader(c.nc)
+		}
+		if _, err = io.ReadFull(c.br, c.hdr[:]); err != nil {
+			c.srv.putReader(c.br)
+			c.br = nil
+			return 0, false, nil, err
+		}
 	}
 	c.frameStart.Store(c.srv.now())
 	defer func() {

@@ -120,6 +120,10 @@ type Server struct {
 	stop     chan struct{}
 	bgWG     sync.WaitGroup
 
+	// poller parks idle chargers' sockets (nil where it cannot: then
+	// each idle charger keeps a goroutine).
+	poller *idlePoller
+
 	stats Stats
 	// badLogs samples the log lines about bad input (per charger or
 	// address); Stats counts all of it.
@@ -172,6 +176,11 @@ func NewServer(cfg Config) *Server {
 		stop:     make(chan struct{}),
 		idPrefix: strconv.FormatInt(time.Now().UnixNano()%1e6, 36) + "-",
 		badLogs:  ratelog.New(10*time.Second, 50),
+	}
+	if p, err := newIdlePoller(); err == nil {
+		s.poller = p
+	} else {
+		s.log.Info("idle chargers each keep a goroutine: no poller", "err", err)
 	}
 	return s
 }
@@ -336,6 +345,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		callSlot: make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
+	if s.poller != nil {
+		c.pollRaw = pollable(nc)
+	}
 	c.lastSeen.Store(s.now())
 	if rw != nil && rw.Reader.Buffered() > 0 {
 		c.br = rw.Reader
@@ -354,7 +366,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.forgetEarly(c)
 		return
 	}
-	go c.waitFrame()
+	c.idle()
 }
 
 func (s *Server) protocolNames() string {
@@ -557,6 +569,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	close(s.stop)
+	if s.poller != nil {
+		s.poller.wake()
+	}
 	s.bgWG.Wait()
 	done := make(chan struct{})
 	go func() { s.inflight.Wait(); close(done) }()
@@ -576,6 +591,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		c.Close(ws.StatusGoingAway, "server shutting down")
 	}
 	s.connWG.Wait()
+	if s.poller != nil {
+		s.poller.close()
+	}
 	<-done
 	return err
 }

@@ -3,6 +3,7 @@ package security
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"net"
 	"net/http"
 	"sync"
@@ -106,6 +107,16 @@ type limConn struct {
 	// accepted inside the operator reserve.
 	busy     atomic.Int32
 	reserved bool
+}
+
+// SyscallConn is the socket's, so that a server can watch a hijacked
+// connection with epoll (the OCPP server parks idle chargers' sockets).
+func (c *limConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.ErrUnsupported
+	}
+	return sc.SyscallConn()
 }
 
 func (c *limConn) Close() error {

@@ -1,0 +1,173 @@
+//go:build linux
+
+package ocpp
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// idlePoller watches the sockets of idle chargers with one epoll instance
+// and one goroutine, so that an idle charger holds neither a goroutine (its
+// stack was 2 to 4 KB, the largest part of an idle charger's memory) nor a
+// buffer. When a socket becomes readable the poller starts serveFrames for
+// it; once that has read everything buffered it parks the socket again.
+// Each socket is armed one-shot and level-triggered: it is reported once
+// per park, and data that arrived before the park is reported at once.
+//
+// A connection whose socket cannot be reached (TLS: the TLS layer may hold
+// decrypted bytes that epoll cannot see) keeps the waitFrame goroutine.
+type idlePoller struct {
+	epfd, wakefd int
+	// start makes the goroutine on the first park.
+	start   sync.Once
+	running bool
+	// mu guards conns: the parked-at-least-once connections by their
+	// poll id (never 0, the wake descriptor's).
+	mu     sync.Mutex
+	conns  map[uint64]*Conn
+	nextID uint64
+}
+
+func newIdlePoller() (*idlePoller, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(wakefd)
+		return nil, fmt.Errorf("epoll add: %w", err)
+	}
+	return &idlePoller{epfd: epfd, wakefd: wakefd, conns: map[uint64]*Conn{}}, nil
+}
+
+// run dispatches readable sockets until wake is called.
+func (p *idlePoller) run() {
+	events := make([]unix.EpollEvent, 256)
+	for {
+		n, err := unix.EpollWait(p.epfd, events, -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return // only a closed or broken epoll descriptor gets here
+		}
+		for i := range events[:n] {
+			id := eventID(&events[i])
+			if id == 0 {
+				return // wake: the server is shutting down
+			}
+			p.mu.Lock()
+			c := p.conns[id]
+			p.mu.Unlock()
+			if c != nil && c.readState.CompareAndSwap(readParked, readRunning) {
+				go c.serveFrames()
+			}
+		}
+	}
+}
+
+// park hands c's socket to the poller; it reports false when the socket
+// cannot be watched (the caller then waits for the frame itself). c's
+// state is readParked from here on; whoever moves it back to readRunning
+// owns the read side.
+func (p *idlePoller) park(s *Server, c *Conn) bool {
+	if c.pollRaw == nil {
+		return false
+	}
+	p.start.Do(func() {
+		if s.enter(&s.bgWG) {
+			p.running = true
+			go func() {
+				defer s.bgWG.Done()
+				p.run()
+			}()
+		}
+	})
+	if !p.running {
+		return false
+	}
+	op := unix.EPOLL_CTL_MOD
+	if c.pollID == 0 {
+		op = unix.EPOLL_CTL_ADD
+		p.mu.Lock()
+		p.nextID++
+		c.pollID = p.nextID
+		p.conns[c.pollID] = c
+		p.mu.Unlock()
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT}
+	setEventID(&ev, c.pollID)
+	c.readState.Store(readParked)
+	var cerr error
+	// Control holds the descriptor open while epoll_ctl runs, so a
+	// concurrent Close cannot let another socket take its number.
+	err := c.pollRaw.Control(func(fd uintptr) { cerr = unix.EpollCtl(p.epfd, op, int(fd), &ev) })
+	if err == nil {
+		err = cerr
+	}
+	if err != nil && c.readState.CompareAndSwap(readParked, readRunning) {
+		// Closed meanwhile (or epoll refused it): the read side is ours
+		// again, and the read will say what happened.
+		return false
+	}
+	return true
+}
+
+// forget drops c (its socket is closed or about to be: the kernel drops
+// a closed descriptor from the epoll set by itself).
+func (p *idlePoller) forget(c *Conn) {
+	if c.pollID == 0 {
+		return
+	}
+	p.mu.Lock()
+	delete(p.conns, c.pollID)
+	p.mu.Unlock()
+}
+
+// wake ends run.
+func (p *idlePoller) wake() {
+	var one [8]byte
+	binary.NativeEndian.PutUint64(one[:], 1)
+	_, _ = unix.Write(p.wakefd, one[:])
+}
+
+// close releases the descriptors, once run has ended and no connection
+// is left.
+func (p *idlePoller) close() {
+	unix.Close(p.epfd)
+	unix.Close(p.wakefd)
+}
+
+// pollable returns the raw socket of nc when the poller can watch it.
+func pollable(nc any) syscall.RawConn {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
+}
+
+// The epoll data of an event is 64 bits, split over Fd and Pad.
+func eventID(ev *unix.EpollEvent) uint64 {
+	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+}
+
+func setEventID(ev *unix.EpollEvent, id uint64) {
+	ev.Fd, ev.Pad = int32(uint32(id)), int32(uint32(id>>32))
+}

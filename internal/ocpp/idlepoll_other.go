@@ -1,0 +1,21 @@
+//go:build !linux
+
+package ocpp
+
+import (
+	"errors"
+	"syscall"
+)
+
+// idlePoller is Linux only (epoll); elsewhere every idle charger keeps its
+// waitFrame goroutine.
+type idlePoller struct{}
+
+func newIdlePoller() (*idlePoller, error) { return nil, errors.ErrUnsupported }
+
+func (p *idlePoller) park(*Server, *Conn) bool { return false }
+func (p *idlePoller) forget(*Conn)             {}
+func (p *idlePoller) wake()                    {}
+func (p *idlePoller) close()                   {}
+
+func pollable(any) syscall.RawConn { return nil }
