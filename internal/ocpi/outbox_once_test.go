@@ -22,8 +22,8 @@ type cdrPeer struct {
 	// cannot be told).
 	noLocation bool
 	cdrs       map[string]bool
-	posts map[string]int
-	gets  int
+	posts      map[string]int
+	gets       int
 }
 
 func newCDRPeer(t *testing.T) *cdrPeer {
