@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -97,11 +98,25 @@ func BenchmarkWriteMeterValues(b *testing.B) {
 	}{
 		{"sync=full", nil},
 		{"sync=normal", []Option{WithSynchronousNormal()}},
+		// The same without checkpoints during the run, to count the WAL
+		// frames (pages) its commits write: on fresh sessions, and on
+		// sessions that have 200 samples each already (a server that has
+		// run for a while: the samples' per-session index is larger than
+		// a commit's operations, so each of them dirties a page of it).
+		{"sync=full/wal-frames", []Option{withCheckpointInterval(time.Hour)}},
+		{"sync=full/wal-frames/200-samples-each", []Option{withCheckpointInterval(time.Hour)}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			s := openBench(b, bc.opts...)
 			const sessions = 1000
 			sess := benchSessions(b, s, sessions)
+			countFrames := strings.Contains(bc.name, "wal-frames")
+			if strings.HasSuffix(bc.name, "200-samples-each") {
+				prefillSamples(b, s, sess, 200)
+			}
+			if countFrames {
+				walFrames(b, s, "TRUNCATE")
+			}
 			// Each session is written by one caller at a time, as a
 			// charger sends one message at a time.
 			locks := make([]sync.Mutex, sessions)
@@ -135,8 +150,47 @@ func BenchmarkWriteMeterValues(b *testing.B) {
 				}
 			})
 			reportWriter(b, s, before, cpu0)
+			if countFrames {
+				frames := walFrames(b, s, "PASSIVE")
+				commits := s.Stats().Commits - before.Commits
+				b.ReportMetric(float64(frames)/float64(commits), "frames/commit")
+				b.ReportMetric(float64(frames)*8192/1024/float64(b.N), "WAL-KiB/op")
+			}
 		})
 	}
+}
+
+// prefillSamples stores n samples per session, interleaved as chargers
+// send them.
+func prefillSamples(b *testing.B, s *Store, sess []charging.Session, n int) {
+	b.Helper()
+	first := sess[0].Seq
+	for _, ss := range sess {
+		first = min(first, ss.Seq)
+	}
+	q := fmt.Sprintf(`WITH RECURSIVE i(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM i WHERE k + 1 < %d)
+	INSERT INTO meter_samples (session_seq, charger_id, connector_id, transaction_id, ts, received_at, vals)
+	SELECT %d + k %% %d, 'cp', 1, '1', k, k, '[{"measurand":"Energy.Active.Import.Register","unit":"kWh","value":1,"numeric":true,"raw":"1000","raw_unit":"Wh"}]' FROM i`,
+		n*len(sess), first, len(sess))
+	if err := s.write(context.Background(), func(w *writer) error { return w.execScript(q) }); err != nil {
+		b.Fatalf("prefill: %v", err)
+	}
+}
+
+// withCheckpointInterval spaces the checkpoints by d.
+func withCheckpointInterval(d time.Duration) Option {
+	return func(c *config) { c.checkpointInterval = d }
+}
+
+// walFrames runs a checkpoint of mode and returns the number of frames
+// that were in the WAL.
+func walFrames(b *testing.B, s *Store, mode string) int64 {
+	b.Helper()
+	var busy, log, done int64
+	if err := s.rdb.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &log, &done); err != nil {
+		b.Fatalf("checkpoint: %v", err)
+	}
+	return log
 }
 
 // BenchmarkStartStop starts and stops sessions from many concurrent

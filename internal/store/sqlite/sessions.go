@@ -65,9 +65,9 @@ var (
 	WHERE seq = ?8 AND version = ?9`
 	// sqlInsertSample stores a sample of the session with primary key ?1
 	// (NULL: none).
-	sqlInsertSample = `INSERT INTO meter_samples (session_seq, charger_id, connector_id, transaction_id, ts, received_at, vals)
-	VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)`
-	sqlSessionSamples = `SELECT ts, vals FROM meter_samples WHERE session_seq = ? ORDER BY ts, id`
+	sqlInsertSample = `INSERT INTO meter_samples (session_seq, charger_id, connector_id, transaction_id, ts, received_at, vals, vbin)
+	VALUES (?1, ?2, ?3, ?4, ?5, ?6, '', ?7)`
+	sqlSessionSamples = `SELECT ts, vals, vbin FROM meter_samples WHERE session_seq = ? ORDER BY ts, id`
 )
 
 func sqlListSessions(byStatus, byCharger bool) string {
@@ -275,18 +275,19 @@ func (s *Store) WriteMeterValues(ctx context.Context, w charging.MeterWrite) err
 		}
 	}
 	inserts := make([][]driver.NamedValue, len(w.Samples))
-	var buf []byte
 	for i := range w.Samples {
 		smp := &w.Samples[i]
 		ts, err := encTime(smp.Timestamp)
 		if err != nil {
 			return fmt.Errorf("meter values of %s: %w", w.ChargerID, err)
 		}
-		buf, err = appendValuesJSON(buf[:0], smp.Values)
+		// Each row gets its own bytes: the driver binds them when the
+		// writer runs the statement.
+		buf, err := appendValues(make([]byte, 0, 4+len(smp.Values)*valueBinarySize), smp.Values)
 		if err != nil {
 			return fmt.Errorf("meter values of %s: %w", w.ChargerID, err)
 		}
-		inserts[i], err = appendArgs(make([]driver.NamedValue, 0, 7), []any{seq, w.ChargerID, w.ConnectorID, tx, ts, received, string(buf)})
+		inserts[i], err = appendArgs(make([]driver.NamedValue, 0, 7), []any{seq, w.ChargerID, w.ConnectorID, tx, ts, received, buf})
 		if err != nil {
 			return fmt.Errorf("meter values of %s: %w", w.ChargerID, err)
 		}
@@ -491,11 +492,17 @@ func (s *Store) SessionSamples(ctx context.Context, sessionID string) ([]chargin
 	var out []charging.MeterSample
 	for rows.Next() {
 		var ts sql.NullInt64
-		var vals []byte
-		if err := rows.Scan(&ts, &vals); err != nil {
+		var vals, vbin []byte
+		if err := rows.Scan(&ts, &vals, &vbin); err != nil {
 			return nil, fmt.Errorf("samples of session %s: %w", sessionID, err)
 		}
-		vs, err := decodeValues(vals)
+		var vs []charging.SampledValue
+		var err error
+		if vbin != nil {
+			vs, err = decodeBinaryValues(vbin)
+		} else {
+			vs, err = decodeValues(vals)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("samples of session %s: %w", sessionID, err)
 		}
