@@ -13,10 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	_ "modernc.org/sqlite" // the bulk set-up writes the file directly
 
 	"github.com/chargebridge/chargebridge/internal/cbtest"
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/server"
+	"github.com/chargebridge/chargebridge/internal/store/postgres/pgtest"
 )
 
 // BenchmarkSessionsPage times the OCPI Sessions module's GET (the CPO's
@@ -28,32 +31,55 @@ import (
 // and the CPO like any other; the copies are made with INSERT … SELECT,
 // the server stopped, to keep the set-up short.
 //
-//	go test -run '^$' -bench SessionsPage -benchtime 20x ./internal/ocpi/
+//	go test -run '^$' -bench 'SessionsPage$' -benchtime 10x ./internal/ocpi/
 //
 // With -short the copies are 1 000, to check the benchmark quickly.
 func BenchmarkSessionsPage(b *testing.B) {
+	db := filepath.Join(b.TempDir(), "chargebridge.db")
+	sessionsPage(b, func() *cbtest.Server { return startCPOWithDB(b, db) },
+		func(id string, n int) { bulkCopySessions(b, db, id, n) })
+}
+
+// BenchmarkSessionsPagePostgres is BenchmarkSessionsPage on PostgreSQL (a
+// schema of its own in CHARGEBRIDGE_TEST_POSTGRES's database).
+//
+//	go test -run '^$' -bench SessionsPagePostgres -benchtime 10x ./internal/ocpi/
+func BenchmarkSessionsPagePostgres(b *testing.B) {
+	dsn := pgtest.Schema(b)
+	db := filepath.Join(b.TempDir(), "unused.db")
+	onPostgres := cbtest.Configure(func(c *server.Config) { c.DB = dsn })
+	sessionsPage(b, func() *cbtest.Server { return startCPOWithDB(b, db, onPostgres) },
+		func(id string, n int) { bulkCopySessionsPostgres(b, dsn, id, n) })
+}
+
+// sessionsPage runs one session through a server that start starts,
+// stops it, has copy make 1 000 000 copies of the session (1 000 with
+// -short), starts it again and times the reads.
+func sessionsPage(b *testing.B, start func() *cbtest.Server, copy func(id string, n int)) {
 	copies := 1_000_000
 	if testing.Short() {
 		copies = 1000
 	}
-	db := filepath.Join(b.TempDir(), "chargebridge.db")
-	s := startCPOWithDB(b, db)
+	s := start()
 	e := newEMSP(b)
 	e.register(s)
 	sessionID := chargeOneSession(b, s)
 	s.Stop()
-	start := time.Now()
-	bulkCopySessions(b, db, sessionID, copies)
-	b.Logf("copied session %s %d times in %v", sessionID, copies, time.Since(start).Round(time.Millisecond))
-	s = startCPOWithDB(b, db)
+	t0 := time.Now()
+	copy(sessionID, copies)
+	b.Logf("copied session %s %d times in %v", sessionID, copies, time.Since(t0).Round(time.Millisecond))
+	s = start()
 	e.mu.Lock()
 	auth := "Token " + base64.StdEncoding.EncodeToString([]byte(e.cpoToken))
 	e.mu.Unlock()
+	// The copies are one second apart, the newest now: the last 4 days
+	// hold about 345 600 of them.
+	from := time.Now().UTC().Add(-96 * time.Hour).Format(time.RFC3339)
 	for _, tc := range []struct{ name, path string }{
 		{"ocpi-first-page", "/ocpi/2.2.1/sessions?limit=100"},
 		{"ocpi-offset-500000", "/ocpi/2.2.1/sessions?offset=500000&limit=100"},
 		{"ocpi-last-page", fmt.Sprintf("/ocpi/2.2.1/sessions?offset=%d&limit=100", copies-99)},
-		{"ocpi-date-from-window", "/ocpi/2.2.1/sessions?date_from=2026-12-01T12:00:00Z&limit=100"},
+		{"ocpi-date-from-window", "/ocpi/2.2.1/sessions?date_from=" + from + "&limit=100"},
 		{"api-sessions-first-page", "/api/v1/sessions?limit=100"},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
@@ -209,4 +235,62 @@ func getBody(b *testing.B, client *http.Client, url, auth string) int64 {
 		b.Fatalf("GET %s: %s, %v", url, resp.Status, err)
 	}
 	return n
+}
+
+// bulkCopySessionsPostgres is bulkCopySessions on PostgreSQL, where the
+// meter fold lives in the sessions row.
+func bulkCopySessionsPostgres(b *testing.B, dsn, id string, n int) {
+	b.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	exec := func(q string, args ...any) {
+		if _, err := conn.Exec(ctx, q, args...); err != nil {
+			b.Fatalf("%.300s: %v", q, err)
+		}
+	}
+	rows, err := conn.Query(ctx, `SELECT column_name FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = 'sessions' ORDER BY ordinal_position`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var cols, sel []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			b.Fatal(err)
+		}
+		switch c {
+		case "seq":
+			continue
+		case "id":
+			sel = append(sel, `s.id || '-' || k.i`)
+		case "start_key":
+			sel = append(sel, `NULL`)
+		case "transaction_id":
+			sel = append(sel, `'copy-' || k.i`)
+		default:
+			sel = append(sel, "s."+c)
+		}
+		cols = append(cols, c)
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
+	exec(`INSERT INTO sessions (`+strings.Join(cols, ", ")+`) SELECT `+strings.Join(sel, ", ")+
+		` FROM generate_series(1, $1::int) k(i), sessions s WHERE s.id = $2`, n, id)
+	exec(`INSERT INTO docs (kind, id, owner, body, updated)
+		SELECT d.kind, d.id || '-' || k.i, d.owner,
+			convert_to(replace(convert_from(d.body, 'UTF8'), '"' || d.id || '"', '"' || d.id || '-' || k.i || '"'), 'UTF8'),
+			d.updated - ($1::bigint - k.i) * 1000000000
+		FROM generate_series(1, $1::int) k(i), docs d WHERE d.kind = 'ocpi_session' AND d.id = $2`, n, id)
+	exec(`ANALYZE sessions`)
+	exec(`ANALYZE docs`)
+	var got int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM docs WHERE kind = 'ocpi_session'`).Scan(&got); err != nil || got != n+1 {
+		b.Fatalf("got %d OCPI session documents (%v); want %d", got, err, n+1)
+	}
 }

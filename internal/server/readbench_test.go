@@ -11,6 +11,7 @@ import (
 	"github.com/chargebridge/chargebridge/internal/api"
 	"github.com/chargebridge/chargebridge/internal/cbtest"
 	"github.com/chargebridge/chargebridge/internal/server"
+	"github.com/chargebridge/chargebridge/internal/store/postgres/pgtest"
 )
 
 // BenchmarkGetSessionWithSamples times GET /api/v1/sessions/{id} of a
@@ -20,10 +21,22 @@ import (
 // stored through OCPP, 50 per MeterValues, so the set-up follows whatever
 // the store does with them.
 //
-//	go test -run '^$' -bench GetSessionWithSamples -benchtime 50x ./internal/server/
-func BenchmarkGetSessionWithSamples(b *testing.B) {
+//	go test -run '^$' -bench 'GetSessionWithSamples$' -benchtime 10x ./internal/server/
+func BenchmarkGetSessionWithSamples(b *testing.B) { getSessionWithSamples(b) }
+
+// BenchmarkGetSessionWithSamplesPostgres is the same on PostgreSQL (a
+// schema of its own in CHARGEBRIDGE_TEST_POSTGRES's database).
+//
+//	go test -run '^$' -bench GetSessionWithSamplesPostgres -benchtime 10x ./internal/server/
+func BenchmarkGetSessionWithSamplesPostgres(b *testing.B) {
+	dsn := pgtest.Schema(b)
+	getSessionWithSamples(b, cbtest.Configure(func(c *server.Config) { c.DB = dsn }))
+}
+
+func getSessionWithSamples(b *testing.B, opts ...cbtest.Option) {
 	const samples, perCall = 10000, 50
-	s := cbtest.Start(b, cbtest.AutoRegister, cbtest.Configure(func(c *server.Config) { c.AcceptUnknownTags = true }))
+	opts = append([]cbtest.Option{cbtest.AutoRegister, cbtest.Configure(func(c *server.Config) { c.AcceptUnknownTags = true })}, opts...)
+	s := cbtest.Start(b, opts...)
 	c := s.MustDial("CP-READ")
 	defer c.Close()
 	c.Call("BootNotification", map[string]any{"chargePointVendor": "bench", "chargePointModel": "read"})
