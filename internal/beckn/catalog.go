@@ -70,6 +70,50 @@ type Point struct{ Lat, Lon float64 }
 // ConnectorTypes are the connectorType values of EvChargingService v2.0.
 var ConnectorTypes = []string{"CCS2", "Type2", "CHAdeMO", "GB_T"}
 
+// degPlugs are the core's plugs that EvChargingService's connectorType
+// names (its enum: CCS2, Type2, CHAdeMO, GB_T).
+var degPlugs = map[charging.PlugType]string{
+	charging.PlugCCS2: "CCS2", charging.PlugType2: "Type2", charging.PlugCHAdeMO: "CHAdeMO",
+}
+
+// itemPlug is what an item or a session says of its plug, in
+// EvChargingService's words: connectorType, powerType (AC_SINGLE_PHASE,
+// AC_3_PHASE or DC) and connectorFormat (SOCKET or CABLE, "" when not
+// known).
+type itemPlug struct{ connectorType, powerType, format string }
+
+// plugOf is the plug of an EVSE: that of its first connector whose plug
+// the charger described (a 2.0.1 station's device model) and DEG can
+// name; else the configured connector type, whose format is not known.
+// An item has one connectorType, so an EVSE with a CCS2 and a Type2
+// connector is offered as its first.
+func (b *BPP) plugOf(cn charging.Connector) itemPlug {
+	conns := cn.EVSEConnectors
+	if len(conns) == 0 {
+		conns = []charging.Connector{cn}
+	}
+	for _, c := range conns {
+		if t, ok := degPlugs[c.Plug]; ok {
+			p := itemPlug{connectorType: t, powerType: powerTypeOf(t), format: "SOCKET"}
+			if c.Cable {
+				p.format = "CABLE"
+			}
+			return p
+		}
+	}
+	t := b.cfg.Catalog.ConnectorType
+	return itemPlug{connectorType: t, powerType: powerTypeOf(t)}
+}
+
+// powerTypeOf is the powerType of a DEG connectorType: Type2 is
+// three-phase AC, the others DC.
+func powerTypeOf(connectorType string) string {
+	if connectorType == "Type2" {
+		return "AC_3_PHASE"
+	}
+	return "DC"
+}
+
 // ParsePoint reads "LAT,LON".
 func ParsePoint(s string) (*Point, error) {
 	a, b, ok := strings.Cut(s, ",")
@@ -122,9 +166,10 @@ func ParseItemID(id string) (chargerID string, connectorID int, err error) {
 // charger's site when it has one (site not nil).
 func (b *BPP) item(ch charging.Charger, cn charging.Connector, site *Site) Item {
 	cfg := b.cfg.Catalog
-	powerType := "AC"
-	if cfg.ConnectorType != "Type2" {
-		powerType = "DC"
+	p := b.plugOf(cn)
+	current := "AC"
+	if p.powerType == "DC" {
+		current = "DC"
 	}
 	station, at := ch.ID, ch.ID
 	if site != nil {
@@ -133,8 +178,8 @@ func (b *BPP) item(ch charging.Charger, cn charging.Connector, site *Site) Item 
 	it := Item{
 		Context: CoreContext, Type: "beckn:Item", ID: ItemID(ch.ID, cn.ConnectorID),
 		Descriptor: Descriptor{Type: "beckn:Descriptor",
-			Name:      fmt.Sprintf("%s connector %d - %s %g kW", ch.ID, cn.ConnectorID, cfg.ConnectorType, cfg.MaxPowerKW),
-			ShortDesc: fmt.Sprintf("%s charging at %s", powerType, at)},
+			Name:      fmt.Sprintf("%s connector %d - %s %g kW", ch.ID, cn.ConnectorID, p.connectorType, cfg.MaxPowerKW),
+			ShortDesc: fmt.Sprintf("%s charging at %s", current, at)},
 		Category: Category{Type: "schema:CategoryCode", CodeValue: "ev-charging", Name: "EV Charging"},
 		Window:   []TimePeriod{{Type: "beckn:TimePeriod", StartTime: "00:00:00", EndTime: "23:59:59"}},
 		Rateable: true,
@@ -143,8 +188,8 @@ func (b *BPP) item(ch charging.Charger, cn charging.Connector, site *Site) Item 
 		Provider: ItemProvider{ID: cfg.ProviderID, Descriptor: Descriptor{Type: "beckn:Descriptor", Name: cfg.ProviderName}},
 		Attributes: ServiceAttributes{
 			Context: ServiceContext, Type: "ChargingService", EvseID: ItemID(ch.ID, cn.ConnectorID),
-			ConnectorType: cfg.ConnectorType, MaxPowerKW: cfg.MaxPowerKW, ReservationSupported: true,
-			Station: &Station{ID: station}, PowerType: powerType,
+			ConnectorType: p.connectorType, MaxPowerKW: cfg.MaxPowerKW, ReservationSupported: true,
+			Station: &Station{ID: station}, PowerType: p.powerType, ConnectorFormat: p.format,
 		},
 	}
 	if cfg.Location != nil {

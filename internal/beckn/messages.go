@@ -242,6 +242,7 @@ type ServiceAttributes struct {
 	ReservationSupported bool     `json:"reservationSupported"`
 	Station              *Station `json:"chargingStation,omitempty"`
 	PowerType            string   `json:"powerType,omitempty"`
+	ConnectorFormat      string   `json:"connectorFormat,omitempty"`
 }
 
 // Station is the charging station of an item.

@@ -550,6 +550,15 @@ func (b *BPP) view(ctx context.Context, r *record, s charging.Session) (*evsessi
 		for i := range ch.Connectors {
 			if ch.Connectors[i].ConnectorID == s.ConnectorID {
 				sc.Connector = &ch.Connectors[i]
+				// The plug is that of the connector used, when the
+				// EVSE has several.
+				used := ch.Connectors[i]
+				for _, c := range used.EVSEConnectors {
+					if c.EVSEConnectorID == s.EVSEConnectorID {
+						used = c
+					}
+				}
+				sc.ConnectorType = b.plugOf(used).connectorType
 			}
 		}
 	}
