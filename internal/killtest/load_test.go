@@ -3,11 +3,15 @@ package killtest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/chargebridge/chargebridge/internal/cbtest"
 	"github.com/chargebridge/chargebridge/internal/cluster/natstest"
@@ -25,7 +29,9 @@ import (
 // CP-A and CP-C share the rest; CP-C, connected again, is not counted
 // offline. Then a, the leader, is killed: c takes load management over
 // from the store and, once a's heartbeat expired, counts CP-A offline
-// too.
+// too. Last c is killed, and d starts once every heartbeat expired: it
+// takes the lead with no node left to see go, and counts every charger
+// offline from the start.
 func TestLoadManagementAfterANodeIsKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills chargebridge processes; skipped with -short")
@@ -156,5 +162,34 @@ func TestLoadManagementAfterANodeIsKilled(t *testing.T) {
 	if got := sims["CP-C"].LimitW(1); got > 8000+1e-6 {
 		t.Errorf("CP-C is limited to %.0f W; want at most 8 kW", got)
 	}
-	c.Stop(t)
+
+	// c dies too, and d starts only once c's heartbeat expired: d takes
+	// the lead with no node gone to see, and counts every charger whose
+	// node is gone offline from the start (CP-C knows only b and c).
+	c.Kill(t)
+	nc, err := nats.Connect(ns.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	heartbeats, err := js.KeyValue(context.Background(), "cb_nodes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "every node's heartbeat to expire", time.Minute, func() bool {
+		_, err := heartbeats.Keys(context.Background())
+		return errors.Is(err, jetstream.ErrNoKeysFound)
+	})
+	d := start("d")
+	leader = d
+	waitUntil(t, "d to count every charger offline", time.Minute, func() bool {
+		st = status()
+		l := limits(st)
+		return offline(l["CP-A"]) && offline(l["CP-B"]) && offline(l["CP-C"])
+	})
+	d.Stop(t)
 }
