@@ -38,10 +38,27 @@ type DocQuery struct {
 	Owner string
 	// From (inclusive) and To (exclusive), when set, bound Updated.
 	From, To time.Time
-	Offset   int
-	Limit    int
-	Newest   bool
+	// After, when set, starts the page after that document in the
+	// query's order (a keyset cursor: the last document of the page
+	// before), so a page deep in a long list costs what the first does;
+	// Offset then counts from there. The total is still of every
+	// document the other terms match.
+	After  *DocPosition
+	Offset int
+	Limit  int
+	Newest bool
 }
+
+// DocPosition is a document's place in a list: the order is Updated, then
+// ID. Updated must be set (a document without one sorts first and cannot
+// be a cursor).
+type DocPosition struct {
+	Updated time.Time
+	ID      string
+}
+
+// Position is the place of d in a list of documents.
+func (d Doc) Position() DocPosition { return DocPosition{Updated: d.Updated, ID: d.ID} }
 
 // Document kinds the core writes.
 const (

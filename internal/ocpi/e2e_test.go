@@ -405,6 +405,7 @@ func TestPagination(t *testing.T) {
 		{"bad-date", "?date_from=yesterday", "", "", false, 400},
 		{"bad-offset", "?offset=-1", "", "", false, 400},
 		{"bad-limit", "?limit=x", "", "", false, 400},
+		{"made-up-cursor", "?after=garbage", "", "", false, 400},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -447,5 +448,35 @@ func TestPagination(t *testing.T) {
 			t.Fatalf("crawled %v; want %v", all, want)
 		}
 		sort.Strings(all)
+	})
+	// A document seen on the first page changes while the eMSP pages on
+	// (it moves to the end of the list, by last_updated). Counted by
+	// offset, every later document would shift back by one and the first
+	// of the second page would never be served; the Link's cursor starts
+	// the second page after the first page's last document.
+	t.Run("a-change-while-paging-skips-nothing", func(t *testing.T) {
+		st, env, h := e.call(http.MethodGet, u+"?limit=7", nil)
+		if st != 200 || env.StatusCode != 1000 {
+			t.Fatalf("first page: HTTP %d %+v", st, env)
+		}
+		var first []json.RawMessage
+		if err := json.Unmarshal(env.Data, &first); err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(`^<([^>]+)>; rel="next"$`).FindStringSubmatch(h.Get("Link"))
+		if m == nil || !strings.Contains(m[1], "after=") {
+			t.Fatalf("Link %q: want a next link with a cursor", h.Get("Link"))
+		}
+		at := base.Add(100 * time.Hour)
+		body, _ := json.Marshal(map[string]any{"id": "cdr-2", "last_updated": at.Format(time.RFC3339)})
+		if err := docs.PutDoc(context.Background(), charging.Doc{Kind: "ocpi_cdr", ID: "cdr-102", Body: body, Updated: at}); err != nil {
+			t.Fatal(err)
+		}
+		rest := pullAll(t, e, m[1])
+		got := strings.Join(append(ids(first), ids(rest)...), ",")
+		want := "cdr-0,cdr-1,cdr-2,cdr-3,cdr-4,cdr-5,cdr-6,cdr-7,cdr-8,cdr-9,cdr-10,cdr-11,cdr-12,cdr-13,cdr-14,cdr-15,cdr-16,cdr-17,cdr-18,cdr-19,cdr-20,cdr-21,cdr-22,cdr-23,cdr-24,cdr-2"
+		if got != want {
+			t.Fatalf("paged %s; want every CDR, the changed one again at the end: %s", got, want)
+		}
 	})
 }

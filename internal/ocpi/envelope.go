@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/tariff"
 )
 
@@ -170,6 +171,36 @@ func (c *CPO) writeEnvelope(w http.ResponseWriter, status int, r Response) {
 type Page struct {
 	From, To      time.Time
 	Offset, Limit int
+	// After is our own keyset cursor, from the Link we gave for this
+	// page ("after"): the page starts after that document whatever
+	// offset says (offset then only numbers the next Link), so paging a
+	// long list costs the same on every page and skips or repeats
+	// nothing when documents change meanwhile. Only document lists have
+	// one.
+	After *charging.DocPosition
+	// NextAfter is the last document of the page served, for the next
+	// Link.
+	NextAfter *charging.DocPosition
+}
+
+// encodeAfter is the "after" parameter of the page that follows pos:
+// checked (charging.EncodeKeyCursor), so a made-up one is refused.
+func encodeAfter(pos charging.DocPosition) string {
+	return charging.EncodeKeyCursor(strconv.FormatInt(pos.Updated.UnixNano(), 10) + "\x00" + pos.ID)
+}
+
+// decodeAfter is the inverse of encodeAfter.
+func decodeAfter(s string) (*charging.DocPosition, error) {
+	key, err := charging.DecodeKeyCursor(s)
+	if err != nil {
+		return nil, err
+	}
+	ns, id, ok := strings.Cut(key, "\x00")
+	n, err := strconv.ParseInt(ns, 10, 64)
+	if !ok || err != nil || n == 0 {
+		return nil, fmt.Errorf("%w: bad cursor %q", charging.ErrInvalidInput, s)
+	}
+	return &charging.DocPosition{Updated: time.Unix(0, n).UTC(), ID: id}, nil
 }
 
 // MaxLimit is the most objects one page returns (X-Limit).
@@ -194,6 +225,11 @@ func parsePage(q url.Values) (Page, error) {
 			return p, errorf(http.StatusBadRequest, StatusInvalidParams, "offset %q is not a non-negative integer", s)
 		}
 	}
+	if s := q.Get("after"); s != "" {
+		if p.After, err = decodeAfter(s); err != nil {
+			return p, errorf(http.StatusBadRequest, StatusInvalidParams, "after %q is not a cursor this server gave", s)
+		}
+	}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 {
@@ -215,6 +251,10 @@ func (c *CPO) writePage(w http.ResponseWriter, r *http.Request, p Page, total in
 		q := r.URL.Query()
 		q.Set("offset", strconv.Itoa(next))
 		q.Set("limit", strconv.Itoa(p.Limit))
+		q.Del("after")
+		if p.NextAfter != nil && !p.NextAfter.Updated.IsZero() {
+			q.Set("after", encodeAfter(*p.NextAfter))
+		}
 		w.Header().Set("Link", "<"+c.publicURL()+r.URL.Path+"?"+q.Encode()+`>; rel="next"`)
 	}
 	c.writeResponse(w, http.StatusOK, items)

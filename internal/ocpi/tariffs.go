@@ -156,6 +156,9 @@ func (c *CPO) listDocPage(w http.ResponseWriter, r *http.Request, kind string) e
 		return err
 	}
 	q := charging.DocQuery{Kind: kind, From: p.From, To: p.To, Offset: p.Offset, Limit: p.Limit}
+	if p.After != nil {
+		q.After, q.Offset = p.After, 0
+	}
 	var docs []charging.Doc
 	var total int
 	if p.Limit == 0 {
@@ -170,6 +173,10 @@ func (c *CPO) listDocPage(w http.ResponseWriter, r *http.Request, kind string) e
 	items := make([]json.RawMessage, 0, len(docs))
 	for _, d := range docs {
 		items = append(items, d.Body)
+	}
+	if len(docs) > 0 {
+		last := docs[len(docs)-1].Position()
+		p.NextAfter = &last
 	}
 	c.writePage(w, r, p, total, items)
 	return nil

@@ -84,8 +84,22 @@ func (s *Store) ListDocs(ctx context.Context, q charging.DocQuery) ([]charging.D
 		where.WriteString(` AND (updated < ` + param(*to) + ` OR updated IS NULL)`)
 	}
 	order := func(t string) string { return t + `.updated ASC NULLS FIRST, ` + t + `.id ASC` }
+	cmpAfter := ">"
 	if q.Newest {
 		order = func(t string) string { return t + `.updated DESC NULLS LAST, ` + t + `.id DESC` }
+		cmpAfter = "<"
+	}
+	// The page's terms: the count's, and the keyset cursor's.
+	pageWhere := where.String()
+	if q.After != nil {
+		if q.After.Updated.IsZero() {
+			return nil, 0, fmt.Errorf("list documents %s: %w: a document position needs its updated time", q.Kind, charging.ErrInvalidInput)
+		}
+		u := te.t(q.After.Updated)
+		if te.err != nil {
+			return nil, 0, fmt.Errorf("list documents %s: %w", q.Kind, te.err)
+		}
+		pageWhere += ` AND (updated, id) ` + cmpAfter + ` (` + param(u) + `::bigint, ` + param(q.After.ID) + `::text)`
 	}
 	var limit *int64
 	if q.Limit > 0 {
@@ -97,7 +111,7 @@ func (s *Store) ListDocs(ctx context.Context, q charging.DocQuery) ([]charging.D
 	sql := `SELECT c.n, d.id, d.owner, d.body, d.updated
 	FROM (SELECT count(*) FROM docs WHERE ` + where.String() + `) AS c (n)
 	LEFT JOIN LATERAL (
-		SELECT id, owner, body, updated FROM docs WHERE ` + where.String() + `
+		SELECT id, owner, body, updated FROM docs WHERE ` + pageWhere + `
 		ORDER BY ` + order("docs") + ` LIMIT ` + param(limit) + `::bigint OFFSET ` + param(int64(q.Offset)) + `::bigint
 	) AS d ON true
 	ORDER BY ` + order("d")

@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
@@ -46,14 +47,36 @@ func sqlListDocs(q charging.DocQuery) (page, count string, args []any, err error
 	if te.err != nil {
 		return "", "", nil, te.err
 	}
-	order := ` ORDER BY updated, id`
+	count = `SELECT count(*)` + where.String()
+	order, after := ` ORDER BY updated, id`, ` AND (updated, id) > (?, ?)`
 	if q.Newest {
-		order = ` ORDER BY updated DESC, id DESC`
+		order, after = ` ORDER BY updated DESC, id DESC`, ` AND (updated, id) < (?, ?)`
+	}
+	if q.After != nil {
+		// The count leaves it out; the page's arguments come after the
+		// count's (pageArgs).
+		if q.After.Updated.IsZero() {
+			return "", "", nil, fmt.Errorf("%w: a document position needs its updated time", charging.ErrInvalidInput)
+		}
+		where.WriteString(after)
 	}
 	// LIMIT -1 is no limit.
 	page = `SELECT kind, id, owner, body, updated` + where.String() + order + ` LIMIT ? OFFSET ?`
-	count = `SELECT count(*)` + where.String()
 	return page, count, args, nil
+}
+
+// pageArgs are the page query's arguments: the count's, then After's, then
+// the limit and the offset.
+func pageArgs(q charging.DocQuery, args []any, limit int64) ([]any, error) {
+	args = slices.Clone(args)
+	if q.After != nil {
+		u, err := encTime(q.After.Updated)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, u, q.After.ID)
+	}
+	return append(args, limit, max(q.Offset, 0)), nil
 }
 
 // PutDoc creates or replaces a document. Kind and ID must be set.
@@ -133,8 +156,12 @@ func (s *Store) ListDocs(ctx context.Context, q charging.DocQuery) ([]charging.D
 		return nil, 0, fmt.Errorf("list docs %s: %w", q.Kind, err)
 	}
 	var out []charging.Doc
-	if total > q.Offset {
-		rows, err := tx.QueryContext(ctx, page, append(args, limit, max(q.Offset, 0))...)
+	if total > q.Offset || q.After != nil {
+		pa, err := pageArgs(q, args, limit)
+		if err != nil {
+			return nil, 0, fmt.Errorf("list docs %s: %w", q.Kind, err)
+		}
+		rows, err := tx.QueryContext(ctx, page, pa...)
 		if err != nil {
 			return nil, 0, fmt.Errorf("list docs %s: %w", q.Kind, err)
 		}

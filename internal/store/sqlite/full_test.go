@@ -258,6 +258,14 @@ func TestLifecyclePlans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	afterQ := charging.DocQuery{Kind: "k", After: &charging.DocPosition{Updated: t0, ID: "x"}}
+	afterPage, _, afterArgs, err := sqlListDocs(afterQ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if afterArgs, err = pageArgs(afterQ, afterArgs, 10); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name, query string
 		args        []any
@@ -270,6 +278,9 @@ func TestLifecyclePlans(t *testing.T) {
 		{"docs-owner", ownerPage, append(ownerArgs, 10, 0), "USING INDEX docs_owner", false},
 		{"docs-window", windowPage, append(windowArgs, 10, 0), "USING INDEX docs_updated", false},
 		{"docs-window-count", windowCount, windowArgs, "USING COVERING INDEX docs_updated", false},
+		// The keyset cursor seeks into the index: a deep page costs what
+		// the first does.
+		{"docs-after", afterPage, afterArgs, "USING INDEX docs_updated (kind=? AND (updated,id)>(?,?))", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -325,6 +325,45 @@ func testDocsPaging(t *testing.T, s charging.FullStore) {
 	if len(empty) != 0 || total != 10 {
 		t.Fatalf("past the end = %d docs, total %d; want none of 10", len(empty), total)
 	}
+
+	// A keyset cursor: each page starts after the last document of the
+	// one before, in either order, and the total stays the whole list's.
+	walk := func(q charging.DocQuery) string {
+		t.Helper()
+		out := ""
+		for range 10 {
+			page, total, err := s.ListDocs(ctx, q)
+			if err != nil || total != 5 && q.Owner != "" || total != 10 && q.Owner == "" {
+				t.Fatalf("page after %+v: total %d, %v", q.After, total, err)
+			}
+			if len(page) == 0 {
+				return out
+			}
+			out += ids(page)
+			p := page[len(page)-1].Position()
+			q.After = &p
+		}
+		t.Fatal("the pages never ended")
+		return ""
+	}
+	if got := walk(charging.DocQuery{Kind: "k", Limit: 3}); got != ids(all) {
+		t.Errorf("pages by cursor = %s; want %s", got, ids(all))
+	}
+	if got := walk(charging.DocQuery{Kind: "k", Owner: "B", Limit: 2, Newest: true}); got != "d09 d07 d05 d03 d01 " {
+		t.Errorf("pages of B newest first by cursor = %s; want d09 d07 d05 d03 d01", got)
+	}
+	// Two documents with one updated time are told apart by id.
+	if err := s.PutDoc(ctx, charging.Doc{Kind: "k", ID: "d03b", Owner: "B", Body: []byte(`{}`), Updated: lt0.Add(3 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	after := charging.DocPosition{Updated: lt0.Add(3 * time.Minute), ID: "d03"}
+	next, total, err := s.ListDocs(ctx, charging.DocQuery{Kind: "k", After: &after, Offset: 1, Limit: 2})
+	if err != nil || total != 11 || ids(next) != "d04 d05 " {
+		t.Errorf("after d03, offset 1, limit 2 = %s (total %d, %v); want d04 d05 of 11", ids(next), total, err)
+	}
+	if _, _, err := s.ListDocs(ctx, charging.DocQuery{Kind: "k", After: &charging.DocPosition{ID: "d03"}}); !errors.Is(err, charging.ErrInvalidInput) {
+		t.Errorf("a position without its updated time: %v; want ErrInvalidInput", err)
+	}
 }
 
 // testWritesAppendEvents: every write that changes a session, a connector
