@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -75,9 +76,13 @@ func sessionsPage(b *testing.B, start func() *cbtest.Server, copy func(id string
 	// The copies are one second apart, the newest now: the last 4 days
 	// hold about 345 600 of them.
 	from := time.Now().UTC().Add(-96 * time.Hour).Format(time.RFC3339)
+	// What an eMSP that follows the Links asks for in the middle: the
+	// next Link of the page before offset copies/2, with its cursor.
+	half := nextLink(b, s.HTTP, s.URL()+fmt.Sprintf("/ocpi/2.2.1/sessions?offset=%d&limit=100", copies/2-100), auth)
 	for _, tc := range []struct{ name, path string }{
 		{"ocpi-first-page", "/ocpi/2.2.1/sessions?limit=100"},
 		{"ocpi-offset-500000", "/ocpi/2.2.1/sessions?offset=500000&limit=100"},
+		{"ocpi-next-link-at-500000", strings.TrimPrefix(half, s.URL())},
 		{"ocpi-last-page", fmt.Sprintf("/ocpi/2.2.1/sessions?offset=%d&limit=100", copies-99)},
 		{"ocpi-date-from-window", "/ocpi/2.2.1/sessions?date_from=" + from + "&limit=100"},
 		{"api-sessions-first-page", "/api/v1/sessions?limit=100"},
@@ -213,6 +218,26 @@ func bulkCopySessions(b *testing.B, db, id string, n int) {
 		b.Fatalf("got %d OCPI session documents (%v); want %d", got, err, n+1)
 	}
 	exec("PRAGMA wal_checkpoint(TRUNCATE)")
+}
+
+// nextLink GETs url and returns its Link rel="next" URL; none fails b.
+func nextLink(b *testing.B, client *http.Client, url, auth string) string {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Authorization", auth)
+	resp, err := client.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`^<([^>]+)>; rel="next"$`).FindStringSubmatch(resp.Header.Get("Link"))
+	if resp.StatusCode != http.StatusOK || m == nil || !strings.Contains(m[1], "after=") {
+		b.Fatalf("GET %s: %s, Link %q; want a next link with a cursor", url, resp.Status, resp.Header.Get("Link"))
+	}
+	return m[1]
 }
 
 // getBody GETs url (with an Authorization header when auth is set) and
