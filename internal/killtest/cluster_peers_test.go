@@ -186,11 +186,32 @@ func killWithPeers(t *testing.T, bin string, killHolder bool) {
 			"beckn:orderStatus": "PENDING", "beckn:buyer": buyer(), "beckn:orderItems": orderItems(o.item),
 			"beckn:payment": payment("COMPLETED"), "beckn:orderAttributes": map[string]any{"@type": "ChargingSession",
 				"preferences": map[string]any{"startTime": time.Now().UTC().Add(time.Minute).Format(time.RFC3339), "endTime": time.Now().UTC().Add(time.Hour).Format(time.RFC3339)}}}}))
-		bap.answer(bap.send(bpp, "update", o.tx, updateMsg(o.id, "PENDING")))
+		in = bap.answer(bap.send(bpp, "update", o.tx, updateMsg(o.id, "PENDING")))
+		if st := get(in.Msg, "order", "beckn:fulfillment", "beckn:deliveryAttributes", "sessionStatus"); st != "ACTIVE" {
+			t.Logf("order %s on %s: the start's on_update says sessionStatus %v: %v", o.id, cp.ID(), st, in.Msg)
+		}
 		orders = append(orders, o)
 	}
 	// The first order ends at the charger before the kill.
-	waitUntil(t, "BK-1 charging", 30*time.Second, func() bool { return orders[0].cp.Charging(1) })
+	bkState := ""
+	waitUntil(t, "BK-1 charging", 30*time.Second, func() bool {
+		if orders[0].cp.Charging(1) {
+			return true
+		}
+		var ss struct {
+			Items []api.Session `json:"items"`
+		}
+		nodes[0].GetJSON(t, "/api/v1/sessions?charger_id=BK-1", &ss)
+		if len(ss.Items) > 0 {
+			// What BK-1's session is while the simulator does not charge
+			// (each state once), should this time out.
+			if now := fmt.Sprintf("session %s %s tx %q", ss.Items[0].ID, ss.Items[0].Status, ss.Items[0].TransactionID); now != bkState {
+				bkState = now
+				t.Logf("BK-1 not charging yet: %s, simulator %+v", now, orders[0].cp.Stats())
+			}
+		}
+		return false
+	})
 	if err := orders[0].cp.StopSession(1, "Local"); err != nil {
 		t.Fatal(err)
 	}
