@@ -9,12 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/chargebridge/chargebridge/internal/api"
+	"github.com/chargebridge/chargebridge/internal/cluster"
 	"github.com/chargebridge/chargebridge/internal/sim"
 )
 
@@ -64,6 +67,132 @@ type CommandLatency struct {
 	MaxMs  float64 `json:"max_ms"`
 	// FirstError is one failed command's answer, to say why.
 	FirstError string `json:"first_error,omitempty"`
+	// Phases is where the forwarded commands' time went, from the nodes'
+	// chargebridge_cluster_forward_seconds histograms over the window
+	// (all commands the nodes forwarded, cross-node ones only).
+	Phases []PhaseTime `json:"phases,omitempty"`
+}
+
+// PhaseTime is one part of the forwarded commands' time (cluster.Phases):
+// its mean and its median and 99th percentile estimated from the
+// histogram's buckets (the bucket's upper bound).
+type PhaseTime struct {
+	Phase  string  `json:"phase"`
+	Count  uint64  `json:"count"`
+	MeanMs float64 `json:"mean_ms"`
+	P50ms  float64 `json:"p50_ms"`
+	P99ms  float64 `json:"p99_ms"`
+}
+
+// forwardHist is the nodes' chargebridge_cluster_forward_seconds
+// histograms summed: per phase, the cumulative count per upper bound, the
+// count and the sum.
+type forwardHist map[string]*phaseHist
+
+type phaseHist struct {
+	buckets map[float64]float64
+	count   float64
+	sum     float64
+}
+
+// scrapeForward reads and sums the forward histograms of the nodes.
+func scrapeForward(ctx context.Context, nodes []*node) forwardHist {
+	h := forwardHist{}
+	for _, n := range nodes {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.addr+"/metrics", nil)
+		if err != nil {
+			continue
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		h.add(b)
+	}
+	return h
+}
+
+// add adds the samples of a Prometheus text page.
+func (h forwardHist) add(page []byte) {
+	const name = "chargebridge_cluster_forward_seconds"
+	for _, line := range strings.Split(string(page), "\n") {
+		if !strings.HasPrefix(line, name+"_") {
+			continue
+		}
+		metric, val, ok := strings.Cut(line, " ")
+		v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if !ok || err != nil {
+			continue
+		}
+		kind, labels, _ := strings.Cut(strings.TrimPrefix(metric, name+"_"), "{")
+		phase, le := "", ""
+		for _, l := range strings.Split(strings.TrimSuffix(labels, "}"), ",") {
+			k, v, _ := strings.Cut(l, "=")
+			switch k {
+			case "phase":
+				phase = strings.Trim(v, `"`)
+			case "le":
+				le = strings.Trim(v, `"`)
+			}
+		}
+		if phase == "" {
+			continue
+		}
+		p := h[phase]
+		if p == nil {
+			p = &phaseHist{buckets: map[float64]float64{}}
+			h[phase] = p
+		}
+		switch kind {
+		case "count":
+			p.count += v
+		case "sum":
+			p.sum += v
+		case "bucket":
+			ub, err := strconv.ParseFloat(le, 64)
+			if err != nil { // +Inf
+				ub = math.Inf(1)
+			}
+			p.buckets[ub] += v
+		}
+	}
+}
+
+// since returns the phases' figures between an earlier scrape and h, in
+// order.
+func (h forwardHist) since(before forwardHist, order []string) []PhaseTime {
+	var out []PhaseTime
+	for _, phase := range order {
+		p := h[phase]
+		if p == nil {
+			continue
+		}
+		b := before[phase]
+		if b == nil {
+			b = &phaseHist{buckets: map[float64]float64{}}
+		}
+		n := p.count - b.count
+		if n <= 0 {
+			continue
+		}
+		bounds := make([]float64, 0, len(p.buckets))
+		for ub := range p.buckets {
+			bounds = append(bounds, ub)
+		}
+		slices.Sort(bounds)
+		q := func(q float64) float64 {
+			for _, ub := range bounds {
+				if p.buckets[ub]-b.buckets[ub] >= q*n {
+					return ub * 1000
+				}
+			}
+			return math.Inf(1)
+		}
+		out = append(out, PhaseTime{Phase: phase, Count: uint64(n), MeanMs: (p.sum - b.sum) / n * 1000, P50ms: q(0.5), P99ms: q(0.99)})
+	}
+	return out
 }
 
 // node is one chargebridge serve process of a run with several nodes.
@@ -292,7 +421,9 @@ func runNodes(ctx context.Context, o Options, sc Scenario) (Result, error) {
 		cpu0[i] = cpuTime(n.cmd.Process.Pid)
 	}
 	if len(nodes) > 1 && o.CommandRate >= 0 {
+		before := scrapeForward(ctx, nodes)
 		res.Local, res.Cross = commands(ctx, o, nodes, fl)
+		res.Cross.Phases = scrapeForward(ctx, nodes).since(before, cluster.Phases)
 	}
 	lat, secs, err := fl.results(&res)
 	if err != nil {
@@ -497,6 +628,13 @@ func (r *Report) writeNodes(w io.Writer) {
 				c.name, c.l.Count, c.l.P50ms, c.l.P99ms, c.l.MaxMs, c.l.Errors)
 			if c.l.FirstError != "" {
 				fmt.Fprintf(w, " (first: %.200s)", c.l.FirstError)
+			}
+			fmt.Fprintln(w)
+		}
+		if x.Cross != nil && len(x.Cross.Phases) > 0 {
+			fmt.Fprint(w, "forwarded commands' time (the nodes' histograms; p50/p99 are bucket bounds):")
+			for _, p := range x.Cross.Phases {
+				fmt.Fprintf(w, " %s mean %.2f ms p50 ≤%g p99 ≤%g;", p.Phase, p.MeanMs, p.P50ms, p.P99ms)
 			}
 			fmt.Fprintln(w)
 		}

@@ -26,6 +26,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -98,7 +99,32 @@ type Config struct {
 	// charger's network changed and the load balancer sent it elsewhere).
 	Evict func(chargerID string)
 	Log   *slog.Logger
+	// Observe, when set, is told how long each part of a command this
+	// node forwarded took (the Phase constants name them), for the
+	// metrics.
+	Observe func(phase string, d time.Duration)
 }
+
+// The parts of a forwarded command's time, as the calling node sees
+// them. ToHolder and Back are measured across two nodes' clocks (one
+// machine's in a benchmark); their sum is exact.
+const (
+	// PhaseLookup is the presence lookup: which node holds the charger.
+	PhaseLookup = "lookup"
+	// PhaseRequest is the NATS request/reply, from sending to the answer.
+	PhaseRequest = "request"
+	// PhaseToHolder is from sending to the holding node's receipt.
+	PhaseToHolder = "to_holder"
+	// PhaseQueued is the wait on the holding node for a turn.
+	PhaseQueued = "queued"
+	// PhaseRun is the command on the holding node's own router.
+	PhaseRun = "run"
+	// PhaseBack is from the holding node's answer to the caller's receipt.
+	PhaseBack = "back"
+)
+
+// Phases lists the phases in the order a command goes through them.
+var Phases = []string{PhaseLookup, PhaseRequest, PhaseToHolder, PhaseQueued, PhaseRun, PhaseBack}
 
 // DefaultNodeID is hostname-pid, in the characters a node id may have.
 func DefaultNodeID() string {
@@ -186,6 +212,8 @@ type Node struct {
 	held      map[string]holding
 	pending   map[string]struct{}
 	releasing map[string]holding
+	// replica is the presence bucket's copy (replica.go).
+	replica replica
 	// seenMu guards seen: the other nodes' heartbeats lately seen.
 	seenMu sync.Mutex
 	seen   map[string]seenNode
@@ -209,6 +237,11 @@ type Node struct {
 	beatMu  sync.Mutex
 	nodeRev uint64
 	shown   int
+	// lapsed says the heartbeat had expired when last written: every
+	// record is to be checked (repair); repairs asks repairLoop for a
+	// repair.
+	lapsed  atomic.Bool
+	repairs chan struct{}
 }
 
 type holding struct {
@@ -307,6 +340,8 @@ func Join(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, names: namesOf(cfg.Name), log: log, nc: nc, started: time.Now().UTC(), run: newRun(), js: js, sem: make(chan struct{}, 256),
 		held: map[string]holding{}, pending: map[string]struct{}{}, releasing: map[string]holding{}, seen: map[string]seenNode{}}
+	n.replica.reset()
+	n.repairs = make(chan struct{}, 1)
 	// A charger's record lives until its socket closes; its node's
 	// heartbeat says whether it is believed (see presence.go).
 	if n.presence, err = bucket(n.names.presence, "chargebridge: which node holds each charger's socket", 0); err != nil {
@@ -350,6 +385,7 @@ func (n *Node) Ready() error {
 // writing the node's heartbeat.
 func (n *Node) Start(local charging.Commands, raw RawSender) error {
 	sub, err := n.nc.Subscribe(n.names.cmd+n.cfg.NodeID, func(m *nats.Msg) {
+		received := time.Now()
 		select {
 		case n.sem <- struct{}{}:
 		case <-n.stopCtx.Done():
@@ -367,7 +403,7 @@ func (n *Node) Start(local charging.Commands, raw RawSender) error {
 		n.serveMu.Unlock()
 		go func() {
 			defer func() { <-n.sem; n.serveWG.Done() }()
-			n.serve(local, raw, m)
+			n.serve(local, raw, m, received)
 		}()
 	})
 	if err != nil {
@@ -379,17 +415,24 @@ func (n *Node) Start(local charging.Commands, raw RawSender) error {
 		return fmt.Errorf("subscribe to evictions: %w", err)
 	}
 	n.beat()
-	n.loopWG.Add(1)
+	n.loopWG.Add(3)
 	go n.loop()
+	go n.repairLoop()
+	go n.watchPresence()
 	return nil
 }
 
+// loop writes the node's heartbeat every Refresh, and within a second of
+// a change in the count of chargers it holds, until the node stops; after
+// each it asks repairLoop to write what failed. The heartbeat is one
+// key-value write and is never held up by the records: a node whose
+// records took longer than the TTL to repair (thousands of them, NATS
+// slow under load) would otherwise miss its heartbeat, vanish from the
+// cluster view, and see its chargers deleted as stale by other nodes.
 func (n *Node) loop() {
 	defer n.loopWG.Done()
 	t := time.NewTicker(n.cfg.Refresh)
 	defer t.Stop()
-	// The node's heartbeat tells how many chargers it holds: rewritten
-	// within a second of a change, not only at each refresh.
 	count := time.NewTicker(min(n.cfg.Refresh, time.Second))
 	defer count.Stop()
 	for {
@@ -397,17 +440,36 @@ func (n *Node) loop() {
 		case <-n.stopCtx.Done():
 			return
 		case <-t.C:
-			if n.Ready() != nil {
-				continue // NATS is away: the heartbeat (and what failed) is written once it is back
-			}
-			n.refresh()
 		case <-count.C:
 			n.beatMu.Lock()
 			shown := n.shown
 			n.beatMu.Unlock()
-			if n.Held() != shown && n.Ready() == nil {
-				n.refresh()
+			if n.Held() == shown {
+				continue
 			}
+		}
+		if n.Ready() != nil {
+			continue // NATS is away: the heartbeat (and what failed) is written once it is back
+		}
+		if n.beat() {
+			n.lapsed.Store(true)
+		}
+		select {
+		case n.repairs <- struct{}{}:
+		default: // a repair is under way or asked for
+		}
+	}
+}
+
+// repairLoop writes the records and deletes that failed, when loop asks.
+func (n *Node) repairLoop() {
+	defer n.loopWG.Done()
+	for {
+		select {
+		case <-n.stopCtx.Done():
+			return
+		case <-n.repairs:
+			n.repair()
 		}
 	}
 }

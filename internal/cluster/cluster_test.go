@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/nats-io/nats.go"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/cluster/natstest"
@@ -370,6 +371,12 @@ func TestForwardedCommandsKeepTheirAnswerAndErrors(t *testing.T) {
 	})
 	t.Run("held-by-a-dead-node", func(t *testing.T) {
 		a.abandon() // its entries stay until their TTL
+		// Once the NATS server has seen it go (a request sent sooner
+		// would wait for the dead node until its timeout).
+		within(t, "a's command subject to have no responders", func() bool {
+			_, err := b.nc.Request(b.names.cmd+"a", []byte("{}"), 200*time.Millisecond)
+			return errors.Is(err, nats.ErrNoResponders)
+		})
 		_, err := viaB.Unlock(ctx, charging.Unlock{ChargerID: "accepted", ConnectorID: 1})
 		if !errors.Is(err, charging.ErrNotConnected) {
 			t.Errorf("error %v; want ErrNotConnected", err)

@@ -279,12 +279,21 @@ func (n *Node) Held() int {
 }
 
 // refresh writes the node's heartbeat, then the records and deletes
-// that failed since the last refresh. When the heartbeat had expired
-// (NATS or this node was away longer than the TTL), other nodes may have
-// deleted this node's records as stale: every record is checked and
-// written again.
+// that failed since the last refresh (repair). The loops do the two
+// apart, so that a long repair never holds up the heartbeat.
 func (n *Node) refresh() {
-	lapsed := n.beat()
+	if n.beat() {
+		n.lapsed.Store(true)
+	}
+	n.repair()
+}
+
+// repair writes the records and deletes that failed since the last
+// repair. When the heartbeat had expired (NATS or this node was away
+// longer than the TTL), other nodes may have deleted this node's records
+// as stale: every record is checked and written again.
+func (n *Node) repair() {
+	lapsed := n.lapsed.Swap(false)
 	n.mu.Lock()
 	ids := make([]string, 0, len(n.pending))
 	if lapsed {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -249,4 +250,40 @@ func TestOldPresenceBucketLosesItsTTL(t *testing.T) {
 	if st.TTL() != 0 {
 		t.Errorf("presence bucket TTL %v after a node joined; want none", st.TTL())
 	}
+}
+
+// TestHeartbeatWhileRecordsWait: a node whose records take long to
+// repair (NATS slow under load, thousands of them) keeps its heartbeat:
+// it stays in the cluster view and its chargers stay reachable. Here the
+// repair of one record is held up for three TTLs.
+func TestHeartbeatWhileRecordsWait(t *testing.T) {
+	ns := natstest.Start(t)
+	const ttl = 1200 * time.Millisecond
+	var la, lb localSet
+	a := join(t, ns.URL(), "a", ttl, &la, nil)
+	b := join(t, ns.URL(), "b", ttl, &lb, nil)
+	la.set("CP0", true)
+	a.Hold("CP0")
+	// CP1's record failed to be written: the next repair writes it, and
+	// waits for its stripe.
+	stripe := a.stripe("CP1")
+	stripe.Lock()
+	la.set("CP1", true)
+	a.mu.Lock()
+	a.held["CP1"] = holding{at: time.Now().UTC()}
+	a.pending["CP1"] = struct{}{}
+	a.mu.Unlock()
+	time.Sleep(3 * ttl)
+	nodes, err := b.Nodes(context.Background())
+	stripe.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(nodes); !slices.Contains(got, "a") {
+		t.Errorf("nodes while a's repair waited = %v; want a among them", got)
+	}
+	if !b.Connected("CP0") {
+		t.Error("a's charger CP0 unreachable while a's repair waited")
+	}
+	within(t, "CP1's record to be written", func() bool { return holder(t, b, "CP1") == "a" })
 }

@@ -44,22 +44,50 @@ func route[C any](ctx context.Context, r *Router, op, chargerID string, c C, loc
 	if n.cfg.Local(chargerID) {
 		return local(ctx, c)
 	}
-	e, ok, err := n.Holder(ctx, chargerID)
-	if err != nil {
-		return charging.CommandResult{}, fmt.Errorf("%w: %s (which node holds it is unknown: %v)", charging.ErrNotConnected, chargerID, err)
-	}
-	if !ok || e.Node == n.cfg.NodeID {
-		return local(ctx, c)
-	}
 	body, err := json.Marshal(c)
 	if err != nil {
 		return charging.CommandResult{}, err
 	}
-	rep, err := n.forward(ctx, e.Node, request{Op: op, Charger: chargerID, Command: body})
+	rep, forwarded, err := n.send(ctx, request{Op: op, Charger: chargerID, Command: body})
+	if !forwarded {
+		return local(ctx, c)
+	}
 	if err != nil {
 		return charging.CommandResult{}, err
 	}
 	return rep.Result, rep.Error.decode()
+}
+
+// send forwards a command for a charger this node does not hold to the
+// node that does: the one the presence copy names, or, when that one does
+// not hold it (the copy lagged) or is gone, the one the presence bucket
+// names. forwarded is false when no other live node holds the charger:
+// the command is for the local router (which answers not connected).
+func (n *Node) send(ctx context.Context, req request) (rep reply, forwarded bool, err error) {
+	var tried string
+	var triedRep reply
+	var triedErr error
+	if node, ok := n.replica.holder(req.Charger); ok && node != n.cfg.NodeID {
+		triedRep, triedErr = n.forward(ctx, node, req)
+		if !triedRep.NotHere && !errors.Is(triedErr, nats.ErrNoResponders) {
+			return triedRep, true, triedErr
+		}
+		tried = node
+	}
+	t0 := time.Now()
+	e, ok, err := n.Holder(ctx, req.Charger)
+	n.observe(PhaseLookup, time.Since(t0))
+	if err != nil {
+		return reply{}, true, fmt.Errorf("%w: %s (which node holds it is unknown: %v)", charging.ErrNotConnected, req.Charger, err)
+	}
+	if !ok || e.Node == n.cfg.NodeID {
+		return reply{}, false, nil
+	}
+	if e.Node == tried { // it just answered
+		return triedRep, true, triedErr
+	}
+	rep, err = n.forward(ctx, e.Node, req)
+	return rep, true, err
 }
 
 // forward sends a command to the node that holds the charger and returns
@@ -75,14 +103,16 @@ func (n *Node) forward(ctx context.Context, node string, req request) (reply, er
 		ctx, cancel = context.WithTimeout(ctx, n.forwardWait())
 		defer cancel()
 	}
+	req.SentAt = time.Now()
 	body, err := json.Marshal(req)
 	if err != nil {
 		return reply{}, err
 	}
 	msg, err := n.nc.RequestWithContext(ctx, n.names.cmd+node, body)
+	answered := time.Now()
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
-		return reply{}, fmt.Errorf("%w: %s (its node %s is gone)", charging.ErrNotConnected, req.Charger, node)
+		return reply{}, fmt.Errorf("%w: %s (its node %s is gone: %w)", charging.ErrNotConnected, req.Charger, node, err)
 	case err != nil && ctx.Err() != nil && req.Deadline.IsZero():
 		return reply{}, fmt.Errorf("%w: %s %s through node %s", charging.ErrTimeout, req.Op, req.Charger, node)
 	case err != nil:
@@ -92,17 +122,34 @@ func (n *Node) forward(ctx context.Context, node string, req request) (reply, er
 	if err := json.Unmarshal(msg.Data, &rep); err != nil {
 		return reply{}, fmt.Errorf("%s %s through node %s: bad answer: %w", req.Op, req.Charger, node, err)
 	}
+	n.observe(PhaseRequest, answered.Sub(req.SentAt))
+	if sp := rep.Spans; sp != nil {
+		n.observe(PhaseToHolder, max(0, sp.Received.Sub(req.SentAt)))
+		n.observe(PhaseQueued, sp.Queued)
+		n.observe(PhaseRun, sp.Run)
+		n.observe(PhaseBack, max(0, answered.Sub(sp.Answered)))
+	}
 	return rep, nil
+}
+
+func (n *Node) observe(phase string, d time.Duration) {
+	if n.cfg.Observe != nil {
+		n.cfg.Observe(phase, d)
+	}
 }
 
 func (n *Node) forwardWait() time.Duration { return 2*n.cfg.CallTimeout + 10*time.Second }
 
-// serve runs a forwarded command on the local router and answers it.
-func (n *Node) serve(local charging.Commands, raw RawSender, m *nats.Msg) {
+// serve runs a forwarded command, received at received, on the local
+// router and answers it; a command for a charger this node does not hold
+// is not run (answered notHere): the sender looks the holder up again.
+func (n *Node) serve(local charging.Commands, raw RawSender, m *nats.Msg, received time.Time) {
+	start := time.Now()
 	var req request
 	var res charging.CommandResult
 	var resp json.RawMessage
 	var err error
+	var notHere bool
 	if jerr := json.Unmarshal(m.Data, &req); jerr != nil {
 		err = fmt.Errorf("%w: forwarded command: %v", charging.ErrInvalidInput, jerr)
 	} else {
@@ -111,10 +158,17 @@ func (n *Node) serve(local charging.Commands, raw RawSender, m *nats.Msg) {
 			cancel()
 			ctx, cancel = context.WithDeadline(n.stopCtx, req.Deadline)
 		}
-		res, resp, err = run(ctx, local, raw, req)
+		if !n.cfg.Local(req.Charger) {
+			notHere = true
+			err = fmt.Errorf("%w: %s (node %s does not hold it)", charging.ErrNotConnected, req.Charger, n.cfg.NodeID)
+		} else {
+			res, resp, err = run(ctx, local, raw, req)
+		}
 		cancel()
 	}
-	b, _ := json.Marshal(reply{Result: res, Response: resp, Error: encodeError(err)})
+	answered := time.Now()
+	spans := &holderSpans{Received: received, Answered: answered, Queued: start.Sub(received), Run: answered.Sub(start)}
+	b, _ := json.Marshal(reply{Result: res, Response: resp, Error: encodeError(err), NotHere: notHere, Spans: spans})
 	if rerr := m.Respond(b); rerr != nil && n.stopCtx.Err() == nil {
 		n.log.Warn("cluster: forwarded command's answer not sent", "op", req.Op, "charger", req.Charger, "err", rerr)
 	}
@@ -152,18 +206,14 @@ func (r *RawRouter) Send(ctx context.Context, chargerID, action string, payload 
 	if n.cfg.Local(chargerID) {
 		return r.local.Send(ctx, chargerID, action, payload, requestedBy)
 	}
-	e, ok, err := n.Holder(ctx, chargerID)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s (which node holds it is unknown: %v)", charging.ErrNotConnected, chargerID, err)
-	}
-	if !ok || e.Node == n.cfg.NodeID {
-		return r.local.Send(ctx, chargerID, action, payload, requestedBy)
-	}
 	body, err := json.Marshal(rawCommand{Action: action, Payload: payload, RequestedBy: requestedBy})
 	if err != nil {
 		return nil, err
 	}
-	rep, err := n.forward(ctx, e.Node, request{Op: opRaw, Charger: chargerID, Command: body})
+	rep, forwarded, err := n.send(ctx, request{Op: opRaw, Charger: chargerID, Command: body})
+	if !forwarded {
+		return r.local.Send(ctx, chargerID, action, payload, requestedBy)
+	}
 	if err != nil {
 		return nil, err
 	}

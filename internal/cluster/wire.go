@@ -18,6 +18,9 @@ type request struct {
 	// up then too.
 	Deadline time.Time       `json:"deadline,omitzero"`
 	Command  json.RawMessage `json:"command"`
+	// SentAt is when the calling node sent it (its clock), for the
+	// forward's timing spans.
+	SentAt time.Time `json:"sent_at,omitzero"`
 }
 
 type reply struct {
@@ -25,6 +28,22 @@ type reply struct {
 	// Response is a raw message's answer.
 	Response json.RawMessage `json:"response,omitempty"`
 	Error    *wireError      `json:"error,omitempty"`
+	// NotHere says the node does not hold the charger (the sender's
+	// presence copy lagged): the command did not run; Error says not
+	// connected.
+	NotHere bool `json:"not_here,omitempty"`
+	// Spans is how the holding node spent the command's time.
+	Spans *holderSpans `json:"spans,omitempty"`
+}
+
+// holderSpans are the holding node's part of a forwarded command:
+// when it received the request and sent the answer (its clock), how long
+// the command waited for a turn and how long it ran.
+type holderSpans struct {
+	Received time.Time     `json:"received"`
+	Answered time.Time     `json:"answered"`
+	Queued   time.Duration `json:"queued_ns"`
+	Run      time.Duration `json:"run_ns"`
 }
 
 // wireError is a command error on the wire: its text, every core error it

@@ -79,6 +79,10 @@ type Conn struct {
 	closeOnce sync.Once
 	done      chan struct{}
 	replaced  atomic.Bool
+	// counted says the connection is in Stats.Connected: from its
+	// registration until it is closed or its read side ends, whichever
+	// comes first (uncount).
+	counted atomic.Bool
 
 	// lastSeen is when the last frame arrived; frameStart is when the frame
 	// being read began (0 when none); lastPing is when the last ping went
@@ -176,12 +180,24 @@ func (c *Conn) Close(code ws.StatusCode, reason string) {
 		c.wmu.Unlock()
 		_ = c.nc.Close()
 		close(c.done)
+		c.uncount()
 		if c.readState.CompareAndSwap(readParked, readFinished) {
 			// Parked with the poller, which a closed socket never
 			// reports: the read side ends here.
 			go c.finish(errStopReading)
 		}
 	})
+}
+
+// uncount takes a closed connection out of Stats.Connected, once. A
+// connection closed by the server (replaced, evicted by another node,
+// silent) leaves the count at once, not when its read side notices: that
+// may wait for a handler (Handler.Connected, or a call waiting for the
+// store), and under load thousands of closed sockets were still counted.
+func (c *Conn) uncount() {
+	if c.counted.CompareAndSwap(true, false) {
+		c.srv.stats.Connected.Add(-1)
+	}
 }
 
 func (c *Conn) writeText(b []byte) error {

@@ -352,13 +352,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rw != nil && rw.Reader.Buffered() > 0 {
 		c.br = rw.Reader
 	}
+	// Counted before it is registered: a Close from then on (another
+	// node evicting it) uncounts it.
+	c.counted.Store(true)
+	s.stats.Connected.Add(1)
 	if !s.register(c) {
 		s.stats.Refused.Add(1)
 		c.Close(ws.StatusPolicyViolation, "already connected")
 		return
 	}
 	s.stats.Accepted.Add(1)
-	s.stats.Connected.Add(1)
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandlerTimeout)
 	handler.Connected(ctx, c)
 	cancel()
@@ -414,7 +417,7 @@ func (s *Server) forgetEarly(c *Conn) {
 		delete(s.conns, c.id)
 	}
 	s.mu.Unlock()
-	s.stats.Connected.Add(-1)
+	c.uncount()
 	c.handler.Disconnected(c)
 }
 
@@ -429,7 +432,7 @@ func (s *Server) forget(c *Conn) {
 		s.putReader(c.br)
 		c.br = nil
 	}
-	s.stats.Connected.Add(-1)
+	c.uncount()
 	c.handler.Disconnected(c)
 }
 

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -63,6 +64,7 @@ func (s *Server) joinCluster(ctx context.Context) error {
 	}
 	n, err := cluster.Join(ctx, cluster.Config{
 		URL: s.cfg.NATS, NodeID: s.cfg.NodeID, Name: s.cfg.ClusterName, CallTimeout: s.cfg.CallTimeout, Local: s.ocpp.Connected, Log: s.log,
+		Observe: func(phase string, d time.Duration) { s.met.forward.WithLabelValues(phase).Observe(d.Seconds()) },
 		// The charger connected to another node since: this socket is
 		// half-open (the newest connection wins, as on one node).
 		// (With --refuse-duplicates the first connection is to stay: a
@@ -223,13 +225,21 @@ func (v clusterView) ClusterStatus(ctx context.Context) (api.ClusterStatus, erro
 		return api.ClusterStatus{}, err
 	}
 	out := api.ClusterStatus{Mode: "nats", Node: self.ID, Nodes: []api.ClusterNode{}}
+	// This node answers, so it is listed even when its heartbeat is not
+	// in the bucket at this moment (being rewritten after it lapsed).
+	self.Chargers = s.cluster.node.Held()
+	listed := false
 	for _, n := range nodes {
 		if n.ID == self.ID {
-			self.Chargers = s.cluster.node.Held()
 			out.Nodes = append(out.Nodes, self)
+			listed = true
 			continue
 		}
 		out.Nodes = append(out.Nodes, api.ClusterNode{ID: n.ID, Chargers: n.Chargers, StartedAt: n.StartedAt, LastSeen: n.LastSeen})
+	}
+	if !listed {
+		i, _ := slices.BinarySearchFunc(out.Nodes, self.ID, func(n api.ClusterNode, id string) int { return strings.Compare(n.ID, id) })
+		out.Nodes = slices.Insert(out.Nodes, i, self)
 	}
 	if out.Consumers, err = s.consumerLag(ctx); err != nil {
 		return api.ClusterStatus{}, err

@@ -29,6 +29,9 @@ type metrics struct {
 	reg *prometheus.Registry
 	// commit is the store's write-transaction latency.
 	commit prometheus.Histogram
+	// forward is the time of the parts of the commands this node
+	// forwarded to the node holding the charger (cluster.Phases).
+	forward *prometheus.HistogramVec
 
 	mu sync.Mutex
 	// open maps each open (not final) session to its status; byStatus
@@ -65,6 +68,11 @@ func newMetrics() *metrics {
 			Help:    "Time a store write takes from BEGIN to a durable COMMIT (SQLite: one group commit; PostgreSQL: one write statement or batch).",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}),
+		forward: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "chargebridge", Name: "cluster_forward_seconds",
+			Help:    "Time of each part of a command forwarded to the node holding the charger: lookup (presence), request (the NATS round trip), and within it to_holder, queued, run (on the holding node) and back.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"phase"}),
 		open:         map[string]charging.SessionStatus{},
 		byStatus:     map[charging.SessionStatus]int{},
 		ended:        map[string]bool{},
@@ -299,7 +307,7 @@ func (s *Server) registry() *prometheus.Registry {
 	counter("ocpp_bad_frames_total", "Frames from chargers that were not OCPP-J.", func() float64 { return float64(st.BadFrames.Load()) })
 	counter("ocpp_calls_sent_total", "Calls sent to chargers.", func() float64 { return float64(st.CallsSent.Load()) })
 	counter("ocpp_calls_timed_out_total", "Calls to chargers that got no answer in time.", func() float64 { return float64(st.CallsTimedOut.Load()) })
-	reg.MustRegister(s.met.commit, &collector{m: s.met, s: s})
+	reg.MustRegister(s.met.commit, s.met.forward, &collector{m: s.met, s: s})
 	s.becknMetrics(counter)
 	s.loadMetrics(reg)
 	s.securityMetrics(gauge, counter)

@@ -349,6 +349,9 @@ func (s *Server) routes() error {
 	if s.cfg.Pprof {
 		s.mux.HandleFunc("/debug/pprof/", pprof.Index)
 		s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		// An execution trace shows where a request waited (go tool trace
+		// -pprof=sched or =sync), which a CPU profile does not.
+		s.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	return s.webRoutes()
 }

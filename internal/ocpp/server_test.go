@@ -1,0 +1,86 @@
+package ocpp
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// slowConnect is a handler whose Connected waits until release is closed
+// (a presence write or a store slow under load).
+type slowConnect struct {
+	connected    chan struct{}
+	release      chan struct{}
+	disconnected chan struct{}
+}
+
+func (h *slowConnect) Connected(context.Context, *Conn) {
+	close(h.connected)
+	<-h.release
+}
+func (h *slowConnect) Disconnected(*Conn) { close(h.disconnected) }
+func (h *slowConnect) HandleCall(context.Context, *Conn, string, json.RawMessage) (json.RawMessage, *Error) {
+	return json.RawMessage(`{}`), nil
+}
+func (h *slowConnect) HandleResult(*Conn, Frame) {}
+
+// TestClosedConnectionLeavesTheCount: a connection the server closes
+// (replaced, evicted by another node) leaves the connected count at once,
+// even while its handler has not returned, and only once. Under load the
+// count kept thousands of closed sockets whose handlers waited.
+func TestClosedConnectionLeavesTheCount(t *testing.T) {
+	h := &slowConnect{connected: make(chan struct{}), release: make(chan struct{}), disconnected: make(chan struct{})}
+	s := NewServer(Config{Protocols: []Protocol{{Name: "ocpp1.6", Handler: h}}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/ocpp/{id}", s)
+	hs := &http.Server{Handler: mux}
+	go hs.Serve(ln)
+	defer hs.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nc, _, _, err := ws.Dialer{Protocols: []string{"ocpp1.6"}}.Dial(ctx, "ws://"+ln.Addr().String()+"/ocpp/CP1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	select {
+	case <-h.connected:
+	case <-ctx.Done():
+		t.Fatal("Connected was not called")
+	}
+	if got := s.Stats().Connected.Load(); got != 1 {
+		t.Fatalf("connected = %d; want 1", got)
+	}
+	c, ok := s.Conn("CP1")
+	if !ok {
+		t.Fatal("CP1 not registered")
+	}
+	c.Close(ws.StatusPolicyViolation, "replaced by a connection to another node")
+	if got := s.Stats().Connected.Load(); got != 0 {
+		t.Errorf("connected after the server closed the socket, its handler still waiting = %d; want 0", got)
+	}
+	close(h.release)
+	select {
+	case <-h.disconnected:
+	case <-ctx.Done():
+		t.Fatal("Disconnected was not called")
+	}
+	if got := s.Stats().Connected.Load(); got != 0 {
+		t.Errorf("connected once the read side ended = %d; want 0", got)
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	if err := s.Shutdown(sctx); err != nil {
+		t.Fatal(err)
+	}
+}
