@@ -74,8 +74,9 @@ type CommandLatency struct {
 }
 
 // PhaseTime is one part of the forwarded commands' time (cluster.Phases):
-// its mean and its median and 99th percentile estimated from the
-// histogram's buckets (the bucket's upper bound).
+// how many, their mean, and their median and 99th percentile estimated
+// from the histogram's buckets (the bucket's upper bound; -1: above the
+// largest).
 type PhaseTime struct {
 	Phase  string  `json:"phase"`
 	Count  uint64  `json:"count"`
@@ -182,13 +183,18 @@ func (h forwardHist) since(before forwardHist, order []string) []PhaseTime {
 			bounds = append(bounds, ub)
 		}
 		slices.Sort(bounds)
+		// An estimate above the largest finite bound is -1 (JSON has no
+		// infinity).
 		q := func(q float64) float64 {
 			for _, ub := range bounds {
 				if p.buckets[ub]-b.buckets[ub] >= q*n {
+					if math.IsInf(ub, 1) {
+						return -1
+					}
 					return ub * 1000
 				}
 			}
-			return math.Inf(1)
+			return -1
 		}
 		out = append(out, PhaseTime{Phase: phase, Count: uint64(n), MeanMs: (p.sum - b.sum) / n * 1000, P50ms: q(0.5), P99ms: q(0.99)})
 	}
@@ -633,8 +639,14 @@ func (r *Report) writeNodes(w io.Writer) {
 		}
 		if x.Cross != nil && len(x.Cross.Phases) > 0 {
 			fmt.Fprint(w, "forwarded commands' time (the nodes' histograms; p50/p99 are bucket bounds):")
+			bound := func(ms float64) string {
+				if ms < 0 {
+					return ">10000"
+				}
+				return fmt.Sprintf("≤%g", ms)
+			}
 			for _, p := range x.Cross.Phases {
-				fmt.Fprintf(w, " %s mean %.2f ms p50 ≤%g p99 ≤%g;", p.Phase, p.MeanMs, p.P50ms, p.P99ms)
+				fmt.Fprintf(w, " %s %d, mean %.2f ms, p50 %s, p99 %s;", p.Phase, p.Count, p.MeanMs, bound(p.P50ms), bound(p.P99ms))
 			}
 			fmt.Fprintln(w)
 		}

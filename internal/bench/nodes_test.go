@@ -2,12 +2,15 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -102,5 +105,42 @@ func TestNATSOfItsOwn(t *testing.T) {
 	if nc, err := nats.Connect(u, nats.NoReconnect()); err == nil {
 		nc.Close()
 		t.Errorf("%s still answers after stop", u)
+	}
+}
+
+// TestForwardPhasesFromMetrics: the forwarded commands' phases are read
+// from two scrapes of the nodes' histograms (summed over nodes, the
+// difference between scrapes), and an estimate beyond the largest bucket
+// still encodes as JSON.
+func TestForwardPhasesFromMetrics(t *testing.T) {
+	page := func(lookupFast, lookupSlow, runSlow int) []byte {
+		return []byte(fmt.Sprintf(`# TYPE chargebridge_cluster_forward_seconds histogram
+chargebridge_cluster_forward_seconds_bucket{phase="lookup",le="0.001"} %d
+chargebridge_cluster_forward_seconds_bucket{phase="lookup",le="10"} %d
+chargebridge_cluster_forward_seconds_bucket{phase="lookup",le="+Inf"} %d
+chargebridge_cluster_forward_seconds_sum{phase="lookup"} %g
+chargebridge_cluster_forward_seconds_count{phase="lookup"} %d
+chargebridge_cluster_forward_seconds_bucket{phase="run",le="10"} 0
+chargebridge_cluster_forward_seconds_bucket{phase="run",le="+Inf"} %d
+chargebridge_cluster_forward_seconds_sum{phase="run"} %d
+chargebridge_cluster_forward_seconds_count{phase="run"} %d
+chargebridge_chargers_connected 3
+`, lookupFast, lookupFast+lookupSlow, lookupFast+lookupSlow, float64(lookupFast)*0.0005+float64(lookupSlow)*5, lookupFast+lookupSlow, runSlow, 20*runSlow, runSlow))
+	}
+	before, after := forwardHist{}, forwardHist{}
+	before.add(page(10, 0, 0)) // node 1
+	before.add(page(0, 0, 0))  // node 2
+	after.add(page(10+98, 2, 0))
+	after.add(page(0, 0, 4))
+	got := after.since(before, []string{"lookup", "request", "run"})
+	want := []PhaseTime{
+		{Phase: "lookup", Count: 100, MeanMs: (98*0.5 + 2*5000) / 100.0, P50ms: 1, P99ms: 10000},
+		{Phase: "run", Count: 4, MeanMs: 20000, P50ms: -1, P99ms: -1},
+	}
+	if diff := cmp.Diff(want, got, cmpopts.EquateApprox(0, 1e-9)); diff != "" {
+		t.Errorf("phases (-want +got):\n%s", diff)
+	}
+	if _, err := json.Marshal(CommandLatency{Phases: got}); err != nil {
+		t.Errorf("phases do not encode as JSON: %v", err)
 	}
 }

@@ -77,9 +77,15 @@ func (n *Node) Hold(chargerID string) {
 	if err == nil {
 		ctx, cancel := context.WithTimeout(n.stopCtx, opTimeout)
 		// The record as it is, alive or not: a node that seems dead may
-		// still hold a half-open socket of it.
-		if kve, gerr := n.presence.Get(ctx, key(chargerID)); gerr == nil {
-			held = json.Unmarshal(kve.Value(), &prev) == nil
+		// still hold a half-open socket of it. A charger the presence
+		// copy has no record of (the usual case: a charger's first
+		// connection) needs no lookup; if a record came in the last
+		// moments, the socket it names is closed at its ping timeout
+		// instead of now.
+		if synced, has := n.replica.known(chargerID); !synced || has {
+			if kve, gerr := n.presence.Get(ctx, key(chargerID)); gerr == nil {
+				held = json.Unmarshal(kve.Value(), &prev) == nil
+			}
 		}
 		rev, err = n.presence.Put(ctx, key(chargerID), n.value(chargerID, at))
 		cancel()

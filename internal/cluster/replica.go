@@ -26,6 +26,25 @@ type replica struct {
 	// the node ids, so a record costs the key and a string header.
 	by    map[string]string
 	names map[string]string
+	// synced says the copy has every record the bucket had when the
+	// watch began, and the changes since.
+	synced bool
+}
+
+// known reports whether the copy is synced and has a record of the
+// charger: when it is synced and has none, the bucket most likely has
+// none either (a record written in the last moments may not be in yet).
+func (r *replica) known(chargerID string) (synced, has bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, has = r.by[key(chargerID)]
+	return r.synced, has
+}
+
+func (r *replica) markSynced() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.synced = true
 }
 
 func (r *replica) holder(chargerID string) (string, bool) {
@@ -55,7 +74,7 @@ func (r *replica) forget(k string) {
 func (r *replica) reset() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.by, r.names = map[string]string{}, map[string]string{}
+	r.by, r.names, r.synced = map[string]string{}, map[string]string{}, false
 }
 
 // size is how many records the copy holds.
@@ -95,6 +114,7 @@ func (n *Node) follow(w jetstream.KeyWatcher) {
 				return
 			}
 			if e == nil { // the current records are in
+				n.replica.markSynced()
 				continue
 			}
 			var rec Entry
