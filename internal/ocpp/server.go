@@ -65,6 +65,12 @@ type Config struct {
 	// Admit decides whether a charger may connect; an error wrapping
 	// ErrUnknownCharger refuses it with 404. Nil admits everyone.
 	Admit func(ctx context.Context, chargerID string) error
+	// Register, when set, runs after the WebSocket handshake and before
+	// the connection is registered (so before anything sees the charger
+	// connected): work the charger need not wait for to complete its
+	// handshake, such as writing its record. An error closes the
+	// connection with 1011.
+	Register func(ctx context.Context, chargerID string) error
 	// Authenticate checks a connection attempt's credentials (security
 	// profiles) before anything else looks at it; a *Refusal answers with
 	// its status, any other error with 500. Nil accepts everyone.
@@ -339,6 +345,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		handler, proto = s.cfg.Protocols[0].Handler, s.cfg.Protocols[0].Name
 		s.stats.NoSubprotocol.Add(1)
 		s.log.Info("charger sent no subprotocol; tolerated as "+proto, "charger", id)
+	}
+	if s.cfg.Register != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandlerTimeout)
+		err := s.cfg.Register(ctx, id)
+		cancel()
+		if err != nil {
+			s.stats.Refused.Add(1)
+			s.log.Error("charger not registered; connection closed", "charger", id, "err", err)
+			_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+			_ = ws.WriteFrame(nc, ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusInternalServerError, "registration failed")))
+			_ = nc.Close()
+			return
+		}
 	}
 	c := &Conn{
 		id: id, protocol: proto, remote: r.RemoteAddr, srv: s, nc: nc, handler: handler,

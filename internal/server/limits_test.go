@@ -227,6 +227,13 @@ func TestSlowTLSClientsAreHeldOff(t *testing.T) {
 		defer conn.Close()
 		held = append(held, conn)
 	}
+	// The server registers a connection just after the handshake the
+	// client has seen completed (an auto-registered charger's record is
+	// written first).
+	for i := range held {
+		id := "CP-HELD-" + strconv.Itoa(i)
+		waitFor(t, id+" to be registered", func() bool { return s.OCPP().Connected(id) })
+	}
 	for range 20 {
 		c, err := net.Dial("tcp", s.Addr)
 		if err != nil {

@@ -207,10 +207,25 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 			{Name: ocpp201.Subprotocol, Handler: presenceHandler{h201, s}},
 		},
 		Admit: func(ctx context.Context, id string) error {
+			if cfg.AutoRegister {
+				return nil // everyone, registered just after the handshake (Register)
+			}
 			_, err := svc.Admit(ctx, id)
 			if errors.Is(err, charging.ErrNotFound) {
 				return fmt.Errorf("%w: %v", ocpp.ErrUnknownCharger, err)
 			}
+			return err
+		},
+		// With --auto-register a charger is registered after the
+		// handshake, not in it: at a fleet's first connections the store
+		// is the bottleneck, and handshakes that waited for it ran into
+		// the chargers' connect timeouts (they gave up, dialled again,
+		// and the work was done twice).
+		Register: func(ctx context.Context, id string) error {
+			if !cfg.AutoRegister {
+				return nil
+			}
+			_, err := svc.Admit(ctx, id)
 			return err
 		},
 		Authenticate: s.guard.Authenticate,
