@@ -120,6 +120,7 @@ func killWithPeers(t *testing.T, bin string, killHolder bool) {
 	for i := range 3 {
 		cp, err := sim.NewCharger(sim.Config{
 			URL: strings.Join(urls, ","), Protocol: "1.6", Connectors: 1, NoAutoStart: true, TimeScale: 60, MaxPowerKW: 22,
+			Energy:        sim.KWhRange{Min: 500, Max: 500}, // charges until stopped: the test ends each order
 			MeterInterval: 100 * time.Millisecond, StepTime: time.Minute, RebootTime: 300 * time.Millisecond,
 			ReconnectMin: 20 * time.Millisecond, ReconnectMax: 200 * time.Millisecond, CallTimeout: 10 * time.Second, // a loaded machine answers late; a start retried is not what this tests
 		}, fmt.Sprintf("BK-%d", i+1))
