@@ -25,5 +25,6 @@
 // Times are stored as UTC unix nanoseconds and read back exactly (in UTC);
 // they must lie between the years 1678 and 2262, and the zero time is stored
 // as NULL. Meter samples are stored one row per MeterSample, its sampled
-// values as a compact JSON array.
+// values in a compact binary form (values.go; rows written before migration
+// 0014 hold a JSON array instead, read as before).
 package sqlite
