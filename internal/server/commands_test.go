@@ -193,7 +193,7 @@ func TestEveryCommandReachesTheSimulator(t *testing.T) {
 
 func TestRemoteStartAndStopDriveTheSession(t *testing.T) {
 	s := cbtest.Start(t, cbtest.AutoRegister, cbtest.Configure(func(c *server.Config) { c.AcceptUnknownTags = true }))
-	runSim(t, s, "SIM-RS")
+	cp := startSim(t, s, "SIM-RS", "", nil)
 	st, out := command(t, s, "SIM-RS", "RemoteStartTransaction", `{"connectorId":1,"idTag":"APP-USER"}`)
 	if st != http.StatusOK || out["status"] != "Accepted" {
 		t.Fatalf("remote start: HTTP %d %v", st, out)
@@ -210,6 +210,10 @@ func TestRemoteStartAndStopDriveTheSession(t *testing.T) {
 	if sess.IDTag != "APP-USER" || sess.ConnectorID != 1 {
 		t.Fatalf("session = %+v; want APP-USER on connector 1", sess)
 	}
+	// The server stores the start before it answers it: the stop can
+	// reach the charger before the answer that tells it its transaction
+	// id, and a charger rejects a stop of a transaction it does not know.
+	waitFor(t, "the charger to know its transaction", func() bool { return cp.Charging(1) })
 	st, out = command(t, s, "SIM-RS", "RemoteStopTransaction", fmt.Sprintf(`{"transactionId":%s}`, sess.TransactionID))
 	if st != http.StatusOK || out["status"] != "Accepted" {
 		t.Fatalf("remote stop: HTTP %d %v", st, out)
