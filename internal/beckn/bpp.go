@@ -119,7 +119,7 @@ type BPP struct {
 	locks charging.Locker
 
 	// watchMu guards watchers: per session, the requests waiting for it
-	// to change (a start waiting for its StartTransaction).
+	// to change (a start waiting for the charger to start the transaction).
 	watchMu  sync.Mutex
 	watchers map[string]map[chan struct{}]bool
 

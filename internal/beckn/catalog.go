@@ -142,7 +142,7 @@ func (c *CatalogConfig) defaults(subscriberID string) {
 
 // ItemID is the Beckn item id of an EVSE (a 1.6 connector n is EVSE n):
 // "{chargerId}-{connectorId}", the same as its OCPI EVSE uid. An EVSE is
-// booked and reserved as a whole (2.0.1's ReserveNow names an EVSE), so
+// booked and reserved as a whole (a 2.0.1 reservation names an EVSE), so
 // an EVSE with several connectors is one item, available when its folded
 // status is.
 func ItemID(chargerID string, connectorID int) string {

@@ -86,7 +86,7 @@ func (b *BPP) startCharging(ctx context.Context, c Context, o *Order, j job, log
 		log.Warn("beckn: start charging failed", "charger", r.ChargerID, "err", err)
 		fail = commandError(err, "the charger %s cannot start now", r.ChargerID)
 	default:
-		// Wait for the StartTransaction, within the request's ttl: each
+		// Wait for the charger to start the transaction, within the request's ttl: each
 		// change of the session wakes us to look at it again.
 		timeout := time.NewTimer(min(b.cfg.StartWait, time.Until(j.deadline)/2))
 		defer timeout.Stop()

@@ -31,10 +31,8 @@
 // Service folds MeterValues (screen.go); stores write the fold by primary
 // key over the session's MeterVersion (compare and set; a miss is refolded).
 //
-// Adapters call the Service (service.go, lifecycle.go) with what a charger
-// reports (Boot, StartTransaction, MeterValues, StopTransaction, …) and what
-// an answered command means (ReservationAccepted, RemoteStartAccepted, …);
-// it keeps state through store.go's interfaces and counts violations.
+// Adapters call the Service (service.go, lifecycle.go) with what chargers
+// report and what answered commands mean; it keeps state through store.go.
 //
 // Command port (commands.go). Commands is what OCPI, Beckn, the API, the CLI
 // and the dashboard ask of a charger, in core terms: start and stop

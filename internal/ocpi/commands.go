@@ -350,7 +350,7 @@ func (c *CPO) planCommand(ctx context.Context, p *Peer, command string, req comm
 			return plan{now: &CommandResponse{Result: "REJECTED", Message: displayText("token uid longer than the 20 characters an id tag may have")}}, nil
 		}
 		// The eMSP authorized the token by sending the command: record it
-		// so the StartTransaction that follows is accepted and its
+		// so the charger's start that follows is accepted and its
 		// session says COMMAND with the eMSP's reference.
 		tok := *req.Token
 		rec := authRecord{Method: "COMMAND", Reference: req.AuthorizationReference, Token: tok.cdrToken(), At: c.now()}
