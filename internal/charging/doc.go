@@ -27,9 +27,9 @@
 // power; an implausible or backwards register, or Begin and periodic
 // readings in one message, is returned as an Anomaly and flagged, never
 // applied. The Service sets statuses by Next; stores select by StatusesFrom,
-// StatusesKept, SupersededStatus, OpenStatuses and spell no status. The
-// Service folds MeterValues (screen.go); stores write the fold by primary
-// key over the session's MeterVersion (compare and set; a miss is refolded).
+// SupersededStatus, OpenStatuses and spell no status; a stop is ApplyStop's
+// on the session as read. The Service folds MeterValues (screen.go); stores
+// write by primary key over the MeterVersion read (compare and set).
 //
 // Adapters call the Service (service.go, lifecycle.go) with what chargers
 // report and what answered commands mean; it keeps state through store.go.

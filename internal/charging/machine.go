@@ -214,18 +214,6 @@ func StatusesFrom(ev SessionEvent) []SessionStatus {
 	return out
 }
 
-// StatusesKept returns the statuses ev applies to without changing them
-// (a stop of a session that already ended keeps its status).
-func StatusesKept(ev SessionEvent) []SessionStatus {
-	var out []SessionStatus
-	for _, t := range Transitions {
-		if t.Event == ev && t.From != StatusNone && t.From == t.To {
-			out = append(out, t.From)
-		}
-	}
-	return out
-}
-
 // SupersededStatus is the status a session still open on a connector takes
 // when a later start on that connector supersedes it.
 func SupersededStatus() SessionStatus {

@@ -138,7 +138,6 @@ func TestStatusSetsForStores(t *testing.T) {
 	}
 	eq("StatusesFrom(Superseded)", StatusesFrom(Superseded), SessionActive, SessionStopping)
 	eq("StatusesFrom(StartAccepted)", StatusesFrom(StartAccepted), SessionReserved, SessionPending)
-	eq("StatusesKept(StopCompleted)", StatusesKept(StopCompleted), SessionCompleted, SessionInterrupted, SessionInvalid)
 	if got := SupersededStatus(); got != SessionInterrupted {
 		t.Errorf("SupersededStatus() = %s; want interrupted", got)
 	}

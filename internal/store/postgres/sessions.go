@@ -17,13 +17,12 @@ const sessionCols = `seq, id, charger_id, connector_id, transaction_id, id_tag, 
 
 // The statuses the queries select by come from the core (package
 // sqlstatus): openStatuses hold their id tag; a later start supersedes the
-// sessions in supersedable on its connector, which then take superseded; a
-// stop keeps the status of a session in stopKept (it ended otherwise).
+// sessions in supersedable on its connector, which then take superseded. A
+// stop's status is the core's (charging.ApplyStop).
 var (
 	openStatuses = sqlstatus.List(charging.OpenStatuses...)
 	supersedable = sqlstatus.List(charging.StatusesFrom(charging.Superseded)...)
 	superseded   = sqlstatus.One(charging.SupersededStatus())
-	stopKept     = sqlstatus.List(charging.StatusesKept(charging.StopCompleted)...)
 )
 
 var (
@@ -50,14 +49,13 @@ var (
 		RETURNING id, charger_id, transaction_id, event_seq, last_updated
 	) ` + sqlSessionEventsFrom + `c`
 
-	// sqlStopSession applies a stop to a session not stopped before; a
-	// session that ended without a stop keeps its final status.
+	// sqlStopSession writes a stop as the core applied it (ApplyStop) to
+	// the session read (and locked) before, by primary key over the meter
+	// version that read saw.
 	sqlStopSession = `WITH u AS (
-		UPDATE sessions SET
-		status = CASE WHEN status IN ` + stopKept + ` THEN status ELSE $1 END,
-		meter_stop_wh = $2::bigint, last_register_wh = GREATEST(last_register_wh, $2::bigint::double precision), stop_reason = $3,
-		ended_at = $4, last_updated = $5, event_seq = event_seq + 1, meter_version = meter_version + 1
-		WHERE charger_id = $7::text AND transaction_id = $6::text AND meter_stop_wh IS NULL
+		UPDATE sessions SET status = $1, meter_stop_wh = $2::bigint, last_register_wh = $3, stop_reason = $4,
+		ended_at = $5, last_updated = $6, event_seq = event_seq + 1, meter_version = meter_version + 1
+		WHERE seq = $7 AND meter_version = $8 AND meter_stop_wh IS NULL
 		RETURNING id, charger_id, transaction_id, event_seq, last_updated
 	) ` + sqlSessionEventsFrom + `u`
 
@@ -268,30 +266,44 @@ func (s *Store) StopSession(ctx context.Context, r charging.StopSession) (chargi
 	if te.err != nil {
 		return charging.Session{}, fmt.Errorf("stop transaction %s: %w", r.TransactionID, te.err)
 	}
-	status := r.Status
-	if !status.Final() {
-		status = charging.StopReasonStatus(r.Reason)
+	// The core's rule (a repeated stop changes nothing; a session that
+	// ended otherwise keeps its status) on the session as read. The row
+	// is locked from the read to the write: a stop is rare, while meter
+	// writes come back to back and would win every compare and set (they
+	// miss and fold again instead).
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return charging.Session{}, fmt.Errorf("stop transaction %s: %w", r.TransactionID, err)
 	}
-	// The update and the read go in one round trip; the read is a statement
-	// of its own, so it sees the session as this stop or a concurrent one
-	// left it.
-	b := &pgx.Batch{}
-	b.Queue(sqlStopSession, string(status), r.MeterStopWh, r.Reason, ended, received, r.TransactionID, r.ChargerID)
-	b.Queue(sqlSessionByTxCharger, r.ChargerID, r.TransactionID)
-	br := s.pool.SendBatch(ctx, b)
-	_, err := br.Exec()
-	var sess charging.Session
+	defer tx.Rollback(ctx)
+	cur, err := oneSession(tx.QueryRow(ctx, sqlSessionByTxCharger+` FOR UPDATE`, r.ChargerID, r.TransactionID))
+	if err != nil {
+		return charging.Session{}, fmt.Errorf("stop transaction %s: %w", r.TransactionID, err)
+	}
+	out, changed, _, err := charging.ApplyStop(cur, r)
+	if err != nil {
+		return charging.Session{}, fmt.Errorf("stop transaction %s: %w", r.TransactionID, err)
+	}
+	if !changed {
+		return cur, nil
+	}
+	// Flags are not kept with a session (its violations are): what the
+	// stop's reading had wrong is the Service's to record.
+	out.Flags = cur.Flags
+	tag, err := tx.Exec(ctx, sqlStopSession, string(out.Status), r.MeterStopWh, out.LastRegisterWh, r.Reason,
+		ended, received, cur.Seq, cur.MeterVersion)
+	if err == nil && tag.RowsAffected() != 1 {
+		err = fmt.Errorf("%w: session %d moved on under its lock", charging.ErrConflict, cur.Seq)
+	}
 	if err == nil {
-		sess, err = oneSession(br.QueryRow())
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
+		err = tx.Commit(ctx)
 	}
 	if err != nil {
 		return charging.Session{}, fmt.Errorf("stop transaction %s: %w", r.TransactionID, err)
 	}
 	s.eventsCommitted()
-	return sess, nil
+	out.MeterVersion++
+	return out, nil
 }
 
 // GetSession returns a session by id, or ErrNotFound.

@@ -341,33 +341,25 @@ func (s *Store) StopSession(ctx context.Context, r charging.StopSession) (chargi
 	if te.err != nil {
 		return charging.Session{}, fmt.Errorf("stop transaction %s: %w", r.TransactionID, te.err)
 	}
-	status := r.Status
-	if !status.Final() {
-		status = charging.StopReasonStatus(r.Reason)
-	}
 	var sess charging.Session
 	err := s.write(ctx, func(w *writer) error {
 		cur, seq, err := oneSession(w.queryRow(w.sessionByTx, r.ChargerID, r.TransactionID))
 		if err != nil {
 			return err
 		}
-		if cur.MeterStopWh != nil {
+		// The core's rule (a repeated stop changes nothing; a session
+		// that ended otherwise keeps its status), applied in the write's
+		// own transaction: nothing can come between the read and the
+		// write.
+		out, changed, _, err := charging.ApplyStop(cur, r)
+		if err != nil || !changed {
 			sess = cur
-			return nil
+			return err
 		}
-		// The state machine decides: a session that ended otherwise keeps
-		// its status.
-		if t, err := charging.Next(cur.Status, charging.StopEvent(status)); err == nil {
-			cur.Status = t.To
-		}
-		cur.MeterStopWh = &r.MeterStopWh
-		cur.LastRegisterWh = max(cur.LastRegisterWh, float64(r.MeterStopWh))
-		cur.StopReason = r.Reason
-		cur.EndedAt = nil
-		if !r.EndedAt.IsZero() {
-			cur.EndedAt = &r.EndedAt
-		}
-		cur.LastUpdated = r.ReceivedAt
+		// Flags are not kept with a session (its violations are): what
+		// the stop's reading had wrong is the Service's to record.
+		out.Flags = cur.Flags
+		cur = out
 		if err := w.run(w.stopSession, string(cur.Status), r.MeterStopWh, r.Reason, ended, seq); err != nil {
 			return err
 		}

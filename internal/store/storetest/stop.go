@@ -193,3 +193,59 @@ func testGetSession(t *testing.T, open func(t *testing.T) charging.Store) {
 		t.Errorf("GetSession mismatch (-want +got):\n%s", d)
 	}
 }
+
+// testStopRacesMeterWrites stops a session while another writer keeps
+// folding higher registers into it (by compare and set, as the core
+// does): the stop must go through (a stop that retried its own compare and
+// set lost eight tries in a row to such a writer on PostgreSQL and failed)
+// and the session must end with the stop's reading and no acknowledged
+// register lost. (The writer's later writes would mend a register the stop
+// lowered, so this does not prove the stop's own guard; the stores' stop
+// reads and writes in one transaction, locked on PostgreSQL.)
+func testStopRacesMeterWrites(t *testing.T, open func(t *testing.T) charging.Store) {
+	st := open(t)
+	createCharger(t, st, "cp-1")
+	var s starter
+	r := s.req("cp-1", 1, "TAG-1")
+	r.MeterStartWh = 10000
+	sess := start(t, st, r)
+	done := make(chan struct{})
+	acked := make(chan float64, 1)
+	go func() {
+		highest := 0.0
+		defer func() { acked <- highest }()
+		for i := 1; i <= 2000; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			kwh := 20 + float64(i)/1000
+			m := charging.MeterValues{ChargerID: "cp-1", ConnectorID: 1, TransactionID: &sess.TransactionID,
+				Samples: []charging.MeterSample{sample(at(time.Minute).Add(time.Duration(i)*time.Second), register(kwh))}, ReceivedAt: at(time.Hour)}
+			if _, err := foldAndWrite(t.Context(), st, m); err != nil {
+				t.Errorf("WriteMeterValues: %v", err)
+				return
+			}
+			highest = kwh * 1000
+		}
+	}()
+	// Let some registers land first, then stop while they keep coming.
+	for getSession(t, st, sess.ID).LastRegisterWh < 20010 {
+		time.Sleep(time.Millisecond)
+	}
+	stopped, err := st.StopSession(ctx(t), stopReq(sess, 20000, "Local"))
+	close(done)
+	highest := <-acked
+	if err != nil {
+		t.Fatalf("StopSession: %v", err)
+	}
+	got := getSession(t, st, sess.ID)
+	if got.MeterStopWh == nil || *got.MeterStopWh != 20000 || got.Status != charging.SessionCompleted {
+		t.Fatalf("after the stop: meter stop %v, status %s; want 20000, completed", got.MeterStopWh, got.Status)
+	}
+	if got.LastRegisterWh < highest-1e-6 {
+		t.Errorf("last register %v after the stop (the stop returned %v); want at least %v, the highest register acknowledged",
+			got.LastRegisterWh, stopped.LastRegisterWh, highest)
+	}
+}

@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) charging.Store) {
 		{"stop-session", testStopSession},
 		{"stop-session-repeated", testStopRepeated},
 		{"stop-session-not-open", testStopNotOpen},
+		{"stop-session-races-meter-writes", testStopRacesMeterWrites},
 		{"get-session", testGetSession},
 		{"list-sessions", testListSessions},
 		{"list-sessions-paging-under-writes", testListSessionsUnderWrites},
