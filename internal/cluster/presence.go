@@ -79,15 +79,20 @@ func (n *Node) Hold(chargerID string) {
 		// The record as it is, alive or not: a node that seems dead may
 		// still hold a half-open socket of it. A charger the presence
 		// copy has no record of (the usual case: a charger's first
-		// connection) needs no lookup; if a record came in the last
-		// moments, the socket it names is closed at its ping timeout
-		// instead of now.
-		if synced, has := n.replica.known(chargerID); !synced || has {
+		// connection) is created without a lookup; if a record came in
+		// the last moments (the copy lags), the create fails and the
+		// record is read and replaced as for any other.
+		lookup := true
+		if synced, has := n.replica.known(chargerID); synced && !has {
+			rev, err = n.presence.Create(ctx, key(chargerID), n.value(chargerID, at))
+			lookup = errors.Is(err, jetstream.ErrKeyExists)
+		}
+		if lookup {
 			if kve, gerr := n.presence.Get(ctx, key(chargerID)); gerr == nil {
 				held = json.Unmarshal(kve.Value(), &prev) == nil
 			}
+			rev, err = n.presence.Put(ctx, key(chargerID), n.value(chargerID, at))
 		}
-		rev, err = n.presence.Put(ctx, key(chargerID), n.value(chargerID, at))
 		cancel()
 	}
 	if err == nil && held && (prev.Node != n.cfg.NodeID || prev.Run != n.run) {
