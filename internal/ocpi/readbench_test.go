@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"fmt"
-	"io"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -94,7 +93,7 @@ func sessionsPage(b *testing.B, start func() *cbtest.Server, copy func(id string
 			}
 			var n int64
 			for b.Loop() {
-				n = getBody(b, s.HTTP, s.URL()+tc.path, a)
+				n, _ = cbtest.Get(b, s.HTTP, s.URL()+tc.path, a)
 			}
 			b.ReportMetric(float64(n), "body-bytes")
 		})
@@ -220,46 +219,15 @@ func bulkCopySessions(b *testing.B, db, id string, n int) {
 	exec("PRAGMA wal_checkpoint(TRUNCATE)")
 }
 
-// nextLink GETs url and returns its Link rel="next" URL; none fails b.
+// nextLink GETs url and returns its Link rel="next" URL, which must carry
+// a cursor.
 func nextLink(b *testing.B, client *http.Client, url, auth string) string {
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	req.Header.Set("Authorization", auth)
-	resp, err := client.Do(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	m := regexp.MustCompile(`^<([^>]+)>; rel="next"$`).FindStringSubmatch(resp.Header.Get("Link"))
-	if resp.StatusCode != http.StatusOK || m == nil || !strings.Contains(m[1], "after=") {
-		b.Fatalf("GET %s: %s, Link %q; want a next link with a cursor", url, resp.Status, resp.Header.Get("Link"))
+	_, h := cbtest.Get(b, client, url, auth)
+	m := regexp.MustCompile(`^<([^>]+)>; rel="next"$`).FindStringSubmatch(h.Get("Link"))
+	if m == nil || !strings.Contains(m[1], "after=") {
+		b.Fatalf("GET %s: Link %q; want a next link with a cursor", url, h.Get("Link"))
 	}
 	return m[1]
-}
-
-// getBody GETs url (with an Authorization header when auth is set) and
-// returns the body's size; anything but 200 fails b.
-func getBody(b *testing.B, client *http.Client, url, auth string) int64 {
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if auth != "" {
-		req.Header.Set("Authorization", auth)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	n, err := io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK {
-		b.Fatalf("GET %s: %s, %v", url, resp.Status, err)
-	}
-	return n
 }
 
 // bulkCopySessionsPostgres is bulkCopySessions on PostgreSQL, where the

@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -73,29 +72,7 @@ func getSessionWithSamples(b *testing.B, opts ...cbtest.Option) {
 	}
 	var bytes int64
 	for b.Loop() {
-		bytes = get(b, s.HTTP, url, "")
+		bytes, _ = cbtest.Get(b, s.HTTP, url, "")
 	}
 	b.ReportMetric(float64(bytes), "body-bytes")
-}
-
-// get GETs url (with an Authorization header when auth is set), reads
-// the whole body and returns its size; anything but 200 fails b.
-func get(b *testing.B, client *http.Client, url, auth string) int64 {
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if auth != "" {
-		req.Header.Set("Authorization", auth)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	n, err := io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK {
-		b.Fatalf("GET %s: %s, %v", url, resp.Status, err)
-	}
-	return n
 }
