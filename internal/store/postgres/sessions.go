@@ -251,12 +251,12 @@ func (op *meterOp) encode(w *charging.MeterWrite) error {
 	return te.err
 }
 
-// StopSession ends the session of r.TransactionID on r.ChargerID: it sets
-// meter stop, reason, end time and the final status, and raises the last
-// register to meterStop. A session that was already stopped is returned
-// unchanged. A session that ended without a stop (closed as interrupted by
-// a later start, or invalid) keeps its status but takes the stop's readings.
-// ErrNotFound when the charger has no session with that transaction id.
+// StopSession ends the session of r.TransactionID on r.ChargerID as
+// charging.ApplyStop says (meter stop, reason, end time, final status, and
+// the stop reading as the last register when it is plausible; a session
+// already stopped is returned unchanged, one that ended otherwise keeps
+// its status). ErrNotFound when the charger has no session with that
+// transaction id.
 func (s *Store) StopSession(ctx context.Context, r charging.StopSession) (charging.Session, error) {
 	if r.EndedAt.IsZero() {
 		r.EndedAt = r.ReceivedAt
