@@ -75,6 +75,13 @@ type Config struct {
 	// HeartbeatInterval replaces the interval of the BootNotification
 	// answer when above zero.
 	HeartbeatInterval time.Duration
+	// MeterValuesAcknowledged, when set, is told of every MeterValues
+	// answered with a CALLRESULT: the charger, its transaction and the
+	// energy register it reported (each charger's register starts at 0 Wh
+	// in each transaction and grows by 7 Wh per MeterValues). A kill test
+	// checks these against what the server stored. It is called from many
+	// goroutines at once.
+	MeterValuesAcknowledged func(charger string, tx, energyWh int64)
 }
 
 // Stats are the counters of a Generator since it started.
@@ -279,6 +286,9 @@ func (g *Generator) session(ctx context.Context, id string) (opened bool, err er
 			_, err := c.call(ctx, "MeterValues", func(b []byte) []byte { return meterValues(b, tx, energy, now) })
 			if err == nil {
 				g.meterValues.Add(1)
+				if g.cfg.MeterValuesAcknowledged != nil {
+					g.cfg.MeterValuesAcknowledged(id, tx, energy)
+				}
 			} else if !isCallError(err) {
 				return true, err
 			}
