@@ -1,13 +1,7 @@
 package sqlite
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
-	"math"
 	"testing"
-
-	"github.com/google/go-cmp/cmp"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
 )
@@ -21,47 +15,8 @@ var typicalValues = []charging.SampledValue{
 	{Measurand: "SoC", Location: "EV", Context: "Sample.Periodic", Unit: "%", Value: 55, Numeric: true, Raw: "55", RawUnit: "Percent"},
 }
 
-func TestValuesBinary(t *testing.T) {
-	tests := []struct {
-		name string
-		vs   []charging.SampledValue
-	}{
-		{"none", []charging.SampledValue{}},
-		{"typical", typicalValues},
-		{"empty-value", []charging.SampledValue{{}}},
-		{"every-field-literal", []charging.SampledValue{{Measurand: "x-vendor", Phase: "L9", Location: "Roof", Context: "Whenever",
-			Unit: "furlongs", Value: -1e-300, Numeric: true, Raw: "\"quoted\" \\ \n\x00 ünï \xff\xfe", RawUnit: "µWh", Signed: true, Flagged: "made-up"}}},
-		{"flagged", []charging.SampledValue{{Measurand: "Energy.Active.Import.Register", Value: 1e13, Numeric: true, Raw: "1e16",
-			Flagged: charging.AnomalyRegisterImplausible}}},
-		{"extremes", []charging.SampledValue{{Value: math.MaxFloat64}, {Value: math.SmallestNonzeroFloat64}, {Value: math.Copysign(0, -1)}, {Value: 1e21}}},
-		{"signed-data", []charging.SampledValue{{Measurand: "Energy.Active.Import.Register", Context: "Transaction.End", Unit: "kWh",
-			Raw: "<?xml version=\"1.0\"?><signedMeterValue>OCMF|{}</signedMeterValue>", RawUnit: "Wh", Signed: true}}},
-		{"long-literal", []charging.SampledValue{{Raw: string(bytes.Repeat([]byte("r"), 70000))}}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			b, err := appendValues(nil, tt.vs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := decodeBinaryValues(b)
-			if err != nil {
-				t.Fatalf("decode: %v", err)
-			}
-			if d := cmp.Diff(tt.vs, got); d != "" {
-				t.Errorf("round trip (-want +got):\n%s", d)
-			}
-			for i := range min(len(got), len(tt.vs)) {
-				if math.Signbit(got[i].Value) != math.Signbit(tt.vs[i].Value) {
-					t.Errorf("value %d: sign of %v lost", i, tt.vs[i].Value)
-				}
-			}
-		})
-	}
-}
-
-// The binary form is what makes rows smaller: a typical value takes a
-// fraction of its JSON.
+// The binary form (package sampled, tested there) is what makes rows
+// smaller than this store's JSON: a typical value takes a fraction of it.
 func TestValuesBinarySize(t *testing.T) {
 	b, _ := appendValues(nil, typicalValues)
 	j, _ := appendValuesJSON(nil, typicalValues)
@@ -69,95 +24,6 @@ func TestValuesBinarySize(t *testing.T) {
 		t.Errorf("binary %d bytes vs JSON %d; want under a quarter", len(b), len(j))
 	}
 	t.Logf("five typical values: %d bytes binary, %d JSON", len(b), len(j))
-}
-
-func TestValuesBinaryRejects(t *testing.T) {
-	if _, err := appendValues(nil, []charging.SampledValue{{Value: math.NaN()}}); !errors.Is(err, charging.ErrInvalidInput) {
-		t.Errorf("NaN: got %v; want ErrInvalidInput", err)
-	}
-	good, _ := appendValues(nil, typicalValues[:1])
-	tests := []struct {
-		name string
-		data []byte
-	}{
-		{"empty", nil},
-		{"json", []byte(`[{"measurand":"SoC"}]`)},
-		{"count-beyond-data", []byte{valuesFormat, 100}},
-		{"cut-short", good[:len(good)-1]},
-		{"trailing-bytes", append(append([]byte{}, good...), 0)},
-		{"unknown-flags", func() []byte { b := append([]byte{}, good...); b[2] = 0x80; return b }()},
-		{"unknown-word", append([]byte{valuesFormat, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 0xff, 0x7f, 0, 0, 0, 0, 0, 0, 0)},
-		{"literal-beyond-data", append([]byte{valuesFormat, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 0xfe, 0x7f, 0, 0, 0, 0, 0, 0, 0)},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if vs, err := decodeBinaryValues(tt.data); !errors.Is(err, errValues) {
-				t.Errorf("got %+v, %v; want an error", vs, err)
-			}
-		})
-	}
-}
-
-// FuzzValuesBinary: decoding any bytes never panics, and what decodes
-// encodes back to bytes that decode to the same values.
-func FuzzValuesBinary(f *testing.F) {
-	good, _ := appendValues(nil, typicalValues)
-	f.Add(good)
-	f.Add([]byte{valuesFormat, 0})
-	f.Add([]byte(`[{"measurand":"SoC"}]`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		vs, err := decodeBinaryValues(data)
-		if err != nil {
-			return
-		}
-		again, err := appendValues(nil, vs)
-		if err != nil {
-			if math.IsNaN(vs[0].Value) || math.IsInf(vs[0].Value, 0) || errors.Is(err, charging.ErrInvalidInput) {
-				return // a stored NaN is refused on the way in
-			}
-			t.Fatalf("encode decoded values: %v", err)
-		}
-		out, err := decodeBinaryValues(again)
-		if err != nil {
-			t.Fatalf("decode re-encoded values: %v", err)
-		}
-		if d := cmp.Diff(vs, out, cmp.Comparer(func(a, b float64) bool { return math.Float64bits(a) == math.Float64bits(b) })); d != "" {
-			t.Errorf("round trip (-first +second):\n%s", d)
-		}
-	})
-}
-
-// FuzzValuesFromCharger: whatever sampled values a charger's message turns
-// into round-trip through the binary form unchanged (JSON made them).
-func FuzzValuesFromCharger(f *testing.F) {
-	j, _ := json.Marshal(typicalValues)
-	f.Add(j)
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var vs []charging.SampledValue
-		if json.Unmarshal(data, &vs) != nil {
-			return
-		}
-		b, err := appendValues(nil, vs)
-		if err != nil {
-			return
-		}
-		out, err := decodeBinaryValues(b)
-		if err != nil {
-			t.Fatalf("decode: %v", err)
-		}
-		if d := cmp.Diff(vs, out, cmp.Comparer(func(a, b float64) bool { return math.Float64bits(a) == math.Float64bits(b) })); d != "" {
-			t.Errorf("round trip (-want +got):\n%s", d)
-		}
-	})
-}
-
-func BenchmarkAppendValuesBinary(b *testing.B) {
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := appendValues(nil, typicalValues); err != nil {
-			b.Fatal(err)
-		}
-	}
 }
 
 func BenchmarkDecodeValues(b *testing.B) {
