@@ -89,23 +89,30 @@ func meterSample(ts time.Time, n int) charging.MeterSample {
 
 // counters is what the benchmarks measure besides time.
 type counters struct {
-	cpu, serverCPU time.Duration
-	walSyncs       int64
-	meter          MeterStats
+	cpu, serverCPU, machineCPU time.Duration
+	walSyncs                   int64
+	// walBytes and walFPI are the server's WAL bytes and full-page images
+	// written; checkpoints counts its checkpoints (timed and requested).
+	walBytes, walFPI, checkpoints int64
+	meter                         MeterStats
 }
 
 func (s *Store) readCounters(b *testing.B) counters {
-	c := counters{cpu: cpuTime(), serverCPU: serverCPUTime(), meter: s.MeterStats()}
+	c := counters{cpu: cpuTime(), serverCPU: serverCPUTime(), machineCPU: machineCPUTime(), meter: s.MeterStats()}
 	// WAL flushes of the whole server (PostgreSQL 14 and later): with
 	// group commit, concurrent commits share one.
-	if err := s.pool.QueryRow(context.Background(), `SELECT wal_sync FROM pg_stat_wal`).Scan(&c.walSyncs); err != nil {
+	if err := s.pool.QueryRow(context.Background(), `SELECT w.wal_sync, w.wal_bytes::bigint, w.wal_fpi, b.checkpoints_timed + b.checkpoints_req
+		FROM pg_stat_wal w, pg_stat_bgwriter b`).Scan(&c.walSyncs, &c.walBytes, &c.walFPI, &c.checkpoints); err != nil {
 		c.walSyncs = -1
 	}
 	return c
 }
 
 // report adds ops/s, CPU per op of this process and of the server,
-// operations per WAL flush and, for meter values, per commit.
+// the cores the rest of the machine used meanwhile, operations per WAL
+// flush, WAL bytes and full-page images per operation,
+// the checkpoints during the run and, for meter values, operations per
+// commit. The WAL figures are the whole server's.
 func report(b *testing.B, s *Store, before counters) {
 	after := s.readCounters(b)
 	n := float64(b.N)
@@ -114,8 +121,16 @@ func report(b *testing.B, s *Store, before counters) {
 	if d := after.serverCPU - before.serverCPU; d > 0 {
 		b.ReportMetric(float64(d)/n/1e3, "pg-cpu-µs/op")
 	}
+	if d := after.machineCPU - before.machineCPU; d > 0 {
+		// The cores the rest of the machine took meanwhile.
+		others := d - (after.cpu - before.cpu) - (after.serverCPU - before.serverCPU)
+		b.ReportMetric(max(0, others.Seconds())/b.Elapsed().Seconds(), "others-cores")
+	}
 	if d := after.walSyncs - before.walSyncs; before.walSyncs >= 0 && d > 0 {
 		b.ReportMetric(n/float64(d), "ops/walsync")
+		b.ReportMetric(float64(after.walBytes-before.walBytes)/n, "walB/op")
+		b.ReportMetric(float64(after.walFPI-before.walFPI)/n, "fpi/op")
+		b.ReportMetric(float64(after.checkpoints-before.checkpoints), "checkpoints")
 	}
 	if d := after.meter.Batches - before.meter.Batches; d > 0 {
 		b.ReportMetric(float64(after.meter.Ops-before.meter.Ops)/float64(d), "ops/commit")

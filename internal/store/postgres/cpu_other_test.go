@@ -4,5 +4,6 @@ package postgres
 
 import "time"
 
-func cpuTime() time.Duration       { return 0 }
-func serverCPUTime() time.Duration { return 0 }
+func cpuTime() time.Duration        { return 0 }
+func serverCPUTime() time.Duration  { return 0 }
+func machineCPUTime() time.Duration { return 0 }
