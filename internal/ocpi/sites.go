@@ -397,6 +397,69 @@ func (c *CPO) pushChargerLocation(ctx context.Context, st *evState, chargerID st
 	return c.putLocation(ctx, st, loc)
 }
 
+// siteMembers returns the chargers, as stored now, that a sync of the
+// layout can move: those in a site now (l) or at the last publication
+// (pub), and those with EVSEs kept as REMOVED. Any other charger's
+// Location is its own before and after, so it is not read: a sync of a
+// fleet with no sites reads no charger, and one with few reads them one
+// by one. A fleet with many site members is read in keyset pages
+// (ListChargersAfter), never in one statement: at 100 000 chargers the
+// whole list outlasted PostgreSQL's statement timeout.
+func (c *CPO) siteMembers(ctx context.Context, l layout, pub published) (map[string]charging.Charger, error) {
+	want := map[string]bool{}
+	for ch := range l.site {
+		want[ch] = true
+	}
+	for _, ps := range pub.Sites {
+		for _, ch := range ps.Chargers {
+			want[ch] = true
+		}
+	}
+	for _, rem := range pub.Removed {
+		for _, e := range rem.EVSEs {
+			if ch, _, ok := splitEVSEUID(e.UID); ok {
+				want[ch] = true
+			}
+		}
+	}
+	out := make(map[string]charging.Charger, len(want))
+	if len(want) <= siteMembersOneByOne {
+		for _, id := range slices.Sorted(maps.Keys(want)) {
+			ch, err := c.store.GetCharger(ctx, id)
+			switch {
+			case errors.Is(err, charging.ErrNotFound):
+			case err != nil:
+				return nil, err
+			default:
+				out[id] = ch
+			}
+		}
+		return out, nil
+	}
+	for after := ""; ; {
+		page, err := c.store.ListChargersAfter(ctx, after, siteMembersPage)
+		if err != nil {
+			return nil, fmt.Errorf("list chargers after %q: %w", after, err)
+		}
+		for _, ch := range page {
+			if want[ch.ID] {
+				out[ch.ID] = ch
+			}
+		}
+		if len(page) < siteMembersPage {
+			return out, nil
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+// Up to siteMembersOneByOne site members are read one by one; more, in
+// pages of siteMembersPage chargers.
+const (
+	siteMembersOneByOne = 200
+	siteMembersPage     = 1000
+)
+
 // syncLayout publishes what changed in the sites since the layout was
 // last published: every Location that gained or lost EVSEs, or whose site
 // was renamed, is PUT again; EVSEs that left a Location are kept in it as
@@ -410,13 +473,9 @@ func (c *CPO) syncLayout(ctx context.Context, st *evState) error {
 	if err != nil {
 		return err
 	}
-	chs, err := c.store.ListChargers(ctx)
+	byID, err := c.siteMembers(ctx, l, pub)
 	if err != nil {
 		return err
-	}
-	byID := make(map[string]charging.Charger, len(chs))
-	for _, ch := range chs {
-		byID[ch.ID] = ch
 	}
 	// Site Locations now: sites with at least one registered charger.
 	cur := map[string]pubSite{}
