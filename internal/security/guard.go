@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +41,9 @@ type GuardConfig struct {
 	// Known reports whether a charger is registered; refusals of unknown
 	// ids are logged but never stored. Nil treats every id as unknown.
 	Known func(ctx context.Context, id string) bool
+	// KnownMany, when set, is Known for many ids in one query (the
+	// writer of last authentications asks it once per batch).
+	KnownMany func(ctx context.Context, ids []string) (map[string]bool, error)
 	// ClientCAs verify profile-3 chargers' client certificates
 	// (--tls-client-ca, --ca-cert); nil refuses every certificate.
 	ClientCAs *x509.CertPool
@@ -62,6 +67,15 @@ type Guard struct {
 	mu      sync.Mutex
 	pending map[string]int64
 
+	// loader batches the handshakes' record reads (nil when the store
+	// reads one document at a time).
+	loader *loader
+	// seenMu guards seen, the last authentications Run has not written
+	// yet; kick asks Run for an early flush.
+	seenMu sync.Mutex
+	seen   map[string]seenEntry
+	kick   chan struct{}
+
 	// Failures counts refused attempts (all of them, logged or not).
 	Failures atomic.Int64
 }
@@ -74,23 +88,75 @@ func NewGuard(cfg GuardConfig) *Guard {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Guard{
+	g := &Guard{
 		cfg: cfg, recs: records{cfg.Docs}, ver: newVerifier(),
 		perCharger: NewBackoff(3, time.Second, 5*time.Minute),
 		perAddr:    NewBackoff(30, time.Second, 5*time.Minute),
 		logs:       ratelog.New(10*time.Second, 20),
 		pending:    make(map[string]int64),
+		seen:       make(map[string]seenEntry),
+		kick:       make(chan struct{}, 1),
 	}
+	if bd, ok := cfg.Docs.(BatchDocs); ok {
+		g.loader = &loader{get: bd.GetDocs, timeout: 10 * time.Second}
+	}
+	return g
+}
+
+// read returns a charger's security record for a handshake: batched with
+// the other handshakes' reads when the store can.
+func (g *Guard) read(ctx context.Context, id string) (Record, error) {
+	if g.loader != nil {
+		return g.loader.load(ctx, id)
+	}
+	return g.recs.get(ctx, id)
 }
 
 // MinProfile is the configured minimum profile.
 func (g *Guard) MinProfile() int { return g.cfg.MinProfile }
 
-// Record returns a charger's security record.
-func (g *Guard) Record(ctx context.Context, id string) (Record, error) { return g.recs.get(ctx, id) }
+// Record returns a charger's security record with its last
+// authentication.
+func (g *Guard) Record(ctx context.Context, id string) (Record, error) {
+	rec, err := g.recs.get(ctx, id)
+	if err != nil {
+		return Record{}, err
+	}
+	la, err := g.seenOf(ctx, id)
+	if err != nil {
+		return Record{}, err
+	}
+	return withSeen(rec, la), nil
+}
 
-// Records returns every stored security record.
-func (g *Guard) Records(ctx context.Context) ([]Record, error) { return g.recs.list(ctx) }
+// Records returns every stored security record with its last
+// authentication, and a record for each charger that authenticated
+// without one.
+func (g *Guard) Records(ctx context.Context) ([]Record, error) {
+	recs, err := g.recs.list(ctx)
+	if err != nil {
+		return nil, err
+	}
+	seen, err := g.listSeen(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range recs {
+		if la, ok := seen[r.ChargerID]; ok {
+			recs[i] = withSeen(r, la)
+			delete(seen, r.ChargerID)
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(seen)) {
+		recs = append(recs, withSeen(Record{ChargerID: id}, seen[id]))
+	}
+	return recs, nil
+}
+
+// StoredRecords returns every stored security record as stored, without
+// the last authentications (the certificate gauge reads them at every
+// scrape of /metrics).
+func (g *Guard) StoredRecords(ctx context.Context) ([]Record, error) { return g.recs.list(ctx) }
 
 // Authenticate checks a connection attempt by charger id. It returns nil
 // to let it upgrade, or an *ocpp.Refusal.
@@ -102,7 +168,7 @@ func (g *Guard) Authenticate(r *http.Request, id string) error {
 		g.Failures.Add(1)
 		return &ocpp.Refusal{Status: http.StatusTooManyRequests, Reason: "too many failed attempts; retry later", RetryAfter: w}
 	}
-	rec, err := g.recs.get(ctx, id)
+	rec, err := g.read(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -110,9 +176,15 @@ func (g *Guard) Authenticate(r *http.Request, id string) error {
 	// charger that last authenticated from it: many chargers share one
 	// address behind a mobile operator's NAT, and one misconfigured
 	// neighbour must not lock them out.
-	if w := g.perAddr.Wait(addr, now); w > 0 && hostOf(rec.LastAuthRemote) != addr {
-		g.Failures.Add(1)
-		return &ocpp.Refusal{Status: http.StatusTooManyRequests, Reason: "too many failed attempts from this address; retry later", RetryAfter: w}
+	if w := g.perAddr.Wait(addr, now); w > 0 {
+		la, err := g.seenOf(ctx, id)
+		if err != nil {
+			return err
+		}
+		if hostOf(withSeen(rec, la).LastAuthRemote) != addr {
+			g.Failures.Add(1)
+			return &ocpp.Refusal{Status: http.StatusTooManyRequests, Reason: "too many failed attempts from this address; retry later", RetryAfter: w}
+		}
 	}
 	need := max(rec.Profile, g.cfg.MinProfile)
 	var ok auth
@@ -147,10 +219,7 @@ func (g *Guard) Authenticate(r *http.Request, id string) error {
 		return g.refuse(ctx, id, addr, now, rec, status, why)
 	}
 	g.perCharger.Succeed(id + "\x00" + addr)
-	if err := g.succeed(ctx, rec, ok, r.RemoteAddr, now); err != nil {
-		g.cfg.Log.Error("security record not updated", "charger", id, "err", err)
-	}
-	return nil
+	return g.succeed(ctx, rec, ok, r.RemoteAddr, now)
 }
 
 // auth is what a successful check found.
@@ -264,29 +333,50 @@ func (g *Guard) flushFailures(ctx context.Context, id, addr string, now time.Tim
 	}
 }
 
+// succeed records a successful authentication. What decides later
+// connections is written before the charger is accepted: a rotated
+// password it used becomes its only one (an error refuses the attempt,
+// both passwords still valid, so that a charger is never told it is in
+// while the store would still take its old password), and a client
+// certificate not seen before is noted (bookkeeping: logged when it
+// fails). When, from where and at which profile it authenticated is
+// written after the handshake, in batches (Run): the handshake no longer
+// waits for that write, and a crash loses at most a second of it.
 func (g *Guard) succeed(ctx context.Context, rec Record, a auth, remote string, now time.Time) error {
-	if g.cfg.Docs == nil || (g.cfg.Known != nil && !g.cfg.Known(ctx, rec.ChargerID) && rec.UpdatedAt.IsZero()) {
+	if g.cfg.Docs == nil {
 		return nil
 	}
-	// A charger that reconnects often from the same place at the same
-	// profile is written at most once a minute.
-	if !a.pending && a.cert == nil && rec.LastAuthAt != nil && now.Sub(*rec.LastAuthAt) < time.Minute &&
-		hostOf(rec.LastAuthRemote) == hostOf(remote) && rec.LastAuthProfile == a.profile {
-		return nil
+	recorded := !rec.UpdatedAt.IsZero()
+	certNew := a.cert != nil && (rec.CertSerial != a.cert.SerialNumber.Text(16) || rec.CertNotAfter == nil || !rec.CertNotAfter.Equal(a.cert.NotAfter.UTC()))
+	if certNew && !recorded && g.cfg.Known != nil && !g.cfg.Known(ctx, rec.ChargerID) {
+		certNew = false
 	}
-	t := now
-	rec.LastAuthAt, rec.LastAuthRemote, rec.LastAuthProfile = &t, remote, a.profile
-	if a.pending {
-		// The charger took the rotated password: the old one is void.
-		rec.PasswordHash, rec.PendingHash, rec.PendingSince = rec.PendingHash, "", nil
-		g.cfg.Log.Info("charger reconnected with its new password; the old one is no longer accepted", "charger", rec.ChargerID)
+	if a.pending || certNew {
+		t := now
+		rec.LastAuthAt, rec.LastAuthRemote, rec.LastAuthProfile = &t, remote, a.profile
+		if a.pending {
+			// The charger took the rotated password: the old one is void.
+			rec.PasswordHash, rec.PendingHash, rec.PendingSince = rec.PendingHash, "", nil
+		}
+		if a.cert != nil {
+			na := a.cert.NotAfter.UTC()
+			rec.CertSerial, rec.CertNotAfter = a.cert.SerialNumber.Text(16), &na
+		}
+		rec.UpdatedAt = now
+		if err := g.recs.put(ctx, rec); err != nil {
+			if a.pending {
+				return fmt.Errorf("charger %s used its new password, which could not be made its only one: %w", rec.ChargerID, err)
+			}
+			g.cfg.Log.Error("security record not updated", "charger", rec.ChargerID, "err", err)
+		} else {
+			recorded = true
+			if a.pending {
+				g.cfg.Log.Info("charger reconnected with its new password; the old one is no longer accepted", "charger", rec.ChargerID)
+			}
+		}
 	}
-	if a.cert != nil {
-		na := a.cert.NotAfter.UTC()
-		rec.CertSerial, rec.CertNotAfter = a.cert.SerialNumber.Text(16), &na
-	}
-	rec.UpdatedAt = now
-	return g.recs.put(ctx, rec)
+	g.noteAuth(rec.ChargerID, lastAuth{At: now, Remote: remote, Profile: a.profile}, recorded)
+	return nil
 }
 
 func hostOf(remote string) string {

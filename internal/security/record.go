@@ -61,6 +61,14 @@ type Docs interface {
 	ListDocs(ctx context.Context, q charging.DocQuery) ([]charging.Doc, int, error)
 }
 
+// BatchDocs is what a store that reads and writes many documents in one
+// statement adds to Docs (PostgreSQL does): concurrent handshakes' record
+// reads are then one query, and the last authentications one write.
+type BatchDocs interface {
+	GetDocs(ctx context.Context, kind string, ids []string) ([]charging.Doc, error)
+	PutDocs(ctx context.Context, ds []charging.Doc) error
+}
+
 // records reads and writes Records in Docs.
 type records struct{ docs Docs }
 
@@ -77,8 +85,13 @@ func (rs records) get(ctx context.Context, id string) (Record, error) {
 	if err != nil {
 		return Record{}, fmt.Errorf("security record of %s: %w", id, err)
 	}
+	return decodeRecord(id, d.Body)
+}
+
+// decodeRecord reads a stored record of charger id.
+func decodeRecord(id string, body []byte) (Record, error) {
 	var r Record
-	if err := json.Unmarshal(d.Body, &r); err != nil {
+	if err := json.Unmarshal(body, &r); err != nil {
 		return Record{}, fmt.Errorf("security record of %s: %w", id, err)
 	}
 	r.ChargerID = id

@@ -104,8 +104,9 @@ func (s *Server) setupSecurity(clock charging.Clock) error {
 			_, err := s.store.GetCharger(ctx, id)
 			return err == nil
 		},
-		Log: s.log,
-		Now: clock.Now,
+		KnownMany: knownMany(s.store),
+		Log:       s.log,
+		Now:       clock.Now,
 	})
 	if sc.CACert != "" {
 		ca, err := security.LoadCA(sc.CACert, sc.CAKey)
@@ -138,6 +139,17 @@ func (s *Server) setupSecurity(clock charging.Clock) error {
 	s.tls = security.ServerTLS(certs, pool)
 	s.guard.SetClientCAs(pool)
 	s.limiter = security.NewLimiter(sc.Limits, true)
+	return nil
+}
+
+// knownMany is the store's lookup of many chargers in one query, when it
+// has one (PostgreSQL).
+func knownMany(st charging.Store) func(ctx context.Context, ids []string) (map[string]bool, error) {
+	if m, ok := st.(interface {
+		ChargersExist(ctx context.Context, ids []string) (map[string]bool, error)
+	}); ok {
+		return m.ChargersExist
+	}
 	return nil
 }
 
@@ -246,7 +258,7 @@ func (s *Server) securityMetrics(gauge, counter func(name, help string, f func()
 	gauge("charger_certificates_expiring", "Chargers whose client certificate expires within 30 days or has expired (alert on > 0).", func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		recs, err := s.guard.Records(ctx)
+		recs, err := s.guard.StoredRecords(ctx)
 		if err != nil {
 			return math.NaN()
 		}

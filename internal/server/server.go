@@ -574,6 +574,9 @@ func (s *Server) components() []component {
 	if s.cluster.node != nil {
 		cs = append(cs, component{name: "cluster", run: s.runCluster, late: true})
 	}
+	// Late: the last authentications of the handshakes HTTP drains are
+	// written before the store closes.
+	cs = append(cs, component{name: "charger security bookkeeping", run: s.guard.Run, late: true})
 	if c := s.relayEvents(); c != nil {
 		cs = append(cs, *c)
 	}

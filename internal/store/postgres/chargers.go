@@ -481,3 +481,27 @@ func (s *Store) ListEvents(ctx context.Context, chargerID string, limit int) ([]
 	}
 	return out, nil
 }
+
+const sqlChargersExist = `SELECT id FROM chargers WHERE id = ANY($1::text[])`
+
+// ChargersExist returns which of ids are registered chargers, in one
+// statement.
+func (s *Store) ChargersExist(ctx context.Context, ids []string) (map[string]bool, error) {
+	rows, err := s.pool.Query(ctx, sqlChargersExist, ids)
+	if err != nil {
+		return nil, fmt.Errorf("look up %d chargers: %w", len(ids), err)
+	}
+	defer rows.Close()
+	out := make(map[string]bool, len(ids))
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("look up %d chargers: %w", len(ids), err)
+		}
+		out[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("look up %d chargers: %w", len(ids), err)
+	}
+	return out, nil
+}

@@ -155,3 +155,62 @@ func (s *Store) DeleteDoc(ctx context.Context, kind, id string) error {
 	}
 	return nil
 }
+
+const (
+	sqlGetDocs = `SELECT id, owner, body, updated FROM docs WHERE kind = $1 AND id = ANY($2::text[])`
+	sqlPutDocs = `INSERT INTO docs (kind, id, owner, body, updated)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bigint[])
+	ON CONFLICT (kind, id) DO UPDATE SET owner = excluded.owner, body = excluded.body, updated = excluded.updated`
+)
+
+// GetDocs returns the documents of one kind among ids, in one statement
+// (ids without a document are left out): many readers waiting for one
+// document each cost one query, not one each.
+func (s *Store) GetDocs(ctx context.Context, kind string, ids []string) ([]charging.Doc, error) {
+	rows, err := s.pool.Query(ctx, sqlGetDocs, kind, ids)
+	if err != nil {
+		return nil, fmt.Errorf("get %d documents %s: %w", len(ids), kind, err)
+	}
+	defer rows.Close()
+	var out []charging.Doc
+	for rows.Next() {
+		d := charging.Doc{Kind: kind}
+		var updated *int64
+		if err := rows.Scan(&d.ID, &d.Owner, &d.Body, &updated); err != nil {
+			return nil, fmt.Errorf("get %d documents %s: %w", len(ids), kind, err)
+		}
+		d.Updated = decTime(updated)
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("get %d documents %s: %w", len(ids), kind, err)
+	}
+	return out, nil
+}
+
+// PutDocs creates or replaces documents in one statement, as PutDoc does
+// each. A (kind, id) may appear only once.
+func (s *Store) PutDocs(ctx context.Context, ds []charging.Doc) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	kinds, ids, owners := make([]string, len(ds)), make([]string, len(ds)), make([]string, len(ds))
+	bodies, updated := make([][]byte, len(ds)), make([]*int64, len(ds))
+	for i, d := range ds {
+		if d.Kind == "" || d.ID == "" {
+			return fmt.Errorf("put document %q/%q: %w: kind and id must not be empty", d.Kind, d.ID, charging.ErrInvalidInput)
+		}
+		u, err := encTime(d.Updated)
+		if err != nil {
+			return fmt.Errorf("put document %s/%s: %w", d.Kind, d.ID, err)
+		}
+		kinds[i], ids[i], owners[i], bodies[i], updated[i] = d.Kind, d.ID, d.Owner, d.Body, u
+		if bodies[i] == nil {
+			bodies[i] = []byte{}
+		}
+	}
+	if _, err := s.pool.Exec(ctx, sqlPutDocs, kinds, ids, owners, bodies, updated); err != nil {
+		return fmt.Errorf("put %d documents: %w", len(ds), err)
+	}
+	return nil
+}
