@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -150,6 +151,9 @@ type Stats struct {
 	// NoSubprotocol counts connections that offered no subprotocol,
 	// tolerated as the first one.
 	NoSubprotocol atomic.Int64
+	// GaveUp counts connections the charger had closed by the end of
+	// the handshake (also in Refused).
+	GaveUp atomic.Int64
 }
 
 // NewServer returns a Server; Close stops it.
@@ -346,6 +350,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.stats.NoSubprotocol.Add(1)
 		s.log.Info("charger sent no subprotocol; tolerated as "+proto, "charger", id)
 	}
+	if s.gaveUp(nc, id, r.RemoteAddr) {
+		return
+	}
 	if s.cfg.Register != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandlerTimeout)
 		err := s.cfg.Register(ctx, id)
@@ -358,6 +365,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			_ = nc.Close()
 			return
 		}
+	}
+	if s.cfg.Register != nil && s.gaveUp(nc, id, r.RemoteAddr) {
+		return
 	}
 	c := &Conn{
 		id: id, protocol: proto, remote: r.RemoteAddr, srv: s, nc: nc, handler: handler,
@@ -389,6 +399,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.idle()
+}
+
+// gaveUp closes a connection whose charger has already closed it: one
+// that waited in the handshake (authentication, the store) longer than
+// the charger's connect timeout. The upgrade's answer is written into
+// the closed socket without an error, and such a connection used to be
+// registered, counted in Stats.Connected and announced to the cluster
+// (whose presence record could make the node where the charger had
+// meanwhile connected close that live socket) until its first read
+// found it closed. The charger dials again; none of that is done for
+// the attempt it abandoned.
+func (s *Server) gaveUp(nc net.Conn, id, remote string) bool {
+	if !peerGone(nc) {
+		return false
+	}
+	_ = nc.Close()
+	s.stats.Refused.Add(1)
+	s.stats.GaveUp.Add(1)
+	if ok, held := s.badLogs.Allow(id, time.Now()); ok {
+		s.log.Info("charger gave up during the handshake; connection dropped", "charger", id, "remote", remote, "held_back", held)
+	}
+	return true
 }
 
 func (s *Server) protocolNames() string {

@@ -302,6 +302,7 @@ func (s *Server) registry() *prometheus.Registry {
 	gauge("chargers_connected", "Chargers with an open OCPP connection.", func() float64 { return float64(st.Connected.Load()) })
 	counter("ocpp_connections_accepted_total", "OCPP connections accepted.", func() float64 { return float64(st.Accepted.Load()) })
 	counter("ocpp_connections_refused_total", "OCPP connections refused (unknown charger, bad id, duplicate, subprotocol).", func() float64 { return float64(st.Refused.Load()) })
+	counter("ocpp_handshakes_abandoned_total", "OCPP connections the charger had closed by the end of the handshake (it gave up waiting; also in ocpp_connections_refused_total).", func() float64 { return float64(st.GaveUp.Load()) })
 	counter("ocpp_calls_handled_total", "Calls from chargers answered with a CALLRESULT.", func() float64 { return float64(st.CallsHandled.Load()) })
 	counter("ocpp_call_errors_total", "Calls from chargers answered with a CALLERROR.", func() float64 { return float64(st.CallErrors.Load()) })
 	counter("ocpp_bad_frames_total", "Frames from chargers that were not OCPP-J.", func() float64 { return float64(st.BadFrames.Load()) })
