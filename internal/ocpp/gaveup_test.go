@@ -45,22 +45,13 @@ func TestAbandonedHandshakeIsNotRegistered(t *testing.T) {
 				cfg.Register = func(context.Context, string) error { wait(); return nil }
 			}
 			s := NewServer(cfg)
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			mux := http.NewServeMux()
-			mux.Handle("/ocpp/{id}", s)
-			hs := &http.Server{Handler: mux}
-			go hs.Serve(ln)
-			defer hs.Close()
-
-			c, err := net.Dial("tcp", ln.Addr().String())
+			addr := serveOCPP(t, s)
+			c, err := net.Dial("tcp", addr)
 			if err != nil {
 				t.Fatal(err)
 			}
 			fmt.Fprintf(c, "GET /ocpp/CP1 HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-				"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n", ln.Addr())
+				"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n", addr)
 			<-entered
 			if !tt.inAuth {
 				// The upgrade's answer came before Register: read it as a
@@ -95,4 +86,20 @@ func TestAbandonedHandshakeIsNotRegistered(t *testing.T) {
 			}
 		})
 	}
+}
+
+// serveOCPP serves s at /ocpp/{id} on 127.0.0.1 until the test ends and
+// returns its address.
+func serveOCPP(t *testing.T, s *Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/ocpp/{id}", s)
+	hs := &http.Server{Handler: mux}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	return ln.Addr().String()
 }

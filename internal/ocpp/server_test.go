@@ -3,8 +3,6 @@ package ocpp
 import (
 	"context"
 	"encoding/json"
-	"net"
-	"net/http"
 	"testing"
 	"time"
 
@@ -36,19 +34,11 @@ func (h *slowConnect) HandleResult(*Conn, Frame) {}
 func TestClosedConnectionLeavesTheCount(t *testing.T) {
 	h := &slowConnect{connected: make(chan struct{}), release: make(chan struct{}), disconnected: make(chan struct{})}
 	s := NewServer(Config{Protocols: []Protocol{{Name: "ocpp1.6", Handler: h}}})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/ocpp/{id}", s)
-	hs := &http.Server{Handler: mux}
-	go hs.Serve(ln)
-	defer hs.Close()
+	addr := serveOCPP(t, s)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	nc, _, _, err := ws.Dialer{Protocols: []string{"ocpp1.6"}}.Dial(ctx, "ws://"+ln.Addr().String()+"/ocpp/CP1")
+	nc, _, _, err := ws.Dialer{Protocols: []string{"ocpp1.6"}}.Dial(ctx, "ws://"+addr+"/ocpp/CP1")
 	if err != nil {
 		t.Fatal(err)
 	}
