@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -126,6 +127,9 @@ type Server struct {
 	connWG   sync.WaitGroup
 	stop     chan struct{}
 	bgWG     sync.WaitGroup
+	// upkeep says maintain runs: only then may a busy charger linger
+	// (maintain ends the lingering).
+	upkeep atomic.Bool
 
 	// poller parks idle chargers' sockets (nil where it cannot: then
 	// each idle charger keeps a goroutine).
@@ -508,14 +512,15 @@ func (s *Server) dispatch(c *Conn, msg []byte) {
 		res, rerr := c.handler.HandleCall(ctx, c, f.Action, f.Payload)
 		cancel()
 		buf := getWriteBuf()
+		*buf = append((*buf)[:0], make([]byte, frameHeadroom)...)
 		if rerr != nil {
 			s.stats.CallErrors.Add(1)
-			*buf = c.appendCallError((*buf)[:0], f.ID, rerr)
+			*buf = c.appendCallError(*buf, f.ID, rerr)
 		} else {
 			s.stats.CallsHandled.Add(1)
-			*buf = AppendCallResult((*buf)[:0], f.ID, res)
+			*buf = AppendCallResult(*buf, f.ID, res)
 		}
-		err := c.writeText(*buf)
+		err := c.writeAnswer(*buf)
 		if err != nil {
 			s.log.Info("answer not delivered", "charger", c.id, "action", f.Action, "err", err)
 		}
@@ -569,6 +574,8 @@ func (s *Server) now() int64 { return time.Now().UnixNano() }
 func (s *Server) maintain(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	s.upkeep.Store(true)
+	defer s.kickAll()
 	var conns []*Conn
 	for {
 		select {
@@ -589,6 +596,7 @@ func (s *Server) maintain(ctx context.Context) {
 		ping := int64(s.cfg.PingInterval)
 		frame := int64(s.cfg.FrameTimeout)
 		for _, c := range conns {
+			c.kickLinger(now)
 			switch {
 			case idle > 0 && now-c.lastSeen.Load() > idle:
 				s.log.Info("charger silent too long; connection closed", "charger", c.id)
@@ -601,7 +609,7 @@ func (s *Server) maintain(ctx context.Context) {
 				// must never wait on one slow socket.
 				if c.wmu.TryLock() {
 					c.lastPing.Store(now)
-					_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+					c.setWriteDeadline(time.Second)
 					_ = ws.WriteFrame(c.nc, ws.NewPingFrame(nil))
 					c.wmu.Unlock()
 				}
@@ -610,6 +618,16 @@ func (s *Server) maintain(ctx context.Context) {
 		conns = conns[:cap(conns)]
 		clear(conns)
 		conns = conns[:0]
+	}
+}
+
+// kickAll ends every linger once maintain stops: nothing else would.
+func (s *Server) kickAll() {
+	s.upkeep.Store(false)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, c := range s.conns {
+		c.kickLinger(math.MaxInt64)
 	}
 }
 
