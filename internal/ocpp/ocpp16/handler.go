@@ -131,7 +131,13 @@ func (h *Handler) HandleCall(ctx context.Context, c *ocpp.Conn, action string, p
 		st = &connState{}
 	}
 	r := request{h: h, ctx: ctx, id: c.ID(), strict: st.strictTimestamps, action: action}
-	res, err := r.handle(payload)
+	var res any
+	var err error
+	if action == "MeterValues" {
+		res, err = r.meterValues(payload)
+	} else {
+		res, err = r.handle(payload)
+	}
 	if err != nil {
 		var oe *ocpp.Error
 		if errors.As(err, &oe) {
@@ -184,6 +190,33 @@ type request struct {
 	id     string
 	strict bool
 	action string
+}
+
+// meterValues handles a MeterValues. It is a function of its own, called
+// before handle's switch, because handle's frame holds every message's
+// locals (2 KB): on the busiest path that was 2 KB more of a goroutine's
+// stack, and the stacks of the calls waiting for their commit are most of
+// a busy charger's memory.
+//
+//go:noinline
+func (r *request) meterValues(payload json.RawMessage) (any, error) {
+	m := meterValuesPool.Get().(*MeterValuesReq)
+	if err := decodeMeterValues(payload, m); err != nil {
+		putMeterValues(m)
+		return nil, err
+	}
+	samples, err := r.samples(m.MeterValue)
+	connector, tx := m.ConnectorID, CoreTransactionID(m.TransactionID)
+	putMeterValues(m)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.h.svc.MeterValues(r.ctx, charging.MeterValues{
+		ChargerID: r.id, ConnectorID: connector, TransactionID: tx, Samples: samples,
+	}); err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
 }
 
 func (r *request) handle(payload json.RawMessage) (any, error) {
@@ -274,23 +307,7 @@ func (r *request) handle(payload json.RawMessage) (any, error) {
 		return StartTransactionConf{IDTagInfo: tagInfo(res.IDTagInfo), TransactionID: tx}, nil
 
 	case "MeterValues":
-		m := meterValuesPool.Get().(*MeterValuesReq)
-		if err := decodeMeterValues(payload, m); err != nil {
-			putMeterValues(m)
-			return nil, err
-		}
-		samples, err := r.samples(m.MeterValue)
-		connector, tx := m.ConnectorID, CoreTransactionID(m.TransactionID)
-		putMeterValues(m)
-		if err != nil {
-			return nil, err
-		}
-		if err := svc.MeterValues(r.ctx, charging.MeterValues{
-			ChargerID: r.id, ConnectorID: connector, TransactionID: tx, Samples: samples,
-		}); err != nil {
-			return nil, err
-		}
-		return struct{}{}, nil
+		return r.meterValues(payload)
 
 	case "StopTransaction":
 		var m StopTransactionReq
