@@ -28,7 +28,7 @@ func (sizeHandler) HandleResult(*Conn, Frame) {}
 
 // startServer serves s on 127.0.0.1:0 with its upkeep running and returns
 // its address; everything stops with the test.
-func startServer(t *testing.T, s *Server) string {
+func startServer(t testing.TB, s *Server) string {
 	t.Helper()
 	addr := serveOCPP(t, s)
 	ctx, cancel := context.WithCancel(context.Background())

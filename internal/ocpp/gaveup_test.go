@@ -90,7 +90,7 @@ func TestAbandonedHandshakeIsNotRegistered(t *testing.T) {
 
 // serveOCPP serves s at /ocpp/{id} on 127.0.0.1 until the test ends and
 // returns its address.
-func serveOCPP(t *testing.T, s *Server) string {
+func serveOCPP(t testing.TB, s *Server) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

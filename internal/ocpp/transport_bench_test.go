@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -38,29 +37,11 @@ func BenchmarkServerTransport(b *testing.B) {
 	for _, chargers := range []int{1, 50} {
 		b.Run(fmt.Sprintf("chargers-%d", chargers), func(b *testing.B) {
 			s := NewServer(Config{Protocols: []Protocol{{Name: "ocpp1.6", Handler: emptyHandler{}}}})
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			mux := http.NewServeMux()
-			mux.Handle("/ocpp/{id}", s)
-			hs := &http.Server{Handler: mux}
-			go hs.Serve(ln)
-			ctx, cancel := context.WithCancel(context.Background())
-			ran := make(chan struct{})
-			go func() { _ = s.Run(ctx); close(ran) }()
-			defer func() {
-				sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer scancel()
-				_ = s.Shutdown(sctx)
-				cancel()
-				<-ran
-				hs.Close()
-			}()
+			addr := startServer(b, s)
 			conns := make([]net.Conn, chargers)
 			for i := range conns {
 				dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
-				nc, _, _, err := ws.Dialer{Protocols: []string{"ocpp1.6"}}.Dial(dctx, fmt.Sprintf("ws://%s/ocpp/BT-%d", ln.Addr(), i))
+				nc, _, _, err := ws.Dialer{Protocols: []string{"ocpp1.6"}}.Dial(dctx, fmt.Sprintf("ws://%s/ocpp/BT-%d", addr, i))
 				dcancel()
 				if err != nil {
 					b.Fatal(err)
