@@ -3,7 +3,6 @@ package ocpp
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"sync"
@@ -14,29 +13,20 @@ import (
 	"github.com/gobwas/ws"
 )
 
-// emptyHandler answers every CALL with {} and stores nothing.
-type emptyHandler struct{}
-
-func (emptyHandler) Connected(context.Context, *Conn) {}
-func (emptyHandler) Disconnected(*Conn)               {}
-func (emptyHandler) HandleCall(context.Context, *Conn, string, json.RawMessage) (json.RawMessage, *Error) {
-	return json.RawMessage(`{}`), nil
-}
-func (emptyHandler) HandleResult(*Conn, Frame) {}
-
 // benchMeterValues is a MeterValues CALL with three sampled values, as the
 // external load generator sends it.
 const benchMeterValues = `[2,"%d","MeterValues",{"connectorId":1,"transactionId":1,"meterValue":[{"timestamp":"2026-11-21T10:00:00Z","sampledValue":[{"value":"1000","measurand":"Energy.Active.Import.Register","unit":"Wh"},{"value":"11000","measurand":"Power.Active.Import","unit":"W"},{"value":"16","measurand":"Current.Import","unit":"A"}]}]}]`
 
 // BenchmarkServerTransport is the server's part of a call with a handler
-// that costs nothing: reading the frame (and waiting for it), parsing it,
-// writing the answer; chargers clients each send their calls back to back
-// over a real WebSocket on 127.0.0.1, one in flight. The client's CPU is
+// that costs next to nothing (sizeHandler): reading the frame (and
+// waiting for it), parsing it, writing the answer; chargers clients each
+// send their calls back to back over a real WebSocket on 127.0.0.1, one in
+// flight. The client's CPU is
 // in the figure too (same process), the same for every build.
 func BenchmarkServerTransport(b *testing.B) {
 	for _, chargers := range []int{1, 50} {
 		b.Run(fmt.Sprintf("chargers-%d", chargers), func(b *testing.B) {
-			s := NewServer(Config{Protocols: []Protocol{{Name: "ocpp1.6", Handler: emptyHandler{}}}})
+			s := NewServer(Config{Protocols: []Protocol{{Name: "ocpp1.6", Handler: sizeHandler{}}}})
 			addr := startServer(b, s)
 			conns := make([]net.Conn, chargers)
 			for i := range conns {
