@@ -98,7 +98,7 @@ func NewGuard(cfg GuardConfig) *Guard {
 		kick:       make(chan struct{}, 1),
 	}
 	if bd, ok := cfg.Docs.(BatchDocs); ok {
-		g.loader = &loader{get: bd.GetDocs, timeout: 10 * time.Second}
+		g.loader = newLoader(bd.GetDocs)
 	}
 	return g
 }

@@ -78,7 +78,7 @@ func (g *Guard) pendingSeen(id string) (lastAuth, bool) {
 func (g *Guard) Run(ctx context.Context) error {
 	defer func() {
 		if g.loader != nil {
-			g.loader.wg.Wait()
+			g.loader.b.Wait()
 		}
 	}()
 	t := time.NewTicker(seenFlushEvery)
