@@ -55,7 +55,6 @@ const (
 		RETURNING id
 	) INSERT INTO event_log (id, session_id, seq, charger_id, kind, at, body)
 	SELECT gen_random_uuid()::text, '', 0, id, '` + string(charging.ChargerChanged) + `', coalesce($10::bigint, 0), '{}'::jsonb FROM u`
-	sqlTouchCharger = `UPDATE chargers SET last_seen_at = $1 WHERE id = $2`
 	// sqlSetConnector keeps a stored status with a newer status_at. The
 	// foreign key refuses a connector of an unknown charger. It returns
 	// the row when the status is applied, none otherwise.
@@ -262,16 +261,68 @@ func (s *Store) RecordBoot(ctx context.Context, b charging.Boot) error {
 }
 
 // TouchCharger records that the charger was heard from at t; ErrNotFound for
-// an unknown charger.
+// an unknown charger. Calls made while others are being written are
+// written together in the next statement (a heartbeat a minute from each
+// of 100 000 chargers is 1 700 a second).
 func (s *Store) TouchCharger(ctx context.Context, id string, t time.Time) error {
 	at, err := encTime(t)
 	if err != nil {
 		return fmt.Errorf("touch charger %s: %w", id, err)
 	}
-	if err := s.updateOne(ctx, sqlTouchCharger, at, id); err != nil {
+	found, err := s.touches.Call(ctx, touch{id: id, at: *at})
+	if err == nil && !found {
+		err = charging.ErrNotFound
+	}
+	if err != nil {
 		return fmt.Errorf("touch charger %s: %w", id, err)
 	}
 	return nil
+}
+
+// touch is one TouchCharger call.
+type touch struct {
+	id string
+	at int64
+}
+
+const sqlTouchChargers = `UPDATE chargers AS c SET last_seen_at = v.at
+	FROM unnest($1::text[], $2::bigint[]) AS v (id, at) WHERE c.id = v.id RETURNING c.id`
+
+// touchChargers writes a batch of touches in one statement, the latest
+// time of each charger, and reports which chargers exist.
+func (s *Store) touchChargers(ctx context.Context, ts []touch) ([]bool, error) {
+	latest := make(map[string]int64, len(ts))
+	for _, t := range ts {
+		if cur, ok := latest[t.id]; !ok || t.at > cur {
+			latest[t.id] = t.at
+		}
+	}
+	ids, ats := make([]string, 0, len(latest)), make([]int64, 0, len(latest))
+	for id, at := range latest {
+		ids, ats = append(ids, id), append(ats, at)
+	}
+	rows, err := s.pool.Query(ctx, sqlTouchChargers, ids, ats)
+	if err != nil {
+		return nil, err
+	}
+	found := make(map[string]bool, len(ids))
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		found[id] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]bool, len(ts))
+	for i, t := range ts {
+		out[i] = found[t.id]
+	}
+	return out, nil
 }
 
 // updateOne runs an UPDATE of one row, ErrNotFound when it matched none.

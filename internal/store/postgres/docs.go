@@ -165,9 +165,10 @@ const (
 
 // GetDocs returns the documents of one kind among ids, in one statement
 // (ids without a document are left out): many readers waiting for one
-// document each cost one query, not one each.
+// document each cost one query, not one each. It runs on a small pool of
+// its own (Store.reads), for reads a charger's handshake waits for.
 func (s *Store) GetDocs(ctx context.Context, kind string, ids []string) ([]charging.Doc, error) {
-	rows, err := s.pool.Query(ctx, sqlGetDocs, kind, ids)
+	rows, err := s.reads.Query(ctx, sqlGetDocs, kind, ids)
 	if err != nil {
 		return nil, fmt.Errorf("get %d documents %s: %w", len(ids), kind, err)
 	}

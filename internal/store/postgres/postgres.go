@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/coalesce"
 	"github.com/chargebridge/chargebridge/internal/store/eventlog"
 )
 
@@ -53,9 +54,22 @@ type Store struct {
 	// cluster is what nodes sharing the database need to do work once
 	// (cluster.go).
 	cluster cluster
+	// touches runs concurrent TouchCharger calls (heartbeats) as one
+	// statement.
+	touches coalesce.Batcher[touch, bool]
+	// reads is a small pool of its own for the batched reads a
+	// connection's handshake waits for (GetDocs): on the main pool they
+	// queued behind the writes of every charger already connected, and
+	// at a fleet's ramp the handshakes outlasted the chargers' connect
+	// timeout.
+	reads *pgxpool.Pool
 
 	closeOnce sync.Once
 }
+
+// readConns is the size of the pool of handshake reads (Store.reads): one
+// per batch a Guard's loader may have out.
+const readConns = 2
 
 // Option configures Open.
 type Option func(*config)
@@ -113,11 +127,19 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, startupError(where, err)
 	}
 	s := &Store{pool: pool, cfg: cfg}
+	s.touches = coalesce.Batcher[touch, bool]{Do: s.touchChargers, Timeout: 10 * time.Second, Runners: 2, Max: 2000}
 	if err := s.setUp(ctx, pc.ConnConfig.ConnectTimeout); err != nil {
 		pool.Close()
 		return nil, startupError(where, err)
 	}
 	if err := s.cluster.init(ctx, pc, s.lockNS); err != nil {
+		pool.Close()
+		return nil, startupError(where, err)
+	}
+	rc := pc.Copy()
+	rc.MaxConns, rc.MinConns = readConns, 0
+	if s.reads, err = pgxpool.NewWithConfig(ctx, rc); err != nil {
+		s.cluster.close()
 		pool.Close()
 		return nil, startupError(where, err)
 	}
@@ -183,6 +205,8 @@ func (s *Store) Close() error {
 			s.meter.close()
 		}
 		s.cluster.close()
+		s.touches.Wait()
+		s.reads.Close()
 		s.pool.Close()
 	})
 	return nil
