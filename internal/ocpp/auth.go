@@ -30,6 +30,15 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, id string)
 		return true
 	}
 	s.stats.Refused.Add(1)
+	if r.Context().Err() != nil {
+		// The charger hung up while its credentials were being checked
+		// (its connect timeout, under load): no fault of the check.
+		s.stats.GaveUp.Add(1)
+		if ok, held := s.badLogs.Allow(id, time.Now()); ok {
+			s.log.Info("charger gave up during the handshake; connection dropped", "charger", id, "remote", r.RemoteAddr, "held_back", held)
+		}
+		return false
+	}
 	s.stats.AuthFailures.Add(1)
 	var ref *Refusal
 	if !errors.As(err, &ref) {

@@ -42,7 +42,7 @@ func TestAbandonedHandshakeIsNotRegistered(t *testing.T) {
 			if tt.inAuth {
 				cfg.Authenticate = func(*http.Request, string) error { wait(); return nil }
 			} else {
-				cfg.Register = func(context.Context, string) error { wait(); return nil }
+				cfg.Register = func(context.Context, string) (any, error) { wait(); return nil, nil }
 			}
 			s := NewServer(cfg)
 			addr := serveOCPP(t, s)

@@ -65,14 +65,18 @@ type Config struct {
 	// order of preference.
 	Protocols []Protocol
 	// Admit decides whether a charger may connect; an error wrapping
-	// ErrUnknownCharger refuses it with 404. Nil admits everyone.
-	Admit func(ctx context.Context, chargerID string) error
+	// ErrUnknownCharger refuses it with 404. Nil admits everyone. What it
+	// returns (the charger's record it read, say) is the connection's
+	// Data when the handler's Connected is called, unless Register
+	// returns something: a handler need not read it again.
+	Admit func(ctx context.Context, chargerID string) (any, error)
 	// Register, when set, runs after the WebSocket handshake and before
 	// the connection is registered (so before anything sees the charger
 	// connected): work the charger need not wait for to complete its
 	// handshake, such as writing its record. An error closes the
-	// connection with 1011.
-	Register func(ctx context.Context, chargerID string) error
+	// connection with 1011. A non-nil result is the connection's Data
+	// when Connected is called.
+	Register func(ctx context.Context, chargerID string) (any, error)
 	// Authenticate checks a connection attempt's credentials (security
 	// profiles) before anything else looks at it; a *Refusal answers with
 	// its status, any other error with 500. Nil accepts everyone.
@@ -298,8 +302,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.authenticate(w, r, id) {
 		return
 	}
+	var data any
 	if s.cfg.Admit != nil {
-		if err := s.cfg.Admit(r.Context(), id); err != nil {
+		var err error
+		if data, err = s.cfg.Admit(r.Context(), id); err != nil {
 			s.stats.Refused.Add(1)
 			if errors.Is(err, ErrUnknownCharger) {
 				if ok, held := s.badLogs.Allow(id, time.Now()); ok {
@@ -361,8 +367,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.cfg.Register != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandlerTimeout)
-		err := s.cfg.Register(ctx, id)
+		reg, err := s.cfg.Register(ctx, id)
 		cancel()
+		if reg != nil {
+			data = reg
+		}
 		if err != nil {
 			s.stats.Refused.Add(1)
 			s.log.Error("charger not registered; connection closed", "charger", id, "err", err)
@@ -380,6 +389,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		callSlot: make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
+	c.Data = data
 	if s.poller != nil {
 		c.pollRaw = pollable(nc)
 	}

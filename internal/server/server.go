@@ -206,27 +206,33 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 			{Name: ocpp16.Subprotocol, Handler: presenceHandler{s.h16, s}},
 			{Name: ocpp201.Subprotocol, Handler: presenceHandler{h201, s}},
 		},
-		Admit: func(ctx context.Context, id string) error {
+		Admit: func(ctx context.Context, id string) (any, error) {
 			if cfg.AutoRegister {
-				return nil // everyone, registered just after the handshake (Register)
+				return nil, nil // everyone, registered just after the handshake (Register)
 			}
-			_, err := svc.Admit(ctx, id)
+			c, err := svc.Admit(ctx, id)
 			if errors.Is(err, charging.ErrNotFound) {
-				return fmt.Errorf("%w: %v", ocpp.ErrUnknownCharger, err)
+				return nil, fmt.Errorf("%w: %v", ocpp.ErrUnknownCharger, err)
 			}
-			return err
+			if err != nil {
+				return nil, err
+			}
+			return c, nil
 		},
 		// With --auto-register a charger is registered after the
 		// handshake, not in it: at a fleet's first connections the store
 		// is the bottleneck, and handshakes that waited for it ran into
 		// the chargers' connect timeouts (they gave up, dialled again,
 		// and the work was done twice).
-		Register: func(ctx context.Context, id string) error {
+		Register: func(ctx context.Context, id string) (any, error) {
 			if !cfg.AutoRegister {
-				return nil
+				return nil, nil
 			}
-			_, err := svc.Admit(ctx, id)
-			return err
+			c, err := svc.Admit(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			return c, nil
 		},
 		Authenticate: s.guard.Authenticate,
 		Duplicates:   dup,

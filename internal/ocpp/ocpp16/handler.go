@@ -98,10 +98,15 @@ type connState struct {
 	strictTimestamps bool
 }
 
-// Connected loads the charger's tolerance settings.
+// Connected loads the charger's tolerance settings. The charger's record
+// the handshake read (the connection's Data, from ocpp.Config.Admit or
+// Register) is not read again: at a fleet's ramp each query before the
+// first BootNotification is read keeps that boot waiting.
 func (h *Handler) Connected(ctx context.Context, c *ocpp.Conn) {
 	st := &connState{}
-	if ch, err := h.svc.Store().GetCharger(ctx, c.ID()); err == nil {
+	if ch, ok := c.Data.(charging.Charger); ok && ch.ID == c.ID() {
+		st.strictTimestamps = ch.StrictTimestamps
+	} else if ch, err := h.svc.Store().GetCharger(ctx, c.ID()); err == nil {
 		st.strictTimestamps = ch.StrictTimestamps
 	}
 	if _, err := h.svc.LoadTolerance(ctx, c.ID()); err != nil {
