@@ -3,7 +3,6 @@ package postgres
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
@@ -61,25 +60,9 @@ func nullString(s string) *string {
 	return &s
 }
 
-// encodeValues returns vs as a JSON array, the encoding/json form of
-// []charging.SampledValue (the SQLite store writes the same). Values must be
-// finite; JSON has no NaN or Inf.
-func encodeValues(vs []charging.SampledValue) (string, error) {
-	for i := range vs {
-		if v := vs[i].Value; math.IsNaN(v) || math.IsInf(v, 0) {
-			return "", fmt.Errorf("%w: sampled value %s is %v; store only finite values", charging.ErrInvalidInput, vs[i].Measurand, v)
-		}
-	}
-	if vs == nil {
-		return "[]", nil
-	}
-	b, err := json.Marshal(vs)
-	if err != nil {
-		return "", fmt.Errorf("encode sampled values: %w", err)
-	}
-	return string(b), nil
-}
-
+// decodeValues reads sampled values stored as JSON, the encoding/json form
+// of []charging.SampledValue, in which rows written before migration 0015
+// keep them (json, not jsonb: jsonb would turn -0 into 0).
 func decodeValues(data []byte) ([]charging.SampledValue, error) {
 	var vs []charging.SampledValue
 	if err := json.Unmarshal(data, &vs); err != nil {

@@ -40,7 +40,10 @@ type meterOp struct {
 	powerAt, socAt     *int64
 	updated, received  *int64
 	ts                 []*int64
-	vals               []string
+	// vals are the samples' sampled values in package sampled's binary
+	// form, each a slice of buf.
+	vals [][]byte
+	buf  []byte
 
 	applied bool
 	err     error
@@ -73,9 +76,9 @@ const sqlWriteMeter = `WITH v AS (
 		FROM v WHERE s.seq = v.seq AND s.meter_version = v.version
 		RETURNING v.k
 	), ins AS (
-		INSERT INTO meter_samples (session_seq, charger_id, connector_id, transaction_id, ts, received_at, vals)
-		SELECT nullif(u.seq, 0), u.charger, u.connector, u.tx, u.ts, u.received, u.vals::json
-		FROM unnest($10::bigint[], $11::bigint[], $12::text[], $13::integer[], $14::text[], $15::bigint[], $16::bigint[], $17::text[])
+		INSERT INTO meter_samples (session_seq, charger_id, connector_id, transaction_id, ts, received_at, vbin)
+		SELECT nullif(u.seq, 0), u.charger, u.connector, u.tx, u.ts, u.received, u.vals
+		FROM unnest($10::bigint[], $11::bigint[], $12::text[], $13::integer[], $14::text[], $15::bigint[], $16::bigint[], $17::bytea[])
 			WITH ORDINALITY AS u (k, seq, charger, connector, tx, ts, received, vals, n)
 		WHERE u.k = 0 OR u.k IN (SELECT k FROM f)
 		ORDER BY u.n
@@ -259,7 +262,7 @@ func (s *Store) writeBatch(ctx context.Context, q querier, b *meterBatch) error 
 		sConnector    = make([]int32, 0, nSamples)
 		sTx           = make([]*string, 0, nSamples)
 		sTS, received = make([]*int64, 0, nSamples), make([]*int64, 0, nSamples)
-		sVals         = make([]string, 0, nSamples)
+		sVals         = make([][]byte, 0, nSamples)
 	)
 	for _, op := range b.ops {
 		for i := range op.ts {

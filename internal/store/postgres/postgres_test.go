@@ -1,12 +1,17 @@
 package postgres
 
 import (
+	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/store/postgres/pgtest"
@@ -267,5 +272,89 @@ func TestMigrateEVSEConnectors(t *testing.T) {
 	k := charging.Connector{ChargerID: "cp-1", ConnectorID: 1, EVSEConnectorID: 2, Status: charging.StatusCharging, StatusAt: t0.Add(time.Minute)}
 	if evse, applied, err := s.SetConnectorStatus(ctx, k); err != nil || !applied || evse.Status != charging.StatusCharging || len(evse.EVSEConnectors) != 2 {
 		t.Errorf("status of EVSE 1 connector 2 after migration: %+v, %v, %v; want EVSE 1 Charging with 2 connectors", evse, applied, err)
+	}
+}
+
+// TestMigrateSampleValuesBinary: after migration 0015 new samples keep
+// their sampled values in vbin, and samples a database from before it holds
+// as JSON in vals read back exactly, in time order with the new ones. The
+// old schema is made from the current one by undoing 0015, its row by
+// writing the JSON an older store wrote.
+func TestMigrateSampleValuesBinary(t *testing.T) {
+	dsn := pgtest.Schema(t)
+	ctx := t.Context()
+	s, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t0 := time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC)
+	if err := s.CreateCharger(ctx, charging.Charger{ID: "cp-1", Registered: true, CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	sess, _, err := s.StartSession(ctx, charging.StartSession{ID: "s-1", StartKey: "k-1", ChargerID: "cp-1", ConnectorID: 1,
+		IDTag: "TAG", Status: charging.SessionActive, MeterStartWh: 1000, StartedAt: t0, ReceivedAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(s *Store, sess *charging.Session, at time.Time, vs []charging.SampledValue) {
+		t.Helper()
+		tx := sess.TransactionID
+		m := charging.MeterValues{ChargerID: "cp-1", ConnectorID: 1, TransactionID: &tx, ReceivedAt: at,
+			Samples: []charging.MeterSample{{Timestamp: at, Values: vs}}}
+		folded, _ := charging.Fold(*sess, m)
+		if err := s.WriteMeterValues(ctx, charging.MeterWrite{MeterValues: m, Seq: sess.Seq, Version: sess.MeterVersion, Meter: folded.Meter()}); err != nil {
+			t.Fatal(err)
+		}
+		sess.SetMeter(folded.Meter())
+		sess.MeterVersion++
+	}
+	old := []charging.SampledValue{
+		{Measurand: charging.MeasurandEnergyImportRegister, Context: "Sample.Periodic", Unit: "kWh", Value: 2, Numeric: true, Raw: "2000", RawUnit: "Wh"},
+		{Measurand: "x-vendor", Value: math.Copysign(0, -1), Numeric: true, Raw: "-0", Signed: true, Flagged: "made-up"},
+	}
+	write(s, &sess, t0.Add(time.Minute), old)
+	j, err := json.Marshal(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`UPDATE meter_samples SET vals = '` + string(j) + `'`,
+		`ALTER TABLE meter_samples DROP COLUMN vbin, ALTER COLUMN vals SET NOT NULL`,
+		`DELETE FROM schema_migrations WHERE version = 15`,
+	} {
+		if _, err := s.pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s.Close()
+
+	s, err = Open(ctx, dsn)
+	if err != nil {
+		t.Fatalf("Open after the old schema: %v", err)
+	}
+	defer s.Close()
+	cur := []charging.SampledValue{{Measurand: charging.MeasurandEnergyImportRegister, Unit: "Wh", Value: 3000, Numeric: true, Raw: "3000"}}
+	write(s, &sess, t0, cur) // earlier than the old sample: read first
+	var stored []string
+	rows, err := s.pool.Query(ctx, `SELECT (vals IS NOT NULL)::text || ' ' || (vbin IS NOT NULL)::text FROM meter_samples ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"true false", "false true"}; !slices.Equal(stored, want) {
+		t.Errorf("vals, vbin set: got %q; want %q (the old row's JSON, the new row's binary)", stored, want)
+	}
+	got, err := s.SessionSamples(ctx, "s-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []charging.MeterSample{{Timestamp: t0, Values: cur}, {Timestamp: t0.Add(time.Minute), Values: old}}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("samples after migration (-want +got):\n%s", d)
+	}
+	if !math.Signbit(got[1].Values[1].Value) {
+		t.Errorf("old sample's -0 read back as %v", got[1].Values[1].Value)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/store/sampled"
 	"github.com/chargebridge/chargebridge/internal/store/sqlstatus"
 )
 
@@ -59,7 +60,9 @@ var (
 		RETURNING id, charger_id, transaction_id, event_seq, last_updated
 	) ` + sqlSessionEventsFrom + `u`
 
-	sqlSessionSamples = `SELECT s.seq, m.id, m.ts, m.vals::text FROM sessions s
+	// sqlSessionSamples reads the sampled values of a sample in vbin, or
+	// in vals (JSON) for one written before migration 0015.
+	sqlSessionSamples = `SELECT s.seq, m.id, m.ts, m.vals::text, m.vbin FROM sessions s
 	LEFT JOIN meter_samples m ON m.session_seq = s.seq
 	WHERE s.id = $1 ORDER BY m.ts ASC NULLS FIRST, m.id`
 )
@@ -201,7 +204,8 @@ func (s *Store) startSession(ctx context.Context, r charging.StartSession, start
 func (s *Store) WriteMeterValues(ctx context.Context, w charging.MeterWrite) (err error) {
 	op := meterOpPool.Get().(*meterOp)
 	defer func() {
-		*op = meterOp{done: op.done}
+		// The buffer of the sampled values is kept for the next use.
+		*op = meterOp{done: op.done, buf: op.buf[:0]}
 		meterOpPool.Put(op)
 	}()
 	if err := op.encode(&w); err != nil {
@@ -232,14 +236,16 @@ func (op *meterOp) encode(w *charging.MeterWrite) error {
 	if op.received, err = encTime(w.ReceivedAt); err != nil {
 		return err
 	}
-	op.ts, op.vals = make([]*int64, len(w.Samples)), make([]string, len(w.Samples))
+	op.ts, op.vals = make([]*int64, len(w.Samples)), make([][]byte, len(w.Samples))
 	for i := range w.Samples {
 		if op.ts[i], err = encTime(w.Samples[i].Timestamp); err != nil {
 			return err
 		}
-		if op.vals[i], err = encodeValues(w.Samples[i].Values); err != nil {
+		start := len(op.buf)
+		if op.buf, err = sampled.Append(op.buf, w.Samples[i].Values); err != nil {
 			return err
 		}
+		op.vals[i] = op.buf[start:len(op.buf):len(op.buf)]
 	}
 	if w.Seq == 0 {
 		return nil
@@ -406,19 +412,24 @@ func (s *Store) SessionSamples(ctx context.Context, sessionID string) ([]chargin
 	found := false
 	for rows.Next() {
 		var (
-			seq  int64
-			id   *int64
-			ts   *int64
-			vals []byte
+			seq        int64
+			id         *int64
+			ts         *int64
+			vals, vbin []byte
 		)
-		if err := rows.Scan(&seq, &id, &ts, &vals); err != nil {
+		if err := rows.Scan(&seq, &id, &ts, &vals, &vbin); err != nil {
 			return nil, fmt.Errorf("samples of session %s: %w", sessionID, err)
 		}
 		found = true
 		if id == nil {
 			continue // the session has no samples
 		}
-		vs, err := decodeValues(vals)
+		var vs []charging.SampledValue
+		if vbin != nil {
+			vs, err = sampled.Decode(vbin)
+		} else {
+			vs, err = decodeValues(vals)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("samples of session %s: %w", sessionID, err)
 		}
