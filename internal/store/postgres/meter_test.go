@@ -33,7 +33,7 @@ func TestMeterBatch(t *testing.T) {
 		txs = append(txs, sess.TransactionID)
 	}
 	// Writers without goroutines: the test hands them batches.
-	w := &meterWriters{s: st, maxBatch: 256, ops: make(chan *meterOp), closing: make(chan struct{})}
+	w := &meterWriters{s: st, pool: st.pool, maxBatch: 256, ops: make(chan *meterOp), closing: make(chan struct{})}
 	st.meter = w
 	// mk folds a MeterValues into the session as it is stored (seq 0:
 	// unattached) and encodes the write.
@@ -202,5 +202,44 @@ func TestMeterWritersShareCommits(t *testing.T) {
 	err = st.WriteMeterValues(ctx, charging.MeterWrite{MeterValues: charging.MeterValues{ChargerID: "cp-1", ConnectorID: 1, ReceivedAt: t0}})
 	if !errors.Is(err, ErrClosed) {
 		t.Errorf("WriteMeterValues after Close: got %v; want %v", err, ErrClosed)
+	}
+}
+
+// TestMeterWritersPlanOnce: the meter writers' connections run their
+// statement on PostgreSQL's generic plan (planned once per connection, not
+// per batch), unless the URL chooses otherwise; the store's other
+// connections keep the server's choice.
+func TestMeterWritersPlanOnce(t *testing.T) {
+	for _, tt := range []struct {
+		name, param, want string
+	}{
+		{"default", "", "force_generic_plan"},
+		{"url-chooses", "force_custom_plan", "force_custom_plan"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dsn := pgtest.Schema(t)
+			if tt.param != "" {
+				dsn = pgtest.WithParam(t, dsn, "plan_cache_mode", tt.param)
+			}
+			st, err := Open(t.Context(), dsn)
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer st.Close()
+			var writers, others string
+			if err := st.meter.pool.QueryRow(t.Context(), `SHOW plan_cache_mode`).Scan(&writers); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.pool.QueryRow(t.Context(), `SHOW plan_cache_mode`).Scan(&others); err != nil {
+				t.Fatal(err)
+			}
+			wantOthers := "auto"
+			if tt.param != "" {
+				wantOthers = tt.param
+			}
+			if writers != tt.want || others != wantOthers {
+				t.Errorf("plan_cache_mode: writers %s, others %s; want %s, %s", writers, others, tt.want, wantOthers)
+			}
+		})
 	}
 }

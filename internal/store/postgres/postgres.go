@@ -144,7 +144,13 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, startupError(where, err)
 	}
 	if cfg.meterWriters > 0 {
-		s.meter = startMeterWriters(s, cfg.meterWriters, cfg.maxBatch)
+		mp, err := pgxpool.NewWithConfig(ctx, meterPoolConfig(pc, cfg.meterWriters))
+		if err != nil {
+			s.cluster.close()
+			pool.Close()
+			return nil, startupError(where, err)
+		}
+		s.meter = startMeterWriters(s, mp, cfg.meterWriters, cfg.maxBatch)
 	}
 	return s, nil
 }
