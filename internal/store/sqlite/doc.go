@@ -26,5 +26,7 @@
 // they must lie between the years 1678 and 2262, and the zero time is stored
 // as NULL. Meter samples are stored one row per MeterSample, its sampled
 // values in a compact binary form (values.go; rows written before migration
-// 0014 hold a JSON array instead, read as before).
+// 0014 hold a JSON array instead, read as before). A session's samples are
+// staged in a small table first and moved into meter_samples a few at a
+// time by the writer (stage.go); reads see both.
 package sqlite

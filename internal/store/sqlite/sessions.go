@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/store/sqlstatus"
@@ -67,7 +68,14 @@ var (
 	// (NULL: none).
 	sqlInsertSample = `INSERT INTO meter_samples (session_seq, charger_id, connector_id, transaction_id, ts, received_at, vals, vbin)
 	VALUES (?1, ?2, ?3, ?4, ?5, ?6, '', ?7)`
-	sqlSessionSamples = `SELECT ts, vals, vbin FROM meter_samples WHERE session_seq = ? ORDER BY ts, id`
+	// sqlSessionSamples reads a session's samples in meter_samples and in
+	// the staging tables (stage.go): in time order, then in the order
+	// stored, which is meter_samples' before the staged ones, each table
+	// by id.
+	sqlSessionSamples = `SELECT ts, vals, vbin FROM (
+	SELECT ts, 0 AS src, id, vals, vbin FROM meter_samples WHERE session_seq = ?1
+	UNION ALL ` + sqlStageSamples(0) + `
+	UNION ALL ` + sqlStageSamples(1) + `) ORDER BY ts, src, id`
 )
 
 func sqlListSessions(byStatus, byCharger bool) string {
@@ -248,80 +256,151 @@ func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess
 // primary key w.Seq (none when 0), and writes w.Meter over w.Version; see
 // charging.SessionStore. ErrConflict when the session's meter is at
 // another version (or there is no such session): nothing is written.
+// A session's samples are staged (stage.go); unattached ones go to
+// meter_samples.
 func (s *Store) WriteMeterValues(ctx context.Context, w charging.MeterWrite) error {
-	received, err := encTime(w.ReceivedAt)
+	m := meterOpPool.Get().(*meterOp)
+	defer m.put()
+	if err := m.encode(&w); err != nil {
+		return fmt.Errorf("meter values of %s: %w", w.ChargerID, err)
+	}
+	var err error
+	if m.doc == nil {
+		err = s.writeBare(ctx, m.fn)
+	} else {
+		err = s.write(ctx, m.fn)
+	}
 	if err != nil {
 		return fmt.Errorf("meter values of %s: %w", w.ChargerID, err)
 	}
-	// Encode the statements' arguments here, in the caller's goroutine,
-	// so the writer only runs SQL.
+	return nil
+}
+
+// meterOp is a MeterValues' write, its statements' arguments encoded in
+// the caller's goroutine so the writer only runs SQL. It is pooled: the
+// arguments are bound by the time the write returns.
+type meterOp struct {
+	fn      func(*writer) error // m.run, bound once
+	seq     int64
+	version int64
+	fold    []driver.NamedValue // nil: no session
+	rows    [][]driver.NamedValue
+	nv      []driver.NamedValue // backing of fold and rows
+	buf     []byte              // backing of the rows' values
+	doc     []driver.NamedValue
+}
+
+var meterOpPool = sync.Pool{New: func() any {
+	m := &meterOp{}
+	m.fn = m.run
+	return m
+}}
+
+func (m *meterOp) put() {
+	clear(m.nv)
+	clear(m.rows)
+	m.fold, m.rows, m.nv, m.buf, m.doc = nil, m.rows[:0], m.nv[:0], m.buf[:0], nil
+	meterOpPool.Put(m)
+}
+
+// Arguments of sqlInsertSample and, for a staged sample, the id.
+const sampleArgs = 8
+
+func (m *meterOp) encode(w *charging.MeterWrite) error {
+	received, err := encTime(w.ReceivedAt)
+	if err != nil {
+		return err
+	}
 	var tx, seq any
 	if w.TransactionID != nil {
 		tx = *w.TransactionID
 	}
-	var fold []driver.NamedValue
+	m.seq, m.version = w.Seq, w.Version
 	if w.Seq != 0 {
 		seq = w.Seq
 		var te timeEnc
 		mt := &w.Meter
 		powerAt, socAt, updated := te.p(mt.LastPowerAt), te.p(mt.SoCAt), te.t(mt.LastUpdated)
 		if te.err != nil {
-			return fmt.Errorf("meter values of %s: %w", w.ChargerID, te.err)
+			return te.err
 		}
-		fold, err = appendArgs(make([]driver.NamedValue, 0, 9), []any{mt.LastRegisterWh, mt.MaxPowerKW, nullFloat(mt.LastPowerKW), powerAt,
-			nullFloat(mt.SoC), socAt, updated, w.Seq, w.Version})
+		m.nv, err = appendArgs(m.nv, []any{mt.LastRegisterWh, mt.MaxPowerKW, nullFloat(mt.LastPowerKW), powerAt,
+			nullFloat(mt.SoC), socAt, updated, seq, w.Version})
 		if err != nil {
-			return fmt.Errorf("meter values of %s: %w", w.ChargerID, err)
+			return err
 		}
 	}
-	inserts := make([][]driver.NamedValue, len(w.Samples))
+	charger := any(w.ChargerID)
 	for i := range w.Samples {
 		smp := &w.Samples[i]
 		ts, err := encTime(smp.Timestamp)
 		if err != nil {
-			return fmt.Errorf("meter values of %s: %w", w.ChargerID, err)
+			return err
 		}
-		// Each row gets its own bytes: the driver binds them when the
-		// writer runs the statement.
-		buf, err := appendValues(make([]byte, 0, 4+len(smp.Values)*valueBinarySize), smp.Values)
+		start := len(m.buf)
+		if m.buf, err = appendValues(m.buf, smp.Values); err != nil {
+			return err
+		}
+		// The end is fixed below, once m.buf has stopped moving.
+		m.nv, err = appendArgs(m.nv, []any{seq, charger, w.ConnectorID, tx, ts, received, nil, nil})
 		if err != nil {
-			return fmt.Errorf("meter values of %s: %w", w.ChargerID, err)
+			return err
 		}
-		inserts[i], err = appendArgs(make([]driver.NamedValue, 0, 7), []any{seq, w.ChargerID, w.ConnectorID, tx, ts, received, buf})
-		if err != nil {
-			return fmt.Errorf("meter values of %s: %w", w.ChargerID, err)
-		}
+		m.nv[len(m.nv)-2].Value = start
 	}
-	var doc []driver.NamedValue
+	n := 0
+	if w.Seq != 0 {
+		m.fold, n = m.nv[:9:9], 9
+	}
+	for ; n < len(m.nv); n += sampleArgs {
+		row := m.nv[n : n+sampleArgs : n+sampleArgs]
+		start := row[6].Value.(int)
+		end := len(m.buf)
+		if n+sampleArgs < len(m.nv) {
+			end = m.nv[n+sampleArgs+6].Value.(int)
+		}
+		row[6].Value = m.buf[start:end:end]
+		for j := range row {
+			row[j].Ordinal = j + 1
+		}
+		m.rows = append(m.rows, row)
+	}
 	if w.Doc != nil {
-		if doc, err = putDocArgs(*w.Doc); err != nil {
-			return fmt.Errorf("meter values of %s: %w", w.ChargerID, err)
+		if m.doc, err = putDocArgs(*w.Doc); err != nil {
+			return err
 		}
 	}
-	err = s.write(ctx, func(wr *writer) error {
-		if fold != nil {
-			n, err := wr.execArgs(wr.writeMeter, fold)
-			if err != nil {
-				return err
-			}
-			if n == 0 {
-				return fmt.Errorf("%w: session %d is not at meter version %d", charging.ErrConflict, w.Seq, w.Version)
-			}
+	return nil
+}
+
+// run is the write, on the writer goroutine. Without a document it runs
+// without a savepoint of its own (writeBare): a compare-and-set miss
+// writes nothing, and any other error dooms the transaction.
+func (m *meterOp) run(wr *writer) error {
+	if m.fold != nil {
+		n, err := wr.execArgs(wr.writeMeter, m.fold)
+		if err != nil {
+			return err
 		}
-		if doc != nil {
-			if err := wr.putDoc(doc); err != nil {
-				return err
-			}
+		if n == 0 {
+			return unchanged(fmt.Errorf("%w: session %d is not at meter version %d", charging.ErrConflict, m.seq, m.version))
 		}
-		for _, nv := range inserts {
-			if _, err := wr.execArgs(wr.insertSample, nv); err != nil {
-				return err
-			}
+	}
+	if m.doc != nil {
+		if err := wr.putDoc(m.doc); err != nil {
+			return err
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("meter values of %s: %w", w.ChargerID, err)
+	}
+	for _, nv := range m.rows {
+		var err error
+		if m.fold != nil {
+			err = wr.stageSample(nv)
+		} else {
+			_, err = wr.execArgs(wr.insertSample, nv[:sampleArgs-1])
+		}
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

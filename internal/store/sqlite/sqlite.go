@@ -53,6 +53,7 @@ type Store struct {
 
 	stats struct {
 		ops, failed, commits, failedCommits, checkpoints atomic.Uint64
+		moved, moveSteps, failedMoves                    atomic.Uint64
 		maxBatch                                         atomic.Int64
 	}
 }
@@ -70,6 +71,10 @@ type config struct {
 	checkpointInterval time.Duration
 	// commitObserver hears how long each write transaction took.
 	commitObserver func(time.Duration)
+	// stageRows, minStep and maxStep size the staging of samples
+	// (stage.go).
+	stageRows        int64
+	minStep, maxStep int
 }
 
 // WithLogger sets the logger for migrations and failures; the default
@@ -110,6 +115,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		readConns:          max(4, 2*runtime.NumCPU()),
 		busyTimeout:        10 * time.Second,
 		checkpointInterval: 100 * time.Millisecond,
+		stageRows:          defaultStageRows,
+		minStep:            defaultMinStep,
+		maxStep:            defaultMaxStep,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -247,6 +255,9 @@ func (s *Store) runWriter(conn *sql.Conn, ready chan<- error) {
 		if err := w.prepare(); err != nil {
 			return err
 		}
+		if err := w.loadStage(s.cfg.stageRows, s.cfg.minStep, s.cfg.maxStep); err != nil {
+			return err
+		}
 		s.w = w
 		ready <- nil
 		s.writeLoop()
@@ -300,6 +311,10 @@ type Stats struct {
 	MaxBatch int
 	// Checkpoints counts WAL checkpoints run.
 	Checkpoints uint64
+	// Moved counts samples moved from the staging tables into
+	// meter_samples, in MoveSteps commits; FailedMoves counts steps that
+	// failed (their rows stay staged).
+	Moved, MoveSteps, FailedMoves uint64
 }
 
 // Stats returns the writer's counters.
@@ -311,6 +326,9 @@ func (s *Store) Stats() Stats {
 		FailedCommits: s.stats.failedCommits.Load(),
 		MaxBatch:      int(s.stats.maxBatch.Load()),
 		Checkpoints:   s.stats.checkpoints.Load(),
+		Moved:         s.stats.moved.Load(),
+		MoveSteps:     s.stats.moveSteps.Load(),
+		FailedMoves:   s.stats.failedMoves.Load(),
 	}
 }
 
@@ -323,7 +341,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 
 // writeOp is one write operation for the writer goroutine.
 type writeOp struct {
-	fn   func(w *writer) error
+	fn func(w *writer) error
+	// bare: fn runs without a savepoint; see writeBare.
+	bare bool
 	err  error
 	done chan error
 }
@@ -335,11 +355,34 @@ var opPool = sync.Pool{New: func() any { return &writeOp{done: make(chan error, 
 // once queued, the operation is part of a shared transaction and the caller
 // waits for its outcome.
 func (s *Store) write(ctx context.Context, fn func(w *writer) error) error {
+	return s.hand(ctx, fn, false)
+}
+
+// writeBare is write for an operation that runs without a savepoint of
+// its own (a SAVEPOINT and its RELEASE cost about as much as a statement):
+// fn either fails before it changed anything, and says so by returning an
+// error made by unchanged, or any error it returns fails the whole
+// transaction, every operation in it.
+func (s *Store) writeBare(ctx context.Context, fn func(w *writer) error) error {
+	return s.hand(ctx, fn, true)
+}
+
+// unchangedError is the error of a bare operation that wrote nothing.
+type unchangedError struct{ err error }
+
+func (e unchangedError) Error() string { return e.err.Error() }
+func (e unchangedError) Unwrap() error { return e.err }
+
+// unchanged marks err as the error of a bare operation (writeBare) that
+// changed nothing: the transaction goes on without it.
+func unchanged(err error) error { return unchangedError{err} }
+
+func (s *Store) hand(ctx context.Context, fn func(w *writer) error, bare bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	op := opPool.Get().(*writeOp)
-	op.fn = fn
+	op.fn, op.bare = fn, bare
 	select {
 	case s.ops <- op:
 	case <-ctx.Done():
@@ -390,6 +433,7 @@ func (s *Store) runBatch(batch []*writeOp, first *writeOp) []*writeOp {
 		s.finish(batch, fmt.Errorf("begin write transaction: %w", err))
 		return batch
 	}
+	w.stage.begin()
 	deadline := time.Now().Add(s.cfg.maxBatchDur)
 	fatal := s.runOp(first)
 	for fatal == nil && len(batch) < s.cfg.maxBatch && time.Now().Before(deadline) {
@@ -404,6 +448,10 @@ func (s *Store) runBatch(batch []*writeOp, first *writeOp) []*writeOp {
 		batch = append(batch, op)
 		fatal = s.runOp(op)
 	}
+	var moved int
+	if fatal == nil {
+		moved, fatal = s.compact()
+	}
 	if fatal == nil {
 		if err := w.run(w.commit); err != nil {
 			fatal = fmt.Errorf("commit: %w", err)
@@ -414,12 +462,17 @@ func (s *Store) runBatch(batch []*writeOp, first *writeOp) []*writeOp {
 		// The transaction may already be gone (SQLite rolls back on some
 		// errors); a failing ROLLBACK then says nothing new.
 		_ = w.run(w.rollback)
+		w.stage.abort()
 		w.wroteEvents = false
 		s.cfg.log.Error("write transaction failed", "ops", len(batch), "err", fatal)
 		s.finish(batch, fatal)
 		return batch
 	}
 	s.stats.commits.Add(1)
+	if moved > 0 {
+		s.stats.moved.Add(uint64(moved))
+		s.stats.moveSteps.Add(1)
+	}
 	if f := s.cfg.commitObserver; f != nil {
 		f(time.Since(began))
 	}
@@ -438,11 +491,37 @@ func (s *Store) runBatch(batch []*writeOp, first *writeOp) []*writeOp {
 	return batch
 }
 
-// runOp runs one operation inside a savepoint. The operation's own error is
-// kept for its caller; an error of the savepoint itself dooms the whole
-// transaction and is returned.
+// compact moves staged samples into meter_samples in the transaction
+// about to commit (stage.go). A failed step is logged and leaves the rows
+// staged; the operations commit all the same. An error of the step's
+// savepoint is returned: the transaction is lost. moved is the rows moved.
+func (s *Store) compact() (moved int, fatal error) {
+	n, stepErr, fatal := s.w.compactStep()
+	if stepErr != nil {
+		s.stats.failedMoves.Add(1)
+		s.cfg.log.Error("moving staged samples failed", "err", stepErr)
+	}
+	return n, fatal
+}
+
+// runOp runs one operation inside a savepoint (a bare one without, see
+// writeBare). The operation's own error is kept for its caller; an error
+// of the savepoint itself, or any but an unchanged one of a bare
+// operation, dooms the whole transaction and is returned.
 func (s *Store) runOp(op *writeOp) (fatal error) {
 	w := s.w
+	if op.bare {
+		op.err = op.fn(w)
+		var u unchangedError
+		switch {
+		case op.err == nil:
+		case errors.As(op.err, &u):
+			op.err = u.err
+		default:
+			return fmt.Errorf("operation without savepoint: %w", op.err)
+		}
+		return nil
+	}
 	if err := w.run(w.savepoint); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}

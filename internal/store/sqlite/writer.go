@@ -33,8 +33,9 @@ type writer struct {
 	lastRowID                                                                    driver.Stmt
 	insertSession, insertMeter, writeMeter, insertSample, stopSession, stopMeter driver.Stmt
 
-	lc lifecycleStmts // reserved and pending sessions, documents (lifecycle.go)
-	ev eventStmts     // the event log (events.go)
+	lc    lifecycleStmts // reserved and pending sessions, documents (lifecycle.go)
+	stage stager         // staged samples (stage.go)
+	ev    eventStmts     // the event log (events.go)
 
 	// wroteEvents is set by insertEvents: the transaction has events, and
 	// the log's consumers are woken when it commits.
@@ -99,6 +100,7 @@ func (w *writer) prepare() error {
 	w.stopMeter = p(sqlStopMeter)
 	w.lc.prepare(p)
 	w.ev.prepare(p)
+	w.stage.prepare(p)
 	return err
 }
 
@@ -172,18 +174,38 @@ func (w *writer) queryRow(st driver.Stmt, args ...any) *wrow {
 		r.err = err
 		return r
 	}
+	r.read(rows)
+	return r
+}
+
+// queryRowSQL is queryRow for SQL text, not prepared.
+func (w *writer) queryRowSQL(q string) *wrow {
+	r := &w.row
+	r.vals, r.err = r.vals[:0], nil
+	rows, err := w.dc.(driver.QueryerContext).QueryContext(w.ctx, q, nil)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	r.read(rows)
+	return r
+}
+
+// read keeps the first row of rows and closes them.
+func (r *wrow) read(rows driver.Rows) {
 	n := len(rows.Columns())
 	if cap(r.vals) < n {
 		r.vals = make([]driver.Value, n)
 	}
 	r.vals = r.vals[:n]
-	err = rows.Next(r.vals)
-	if errors.Is(err, io.EOF) {
+	err := rows.Next(r.vals)
+	if isEOF(err) {
 		err = sql.ErrNoRows
 	}
 	r.err = errors.Join(err, rows.Close())
-	return r
 }
+
+func isEOF(err error) bool { return errors.Is(err, io.EOF) }
 
 // execScript runs SQL text of one or more statements without arguments.
 func (w *writer) execScript(q string) error {
