@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -107,7 +108,8 @@ func BenchmarkWriteMeterValues(b *testing.B) {
 		{"sync=full/wal-frames/200-samples-each", []Option{withCheckpointInterval(time.Hour)}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			s := openBench(b, bc.opts...)
+			var commits commitTimes
+			s := openBench(b, append(bc.opts, WithCommitObserver(commits.add))...)
 			const sessions = 1000
 			sess := benchSessions(b, s, sessions)
 			countFrames := strings.Contains(bc.name, "wal-frames")
@@ -123,6 +125,7 @@ func BenchmarkWriteMeterValues(b *testing.B) {
 			t0 := time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)
 			var next atomic.Int64
 			before, cpu0 := s.Stats(), cpuTime()
+			commits.reset()
 			b.SetParallelism(benchParallelism)
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -150,6 +153,7 @@ func BenchmarkWriteMeterValues(b *testing.B) {
 				}
 			})
 			reportWriter(b, s, before, cpu0)
+			commits.report(b)
 			if countFrames {
 				frames := walFrames(b, s, "PASSIVE")
 				commits := s.Stats().Commits - before.Commits
@@ -158,6 +162,38 @@ func BenchmarkWriteMeterValues(b *testing.B) {
 			}
 		})
 	}
+}
+
+// commitTimes collects how long write transactions took.
+type commitTimes struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (c *commitTimes) add(d time.Duration) {
+	c.mu.Lock()
+	c.d = append(c.d, d)
+	c.mu.Unlock()
+}
+
+func (c *commitTimes) reset() {
+	c.mu.Lock()
+	c.d = c.d[:0]
+	c.mu.Unlock()
+}
+
+// report reports the median, 99th percentile and longest commit in ms.
+func (c *commitTimes) report(b *testing.B) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.d) == 0 {
+		return
+	}
+	slices.Sort(c.d)
+	ms := func(q float64) float64 { return float64(c.d[int(q*float64(len(c.d)-1))]) / 1e6 }
+	b.ReportMetric(ms(0.5), "commit-p50-ms")
+	b.ReportMetric(ms(0.99), "commit-p99-ms")
+	b.ReportMetric(ms(1), "commit-max-ms")
 }
 
 // prefillSamples stores n samples per session, interleaved as chargers
