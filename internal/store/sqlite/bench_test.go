@@ -303,3 +303,45 @@ func BenchmarkSetConnectorStatus(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSessionSamples reads the samples of one of 200 sessions that
+// have 100 samples each, stored through WriteMeterValues (some of them
+// staged, some moved, as on a running server).
+func BenchmarkSessionSamples(b *testing.B) {
+	s := openBench(b)
+	const sessions, each = 200, 100
+	sess := benchSessions(b, s, sessions)
+	ctx := context.Background()
+	t0 := time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)
+	// Each session's charger sends its samples one after another; the
+	// chargers at once.
+	var wg sync.WaitGroup
+	for i := range sess {
+		ss := &sess[i]
+		wg.Go(func() {
+			for k := range each {
+				m := charging.MeterValues{ChargerID: ss.ChargerID, ConnectorID: 1, TransactionID: &ss.TransactionID,
+					Samples: []charging.MeterSample{meterSample(t0.Add(time.Duration(k)*time.Second), k)}, ReceivedAt: t0}
+				folded, _ := charging.Fold(*ss, m)
+				if err := s.WriteMeterValues(ctx, charging.MeterWrite{MeterValues: m, Seq: ss.Seq, Version: ss.MeterVersion, Meter: folded.Meter()}); err != nil {
+					b.Error(err)
+					return
+				}
+				ss.SetMeter(folded.Meter())
+				ss.MeterVersion++
+			}
+		})
+	}
+	wg.Wait()
+	if b.Failed() {
+		b.FailNow()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		got, err := s.SessionSamples(ctx, sess[i%sessions].ID)
+		if err != nil || len(got) != each {
+			b.Fatalf("SessionSamples: %d samples, %v; want %d", len(got), err, each)
+		}
+	}
+}

@@ -34,7 +34,7 @@ import (
 const (
 	defaultStageRows = 8192
 	stepFactor       = 2
-	defaultMinStep   = 64
+	defaultMinStep   = 16
 	defaultMaxStep   = 1024
 )
 
