@@ -31,10 +31,12 @@ var ErrCallTimeout = errors.New("charger did not answer in time")
 // Memory per connection is kept small on purpose (the server holds tens of
 // thousands): an idle charger's socket is parked with the server's epoll
 // poller (idlePoller), so it holds no goroutine and no buffer; a pooled
-// bufio.Reader is taken only while frames are arriving, and every message is
-// handled on a short-lived goroutine. Where the socket cannot be parked (TLS,
-// or not Linux) one goroutine per charger waits for the next frame, with no
-// buffer of its own and a stack that never grows with handler work.
+// bufio.Reader is taken only while frames are arriving, and messages are
+// handled on a goroutine that ends once the charger is quiet (a busy
+// charger's lingers for its next frame: linger). Where the socket cannot
+// be parked (TLS, or not Linux) one goroutine per charger waits for the
+// next frame, with no buffer of its own and a stack that never grows with
+// handler work.
 type Conn struct {
 	id       string
 	protocol string
