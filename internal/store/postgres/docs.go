@@ -165,10 +165,13 @@ const (
 
 // GetDocs returns the documents of one kind among ids, in one statement
 // (ids without a document are left out): many readers waiting for one
-// document each cost one query, not one each. It runs on a small pool of
-// its own (Store.reads), for reads a charger's handshake waits for.
+// document each cost one query, not one each. It runs on the main pool on
+// purpose: the handshakes that wait for it are then paced by the store
+// (on a pool of its own they were not, and at the 100 000-charger ramp
+// the registrations after the handshake swamped the main pool, timed out
+// and made every charger reconnect: BENCHMARKS.md).
 func (s *Store) GetDocs(ctx context.Context, kind string, ids []string) ([]charging.Doc, error) {
-	rows, err := s.reads.Query(ctx, sqlGetDocs, kind, ids)
+	rows, err := s.pool.Query(ctx, sqlGetDocs, kind, ids)
 	if err != nil {
 		return nil, fmt.Errorf("get %d documents %s: %w", len(ids), kind, err)
 	}

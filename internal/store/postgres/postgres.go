@@ -57,19 +57,9 @@ type Store struct {
 	// touches runs concurrent TouchCharger calls (heartbeats) as one
 	// statement.
 	touches coalesce.Batcher[touch, bool]
-	// reads is a small pool of its own for the batched reads a
-	// connection's handshake waits for (GetDocs): on the main pool they
-	// queued behind the writes of every charger already connected, and
-	// at a fleet's ramp the handshakes outlasted the chargers' connect
-	// timeout.
-	reads *pgxpool.Pool
 
 	closeOnce sync.Once
 }
-
-// readConns is the size of the pool of handshake reads (Store.reads): one
-// per batch a Guard's loader may have out.
-const readConns = 2
 
 // Option configures Open.
 type Option func(*config)
@@ -133,13 +123,6 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, startupError(where, err)
 	}
 	if err := s.cluster.init(ctx, pc, s.lockNS); err != nil {
-		pool.Close()
-		return nil, startupError(where, err)
-	}
-	rc := pc.Copy()
-	rc.MaxConns, rc.MinConns = readConns, 0
-	if s.reads, err = pgxpool.NewWithConfig(ctx, rc); err != nil {
-		s.cluster.close()
 		pool.Close()
 		return nil, startupError(where, err)
 	}
@@ -212,7 +195,6 @@ func (s *Store) Close() error {
 		}
 		s.cluster.close()
 		s.touches.Wait()
-		s.reads.Close()
 		s.pool.Close()
 	})
 	return nil
