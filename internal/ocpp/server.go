@@ -131,8 +131,6 @@ type Server struct {
 	connWG   sync.WaitGroup
 	stop     chan struct{}
 	bgWG     sync.WaitGroup
-	// callCtx is the context calls starting now share (callContext).
-	callCtx atomic.Pointer[sharedCtx]
 	// upkeep says maintain runs: only then may a busy charger linger
 	// (maintain ends the lingering).
 	upkeep atomic.Bool
@@ -520,7 +518,9 @@ func (s *Server) dispatch(c *Conn, msg []byte) {
 	}
 	switch f.Type {
 	case Call:
-		res, rerr := c.handler.HandleCall(s.callContext(), c, f.Action, f.Payload)
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandlerTimeout)
+		res, rerr := c.handler.HandleCall(ctx, c, f.Action, f.Payload)
+		cancel()
 		buf := getWriteBuf()
 		*buf = append((*buf)[:0], make([]byte, frameHeadroom)...)
 		if rerr != nil {
@@ -549,42 +549,6 @@ func (s *Server) dispatch(c *Conn, msg []byte) {
 			c.handler.HandleResult(c, f)
 		}
 	}
-}
-
-// callCtxReuse is how long the calls that start share one context
-// (callContext).
-const callCtxReuse = 100 * time.Millisecond
-
-// sharedCtx is a context calls share, made at made (Unix nanoseconds).
-type sharedCtx struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	made   int64
-}
-
-// callContext returns the context a call is handled under: its deadline
-// is HandlerTimeout to HandlerTimeout+callCtxReuse away, and every call
-// starting within callCtxReuse shares it. A context of its own per call
-// (a timer, a cancel context and its Done channel: about 420 bytes and
-// 1 µs per MeterValues under saturation) bought nothing: nothing cancels
-// a call but its deadline. Each shared context ends at its deadline by its
-// own timer.
-func (s *Server) callContext() context.Context {
-	now := s.now()
-	cur := s.callCtx.Load()
-	if cur != nil && now-cur.made < int64(callCtxReuse) {
-		return cur.ctx
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandlerTimeout+callCtxReuse)
-	next := &sharedCtx{ctx: ctx, cancel: cancel, made: now}
-	if !s.callCtx.CompareAndSwap(cur, next) {
-		cancel()
-		if cur = s.callCtx.Load(); cur != nil {
-			return cur.ctx
-		}
-		return s.callContext()
-	}
-	return ctx
 }
 
 // writeBufs holds the buffers answers are built in: a write is done with
