@@ -125,20 +125,35 @@ func (s *Store) MeterStats() MeterStats {
 }
 
 // meterPoolConfig is the configuration of the meter writers' pool: pc's,
-// with a connection per writer and, unless the URL sets plan_cache_mode,
-// PostgreSQL's generic plan for every execution. Left to choose, the
-// server plans sqlWriteMeter anew for every batch (its estimate of the
-// generic plan, with 100 rows per unnest, loses to a custom plan's): about
-// 1.2 ms of server CPU per batch of 37, a third of its cost per
-// MeterValues. The generic plan is the custom one's shape (the sessions by
-// primary key) on a large analyzed table too.
+// with a connection per writer and, for each setting below the URL does
+// not set, PostgreSQL's generic plan for every execution, with the
+// sessions reached by primary key. Left to choose, the server plans
+// sqlWriteMeter anew for every batch (its estimate of the generic plan,
+// with 100 rows per unnest, loses to a custom plan's): about 1.2 ms of
+// server CPU per batch of 37, a third of its cost per MeterValues. A
+// generic plan is kept until the table's statistics change, and on a
+// sessions table never analyzed (autovacuum off) it hashes a sequential
+// scan of every session for each batch, so hash and merge joins and
+// sequential scans are off on these connections, which run only this
+// statement: a nested loop over the batch's sessions by sessions_pkey.
 func meterPoolConfig(pc *pgxpool.Config, writers int) *pgxpool.Config {
 	mc := pc.Copy()
 	mc.MaxConns, mc.MinConns = int32(writers), 0
-	if _, ok := mc.ConnConfig.RuntimeParams["plan_cache_mode"]; !ok {
-		mc.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+	for k, v := range meterPlanSettings {
+		if _, ok := mc.ConnConfig.RuntimeParams[k]; !ok {
+			mc.ConnConfig.RuntimeParams[k] = v
+		}
 	}
 	return mc
+}
+
+// meterPlanSettings are the meter writers' planner settings
+// (meterPoolConfig).
+var meterPlanSettings = map[string]string{
+	"plan_cache_mode":  "force_generic_plan",
+	"enable_hashjoin":  "off",
+	"enable_mergejoin": "off",
+	"enable_seqscan":   "off",
 }
 
 func startMeterWriters(s *Store, pool *pgxpool.Pool, writers, maxBatch int) *meterWriters {

@@ -207,8 +207,9 @@ func TestMeterWritersShareCommits(t *testing.T) {
 
 // TestMeterWritersPlanOnce: the meter writers' connections run their
 // statement on PostgreSQL's generic plan (planned once per connection, not
-// per batch), unless the URL chooses otherwise; the store's other
-// connections keep the server's choice.
+// per batch), unless the URL chooses otherwise, without hash joins or
+// sequential scans; the store's other connections keep the server's
+// choice.
 func TestMeterWritersPlanOnce(t *testing.T) {
 	for _, tt := range []struct {
 		name, param, want string
@@ -239,6 +240,14 @@ func TestMeterWritersPlanOnce(t *testing.T) {
 			}
 			if writers != tt.want || others != wantOthers {
 				t.Errorf("plan_cache_mode: writers %s, others %s; want %s, %s", writers, others, tt.want, wantOthers)
+			}
+			// The sessions by primary key, whatever their statistics.
+			var join, seq string
+			if err := st.meter.pool.QueryRow(t.Context(), `SELECT current_setting('enable_hashjoin'), current_setting('enable_seqscan')`).Scan(&join, &seq); err != nil {
+				t.Fatal(err)
+			}
+			if join != "off" || seq != "off" {
+				t.Errorf("writers' enable_hashjoin %s, enable_seqscan %s; want off, off", join, seq)
 			}
 		})
 	}
