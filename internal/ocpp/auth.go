@@ -46,6 +46,13 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, id string)
 		http.Error(w, "authentication failed", http.StatusInternalServerError)
 		return false
 	}
+	writeRefusal(w, ref)
+	return false
+}
+
+// writeRefusal answers a refused connection attempt: its status, a Basic-
+// auth challenge for 401, Retry-After in whole seconds when set.
+func writeRefusal(w http.ResponseWriter, ref *Refusal) {
 	switch {
 	case ref.Status == http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Basic realm="chargebridge", charset="UTF-8"`)
@@ -54,5 +61,4 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, id string)
 	}
 	w.Header().Set("Connection", "close")
 	http.Error(w, ref.Reason, ref.Status)
-	return false
 }

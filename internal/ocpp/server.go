@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -83,6 +84,17 @@ type Config struct {
 	Authenticate func(r *http.Request, chargerID string) error
 	// Duplicates is the policy for a second connection with the same id.
 	Duplicates DuplicatePolicy
+	// MaxHandshakes bounds the connection attempts worked on at once,
+	// from authentication until the charger is registered and its
+	// handler's Connected has returned (the part of a connection that
+	// waits on the store and the cluster). An attempt beyond it waits up
+	// to HandshakeWait for a place, then is refused with 503 and a
+	// Retry-After: when a whole fleet reconnects at once (a restart, a
+	// node lost), the store then takes the chargers in at its own pace,
+	// instead of every attempt waiting on it past the charger's connect
+	// timeout and being made again. Zero: no bound.
+	MaxHandshakes int
+	HandshakeWait time.Duration
 	// PingInterval is how often the server pings a quiet charger; a charger
 	// silent for PingInterval+PongWait is disconnected. Zero disables pings
 	// and the idle timeout.
@@ -135,6 +147,9 @@ type Server struct {
 	// (maintain ends the lingering).
 	upkeep atomic.Bool
 
+	// handshakes holds a token per connection attempt in progress
+	// (Config.MaxHandshakes; nil: no bound).
+	handshakes chan struct{}
 	// poller parks idle chargers' sockets (nil where it cannot: then
 	// each idle charger keeps a goroutine).
 	poller *idlePoller
@@ -162,6 +177,11 @@ type Stats struct {
 	// GaveUp counts connections the charger had closed by the end of
 	// the handshake (also in Refused).
 	GaveUp atomic.Int64
+	// Deferred counts attempts refused with 503 because MaxHandshakes
+	// were in progress for HandshakeWait (also in Refused); Handshaking
+	// is the number in progress now.
+	Deferred    atomic.Int64
+	Handshaking atomic.Int64
 }
 
 // NewServer returns a Server; Close stops it.
@@ -187,6 +207,9 @@ func NewServer(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if cfg.HandshakeWait <= 0 {
+		cfg.HandshakeWait = 5 * time.Second
+	}
 	s := &Server{
 		cfg:      cfg,
 		log:      cfg.Log,
@@ -194,6 +217,9 @@ func NewServer(cfg Config) *Server {
 		stop:     make(chan struct{}),
 		idPrefix: strconv.FormatInt(time.Now().UnixNano()%1e6, 36) + "-",
 		badLogs:  ratelog.New(10*time.Second, 50),
+	}
+	if cfg.MaxHandshakes > 0 {
+		s.handshakes = make(chan struct{}, cfg.MaxHandshakes)
 	}
 	if p, err := newIdlePoller(); err == nil {
 		s.poller = p
@@ -297,6 +323,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	release, ok := s.beginHandshake(w, r, id)
+	if !ok {
+		return
+	}
+	defer release()
 	if !s.authenticate(w, r, id) {
 		return
 	}
@@ -408,11 +439,53 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandlerTimeout)
 	handler.Connected(ctx, c)
 	cancel()
+	release()
 	if !s.enter(&s.connWG) {
 		s.forgetEarly(c)
 		return
 	}
 	c.idle()
+}
+
+// beginHandshake takes one of the MaxHandshakes places, waiting up to
+// HandshakeWait for one; when none frees up it answers 503 with a
+// Retry-After and reports false. The release it returns may be called
+// more than once; only the first call gives the place back.
+func (s *Server) beginHandshake(w http.ResponseWriter, r *http.Request, id string) (release func(), ok bool) {
+	if s.handshakes == nil {
+		return func() {}, true
+	}
+	select {
+	case s.handshakes <- struct{}{}:
+	default:
+		t := time.NewTimer(s.cfg.HandshakeWait)
+		defer t.Stop()
+		select {
+		case s.handshakes <- struct{}{}:
+		case <-t.C:
+			s.stats.Refused.Add(1)
+			s.stats.Deferred.Add(1)
+			// Spread the retries: a fleet told the same second comes
+			// back the same second.
+			wait := 5*time.Second + rand.N(10*time.Second)
+			if ok, held := s.badLogs.Allow("\x00busy", time.Now()); ok {
+				s.log.Warn("charger connection deferred: too many connection attempts in progress; it was told to retry later",
+					"charger", id, "remote", r.RemoteAddr, "in_progress", s.cfg.MaxHandshakes, "retry_after", wait.Round(time.Second).String(), "held_back", held)
+			}
+			writeRefusal(w, &Refusal{Status: http.StatusServiceUnavailable, Reason: "too many chargers connecting; retry later", RetryAfter: wait})
+			return nil, false
+		case <-r.Context().Done():
+			return nil, false
+		}
+	}
+	s.stats.Handshaking.Add(1)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.stats.Handshaking.Add(-1)
+			<-s.handshakes
+		})
+	}, true
 }
 
 // gaveUp closes a connection whose charger has already closed it: one

@@ -26,6 +26,7 @@ type Config struct {
 	PingInterval      time.Duration
 	CallTimeout       time.Duration
 	RefuseDuplicates  bool
+	MaxHandshakes     int
 	LogLevel          string
 	LogFormat         string
 	// APIToken protects the dashboard and the operator API; empty leaves
@@ -71,6 +72,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", 5*time.Minute, "heartbeat interval given to chargers at boot")
 	fs.DurationVar(&c.PingInterval, "ping-interval", 60*time.Second, "WebSocket ping interval; a charger silent for twice this is disconnected (0 disables)")
 	fs.DurationVar(&c.CallTimeout, "call-timeout", 30*time.Second, "how long a command to a charger waits for its answer")
+	fs.IntVar(&c.MaxHandshakes, "max-handshakes", 64, "connection attempts worked on at once (authentication to registration); more wait up to 5s, then are told to retry later (503, Retry-After), so a fleet reconnecting at once comes in at the store's pace (0: no bound)")
 	fs.BoolVar(&c.RefuseDuplicates, "refuse-duplicates", false, "refuse a second connection with a connected charger's id instead of replacing the first")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
@@ -218,6 +220,9 @@ func (c *Config) ValidateStore() error {
 func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
 		return fmt.Errorf("--http %q is not HOST:PORT (e.g. 127.0.0.1:8080)", c.HTTP)
+	}
+	if c.MaxHandshakes < 0 {
+		return fmt.Errorf("--max-handshakes %d: use 0 (no bound) or more", c.MaxHandshakes)
 	}
 	if c.HeartbeatInterval < time.Second {
 		return fmt.Errorf("--heartbeat-interval %s is too short; use at least 1s", c.HeartbeatInterval)

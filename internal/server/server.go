@@ -199,7 +199,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*Serv
 	}
 	s.frames = ocpp.NewFrameLog(frameLogSize, clock.Now)
 	os := ocpp.NewServer(ocpp.Config{
-		Frames: s.frames,
+		Frames:        s.frames,
+		MaxHandshakes: cfg.MaxHandshakes,
 		// The charger's order of preference decides; 1.6 is assumed for a
 		// charger that offers no subprotocol.
 		Protocols: []ocpp.Protocol{
