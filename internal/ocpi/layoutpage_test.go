@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/pricing"
 	"github.com/chargebridge/chargebridge/internal/store/postgres"
 	"github.com/chargebridge/chargebridge/internal/store/postgres/pgtest"
+	"github.com/chargebridge/chargebridge/internal/tariff"
 )
 
 // noWholeList is a store whose list of every charger fails, as
@@ -78,5 +80,58 @@ func TestLayoutSyncReadsNoWholeFleet(t *testing.T) {
 				t.Fatalf("%d chargers moved; want %d", len(pub.Moved), tt.members)
 			}
 		})
+	}
+}
+
+// locatedCatalog is a tariff catalog with no tariffs in which every charger
+// has a location set by the operator at updated.
+type locatedCatalog struct{ updated time.Time }
+
+func (locatedCatalog) Tariff(context.Context, string) (*tariff.Tariff, error) {
+	return nil, charging.ErrNotFound
+}
+func (locatedCatalog) TariffPage(context.Context, pricing.TariffQuery) ([]*tariff.Tariff, int, error) {
+	return nil, 0, nil
+}
+func (locatedCatalog) TariffFor(context.Context, string, int) (*tariff.Tariff, pricing.Assignment, error) {
+	return nil, pricing.Assignment{}, charging.ErrNotFound
+}
+func (l locatedCatalog) Location(_ context.Context, id string) (pricing.Location, error) {
+	return pricing.Location{ChargerID: id, Name: "Depot " + id, UpdatedAt: l.updated}, nil
+}
+
+// TestSyncReadsTheFleetInPages: the periodic synchronization of Locations
+// (tariffs, operator-set locations, plugs) pages through the chargers
+// instead of listing every one in one statement, which at 100 000
+// chargers hit PostgreSQL's statement timeout on every round ("ocpi:
+// locations not synchronized"), so no changed Location was published; every
+// charger of more than one page is published.
+func TestSyncReadsTheFleetInPages(t *testing.T) {
+	st, err := postgres.Open(t.Context(), pgtest.Schema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	const n = siteMembersPage + 7
+	for i := range n {
+		if err := st.CreateCharger(t.Context(), charging.Charger{ID: fmt.Sprintf("CP-%05d", i), CreatedAt: time.Now().UTC()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc := charging.NewService(noWholeList{st}, charging.SystemClock{}, slog.New(slog.DiscardHandler), charging.Config{})
+	c, err := New(svc, nil, nil, slog.New(slog.DiscardHandler), Config{
+		Party: Party{CountryCode: "NL", PartyID: "CBR"}, PublicURL: "http://127.0.0.1:1",
+		SyncInterval: time.Hour, Catalog: locatedCatalog{updated: time.Now().UTC().Truncate(time.Second)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sync(t.Context()); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	for _, id := range []string{"CP-00000", fmt.Sprintf("CP-%05d", siteMembersPage-1), fmt.Sprintf("CP-%05d", n-1)} {
+		if _, err := st.GetDoc(t.Context(), docSite, id); err != nil {
+			t.Errorf("the Location of %s was not published: %v", id, err)
+		}
 	}
 }

@@ -91,43 +91,60 @@ func (c *CPO) Sync(ctx context.Context) error {
 }
 
 func (c *CPO) syncSites(ctx context.Context) error {
-	chs, err := c.store.ListChargers(ctx)
+	// The fleet is read in keyset pages, never in one statement: at
+	// 100 000 chargers the whole list outlasted PostgreSQL's statement
+	// timeout, and no Location was published at all.
+	for after := ""; ; {
+		page, err := c.store.ListChargersAfter(ctx, after, siteMembersPage)
+		if err != nil {
+			return fmt.Errorf("list chargers after %q: %w", after, err)
+		}
+		for _, ch := range page {
+			if err := c.syncCharger(ctx, ch); err != nil {
+				return err
+			}
+		}
+		if len(page) < siteMembersPage {
+			return nil
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+// syncCharger publishes one charger's Location when what it is made of
+// (its site, tariffs and plugs) changed since it was last published.
+func (c *CPO) syncCharger(ctx context.Context, ch charging.Charger) error {
+	li, err := c.locationInfo(ctx, ch.ID)
 	if err != nil {
 		return err
 	}
-	for _, ch := range chs {
-		li, err := c.locationInfo(ctx, ch.ID)
-		if err != nil {
-			return err
+	tids, err := c.connectorTariffs(ctx, ch)
+	if err != nil {
+		return err
+	}
+	now := sitePushed{Updated: li.Updated, Tariffs: tids, Plugs: plugsOf(ch)}
+	var last sitePushed
+	d, err := c.docs.GetDoc(ctx, docSite, ch.ID)
+	switch {
+	case err == nil:
+		_ = json.Unmarshal(d.Body, &last)
+	case errors.Is(err, charging.ErrNotFound):
+		if li.Updated.IsZero() && len(tids) == 0 && len(now.Plugs) == 0 {
+			return nil // nothing set by the operator (or described by the charger) yet
 		}
-		tids, err := c.connectorTariffs(ctx, ch)
-		if err != nil {
-			return err
-		}
-		now := sitePushed{Updated: li.Updated, Tariffs: tids, Plugs: plugsOf(ch)}
-		var last sitePushed
-		d, err := c.docs.GetDoc(ctx, docSite, ch.ID)
-		switch {
-		case err == nil:
-			_ = json.Unmarshal(d.Body, &last)
-		case errors.Is(err, charging.ErrNotFound):
-			if li.Updated.IsZero() && len(tids) == 0 && len(now.Plugs) == 0 {
-				continue // nothing set by the operator (or described by the charger) yet
-			}
-		default:
-			return err
-		}
-		if d.ID != "" && last.Updated.Equal(now.Updated) && equalTariffs(last.Tariffs, now.Tariffs) && maps.Equal(last.Plugs, now.Plugs) {
-			continue
-		}
-		loc := c.LocationView(ch, li, tids)
-		if err := c.pushAll(ctx, "locations", "location "+ch.ID, http.MethodPut, c.objectPath(ch.ID), loc); err != nil {
-			return err
-		}
-		b, _ := json.Marshal(now)
-		if err := c.docs.PutDoc(ctx, charging.Doc{Kind: docSite, ID: ch.ID, Owner: ch.ID, Body: b, Updated: c.now()}); err != nil {
-			return err
-		}
+	default:
+		return err
+	}
+	if d.ID != "" && last.Updated.Equal(now.Updated) && equalTariffs(last.Tariffs, now.Tariffs) && maps.Equal(last.Plugs, now.Plugs) {
+		return nil
+	}
+	loc := c.LocationView(ch, li, tids)
+	if err := c.pushAll(ctx, "locations", "location "+ch.ID, http.MethodPut, c.objectPath(ch.ID), loc); err != nil {
+		return err
+	}
+	b, _ := json.Marshal(now)
+	if err := c.docs.PutDoc(ctx, charging.Doc{Kind: docSite, ID: ch.ID, Owner: ch.ID, Body: b, Updated: c.now()}); err != nil {
+		return err
 	}
 	return nil
 }
