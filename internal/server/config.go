@@ -72,7 +72,7 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", 5*time.Minute, "heartbeat interval given to chargers at boot")
 	fs.DurationVar(&c.PingInterval, "ping-interval", 60*time.Second, "WebSocket ping interval; a charger silent for twice this is disconnected (0 disables)")
 	fs.DurationVar(&c.CallTimeout, "call-timeout", 30*time.Second, "how long a command to a charger waits for its answer")
-	fs.IntVar(&c.MaxHandshakes, "max-handshakes", 64, "connection attempts worked on at once (authentication to registration); more wait up to 5s, then are told to retry later (503, Retry-After), so a fleet reconnecting at once comes in at the store's pace (0: no bound)")
+	fs.IntVar(&c.MaxHandshakes, "max-handshakes", 0, "connection attempts worked on at once (authentication to registration); more wait up to 5s, then are told to retry later (503, Retry-After 5-15s); 0: no bound (see BENCHMARKS.md: 64 slowed the 100 000-charger ramp)")
 	fs.BoolVar(&c.RefuseDuplicates, "refuse-duplicates", false, "refuse a second connection with a connected charger's id instead of replacing the first")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
