@@ -12,22 +12,13 @@ import (
 	"github.com/chargebridge/chargebridge/internal/charging"
 )
 
-// typicalValues are the five sampled values of a typical MeterValues.
-var typicalValues = []charging.SampledValue{
-	{Measurand: "Energy.Active.Import.Register", Location: "Outlet", Context: "Sample.Periodic", Unit: "kWh", Value: 12.345, Numeric: true, Raw: "12345", RawUnit: "Wh"},
-	{Measurand: "Power.Active.Import", Location: "Outlet", Context: "Sample.Periodic", Unit: "kW", Value: 11, Numeric: true, Raw: "11000", RawUnit: "W"},
-	{Measurand: "Current.Import", Location: "Outlet", Context: "Sample.Periodic", Unit: "A", Value: 16, Numeric: true, Raw: "16.0", RawUnit: "A"},
-	{Measurand: "Voltage", Location: "Outlet", Context: "Sample.Periodic", Unit: "V", Value: 230, Numeric: true, Raw: "230", RawUnit: "V"},
-	{Measurand: "SoC", Location: "EV", Context: "Sample.Periodic", Unit: "%", Value: 55, Numeric: true, Raw: "55", RawUnit: "Percent"},
-}
-
 func TestRoundTrip(t *testing.T) {
 	tests := []struct {
 		name string
 		vs   []charging.SampledValue
 	}{
 		{"none", []charging.SampledValue{}},
-		{"typical", typicalValues},
+		{"typical", Typical},
 		{"empty-value", []charging.SampledValue{{}}},
 		{"every-field-literal", []charging.SampledValue{{Measurand: "x-vendor", Phase: "L9", Location: "Roof", Context: "Whenever",
 			Unit: "furlongs", Value: -1e-300, Numeric: true, Raw: "\"quoted\" \\ \n\x00 ünï \xff\xfe", RawUnit: "µWh", Signed: true, Flagged: "made-up"}}},
@@ -63,8 +54,8 @@ func TestRoundTrip(t *testing.T) {
 // The binary form is what makes rows smaller: a typical value takes a
 // fraction of its JSON.
 func TestSize(t *testing.T) {
-	b, _ := Append(nil, typicalValues)
-	j, _ := json.Marshal(typicalValues)
+	b, _ := Append(nil, Typical)
+	j, _ := json.Marshal(Typical)
 	if len(b)*4 > len(j) {
 		t.Errorf("binary %d bytes vs JSON %d; want under a quarter", len(b), len(j))
 	}
@@ -75,7 +66,7 @@ func TestRejects(t *testing.T) {
 	if _, err := Append(nil, []charging.SampledValue{{Value: math.NaN()}}); !errors.Is(err, charging.ErrInvalidInput) {
 		t.Errorf("NaN: got %v; want ErrInvalidInput", err)
 	}
-	good, _ := Append(nil, typicalValues[:1])
+	good, _ := Append(nil, Typical[:1])
 	tests := []struct {
 		name string
 		data []byte
@@ -101,7 +92,7 @@ func TestRejects(t *testing.T) {
 // FuzzDecode: decoding any bytes never panics, and what decodes
 // encodes back to bytes that decode to the same values.
 func FuzzDecode(f *testing.F) {
-	good, _ := Append(nil, typicalValues)
+	good, _ := Append(nil, Typical)
 	f.Add(good)
 	f.Add([]byte{Format, 0})
 	f.Add([]byte(`[{"measurand":"SoC"}]`))
@@ -130,7 +121,7 @@ func FuzzDecode(f *testing.F) {
 // FuzzFromCharger: whatever sampled values a charger's message turns
 // into round-trip through the binary form unchanged (JSON made them).
 func FuzzFromCharger(f *testing.F) {
-	j, _ := json.Marshal(typicalValues)
+	j, _ := json.Marshal(Typical)
 	f.Add(j)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var vs []charging.SampledValue
@@ -154,15 +145,15 @@ func FuzzFromCharger(f *testing.F) {
 func BenchmarkAppend(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Append(nil, typicalValues); err != nil {
+		if _, err := Append(nil, Typical); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
 func BenchmarkDecode(b *testing.B) {
-	bin, _ := Append(nil, typicalValues)
-	j, _ := json.Marshal(typicalValues)
+	bin, _ := Append(nil, Typical)
+	j, _ := json.Marshal(Typical)
 	b.Run("binary", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

@@ -3,17 +3,11 @@ package sqlite
 import (
 	"testing"
 
-	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/store/sampled"
 )
 
 // typicalValues are the five sampled values of a typical MeterValues.
-var typicalValues = []charging.SampledValue{
-	{Measurand: "Energy.Active.Import.Register", Location: "Outlet", Context: "Sample.Periodic", Unit: "kWh", Value: 12.345, Numeric: true, Raw: "12345", RawUnit: "Wh"},
-	{Measurand: "Power.Active.Import", Location: "Outlet", Context: "Sample.Periodic", Unit: "kW", Value: 11, Numeric: true, Raw: "11000", RawUnit: "W"},
-	{Measurand: "Current.Import", Location: "Outlet", Context: "Sample.Periodic", Unit: "A", Value: 16, Numeric: true, Raw: "16.0", RawUnit: "A"},
-	{Measurand: "Voltage", Location: "Outlet", Context: "Sample.Periodic", Unit: "V", Value: 230, Numeric: true, Raw: "230", RawUnit: "V"},
-	{Measurand: "SoC", Location: "EV", Context: "Sample.Periodic", Unit: "%", Value: 55, Numeric: true, Raw: "55", RawUnit: "Percent"},
-}
+var typicalValues = sampled.Typical
 
 // The binary form (package sampled, tested there) is what makes rows
 // smaller than this store's JSON: a typical value takes a fraction of it.
