@@ -171,23 +171,13 @@ func TestMigrateTransactionIDsToText(t *testing.T) {
 	if err := s.WriteMeterValues(ctx, charging.MeterWrite{MeterValues: m, Seq: sess.Seq, Version: sess.MeterVersion, Meter: folded.Meter()}); err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{
+	s = reopenAfter(t, s, dsn,
 		`ALTER TABLE sessions DROP CONSTRAINT sessions_charger_transaction`,
 		`ALTER TABLE sessions ALTER COLUMN transaction_id TYPE bigint USING transaction_id::bigint`,
 		`ALTER TABLE sessions ADD CONSTRAINT sessions_transaction_id_key UNIQUE (transaction_id)`,
 		`ALTER TABLE meter_samples ALTER COLUMN transaction_id TYPE bigint USING transaction_id::bigint`,
 		`DELETE FROM schema_migrations WHERE version = 10`,
-	} {
-		if _, err := s.pool.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	s.Close()
-
-	s, err = Open(ctx, dsn)
-	if err != nil {
-		t.Fatalf("Open after the old schema: %v", err)
-	}
+	)
 	defer s.Close()
 	got, err := s.SessionByTransaction(ctx, "cp-1", tx)
 	if err != nil || got.ID != "s-1" || got.LastRegisterWh != 2000 {
@@ -232,23 +222,13 @@ func TestMigrateEVSEConnectors(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, q := range []string{
+	s = reopenAfter(t, s, dsn,
 		`ALTER TABLE connectors DROP CONSTRAINT connectors_pkey`,
 		`ALTER TABLE connectors DROP COLUMN evse_connector_id, DROP COLUMN availability, DROP COLUMN state`,
 		`ALTER TABLE connectors ADD PRIMARY KEY (charger_id, connector_id)`,
 		`ALTER TABLE sessions DROP COLUMN evse_connector_id`,
 		`DELETE FROM schema_migrations WHERE version = 12`,
-	} {
-		if _, err := s.pool.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	s.Close()
-
-	s, err = Open(ctx, dsn)
-	if err != nil {
-		t.Fatalf("Open after the old schema: %v", err)
-	}
+	)
 	defer s.Close()
 	c, err := s.GetCharger(ctx, "cp-1")
 	if err != nil {
@@ -317,21 +297,11 @@ func TestMigrateSampleValuesBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{
-		`UPDATE meter_samples SET vals = '` + string(j) + `'`,
+	s = reopenAfter(t, s, dsn,
+		`UPDATE meter_samples SET vals = '`+string(j)+`'`,
 		`ALTER TABLE meter_samples DROP COLUMN vbin, ALTER COLUMN vals SET NOT NULL`,
 		`DELETE FROM schema_migrations WHERE version = 15`,
-	} {
-		if _, err := s.pool.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	s.Close()
-
-	s, err = Open(ctx, dsn)
-	if err != nil {
-		t.Fatalf("Open after the old schema: %v", err)
-	}
+	)
 	defer s.Close()
 	cur := []charging.SampledValue{{Measurand: charging.MeasurandEnergyImportRegister, Unit: "Wh", Value: 3000, Numeric: true, Raw: "3000"}}
 	write(s, &sess, t0, cur) // earlier than the old sample: read first
@@ -357,4 +327,22 @@ func TestMigrateSampleValuesBinary(t *testing.T) {
 	if !math.Signbit(got[1].Values[1].Value) {
 		t.Errorf("old sample's -0 read back as %v", got[1].Values[1].Value)
 	}
+}
+
+// reopenAfter runs stmts on s (turning its schema back into an older
+// one), closes it and opens dsn again, which migrates it forward.
+func reopenAfter(t *testing.T, s *Store, dsn string, stmts ...string) *Store {
+	t.Helper()
+	ctx := t.Context()
+	for _, q := range stmts {
+		if _, err := s.pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s.Close()
+	s, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatalf("Open after the old schema: %v", err)
+	}
+	return s
 }
