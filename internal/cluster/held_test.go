@@ -46,3 +46,28 @@ func TestConnectedSetIsTheLiveNodesChargers(t *testing.T) {
 		t.Errorf("b's view after a died %v; want %v", got, want)
 	}
 }
+
+// TestPresenceVersionFollowsOtherNodesRecords: b's PresenceVersion changes
+// when a charger connects to a and again when its record on a is deleted,
+// so that b's dashboard reloads after the record it reads is gone (a's
+// heartbeat with the new count may come first).
+func TestPresenceVersionFollowsOtherNodesRecords(t *testing.T) {
+	ns := natstest.Start(t)
+	var la, lb localSet
+	a := join(t, ns.URL(), "a", 5*time.Second, &la, nil)
+	b := join(t, ns.URL(), "b", 5*time.Second, &lb, nil)
+	v0 := b.PresenceVersion()
+	la.set("CP1", true)
+	a.Hold("CP1")
+	within(t, "b's copy to see CP1 connect", func() bool { _, ok := b.replica.holder("CP1"); return ok })
+	v1 := b.PresenceVersion()
+	if v1 == v0 {
+		t.Fatalf("b's presence version stayed %d after a charger connected to a", v0)
+	}
+	la.set("CP1", false)
+	a.Release("CP1")
+	within(t, "b's copy to see CP1 leave", func() bool { _, ok := b.replica.holder("CP1"); return !ok })
+	if v2 := b.PresenceVersion(); v2 == v1 {
+		t.Errorf("b's presence version stayed %d after the charger's record was deleted", v1)
+	}
+}

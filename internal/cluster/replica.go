@@ -3,6 +3,7 @@ package cluster
 import (
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -29,6 +30,8 @@ type replica struct {
 	// synced says the copy has every record the bucket had when the
 	// watch began, and the changes since.
 	synced bool
+	// version counts the changes the copy has seen (PresenceVersion).
+	version atomic.Uint64
 }
 
 // known reports whether the copy is synced and has a record of the
@@ -63,18 +66,21 @@ func (r *replica) put(k, node string) {
 		r.names[node] = node
 	}
 	r.by[k] = name
+	r.version.Add(1)
 }
 
 func (r *replica) forget(k string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.by, k)
+	r.version.Add(1)
 }
 
 func (r *replica) reset() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.by, r.names, r.synced = map[string]string{}, map[string]string{}, false
+	r.version.Add(1)
 }
 
 // size is how many records the copy holds.
@@ -83,6 +89,15 @@ func (r *replica) size() int {
 	defer r.mu.RUnlock()
 	return len(r.by)
 }
+
+// PresenceVersion changes whenever this node's copy of the presence
+// records sees a change: a charger connected to, or left, any node. A
+// view that shows which chargers are connected reloads when it changes;
+// the count in the nodes' heartbeats is not enough, because a node's
+// heartbeat with its new count may arrive before the charger's record is
+// deleted (and a view read in between shows the charger still there),
+// and because one charger may leave as another comes.
+func (n *Node) PresenceVersion() uint64 { return n.replica.version.Load() }
 
 // watchPresence keeps the replica until the node stops: a watch of every
 // key (the current records first, then each change). When the watch ends

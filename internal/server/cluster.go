@@ -166,6 +166,15 @@ func (p clusterPresence) ConnectedSet(ctx context.Context) (map[string]bool, err
 	return p.s.cluster.node.ConnectedSet(ctx)
 }
 
+// presenceVersion changes whenever the cluster's presence records do (nil
+// on a single node, where the count of this node's sockets says it all).
+func (s *Server) presenceVersion() func() uint64 {
+	if s.cluster.node == nil {
+		return nil
+	}
+	return s.cluster.node.PresenceVersion
+}
+
 // onlineCount is how many chargers are connected: to this node, or in a
 // cluster to any node, from the nodes' heartbeats (each carries its
 // count), asked at most every onlineEvery (the dashboard polls it per

@@ -14,20 +14,21 @@ import (
 func (s *Server) webRoutes() error {
 	s.auth = web.NewAuth(s.cfg.APIToken, nil)
 	d, err := web.New(web.Config{
-		Service:  s.svc,
-		Presence: s.apiPresence(),
-		Online:   s.onlineCount(),
-		Auth:     s.auth,
-		Pricer:   s.webPricer(),
-		Sites:    s.webSites(),
-		Log:      s.log,
-		Catalog:  s.catalog,
-		Outbox:   s.webOutbox(),
-		Frames:   s.frames,
-		Orders:   s.webOrders(),
-		OCPI:     s.ocpi,
-		Cluster:  clusterView{s},
-		CPO:      s.cpoParty(),
+		Service:         s.svc,
+		Presence:        s.apiPresence(),
+		Online:          s.onlineCount(),
+		PresenceVersion: s.presenceVersion(),
+		Auth:            s.auth,
+		Pricer:          s.webPricer(),
+		Sites:           s.webSites(),
+		Log:             s.log,
+		Catalog:         s.catalog,
+		Outbox:          s.webOutbox(),
+		Frames:          s.frames,
+		Orders:          s.webOrders(),
+		OCPI:            s.ocpi,
+		Cluster:         clusterView{s},
+		CPO:             s.cpoParty(),
 		Security: func(ctx context.Context, id string) (security.View, error) {
 			rec, err := s.guard.Record(ctx, id)
 			return s.guard.View(rec), err

@@ -31,6 +31,12 @@ const (
 type stream struct {
 	now    func() time.Time
 	online func() int64
+	// version changes whenever the set of connected chargers may have
+	// changed where the count cannot tell (in a cluster: one charger left
+	// and another came, or a node's heartbeat with the new count arrived
+	// before the charger's presence record was deleted, which is what a
+	// page reads). Nil: the count says it all.
+	version func() uint64
 
 	// mu guards the fields below.
 	mu      sync.Mutex
@@ -49,8 +55,11 @@ type client struct {
 	lost atomic.Bool
 }
 
-func newStream(now func() time.Time, online func() int64) *stream {
-	return &stream{now: now, online: online, clients: map[*client]struct{}{}, done: make(chan struct{})}
+func newStream(now func() time.Time, online func() int64, version func() uint64) *stream {
+	if version == nil {
+		version = func() uint64 { return 0 }
+	}
+	return &stream{now: now, online: online, version: version, clients: map[*client]struct{}{}, done: make(chan struct{})}
 }
 
 // connectorEvent is the data of a "connector" event.
@@ -166,7 +175,7 @@ func (s *stream) clientCount() int {
 // shuts down. Events: session (the API's session JSON without samples, or
 // {"charger_id","transaction_id","telemetry":true} when new telemetry came),
 // connector, charger, presence ({"online": N} whenever the number of
-// connected chargers changes) and resync (some events were dropped: reload).
+// connected chargers, or the set of them, changes) and resync (some events were dropped: reload).
 func (s *stream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := s.add()
 	if c == nil {
@@ -186,7 +195,7 @@ func (s *stream) serve(w http.ResponseWriter, r *http.Request, c *client) {
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 
-	online := s.online()
+	online, version := s.online(), s.version()
 	write := func(b []byte) bool {
 		_ = rc.SetWriteDeadline(time.Now().Add(streamWriteLimit))
 		_, err := w.Write(b)
@@ -223,8 +232,8 @@ func (s *stream) serve(w http.ResponseWriter, r *http.Request, c *client) {
 			lastWrite = time.Now()
 		case now := <-tick.C:
 			wrote := false
-			if n := s.online(); n != online {
-				online = n
+			if n, v := s.online(), s.version(); n != online || v != version {
+				online, version = n, v
 				if !write(frame("presence", presenceEvent{Online: n})) {
 					return
 				}

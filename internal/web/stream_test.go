@@ -6,7 +6,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
@@ -42,7 +44,7 @@ func sessionEvent(id string, kwh float64) charging.Event {
 // for a browser: a client that does not read loses events, and is told to
 // resync when it reads again.
 func TestStreamDropsForSlowClients(t *testing.T) {
-	s := newStream(time.Now, func() int64 { return 3 })
+	s := newStream(time.Now, func() int64 { return 3 }, nil)
 	slow := s.add()
 	done := make(chan struct{})
 	go func() {
@@ -91,7 +93,7 @@ func TestStreamDropsForSlowClients(t *testing.T) {
 }
 
 func TestStreamClose(t *testing.T) {
-	s := newStream(time.Now, func() int64 { return 0 })
+	s := newStream(time.Now, func() int64 { return 0 }, nil)
 	c := s.add()
 	w := &lockedRecorder{hdr: http.Header{}}
 	served := make(chan struct{})
@@ -110,4 +112,37 @@ func TestStreamClose(t *testing.T) {
 	}
 	s.remove(c)
 	s.publish(sessionEvent("S-1", 1)) // no clients, closed: a no-op
+}
+
+// TestStreamPresenceFollowsTheSetNotOnlyTheCount: a page learns that the
+// set of connected chargers changed even when their number did not (in a
+// cluster, a node's heartbeat with its new count can come before the
+// presence record the page reads is deleted; the page must reload once
+// more when the record goes).
+func TestStreamPresenceFollowsTheSetNotOnlyTheCount(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var version atomic.Uint64
+		s := newStream(time.Now, func() int64 { return 1 }, version.Load)
+		c := s.add()
+		w := &lockedRecorder{hdr: http.Header{}}
+		ctx, cancel := context.WithCancel(context.Background())
+		served := make(chan struct{})
+		go func() {
+			defer close(served)
+			s.serve(w, httptest.NewRequest("GET", "/api/v1/stream", nil).WithContext(ctx), c)
+		}()
+		time.Sleep(3 * presenceEvery)
+		synctest.Wait()
+		if n := strings.Count(w.String(), "event: presence"); n != 1 {
+			t.Fatalf("%d presence events with nothing changed; want the first only", n)
+		}
+		version.Add(1)
+		time.Sleep(presenceEvery)
+		synctest.Wait()
+		if n := strings.Count(w.String(), "event: presence"); n != 2 {
+			t.Errorf("%d presence events after the set changed with the count the same; want 2:\n%s", n, w.String())
+		}
+		cancel()
+		<-served
+	})
 }

@@ -79,6 +79,11 @@ type Config struct {
 	// Online returns the number of connected chargers (polled for the
 	// stream's presence events).
 	Online func() int64
+	// PresenceVersion, when set, changes whenever the set of connected
+	// chargers may have changed, even with the count the same (a cluster's
+	// copy of its presence records): the stream then tells pages to
+	// reload what they show.
+	PresenceVersion func() uint64
 	// Auth guards the dashboard; the login form uses it.
 	Auth *Auth
 	// CPO is who we are in OCPI, for the session's OCPI view.
@@ -167,7 +172,7 @@ func New(cfg Config) (*Dashboard, error) {
 	d := &Dashboard{
 		svc: cfg.Service, presence: cfg.Presence, pricer: cfg.Pricer, auth: cfg.Auth, cpo: cfg.CPO, log: cfg.Log, security: cfg.Security, securityAll: cfg.SecurityAll, sites: cfg.Sites,
 		catalog: cfg.Catalog, outbox: cfg.Outbox, frames: cfg.Frames, orders: cfg.Orders, ocpi: cfg.OCPI, cluster: cfg.Cluster,
-		stream: newStream(cfg.Service.Clock().Now, online),
+		stream: newStream(cfg.Service.Clock().Now, online, cfg.PresenceVersion),
 		pages:  map[string]*template.Template{},
 	}
 	if d.version, err = hashFS(static); err != nil {
