@@ -71,9 +71,7 @@ func TestOrdersForTheOperator(t *testing.T) {
 		x.bap.answer(x.bap.send("update", tx, updateMsg(orderID, "ACTIVE")))
 		browsertest.WaitJS(ctx, t, "order in progress, live", `!!document.querySelector('tr[data-order="`+orderID+`"][data-status="INPROGRESS"]')`, 20*time.Second)
 		// Its session link leads to the session.
-		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`tr[data-order="`+orderID+`"] a[href^="/sessions/"]`))); err != nil {
-			t.Fatal(err)
-		}
+		browsertest.Click(ctx, t, `tr[data-order="`+orderID+`"] a[href^="/sessions/"]`)
 		browsertest.WaitJS(ctx, t, "session page", `location.pathname === '/sessions/`+o.SessionID+`'`, 5*time.Second)
 	})
 	resp, err = x.s.HTTP.Get(x.s.URL() + "/orders?status=COMPLETED")

@@ -9,6 +9,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,4 +92,32 @@ func EvalString(ctx context.Context, t *testing.T, expr string) string {
 		t.Fatalf("evaluate %s: %v", expr, err)
 	}
 	return s
+}
+
+// Click clicks the element a CSS selector finds, as a person would. A live
+// page replaces its regions as events come in; when one was replaced
+// between finding the element and clicking it (the DevTools protocol
+// then knows no node by the id it found), nothing was clicked and the
+// click is tried again on the element as it is now.
+func Click(ctx context.Context, t *testing.T, sel string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel)))
+		if err == nil {
+			return
+		}
+		if !replaced(err) || time.Now().After(deadline) {
+			t.Fatalf("click %s: %v", sel, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// replaced reports whether err says the node found is no longer in the
+// page (Chromium's messages for a node removed after it was found).
+func replaced(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "Could not find node with given id") || strings.Contains(s, "No node with given id") ||
+		strings.Contains(s, "Node is detached from document")
 }

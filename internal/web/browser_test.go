@@ -182,9 +182,7 @@ func TestBrowserDashboard(t *testing.T) {
 
 	// Remote stop goes through the operator API; the session completes.
 	t.Run("remote-stop", func(t *testing.T) {
-		if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("remote-stop"))); err != nil {
-			t.Fatalf("press remote stop: %v", err)
-		}
+		browsertest.Click(ctx, t, "#remote-stop")
 		waitJS(ctx, t, "command answered", `(document.getElementById('command-result').dataset.httpStatus || '0') !== '0'`, 15*time.Second)
 		status := evalString(ctx, t, `document.getElementById('command-result').dataset.httpStatus`)
 		text := evalString(ctx, t, `document.getElementById('command-result').textContent`)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/chargebridge/chargebridge/internal/browsertest"
 	cb "github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/sim"
 )
@@ -57,9 +58,7 @@ func TestBrowserConsole(t *testing.T) {
 		// Dialogs would block the page (a reload brings back the real
 		// confirm): confirm everything.
 		evalString(ctx, t, `(window.confirm = function () { return true; }, 'ok')`)
-		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel))); err != nil {
-			t.Fatalf("click %s: %v", sel, err)
-		}
+		browsertest.Click(ctx, t, sel)
 	}
 
 	t.Run("tags", func(t *testing.T) {
