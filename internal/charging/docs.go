@@ -2,6 +2,7 @@ package charging
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -20,6 +21,43 @@ type DocStore interface {
 	ListDocs(ctx context.Context, q DocQuery) ([]Doc, int, error)
 	// DeleteDoc removes a document; ErrNotFound when there is none.
 	DeleteDoc(ctx context.Context, kind, id string) error
+}
+
+// DocsGetter is a DocStore that reads many documents of one kind in one
+// statement (both stores are): a pass over the fleet (the OCPI Locations
+// sync) then costs a statement per page, not one per charger.
+type DocsGetter interface {
+	// GetDocs returns the documents of kind among ids (ids without a
+	// document are left out), in no particular order.
+	GetDocs(ctx context.Context, kind string, ids []string) ([]Doc, error)
+}
+
+// GetDocs returns the documents of kind whose ids are given and exist, by
+// id: in one statement when the store is a DocsGetter, otherwise one read
+// each.
+func GetDocs(ctx context.Context, s DocStore, kind string, ids []string) (map[string]Doc, error) {
+	out := make(map[string]Doc, len(ids))
+	if g, ok := s.(DocsGetter); ok {
+		if len(ids) == 0 {
+			return out, nil
+		}
+		ds, err := g.GetDocs(ctx, kind, ids)
+		for _, d := range ds {
+			out[d.ID] = d
+		}
+		return out, err
+	}
+	for _, id := range ids {
+		d, err := s.GetDoc(ctx, kind, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[id] = d
+	}
+	return out, nil
 }
 
 // Doc is one stored document.

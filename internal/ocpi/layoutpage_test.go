@@ -99,6 +99,16 @@ func (locatedCatalog) TariffFor(context.Context, string, int) (*tariff.Tariff, p
 func (l locatedCatalog) Location(_ context.Context, id string) (pricing.Location, error) {
 	return pricing.Location{ChargerID: id, Name: "Depot " + id, UpdatedAt: l.updated}, nil
 }
+func (locatedCatalog) TariffsOf(context.Context, []charging.Charger) (map[string]map[int]*tariff.Tariff, error) {
+	return nil, nil
+}
+func (l locatedCatalog) LocationsOf(ctx context.Context, ids []string) (map[string]pricing.Location, error) {
+	out := map[string]pricing.Location{}
+	for _, id := range ids {
+		out[id], _ = l.Location(ctx, id)
+	}
+	return out, nil
+}
 
 // TestSyncReadsTheFleetInPages: the periodic synchronization of Locations
 // (tariffs, operator-set locations, plugs) pages through the chargers

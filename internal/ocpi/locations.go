@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/pricing"
+	"github.com/chargebridge/chargebridge/internal/tariff"
 )
 
 // Location is the OCPI 2.2.1 Location object. A site is one Location (id
@@ -125,12 +127,17 @@ func (c *CPO) locationInfo(ctx context.Context, chargerID string) (LocationInfo,
 	if err != nil {
 		return LocationInfo{}, err
 	}
+	return locationInfoOf(l), nil
+}
+
+// locationInfoOf is what a Location takes from the catalog's location.
+func locationInfoOf(l pricing.Location) LocationInfo {
 	li := LocationInfo{Name: l.Name, Address: l.Address, City: l.City, PostalCode: l.PostalCode, Country: l.Country,
 		TimeZone: l.TimeZone, Updated: l.UpdatedAt}
 	if l.Coordinates != nil {
 		li.Coordinates = GeoLocation{Latitude: l.Coordinates.Latitude, Longitude: l.Coordinates.Longitude}
 	}
-	return li, nil
+	return li
 }
 
 // connectorTariffs returns the id of the tariff of each of a charger's
@@ -153,6 +160,18 @@ func (c *CPO) connectorTariffs(ctx context.Context, ch charging.Charger) (map[in
 		}
 	}
 	return out, nil
+}
+
+// tariffIDsOf is connectorTariffs from a charger's tariffs read with
+// others (Catalog.TariffsOf).
+func tariffIDsOf(ts map[int]*tariff.Tariff) map[int][]string {
+	out := make(map[int][]string, len(ts))
+	for conn, t := range ts {
+		if t != nil {
+			out[conn] = []string{t.ID}
+		}
+	}
+	return out
 }
 
 // evseID is an eMI3 EVSE ID: country*party*E then the charger id and

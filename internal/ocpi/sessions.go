@@ -42,6 +42,11 @@ type Catalog interface {
 	TariffPage(ctx context.Context, q pricing.TariffQuery) ([]*tariff.Tariff, int, error)
 	TariffFor(ctx context.Context, chargerID string, connectorID int) (*tariff.Tariff, pricing.Assignment, error)
 	Location(ctx context.Context, chargerID string) (pricing.Location, error)
+	// TariffsOf and LocationsOf are TariffFor and Location of a page of
+	// chargers at once (the periodic sync's reads: a few statements per
+	// page, not several per charger).
+	TariffsOf(ctx context.Context, chargers []charging.Charger) (map[string]map[int]*tariff.Tariff, error)
+	LocationsOf(ctx context.Context, chargerIDs []string) (map[string]pricing.Location, error)
 }
 
 // storedSession reads a session's document; ok false when there is none.

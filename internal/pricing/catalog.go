@@ -315,11 +315,7 @@ func (c *Catalog) Assignments(ctx context.Context) ([]Assignment, error) {
 // TariffFor returns the tariff that prices sessions on a connector and the
 // assignment it comes from; a nil tariff when there is none.
 func (c *Catalog) TariffFor(ctx context.Context, chargerID string, connectorID int) (*tariff.Tariff, Assignment, error) {
-	candidates := []Assignment{{ChargerID: chargerID, ConnectorID: connectorID}, {ChargerID: chargerID}, {Default: true}}
-	if connectorID == 0 {
-		candidates = candidates[1:]
-	}
-	for _, a := range candidates {
+	for _, a := range assignmentCandidates(chargerID, connectorID) {
 		d, err := c.docs.GetDoc(ctx, DocAssignment, a.docID())
 		if errors.Is(err, charging.ErrNotFound) {
 			continue
@@ -337,6 +333,97 @@ func (c *Catalog) TariffFor(ctx context.Context, chargerID string, connectorID i
 		return t, a, nil
 	}
 	return nil, Assignment{}, nil
+}
+
+// assignmentCandidates are the assignments that may price a connector,
+// the one that does first: the connector's own, its charger's, the
+// default (a connector id of 0 is the whole charger).
+func assignmentCandidates(chargerID string, connectorID int) []Assignment {
+	candidates := []Assignment{{ChargerID: chargerID, ConnectorID: connectorID}, {ChargerID: chargerID}, {Default: true}}
+	if connectorID == 0 {
+		candidates = candidates[1:]
+	}
+	return candidates
+}
+
+// TariffsOf is TariffFor of every connector (1 and up) of each of the
+// chargers, read in two statements (the assignments, then their tariffs)
+// instead of up to four reads per connector: charger id → connector id →
+// tariff, for the connectors that have one.
+func (c *Catalog) TariffsOf(ctx context.Context, chargers []charging.Charger) (map[string]map[int]*tariff.Tariff, error) {
+	var docIDs []string
+	seen := map[string]bool{}
+	for _, ch := range chargers {
+		for _, cn := range ch.Connectors {
+			if cn.ConnectorID < 1 {
+				continue
+			}
+			for _, a := range assignmentCandidates(ch.ID, cn.ConnectorID) {
+				if id := a.docID(); !seen[id] {
+					seen[id] = true
+					docIDs = append(docIDs, id)
+				}
+			}
+		}
+	}
+	found, err := charging.GetDocs(ctx, c.docs, DocAssignment, docIDs)
+	if err != nil {
+		return nil, fmt.Errorf("tariff assignments: %w", err)
+	}
+	type pick struct {
+		charger   string
+		connector int
+		tariff    string
+	}
+	var picks []pick
+	var tariffIDs []string
+	wanted := map[string]bool{}
+	for _, ch := range chargers {
+		for _, cn := range ch.Connectors {
+			if cn.ConnectorID < 1 {
+				continue
+			}
+			for _, a := range assignmentCandidates(ch.ID, cn.ConnectorID) {
+				d, ok := found[a.docID()]
+				if !ok {
+					continue
+				}
+				if err := json.Unmarshal(d.Body, &a); err != nil {
+					return nil, fmt.Errorf("stored tariff assignment %s: %w", d.ID, err)
+				}
+				picks = append(picks, pick{ch.ID, cn.ConnectorID, a.TariffID})
+				if !wanted[a.TariffID] {
+					wanted[a.TariffID] = true
+					tariffIDs = append(tariffIDs, a.TariffID)
+				}
+				break
+			}
+		}
+	}
+	tdocs, err := charging.GetDocs(ctx, c.docs, DocTariff, tariffIDs)
+	if err != nil {
+		return nil, fmt.Errorf("tariffs: %w", err)
+	}
+	parsed := make(map[string]*tariff.Tariff, len(tdocs))
+	for _, id := range tariffIDs {
+		d, ok := tdocs[id]
+		if !ok {
+			return nil, fmt.Errorf("tariff %s: %w", id, charging.ErrNotFound)
+		}
+		t, err := tariff.ParseTariff(d.Body)
+		if err != nil {
+			return nil, fmt.Errorf("stored tariff %s: %w", id, err)
+		}
+		parsed[id] = t
+	}
+	out := make(map[string]map[int]*tariff.Tariff)
+	for _, p := range picks {
+		if out[p.charger] == nil {
+			out[p.charger] = map[int]*tariff.Tariff{}
+		}
+		out[p.charger][p.connector] = parsed[p.tariff]
+	}
+	return out, nil
 }
 
 // Location is where a charger is: for pricing, its time zone; the rest is
@@ -407,6 +494,26 @@ func (c *Catalog) Location(ctx context.Context, chargerID string) (Location, err
 		return Location{}, fmt.Errorf("stored location of charger %s: %w", chargerID, err)
 	}
 	return c.withDefault(l), nil
+}
+
+// LocationsOf is Location of each of the chargers (which exist), read in
+// one statement: charger id → location.
+func (c *Catalog) LocationsOf(ctx context.Context, chargerIDs []string) (map[string]Location, error) {
+	docs, err := charging.GetDocs(ctx, c.docs, DocLocation, chargerIDs)
+	if err != nil {
+		return nil, fmt.Errorf("locations: %w", err)
+	}
+	out := make(map[string]Location, len(chargerIDs))
+	for _, id := range chargerIDs {
+		l := Location{ChargerID: id}
+		if d, ok := docs[id]; ok {
+			if err := json.Unmarshal(d.Body, &l); err != nil {
+				return nil, fmt.Errorf("stored location of charger %s: %w", id, err)
+			}
+		}
+		out[id] = c.withDefault(l)
+	}
+	return out, nil
 }
 
 // Locations returns every location an operator set, ordered by charger id

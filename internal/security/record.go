@@ -65,7 +65,7 @@ type Docs interface {
 // statement adds to Docs (PostgreSQL does): concurrent handshakes' record
 // reads are then one query, and the last authentications one write.
 type BatchDocs interface {
-	GetDocs(ctx context.Context, kind string, ids []string) ([]charging.Doc, error)
+	charging.DocsGetter
 	PutDocs(ctx context.Context, ds []charging.Doc) error
 }
 

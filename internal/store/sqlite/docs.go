@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -21,6 +22,7 @@ const (
 	sqlPutDocBody = `UPDATE docs SET body = ?4 WHERE kind = ?1 AND id = ?2 AND owner IS ?3 AND updated IS ?5`
 	sqlDeleteDoc  = `DELETE FROM docs WHERE kind = ? AND id = ?`
 	sqlGetDoc     = `SELECT kind, id, owner, body, updated FROM docs WHERE kind = ? AND id = ?`
+	sqlGetDocs    = `SELECT kind, id, owner, body, updated FROM docs WHERE kind = ? AND id IN (SELECT value FROM json_each(?))`
 )
 
 // sqlListDocs returns the query of a page of q and the query of the count
@@ -131,6 +133,32 @@ func (s *Store) GetDoc(ctx context.Context, kind, id string) (charging.Doc, erro
 		return charging.Doc{}, fmt.Errorf("get doc %s/%s: %w", kind, id, err)
 	}
 	return d, nil
+}
+
+// GetDocs returns the documents of kind among ids (ids without a document
+// are left out), in one statement: the ids travel as one JSON array.
+func (s *Store) GetDocs(ctx context.Context, kind string, ids []string) ([]charging.Doc, error) {
+	var out []charging.Doc
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, fmt.Errorf("get docs %s: %w", kind, err)
+	}
+	rows, err := s.rdb.QueryContext(ctx, sqlGetDocs, kind, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("get docs %s: %w", kind, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		d, err := scanDoc(rows)
+		if err != nil {
+			return nil, fmt.Errorf("get docs %s: %w", kind, err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("get docs %s: %w", kind, err)
+	}
+	return out, nil
 }
 
 // ListDocs returns the documents of q.Kind ordered by Updated then ID

@@ -25,6 +25,7 @@ func RunFull(t *testing.T, open func(t *testing.T) charging.FullStore) {
 		{"start-leaves-other-reservations", testStartLeavesOtherReservation},
 		{"docs", testDocs},
 		{"docs-list-window-and-paging", testDocsPaging},
+		{"docs-read-many-at-once", testGetDocs},
 		{"meter-values-with-doc", testMeterValuesWithDoc},
 		{"writes-append-events", testWritesAppendEvents},
 	}
@@ -502,5 +503,49 @@ func testMeterValuesWithDoc(t *testing.T, s charging.FullStore) {
 	}
 	if g, _ := s.GetSession(ctx, sess.ID); g.LastRegisterWh != 2000 {
 		t.Errorf("last register after the failed write = %v; want 2000", g.LastRegisterWh)
+	}
+}
+
+// testGetDocs: the store reads many documents of a kind in one call
+// (charging.DocsGetter), each as GetDoc reads it; ids without a document
+// of that kind (or with one of another kind) are left out.
+func testGetDocs(t *testing.T, s charging.FullStore) {
+	ctx := context.Background()
+	if _, ok := s.(charging.DocsGetter); !ok {
+		t.Fatalf("%T reads documents one at a time; the stores read many in one statement (charging.DocsGetter)", s)
+	}
+	var ids []string
+	for i := range 5 {
+		id := fmt.Sprintf("site.%d", i)
+		ids = append(ids, id)
+		if i == 3 {
+			continue // no document
+		}
+		kind := "site"
+		if i == 4 {
+			kind = "other"
+		}
+		if err := s.PutDoc(ctx, charging.Doc{Kind: kind, ID: id, Owner: "CP-" + id, Body: []byte(fmt.Sprintf(`{"n":%d}`, i)), Updated: lt0.Add(time.Duration(i) * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := charging.GetDocs(ctx, s, "site", append(ids, "site.0", "missing"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Errorf("got %d documents; want site.0, site.1 and site.2", len(got))
+	}
+	for _, id := range ids[:3] {
+		one, err := s.GetDoc(ctx, "site", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := got[id]; d.Kind != one.Kind || d.ID != one.ID || d.Owner != one.Owner || string(d.Body) != string(one.Body) || !d.Updated.Equal(one.Updated) {
+			t.Errorf("%s read with others = %+v; alone = %+v", id, d, one)
+		}
+	}
+	if none, err := charging.GetDocs(ctx, s, "site", nil); err != nil || len(none) != 0 {
+		t.Errorf("no ids: %v, %v; want nothing and no error", none, err)
 	}
 }
