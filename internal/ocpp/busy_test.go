@@ -211,16 +211,28 @@ func TestBusyChargerLingersThenParks(t *testing.T) {
 	}
 	s := NewServer(Config{Protocols: []Protocol{{Name: "ocpp1.6", Handler: sizeHandler{}}}})
 	c := dialRaw(t, startServer(t, s), "CP-LINGER")
-	for i := range 3 * busyFrames {
-		id := "a" + strconv.Itoa(i)
-		c.frame(ws.OpText, true, call(id, 100))
-		c.wantResult(id, len(`{"p":"`+strings.Repeat("x", 88)+`"}`))
-	}
+	c.frame(ws.OpText, true, call("first", 100))
+	c.wantResult("first", len(`{"p":"`+strings.Repeat("x", 88)+`"}`))
 	conn, ok := s.Conn("CP-LINGER")
 	if !ok {
 		t.Fatal("CP-LINGER not registered")
 	}
-	waitUntil(t, "the busy charger to linger", func() bool { return conn.lingerState.Load() == lingerOn })
+	// Calls back to back until the charger is seen lingering: busyFrames
+	// in a row must each come within busyGap of the answer before, which
+	// a test descheduled on a loaded machine may miss a few times.
+	busy := func(what, prefix string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for i := 0; conn.lingerState.Load() != lingerOn; i++ {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not seen lingering after %d calls back to back", what, i)
+			}
+			id := prefix + strconv.Itoa(i)
+			c.frame(ws.OpText, true, call(id, 100))
+			c.wantResult(id, len(`{"p":"`+strings.Repeat("x", 88)+`"}`))
+		}
+	}
+	busy("the busy charger to linger", "a")
 	waitUntil(t, "the silent charger to be parked", func() bool {
 		return conn.lingerState.Load() == lingerOff && conn.readState.Load() == readParked
 	})
@@ -232,12 +244,7 @@ func TestBusyChargerLingersThenParks(t *testing.T) {
 		t.Fatalf("got %v %q; want pong parked", op, p)
 	}
 	// Hanging up while lingering ends the connection.
-	for i := range 2 * busyFrames {
-		id := "b" + strconv.Itoa(i)
-		c.frame(ws.OpText, true, call(id, 100))
-		c.wantResult(id, len(`{"p":"`+strings.Repeat("x", 88)+`"}`))
-	}
-	waitUntil(t, "the busy charger to linger again", func() bool { return conn.lingerState.Load() == lingerOn })
+	busy("the busy charger to linger again", "b")
 	_ = wsutil.WriteClientMessage(c.nc, ws.OpClose, ws.NewCloseFrameBody(ws.StatusNormalClosure, ""))
 	select {
 	case <-conn.Done():
