@@ -36,16 +36,18 @@ type load struct {
 // loadStats are a fleet's counters.
 type loadStats struct {
 	Connected, DialErrors, Errors, CallErrors, SessionsStarted int64
-	ext                                                        extgen.Stats
+	// Connects and Disconnects count connections opened and lost.
+	Connects, Disconnects int64
+	ext                   extgen.Stats
 }
 
 // simLoad is a fleet of the simulator.
-func simLoad(url, prefix, src, scenario, caFile string, n int, interval, meter time.Duration, lat *sim.Histogram) (load, error) {
+func simLoad(url, prefix, src, scenario, caFile string, n int, interval, meter time.Duration, lat *sim.Histogram, refusals *tally) (load, error) {
 	cfg := sim.Config{
 		URL: url, IDPrefix: prefix, Connectors: 1, Latency: lat,
 		Logger: slog.New(slog.DiscardHandler), MaxDialing: 128,
 		CallTimeout: 60 * time.Second, ReconnectMin: 2 * time.Second, ReconnectMax: 30 * time.Second,
-		NoAutoStart: true,
+		NoAutoStart: true, OnRefusal: refusals.add,
 	}
 	if caFile != "" {
 		t, err := sim.LoadTLS(caFile, "", "")
@@ -97,7 +99,8 @@ func simLoad(url, prefix, src, scenario, caFile string, n int, interval, meter t
 		stats: func() loadStats {
 			st := fleet.Stats()
 			return loadStats{Connected: st.Connected, DialErrors: st.DialErrors, Errors: st.Errors,
-				CallErrors: st.CallErrors, SessionsStarted: st.SessionsStarted}
+				CallErrors: st.CallErrors, SessionsStarted: st.SessionsStarted,
+				Connects: st.Connects, Disconnects: st.Disconnects}
 		},
 		note: func(loadStats, loadStats) string { return "" },
 	}, nil
@@ -132,7 +135,7 @@ func externalLoad(url, prefix, src, scenario, caFile string, n int, interval tim
 		stats: func() loadStats {
 			st := g.Stats()
 			return loadStats{Connected: st.Connected, DialErrors: st.DialErrors, Errors: st.Disconnects,
-				CallErrors: st.Failed(), SessionsStarted: st.Transactions, ext: st}
+				CallErrors: st.Failed(), SessionsStarted: st.Transactions, Disconnects: st.Disconnects, ext: st}
 		},
 		note: func(before, after loadStats) string {
 			b, a := before.ext, after.ext

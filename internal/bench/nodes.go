@@ -390,7 +390,13 @@ func runNodes(ctx context.Context, o Options, sc Scenario) (Result, error) {
 	}
 	fmt.Fprintf(o.Progress, "   %d nodes up: %s\n", len(nodes), strings.Join(urls, ","))
 
+	// The ramp's progress as the nodes see it, until the fleet is up.
+	wctx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() { defer close(watched); watchNodes(wctx, nodes, 30*time.Second, o.Progress) }()
 	fl, err := startFleet(ctx, o, sc, strings.Join(urls, ","), "")
+	stopWatch()
+	<-watched
 	if err != nil {
 		return res, err
 	}

@@ -13,6 +13,9 @@ import (
 	"github.com/chargebridge/chargebridge/internal/sim"
 )
 
+// rampEvery is how often a worker prints its ramp's progress.
+const rampEvery = 30 * time.Second
+
 // workerReport is what a worker prints, one JSON object per line.
 type workerReport struct {
 	Event      string          `json:"event"` // "ready" or "result"
@@ -51,11 +54,12 @@ func Worker(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return err
 	}
 	lat := &sim.Histogram{}
+	refusals := &tally{}
 	var ld load
 	var err error
 	switch *generator {
 	case GeneratorSim:
-		ld, err = simLoad(*url, *prefix, *src, *scenario, *caFile, *n, *interval, *meter, lat)
+		ld, err = simLoad(*url, *prefix, *src, *scenario, *caFile, *n, *interval, *meter, lat, refusals)
 	case GeneratorExternal:
 		ld, err = externalLoad(*url, *prefix, *src, *scenario, *caFile, *n, *interval, lat)
 	default:
@@ -70,11 +74,21 @@ func Worker(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	defer func() { cancel(); <-done }()
 
 	enc := json.NewEncoder(stdout)
-	deadline := time.Now().Add(*ramp)
+	began := time.Now()
+	deadline := began.Add(*ramp)
 	last, stalled := int64(-1), time.Now()
+	// The ramp's progress goes to stderr every rampEvery: how fast the
+	// chargers connect and why attempts fail.
+	var shown loadStats
+	shownAt := began
 	for {
 		st := ld.stats()
+		if time.Since(shownAt) >= rampEvery {
+			fmt.Fprintln(stderr, rampLine(*prefix, time.Since(began), *n, st, shown, time.Since(shownAt), refusals))
+			shown, shownAt = st, time.Now()
+		}
 		if st.Connected >= int64(*n) || time.Now().After(deadline) || time.Since(stalled) > 20*time.Second {
+			fmt.Fprintln(stderr, rampLine(*prefix, time.Since(began), *n, st, shown, time.Since(shownAt), refusals))
 			break
 		}
 		if st.Connected != last {

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gobwas/ws/wsutil"
+
 	"github.com/chargebridge/chargebridge/internal/ocpp"
 )
 
@@ -403,6 +405,7 @@ func (c *Charger) fire() {
 	if c.inflight != nil && !c.deadline.After(now) {
 		c.ctr.errors.Add(1)
 		c.log.Warn("no answer to call; reconnecting", "action", c.inflight.action, "id", c.inflight.id, "timeout", c.cfg.CallTimeout)
+		c.refused("disconnect", fmt.Sprintf("no answer to %s in %v; reconnecting", c.inflight.action, c.cfg.CallTimeout))
 		c.disconnect(false)
 	}
 	for !c.stopped {
@@ -518,9 +521,24 @@ func (c *Charger) connectAndServe(ctx context.Context) {
 	c.mu.Lock()
 	if c.conn == cc {
 		c.log.Debug("connection closed by the central system", "err", err)
+		c.refused("disconnect", lostReason(err))
 		c.disconnect(false)
 	}
 	c.settle()
+}
+
+// lostReason says why a connection the charger did not close ended,
+// without naming the charger: the central system's close frame (code and
+// reason) or the read error.
+func lostReason(err error) string {
+	var ce wsutil.ClosedError
+	if errors.As(err, &ce) {
+		return fmt.Sprintf("closed by the central system: %d %s", ce.Code, ce.Reason)
+	}
+	if err == nil {
+		return "connection ended"
+	}
+	return "connection lost: " + err.Error()
 }
 
 // closeConn closes cc, saying goodbye first if graceful.

@@ -248,7 +248,9 @@ type Config struct {
 	// Logger receives the chargers' logs (default: discarded).
 	Logger *slog.Logger
 	// OnRefusal, when set, hears each refusal by the central system: kind
-	// is "connect", "boot", "authorize", "start" or "call", reason says
+	// is "connect", "boot", "authorize", "start", "call" or "disconnect"
+	// (a connection the charger did not mean to close ended: closed by the
+	// central system, lost, or a call without answer), reason says
 	// why without naming the charger (so a fleet's refusals repeat the
 	// same text). It runs on the charger's goroutine and must not block.
 	OnRefusal func(kind, reason string)

@@ -1,9 +1,14 @@
 package sim
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
 )
 
 // A session the central system refuses at StartTransaction is reported
@@ -58,5 +63,44 @@ func TestRefusalsAndCompletedSessions(t *testing.T) {
 	defer mu.Unlock()
 	if len(refusals["start"]) != 1 {
 		t.Fatalf("start refusals: got %q; want still one", refusals["start"])
+	}
+}
+
+// A connection the central system drops is reported through OnRefusal as
+// a "disconnect", with why: the bench's workers tally these to tell a lost
+// connection from a refused one.
+func TestDroppedConnectionIsReported(t *testing.T) {
+	cs := startCSMS(t)
+	cfg := testConfig(t, cs.URL)
+	cfg.NoAutoStart = true
+	var mu sync.Mutex
+	var lost []string
+	cfg.OnRefusal = func(kind, reason string) {
+		if kind != "disconnect" {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		lost = append(lost, reason)
+	}
+	c := runCharger(t, cfg, "CP-DROP")
+	cs.waitFor(t, "boot", func() bool { return len(cs.gotAction(c.ID(), "BootNotification")) > 0 && cs.connected(c.ID()) })
+	cs.kick(c.ID())
+	cs.waitFor(t, "the drop to be reported", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(lost) > 0
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.HasPrefix(lost[0], "connection lost: ") {
+		t.Fatalf("disconnect reason %q; want it to start with \"connection lost: \"", lost[0])
+	}
+}
+
+func TestLostReasonNamesTheCloseFrame(t *testing.T) {
+	got := lostReason(fmt.Errorf("read: %w", wsutil.ClosedError{Code: ws.StatusPolicyViolation, Reason: "replaced by a new connection"}))
+	if want := "closed by the central system: 1008 replaced by a new connection"; got != want {
+		t.Fatalf("got %q; want %q", got, want)
 	}
 }
