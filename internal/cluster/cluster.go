@@ -242,6 +242,9 @@ type Node struct {
 	// repair.
 	lapsed  atomic.Bool
 	repairs chan struct{}
+	// holds are the chargers HoldSoon took whose records the hold
+	// writers (writeHolds) are to write.
+	holds chan string
 }
 
 type holding struct {
@@ -342,6 +345,7 @@ func Join(ctx context.Context, cfg Config) (*Node, error) {
 		held: map[string]holding{}, pending: map[string]struct{}{}, releasing: map[string]holding{}, seen: map[string]seenNode{}}
 	n.replica.reset()
 	n.repairs = make(chan struct{}, 1)
+	n.holds = make(chan string, holdQueue)
 	// A charger's record lives until its socket closes; its node's
 	// heartbeat says whether it is believed (see presence.go).
 	if n.presence, err = bucket(n.names.presence, "chargebridge: which node holds each charger's socket", 0); err != nil {
@@ -415,10 +419,13 @@ func (n *Node) Start(local charging.Commands, raw RawSender) error {
 		return fmt.Errorf("subscribe to evictions: %w", err)
 	}
 	n.beat()
-	n.loopWG.Add(3)
+	n.loopWG.Add(3 + holdWriters)
 	go n.loop()
 	go n.repairLoop()
 	go n.watchPresence()
+	for range holdWriters {
+		go n.writeHolds()
+	}
 	return nil
 }
 

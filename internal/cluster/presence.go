@@ -69,7 +69,73 @@ func (n *Node) Hold(chargerID string) {
 	l := n.stripe(chargerID)
 	l.Lock()
 	defer l.Unlock()
-	at := time.Now().UTC()
+	n.write(chargerID, time.Now().UTC(), false)
+}
+
+// HoldSoon is Hold without waiting for NATS: the charger is this node's
+// at once (Held counts it, a Release undoes it) and its record is written
+// by one of the node's hold writers, in the order of the charger's other
+// presence writes (the stripe). A connection's handshake calls it: with
+// Hold, each waited for a key-value write behind the other writes of its
+// stripe, and under a fleet's ramp (100 000 chargers over six nodes) the
+// node that also relays the cluster's events had 5 749 handshakes waiting
+// there; their chargers, whose BootNotification was not read meanwhile,
+// gave up after their call timeout and dialled again. A record not
+// written (NATS away, the queue full) is written by the next repair.
+func (n *Node) HoldSoon(chargerID string) {
+	n.mu.Lock()
+	n.held[chargerID] = holding{at: time.Now().UTC()}
+	n.pending[chargerID] = struct{}{}
+	n.mu.Unlock()
+	select {
+	case n.holds <- chargerID:
+	default: // left pending: the next repair writes it
+	}
+}
+
+// Hold writers: how many records HoldSoon's writers write at once (one
+// per stripe at most is in flight anyway), and how many chargers may wait
+// for one before the rest are left to the repair.
+const (
+	holdWriters = 64
+	holdQueue   = 1 << 16
+)
+
+// writeHolds writes the records of the chargers HoldSoon took, until the
+// node stops.
+func (n *Node) writeHolds() {
+	defer n.loopWG.Done()
+	for {
+		select {
+		case <-n.stopCtx.Done():
+			return
+		case id := <-n.holds:
+			n.writeHeld(id)
+		}
+	}
+}
+
+// writeHeld writes a held charger's record if it is still to be written:
+// not released meanwhile, nor written by a repair.
+func (n *Node) writeHeld(chargerID string) {
+	l := n.stripe(chargerID)
+	l.Lock()
+	defer l.Unlock()
+	n.mu.Lock()
+	h, ok := n.held[chargerID]
+	_, pending := n.pending[chargerID]
+	n.mu.Unlock()
+	if !ok || !pending || h.rev != 0 {
+		return
+	}
+	n.write(chargerID, h.at, true)
+}
+
+// write records that this node holds a charger since at, with the
+// charger's stripe held. With onlyIfCurrent (HoldSoon's writes), the
+// bookkeeping is left alone when the charger connected here again
+// meanwhile: that newer connection has a write of its own coming.
+func (n *Node) write(chargerID string, at time.Time, onlyIfCurrent bool) {
 	var rev uint64
 	var prev Entry
 	var held bool
@@ -100,11 +166,13 @@ func (n *Node) Hold(chargerID string) {
 		_ = n.nc.Publish(n.names.evict+prev.Node, b)
 	}
 	n.mu.Lock()
-	n.held[chargerID] = holding{rev: rev, at: at}
-	if err != nil {
-		n.pending[chargerID] = struct{}{}
-	} else {
-		delete(n.pending, chargerID)
+	if cur, ok := n.held[chargerID]; !onlyIfCurrent || (ok && cur.at.Equal(at)) {
+		n.held[chargerID] = holding{rev: rev, at: at}
+		if err != nil {
+			n.pending[chargerID] = struct{}{}
+		} else {
+			delete(n.pending, chargerID)
+		}
 	}
 	n.mu.Unlock()
 	if err != nil && n.stopCtx.Err() == nil {

@@ -126,7 +126,9 @@ func (s *Server) clusterReady() error {
 // closing here in the cluster's presence.
 func (s *Server) holdCharger(id string) {
 	if s.cluster.node != nil {
-		s.cluster.node.Hold(id)
+		// The handshake does not wait for the record's write: the
+		// connection reads its first calls at once.
+		s.cluster.node.HoldSoon(id)
 	}
 }
 
