@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
-	"github.com/chargebridge/chargebridge/internal/store/eventlog"
 )
 
 const chargerCols = `c.id, c.registered, c.vendor, c.model, c.serial_number, c.firmware_version, c.iccid, c.imsi,
@@ -252,12 +251,8 @@ func (s *Store) RecordBoot(ctx context.Context, b charging.Boot) error {
 	if err != nil {
 		return fmt.Errorf("record boot of %s: %w", b.ChargerID, err)
 	}
-	if err := s.updateOne(ctx, sqlRecordBoot, b.Vendor, b.Model, b.SerialNumber, b.FirmwareVersion, b.ICCID, b.IMSI,
-		b.MeterType, b.MeterSerial, string(b.Status), at, b.ChargerID); err != nil {
-		return fmt.Errorf("record boot of %s: %w", b.ChargerID, err)
-	}
-	s.eventsCommitted()
-	return nil
+	return s.recordBoot(ctx, b.ChargerID, []any{b.Vendor, b.Model, b.SerialNumber, b.FirmwareVersion, b.ICCID, b.IMSI,
+		b.MeterType, b.MeterSerial, string(b.Status), at, b.ChargerID})
 }
 
 // TouchCharger records that the charger was heard from at t; ErrNotFound for
@@ -325,18 +320,6 @@ func (s *Store) touchChargers(ctx context.Context, ts []touch) ([]bool, error) {
 	return out, nil
 }
 
-// updateOne runs an UPDATE of one row, ErrNotFound when it matched none.
-func (s *Store) updateOne(ctx context.Context, q string, args ...any) error {
-	tag, err := s.pool.Exec(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return charging.ErrNotFound
-	}
-	return nil
-}
-
 // SetConnectorStatus stores a connector's status unless the stored one has
 // a newer StatusAt, and reports whether it did and the EVSE entry it
 // leaves (charging.FoldEVSE of the EVSE's connectors, read in the same
@@ -350,48 +333,13 @@ func (s *Store) SetConnectorStatus(ctx context.Context, c charging.Connector) (e
 	if te.err != nil {
 		return evse, false, fmt.Errorf("set status of %s/%d/%d: %w", c.ChargerID, c.ConnectorID, c.EVSEConnectorID, te.err)
 	}
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, sqlSetConnector, args...)
-		if err != nil {
-			return err
-		}
-		if applied = tag.RowsAffected() > 0; !applied {
-			return nil
-		}
-		rows, err := tx.Query(ctx, sqlEVSEConnectors, c.ChargerID, c.ConnectorID)
-		if err != nil {
-			return err
-		}
-		var conns []charging.Connector
-		for rows.Next() {
-			var k connectorRow
-			if err := rows.Scan(k.dest()...); err != nil {
-				rows.Close()
-				return err
-			}
-			conns = append(conns, k.connector(c.ChargerID))
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		evse = charging.FoldEVSE(conns)
-		ev := charging.Event{ID: charging.NewID(), Kind: charging.ConnectorChanged, ChargerID: c.ChargerID, Connector: &evse}
-		body, err := eventlog.EncodeBody(ev)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, sqlConnectorEvent, ev.ID, c.ChargerID, te.t(c.UpdatedAt), string(body))
-		return err
-	})
+	r, err := s.writeCharger(ctx, chargerWrite{charger: c.ChargerID, status: c, args: args})
+	evse, applied = r.evse, r.applied
 	if isForeignKeyViolation(err) {
 		err = charging.ErrNotFound
 	}
 	if err != nil {
 		return charging.Connector{}, false, fmt.Errorf("set status of %s/%d/%d: %w", c.ChargerID, c.ConnectorID, c.EVSEConnectorID, err)
-	}
-	if applied {
-		s.eventsCommitted()
 	}
 	return evse, applied, nil
 }

@@ -57,6 +57,9 @@ type Store struct {
 	// touches runs concurrent TouchCharger calls (heartbeats) as one
 	// statement.
 	touches coalesce.Batcher[touch, bool]
+	// chargerWrites runs concurrent RecordBoot and SetConnectorStatus
+	// calls in one transaction (chargerwrites.go).
+	chargerWrites coalesce.Batcher[chargerWrite, chargerWritten]
 
 	closeOnce sync.Once
 }
@@ -69,6 +72,8 @@ type config struct {
 	meterWriters, maxBatch int
 	// commitObserver hears how long each write statement took.
 	commitObserver func(time.Duration)
+	// tracer, when set, traces the pool's statements (tests).
+	tracer pgx.QueryTracer
 }
 
 // WithLogger sets the logger for migrations and write failures; the
@@ -112,12 +117,16 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if cfg.commitObserver != nil {
 		pc.ConnConfig.Tracer = commitTracer{cfg.commitObserver}
 	}
+	if cfg.tracer != nil {
+		pc.ConnConfig.Tracer = cfg.tracer
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, startupError(where, err)
 	}
 	s := &Store{pool: pool, cfg: cfg}
 	s.touches = coalesce.Batcher[touch, bool]{Do: s.touchChargers, Timeout: 10 * time.Second, Runners: 2, Max: 2000}
+	s.chargerWrites = coalesce.Batcher[chargerWrite, chargerWritten]{Do: s.writeChargers, Timeout: 10 * time.Second, Runners: 2, Max: 256}
 	if err := s.setUp(ctx, pc.ConnConfig.ConnectTimeout); err != nil {
 		pool.Close()
 		return nil, startupError(where, err)
@@ -195,6 +204,7 @@ func (s *Store) Close() error {
 		}
 		s.cluster.close()
 		s.touches.Wait()
+		s.chargerWrites.Wait()
 		s.pool.Close()
 	})
 	return nil
