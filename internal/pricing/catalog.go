@@ -351,6 +351,11 @@ func assignmentCandidates(chargerID string, connectorID int) []Assignment {
 // instead of up to four reads per connector: charger id → connector id →
 // tariff, for the connectors that have one.
 func (c *Catalog) TariffsOf(ctx context.Context, chargers []charging.Charger) (map[string]map[int]*tariff.Tariff, error) {
+	type connector struct {
+		charger string
+		id      int
+	}
+	var connectors []connector
 	var docIDs []string
 	seen := map[string]bool{}
 	for _, ch := range chargers {
@@ -358,6 +363,7 @@ func (c *Catalog) TariffsOf(ctx context.Context, chargers []charging.Charger) (m
 			if cn.ConnectorID < 1 {
 				continue
 			}
+			connectors = append(connectors, connector{ch.ID, cn.ConnectorID})
 			for _, a := range assignmentCandidates(ch.ID, cn.ConnectorID) {
 				if id := a.docID(); !seen[id] {
 					seen[id] = true
@@ -371,33 +377,27 @@ func (c *Catalog) TariffsOf(ctx context.Context, chargers []charging.Charger) (m
 		return nil, fmt.Errorf("tariff assignments: %w", err)
 	}
 	type pick struct {
-		charger   string
-		connector int
-		tariff    string
+		connector
+		tariff string
 	}
 	var picks []pick
 	var tariffIDs []string
 	wanted := map[string]bool{}
-	for _, ch := range chargers {
-		for _, cn := range ch.Connectors {
-			if cn.ConnectorID < 1 {
+	for _, cn := range connectors {
+		for _, a := range assignmentCandidates(cn.charger, cn.id) {
+			d, ok := found[a.docID()]
+			if !ok {
 				continue
 			}
-			for _, a := range assignmentCandidates(ch.ID, cn.ConnectorID) {
-				d, ok := found[a.docID()]
-				if !ok {
-					continue
-				}
-				if err := json.Unmarshal(d.Body, &a); err != nil {
-					return nil, fmt.Errorf("stored tariff assignment %s: %w", d.ID, err)
-				}
-				picks = append(picks, pick{ch.ID, cn.ConnectorID, a.TariffID})
-				if !wanted[a.TariffID] {
-					wanted[a.TariffID] = true
-					tariffIDs = append(tariffIDs, a.TariffID)
-				}
-				break
+			if err := json.Unmarshal(d.Body, &a); err != nil {
+				return nil, fmt.Errorf("stored tariff assignment %s: %w", d.ID, err)
 			}
+			picks = append(picks, pick{cn, a.TariffID})
+			if !wanted[a.TariffID] {
+				wanted[a.TariffID] = true
+				tariffIDs = append(tariffIDs, a.TariffID)
+			}
+			break
 		}
 	}
 	tdocs, err := charging.GetDocs(ctx, c.docs, DocTariff, tariffIDs)
@@ -421,7 +421,7 @@ func (c *Catalog) TariffsOf(ctx context.Context, chargers []charging.Charger) (m
 		if out[p.charger] == nil {
 			out[p.charger] = map[int]*tariff.Tariff{}
 		}
-		out[p.charger][p.connector] = parsed[p.tariff]
+		out[p.charger][p.id] = parsed[p.tariff]
 	}
 	return out, nil
 }
