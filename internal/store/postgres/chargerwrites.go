@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
-	"github.com/chargebridge/chargebridge/internal/store/eventlog"
 )
 
 // A connecting charger's BootNotification and StatusNotifications were
@@ -57,25 +57,26 @@ func (s *Store) writeCharger(ctx context.Context, w chargerWrite) (chargerWritte
 	return r, r.err
 }
 
+// sqlSetConnectorEVSE is sqlSetConnector returning, when it applied,
+// every connector of the EVSE as it leaves them (the written one from the
+// upsert, which the statement's own read does not see, and the others as
+// the transaction sees them); no row when it did not apply.
+var sqlSetConnectorEVSE = `WITH up AS (` + strings.TrimSuffix(sqlSetConnector, "RETURNING charger_id") + `RETURNING ` + connectorCols + `)
+	SELECT up.* FROM up
+	UNION ALL
+	SELECT ` + connectorCols + ` FROM connectors k
+	WHERE k.charger_id = $1 AND k.connector_id = $2 AND k.evse_connector_id <> $3 AND EXISTS (SELECT 1 FROM up)`
+
 // writeChargers is the charger writes' coalesce.Batcher.Do: ws in one
 // transaction, or, when that fails, each in its own.
 func (s *Store) writeChargers(ctx context.Context, ws []chargerWrite) ([]chargerWritten, error) {
-	out := make([]chargerWritten, len(ws))
 	order := make([]int, len(ws))
 	for i := range order {
 		order[i] = i
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(ws[a].charger, ws[b].charger) })
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		for _, i := range order {
-			r, err := writeChargerTx(ctx, tx, ws[i])
-			if err != nil {
-				return err
-			}
-			out[i] = r
-		}
-		return nil
-	})
+	out := make([]chargerWritten, len(ws))
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return writeChargersTx(ctx, tx, ws, order, out) })
 	if err == nil {
 		return out, nil
 	}
@@ -83,11 +84,9 @@ func (s *Store) writeChargers(ctx context.Context, ws []chargerWrite) ([]charger
 		s.cfg.log.Warn("batched charger writes failed; writing them one by one", "writes", len(ws), "err", err)
 	}
 	for _, i := range order {
-		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			r, err := writeChargerTx(ctx, tx, ws[i])
-			out[i] = r
-			return err
-		})
+		one := []chargerWritten{{}}
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return writeChargersTx(ctx, tx, ws[i:i+1], []int{0}, one) })
+		out[i] = one[0]
 		if err != nil {
 			out[i] = chargerWritten{err: err}
 		}
@@ -99,55 +98,68 @@ func (s *Store) writeChargers(ctx context.Context, ws []chargerWrite) ([]charger
 // fails that write alone (the transaction goes on).
 var errUnknownCharger = errors.New("unknown charger")
 
-// writeChargerTx runs one charger write in tx. A boot of an unknown
-// charger is reported in the result, not as an error.
-func writeChargerTx(ctx context.Context, tx pgx.Tx, w chargerWrite) (chargerWritten, error) {
-	if w.boot != nil {
-		tag, err := tx.Exec(ctx, sqlRecordBoot, w.boot...)
+// writeChargersTx runs the writes ws in tx in the order order gives, all
+// their statements sent at once, then the ConnectorChanged events of the
+// statuses that applied in one statement, and puts each outcome in out. A
+// boot of an unknown charger is reported in its outcome, not as an error.
+func writeChargersTx(ctx context.Context, tx pgx.Tx, ws []chargerWrite, order []int, out []chargerWritten) error {
+	b := &pgx.Batch{}
+	for _, i := range order {
+		if ws[i].boot != nil {
+			b.Queue(sqlRecordBoot, ws[i].boot...)
+		} else {
+			b.Queue(sqlSetConnectorEVSE, ws[i].args...)
+		}
+	}
+	br := tx.SendBatch(ctx, b)
+	var evs []charging.Event
+	for _, i := range order {
+		w := ws[i]
+		if w.boot != nil {
+			tag, err := br.Exec()
+			if err != nil {
+				br.Close()
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				out[i] = chargerWritten{err: errUnknownCharger}
+			} else {
+				out[i] = chargerWritten{applied: true, events: true}
+			}
+			continue
+		}
+		rows, err := br.Query()
 		if err != nil {
-			return chargerWritten{}, err
+			br.Close()
+			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return chargerWritten{err: errUnknownCharger}, nil
+		var conns []charging.Connector
+		for rows.Next() {
+			var k connectorRow
+			if err := rows.Scan(k.dest()...); err != nil {
+				rows.Close()
+				br.Close()
+				return err
+			}
+			conns = append(conns, k.connector(w.status.ChargerID))
 		}
-		return chargerWritten{applied: true, events: true}, nil
-	}
-	c := w.status
-	tag, err := tx.Exec(ctx, sqlSetConnector, w.args...)
-	if err != nil {
-		return chargerWritten{}, err
-	}
-	if tag.RowsAffected() == 0 {
-		return chargerWritten{}, nil
-	}
-	rows, err := tx.Query(ctx, sqlEVSEConnectors, c.ChargerID, c.ConnectorID)
-	if err != nil {
-		return chargerWritten{}, err
-	}
-	var conns []charging.Connector
-	for rows.Next() {
-		var k connectorRow
-		if err := rows.Scan(k.dest()...); err != nil {
-			rows.Close()
-			return chargerWritten{}, err
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			br.Close()
+			return err
 		}
-		conns = append(conns, k.connector(c.ChargerID))
+		if len(conns) == 0 { // a newer status is stored
+			out[i] = chargerWritten{}
+			continue
+		}
+		evse := charging.FoldEVSE(conns)
+		out[i] = chargerWritten{evse: evse, applied: true, events: true}
+		evs = append(evs, charging.Event{Kind: charging.ConnectorChanged, ChargerID: w.status.ChargerID, Connector: &out[i].evse, At: w.status.UpdatedAt})
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return chargerWritten{}, err
+	if err := br.Close(); err != nil {
+		return err
 	}
-	evse := charging.FoldEVSE(conns)
-	ev := charging.Event{ID: charging.NewID(), Kind: charging.ConnectorChanged, ChargerID: c.ChargerID, Connector: &evse}
-	body, err := eventlog.EncodeBody(ev)
-	if err != nil {
-		return chargerWritten{}, err
-	}
-	// The statement's time argument is updated_at, the last of args.
-	if _, err := tx.Exec(ctx, sqlConnectorEvent, ev.ID, c.ChargerID, w.args[len(w.args)-1], string(body)); err != nil {
-		return chargerWritten{}, err
-	}
-	return chargerWritten{evse: evse, applied: true, events: true}, nil
+	return insertEvents(ctx, tx, evs)
 }
 
 // recordBoot is RecordBoot's write; err wraps the cause.
