@@ -54,7 +54,7 @@ const (
 // name, so clusters that share a NATS server (a staging and a production
 // one) never see each other's presence, commands or events.
 type names struct {
-	presence, nodes, cmd, evict, stream, ev, live, note string
+	presence, nodes, cmd, evict, who, stream, ev, live, note string
 }
 
 func namesOf(cluster string) names {
@@ -63,7 +63,7 @@ func namesOf(cluster string) names {
 	}
 	return names{
 		presence: cluster + "_presence", nodes: cluster + "_nodes",
-		cmd: cluster + ".cmd.", evict: cluster + ".evict.",
+		cmd: cluster + ".cmd.", evict: cluster + ".evict.", who: cluster + ".who",
 		stream: strings.ToUpper(cluster) + "_EVENTS", ev: cluster + ".ev.",
 		live: cluster + ".live.", note: cluster + ".note.",
 	}
@@ -220,6 +220,9 @@ type Node struct {
 
 	sub    *nats.Subscription
 	evicts *nats.Subscription
+	whos   *nats.Subscription
+	// whoAsked counts the questions whoHolds asked (tests).
+	whoAsked atomic.Int64
 	// serveMu orders serveWG.Add against Close's Wait (leaving): a
 	// subscription's callback may still run after Unsubscribe.
 	serveMu sync.Mutex
@@ -237,6 +240,9 @@ type Node struct {
 	beatMu  sync.Mutex
 	nodeRev uint64
 	shown   int
+	// shownPending is whether that heartbeat tells of records not
+	// written yet (NodeInfo.Pending).
+	shownPending bool
 	// lapsed says the heartbeat had expired when last written: every
 	// record is to be checked (repair); repairs asks repairLoop for a
 	// repair.
@@ -264,9 +270,14 @@ type Entry struct {
 // NodeInfo is a node's heartbeat in the nodes bucket, rewritten at every
 // refresh and when its charger count changes.
 type NodeInfo struct {
-	ID        string    `json:"id"`
-	Run       string    `json:"run"`
-	Chargers  int       `json:"chargers"`
+	ID       string `json:"id"`
+	Run      string `json:"run"`
+	Chargers int    `json:"chargers"`
+	// Pending is how many of those chargers' presence records were not
+	// written yet (HoldSoon's writers are behind, or NATS failed): while
+	// any node has some, a charger without a record may still be held,
+	// and a command for it asks the nodes (whoHolds).
+	Pending   int       `json:"pending,omitempty"`
 	StartedAt time.Time `json:"started_at"`
 	LastSeen  time.Time `json:"last_seen"`
 }
@@ -418,6 +429,11 @@ func (n *Node) Start(local charging.Commands, raw RawSender) error {
 		_ = sub.Unsubscribe()
 		return fmt.Errorf("subscribe to evictions: %w", err)
 	}
+	if n.whos, err = n.nc.Subscribe(n.names.who, n.onWho); err != nil {
+		_ = sub.Unsubscribe()
+		_ = n.evicts.Unsubscribe()
+		return fmt.Errorf("subscribe to holder questions: %w", err)
+	}
 	n.beat()
 	n.loopWG.Add(3 + holdWriters)
 	go n.loop()
@@ -449,9 +465,9 @@ func (n *Node) loop() {
 		case <-t.C:
 		case <-count.C:
 			n.beatMu.Lock()
-			shown := n.shown
+			shown, shownPending := n.shown, n.shownPending
 			n.beatMu.Unlock()
-			if n.Held() == shown {
+			if n.Held() == shown && (n.pendingRecords() > 0) == shownPending {
 				continue
 			}
 		}
@@ -535,7 +551,7 @@ func (n *Node) abandon() {
 }
 
 func (n *Node) unsubscribe() {
-	for _, sub := range []*nats.Subscription{n.sub, n.evicts} {
+	for _, sub := range []*nats.Subscription{n.sub, n.evicts, n.whos} {
 		if sub != nil {
 			_ = sub.Unsubscribe()
 		}

@@ -2,11 +2,13 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/cluster/natstest"
 )
 
@@ -69,5 +71,52 @@ func TestPresenceVersionFollowsOtherNodesRecords(t *testing.T) {
 	within(t, "b's copy to see CP1 leave", func() bool { _, ok := b.replica.holder("CP1"); return !ok })
 	if v2 := b.PresenceVersion(); v2 == v1 {
 		t.Errorf("b's presence version stayed %d after the charger's record was deleted", v1)
+	}
+}
+
+// TestCommandFindsAHolderWhoseRecordIsNotWritten: a command through b for a
+// charger a holds but whose presence record a has not written yet (its
+// writers are behind, as at a fleet's ramp: HoldSoon) is forwarded to a,
+// because a's heartbeat tells of records not written and a answers b's
+// question; it failed as not connected. With every record written, a
+// command for a charger no node holds fails at once, as before.
+func TestCommandFindsAHolderWhoseRecordIsNotWritten(t *testing.T) {
+	ns := natstest.Start(t)
+	var la, lb localSet
+	onA := &answers{by: map[string]func(context.Context) (charging.CommandResult, error){
+		"CP-LATE": func(context.Context) (charging.CommandResult, error) {
+			return charging.CommandResult{Status: charging.CommandAccepted, Answer: "Accepted"}, nil
+		},
+	}}
+	a := join(t, ns.URL(), "a", time.Minute, &la, onA)
+	b := join(t, ns.URL(), "b", time.Minute, &lb, nil)
+	viaB := NewRouter(b, &answers{by: map[string]func(context.Context) (charging.CommandResult, error){}}, sessions{})
+	ctx := context.Background()
+
+	// a took CP-LATE (HoldSoon's bookkeeping) and its writer has not
+	// written the record yet; a's heartbeat says so.
+	la.set("CP-LATE", true)
+	a.mu.Lock()
+	a.held["CP-LATE"] = holding{at: time.Now().UTC()}
+	a.pending["CP-LATE"] = struct{}{}
+	a.mu.Unlock()
+	a.beat()
+	res, err := viaB.Unlock(ctx, charging.Unlock{ChargerID: "CP-LATE", ConnectorID: 1})
+	if err != nil || res.Answer != "Accepted" {
+		t.Fatalf("unlock through b of a charger a holds without a record: %+v, %v; want it forwarded to a and accepted", res, err)
+	}
+
+	// Every record written: no question asked, not connected at once.
+	a.mu.Lock()
+	delete(a.pending, "CP-LATE")
+	a.mu.Unlock()
+	la.set("CP-LATE", false)
+	a.beat()
+	asked := b.whoAsked.Load()
+	if _, err := viaB.Unlock(ctx, charging.Unlock{ChargerID: "CP-GONE", ConnectorID: 1}); !errors.Is(err, charging.ErrNotConnected) {
+		t.Fatalf("unlock of a charger no node holds: %v; want not connected", err)
+	}
+	if n := b.whoAsked.Load() - asked; n != 0 {
+		t.Errorf("a command for a charger no node holds asked the nodes %d times with every record written; want none (no wait)", n)
 	}
 }

@@ -413,7 +413,7 @@ func (n *Node) beat() (lapsed bool) {
 	n.beatMu.Lock()
 	defer n.beatMu.Unlock()
 	n.mu.Lock()
-	info := NodeInfo{ID: n.cfg.NodeID, Run: n.run, Chargers: len(n.held), StartedAt: n.started, LastSeen: time.Now().UTC()}
+	info := NodeInfo{ID: n.cfg.NodeID, Run: n.run, Chargers: len(n.held), Pending: len(n.pending), StartedAt: n.started, LastSeen: time.Now().UTC()}
 	n.mu.Unlock()
 	b, _ := json.Marshal(info)
 	ctx, cancel := context.WithTimeout(n.stopCtx, opTimeout)
@@ -435,9 +435,58 @@ func (n *Node) beat() (lapsed bool) {
 		}
 		return false
 	}
-	n.nodeRev, n.shown = rev, info.Chargers
+	n.nodeRev, n.shown, n.shownPending = rev, info.Chargers, info.Pending > 0
 	return lapsed
 }
+
+// pendingRecords is how many held chargers' records are not written yet.
+func (n *Node) pendingRecords() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.pending)
+}
+
+// onWho answers another node's question of which node holds a charger
+// (whoHolds): this one answers only if it does.
+func (n *Node) onWho(m *nats.Msg) {
+	if id := string(m.Data); id != "" && n.cfg.Local(id) {
+		_ = m.Respond([]byte(n.cfg.NodeID))
+	}
+}
+
+// whoHolds asks the nodes which of them holds a charger that has no
+// presence record, and only while some live node tells of records it has
+// not written yet (HoldSoon's writers behind, as at a fleet's ramp, or
+// NATS away for a moment): the charger may be one of those. Otherwise, or
+// when no node answers within whoWait, no node holds it. A command for a
+// charger that connected a moment ago to another node is then forwarded
+// instead of failing as not connected, and one for a charger no node
+// holds costs no wait while the records are all written.
+func (n *Node) whoHolds(ctx context.Context, chargerID string) (string, bool) {
+	nodes, err := n.Nodes(ctx)
+	if err != nil {
+		return "", false
+	}
+	pending := false
+	for _, info := range nodes {
+		pending = pending || (info.ID != n.cfg.NodeID && info.Pending > 0)
+	}
+	if !pending {
+		return "", false
+	}
+	n.whoAsked.Add(1)
+	ctx, cancel := context.WithTimeout(ctx, whoWait)
+	defer cancel()
+	m, err := n.nc.RequestWithContext(ctx, n.names.who, []byte(chargerID))
+	if err != nil || len(m.Data) == 0 || string(m.Data) == n.cfg.NodeID {
+		return "", false
+	}
+	return string(m.Data), true
+}
+
+// whoWait is how long whoHolds waits for the node that holds a charger
+// to say so.
+const whoWait = 500 * time.Millisecond
 
 // resync checks and writes the records of the chargers ids, 8 at a time.
 func (n *Node) resync(ids []string) {

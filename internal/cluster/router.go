@@ -80,7 +80,16 @@ func (n *Node) send(ctx context.Context, req request) (rep reply, forwarded bool
 	if err != nil {
 		return reply{}, true, fmt.Errorf("%w: %s (which node holds it is unknown: %v)", charging.ErrNotConnected, req.Charger, err)
 	}
-	if !ok || e.Node == n.cfg.NodeID {
+	if !ok {
+		// No record: the holder may not have written it yet.
+		node, found := n.whoHolds(ctx, req.Charger)
+		if !found || node == tried {
+			return reply{}, false, nil
+		}
+		rep, err = n.forward(ctx, node, req)
+		return rep, true, err
+	}
+	if e.Node == n.cfg.NodeID {
 		return reply{}, false, nil
 	}
 	if e.Node == tried { // it just answered
