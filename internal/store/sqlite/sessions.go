@@ -61,12 +61,9 @@ var (
 	// the version it was folded from (compare and set): no row changes
 	// when another writer moved the version on. No RETURNING: SQLite
 	// would build a temporary table for it on every call.
-	// Anonymous parameters (the version twice, and once plus one): the
-	// driver copies a numbered parameter's name into a Go string for
-	// every value it binds.
-	sqlWriteMeter = `UPDATE session_meter SET last_register_wh = ?, max_power_kw = ?, last_power_kw = ?, last_power_at = ?,
-	soc = ?, soc_at = ?, last_updated = ?, version = ?
-	WHERE seq = ? AND version = ?`
+	sqlWriteMeter = `UPDATE session_meter SET last_register_wh = ?1, max_power_kw = ?2, last_power_kw = ?3, last_power_at = ?4,
+	soc = ?5, soc_at = ?6, last_updated = ?7, version = ?9 + 1
+	WHERE seq = ?8 AND version = ?9`
 	// sqlInsertSample stores a sample of the session with primary key ?1
 	// (NULL: none).
 	sqlInsertSample = `INSERT INTO meter_samples (session_seq, charger_id, connector_id, transaction_id, ts, received_at, vals, vbin)
@@ -309,9 +306,6 @@ func (m *meterOp) put() {
 // Arguments of sqlInsertSample and, for a staged sample, the id.
 const sampleArgs = 8
 
-// Arguments of sqlWriteMeter.
-const foldArgs = 10
-
 func (m *meterOp) encode(w *charging.MeterWrite) error {
 	received, err := encTime(w.ReceivedAt)
 	if err != nil {
@@ -331,7 +325,7 @@ func (m *meterOp) encode(w *charging.MeterWrite) error {
 			return te.err
 		}
 		m.nv, err = appendArgs(m.nv, []any{mt.LastRegisterWh, mt.MaxPowerKW, nullFloat(mt.LastPowerKW), powerAt,
-			nullFloat(mt.SoC), socAt, updated, w.Version + 1, seq, w.Version})
+			nullFloat(mt.SoC), socAt, updated, seq, w.Version})
 		if err != nil {
 			return err
 		}
@@ -356,7 +350,7 @@ func (m *meterOp) encode(w *charging.MeterWrite) error {
 	}
 	n := 0
 	if w.Seq != 0 {
-		m.fold, n = m.nv[:foldArgs:foldArgs], foldArgs
+		m.fold, n = m.nv[:9:9], 9
 	}
 	for ; n < len(m.nv); n += sampleArgs {
 		row := m.nv[n : n+sampleArgs : n+sampleArgs]
@@ -399,14 +393,9 @@ func (m *meterOp) run(wr *writer) error {
 	}
 	for _, nv := range m.rows {
 		var err error
-		switch {
-		case m.fold != nil && m.doc == nil:
-			// Without a savepoint (writeBare): the row may wait for the
-			// transaction's multi-row insert.
-			wr.stageLater(nv)
-		case m.fold != nil:
+		if m.fold != nil {
 			err = wr.stageSample(nv)
-		default:
+		} else {
 			_, err = wr.execArgs(wr.insertSample, nv[:sampleArgs-1])
 		}
 		if err != nil {

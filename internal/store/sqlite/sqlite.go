@@ -443,23 +443,12 @@ func (s *Store) runBatch(batch []*writeOp, first *writeOp) []*writeOp {
 		default:
 		}
 		if op == nil {
-			if !w.stage.kept() {
-				break
-			}
-			// Insert the rows kept so far; others may be waiting once
-			// that ran, as when each operation inserts its own.
-			if fatal = w.flushStage(); fatal != nil {
-				break
-			}
-			continue
+			break
 		}
 		batch = append(batch, op)
 		fatal = s.runOp(op)
 	}
 	var moved int
-	if fatal == nil {
-		fatal = w.flushStage()
-	}
 	if fatal == nil {
 		moved, fatal = s.compact()
 	}

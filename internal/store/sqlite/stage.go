@@ -4,9 +4,7 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"math"
-	"math/bits"
 	"strconv"
-	"strings"
 )
 
 // A session's samples are appended to a staging table and moved into
@@ -56,14 +54,6 @@ type stager struct {
 	insert, bound, move, clear [2]driver.Stmt
 	setCursor, swap            driver.Stmt
 	savepoint, release, undo   driver.Stmt
-	// inserts[i][k] inserts 1<<k rows into staging table i, prepared on
-	// first use (flush).
-	inserts [2][stageInsertSizes]driver.Stmt
-	prep    func(string) (driver.Stmt, error)
-
-	// pend holds the rows staged in the current transaction and not
-	// inserted yet, sampleArgs values each (stageLater); flush inserts them.
-	pend []driver.NamedValue
 
 	st       stageState
 	saved    stageState // as of BEGIN
@@ -108,26 +98,6 @@ func sqlStageSamples(i int) string {
 	ELSE 9223372036854775807 END FROM meter_stage_state)`
 }
 
-// stageInsertSizes: flush inserts rows with statements of 1, 2, 4, …
-// 1<<(stageInsertSizes-1) rows each.
-const stageInsertSizes = 7
-
-// sqlStageInsertRows stores n samples in staging table i, each with the
-// values of a row of sqlInsertSample's arguments followed by its id.
-// Anonymous parameters: the driver looks a numbered one's name up and
-// copies it into a Go string for every value it binds.
-func sqlStageInsertRows(i, n int) string {
-	var b strings.Builder
-	b.WriteString(`INSERT INTO ` + stageTable(i) + ` (session_seq, charger_id, connector_id, transaction_id, ts, received_at, vbin, id) VALUES `)
-	for r := range n {
-		if r > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString("(?,?,?,?,?,?,?,?)")
-	}
-	return b.String()
-}
-
 func (g *stager) prepare(p func(string) driver.Stmt) {
 	for i := range 2 {
 		g.insert[i] = p(sqlStageInsert(i))
@@ -164,64 +134,6 @@ func (w *writer) loadStage(maxRows int64, minStep, maxStep int) error {
 	return nil
 }
 
-// stageLater stages a sample of a session (args of sqlInsertSample and a
-// slot for the id) in the active staging table with the other samples
-// staged so far in this transaction, by flush: one statement for many
-// rows costs less than a statement each. nv's values must stay as they
-// are until the transaction ends. The rows are inserted before the
-// transaction moves staged rows or commits, and nothing else in a write
-// transaction reads the staging tables, so what commits is what
-// stageSample would have written. An error of the insert dooms the
-// transaction: only operations without a savepoint of their own
-// (writeBare) may stage later.
-func (w *writer) stageLater(nv []driver.NamedValue) {
-	g := &w.stage
-	nv[7].Value = g.nextID
-	g.nextID++
-	for j := range nv[:sampleArgs] {
-		g.pend = append(g.pend, driver.NamedValue{Ordinal: len(g.pend) + 1, Value: nv[j].Value})
-	}
-	g.st.rows++
-	g.staged++
-}
-
-// kept says whether stageLater kept rows not inserted yet.
-func (g *stager) kept() bool { return len(g.pend) > 0 }
-
-// flushStage inserts the rows stageLater kept, into the active table.
-func (w *writer) flushStage() error {
-	g := &w.stage
-	pend := g.pend
-	for len(pend) > 0 {
-		rows := len(pend) / sampleArgs
-		k := min(bits.Len(uint(rows))-1, stageInsertSizes-1)
-		st := g.inserts[g.st.active][k]
-		if st == nil {
-			var err error
-			if st, err = g.prep(sqlStageInsertRows(g.st.active, 1<<k)); err != nil {
-				return err
-			}
-			g.inserts[g.st.active][k] = st
-		}
-		n := sampleArgs << k
-		// The driver binds args[i-1] to parameter i when the ordinals
-		// run from 1.
-		args := pend[:n]
-		if args[0].Ordinal != 1 {
-			for j := range args {
-				args[j].Ordinal = j + 1
-			}
-		}
-		if _, err := w.execArgs(st, args); err != nil {
-			return fmt.Errorf("stage samples: %w", err)
-		}
-		pend = pend[n:]
-	}
-	clear(g.pend)
-	g.pend = g.pend[:0]
-	return nil
-}
-
 // stageSample stores a sample of a session (args of sqlInsertSample and a
 // slot for the id) in the active staging table.
 func (w *writer) stageSample(nv []driver.NamedValue) error {
@@ -240,11 +152,7 @@ func (w *writer) stageSample(nv []driver.NamedValue) error {
 func (g *stager) begin() { g.saved, g.staged = g.st, 0 }
 
 // abortStage returns to the state as of BEGIN: the transaction rolled back.
-func (g *stager) abort() {
-	g.st = g.saved
-	clear(g.pend)
-	g.pend = g.pend[:0]
-}
+func (g *stager) abort() { g.st = g.saved }
 
 // compactStep moves rows of the inactive staging table into meter_samples,
 // or swaps the tables when the active one is full and the other empty. It

@@ -101,14 +101,6 @@ func (w *writer) prepare() error {
 	w.lc.prepare(p)
 	w.ev.prepare(p)
 	w.stage.prepare(p)
-	w.stage.prep = func(q string) (driver.Stmt, error) {
-		st, err := w.dc.(driver.ConnPrepareContext).PrepareContext(w.ctx, q)
-		if err != nil {
-			return nil, fmt.Errorf("prepare %q: %w", q, err)
-		}
-		w.all = append(w.all, st)
-		return st, nil
-	}
 	return err
 }
 
