@@ -17,20 +17,35 @@ type scanner struct {
 
 var errSyntax = errors.New("invalid JSON")
 
+// ws skips whitespace. Its first test is inlined: JSON on the wire
+// rarely has any, and the scanner asks before every token.
 func (s *scanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
+	if s.i < len(s.b) && s.b[s.i] > ' ' {
+		return
+	}
+	s.wsSlow()
+}
+
+func (s *scanner) wsSlow() {
+	i, b := s.i, s.b
+	for i < len(b) {
+		switch b[i] {
 		case ' ', '\t', '\n', '\r':
-			s.i++
+			i++
 		default:
+			s.i = i
 			return
 		}
 	}
+	s.i = i
 }
 
 // peek returns the next non-space byte, or 0 at the end.
 func (s *scanner) peek() byte {
-	s.ws()
+	if s.i < len(s.b) && s.b[s.i] > ' ' {
+		return s.b[s.i]
+	}
+	s.wsSlow()
 	if s.i >= len(s.b) {
 		return 0
 	}
@@ -45,38 +60,65 @@ func (s *scanner) expect(c byte) bool {
 	return true
 }
 
+// plain marks the bytes a string can hold as they are: not the quote, the
+// backslash or a control character.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // str reads a string and returns its content: the raw bytes when it has no
-// escapes, else the decoded text.
+// escapes, else the decoded text. The common string, one without escapes,
+// is one loop over a table on locals (the scanner's fields would be
+// loaded and stored for every byte).
 func (s *scanner) str() ([]byte, error) {
 	if s.peek() != '"' {
 		return nil, errSyntax
 	}
-	s.i++
-	start := s.i
+	b := s.b
+	start := s.i + 1
+	i := start
+	for i < len(b) && plain[b[i]] {
+		i++
+	}
+	if i < len(b) && b[i] == '"' {
+		s.i = i + 1
+		return b[start:i], nil
+	}
+	return s.strSlow(start, i)
+}
+
+// strSlow finishes a string from i, at a byte that is not plain: an
+// escape, a control character or the end of the input.
+func (s *scanner) strSlow(start, i int) ([]byte, error) {
+	b := s.b
 	escaped := false
-	for s.i < len(s.b) {
-		c := s.b[s.i]
+	for i < len(b) {
+		c := b[i]
 		switch {
 		case c == '"':
-			raw := s.b[start:s.i]
-			s.i++
+			s.i = i + 1
 			if !escaped {
-				return raw, nil
+				return b[start:i], nil
 			}
 			var out string
-			if err := json.Unmarshal(s.b[start-1:s.i], &out); err != nil {
+			if err := json.Unmarshal(b[start-1:s.i], &out); err != nil {
 				return nil, errSyntax
 			}
 			return []byte(out), nil
 		case c == '\\':
 			escaped = true
-			s.i += 2
+			i += 2
 		case c < 0x20:
+			s.i = i
 			return nil, errSyntax
 		default:
-			s.i++
+			i++
 		}
 	}
+	s.i = i
 	return nil, errSyntax
 }
 
@@ -84,41 +126,49 @@ func (s *scanner) str() ([]byte, error) {
 // exponent.
 func (s *scanner) number() (tok []byte, frac bool, err error) {
 	s.ws()
-	start := s.i
-	if s.i < len(s.b) && s.b[s.i] == '-' {
-		s.i++
+	b, i := s.b, s.i
+	start := i
+	if i < len(b) && b[i] == '-' {
+		i++
 	}
-	digits := func() int {
-		n := 0
-		for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
-			s.i++
-			n++
-		}
-		return n
+	if i < len(b) && b[i] == '0' {
+		i++
+	} else if i, err = digits(b, i); err != nil {
+		s.i = i
+		return nil, false, err
 	}
-	if s.i < len(s.b) && s.b[s.i] == '0' {
-		s.i++
-	} else if digits() == 0 {
-		return nil, false, errSyntax
-	}
-	if s.i < len(s.b) && s.b[s.i] == '.' {
-		s.i++
+	if i < len(b) && b[i] == '.' {
 		frac = true
-		if digits() == 0 {
-			return nil, false, errSyntax
+		if i, err = digits(b, i+1); err != nil {
+			s.i = i
+			return nil, false, err
 		}
 	}
-	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
-		s.i++
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
 		frac = true
-		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
-			s.i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
 		}
-		if digits() == 0 {
-			return nil, false, errSyntax
+		if i, err = digits(b, i); err != nil {
+			s.i = i
+			return nil, false, err
 		}
 	}
-	return s.b[start:s.i], frac, nil
+	s.i = i
+	return b[start:i], frac, nil
+}
+
+// digits skips the digits of b from i, of which there must be one.
+func digits(b []byte, i int) (int, error) {
+	start := i
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	if i == start {
+		return i, errSyntax
+	}
+	return i, nil
 }
 
 func (s *scanner) literal(word string) error {

@@ -1,0 +1,61 @@
+package ocpp16
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/ocpp"
+)
+
+// benchCallMeterValues is a MeterValues CALL with three sampled values, as
+// the external load generator sends it.
+const benchCallMeterValues = `[2,"123456","MeterValues",{"connectorId":1,"transactionId":1,"meterValue":[{"timestamp":"2026-11-21T10:00:00Z","sampledValue":[{"value":"1000","measurand":"Energy.Active.Import.Register","unit":"Wh"},{"value":"11000","measurand":"Power.Active.Import","unit":"W"},{"value":"16","measurand":"Current.Import","unit":"A"}]}]}]`
+
+// writeOnlyStore is the least a MeterValues needs of a store, so that
+// BenchmarkCallMeterValues measures the path around it: it knows one open
+// session (transaction 1) and accepts every write. Anything else panics.
+type writeOnlyStore struct {
+	charging.Store
+	version int64
+}
+
+func (s *writeOnlyStore) SessionByTransaction(ctx context.Context, chargerID, tx string) (charging.Session, error) {
+	return charging.Session{ID: "s1", Seq: 1, MeterVersion: s.version, TransactionID: tx, ChargerID: chargerID}, nil
+}
+
+func (s *writeOnlyStore) WriteMeterValues(ctx context.Context, w charging.MeterWrite) error {
+	s.version++
+	return nil
+}
+
+// BenchmarkCallMeterValues is the server's work on a MeterValues CALL
+// outside the store and the socket: frame parsing, the gate's schema
+// validation, decoding, the core's screening and fold, and the answer.
+func BenchmarkCallMeterValues(b *testing.B) {
+	v, err := NewValidator()
+	if err != nil {
+		b.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc := charging.NewService(&writeOnlyStore{}, charging.SystemClock{}, log, charging.Config{})
+	h := NewHandler(svc, v, log, Options{})
+	c := &ocpp.Conn{Data: &connState{}}
+	msg := []byte(benchCallMeterValues)
+	buf := make([]byte, 0, 512)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		f, err := ocpp.ParseFrame(msg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		res, e := h.HandleCall(ctx, c, f.Action, f.Payload)
+		if e != nil {
+			b.Fatal(e)
+		}
+		buf = ocpp.AppendCallResult(buf[:0], f.ID, res)
+	}
+}
