@@ -1,7 +1,6 @@
 package ocpp
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -54,34 +53,46 @@ var callIDPattern = regexp.MustCompile(`^\s*\[\s*2\s*,\s*"([^"\\]{1,36})"`)
 // a *FrameError. Payloads are returned as slices of data, not copies.
 func ParseFrame(data []byte) (Frame, error) {
 	var f Frame
+	// One pass reads the elements and checks the syntax: the array's
+	// elements are skipped at depth 1, as skipping the whole frame would.
 	s := &scanner{b: data}
-	if err := s.skip(0); err != nil || !s.end() {
+	var spans [6][]byte
+	n := 0
+	valid := false
+	if s.peek() == '[' {
+		s.i++
+		valid = true
+		if !s.expect(']') {
+			for {
+				s.ws()
+				start := s.i
+				if s.skip(1) != nil {
+					valid = false
+					break
+				}
+				if n < len(spans) {
+					spans[n] = data[start:s.i]
+				}
+				n++
+				if s.expect(']') {
+					break
+				}
+				if !s.expect(',') {
+					valid = false
+					break
+				}
+			}
+		}
+		valid = valid && s.end()
+	} else if s.skip(0) == nil && s.end() {
+		return f, &FrameError{Code: FormationViolation, Reason: "not a JSON array"}
+	}
+	if !valid {
 		fe := &FrameError{Code: FormationViolation, Reason: "not valid JSON"}
 		if m := callIDPattern.FindSubmatch(data); m != nil {
 			fe.ID = string(m[1])
 		}
 		return f, fe
-	}
-	s.i = 0
-	if !s.expect('[') {
-		return f, &FrameError{Code: FormationViolation, Reason: "not a JSON array"}
-	}
-	var spans [6][]byte
-	n := 0
-	if !s.expect(']') {
-		for {
-			s.ws()
-			start := s.i
-			_ = s.skip(0) // syntax was checked above
-			if n < len(spans) {
-				spans[n] = data[start:s.i]
-			}
-			n++
-			if s.expect(']') {
-				break
-			}
-			s.expect(',')
-		}
 	}
 	if n < 3 {
 		return f, &FrameError{Code: ProtocolError, Reason: fmt.Sprintf("frame has %d elements, want at least 3", n)}
@@ -170,8 +181,8 @@ func jsonString(tok []byte) (string, error) {
 }
 
 func isObject(raw json.RawMessage) bool {
-	raw = bytes.TrimLeft(raw, " \t\r\n")
-	return len(raw) > 0 && raw[0] == '{'
+	s := scanner{b: raw}
+	return s.peek() == '{'
 }
 
 // AppendCall appends the CALL frame [2,id,action,payload] to dst.
