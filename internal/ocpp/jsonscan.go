@@ -1,6 +1,7 @@
 package ocpp
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -69,6 +70,20 @@ var plain = func() (t [256]bool) {
 	return t
 }()
 
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// special reports whether any of the eight bytes in w is not plain: a
+// control character, a quote or a backslash (each test is exact for "any
+// byte": a borrow only runs from a byte that matched).
+func special(w uint64) bool {
+	q := w ^ ('"' * ones)
+	bs := w ^ ('\\' * ones)
+	return ((w-0x20*ones)&^w|(q-ones)&^q|(bs-ones)&^bs)&highs != 0
+}
+
 // str reads a string and returns its content: the raw bytes when it has no
 // escapes, else the decoded text. The common string, one without escapes,
 // is one loop over a table on locals (the scanner's fields would be
@@ -80,6 +95,9 @@ func (s *scanner) str() ([]byte, error) {
 	b := s.b
 	start := s.i + 1
 	i := start
+	for i+8 <= len(b) && !special(binary.LittleEndian.Uint64(b[i:])) {
+		i += 8
+	}
 	for i < len(b) && plain[b[i]] {
 		i++
 	}
