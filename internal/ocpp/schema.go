@@ -31,8 +31,12 @@ type Validator struct {
 
 // node is one compiled (sub)schema.
 type node struct {
-	types      typeSet
-	props      map[string]*node
+	types typeSet
+	props map[string]*node
+	// propList is props in name order, searched instead of the map when
+	// short (every OCPP object): comparing a few names is cheaper than
+	// hashing one.
+	propList   []prop
 	required   []string
 	closed     bool // additionalProperties: false
 	enum       []string
@@ -44,6 +48,30 @@ type node struct {
 	minimum    *big.Rat
 	maximum    *big.Rat
 	dateTime   bool
+}
+
+// prop is one of an object's named properties.
+type prop struct {
+	name string
+	n    *node
+}
+
+// maxListedProps is the most properties looked up by a search of
+// propList rather than in the map.
+const maxListedProps = 16
+
+// prop returns the schema of the property named key, if the object has one.
+func (n *node) prop(key []byte) (*node, bool) {
+	if len(n.propList) > maxListedProps {
+		p, ok := n.props[string(key)]
+		return p, ok
+	}
+	for _, p := range n.propList {
+		if p.name == string(key) {
+			return p.n, true
+		}
+	}
+	return nil, false
 }
 
 type typeSet uint8
@@ -161,6 +189,10 @@ func (c *compiler) compile(s map[string]any, at string) (*node, error) {
 					return nil, err
 				}
 			}
+			for name, p := range n.props {
+				n.propList = append(n.propList, prop{name, p})
+			}
+			sort.Slice(n.propList, func(i, j int) bool { return n.propList[i].name < n.propList[j].name })
 		case "required":
 			list, _ := val.([]any)
 			for _, r := range list {
@@ -511,7 +543,7 @@ func (v *validation) object(n *node, depth int) *Error {
 				}
 			}
 			seen = append(seen, key)
-			child, known := n.props[string(key)]
+			child, known := n.prop(key)
 			switch {
 			case known:
 				v.path = append(v.path, pathElem{name: key})
