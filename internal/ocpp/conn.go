@@ -54,6 +54,10 @@ type Conn struct {
 	// hdrRead says waitFrame has read them for the next readFrame.
 	hdr     [2]byte
 	hdrRead bool
+	// ext receives a frame's extended length and masking key (read side
+	// only): arrays on readFrame's stack escaped through io.ReadFull, a
+	// heap allocation per frame.
+	ext [12]byte
 	// partial is a fragmented message being assembled. The read-side
 	// fields belong to whichever of waitFrame and serveFrames runs; they
 	// never run at once.
@@ -600,7 +604,7 @@ func (c *Conn) readFrame() (op ws.OpCode, fin bool, payload []byte, err error) {
 		return 0, false, nil, closeError{ws.StatusProtocolError, "client frames must be masked"}
 	}
 	length := uint64(b1 & 0x7f)
-	var ext [8]byte
+	ext := c.ext[:8]
 	switch length {
 	case 126:
 		if _, err = io.ReadFull(c.br, ext[:2]); err != nil {
@@ -619,10 +623,10 @@ func (c *Conn) readFrame() (op ws.OpCode, fin bool, payload []byte, err error) {
 	if length > uint64(c.srv.cfg.MaxMessageSize) {
 		return 0, false, nil, closeError{ws.StatusMessageTooBig, "message too big"}
 	}
-	var mask [4]byte
-	if _, err = io.ReadFull(c.br, mask[:]); err != nil {
+	if _, err = io.ReadFull(c.br, c.ext[8:12]); err != nil {
 		return 0, false, nil, err
 	}
+	mask := [4]byte(c.ext[8:12])
 	payload = make([]byte, length)
 	if _, err = io.ReadFull(c.br, payload); err != nil {
 		return 0, false, nil, err
