@@ -22,15 +22,15 @@ func TestRegistersPut(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var r registers
 			if tt.have != nil {
-				r.put("k", *tt.have)
+				r.put(registerKey("c", "k"), *tt.have)
 			}
-			r.put("k", tt.put)
-			got, ok := r.get("k")
+			r.put(registerKey("c", "k"), tt.put)
+			got, ok := r.get(registerKey("c", "k"))
 			if !ok || got.version != tt.wantVersion {
 				t.Errorf("got %+v, %v; want version %d", got, ok, tt.wantVersion)
 			}
-			r.forget("k")
-			if _, ok := r.get("k"); ok {
+			r.forget(registerKey("c", "k"))
+			if _, ok := r.get(registerKey("c", "k")); ok {
 				t.Errorf("forgotten transaction still remembered")
 			}
 		})

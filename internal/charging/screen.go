@@ -40,8 +40,12 @@ import (
 type registers struct {
 	// mu guards last.
 	mu   sync.Mutex
-	last map[string]openTx
+	last map[txKey]openTx
 }
+
+// txKey names a charger's transaction in registers: two strings, so that
+// finding one builds no key.
+type txKey struct{ charger, tx string }
 
 // openTx is what registers keeps of a transaction.
 type openTx struct {
@@ -61,11 +65,11 @@ func openTxOf(sess *Session) openTx {
 // emptied; the next reading of each transaction costs one read.
 const maxRemembered = 200_000
 
-func registerKey(chargerID, tx string) string {
-	return chargerID + "\x00" + tx
+func registerKey(chargerID, tx string) txKey {
+	return txKey{chargerID, tx}
 }
 
-func (r *registers) get(key string) (openTx, bool) {
+func (r *registers) get(key txKey) (openTx, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	v, ok := r.last[key]
@@ -74,11 +78,11 @@ func (r *registers) get(key string) (openTx, bool) {
 
 // put remembers o unless a newer version of the same session is
 // remembered already (two writers of one transaction racing).
-func (r *registers) put(key string, o openTx) {
+func (r *registers) put(key txKey, o openTx) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.last == nil || len(r.last) >= maxRemembered {
-		r.last = make(map[string]openTx)
+		r.last = make(map[txKey]openTx)
 	}
 	if cur, ok := r.last[key]; ok && cur.seq == o.seq && cur.version > o.version {
 		return
@@ -86,7 +90,7 @@ func (r *registers) put(key string, o openTx) {
 	r.last[key] = o
 }
 
-func (r *registers) forget(key string) {
+func (r *registers) forget(key txKey) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.last, key)
@@ -148,7 +152,7 @@ func (s *Service) screenMeterValues(ctx context.Context, m *MeterValues, last fl
 // openTx returns what the core remembers of the charger's transaction,
 // reading its session when it does not; ok is false when the charger has
 // no such transaction.
-func (s *Service) openTx(ctx context.Context, key, chargerID, tx string) (o openTx, ok bool, err error) {
+func (s *Service) openTx(ctx context.Context, key txKey, chargerID, tx string) (o openTx, ok bool, err error) {
 	if o, ok := s.registers.get(key); ok {
 		return o, true, nil
 	}
@@ -157,7 +161,7 @@ func (s *Service) openTx(ctx context.Context, key, chargerID, tx string) (o open
 
 // readTx reads the charger's transaction's session from the store and
 // remembers it.
-func (s *Service) readTx(ctx context.Context, key, chargerID, tx string) (o openTx, ok bool, err error) {
+func (s *Service) readTx(ctx context.Context, key txKey, chargerID, tx string) (o openTx, ok bool, err error) {
 	sess, err := s.store.SessionByTransaction(ctx, chargerID, tx)
 	if errors.Is(err, ErrNotFound) {
 		return openTx{}, false, nil

@@ -502,7 +502,7 @@ const maxMeterAttempts = 8
 // and retries. found is false when m names no transaction of its
 // charger: its samples are then stored unattached.
 func (s *Service) writeMeter(ctx context.Context, m *MeterValues) (o openTx, found bool, err error) {
-	key := ""
+	var key txKey
 	if m.TransactionID != nil {
 		key = registerKey(m.ChargerID, *m.TransactionID)
 		if o, found, err = s.openTx(ctx, key, m.ChargerID, *m.TransactionID); err != nil {
