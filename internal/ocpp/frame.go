@@ -128,7 +128,7 @@ func ParseFrame(data []byte) (Frame, error) {
 	}
 	switch f.Type {
 	case Call:
-		if f.Action, err = jsonString(spans[2]); err != nil || f.Action == "" {
+		if f.Action, err = actionString(spans[2]); err != nil || f.Action == "" {
 			return f, idErr("action is not a non-empty string")
 		}
 		f.Payload = spans[3]
@@ -178,6 +178,24 @@ func jsonString(tok []byte) (string, error) {
 		return "", errSyntax
 	}
 	return string(b), nil
+}
+
+// actionString is jsonString for an action: the ones chargers send most
+// come back as constants, not as a string allocated per call.
+func actionString(tok []byte) (string, error) {
+	if len(tok) > 2 && tok[0] == '"' && tok[len(tok)-1] == '"' {
+		switch string(tok[1 : len(tok)-1]) {
+		case "MeterValues":
+			return "MeterValues", nil
+		case "TransactionEvent":
+			return "TransactionEvent", nil
+		case "Heartbeat":
+			return "Heartbeat", nil
+		case "StatusNotification":
+			return "StatusNotification", nil
+		}
+	}
+	return jsonString(tok)
 }
 
 func isObject(raw json.RawMessage) bool {
