@@ -74,3 +74,26 @@ func TestClosedConnectionLeavesTheCount(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCallContextDeadline: every call's context has at least
+// HandlerTimeout from the call's start and at most a sixty-fourth more,
+// whether it opens a shared context or is handed one already open.
+func TestCallContextDeadline(t *testing.T) {
+	const timeout = 64 * time.Second
+	s := NewServer(Config{Protocols: []Protocol{{Name: "ocpp1.6", Handler: &slowConnect{}}}, HandlerTimeout: timeout})
+	for i := range 1000 {
+		before := time.Now()
+		ctx := s.callContext()
+		after := time.Now()
+		dl, ok := ctx.Deadline()
+		if !ok {
+			t.Fatalf("call %d: no deadline", i)
+		}
+		if dl.Before(before.Add(timeout)) || dl.After(after.Add(timeout+timeout/64)) {
+			t.Fatalf("call %d: deadline %v after its start; want %v to %v", i, dl.Sub(before), timeout, timeout+timeout/64)
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("call %d: context already done: %v", i, ctx.Err())
+		}
+	}
+}
