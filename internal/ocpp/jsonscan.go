@@ -376,3 +376,6 @@ func (d *Decoder) Float() (float64, error) {
 
 // Skip skips the next value.
 func (d *Decoder) Skip() error { return d.s.skip(0) }
+
+// End reports whether only whitespace is left.
+func (d *Decoder) End() bool { return d.s.end() }

@@ -128,9 +128,6 @@ func (h *Handler) HandleResult(c *ocpp.Conn, f ocpp.Frame) {
 
 // HandleCall validates and handles one CALL from a charge point.
 func (h *Handler) HandleCall(ctx context.Context, c *ocpp.Conn, action string, payload json.RawMessage) (json.RawMessage, *ocpp.Error) {
-	if e := h.gate.AdmitFor(ctx, c.ID(), h.svc.Tolerates(c.ID()), action, payload); e != nil {
-		return nil, e
-	}
 	st, _ := c.Data.(*connState)
 	if st == nil {
 		st = &connState{}
@@ -138,10 +135,25 @@ func (h *Handler) HandleCall(ctx context.Context, c *ocpp.Conn, action string, p
 	r := request{h: h, ctx: ctx, id: c.ID(), strict: st.strictTimestamps, action: action}
 	var res any
 	var err error
+	var mv *MeterValuesReq
 	if action == "MeterValues" {
-		res, err = r.meterValues(payload)
+		if mv = meterValuesPool.Get().(*MeterValuesReq); !strictMeterValues(payload, mv) {
+			putMeterValues(mv)
+			mv = nil
+		}
+	}
+	if mv != nil {
+		// Certainly valid: the gate would admit it as it is.
+		res, err = r.decodedMeterValues(mv)
 	} else {
-		res, err = r.handle(payload)
+		if e := h.gate.AdmitFor(ctx, c.ID(), h.svc.Tolerates(c.ID()), action, payload); e != nil {
+			return nil, e
+		}
+		if action == "MeterValues" {
+			res, err = r.meterValues(payload)
+		} else {
+			res, err = r.handle(payload)
+		}
 	}
 	if err != nil {
 		var oe *ocpp.Error
@@ -210,6 +222,14 @@ func (r *request) meterValues(payload json.RawMessage) (any, error) {
 		putMeterValues(m)
 		return nil, err
 	}
+	return r.decodedMeterValues(m)
+}
+
+// decodedMeterValues handles the MeterValues decoded in m, a
+// MeterValuesReq of meterValuesPool that it returns there.
+//
+//go:noinline
+func (r *request) decodedMeterValues(m *MeterValuesReq) (any, error) {
 	samples, err := r.samples(m.MeterValue)
 	connector, tx := m.ConnectorID, CoreTransactionID(m.TransactionID)
 	putMeterValues(m)
