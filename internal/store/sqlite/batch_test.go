@@ -34,10 +34,10 @@ func waitHanded(t *testing.T, n int) {
 // operation of another kind. The writer may batch their statements; every
 // call must still get the result it would get alone, and every sample of
 // a successful call, and none of a failed one, must be read back, while
-// the staging tables swap and move rows, and after a restart.
+// rounds of the journal write segments, and after a restart.
 func TestMeterWritesInOneBatch(t *testing.T) {
 	path := t.TempDir() + "/cb.db"
-	s := openAt(t, path, WithMaxBatch(256, time.Hour), withStaging(20, 7))
+	s := openAt(t, path, WithMaxBatch(256, time.Hour), withJournal(20, 7))
 	ctx := t.Context()
 	sess := benchSessionsT(t, s, 6)
 	want := make([][]charging.MeterSample, len(sess))
@@ -155,7 +155,7 @@ func TestMeterWritesInOneBatch(t *testing.T) {
 		check("round " + strconv.Itoa(round))
 	}
 	if st := s.Stats(); st.Moved == 0 || st.FailedMoves != 0 {
-		t.Errorf("staging: %d rows moved, %d failed steps; want moves and no failure", st.Moved, st.FailedMoves)
+		t.Errorf("journal: %d samples put into segments, %d failed steps; want segments and no failure", st.Moved, st.FailedMoves)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

@@ -306,7 +306,7 @@ func BenchmarkSetConnectorStatus(b *testing.B) {
 
 // BenchmarkSessionSamples reads the samples of one of 200 sessions that
 // have 100 samples each, stored through WriteMeterValues (some of them
-// staged, some moved, as on a running server).
+// in segments, some in the journal, as on a running server).
 func BenchmarkSessionSamples(b *testing.B) {
 	s := openBench(b)
 	const sessions, each = 200, 100

@@ -24,9 +24,10 @@
 //
 // Times are stored as UTC unix nanoseconds and read back exactly (in UTC);
 // they must lie between the years 1678 and 2262, and the zero time is stored
-// as NULL. Meter samples are stored one row per MeterSample, its sampled
-// values in a compact binary form (values.go; rows written before migration
-// 0014 hold a JSON array instead, read as before). A session's samples are
-// staged in a small table first and moved into meter_samples a few at a
-// time by the writer (stage.go); reads see both.
+// as NULL. A session's meter samples are journalled, those of one write
+// transaction in one row, and copied into one row per session and round
+// later by the writer (journal.go); reads see both. Their sampled values
+// are in a compact binary form (values.go). Samples with no session, and
+// those written before migration 0016, are rows of meter_samples (before
+// migration 0014 with a JSON array of values, read as before).
 package sqlite

@@ -68,14 +68,6 @@ var (
 	// (NULL: none).
 	sqlInsertSample = `INSERT INTO meter_samples (session_seq, charger_id, connector_id, transaction_id, ts, received_at, vals, vbin)
 	VALUES (?1, ?2, ?3, ?4, ?5, ?6, '', ?7)`
-	// sqlSessionSamples reads a session's samples in meter_samples and in
-	// the staging tables (stage.go): in time order, then in the order
-	// stored, which is meter_samples' before the staged ones, each table
-	// by id.
-	sqlSessionSamples = `SELECT ts, vals, vbin FROM (
-	SELECT ts, 0 AS src, id, vals, vbin FROM meter_samples WHERE session_seq = ?1
-	UNION ALL ` + sqlStageSamples(0) + `
-	UNION ALL ` + sqlStageSamples(1) + `) ORDER BY ts, src, id`
 )
 
 func sqlListSessions(byStatus, byCharger bool) string {
@@ -256,7 +248,7 @@ func (s *Store) StartSession(ctx context.Context, r charging.StartSession) (sess
 // primary key w.Seq (none when 0), and writes w.Meter over w.Version; see
 // charging.SessionStore. ErrConflict when the session's meter is at
 // another version (or there is no such session): nothing is written.
-// A session's samples are staged (stage.go); unattached ones go to
+// A session's samples are journalled (journal.go); unattached ones go to
 // meter_samples.
 func (s *Store) WriteMeterValues(ctx context.Context, w charging.MeterWrite) error {
 	m := meterOpPool.Get().(*meterOp)
@@ -284,6 +276,8 @@ type meterOp struct {
 	seq     int64
 	version int64
 	fold    []driver.NamedValue // nil: no session
+	body    []byte              // a session's samples, in the journal's form
+	n       int                 // samples in body
 	rows    [][]driver.NamedValue
 	nv      []driver.NamedValue // backing of fold and rows
 	buf     []byte              // backing of the rows' values
@@ -300,24 +294,28 @@ func (m *meterOp) put() {
 	clear(m.nv)
 	clear(m.rows)
 	m.fold, m.rows, m.nv, m.buf, m.doc = nil, m.rows[:0], m.nv[:0], m.buf[:0], nil
+	m.body, m.n = m.body[:0], 0
 	meterOpPool.Put(m)
 }
 
-// Arguments of sqlInsertSample and, for a staged sample, the id.
-const sampleArgs = 8
+// Arguments of sqlInsertSample.
+const sampleArgs = 7
 
 func (m *meterOp) encode(w *charging.MeterWrite) error {
 	received, err := encTime(w.ReceivedAt)
 	if err != nil {
 		return err
 	}
-	var tx, seq any
-	if w.TransactionID != nil {
-		tx = *w.TransactionID
-	}
 	m.seq, m.version = w.Seq, w.Version
-	if w.Seq != 0 {
-		seq = w.Seq
+	if w.Seq == 0 {
+		var tx any
+		if w.TransactionID != nil {
+			tx = *w.TransactionID
+		}
+		if err := m.encodeRows(w, received, tx); err != nil {
+			return err
+		}
+	} else {
 		var te timeEnc
 		mt := &w.Meter
 		powerAt, socAt, updated := te.p(mt.LastPowerAt), te.p(mt.SoCAt), te.t(mt.LastUpdated)
@@ -325,11 +323,35 @@ func (m *meterOp) encode(w *charging.MeterWrite) error {
 			return te.err
 		}
 		m.nv, err = appendArgs(m.nv, []any{mt.LastRegisterWh, mt.MaxPowerKW, nullFloat(mt.LastPowerKW), powerAt,
-			nullFloat(mt.SoC), socAt, updated, seq, w.Version})
+			nullFloat(mt.SoC), socAt, updated, w.Seq, w.Version})
 		if err != nil {
 			return err
 		}
+		m.fold = m.nv[:9:9]
+		for i := range w.Samples {
+			smp := &w.Samples[i]
+			start := len(m.buf)
+			if m.buf, err = appendValues(m.buf, smp.Values); err != nil {
+				return err
+			}
+			if m.body, err = appendJournalSample(m.body, smp.Timestamp, m.buf[start:]); err != nil {
+				return err
+			}
+			m.buf = m.buf[:start]
+		}
+		m.n = len(w.Samples)
 	}
+	if w.Doc != nil {
+		if m.doc, err = putDocArgs(*w.Doc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// encodeRows encodes the samples of a MeterValues with no session as rows
+// of meter_samples.
+func (m *meterOp) encodeRows(w *charging.MeterWrite, received, tx any) error {
 	charger := any(w.ChargerID)
 	for i := range w.Samples {
 		smp := &w.Samples[i]
@@ -342,17 +364,13 @@ func (m *meterOp) encode(w *charging.MeterWrite) error {
 			return err
 		}
 		// The end is fixed below, once m.buf has stopped moving.
-		m.nv, err = appendArgs(m.nv, []any{seq, charger, w.ConnectorID, tx, ts, received, nil, nil})
+		m.nv, err = appendArgs(m.nv, []any{nil, charger, w.ConnectorID, tx, ts, received, nil})
 		if err != nil {
 			return err
 		}
-		m.nv[len(m.nv)-2].Value = start
+		m.nv[len(m.nv)-1].Value = start
 	}
-	n := 0
-	if w.Seq != 0 {
-		m.fold, n = m.nv[:9:9], 9
-	}
-	for ; n < len(m.nv); n += sampleArgs {
+	for n := 0; n < len(m.nv); n += sampleArgs {
 		row := m.nv[n : n+sampleArgs : n+sampleArgs]
 		start := row[6].Value.(int)
 		end := len(m.buf)
@@ -364,11 +382,6 @@ func (m *meterOp) encode(w *charging.MeterWrite) error {
 			row[j].Ordinal = j + 1
 		}
 		m.rows = append(m.rows, row)
-	}
-	if w.Doc != nil {
-		if m.doc, err = putDocArgs(*w.Doc); err != nil {
-			return err
-		}
 	}
 	return nil
 }
@@ -391,14 +404,14 @@ func (m *meterOp) run(wr *writer) error {
 			return err
 		}
 	}
-	for _, nv := range m.rows {
-		var err error
-		if m.fold != nil {
-			err = wr.stageSample(nv)
-		} else {
-			_, err = wr.execArgs(wr.insertSample, nv[:sampleArgs-1])
+	if m.fold != nil {
+		if m.n > 0 {
+			wr.jr.add(m.seq, m.body, m.n)
 		}
-		if err != nil {
+		return nil
+	}
+	for _, nv := range m.rows {
+		if _, err := wr.execArgs(wr.insertSample, nv); err != nil {
 			return err
 		}
 	}
@@ -547,40 +560,99 @@ func (s *Store) ListSessions(ctx context.Context, f charging.SessionFilter) ([]c
 
 // SessionSamples returns a session's meter samples in time order (samples
 // with the same timestamp in the order they were stored), or ErrNotFound
-// for an unknown session.
+// for an unknown session. It reads meter_samples, the session's segments
+// and the journal in one snapshot (journal.go).
 func (s *Store) SessionSamples(ctx context.Context, sessionID string) ([]charging.MeterSample, error) {
-	var seq int64
-	if err := s.r.sessionSeq.QueryRowContext(ctx, sessionID).Scan(&seq); errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("samples of session %s: %w", sessionID, charging.ErrNotFound)
-	} else if err != nil {
-		return nil, fmt.Errorf("samples of session %s: %w", sessionID, err)
-	}
-	rows, err := s.r.samples.QueryContext(ctx, seq)
+	out, err := s.sessionSamples(ctx, sessionID)
 	if err != nil {
 		return nil, fmt.Errorf("samples of session %s: %w", sessionID, err)
 	}
-	defer rows.Close()
-	var out []charging.MeterSample
-	for rows.Next() {
+	return out, nil
+}
+
+func (s *Store) sessionSamples(ctx context.Context, sessionID string) ([]charging.MeterSample, error) {
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	var seq int64
+	if err := tx.StmtContext(ctx, s.r.sessionSeq).QueryRowContext(ctx, sessionID).Scan(&seq); errors.Is(err, sql.ErrNoRows) {
+		return nil, charging.ErrNotFound
+	} else if err != nil {
+		return nil, err
+	}
+	var ks []keyedSample
+	rows, err := tx.StmtContext(ctx, s.r.samples).QueryContext(ctx, seq)
+	if err != nil {
+		return nil, err
+	}
+	for i := int64(0); rows.Next(); i++ {
 		var ts sql.NullInt64
 		var vals, vbin []byte
 		if err := rows.Scan(&ts, &vals, &vbin); err != nil {
-			return nil, fmt.Errorf("samples of session %s: %w", sessionID, err)
+			rows.Close()
+			return nil, err
 		}
 		var vs []charging.SampledValue
-		var err error
 		if vbin != nil {
 			vs, err = decodeBinaryValues(vbin)
 		} else {
 			vs, err = decodeValues(vals)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("samples of session %s: %w", sessionID, err)
+			rows.Close()
+			return nil, err
 		}
-		out = append(out, charging.MeterSample{Timestamp: decTime(ts), Values: vs})
+		ks = append(ks, keyedSample{MeterSample: charging.MeterSample{Timestamp: decTime(ts), Values: vs}, hasTS: ts.Valid, row: i})
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("samples of session %s: %w", sessionID, err)
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, err
 	}
-	return out, nil
+	var upto int64
+	rows, err = tx.StmtContext(ctx, s.r.segments).QueryContext(ctx, seq)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var body []byte
+		if err := rows.Scan(&upto, &body); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if ks, err = decodeJournalBody(ks, body, 1, upto); err != nil {
+			rows.Close()
+			return nil, err
+		}
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, err
+	}
+	rows, err = tx.StmtContext(ctx, s.r.journalAfter).QueryContext(ctx, upto)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var id int64
+		var row sql.RawBytes
+		if err := rows.Scan(&id, &row); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		var derr error
+		err := journalGroups(row, func(g int64, body []byte) bool {
+			if g == seq {
+				ks, derr = decodeJournalBody(ks, body, 2, id)
+			}
+			return derr == nil
+		})
+		if err = errors.Join(err, derr); err != nil {
+			rows.Close()
+			return nil, err
+		}
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, err
+	}
+	return sortSamples(ks), nil
 }

@@ -71,9 +71,9 @@ type config struct {
 	checkpointInterval time.Duration
 	// commitObserver hears how long each write transaction took.
 	commitObserver func(time.Duration)
-	// stageRows, minStep and maxStep size the staging of samples
-	// (stage.go).
-	stageRows        int64
+	// roundSamples, minStep and maxStep size the rounds of the
+	// samples' journal (journal.go).
+	roundSamples     int
 	minStep, maxStep int
 }
 
@@ -115,7 +115,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		readConns:          max(4, 2*runtime.NumCPU()),
 		busyTimeout:        10 * time.Second,
 		checkpointInterval: 100 * time.Millisecond,
-		stageRows:          defaultStageRows,
+		roundSamples:       defaultRoundSamples,
 		minStep:            defaultMinStep,
 		maxStep:            defaultMaxStep,
 	}
@@ -255,7 +255,7 @@ func (s *Store) runWriter(conn *sql.Conn, ready chan<- error) {
 		if err := w.prepare(); err != nil {
 			return err
 		}
-		if err := w.loadStage(s.cfg.stageRows, s.cfg.minStep, s.cfg.maxStep); err != nil {
+		if err := w.loadJournal(s.cfg.roundSamples, s.cfg.minStep, s.cfg.maxStep); err != nil {
 			return err
 		}
 		s.w = w
@@ -311,9 +311,9 @@ type Stats struct {
 	MaxBatch int
 	// Checkpoints counts WAL checkpoints run.
 	Checkpoints uint64
-	// Moved counts samples moved from the staging tables into
-	// meter_samples, in MoveSteps commits; FailedMoves counts steps that
-	// failed (their rows stay staged).
+	// Moved counts samples copied from the journal into segments, in
+	// MoveSteps commits; FailedMoves counts steps that failed (their
+	// samples stay journalled).
 	Moved, MoveSteps, FailedMoves uint64
 }
 
@@ -433,7 +433,7 @@ func (s *Store) runBatch(batch []*writeOp, first *writeOp) []*writeOp {
 		s.finish(batch, fmt.Errorf("begin write transaction: %w", err))
 		return batch
 	}
-	w.stage.begin()
+	w.jr.begin()
 	deadline := time.Now().Add(s.cfg.maxBatchDur)
 	fatal := s.runOp(first)
 	for fatal == nil && len(batch) < s.cfg.maxBatch && time.Now().Before(deadline) {
@@ -462,12 +462,13 @@ func (s *Store) runBatch(batch []*writeOp, first *writeOp) []*writeOp {
 		// The transaction may already be gone (SQLite rolls back on some
 		// errors); a failing ROLLBACK then says nothing new.
 		_ = w.run(w.rollback)
-		w.stage.abort()
+		w.jr.begin()
 		w.wroteEvents = false
 		s.cfg.log.Error("write transaction failed", "ops", len(batch), "err", fatal)
 		s.finish(batch, fatal)
 		return batch
 	}
+	w.jr.committed()
 	s.stats.commits.Add(1)
 	if moved > 0 {
 		s.stats.moved.Add(uint64(moved))
@@ -491,15 +492,16 @@ func (s *Store) runBatch(batch []*writeOp, first *writeOp) []*writeOp {
 	return batch
 }
 
-// compact moves staged samples into meter_samples in the transaction
-// about to commit (stage.go). A failed step is logged and leaves the rows
-// staged; the operations commit all the same. An error of the step's
-// savepoint is returned: the transaction is lost. moved is the rows moved.
+// compact writes the transaction's journal row and the round's next
+// segments (journal.go). A failed segment step is logged and undone, the
+// samples stay journalled, and the operations commit all the same. Any
+// other error is returned: the transaction is lost. moved is the samples
+// put into segments.
 func (s *Store) compact() (moved int, fatal error) {
-	n, stepErr, fatal := s.w.compactStep()
+	n, stepErr, fatal := s.w.flushJournal()
 	if stepErr != nil {
 		s.stats.failedMoves.Add(1)
-		s.cfg.log.Error("moving staged samples failed", "err", stepErr)
+		s.cfg.log.Error("writing sample segments failed", "err", stepErr)
 	}
 	return n, fatal
 }

@@ -33,9 +33,9 @@ type writer struct {
 	lastRowID                                                                    driver.Stmt
 	insertSession, insertMeter, writeMeter, insertSample, stopSession, stopMeter driver.Stmt
 
-	lc    lifecycleStmts // reserved and pending sessions, documents (lifecycle.go)
-	stage stager         // staged samples (stage.go)
-	ev    eventStmts     // the event log (events.go)
+	lc lifecycleStmts // reserved and pending sessions, documents (lifecycle.go)
+	jr journal        // journalled samples (journal.go)
+	ev eventStmts     // the event log (events.go)
 
 	// wroteEvents is set by insertEvents: the transaction has events, and
 	// the log's consumers are woken when it commits.
@@ -100,7 +100,7 @@ func (w *writer) prepare() error {
 	w.stopMeter = p(sqlStopMeter)
 	w.lc.prepare(p)
 	w.ev.prepare(p)
-	w.stage.prepare(p)
+	w.jr.prepare(p)
 	return err
 }
 

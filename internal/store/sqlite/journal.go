@@ -1,0 +1,436 @@
+package sqlite
+
+import (
+	"database/sql/driver"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/chargebridge/chargebridge/internal/charging"
+)
+
+// A session's samples are written in two steps (migration 0016). Each
+// write transaction appends the samples of all its MeterValues as one row
+// of meter_journal; later, a few sessions per commit, the writer copies a
+// session's samples still only in the journal into one row of
+// meter_segments. Per MeterValues that is a few bytes of a row every
+// commit writes anyway, where a row per sample (and its index entry, then
+// a second copy when it was moved) cost most of the writer's time (#16).
+//
+// Rounds: when the journal holds roundSamples samples not in segments, a
+// round starts. It covers the journal rows up to the newest one committed
+// (upto) and the sessions with samples there; each commit then writes the
+// segments of a few of them (about stepFactor times the samples the commit
+// journalled, within [minStep, maxStep]). A segment holds all the
+// session's samples not in a segment yet, including any journalled since
+// the round started, and records the newest journal row it took them from.
+// The commit that writes the round's last segments deletes the journal
+// rows up to upto: every sample in them is then in a segment.
+//
+// Reads (Store.SessionSamples) take, in one snapshot, the session's rows
+// of meter_samples (written before 0016, or with no session), its
+// segments in order, and its samples in the journal rows after its newest
+// segment's.
+//
+// Only the writer goroutine uses the journal. What it keeps in memory
+// changes only once a transaction has committed, so a failed one leaves
+// it as it was.
+
+// Defaults of the journal: the samples not in segments that start a
+// round, and the samples one commit puts into segments (about stepFactor
+// times what it journalled, within [minStep, maxStep]).
+const (
+	defaultRoundSamples = 16384
+	stepFactor          = 2
+	defaultMinStep      = 64
+	defaultMaxStep      = 2048
+)
+
+// journal is the writer's state of meter_journal and meter_segments.
+type journal struct {
+	insert, insertSegment, deleteUpto driver.Stmt
+	savepoint, release, undo          driver.Stmt
+
+	roundSamples     int
+	minStep, maxStep int
+
+	nextID int64 // id of the next journal row
+
+	// This transaction's journal row: groups of (session, samples), and
+	// where each group's samples are in buf.
+	buf    []byte
+	groups []journalGroup
+	staged int // samples in buf
+
+	// Samples in committed journal rows and in no segment, by session.
+	pend        map[int64]*pendingSamples
+	pendSamples int
+
+	// The round under way (upto 0: none): the sessions whose segments it
+	// has still to write, by seq.
+	upto int64
+	todo []int64
+
+	// What this transaction's step wrote, applied once it commits.
+	stepped []int64
+	ended   bool // the step deleted the round's journal rows
+
+	nv [3]driver.NamedValue
+}
+
+// journalGroup is one MeterValues' samples in the transaction's journal
+// row: buf[start:end] after the group's header.
+type journalGroup struct {
+	seq        int64
+	start, end int
+	n          int
+}
+
+// pendingSamples are a session's journalled samples that are in no
+// segment: body in the segment's form, and the newest journal row they
+// came from.
+type pendingSamples struct {
+	body []byte
+	n    int
+	last int64
+}
+
+// Journal rows and segment bodies are binary. A journal row is a sequence
+// of groups:
+//
+//	uvarint session seq | uvarint body length | body
+//
+// and a body (of a group or of a segment) a sequence of samples:
+//
+//	byte 0 (no timestamp) or 1 | [varint Unix nanoseconds] | uvarint length | sampled values (package sampled)
+
+// appendJournalSample appends a sample in the body form; values is in
+// package sampled's form.
+func appendJournalSample(b []byte, ts time.Time, values []byte) ([]byte, error) {
+	if ts.IsZero() {
+		b = append(b, 0)
+	} else {
+		n, err := encTime(ts)
+		if err != nil {
+			return b, err
+		}
+		b = append(b, 1)
+		b = binary.AppendVarint(b, n.(int64))
+	}
+	b = binary.AppendUvarint(b, uint64(len(values)))
+	return append(b, values...), nil
+}
+
+var errJournal = errors.New("malformed journal or segment")
+
+// decodeJournalBody appends the samples of a body to out, each with the
+// key it sorts by.
+func decodeJournalBody(out []keyedSample, body []byte, src, row int64) ([]keyedSample, error) {
+	for pos := 0; len(body) > 0; pos++ {
+		var ts time.Time
+		var hasTS bool
+		switch body[0] {
+		case 0:
+			body = body[1:]
+		case 1:
+			n, k := binary.Varint(body[1:])
+			if k <= 0 {
+				return out, fmt.Errorf("%w: timestamp", errJournal)
+			}
+			ts, hasTS, body = time.Unix(0, n).UTC(), true, body[1+k:]
+		default:
+			return out, fmt.Errorf("%w: sample flag %d", errJournal, body[0])
+		}
+		l, k := binary.Uvarint(body)
+		if k <= 0 || l > uint64(len(body)-k) {
+			return out, fmt.Errorf("%w: sampled values length", errJournal)
+		}
+		vs, err := decodeBinaryValues(body[k : k+int(l)])
+		if err != nil {
+			return out, fmt.Errorf("%w: %w", errJournal, err)
+		}
+		body = body[k+int(l):]
+		out = append(out, keyedSample{MeterSample: charging.MeterSample{Timestamp: ts, Values: vs},
+			hasTS: hasTS, src: src, row: row, pos: int64(pos)})
+	}
+	return out, nil
+}
+
+// journalGroups calls fn with each group's session and body in a journal
+// row, until fn returns false.
+func journalGroups(row []byte, fn func(seq int64, body []byte) bool) error {
+	for len(row) > 0 {
+		seq, k := binary.Uvarint(row)
+		if k <= 0 {
+			return fmt.Errorf("%w: session", errJournal)
+		}
+		row = row[k:]
+		l, k := binary.Uvarint(row)
+		if k <= 0 || l > uint64(len(row)-k) {
+			return fmt.Errorf("%w: group length", errJournal)
+		}
+		if !fn(int64(seq), row[k:k+int(l)]) {
+			return nil
+		}
+		row = row[k+int(l):]
+	}
+	return nil
+}
+
+// keyedSample is a sample read back with where it was stored: src 0
+// meter_samples, 1 a segment, 2 the journal; row the row's id (a
+// segment's upto); pos its place in the row. Samples sort by time (none
+// first), then in the order stored.
+type keyedSample struct {
+	charging.MeterSample
+	hasTS         bool
+	src, row, pos int64
+}
+
+func sortSamples(ks []keyedSample) []charging.MeterSample {
+	slices.SortStableFunc(ks, func(a, b keyedSample) int {
+		switch {
+		case a.hasTS != b.hasTS:
+			if a.hasTS {
+				return 1
+			}
+			return -1
+		case !a.Timestamp.Equal(b.Timestamp):
+			return a.Timestamp.Compare(b.Timestamp)
+		}
+		for _, d := range [3]int64{a.src - b.src, a.row - b.row, a.pos - b.pos} {
+			if d != 0 {
+				return int(min(max(d, -1), 1))
+			}
+		}
+		return 0
+	})
+	if len(ks) == 0 {
+		return nil
+	}
+	out := make([]charging.MeterSample, len(ks))
+	for i := range ks {
+		out[i] = ks[i].MeterSample
+	}
+	return out
+}
+
+const (
+	sqlJournalInsert  = `INSERT INTO meter_journal (id, body) VALUES (?1, ?2)`
+	sqlSegmentInsert  = `INSERT INTO meter_segments (session_seq, upto, body) VALUES (?1, ?2, ?3)`
+	sqlJournalDelete  = `DELETE FROM meter_journal WHERE id <= ?1`
+	sqlSegmentsOf     = `SELECT upto, body FROM meter_segments WHERE session_seq = ?1 ORDER BY upto`
+	sqlJournalAfter   = `SELECT id, body FROM meter_journal WHERE id > ?1 ORDER BY id`
+	sqlSessionSamples = `SELECT ts, vals, vbin FROM meter_samples WHERE session_seq = ?1 ORDER BY id`
+)
+
+func (j *journal) prepare(p func(string) driver.Stmt) {
+	j.insert = p(sqlJournalInsert)
+	j.insertSegment = p(sqlSegmentInsert)
+	j.deleteUpto = p(sqlJournalDelete)
+	j.savepoint = p("SAVEPOINT journal")
+	j.release = p("RELEASE journal")
+	j.undo = p("ROLLBACK TO journal")
+}
+
+// loadJournal reads the journal's rows at start and keeps, by session, the
+// samples that are in no segment.
+func (w *writer) loadJournal(roundSamples, minStep, maxStep int) error {
+	j := &w.jr
+	j.roundSamples, j.minStep, j.maxStep = roundSamples, minStep, maxStep
+	j.pend = map[int64]*pendingSamples{}
+	j.upto, j.todo = 0, nil
+	if err := w.queryRowSQL(`SELECT coalesce(max(id), 0) + 1 FROM meter_journal`).Scan(&j.nextID); err != nil {
+		return fmt.Errorf("read journal: %w", err)
+	}
+	rows, err := w.dc.(driver.QueryerContext).QueryContext(w.ctx, `SELECT id, body FROM meter_journal ORDER BY id`, nil)
+	if err != nil {
+		return fmt.Errorf("read journal: %w", err)
+	}
+	type jrow struct {
+		id   int64
+		body []byte
+	}
+	var all []jrow
+	dest := make([]driver.Value, 2)
+	for {
+		err := rows.Next(dest)
+		if isEOF(err) {
+			break
+		}
+		if err != nil {
+			rows.Close()
+			return fmt.Errorf("read journal: %w", err)
+		}
+		body, _ := dest[1].([]byte)
+		all = append(all, jrow{dest[0].(int64), slices.Clone(body)})
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("read journal: %w", err)
+	}
+	segmented := map[int64]int64{} // session: its newest segment's upto
+	for _, r := range all {
+		var ferr error
+		err := journalGroups(r.body, func(seq int64, body []byte) bool {
+			upto, ok := segmented[seq]
+			if !ok {
+				if ferr = w.queryRowSQL(fmt.Sprintf(`SELECT coalesce(max(upto), 0) FROM meter_segments WHERE session_seq = %d`, seq)).Scan(&upto); ferr != nil {
+					return false
+				}
+				segmented[seq] = upto
+			}
+			if r.id > upto {
+				j.addPending(seq, body, r.id)
+			}
+			return true
+		})
+		if err = errors.Join(err, ferr); err != nil {
+			return fmt.Errorf("read journal row %d: %w", r.id, err)
+		}
+	}
+	return nil
+}
+
+// addPending adds a group's samples to its session's pending ones.
+func (j *journal) addPending(seq int64, body []byte, row int64) {
+	j.addPendingN(seq, body, countSamples(body), row)
+}
+
+// countSamples counts the samples of a body the writer built (so well
+// formed).
+func countSamples(body []byte) int {
+	n := 0
+	for len(body) > 0 {
+		k := 1
+		if body[0] == 1 {
+			_, m := binary.Varint(body[1:])
+			k += m
+		}
+		l, m := binary.Uvarint(body[k:])
+		body = body[k+m+int(l):]
+		n++
+	}
+	return n
+}
+
+// begin starts a transaction's journal row.
+func (j *journal) begin() {
+	j.buf, j.groups, j.staged = j.buf[:0], j.groups[:0], 0
+	j.stepped, j.ended = j.stepped[:0], false
+}
+
+// add journals a MeterValues' samples (body, n samples) of session seq in
+// this transaction.
+func (j *journal) add(seq int64, body []byte, n int) {
+	j.buf = binary.AppendUvarint(j.buf, uint64(seq))
+	j.buf = binary.AppendUvarint(j.buf, uint64(len(body)))
+	start := len(j.buf)
+	j.buf = append(j.buf, body...)
+	j.groups = append(j.groups, journalGroup{seq: seq, start: start, end: len(j.buf), n: n})
+	j.staged += n
+}
+
+// flush writes this transaction's journal row, if it has samples, and
+// the round's next segments. A failed step (stepErr) is undone and the
+// transaction commits without it; fatal dooms the transaction. n is the
+// samples put into segments.
+func (w *writer) flushJournal() (n int, stepErr, fatal error) {
+	j := &w.jr
+	if len(j.groups) > 0 {
+		j.nv[0] = driver.NamedValue{Ordinal: 1, Value: j.nextID}
+		j.nv[1] = driver.NamedValue{Ordinal: 2, Value: j.buf}
+		if _, err := w.execArgs(j.insert, j.nv[:2]); err != nil {
+			return 0, nil, fmt.Errorf("journal samples: %w", err)
+		}
+	}
+	if j.upto == 0 && j.pendSamples >= j.roundSamples {
+		j.upto = j.nextID - 1
+		j.todo = j.todo[:0]
+		for seq := range j.pend {
+			j.todo = append(j.todo, seq)
+		}
+		// Descending: the step takes from the end, so in seq order.
+		slices.SortFunc(j.todo, func(a, b int64) int { return int(min(max(b-a, -1), 1)) })
+	}
+	if j.upto == 0 {
+		return 0, nil, nil
+	}
+	if err := w.run(j.savepoint); err != nil {
+		return 0, nil, fmt.Errorf("journal savepoint: %w", err)
+	}
+	n, stepErr = w.segmentStep()
+	if stepErr != nil {
+		n, j.stepped, j.ended = 0, j.stepped[:0], false
+		if err := w.run(j.undo); err != nil {
+			return 0, stepErr, fmt.Errorf("roll back to journal savepoint after %v: %w", stepErr, err)
+		}
+	}
+	if err := w.run(j.release); err != nil {
+		return 0, stepErr, fmt.Errorf("release journal savepoint: %w", err)
+	}
+	return n, stepErr, nil
+}
+
+// segmentStep writes the segments of the round's next sessions, and ends
+// the round when none is left.
+func (w *writer) segmentStep() (int, error) {
+	j := &w.jr
+	budget := min(max(stepFactor*j.staged, j.minStep), j.maxStep)
+	n := 0
+	for i := len(j.todo) - 1; i >= 0 && n < budget; i-- {
+		seq := j.todo[i]
+		p := j.pend[seq]
+		j.nv[0] = driver.NamedValue{Ordinal: 1, Value: seq}
+		j.nv[1] = driver.NamedValue{Ordinal: 2, Value: p.last}
+		j.nv[2] = driver.NamedValue{Ordinal: 3, Value: p.body}
+		if _, err := w.execArgs(j.insertSegment, j.nv[:3]); err != nil {
+			return 0, fmt.Errorf("segment of session %d: %w", seq, err)
+		}
+		j.stepped = append(j.stepped, seq)
+		n += p.n
+	}
+	if len(j.stepped) == len(j.todo) {
+		j.nv[0] = driver.NamedValue{Ordinal: 1, Value: j.upto}
+		if _, err := w.execArgs(j.deleteUpto, j.nv[:1]); err != nil {
+			return 0, fmt.Errorf("delete journal rows up to %d: %w", j.upto, err)
+		}
+		j.ended = true
+	}
+	return n, nil
+}
+
+// committed applies the transaction to the journal's state once it has
+// committed: the sessions whose segments it wrote have no pending samples,
+// and its own journal row's samples are pending.
+func (j *journal) committed() {
+	for _, seq := range j.stepped {
+		j.pendSamples -= j.pend[seq].n
+		delete(j.pend, seq)
+	}
+	j.todo = j.todo[:len(j.todo)-len(j.stepped)]
+	if j.ended {
+		j.upto, j.todo = 0, j.todo[:0]
+	}
+	if len(j.groups) > 0 {
+		for _, g := range j.groups {
+			j.addPendingN(g.seq, j.buf[g.start:g.end], g.n, j.nextID)
+		}
+		j.nextID++
+	}
+	j.begin()
+}
+
+// addPendingN is addPending for a body of n samples.
+func (j *journal) addPendingN(seq int64, body []byte, n int, row int64) {
+	p := j.pend[seq]
+	if p == nil {
+		p = &pendingSamples{}
+		j.pend[seq] = p
+	}
+	p.body = append(p.body, body...)
+	p.n += n
+	p.last = row
+	j.pendSamples += n
+}
