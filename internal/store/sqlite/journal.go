@@ -1,11 +1,13 @@
 package sqlite
 
 import (
+	"cmp"
 	"database/sql/driver"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
@@ -78,6 +80,9 @@ type journal struct {
 	ended   bool // the step deleted the round's journal rows
 
 	nv [3]driver.NamedValue
+
+	// cache is where committed rows are published for reads.
+	cache *journalCache
 }
 
 // journalGroup is one MeterValues' samples in the transaction's journal
@@ -158,23 +163,25 @@ func decodeJournalBody(out []keyedSample, body []byte, src, row int64) ([]keyedS
 	return out, nil
 }
 
-// journalGroups calls fn with each group's session and body in a journal
-// row, until fn returns false.
-func journalGroups(row []byte, fn func(seq int64, body []byte) bool) error {
-	for len(row) > 0 {
-		seq, k := binary.Uvarint(row)
+// journalGroups calls fn with each group's session and where its body is
+// in a journal row, until fn returns false.
+func journalGroups(row []byte, fn func(seq int64, start, end int) bool) error {
+	pos := 0
+	for pos < len(row) {
+		seq, k := binary.Uvarint(row[pos:])
 		if k <= 0 {
 			return fmt.Errorf("%w: session", errJournal)
 		}
-		row = row[k:]
-		l, k := binary.Uvarint(row)
-		if k <= 0 || l > uint64(len(row)-k) {
+		pos += k
+		l, k := binary.Uvarint(row[pos:])
+		if k <= 0 || l > uint64(len(row)-pos-k) {
 			return fmt.Errorf("%w: group length", errJournal)
 		}
-		if !fn(int64(seq), row[k:k+int(l)]) {
+		pos += k
+		if !fn(int64(seq), pos, pos+int(l)) {
 			return nil
 		}
-		row = row[k+int(l):]
+		pos += int(l)
 	}
 	return nil
 }
@@ -200,12 +207,7 @@ func sortSamples(ks []keyedSample) []charging.MeterSample {
 		case !a.Timestamp.Equal(b.Timestamp):
 			return a.Timestamp.Compare(b.Timestamp)
 		}
-		for _, d := range [3]int64{a.src - b.src, a.row - b.row, a.pos - b.pos} {
-			if d != 0 {
-				return int(min(max(d, -1), 1))
-			}
-		}
-		return 0
+		return cmp.Or(cmp.Compare(a.src, b.src), cmp.Compare(a.row, b.row), cmp.Compare(a.pos, b.pos))
 	})
 	if len(ks) == 0 {
 		return nil
@@ -222,7 +224,8 @@ const (
 	sqlSegmentInsert  = `INSERT INTO meter_segments (session_seq, upto, body) VALUES (?1, ?2, ?3)`
 	sqlJournalDelete  = `DELETE FROM meter_journal WHERE id <= ?1`
 	sqlSegmentsOf     = `SELECT upto, body FROM meter_segments WHERE session_seq = ?1 ORDER BY upto`
-	sqlJournalAfter   = `SELECT id, body FROM meter_journal WHERE id > ?1 ORDER BY id`
+	sqlJournalRange   = `SELECT (SELECT min(id) FROM meter_journal), (SELECT max(id) FROM meter_journal)`
+	sqlJournalRow     = `SELECT body FROM meter_journal WHERE id = ?1`
 	sqlSessionSamples = `SELECT ts, vals, vbin FROM meter_samples WHERE session_seq = ?1 ORDER BY id`
 )
 
@@ -242,6 +245,9 @@ func (w *writer) loadJournal(roundSamples, minStep, maxStep int) error {
 	j.roundSamples, j.minStep, j.maxStep = roundSamples, minStep, maxStep
 	j.pend = map[int64]*pendingSamples{}
 	j.upto, j.todo = 0, nil
+	j.cache.mu.Lock()
+	j.cache.rows = map[int64]*cachedRow{}
+	j.cache.mu.Unlock()
 	if err := w.queryRowSQL(`SELECT coalesce(max(id), 0) + 1 FROM meter_journal`).Scan(&j.nextID); err != nil {
 		return fmt.Errorf("read journal: %w", err)
 	}
@@ -273,7 +279,7 @@ func (w *writer) loadJournal(roundSamples, minStep, maxStep int) error {
 	segmented := map[int64]int64{} // session: its newest segment's upto
 	for _, r := range all {
 		var ferr error
-		err := journalGroups(r.body, func(seq int64, body []byte) bool {
+		err := journalGroups(r.body, func(seq int64, start, end int) bool {
 			upto, ok := segmented[seq]
 			if !ok {
 				if ferr = w.queryRowSQL(fmt.Sprintf(`SELECT coalesce(max(upto), 0) FROM meter_segments WHERE session_seq = %d`, seq)).Scan(&upto); ferr != nil {
@@ -282,7 +288,7 @@ func (w *writer) loadJournal(roundSamples, minStep, maxStep int) error {
 				segmented[seq] = upto
 			}
 			if r.id > upto {
-				j.addPending(seq, body, r.id)
+				j.addPending(seq, r.body[start:end], r.id)
 			}
 			return true
 		})
@@ -352,7 +358,7 @@ func (w *writer) flushJournal() (n int, stepErr, fatal error) {
 			j.todo = append(j.todo, seq)
 		}
 		// Descending: the step takes from the end, so in seq order.
-		slices.SortFunc(j.todo, func(a, b int64) int { return int(min(max(b-a, -1), 1)) })
+		slices.SortFunc(j.todo, func(a, b int64) int { return cmp.Compare(b, a) })
 	}
 	if j.upto == 0 {
 		return 0, nil, nil
@@ -411,12 +417,14 @@ func (j *journal) committed() {
 	}
 	j.todo = j.todo[:len(j.todo)-len(j.stepped)]
 	if j.ended {
+		j.cache.drop(j.upto)
 		j.upto, j.todo = 0, j.todo[:0]
 	}
 	if len(j.groups) > 0 {
 		for _, g := range j.groups {
 			j.addPendingN(g.seq, j.buf[g.start:g.end], g.n, j.nextID)
 		}
+		j.cache.put(j.nextID, newCachedRow(slices.Clone(j.buf), j.groups))
 		j.nextID++
 	}
 	j.begin()
@@ -433,4 +441,79 @@ func (j *journal) addPendingN(seq int64, body []byte, n int, row int64) {
 	p.n += n
 	p.last = row
 	j.pendSamples += n
+}
+
+// journalCache holds committed journal rows, indexed by session, so that
+// reads of a session's samples need not copy and scan every row. The
+// writer puts each row it commits; a read that misses (a row written
+// before the process started) reads the row and puts it. Rows never
+// change once committed, so the cache is never stale; the writer drops
+// the rows a round deleted, and rows at or below that id are not put
+// again by reads of an older snapshot.
+type journalCache struct {
+	mu      sync.RWMutex
+	rows    map[int64]*cachedRow
+	dropped int64
+}
+
+// cachedRow is a journal row and its groups, by session.
+type cachedRow struct {
+	body   []byte
+	groups []journalGroup // by seq, then in the row's order
+}
+
+func newCachedRow(body []byte, groups []journalGroup) *cachedRow {
+	gs := slices.Clone(groups)
+	slices.SortStableFunc(gs, func(a, b journalGroup) int { return cmp.Compare(a.seq, b.seq) })
+	return &cachedRow{body: body, groups: gs}
+}
+
+// parseCachedRow indexes a journal row read from the database.
+func parseCachedRow(body []byte) (*cachedRow, error) {
+	var groups []journalGroup
+	err := journalGroups(body, func(seq int64, start, end int) bool {
+		groups = append(groups, journalGroup{seq: seq, start: start, end: end})
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return newCachedRow(body, groups), nil
+}
+
+func (c *journalCache) get(id int64) *cachedRow {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.rows[id]
+}
+
+func (c *journalCache) put(id int64, r *cachedRow) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if id > c.dropped {
+		c.rows[id] = r
+	}
+}
+
+// drop forgets the rows up to id, which a round deleted.
+func (c *journalCache) drop(id int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range c.rows {
+		if k <= id {
+			delete(c.rows, k)
+		}
+	}
+	c.dropped = max(c.dropped, id)
+}
+
+// of calls fn with each of the row's groups of session seq, in order.
+func (r *cachedRow) of(seq int64, fn func(body []byte) error) error {
+	i, _ := slices.BinarySearchFunc(r.groups, seq, func(g journalGroup, seq int64) int { return cmp.Compare(g.seq, seq) })
+	for ; i < len(r.groups) && r.groups[i].seq == seq; i++ {
+		if err := fn(r.body[r.groups[i].start:r.groups[i].end]); err != nil {
+			return err
+		}
+	}
+	return nil
 }

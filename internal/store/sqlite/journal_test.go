@@ -382,14 +382,15 @@ func FuzzJournalRow(f *testing.F) {
 	f.Add([]byte{}, int64(1))
 	f.Fuzz(func(t *testing.T, row []byte, seq int64) {
 		var ks []keyedSample
-		var derr error
-		err := journalGroups(row, func(g int64, body []byte) bool {
-			if g == seq {
-				ks, derr = decodeJournalBody(ks, body, 2, 1)
-			}
-			return derr == nil
-		})
-		if err != nil || derr != nil {
+		r, err := parseCachedRow(row)
+		if err != nil {
+			return
+		}
+		if err := r.of(seq, func(body []byte) error {
+			var err error
+			ks, err = decodeJournalBody(ks, body, 2, 1)
+			return err
+		}); err != nil {
 			return
 		}
 		// Re-encode what was read: it must read back the same.

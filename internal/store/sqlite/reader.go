@@ -14,7 +14,7 @@ type reader struct {
 	getCharger, listChargers, listChargersAfter, getTag, listTags *sql.Stmt
 
 	getSession, sessionByTx, activeForTag, sessionSeq *sql.Stmt
-	samples, segments, journalAfter                   *sql.Stmt
+	samples, segments, journalRange, journalRow       *sql.Stmt
 	// listSessions is indexed by filter: bit 0 status, bit 1 charger.
 	listSessions [4]*sql.Stmt
 
@@ -48,7 +48,8 @@ func newReader(ctx context.Context, db *sql.DB) (*reader, error) {
 	r.sessionSeq = p(sqlSessionSeq)
 	r.samples = p(sqlSessionSamples)
 	r.segments = p(sqlSegmentsOf)
-	r.journalAfter = p(sqlJournalAfter)
+	r.journalRange = p(sqlJournalRange)
+	r.journalRow = p(sqlJournalRow)
 	for i := range r.listSessions {
 		r.listSessions[i] = p(sqlListSessions(i&1 != 0, i&2 != 0))
 	}

@@ -628,31 +628,38 @@ func (s *Store) sessionSamples(ctx context.Context, sessionID string) ([]chargin
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return nil, err
 	}
-	rows, err = tx.StmtContext(ctx, s.r.journalAfter).QueryContext(ctx, upto)
-	if err != nil {
+	// The journal's ids run without gaps from the oldest row not deleted
+	// by a round to the newest (journal.go).
+	var lo, hi sql.NullInt64
+	if err := tx.StmtContext(ctx, s.r.journalRange).QueryRowContext(ctx).Scan(&lo, &hi); err != nil {
 		return nil, err
 	}
-	for rows.Next() {
-		var id int64
-		var row sql.RawBytes
-		if err := rows.Scan(&id, &row); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		var derr error
-		err := journalGroups(row, func(g int64, body []byte) bool {
-			if g == seq {
-				ks, derr = decodeJournalBody(ks, body, 2, id)
+	var rowStmt *sql.Stmt
+	for id := max(upto+1, lo.Int64); hi.Valid && id <= hi.Int64; id++ {
+		row := s.journal.get(id)
+		if row == nil {
+			if rowStmt == nil {
+				rowStmt = tx.StmtContext(ctx, s.r.journalRow)
 			}
-			return derr == nil
-		})
-		if err = errors.Join(err, derr); err != nil {
-			rows.Close()
-			return nil, err
+			var body []byte
+			if err := rowStmt.QueryRowContext(ctx, id).Scan(&body); errors.Is(err, sql.ErrNoRows) {
+				continue
+			} else if err != nil {
+				return nil, err
+			}
+			if row, err = parseCachedRow(body); err != nil {
+				return nil, fmt.Errorf("journal row %d: %w", id, err)
+			}
+			s.journal.put(id, row)
 		}
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return nil, err
+		err := row.of(seq, func(body []byte) error {
+			var err error
+			ks, err = decodeJournalBody(ks, body, 2, id)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("journal row %d: %w", id, err)
+		}
 	}
 	return sortSamples(ks), nil
 }

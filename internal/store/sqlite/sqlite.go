@@ -41,6 +41,9 @@ type Store struct {
 
 	rdb *sql.DB
 	r   *reader
+	// journal holds the samples' committed journal rows for reads
+	// (journal.go).
+	journal journalCache
 
 	// events wakes the event log's consumers after a commit with events.
 	events eventlog.Notifier
@@ -255,6 +258,7 @@ func (s *Store) runWriter(conn *sql.Conn, ready chan<- error) {
 		if err := w.prepare(); err != nil {
 			return err
 		}
+		w.jr.cache = &s.journal
 		if err := w.loadJournal(s.cfg.roundSamples, s.cfg.minStep, s.cfg.maxStep); err != nil {
 			return err
 		}
