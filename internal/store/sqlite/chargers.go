@@ -188,7 +188,7 @@ func (s *Store) CreateCharger(ctx context.Context, c charging.Charger) error {
 	if te.err != nil {
 		return fmt.Errorf("create charger %s: %w", c.ID, te.err)
 	}
-	err := s.write(ctx, func(w *writer) error {
+	err := s.writeOther(ctx, func(w *writer) error {
 		n, err := w.exec(w.insertCharger, args...)
 		if err != nil {
 			return err
@@ -220,7 +220,7 @@ func (s *Store) RecordBoot(ctx context.Context, b charging.Boot) error {
 	args := []any{b.Vendor, b.Model, b.SerialNumber, b.FirmwareVersion, b.ICCID, b.IMSI, b.MeterType, b.MeterSerial,
 		string(b.Status), at, at, b.ChargerID}
 	ev := []charging.Event{{Kind: charging.ChargerChanged, At: b.At, ChargerID: b.ChargerID}}
-	err = s.write(ctx, func(w *writer) error {
+	err = s.writeOther(ctx, func(w *writer) error {
 		if err := updateOne(w, w.recordBoot, args...); err != nil {
 			return err
 		}
@@ -239,7 +239,7 @@ func (s *Store) TouchCharger(ctx context.Context, id string, t time.Time) error 
 	if err != nil {
 		return fmt.Errorf("touch charger %s: %w", id, err)
 	}
-	if err := s.write(ctx, func(w *writer) error { return updateOne(w, w.touchCharger, at, id) }); err != nil {
+	if err := s.writeOther(ctx, func(w *writer) error { return updateOne(w, w.touchCharger, at, id) }); err != nil {
 		return fmt.Errorf("touch charger %s: %w", id, err)
 	}
 	return nil
@@ -249,7 +249,7 @@ func (s *Store) TouchCharger(ctx context.Context, id string, t time.Time) error 
 // samples, events and documents stay (they are history: CDRs were sent for
 // them). ErrNotFound for an unknown charger.
 func (s *Store) DeleteCharger(ctx context.Context, id string) error {
-	err := s.write(ctx, func(w *writer) error {
+	err := s.writeOther(ctx, func(w *writer) error {
 		if err := w.run(w.deleteConnectors, id); err != nil {
 			return err
 		}
@@ -285,7 +285,7 @@ func (s *Store) SetConnectorStatus(ctx context.Context, c charging.Connector) (e
 	if te.err != nil {
 		return evse, false, fmt.Errorf("set status of %s/%d/%d: %w", c.ChargerID, c.ConnectorID, c.EVSEConnectorID, te.err)
 	}
-	err = s.write(ctx, func(w *writer) error {
+	err = s.writeOther(ctx, func(w *writer) error {
 		var one int
 		if err := w.queryRow(w.chargerExists, c.ChargerID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
 			return charging.ErrNotFound
@@ -313,7 +313,7 @@ func (s *Store) SetConnectorStatus(ctx context.Context, c charging.Connector) (e
 // SetConnectorPlug stores a connector's plug (see charging.ChargerStore).
 func (s *Store) SetConnectorPlug(ctx context.Context, c charging.Connector) error {
 	c = c.Row()
-	err := s.write(ctx, func(w *writer) error {
+	err := s.writeOther(ctx, func(w *writer) error {
 		var one int
 		if err := w.queryRow(w.chargerExists, c.ChargerID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
 			return charging.ErrNotFound
@@ -376,7 +376,7 @@ func (s *Store) PutIDTag(ctx context.Context, t charging.IDTag) error {
 	if te.err != nil {
 		return fmt.Errorf("put id tag %s: %w", t.ID, te.err)
 	}
-	if err := s.write(ctx, func(w *writer) error { return w.run(w.putTag, args...) }); err != nil {
+	if err := s.writeOther(ctx, func(w *writer) error { return w.run(w.putTag, args...) }); err != nil {
 		return fmt.Errorf("put id tag %s: %w", t.ID, err)
 	}
 	return nil
@@ -385,7 +385,7 @@ func (s *Store) PutIDTag(ctx context.Context, t charging.IDTag) error {
 // DeleteIDTag removes a tag; sessions that used it keep its id.
 // ErrNotFound for an unknown tag.
 func (s *Store) DeleteIDTag(ctx context.Context, id string) error {
-	if err := s.write(ctx, func(w *writer) error { return updateOne(w, w.deleteTag, id) }); err != nil {
+	if err := s.writeOther(ctx, func(w *writer) error { return updateOne(w, w.deleteTag, id) }); err != nil {
 		return fmt.Errorf("delete id tag %s: %w", id, err)
 	}
 	return nil
@@ -439,7 +439,7 @@ func (s *Store) RecordEvent(ctx context.Context, e charging.ChargerEvent) error 
 	if err != nil {
 		return fmt.Errorf("record %s event of %s: %w", e.Kind, e.ChargerID, err)
 	}
-	if err := s.write(ctx, func(w *writer) error { return w.run(w.insertEvent, e.ChargerID, e.Kind, e.Payload, at) }); err != nil {
+	if err := s.writeOther(ctx, func(w *writer) error { return w.run(w.insertEvent, e.ChargerID, e.Kind, e.Payload, at) }); err != nil {
 		return fmt.Errorf("record %s event of %s: %w", e.Kind, e.ChargerID, err)
 	}
 	return nil

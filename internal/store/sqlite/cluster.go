@@ -33,7 +33,7 @@ func (s *Store) Lock(ctx context.Context, key string) (unlock func(), err error)
 // a number out twice, even after the row is gone.
 func (s *Store) NextSeq(ctx context.Context) (int64, error) {
 	var n int64
-	err := s.write(ctx, func(w *writer) error {
+	err := s.writeOther(ctx, func(w *writer) error {
 		ns, err := w.queryInts(`INSERT INTO work_seq DEFAULT VALUES RETURNING n`)
 		if err != nil {
 			return err
@@ -59,7 +59,7 @@ const sqlAcquireLease = `INSERT INTO leases (name, holder, expires_at) VALUES (?
 func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
 	now := time.Now()
 	var ok bool
-	err := s.write(ctx, func(w *writer) error {
+	err := s.writeOther(ctx, func(w *writer) error {
 		n, err := w.adhoc(sqlAcquireLease, name, holder, now.Add(ttl).UnixMilli(), now.UnixMilli())
 		ok = n == 1
 		return err
@@ -72,7 +72,7 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 
 // ReleaseLease gives the lease name up if holder has it.
 func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
-	err := s.write(ctx, func(w *writer) error {
+	err := s.writeOther(ctx, func(w *writer) error {
 		_, err := w.adhoc(`DELETE FROM leases WHERE name = ? AND holder = ?`, name, holder)
 		return err
 	})

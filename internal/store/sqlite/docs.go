@@ -87,7 +87,7 @@ func (s *Store) PutDoc(ctx context.Context, d charging.Doc) error {
 	if err != nil {
 		return err
 	}
-	err = s.write(ctx, func(w *writer) error { return w.putDoc(nv) })
+	err = s.writeOther(ctx, func(w *writer) error { return w.putDoc(nv) })
 	if err != nil {
 		return fmt.Errorf("put doc %s/%s: %w", d.Kind, d.ID, err)
 	}
@@ -210,7 +210,7 @@ func (s *Store) ListDocs(ctx context.Context, q charging.DocQuery) ([]charging.D
 
 // DeleteDoc removes a document; ErrNotFound when there is none.
 func (s *Store) DeleteDoc(ctx context.Context, kind, id string) error {
-	err := s.write(ctx, func(w *writer) error {
+	err := s.writeOther(ctx, func(w *writer) error {
 		n, err := w.exec(w.lc.deleteDoc, kind, id)
 		if err != nil {
 			return err

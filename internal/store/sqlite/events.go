@@ -96,7 +96,7 @@ const (
 // Publish appends e to the event log in a transaction of its own
 // (charging.EventPort); consumers are woken when it commits.
 func (s *Store) Publish(ctx context.Context, e charging.Event) error {
-	if err := s.write(ctx, func(w *writer) error { return insertEvents(w, []charging.Event{e}) }); err != nil {
+	if err := s.writeOther(ctx, func(w *writer) error { return insertEvents(w, []charging.Event{e}) }); err != nil {
 		return fmt.Errorf("publish %s event: %w", e.Kind, err)
 	}
 	return nil
@@ -126,7 +126,7 @@ func (s *Store) PruneEventLog(ctx context.Context, now time.Time) (int64, error)
 		return 0, err
 	}
 	var n int64
-	err = s.write(ctx, func(w *writer) error {
+	err = s.writeOther(ctx, func(w *writer) error {
 		var err error
 		n, err = w.exec(w.ev.prune, at, alive)
 		return err
@@ -182,5 +182,5 @@ func (l sqliteLog) Position(ctx context.Context, name string) (eventlog.Cursor, 
 
 func (l sqliteLog) SavePosition(ctx context.Context, name string, c eventlog.Cursor) error {
 	now := time.Now().UnixNano()
-	return l.s.write(ctx, func(w *writer) error { return w.run(w.ev.savePos, name, c.Pos, now) })
+	return l.s.writeOther(ctx, func(w *writer) error { return w.run(w.ev.savePos, name, c.Pos, now) })
 }

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"cmp"
+	"database/sql"
 	"database/sql/driver"
 	"encoding/binary"
 	"errors"
@@ -83,10 +84,12 @@ type journal struct {
 
 	// cache is where committed rows are published for reads.
 	cache *journalCache
+
+	m meters // the sessions' meters (meterstate.go)
 }
 
-// journalGroup is one MeterValues' samples in the transaction's journal
-// row: buf[start:end] after the group's header.
+// journalGroup is one MeterValues in the transaction's journal row: its
+// samples are buf[start:end].
 type journalGroup struct {
 	seq        int64
 	start, end int
@@ -103,9 +106,9 @@ type pendingSamples struct {
 }
 
 // Journal rows and segment bodies are binary. A journal row is a sequence
-// of groups:
+// of groups, one per MeterValues:
 //
-//	uvarint session seq | uvarint body length | body
+//	uvarint session seq | uvarint meter length | meter (meterstate.go) | uvarint body length | body
 //
 // and a body (of a group or of a segment) a sequence of samples:
 //
@@ -163,28 +166,42 @@ func decodeJournalBody(out []keyedSample, body []byte, src, row int64) ([]keyedS
 	return out, nil
 }
 
-// journalGroups calls fn with each group's session and where its body is
-// in a journal row, until fn returns false.
-func journalGroups(row []byte, fn func(seq int64, start, end int) bool) error {
+// journalGroups calls fn with each group's session and where its meter
+// record and its body are in a journal row, until fn returns false.
+func journalGroups(row []byte, fn func(seq int64, meter, body span) bool) error {
 	pos := 0
+	next := func(what string) (span, error) {
+		l, k := binary.Uvarint(row[pos:])
+		if k <= 0 || l > uint64(len(row)-pos-k) {
+			return span{}, fmt.Errorf("%w: %s length", errJournal, what)
+		}
+		sp := span{pos + k, pos + k + int(l)}
+		pos = sp.end
+		return sp, nil
+	}
 	for pos < len(row) {
 		seq, k := binary.Uvarint(row[pos:])
 		if k <= 0 {
 			return fmt.Errorf("%w: session", errJournal)
 		}
 		pos += k
-		l, k := binary.Uvarint(row[pos:])
-		if k <= 0 || l > uint64(len(row)-pos-k) {
-			return fmt.Errorf("%w: group length", errJournal)
+		meter, err := next("meter")
+		if err != nil {
+			return err
 		}
-		pos += k
-		if !fn(int64(seq), pos, pos+int(l)) {
+		body, err := next("group")
+		if err != nil {
+			return err
+		}
+		if !fn(int64(seq), meter, body) {
 			return nil
 		}
-		pos += int(l)
 	}
 	return nil
 }
+
+// span is where a part is in a journal row.
+type span struct{ start, end int }
 
 // keyedSample is a sample read back with where it was stored: src 0
 // meter_samples, 1 a segment, 2 the journal; row the row's id (a
@@ -230,6 +247,7 @@ const (
 )
 
 func (j *journal) prepare(p func(string) driver.Stmt) {
+	j.m.prepare(p)
 	j.insert = p(sqlJournalInsert)
 	j.insertSegment = p(sqlSegmentInsert)
 	j.deleteUpto = p(sqlJournalDelete)
@@ -276,10 +294,11 @@ func (w *writer) loadJournal(roundSamples, minStep, maxStep int) error {
 	if err := rows.Close(); err != nil {
 		return fmt.Errorf("read journal: %w", err)
 	}
-	segmented := map[int64]int64{} // session: its newest segment's upto
+	segmented := map[int64]int64{}    // session: its newest segment's upto
+	newest := map[int64]meterRecord{} // session: its newest meter journalled
 	for _, r := range all {
 		var ferr error
-		err := journalGroups(r.body, func(seq int64, start, end int) bool {
+		err := journalGroups(r.body, func(seq int64, meter, body span) bool {
 			upto, ok := segmented[seq]
 			if !ok {
 				if ferr = w.queryRowSQL(fmt.Sprintf(`SELECT coalesce(max(upto), 0) FROM meter_segments WHERE session_seq = %d`, seq)).Scan(&upto); ferr != nil {
@@ -288,13 +307,52 @@ func (w *writer) loadJournal(roundSamples, minStep, maxStep int) error {
 				segmented[seq] = upto
 			}
 			if r.id > upto {
-				j.addPending(seq, r.body[start:end], r.id)
+				j.addPending(seq, r.body[body.start:body.end], r.id)
+			}
+			rec, err := decodeMeterRecord(r.body[meter.start:meter.end])
+			if err != nil {
+				ferr = err
+				return false
+			}
+			if rec.version > newest[seq].version {
+				newest[seq] = rec
 			}
 			return true
 		})
 		if err = errors.Join(err, ferr); err != nil {
 			return fmt.Errorf("read journal row %d: %w", r.id, err)
 		}
+	}
+	return w.recoverMeters(newest)
+}
+
+// recoverMeters writes to session_meter the meters journalled after the
+// version it holds: the process stopped before it wrote them.
+func (w *writer) recoverMeters(newest map[int64]meterRecord) error {
+	if len(newest) == 0 {
+		return nil
+	}
+	if err := w.run(w.begin); err != nil {
+		return fmt.Errorf("recover meters: %w", err)
+	}
+	for seq, rec := range newest {
+		var version int64
+		err := w.queryRow(w.jr.m.version, seq).Scan(&version)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err == nil && rec.version > version {
+			w.jr.m.nv = rec.args(w.jr.m.nv[:0], seq)
+			_, err = w.execArgs(w.jr.m.flush, w.jr.m.nv)
+		}
+		if err != nil {
+			_ = w.run(w.rollback)
+			return fmt.Errorf("recover meter of session %d: %w", seq, err)
+		}
+	}
+	if err := w.run(w.commit); err != nil {
+		_ = w.run(w.rollback)
+		return fmt.Errorf("recover meters: %w", err)
 	}
 	return nil
 }
@@ -325,12 +383,16 @@ func countSamples(body []byte) int {
 func (j *journal) begin() {
 	j.buf, j.groups, j.staged = j.buf[:0], j.groups[:0], 0
 	j.stepped, j.ended = j.stepped[:0], false
+	j.m.begin()
 }
 
-// add journals a MeterValues' samples (body, n samples) of session seq in
-// this transaction.
-func (j *journal) add(seq int64, body []byte, n int) {
+// add journals a MeterValues of session seq in this transaction: its
+// meter (rec, at version) and its samples (body, n samples).
+func (j *journal) add(seq, version int64, rec, body []byte, n int) {
+	j.m.fold(seq, version, rec)
 	j.buf = binary.AppendUvarint(j.buf, uint64(seq))
+	j.buf = binary.AppendUvarint(j.buf, uint64(len(rec)))
+	j.buf = append(j.buf, rec...)
 	j.buf = binary.AppendUvarint(j.buf, uint64(len(body)))
 	start := len(j.buf)
 	j.buf = append(j.buf, body...)
@@ -357,6 +419,7 @@ func (w *writer) flushJournal() (n int, stepErr, fatal error) {
 		for seq := range j.pend {
 			j.todo = append(j.todo, seq)
 		}
+		j.m.overlay.sweep(time.Now())
 		// Descending: the step takes from the end, so in seq order.
 		slices.SortFunc(j.todo, func(a, b int64) int { return cmp.Compare(b, a) })
 	}
@@ -366,9 +429,10 @@ func (w *writer) flushJournal() (n int, stepErr, fatal error) {
 	if err := w.run(j.savepoint); err != nil {
 		return 0, nil, fmt.Errorf("journal savepoint: %w", err)
 	}
+	flushed := len(j.m.flushed)
 	n, stepErr = w.segmentStep()
 	if stepErr != nil {
-		n, j.stepped, j.ended = 0, j.stepped[:0], false
+		n, j.stepped, j.ended, j.m.flushed = 0, j.stepped[:0], false, j.m.flushed[:flushed]
 		if err := w.run(j.undo); err != nil {
 			return 0, stepErr, fmt.Errorf("roll back to journal savepoint after %v: %w", stepErr, err)
 		}
@@ -388,11 +452,16 @@ func (w *writer) segmentStep() (int, error) {
 	for i := len(j.todo) - 1; i >= 0 && n < budget; i-- {
 		seq := j.todo[i]
 		p := j.pend[seq]
-		j.nv[0] = driver.NamedValue{Ordinal: 1, Value: seq}
-		j.nv[1] = driver.NamedValue{Ordinal: 2, Value: p.last}
-		j.nv[2] = driver.NamedValue{Ordinal: 3, Value: p.body}
-		if _, err := w.execArgs(j.insertSegment, j.nv[:3]); err != nil {
-			return 0, fmt.Errorf("segment of session %d: %w", seq, err)
+		if err := w.flushMeter(seq); err != nil {
+			return 0, err
+		}
+		if p.n > 0 {
+			j.nv[0] = driver.NamedValue{Ordinal: 1, Value: seq}
+			j.nv[1] = driver.NamedValue{Ordinal: 2, Value: p.last}
+			j.nv[2] = driver.NamedValue{Ordinal: 3, Value: p.body}
+			if _, err := w.execArgs(j.insertSegment, j.nv[:3]); err != nil {
+				return 0, fmt.Errorf("segment of session %d: %w", seq, err)
+			}
 		}
 		j.stepped = append(j.stepped, seq)
 		n += p.n
@@ -410,7 +479,7 @@ func (w *writer) segmentStep() (int, error) {
 // committed applies the transaction to the journal's state once it has
 // committed: the sessions whose segments it wrote have no pending samples,
 // and its own journal row's samples are pending.
-func (j *journal) committed() {
+func (j *journal) committed(now time.Time) {
 	for _, seq := range j.stepped {
 		j.pendSamples -= j.pend[seq].n
 		delete(j.pend, seq)
@@ -427,6 +496,7 @@ func (j *journal) committed() {
 		j.cache.put(j.nextID, newCachedRow(slices.Clone(j.buf), j.groups))
 		j.nextID++
 	}
+	j.m.committed(now)
 	j.begin()
 }
 
@@ -471,8 +541,8 @@ func newCachedRow(body []byte, groups []journalGroup) *cachedRow {
 // parseCachedRow indexes a journal row read from the database.
 func parseCachedRow(body []byte) (*cachedRow, error) {
 	var groups []journalGroup
-	err := journalGroups(body, func(seq int64, start, end int) bool {
-		groups = append(groups, journalGroup{seq: seq, start: start, end: end})
+	err := journalGroups(body, func(seq int64, _, b span) bool {
+		groups = append(groups, journalGroup{seq: seq, start: b.start, end: b.end})
 		return true
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -205,6 +206,14 @@ func TestJournalledSamplesKill(t *testing.T) {
 			last = n
 			byValue[n]++
 		}
+		// The meter folded with the newest sample stored is the
+		// session's, at one version per MeterValues: the meters only in
+		// the journal when the process died were recovered.
+		// A sample's value n is n kWh (writeSample).
+		if ss.LastRegisterWh != float64(last)*1000 || ss.MeterVersion != int64(len(samples)) {
+			t.Errorf("session %d after the restart: register %v at meter version %d; want %d at %d",
+				ss.Seq, ss.LastRegisterWh, ss.MeterVersion, last*1000, len(samples))
+		}
 	}
 	for n := 0; n <= acked; n++ {
 		if byValue[n] != 1 {
@@ -372,11 +381,16 @@ func FuzzJournalRow(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	var j journal
+	j := journal{m: meters{tx: map[int64]*meterState{}}}
 	j.begin()
 	body, _ := appendJournalSample(nil, t0, vbin)
 	body, _ = appendJournalSample(body, time.Time{}, vbin)
-	j.add(7, body, 2)
+	pw := 7.5
+	rec, err := appendMeterRecord(nil, 3, &charging.Meter{LastRegisterWh: 1200, LastPowerKW: &pw, LastPowerAt: &t0, LastUpdated: t0})
+	if err != nil {
+		f.Fatal(err)
+	}
+	j.add(7, 3, rec, body, 2)
 	f.Add(j.buf, int64(7))
 	f.Add([]byte{7, 3, 1, 0x80}, int64(7))
 	f.Add([]byte{}, int64(1))
@@ -414,4 +428,96 @@ func FuzzJournalRow(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestMeterHeldInMemory writes MeterValues whose folds the writer keeps in
+// memory, and checks that every read sees them, that a stop queued in the
+// same transaction as a MeterValues stops over its fold, that a version
+// the stop moved on is not taken by a MeterValues, and that everything is
+// there after a restart.
+func TestMeterHeldInMemory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cb.db")
+	s := openAt(t, path, WithMaxBatch(256, time.Hour))
+	ctx := t.Context()
+	sess := benchSessionsT(t, s, 2)
+	a, b := &journalSession{sess: sess[0]}, &journalSession{sess: sess[1]}
+	// Values in kWh: registers 1 500 000 and 2 500 000 Wh.
+	writeSample(t, s, a, t0, 1500)
+	writeSample(t, s, b, t0, 2500)
+	var inTable float64
+	if err := s.rdb.QueryRowContext(ctx, `SELECT last_register_wh FROM session_meter WHERE seq = ?`, a.sess.Seq).Scan(&inTable); err != nil {
+		t.Fatal(err)
+	}
+	if inTable == 1500e3 {
+		t.Log("the meter is in session_meter already: the overlay is not exercised")
+	}
+	for _, read := range []func() (charging.Session, error){
+		func() (charging.Session, error) { return s.GetSession(ctx, a.sess.ID) },
+		func() (charging.Session, error) {
+			return s.SessionByTransaction(ctx, a.sess.ChargerID, a.sess.TransactionID)
+		},
+		func() (charging.Session, error) {
+			list, _, err := s.ListSessions(ctx, charging.SessionFilter{ChargerID: a.sess.ChargerID})
+			if err != nil || len(list) != 1 {
+				return charging.Session{}, fmt.Errorf("%d sessions, %v", len(list), err)
+			}
+			return list[0], nil
+		},
+	} {
+		got, err := read()
+		if err != nil || got.LastRegisterWh != 1500e3 || got.MeterVersion != 1 {
+			t.Errorf("read after MeterValues: register %v at version %d, %v; want 1500000 at 1", got.LastRegisterWh, got.MeterVersion, err)
+		}
+	}
+
+	// A MeterValues of b and b's stop in one transaction, the stop after.
+	release := blockWriter(t, s)
+	mvDone := make(chan error, 1)
+	go func() {
+		m := charging.MeterValues{ChargerID: b.sess.ChargerID, ConnectorID: 1, TransactionID: &b.sess.TransactionID,
+			Samples: []charging.MeterSample{meterSample(t0.Add(time.Second), 3)}, ReceivedAt: t0}
+		folded, _ := charging.Fold(b.sess, m)
+		mvDone <- s.WriteMeterValues(ctx, charging.MeterWrite{MeterValues: m, Seq: b.sess.Seq, Version: b.sess.MeterVersion, Meter: folded.Meter()})
+	}()
+	waitHanded(t, 2)
+	stopDone := make(chan error, 1)
+	var stopped charging.Session
+	go func() {
+		var err error
+		stopped, err = s.StopSession(ctx, charging.StopSession{ChargerID: b.sess.ChargerID, TransactionID: b.sess.TransactionID,
+			MeterStopWh: 4000, EndedAt: t0.Add(time.Minute), ReceivedAt: t0.Add(time.Minute)})
+		stopDone <- err
+	}()
+	waitHanded(t, 3)
+	release()
+	if err := <-mvDone; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-stopDone; err != nil {
+		t.Fatal(err)
+	}
+	if stopped.MeterVersion != 3 {
+		t.Errorf("stop: meter version %d; want 3 (two MeterValues and the stop)", stopped.MeterVersion)
+	}
+	// A MeterValues over the version before the stop is refused.
+	m := charging.MeterValues{ChargerID: b.sess.ChargerID, ConnectorID: 1, TransactionID: &b.sess.TransactionID,
+		Samples: []charging.MeterSample{meterSample(t0.Add(2*time.Second), 4)}, ReceivedAt: t0}
+	if err := s.WriteMeterValues(ctx, charging.MeterWrite{MeterValues: m, Seq: b.sess.Seq, Version: 2}); !errors.Is(err, charging.ErrConflict) {
+		t.Errorf("MeterValues over the version the stop moved on: %v; want ErrConflict", err)
+	}
+	writeSample(t, s, a, t0.Add(time.Second), 1600)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openAt(t, path)
+	for _, c := range []struct {
+		id       string
+		register float64
+		version  int64
+	}{{a.sess.ID, 1600e3, 2}, {b.sess.ID, stopped.LastRegisterWh, 3}} {
+		got, err := s.GetSession(ctx, c.id)
+		if err != nil || got.LastRegisterWh != c.register || got.MeterVersion != c.version {
+			t.Errorf("%s after a restart: register %v at version %d, %v; want %v at %d", c.id, got.LastRegisterWh, got.MeterVersion, err, c.register, c.version)
+		}
+	}
 }

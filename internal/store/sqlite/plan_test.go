@@ -23,7 +23,10 @@ func TestQueryPlans(t *testing.T) {
 		{"active-for-tag", sqlActiveForTag, []any{"T"}, "USING INDEX sessions_open_tag"},
 		{"close-open", sqlCloseOpen, []any{1, "cp", 1, 0}, "USING INDEX sessions_open_connector"},
 		{"close-open-meter", sqlCloseOpenMeter, []any{1, "cp", 1, 0}, "USING INDEX sessions_open_connector"},
-		{"write-meter", sqlWriteMeter, []any{1.0, 0.0, nil, nil, nil, nil, 1, 1, 0}, "USING INTEGER PRIMARY KEY (rowid=?)"},
+		{"flush-meter", sqlFlushMeter, []any{1.0, 0.0, nil, nil, nil, nil, 1, 1, 0}, "USING INTEGER PRIMARY KEY (rowid=?)"},
+		{"meter-version", sqlMeterVersion, []any{1}, "USING INTEGER PRIMARY KEY (rowid=?)"},
+		{"segments-of", sqlSegmentsOf, []any{1}, "USING PRIMARY KEY (session_seq=?)"},
+		{"journal-row", sqlJournalRow, []any{1}, "USING INTEGER PRIMARY KEY (rowid=?)"},
 		{"list-events", sqlListEvents, []any{"cp", 10}, "USING INDEX events_charger"},
 	}
 	for _, tt := range tests {

@@ -28,7 +28,7 @@ func (s *Store) ClaimMessage(ctx context.Context, bapID, messageID string, now, 
 		return false, err
 	}
 	var fresh bool
-	err = s.write(ctx, func(w *writer) error {
+	err = s.writeOther(ctx, func(w *writer) error {
 		if _, err := w.adhoc(sqlPurgeMessages, n); err != nil {
 			return err
 		}
@@ -63,7 +63,7 @@ func (s *Store) PruneEvents(ctx context.Context, kind string, before time.Time, 
 		return 0, err
 	}
 	var n int64
-	err = s.write(ctx, func(w *writer) error {
+	err = s.writeOther(ctx, func(w *writer) error {
 		n, err = w.adhoc(sqlPruneEvents, kind, b, limit)
 		return err
 	})

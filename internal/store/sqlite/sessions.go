@@ -57,13 +57,6 @@ var (
 	sqlStopSession = `UPDATE sessions SET status = ?, meter_stop_wh = ?, stop_reason = ?, ended_at = ? WHERE seq = ?`
 	sqlStopMeter   = `UPDATE session_meter SET last_register_wh = ?, last_updated = ?, version = version + 1 WHERE seq = ?`
 
-	// sqlWriteMeter writes a session's meter as the core folded it, over
-	// the version it was folded from (compare and set): no row changes
-	// when another writer moved the version on. No RETURNING: SQLite
-	// would build a temporary table for it on every call.
-	sqlWriteMeter = `UPDATE session_meter SET last_register_wh = ?1, max_power_kw = ?2, last_power_kw = ?3, last_power_at = ?4,
-	soc = ?5, soc_at = ?6, last_updated = ?7, version = ?9 + 1
-	WHERE seq = ?8 AND version = ?9`
 	// sqlInsertSample stores a sample of the session with primary key ?1
 	// (NULL: none).
 	sqlInsertSample = `INSERT INTO meter_samples (session_seq, charger_id, connector_id, transaction_id, ts, received_at, vals, vbin)
@@ -125,6 +118,16 @@ func oneSession(row scanner) (charging.Session, int64, error) {
 		err = charging.ErrNotFound
 	}
 	return s, seq, err
+}
+
+// oneSession is oneSession for a read outside the writer: the meter is
+// the newest committed (meterstate.go).
+func (s *Store) oneSession(row scanner) (charging.Session, int64, error) {
+	sess, seq, err := oneSession(row)
+	if err == nil {
+		s.overlay.apply(&sess)
+	}
+	return sess, seq, err
 }
 
 // maxDrawTries bounds the numbers a start draws past those its charger
@@ -260,7 +263,9 @@ func (s *Store) WriteMeterValues(ctx context.Context, w charging.MeterWrite) err
 	if m.doc == nil {
 		err = s.writeBare(ctx, m.fn)
 	} else {
-		err = s.write(ctx, m.fn)
+		// The document is not the session's meter: the meters held in
+		// memory stay there.
+		err = s.writeOther(ctx, m.fn)
 	}
 	if err != nil {
 		return fmt.Errorf("meter values of %s: %w", w.ChargerID, err)
@@ -275,9 +280,9 @@ type meterOp struct {
 	fn      func(*writer) error // m.run, bound once
 	seq     int64
 	version int64
-	fold    []driver.NamedValue // nil: no session
-	body    []byte              // a session's samples, in the journal's form
-	n       int                 // samples in body
+	rec     []byte // the session's meter folded, in the journal's form (none: no session)
+	body    []byte // a session's samples, in the journal's form
+	n       int    // samples in body
 	rows    [][]driver.NamedValue
 	nv      []driver.NamedValue // backing of fold and rows
 	buf     []byte              // backing of the rows' values
@@ -293,8 +298,8 @@ var meterOpPool = sync.Pool{New: func() any {
 func (m *meterOp) put() {
 	clear(m.nv)
 	clear(m.rows)
-	m.fold, m.rows, m.nv, m.buf, m.doc = nil, m.rows[:0], m.nv[:0], m.buf[:0], nil
-	m.body, m.n = m.body[:0], 0
+	m.rows, m.nv, m.buf, m.doc = m.rows[:0], m.nv[:0], m.buf[:0], nil
+	m.rec, m.body, m.n = m.rec[:0], m.body[:0], 0
 	meterOpPool.Put(m)
 }
 
@@ -316,18 +321,9 @@ func (m *meterOp) encode(w *charging.MeterWrite) error {
 			return err
 		}
 	} else {
-		var te timeEnc
-		mt := &w.Meter
-		powerAt, socAt, updated := te.p(mt.LastPowerAt), te.p(mt.SoCAt), te.t(mt.LastUpdated)
-		if te.err != nil {
-			return te.err
-		}
-		m.nv, err = appendArgs(m.nv, []any{mt.LastRegisterWh, mt.MaxPowerKW, nullFloat(mt.LastPowerKW), powerAt,
-			nullFloat(mt.SoC), socAt, updated, w.Seq, w.Version})
-		if err != nil {
+		if m.rec, err = appendMeterRecord(m.rec, w.Version+1, &w.Meter); err != nil {
 			return err
 		}
-		m.fold = m.nv[:9:9]
 		for i := range w.Samples {
 			smp := &w.Samples[i]
 			start := len(m.buf)
@@ -390,12 +386,12 @@ func (m *meterOp) encodeRows(w *charging.MeterWrite, received, tx any) error {
 // without a savepoint of its own (writeBare): a compare-and-set miss
 // writes nothing, and any other error dooms the transaction.
 func (m *meterOp) run(wr *writer) error {
-	if m.fold != nil {
-		n, err := wr.execArgs(wr.writeMeter, m.fold)
+	if m.seq != 0 {
+		v, found, err := wr.meterVersion(m.seq)
 		if err != nil {
 			return err
 		}
-		if n == 0 {
+		if !found || v != m.version {
 			return unchanged(fmt.Errorf("%w: session %d is not at meter version %d", charging.ErrConflict, m.seq, m.version))
 		}
 	}
@@ -404,10 +400,8 @@ func (m *meterOp) run(wr *writer) error {
 			return err
 		}
 	}
-	if m.fold != nil {
-		if m.n > 0 {
-			wr.jr.add(m.seq, m.body, m.n)
-		}
+	if m.seq != 0 {
+		wr.jr.add(m.seq, m.version+1, m.rec, m.body, m.n)
 		return nil
 	}
 	for _, nv := range m.rows {
@@ -473,7 +467,7 @@ func (s *Store) StopSession(ctx context.Context, r charging.StopSession) (chargi
 
 // GetSession returns a session by id, or ErrNotFound.
 func (s *Store) GetSession(ctx context.Context, id string) (charging.Session, error) {
-	sess, _, err := oneSession(s.r.getSession.QueryRowContext(ctx, id))
+	sess, _, err := s.oneSession(s.r.getSession.QueryRowContext(ctx, id))
 	if err != nil {
 		return charging.Session{}, fmt.Errorf("get session %s: %w", id, err)
 	}
@@ -483,7 +477,7 @@ func (s *Store) GetSession(ctx context.Context, id string) (charging.Session, er
 // SessionByTransaction returns the charger's session with the transaction
 // id, or ErrNotFound.
 func (s *Store) SessionByTransaction(ctx context.Context, chargerID, transactionID string) (charging.Session, error) {
-	sess, _, err := oneSession(s.r.sessionByTx.QueryRowContext(ctx, chargerID, transactionID))
+	sess, _, err := s.oneSession(s.r.sessionByTx.QueryRowContext(ctx, chargerID, transactionID))
 	if err != nil {
 		return charging.Session{}, fmt.Errorf("session of transaction %s of %s: %w", transactionID, chargerID, err)
 	}
@@ -493,7 +487,7 @@ func (s *Store) SessionByTransaction(ctx context.Context, chargerID, transaction
 // ActiveSessionForTag returns the newest open (pending, active or stopping)
 // session of an id tag, or ErrNotFound.
 func (s *Store) ActiveSessionForTag(ctx context.Context, idTag string) (charging.Session, error) {
-	sess, _, err := oneSession(s.r.activeForTag.QueryRowContext(ctx, idTag))
+	sess, _, err := s.oneSession(s.r.activeForTag.QueryRowContext(ctx, idTag))
 	if err != nil {
 		return charging.Session{}, fmt.Errorf("active session of %s: %w", idTag, err)
 	}
@@ -542,6 +536,7 @@ func (s *Store) ListSessions(ctx context.Context, f charging.SessionFilter) ([]c
 	var lastSeq int64
 	for rows.Next() {
 		sess, seq, err := scanSession(rows)
+		s.overlay.apply(&sess)
 		if err != nil {
 			return nil, "", fmt.Errorf("list sessions: %w", err)
 		}

@@ -44,6 +44,9 @@ type Store struct {
 	// journal holds the samples' committed journal rows for reads
 	// (journal.go).
 	journal journalCache
+	// overlay holds the meters committed in the journal and maybe not in
+	// session_meter, for reads (meterstate.go).
+	overlay meterOverlay
 
 	// events wakes the event log's consumers after a commit with events.
 	events eventlog.Notifier
@@ -258,7 +261,7 @@ func (s *Store) runWriter(conn *sql.Conn, ready chan<- error) {
 		if err := w.prepare(); err != nil {
 			return err
 		}
-		w.jr.cache = &s.journal
+		w.jr.cache, w.jr.m.overlay = &s.journal, &s.overlay
 		if err := w.loadJournal(s.cfg.roundSamples, s.cfg.minStep, s.cfg.maxStep); err != nil {
 			return err
 		}
@@ -348,8 +351,11 @@ type writeOp struct {
 	fn func(w *writer) error
 	// bare: fn runs without a savepoint; see writeBare.
 	bare bool
-	err  error
-	done chan error
+	// meters: the meters held in memory are written to session_meter and
+	// forgotten before fn runs (meterstate.go).
+	meters bool
+	err    error
+	done   chan error
 }
 
 var opPool = sync.Pool{New: func() any { return &writeOp{done: make(chan error, 1)} }}
@@ -357,9 +363,16 @@ var opPool = sync.Pool{New: func() any { return &writeOp{done: make(chan error, 
 // write runs fn in the writer's next transaction and returns once that
 // transaction has committed (or failed). ctx bounds the wait to be queued;
 // once queued, the operation is part of a shared transaction and the caller
-// waits for its outcome.
+// waits for its outcome. fn may read and write sessions: the meters the
+// writer holds are in session_meter before it runs (meterstate.go).
 func (s *Store) write(ctx context.Context, fn func(w *writer) error) error {
-	return s.hand(ctx, fn, false)
+	return s.hand(ctx, fn, false, true)
+}
+
+// writeOther is write for an operation that neither reads nor writes
+// session_meter: the meters the writer holds stay in memory.
+func (s *Store) writeOther(ctx context.Context, fn func(w *writer) error) error {
+	return s.hand(ctx, fn, false, false)
 }
 
 // writeBare is write for an operation that runs without a savepoint of
@@ -368,7 +381,7 @@ func (s *Store) write(ctx context.Context, fn func(w *writer) error) error {
 // error made by unchanged, or any error it returns fails the whole
 // transaction, every operation in it.
 func (s *Store) writeBare(ctx context.Context, fn func(w *writer) error) error {
-	return s.hand(ctx, fn, true)
+	return s.hand(ctx, fn, true, false)
 }
 
 // unchangedError is the error of a bare operation that wrote nothing.
@@ -381,12 +394,12 @@ func (e unchangedError) Unwrap() error { return e.err }
 // changed nothing: the transaction goes on without it.
 func unchanged(err error) error { return unchangedError{err} }
 
-func (s *Store) hand(ctx context.Context, fn func(w *writer) error, bare bool) error {
+func (s *Store) hand(ctx context.Context, fn func(w *writer) error, bare, meters bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	op := opPool.Get().(*writeOp)
-	op.fn, op.bare = fn, bare
+	op.fn, op.bare, op.meters = fn, bare, meters
 	select {
 	case s.ops <- op:
 	case <-ctx.Done():
@@ -472,7 +485,7 @@ func (s *Store) runBatch(batch []*writeOp, first *writeOp) []*writeOp {
 		s.finish(batch, fatal)
 		return batch
 	}
-	w.jr.committed()
+	w.jr.committed(time.Now())
 	s.stats.commits.Add(1)
 	if moved > 0 {
 		s.stats.moved.Add(uint64(moved))
@@ -516,6 +529,11 @@ func (s *Store) compact() (moved int, fatal error) {
 // operation, dooms the whole transaction and is returned.
 func (s *Store) runOp(op *writeOp) (fatal error) {
 	w := s.w
+	if op.meters {
+		if err := w.flushAllMeters(); err != nil {
+			return err
+		}
+	}
 	if op.bare {
 		op.err = op.fn(w)
 		var u unchangedError

@@ -75,23 +75,6 @@ func blockWriter(t *testing.T, s *Store) (release func()) {
 	return release
 }
 
-// waitQueued waits until n operations are waiting for the writer. Senders
-// on the unbuffered ops channel are not observable, so it polls the
-// goroutines blocked in Store.write.
-func waitQueued(t *testing.T, n int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		buf := make([]byte, 1<<22)
-		stacks := string(buf[:runtime.Stack(buf, true)])
-		if strings.Count(stacks, "sqlite.(*Store).write(") >= n {
-			return
-		}
-		time.Sleep(time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %d queued writes", n)
-}
-
 func TestGroupCommit(t *testing.T) {
 	s := openTemp(t)
 	ctx := t.Context()
@@ -152,7 +135,7 @@ func TestFailingOpFailsAlone(t *testing.T) {
 	go func() { _, _, err := s.StartSession(ctx, start("s-open", "k-dup", 1)); errs <- err }()
 	go func() { errs <- s.TouchCharger(ctx, "cp-1", t0.Add(time.Minute)) }()
 	go func() { _, _, err := s.StartSession(ctx, start("s-good", "k-good", 2)); errs <- err }()
-	waitQueued(t, 4) // the blocker and three more
+	waitHanded(t, 4) // the blocker and three more
 	release()
 	var failed int
 	for range 3 {

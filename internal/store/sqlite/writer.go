@@ -31,7 +31,7 @@ type writer struct {
 
 	sessionByKey, sessionByTx, openOn, closeOpenMeter, closeOpen, bumpTx, lastTx driver.Stmt
 	lastRowID                                                                    driver.Stmt
-	insertSession, insertMeter, writeMeter, insertSample, stopSession, stopMeter driver.Stmt
+	insertSession, insertMeter, insertSample, stopSession, stopMeter             driver.Stmt
 
 	lc lifecycleStmts // reserved and pending sessions, documents (lifecycle.go)
 	jr journal        // journalled samples (journal.go)
@@ -94,7 +94,6 @@ func (w *writer) prepare() error {
 	w.lastTx = p(sqlLastTx)
 	w.insertSession = p(sqlInsertSession)
 	w.insertMeter = p(sqlInsertMeter)
-	w.writeMeter = p(sqlWriteMeter)
 	w.insertSample = p(sqlInsertSample)
 	w.stopSession = p(sqlStopSession)
 	w.stopMeter = p(sqlStopMeter)
