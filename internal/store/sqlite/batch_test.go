@@ -2,9 +2,7 @@ package sqlite
 
 import (
 	"errors"
-	"runtime"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,14 +10,16 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// waitHanded waits until n operations are waiting for the writer (write
-// and writeBare both hand theirs over in hand).
-func waitHanded(t *testing.T, n int) {
+// waitQueued waits until n operations are queued for the writer and not
+// taken yet.
+func waitQueued(t *testing.T, s *Store, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		buf := make([]byte, 1<<22)
-		if strings.Count(string(buf[:runtime.Stack(buf, true)]), "sqlite.(*Store).hand(") >= n {
+		s.qmu.Lock()
+		queued := len(s.queue)
+		s.qmu.Unlock()
+		if queued >= n {
 			return
 		}
 		time.Sleep(time.Millisecond)
@@ -101,7 +101,7 @@ func TestMeterWritesInOneBatch(t *testing.T) {
 			}
 			done <- nil
 		}()
-		waitHanded(t, len(calls)+2) // and the blocker
+		waitQueued(t, s, len(calls)+1)
 		release()
 		for range len(calls) + 1 {
 			<-done

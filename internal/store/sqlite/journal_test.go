@@ -479,7 +479,7 @@ func TestMeterHeldInMemory(t *testing.T) {
 		folded, _ := charging.Fold(b.sess, m)
 		mvDone <- s.WriteMeterValues(ctx, charging.MeterWrite{MeterValues: m, Seq: b.sess.Seq, Version: b.sess.MeterVersion, Meter: folded.Meter()})
 	}()
-	waitHanded(t, 2)
+	waitQueued(t, s, 1)
 	stopDone := make(chan error, 1)
 	var stopped charging.Session
 	go func() {
@@ -488,7 +488,7 @@ func TestMeterHeldInMemory(t *testing.T) {
 			MeterStopWh: 4000, EndedAt: t0.Add(time.Minute), ReceivedAt: t0.Add(time.Minute)})
 		stopDone <- err
 	}()
-	waitHanded(t, 3)
+	waitQueued(t, s, 2)
 	release()
 	if err := <-mvDone; err != nil {
 		t.Fatal(err)

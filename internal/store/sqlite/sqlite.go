@@ -31,11 +31,16 @@ type Store struct {
 
 	wdb *sql.DB
 	w   *writer // owned by the writer goroutine
-	// ops hands write operations to the writer goroutine. It is unbuffered:
-	// an operation is queued once the writer has taken it, so none can be
-	// stranded in a buffer at Close.
-	ops     chan *writeOp
-	closing chan struct{} // closed by Close: the writer drains ops and exits
+	// queue holds the write operations handed to the writer goroutine
+	// and not taken yet; wake tells the writer there are some. closed
+	// (set by Close, under qmu) refuses new ones, so none is stranded.
+	qmu     sync.Mutex
+	queue   []*writeOp
+	closed  bool
+	taken   []*writeOp // the queue as the writer took it; it is at next
+	next    int
+	wake    chan struct{}
+	closing chan struct{} // closed by Close: the writer drains the queue and exits
 	kick    chan struct{} // the writer's note to the checkpointer that it committed
 	wg      sync.WaitGroup
 
@@ -139,7 +144,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	s := &Store{
 		cfg:     cfg,
-		ops:     make(chan *writeOp),
+		wake:    make(chan struct{}, 1),
 		closing: make(chan struct{}),
 		kick:    make(chan struct{}, 1),
 	}
@@ -224,6 +229,9 @@ func (s *Store) open(ctx context.Context, path string) error {
 // does nothing.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.qmu.Lock()
+		s.closed = true
+		s.qmu.Unlock()
 		close(s.closing)
 		s.wg.Wait()
 		var errs []error
@@ -349,6 +357,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 // writeOp is one write operation for the writer goroutine.
 type writeOp struct {
 	fn func(w *writer) error
+	// state, under Store.qmu: queued, taken by the writer, or cancelled by
+	// its caller before it was taken (the writer then drops it).
+	state opState
 	// bare: fn runs without a savepoint; see writeBare.
 	bare bool
 	// meters: the meters held in memory are written to session_meter and
@@ -357,6 +368,14 @@ type writeOp struct {
 	err    error
 	done   chan error
 }
+
+type opState int
+
+const (
+	opQueued opState = iota
+	opTaken
+	opCancelled
+)
 
 var opPool = sync.Pool{New: func() any { return &writeOp{done: make(chan error, 1)} }}
 
@@ -399,42 +418,82 @@ func (s *Store) hand(ctx context.Context, fn func(w *writer) error, bare, meters
 		return err
 	}
 	op := opPool.Get().(*writeOp)
-	op.fn, op.bare, op.meters = fn, bare, meters
-	select {
-	case s.ops <- op:
-	case <-ctx.Done():
-		op.fn = nil
-		opPool.Put(op)
-		return ctx.Err()
-	case <-s.closing:
+	op.fn, op.bare, op.meters, op.state = fn, bare, meters, opQueued
+	s.qmu.Lock()
+	if s.closed {
+		s.qmu.Unlock()
 		op.fn = nil
 		opPool.Put(op)
 		return ErrClosed
 	}
-	err := <-op.done
+	s.queue = append(s.queue, op)
+	s.qmu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default: // the writer has been told already
+	}
+	var err error
+	select {
+	case err = <-op.done:
+	case <-ctx.Done():
+		s.qmu.Lock()
+		taken := op.state == opTaken
+		if !taken {
+			op.state = opCancelled
+		}
+		s.qmu.Unlock()
+		if !taken {
+			// The writer drops it when it comes to it; the op is not
+			// reused.
+			return ctx.Err()
+		}
+		err = <-op.done
+	}
 	op.fn, op.err = nil, nil
 	opPool.Put(op)
 	return err
+}
+
+// take returns the next operation queued and not cancelled, or nil.
+func (s *Store) take() *writeOp {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	for {
+		if s.next == len(s.taken) {
+			if len(s.queue) == 0 {
+				return nil
+			}
+			// Swap: callers append to the emptied slice.
+			clear(s.taken)
+			s.taken, s.queue, s.next = s.queue, s.taken[:0], 0
+		}
+		op := s.taken[s.next]
+		s.next++
+		if op.state == opCancelled {
+			continue
+		}
+		op.state = opTaken
+		return op
+	}
 }
 
 // writeLoop runs batches of write operations until Close, then drains.
 func (s *Store) writeLoop() {
 	batch := make([]*writeOp, 0, s.cfg.maxBatch)
 	for {
-		select {
-		case op := <-s.ops:
+		if op := s.take(); op != nil {
 			batch = s.runBatch(batch[:0], op)
+			continue
+		}
+		select {
+		case <-s.wake:
 		case <-s.closing:
-			// Callers that raced Close may still be handing over
-			// operations; take them until none is waiting.
-			for {
-				select {
-				case op := <-s.ops:
-					batch = s.runBatch(batch[:0], op)
-				default:
-					return
-				}
+			// Close refuses new operations before it closes closing:
+			// what is queued now is all there will be.
+			for op := s.take(); op != nil; op = s.take() {
+				batch = s.runBatch(batch[:0], op)
 			}
+			return
 		}
 	}
 }
@@ -459,11 +518,7 @@ func (s *Store) runBatch(batch []*writeOp, first *writeOp) []*writeOp {
 	fatal := s.runOp(first)
 	yields := 0
 	for fatal == nil && len(batch) < s.cfg.maxBatch && time.Now().Before(deadline) {
-		var op *writeOp
-		select {
-		case op = <-s.ops:
-		default:
-		}
+		op := s.take()
 		if op == nil {
 			// Let the goroutines that are about to hand over an
 			// operation run before committing without them: under load

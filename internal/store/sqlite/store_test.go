@@ -135,7 +135,7 @@ func TestFailingOpFailsAlone(t *testing.T) {
 	go func() { _, _, err := s.StartSession(ctx, start("s-open", "k-dup", 1)); errs <- err }()
 	go func() { errs <- s.TouchCharger(ctx, "cp-1", t0.Add(time.Minute)) }()
 	go func() { _, _, err := s.StartSession(ctx, start("s-good", "k-good", 2)); errs <- err }()
-	waitHanded(t, 4) // the blocker and three more
+	waitQueued(t, s, 3)
 	release()
 	var failed int
 	for range 3 {
