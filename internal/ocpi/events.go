@@ -112,12 +112,20 @@ func (c *CPO) onEvent(e charging.Event) {
 		return
 	}
 	q := c.evq
+	tx := txRef{e.ChargerID, e.TransactionID}
 	q.mu.Lock()
-	q.telemetry[txRef{e.ChargerID, e.TransactionID}] = true
+	marked := q.telemetry[tx]
+	q.telemetry[tx] = true
 	q.mu.Unlock()
-	select {
-	case q.signal <- struct{}{}:
-	default:
+	// A transaction marked already stays marked until it is due, and the
+	// ticker comes back to it then. Waking the flush for it scanned every
+	// marked transaction on every MeterValues (about 5 % of the server's
+	// CPU under saturation, #16).
+	if !marked {
+		select {
+		case q.signal <- struct{}{}:
+		default:
+		}
 	}
 }
 
