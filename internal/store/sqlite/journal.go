@@ -67,9 +67,11 @@ type journal struct {
 	groups []journalGroup
 	staged int // samples in buf
 
-	// Samples in committed journal rows and in no segment, by session.
+	// Samples in committed journal rows and in no segment, by session;
+	// free holds emptied ones for reuse (no more than sessions pending).
 	pend        map[int64]*pendingSamples
 	pendSamples int
+	free        []*pendingSamples
 
 	// The round under way (upto 0: none): the sessions whose segments it
 	// has still to write, by seq.
@@ -481,8 +483,12 @@ func (w *writer) segmentStep() (int, error) {
 // and its own journal row's samples are pending.
 func (j *journal) committed(now time.Time) {
 	for _, seq := range j.stepped {
-		j.pendSamples -= j.pend[seq].n
+		p := j.pend[seq]
+		j.pendSamples -= p.n
 		delete(j.pend, seq)
+		// Its buffer serves the next session that journals samples.
+		*p = pendingSamples{body: p.body[:0]}
+		j.free = append(j.free, p)
 	}
 	j.todo = j.todo[:len(j.todo)-len(j.stepped)]
 	if j.ended {
@@ -504,7 +510,11 @@ func (j *journal) committed(now time.Time) {
 func (j *journal) addPendingN(seq int64, body []byte, n int, row int64) {
 	p := j.pend[seq]
 	if p == nil {
-		p = &pendingSamples{}
+		if k := len(j.free); k > 0 {
+			p, j.free = j.free[k-1], j.free[:k-1]
+		} else {
+			p = &pendingSamples{}
+		}
 		j.pend[seq] = p
 	}
 	p.body = append(p.body, body...)

@@ -311,10 +311,13 @@ func (w *writer) flushAllMeters() error {
 
 // committed applies the transaction once it has committed.
 func (m *meters) committed(now time.Time) {
+	o := m.overlay
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	if m.forgot {
 		for seq, st := range m.known {
 			if st.dirty {
-				m.overlay.flushed(seq, now)
+				o.flushedLocked(seq, now)
 			}
 		}
 		clear(m.known)
@@ -327,22 +330,22 @@ func (m *meters) committed(now time.Time) {
 		}
 		k.version, k.dirty = st.version, true
 		k.rec = append(k.rec[:0], st.rec...)
-		if r, err := decodeMeterRecord(k.rec); err == nil {
-			m.overlay.set(seq, r.version, r.meter())
-		}
+		o.setLocked(seq, st.version, st.rec)
 	}
 	for _, seq := range m.flushed {
 		if k := m.known[seq]; k != nil {
 			k.dirty = false
 		}
-		m.overlay.flushed(seq, now)
+		o.flushedLocked(seq, now)
 	}
 	m.begin()
 }
 
 // meterOverlay holds, for reads, the meters committed in the journal and
 // maybe not in session_meter yet, and for a while after they were
-// written there (a read's snapshot may be older than that write).
+// written there (a read's snapshot may be older than that write). It
+// keeps them in the journal's form: they are decoded by the few reads
+// that need them, not by the writer.
 type meterOverlay struct {
 	mu sync.RWMutex
 	m  map[int64]*overlaid
@@ -350,7 +353,7 @@ type meterOverlay struct {
 
 type overlaid struct {
 	version   int64
-	mt        charging.Meter
+	rec       []byte
 	flushedAt time.Time // zero: not written to session_meter
 }
 
@@ -358,18 +361,19 @@ type overlaid struct {
 // session_meter.
 const overlayKeep = time.Minute
 
-func (o *meterOverlay) set(seq, version int64, mt charging.Meter) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
+func (o *meterOverlay) setLocked(seq, version int64, rec []byte) {
 	if o.m == nil {
 		o.m = map[int64]*overlaid{}
 	}
-	o.m[seq] = &overlaid{version: version, mt: mt}
+	e := o.m[seq]
+	if e == nil {
+		e = &overlaid{}
+		o.m[seq] = e
+	}
+	e.version, e.rec, e.flushedAt = version, append(e.rec[:0], rec...), time.Time{}
 }
 
-func (o *meterOverlay) flushed(seq int64, now time.Time) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
+func (o *meterOverlay) flushedLocked(seq int64, now time.Time) {
 	if e := o.m[seq]; e != nil && e.flushedAt.IsZero() {
 		e.flushedAt = now
 	}
@@ -390,10 +394,16 @@ func (o *meterOverlay) sweep(now time.Time) {
 // the one read.
 func (o *meterOverlay) apply(s *charging.Session) {
 	o.mu.RLock()
+	var r meterRecord
+	var err error
 	e := o.m[s.Seq]
+	newer := e != nil && e.version > s.MeterVersion
+	if newer {
+		r, err = decodeMeterRecord(e.rec)
+	}
 	o.mu.RUnlock()
-	if e != nil && e.version > s.MeterVersion {
-		s.SetMeter(e.mt)
-		s.MeterVersion = e.version
+	if newer && err == nil {
+		s.SetMeter(r.meter())
+		s.MeterVersion = r.version
 	}
 }
