@@ -66,20 +66,25 @@ func fastMeterValues(payload []byte, m *MeterValuesReq) error {
 	})
 }
 
+// nextMeterValue takes the next element of out, with the room its sampled
+// values had when this MeterValuesReq was last used, emptied.
+func nextMeterValue(out *[]MeterValue) *MeterValue {
+	if n := len(*out); n < cap(*out) {
+		*out = (*out)[:n+1]
+	} else {
+		*out = append(*out, MeterValue{})
+	}
+	mv := &(*out)[len(*out)-1]
+	mv.Timestamp, mv.SampledValue = "", mv.SampledValue[:0]
+	if mv.SampledValue == nil {
+		mv.SampledValue = make([]SampledValue, 0, 6)
+	}
+	return mv
+}
+
 func decodeMeterValueList(d *ocpp.Decoder, out *[]MeterValue) error {
 	return d.Array(func() error {
-		// Take the next element, with the room its sampled values had
-		// when this MeterValuesReq was last used.
-		if n := len(*out); n < cap(*out) {
-			*out = (*out)[:n+1]
-		} else {
-			*out = append(*out, MeterValue{})
-		}
-		mv := &(*out)[len(*out)-1]
-		mv.Timestamp, mv.SampledValue = "", mv.SampledValue[:0]
-		if mv.SampledValue == nil {
-			mv.SampledValue = make([]SampledValue, 0, 6)
-		}
+		mv := nextMeterValue(out)
 		return d.Object(func(name []byte) error {
 			switch string(name) {
 			case "timestamp":

@@ -49,16 +49,7 @@ func strictMeterValues(payload []byte, m *MeterValuesReq) bool {
 
 func strictMeterValueList(d *ocpp.Decoder, out *[]MeterValue) error {
 	return d.Array(func() error {
-		if n := len(*out); n < cap(*out) {
-			*out = (*out)[:n+1]
-		} else {
-			*out = append(*out, MeterValue{})
-		}
-		mv := &(*out)[len(*out)-1]
-		mv.Timestamp, mv.SampledValue = "", mv.SampledValue[:0]
-		if mv.SampledValue == nil {
-			mv.SampledValue = make([]SampledValue, 0, 6)
-		}
+		mv := nextMeterValue(out)
 		var ts, svs bool
 		err := d.Object(func(name []byte) error {
 			switch string(name) {

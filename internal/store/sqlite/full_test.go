@@ -306,12 +306,10 @@ func TestLifecyclePlans(t *testing.T) {
 	}
 }
 
-// TestMigrateFrom0002 opens a database at migration 0002 with sessions,
-// meter rows and samples, and checks that 0003 keeps them, lets sessions
-// without a transaction in, keeps the foreign keys sound and continues the
-// session sequence.
-func TestMigrateFrom0002(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "old.db")
+// openAtMigration makes a database at path with the migrations up to
+// version upto applied and recorded, as an older chargebridge left it.
+func openAtMigration(t *testing.T, path string, upto int) *sql.DB {
+	t.Helper()
 	ms, err := loadMigrations()
 	if err != nil {
 		t.Fatal(err)
@@ -320,11 +318,29 @@ func TestMigrateFrom0002(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { db.Close() })
+	stmts := []string{`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`}
+	for _, m := range ms {
+		if m.Version <= upto {
+			stmts = append(stmts, m.SQL, fmt.Sprintf(`INSERT INTO schema_migrations VALUES (%d, '%s', 0)`, m.Version, m.Name))
+		}
+	}
+	for _, q := range stmts {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	return db
+}
+
+// TestMigrateFrom0002 opens a database at migration 0002 with sessions,
+// meter rows and samples, and checks that 0003 keeps them, lets sessions
+// without a transaction in, keeps the foreign keys sound and continues the
+// session sequence.
+func TestMigrateFrom0002(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	db := openAtMigration(t, path, 2)
 	for _, q := range []string{
-		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`,
-		ms[0].SQL,
-		ms[1].SQL,
-		`INSERT INTO schema_migrations VALUES (1, '0001_init', 0), (2, '0002_session_meter', 0)`,
 		`INSERT INTO sessions (seq, id, start_key, charger_id, connector_id, transaction_id, id_tag, status, meter_start_wh, started_at)
 			VALUES (1, 's-1', 'k1', 'cp-1', 1, 7, 'TAG', 'active', 1000, 1), (5, 's-5', 'k5', 'cp-1', 2, 8, 'TAG', 'active', 0, 2),
 			(9, 'gone', 'k9', 'cp-1', 3, 9, 'TAG', 'active', 0, 3)`,

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"bufio"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -276,30 +275,15 @@ func (failer) Fatalf(format string, args ...any) {
 // the sessions take new samples after it.
 func TestMigrateFrom0015(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "old.db")
-	ms, err := loadMigrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", path+"?_pragma=foreign_keys(1)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	stmts := []string{`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`}
-	for _, m := range ms {
-		if m.Version > 15 {
-			break
-		}
-		stmts = append(stmts, m.SQL, fmt.Sprintf(`INSERT INTO schema_migrations VALUES (%d, '%s', 0)`, m.Version, m.Name))
-	}
-	stmts = append(stmts,
+	db := openAtMigration(t, path, 15)
+	for _, st := range []string{
 		`INSERT INTO sessions (seq, id, start_key, charger_id, connector_id, transaction_id, id_tag, status, meter_start_wh, started_at)
 			VALUES (1, 's-1', 'k1', 'cp-1', 1, '7', 'TAG', 'active', 0, 1), (2, 's-2', 'k2', 'cp-1', 2, '8', 'TAG', 'active', 0, 2)`,
 		`INSERT INTO session_meter (seq, last_register_wh, last_updated) VALUES (1, 0, 1), (2, 0, 2)`,
 		// Active table 0; table 1 moved up to (1, 12): its row 10 is in
 		// meter_samples already, 12 and 11 are not.
-		`UPDATE meter_stage_state SET active = 0, moved_seq = 1, moved_id = 12`)
-	for _, st := range stmts {
+		`UPDATE meter_stage_state SET active = 0, moved_seq = 1, moved_id = 12`,
+	} {
 		if _, err := db.Exec(st); err != nil {
 			t.Fatalf("%s: %v", st, err)
 		}
@@ -325,6 +309,7 @@ func TestMigrateFrom0015(t *testing.T) {
 		{"meter_stage0", 14, 2, 5},
 	} {
 		id, vbin := sample(r.id)
+		var err error
 		if r.table == "meter_samples" {
 			// The copy of stage row 10, moved before.
 			id, vbin = sample(10)
