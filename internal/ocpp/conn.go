@@ -95,6 +95,16 @@ type Conn struct {
 	writeBy int64
 	// callSlot holds the one outbound call allowed in flight.
 	callSlot chan struct{}
+	// answering says a CALL of the charger is being handled and not yet
+	// answered; an outbound call waits for that answer (waitAnswered), so
+	// that what the server sends because of a call (a charging profile for
+	// the transaction StartTransaction just opened) reaches the charger
+	// after the answer that tells it about it. answerWait (under amu) is
+	// closed by the answer when an outbound call waits on it.
+	answering  atomic.Bool
+	waiting    atomic.Bool
+	amu        sync.Mutex
+	answerWait chan struct{}
 	// pmu guards pending.
 	pmu     sync.Mutex
 	pending *pendingCall
@@ -126,6 +136,52 @@ type pendingCall struct {
 	id     string
 	action string
 	ch     chan Frame
+}
+
+// answered ends the handling of a charger's CALL: its answer was written
+// (or could not be), and an outbound call waiting for it may go.
+func (c *Conn) answered() {
+	c.answering.Store(false)
+	if c.waiting.Load() {
+		c.amu.Lock()
+		if c.answerWait != nil {
+			close(c.answerWait)
+			c.answerWait = nil
+		}
+		c.waiting.Store(false)
+		c.amu.Unlock()
+	}
+}
+
+// waitAnswered waits until no CALL of the charger is being handled. An
+// outbound call is made on another goroutine than the handler's (a handler
+// that wants to call the charger uses AfterAnswer), so the answer comes.
+func (c *Conn) waitAnswered(ctx context.Context, timeout <-chan time.Time) error {
+	for c.answering.Load() {
+		c.amu.Lock()
+		// waiting is set before answering is read again: either answered
+		// sees it and closes answerWait, or this sees answering false.
+		c.waiting.Store(true)
+		if !c.answering.Load() {
+			c.amu.Unlock()
+			return nil
+		}
+		if c.answerWait == nil {
+			c.answerWait = make(chan struct{})
+		}
+		ch := c.answerWait
+		c.amu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.done:
+			return ErrClosed
+		case <-timeout:
+			return fmt.Errorf("waiting for the answer to the charger's call: %w", ErrCallTimeout)
+		}
+	}
+	return nil
 }
 
 // AfterAnswer makes f run once the answer to the CALL being handled has
@@ -163,6 +219,9 @@ func (c *Conn) Call(ctx context.Context, action string, payload []byte) (json.Ra
 		return nil, fmt.Errorf("%s: waiting for the previous call: %w", action, ErrCallTimeout)
 	}
 	defer func() { <-c.callSlot }()
+	if err := c.waitAnswered(ctx, timeout.C); err != nil {
+		return nil, fmt.Errorf("%s: %w", action, err)
+	}
 
 	p := &pendingCall{id: c.srv.newMessageID(), action: action, ch: make(chan Frame, 1)}
 	c.pmu.Lock()

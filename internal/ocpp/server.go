@@ -595,6 +595,7 @@ func (s *Server) dispatch(c *Conn, msg []byte) {
 	}
 	switch f.Type {
 	case Call:
+		c.answering.Store(true)
 		res, rerr := c.handler.HandleCall(s.callContext(), c, f.Action, f.Payload)
 		buf := getWriteBuf()
 		*buf = append((*buf)[:0], make([]byte, frameHeadroom)...)
@@ -606,6 +607,7 @@ func (s *Server) dispatch(c *Conn, msg []byte) {
 			*buf = AppendCallResult(*buf, f.ID, res)
 		}
 		err := c.writeAnswer(*buf)
+		c.answered()
 		if err != nil {
 			s.log.Info("answer not delivered", "charger", c.id, "action", f.Action, "err", err)
 		}
