@@ -154,6 +154,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	for _, sc := range o.Scenarios {
 		if o.Nodes > 0 {
 			fmt.Fprintf(o.Progress, "== %s, %d chargers, against %d nodes\n", sc.Name, sc.Chargers, o.Nodes)
+			settle()
 			r, err := runNodes(ctx, o, sc)
 			if err != nil {
 				return rep, fmt.Errorf("%s/%d/%d nodes: %w", sc.Name, sc.Chargers, o.Nodes, err)
@@ -169,6 +170,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		for _, target := range targets {
 			fmt.Fprintf(o.Progress, "== %s, %d chargers, against %s\n", sc.Name, sc.Chargers, target)
+			settle()
 			r, err := runOne(ctx, o, sc, target)
 			if err != nil {
 				return rep, fmt.Errorf("%s/%d/%s: %w", sc.Name, sc.Chargers, target, err)
