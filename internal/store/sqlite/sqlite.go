@@ -42,7 +42,13 @@ type Store struct {
 	wake    chan struct{}
 	closing chan struct{} // closed by Close: the writer drains the queue and exits
 	kick    chan struct{} // the writer's note to the checkpointer that it committed
-	wg      sync.WaitGroup
+	// ckpt is held by whoever checkpoints: the checkpointer, or the
+	// writer finishing a checkpoint so that the WAL starts over (see
+	// restartWAL). walFrames is the WAL's length in frames at the last
+	// checkpoint, under ckpt.
+	ckpt      sync.Mutex
+	walFrames atomic.Int64
+	wg        sync.WaitGroup
 
 	rdb *sql.DB
 	r   *reader
@@ -80,6 +86,7 @@ type config struct {
 	readConns          int
 	busyTimeout        time.Duration
 	checkpointInterval time.Duration
+	walRestartFrames   int64
 	// commitObserver hears how long each write transaction took.
 	commitObserver func(time.Duration)
 	// roundSamples, minStep and maxStep size the rounds of the
@@ -126,6 +133,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		readConns:          max(4, 2*runtime.NumCPU()),
 		busyTimeout:        10 * time.Second,
 		checkpointInterval: 100 * time.Millisecond,
+		walRestartFrames:   defaultWALRestartFrames,
 		roundSamples:       defaultRoundSamples,
 		minStep:            defaultMinStep,
 		maxStep:            defaultMaxStep,
@@ -302,12 +310,7 @@ func (s *Store) runCheckpointer(conn *sql.Conn) {
 			return
 		case <-s.kick:
 		}
-		var busy, log, done int
-		if err := conn.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done); err != nil {
-			s.cfg.log.Error("checkpoint failed", "err", err)
-		} else {
-			s.stats.checkpoints.Add(1)
-		}
+		s.checkpoint(conn)
 		t.Reset(s.cfg.checkpointInterval)
 		select {
 		case <-s.closing:
@@ -315,6 +318,20 @@ func (s *Store) runCheckpointer(conn *sql.Conn) {
 		case <-t.C:
 		}
 	}
+}
+
+// checkpoint runs a PASSIVE checkpoint on conn and notes how long the WAL
+// is, for restartWAL.
+func (s *Store) checkpoint(conn *sql.Conn) {
+	var busy, log, done int64
+	s.ckpt.Lock()
+	defer s.ckpt.Unlock()
+	if err := conn.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done); err != nil {
+		s.cfg.log.Error("checkpoint failed", "err", err)
+		return
+	}
+	s.stats.checkpoints.Add(1)
+	s.walFrames.Store(log)
 }
 
 // Stats counts the writer's work since Open.
@@ -580,7 +597,36 @@ func (s *Store) runBatch(batch []*writeOp, first *writeOp) []*writeOp {
 		s.stats.maxBatch.Store(n)
 	}
 	s.finish(batch, nil)
+	s.restartWAL()
 	return batch
+}
+
+// defaultWALRestartFrames is the WAL length, in frames (16 MiB), past
+// which the writer finishes a checkpoint itself (restartWAL).
+const defaultWALRestartFrames = 2048
+
+// restartWAL lets the WAL start over from its beginning. SQLite rewinds the
+// WAL when a write transaction begins after a checkpoint copied every
+// frame; under steady commits the checkpointer never gets there (frames
+// arrive while it copies), and the WAL would grow for as long as the load
+// lasts, every commit appending to the file (new blocks for the file
+// system to allocate and journal at each fsync) instead of overwriting it.
+// So, once the WAL is long, the writer, between its transactions, copies
+// the few frames the checkpointer has not: no commit can come in between.
+// Its callers have been answered already.
+func (s *Store) restartWAL() {
+	if s.walFrames.Load() < s.cfg.walRestartFrames || !s.ckpt.TryLock() {
+		return
+	}
+	defer s.ckpt.Unlock()
+	r := s.w.queryRowSQL("PRAGMA wal_checkpoint(PASSIVE)")
+	var busy, log, done int64
+	if err := r.Scan(&busy, &log, &done); err != nil {
+		s.cfg.log.Error("checkpoint failed", "err", err)
+		return
+	}
+	s.stats.checkpoints.Add(1)
+	s.walFrames.Store(0)
 }
 
 // compact writes the transaction's journal row and the round's next
