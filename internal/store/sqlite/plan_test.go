@@ -25,7 +25,7 @@ func TestQueryPlans(t *testing.T) {
 		{"close-open-meter", sqlCloseOpenMeter, []any{1, "cp", 1, 0}, "USING INDEX sessions_open_connector"},
 		{"flush-meter", sqlFlushMeter, []any{1.0, 0.0, nil, nil, nil, nil, 1, 1, 0}, "USING INTEGER PRIMARY KEY (rowid=?)"},
 		{"meter-version", sqlMeterVersion, []any{1}, "USING INTEGER PRIMARY KEY (rowid=?)"},
-		{"segments-of", sqlSegmentsOf, []any{1}, "USING PRIMARY KEY (session_seq=?)"},
+		{"segments-of", sqlSegmentsOf, []any{1}, "USING INDEX meter_segments_session (session_seq=?)"},
 		{"journal-row", sqlJournalRow, []any{1}, "USING INTEGER PRIMARY KEY (rowid=?)"},
 		{"list-events", sqlListEvents, []any{"cp", 10}, "USING INDEX events_charger"},
 	}
