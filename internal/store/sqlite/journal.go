@@ -268,7 +268,11 @@ func (w *writer) loadJournal(roundSamples, minStep, maxStep int) error {
 	j.cache.mu.Lock()
 	j.cache.rows = map[int64]*cachedRow{}
 	j.cache.mu.Unlock()
-	if err := w.queryRowSQL(`SELECT coalesce(max(id), 0) + 1 FROM meter_journal`).Scan(&j.nextID); err != nil {
+	// Ids must keep growing past every segment's upto: reads take a
+	// session's journal rows after its newest segment's. A round may have
+	// emptied the journal (rowids then start over at 1), so the segments
+	// are asked then; it is rare, and their index holds upto.
+	if err := w.queryRowSQL(`SELECT coalesce((SELECT max(id) FROM meter_journal), (SELECT max(upto) FROM meter_segments), 0) + 1`).Scan(&j.nextID); err != nil {
 		return fmt.Errorf("read journal: %w", err)
 	}
 	rows, err := w.dc.(driver.QueryerContext).QueryContext(w.ctx, `SELECT id, body FROM meter_journal ORDER BY id`, nil)

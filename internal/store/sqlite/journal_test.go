@@ -357,6 +357,80 @@ func TestMigrateFrom0015(t *testing.T) {
 	}
 }
 
+// TestMigrateFrom0016 fills meter_segments as migration 0016 made it
+// (keyed by session), migrates, and reads every sample back in order,
+// then adds new ones after them. The journal is empty, as a round can
+// leave it: new rows must still get ids past the segments' upto (they were
+// numbered from 1 again, and reads skipped the samples in them).
+func TestMigrateFrom0016(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	db := openAtMigration(t, path, 16)
+	for _, st := range []string{
+		`INSERT INTO sessions (seq, id, start_key, charger_id, connector_id, transaction_id, id_tag, status, meter_start_wh, started_at)
+			VALUES (1, 's-1', 'k1', 'cp-1', 1, '7', 'TAG', 'active', 0, 1), (2, 's-2', 'k2', 'cp-1', 2, '8', 'TAG', 'active', 0, 2)`,
+		`INSERT INTO session_meter (seq, last_register_wh, last_updated) VALUES (1, 0, 1), (2, 0, 2)`,
+	} {
+		if _, err := db.Exec(st); err != nil {
+			t.Fatalf("%s: %v", st, err)
+		}
+	}
+	segment := func(vals ...int) []byte {
+		var body []byte
+		for _, v := range vals {
+			vbin, err := appendValues(nil, []charging.SampledValue{{Measurand: charging.MeasurandEnergyImportRegister, Unit: "Wh",
+				Value: float64(v), Numeric: true, Raw: strconv.Itoa(v), RawUnit: "Wh"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body, err = appendJournalSample(body, time.Unix(int64(v), 0), vbin); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return body
+	}
+	// Inserted out of order, as rounds interleave sessions.
+	for _, r := range []struct {
+		seq, upto int
+		vals      []int
+	}{{2, 2, []int{20, 21}}, {1, 3, []int{12}}, {1, 1, []int{10, 11}}, {2, 3, []int{22}}} {
+		if _, err := db.Exec(`INSERT INTO meter_segments (session_seq, upto, body) VALUES (?, ?, ?)`, r.seq, r.upto, segment(r.vals...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	s := openAt(t, path, withJournal(3, 1))
+	for id, want := range map[string][]float64{"s-1": {10, 11, 12}, "s-2": {20, 21, 22}} {
+		got, err := s.SessionSamples(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var vals []float64
+		for _, smp := range got {
+			vals = append(vals, smp.Values[0].Value)
+		}
+		if d := cmp.Diff(want, vals); d != "" {
+			t.Errorf("samples of %s after migration (-want +got):\n%s", id, d)
+		}
+	}
+	sess, err := s.GetSession(t.Context(), "s-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := &journalSession{sess: sess}
+	for n := range 5 {
+		writeSample(t, s, ss, time.Unix(40+int64(n), 0), 100+n)
+		got, err := s.SessionSamples(t.Context(), "s-1")
+		if err != nil || len(got) != 4+n {
+			t.Fatalf("after %d new samples: %d samples, %v; want %d", n+1, len(got), err, 4+n)
+		}
+	}
+	got, err := s.SessionSamples(t.Context(), "s-1")
+	if err != nil || len(got) != 8 || got[2].Values[0].Value != 12 || got[7].Values[0].Value != 104 {
+		t.Errorf("after 5 new samples: %d samples, %v; want 8, the new ones last", len(got), err)
+	}
+}
+
 // FuzzJournalRow decodes arbitrary journal rows and segment bodies: an
 // error or samples, never a panic, and what the writer encodes decodes to
 // what it was given.
