@@ -234,16 +234,7 @@ func (c *CPO) layoutChanged(ctx context.Context, st *evState) {
 // flushTelemetry pushes the meter values of sessions whose last PATCH is
 // at least SessionPatchInterval old; the others stay marked.
 func (c *CPO) flushTelemetry(ctx context.Context, st *evState) {
-	now := c.now()
-	c.evq.mu.Lock()
-	var due []txRef
-	for tx := range c.evq.telemetry {
-		if now.Sub(st.lastPatch[tx]) >= c.cfg.SessionPatchInterval {
-			due = append(due, tx)
-			delete(c.evq.telemetry, tx)
-		}
-	}
-	c.evq.mu.Unlock()
+	due := c.dueTelemetry(st, c.now())
 	slices.SortFunc(due, func(a, b txRef) int {
 		if c := strings.Compare(a.charger, b.charger); c != 0 {
 			return c
@@ -259,6 +250,30 @@ func (c *CPO) flushTelemetry(ctx context.Context, st *evState) {
 			c.log.Error("ocpi: meter values not pushed", "charger", tx.charger, "tx", tx.tx, "err", err)
 		}
 	}
+}
+
+// dueTelemetry takes the marked transactions whose last PATCH is at least
+// SessionPatchInterval old at now; the others stay marked (st.mu held).
+func (c *CPO) dueTelemetry(st *evState, now time.Time) []txRef {
+	c.evq.mu.Lock()
+	defer c.evq.mu.Unlock()
+	var due []txRef
+	for tx := range c.evq.telemetry {
+		last, ok := st.lastPatch[tx]
+		if !ok {
+			// Never pushed from here: the session's first push (by its
+			// event, here or on another node) sends what there is, so
+			// the interval runs from now. Pushing at once built every
+			// new session's view twice within a second of its start.
+			st.lastPatch[tx] = now
+			continue
+		}
+		if now.Sub(last) >= c.cfg.SessionPatchInterval {
+			due = append(due, tx)
+			delete(c.evq.telemetry, tx)
+		}
+	}
+	return due
 }
 
 // sessionChanged brings eMSPs and the stored view up to date with s.
