@@ -140,12 +140,7 @@ func BenchmarkWriteMeterValues(b *testing.B) {
 					ss := &sess[i]
 					m := charging.MeterValues{ChargerID: ss.ChargerID, ConnectorID: 1, TransactionID: &ss.TransactionID,
 						Samples: []charging.MeterSample{meterSample(t0.Add(time.Duration(n)*time.Millisecond), n/sessions)}, ReceivedAt: t0}
-					folded, _ := charging.Fold(*ss, m)
-					err := s.WriteMeterValues(ctx, charging.MeterWrite{MeterValues: m, Seq: ss.Seq, Version: ss.MeterVersion, Meter: folded.Meter()})
-					if err == nil {
-						ss.SetMeter(folded.Meter())
-						ss.MeterVersion++
-					}
+					err := writeFolded(ctx, s, ss, m)
 					locks[i].Unlock()
 					if err != nil {
 						b.Errorf("WriteMeterValues: %v", err)
@@ -163,6 +158,18 @@ func BenchmarkWriteMeterValues(b *testing.B) {
 			}
 		})
 	}
+}
+
+// writeFolded writes m with the session's meter folded, as the core does,
+// and moves ss on to the new meter and version.
+func writeFolded(ctx context.Context, s *Store, ss *charging.Session, m charging.MeterValues) error {
+	folded, _ := charging.Fold(*ss, m)
+	if err := s.WriteMeterValues(ctx, charging.MeterWrite{MeterValues: m, Seq: ss.Seq, Version: ss.MeterVersion, Meter: folded.Meter()}); err != nil {
+		return err
+	}
+	ss.SetMeter(folded.Meter())
+	ss.MeterVersion++
+	return nil
 }
 
 // commitTimes collects how long write transactions took.
@@ -323,13 +330,10 @@ func BenchmarkSessionSamples(b *testing.B) {
 			for k := range each {
 				m := charging.MeterValues{ChargerID: ss.ChargerID, ConnectorID: 1, TransactionID: &ss.TransactionID,
 					Samples: []charging.MeterSample{meterSample(t0.Add(time.Duration(k)*time.Second), k)}, ReceivedAt: t0}
-				folded, _ := charging.Fold(*ss, m)
-				if err := s.WriteMeterValues(ctx, charging.MeterWrite{MeterValues: m, Seq: ss.Seq, Version: ss.MeterVersion, Meter: folded.Meter()}); err != nil {
+				if err := writeFolded(ctx, s, ss, m); err != nil {
 					b.Error(err)
 					return
 				}
-				ss.SetMeter(folded.Meter())
-				ss.MeterVersion++
 			}
 		})
 	}

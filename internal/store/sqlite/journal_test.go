@@ -326,35 +326,12 @@ func TestMigrateFrom0015(t *testing.T) {
 	db.Close()
 
 	s := openAt(t, path, withJournal(3, 1))
-	for id, want := range map[string][]float64{"s-1": {10, 12, 13}, "s-2": {14, 11}} {
-		got, err := s.SessionSamples(t.Context(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var vals []float64
-		for _, smp := range got {
-			vals = append(vals, smp.Values[0].Value)
-		}
-		if d := cmp.Diff(want, vals); d != "" {
-			t.Errorf("samples of %s after migration (-want +got):\n%s", id, d)
-		}
-	}
+	checkMigratedSamples(t, s, map[string][]float64{"s-1": {10, 12, 13}, "s-2": {14, 11}})
 	var tables int
 	if err := s.rdb.QueryRowContext(t.Context(), `SELECT count(*) FROM sqlite_schema WHERE name LIKE 'meter_stage%'`).Scan(&tables); err != nil || tables != 0 {
 		t.Errorf("staging tables after migration: %d, %v; want none", tables, err)
 	}
-	sess, err := s.GetSession(t.Context(), "s-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ss := &journalSession{sess: sess}
-	for n := range 5 {
-		writeSample(t, s, ss, time.Unix(40+int64(n), 0), 100+n)
-	}
-	got, err := s.SessionSamples(t.Context(), "s-1")
-	if err != nil || len(got) != 8 || got[2].Values[0].Value != 13 || got[7].Values[0].Value != 104 {
-		t.Errorf("after 5 new samples: %d samples, %v; want 8, the new ones last", len(got), err)
-	}
+	addAfterMigration(t, s, 13)
 }
 
 // TestMigrateFrom0016 fills meter_segments as migration 0016 made it
@@ -400,7 +377,15 @@ func TestMigrateFrom0016(t *testing.T) {
 	db.Close()
 
 	s := openAt(t, path, withJournal(3, 1))
-	for id, want := range map[string][]float64{"s-1": {10, 11, 12}, "s-2": {20, 21, 22}} {
+	checkMigratedSamples(t, s, map[string][]float64{"s-1": {10, 11, 12}, "s-2": {20, 21, 22}})
+	addAfterMigration(t, s, 12)
+}
+
+// checkMigratedSamples reads each session's samples and compares their
+// first values with want.
+func checkMigratedSamples(t *testing.T, s *Store, want map[string][]float64) {
+	t.Helper()
+	for id, want := range want {
 		got, err := s.SessionSamples(t.Context(), id)
 		if err != nil {
 			t.Fatal(err)
@@ -413,6 +398,13 @@ func TestMigrateFrom0016(t *testing.T) {
 			t.Errorf("samples of %s after migration (-want +got):\n%s", id, d)
 		}
 	}
+}
+
+// addAfterMigration writes five samples to session s-1, which has three,
+// the third being third; each read after each write must have them all,
+// the new ones last.
+func addAfterMigration(t *testing.T, s *Store, third float64) {
+	t.Helper()
 	sess, err := s.GetSession(t.Context(), "s-1")
 	if err != nil {
 		t.Fatal(err)
@@ -426,7 +418,7 @@ func TestMigrateFrom0016(t *testing.T) {
 		}
 	}
 	got, err := s.SessionSamples(t.Context(), "s-1")
-	if err != nil || len(got) != 8 || got[2].Values[0].Value != 12 || got[7].Values[0].Value != 104 {
+	if err != nil || len(got) != 8 || got[2].Values[0].Value != third || got[7].Values[0].Value != 104 {
 		t.Errorf("after 5 new samples: %d samples, %v; want 8, the new ones last", len(got), err)
 	}
 }

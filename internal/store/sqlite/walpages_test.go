@@ -39,13 +39,10 @@ func TestSegmentPagesWrittenOnce(t *testing.T) {
 						{Measurand: charging.MeasurandPowerImport, Unit: "W", Value: 7000, Numeric: true, Raw: "7000"},
 						{Measurand: charging.MeasurandSoC, Unit: "Percent", Value: 50, Numeric: true, Raw: "50"}}}},
 					ReceivedAt: t0}
-				folded, _ := charging.Fold(*ss, m)
-				if err := s.WriteMeterValues(context.Background(), charging.MeterWrite{MeterValues: m, Seq: ss.Seq, Version: ss.MeterVersion, Meter: folded.Meter()}); err != nil {
+				if err := writeFolded(context.Background(), s, ss, m); err != nil {
 					t.Error(err)
 					return
 				}
-				ss.SetMeter(folded.Meter())
-				ss.MeterVersion++
 			}
 		})
 	}
