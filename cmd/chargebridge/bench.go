@@ -45,6 +45,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	generator := fs.String("generator", bench.GeneratorSim, "load generator of every scenario and of the ceiling: "+bench.GeneratorSim+" (chargebridge's simulator) or "+bench.GeneratorExternal+
 		" (an OCPP 1.6J generator on gorilla/websocket sharing no code with the server or the simulator: idle, saturation and paced only, plain ws://, one server; default scenarios: "+defaultExternalScenarios+")")
 	ramp := fs.Duration("ramp-timeout", 2*time.Minute, "how long each load process waits for its chargers to connect before measuring what it has")
+	repeat := fs.Int("repeat", 1, "run the scenarios this many times, each against chargebridge then the ceiling, and print the median of each scenario's ratios to the ceiling as well (one ratio can be off by ±20 % on a shared machine)")
 	var serverArgs []string
 	fs.Func("server-arg", "extra argument for chargebridge serve (repeat for several)", func(v string) error {
 		serverArgs = append(serverArgs, v)
@@ -56,6 +57,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if len(pos) != 0 {
 		return usagef("bench: unexpected argument %q (chargebridge bench -h lists the flags)", pos[0])
+	}
+	if *repeat < 1 || *repeat > 100 {
+		return usagef("bench: --repeat %d: use 1 to 100", *repeat)
 	}
 	if *nodes < 0 || *nodes > 16 {
 		return usagef("bench: --nodes %d: use 1 to 16 (0: one server, no cluster)", *nodes)
@@ -101,7 +105,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	rep, err := bench.Run(ctx, bench.Options{Exe: exe, Scenarios: scs, DB: *db, Window: *window,
-		PerWorker: *perWorker, Ceiling: *ceiling && *nodes == 0, Nodes: *nodes, NATS: *natsURL, RampTimeout: *ramp, CommandRate: commandRate(*cmdRate), TLS: *useTLS, ProfileDir: *profile, ServerExe: *serverExe, ServerArgs: serverArgs, Generator: *generator, Progress: stderr})
+		PerWorker: *perWorker, Ceiling: *ceiling && *nodes == 0, Nodes: *nodes, NATS: *natsURL, RampTimeout: *ramp, CommandRate: commandRate(*cmdRate), TLS: *useTLS, ProfileDir: *profile, ServerExe: *serverExe, ServerArgs: serverArgs, Generator: *generator, Repeat: *repeat, Progress: stderr})
 	if rep != nil {
 		fmt.Fprintln(stdout)
 		rep.WriteTable(stdout)

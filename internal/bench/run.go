@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -86,12 +87,20 @@ type Options struct {
 	Generator string
 	// Progress receives one line per step.
 	Progress io.Writer
+	// Repeat runs the scenario list this many times (1 when 0), each
+	// scenario against chargebridge then the ceiling: on a shared machine
+	// one ratio to the ceiling can be off by ±20 %, and the median of
+	// several pairs is steadier.
+	Repeat int
 }
 
 // Result is one scenario's figures against one target.
 type Result struct {
 	Scenario Scenario `json:"scenario"`
-	Target   string   `json:"target"` // "chargebridge" or "ceiling"
+	// Pair numbers the scenario's runs: chargebridge and the ceiling run
+	// right after it share one.
+	Pair   int    `json:"pair"`
+	Target string `json:"target"` // "chargebridge" or "ceiling"
 	// Generator is the load generator (GeneratorSim or GeneratorExternal);
 	// GeneratorNote its own account of the window's calls and errors.
 	Generator     string  `json:"generator"`
@@ -151,7 +160,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		o.Generator = GeneratorSim
 	}
 	rep := &Report{Machine: machine(), Started: time.Now().UTC()}
-	for _, sc := range o.Scenarios {
+	var scenarios []Scenario
+	for range max(o.Repeat, 1) {
+		scenarios = append(scenarios, o.Scenarios...)
+	}
+	for pair, sc := range scenarios {
 		if o.Nodes > 0 {
 			fmt.Fprintf(o.Progress, "== %s, %d chargers, against %d nodes\n", sc.Name, sc.Chargers, o.Nodes)
 			settle()
@@ -159,6 +172,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			if err != nil {
 				return rep, fmt.Errorf("%s/%d/%d nodes: %w", sc.Name, sc.Chargers, o.Nodes, err)
 			}
+			r.Pair = pair
 			fmt.Fprintf(o.Progress, "   connected %d, %.0f calls/s, p50 %.2f ms, p99 %.2f ms, %.2f KB RSS per charger %s\n",
 				r.Connected, r.CallsPerSec, r.P50ms, r.P99ms, r.RSSPerCharger, r.Limit)
 			rep.Results = append(rep.Results, r)
@@ -175,6 +189,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			if err != nil {
 				return rep, fmt.Errorf("%s/%d/%s: %w", sc.Name, sc.Chargers, target, err)
 			}
+			r.Pair = pair
 			fmt.Fprintf(o.Progress, "   connected %d, %.0f calls/s, p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, %.2f KB RSS per charger (%.2f KB at the end), server CPU %.2f cores, %.1f µs per call %s\n",
 				r.Connected, r.CallsPerSec, r.P50ms, r.P99ms, r.P999ms, r.RSSPerCharger, r.RSSEndPerCharger, r.ServerCPU, r.CPUPerCallUs, r.Limit)
 			if r.GeneratorNote != "" {
@@ -738,28 +753,49 @@ func benchCerts(dir string) (cert, key, caFile string, err error) {
 }
 
 // writeRatios prints each scenario's chargebridge figures against the
-// ceiling measured in the same run: the only comparison that holds on a
-// shared machine.
+// ceiling measured in the same run, right after it: the only comparison
+// that holds on a shared machine. A scenario run several times (Repeat)
+// also gets the median of its ratios.
 func (r *Report) writeRatios(w io.Writer) {
+	ceil := map[int]Result{}
+	for _, x := range r.Results {
+		if x.Target == "ceiling" {
+			ceil[x.Pair] = x
+		}
+	}
 	type key struct {
 		name     string
 		chargers int
 		interval time.Duration
 	}
-	ceil := map[key]Result{}
+	var order []key
+	ratios := map[key][]float64{}
 	for _, x := range r.Results {
-		if x.Target == "ceiling" {
-			ceil[key{x.Scenario.Name, x.Scenario.Chargers, x.Scenario.Interval}] = x
-		}
-	}
-	for _, x := range r.Results {
-		c, ok := ceil[key{x.Scenario.Name, x.Scenario.Chargers, x.Scenario.Interval}]
+		c, ok := ceil[x.Pair]
 		if x.Target == "ceiling" || !ok || c.CallsPerSec == 0 {
 			continue
 		}
+		ratio := x.CallsPerSec / c.CallsPerSec
 		fmt.Fprintf(w, "%s %d: %s/ceiling calls/s %.3f, p50 %+.2f ms, p99 %+.2f ms, CPU per call %.1f vs %.1f µs, RSS per charger at the end %.1f vs %.1f KB; %.1f calls per commit of %.2f ms\n",
-			x.Scenario.Name, x.Scenario.Chargers, x.Target, x.CallsPerSec/c.CallsPerSec,
+			x.Scenario.Name, x.Scenario.Chargers, x.Target, ratio,
 			x.P50ms-c.P50ms, x.P99ms-c.P99ms, x.CPUPerCallUs, c.CPUPerCallUs, x.RSSEndPerCharger, c.RSSEndPerCharger,
 			x.CallsPerCommit, x.CommitMs)
+		k := key{x.Scenario.Name, x.Scenario.Chargers, x.Scenario.Interval}
+		if ratios[k] == nil {
+			order = append(order, k)
+		}
+		ratios[k] = append(ratios[k], ratio)
+	}
+	for _, k := range order {
+		rs := ratios[k]
+		if len(rs) < 2 {
+			continue
+		}
+		slices.Sort(rs)
+		med := rs[len(rs)/2]
+		if len(rs)%2 == 0 {
+			med = (rs[len(rs)/2-1] + rs[len(rs)/2]) / 2
+		}
+		fmt.Fprintf(w, "%s %d: median chargebridge/ceiling calls/s over %d pairs %.3f (%.3f to %.3f)\n", k.name, k.chargers, len(rs), med, rs[0], rs[len(rs)-1])
 	}
 }

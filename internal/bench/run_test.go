@@ -49,3 +49,26 @@ func TestRatiosAgainstTheCeiling(t *testing.T) {
 		t.Fatalf("got %q; want the ratio 0.800 and the added p50 and p99", b.String())
 	}
 }
+
+// TestRatiosPairEachRunWithItsCeiling: a scenario run twice (--repeat) is
+// compared each time with the ceiling measured right after it, not with
+// the last ceiling of that scenario, and gets the median of its ratios.
+func TestRatiosPairEachRunWithItsCeiling(t *testing.T) {
+	sc := Scenario{Name: "saturation", Chargers: 10}
+	r := &Report{Results: []Result{
+		{Scenario: sc, Pair: 0, Target: "chargebridge", CallsPerSec: 900},
+		{Scenario: sc, Pair: 0, Target: "ceiling", CallsPerSec: 1000},
+		{Scenario: sc, Pair: 1, Target: "chargebridge", CallsPerSec: 600},
+		{Scenario: sc, Pair: 1, Target: "ceiling", CallsPerSec: 1000},
+		{Scenario: sc, Pair: 2, Target: "chargebridge", CallsPerSec: 1400},
+		{Scenario: sc, Pair: 2, Target: "ceiling", CallsPerSec: 2000},
+	}}
+	var b strings.Builder
+	r.writeRatios(&b)
+	for _, want := range []string{"calls/s 0.900,", "calls/s 0.600,", "calls/s 0.700,",
+		"saturation 10: median chargebridge/ceiling calls/s over 3 pairs 0.700 (0.600 to 0.900)"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("got %q; want %q in it", b.String(), want)
+		}
+	}
+}
