@@ -271,7 +271,8 @@ func (w *writer) loadJournal(roundSamples, minStep, maxStep int) error {
 	// Ids must keep growing past every segment's upto: reads take a
 	// session's journal rows after its newest segment's. A round may have
 	// emptied the journal (rowids then start over at 1), so the segments
-	// are asked then; it is rare, and their index holds upto.
+	// are asked then: a scan of their index, at a start that finds the
+	// journal empty only.
 	if err := w.queryRowSQL(`SELECT coalesce((SELECT max(id) FROM meter_journal), (SELECT max(upto) FROM meter_segments), 0) + 1`).Scan(&j.nextID); err != nil {
 		return fmt.Errorf("read journal: %w", err)
 	}

@@ -45,7 +45,7 @@ type Store struct {
 	// ckpt is held by whoever checkpoints: the checkpointer, or the
 	// writer finishing a checkpoint so that the WAL starts over (see
 	// restartWAL). walFrames is the WAL's length in frames at the last
-	// checkpoint, under ckpt.
+	// checkpoint (stored under ckpt).
 	ckpt      sync.Mutex
 	walFrames atomic.Int64
 	wg        sync.WaitGroup
