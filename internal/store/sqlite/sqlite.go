@@ -48,6 +48,10 @@ type Store struct {
 	// checkpoint (stored under ckpt).
 	ckpt      sync.Mutex
 	walFrames atomic.Int64
+	// lastBatch (the operations of the last batch committed) and lingerT
+	// are the writer goroutine's (see defaultCommitLinger).
+	lastBatch int
+	lingerT   *time.Timer
 	wg        sync.WaitGroup
 
 	rdb *sql.DB
@@ -87,6 +91,7 @@ type config struct {
 	busyTimeout        time.Duration
 	checkpointInterval time.Duration
 	walRestartFrames   int64
+	commitLinger       time.Duration
 	// commitObserver hears how long each write transaction took.
 	commitObserver func(time.Duration)
 	// roundSamples, minStep and maxStep size the rounds of the
@@ -134,6 +139,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		busyTimeout:        10 * time.Second,
 		checkpointInterval: 100 * time.Millisecond,
 		walRestartFrames:   defaultWALRestartFrames,
+		commitLinger:       defaultCommitLinger,
 		roundSamples:       defaultRoundSamples,
 		minStep:            defaultMinStep,
 		maxStep:            defaultMaxStep,
@@ -523,6 +529,49 @@ func (s *Store) writeLoop() {
 // no operation is waiting, before it commits.
 const batchYields = 4
 
+// A batch of fewer than lingerOps operations, when the one before had
+// several (chargers are sending at once), waits up to commitLinger from
+// its start for more operations before committing, as PostgreSQL's
+// commit_delay does. At a few thousand MeterValues a second, spread out,
+// commits otherwise carry two or three each: an fsync and the WAL pages
+// of a transaction per two or three calls. Measured at 5 000 calls/s
+// (BENCHMARKS.md): about 10 calls per commit instead of 2.5, and a
+// quarter less CPU per call, for about 1.4 ms more at the median. A
+// single charger at a time never waits; under saturation batches are
+// full anyway.
+const (
+	defaultCommitLinger = time.Millisecond
+	lingerOps           = 16
+)
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// waitWake waits until an operation is handed over or until, and says
+// which came first (the writer goroutine's).
+func (s *Store) waitWake(until time.Time) bool {
+	d := time.Until(until)
+	if d <= 0 {
+		return false
+	}
+	if s.lingerT == nil {
+		s.lingerT = time.NewTimer(d)
+	} else {
+		s.lingerT.Reset(d)
+	}
+	select {
+	case <-s.wake:
+		s.lingerT.Stop()
+		return true
+	case <-s.lingerT.C:
+		return false
+	}
+}
+
 // runBatch runs first and whatever other operations are waiting in one
 // transaction, then answers them all.
 func (s *Store) runBatch(batch []*writeOp, first *writeOp) []*writeOp {
@@ -549,6 +598,9 @@ func (s *Store) runBatch(batch []*writeOp, first *writeOp) []*writeOp {
 			if yields < batchYields {
 				yields++
 				runtime.Gosched()
+				continue
+			}
+			if len(batch) < lingerOps && s.lastBatch >= 2 && s.waitWake(minTime(began.Add(s.cfg.commitLinger), deadline)) {
 				continue
 			}
 			break
@@ -596,6 +648,7 @@ func (s *Store) runBatch(batch []*writeOp, first *writeOp) []*writeOp {
 	if n := int64(len(batch)); n > s.stats.maxBatch.Load() {
 		s.stats.maxBatch.Store(n)
 	}
+	s.lastBatch = len(batch)
 	s.finish(batch, nil)
 	s.restartWAL()
 	return batch
