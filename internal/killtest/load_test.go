@@ -139,6 +139,11 @@ func TestLoadManagementAfterANodeIsKilled(t *testing.T) {
 	b.Kill(t)
 	killed := time.Now()
 	var st loadmgmt.SiteStatus
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the site as last read: %+v", st)
+		}
+	})
 	offline := func(c loadmgmt.ConnectorStatus) bool { return c.State == "uncontrolled" && c.Reason == "offline" }
 	waitUntil(t, "CP-B counted offline at 11 kW, CP-A and CP-C sharing 19 kW", time.Minute, func() bool {
 		st = status()
