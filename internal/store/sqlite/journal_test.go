@@ -3,6 +3,7 @@ package sqlite
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -276,18 +277,10 @@ func (failer) Fatalf(format string, args ...any) {
 func TestMigrateFrom0015(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "old.db")
 	db := openAtMigration(t, path, 15)
-	for _, st := range []string{
-		`INSERT INTO sessions (seq, id, start_key, charger_id, connector_id, transaction_id, id_tag, status, meter_start_wh, started_at)
-			VALUES (1, 's-1', 'k1', 'cp-1', 1, '7', 'TAG', 'active', 0, 1), (2, 's-2', 'k2', 'cp-1', 2, '8', 'TAG', 'active', 0, 2)`,
-		`INSERT INTO session_meter (seq, last_register_wh, last_updated) VALUES (1, 0, 1), (2, 0, 2)`,
+	oldSessions(t, db,
 		// Active table 0; table 1 moved up to (1, 12): its row 10 is in
 		// meter_samples already, 12 and 11 are not.
-		`UPDATE meter_stage_state SET active = 0, moved_seq = 1, moved_id = 12`,
-	} {
-		if _, err := db.Exec(st); err != nil {
-			t.Fatalf("%s: %v", st, err)
-		}
-	}
+		`UPDATE meter_stage_state SET active = 0, moved_seq = 1, moved_id = 12`)
 	sample := func(id int) (int64, []byte) {
 		vbin, err := appendValues(nil, []charging.SampledValue{{Measurand: charging.MeasurandEnergyImportRegister, Unit: "Wh",
 			Value: float64(id), Numeric: true, Raw: strconv.Itoa(id), RawUnit: "Wh"}})
@@ -342,15 +335,7 @@ func TestMigrateFrom0015(t *testing.T) {
 func TestMigrateFrom0016(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "old.db")
 	db := openAtMigration(t, path, 16)
-	for _, st := range []string{
-		`INSERT INTO sessions (seq, id, start_key, charger_id, connector_id, transaction_id, id_tag, status, meter_start_wh, started_at)
-			VALUES (1, 's-1', 'k1', 'cp-1', 1, '7', 'TAG', 'active', 0, 1), (2, 's-2', 'k2', 'cp-1', 2, '8', 'TAG', 'active', 0, 2)`,
-		`INSERT INTO session_meter (seq, last_register_wh, last_updated) VALUES (1, 0, 1), (2, 0, 2)`,
-	} {
-		if _, err := db.Exec(st); err != nil {
-			t.Fatalf("%s: %v", st, err)
-		}
-	}
+	oldSessions(t, db)
 	segment := func(vals ...int) []byte {
 		var body []byte
 		for _, v := range vals {
@@ -379,6 +364,21 @@ func TestMigrateFrom0016(t *testing.T) {
 	s := openAt(t, path, withJournal(3, 1))
 	checkMigratedSamples(t, s, map[string][]float64{"s-1": {10, 11, 12}, "s-2": {20, 21, 22}})
 	addAfterMigration(t, s, 12)
+}
+
+// oldSessions puts two active sessions, s-1 (seq 1) and s-2 (seq 2), of
+// charger cp-1 into a database an older chargebridge left, then runs more.
+func oldSessions(t *testing.T, db *sql.DB, more ...string) {
+	t.Helper()
+	for _, st := range append([]string{
+		`INSERT INTO sessions (seq, id, start_key, charger_id, connector_id, transaction_id, id_tag, status, meter_start_wh, started_at)
+			VALUES (1, 's-1', 'k1', 'cp-1', 1, '7', 'TAG', 'active', 0, 1), (2, 's-2', 'k2', 'cp-1', 2, '8', 'TAG', 'active', 0, 2)`,
+		`INSERT INTO session_meter (seq, last_register_wh, last_updated) VALUES (1, 0, 1), (2, 0, 2)`,
+	}, more...) {
+		if _, err := db.Exec(st); err != nil {
+			t.Fatalf("%s: %v", st, err)
+		}
+	}
 }
 
 // checkMigratedSamples reads each session's samples and compares their
