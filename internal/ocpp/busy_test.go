@@ -233,6 +233,12 @@ func TestBusyChargerLingersThenParks(t *testing.T) {
 		}
 	}
 	busy("the busy charger to linger", "a")
+	// A lingering charger holds no read buffer. (The pause gives a wait
+	// that took one the time to take it.)
+	time.Sleep(20 * time.Millisecond)
+	if n := s.Stats().ReadBuffers.Load(); conn.lingerState.Load() == lingerOn && n != 0 {
+		t.Errorf("%d read buffers held while the one charger lingers; want 0", n)
+	}
 	waitUntil(t, "the silent charger to be parked", func() bool {
 		return conn.lingerState.Load() == lingerOff && conn.readState.Load() == readParked
 	})

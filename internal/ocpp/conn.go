@@ -74,6 +74,10 @@ type Conn struct {
 	pollRaw   syscall.RawConn
 	pollID    uint64
 	readState atomic.Int32
+	// readable is c.peekReadable, made once (waitReadable); peeked says
+	// it has looked at the socket in the wait under way. Read side only.
+	readable func(fd uintptr) bool
+	peeked   bool
 	// idleSince is when the read side last ran out of frames (Unix
 	// nanoseconds) and quick how many frames in a row came within
 	// busyGap of that: a charger sending back to back (quick reaches
@@ -501,7 +505,8 @@ func (c *Conn) arrived() {
 }
 
 // linger waits for the next frame's first byte in the runtime's network
-// poller, with a pooled reader. It fails with os.ErrDeadlineExceeded when
+// poller, holding no buffer (a pooled reader held while waiting was 4 KB
+// of every busy charger's memory, #16). It fails with os.ErrDeadlineExceeded when
 // the server's upkeep ended the wait (kickLinger), or with the read's
 // error.
 func (c *Conn) linger() error {
@@ -513,10 +518,9 @@ func (c *Conn) linger() error {
 			return os.ErrDeadlineExceeded
 		}
 	}
-	if c.br == nil {
-		c.br = c.srv.getReader(c.nc)
-	}
-	_, err := c.br.Peek(1)
+	// serveFrames lingers only once nothing is buffered, so c.br is nil:
+	// readFrame takes a reader once the next frame is there.
+	err := c.waitReadable()
 	if !c.lingerState.CompareAndSwap(lingerOn, lingerOff) {
 		// Kicked: the read deadline is in the past (or about to be,
 		// under lmu); clear it before anything else reads.
@@ -526,8 +530,6 @@ func (c *Conn) linger() error {
 		c.lmu.Unlock()
 	}
 	if err != nil {
-		c.srv.putReader(c.br)
-		c.br = nil
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			return os.ErrDeadlineExceeded

@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -179,6 +180,42 @@ func (p *idlePoller) wake() {
 func (p *idlePoller) close() {
 	p.file.Close()
 	unix.Close(p.wakefd)
+}
+
+// waitReadable waits in the runtime's network poller until the socket has
+// something to read (or has failed, or the read deadline has passed),
+// without reading it, so that the wait holds no buffer.
+func (c *Conn) waitReadable() error {
+	if c.readable == nil {
+		c.readable = c.peekReadable
+	}
+	c.peeked = false
+	return c.pollRaw.Read(c.readable)
+}
+
+// peekReadable is waitReadable's check, called by RawConn.Read with the
+// socket: true when a read would not block. The runtime forgets what the
+// network poller reported before the wait began, so the first call looks
+// (a one-byte peek that leaves the byte in the socket); a later call comes
+// after the poller reported the socket readable. A spurious report is
+// harmless: the read that follows waits again, with its buffer.
+func (c *Conn) peekReadable(fd uintptr) bool {
+	if c.peeked {
+		return true
+	}
+	c.peeked = true
+	for {
+		_, _, errno := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.ext[0])), 1,
+			unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+		switch errno {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		// A byte, the end of the stream or an error: the read says which.
+		return true
+	}
 }
 
 // pollable returns the raw socket of nc when the poller can watch it.

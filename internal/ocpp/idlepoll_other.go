@@ -19,3 +19,7 @@ func (p *idlePoller) wake()                    {}
 func (p *idlePoller) close()                   {}
 
 func pollable(any) syscall.RawConn { return nil }
+
+// waitReadable is never called here: without pollable sockets no charger
+// lingers.
+func (c *Conn) waitReadable() error { return errors.ErrUnsupported }

@@ -186,6 +186,10 @@ type Stats struct {
 	// is the number in progress now.
 	Deferred    atomic.Int64
 	Handshaking atomic.Int64
+	// ReadBuffers is the number of read buffers (4 KB each) held now:
+	// one per connection whose frames are being read, none by an idle or
+	// lingering one.
+	ReadBuffers atomic.Int64
 }
 
 // NewServer returns a Server; Close stops it.
@@ -264,6 +268,7 @@ func (s *Server) newMessageID() string {
 }
 
 func (s *Server) getReader(r io.Reader) *bufio.Reader {
+	s.stats.ReadBuffers.Add(1)
 	if br, ok := s.readers.Get().(*bufio.Reader); ok {
 		br.Reset(r)
 		return br
@@ -272,6 +277,7 @@ func (s *Server) getReader(r io.Reader) *bufio.Reader {
 }
 
 func (s *Server) putReader(br *bufio.Reader) {
+	s.stats.ReadBuffers.Add(-1)
 	br.Reset(nil)
 	s.readers.Put(br)
 }
@@ -428,7 +434,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c.lastSeen.Store(s.now())
 	if rw != nil && rw.Reader.Buffered() > 0 {
-		c.br = rw.Reader
+		c.br = rw.Reader // goes to the pool once read: counted as taken
+		s.stats.ReadBuffers.Add(1)
 	}
 	// Counted before it is registered: a Close from then on (another
 	// node evicting it) uncounts it.

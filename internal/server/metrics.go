@@ -305,6 +305,7 @@ func (s *Server) registry() *prometheus.Registry {
 	counter("ocpp_handshakes_abandoned_total", "OCPP connections the charger had closed by the end of the handshake (it gave up waiting; also in ocpp_connections_refused_total).", func() float64 { return float64(st.GaveUp.Load()) })
 	gauge("ocpp_handshakes_in_progress", "OCPP connection attempts between authentication and registration now (at most --max-handshakes).", func() float64 { return float64(st.Handshaking.Load()) })
 	counter("ocpp_handshakes_deferred_total", "OCPP connection attempts told to retry later (503, Retry-After) because --max-handshakes were in progress (also in ocpp_connections_refused_total).", func() float64 { return float64(st.Deferred.Load()) })
+	gauge("ocpp_read_buffers", "OCPP read buffers (4 KB each) held now: one per charger whose frames are being read.", func() float64 { return float64(st.ReadBuffers.Load()) })
 	counter("ocpp_calls_handled_total", "Calls from chargers answered with a CALLRESULT.", func() float64 { return float64(st.CallsHandled.Load()) })
 	counter("ocpp_call_errors_total", "Calls from chargers answered with a CALLERROR.", func() float64 { return float64(st.CallErrors.Load()) })
 	counter("ocpp_bad_frames_total", "Frames from chargers that were not OCPP-J.", func() float64 { return float64(st.BadFrames.Load()) })
