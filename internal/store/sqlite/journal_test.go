@@ -110,16 +110,23 @@ func TestJournalledSamplesExact(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// After a restart, the samples pending in the journal's rows go
+	// into segments with the new ones.
 	s = openAt(t, path, withJournal(7, 1))
-	for i, ss := range sessions {
-		writeSample(t, s, ss, t0, 1000+i)
+	for n := range 30 {
+		i := n % len(sessions)
+		ss := sessions[i]
+		writeSample(t, s, ss, t0, 1000+n)
 		got, err := s.SessionSamples(t.Context(), ss.sess.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if d := cmp.Diff(ss.want, got, cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })); d != "" {
-			t.Errorf("after restart, session %d (-want +got):\n%s", i, d)
+			t.Fatalf("after restart and write %d, session %d (-want +got):\n%s", n, i, d)
 		}
+	}
+	if st := s.Stats(); st.Moved == 0 || st.FailedMoves != 0 {
+		t.Fatalf("after restart: %d samples put into segments, %d failed steps; want some, none", st.Moved, st.FailedMoves)
 	}
 }
 
