@@ -1,7 +1,6 @@
 package ocpp
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -31,7 +30,7 @@ var ErrCallTimeout = errors.New("charger did not answer in time")
 // Memory per connection is kept small on purpose (the server holds tens of
 // thousands): an idle charger's socket is parked with the server's epoll
 // poller (idlePoller), so it holds no goroutine and no buffer; a pooled
-// bufio.Reader is taken only while frames are arriving, and messages are
+// read buffer is taken only while frames are arriving, and messages are
 // handled on a goroutine that ends once the charger is quiet (a busy
 // charger's lingers for its next frame: linger). Where the socket cannot
 // be parked (TLS, or not Linux) one goroutine per charger waits for the
@@ -47,9 +46,9 @@ type Conn struct {
 	// Data is the handler's per-connection state, set in Handler.Connected.
 	Data any
 
-	// br is a pooled reader held only while a frame is being read, or an
-	// upgrade left bytes buffered; nil when idle.
-	br *bufio.Reader
+	// rb is a pooled read buffer (readbuf.go) held only while frames are
+	// being read, or an upgrade left bytes buffered; nil when idle.
+	rb *readBuf
 	// hdr receives the first two bytes of each frame without a buffer;
 	// hdrRead says waitFrame has read them for the next readFrame.
 	hdr     [2]byte
@@ -74,10 +73,10 @@ type Conn struct {
 	pollRaw   syscall.RawConn
 	pollID    uint64
 	readState atomic.Int32
-	// readable is c.peekReadable, made once (waitReadable); peeked says
-	// it has looked at the socket in the wait under way. Read side only.
-	readable func(fd uintptr) bool
-	peeked   bool
+	// arrive is c.readArrived, made once (waitArrived), and arriveErr
+	// the error its read met. Read side only.
+	arrive    func(fd uintptr) bool
+	arriveErr error
 	// idleSince is when the read side last ran out of frames (Unix
 	// nanoseconds) and quick how many frames in a row came within
 	// busyGap of that: a charger sending back to back (quick reaches
@@ -393,7 +392,7 @@ func (c *Conn) setWriteDeadline(d time.Duration) {
 // handler. Exactly one of waitFrame and serveFrames runs per connection at
 // any time, so a charger's calls are handled in order.
 func (c *Conn) waitFrame() {
-	if c.br == nil {
+	if c.rb == nil {
 		if _, err := io.ReadFull(c.nc, c.hdr[:]); err != nil {
 			c.finish(err)
 			return
@@ -451,7 +450,7 @@ func (c *Conn) serveFrames() {
 			c.finish(err)
 			return
 		}
-		if c.br != nil {
+		if c.rb != nil {
 			continue // the next frame is buffered
 		}
 		c.idleSince = c.srv.now()
@@ -518,9 +517,8 @@ func (c *Conn) linger() error {
 			return os.ErrDeadlineExceeded
 		}
 	}
-	// serveFrames lingers only once nothing is buffered, so c.br is nil:
-	// readFrame takes a reader once the next frame is there.
-	err := c.waitReadable()
+	// serveFrames lingers only once nothing is buffered (c.rb is nil).
+	err := c.waitArrived()
 	if !c.lingerState.CompareAndSwap(lingerOn, lingerOff) {
 		// Kicked: the read deadline is in the past (or about to be,
 		// under lmu); clear it before anything else reads.
@@ -564,7 +562,7 @@ func (c *Conn) kickLinger(now int64) {
 // idle waits for the connection's next frame: parked with the server's
 // poller when it can watch the socket, else in a waitFrame goroutine.
 func (c *Conn) idle() {
-	if c.br == nil && c.srv.poller != nil && c.srv.poller.park(c.srv, c) {
+	if c.rb == nil && c.srv.poller != nil && c.srv.poller.park(c.srv, c) {
 		return
 	}
 	go c.waitFrame()
@@ -632,27 +630,23 @@ func (c *Conn) readFrame() (op ws.OpCode, fin bool, payload []byte, err error) {
 	if c.hdrRead {
 		// waitFrame got the first two bytes without a buffer.
 		c.hdrRead = false
-		if c.br == nil {
-			c.br = c.srv.getReader(c.nc)
-		}
-	} else {
-		if c.br == nil {
-			// The poller saw the socket readable.
-			c.br = c.srv.getReader(c.nc)
-		}
-		if _, err = io.ReadFull(c.br, c.hdr[:]); err != nil {
-			c.srv.putReader(c.br)
-			c.br = nil
-			return 0, false, nil, err
-		}
+	} else if err = c.readFull(c.hdr[:]); err != nil {
+		// readFull takes a buffer if there is none (the poller saw the
+		// socket readable).
+		c.srv.putReadBuf(c.rb)
+		c.rb = nil
+		return 0, false, nil, err
 	}
 	c.frameStart.Store(c.srv.now())
 	defer func() {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF // the stream ended inside the frame
+		}
 		c.frameStart.Store(0)
 		c.lastSeen.Store(c.srv.now())
-		if c.br != nil && (err != nil || c.br.Buffered() == 0) {
-			c.srv.putReader(c.br)
-			c.br = nil
+		if c.rb != nil && (err != nil || c.buffered() == 0) {
+			c.srv.putReadBuf(c.rb)
+			c.rb = nil
 		}
 	}()
 	b0, b1 := c.hdr[0], c.hdr[1]
@@ -668,12 +662,12 @@ func (c *Conn) readFrame() (op ws.OpCode, fin bool, payload []byte, err error) {
 	ext := c.ext[:8]
 	switch length {
 	case 126:
-		if _, err = io.ReadFull(c.br, ext[:2]); err != nil {
+		if err = c.readFull(ext[:2]); err != nil {
 			return 0, false, nil, err
 		}
 		length = uint64(binary.BigEndian.Uint16(ext[:2]))
 	case 127:
-		if _, err = io.ReadFull(c.br, ext[:8]); err != nil {
+		if err = c.readFull(ext[:8]); err != nil {
 			return 0, false, nil, err
 		}
 		length = binary.BigEndian.Uint64(ext[:8])
@@ -684,12 +678,12 @@ func (c *Conn) readFrame() (op ws.OpCode, fin bool, payload []byte, err error) {
 	if length > uint64(c.srv.cfg.MaxMessageSize) {
 		return 0, false, nil, closeError{ws.StatusMessageTooBig, "message too big"}
 	}
-	if _, err = io.ReadFull(c.br, c.ext[8:12]); err != nil {
+	if err = c.readFull(c.ext[8:12]); err != nil {
 		return 0, false, nil, err
 	}
 	mask := [4]byte(c.ext[8:12])
 	payload = make([]byte, length)
-	if _, err = io.ReadFull(c.br, payload); err != nil {
+	if err = c.readFull(payload); err != nil {
 		return 0, false, nil, err
 	}
 	ws.Cipher(payload, mask, 0)

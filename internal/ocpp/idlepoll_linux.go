@@ -5,10 +5,10 @@ package ocpp
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -182,38 +182,43 @@ func (p *idlePoller) close() {
 	unix.Close(p.wakefd)
 }
 
-// waitReadable waits in the runtime's network poller until the socket has
-// something to read (or has failed, or the read deadline has passed),
-// without reading it, so that the wait holds no buffer.
-func (c *Conn) waitReadable() error {
-	if c.readable == nil {
-		c.readable = c.peekReadable
+// waitArrived waits in the runtime's network poller for a lingering
+// charger's next bytes and reads them into a read buffer taken only once
+// they are there, so that the wait holds no buffer and the read is the
+// one a blocking read would have made.
+func (c *Conn) waitArrived() error {
+	if c.arrive == nil {
+		c.arrive = c.readArrived
 	}
-	c.peeked = false
-	return c.pollRaw.Read(c.readable)
+	c.arriveErr = nil
+	if err := c.pollRaw.Read(c.arrive); err != nil {
+		return err
+	}
+	return c.arriveErr
 }
 
-// peekReadable is waitReadable's check, called by RawConn.Read with the
-// socket: true when a read would not block. The runtime forgets what the
-// network poller reported before the wait began, so the first call looks
-// (a one-byte peek that leaves the byte in the socket); a later call comes
-// after the poller reported the socket readable. A spurious report is
-// harmless: the read that follows waits again, with its buffer.
-func (c *Conn) peekReadable(fd uintptr) bool {
-	if c.peeked {
-		return true
-	}
-	c.peeked = true
+// readArrived is waitArrived's read, called by RawConn.Read with the
+// socket: false (wait for the poller) when nothing has arrived.
+func (c *Conn) readArrived(fd uintptr) bool {
+	rb := c.srv.getReadBuf()
 	for {
-		_, _, errno := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.ext[0])), 1,
-			unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
-		switch errno {
-		case unix.EINTR:
+		n, err := unix.Read(int(fd), rb.b)
+		switch {
+		case err == unix.EINTR:
 			continue
-		case unix.EAGAIN:
+		case err == unix.EAGAIN:
+			c.srv.putReadBuf(rb)
 			return false
+		case n > 0:
+			rb.w = n
+			c.rb = rb
+			return true
+		case err == nil:
+			c.arriveErr = io.EOF
+		default:
+			c.arriveErr = os.NewSyscallError("read", err)
 		}
-		// A byte, the end of the stream or an error: the read says which.
+		c.srv.putReadBuf(rb)
 		return true
 	}
 }

@@ -20,6 +20,6 @@ func (p *idlePoller) close()                   {}
 
 func pollable(any) syscall.RawConn { return nil }
 
-// waitReadable is never called here: without pollable sockets no charger
+// waitArrived is never called here: without pollable sockets no charger
 // lingers.
-func (c *Conn) waitReadable() error { return errors.ErrUnsupported }
+func (c *Conn) waitArrived() error { return errors.ErrUnsupported }

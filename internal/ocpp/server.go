@@ -1,7 +1,6 @@
 package ocpp
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -133,7 +132,7 @@ type Server struct {
 	mu    sync.RWMutex
 	conns map[string]*Conn
 
-	readers  sync.Pool
+	readBufs sync.Pool
 	msgID    atomic.Uint64
 	idPrefix string
 	// gate orders WaitGroup.Add against Shutdown's Wait: Adds happen
@@ -265,21 +264,6 @@ func (s *Server) idleTimeout() time.Duration {
 
 func (s *Server) newMessageID() string {
 	return s.idPrefix + strconv.FormatUint(s.msgID.Add(1), 36)
-}
-
-func (s *Server) getReader(r io.Reader) *bufio.Reader {
-	s.stats.ReadBuffers.Add(1)
-	if br, ok := s.readers.Get().(*bufio.Reader); ok {
-		br.Reset(r)
-		return br
-	}
-	return bufio.NewReaderSize(r, 4096)
-}
-
-func (s *Server) putReader(br *bufio.Reader) {
-	s.stats.ReadBuffers.Add(-1)
-	br.Reset(nil)
-	s.readers.Put(br)
 }
 
 // Conn returns the open connection of a charger.
@@ -433,9 +417,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.pollRaw = pollable(nc)
 	}
 	c.lastSeen.Store(s.now())
-	if rw != nil && rw.Reader.Buffered() > 0 {
-		c.br = rw.Reader // goes to the pool once read: counted as taken
-		s.stats.ReadBuffers.Add(1)
+	if rw != nil {
+		c.rb = s.adoptBuffered(rw.Reader)
 	}
 	// Counted before it is registered: a Close from then on (another
 	// node evicting it) uncounts it.
@@ -577,9 +560,9 @@ func (s *Server) forget(c *Conn) {
 		delete(s.conns, c.id)
 	}
 	s.mu.Unlock()
-	if c.br != nil {
-		s.putReader(c.br)
-		c.br = nil
+	if c.rb != nil {
+		s.putReadBuf(c.rb)
+		c.rb = nil
 	}
 	c.uncount()
 	c.handler.Disconnected(c)
