@@ -85,7 +85,7 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add(masked(ws.OpText, true, bytes.Repeat([]byte("x"), 300)), uint16(100))
 	f.Add(append(masked(ws.OpText, true, bytes.Repeat([]byte("y"), 5000)), masked(ws.OpPing, true, []byte("p"))...), uint16(4095))
 	f.Add(append(masked(ws.OpText, true, text), 0x81, 0x05, 'h', 'e', 'l', 'l', 'o'), uint16(3)) // unmasked
-	f.Add(append(masked(ws.OpPing, true, nil), 0x89, 0xfe, 0x00, 0x7e, 1, 2, 3, 4), uint16(2))  // control frame of 126
+	f.Add(append(masked(ws.OpPing, true, nil), 0x89, 0xfe, 0x00, 0x7e, 1, 2, 3, 4), uint16(2))   // control frame of 126
 	f.Add(masked(ws.OpText, true, text)[:20], uint16(0))
 	const max = 8192
 	f.Fuzz(func(t *testing.T, data []byte, piece uint16) {
