@@ -589,6 +589,7 @@ func (n *Node) Nodes(ctx context.Context) ([]NodeInfo, error) {
 		}
 		out = append(out, info)
 	}
+	n.forgetGone(out)
 	slices.SortFunc(out, func(a, b NodeInfo) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }

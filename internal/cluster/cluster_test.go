@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -200,6 +201,41 @@ func TestPresenceExpiresWithItsNode(t *testing.T) {
 	})
 	if got := holder(t, b, "CP2"); got != "b" {
 		t.Errorf("b's own charger: holder %q; want b", got)
+	}
+}
+
+// TestGoneNodeIsNotBelievedAlive: once Nodes no longer lists a node, its
+// chargers are not held, though a lookup just before believed its
+// heartbeat for a while (the site leader lists the nodes, sees one gone,
+// and then counts offline the chargers no live node holds).
+func TestGoneNodeIsNotBelievedAlive(t *testing.T) {
+	ns := natstest.Start(t)
+	const ttl = 1200 * time.Millisecond
+	var la, lb localSet
+	a := join(t, ns.URL(), "a", ttl, &la, nil)
+	b := join(t, ns.URL(), "b", ttl, &lb, nil)
+	la.set("CP1", true)
+	a.Hold("CP1")
+	within(t, "a to hold CP1", func() bool { return holder(t, b, "CP1") == "a" })
+	a.abandon()
+	seenAlive := 0
+	within(t, "a to leave the nodes", func() bool {
+		// The lookup refreshes b's belief in a's heartbeat while a's
+		// key lives.
+		if holder(t, b, "CP1") == "a" {
+			seenAlive++
+		}
+		nodes, err := b.Nodes(context.Background())
+		if err != nil || slices.ContainsFunc(nodes, func(n NodeInfo) bool { return n.ID == "a" }) {
+			return false
+		}
+		if got := holder(t, b, "CP1"); got != "" {
+			t.Fatalf("a is not among the nodes, yet CP1's holder is %q", got)
+		}
+		return true
+	})
+	if seenAlive == 0 {
+		t.Fatal("no lookup found a alive after it was abandoned: the test proved nothing")
 	}
 }
 

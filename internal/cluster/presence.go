@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"hash/fnv"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -324,6 +325,22 @@ func (n *Node) alive(ctx context.Context, node, run string) (bool, error) {
 	n.seen[node] = seenNode{run: info.Run, until: now.Add(min(aliveFor, n.cfg.Refresh))}
 	n.seenMu.Unlock()
 	return info.Run == run, nil
+}
+
+// forgetGone forgets the heartbeats seen of the nodes (or runs) that are
+// not among nodes, the cluster's nodes as just listed: alive would have
+// believed them for up to aliveFor more, so that a caller who saw a node
+// gone (the site leader's watchNodes) and then looked up its chargers
+// found them still held, and counted none of them offline, ever (seen
+// in TestLoadManagementAfterANodeIsKilled, which failed now and then).
+func (n *Node) forgetGone(nodes []NodeInfo) {
+	n.seenMu.Lock()
+	defer n.seenMu.Unlock()
+	for id, s := range n.seen {
+		if !slices.ContainsFunc(nodes, func(i NodeInfo) bool { return i.ID == id && i.Run == s.run }) {
+			delete(n.seen, id)
+		}
+	}
 }
 
 // aliveFor is how long a node's heartbeat, once seen, is believed without
