@@ -3,6 +3,7 @@ package charging
 import (
 	"math"
 	"strconv"
+	"time"
 )
 
 // Bounds of a plausible energy register reading. A reading outside them is
@@ -93,17 +94,15 @@ func Fold(s Session, m MeterValues) (Session, []Anomaly) {
 				}
 				s.LastRegisterWh = max(s.LastRegisterWh, wh)
 			case v.Measurand == MeasurandPowerImport && v.Phase == "":
-				p := v.Value
 				if s.LastPowerAt == nil || !ts.Before(*s.LastPowerAt) {
-					at := ts
-					s.LastPowerKW, s.LastPowerAt = &p, &at
+					r := newReading(v.Value, ts)
+					s.LastPowerKW, s.LastPowerAt = &r.value, &r.at
 				}
-				s.MaxPowerKW = max(s.MaxPowerKW, p)
+				s.MaxPowerKW = max(s.MaxPowerKW, v.Value)
 			case v.Measurand == MeasurandSoC:
-				soc := v.Value
 				if s.SoCAt == nil || !ts.Before(*s.SoCAt) {
-					at := ts
-					s.SoC, s.SoCAt = &soc, &at
+					r := newReading(v.Value, ts)
+					s.SoC, s.SoCAt = &r.value, &r.at
 				}
 			}
 		}
@@ -184,3 +183,13 @@ func StartAnomalies(meterStartWh int64, connectorID, connectors int) []Anomaly {
 // MaxConnectorID is the highest connector id the core believes without the
 // charger having reported its connectors.
 const MaxConnectorID = 128
+
+// reading is a value and its time, allocated together: the session's
+// pointers to the last power (or SoC) and its time point into one, one
+// allocation where two were made per MeterValues (#16).
+type reading struct {
+	value float64
+	at    time.Time
+}
+
+func newReading(v float64, at time.Time) *reading { return &reading{v, at} }

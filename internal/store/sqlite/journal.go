@@ -124,15 +124,15 @@ type pendingSamples struct {
 // appendJournalSample appends a sample in the body form; values is in
 // package sampled's form.
 func appendJournalSample(b []byte, ts time.Time, values []byte) ([]byte, error) {
-	if ts.IsZero() {
-		b = append(b, 0)
-	} else {
-		n, err := encTime(ts)
-		if err != nil {
-			return b, err
-		}
+	n, ok, err := nanos(ts)
+	switch {
+	case err != nil:
+		return b, err
+	case ok:
 		b = append(b, 1)
-		b = binary.AppendVarint(b, n.(int64))
+		b = binary.AppendVarint(b, n)
+	default:
+		b = append(b, 0)
 	}
 	b = binary.AppendUvarint(b, uint64(len(values)))
 	return append(b, values...), nil

@@ -57,24 +57,36 @@ const (
 // appendMeterRecord appends mt at version in the journal's form.
 func appendMeterRecord(b []byte, version int64, mt *charging.Meter) ([]byte, error) {
 	var mask byte
-	var te timeEnc
-	powerAt, socAt, updated := te.p(mt.LastPowerAt), te.p(mt.SoCAt), te.t(mt.LastUpdated)
-	if te.err != nil {
-		return b, te.err
+	var powerAt, socAt int64
+	var hasPowerAt, hasSoCAt bool
+	var err error
+	if mt.LastPowerAt != nil {
+		if powerAt, hasPowerAt, err = nanos(*mt.LastPowerAt); err != nil {
+			return b, err
+		}
+	}
+	if mt.SoCAt != nil {
+		if socAt, hasSoCAt, err = nanos(*mt.SoCAt); err != nil {
+			return b, err
+		}
+	}
+	updated, hasUpdated, err := nanos(mt.LastUpdated)
+	if err != nil {
+		return b, err
 	}
 	if mt.LastPowerKW != nil {
 		mask |= meterHasPower
 	}
-	if powerAt != nil {
+	if hasPowerAt {
 		mask |= meterHasPowerAt
 	}
 	if mt.SoC != nil {
 		mask |= meterHasSoC
 	}
-	if socAt != nil {
+	if hasSoCAt {
 		mask |= meterHasSoCAt
 	}
-	if updated != nil {
+	if hasUpdated {
 		mask |= meterHasUpdated
 	}
 	b = binary.AppendUvarint(b, uint64(version))
@@ -84,17 +96,17 @@ func appendMeterRecord(b []byte, version int64, mt *charging.Meter) ([]byte, err
 	if mt.LastPowerKW != nil {
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(*mt.LastPowerKW))
 	}
-	if powerAt != nil {
-		b = binary.AppendVarint(b, powerAt.(int64))
+	if hasPowerAt {
+		b = binary.AppendVarint(b, powerAt)
 	}
 	if mt.SoC != nil {
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(*mt.SoC))
 	}
-	if socAt != nil {
-		b = binary.AppendVarint(b, socAt.(int64))
+	if hasSoCAt {
+		b = binary.AppendVarint(b, socAt)
 	}
-	if updated != nil {
-		b = binary.AppendVarint(b, updated.(int64))
+	if hasUpdated {
+		b = binary.AppendVarint(b, updated)
 	}
 	return b, nil
 }
@@ -211,6 +223,9 @@ type meters struct {
 	tx      map[int64]*meterState
 	forgot  bool
 	flushed []int64
+	// spare holds the last transaction's meterStates for the next one's
+	// (one fewer allocation per MeterValues).
+	spare []*meterState
 
 	overlay *meterOverlay
 	nv      []driver.NamedValue
@@ -225,6 +240,9 @@ func (m *meters) prepare(p func(string) driver.Stmt) {
 
 // begin starts a transaction.
 func (m *meters) begin() {
+	for _, st := range m.tx {
+		m.spare = append(m.spare, st)
+	}
 	clear(m.tx)
 	m.forgot = false
 	m.flushed = m.flushed[:0]
@@ -243,11 +261,14 @@ func (w *writer) meterVersion(seq int64) (version int64, found bool, err error) 
 			return st.version, true, nil
 		}
 	}
-	err = w.queryRow(m.version, seq).Scan(&version)
+	// A variable of its own: Scan's pointer moves it to the heap, which
+	// for the named result cost an allocation on every call.
+	var v int64
+	err = w.queryRow(m.version, seq).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}
-	return version, err == nil, err
+	return v, err == nil, err
 }
 
 // fold notes session seq's meter at version, rec in the journal's form,
@@ -255,7 +276,12 @@ func (w *writer) meterVersion(seq int64) (version int64, found bool, err error) 
 func (m *meters) fold(seq, version int64, rec []byte) {
 	st := m.tx[seq]
 	if st == nil {
-		st = &meterState{}
+		if k := len(m.spare); k > 0 {
+			st, m.spare = m.spare[k-1], m.spare[:k-1]
+			*st = meterState{}
+		} else {
+			st = &meterState{}
+		}
 		m.tx[seq] = st
 	}
 	st.version, st.dirty, st.rec = version, true, rec

@@ -307,12 +307,13 @@ func (m *meterOp) put() {
 const sampleArgs = 7
 
 func (m *meterOp) encode(w *charging.MeterWrite) error {
-	received, err := encTime(w.ReceivedAt)
-	if err != nil {
-		return err
-	}
+	var err error
 	m.seq, m.version = w.Seq, w.Version
 	if w.Seq == 0 {
+		received, err := encTime(w.ReceivedAt)
+		if err != nil {
+			return err
+		}
 		var tx any
 		if w.TransactionID != nil {
 			tx = *w.TransactionID

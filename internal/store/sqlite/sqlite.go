@@ -709,14 +709,16 @@ func (s *Store) runOp(op *writeOp) (fatal error) {
 	}
 	if op.bare {
 		op.err = op.fn(w)
+		if op.err == nil {
+			return nil
+		}
+		// Declared here: errors.As moves it to the heap, an allocation
+		// per operation when it was declared for every one.
 		var u unchangedError
-		switch {
-		case op.err == nil:
-		case errors.As(op.err, &u):
-			op.err = u.err
-		default:
+		if !errors.As(op.err, &u) {
 			return fmt.Errorf("operation without savepoint: %w", op.err)
 		}
+		op.err = u.err
 		return nil
 	}
 	if err := w.run(w.savepoint); err != nil {
