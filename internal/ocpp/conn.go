@@ -503,11 +503,11 @@ func (c *Conn) arrived() {
 	}
 }
 
-// linger waits for the next frame's first byte in the runtime's network
-// poller, holding no buffer (a pooled reader held while waiting was 4 KB
-// of every busy charger's memory, #16). It fails with os.ErrDeadlineExceeded when
-// the server's upkeep ended the wait (kickLinger), or with the read's
-// error.
+// linger waits for the next frame in the runtime's network poller, holding
+// no buffer (a pooled reader held while waiting was 4 KB of every busy
+// charger's memory, #16), and reads what arrives. It fails with
+// os.ErrDeadlineExceeded when the server's upkeep ended the wait
+// (kickLinger), or with the read's error.
 func (c *Conn) linger() error {
 	c.lingerSince.Store(c.srv.now())
 	c.lingerState.Store(lingerOn)
