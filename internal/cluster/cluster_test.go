@@ -33,6 +33,14 @@ func join(t testing.TB, url, id string, ttl time.Duration, local *localSet, cmds
 	return n
 }
 
+// twoNodes joins nodes a and b (heartbeat TTL ttl) to the cluster at url,
+// with the sets of chargers each holds.
+func twoNodes(t testing.TB, url string, ttl time.Duration) (a, b *Node, la, lb *localSet) {
+	t.Helper()
+	la, lb = &localSet{}, &localSet{}
+	return join(t, url, "a", ttl, la, nil), join(t, url, "b", ttl, lb, nil), la, lb
+}
+
 // localSet is the chargers whose sockets a node holds, and those it was
 // told to close.
 type localSet struct {
@@ -96,9 +104,7 @@ func within(t *testing.T, what string, cond func() bool) {
 
 func TestPresenceFollowsTheCharger(t *testing.T) {
 	ns := natstest.Start(t)
-	var la, lb localSet
-	a := join(t, ns.URL(), "a", time.Minute, &la, nil)
-	b := join(t, ns.URL(), "b", time.Minute, &lb, nil)
+	a, b, la, lb := twoNodes(t, ns.URL(), time.Minute)
 	const cp = "CP.1:x" // dots and colons are escaped in keys
 
 	la.set(cp, true)
@@ -168,9 +174,7 @@ func TestNodeIDIsOneNodes(t *testing.T) {
 func TestPresenceExpiresWithItsNode(t *testing.T) {
 	ns := natstest.Start(t)
 	const ttl = 1200 * time.Millisecond // refreshed every 200 ms: room for a loaded machine
-	var la, lb localSet
-	a := join(t, ns.URL(), "a", ttl, &la, nil)
-	b := join(t, ns.URL(), "b", ttl, &lb, nil)
+	a, b, la, lb := twoNodes(t, ns.URL(), ttl)
 	la.set("CP1", true)
 	a.Hold("CP1")
 	lb.set("CP2", true)
@@ -211,9 +215,7 @@ func TestPresenceExpiresWithItsNode(t *testing.T) {
 func TestGoneNodeIsNotBelievedAlive(t *testing.T) {
 	ns := natstest.Start(t)
 	const ttl = 1200 * time.Millisecond
-	var la, lb localSet
-	a := join(t, ns.URL(), "a", ttl, &la, nil)
-	b := join(t, ns.URL(), "b", ttl, &lb, nil)
+	a, b, la, _ := twoNodes(t, ns.URL(), ttl)
 	la.set("CP1", true)
 	a.Hold("CP1")
 	within(t, "a to hold CP1", func() bool { return holder(t, b, "CP1") == "a" })
@@ -433,9 +435,7 @@ func (echo) Send(_ context.Context, chargerID, action string, payload json.RawMe
 
 func TestForwardedRawMessages(t *testing.T) {
 	ns := natstest.Start(t)
-	var la, lb localSet
-	a := join(t, ns.URL(), "a", time.Minute, &la, nil)
-	b := join(t, ns.URL(), "b", time.Minute, &lb, nil)
+	a, b, la, _ := twoNodes(t, ns.URL(), time.Minute)
 	la.set("CP1", true)
 	a.Hold("CP1")
 	viaB := NewRawRouter(b, refuseRaw{})

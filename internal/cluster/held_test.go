@@ -18,9 +18,7 @@ import (
 func TestConnectedSetIsTheLiveNodesChargers(t *testing.T) {
 	ns := natstest.Start(t)
 	const ttl = 1200 * time.Millisecond
-	var la, lb localSet
-	a := join(t, ns.URL(), "a", ttl, &la, nil)
-	b := join(t, ns.URL(), "b", ttl, &lb, nil)
+	a, b, la, lb := twoNodes(t, ns.URL(), ttl)
 	for _, id := range []string{"CP1", "CP2"} {
 		la.set(id, true)
 		a.Hold(id)
@@ -55,9 +53,7 @@ func TestConnectedSetIsTheLiveNodesChargers(t *testing.T) {
 // heartbeat with the new count may come first).
 func TestPresenceVersionFollowsOtherNodesRecords(t *testing.T) {
 	ns := natstest.Start(t)
-	var la, lb localSet
-	a := join(t, ns.URL(), "a", 5*time.Second, &la, nil)
-	b := join(t, ns.URL(), "b", 5*time.Second, &lb, nil)
+	a, b, la, _ := twoNodes(t, ns.URL(), 5*time.Second)
 	v0 := b.PresenceVersion()
 	la.set("CP1", true)
 	a.Hold("CP1")

@@ -14,9 +14,7 @@ import (
 // key-value writes); the record is written once the stripe is free.
 func TestHoldSoonDoesNotWaitForPresenceWrites(t *testing.T) {
 	ns := natstest.Start(t)
-	var la, lb localSet
-	a := join(t, ns.URL(), "a", time.Minute, &la, nil)
-	b := join(t, ns.URL(), "b", time.Minute, &lb, nil)
+	a, b, la, _ := twoNodes(t, ns.URL(), time.Minute)
 	const cp = "CP-SOON"
 	la.set(cp, true)
 

@@ -55,9 +55,7 @@ func record(t *testing.T, n *Node, charger string) (Entry, bool) {
 // heartbeat, one key-value write, however many chargers it holds.
 func TestHeldChargersCostOnlyTheHeartbeat(t *testing.T) {
 	ns := natstest.Start(t)
-	var la, lb localSet
-	a := join(t, ns.URL(), "a", time.Hour, &la, nil) // its loop never refreshes: the test does
-	b := join(t, ns.URL(), "b", time.Hour, &lb, nil)
+	a, b, la, _ := twoNodes(t, ns.URL(), time.Hour) // its loop never refreshes: the test does
 	const held = 200
 	for i := range held {
 		id := fmt.Sprintf("CP%03d", i)
@@ -96,9 +94,7 @@ func TestHeldChargersCostOnlyTheHeartbeat(t *testing.T) {
 func TestDeadNodesChargersGoWithItsHeartbeat(t *testing.T) {
 	ns := natstest.Start(t)
 	const ttl = 1200 * time.Millisecond
-	var la, lb localSet
-	a := join(t, ns.URL(), "a", ttl, &la, nil)
-	b := join(t, ns.URL(), "b", ttl, &lb, nil)
+	a, b, la, _ := twoNodes(t, ns.URL(), ttl)
 	var cps []string
 	for i := range 20 {
 		id := fmt.Sprintf("CP%02d", i)
@@ -188,9 +184,7 @@ func TestStaleRecordThenReconnect(t *testing.T) {
 // again, leaving those another node has taken.
 func TestLapsedNodeWritesItsRecordsAgain(t *testing.T) {
 	ns := natstest.Start(t)
-	var la, lb localSet
-	a := join(t, ns.URL(), "a", time.Hour, &la, nil)
-	b := join(t, ns.URL(), "b", time.Hour, &lb, nil)
+	a, b, la, lb := twoNodes(t, ns.URL(), time.Hour)
 	for _, id := range []string{"CP1", "CP2"} {
 		la.set(id, true)
 		a.Hold(id)
@@ -259,9 +253,7 @@ func TestOldPresenceBucketLosesItsTTL(t *testing.T) {
 func TestHeartbeatWhileRecordsWait(t *testing.T) {
 	ns := natstest.Start(t)
 	const ttl = 1200 * time.Millisecond
-	var la, lb localSet
-	a := join(t, ns.URL(), "a", ttl, &la, nil)
-	b := join(t, ns.URL(), "b", ttl, &lb, nil)
+	a, b, la, _ := twoNodes(t, ns.URL(), ttl)
 	la.set("CP0", true)
 	a.Hold("CP0")
 	// CP1's record failed to be written: the next repair writes it, and

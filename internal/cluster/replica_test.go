@@ -145,9 +145,7 @@ func TestForwardToANodeWithoutTheCharger(t *testing.T) {
 // TestPresenceFollowsTheCharger).
 func TestTakeOverWhileTheCopyLags(t *testing.T) {
 	ns := natstest.Start(t)
-	var la, lb localSet
-	a := join(t, ns.URL(), "a", time.Minute, &la, nil)
-	b := join(t, ns.URL(), "b", time.Minute, &lb, nil)
+	a, b, la, lb := twoNodes(t, ns.URL(), time.Minute)
 	la.set("CP1", true)
 	a.Hold("CP1")
 	within(t, "b's copy to have a's record", func() bool { synced, has := b.replica.known("CP1"); return synced && has })
