@@ -11,9 +11,9 @@ const readBufSize = 4096
 
 // readBuf is a pooled read buffer, held by a connection only while its
 // frames are being read (Conn.rb). It is filled either by a read of the
-// socket (fill) or, when a busy charger's next frame arrives, by the read
-// that found it (Conn.readArrived), so that waiting holds no buffer and
-// costs no extra system call.
+// socket (Conn.readFull) or, when a busy charger's next frame arrives, by
+// the read that found it (Conn.readArrived), so that waiting holds no
+// buffer and costs no extra system call.
 type readBuf struct {
 	b    []byte
 	r, w int // unread bytes are b[r:w]
