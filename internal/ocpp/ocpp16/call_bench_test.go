@@ -8,6 +8,7 @@ import (
 
 	"github.com/chargebridge/chargebridge/internal/charging"
 	"github.com/chargebridge/chargebridge/internal/ocpp"
+	"github.com/chargebridge/chargebridge/internal/testenv"
 )
 
 // benchCallMeterValues is a MeterValues CALL with three sampled values, as
@@ -31,13 +32,14 @@ func (s *writeOnlyStore) WriteMeterValues(ctx context.Context, w charging.MeterW
 	return nil
 }
 
-// BenchmarkCallMeterValues is the server's work on a MeterValues CALL
-// outside the store and the socket: frame parsing, the gate's schema
-// validation, decoding, the core's screening and fold, and the answer.
-func BenchmarkCallMeterValues(b *testing.B) {
+// callMeterValues returns one MeterValues CALL's handling as
+// BenchmarkCallMeterValues measures it: frame parsing, the gate's schema
+// validation, decoding, the core's screening and fold, and the answer,
+// outside the store and the socket.
+func callMeterValues(tb testing.TB) func() {
 	v, err := NewValidator()
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc := charging.NewService(&writeOnlyStore{}, charging.SystemClock{}, log, charging.Config{})
@@ -46,16 +48,41 @@ func BenchmarkCallMeterValues(b *testing.B) {
 	msg := []byte(benchCallMeterValues)
 	buf := make([]byte, 0, 512)
 	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
+	return func() {
 		f, err := ocpp.ParseFrame(msg)
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		res, e := h.HandleCall(ctx, c, f.Action, f.Payload)
 		if e != nil {
-			b.Fatal(e)
+			tb.Fatal(e)
 		}
 		buf = ocpp.AppendCallResult(buf[:0], f.ID, res)
+	}
+}
+
+// BenchmarkCallMeterValues is the server's work on a MeterValues CALL
+// outside the store and the socket (callMeterValues).
+func BenchmarkCallMeterValues(b *testing.B) {
+	call := callMeterValues(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		call()
+	}
+}
+
+// TestCallMeterValuesAllocations bounds the allocations of the path
+// BenchmarkCallMeterValues measures (#16): the parsed frame, the samples
+// and their strings, the transaction id, the fold's last power, and no
+// more.
+func TestCallMeterValuesAllocations(t *testing.T) {
+	if testenv.Race {
+		t.Skip("the race detector changes what escapes to the heap")
+	}
+	allocs := testing.AllocsPerRun(1000, callMeterValues(t))
+	t.Logf("%.1f allocations per MeterValues CALL", allocs)
+	const most = 7 // measured; 8 before the fold allocated the last power and its time together
+	if allocs > most {
+		t.Errorf("%.1f allocations per MeterValues CALL; want at most %d", allocs, most)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chargebridge/chargebridge/internal/charging"
+	"github.com/chargebridge/chargebridge/internal/testenv"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -577,5 +578,34 @@ func TestMeterHeldInMemory(t *testing.T) {
 		if err != nil || got.LastRegisterWh != c.register || got.MeterVersion != c.version {
 			t.Errorf("%s after a restart: register %v at version %d, %v; want %v at %d", c.id, got.LastRegisterWh, got.MeterVersion, err, c.register, c.version)
 		}
+	}
+}
+
+// TestMeterValuesWriteAllocations bounds the allocations of a MeterValues
+// write, the whole path the store takes for it (caller, writer, journal,
+// commit), one caller at a time: the hot path of #16, where ten
+// allocations per call were taken out. A change that puts some back fails
+// here rather than only in a benchmark nobody reads.
+func TestMeterValuesWriteAllocations(t *testing.T) {
+	if testenv.Race {
+		t.Skip("the race detector changes what escapes to the heap")
+	}
+	s := openAt(t, filepath.Join(t.TempDir(), "cb.db"), WithSynchronousNormal())
+	ss := &benchSessionsT(t, s, 1)[0]
+	ctx := t.Context()
+	m := charging.MeterValues{ChargerID: ss.ChargerID, ConnectorID: 1, TransactionID: &ss.TransactionID,
+		Samples: []charging.MeterSample{meterSample(t0, 1)}, ReceivedAt: t0}
+	w := charging.MeterWrite{MeterValues: m, Seq: ss.Seq, Meter: ss.Meter()}
+	allocs := testing.AllocsPerRun(500, func() {
+		w.Version = ss.MeterVersion
+		if err := s.WriteMeterValues(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		ss.MeterVersion++
+	})
+	t.Logf("%.1f allocations per MeterValues", allocs)
+	const most = 14 // 13 measured; 19 before af5d3ba
+	if allocs > most {
+		t.Errorf("%.1f allocations per MeterValues written; want at most %d", allocs, most)
 	}
 }
