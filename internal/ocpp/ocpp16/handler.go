@@ -96,6 +96,24 @@ var _ ocpp.Handler = (*Handler)(nil)
 // connState is what the handler keeps per connection.
 type connState struct {
 	strictTimestamps bool
+	// lastTx is the core id of lastWireTx, the transaction the charger's
+	// last MeterValues named; the next one most often names it too, and
+	// takes it without formatting it again (two allocations per
+	// MeterValues, #16). Read side only, like every call's handling.
+	lastWireTx int64
+	lastTx     *string
+}
+
+// coreTx is CoreTransactionID(tx), the one of the last call when it is
+// the same transaction.
+func (st *connState) coreTx(tx *int64) *string {
+	if tx == nil {
+		return nil
+	}
+	if st.lastTx == nil || st.lastWireTx != *tx {
+		st.lastWireTx, st.lastTx = *tx, CoreTransactionID(tx)
+	}
+	return st.lastTx
 }
 
 // Connected loads the charger's tolerance settings. The charger's record
@@ -132,7 +150,7 @@ func (h *Handler) HandleCall(ctx context.Context, c *ocpp.Conn, action string, p
 	if st == nil {
 		st = &connState{}
 	}
-	r := request{h: h, ctx: ctx, id: c.ID(), strict: st.strictTimestamps, action: action}
+	r := request{h: h, ctx: ctx, id: c.ID(), st: st, strict: st.strictTimestamps, action: action}
 	var res any
 	var err error
 	var mv *MeterValuesReq
@@ -205,6 +223,7 @@ type request struct {
 	h      *Handler
 	ctx    context.Context
 	id     string
+	st     *connState
 	strict bool
 	action string
 }
@@ -231,7 +250,7 @@ func (r *request) meterValues(payload json.RawMessage) (any, error) {
 //go:noinline
 func (r *request) decodedMeterValues(m *MeterValuesReq) (any, error) {
 	samples, err := r.samples(m.MeterValue)
-	connector, tx := m.ConnectorID, CoreTransactionID(m.TransactionID)
+	connector, tx := m.ConnectorID, r.st.coreTx(m.TransactionID)
 	putMeterValues(m)
 	if err != nil {
 		return nil, err
