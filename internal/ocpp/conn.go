@@ -239,21 +239,41 @@ func (c *Conn) Call(ctx context.Context, action string, payload []byte) (json.Ra
 		// A socket that cannot be written is a connection that ended.
 		return nil, fmt.Errorf("send %s: %w: %w", action, ErrClosed, err)
 	}
+	return c.awaitAnswer(ctx, p, timeout.C)
+}
+
+// awaitAnswer waits for the answer to p. An answer that has arrived wins
+// over the connection's end, ctx and the timeout: a charger may answer
+// and close at once (a Reset it accepts), and select picks at random
+// among ready cases, so the end is looked at only when no answer came.
+func (c *Conn) awaitAnswer(ctx context.Context, p *pendingCall, timeout <-chan time.Time) (json.RawMessage, error) {
+	var err error
 	select {
 	case f := <-p.ch:
-		if f.Type == CallError {
-			e := &Error{Code: f.ErrorCode, Description: f.ErrorDescription}
-			_ = json.Unmarshal(f.ErrorDetails, &e.Details)
-			return nil, e
-		}
-		return f.Payload, nil
+		return answerOf(f)
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		err = ctx.Err()
 	case <-c.done:
-		return nil, ErrClosed
-	case <-timeout.C:
-		return nil, fmt.Errorf("%s: %w", action, ErrCallTimeout)
+		err = ErrClosed
+	case <-timeout:
+		err = fmt.Errorf("%s: %w", p.action, ErrCallTimeout)
 	}
+	select {
+	case f := <-p.ch:
+		return answerOf(f)
+	default:
+		return nil, err
+	}
+}
+
+// answerOf is a CALLRESULT's payload, or a CALLERROR as an *Error.
+func answerOf(f Frame) (json.RawMessage, error) {
+	if f.Type == CallError {
+		e := &Error{Code: f.ErrorCode, Description: f.ErrorDescription}
+		_ = json.Unmarshal(f.ErrorDetails, &e.Details)
+		return nil, e
+	}
+	return f.Payload, nil
 }
 
 // Close ends the connection with a WebSocket close frame.

@@ -97,3 +97,34 @@ func TestCallContextDeadline(t *testing.T) {
 		}
 	}
 }
+
+// TestAnswerWinsOverClose: a charger that answers a CALL and closes at
+// once (it accepted a Reset) has answered; the caller gets the answer,
+// not ErrClosed, even when it looks only after both happened. The same
+// holds for the context and the timeout. A select over the four picked
+// at random, and CI saw "reset: charger connection closed".
+func TestAnswerWinsOverClose(t *testing.T) {
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired := make(chan time.Time, 1)
+	for i := range 200 {
+		done := make(chan struct{})
+		close(done)
+		c := &Conn{done: done}
+		p := &pendingCall{id: "1", action: "Reset", ch: make(chan Frame, 1)}
+		p.ch <- Frame{Type: CallResult, ID: "1", Payload: json.RawMessage(`{"status":"Accepted"}`)}
+		ctx := context.Background()
+		if i%2 == 1 {
+			ctx = cancelled
+		}
+		expired <- time.Time{}
+		got, err := c.awaitAnswer(ctx, p, expired)
+		if err != nil || string(got) != `{"status":"Accepted"}` {
+			t.Fatalf("try %d: answer %s, %v; want the answer that arrived", i, got, err)
+		}
+		select {
+		case <-expired:
+		default:
+		}
+	}
+}
