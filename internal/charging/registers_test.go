@@ -47,3 +47,38 @@ func TestRegistersBounded(t *testing.T) {
 		t.Errorf("remembered %d transactions; want at most %d", n, maxRemembered)
 	}
 }
+
+// update writes a copy from get back to its own entry: the newer version
+// is remembered, an older one is not put back over a newer, and a
+// transaction forgotten meanwhile (it stopped) stays forgotten.
+func TestRegistersUpdate(t *testing.T) {
+	key := registerKey("c", "k")
+	var r registers
+	r.put(key, openTx{seq: 1, version: 3})
+	o, ok := r.get(key)
+	if !ok || o.slot == nil {
+		t.Fatalf("get = %+v, %v; want the entry with its slot", o, ok)
+	}
+	o.version = 4
+	r.update(key, o)
+	if got, _ := r.get(key); got.version != 4 {
+		t.Errorf("after update: version %d; want 4", got.version)
+	}
+	stale := o
+	stale.version = 2
+	r.update(key, stale)
+	if got, _ := r.get(key); got.version != 4 {
+		t.Errorf("after a stale update: version %d; want 4 kept", got.version)
+	}
+	o, _ = r.get(key)
+	r.forget(key)
+	o.version = 5
+	r.update(key, o)
+	if got, ok := r.get(key); ok {
+		t.Errorf("forgotten transaction back after an update: %+v", got)
+	}
+	r.update(key, openTx{seq: 2, version: 1}) // no slot: put
+	if got, ok := r.get(key); !ok || got.seq != 2 {
+		t.Errorf("update without a slot = %+v, %v; want it remembered", got, ok)
+	}
+}

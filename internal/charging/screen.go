@@ -40,7 +40,7 @@ import (
 type registers struct {
 	// mu guards last.
 	mu   sync.Mutex
-	last map[txKey]openTx
+	last map[txKey]*openTx
 }
 
 // txKey names a charger's transaction in registers: two strings, so that
@@ -53,6 +53,11 @@ type openTx struct {
 	seq       int64
 	version   int64
 	meter     Meter
+	// slot is the registers entry this copy was read from (nil: none):
+	// update writes it back there without hashing the key again. A map of
+	// pointers also keeps the map's slots small (the values were 104
+	// bytes, and the lookups missed the cache, #16).
+	slot *openTx
 }
 
 // openTxOf is what registers keeps of sess.
@@ -72,8 +77,13 @@ func registerKey(chargerID, tx string) txKey {
 func (r *registers) get(key txKey) (openTx, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	v, ok := r.last[key]
-	return v, ok
+	p, ok := r.last[key]
+	if !ok {
+		return openTx{}, false
+	}
+	o := *p
+	o.slot = p
+	return o, true
 }
 
 // put remembers o unless a newer version of the same session is
@@ -82,12 +92,39 @@ func (r *registers) put(key txKey, o openTx) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.last == nil || len(r.last) >= maxRemembered {
-		r.last = make(map[txKey]openTx)
+		r.last = make(map[txKey]*openTx)
 	}
-	if cur, ok := r.last[key]; ok && cur.seq == o.seq && cur.version > o.version {
+	p := r.last[key]
+	if p == nil {
+		p = new(openTx)
+		r.last[key] = p
+	}
+	r.store(p, o)
+}
+
+// update remembers o, a copy got from get or readTx and written since,
+// in the entry it came from. An entry forgotten (its transaction
+// stopped) or dropped (the map was full) meanwhile takes it unseen: the
+// transaction's next reading is then read from the store, as after a
+// restart.
+func (r *registers) update(key txKey, o openTx) {
+	if o.slot == nil {
+		r.put(key, o)
 		return
 	}
-	r.last[key] = o
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.store(o.slot, o)
+}
+
+// store writes o into p unless p holds a newer version of the same
+// session (r.mu held).
+func (r *registers) store(p *openTx, o openTx) {
+	if p.seq == o.seq && p.version > o.version {
+		return
+	}
+	o.slot = nil
+	*p = o
 }
 
 func (r *registers) forget(key txKey) {

@@ -527,7 +527,7 @@ func (s *Service) writeMeter(ctx context.Context, m *MeterValues) (o openTx, fou
 			*m = w.MeterValues
 			if found {
 				o.version, o.meter = o.version+1, w.Meter
-				s.registers.put(key, o)
+				s.registers.update(key, o)
 			}
 			return o, found, nil
 		}
