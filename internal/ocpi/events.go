@@ -115,7 +115,9 @@ func (c *CPO) onEvent(e charging.Event) {
 	tx := txRef{e.ChargerID, e.TransactionID}
 	q.mu.Lock()
 	marked := q.telemetry[tx]
-	q.telemetry[tx] = true
+	if !marked {
+		q.telemetry[tx] = true
+	}
 	q.mu.Unlock()
 	// A transaction marked already stays marked until it is due, and the
 	// ticker comes back to it then. Waking the flush for it scanned every

@@ -125,7 +125,7 @@ func putDocArgs(d charging.Doc) ([]driver.NamedValue, error) {
 
 // GetDoc returns a document, or ErrNotFound.
 func (s *Store) GetDoc(ctx context.Context, kind, id string) (charging.Doc, error) {
-	d, err := scanDoc(s.rdb.QueryRowContext(ctx, sqlGetDoc, kind, id))
+	d, err := scanDoc(s.r.getDoc.QueryRowContext(ctx, kind, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = charging.ErrNotFound
 	}
@@ -179,8 +179,12 @@ func (s *Store) ListDocs(ctx context.Context, q charging.DocQuery) ([]charging.D
 		return nil, 0, fmt.Errorf("list docs %s: %w", q.Kind, err)
 	}
 	defer tx.Rollback()
+	countSt, err := s.r.docQuery(ctx, count)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list docs %s: %w", q.Kind, err)
+	}
 	var total int
-	if err := tx.QueryRowContext(ctx, count, args...).Scan(&total); err != nil {
+	if err := tx.StmtContext(ctx, countSt).QueryRowContext(ctx, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("list docs %s: %w", q.Kind, err)
 	}
 	var out []charging.Doc
@@ -189,7 +193,11 @@ func (s *Store) ListDocs(ctx context.Context, q charging.DocQuery) ([]charging.D
 		if err != nil {
 			return nil, 0, fmt.Errorf("list docs %s: %w", q.Kind, err)
 		}
-		rows, err := tx.QueryContext(ctx, page, pa...)
+		pageSt, err := s.r.docQuery(ctx, page)
+		if err != nil {
+			return nil, 0, fmt.Errorf("list docs %s: %w", q.Kind, err)
+		}
+		rows, err := tx.StmtContext(ctx, pageSt).QueryContext(ctx, pa...)
 		if err != nil {
 			return nil, 0, fmt.Errorf("list docs %s: %w", q.Kind, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync"
 )
 
 // reader holds the statements of the read pool, each prepared once and
@@ -19,10 +20,36 @@ type reader struct {
 	listSessions [4]*sql.Stmt
 
 	listEvents *sql.Stmt
+
+	getDoc *sql.Stmt
+	// docQueries are ListDocs' statements, prepared at their first use
+	// (by SQL text: a few dozen shapes at most, sqlListDocs). Preparing
+	// each time parsed the SQL on every read of the sites' layout.
+	docMu      sync.Mutex
+	docQueries map[string]*sql.Stmt
+	db         *sql.DB
+}
+
+// docQuery returns the prepared statement of q, a ListDocs query.
+func (r *reader) docQuery(ctx context.Context, q string) (*sql.Stmt, error) {
+	r.docMu.Lock()
+	defer r.docMu.Unlock()
+	if st, ok := r.docQueries[q]; ok {
+		return st, nil
+	}
+	st, err := r.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if r.docQueries == nil {
+		r.docQueries = map[string]*sql.Stmt{}
+	}
+	r.docQueries[q] = st
+	return st, nil
 }
 
 func newReader(ctx context.Context, db *sql.DB) (*reader, error) {
-	r := &reader{}
+	r := &reader{db: db}
 	var err error
 	p := func(q string) *sql.Stmt {
 		if err != nil {
@@ -54,6 +81,7 @@ func newReader(ctx context.Context, db *sql.DB) (*reader, error) {
 		r.listSessions[i] = p(sqlListSessions(i&1 != 0, i&2 != 0))
 	}
 	r.listEvents = p(sqlListEvents)
+	r.getDoc = p(sqlGetDoc)
 	if err != nil {
 		r.close()
 		return nil, err
@@ -63,6 +91,11 @@ func newReader(ctx context.Context, db *sql.DB) (*reader, error) {
 
 func (r *reader) close() {
 	for _, st := range r.all {
+		st.Close()
+	}
+	r.docMu.Lock()
+	defer r.docMu.Unlock()
+	for _, st := range r.docQueries {
 		st.Close()
 	}
 }
