@@ -141,7 +141,7 @@ func (s *Store) PruneEventLog(ctx context.Context, now time.Time) (int64, error)
 type sqliteLog struct{ s *Store }
 
 func (l sqliteLog) Read(ctx context.Context, after eventlog.Cursor, limit int) ([]eventlog.Row, error) {
-	rows, err := l.s.rdb.QueryContext(ctx, sqlReadEvents, after.Pos, limit)
+	rows, err := l.s.r.readEvents.QueryContext(ctx, after.Pos, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -167,13 +167,13 @@ func (l sqliteLog) Read(ctx context.Context, after eventlog.Cursor, limit int) (
 
 func (l sqliteLog) End(ctx context.Context) (eventlog.Cursor, error) {
 	var c eventlog.Cursor
-	err := l.s.rdb.QueryRowContext(ctx, sqlEventsEnd).Scan(&c.Pos)
+	err := l.s.r.eventsEnd.QueryRowContext(ctx).Scan(&c.Pos)
 	return c, err
 }
 
 func (l sqliteLog) Position(ctx context.Context, name string) (eventlog.Cursor, bool, error) {
 	var c eventlog.Cursor
-	err := l.s.rdb.QueryRowContext(ctx, sqlPosition, name).Scan(&c.Pos)
+	err := l.s.r.logPosition.QueryRowContext(ctx, name).Scan(&c.Pos)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, false, nil
 	}

@@ -21,7 +21,8 @@ type reader struct {
 
 	listEvents *sql.Stmt
 
-	getDoc *sql.Stmt
+	getDoc                             *sql.Stmt
+	readEvents, eventsEnd, logPosition *sql.Stmt
 	// docQueries are ListDocs' statements, prepared at their first use
 	// (by SQL text: a few dozen shapes at most, sqlListDocs). Preparing
 	// each time parsed the SQL on every read of the sites' layout.
@@ -82,6 +83,9 @@ func newReader(ctx context.Context, db *sql.DB) (*reader, error) {
 	}
 	r.listEvents = p(sqlListEvents)
 	r.getDoc = p(sqlGetDoc)
+	r.readEvents = p(sqlReadEvents)
+	r.eventsEnd = p(sqlEventsEnd)
+	r.logPosition = p(sqlPosition)
 	if err != nil {
 		r.close()
 		return nil, err
