@@ -31,8 +31,9 @@ func TestKeyedLocks(t *testing.T) {
 		t.Errorf("counter = %d; want 800", counter)
 	}
 
-	got := make(chan struct{})
+	got, finished := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(finished) // after the unlock below
 		defer k.lock("A")()
 		close(got)
 	}()
@@ -43,6 +44,7 @@ func TestKeyedLocks(t *testing.T) {
 	}
 	unlockA()
 	<-got
+	<-finished // got closes before the goroutine's unlock runs
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if len(k.m) != 0 {
