@@ -609,3 +609,50 @@ func TestMeterValuesWriteAllocations(t *testing.T) {
 		t.Errorf("%.1f allocations per MeterValues written; want at most %d", allocs, most)
 	}
 }
+
+// TestWriteMeterValuesThen: the write whose caller does not wait is told
+// its outcome once, after its commit (a reader sees the new meter version
+// from inside the callback), ErrConflict over a version moved on, and
+// ErrClosed at once on a closed store.
+func TestWriteMeterValuesThen(t *testing.T) {
+	s := openAt(t, filepath.Join(t.TempDir(), "cb.db"), WithSynchronousNormal())
+	ss := &benchSessionsT(t, s, 1)[0]
+	ctx := t.Context()
+	m := charging.MeterValues{ChargerID: ss.ChargerID, ConnectorID: 1, TransactionID: &ss.TransactionID,
+		Samples: []charging.MeterSample{meterSample(t0, 1)}, ReceivedAt: t0}
+	w := charging.MeterWrite{MeterValues: m, Seq: ss.Seq, Version: ss.MeterVersion, Meter: ss.Meter()}
+	type outcome struct {
+		err     error
+		version int64
+	}
+	got := make(chan outcome, 2)
+	s.WriteMeterValuesThen(ctx, w, func(err error) {
+		sess, gerr := s.GetSession(context.Background(), ss.ID)
+		if gerr != nil {
+			err = errors.Join(err, gerr)
+		}
+		got <- outcome{err, sess.MeterVersion}
+	})
+	o := <-got
+	if o.err != nil || o.version != ss.MeterVersion+1 {
+		t.Fatalf("then: %v, version read from inside it %d; want nil and %d (committed before then)", o.err, o.version, ss.MeterVersion+1)
+	}
+	s.WriteMeterValuesThen(ctx, w, func(err error) { got <- outcome{err: err} })
+	if o := <-got; !errors.Is(o.err, charging.ErrConflict) {
+		t.Fatalf("the same version again: %v; want ErrConflict", o.err)
+	}
+	if len(got) != 0 {
+		t.Fatal("then called more than once")
+	}
+	s.Close()
+	called := false
+	s.WriteMeterValuesThen(ctx, w, func(err error) {
+		called = true
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("after Close: %v; want ErrClosed", err)
+		}
+	})
+	if !called {
+		t.Error("then not called before WriteMeterValuesThen returned on a closed store")
+	}
+}

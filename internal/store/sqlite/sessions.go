@@ -273,6 +273,36 @@ func (s *Store) WriteMeterValues(ctx context.Context, w charging.MeterWrite) err
 	return nil
 }
 
+// WriteMeterValuesThen is WriteMeterValues for a caller that does not
+// wait (charging.MeterWriterThen): then gets its result once, on the
+// writer's goroutine once the commit is on disk, or on the caller's
+// before it returns when the write was not queued. then must not block.
+func (s *Store) WriteMeterValuesThen(ctx context.Context, w charging.MeterWrite, then func(error)) {
+	m := meterOpPool.Get().(*meterOp)
+	if err := m.encode(&w); err != nil {
+		m.put()
+		then(fmt.Errorf("meter values of %s: %w", w.ChargerID, err))
+		return
+	}
+	m.charger, m.then = w.ChargerID, then
+	if m.finished == nil {
+		m.finished = m.finish // bound once per pooled op
+	}
+	// A document is not the session's meter (see WriteMeterValues).
+	s.handThen(ctx, m.fn, m.doc == nil, false, m.finished)
+}
+
+// finish tells WriteMeterValuesThen's caller the outcome and gives m
+// back to the pool.
+func (m *meterOp) finish(err error) {
+	then, charger := m.then, m.charger
+	m.put()
+	if err != nil {
+		err = fmt.Errorf("meter values of %s: %w", charger, err)
+	}
+	then(err)
+}
+
 // meterOp is a MeterValues' write, its statements' arguments encoded in
 // the caller's goroutine so the writer only runs SQL. It is pooled: the
 // arguments are bound by the time the write returns.
@@ -287,6 +317,11 @@ type meterOp struct {
 	nv      []driver.NamedValue // backing of fold and rows
 	buf     []byte              // backing of the rows' values
 	doc     []driver.NamedValue
+	// finished is m.finish, bound once; then and charger are
+	// WriteMeterValuesThen's caller and the charger named in its error.
+	finished func(error)
+	then     func(error)
+	charger  string
 }
 
 var meterOpPool = sync.Pool{New: func() any {
@@ -300,6 +335,7 @@ func (m *meterOp) put() {
 	clear(m.rows)
 	m.rows, m.nv, m.buf, m.doc = m.rows[:0], m.nv[:0], m.buf[:0], nil
 	m.rec, m.body, m.n = m.rec[:0], m.body[:0], 0
+	m.then, m.charger = nil, ""
 	meterOpPool.Put(m)
 }
 

@@ -394,6 +394,9 @@ type writeOp struct {
 	meters bool
 	err    error
 	done   chan error
+	// then, when set, is told the outcome instead of done, on the
+	// writer's goroutine: its caller did not wait (handThen).
+	then func(error)
 }
 
 type opState int
@@ -446,18 +449,8 @@ func (s *Store) hand(ctx context.Context, fn func(w *writer) error, bare, meters
 	}
 	op := opPool.Get().(*writeOp)
 	op.fn, op.bare, op.meters, op.state = fn, bare, meters, opQueued
-	s.qmu.Lock()
-	if s.closed {
-		s.qmu.Unlock()
-		op.fn = nil
-		opPool.Put(op)
-		return ErrClosed
-	}
-	s.queue = append(s.queue, op)
-	s.qmu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default: // the writer has been told already
+	if err := s.enqueue(op); err != nil {
+		return err
 	}
 	var err error
 	select {
@@ -479,6 +472,42 @@ func (s *Store) hand(ctx context.Context, fn func(w *writer) error, bare, meters
 	op.fn, op.err = nil, nil
 	opPool.Put(op)
 	return err
+}
+
+// handThen is hand for a caller that does not wait: then is told the
+// outcome once, on the writer's goroutine after the commit (it must not
+// block: every caller of the batch waits behind it), or on the caller's
+// before handThen returns when the operation was not queued. The
+// operation runs even if ctx ends once it is queued.
+func (s *Store) handThen(ctx context.Context, fn func(w *writer) error, bare, meters bool, then func(error)) {
+	if err := ctx.Err(); err != nil {
+		then(err)
+		return
+	}
+	op := opPool.Get().(*writeOp)
+	op.fn, op.bare, op.meters, op.state, op.then = fn, bare, meters, opQueued, then
+	if err := s.enqueue(op); err != nil {
+		then(err)
+	}
+}
+
+// enqueue queues op for the writer, or gives it back to the pool and
+// fails when the store is closed.
+func (s *Store) enqueue(op *writeOp) error {
+	s.qmu.Lock()
+	if s.closed {
+		s.qmu.Unlock()
+		op.fn, op.then = nil, nil
+		opPool.Put(op)
+		return ErrClosed
+	}
+	s.queue = append(s.queue, op)
+	s.qmu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default: // the writer has been told already
+	}
+	return nil
 }
 
 // take returns the next operation queued and not cancelled, or nil.
@@ -750,6 +779,12 @@ func (s *Store) finish(batch []*writeOp, txErr error) {
 			failed++
 		}
 		batch[i] = nil
+		if then := op.then; then != nil {
+			op.fn, op.err, op.then = nil, nil, nil
+			opPool.Put(op)
+			then(err)
+			continue
+		}
 		op.done <- err
 	}
 	s.stats.failed.Add(failed)
