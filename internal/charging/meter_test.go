@@ -195,3 +195,63 @@ func TestMeterValuesFailures(t *testing.T) {
 		})
 	}
 }
+
+// MeterValuesThen, the path whose caller does not wait for the commit
+// (the store's writer answers), folds and stores as MeterValues does, and
+// when another node moved the session's meter on, folds again from the
+// store: node A's readings and node B's both count.
+func TestMeterValuesThen(t *testing.T) {
+	t1, t2, t3 := t0.Add(time.Minute), t0.Add(2*time.Minute), t0.Add(3*time.Minute)
+	st := openViolationStore(t, filepath.Join(t.TempDir(), "cb.db"))
+	ctx := context.Background()
+	a, b := node(t, st), node(t, st)
+	var events atomic.Int64
+	a.Subscribe(func(e charging.Event) {
+		if e.Kind == charging.SessionChanged && e.Session == nil {
+			events.Add(1)
+		}
+	})
+	if _, err := a.RegisterCharger(ctx, charging.Charger{ID: "cp-1"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.StartTransaction(ctx, charging.StartRequest{ChargerID: "cp-1", ConnectorID: 1, IDTag: "T", MeterStartWh: 1000, Timestamp: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := res.Session.TransactionID
+	sendThen := func(samples []charging.MeterSample) {
+		t.Helper()
+		done := make(chan error, 2)
+		a.MeterValuesThen(ctx, charging.MeterValues{ChargerID: "cp-1", ConnectorID: 1, TransactionID: &tx, Samples: samples}, func(err error) { done <- err })
+		if err := <-done; err != nil {
+			t.Fatalf("MeterValuesThen: %v", err)
+		}
+		if len(done) != 0 {
+			t.Fatal("done called twice")
+		}
+	}
+	sendThen([]charging.MeterSample{{Timestamp: t1, Values: []charging.SampledValue{register(2, ""), powerAt(7)}}})
+	sendThen([]charging.MeterSample{{Timestamp: t1.Add(time.Second), Values: []charging.SampledValue{register(2.5, "")}}})
+	if err := b.MeterValues(ctx, charging.MeterValues{ChargerID: "cp-1", ConnectorID: 1, TransactionID: &tx,
+		Samples: []charging.MeterSample{{Timestamp: t2, Values: []charging.SampledValue{register(5, ""), powerAt(11)}}}}); err != nil {
+		t.Fatal(err)
+	}
+	sendThen([]charging.MeterSample{{Timestamp: t3, Values: []charging.SampledValue{socValue(50)}}})
+	got, err := st.GetSession(ctx, res.Session.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.LastRegisterWh != 5000 || got.LastPowerKW == nil || *got.LastPowerKW != 11 || got.MaxPowerKW != 11 || got.SoC == nil || *got.SoC != 50 {
+		t.Errorf("session: register %v, power %v, max %v, SoC %v; want 5000, 11, 11, 50", got.LastRegisterWh, deref(got.LastPowerKW), got.MaxPowerKW, deref(got.SoC))
+	}
+	samples, err := st.SessionSamples(ctx, res.Session.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(samples) != 4 {
+		t.Errorf("%d samples stored; want 4 (each once, the refolded one too)", len(samples))
+	}
+	if n := events.Load(); n != 3 {
+		t.Errorf("%d meter events published by node A; want 3", n)
+	}
+}

@@ -489,6 +489,79 @@ func (s *Service) MeterValues(ctx context.Context, m MeterValues) error {
 	return nil
 }
 
+// MeterValuesThen is MeterValues for a caller that does not wait for the
+// write to be durable: done gets MeterValues' result once. When the store
+// is a MeterWriterThen and the transaction is remembered, done runs on
+// the store's writer after the commit and must not block; otherwise (and
+// for samples of no transaction) it runs on the caller's goroutine
+// before MeterValuesThen returns. m's samples are not used once done
+// has been called.
+func (s *Service) MeterValuesThen(ctx context.Context, m MeterValues, done func(error)) {
+	aw, ok := s.store.(MeterWriterThen)
+	if !ok || m.TransactionID == nil {
+		done(s.MeterValues(ctx, m))
+		return
+	}
+	key := registerKey(m.ChargerID, *m.TransactionID)
+	o, found := s.registers.get(key)
+	if !found || o.seq == 0 {
+		// Not remembered (a restart, another node) or unknown: the
+		// waiting path reads it, and says what is wrong.
+		done(s.MeterValues(ctx, m))
+		return
+	}
+	m.ReceivedAt = s.clock.Now()
+	m.TransactionData = false
+	c := meterCalls.Get().(*meterCall)
+	c.s, c.ctx, c.key, c.done = s, ctx, key, done
+	c.w = MeterWrite{MeterValues: m}
+	s.screenMeterValues(ctx, &c.w.MeterValues, o.meter.LastRegisterWh, false)
+	c.w.Seq, c.w.Version, c.w.Meter = o.seq, o.version, foldMeter(o.meter, c.w.MeterValues)
+	c.o = o
+	if c.finished == nil {
+		c.finished = c.finish // bound once per pooled call
+	}
+	aw.WriteMeterValuesThen(ctx, c.w, c.finished)
+}
+
+// meterCall is a MeterValuesThen waiting for its write, pooled.
+type meterCall struct {
+	s        *Service
+	ctx      context.Context
+	key      txKey
+	o        openTx
+	w        MeterWrite
+	done     func(error)
+	finished func(error)
+}
+
+var meterCalls = sync.Pool{New: func() any { return new(meterCall) }}
+
+// finish is the outcome of a MeterValuesThen's write: the meter is
+// remembered and the change published, as MeterValues does. A version
+// another writer moved on is folded again from the store, by the waiting
+// path on a goroutine of its own: the writer's must not wait for a read.
+func (c *meterCall) finish(err error) {
+	s, ctx, done, m := c.s, c.ctx, c.done, c.w.MeterValues
+	switch {
+	case err == nil:
+		c.o.version, c.o.meter = c.o.version+1, c.w.Meter
+		s.registers.update(c.key, c.o)
+		s.publish(Event{Kind: SessionChanged, At: m.ReceivedAt, ChargerID: m.ChargerID, SessionID: c.o.sessionID, TransactionID: *m.TransactionID})
+	case errors.Is(err, ErrConflict):
+		retry := done
+		go func() { retry(s.MeterValues(ctx, m)) }()
+		done = nil
+	default:
+		err = fmt.Errorf("meter values from %s/%d: %w", m.ChargerID, m.ConnectorID, err)
+	}
+	*c = meterCall{finished: c.finished}
+	meterCalls.Put(c)
+	if done != nil {
+		done(err)
+	}
+}
+
 // maxMeterAttempts bounds writeMeter's compare-and-set retries: each
 // miss means another writer folded into the same session in between,
 // which a charger sending one message at a time makes rare.
