@@ -108,6 +108,21 @@ type Conn struct {
 	waiting    atomic.Bool
 	amu        sync.Mutex
 	answerWait chan struct{}
+	// callID and callAction name the CALL being handled (read side,
+	// during HandleCall); deferring is the Deferred its handler took
+	// (Defer), deferOut says one was taken and its answer not yet waited
+	// for, and deferWait receives a token once each deferred answer is
+	// written.
+	callID, callAction string
+	deferring          *Deferred
+	deferOut           bool
+	deferWait          chan struct{}
+	// attempt is c.writeAttempt, bound once, and wb, wn, werr its
+	// buffer and outcome (tryWrite; under wmu).
+	attempt func(fd uintptr) bool
+	wb      []byte
+	wn      int
+	werr    error
 	// pmu guards pending.
 	pmu     sync.Mutex
 	pending *pendingCall

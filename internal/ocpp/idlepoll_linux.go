@@ -223,6 +223,41 @@ func (c *Conn) readArrived(fd uintptr) bool {
 	}
 }
 
+// tryWrite writes b with one non-blocking write and returns what the
+// socket took (0 when its buffer is full); c.wmu is held. The answers a
+// store's writer gives (Deferred.Answer) must never wait for a charger.
+func (c *Conn) tryWrite(b []byte) (int, error) {
+	if c.attempt == nil {
+		c.attempt = c.writeAttempt
+	}
+	c.wb = b
+	err := c.pollRaw.Write(c.attempt)
+	n, werr := c.wn, c.werr
+	c.wb, c.wn, c.werr = nil, 0, nil
+	if err != nil {
+		return n, err
+	}
+	return n, werr
+}
+
+// writeAttempt is tryWrite's write, called by RawConn.Write with the
+// socket: always true, so that RawConn.Write never waits.
+func (c *Conn) writeAttempt(fd uintptr) bool {
+	for {
+		n, err := unix.Write(int(fd), c.wb)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+		case err != nil:
+			c.werr = os.NewSyscallError("write", err)
+		default:
+			c.wn = n
+		}
+		return true
+	}
+}
+
 // pollable returns the raw socket of nc when the poller can watch it.
 func pollable(nc any) syscall.RawConn {
 	sc, ok := nc.(syscall.Conn)

@@ -23,3 +23,7 @@ func pollable(any) syscall.RawConn { return nil }
 // waitArrived is never called here: without pollable sockets no charger
 // lingers.
 func (c *Conn) waitArrived() error { return errors.ErrUnsupported }
+
+// tryWrite is never called here: without pollable sockets no call is
+// deferred (Conn.Defer).
+func (c *Conn) tryWrite([]byte) (int, error) { return 0, errors.ErrUnsupported }

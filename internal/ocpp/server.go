@@ -585,8 +585,16 @@ func (s *Server) dispatch(c *Conn, msg []byte) {
 	}
 	switch f.Type {
 	case Call:
+		c.waitDeferred()
 		c.answering.Store(true)
+		c.callID, c.callAction = f.ID, f.Action
 		res, rerr := c.handler.HandleCall(s.callContext(), c, f.Action, f.Payload)
+		c.callID, c.callAction = "", ""
+		if c.deferring != nil {
+			// Answered by Deferred.Answer, maybe already.
+			c.deferring, c.deferOut, c.afterAnswer = nil, true, nil
+			return
+		}
 		buf := getWriteBuf()
 		*buf = append((*buf)[:0], make([]byte, frameHeadroom)...)
 		if rerr != nil {

@@ -102,7 +102,32 @@ type connState struct {
 	// MeterValues, #16). Read side only, like every call's handling.
 	lastWireTx int64
 	lastTx     *string
+	// answer is the deferred answer of the MeterValues being written
+	// (Conn.Defer), given by meterDone, st.meterValuesDone bound once,
+	// on the store's writer; h and id serve its errors. The next call is
+	// handled only after that answer, so the read side and the writer
+	// take turns on these fields.
+	answer    *ocpp.Deferred
+	meterDone func(error)
+	h         *Handler
+	id        string
 }
+
+// meterValuesDone answers the deferred MeterValues with its write's
+// outcome.
+func (st *connState) meterValuesDone(err error) {
+	d := st.answer
+	st.answer = nil
+	if err != nil {
+		d.Answer(nil, st.h.callError(st.id, "MeterValues", err))
+		return
+	}
+	d.Answer(emptyObject, nil)
+}
+
+// deferredAnswer is decodedMeterValues' result when the store's writer
+// answers the call (connState.meterValuesDone).
+type deferredAnswer struct{}
 
 // coreTx is CoreTransactionID(tx), the one of the last call when it is
 // the same transaction.
@@ -150,7 +175,7 @@ func (h *Handler) HandleCall(ctx context.Context, c *ocpp.Conn, action string, p
 	if st == nil {
 		st = &connState{}
 	}
-	r := request{h: h, ctx: ctx, id: c.ID(), st: st, strict: st.strictTimestamps, action: action}
+	r := request{h: h, ctx: ctx, id: c.ID(), st: st, strict: st.strictTimestamps, action: action, c: c}
 	var res any
 	var err error
 	var mv *MeterValuesReq
@@ -174,22 +199,31 @@ func (h *Handler) HandleCall(ctx context.Context, c *ocpp.Conn, action string, p
 		}
 	}
 	if err != nil {
-		var oe *ocpp.Error
-		if errors.As(err, &oe) {
-			return nil, oe
-		}
-		code := ErrorCode(err)
-		h.log.Error("call failed", "charger", c.ID(), "action", action, "err", err)
-		return nil, &ocpp.Error{Code: code, Description: err.Error()}
+		return nil, h.callError(c.ID(), action, err)
 	}
-	if _, ok := res.(struct{}); ok {
+	switch res.(type) {
+	case struct{}:
 		return emptyObject, nil
+	case deferredAnswer:
+		return nil, nil
 	}
 	out, merr := json.Marshal(res)
 	if merr != nil {
 		return nil, ocpp.Errorf(ocpp.InternalError, "encode answer: %v", merr)
 	}
 	return out, nil
+}
+
+// callError is the CALLERROR of a call that failed with err: its own
+// when err carries one, else the code of the core's error (logged).
+func (h *Handler) callError(chargerID, action string, err error) *ocpp.Error {
+	var oe *ocpp.Error
+	if errors.As(err, &oe) {
+		return oe
+	}
+	code := ErrorCode(err)
+	h.log.Error("call failed", "charger", chargerID, "action", action, "err", err)
+	return &ocpp.Error{Code: code, Description: err.Error()}
 }
 
 // emptyObject is the answer of the calls that confirm with no fields. The
@@ -226,6 +260,7 @@ type request struct {
 	st     *connState
 	strict bool
 	action string
+	c      *ocpp.Conn
 }
 
 // meterValues handles a MeterValues. It is a function of its own, called
@@ -255,9 +290,20 @@ func (r *request) decodedMeterValues(m *MeterValuesReq) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := r.h.svc.MeterValues(r.ctx, charging.MeterValues{
-		ChargerID: r.id, ConnectorID: connector, TransactionID: tx, Samples: samples,
-	}); err != nil {
+	mv := charging.MeterValues{ChargerID: r.id, ConnectorID: connector, TransactionID: tx, Samples: samples}
+	if tx != nil && r.c != nil {
+		if d := r.c.Defer(); d != nil {
+			// The store's writer answers once the samples are durable.
+			st := r.st
+			if st.meterDone == nil {
+				st.h, st.id, st.meterDone = r.h, r.id, st.meterValuesDone
+			}
+			st.answer = d
+			r.h.svc.MeterValuesThen(r.ctx, mv, st.meterDone)
+			return deferredAnswer{}, nil
+		}
+	}
+	if err := r.h.svc.MeterValues(r.ctx, mv); err != nil {
 		return nil, err
 	}
 	return struct{}{}, nil
