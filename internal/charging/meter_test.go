@@ -49,6 +49,21 @@ func node(t *testing.T, st charging.Store) *charging.Service {
 	return charging.NewService(st, &fixedClock{t: t0.Add(time.Hour)}, slog.New(slog.DiscardHandler), charging.Config{AcceptUnknownTags: true})
 }
 
+// startOnCP1 registers cp-1 and starts a transaction on its connector 1
+// at 1 kWh.
+func startOnCP1(t *testing.T, svc *charging.Service) charging.StartResult {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := svc.RegisterCharger(ctx, charging.Charger{ID: "cp-1"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := svc.StartTransaction(ctx, charging.StartRequest{ChargerID: "cp-1", ConnectorID: 1, IDTag: "T", MeterStartWh: 1000, Timestamp: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
 func powerAt(kw float64) charging.SampledValue {
 	return charging.SampledValue{Measurand: charging.MeasurandPowerImport, Value: kw, Numeric: true, Raw: "x", Unit: "kW"}
 }
@@ -91,13 +106,7 @@ func TestMeterValuesCompareAndSetMiss(t *testing.T) {
 			st := &casStore{Store: openViolationStore(t, filepath.Join(t.TempDir(), "cb.db"))}
 			ctx := context.Background()
 			a, b := node(t, st), node(t, st)
-			if _, err := a.RegisterCharger(ctx, charging.Charger{ID: "cp-1"}); err != nil {
-				t.Fatal(err)
-			}
-			res, err := a.StartTransaction(ctx, charging.StartRequest{ChargerID: "cp-1", ConnectorID: 1, IDTag: "T", MeterStartWh: 1000, Timestamp: t0})
-			if err != nil {
-				t.Fatal(err)
-			}
+			res := startOnCP1(t, a)
 			tx := res.Session.TransactionID
 			send := func(svc *charging.Service, samples []charging.MeterSample) {
 				t.Helper()
@@ -211,13 +220,7 @@ func TestMeterValuesThen(t *testing.T) {
 			events.Add(1)
 		}
 	})
-	if _, err := a.RegisterCharger(ctx, charging.Charger{ID: "cp-1"}); err != nil {
-		t.Fatal(err)
-	}
-	res, err := a.StartTransaction(ctx, charging.StartRequest{ChargerID: "cp-1", ConnectorID: 1, IDTag: "T", MeterStartWh: 1000, Timestamp: t0})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := startOnCP1(t, a)
 	tx := res.Session.TransactionID
 	sendThen := func(samples []charging.MeterSample) {
 		t.Helper()
