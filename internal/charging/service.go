@@ -492,7 +492,7 @@ func (s *Service) MeterValues(ctx context.Context, m MeterValues) error {
 // MeterValuesThen is MeterValues for a caller that does not wait for the
 // write to be durable: done gets MeterValues' result once. When the store
 // is a MeterWriterThen and the transaction is remembered, done runs on
-// the store's writer after the commit and must not block; otherwise (and
+// the store's goroutine after the commit and must not block; otherwise (and
 // for samples of no transaction) it runs on the caller's goroutine
 // before MeterValuesThen returns. m's samples are not used once done
 // has been called.

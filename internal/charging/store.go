@@ -233,11 +233,12 @@ type MeterWrite struct {
 
 // MeterWriterThen is a SessionStore that also takes a MeterValues write
 // without its caller waiting for the commit (Service.MeterValuesThen):
-// then gets WriteMeterValues' result once, on the store's writer once the
-// write is durable (then must not block), or on the caller's goroutine
-// before WriteMeterValuesThen returns when the write was not queued. A
-// batch of writes is then answered by the goroutine that committed it,
-// instead of waking one waiting goroutine per write (#16).
+// then gets WriteMeterValues' result once, on a goroutine of the store
+// once the write is durable (then must not block, nor wait for the
+// store), or on the caller's goroutine before WriteMeterValuesThen
+// returns when the write was not queued. A batch of writes is then
+// answered by one goroutine, instead of waking one waiting goroutine per
+// write (#16).
 type MeterWriterThen interface {
 	WriteMeterValuesThen(ctx context.Context, w MeterWrite, then func(error))
 }

@@ -8,8 +8,8 @@ import (
 )
 
 // Deferred is the answer to a charger's CALL that its handler gives
-// later, from any goroutine (Conn.Defer). The durable store's writer
-// answers the MeterValues of a commit itself once it is on disk: no
+// later, from any goroutine (Conn.Defer). The durable store answers the
+// MeterValues of a commit from one goroutine once it is on disk: no
 // goroutine per call parks for the commit and is woken to write its
 // answer (#16).
 type Deferred struct {

@@ -225,7 +225,8 @@ func (c *Conn) readArrived(fd uintptr) bool {
 
 // tryWrite writes b with one non-blocking write and returns what the
 // socket took (0 when its buffer is full); c.wmu is held. The answers a
-// store's writer gives (Deferred.Answer) must never wait for a charger.
+// store gives from one goroutine (Deferred.Answer) must never wait for a
+// charger.
 func (c *Conn) tryWrite(b []byte) (int, error) {
 	if c.attempt == nil {
 		c.attempt = c.writeAttempt

@@ -104,8 +104,8 @@ type connState struct {
 	lastTx     *string
 	// answer is the deferred answer of the MeterValues being written
 	// (Conn.Defer), given by meterDone, st.meterValuesDone bound once,
-	// on the store's writer; h and id serve its errors. The next call is
-	// handled only after that answer, so the read side and the writer
+	// on the store's goroutine; h and id serve its errors. The next call
+	// is handled only after that answer, so the read side and the store
 	// take turns on these fields.
 	answer    *ocpp.Deferred
 	meterDone func(error)
@@ -125,7 +125,7 @@ func (st *connState) meterValuesDone(err error) {
 	d.Answer(emptyObject, nil)
 }
 
-// deferredAnswer is decodedMeterValues' result when the store's writer
+// deferredAnswer is decodedMeterValues' result when the store
 // answers the call (connState.meterValuesDone).
 type deferredAnswer struct{}
 
@@ -293,7 +293,7 @@ func (r *request) decodedMeterValues(m *MeterValuesReq) (any, error) {
 	mv := charging.MeterValues{ChargerID: r.id, ConnectorID: connector, TransactionID: tx, Samples: samples}
 	if tx != nil && r.c != nil {
 		if d := r.c.Defer(); d != nil {
-			// The store's writer answers once the samples are durable.
+			// The store answers once the samples are durable.
 			st := r.st
 			if st.meterDone == nil {
 				st.h, st.id, st.meterDone = r.h, r.id, st.meterValuesDone

@@ -275,8 +275,9 @@ func (s *Store) WriteMeterValues(ctx context.Context, w charging.MeterWrite) err
 
 // WriteMeterValuesThen is WriteMeterValues for a caller that does not
 // wait (charging.MeterWriterThen): then gets its result once, on the
-// writer's goroutine once the commit is on disk, or on the caller's
-// before it returns when the write was not queued. then must not block.
+// store's answering goroutine once the commit is on disk, or on the
+// caller's before it returns when the write was not queued. then must not
+// block, nor wait for the store.
 func (s *Store) WriteMeterValuesThen(ctx context.Context, w charging.MeterWrite, then func(error)) {
 	m := meterOpPool.Get().(*meterOp)
 	if err := m.encode(&w); err != nil {

@@ -42,6 +42,12 @@ type Store struct {
 	wake    chan struct{}
 	closing chan struct{} // closed by Close: the writer drains the queue and exits
 	kick    chan struct{} // the writer's note to the checkpointer that it committed
+	// answers carries each batch's outcomes for the callers that did not
+	// wait (handThen) to the answering goroutine (runAnswers): their
+	// callbacks (a charger's answer written to its socket) run beside the
+	// writer's next batch, at one wake-up per batch. The writer closes it
+	// when it ends.
+	answers chan *[]thenCall
 	// ckpt is held by whoever checkpoints: the checkpointer, or the
 	// writer finishing a checkpoint so that the WAL starts over (see
 	// restartWAL). walFrames is the WAL's length in frames at the last
@@ -223,9 +229,11 @@ func (s *Store) open(ctx context.Context, path string) error {
 		return err
 	}
 	ready := make(chan error, 1)
-	s.wg.Add(2)
+	s.answers = make(chan *[]thenCall, 2)
+	s.wg.Add(3)
 	go s.runWriter(wconn, ready)
 	go s.runCheckpointer(cconn)
+	go s.runAnswers()
 	if err := <-ready; err != nil {
 		return err
 	}
@@ -272,6 +280,7 @@ func (s *Store) Close() error {
 // runs write operations until Close.
 func (s *Store) runWriter(conn *sql.Conn, ready chan<- error) {
 	defer s.wg.Done()
+	defer close(s.answers) // after the last batch's outcomes
 	defer conn.Close()
 	err := conn.Raw(func(dc any) error {
 		w := newWriter(dc.(driver.Conn))
@@ -298,6 +307,29 @@ func (s *Store) runWriter(conn *sql.Conn, ready chan<- error) {
 	})
 	if err != nil {
 		ready <- err
+	}
+}
+
+// thenCall is the outcome of an operation whose caller did not wait.
+type thenCall struct {
+	then func(error)
+	err  error
+}
+
+var thenCalls = sync.Pool{New: func() any { return new([]thenCall) }}
+
+// runAnswers is the answering goroutine: it tells the callers that did
+// not wait the outcomes of each committed batch, in order, until the
+// writer ends.
+func (s *Store) runAnswers() {
+	defer s.wg.Done()
+	for calls := range s.answers {
+		for _, c := range *calls {
+			c.then(c.err)
+		}
+		clear(*calls)
+		*calls = (*calls)[:0]
+		thenCalls.Put(calls)
 	}
 }
 
@@ -475,9 +507,9 @@ func (s *Store) hand(ctx context.Context, fn func(w *writer) error, bare, meters
 }
 
 // handThen is hand for a caller that does not wait: then is told the
-// outcome once, on the writer's goroutine after the commit (it must not
-// block: every caller of the batch waits behind it), or on the caller's
-// before handThen returns when the operation was not queued. The
+// outcome once, on the answering goroutine after the commit (it must not
+// block: the callers of the batches after it wait behind it), or on the
+// caller's before handThen returns when the operation was not queued. The
 // operation runs even if ctx ends once it is queued.
 func (s *Store) handThen(ctx context.Context, fn func(w *writer) error, bare, meters bool, then func(error)) {
 	if err := ctx.Err(); err != nil {
@@ -770,6 +802,7 @@ func (s *Store) runOp(op *writeOp) (fatal error) {
 func (s *Store) finish(batch []*writeOp, txErr error) {
 	s.stats.ops.Add(uint64(len(batch)))
 	var failed uint64
+	var calls *[]thenCall
 	for i, op := range batch {
 		err := op.err
 		if txErr != nil {
@@ -782,10 +815,16 @@ func (s *Store) finish(batch []*writeOp, txErr error) {
 		if then := op.then; then != nil {
 			op.fn, op.err, op.then = nil, nil, nil
 			opPool.Put(op)
-			then(err)
+			if calls == nil {
+				calls = thenCalls.Get().(*[]thenCall)
+			}
+			*calls = append(*calls, thenCall{then, err})
 			continue
 		}
 		op.done <- err
 	}
 	s.stats.failed.Add(failed)
+	if calls != nil {
+		s.answers <- calls
+	}
 }
