@@ -160,6 +160,10 @@ func (k connKey) String() string { return fmt.Sprintf("%s/%d", k.charger, k.conn
 
 type chargerState struct {
 	offline bool
+	// onlines counts the charger's comings online (presence); a send
+	// remembers it (connState.sendOnlines) to see one that came while
+	// it was in flight.
+	onlines uint64
 	// busy: a limit is being sent; next: no send before.
 	busy bool
 	next time.Time
@@ -207,6 +211,7 @@ type connState struct {
 	sending     bool
 	sendingW    float64
 	sendTx      string
+	sendOnlines uint64
 	fixed       bool
 	reason      string
 	retryAt     time.Time
@@ -571,6 +576,9 @@ func (m *Manager) handle(ctx context.Context, v any) {
 		cs := m.charger[v.charger]
 		if cs != nil {
 			cs.offline = !v.online
+			if v.online {
+				cs.onlines++
+			}
 		}
 		if st := m.siteOf(v.charger); st != nil {
 			st.stale = true
@@ -877,7 +885,7 @@ func (m *Manager) dispatch(st *siteState, now time.Time) (out []ChargingLimit, w
 				continue
 			}
 			cs.busy, cs.next = true, now.Add(m.cfg.RateInterval)
-			c.sending, c.sendingW = true, c.target
+			c.sending, c.sendingW, c.sendOnlines = true, c.target, cs.onlines
 			if c.charging {
 				c.sendTx = c.txID
 			} else {
@@ -924,7 +932,8 @@ func (m *Manager) sent(d sendDone) {
 	now := m.cfg.Clock.Now()
 	var changed []SiteStatus
 	m.mu.Lock()
-	if cs := m.charger[d.key.charger]; cs != nil {
+	cs := m.charger[d.key.charger]
+	if cs != nil {
 		cs.busy = false
 	}
 	if st := m.siteOf(d.key.charger); st != nil {
@@ -932,6 +941,12 @@ func (m *Manager) sent(d sendDone) {
 		if c := st.conns[d.key]; c != nil && c.sending {
 			c.sending = false
 			switch {
+			case d.err != nil && cs != nil && cs.onlines != c.sendOnlines && !cs.offline:
+				// The charger came online (on another node, after its
+				// node died) while the send was in flight to where it
+				// was: its coming online found the send pending, so it is
+				// sent again at once rather than after RetryInterval.
+				c.fixed, c.reason, c.retryAt, c.known = false, "", time.Time{}, false
 			case d.err != nil:
 				c.fixed, c.reason, c.retryAt, c.known = true, d.err.Error(), now.Add(m.cfg.RetryInterval), false
 				m.wakeAt(c.retryAt)

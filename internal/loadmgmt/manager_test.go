@@ -38,6 +38,10 @@ type recorder struct {
 	round  int
 	calls  []call
 	reject map[string]bool
+	// gone makes the next send to a charger fail as not connected, after
+	// running during (nil: nothing) while it is in flight.
+	gone   map[string]bool
+	during func(ChargingLimit)
 }
 
 type call struct {
@@ -47,6 +51,15 @@ type call struct {
 
 func (r *recorder) SetChargingLimit(_ context.Context, l ChargingLimit) error {
 	r.mu.Lock()
+	if r.gone[l.ChargerID] {
+		delete(r.gone, l.ChargerID)
+		during := r.during
+		r.mu.Unlock()
+		if during != nil {
+			during(l)
+		}
+		return fmt.Errorf("%w: %s (its node is gone)", charging.ErrNotConnected, l.ChargerID)
+	}
 	defer r.mu.Unlock()
 	if r.reject[l.ChargerID] {
 		return errors.New("charger answered Rejected")
@@ -252,6 +265,21 @@ func TestManagerCountsARejectingChargerAndRetries(t *testing.T) {
 	h.clock.Add(31 * time.Second)
 	h.step()
 	h.want("retried", "A/1 tx 11000")
+}
+
+// A charger whose node died comes online on another node while its limit
+// is being sent to the dead one: the send fails as not connected after
+// the coming online was heard. The limit is sent again at once, not after
+// RetryInterval (a cluster's kill test saw the charger uncontrolled for a
+// minute).
+func TestManagerResendsWhenTheChargerCameOnlineDuringAFailedSend(t *testing.T) {
+	h := newHarness(t, Site{ID: "S", MaxPowerKW: 22, Chargers: []string{"A"}})
+	h.lim.gone = map[string]bool{"A": true}
+	h.lim.during = func(l ChargingLimit) { h.m.ChargerOnline(l.ChargerID) }
+	h.start("A", 1, "T1")
+	h.clock.Add(time.Second) // past the rate limit
+	h.step()
+	h.want("sent again once A came online", "A/1 tx 22000")
 }
 
 func TestManagerRateLimitsEachCharger(t *testing.T) {
