@@ -45,9 +45,12 @@ type TokenAuthorizer interface {
 // listeners what changed.
 type Service struct {
 	store Store
-	clock Clock
-	log   *slog.Logger
-	cfg   Config
+	// storeThen is store when it takes meter writes without waiting
+	// (MeterWriterThen), else nil.
+	storeThen MeterWriterThen
+	clock     Clock
+	log       *slog.Logger
+	cfg       Config
 
 	// mu guards listeners.
 	mu        sync.RWMutex
@@ -78,7 +81,8 @@ func NewService(store Store, clock Clock, log *slog.Logger, cfg Config) *Service
 	if cfg.AutoRegisterBootStatus == "" {
 		cfg.AutoRegisterBootStatus = BootAccepted
 	}
-	return &Service{store: store, clock: clock, log: log, cfg: cfg}
+	then, _ := store.(MeterWriterThen)
+	return &Service{store: store, storeThen: then, clock: clock, log: log, cfg: cfg}
 }
 
 // Store returns the store the service keeps its state in, for read-side
@@ -484,9 +488,30 @@ func (s *Service) MeterValues(ctx context.Context, m MeterValues) error {
 		s.log.Warn("meter values for unknown transaction stored unattached", "charger", m.ChargerID, "tx", *m.TransactionID)
 	}
 	if found {
-		s.publish(Event{Kind: SessionChanged, At: m.ReceivedAt, ChargerID: m.ChargerID, SessionID: o.sessionID, TransactionID: *m.TransactionID})
+		s.publishMeter(&m, o.sessionID)
 	}
 	return nil
+}
+
+// publishMeter tells the listeners that m, of a transaction, was folded
+// into session sessionID.
+func (s *Service) publishMeter(m *MeterValues, sessionID string) {
+	s.publish(Event{Kind: SessionChanged, At: m.ReceivedAt, ChargerID: m.ChargerID, SessionID: sessionID, TransactionID: *m.TransactionID})
+}
+
+// meterWrite screens m against the session's last register as remembered
+// (o, when found) and folds it into that meter: what the store is given.
+func (s *Service) meterWrite(ctx context.Context, m MeterValues, o openTx, found bool) MeterWrite {
+	w := MeterWrite{MeterValues: m}
+	last := -1.0
+	if found {
+		last = o.meter.LastRegisterWh
+	}
+	s.screenMeterValues(ctx, &w.MeterValues, last, m.TransactionData)
+	if found {
+		w.Seq, w.Version, w.Meter = o.seq, o.version, foldMeter(o.meter, w.MeterValues)
+	}
+	return w
 }
 
 // MeterValuesThen is MeterValues for a caller that does not wait for the
@@ -497,8 +522,7 @@ func (s *Service) MeterValues(ctx context.Context, m MeterValues) error {
 // before MeterValuesThen returns. m's samples are not used once done
 // has been called.
 func (s *Service) MeterValuesThen(ctx context.Context, m MeterValues, done func(error)) {
-	aw, ok := s.store.(MeterWriterThen)
-	if !ok || m.TransactionID == nil {
+	if s.storeThen == nil || m.TransactionID == nil {
 		done(s.MeterValues(ctx, m))
 		return
 	}
@@ -514,14 +538,11 @@ func (s *Service) MeterValuesThen(ctx context.Context, m MeterValues, done func(
 	m.TransactionData = false
 	c := meterCalls.Get().(*meterCall)
 	c.s, c.ctx, c.key, c.done = s, ctx, key, done
-	c.w = MeterWrite{MeterValues: m}
-	s.screenMeterValues(ctx, &c.w.MeterValues, o.meter.LastRegisterWh, false)
-	c.w.Seq, c.w.Version, c.w.Meter = o.seq, o.version, foldMeter(o.meter, c.w.MeterValues)
-	c.o = o
+	c.w, c.o = s.meterWrite(ctx, m, o, true), o
 	if c.finished == nil {
 		c.finished = c.finish // bound once per pooled call
 	}
-	aw.WriteMeterValuesThen(ctx, c.w, c.finished)
+	s.storeThen.WriteMeterValuesThen(ctx, c.w, c.finished)
 }
 
 // meterCall is a MeterValuesThen waiting for its write, pooled.
@@ -547,7 +568,7 @@ func (c *meterCall) finish(err error) {
 	case err == nil:
 		c.o.version, c.o.meter = c.o.version+1, c.w.Meter
 		s.registers.update(c.key, c.o)
-		s.publish(Event{Kind: SessionChanged, At: m.ReceivedAt, ChargerID: m.ChargerID, SessionID: c.o.sessionID, TransactionID: *m.TransactionID})
+		s.publishMeter(&m, c.o.sessionID)
 	case errors.Is(err, ErrConflict):
 		retry := done
 		go func() { retry(s.MeterValues(ctx, m)) }()
@@ -583,18 +604,10 @@ func (s *Service) writeMeter(ctx context.Context, m *MeterValues) (o openTx, fou
 		}
 	}
 	for attempt := 1; ; attempt++ {
-		w := MeterWrite{MeterValues: *m}
-		last := -1.0
-		if found {
-			if o.seq == 0 {
-				return o, false, fmt.Errorf("session %s: the store gave no primary key", o.sessionID)
-			}
-			last = o.meter.LastRegisterWh
+		if found && o.seq == 0 {
+			return o, false, fmt.Errorf("session %s: the store gave no primary key", o.sessionID)
 		}
-		s.screenMeterValues(ctx, &w.MeterValues, last, m.TransactionData)
-		if found {
-			w.Seq, w.Version, w.Meter = o.seq, o.version, foldMeter(o.meter, w.MeterValues)
-		}
+		w := s.meterWrite(ctx, *m, o, found)
 		err = s.store.WriteMeterValues(ctx, w)
 		if err == nil {
 			*m = w.MeterValues

@@ -440,8 +440,8 @@ type writeOp struct {
 	meters bool
 	err    error
 	done   chan error
-	// then, when set, is told the outcome instead of done, on the
-	// writer's goroutine: its caller did not wait (handThen).
+	// then, when set, is told the outcome instead of done, after the
+	// commit (finish): its caller did not wait (handThen).
 	then func(error)
 }
 
