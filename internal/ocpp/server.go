@@ -32,7 +32,10 @@ type Handler interface {
 	// Disconnected is called when the connection has ended.
 	Disconnected(c *Conn)
 	// HandleCall answers one CALL with a response payload (a JSON object) or
-	// an *Error that is sent as a CALLERROR.
+	// an *Error that is sent as a CALLERROR. payload is never modified
+	// after the call, so what the handler keeps may share its memory
+	// (NewSharedDecoder); TestHandlerPayloadIsNeverReused holds the server
+	// to that.
 	HandleCall(ctx context.Context, c *Conn, action string, payload json.RawMessage) (json.RawMessage, *Error)
 	// HandleResult is told of a CALLRESULT or CALLERROR that matched no
 	// outstanding call (late, after its timeout).

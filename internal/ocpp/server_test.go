@@ -1,12 +1,17 @@
 package ocpp
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
 )
 
 // slowConnect is a handler whose Connected waits until release is closed
@@ -127,4 +132,108 @@ func TestAnswerWinsOverClose(t *testing.T) {
 		default:
 		}
 	}
+}
+
+// keeper is a handler that keeps every payload it is given, and a copy.
+type keeper struct {
+	mu     sync.Mutex
+	kept   []json.RawMessage
+	copies []string
+}
+
+func (h *keeper) Connected(context.Context, *Conn) {}
+func (h *keeper) Disconnected(*Conn)               {}
+func (h *keeper) HandleCall(_ context.Context, _ *Conn, _ string, p json.RawMessage) (json.RawMessage, *Error) {
+	h.mu.Lock()
+	h.kept = append(h.kept, p)
+	h.copies = append(h.copies, string(p))
+	h.mu.Unlock()
+	return json.RawMessage(`{}`), nil
+}
+func (h *keeper) HandleResult(*Conn, Frame) {}
+
+// TestHandlerPayloadIsNeverReused: what HandleCall is given stays as it
+// was after the call, through later frames read into the same pooled
+// buffers, frames that arrive together, and messages in several
+// fragments, so handlers may keep strings that share its memory
+// (NewSharedDecoder).
+func TestHandlerPayloadIsNeverReused(t *testing.T) {
+	h := &keeper{}
+	s := NewServer(Config{Protocols: []Protocol{{Name: "ocpp1.6", Handler: h}}})
+	addr := serveOCPP(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const chargers, calls = 3, 200
+	var wg sync.WaitGroup
+	errs := make(chan error, chargers)
+	for n := range chargers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nc, _, _, err := ws.Dialer{Protocols: []string{"ocpp1.6"}}.Dial(ctx, fmt.Sprintf("ws://%s/ocpp/CP%d", addr, n))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer nc.Close()
+			dl, _ := ctx.Deadline()
+			_ = nc.SetDeadline(dl)
+			var batch []byte
+			for i := range calls {
+				msg := []byte(fmt.Sprintf(`[2,"%d-%d","MeterValues",{"connectorId":1,"pad":"%s"}]`, n, i, strings.Repeat(string(rune('a'+i%26)), i*7)))
+				var frames [][]byte
+				if i%5 == 4 { // in three fragments
+					a, b := len(msg)/3, 2*len(msg)/3
+					frames = [][]byte{frame(ws.OpText, false, msg[:a]), frame(ws.OpContinuation, false, msg[a:b]), frame(ws.OpContinuation, true, msg[b:])}
+				} else {
+					frames = [][]byte{frame(ws.OpText, true, msg)}
+				}
+				for _, f := range frames {
+					batch = append(batch, f...)
+				}
+				if i%4 != 3 && i != calls-1 {
+					continue // several calls in one write
+				}
+				if _, err := nc.Write(batch); err != nil {
+					errs <- err
+					return
+				}
+				batch = batch[:0]
+			}
+			for i := 0; i < calls; {
+				msgs, err := wsutil.ReadServerMessage(nc, nil)
+				if err != nil {
+					errs <- err
+					return
+				}
+				i += len(msgs)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.kept) != chargers*calls {
+		t.Fatalf("handled %d calls; want %d", len(h.kept), chargers*calls)
+	}
+	for i, p := range h.kept {
+		if string(p) != h.copies[i] {
+			t.Fatalf("payload %d changed after its call:\nwas %.80s\nnow %.80s", i, h.copies[i], p)
+		}
+	}
+}
+
+// frame is one masked client frame.
+func frame(op ws.OpCode, fin bool, p []byte) []byte {
+	f := ws.NewFrame(op, fin, append([]byte(nil), p...))
+	f = ws.MaskFrameInPlace(f)
+	var b bytes.Buffer
+	if err := ws.WriteFrame(&b, f); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
 }

@@ -16,7 +16,8 @@ var errFallback = errors.New("decode with encoding/json")
 // an integer belongs falls back to encoding/json, so errors read the same.
 //
 // m's slices are reused: a MeterValuesReq from meterValuesPool decodes
-// without allocating beyond the one copy of the payload its strings share.
+// without allocating, its strings sharing the payload's memory (payload is
+// HandleCall's, never modified afterwards).
 func decodeMeterValues(payload []byte, m *MeterValuesReq) error {
 	if err := fastMeterValues(payload, m); err != nil {
 		*m = MeterValuesReq{}
@@ -45,7 +46,7 @@ func putMeterValues(m *MeterValuesReq) {
 func fastMeterValues(payload []byte, m *MeterValuesReq) error {
 	m.ConnectorID, m.TransactionID = 0, nil
 	m.MeterValue = m.MeterValue[:0]
-	d := ocpp.NewDecoder(payload)
+	d := ocpp.NewSharedDecoder(payload)
 	return d.Object(func(name []byte) error {
 		switch string(name) {
 		case "connectorId":

@@ -507,6 +507,13 @@ func (r *request) timestamp(field, s string) (time.Time, error) {
 
 func (r *request) samples(mvs []MeterValue) ([]charging.MeterSample, error) {
 	out := make([]charging.MeterSample, 0, len(mvs))
+	total := 0
+	for _, mv := range mvs {
+		total += len(mv.SampledValue)
+	}
+	// One array holds every sample's values: one allocation, not one per
+	// sample.
+	vals := make([]charging.SampledValue, total)
 	for i, mv := range mvs {
 		// The common case, a zoned timestamp, needs no field name.
 		ts, zoned, err := ocpp.ParseTimestamp(mv.Timestamp)
@@ -516,7 +523,9 @@ func (r *request) samples(mvs []MeterValue) ([]charging.MeterSample, error) {
 		if err != nil {
 			return nil, err
 		}
-		s := charging.MeterSample{Timestamp: ts, Values: make([]charging.SampledValue, len(mv.SampledValue))}
+		n := len(mv.SampledValue)
+		s := charging.MeterSample{Timestamp: ts, Values: vals[:n:n]}
+		vals = vals[n:]
 		for j, sv := range mv.SampledValue {
 			s.Values[j] = ConvertSampledValue(sv)
 		}

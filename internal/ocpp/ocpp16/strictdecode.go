@@ -17,7 +17,7 @@ import (
 func strictMeterValues(payload []byte, m *MeterValuesReq) bool {
 	m.ConnectorID, m.TransactionID = 0, nil
 	m.MeterValue = m.MeterValue[:0]
-	d := ocpp.NewDecoder(payload)
+	d := ocpp.NewSharedDecoder(payload)
 	var conn, tx, mv bool
 	err := d.Object(func(name []byte) error {
 		switch string(name) {

@@ -31,7 +31,7 @@ func decodeTransactionEvent(payload []byte, m *TransactionEventReq) error {
 }
 
 func fastTransactionEvent(payload []byte, m *TransactionEventReq) error {
-	d := ocpp.NewDecoder(payload)
+	d := ocpp.NewSharedDecoder(payload)
 	meterSeen := false
 	return d.Object(func(name []byte) error {
 		var err error
