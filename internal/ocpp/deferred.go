@@ -41,6 +41,7 @@ func (c *Conn) Defer() *Deferred {
 	d.c, d.id, d.action = c, c.callID, c.callAction
 	c.deferring = d
 	c.srv.inflight.Add(1) // a graceful stop waits for the answer
+	c.srv.stats.AnsweredOnCommit.Add(1)
 	return d
 }
 

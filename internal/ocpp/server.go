@@ -192,6 +192,10 @@ type Stats struct {
 	// one per connection whose frames are being read, none by an idle or
 	// lingering one.
 	ReadBuffers atomic.Int64
+	// AnsweredOnCommit counts calls whose handler left the answer to the
+	// store, given once the write was durable (Conn.Defer); they are in
+	// CallsHandled or CallErrors too once answered.
+	AnsweredOnCommit atomic.Int64
 }
 
 // NewServer returns a Server; Close stops it.

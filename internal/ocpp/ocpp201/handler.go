@@ -101,19 +101,37 @@ func (h *Handler) HandleCall(ctx context.Context, c *ocpp.Conn, action string, p
 		c.AfterAnswer(func() { h.booted(id) })
 	}
 	if err != nil {
-		var oe *ocpp.Error
-		if errors.As(err, &oe) {
-			return nil, oe
-		}
-		h.log.Error("call failed", "charger", c.ID(), "action", action, "err", err)
-		return nil, &ocpp.Error{Code: errorCode(err), Description: err.Error()}
+		return nil, h.callError(c.ID(), action, err)
 	}
-	out, merr := json.Marshal(res)
-	if merr != nil {
-		return nil, ocpp.Errorf(ocpp.InternalError, "encode answer: %v", merr)
+	if _, ok := res.(deferredAnswer); ok {
+		return nil, nil
+	}
+	return answer(res)
+}
+
+// answer is the CALLRESULT payload of res.
+func answer(res any) (json.RawMessage, *ocpp.Error) {
+	out, err := json.Marshal(res)
+	if err != nil {
+		return nil, ocpp.Errorf(ocpp.InternalError, "encode answer: %v", err)
 	}
 	return out, nil
 }
+
+// callError is the CALLERROR of a call that failed with err: its own
+// when err carries one, else the code of the core's error (logged).
+func (h *Handler) callError(chargerID, action string, err error) *ocpp.Error {
+	var oe *ocpp.Error
+	if errors.As(err, &oe) {
+		return oe
+	}
+	h.log.Error("call failed", "charger", chargerID, "action", action, "err", err)
+	return &ocpp.Error{Code: errorCode(err), Description: err.Error()}
+}
+
+// deferredAnswer is handle's result when the store answers the call
+// once its write is durable (transactionEvent).
+type deferredAnswer struct{}
 
 // errorCode maps the core's errors to CALLERROR codes.
 func errorCode(err error) ocpp.ErrorCode {
