@@ -563,15 +563,17 @@ var meterCalls = sync.Pool{New: func() any { return new(meterCall) }}
 // another writer moved on is folded again from the store, by the waiting
 // path on a goroutine of its own: the writer's must not wait for a read.
 func (c *meterCall) finish(err error) {
-	s, ctx, done, m := c.s, c.ctx, c.done, c.w.MeterValues
+	s, done, m := c.s, c.done, &c.w.MeterValues
 	switch {
 	case err == nil:
 		c.o.version, c.o.meter = c.o.version+1, c.w.Meter
 		s.registers.update(c.key, c.o)
-		s.publishMeter(&m, c.o.sessionID)
+		s.publishMeter(m, c.o.sessionID)
 	case errors.Is(err, ErrConflict):
-		retry := done
-		go func() { retry(s.MeterValues(ctx, m)) }()
+		// Only this rare case copies the call for a goroutine (a copy
+		// captured at the top escaped to the heap for every call).
+		ctx, retry, again := c.ctx, done, *m
+		go func() { retry(s.MeterValues(ctx, again)) }()
 		done = nil
 	default:
 		err = fmt.Errorf("meter values from %s/%d: %w", m.ChargerID, m.ConnectorID, err)
