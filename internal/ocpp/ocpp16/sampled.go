@@ -22,6 +22,19 @@ import (
 // SignedData values are kept verbatim and not read as numbers. A value that
 // is not a finite number is kept in Raw with Numeric false.
 func ConvertSampledValue(sv SampledValue) charging.SampledValue {
+	return convertSampled(sv, 0, false)
+}
+
+// ConvertSampledNumber is ConvertSampledValue for a value already read as
+// the number v, sv.Value being its text: OCPP 2.0.1's values are JSON
+// numbers, which need no second reading (#16).
+func ConvertSampledNumber(sv SampledValue, v float64) charging.SampledValue {
+	return convertSampled(sv, v, true)
+}
+
+// convertSampled is ConvertSampledValue; read says that v is sv.Value's
+// number already.
+func convertSampled(sv SampledValue, v float64, read bool) charging.SampledValue {
 	out := charging.SampledValue{
 		Measurand: sv.Measurand,
 		Phase:     sv.Phase,
@@ -48,8 +61,13 @@ func ConvertSampledValue(sv SampledValue) charging.SampledValue {
 		out.Unit = canonicalUnit(unit)
 		return out
 	}
-	v, err := strconv.ParseFloat(strings.TrimSpace(sv.Value), 64)
-	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+	if !read {
+		var err error
+		if v, err = strconv.ParseFloat(strings.TrimSpace(sv.Value), 64); err != nil {
+			v = math.NaN()
+		}
+	}
+	if math.IsNaN(v) || math.IsInf(v, 0) {
 		out.Unit = canonicalUnit(unit)
 		return out
 	}

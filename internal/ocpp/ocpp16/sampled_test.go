@@ -3,6 +3,8 @@ package ocpp16
 import (
 	"encoding/json"
 	"math"
+	"strconv"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -41,6 +43,11 @@ func TestConvertSampledValue(t *testing.T) {
 			got := ConvertSampledValue(tt.in)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Fatalf("ConvertSampledValue(%+v) mismatch (-want +got):\n%s", tt.in, diff)
+			}
+			if v, err := strconv.ParseFloat(strings.TrimSpace(tt.in.Value), 64); err == nil && tt.in.Format != "SignedData" {
+				if diff := cmp.Diff(tt.want, ConvertSampledNumber(tt.in, v)); diff != "" {
+					t.Fatalf("ConvertSampledNumber(%+v, %v) mismatch (-want +got):\n%s", tt.in, v, diff)
+				}
 			}
 		})
 	}
@@ -93,4 +100,24 @@ func BenchmarkConvertSampledValue(b *testing.B) {
 	for b.Loop() {
 		_ = ConvertSampledValue(sv)
 	}
+}
+
+// FuzzSampledNumber: a value given as a number (OCPP 2.0.1) converts as
+// its text would (ConvertSampledNumber skips reading the text again).
+func FuzzSampledNumber(f *testing.F) {
+	f.Add(12.345, "kWh", "Energy.Active.Import.Register")
+	f.Add(7400.0, "", "Power.Active.Import")
+	f.Add(-3.5, "kvarh", "Energy.Reactive.Import.Register")
+	f.Add(1e308, "Wh", "")
+	f.Add(80.0, "Percent", "SoC")
+	f.Fuzz(func(t *testing.T, v float64, unit, measurand string) {
+		sv := SampledValue{Value: strconv.FormatFloat(v, 'g', -1, 64), Unit: unit, Measurand: measurand}
+		want, got := ConvertSampledValue(sv), ConvertSampledNumber(sv, v)
+		if math.IsNaN(want.Value) && math.IsNaN(got.Value) {
+			want.Value, got.Value = 0, 0
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("ConvertSampledNumber(%+v, %v) differs from ConvertSampledValue (-text +number):\n%s", sv, v, diff)
+		}
+	})
 }

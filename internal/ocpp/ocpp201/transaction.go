@@ -381,8 +381,15 @@ func registerWh(samples []charging.MeterSample, first bool) (int64, bool) {
 // 2.0.1 SampledValue without unitOfMeasure is in Wh for energy).
 func Samples(mvs []MeterValue) []charging.MeterSample {
 	out := make([]charging.MeterSample, 0, len(mvs))
+	total := 0
 	for _, mv := range mvs {
-		s := charging.MeterSample{Timestamp: mv.Timestamp, Values: make([]charging.SampledValue, 0, len(mv.SampledValue))}
+		total += len(mv.SampledValue)
+	}
+	vals := make([]charging.SampledValue, total) // one array for every sample's values
+	for _, mv := range mvs {
+		n := len(mv.SampledValue)
+		s := charging.MeterSample{Timestamp: mv.Timestamp, Values: vals[:0:n]}
+		vals = vals[n:]
 		for _, sv := range mv.SampledValue {
 			unit, mult := "", 0
 			if u := sv.UnitOfMeasure; u != nil {
@@ -392,10 +399,10 @@ func Samples(mvs []MeterValue) []charging.MeterSample {
 			if mult != 0 {
 				v *= math.Pow10(mult)
 			}
-			s.Values = append(s.Values, ocpp16.ConvertSampledValue(ocpp16.SampledValue{
+			s.Values = append(s.Values, ocpp16.ConvertSampledNumber(ocpp16.SampledValue{
 				Value: strconv.FormatFloat(v, 'g', -1, 64), Context: sv.Context, Measurand: sv.Measurand,
 				Phase: sv.Phase, Location: sv.Location, Unit: unit,
-			}))
+			}, v))
 		}
 		out = append(out, s)
 	}
