@@ -307,7 +307,7 @@ func (s *Server) registry() *prometheus.Registry {
 	counter("ocpp_handshakes_deferred_total", "OCPP connection attempts told to retry later (503, Retry-After) because --max-handshakes were in progress (also in ocpp_connections_refused_total).", func() float64 { return float64(st.Deferred.Load()) })
 	gauge("ocpp_read_buffers", "OCPP read buffers (4 KB each) held now: one per charger whose frames are being read.", func() float64 { return float64(st.ReadBuffers.Load()) })
 	counter("ocpp_calls_handled_total", "Calls from chargers answered with a CALLRESULT.", func() float64 { return float64(st.CallsHandled.Load()) })
-	counter("ocpp_calls_answered_on_commit_total", "Calls from chargers (MeterValues, TransactionEvent with samples) answered by the store once their write was durable, without a goroutine waiting for the commit (also in ocpp_calls_handled_total or ocpp_call_errors_total).", func() float64 { return float64(st.AnsweredOnCommit.Load()) })
+	counter("ocpp_calls_answered_on_commit_total", "MeterValues from chargers (OCPP 1.6, of a transaction) answered by the store once their write was durable, without a goroutine waiting for the commit (also in ocpp_calls_handled_total or ocpp_call_errors_total).", func() float64 { return float64(st.AnsweredOnCommit.Load()) })
 	counter("ocpp_call_errors_total", "Calls from chargers answered with a CALLERROR.", func() float64 { return float64(st.CallErrors.Load()) })
 	counter("ocpp_bad_frames_total", "Frames from chargers that were not OCPP-J.", func() float64 { return float64(st.BadFrames.Load()) })
 	counter("ocpp_calls_sent_total", "Calls sent to chargers.", func() float64 { return float64(st.CallsSent.Load()) })

@@ -103,17 +103,9 @@ func (h *Handler) HandleCall(ctx context.Context, c *ocpp.Conn, action string, p
 	if err != nil {
 		return nil, h.callError(c.ID(), action, err)
 	}
-	if _, ok := res.(deferredAnswer); ok {
-		return nil, nil
-	}
-	return answer(res)
-}
-
-// answer is the CALLRESULT payload of res.
-func answer(res any) (json.RawMessage, *ocpp.Error) {
-	out, err := json.Marshal(res)
-	if err != nil {
-		return nil, ocpp.Errorf(ocpp.InternalError, "encode answer: %v", err)
+	out, merr := json.Marshal(res)
+	if merr != nil {
+		return nil, ocpp.Errorf(ocpp.InternalError, "encode answer: %v", merr)
 	}
 	return out, nil
 }
@@ -128,10 +120,6 @@ func (h *Handler) callError(chargerID, action string, err error) *ocpp.Error {
 	h.log.Error("call failed", "charger", chargerID, "action", action, "err", err)
 	return &ocpp.Error{Code: errorCode(err), Description: err.Error()}
 }
-
-// deferredAnswer is handle's result when the store answers the call
-// once its write is durable (transactionEvent).
-type deferredAnswer struct{}
 
 // errorCode maps the core's errors to CALLERROR codes.
 func errorCode(err error) ocpp.ErrorCode {

@@ -296,25 +296,6 @@ func (h *Handler) transactionEvent(ctx context.Context, c *ocpp.Conn, m Transact
 		// most of a station's traffic; two commits each halved what the
 		// store could take, BENCHMARKS.md).
 		meter.Doc = &doc
-		if d := c.Defer(); d != nil {
-			// The store answers once the samples are durable; the next
-			// event of the station waits for that answer, and so finds
-			// the state cached.
-			out, e := answer(conf)
-			if e != nil {
-				d.Answer(nil, e)
-				return deferredAnswer{}, nil
-			}
-			h.svc.MeterValuesThen(ctx, *meter, func(err error) {
-				if err != nil {
-					d.Answer(nil, h.callError(id, "TransactionEvent", err))
-					return
-				}
-				h.txs.put(key, c, st)
-				d.Answer(out, nil)
-			})
-			return deferredAnswer{}, nil
-		}
 		if err := h.svc.MeterValues(ctx, *meter); err != nil {
 			return nil, err
 		}
