@@ -927,6 +927,10 @@ func (m *Manager) send(ctx context.Context, l ChargingLimit) {
 	}()
 }
 
+// staleRouteRetry is when a limit is sent again to a charger that was
+// not connected where it was sent while the Manager heard it online.
+const staleRouteRetry = 5 * time.Second
+
 // sent records a send's outcome.
 func (m *Manager) sent(d sendDone) {
 	now := m.cfg.Clock.Now()
@@ -948,7 +952,16 @@ func (m *Manager) sent(d sendDone) {
 				// sent again at once rather than after RetryInterval.
 				c.fixed, c.reason, c.retryAt, c.known = false, "", time.Time{}, false
 			case d.err != nil:
-				c.fixed, c.reason, c.retryAt, c.known = true, d.err.Error(), now.Add(m.cfg.RetryInterval), false
+				retry := m.cfg.RetryInterval
+				if errors.Is(d.err, charging.ErrNotConnected) && cs != nil && !cs.offline {
+					// Not connected where it was sent, yet online as far
+					// as the Manager heard: its route is stale (its node
+					// died and it came online elsewhere before the send).
+					// Soon, not after RetryInterval, which is for a
+					// charger that rejects its limit.
+					retry = min(retry, staleRouteRetry)
+				}
+				c.fixed, c.reason, c.retryAt, c.known = true, d.err.Error(), now.Add(retry), false
 				m.wakeAt(c.retryAt)
 			case d.tx == "" && c.charging:
 				// A default sent while Preparing; the transaction that

@@ -282,6 +282,28 @@ func TestManagerResendsWhenTheChargerCameOnlineDuringAFailedSend(t *testing.T) {
 	h.want("sent again once A came online", "A/1 tx 22000")
 }
 
+// A charger online as far as the Manager heard, whose limit goes to the
+// node it was on before that node died (the route is stale): the send
+// fails as not connected, and is tried again within seconds, not after
+// RetryInterval (CI saw CP-C uncontrolled for the test's whole minute).
+func TestManagerRetriesSoonWhenTheRouteWasStale(t *testing.T) {
+	h := newHarness(t, Site{ID: "S", MaxPowerKW: 22, Chargers: []string{"A"}})
+	h.m.ChargerOnline("A")
+	h.step()
+	h.lim.gone = map[string]bool{"A": true}
+	h.start("A", 1, "T1")
+	if h.lim.gone["A"] {
+		t.Fatal("no limit was sent to A")
+	}
+	h.want("the send to the dead node failed")
+	h.clock.Add(staleRouteRetry - time.Millisecond)
+	h.step()
+	h.want("not before staleRouteRetry")
+	h.clock.Add(time.Millisecond)
+	h.step()
+	h.want("sent again", "A/1 tx 22000")
+}
+
 func TestManagerRateLimitsEachCharger(t *testing.T) {
 	h := newHarness(t, Site{ID: "S", MaxPowerKW: 22, Chargers: []string{"A"}})
 	h.start("A", 1, "T1")
