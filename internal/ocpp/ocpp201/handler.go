@@ -101,24 +101,18 @@ func (h *Handler) HandleCall(ctx context.Context, c *ocpp.Conn, action string, p
 		c.AfterAnswer(func() { h.booted(id) })
 	}
 	if err != nil {
-		return nil, h.callError(c.ID(), action, err)
+		var oe *ocpp.Error
+		if errors.As(err, &oe) {
+			return nil, oe
+		}
+		h.log.Error("call failed", "charger", c.ID(), "action", action, "err", err)
+		return nil, &ocpp.Error{Code: errorCode(err), Description: err.Error()}
 	}
 	out, merr := json.Marshal(res)
 	if merr != nil {
 		return nil, ocpp.Errorf(ocpp.InternalError, "encode answer: %v", merr)
 	}
 	return out, nil
-}
-
-// callError is the CALLERROR of a call that failed with err: its own
-// when err carries one, else the code of the core's error (logged).
-func (h *Handler) callError(chargerID, action string, err error) *ocpp.Error {
-	var oe *ocpp.Error
-	if errors.As(err, &oe) {
-		return oe
-	}
-	h.log.Error("call failed", "charger", chargerID, "action", action, "err", err)
-	return &ocpp.Error{Code: errorCode(err), Description: err.Error()}
 }
 
 // errorCode maps the core's errors to CALLERROR codes.
