@@ -99,6 +99,10 @@ type CPO struct {
 	// sitesChanged says a site changed since the event worker last
 	// published the layout (SitesChanged).
 	sitesChanged atomic.Bool
+	// sitesGen counts SitesChanged calls; laid is the layout last read
+	// from the sites and the count it was read at (sites.go).
+	sitesGen atomic.Uint64
+	laid     atomic.Pointer[laidLayout]
 
 	// mu guards baseURL.
 	mu      sync.Mutex

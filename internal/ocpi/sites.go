@@ -51,7 +51,46 @@ type layout struct {
 	byID map[string]*Site // site id → site
 }
 
+// layoutMaxAge bounds how long a layout read from the sites is used
+// without reading them again. A change made on this node is seen at once
+// (SitesChanged); one made on another node within layoutMaxAge by events
+// and pulls, and published within SyncInterval as before. Reading the
+// sites for every event was a quarter to a half of the event worker's
+// cost while a fleet came online (#16).
+const layoutMaxAge = time.Second
+
+// laidLayout is a layout as read, with the SitesChanged count before the
+// read and when the read began (monotonic).
+type laidLayout struct {
+	l   layout
+	gen uint64
+	at  time.Time
+}
+
+// layout is which Location each charger's EVSEs are in: the last one
+// read, if it is recent enough and no site changed on this node since
+// (callers do not modify it), else readLayout's.
 func (c *CPO) layout(ctx context.Context) (layout, error) {
+	if ll := c.laid.Load(); ll != nil && ll.gen == c.sitesGen.Load() && time.Since(ll.at) < layoutMaxAge {
+		return ll.l, nil
+	}
+	return c.readLayout(ctx)
+}
+
+// readLayout reads the layout from the sites and keeps it for layout.
+// The count is taken before the read: a site change committed before its
+// SitesChanged is then either in what is read or makes the count differ.
+func (c *CPO) readLayout(ctx context.Context) (layout, error) {
+	gen, at := c.sitesGen.Load(), time.Now()
+	l, err := c.sitesLayout(ctx)
+	if err != nil {
+		return layout{}, err
+	}
+	c.laid.Store(&laidLayout{l: l, gen: gen, at: at})
+	return l, nil
+}
+
+func (c *CPO) sitesLayout(ctx context.Context) (layout, error) {
 	l := layout{site: map[string]*Site{}, byID: map[string]*Site{}}
 	if c.cfg.Sites == nil {
 		return l, nil
@@ -337,6 +376,7 @@ func splitEVSEUID(uid string) (chargerID string, connectorID int, ok bool) {
 // the event worker publishes the Locations that changed at once (it also
 // looks every SyncInterval, for changes made elsewhere).
 func (c *CPO) SitesChanged() {
+	c.sitesGen.Add(1)
 	c.sitesChanged.Store(true)
 	select {
 	case <-c.ready: // the worker runs: wake it
@@ -465,7 +505,8 @@ const (
 // was renamed, is PUT again; EVSEs that left a Location are kept in it as
 // REMOVED.
 func (c *CPO) syncLayout(ctx context.Context, st *evState) error {
-	l, err := c.layout(ctx)
+	// Read afresh: this is where changes made on other nodes are found.
+	l, err := c.readLayout(ctx)
 	if err != nil {
 		return err
 	}
