@@ -1,6 +1,9 @@
 package charging
 
-import "testing"
+import (
+	"strconv"
+	"testing"
+)
 
 // registers keeps, per open transaction, the newest meter version it was
 // told of: a writer that raced another and lost must not put an older
@@ -80,5 +83,51 @@ func TestRegistersUpdate(t *testing.T) {
 	r.update(key, openTx{seq: 2, version: 1}) // no slot: put
 	if got, ok := r.get(key); !ok || got.seq != 2 {
 		t.Errorf("update without a slot = %+v, %v; want it remembered", got, ok)
+	}
+}
+
+// A connection's TxCache finds the entry its last MeterValues used; it
+// never hands out an entry the registers no longer hold: one forgotten
+// (the transaction stopped, and maybe started again under the same id),
+// one of a map emptied since (maxRemembered), or another transaction's.
+func TestRegistersTxCache(t *testing.T) {
+	key, other := registerKey("c", "k"), registerKey("c", "other")
+	var r registers
+	var c TxCache
+	if _, ok := r.getCached(key, &c); ok {
+		t.Fatal("found a transaction never put")
+	}
+	r.put(key, openTx{seq: 1, version: 3})
+	r.put(other, openTx{seq: 2, version: 7})
+	want := func(k txKey, seq, version int64) {
+		t.Helper()
+		got, ok := r.getCached(k, &c)
+		if !ok || got.seq != seq || got.version != version {
+			t.Fatalf("getCached = %+v, %v; want seq %d version %d", got, ok, seq, version)
+		}
+		if c.slot != r.last[k] {
+			t.Fatal("the cache does not hold the entry it was served from")
+		}
+	}
+	want(key, 1, 3)
+	o, _ := r.getCached(key, &c)
+	o.version = 4
+	r.update(key, o)
+	want(key, 1, 4)
+	want(other, 2, 7) // another transaction: looked up, not the cached one
+
+	want(key, 1, 4)
+	r.forget(key)
+	if got, ok := r.getCached(key, &c); ok {
+		t.Fatalf("a forgotten transaction served from the cache: %+v", got)
+	}
+	r.put(key, openTx{seq: 3, version: 0}) // the same id again
+	want(key, 3, 0)
+
+	for i := 0; len(r.last) > 1 || i == 0; i++ { // until the map is emptied
+		r.put(registerKey("fill", strconv.Itoa(i)), openTx{seq: int64(10 + i)})
+	}
+	if got, ok := r.getCached(key, &c); ok {
+		t.Fatalf("an entry of an emptied map served from the cache: %+v", got)
 	}
 }

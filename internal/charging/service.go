@@ -527,7 +527,7 @@ func (s *Service) MeterValuesThen(ctx context.Context, m MeterValues, done func(
 		return
 	}
 	key := registerKey(m.ChargerID, *m.TransactionID)
-	o, found := s.registers.get(key)
+	o, found := s.registers.getCached(key, m.Cache)
 	if !found || o.seq == 0 {
 		// Not remembered (a restart, another node) or unknown: the
 		// waiting path reads it, and says what is wrong.

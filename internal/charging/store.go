@@ -215,6 +215,10 @@ type MeterValues struct {
 	// one commit instead of two. Stores that keep documents (FullStore)
 	// honour it.
 	Doc *Doc
+	// Cache, when set, is the sending connection's TxCache: the core
+	// finds the transaction there when it is the one the connection's
+	// last MeterValues named (MeterValuesThen).
+	Cache *TxCache
 }
 
 // MeterWrite is a MeterValues as the core folded it, for the store to

@@ -3,9 +3,9 @@ package ocpp16
 import (
 	"context"
 	"fmt"
-	"slices"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 
 	"github.com/chargebridge/chargebridge/internal/charging"

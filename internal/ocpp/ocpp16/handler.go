@@ -115,6 +115,8 @@ type connState struct {
 	// samples holds the samples of the MeterValues being written, given
 	// back to samplePool when it is answered.
 	samples *sampleBuf
+	// tx is where the core keeps lastTx (MeterValues.Cache).
+	tx charging.TxCache
 }
 
 // sampleBuf holds a MeterValues' samples while the core uses them: taken
@@ -327,7 +329,7 @@ func (r *request) decodedMeterValues(m *MeterValuesReq) (any, error) {
 		buf.release()
 		return nil, err
 	}
-	mv := charging.MeterValues{ChargerID: r.id, ConnectorID: connector, TransactionID: tx, Samples: samples}
+	mv := charging.MeterValues{ChargerID: r.id, ConnectorID: connector, TransactionID: tx, Samples: samples, Cache: &r.st.tx}
 	if tx != nil && r.c != nil {
 		if d := r.c.Defer(); d != nil {
 			// The store answers once the samples are durable.
