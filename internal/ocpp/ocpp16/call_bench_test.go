@@ -82,7 +82,7 @@ func TestCallMeterValuesAllocations(t *testing.T) {
 	}
 	allocs := testing.AllocsPerRun(1000, callMeterValues(t))
 	t.Logf("%.1f allocations per MeterValues CALL", allocs)
-	const most = 3 // measured; 5 before the samples were pooled (sampleBuf), 6 before the strings shared the payload (NewSharedDecoder), 8 before the fold allocated the last power and its time together and the transaction's id was kept
+	const most = 3 // measured; 5 before the samples were kept per connection (sampleBuf), 6 before the strings shared the payload (NewSharedDecoder), 8 before the fold allocated the last power and its time together and the transaction's id was kept
 	if allocs > most {
 		t.Errorf("%.1f allocations per MeterValues CALL; want at most %d", allocs, most)
 	}
@@ -104,11 +104,11 @@ func (s *seenStore) WriteMeterValues(ctx context.Context, w charging.MeterWrite)
 	return s.writeOnlyStore.WriteMeterValues(ctx, w)
 }
 
-// TestPooledSamplesReachTheStore: the samples of a MeterValues come from
-// a pooled buffer (sampleBuf) that goes back to the pool once the call is
-// answered; the store sees each call's own values, not a buffer cleared
-// or refilled by the next call.
-func TestPooledSamplesReachTheStore(t *testing.T) {
+// TestKeptSamplesReachTheStore: the samples of a MeterValues are in the
+// connection's buffer (sampleBuf), emptied once the call is answered and
+// filled again by the next; the store sees each call's own values, not a
+// buffer emptied or refilled early.
+func TestKeptSamplesReachTheStore(t *testing.T) {
 	v, err := NewValidator()
 	if err != nil {
 		t.Fatal(err)

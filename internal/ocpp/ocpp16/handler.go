@@ -13,7 +13,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -112,40 +111,39 @@ type connState struct {
 	meterDone func(error)
 	h         *Handler
 	id        string
-	// samples holds the samples of the MeterValues being written, given
-	// back to samplePool when it is answered.
-	samples *sampleBuf
+	// samples holds the samples of the MeterValues being handled: the
+	// read side fills it, and it is emptied once the call is answered
+	// (MeterValuesThen uses no sample after done), taking turns like
+	// answer.
+	samples sampleBuf
 	// tx is where the core keeps lastTx (MeterValues.Cache).
 	tx charging.TxCache
 }
 
-// sampleBuf holds a MeterValues' samples while the core uses them: taken
-// from samplePool for one call and put back once the call is answered
-// (MeterValuesThen uses no sample after done). Two allocations of about
-// 600 bytes per MeterValues were a third of what the server allocated
-// under saturation (#16).
+// sampleBuf holds a MeterValues' samples while the core uses them. Two
+// allocations of about 600 bytes per MeterValues were a third of what the
+// server allocated under saturation (#16); a sync.Pool, put back on the
+// store's goroutine and taken on the chargers', cost as much in its
+// queues as the allocations had.
 type sampleBuf struct {
 	samples []charging.MeterSample
 	vals    []charging.SampledValue
 }
 
-var samplePool = sync.Pool{New: func() any { return new(sampleBuf) }}
+// maxKeptValues bounds the sampled values a connection keeps room for: a
+// charger that sent a thousand at once does not keep a buffer that size.
+const maxKeptValues = 64
 
-// maxPooledValues bounds the sampled values a pooled buffer keeps room
-// for: a charger that sent a thousand at once does not leave a buffer
-// that size in the pool.
-const maxPooledValues = 64
-
-// release puts b back in samplePool, holding no reference to the frame
-// its strings came from.
-func (b *sampleBuf) release() {
-	if cap(b.vals) > maxPooledValues || cap(b.samples) > maxPooledValues {
+// reset empties b, holding no reference to the frame its strings came
+// from.
+func (b *sampleBuf) reset() {
+	if cap(b.vals) > maxKeptValues || cap(b.samples) > maxKeptValues {
+		*b = sampleBuf{}
 		return
 	}
 	clear(b.samples[:cap(b.samples)])
 	clear(b.vals[:cap(b.vals)])
 	b.samples, b.vals = b.samples[:0], b.vals[:0]
-	samplePool.Put(b)
 }
 
 // meterValuesDone answers the deferred MeterValues with its write's
@@ -153,8 +151,7 @@ func (b *sampleBuf) release() {
 func (st *connState) meterValuesDone(err error) {
 	d := st.answer
 	st.answer = nil
-	st.samples.release()
-	st.samples = nil
+	st.samples.reset()
 	if err != nil {
 		d.Answer(nil, st.h.callError(st.id, "MeterValues", err))
 		return
@@ -321,12 +318,12 @@ func (r *request) meterValues(payload json.RawMessage) (any, error) {
 //
 //go:noinline
 func (r *request) decodedMeterValues(m *MeterValuesReq) (any, error) {
-	buf := samplePool.Get().(*sampleBuf)
+	buf := &r.st.samples
 	samples, err := r.samples(m.MeterValue, buf)
 	connector, tx := m.ConnectorID, r.st.coreTx(m.TransactionID)
 	putMeterValues(m)
 	if err != nil {
-		buf.release()
+		buf.reset()
 		return nil, err
 	}
 	mv := charging.MeterValues{ChargerID: r.id, ConnectorID: connector, TransactionID: tx, Samples: samples, Cache: &r.st.tx}
@@ -337,13 +334,13 @@ func (r *request) decodedMeterValues(m *MeterValuesReq) (any, error) {
 			if st.meterDone == nil {
 				st.h, st.id, st.meterDone = r.h, r.id, st.meterValuesDone
 			}
-			st.answer, st.samples = d, buf
+			st.answer = d
 			r.h.svc.MeterValuesThen(r.ctx, mv, st.meterDone)
 			return deferredAnswer{}, nil
 		}
 	}
 	err = r.h.svc.MeterValues(r.ctx, mv)
-	buf.release()
+	buf.reset()
 	if err != nil {
 		return nil, err
 	}
