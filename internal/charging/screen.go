@@ -220,11 +220,11 @@ func (s *Service) screenMeterValues(ctx context.Context, m *MeterValues, last fl
 	}
 }
 
-// openTx returns what the core remembers of the charger's transaction,
-// reading its session when it does not; ok is false when the charger has
-// no such transaction.
-func (s *Service) openTx(ctx context.Context, key txKey, chargerID, tx string) (o openTx, ok bool, err error) {
-	if o, ok := s.registers.get(key); ok {
+// openTx returns what the core remembers of the charger's transaction
+// (looked up through c, when not nil), reading its session when it does
+// not; ok is false when the charger has no such transaction.
+func (s *Service) openTx(ctx context.Context, key txKey, c *TxCache, chargerID, tx string) (o openTx, ok bool, err error) {
+	if o, ok := s.registers.getCached(key, c); ok {
 		return o, true, nil
 	}
 	return s.readTx(ctx, key, chargerID, tx)

@@ -601,7 +601,7 @@ func (s *Service) writeMeter(ctx context.Context, m *MeterValues) (o openTx, fou
 	var key txKey
 	if m.TransactionID != nil {
 		key = registerKey(m.ChargerID, *m.TransactionID)
-		if o, found, err = s.openTx(ctx, key, m.ChargerID, *m.TransactionID); err != nil {
+		if o, found, err = s.openTx(ctx, key, m.Cache, m.ChargerID, *m.TransactionID); err != nil {
 			return o, false, err
 		}
 	}

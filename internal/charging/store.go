@@ -217,7 +217,7 @@ type MeterValues struct {
 	Doc *Doc
 	// Cache, when set, is the sending connection's TxCache: the core
 	// finds the transaction there when it is the one the connection's
-	// last MeterValues named (MeterValuesThen).
+	// last MeterValues named.
 	Cache *TxCache
 }
 
