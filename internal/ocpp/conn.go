@@ -111,11 +111,13 @@ type Conn struct {
 	// callID and callAction name the CALL being handled (read side,
 	// during HandleCall); deferring is the Deferred its handler took
 	// (Defer), deferOut says one was taken and its answer not yet waited
-	// for, and deferWait receives a token once each deferred answer is
-	// written.
+	// for; deferState says whether that answer is written, and
+	// deferWait receives a token when it is written while the read side
+	// waits for it (deferred.go).
 	callID, callAction string
 	deferring          *Deferred
 	deferOut           bool
+	deferState         atomic.Int32
 	deferWait          chan struct{}
 	// attempt is c.writeAttempt, bound once, and wb, wn, werr its
 	// buffer and outcome (tryWrite; under wmu).
